@@ -1,0 +1,88 @@
+"""Where the project and warehouse live, and how DuckDB is configured.
+
+Everything here comes from CLI options or the environment; nothing reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from profiler.errors import ProfilerError
+
+EXAMPLE_WAREHOUSE = "warehouse.duckdb.example"
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path
+    warehouse: Path
+    warehouse_configured: bool = False
+    threads: int | None = None
+    memory_limit: str | None = None
+    temp_dir: Path | None = None
+
+    @property
+    def target_dir(self) -> Path:
+        return self.project_dir / "target"
+
+    @property
+    def state_dir(self) -> Path:
+        """Files kept beside the project but outside the warehouse (the PII key, the build lock)."""
+        return self.project_dir / ".profiler"
+
+
+def load_settings(
+    project_dir: str | Path | None = None, warehouse: str | Path | None = None
+) -> Settings:
+    """Resolve options, then environment variables, then defaults (see GUIDE: the contract)."""
+    project = Path(project_dir or os.environ.get("PROFILER_PROJECT_DIR") or ".").resolve()
+    configured = warehouse or os.environ.get("PROFILER_WAREHOUSE")
+    wh = Path(configured).resolve() if configured else project / "warehouse.duckdb"
+    threads = os.environ.get("PROFILER_THREADS")
+    return Settings(
+        project_dir=project,
+        warehouse=wh,
+        warehouse_configured=bool(configured),
+        threads=int(threads) if threads else None,
+        memory_limit=os.environ.get("PROFILER_MEMORY_LIMIT", "4GB"),
+        temp_dir=Path(os.environ["PROFILER_TEMP_DIR"])
+        if os.environ.get("PROFILER_TEMP_DIR")
+        else None,
+    )
+
+
+def ensure_warehouse(settings: Settings) -> bool:
+    """Start a newcomer from the embedded example when no warehouse exists and none was configured.
+
+    Returns True when the example was copied. A configured path that does not exist is created
+    empty by DuckDB on connect.
+    """
+    if settings.warehouse.exists() or settings.warehouse_configured:
+        return False
+    example = settings.project_dir / EXAMPLE_WAREHOUSE
+    if not example.exists():
+        return False
+    shutil.copyfile(example, settings.warehouse)
+    return True
+
+
+def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse with the configured limits, so large builds spill instead of dying."""
+    if not read_only:
+        settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    config: dict[str, str | int] = {}
+    if settings.memory_limit:
+        config["memory_limit"] = settings.memory_limit
+    if settings.threads:
+        config["threads"] = settings.threads
+    if settings.temp_dir:
+        config["temp_directory"] = str(settings.temp_dir)
+    try:
+        return duckdb.connect(str(settings.warehouse), read_only=read_only, config=config)
+    except duckdb.IOException as exc:
+        raise ProfilerError(f"cannot open warehouse {settings.warehouse}: {exc}") from None

@@ -1,0 +1,142 @@
+"""The four sources a shop sends: canonical columns, their types, synonyms and personal columns.
+
+This is the contract of GUIDE.md in code. Ingest and the engine both read it; nothing else
+declares a source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EVENT_TYPES = ("view", "cart", "fav", "purchase", "search")
+FEEDBACK_KINDS = ("rating", "review", "complaint", "like", "comment", "share")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type of the stored column
+    required: bool = False
+    personal: bool = False
+    synonyms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    columns: tuple[Column, ...]
+    time_column: str | None = None  # the column `--as-of` filters on; None for dimensions
+    key: str = "user_id"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str:
+        return f"raw_{self.name}"
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    @property
+    def personal(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.personal)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+SOURCES: dict[str, Source] = {
+    "events": Source(
+        "events",
+        (
+            Column(
+                "user_id",
+                "VARCHAR",
+                True,
+                synonyms=("userid", "user", "customer_id", "visitorid", "visitor_id", "uid"),
+            ),
+            Column(
+                "event_type",
+                "VARCHAR",
+                True,
+                synonyms=("behavior_type", "behaviour_type", "event", "action", "type"),
+            ),
+            Column(
+                "ts",
+                "TIMESTAMP",
+                True,
+                synonyms=("event_time", "timestamp", "time", "event_ts", "datetime", "created_at"),
+            ),
+            Column("item_id", "VARCHAR", synonyms=("product_id", "itemid", "sku", "product")),
+            Column("category_id", "VARCHAR", synonyms=("categoryid", "category")),
+            Column("brand", "VARCHAR"),
+            Column("price", "DOUBLE", synonyms=("unit_price",)),
+            Column("quantity", "INTEGER", synonyms=("qty", "quantity_purchased")),
+            Column("amount", "DOUBLE", synonyms=("revenue", "total", "value", "order_amount")),
+            Column("session_id", "VARCHAR", synonyms=("user_session", "session", "sessionid")),
+            Column("query", "VARCHAR", synonyms=("search_query", "search_term", "keyword")),
+        ),
+        time_column="ts",
+        extra={"category_code": "category_path"},
+    ),
+    "users": Source(
+        "users",
+        (
+            Column("user_id", "VARCHAR", True, synonyms=("userid", "customer_id", "uid")),
+            Column("gender", "VARCHAR", synonyms=("sex",)),
+            Column("birth_year", "INTEGER", synonyms=("year_of_birth",)),
+            Column("city", "VARCHAR"),
+            Column("region", "VARCHAR", synonyms=("state", "province")),
+            Column(
+                "signup_ts",
+                "TIMESTAMP",
+                synonyms=("signup_time", "registered_at", "created_at", "register_time"),
+            ),
+            Column("name", "VARCHAR", personal=True, synonyms=("full_name",)),
+            Column("email", "VARCHAR", personal=True, synonyms=("email_address", "mail")),
+            Column("phone", "VARCHAR", personal=True, synonyms=("phone_number", "mobile")),
+        ),
+    ),
+    "items": Source(
+        "items",
+        (
+            Column("item_id", "VARCHAR", True, synonyms=("product_id", "itemid", "sku")),
+            Column("category_id", "VARCHAR", synonyms=("categoryid",)),
+            Column("category_path", "VARCHAR", synonyms=("category_code", "category_name")),
+            Column("brand", "VARCHAR"),
+            Column("price", "DOUBLE"),
+            Column("title", "VARCHAR", synonyms=("name", "product_name")),
+        ),
+        key="item_id",
+    ),
+    "feedback": Source(
+        "feedback",
+        (
+            Column("user_id", "VARCHAR", True, synonyms=("userid", "customer_id", "uid")),
+            Column(
+                "ts", "TIMESTAMP", True, synonyms=("event_time", "timestamp", "time", "created_at")
+            ),
+            Column("kind", "VARCHAR", True, synonyms=("type", "feedback_type")),
+            Column("item_id", "VARCHAR", synonyms=("product_id", "itemid", "sku")),
+            Column("rating", "INTEGER", synonyms=("score", "stars")),
+            Column("text", "VARCHAR", synonyms=("review", "comment", "body")),
+        ),
+        time_column="ts",
+    ),
+}
+
+BATCH_COLUMN = "_batch_id"
+
+
+def raw_table_ddl(source: Source) -> str:
+    """The CREATE statement of `raw_<source>`: canonical columns plus the batch that loaded the row."""
+    cols = ", ".join(f"{c.name} {c.type}" for c in source.columns)
+    return f"CREATE TABLE IF NOT EXISTS {source.table} ({cols}, {BATCH_COLUMN} BIGINT NOT NULL)"
+
+
+def get_source(name: str) -> Source:
+    from profiler.errors import ProfilerError
+
+    if name not in SOURCES:
+        raise ProfilerError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
+    return SOURCES[name]
