@@ -6,7 +6,7 @@ declares a source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 EVENT_TYPES = ("view", "cart", "fav", "purchase", "search")
 FEEDBACK_KINDS = ("rating", "review", "complaint", "like", "comment", "share")
@@ -27,7 +27,6 @@ class Source:
     columns: tuple[Column, ...]
     time_column: str | None = None  # the column `--as-of` filters on; None for dimensions
     key: str = "user_id"
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def table(self) -> str:
@@ -69,6 +68,7 @@ SOURCES: dict[str, Source] = {
             ),
             Column("item_id", "VARCHAR", synonyms=("product_id", "itemid", "sku", "product")),
             Column("category_id", "VARCHAR", synonyms=("categoryid", "category")),
+            Column("category_path", "VARCHAR", synonyms=("category_code",)),
             Column("brand", "VARCHAR"),
             Column("price", "DOUBLE", synonyms=("unit_price",)),
             Column("quantity", "INTEGER", synonyms=("qty", "quantity_purchased")),
@@ -77,7 +77,6 @@ SOURCES: dict[str, Source] = {
             Column("query", "VARCHAR", synonyms=("search_query", "search_term", "keyword")),
         ),
         time_column="ts",
-        extra={"category_code": "category_path"},
     ),
     "users": Source(
         "users",
