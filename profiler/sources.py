@@ -40,6 +40,9 @@ class Source:
     def personal(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.personal)
 
+    def column_names_lower(self) -> set[str]:
+        return {c.name for c in self.columns}
+
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 

@@ -1,0 +1,293 @@
+"""`profiler build`: plan each selected model, stage it, gate it, publish it, in DAG order.
+
+This module only sequences; deciding lives in `plan`, SQL rewriting in `lineage`, writing in
+`materialize`, and atomic publishing in `publish`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+from profiler import lineage
+from profiler.dag import Dag, build_dag
+from profiler.errors import ProfilerError
+from profiler.materialize import STAGE_PREFIX, quote, stage
+from profiler.materialize.incremental import keys_table
+from profiler.plan import (
+    SOURCE_BY_TABLE,
+    BuildContext,
+    Plan,
+    as_of_filter,
+    interval_predicate,
+    plan_model,
+    ts_literal,
+)
+from profiler.project import Kind, Model, load_project
+from profiler.publish import Gate, OpenGate, publish
+from profiler.runlog import ModelResult, RunResults
+from profiler.state import SCHEMA, ModelState, ensure_schema, max_batch, read_states, write_state
+
+
+@dataclass
+class BuildOptions:
+    select: str | None = None
+    full_refresh: bool = False
+    as_of: datetime | None = None
+    gate: Gate = field(default_factory=OpenGate)
+    on_start: Callable[[Model, Plan], None] | None = None
+    on_result: Callable[[ModelResult], None] | None = None
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    """ISO date or timestamp; a zone is converted to UTC (the warehouse is naive UTC)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" UTC", "+00:00"))
+    except ValueError:
+        raise ProfilerError(
+            f"--as-of {value!r} is not an ISO date or timestamp, e.g. 2017-12-01 or 2017-12-01T12:00"
+        ) from None
+    if parsed.tzinfo:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def resolve_as_of(con: duckdb.DuckDBPyConnection, given: datetime | None) -> datetime:
+    """The as-of time comes from the data (or --as-of), never from the wall clock."""
+    if given:
+        return given
+    for table in ("raw_events", "raw_feedback"):
+        newest = con.execute(f"SELECT max(ts) FROM {table}").fetchone()[0]
+        if newest:
+            return newest
+    raise ProfilerError(
+        "nothing to build: no events ingested yet; run `profiler ingest events FILE` first"
+    )
+
+
+def clean_leftovers(con: duckdb.DuckDBPyConnection) -> None:
+    """Staging relations of a build that was killed; published relations are never touched."""
+    rows = con.execute(
+        "SELECT table_schema, table_name, table_type FROM information_schema.tables "
+        "WHERE (table_schema = 'main' AND starts_with(table_name, ?)) "
+        "OR (table_schema = ? AND (starts_with(table_name, 'stg__') OR starts_with(table_name, 'keys__')))",
+        [STAGE_PREFIX, SCHEMA],
+    ).fetchall()
+    for schema, name, kind in rows:
+        con.execute(
+            f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {quote(schema)}.{quote(name)}"
+        )
+
+
+def relation_columns(con: duckdb.DuckDBPyConnection, name: str) -> set[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?",
+        [name],
+    ).fetchall()
+    return {r[0].lower() for r in rows}
+
+
+def prepare_sql(
+    con: duckdb.DuckDBPyConnection, dag: Dag, model: Model, plan: Plan, ctx: BuildContext
+) -> str:
+    """The model's SQL as this build runs it: as-of applied, and restricted to the slice."""
+    parents = dag.parents[model.name]
+    predicates: dict[str, list[str]] = {p: [] for p in parents if p != "as_of_time"}
+    for table, pred in as_of_filter(ctx.as_of).items():
+        if table in predicates:
+            predicates[table].append(pred)
+    if plan.action == "slice" and model.kind is Kind.INCREMENTAL_BY_TIME:
+        for p in predicates:
+            column = (
+                SOURCE_BY_TABLE[p].time_column
+                if p in SOURCE_BY_TABLE
+                else dag.models[p].time_column
+            )
+            if column:
+                predicates[p].append(
+                    interval_predicate(quote(column), plan.intervals, widen_days=model.lookback)
+                )
+    if plan.action == "slice" and model.kind is Kind.INCREMENTAL_BY_KEY:
+        key = model.unique_key[0].lower()
+        con.execute(f"CREATE OR REPLACE TABLE {keys_table(model)} AS {plan.keys_sql}")
+        for p in predicates:
+            cols = (
+                SOURCE_BY_TABLE[p].column_names_lower()
+                if p in SOURCE_BY_TABLE
+                else relation_columns(con, p)
+            )
+            if key in cols:
+                predicates[p].append(
+                    f"{quote(key)} IN (SELECT {quote(key)} FROM {keys_table(model)})"
+                )
+    sql = lineage.filter_tables(model.sql, predicates)
+    if "as_of_time" in parents:
+        sql = lineage.replace_tables(
+            sql, {"as_of_time": f"SELECT {ts_literal(ctx.as_of)} AS as_of"}
+        )
+    return sql
+
+
+def _rows_in(
+    con: duckdb.DuckDBPyConnection, dag: Dag, model: Model, plan: Plan, state: ModelState | None
+) -> int:
+    """Raw rows that fed this model's work: all of them for a rebuild, the new batches for a slice."""
+    sources = [t.removeprefix("raw_") for t in dag.raw_sources(model.name)]
+    if not sources:
+        return 0
+    low = state.watermark if (plan.action == "slice" and state) else 0
+    return con.execute(
+        f"SELECT coalesce(sum(loaded), 0) FROM {SCHEMA}.batches WHERE batch_id > ? AND batch_id <= ? "
+        f"AND source IN ({', '.join('?' for _ in sources)})",
+        [low, plan.watermark, *sources],
+    ).fetchone()[0]
+
+
+def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions) -> RunResults:
+    """Build the selected models into the open warehouse; returns what happened, per model."""
+    started, t0 = datetime.now(UTC), time.perf_counter()
+    ensure_schema(con)
+    clean_leftovers(con)
+    dag = build_dag(load_project(project_dir))
+    selected = dag.select(options.select)
+    ctx = BuildContext(resolve_as_of(con, options.as_of), max_batch(con), options.full_refresh)
+    states = read_states(con)
+    failed: set[str] = set()
+    results: list[ModelResult] = []
+    for name in selected:
+        result = _build_one(con, dag, dag.models[name], ctx, states, failed, options)
+        results.append(result)
+        if options.on_result:
+            options.on_result(result)
+    status = "error" if any(r.status in ("error", "blocked") for r in results) else "success"
+    run = RunResults(
+        run_id=str(uuid.uuid4()),
+        command="build",
+        as_of=ctx.as_of.isoformat(),
+        started_at=started.isoformat(),
+        elapsed_time=round(time.perf_counter() - t0, 3),
+        status=status,
+        results=results,
+    )
+    con.execute(
+        f"INSERT INTO {SCHEMA}.runs VALUES (?, 'build', ?, ?, ?, ?, ?, ?)",
+        [
+            run.run_id,
+            started.replace(tzinfo=None),
+            datetime.now(UTC).replace(tzinfo=None),
+            ctx.as_of,
+            status,
+            sum(r.action != "skip" and r.status == "success" for r in results),
+            len(failed),
+        ],
+    )
+    return run
+
+
+def _build_one(
+    con,
+    dag: Dag,
+    model: Model,
+    ctx: BuildContext,
+    states: dict[str, ModelState],
+    failed: set[str],
+    options: BuildOptions,
+) -> ModelResult:
+    t0 = time.perf_counter()
+    blocked_by = [p for p in dag.model_parents(model.name) if p in failed or p not in states]
+    if blocked_by:
+        failed.add(model.name)
+        why = (
+            "failed or was blocked"
+            if blocked_by[0] in failed
+            else "has never been built (select it too: +" + model.name + ")"
+        )
+        return ModelResult(
+            model.name, model.kind.value, "skipped", "skip", f"upstream {blocked_by[0]} {why}"
+        )
+    parent_versions = {p: states[p].version for p in dag.model_parents(model.name)}
+    state = states.get(model.name)
+    plan = plan_model(con, dag, model, state, parent_versions, ctx)
+    if model.kind is Kind.SCD2 and state and ctx.as_of < (state.as_of or ctx.as_of):
+        plan = Plan(
+            model.name, "skip", "as-of is earlier than the history's newest change", state.watermark
+        )
+    new_state = ModelState(
+        model.name,
+        model.kind.value,
+        model.data_fingerprint,
+        model.metadata_fingerprint,
+        (state.version if state else 0)
+        + (
+            1
+            if plan.action == "full" or (plan.action == "slice" and model.kind is Kind.SCD2)
+            else 0
+        ),
+        plan.watermark,
+        state.as_of
+        if (state and model.kind.keeps_history and plan.action == "skip")
+        else ctx.as_of,
+        parent_versions,
+        state.rows if state else 0,
+    )
+    if not plan.does_work:
+        if state and (state.watermark, state.as_of, state.metadata_fingerprint) != (
+            new_state.watermark,
+            new_state.as_of,
+            new_state.metadata_fingerprint,
+        ):
+            write_state(con, new_state)
+        states[model.name] = new_state
+        return ModelResult(
+            model.name,
+            model.kind.value,
+            "success",
+            "skip",
+            plan.reason,
+            execution_time=round(time.perf_counter() - t0, 3),
+        )
+    if options.on_start:
+        options.on_start(model, plan)
+    try:
+        sql = prepare_sql(con, dag, model, plan, ctx)
+        staged = stage(con, model, sql, plan, ctx)
+        new_state.rows = staged.rows
+        outcome = publish(con, staged, options.gate, new_state)
+    except duckdb.Error as err:
+        failed.add(model.name)
+        first = str(err).strip().splitlines()[0]
+        return ModelResult(
+            model.name,
+            model.kind.value,
+            "error",
+            plan.action,
+            plan.reason,
+            message=f"{model.path}: {first}",
+            execution_time=round(time.perf_counter() - t0, 3),
+        )
+    rows_in = _rows_in(con, dag, model, plan, state)
+    result = ModelResult(
+        model.name,
+        model.kind.value,
+        "success",
+        plan.action,
+        plan.reason,
+        rows_in,
+        staged.rows,
+        round(time.perf_counter() - t0, 3),
+    )
+    if not outcome.passed:
+        failed.add(model.name)
+        result.status = "blocked"
+        result.message = "; ".join(outcome.errors + outcome.raised)
+        return result
+    result.message = "; ".join(outcome.warnings)
+    states[model.name] = new_state
+    return result

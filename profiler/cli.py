@@ -1,0 +1,204 @@
+"""The `profiler` command: parse arguments, call one function, print. No logic lives here.
+
+Heavy libraries (Great Expectations, scikit-learn, pyarrow) are imported by the commands that use
+them, so `profiler --help` and `profiler ls` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from profiler.errors import ProfilerError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="A dbt-style SQL feature store that keeps e-commerce user profiles up to date in DuckDB.",
+)
+
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--project-dir", envvar="PROFILER_PROJECT_DIR", help="Folder with sql/ and features/."
+    ),
+]
+WarehouseOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--warehouse",
+        envvar="PROFILER_WAREHOUSE",
+        help="DuckDB file [default: <project>/warehouse.duckdb].",
+    ),
+]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _fail(message: str) -> None:
+    _console().print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _settings(project_dir: Path | None, warehouse: Path | None):
+    from profiler.settings import load_settings
+
+    return load_settings(project_dir, warehouse)
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="events, users, items or feedback.")],
+    path: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON-lines file.")],
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="TARGET=COLUMN: read canonical TARGET from the file's COLUMN."),
+    ] = None,
+    project_dir: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Append a file to raw_<source>; lines that cannot be used go to `quarantine`, with the reason."""
+    from profiler.commands import ingest_file, parse_mapping
+
+    try:
+        result = ingest_file(
+            _settings(project_dir, warehouse), source, path, parse_mapping(map_ or [])
+        )
+    except ProfilerError as err:
+        _fail(str(err))
+    from profiler.commands import describe_ingest
+
+    _console().print(describe_ingest(result))
+
+
+@app.command()
+def build(
+    select: Annotated[
+        str | None,
+        typer.Option("--select", "-s", help="dbt selector: model, model+, +model, tag:x."),
+    ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild incremental models from scratch.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Build as of this time (ISO); default: newest event."),
+    ] = None,
+    project_dir: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Build what changed, gated, published atomically."""
+    from profiler.commands import build_project
+
+    try:
+        ok = build_project(
+            _settings(project_dir, warehouse), select, full_refresh, as_of, _console()
+        )
+    except ProfilerError as err:
+        _fail(str(err))
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command("ls")
+def ls_(project_dir: ProjectOpt = None) -> None:
+    """List the project's models with kind, keys and description."""
+    from profiler.commands import list_models
+
+    try:
+        _console().print(list_models(_settings(project_dir, None)))
+    except ProfilerError as err:
+        _fail(str(err))
+
+
+@app.command()
+def dag(
+    format_: Annotated[str, typer.Option("--format", help="text or mermaid.")] = "text",
+    project_dir: ProjectOpt = None,
+) -> None:
+    """Show the lineage of the project's models, from sources to the profile."""
+    from profiler.commands import render_dag
+
+    try:
+        text = render_dag(_settings(project_dir, None), format_)
+    except ProfilerError as err:
+        _fail(str(err))
+    sys.stdout.write(text + "\n")
+
+
+@app.command()
+def show(
+    user_id: Annotated[str, typer.Argument(help="The user's id as it appears in user_profile.")],
+    project_dir: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """One user's profile, grouped by dimension."""
+    from profiler.serve.show import show_user
+
+    try:
+        show_user(_settings(project_dir, warehouse), user_id, _console())
+    except ProfilerError as err:
+        _fail(str(err))
+
+
+@app.command()
+def watch(
+    directory: Annotated[
+        Path, typer.Argument(help="Landing folder with one subfolder per source.")
+    ],
+    every: Annotated[float, typer.Option("--every", help="Seconds between scans.")] = 10.0,
+    once: Annotated[
+        bool, typer.Option("--once", help="Scan, ingest and build once, then stop.")
+    ] = False,
+    project_dir: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Ingest files landing in DIR/<source>/ and build, in a loop, until Ctrl-C or SIGTERM."""
+    from profiler.watch import watch_folder
+
+    try:
+        watch_folder(_settings(project_dir, warehouse), directory, every, _console(), once=once)
+    except ProfilerError as err:
+        _fail(str(err))
+
+
+@app.command()
+def generate(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for events/users/items/feedback files.")
+    ],
+    users: Annotated[int, typer.Option("--users")] = 1000,
+    events: Annotated[int, typer.Option("--events")] = 50_000,
+    days: Annotated[int, typer.Option("--days")] = 30,
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")] = "2024-01-01",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    format_: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+) -> None:
+    """Synthetic shop data for all four sources, ready to ingest without --map."""
+    from datetime import date
+
+    from profiler.generate import generate as run
+
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        _fail(f"--start {start!r} is not a date like 2024-01-01")
+    try:
+        counts = run(
+            out, users=users, events=events, days=days, start=first, seed=seed, fmt=format_
+        )
+    except ProfilerError as err:
+        _fail(str(err))
+    _console().print(", ".join(f"{k}: {v:,}" for k, v in counts.items()) + f" -> {out}")
+
+
+def main() -> None:
+    app()

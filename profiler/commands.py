@@ -1,0 +1,152 @@
+"""What each CLI command does, as plain functions the CLI (and tests) call.
+
+Each function opens the warehouse the way its command needs (under the build lock when it
+writes) and returns something printable; the CLI only parses and prints.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from profiler.errors import ProfilerError
+from profiler.settings import Settings, connect, ensure_warehouse
+
+_PLAIN_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .\-]{0,127}$")
+
+
+def parse_mapping(items: list[str]) -> dict[str, str]:
+    """`--map TARGET=COLUMN` pairs; a COLUMN must be a plain column name, never an expression."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        target, sep, column = item.partition("=")
+        if not sep or not target.strip() or not _PLAIN_COLUMN.match(column.strip()):
+            raise ProfilerError(
+                f"--map {item!r} must look like TARGET=COLUMN with a plain column name"
+            )
+        mapping[target.strip()] = column.strip()
+    return mapping
+
+
+def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, str]):
+    from profiler.ingest import ingest
+    from profiler.lock import warehouse_lock
+    from profiler.pii import load_pii_key
+    from profiler.sources import get_source
+    from profiler.state import ensure_schema
+
+    get_source(source)
+    if not path.is_file():
+        raise ProfilerError(f"{path}: no such file")
+    key = load_pii_key(settings)
+    with warehouse_lock(settings.warehouse, f"ingest {source} {path.name}"):
+        con = connect(settings)
+        try:
+            ensure_schema(con)
+            return ingest(con, source, path, mapping=mapping, pii_key=key)
+        finally:
+            con.close()
+
+
+def describe_ingest(result) -> str:
+    if result.duplicate:
+        return f"{result.file}: already ingested (same content); nothing loaded"
+    lines = [
+        f"{result.source}: {result.file}: {result.loaded:,} loaded, {sum(result.quarantined.values()):,} quarantined of {result.lines:,} lines"
+    ]
+    for reason, n in sorted(result.quarantined.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  quarantined {n:,}: {reason}")
+    return "\n".join(lines)
+
+
+def build_project(
+    settings: Settings, select: str | None, full_refresh: bool, as_of: str | None, console
+) -> bool:
+    """Run a build and print one line per model; True when everything selected is published."""
+    from profiler.build import BuildOptions, parse_as_of, run_build
+    from profiler.lock import warehouse_lock
+    from profiler.report import BuildPrinter
+    from profiler.runlog import write_run_results
+
+    copied = ensure_warehouse(settings)
+    if copied:
+        console.print(
+            f"no warehouse yet: starting from the example data in {settings.warehouse.name}.example"
+        )
+    printer = BuildPrinter(console)
+    options = BuildOptions(
+        select,
+        full_refresh,
+        parse_as_of(as_of),
+        gate=_gate(settings),
+        on_start=printer.start,
+        on_result=printer.result,
+    )
+    with warehouse_lock(settings.warehouse, "build"):
+        con = connect(settings)
+        try:
+            with printer:
+                run = run_build(con, settings.project_dir, options)
+            write_run_results(settings.target_dir, run)
+            printer.summary(con, run, settings.warehouse)
+        finally:
+            con.close()
+    return run.status == "success"
+
+
+def _gate(settings: Settings):
+    """The Great Expectations gate when the project has suites; otherwise everything passes."""
+    from profiler.publish import OpenGate
+
+    if any((settings.project_dir / "expectations").glob("*.json")):
+        try:
+            from profiler.gate import ExpectationGate
+        except ImportError:
+            return OpenGate()
+        return ExpectationGate(settings)
+    return OpenGate()
+
+
+def list_models(settings: Settings):
+    from rich.table import Table
+
+    from profiler.dag import build_dag
+    from profiler.project import load_project
+
+    dag = build_dag(load_project(settings.project_dir))
+    table = Table("model", "kind", "key / time", "reads", "description", box=None, pad_edge=False)
+    for name in dag.order():
+        m = dag.models[name]
+        keys = ", ".join(m.unique_key) + (f" @ {m.time_column}" if m.time_column else "")
+        table.add_row(name, m.kind.value, keys, ", ".join(dag.parents[name]), m.description)
+    return table
+
+
+def render_dag(settings: Settings, fmt: str) -> str:
+    from profiler.dag import build_dag
+    from profiler.project import load_project
+
+    dag = build_dag(load_project(settings.project_dir))
+    if fmt == "mermaid":
+        lines = ["graph LR"]
+        for name in dag.order():
+            lines.append(f'  {name}["{name} ({dag.models[name].kind.value})"]')
+            lines.extend(f"  {p} --> {name}" for p in dag.parents[name])
+        return "\n".join(lines)
+    if fmt != "text":
+        raise ProfilerError(f"--format {fmt!r}: choose text or mermaid")
+    out: list[str] = []
+
+    def walk(node: str, depth: int, seen: set[str]) -> None:
+        kind = dag.models[node].kind.value if node in dag.models else "source"
+        out.append(f"{'  ' * depth}{'└─ ' if depth else ''}{node} ({kind})")
+        if node in seen:
+            return
+        seen.add(node)
+        for child in sorted(dag.children(node)):
+            walk(child, depth + 1, seen)
+
+    roots = sorted({p for ps in dag.parents.values() for p in ps if p not in dag.models})
+    for root in roots:
+        walk(root, 0, set())
+    return "\n".join(out)

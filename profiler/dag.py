@@ -1,0 +1,112 @@
+"""The model graph: edges from each model's SQL, build order, cycles, and dbt-style selectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
+
+from profiler.errors import ProfilerError
+from profiler.lineage import upstream_tables
+from profiler.project import Model
+from profiler.sources import SOURCES
+
+BUILTINS = ("as_of_time",)
+SOURCE_TABLES = tuple(s.table for s in SOURCES.values())
+
+
+@dataclass(frozen=True)
+class Dag:
+    models: dict[str, Model]
+    parents: dict[str, tuple[str, ...]]  # model -> upstream models, raw tables and builtins
+
+    def model_parents(self, name: str) -> tuple[str, ...]:
+        return tuple(p for p in self.parents[name] if p in self.models)
+
+    def children(self, name: str) -> tuple[str, ...]:
+        return tuple(m for m, ps in self.parents.items() if name in ps)
+
+    def order(self) -> list[str]:
+        """Models in build order; ties broken by name so the order is stable."""
+        sorter = TopologicalSorter({m: set(self.model_parents(m)) for m in sorted(self.models)})
+        return list(sorter.static_order())
+
+    def ancestors(self, name: str) -> set[str]:
+        seen: set[str] = set()
+        stack = list(self.parents[name])
+        while stack:
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                stack.extend(self.parents.get(node, ()))
+        return seen
+
+    def descendants(self, name: str) -> set[str]:
+        seen: set[str] = set()
+        stack = list(self.children(name))
+        while stack:
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                stack.extend(self.children(node))
+        return seen
+
+    def raw_sources(self, name: str) -> set[str]:
+        """The raw tables a model reads, directly or through other models."""
+        return {a for a in self.ancestors(name) if a in SOURCE_TABLES}
+
+    def select(self, selector: str | None) -> list[str]:
+        """dbt selectors: `name`, `name+`, `+name`, `+name+`, `tag:x`; space or comma separated union."""
+        order = self.order()
+        if not selector:
+            return order
+        chosen: set[str] = set()
+        for part in selector.replace(",", " ").split():
+            chosen |= self._select_one(part)
+        return [m for m in order if m in chosen]
+
+    def _select_one(self, part: str) -> set[str]:
+        if part.startswith("tag:"):
+            tag = part[4:]
+            found = {m for m, model in self.models.items() if tag in model.tags}
+            if not found:
+                raise ProfilerError(f"no model has tag {tag!r}")
+            return found
+        up, down = part.startswith("+"), part.endswith("+")
+        name = part.strip("+")
+        if name not in self.models:
+            raise ProfilerError(f"no model named {name!r}; `profiler ls` lists them")
+        chosen = {name}
+        if up:
+            chosen |= {a for a in self.ancestors(name) if a in self.models}
+        if down:
+            chosen |= self.descendants(name)
+        return chosen
+
+
+def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -> Dag:
+    """Read every model's dependencies; unknown relations and cycles are errors at file:line."""
+    known = set(models) | set(SOURCE_TABLES) | set(BUILTINS) | set(extra_relations)
+    parents: dict[str, tuple[str, ...]] = {}
+    for name, model in models.items():
+        refs = upstream_tables(model.sql, where=str(model.path), line_offset=model.header_lines)
+        for ref in refs:
+            if ref.name not in known:
+                raise ProfilerError(
+                    f"{model.path}:{ref.line}: {name} reads {ref.name!r}, which is neither a model, "
+                    f"a source table ({', '.join(SOURCE_TABLES)}) nor as_of_time"
+                )
+            if ref.name == name:
+                raise ProfilerError(f"{model.path}:{ref.line}: {name} reads itself")
+        parents[name] = tuple(dict.fromkeys(r.name for r in refs))
+    dag = Dag(models, parents)
+    try:
+        TopologicalSorter({m: set(dag.model_parents(m)) for m in models}).prepare()
+    except CycleError as err:
+        cycle = err.args[1]
+        first = models[cycle[0]]
+        refs = upstream_tables(first.sql, line_offset=first.header_lines)
+        line = next((r.line for r in refs if r.name == cycle[1]), 1)
+        raise ProfilerError(
+            f"{first.path}:{line}: dependency cycle: {' -> '.join(reversed(cycle))}"
+        ) from None
+    return dag

@@ -1,0 +1,127 @@
+"""What a model's SQL reads, and the SQL rewrites the engine applies to it (sqlglot AST in, SQL out).
+
+Dependencies come from sqlglot scopes, so CTE names, subqueries, aliases and string literals never
+look like tables. The rewrites wrap a referenced relation in a filtered subquery; that is how the
+engine applies the as-of time and restricts an incremental model to the slice it recomputes,
+without templates in the model files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+from sqlglot.optimizer.scope import traverse_scope
+
+from profiler.errors import ProfilerError
+
+DIALECT = "duckdb"
+
+
+@dataclass(frozen=True)
+class TableRef:
+    name: str
+    line: int  # 1-based line within the SQL body
+
+
+def parse(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> exp.Expression:
+    """Parse one statement; a syntax error names the file and line."""
+    try:
+        statements = sqlglot.parse(sql, read=DIALECT)
+    except ParseError as err:
+        first = err.errors[0] if err.errors else {}
+        line = (first.get("line") or 1) + line_offset
+        raise ProfilerError(
+            f"{where}:{line}: SQL does not parse: {first.get('description', err)}"
+        ) from None
+    statements = [s for s in statements if s is not None]
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ProfilerError(f"{where}:{line_offset + 1}: a model is exactly one SELECT statement")
+    return statements[0]
+
+
+def _source_tables(tree: exp.Expression) -> list[exp.Table]:
+    """Table nodes that read a relation, not a CTE or a table function.
+
+    >>> [t.name for t in _source_tables(sqlglot.parse_one("WITH a AS (SELECT 1) SELECT * FROM a, b"))]
+    ['b']
+    """
+    found: list[exp.Table] = []
+    for scope in traverse_scope(tree):
+        for source in scope.sources.values():
+            if (
+                isinstance(source, exp.Table)
+                and source.name
+                and not isinstance(source.this, exp.Func)
+            ):
+                found.append(source)
+    # Tables inside scalar subqueries of a lateral/udtf position are covered by traverse_scope;
+    # dedupe by identity because a scope may list a node twice under different aliases.
+    unique = {id(t): t for t in found}
+    return list(unique.values())
+
+
+def upstream_tables(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> list[TableRef]:
+    """The relations a SELECT reads, in order of appearance, each with the line it appears on.
+
+    >>> [t.name for t in upstream_tables("SELECT 'raw_x' AS s FROM (SELECT * FROM b) AS sub JOIN c USING (k)")]
+    ['b', 'c']
+    """
+    tree = parse(sql, where=where, line_offset=line_offset)
+    refs: dict[str, TableRef] = {}
+    for table in _source_tables(tree):
+        if table.catalog or (table.db and table.db != "main"):
+            continue  # an explicitly qualified relation outside the project is the author's choice
+        line = table.this.meta.get("line", 1) if isinstance(table.this, exp.Identifier) else 1
+        name = table.name.lower()
+        if name not in refs or line < refs[name].line:
+            refs[name] = TableRef(name, line + line_offset)
+    return sorted(refs.values(), key=lambda r: (r.line, r.name))
+
+
+def normalized_sql(sql: str) -> str:
+    """The SQL without comments or formatting, so cosmetic edits do not force a rebuild."""
+    try:
+        return parse(sql).sql(dialect=DIALECT, comments=False)
+    except ProfilerError:
+        return " ".join(sql.split())
+
+
+def replace_tables(sql: str, replacements: dict[str, str]) -> str:
+    """Replace each reference to a relation named in `replacements` by that SELECT, as a subquery.
+
+    The subquery keeps the reference's alias (or its name), so the rest of the query is untouched.
+
+    >>> replace_tables("SELECT e.x FROM raw_events AS e", {"raw_events": "SELECT * FROM raw_events WHERE ok"})
+    'SELECT e.x FROM (SELECT * FROM raw_events WHERE ok) AS e'
+    """
+    if not replacements:
+        return sql
+    tree = parse(sql)
+    wanted = {k.lower(): v for k, v in replacements.items()}
+    for table in _source_tables(tree):
+        name = table.name.lower()
+        if name not in wanted or table.catalog or (table.db and table.db != "main"):
+            continue
+        alias = table.alias or table.name
+        inner = sqlglot.parse_one(wanted[name], read=DIALECT)
+        table.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+    return tree.sql(dialect=DIALECT)
+
+
+def filter_tables(sql: str, predicates: dict[str, list[str]]) -> str:
+    """Read each named relation through `WHERE` all of its predicates.
+
+    >>> filter_tables("SELECT * FROM raw_events", {"raw_events": ["ts <= 5", "ts > 1"]})
+    'SELECT * FROM (SELECT * FROM raw_events WHERE (ts <= 5) AND (ts > 1)) AS raw_events'
+    """
+    return replace_tables(
+        sql,
+        {
+            name: f"SELECT * FROM {name} WHERE " + " AND ".join(f"({p})" for p in preds)
+            for name, preds in predicates.items()
+            if preds
+        },
+    )

@@ -1,0 +1,35 @@
+"""One build at a time per warehouse, with a lock the operating system releases on any death.
+
+`flock` is dropped by the kernel when the holding process exits, even on kill -9, so a stale lock
+cannot exist; the file only carries who holds it, for the message the second build prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from profiler.errors import ProfilerError
+
+
+@contextlib.contextmanager
+def warehouse_lock(warehouse: Path, command: str) -> Iterator[None]:
+    path = warehouse.with_name(warehouse.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            raise ProfilerError(
+                f"{warehouse} is busy: {holder} holds it; wait for it to finish or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"`profiler {command}` (pid {os.getpid()})".encode(), 0)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,49 @@
+"""kind: scd2. Type 2 history of a model's tracked columns, stamped with the build's as-of.
+
+The SELECT gives the current state (one row per key). Publishing closes the open row of every key
+whose tracked columns changed or that disappeared (valid_to = as-of) and opens a row for every key
+without an open row. The history records builds, so unlike every other kind it is not rebuilt
+from scratch by --full-refresh; a change to its SQL starts a new history.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from profiler.materialize import STAGE_PREFIX, Staged, quote, relation_type
+from profiler.plan import BuildContext, Plan, ts_literal
+from profiler.project import Model
+
+
+def stage(
+    con: duckdb.DuckDBPyConnection, model: Model, sql: str, plan: Plan, ctx: BuildContext
+) -> Staged:
+    staging = STAGE_PREFIX + model.name
+    con.execute(f"CREATE OR REPLACE TABLE {quote(staging)} AS {sql}")
+    rows = con.execute(f"SELECT count(*) FROM {quote(staging)}").fetchone()[0]
+    target, stg, as_of = quote(model.name), quote(staging), ts_literal(ctx.as_of)
+    keys = [quote(k) for k in model.unique_key]
+    on = " AND ".join(f"h.{k} = s.{k}" for k in keys)
+    changed = " OR ".join(
+        f"h.{quote(c)} IS DISTINCT FROM s.{quote(c)}" for c in model.track_columns
+    )
+
+    def apply(c: duckdb.DuckDBPyConnection) -> None:
+        if plan.action == "full" or relation_type(c, model.name) is None:
+            c.execute(f"DROP TABLE IF EXISTS {target}")
+            c.execute(
+                f"CREATE TABLE {target} AS SELECT *, {as_of} AS valid_from, "
+                f"CAST(NULL AS TIMESTAMP) AS valid_to, TRUE AS is_current FROM {stg}"
+            )
+            return
+        c.execute(
+            f"UPDATE {target} AS h SET valid_to = {as_of}, is_current = FALSE "
+            f"WHERE h.is_current AND NOT EXISTS (SELECT 1 FROM {stg} AS s WHERE {on} AND NOT ({changed}))"
+        )
+        c.execute(
+            f"INSERT INTO {target} BY NAME SELECT s.*, {as_of} AS valid_from, "
+            f"CAST(NULL AS TIMESTAMP) AS valid_to, TRUE AS is_current FROM {stg} AS s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS h WHERE h.is_current AND {on})"
+        )
+
+    return Staged(model, plan, staging, rows, apply, cleanup=[f"DROP TABLE IF EXISTS {stg}"])

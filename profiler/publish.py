@@ -1,0 +1,64 @@
+"""Write, audit, publish: a model's staged output reaches its published relation only after the
+gate passed, in one transaction together with the state that describes it.
+
+A crash before COMMIT leaves the published relation and its state exactly as they were; DuckDB's
+write-ahead log makes the COMMIT itself atomic. The gate is handed in (materialisations know
+nothing of Great Expectations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import duckdb
+
+from profiler.materialize import Staged
+from profiler.state import ModelState, record_intervals, write_state
+
+
+@dataclass
+class GateOutcome:
+    passed: bool = True
+    errors: list[str] = field(default_factory=list)  # block the model and its descendants
+    warnings: list[str] = field(default_factory=list)  # reported, published anyway
+    raised: list[str] = field(default_factory=list)  # an expectation that crashed: a gate error
+
+
+class Gate(Protocol):
+    def check(self, con: duckdb.DuckDBPyConnection, staged: Staged) -> GateOutcome: ...
+
+
+class OpenGate:
+    """The gate of a project without expectations: everything passes."""
+
+    def check(self, con: duckdb.DuckDBPyConnection, staged: Staged) -> GateOutcome:
+        return GateOutcome()
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection, staged: Staged, gate: Gate, new_state: ModelState
+) -> GateOutcome:
+    """Audit the staged output; publish it and its state atomically when the gate passes."""
+    try:
+        outcome = gate.check(con, staged)
+        if not outcome.passed:
+            return outcome
+        con.execute("BEGIN TRANSACTION")
+        try:
+            staged.apply(con)
+            if staged.plan.intervals or staged.plan.action == "full":
+                record_intervals(
+                    con,
+                    staged.model.name,
+                    staged.plan.intervals,
+                    replace=staged.plan.action == "full",
+                )
+            write_state(con, new_state)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return outcome
+    finally:
+        staged.drop(con)

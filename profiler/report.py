@@ -1,0 +1,60 @@
+"""What a build prints: a progress bar while models run, then one line per model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from profiler.runlog import ModelResult, RunResults
+
+_STYLE = {"success": "green", "skipped": "yellow", "blocked": "red", "error": "red"}
+
+
+class BuildPrinter:
+    def __init__(self, console) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = None
+
+    def __enter__(self) -> BuildPrinter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def start(self, model, plan) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(f"{model.name}: {plan.action} ({plan.reason})")
+
+    def result(self, r: ModelResult) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+        style = _STYLE.get(r.status, "white")
+        rows = f"{r.rows_in:>11,} in {r.rows_out:>11,} out" if r.action != "skip" else " " * 30
+        line = f"[{style}]{r.status:<8}[/{style}] {r.model:<28} {r.kind:<20} {r.action:<6} {rows} {r.execution_time:7.2f}s  {r.reason}"
+        self.console.print(line, soft_wrap=True)
+        if r.message:
+            self.console.print(f"         {r.message}", soft_wrap=True, style=style)
+
+    def summary(self, con, run: RunResults, warehouse: Path) -> None:
+        worked = sum(r.action != "skip" and r.status == "success" for r in run.results)
+        bad = [r for r in run.results if r.status in ("error", "blocked")]
+        self.console.print(
+            f"as of {run.as_of}: {worked} model(s) built, {len(run.results) - worked - len(bad)} up to date or skipped, {len(bad)} failed, in {run.elapsed_time:.2f}s"
+        )
+        row = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'user_profile'"
+        ).fetchone()
+        if row[0]:
+            users = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
+            self.console.print(f"profile: table user_profile in {warehouse} ({users:,} users)")

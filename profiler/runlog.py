@@ -1,0 +1,85 @@
+"""`target/run_results.json`: what a build did, per model, in a versioned schema.
+
+Modelled on dbt's run results artifact: dataclasses with a schema version, written atomically, and
+an upgrade path for older files (`read_run_results` accepts every version it knows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+SCHEMA_URL = "https://profiler.dev/schemas/run-results/v1.json"
+
+
+@dataclass
+class ValidationResult:
+    expectation: str
+    kwargs: dict
+    success: bool
+    severity: str = "error"
+    unexpected_count: int | None = None
+    sample: list = field(default_factory=list)
+    exception: str | None = None
+
+
+@dataclass
+class ModelResult:
+    model: str
+    kind: str
+    status: str  # success | skipped | blocked | error
+    action: str  # full | slice | skip
+    reason: str
+    rows_in: int = 0
+    rows_out: int = 0
+    execution_time: float = 0.0
+    message: str = ""
+    validations: list[ValidationResult] = field(default_factory=list)
+
+
+@dataclass
+class RunResults:
+    run_id: str
+    command: str
+    as_of: str | None
+    started_at: str
+    elapsed_time: float
+    status: str
+    results: list[ModelResult] = field(default_factory=list)
+    metadata: dict = field(
+        default_factory=lambda: {"schema_version": SCHEMA_VERSION, "dbt_schema_version": SCHEMA_URL}
+    )
+
+
+def write_run_results(target_dir: Path, run: RunResults) -> Path:
+    """Write next to a temporary name, then rename, so readers never see half a file."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    path = target_dir / "run_results.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(asdict(run), indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def _upgrade(data: dict) -> dict:
+    """Bring an older artifact to the current schema. Version 1 is the first; later ones add here."""
+    version = data.get("metadata", {}).get("schema_version", 1)
+    if version > SCHEMA_VERSION:
+        raise ValueError(
+            f"run_results.json has schema version {version}; this profiler reads up to {SCHEMA_VERSION}"
+        )
+    return data
+
+
+def read_run_results(path: Path) -> RunResults:
+    data = _upgrade(json.loads(path.read_text()))
+    results = [
+        ModelResult(
+            **{**r, "validations": [ValidationResult(**v) for v in r.get("validations", [])]}
+        )
+        for r in data.pop("results", [])
+    ]
+    return RunResults(**data, results=results)

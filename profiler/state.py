@@ -1,0 +1,140 @@
+"""Engine state in schema `_profiler`: what each model has processed, and the runs.
+
+A model's row says which batches it has incorporated (`watermark`, the highest global batch id),
+the as-of time it was built at, its fingerprints, a `version` that grows on every full rebuild
+(so incremental children know they must rebuild too), and the parents' versions it last saw.
+Processed day intervals of time-incremental models are kept as merged `[start, end)` pairs.
+State rows are written in the same transaction as the data they describe: a killed build can
+never leave state that claims work the tables do not hold.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import duckdb
+
+from profiler.sources import SOURCES, raw_table_ddl
+
+SCHEMA = "_profiler"
+
+_DDL = [
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.models (
+        name VARCHAR PRIMARY KEY, kind VARCHAR, data_fingerprint VARCHAR, metadata_fingerprint VARCHAR,
+        version BIGINT, watermark BIGINT, as_of TIMESTAMP, parent_versions VARCHAR, rows BIGINT)""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.intervals (
+        model VARCHAR, start_day DATE, end_day DATE)""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.runs (
+        run_id VARCHAR PRIMARY KEY, command VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
+        as_of TIMESTAMP, status VARCHAR, models_built INTEGER, models_failed INTEGER)""",
+    f"CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.batch_seq START 1",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.batches (
+        batch_id BIGINT PRIMARY KEY, source VARCHAR, file VARCHAR, content_sha256 VARCHAR,
+        lines BIGINT, loaded BIGINT, quarantined BIGINT, min_ts TIMESTAMP, max_ts TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        batch_id BIGINT, source VARCHAR, file VARCHAR, record BIGINT, reason VARCHAR, raw VARCHAR)""",
+]
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw tables, quarantine and engine state when missing (idempotent)."""
+    for ddl in _DDL + [raw_table_ddl(s) for s in SOURCES.values()]:
+        con.execute(ddl)
+
+
+@dataclass
+class ModelState:
+    name: str
+    kind: str
+    data_fingerprint: str
+    metadata_fingerprint: str
+    version: int
+    watermark: int
+    as_of: datetime | None
+    parent_versions: dict[str, int] = field(default_factory=dict)
+    rows: int = 0
+
+
+def read_states(con: duckdb.DuckDBPyConnection) -> dict[str, ModelState]:
+    rows = con.execute(
+        f"SELECT name, kind, data_fingerprint, metadata_fingerprint, version, watermark, as_of, "
+        f"parent_versions, rows FROM {SCHEMA}.models"
+    ).fetchall()
+    return {
+        r[0]: ModelState(
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8] or 0
+        )
+        for r in rows
+    }
+
+
+def write_state(con: duckdb.DuckDBPyConnection, s: ModelState) -> None:
+    """Upsert one model's state; call inside the publish transaction."""
+    con.execute(f"DELETE FROM {SCHEMA}.models WHERE name = ?", [s.name])
+    con.execute(
+        f"INSERT INTO {SCHEMA}.models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            s.name,
+            s.kind,
+            s.data_fingerprint,
+            s.metadata_fingerprint,
+            s.version,
+            s.watermark,
+            s.as_of,
+            json.dumps(s.parent_versions, sort_keys=True),
+            s.rows,
+        ],
+    )
+
+
+def forget_model(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(f"DELETE FROM {SCHEMA}.models WHERE name = ?", [name])
+    con.execute(f"DELETE FROM {SCHEMA}.intervals WHERE model = ?", [name])
+
+
+def max_batch(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute(f"SELECT coalesce(max(batch_id), 0) FROM {SCHEMA}.batches").fetchone()[0]
+
+
+# Intervals: [start, end) pairs of days, merged and removed by small pure functions.
+
+Interval = tuple[date, date]
+
+
+def merge_intervals(intervals: list[Interval]) -> list[Interval]:
+    """Sort and merge overlapping or touching intervals.
+
+    >>> merge_intervals([(date(2020, 1, 3), date(2020, 1, 4)), (date(2020, 1, 1), date(2020, 1, 3))])
+    [(datetime.date(2020, 1, 1), datetime.date(2020, 1, 4))]
+    """
+    merged: list[Interval] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def days_to_intervals(days: list[date]) -> list[Interval]:
+    return merge_intervals([(d, d + timedelta(days=1)) for d in days])
+
+
+def record_intervals(
+    con: duckdb.DuckDBPyConnection, model: str, new: list[Interval], *, replace: bool
+) -> None:
+    """Add processed intervals (or replace them after a full build); inside the publish transaction."""
+    old: list[Interval] = []
+    if not replace:
+        old = [
+            (r[0], r[1])
+            for r in con.execute(
+                f"SELECT start_day, end_day FROM {SCHEMA}.intervals WHERE model = ?", [model]
+            ).fetchall()
+        ]
+    con.execute(f"DELETE FROM {SCHEMA}.intervals WHERE model = ?", [model])
+    for start, end in merge_intervals(old + new):
+        con.execute(f"INSERT INTO {SCHEMA}.intervals VALUES (?, ?, ?)", [model, start, end])
