@@ -102,11 +102,11 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
     try:
         TopologicalSorter({m: set(dag.model_parents(m)) for m in models}).prepare()
     except CycleError as err:
-        cycle = err.args[1]
-        first = models[cycle[0]]
-        refs = upstream_tables(first.sql, line_offset=first.header_lines)
-        line = next((r.line for r in refs if r.name == cycle[1]), 1)
+        cycle = err.args[1]  # each node feeds the next: cycle[1] reads cycle[0]
+        reader = models[cycle[1]]
+        refs = upstream_tables(reader.sql, line_offset=reader.header_lines)
+        line = next((r.line for r in refs if r.name == cycle[0]), 1)
         raise ProfilerError(
-            f"{first.path}:{line}: dependency cycle: {' -> '.join(reversed(cycle))}"
+            f"{reader.path}:{line}: dependency cycle: {' -> '.join(cycle)} (each feeds the next)"
         ) from None
     return dag

@@ -1,0 +1,113 @@
+"""`profiler watch DIR`: ingest files landing in DIR/<source>/ and build after each arrival window.
+
+A file is taken once its size has stopped changing for one scan (so half-copied files wait), is
+ingested once (ingest itself refuses content it has seen), then moved to `DIR/<source>/_loaded/`;
+a file ingest refuses goes to `DIR/<source>/_rejected/` with a `.reason.txt` beside it. Ctrl-C and
+SIGTERM stop the loop between steps, never inside an ingest or a build.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from profiler.errors import ProfilerError
+from profiler.settings import Settings
+from profiler.sources import SOURCES
+
+SUFFIXES = (".csv", ".parquet", ".jsonl", ".ndjson", ".json", ".gz")
+
+
+class _Stop:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:
+        self.requested = True
+
+
+def landed_files(directory: Path, sizes: dict[Path, int]) -> list[tuple[str, Path]]:
+    """Files whose size did not change since the last scan, oldest first, per source."""
+    ready: list[tuple[str, Path]] = []
+    for source in SOURCES:
+        folder = directory / source
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir(), key=lambda p: (p.stat().st_mtime, p.name)):
+            if not path.is_file() or not path.name.endswith(SUFFIXES) or path.name.startswith("."):
+                continue
+            size = path.stat().st_size
+            if sizes.get(path) == size:
+                ready.append((source, path))
+            sizes[path] = size
+    return ready
+
+
+def _move(path: Path, folder: str, reason: str | None = None) -> None:
+    target = path.parent / folder
+    target.mkdir(exist_ok=True)
+    path.replace(target / path.name)
+    if reason:
+        (target / (path.name + ".reason.txt")).write_text(reason + "\n")
+
+
+def watch_folder(
+    settings: Settings, directory: Path, every: float, console, *, once: bool = False
+) -> None:
+    from profiler.commands import build_project, describe_ingest, ingest_file
+
+    if not directory.is_dir():
+        raise ProfilerError(
+            f"{directory}: not a folder; create it with one subfolder per source ({', '.join(SOURCES)})"
+        )
+    for source in SOURCES:
+        (directory / source).mkdir(exist_ok=True)
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sizes: dict[Path, int] = {}
+    console.print(f"watching {directory} every {every:g}s (Ctrl-C to stop)")
+    try:
+        while not stop.requested:
+            arrived = 0
+            for source, path in (
+                landed_files(directory, sizes) if not once else _all_files(directory)
+            ):
+                if stop.requested:
+                    break
+                try:
+                    result = ingest_file(settings, source, path, {})
+                except ProfilerError as err:
+                    _move(path, "_rejected", str(err))
+                    console.print(f"[red]rejected[/red] {path.name}: {err}")
+                    continue
+                _move(path, "_loaded")
+                console.print(describe_ingest(result))
+                arrived += not result.duplicate
+                sizes.pop(path, None)
+            if arrived and not stop.requested:
+                build_project(settings, None, False, None, console)
+            if once:
+                break
+            _sleep(every, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.print("stopped")
+
+
+def _all_files(directory: Path) -> list[tuple[str, Path]]:
+    return [
+        (s, p)
+        for s in SOURCES
+        for p in sorted((directory / s).iterdir())
+        if p.is_file() and p.name.endswith(SUFFIXES) and not p.name.startswith(".")
+    ]
+
+
+def _sleep(seconds: float, stop: _Stop) -> None:
+    end = time.monotonic() + seconds
+    while not stop.requested and time.monotonic() < end:
+        time.sleep(min(0.2, max(0.0, end - time.monotonic())))

@@ -1,0 +1,127 @@
+"""The model graph: headers, unknown references and cycles (with file:line), selectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from profiler.dag import build_dag
+from profiler.errors import ProfilerError
+from profiler.project import Kind, load_project, parse_model
+
+
+def write(project: Path, rel: str, text: str) -> Path:
+    path = project / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def small_project(tmp_path: Path) -> Path:
+    write(tmp_path, "sql/stg_events.sql", "-- kind: incremental_by_time\n-- time_column: ts\n-- tags: clean\nSELECT * FROM raw_events\n")
+    write(tmp_path, "sql/user_day.sql", "-- kind: incremental_by_time\n-- time_column: day\nSELECT user_id, CAST(ts AS DATE) AS day FROM stg_events\n")
+    write(tmp_path, "features/totals.sql", "-- kind: incremental_by_key\n-- unique_key: user_id\n-- tags: behaviour\nSELECT user_id, count(*) AS n FROM user_day GROUP BY 1\n")
+    write(tmp_path, "features/profile.sql", "-- kind: table\n-- tags: behaviour\nSELECT * FROM totals CROSS JOIN as_of_time\n")
+    return tmp_path
+
+
+def test_header_is_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "sql/m.sql",
+        "-- kind: incremental_by_key\n-- unique_key: user_id, day\n-- lookback: 2\n-- tags: a, b\n"
+        "-- description: Something.\n-- columns:\n--   user_id: the user\n--   n: how many\nSELECT 1 AS user_id\n",
+    )
+    m = parse_model(path)
+    assert m.kind is Kind.INCREMENTAL_BY_KEY
+    assert m.unique_key == ("user_id", "day") and m.lookback == 2 and m.tags == ("a", "b")
+    assert m.columns == {"user_id": "the user", "n": "how many"}
+    assert m.header_lines == 8 and m.sql == "SELECT 1 AS user_id"
+
+
+def test_docs_do_not_change_the_data_fingerprint(tmp_path: Path) -> None:
+    a = parse_model(write(tmp_path, "sql/m.sql", "-- description: one\nSELECT 1 AS x\n"))
+    b = parse_model(write(tmp_path, "sql/m.sql", "-- description: two\nselect 1   as x -- note\n"))
+    c = parse_model(write(tmp_path, "sql/m.sql", "-- description: two\nSELECT 2 AS x\n"))
+    assert a.data_fingerprint == b.data_fingerprint != c.data_fingerprint
+    assert a.metadata_fingerprint != b.metadata_fingerprint
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("-- kind: snapshot\n", "kind 'snapshot' is not one of"),
+        ("-- kind: incremental_by_time\n", "needs a `-- time_column:` header"),
+        ("-- kind: incremental_by_key\n", "needs a `-- unique_key:` header"),
+        ("-- lookback: soon\n", "lookback must be a whole number"),
+        ("-- colour: red\n", "unknown header key"),
+    ],
+)
+def test_bad_headers_name_the_file(tmp_path: Path, header: str, message: str) -> None:
+    path = write(tmp_path, "sql/m.sql", header + "SELECT 1 AS x\n")
+    with pytest.raises(ProfilerError, match=message) as err:
+        parse_model(path)
+    assert str(err.value).startswith(f"{path}:1:")
+
+
+def test_order_and_lineage(tmp_path: Path) -> None:
+    dag = build_dag(load_project(small_project(tmp_path)))
+    assert dag.order() == ["stg_events", "user_day", "totals", "profile"]
+    assert set(dag.parents["profile"]) == {"totals", "as_of_time"}
+    assert dag.raw_sources("profile") == {"raw_events"}
+
+
+def test_unknown_table_names_file_and_line(tmp_path: Path) -> None:
+    small_project(tmp_path)
+    path = write(tmp_path, "features/bad.sql", "-- kind: table\nSELECT *\nFROM totals\nJOIN totls USING (user_id)\n")
+    with pytest.raises(ProfilerError, match=r"bad\.sql:4: bad reads 'totls'"):
+        build_dag(load_project(tmp_path))
+    assert path.exists()
+
+
+def test_cycle_names_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "sql/a.sql", "-- kind: view\nSELECT * FROM c\n")
+    write(tmp_path, "sql/b.sql", "-- kind: view\nSELECT *\nFROM a\n")
+    write(tmp_path, "sql/c.sql", "-- kind: view\n\nSELECT * FROM b\n")
+    with pytest.raises(ProfilerError, match=r"dependency cycle") as err:
+        build_dag(load_project(tmp_path))
+    message = str(err.value)
+    assert any(f"{n}.sql:" in message for n in "abc")
+    assert all(n in message for n in ("a", "b", "c"))
+
+
+def test_self_reference_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "sql/a.sql", "-- kind: table\nSELECT * FROM a\n")
+    with pytest.raises(ProfilerError, match=r"a\.sql:2: a reads itself"):
+        build_dag(load_project(tmp_path))
+
+
+def test_duplicate_model_names(tmp_path: Path) -> None:
+    write(tmp_path, "sql/a.sql", "SELECT 1 AS x\n")
+    write(tmp_path, "features/a.sql", "SELECT 2 AS x\n")
+    with pytest.raises(ProfilerError, match="also defined in"):
+        load_project(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("user_day", ["user_day"]),
+        ("user_day+", ["user_day", "totals", "profile"]),
+        ("+totals", ["stg_events", "user_day", "totals"]),
+        ("+user_day+", ["stg_events", "user_day", "totals", "profile"]),
+        ("tag:behaviour", ["totals", "profile"]),
+        ("stg_events,profile", ["stg_events", "profile"]),
+    ],
+)
+def test_selectors(tmp_path: Path, selector: str, expected: list[str]) -> None:
+    assert build_dag(load_project(small_project(tmp_path))).select(selector) == expected
+
+
+def test_unknown_selector(tmp_path: Path) -> None:
+    dag = build_dag(load_project(small_project(tmp_path)))
+    with pytest.raises(ProfilerError, match="no model named 'nope'"):
+        dag.select("nope+")
+    with pytest.raises(ProfilerError, match="no model has tag"):
+        dag.select("tag:nope")

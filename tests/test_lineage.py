@@ -1,0 +1,64 @@
+"""Dependency parsing and SQL rewrites, tested as data (input and expected output in fixtures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from profiler.errors import ProfilerError
+from profiler.lineage import filter_tables, normalized_sql, upstream_tables
+
+FIXTURES = Path(__file__).parent / "fixtures" / "lineage"
+
+
+def _cases(name: str) -> list[list[str]]:
+    """Blank-line separated cases; `--` lines that are not directives are comments."""
+    cases, current = [], []
+    for line in (FIXTURES / name).read_text().splitlines() + [""]:
+        if not line.strip():
+            if current:
+                cases.append(current)
+            current = []
+        elif not line.startswith("--") or line.startswith(("-- reads:", "-- filter:")):
+            current.append(line)
+    return cases
+
+
+def _statement(lines: list[str]) -> str:
+    return "\n".join(lines).strip().rstrip(";")
+
+
+@pytest.mark.parametrize("case", _cases("upstream.sql"), ids=lambda c: c[0][:40])
+def test_upstream_tables(case: list[str]) -> None:
+    expected = case[-1].removeprefix("-- reads:").strip().split(", ")
+    sql = _statement(case[:-1])
+    assert sorted(r.name for r in upstream_tables(sql)) == expected
+
+
+@pytest.mark.parametrize("case", _cases("filter.sql"), ids=lambda c: c[0][:40])
+def test_filter_tables(case: list[str]) -> None:
+    idx = next(i for i, line in enumerate(case) if line.startswith("-- filter:"))
+    table, _, predicate = case[idx].removeprefix("-- filter:").partition("=>")
+    sql, expected = _statement(case[:idx]), _statement(case[idx + 1 :])
+    assert filter_tables(sql, {table.strip(): [predicate.strip()]}) == expected
+
+
+def test_reference_lines_count_from_the_file() -> None:
+    refs = upstream_tables("SELECT *\nFROM a\nJOIN b ON TRUE", line_offset=4)
+    assert [(r.name, r.line) for r in refs] == [("a", 6), ("b", 7)]
+
+
+def test_syntax_error_names_file_and_line() -> None:
+    with pytest.raises(ProfilerError, match=r"^m\.sql:7: SQL does not parse"):
+        upstream_tables("SELECT *\nFROM a WHERE (", where="m.sql", line_offset=5)
+
+
+def test_only_one_select_per_model() -> None:
+    with pytest.raises(ProfilerError, match="exactly one SELECT"):
+        upstream_tables("DELETE FROM a", where="m.sql")
+
+
+def test_cosmetic_changes_keep_the_fingerprint_sql() -> None:
+    assert normalized_sql("select a -- note\nfrom   t") == normalized_sql("SELECT a FROM t")
+    assert normalized_sql("SELECT a FROM t") != normalized_sql("SELECT b FROM t")
