@@ -76,8 +76,8 @@ def clean_leftovers(con: duckdb.DuckDBPyConnection) -> None:
     """Staging relations of a build that was killed; published relations are never touched."""
     rows = con.execute(
         "SELECT table_schema, table_name, table_type FROM information_schema.tables "
-        "WHERE (table_schema = 'main' AND starts_with(table_name, ?)) "
-        "OR (table_schema = ? AND (starts_with(table_name, 'stg__') OR starts_with(table_name, 'keys__')))",
+        "WHERE table_catalog = current_database() AND ((table_schema = 'main' AND starts_with(table_name, ?)) "
+        "OR (table_schema = ? AND (starts_with(table_name, 'stg__') OR starts_with(table_name, 'keys__'))))",
         [STAGE_PREFIX, SCHEMA],
     ).fetchall()
     for schema, name, kind in rows:
@@ -88,7 +88,7 @@ def clean_leftovers(con: duckdb.DuckDBPyConnection) -> None:
 
 def relation_columns(con: duckdb.DuckDBPyConnection, name: str) -> set[str]:
     rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?",
+        "SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ?",
         [name],
     ).fetchall()
     return {r[0].lower() for r in rows}

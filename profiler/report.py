@@ -53,7 +53,7 @@ class BuildPrinter:
             f"as of {run.as_of}: {worked} model(s) built, {len(run.results) - worked - len(bad)} up to date or skipped, {len(bad)} failed, in {run.elapsed_time:.2f}s"
         )
         row = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'user_profile'"
+            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = 'user_profile'"
         ).fetchone()
         if row[0]:
             users = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]

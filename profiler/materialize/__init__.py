@@ -40,7 +40,7 @@ def quote(name: str) -> str:
 def relation_type(con: duckdb.DuckDBPyConnection, name: str, schema: str = "main") -> str | None:
     """'BASE TABLE', 'VIEW' or None, so replacing one with the other drops the right thing."""
     row = con.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        "SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?",
         [schema, name],
     ).fetchone()
     return row[0] if row else None

@@ -1,0 +1,91 @@
+"""Shared test helpers: where the real samples are, and running the CLI the way a user does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from profiler.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+TAOBAO = SHARED / "taobao_userbehavior_928users.csv"
+REES46 = SHARED / "rees46_2019-10-01_slice.csv"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read the developer's own project or warehouse settings."""
+    for var in ("PROFILER_PROJECT_DIR", "PROFILER_WAREHOUSE", "PROFILER_PII_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PROFILER_PII_KEY", "test-key")
+    monkeypatch.setenv("PROFILER_THREADS", "2")
+
+
+def run_cli(*args: str, warehouse: Path, project: Path = REPO, ok: bool = True) -> str:
+    """Run `profiler ARGS` in-process against `warehouse`; assert its exit code; return its output."""
+    env = {"PROFILER_PROJECT_DIR": str(project), "PROFILER_WAREHOUSE": str(warehouse), "COLUMNS": "200"}
+    result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    assert (result.exit_code == 0) == ok, result.output
+    return result.output
+
+
+def split_csv_by_time(src: Path, out_dir: Path, cuts: list[int], ts_expr: str = "ts") -> list[Path]:
+    """Cut a real sample into time batches (rows with cuts[i] <= ts < cuts[i+1]), same columns."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bounds = [-(2**62), *cuts, 2**62]
+    paths = []
+    con = duckdb.connect()
+    for i in range(len(bounds) - 1):
+        path = out_dir / f"batch_{i:02d}.csv"
+        con.execute(
+            f"COPY (SELECT * FROM read_csv('{src}', all_varchar=true) "
+            f"WHERE CAST({ts_expr} AS BIGINT) >= {bounds[i]} AND CAST({ts_expr} AS BIGINT) < {bounds[i + 1]}) "
+            f"TO '{path}' (HEADER, DELIMITER ',')"
+        )
+        paths.append(path)
+    return paths
+
+
+def model_tables(warehouse: Path) -> list[str]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return [r[0] for r in con.execute("SELECT name FROM _profiler.models ORDER BY name").fetchall()]
+    finally:
+        con.close()
+
+
+def table_diff(a: Path, b: Path, table: str, drop: tuple[str, ...] = ()) -> int:
+    """Rows in one warehouse's table but not the other's (both ways), doubles rounded to 9 digits.
+
+    DuckDB sums doubles in parallel, so the last bits of a float may differ between two correct
+    builds; every other type must match exactly.
+    """
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
+        con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+        cols = con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'a' AND table_name = ? ORDER BY column_index",
+            [table],
+        ).fetchall()
+        exprs = [
+            f'round("{c}", 9 - CAST(ceil(log10(abs("{c}") + 1)) AS INTEGER)) AS "{c}"' if t in ("DOUBLE", "FLOAT") else f'"{c}"'
+            for c, t in cols
+            if c not in drop
+        ]
+        sel = ", ".join(exprs)
+        return con.execute(
+            f"SELECT (SELECT count(*) FROM (SELECT {sel} FROM a.{table} EXCEPT ALL SELECT {sel} FROM b.{table})) "
+            f"+ (SELECT count(*) FROM (SELECT {sel} FROM b.{table} EXCEPT ALL SELECT {sel} FROM a.{table}))"
+        ).fetchone()[0]
+    finally:
+        con.close()
+
+
+def env_for(warehouse: Path, project: Path = REPO) -> dict[str, str]:
+    return {**os.environ, "PROFILER_PROJECT_DIR": str(project), "PROFILER_WAREHOUSE": str(warehouse), "PROFILER_PII_KEY": "test-key"}
