@@ -158,6 +158,8 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
     dag = build_dag(load_project(project_dir))
     selected = dag.select(options.select)
     ctx = BuildContext(resolve_as_of(con, options.as_of), max_batch(con), options.full_refresh)
+    run_id = str(uuid.uuid4())
+    options.gate.start_run(run_id, ctx.as_of)
     states = read_states(con)
     failed: set[str] = set()
     results: list[ModelResult] = []
@@ -168,7 +170,7 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
             options.on_result(result)
     status = "error" if any(r.status in ("error", "blocked") for r in results) else "success"
     run = RunResults(
-        run_id=str(uuid.uuid4()),
+        run_id=run_id,
         command="build",
         as_of=ctx.as_of.isoformat(),
         started_at=started.isoformat(),
@@ -283,6 +285,7 @@ def _build_one(
         staged.rows,
         round(time.perf_counter() - t0, 3),
     )
+    result.validations = outcome.results
     if not outcome.passed:
         failed.add(model.name)
         result.status = "blocked"

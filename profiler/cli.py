@@ -108,6 +108,26 @@ def build(
         raise typer.Exit(1)
 
 
+@app.command()
+def check(
+    select: Annotated[
+        str | None,
+        typer.Option("--select", "-s", help="dbt selector, or raw table names (raw_events)."),
+    ] = None,
+    project_dir: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Run the expectations on published tables, without building."""
+    from profiler.check import check_project
+
+    try:
+        ok = check_project(_settings(project_dir, warehouse), select, _console())
+    except ProfilerError as err:
+        _fail(str(err))
+    if not ok:
+        raise typer.Exit(1)
+
+
 @app.command("ls")
 def ls_(project_dir: ProjectOpt = None) -> None:
     """List the project's models with kind, keys and description."""

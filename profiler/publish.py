@@ -9,11 +9,13 @@ nothing of Great Expectations).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 import duckdb
 
 from profiler.materialize import Staged
+from profiler.runlog import ValidationResult
 from profiler.state import ModelState, record_intervals, write_state
 
 
@@ -23,14 +25,20 @@ class GateOutcome:
     errors: list[str] = field(default_factory=list)  # block the model and its descendants
     warnings: list[str] = field(default_factory=list)  # reported, published anyway
     raised: list[str] = field(default_factory=list)  # an expectation that crashed: a gate error
+    results: list[ValidationResult] = field(default_factory=list)  # one per expectation run
 
 
 class Gate(Protocol):
+    def start_run(self, run_id: str, as_of: datetime) -> None: ...
+
     def check(self, con: duckdb.DuckDBPyConnection, staged: Staged) -> GateOutcome: ...
 
 
 class OpenGate:
     """The gate of a project without expectations: everything passes."""
+
+    def start_run(self, run_id: str, as_of: datetime) -> None:
+        pass
 
     def check(self, con: duckdb.DuckDBPyConnection, staged: Staged) -> GateOutcome:
         return GateOutcome()

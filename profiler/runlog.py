@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 SCHEMA_VERSION = 1
 SCHEMA_URL = "https://profiler.dev/schemas/run-results/v1.json"
@@ -23,7 +24,11 @@ class ValidationResult:
     severity: str = "error"
     unexpected_count: int | None = None
     sample: list = field(default_factory=list)
-    exception: str | None = None
+    exception: str | None = None  # set when the expectation raised: an error of the gate
+    scope: str = "table"  # table | row | slice: what it ran on (see profiler.gate)
+    observed_value: Any = None
+    element_count: int | None = None
+    sample_keys: list = field(default_factory=list)  # key columns of a few unexpected rows
 
 
 @dataclass

@@ -1,0 +1,154 @@
+"""`profiler check`: run the suites on the published tables, without building anything.
+
+Statuses follow dbt's tests: `pass`, `warn` (only warn-severity expectations failed), `fail` (an
+error-severity one failed) and `error` (an expectation raised, or the table could not be checked).
+Results go to `_profiler.validations` and `target/run_results.json`, like a build's.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import duckdb
+
+from profiler.dag import Dag, build_dag
+from profiler.errors import ProfilerError
+from profiler.gate import (
+    Suite,
+    describe,
+    gate_error,
+    load_suites,
+    outcome,
+    parameter_names,
+    published_query,
+    record,
+    supply_parameters,
+    validate,
+)
+from profiler.plan import SOURCE_BY_TABLE
+from profiler.project import load_project
+from profiler.runlog import ModelResult, RunResults
+from profiler.state import SCHEMA
+
+_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red", "skipped": "yellow"}
+
+
+def selected_tables(dag: Dag, suites: dict[str, Suite], select: str | None) -> list[str]:
+    """Raw tables first, then models in build order; `--select` takes raw table names too."""
+    raw = [t for t in SOURCE_BY_TABLE if t in suites]
+    if not select:
+        models = [m for m in dag.order() if m in suites]
+        unknown = sorted(set(suites) - set(raw) - set(models))
+        return raw + models + unknown
+    parts = select.replace(",", " ").split()
+    raw_chosen = [t for t in SOURCE_BY_TABLE if t in parts]
+    rest = " ".join(p for p in parts if p not in SOURCE_BY_TABLE)
+    return raw_chosen + (dag.select(rest) if rest else [])
+
+
+def _as_of(con: duckdb.DuckDBPyConnection, table: str) -> datetime | None:
+    """The model's own as-of (from its state); for a raw table, its newest event."""
+    if table in SOURCE_BY_TABLE:
+        column = SOURCE_BY_TABLE[table].time_column
+        return con.execute(f"SELECT max({column}) FROM {table}").fetchone()[0] if column else None
+    row = con.execute(f"SELECT as_of FROM {SCHEMA}.models WHERE name = ?", [table]).fetchone()
+    return row[0] if row else None
+
+
+def check_table(
+    con: duckdb.DuckDBPyConnection, dag: Dag, suite: Suite | None, table: str, run_id: str
+) -> ModelResult:
+    t0 = time.perf_counter()
+    model = dag.models.get(table)
+    kind = model.kind.value if model else ("source" if table in SOURCE_BY_TABLE else "unknown")
+    if suite is None:
+        return ModelResult(table, kind, "skipped", "check", "no suite in expectations/")
+    if model is None and table not in SOURCE_BY_TABLE:
+        return ModelResult(
+            table, kind, "skipped", "check", f"{suite.path.name}: no model or source table {table}"
+        )
+    query = published_query(con, table, model.kind if model else None)
+    if query is None:
+        return ModelResult(table, kind, "skipped", "check", "not built yet")
+    as_of = _as_of(con, table)
+    try:
+        params = supply_parameters(con, parameter_names(suite.expectations), query, as_of)
+        keys = list(suite.key_columns or (model.unique_key if model else ()))
+        keys = keys or ([SOURCE_BY_TABLE[table].key] if table in SOURCE_BY_TABLE else ["user_id"])
+        out = outcome(table, validate(con, suite, query, query, params, keys))
+    except Exception as err:
+        out = gate_error(table, err)
+    record(con, run_id, "check", table, table, out.results, as_of)
+    status = "error" if out.raised else "fail" if out.errors else "warn" if out.warnings else "pass"
+    failed = sum(not v.success for v in out.results)
+    return ModelResult(
+        table,
+        kind,
+        status,
+        "check",
+        f"{len(out.results) - failed}/{len(out.results)} expectations passed",
+        execution_time=round(time.perf_counter() - t0, 3),
+        message="; ".join(out.raised + out.errors + out.warnings),
+        validations=out.results,
+    )
+
+
+def run_check(con: duckdb.DuckDBPyConnection, project_dir, select: str | None, on_result=None):
+    """Validate the selected published tables; returns the run, one result per table."""
+    started, t0 = datetime.now(UTC), time.perf_counter()
+    suites = load_suites(project_dir)
+    dag = build_dag(load_project(project_dir))
+    run_id = str(uuid.uuid4())
+    results = []
+    for table in selected_tables(dag, suites, select):
+        result = check_table(con, dag, suites.get(table), table, run_id)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    bad = any(r.status in ("fail", "error") for r in results)
+    return RunResults(
+        run_id=run_id,
+        command="check",
+        as_of=None,
+        started_at=started.isoformat(),
+        elapsed_time=round(time.perf_counter() - t0, 3),
+        status="error" if bad else "success",
+        results=results,
+    )
+
+
+def check_project(settings, select: str | None, console) -> bool:
+    """`profiler check`: print one line per table; True when no error-severity expectation failed."""
+    from rich.markup import escape
+
+    from profiler.lock import warehouse_lock
+    from profiler.runlog import write_run_results
+    from profiler.settings import connect
+
+    if not settings.warehouse.exists():
+        raise ProfilerError(f"no warehouse at {settings.warehouse}: run `profiler build` first")
+
+    def show(r: ModelResult) -> None:
+        style = _STYLE.get(r.status, "white")
+        console.print(
+            f"[{style}]{r.status:<8}[/{style}] {r.model:<28} {r.kind:<20} {r.execution_time:7.2f}s  {r.reason}",
+            soft_wrap=True,
+        )
+        for v in r.validations:
+            if not v.success:
+                console.print(
+                    f"         {escape(describe(r.model, v))}", soft_wrap=True, style=style
+                )
+
+    with warehouse_lock(settings.warehouse, "check"):
+        con = connect(settings)
+        try:
+            run = run_check(con, settings.project_dir, select, on_result=show)
+        finally:
+            con.close()
+    write_run_results(settings.target_dir, run)
+    counts = {s: sum(r.status == s for r in run.results) for s in ("pass", "warn", "fail", "error")}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" in {run.elapsed_time:.2f}s")
+    return run.status == "success"

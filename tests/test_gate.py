@@ -1,0 +1,526 @@
+"""The quality gate: GX really evaluates on DuckDB, faults block, warnings publish, raises are errors.
+
+Data: the shared Taobao sample (928 users' complete history), loaded straight into `raw_events` in
+time batches. Taobao has no money: purchases get a deterministic amount, `item_id % 200 + 0.5`.
+The project under test is a small one written into tmp_path (cleaned events, a per-user-per-day
+rollup, per-user totals and a profile), so these tests do not move when the real models change.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import run_cli
+
+from profiler.build import BuildOptions, run_build
+from profiler.errors import ProfilerError
+from profiler.gate import (
+    ExpectationGate,
+    _exception_message,
+    load_suites,
+    parameter_names,
+    read_suite,
+    run_expectations,
+)
+from profiler.state import ensure_schema
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TAOBAO = SHARED / "taobao_userbehavior_928users.csv"
+CUTS = [0, 1512000000, 1512150000, 2**40]  # Unix seconds: ..2017-11-30, ..2017-12-01 17:20, rest
+TABLES = ("stg_events", "user_day", "user_totals", "user_profile")
+
+MODELS = {
+    "sql/stg_events.sql": """-- kind: incremental_by_time
+-- time_column: ts
+SELECT DISTINCT user_id, event_type, ts, item_id, CAST(amount AS DECIMAL(12, 2)) AS amount
+FROM raw_events
+""",
+    "sql/user_day.sql": """-- kind: incremental_by_time
+-- time_column: day
+-- unique_key: user_id, day
+SELECT user_id, CAST(ts AS DATE) AS day, count(*) AS events,
+  count(*) FILTER (WHERE event_type = 'purchase') AS purchases, coalesce(sum(amount), 0) AS spend
+FROM stg_events GROUP BY 1, 2
+""",
+    "features/user_totals.sql": """-- kind: incremental_by_key
+-- unique_key: user_id
+SELECT user_id, sum(events) AS events, sum(purchases) AS purchases, sum(spend) AS spend,
+  max(day) AS last_day
+FROM user_day GROUP BY 1
+""",
+    "features/user_profile.sql": """-- kind: table
+-- unique_key: user_id
+SELECT t.user_id, a.as_of, t.events, t.purchases, t.spend,
+  t.purchases / t.events AS purchase_rate,
+  date_diff('day', t.last_day, CAST(a.as_of AS DATE)) AS recency_days
+FROM user_totals AS t CROSS JOIN as_of_time AS a
+""",
+}
+
+
+def exp(type_: str, severity: str | None = None, **kwargs) -> dict:
+    return {"type": type_, "kwargs": kwargs, "meta": {"severity": severity} if severity else {}}
+
+
+SUITES = {
+    "stg_events": {
+        "name": "stg_events",
+        "meta": {"key_columns": ["user_id", "ts", "item_id"]},
+        "expectations": [
+            exp("expect_column_values_to_not_be_null", column="user_id"),
+            exp(
+                "expect_column_values_to_be_in_set",
+                column="event_type",
+                value_set=["view", "cart", "fav", "purchase", "search"],
+            ),
+            exp("expect_column_values_to_be_between", column="amount", min_value=0),
+            exp(
+                "expect_table_row_count_to_be_between",
+                min_value={"$PARAMETER": "trunc(published_row_count * 0.5)"},
+            ),
+            exp(
+                "expect_column_max_to_be_between",
+                "warn",
+                column="ts",
+                min_value={"$PARAMETER": "as_of - timedelta(days=2)"},
+            ),
+        ],
+    },
+    "user_day": {
+        "name": "user_day",
+        "expectations": [
+            exp("expect_compound_columns_to_be_unique", column_list=["user_id", "day"]),
+            exp("expect_column_values_to_be_between", column="events", min_value=1),
+        ],
+    },
+    "user_profile": {
+        "name": "user_profile",
+        "expectations": [
+            exp("expect_column_values_to_be_unique", column="user_id"),
+            exp("expect_column_values_to_not_be_null", column="user_id"),
+            exp(
+                "expect_table_row_count_to_be_between",
+                min_value={"$PARAMETER": "trunc(published_row_count * 0.5)"},
+            ),
+            exp(
+                "expect_column_values_to_be_between",
+                column="purchase_rate",
+                min_value=0,
+                max_value=1,
+            ),
+            exp("expect_column_values_to_be_between", column="recency_days", min_value=0),
+            # Taobao shoppers mostly browse: this one always fails, and only warns.
+            exp("expect_column_mean_to_be_between", "warn", column="purchase_rate", min_value=0.5),
+        ],
+    },
+}
+
+
+def write_project(root: Path, suites: dict = SUITES) -> Path:
+    for rel, text in MODELS.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "expectations").mkdir(exist_ok=True)
+    for name, suite in suites.items():
+        (root / "expectations" / f"{name}.json").write_text(json.dumps(suite, indent=1))
+    return root
+
+
+def load_batch(con: duckdb.DuckDBPyConnection, lo: int, hi: int, fault: str = "") -> int:
+    """Taobao rows with lo <= ts < hi as one batch, optionally with a fault injected in some rows."""
+    bad = "CAST(item_id AS BIGINT) % 97 = 0"
+    user = f"CASE WHEN {bad} THEN NULL ELSE user_id END" if fault == "null_keys" else "user_id"
+    etype = (
+        "CASE behavior_type WHEN 'pv' THEN 'view' WHEN 'buy' THEN 'purchase' ELSE behavior_type END"
+    )
+    if fault == "unknown_types":
+        etype = f"CASE WHEN {bad} THEN 'click' ELSE {etype} END"
+    amount = "CASE WHEN behavior_type = 'buy' THEN CAST(item_id AS BIGINT) % 200 + 0.5 END"
+    if fault == "negative_amounts":
+        amount = f"CASE WHEN {bad} THEN -1 ELSE 1 END * ({amount})"
+    batch = con.execute("SELECT nextval('_profiler.batch_seq')").fetchone()[0]
+    con.execute(
+        f"""INSERT INTO raw_events (user_id, event_type, ts, item_id, amount, _batch_id)
+        SELECT CAST({user} AS VARCHAR), {etype}, make_timestamp(CAST(ts AS BIGINT) * 1000000),
+          CAST(item_id AS VARCHAR), {amount}, {batch}
+        FROM read_csv('{TAOBAO}', all_varchar = true)
+        WHERE CAST(ts AS BIGINT) >= {lo} AND CAST(ts AS BIGINT) < {hi}"""
+    )
+    n = con.execute(f"SELECT count(*) FROM raw_events WHERE _batch_id = {batch}").fetchone()[0]
+    con.execute(
+        "INSERT INTO _profiler.batches VALUES (?, 'events', ?, ?, ?, ?, 0, NULL, NULL)",
+        [batch, f"taobao_{lo}_{hi}{fault}.csv", f"sha-{batch}", n, n],
+    )
+    return batch
+
+
+def build(con: duckdb.DuckDBPyConnection, project: Path, **options):
+    return run_build(con, project, BuildOptions(gate=ExpectationGate(project), **options))
+
+
+def snapshot(con: duckdb.DuckDBPyConnection) -> dict:
+    tables = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+    tables["_state"] = con.execute("SELECT * FROM _profiler.models ORDER BY name").fetchall()
+    return tables
+
+
+def diff_with(con: duckdb.DuckDBPyConnection, reference: Path) -> dict[str, int]:
+    con.execute(f"ATTACH '{reference}' AS ref (READ_ONLY)")
+    try:
+        return {
+            t: n
+            for t in TABLES
+            if (
+                n := con.execute(
+                    f"SELECT (SELECT count(*) FROM (FROM {t} EXCEPT ALL FROM ref.{t})) "
+                    f"+ (SELECT count(*) FROM (FROM ref.{t} EXCEPT ALL FROM {t}))"
+                ).fetchone()[0]
+            )
+        }
+    finally:
+        con.execute("DETACH ref")
+
+
+@pytest.fixture(scope="module")
+def clean_full(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All the data in one clean batch, one build: what every repaired warehouse must equal."""
+    root = write_project(tmp_path_factory.mktemp("full"))
+    con = duckdb.connect(str(root / "wh.duckdb"))
+    ensure_schema(con)
+    load_batch(con, CUTS[0], CUTS[-1])
+    run = build(con, root)
+    assert run.status == "success", [r.message for r in run.results]
+    con.close()
+    return root / "wh.duckdb"
+
+
+@pytest.fixture(scope="module")
+def two_batches(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first two batches, built one after the other: the published state faults arrive on."""
+    root = write_project(tmp_path_factory.mktemp("base"))
+    con = duckdb.connect(str(root / "wh.duckdb"))
+    ensure_schema(con)
+    for lo, hi in zip(CUTS[:2], CUTS[1:3], strict=True):
+        load_batch(con, lo, hi)
+        assert build(con, root).status == "success"
+    con.close()
+    return root / "wh.duckdb"
+
+
+@pytest.fixture
+def project(tmp_path: Path, two_batches: Path) -> Path:
+    root = write_project(tmp_path)
+    shutil.copy(two_batches, root / "wh.duckdb")
+    return root
+
+
+# GX on DuckDB: the regression test for the connection problem.
+
+
+def test_gx_really_evaluates_on_duckdb() -> None:
+    """A failing expectation reports its count and values; a passing one passes (GX #10738)."""
+    con = duckdb.connect()
+    con.execute(
+        f"""CREATE TABLE ev AS SELECT user_id, behavior_type, CAST(ts AS BIGINT) AS ts
+        FROM read_csv('{TAOBAO}', all_varchar = true) WHERE user_id IN ('1', '100', '1000')"""
+    )
+    n, pv = con.execute(
+        "SELECT count(*), count(*) FILTER (behavior_type = 'pv') FROM ev"
+    ).fetchone()
+    exps = [
+        exp("expect_column_values_to_be_in_set", column="behavior_type", value_set=["pv"]),
+        exp("expect_column_values_to_not_be_null", column="user_id"),
+        exp("expect_table_row_count_to_be_between", min_value=n, max_value=n),
+        exp("expect_column_values_to_be_between", column="ts", max_value=0),
+    ]
+    results = run_expectations(con, "SELECT * FROM ev", exps, {}, ["user_id"])
+    in_set, not_null, count, between = results
+    assert not in_set.success and in_set.exception is None
+    assert in_set.unexpected_count == n - pv and in_set.element_count == n
+    assert set(in_set.sample) <= {"buy", "cart", "fav"} and in_set.sample
+    assert in_set.sample_keys and set(in_set.sample_keys[0]) == {"user_id"}
+    assert not_null.success and not_null.unexpected_count == 0
+    assert count.success and count.observed_value == n
+    assert not between.success and between.unexpected_count == n
+    # the fix is in place: GX keeps one connection for duckdb, as for sqlite
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as sae
+
+    assert "duckdb" in sae._PERSISTED_CONNECTION_DIALECTS
+    # and GX's cursor is gone: the database can be written again at once
+    con.execute("DROP TABLE ev")
+
+
+def test_gx_reads_the_open_warehouse_file(tmp_path: Path) -> None:
+    """GX goes through the build's own connection: no second open of the file, any config."""
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"), config={"threads": 1, "memory_limit": "1GB"})
+    con.execute("CREATE TABLE t AS SELECT range AS x FROM range(10)")
+    (res,) = run_expectations(
+        con,
+        "SELECT * FROM t",
+        [exp("expect_column_max_to_be_between", column="x", min_value=9)],
+        {},
+        [],
+    )
+    assert res.success and res.observed_value == 9
+
+
+def test_a_raise_is_never_a_verdict() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    (res,) = run_expectations(
+        con, "SELECT * FROM t", [exp("expect_column_values_to_not_be_null", column="nope")], {}, []
+    )
+    assert not res.success and res.exception and "nope" in res.exception
+    flat = {"raised_exception": True, "exception_message": "KeyError: 'type'"}
+    per_metric = {"table.row_count": {"raised_exception": True, "exception_message": "boom\nmore"}}
+    assert _exception_message(flat) == "KeyError: 'type'"
+    assert _exception_message(per_metric).startswith("boom")
+    assert _exception_message({"raised_exception": False, "exception_message": None}) is None
+
+
+# Faults: blocked with a precise message, nothing published, then repaired.
+
+
+FAULTS = {
+    "null_keys": ("expect_column_values_to_not_be_null(column='user_id')", "None"),
+    "unknown_types": ("expect_column_values_to_be_in_set(column='event_type'", "'click'"),
+    "negative_amounts": ("expect_column_values_to_be_between(column='amount', min_value=0)", "-"),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_faulty_batch_blocks_then_the_fix_publishes(
+    fault: str, project: Path, clean_full: Path
+) -> None:
+    con = duckdb.connect(str(project / "wh.duckdb"))
+    before = snapshot(con)
+    bad = load_batch(con, CUTS[2], CUTS[3], fault)
+    run = build(con, project)
+    by_model = {r.model: r for r in run.results}
+    assert run.status == "error"
+    assert by_model["stg_events"].status == "blocked"
+    assert all(by_model[m].status == "skipped" for m in TABLES[1:])
+    message = by_model["stg_events"].message
+    expectation, value = FAULTS[fault]
+    assert message.startswith("stg_events: " + expectation), message
+    assert "failed on the new slice" in message and " unexpected of " in message
+    assert value in message.split("e.g.")[1]
+    assert "keys " in message  # a few rows to look at
+    assert snapshot(con) == before, "a blocked build must leave every published table as it was"
+    rows = con.execute(
+        "SELECT status, severity FROM _profiler.validations WHERE run_id = ? AND table_name = 'stg_events'",
+        [run.run_id],
+    ).fetchall()
+    assert ("failed", "error") in rows, "validation rows are written even when the model is blocked"
+
+    con.execute(f"DELETE FROM raw_events WHERE _batch_id = {bad}")  # the fix: drop, then reload
+    load_batch(con, CUTS[2], CUTS[3])
+    run = build(con, project)
+    assert run.status == "success", [r.message for r in run.results]
+    assert diff_with(con, clean_full) == {}
+
+
+def test_a_build_that_would_lose_most_users_is_blocked(project: Path, clean_full: Path) -> None:
+    con = duckdb.connect(str(project / "wh.duckdb"))
+    load_batch(con, CUTS[2], CUTS[3])
+    profile = project / "features" / "user_profile.sql"
+    good = profile.read_text()
+    profile.write_text(
+        good.replace(
+            "CROSS JOIN as_of_time AS a",
+            "CROSS JOIN as_of_time AS a WHERE right(t.user_id, 1) = '7'",
+        )
+    )
+    published = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
+    before = con.execute("SELECT * FROM user_profile ORDER BY ALL").fetchall()
+    run = build(con, project)
+    result = {r.model: r for r in run.results}["user_profile"]
+    assert result.status == "blocked"
+    assert f"expect_table_row_count_to_be_between(min_value={published // 2})" in result.message
+    assert "observed " in result.message
+    assert con.execute("SELECT * FROM user_profile ORDER BY ALL").fetchall() == before
+    assert {r.model: r.status for r in run.results}["user_totals"] == "success"
+
+    profile.write_text(good)
+    assert build(con, project).status == "success"
+    assert diff_with(con, clean_full) == {}
+
+
+def test_a_failing_warning_publishes_and_reports(project: Path) -> None:
+    con = duckdb.connect(str(project / "wh.duckdb"))
+    load_batch(con, CUTS[2], CUTS[3])
+    run = build(con, project)
+    result = {r.model: r for r in run.results}["user_profile"]
+    assert run.status == "success" and result.status == "success"
+    assert (
+        "expect_column_mean_to_be_between(column='purchase_rate', min_value=0.5) failed (warn)"
+        in result.message
+    )
+    warn = next(v for v in result.validations if v.severity == "warn")
+    assert not warn.success and warn.observed_value < 0.5
+    assert con.execute("SELECT max(as_of) FROM user_profile").fetchone()[0] == run_as_of(run)
+    row = con.execute(
+        "SELECT status, severity, kwargs FROM _profiler.validations WHERE run_id = ? "
+        "AND expectation = 'expect_column_mean_to_be_between'",
+        [run.run_id],
+    ).fetchone()
+    assert row[:2] == ("failed", "warn") and json.loads(row[2])["min_value"] == 0.5
+
+
+def run_as_of(run):
+    from datetime import datetime
+
+    return datetime.fromisoformat(run.as_of)
+
+
+def test_an_expectation_that_raises_is_a_gate_error(project: Path) -> None:
+    suites = json.loads(json.dumps(SUITES))
+    suites["user_day"]["expectations"].append(
+        exp("expect_column_values_to_be_between", "warn", column="no_such_column", min_value=0)
+    )
+    write_project(project, suites)
+    con = duckdb.connect(str(project / "wh.duckdb"))
+    load_batch(con, CUTS[2], CUTS[3])
+    before = con.execute("SELECT * FROM user_day ORDER BY ALL").fetchall()
+    run = build(con, project)
+    result = {r.model: r for r in run.results}["user_day"]
+    assert result.status == "blocked", "a raise blocks whatever its severity"
+    assert "no_such_column" in result.message and " raised: " in result.message
+    raised = [v for v in result.validations if v.exception]
+    assert len(raised) == 1 and not raised[0].success
+    assert con.execute("SELECT * FROM user_day ORDER BY ALL").fetchall() == before
+    status = con.execute(
+        "SELECT status FROM _profiler.validations WHERE run_id = ? AND kwargs LIKE '%no_such_column%'",
+        [run.run_id],
+    ).fetchone()
+    assert status == ("raised",)
+
+
+def test_incremental_slices_validate_the_slice_and_the_would_be_table(project: Path) -> None:
+    con = duckdb.connect(str(project / "wh.duckdb"))
+    load_batch(con, CUTS[2], CUTS[3])
+    slice_rows = con.execute(
+        f"SELECT count(DISTINCT (user_id, event_type, ts, item_id, amount)) FROM raw_events "
+        "WHERE ts >= DATE '2017-12-01'"  # the first day batch 3 (from 2017-12-01 17:40) touches
+    ).fetchone()[0]
+    run = build(con, project)
+    stg = {r.model: r for r in run.results}["stg_events"]
+    assert stg.action == "slice"
+    scopes = {v.expectation: v for v in stg.validations}
+    assert scopes["expect_column_values_to_not_be_null"].scope == "slice"
+    assert scopes["expect_column_values_to_not_be_null"].element_count == slice_rows
+    total = con.execute("SELECT count(*) FROM stg_events").fetchone()[0]
+    assert scopes["expect_table_row_count_to_be_between"].scope == "table"
+    assert scopes["expect_table_row_count_to_be_between"].observed_value == total
+
+
+# The CLI: exit codes, messages, run results, `profiler check`.
+
+
+def test_cli_build_and_check_exit_non_zero_and_name_the_fault(project: Path) -> None:
+    wh = project / "wh.duckdb"
+    con = duckdb.connect(str(wh))
+    load_batch(con, CUTS[2], CUTS[3], "unknown_types")
+    con.close()
+    out = run_cli("build", warehouse=wh, project=project, ok=False)
+    assert "blocked" in out and "stg_events: expect_column_values_to_be_in_set" in out
+    assert "'click'" in out
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    stg = next(r for r in results if r["model"] == "stg_events")
+    assert stg["status"] == "blocked" and any(v["unexpected_count"] for v in stg["validations"])
+
+    out = run_cli("check", warehouse=wh, project=project)  # the published tables are fine
+    assert "pass" in out and "stg_events" in out
+    (project / "expectations" / "raw_events.json").write_text(
+        json.dumps(
+            {"name": "raw_events", "expectations": [SUITES["stg_events"]["expectations"][1]]}
+        )
+    )
+    out = run_cli("check", "--select", "raw_events", warehouse=wh, project=project, ok=False)
+    assert (
+        "fail" in out
+        and "raw_events: expect_column_values_to_be_in_set" in out
+        and "'click'" in out
+    )
+    checked = json.loads((project / "target" / "run_results.json").read_text())
+    assert checked["command"] == "check" and [r["model"] for r in checked["results"]] == [
+        "raw_events"
+    ]
+
+
+# Suites: GX's own classes load them; mistakes are reported where they are.
+
+
+def test_shipped_suites_load_with_gx_and_use_supplied_parameters() -> None:
+    import great_expectations as gx
+
+    repo = Path(__file__).resolve().parents[1]
+    suites = load_suites(repo)
+    for suite in suites.values():
+        data = json.loads(suite.path.read_text())
+        loaded = gx.ExpectationSuite(**data)
+        assert len(loaded.expectations) == len(data["expectations"]), suite.path
+        for name in parameter_names(suite.expectations):
+            assert name in ("as_of", "published_row_count") or name.startswith(
+                "published_distinct_"
+            )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not a readable JSON suite"),
+        ('{"name": "t", "expectations": [{"kwargs": {}}]}', "expectation 1: needs a `type`"),
+        (
+            '{"name": "t", "expectations": [{"type": "expect_column_to_exist", "meta": {"severity": "fatal"}}]}',
+            "severity 'fatal' must be error or warn",
+        ),
+    ],
+)
+def test_suite_mistakes_name_the_file(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(text)
+    with pytest.raises(ProfilerError, match="t.json"):
+        read_suite(path)
+    with pytest.raises(ProfilerError) as err:
+        read_suite(path)
+    assert message in str(err.value)
+
+
+def test_gx_native_severity_is_honoured(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(
+        '{"name": "t", "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "x"}, '
+        '"severity": "warning"}, {"type": "expect_column_to_exist", "kwargs": {"column": "y"}}]}'
+    )
+    suite = read_suite(path)
+    assert [suite.severity(0), suite.severity(1)] == ["warn", "error"]
+
+
+# Great Expectations is imported only when a suite runs.
+
+
+def test_gx_is_not_imported_without_gated_work(project: Path) -> None:
+    script = f"""
+import sys, duckdb
+import profiler.cli
+assert 'great_expectations' not in sys.modules, 'import profiler.cli imported GX'
+from pathlib import Path
+from profiler.build import BuildOptions, run_build
+from profiler.gate import ExpectationGate
+con = duckdb.connect({str(project / "wh.duckdb")!r})
+run = run_build(con, Path({str(project)!r}), BuildOptions(gate=ExpectationGate(Path({str(project)!r}))))
+assert run.results and all(r.action == 'skip' for r in run.results), run.results
+print('great_expectations' in sys.modules)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
