@@ -285,7 +285,7 @@ def _build_one(
         staged.rows,
         round(time.perf_counter() - t0, 3),
     )
-    result.validations = outcome.results
+    result.validations, result.gate_time = outcome.results, round(outcome.seconds, 3)
     if not outcome.passed:
         failed.add(model.name)
         result.status = "blocked"

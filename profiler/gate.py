@@ -43,7 +43,9 @@ result. GX keeps one persistent connection for the dialects in
 `sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS` (sqlite, ...): `_keep_duckdb_connection`
 adds duckdb there, so GX also builds a `StaticPool` engine. Each validation gets a fresh cursor,
 closed afterwards, so its read transaction never outlives the staged data it must see.
-`tests/test_gate.py` pins this down; the versions are pinned in pyproject.
+`tests/test_gate.py` pins this down; the versions are pinned in pyproject. GX 1.24 has no DuckDB
+support for regex or like patterns, nor for `expect_column_values_to_be_of_type`: those raise, a
+gate error; write such rules with value sets, lengths or ranges.
 
 Great Expectations costs ~3 s to import: nothing here imports it until a suite must run.
 """
@@ -55,6 +57,7 @@ import json
 import math
 import os
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -591,6 +594,7 @@ class ExpectationGate:
         suite = self.suites.get(model.name)
         if suite is None:
             return GateOutcome()
+        t0 = time.perf_counter()
         row_query, table_query = _staged_queries(staged)
         try:
             published = published_query(con, model.name, model.kind)
@@ -603,6 +607,7 @@ class ExpectationGate:
         except Exception as err:
             out = gate_error(model.name, err)
         record(con, self.run_id, "build", model.name, staged.relation, out.results, self.as_of)
+        out.seconds = time.perf_counter() - t0
         return out
 
 

@@ -26,6 +26,7 @@ class GateOutcome:
     warnings: list[str] = field(default_factory=list)  # reported, published anyway
     raised: list[str] = field(default_factory=list)  # an expectation that crashed: a gate error
     results: list[ValidationResult] = field(default_factory=list)  # one per expectation run
+    seconds: float = 0.0  # time the gate took, for the run results
 
 
 class Gate(Protocol):

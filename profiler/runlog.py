@@ -43,6 +43,7 @@ class ModelResult:
     execution_time: float = 0.0
     message: str = ""
     validations: list[ValidationResult] = field(default_factory=list)
+    gate_time: float = 0.0  # of execution_time: validating the staged output
 
 
 @dataclass

@@ -358,6 +358,7 @@ def test_a_failing_warning_publishes_and_reports(project: Path) -> None:
     run = build(con, project)
     result = {r.model: r for r in run.results}["user_profile"]
     assert run.status == "success" and result.status == "success"
+    assert 0 < result.gate_time <= result.execution_time
     assert (
         "expect_column_mean_to_be_between(column='purchase_rate', min_value=0.5) failed (warn)"
         in result.message
