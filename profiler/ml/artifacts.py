@@ -1,0 +1,138 @@
+"""Trained models on disk: `target/models/NAME/VERSION/model.joblib` and `metadata.json`.
+
+The metadata says what the model needs (the feature list with DuckDB types, the classes) and how
+good it was (metrics, baselines, training window), so a person can read it and scoring can refuse
+features that do not match the ones the model was trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from profiler.errors import ProfilerError
+from profiler.ml.features import Feature
+
+SCHEMA_VERSION = 1
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+
+
+@dataclass
+class Artifact:
+    path: Path
+    metadata: dict
+    pipeline: object
+
+    @property
+    def name(self) -> str:
+        return self.metadata["name"]
+
+    @property
+    def version(self) -> str:
+        return self.metadata["version"]
+
+    @property
+    def classes(self) -> list:
+        return self.metadata["classes"]
+
+    def check_features(self, features: list[Feature]) -> None:
+        """Refuse to score features the model was not trained on: one line saying what differs."""
+        expected = [(f["name"], f["dtype"], f["categorical"]) for f in self.metadata["features"]]
+        actual = [(f.name, f.dtype, f.categorical) for f in features]
+        if expected == actual:
+            return
+        missing = [e[0] for e in expected if e[0] not in {a[0] for a in actual}]
+        extra = [a[0] for a in actual if a[0] not in {e[0] for e in expected}]
+        retyped = [
+            f"{a[0]} {e[1]}->{a[1]}" for e in expected for a in actual if e[0] == a[0] and e != a
+        ]
+        what = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing)}" if missing else "",
+                f"new {', '.join(extra)}" if extra else "",
+                f"changed {', '.join(retyped)}" if retyped else "",
+                "columns in another order" if not (missing or extra or retyped) else "",
+            )
+            if part
+        )
+        raise ProfilerError(
+            f"model {self.name} version {self.version} ({self.path}) was trained on other "
+            f"features than the tables now have ({what}); retrain it: `profiler train {self.name}`"
+        )
+
+
+def artifact_dir(target_dir: Path, name: str, version: str) -> Path:
+    return Path(target_dir) / "models" / name / version
+
+
+def metadata_for(trained) -> dict:
+    cuts = trained.cutoffs
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": trained.name,
+        "version": trained.version,
+        "spec": trained.spec.raw,
+        "target": trained.spec.target,
+        "horizon_days": trained.spec.horizon_days,
+        "estimator": trained.spec.estimator,
+        "features": [f.as_dict() for f in trained.features],
+        "classes": trained.classes,
+        "data_fingerprint": trained.data_fingerprint,
+        "training_window": {
+            "as_of": cuts.as_of.isoformat(),
+            "final_cutoffs": [c.isoformat() for c in cuts.final],
+            "labels_until": cuts.as_of.isoformat(),
+        },
+        "validation": {
+            "train_cutoffs": [c.isoformat() for c in cuts.train],
+            "validation_cutoff": cuts.validation.isoformat(),
+            "rows": trained.rows,
+        },
+        "metrics": trained.metrics,
+        "baselines": trained.baselines,
+        "recency_baseline": trained.recency_baseline,
+        "beats_recency": trained.beats_recency,
+        "beats_base_rate": trained.beats_base_rate,
+        "calibration": trained.calibration,
+        "importances": trained.importances,
+    }
+
+
+def save_artifact(target_dir: Path, trained) -> Path:
+    """Write the model and its metadata; the folder appears complete or not at all."""
+    import joblib
+
+    final = artifact_dir(target_dir, trained.name, trained.version)
+    tmp = final.with_name(final.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    joblib.dump(trained.pipeline, tmp / MODEL_FILE)
+    (tmp / METADATA_FILE).write_text(json.dumps(metadata_for(trained), indent=2, default=str))
+    if final.exists():
+        import shutil
+
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+def load_artifact(target_dir: Path, name: str, version: str) -> Artifact | None:
+    """The artifact of that version, or None when it was never trained (or is incomplete)."""
+    folder = artifact_dir(target_dir, name, version)
+    if not (folder / MODEL_FILE).exists() or not (folder / METADATA_FILE).exists():
+        return None
+    return read_artifact(folder)
+
+
+def read_artifact(folder: Path) -> Artifact:
+    import joblib
+
+    metadata = json.loads((folder / METADATA_FILE).read_text())
+    if metadata.get("schema_version") != SCHEMA_VERSION:
+        raise ProfilerError(
+            f"{folder}: artifact schema {metadata.get('schema_version')} is not {SCHEMA_VERSION}; retrain"
+        )
+    return Artifact(folder, metadata, joblib.load(folder / MODEL_FILE))

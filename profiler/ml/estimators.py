@@ -1,0 +1,149 @@
+"""The scikit-learn estimators a spec can name, and the pipeline around them.
+
+Every estimator gets the same preprocessing, fitted on training rows only: numeric features
+through a signed log1p (counts and money are heavy-tailed; monotone, so trees do not care),
+median imputation with missing-value indicators (a NULL often means "never": never bought, no
+rating), and standard scaling; categorical features one-hot over their most frequent values.
+Defaults are chosen for a few thousand rows and are overridden by the spec's `params`.
+"""
+
+from __future__ import annotations
+
+from profiler.errors import ProfilerError
+
+SEED = 0
+ONEHOT_MAX = 20  # categorical features: the most frequent values, the rest as one "infrequent"
+
+DEFAULTS: dict[str, dict] = {
+    "logistic_regression": {"C": 0.5, "max_iter": 2000},
+    "naive_bayes": {},
+    "decision_tree": {"max_depth": 5, "min_samples_leaf": 20, "random_state": SEED},
+    "random_forest": {
+        "n_estimators": 300,
+        "min_samples_leaf": 10,
+        "max_features": "sqrt",
+        "random_state": SEED,
+        "n_jobs": 1,
+    },
+    "linear_svm": {"C": 0.1, "max_iter": 5000, "random_state": SEED},
+    "hist_gradient_boosting": {
+        "max_iter": 150,
+        "learning_rate": 0.05,
+        "max_leaf_nodes": 15,
+        "min_samples_leaf": 20,
+        "l2_regularization": 1.0,
+        "early_stopping": False,
+        "random_state": SEED,
+    },
+}
+
+
+def one_thread():
+    """Limit OpenMP/BLAS to one thread: on small data (and on busy 2-core machines) more threads
+    make histogram gradient boosting 10x slower, not faster."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def signed_log1p(X):
+    """sign(x) * log(1 + |x|) of a numeric block (object arrays are cast to float first)."""
+    import numpy as np
+
+    X = np.asarray(X, dtype=float)
+    return np.sign(X) * np.log1p(np.abs(X))
+
+
+def as_float(X):
+    import numpy as np
+
+    return np.asarray(X, dtype=float)
+
+
+def make_estimator(name: str, params: dict, where: str = "spec"):
+    """The bare classifier named by a spec, with the spec's parameters over the defaults."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.svm import LinearSVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    classes = {
+        "logistic_regression": LogisticRegression,
+        "naive_bayes": GaussianNB,
+        "decision_tree": DecisionTreeClassifier,
+        "random_forest": RandomForestClassifier,
+        "linear_svm": LinearSVC,
+        "hist_gradient_boosting": HistGradientBoostingClassifier,
+    }
+    options = {**DEFAULTS[name], **params}
+    calibration = options.pop("calibration", "sigmoid") if name == "linear_svm" else None
+    try:
+        est = classes[name](**options)
+    except TypeError as err:
+        raise ProfilerError(f"{where}: [estimator] params do not fit {name}: {err}") from None
+    if name == "linear_svm":
+        # LinearSVC has no probabilities; calibrate its margins on held-out folds of the training rows
+        est = CalibratedClassifierCV(est, method=calibration, cv=3)
+    return est
+
+
+def make_pipeline(spec, n_numeric: int, n_categorical: int):
+    """Preprocessing + the spec's estimator, as one pipeline fitted and saved together."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    steps = []
+    if n_numeric:
+        numeric = Pipeline(
+            [
+                ("float", FunctionTransformer(signed_log1p if spec.log1p else as_float)),
+                (
+                    "impute",
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                ),
+                ("scale", StandardScaler()),
+            ]
+        )
+        steps.append(("numeric", numeric, list(range(n_numeric))))
+    if n_categorical:
+        categorical = Pipeline(
+            [
+                (
+                    "impute",
+                    SimpleImputer(missing_values=None, strategy="constant", fill_value="(none)"),
+                ),
+                (
+                    "onehot",
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist",
+                        max_categories=ONEHOT_MAX,
+                        sparse_output=False,
+                    ),
+                ),
+            ]
+        )
+        steps.append(
+            ("categorical", categorical, list(range(n_numeric, n_numeric + n_categorical)))
+        )
+    return Pipeline(
+        [
+            ("prepare", ColumnTransformer(steps)),
+            ("model", make_estimator(spec.estimator, spec.params, str(spec.path))),
+        ]
+    )
+
+
+def fit_pipeline(spec, n_numeric: int, n_categorical: int, X, y):
+    """Fit; a parameter the estimator rejects becomes a one-line error naming the spec."""
+    pipeline = make_pipeline(spec, n_numeric, n_categorical)
+    try:
+        pipeline.fit(X, y)
+    except (ValueError, TypeError) as err:
+        raise ProfilerError(
+            f"{spec.path}: {spec.estimator} could not be fitted: {str(err).splitlines()[0]}"
+        ) from None
+    return pipeline

@@ -1,0 +1,171 @@
+"""Honest evaluation: metrics on the out-of-time validation cutoff, and the two baselines.
+
+Every number here is computed on rows the model never saw (a later cutoff). The baselines are
+fitted on the training rows only: the base rate (class frequencies), and a heuristic a person
+would try first - for purchases, days since the last purchase turned into a probability by an
+isotonic (monotone) fit; for the next category, "the user's own top category again".
+
+For multi-class targets the binary metrics generalise as follows: `roc_auc` is the macro
+one-vs-rest AUC over the classes present in the validation rows, `pr_auc` the micro-averaged
+average precision, `brier` the mean squared error summed over classes, `base_rate` the share of
+the most frequent class, and `lift_top_decile` the accuracy of the 10% most confident predictions
+divided by that share.
+"""
+
+from __future__ import annotations
+
+import math
+
+EPS = 1e-6
+METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile")
+
+
+def _top_decile(order_key, hits) -> float:
+    import numpy as np
+
+    n = len(hits)
+    top = max(1, math.ceil(n / 10))
+    order = np.argsort(-order_key, kind="stable")[:top]
+    return float(np.mean(hits[order]))
+
+
+def binary_metrics(y, p) -> dict[str, float | None]:
+    """ROC AUC, PR AUC, log loss, Brier, base rate and lift in the top decile of scores."""
+    import numpy as np
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    rate = float(y.mean()) if len(y) else 0.0
+    both = 0 < y.sum() < len(y)
+    return {
+        "roc_auc": float(roc_auc_score(y, p)) if both else None,
+        "pr_auc": float(average_precision_score(y, p)) if both else None,
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "base_rate": rate,
+        "lift_top_decile": _top_decile(p, y) / rate if rate else None,
+    }
+
+
+def multiclass_metrics(y, P, classes) -> dict[str, float | None]:
+    import numpy as np
+    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+
+    classes = list(classes)
+    P = np.clip(np.asarray(P, dtype=float), EPS, 1)
+    P = P / P.sum(axis=1, keepdims=True)
+    onehot = np.asarray(y, dtype=object)[:, None] == np.asarray(classes, dtype=object)[None, :]
+    onehot = onehot.astype(int)
+    present = [k for k in range(len(classes)) if 0 < onehot[:, k].sum() < len(y)]
+    aucs = [roc_auc_score(onehot[:, k], P[:, k]) for k in present]
+    shares = onehot.mean(axis=0)
+    base = float(shares.max()) if len(y) else 0.0
+    correct = onehot[np.arange(len(y)), P.argmax(axis=1)]
+    return {
+        "roc_auc": float(np.mean(aucs)) if aucs else None,
+        "pr_auc": float(average_precision_score(onehot.ravel(), P.ravel()))
+        if onehot.any()
+        else None,
+        "log_loss": float(log_loss(onehot.argmax(axis=1), P, labels=list(range(len(classes))))),
+        "brier": float(np.mean(np.sum((P - onehot) ** 2, axis=1))),
+        "base_rate": base,
+        "accuracy": float(correct.mean()) if len(y) else None,
+        "lift_top_decile": _top_decile(P.max(axis=1), correct) / base if base else None,
+    }
+
+
+def calibration_table(y, p, bins: int = 10) -> list[dict]:
+    """Quantile bins of the predicted probability: rows, mean prediction, observed rate.
+
+    For multi-class targets, pass the top class's probability and whether it was right.
+    """
+    import numpy as np
+
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    order = np.argsort(p, kind="stable")
+    out = []
+    for i, idx in enumerate(np.array_split(order, min(bins, max(len(p), 1)))):
+        if len(idx):
+            out.append(
+                {
+                    "bin": i + 1,
+                    "rows": int(len(idx)),
+                    "mean_predicted": round(float(p[idx].mean()), 6),
+                    "observed": round(float(y[idx].mean()), 6),
+                    "min_predicted": round(float(p[idx].min()), 6),
+                    "max_predicted": round(float(p[idx].max()), 6),
+                }
+            )
+    return out
+
+
+def beats(model: dict, baseline: dict) -> bool:
+    """Better log loss and better ROC AUC (when both are defined) than the baseline."""
+    if model.get("log_loss") is None or baseline.get("log_loss") is None:
+        return False
+    if model["log_loss"] >= baseline["log_loss"]:
+        return False
+    if model.get("roc_auc") is not None and baseline.get("roc_auc") is not None:
+        return model["roc_auc"] > baseline["roc_auc"]
+    return True
+
+
+# Baselines: fitted on training rows, applied to validation rows.
+
+
+def prior_binary(y_train, n: int):
+    import numpy as np
+
+    return np.full(n, float(np.mean(y_train)))
+
+
+def recency_binary(recency_train, y_train, recency_valid):
+    """Days since the last purchase -> probability by a decreasing isotonic fit on training rows.
+
+    Users who never bought (NaN) get the training rate of never-buyers.
+    """
+    import numpy as np
+    from sklearn.isotonic import IsotonicRegression
+
+    r, y = np.asarray(recency_train, dtype=float), np.asarray(y_train, dtype=float)
+    seen = ~np.isnan(r)
+    never_rate = float(y[~seen].mean()) if (~seen).any() else float(y.mean())
+    out = np.full(len(recency_valid), never_rate)
+    rv = np.asarray(recency_valid, dtype=float)
+    if seen.sum() >= 2:
+        iso = IsotonicRegression(increasing=False, out_of_bounds="clip", y_min=0, y_max=1)
+        iso.fit(r[seen], y[seen])
+        has = ~np.isnan(rv)
+        out[has] = iso.predict(rv[has])
+    return out
+
+
+def prior_multiclass(y_train, classes, n: int):
+    import numpy as np
+
+    y = np.asarray(y_train, dtype=object)
+    freq = np.array([(y == c).mean() for c in classes]) + EPS
+    return np.tile(freq / freq.sum(), (n, 1))
+
+
+def top_candidate_multiclass(has_top_train, y_train, has_top_valid, classes):
+    """Baseline "the next category is the user's own top one": P(class "1") for users who have
+    a top category is its hit rate on the training rows, the remaining mass spread by the prior."""
+    import numpy as np
+
+    classes = list(classes)
+    y = np.asarray(y_train, dtype=object)
+    has_t, has_v = np.asarray(has_top_train, bool), np.asarray(has_top_valid, bool)
+    prior = prior_multiclass(y, classes, 1)[0]
+    hit = float((y[has_t] == classes[0]).mean()) if has_t.any() else prior[0]
+    rest = prior.copy()
+    rest[0] = 0
+    rest = rest / rest.sum() * (1 - hit) if rest.sum() else rest
+    rest[0] = max(hit, EPS)
+    P = np.tile(prior, (len(has_v), 1))
+    P[has_v] = rest
+    P[~has_v] = EPS
+    P[~has_v, classes.index("other")] = 1
+    return P / P.sum(axis=1, keepdims=True)

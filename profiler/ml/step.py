@@ -1,0 +1,147 @@
+"""The model layer as one step of `profiler build`: retrain what changed, score everything.
+
+After a build has published the feature tables at `as_of`, `scores_for_build` makes sure every
+spec has a trained artifact for its current version (spec + feature schema + training data
+fingerprint; see `profiler.ml.train.model_version`), training it only when that version has
+no artifact yet, then scores all users from the published tables. The engine stages, gates and
+publishes the rows as `user_scores`; the step itself writes only engine state
+(`_profiler.model_runs`) and artifacts under `target/models/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from profiler.errors import ProfilerError
+from profiler.ml.spec import ModelSpec, load_specs
+
+
+def spec_fingerprint(project_dir: Path) -> str:
+    """Changes when any spec changes what it computes (comments and layout do not count)."""
+    specs = load_specs(Path(project_dir))
+    body = "\x1f".join(f"{name}:{spec.fingerprint}" for name, spec in sorted(specs.items()))
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def feature_tables(project_dir: Path) -> set[str]:
+    """The tables the specs read: the parents of `user_scores` in the build graph."""
+    return {t for spec in load_specs(Path(project_dir)).values() for t in spec.tables}
+
+
+def published_at(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], as_of: datetime) -> bool:
+    """True when every table is published as of `as_of` and has taken in every batch."""
+    from profiler.state import max_batch, read_states
+
+    states = read_states(con)
+    newest = max_batch(con)
+    return all(
+        t in states and states[t].as_of == as_of and states[t].watermark >= newest for t in tables
+    )
+
+
+@dataclass
+class Scored:
+    spec: ModelSpec
+    artifact: object  # profiler.ml.artifacts.Artifact
+    rows: object  # pyarrow.Table of user_scores rows
+    trained: object | None  # profiler.ml.train.TrainedModel when this call trained it
+
+
+def train_version(
+    con, project_dir: Path, spec: ModelSpec, as_of: datetime, target_dir: Path, *, score_at=None
+):
+    """Train, save the artifact, record the run; returns (trained, artifact, scoring frame)."""
+    from profiler.ml.artifacts import read_artifact, save_artifact
+    from profiler.ml.runs import record_run
+    from profiler.ml.train import train_model
+
+    trained, frame = train_model(
+        con, project_dir, spec, as_of, score_at=score_at, scratch_dir=Path(target_dir) / "tmp"
+    )
+    path = save_artifact(target_dir, trained)
+    record_run(con, trained, path)
+    return trained, read_artifact(path), frame
+
+
+def score_published(
+    con: duckdb.DuckDBPyConnection,
+    project_dir: Path,
+    spec: ModelSpec,
+    as_of: datetime,
+    target_dir: Path,
+) -> Scored:
+    """Reuse (or train) the spec's current version, then score the published tables at `as_of`."""
+    from profiler.ml.artifacts import load_artifact
+    from profiler.ml.features import read_frame, resolve_features
+    from profiler.ml.score import score_frame
+    from profiler.ml.train import data_fingerprint, model_version
+
+    features = resolve_features(con, spec)
+    version = model_version(spec, features, data_fingerprint(con, project_dir, spec, as_of))
+    artifact = load_artifact(target_dir, spec.name, version)
+    trained = None
+    if artifact is None:
+        trained, artifact, _ = train_version(con, project_dir, spec, as_of, target_dir)
+    artifact.check_features(features)
+    frame = read_frame(con, spec, features, as_of)
+    return Scored(spec, artifact, score_frame(artifact, frame, as_of), trained)
+
+
+def describe_training(trained) -> list[str]:
+    """Two lines per trained version: what it was validated on, and model vs baselines."""
+    from profiler.ml.train import _fmt
+
+    m, b = trained.metrics, trained.baselines
+    cuts = trained.cutoffs
+    lines = [
+        f"{trained.name} {trained.version}: {trained.spec.estimator}, horizon {trained.spec.horizon_days}d, "
+        f"trained on cutoffs {', '.join(c.isoformat(sep=' ') for c in cuts.train)} "
+        f"({trained.rows['train']:,} rows), validated on {cuts.validation.isoformat(sep=' ')} "
+        f"({trained.rows['validation']:,} rows, base rate {_fmt(m['base_rate'])}), "
+        f"refit on {', '.join(c.isoformat(sep=' ') for c in cuts.final)}"
+    ]
+    for label, values in (("model", m), ("base rate", b["base_rate"]), ("recency", b["recency"])):
+        lines.append(
+            f"  {label:<10} ROC AUC {_fmt(values['roc_auc'])}  PR AUC {_fmt(values['pr_auc'])}  "
+            f"log loss {_fmt(values['log_loss'])}  Brier {_fmt(values['brier'])}  "
+            f"lift@10% {_fmt(values['lift_top_decile'])}"
+        )
+    return lines + trained.warnings
+
+
+def scores_for_build(
+    con: duckdb.DuckDBPyConnection, project_dir: Path, as_of: datetime, target_dir: Path
+):
+    """`user_scores` rows of every spec at `as_of` (None without specs), and lines to print.
+
+    A spec that cannot be trained or scored yet (too little history, a missing table) is reported
+    in the messages and left out; the other specs still score.
+    """
+    import pyarrow as pa
+
+    specs = load_specs(Path(project_dir))
+    if not specs:
+        return None, []
+    tables, messages = [], []
+    for name, spec in specs.items():
+        try:
+            scored = score_published(con, project_dir, spec, as_of, target_dir)
+        except ProfilerError as err:
+            messages.append(f"{name}: not scored: {err}")
+            continue
+        if scored.trained is not None:
+            messages += describe_training(scored.trained)
+        else:
+            messages.append(f"{name} {scored.artifact.version}: spec and inputs unchanged, reused")
+        if not scored.artifact.metadata.get("beats_recency", False) and scored.trained is None:
+            messages.append(
+                f"WARNING: {name} {scored.artifact.version} does not beat the recency baseline"
+            )
+        messages.append(f"{name}: scored {scored.rows.num_rows:,} users as of {as_of}")
+        tables.append(scored.rows)
+    return (pa.concat_tables(tables) if tables else None), messages

@@ -1,0 +1,60 @@
+"""Labels: what happened in (cutoff, cutoff + horizon], read from the raw events in SQL.
+
+Labels are outcomes, not features, so they may (and must) look past the cutoff; they are the only
+thing the model layer reads from raw events. The window is start-exclusive and end-inclusive,
+matching the as-of filter `ts <= as_of` that the features were built with.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from profiler.plan import ts_literal
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def window(cutoff: datetime, horizon_days: int, column: str = "ts") -> str:
+    end = cutoff + timedelta(days=horizon_days)
+    return f"{column} > {ts_literal(cutoff)} AND {column} <= {ts_literal(end)}"
+
+
+def purchase_labels(catalog: str, cutoff: datetime, horizon_days: int) -> str:
+    """1 for each user with at least one purchase in the window (others get 0 by the LEFT JOIN)."""
+    return (
+        f"SELECT CAST(user_id AS VARCHAR) AS user_id, 1 AS __label "
+        f"FROM {_q(catalog)}.main.raw_events "
+        f"WHERE event_type = 'purchase' AND {window(cutoff, horizon_days)} GROUP BY user_id"
+    )
+
+
+def next_category_labels(
+    catalog: str, cutoff: datetime, horizon_days: int, events: tuple[str, ...]
+) -> str:
+    """The category of each user's first purchase (or cart, per the spec) in the window.
+
+    The event's own category wins; an event without one takes its item's category from raw_items.
+    Ties at one timestamp go to the smallest category id, so labels are deterministic.
+    """
+    kinds = ", ".join("'" + e.replace("'", "''") + "'" for e in events)
+    raw = f"{_q(catalog)}.main"
+    return f"""
+        SELECT user_id, __label FROM (
+            SELECT CAST(e.user_id AS VARCHAR) AS user_id,
+                   coalesce(e.category_id, i.category_id) AS __label,
+                   row_number() OVER (PARTITION BY e.user_id
+                                      ORDER BY e.ts, coalesce(e.category_id, i.category_id)) AS n
+            FROM {raw}.raw_events AS e
+            LEFT JOIN (SELECT item_id, min(category_id) AS category_id
+                       FROM {raw}.raw_items GROUP BY item_id) AS i USING (item_id)
+            WHERE e.event_type IN ({kinds}) AND {window(cutoff, horizon_days, "e.ts")}
+              AND coalesce(e.category_id, i.category_id) IS NOT NULL
+        ) WHERE n = 1"""
+
+
+def labels_sql(spec, catalog: str, cutoff: datetime) -> str:
+    if spec.target == "purchase":
+        return purchase_labels(catalog, cutoff, spec.horizon_days)
+    return next_category_labels(catalog, cutoff, spec.horizon_days, spec.label_events)

@@ -1,0 +1,312 @@
+"""Training with an honest, out-of-time evaluation.
+
+For an as-of time T and horizon H, labels are known up to T, so the latest usable cutoff is
+V = T - H. The model is evaluated the way it will be used: fitted on earlier cutoffs
+(V - H, V - H - step, ...: their label windows end by V) and validated on cutoff V, against two
+baselines fitted on the same training rows. Then it is refitted on the latest cutoffs
+(V, V - step, ...) and that refit is what scores users as of T.
+
+Every feature block comes from a point-in-time build of the project's own models
+(`profiler.ml.pit`), labels from the raw events after each cutoff (`profiler.ml.targets`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from profiler.errors import ProfilerError
+from profiler.ml import metrics as m
+from profiler.ml.features import Feature, Frame, read_frame, resolve_features, schema_fingerprint
+from profiler.ml.pit import point_in_time
+from profiler.ml.spec import ModelSpec
+from profiler.ml.targets import labels_sql
+
+OTHER = "other"
+MIN_ROWS = 20
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    as_of: datetime
+    validation: datetime
+    train: tuple[datetime, ...]  # of the model that is validated
+    final: tuple[datetime, ...]  # of the refit that scores
+
+    @property
+    def all(self) -> list[datetime]:
+        return sorted({*self.train, *self.final})
+
+
+def plan_cutoffs(spec: ModelSpec, as_of: datetime) -> Cutoffs:
+    h, step = timedelta(days=spec.horizon_days), timedelta(days=spec.step)
+    v = as_of - h
+    train = tuple(v - h - i * step for i in reversed(range(spec.cutoffs)))
+    final = tuple(v - i * step for i in reversed(range(spec.cutoffs)))
+    return Cutoffs(as_of, v, train, final)
+
+
+@dataclass
+class TrainedModel:
+    spec: ModelSpec
+    version: str
+    data_fingerprint: str
+    cutoffs: Cutoffs
+    features: list[Feature]
+    pipeline: object
+    classes: list[str]
+    metrics: dict
+    baselines: dict[str, dict]
+    calibration: list[dict]
+    importances: dict[str, float]
+    rows: dict[str, int]
+    beats_recency: bool
+    beats_base_rate: bool
+    recency_baseline: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def data_fingerprint(
+    con: duckdb.DuckDBPyConnection, project_dir: Path, spec: ModelSpec, as_of: datetime
+) -> str:
+    """What the training data depends on, computed without reading it: the batches loaded so far,
+    the as-of, and the SQL of every model the feature tables are built from."""
+    from profiler.dag import build_dag
+    from profiler.project import load_project
+
+    batches = con.execute(
+        "SELECT coalesce(max(batch_id), 0), count(*), coalesce(sum(loaded), 0) FROM _profiler.batches"
+    ).fetchone()
+    dag = build_dag(load_project(Path(project_dir)))
+    names = set()
+    for table in spec.tables:
+        if table in dag.models:
+            names |= {table} | {a for a in dag.ancestors(table) if a in dag.models}
+    sql = [f"{n}:{dag.models[n].data_fingerprint}" for n in sorted(names)]
+    body = "\x1f".join([*map(str, batches), as_of.isoformat(), *sql])
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def model_version(spec: ModelSpec, features: list[Feature], data_fp: str) -> str:
+    body = "\x1f".join([spec.fingerprint, schema_fingerprint(features), data_fp])
+    return hashlib.sha256(body.encode()).hexdigest()[:12]
+
+
+def collect_frames(
+    con: duckdb.DuckDBPyConnection,
+    project_dir: Path,
+    spec: ModelSpec,
+    cutoffs: list[datetime],
+    *,
+    score_at: datetime | None = None,
+    scratch_dir: Path | None = None,
+) -> tuple[list[Feature], dict[datetime, Frame], Frame | None]:
+    """Labelled frames for each cutoff (and an unlabelled one at `score_at`), one PIT build each."""
+    frames: dict[datetime, Frame] = {}
+    scoring = None
+    features: list[Feature] | None = None
+    with point_in_time(con, project_dir, scratch_dir) as pit:
+        for cutoff in sorted({*cutoffs, *([score_at] if score_at else [])}):
+            pit.build(cutoff, spec.tables)
+            found = resolve_features(con, spec)
+            if features is not None and found != features:
+                raise ProfilerError(f"{spec.name}: the feature schema changed between cutoffs")
+            features = found
+            if cutoff in cutoffs:
+                labels = labels_sql(spec, pit.warehouse, cutoff)
+                frames[cutoff] = read_frame(
+                    con, spec, features, cutoff, labels, labelled_only=spec.target != "purchase"
+                )
+            if cutoff == score_at:
+                scoring = read_frame(con, spec, features, cutoff)
+    assert features is not None
+    return features, frames, scoring
+
+
+def _stack(frames: list[Frame]):
+    import numpy as np
+
+    X = np.concatenate([f.X for f in frames])
+    y = np.concatenate([f.y for f in frames])
+    recency = np.concatenate([f.recency for f in frames])
+    candidates = np.concatenate([f.candidates for f in frames])
+    return X, y, recency, candidates
+
+
+def _classes(spec: ModelSpec) -> list:
+    """Binary: [0, 1]. Next category: the positions of the user's candidates, then "other"."""
+    if spec.target == "purchase":
+        return [0, 1]
+    return [*(str(i) for i in range(1, len(spec.candidates) + 1)), OTHER]
+
+
+def probabilities(pipeline, X, classes: list, candidates=None):
+    """predict_proba as columns in `classes` order; a class the fit never saw gets 0.
+
+    For next-category models a position without a candidate (the user has fewer top categories)
+    is impossible: its mass goes to the others, which is known at the cutoff, so it is fair.
+    """
+    import numpy as np
+
+    raw = pipeline.predict_proba(X)
+    out = np.zeros((len(X), len(classes)))
+    index = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(pipeline.classes_):
+        out[:, index[c]] = raw[:, j]
+    if candidates is not None and candidates.shape[1]:
+        out[:, : candidates.shape[1]] *= candidates.astype(bool)  # None: no such candidate
+        total = out.sum(axis=1, keepdims=True)
+        out = np.where(total > 0, out / np.where(total > 0, total, 1), 0)
+        out[total[:, 0] == 0, -1] = 1
+    return out
+
+
+def _check(spec: ModelSpec, what: str, y, classes_needed: int = 2) -> None:
+    import numpy as np
+
+    if len(y) < MIN_ROWS:
+        raise ProfilerError(
+            f"{spec.name}: only {len(y)} {what} row(s); the cutoffs need more history before "
+            f"them: use a shorter --horizon-days (now {spec.horizon_days}) or fewer cutoffs"
+        )
+    if len(np.unique(y)) < classes_needed:
+        raise ProfilerError(
+            f"{spec.name}: every {what} row has the same label ({y[0]!r}); nothing to learn: "
+            "try a longer horizon or more cutoffs"
+        )
+
+
+def _fit(spec: ModelSpec, features: list[Feature], X, y):
+    from profiler.ml.estimators import fit_pipeline
+
+    n_cat = sum(f.categorical for f in features)
+    return fit_pipeline(spec, len(features) - n_cat, n_cat, X, y)
+
+
+def _importances(pipeline, X, y, features: list[Feature], classes: list) -> dict[str, float]:
+    """Permutation importance on the validation rows: the loss increase when a column is shuffled."""
+    from sklearn.inspection import permutation_importance
+    from sklearn.metrics import make_scorer
+
+    def neg_loss(y_true, proba):
+        import numpy as np
+        from sklearn.metrics import log_loss
+
+        proba = np.clip(proba, m.EPS, 1)
+        return -log_loss(
+            y_true, proba / proba.sum(axis=1, keepdims=True), labels=list(pipeline.classes_)
+        )
+
+    scorer = make_scorer(neg_loss, response_method="predict_proba")
+    result = permutation_importance(pipeline, X, y, scoring=scorer, n_repeats=3, random_state=0)
+    pairs = sorted(
+        zip((f.name for f in features), result.importances_mean, strict=True),
+        key=lambda kv: -kv[1],
+    )
+    return {name: round(float(v), 6) for name, v in pairs}
+
+
+def evaluate(spec: ModelSpec, features: list[Feature], train: list[Frame], valid: Frame) -> dict:
+    """Fit on the training cutoffs, measure on the validation cutoff, with both baselines."""
+    import numpy as np
+
+    X, y, rec, cands = _stack(train)
+    _check(spec, "training", y)
+    _check(spec, "validation", valid.y, 1)
+    classes, yv = _classes(spec), valid.y
+    pipeline = _fit(spec, features, X, y)
+    P = probabilities(pipeline, valid.X, classes, valid.candidates)
+    if spec.target == "purchase":
+        p = P[:, 1]
+        result = m.binary_metrics(yv, p)
+        baselines = {
+            "base_rate": m.binary_metrics(yv, m.prior_binary(y, len(yv))),
+            "recency": m.binary_metrics(yv, m.recency_binary(rec, y, valid.recency)),
+        }
+        calibration = m.calibration_table(yv, p)
+        described = "days since the last purchase, isotonic fit on the training rows"
+    else:
+        result = m.multiclass_metrics(yv, P, classes)
+        baselines = {
+            "base_rate": m.multiclass_metrics(yv, m.prior_multiclass(y, classes, len(yv)), classes),
+            "recency": m.multiclass_metrics(
+                yv,
+                m.top_candidate_multiclass(
+                    cands[:, 0].astype(bool), y, valid.candidates[:, 0].astype(bool), classes
+                ),
+                classes,
+            ),
+        }
+        correct = (np.asarray(classes, dtype=object)[P.argmax(axis=1)] == yv).astype(float)
+        calibration = m.calibration_table(correct, P.max(axis=1))
+        described = "the user's own top category again, hit rate fitted on the training rows"
+    return {
+        "metrics": result,
+        "baselines": baselines,
+        "calibration": calibration,
+        "importances": _importances(pipeline, valid.X, yv, features, classes),
+        "rows": {"train": int(len(y)), "validation": int(len(yv))},
+        "recency_baseline": described,
+    }
+
+
+def train_model(
+    con: duckdb.DuckDBPyConnection,
+    project_dir: Path,
+    spec: ModelSpec,
+    as_of: datetime,
+    *,
+    score_at: datetime | None = None,
+    scratch_dir: Path | None = None,
+) -> tuple[TrainedModel, Frame | None]:
+    """Evaluate out of time, refit on the latest cutoffs; optionally read features to score at T."""
+    from profiler.ml.estimators import one_thread
+
+    data_fp = data_fingerprint(con, project_dir, spec, as_of)
+    cuts = plan_cutoffs(spec, as_of)
+    features, frames, scoring = collect_frames(
+        con, project_dir, spec, cuts.all, score_at=score_at, scratch_dir=scratch_dir
+    )
+    with one_thread():
+        report = evaluate(spec, features, [frames[c] for c in cuts.train], frames[cuts.validation])
+        X, y, _, _ = _stack([frames[c] for c in cuts.final])
+        pipeline = _fit(spec, features, X, y)
+    report["rows"]["final"] = int(len(y))
+    trained = TrainedModel(
+        spec=spec,
+        version=model_version(spec, features, data_fp),
+        data_fingerprint=data_fp,
+        cutoffs=cuts,
+        features=features,
+        pipeline=pipeline,
+        classes=_classes(spec),
+        metrics=report["metrics"],
+        baselines=report["baselines"],
+        calibration=report["calibration"],
+        importances=report["importances"],
+        rows=report["rows"],
+        beats_recency=m.beats(report["metrics"], report["baselines"]["recency"]),
+        beats_base_rate=m.beats(report["metrics"], report["baselines"]["base_rate"]),
+        recency_baseline=report["recency_baseline"],
+    )
+    if not trained.beats_recency:
+        trained.warnings.append(
+            f"WARNING: {spec.name} does not beat the recency baseline on the validation cutoff "
+            f"{cuts.validation} (log loss {_fmt(trained.metrics['log_loss'])} vs "
+            f"{_fmt(trained.baselines['recency']['log_loss'])}, ROC AUC "
+            f"{_fmt(trained.metrics['roc_auc'])} vs {_fmt(trained.baselines['recency']['roc_auc'])}); "
+            "do not trust its scores"
+        )
+    return trained, scoring
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
