@@ -220,5 +220,30 @@ def generate(
     _console().print(", ".join(f"{k}: {v:,}" for k, v in counts.items()) + f" -> {out}")
 
 
+@app.command()
+def train(
+    name: Annotated[str, typer.Argument(help="A spec in models/, e.g. purchase_propensity.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Score as of this time (ISO); default: newest event."),
+    ] = None,
+    horizon_days: Annotated[
+        int | None, typer.Option("--horizon-days", help="Override the spec's horizon.")
+    ] = None,
+    project_dir: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Point-in-time training, out-of-time evaluation against baselines, scores into user_scores."""
+    from profiler.ml.command import train_command
+
+    try:
+        report = train_command(_settings(project_dir, warehouse), name, as_of, horizon_days)
+    except ProfilerError as err:
+        _fail(str(err))
+    console = _console()
+    for line in report.lines:
+        console.print(line, style="bold red" if line.startswith("WARNING") else None, soft_wrap=True)
+
+
 def main() -> None:
     app()
