@@ -20,8 +20,7 @@ class TrainReport:
 def train_command(settings, name: str, as_of: str | None, horizon_days: int | None) -> TrainReport:
     from profiler.build import parse_as_of, resolve_as_of
     from profiler.lock import warehouse_lock
-    from profiler.ml.features import read_frame, resolve_features
-    from profiler.ml.score import score_frame, write_scores
+    from profiler.ml.score import score_frame, score_users, write_scores
     from profiler.ml.spec import load_spec
     from profiler.ml.step import describe_training, published_at, train_version
     from profiler.settings import connect
@@ -39,11 +38,12 @@ def train_command(settings, name: str, as_of: str | None, horizon_days: int | No
                 con, settings.project_dir, spec, t, settings.target_dir,
                 score_at=None if published else t,
             )  # fmt: skip
-            if published:
-                features = resolve_features(con, spec)
-                artifact.check_features(features)
-                frame = read_frame(con, spec, features, t)
-            rows = write_scores(con, score_frame(artifact, frame, t))
+            scores = (
+                score_users(con, spec, artifact, t)
+                if published
+                else score_frame(artifact, frame, t)
+            )
+            rows = write_scores(con, scores)
         finally:
             con.close()
     source = "published tables" if published else "a point-in-time build"

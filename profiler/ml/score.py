@@ -69,13 +69,17 @@ def score_frame(artifact: Artifact, frame: Frame, as_of: datetime):
 
     classes = artifact.classes
     with one_thread():
-        P = probabilities(artifact.pipeline, frame.X, classes)
+        P = probabilities(artifact.pipeline, frame.X, classes, frame.candidates)
     if artifact.metadata["target"] == "purchase":
         score, label = P[:, 1], pa.nulls(n, pa.string())
     else:
-        best = P.argmax(axis=1)
+        # the most likely of the user's own categories; "other" only for users without any
+        own = frame.candidates.astype(bool).any(axis=1)
+        best = np.where(own, P[:, :-1].argmax(axis=1), P.shape[1] - 1)
         score = P[np.arange(n), best]
-        label = pa.array(np.asarray(classes, dtype=object)[best].astype(str).tolist(), pa.string())
+        # a position names the user's own candidate category; the last class is "other"
+        padded = np.column_stack([frame.candidates, np.full(n, classes[-1], dtype=object)])
+        label = pa.array(padded[np.arange(n), best].tolist(), pa.string())
     return pa.table(
         {
             "user_id": pa.array(frame.user_ids, pa.string()),
@@ -88,6 +92,15 @@ def score_frame(artifact: Artifact, frame: Frame, as_of: datetime):
         },
         schema=_schema(),
     )
+
+
+def score_users(con: duckdb.DuckDBPyConnection, spec, artifact: Artifact, as_of: datetime):
+    """Score every user of the spec's population in the current catalog's feature tables."""
+    from profiler.ml.features import read_frame, resolve_features
+
+    features = resolve_features(con, spec)
+    artifact.check_features(features)
+    return score_frame(artifact, read_frame(con, spec, features, as_of), as_of)
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:

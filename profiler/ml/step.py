@@ -77,8 +77,8 @@ def score_published(
 ) -> Scored:
     """Reuse (or train) the spec's current version, then score the published tables at `as_of`."""
     from profiler.ml.artifacts import load_artifact
-    from profiler.ml.features import read_frame, resolve_features
-    from profiler.ml.score import score_frame
+    from profiler.ml.features import resolve_features
+    from profiler.ml.score import score_users
     from profiler.ml.train import data_fingerprint, model_version
 
     features = resolve_features(con, spec)
@@ -87,9 +87,7 @@ def score_published(
     trained = None
     if artifact is None:
         trained, artifact, _ = train_version(con, project_dir, spec, as_of, target_dir)
-    artifact.check_features(features)
-    frame = read_frame(con, spec, features, as_of)
-    return Scored(spec, artifact, score_frame(artifact, frame, as_of), trained)
+    return Scored(spec, artifact, score_users(con, spec, artifact, as_of), trained)
 
 
 def describe_training(trained) -> list[str]:

@@ -200,6 +200,8 @@ def _importances(pipeline, X, y, features: list[Feature], classes: list) -> dict
         import numpy as np
         from sklearn.metrics import log_loss
 
+        if proba.ndim == 1:  # binary scorers hand over P(class 1) only
+            proba = np.column_stack([1 - proba, proba])
         proba = np.clip(proba, m.EPS, 1)
         return -log_loss(
             y_true, proba / proba.sum(axis=1, keepdims=True), labels=list(pipeline.classes_)
