@@ -514,3 +514,51 @@ needs_profile = pytest.mark.skipif(
     and not (REPO / "sql" / "user_profile.sql").exists(),
     reason="the profile's feature models (issue 3) are not in the project yet",
 )
+
+
+def test_the_shipped_specs_parse_and_read_the_profile() -> None:
+    from profiler.ml.spec import load_specs
+    from profiler.ml.step import feature_tables
+
+    specs = load_specs(REPO)
+    assert {"purchase_propensity", "next_category"} <= set(specs)
+    assert specs["purchase_propensity"].horizon_days == 30
+    assert feature_tables(REPO) == {"user_profile"}
+
+
+def _repo_warehouse(tmp_path: Path, **load) -> Path:
+    wh = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(wh))
+    load_taobao(con, **load)
+    con.close()
+    return wh
+
+
+@needs_profile
+def test_repo_profile_at_a_cutoff_equals_the_profile_without_the_future(
+    taobao: Path, tmp_path: Path
+) -> None:
+    assert_same_features(REPO, "purchase_propensity", taobao, tmp_path)
+
+
+@needs_profile
+def test_repo_purchase_propensity_beats_both_baselines_out_of_time_on_taobao(
+    tmp_path: Path,
+) -> None:
+    """The issue's bar: cutoff 2017-12-01, H = 2 days, AUC and log loss better than both baselines."""
+    wh = _repo_warehouse(tmp_path)
+    out = _train_cli(REPO, wh, "purchase_propensity")
+    print(out)
+    run = _latest_run(wh, "purchase_propensity")
+    assert run["validation_cutoff"] == CUT
+    for baseline in ("base_rate", "recency"):
+        assert run["roc_auc"] > run[f"{baseline}_roc_auc"], out
+        assert run["log_loss"] < run[f"{baseline}_log_loss"], out
+
+
+@needs_profile
+def test_repo_purchases_only_feed_trains_scores_and_beats_recency(tmp_path: Path) -> None:
+    wh = _repo_warehouse(tmp_path, purchases_only=True)
+    out = _train_cli(REPO, wh, "purchase_propensity")
+    print(out)
+    assert _latest_run(wh, "purchase_propensity")["beats_recency"], out

@@ -51,6 +51,7 @@ _KNOWN = {
     "baseline",
     "candidates",
     "label_events",
+    "label_category",
     "log1p",
 }
 
@@ -80,6 +81,9 @@ class ModelSpec:
     # next_category: SQL for the user's own top categories, best first
     candidates: tuple[str, ...] = ()
     label_events: tuple[str, ...] = ("purchase", "cart")
+    # next_category: SQL over the raw event `e` and its item `i` giving the label's category, in
+    # the same form as the candidates (e.g. the profile's normalised category path)
+    label_category: str = "coalesce(e.category_id, i.category_id)"
     log1p: bool = True  # signed log1p of numeric features (counts are heavy-tailed)
     description: str = ""
     raw: dict = field(default_factory=dict)
@@ -192,6 +196,7 @@ def parse_spec(path: Path, text: str | None = None) -> ModelSpec:
         recency=baseline.get("recency"),
         candidates=candidates,
         label_events=_tuple(raw.get("label_events", ["purchase", "cart"]), where, "label_events"),
+        label_category=str(raw.get("label_category", ModelSpec.label_category)),
         log1p=bool(raw.get("log1p", True)),
         description=str(raw.get("description", "")),
         raw=raw,

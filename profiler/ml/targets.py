@@ -31,30 +31,33 @@ def purchase_labels(catalog: str, cutoff: datetime, horizon_days: int) -> str:
 
 
 def next_category_labels(
-    catalog: str, cutoff: datetime, horizon_days: int, events: tuple[str, ...]
+    catalog: str, cutoff: datetime, horizon_days: int, events: tuple[str, ...], category: str
 ) -> str:
     """The category of each user's first purchase (or cart, per the spec) in the window.
 
-    The event's own category wins; an event without one takes its item's category from raw_items.
-    Ties at one timestamp go to the smallest category id, so labels are deterministic.
+    `category` is SQL over the event `e` and its item `i` (attributes from raw_items), so the label
+    takes the same form as the profile's top categories. Ties at one timestamp go to the smallest
+    category, so labels are deterministic.
     """
     kinds = ", ".join("'" + e.replace("'", "''") + "'" for e in events)
     raw = f"{_q(catalog)}.main"
     return f"""
         SELECT user_id, __label FROM (
-            SELECT CAST(e.user_id AS VARCHAR) AS user_id,
-                   coalesce(e.category_id, i.category_id) AS __label,
+            SELECT CAST(e.user_id AS VARCHAR) AS user_id, CAST(({category}) AS VARCHAR) AS __label,
                    row_number() OVER (PARTITION BY e.user_id
-                                      ORDER BY e.ts, coalesce(e.category_id, i.category_id)) AS n
+                                      ORDER BY e.ts, CAST(({category}) AS VARCHAR)) AS n
             FROM {raw}.raw_events AS e
-            LEFT JOIN (SELECT item_id, min(category_id) AS category_id
+            LEFT JOIN (SELECT item_id, min(category_id) AS category_id,
+                              min(category_path) AS category_path
                        FROM {raw}.raw_items GROUP BY item_id) AS i USING (item_id)
             WHERE e.event_type IN ({kinds}) AND {window(cutoff, horizon_days, "e.ts")}
-              AND coalesce(e.category_id, i.category_id) IS NOT NULL
+              AND ({category}) IS NOT NULL
         ) WHERE n = 1"""
 
 
 def labels_sql(spec, catalog: str, cutoff: datetime) -> str:
     if spec.target == "purchase":
         return purchase_labels(catalog, cutoff, spec.horizon_days)
-    return next_category_labels(catalog, cutoff, spec.horizon_days, spec.label_events)
+    return next_category_labels(
+        catalog, cutoff, spec.horizon_days, spec.label_events, spec.label_category
+    )
