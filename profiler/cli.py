@@ -242,7 +242,9 @@ def train(
         _fail(str(err))
     console = _console()
     for line in report.lines:
-        console.print(line, style="bold red" if line.startswith("WARNING") else None, soft_wrap=True)
+        console.print(
+            line, style="bold red" if line.startswith("WARNING") else None, soft_wrap=True
+        )
 
 
 def main() -> None:

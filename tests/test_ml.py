@@ -562,3 +562,17 @@ def test_repo_purchases_only_feed_trains_scores_and_beats_recency(tmp_path: Path
     out = _train_cli(REPO, wh, "purchase_propensity")
     print(out)
     assert _latest_run(wh, "purchase_propensity")["beats_recency"], out
+
+
+def test_too_little_history_is_reported_without_building_anything(
+    taobao: Path, tmp_path: Path
+) -> None:
+    from profiler.ml.step import scores_for_build
+
+    spec = purchase_spec().replace("horizon_days = 2", "horizon_days = 30")
+    project = make_project(tmp_path / "p", {"purchase_propensity": spec})
+    con = copy_of(taobao, tmp_path)
+    run_build(con, project, BuildOptions(as_of=T))
+    rows, messages = scores_for_build(con, project, T, project / "target")
+    assert rows is None and len(messages) == 1
+    assert "purchase_propensity: not scored:" in messages[0] and "--horizon-days" in messages[0]

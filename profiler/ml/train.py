@@ -131,6 +131,22 @@ def collect_frames(
     return features, frames, scoring
 
 
+def check_history(con: duckdb.DuckDBPyConnection, spec: ModelSpec, cuts: Cutoffs) -> None:
+    """Fail before any build when the earliest cutoff has (almost) no users behind it."""
+    from profiler.plan import ts_literal
+
+    first = min(cuts.all)
+    users = con.execute(
+        f"SELECT count(DISTINCT user_id) FROM raw_events WHERE ts <= {ts_literal(first)}"
+    ).fetchone()[0]
+    if users < MIN_ROWS:
+        raise ProfilerError(
+            f"{spec.name}: the earliest cutoff {first} has {users} user(s) with history before "
+            f"it (horizon {spec.horizon_days}d, {spec.cutoffs} cutoff(s) {spec.step}d apart); "
+            "use a shorter --horizon-days, fewer cutoffs or a smaller step_days"
+        )
+
+
 def _stack(frames: list[Frame]):
     import numpy as np
 
@@ -274,6 +290,7 @@ def train_model(
 
     data_fp = data_fingerprint(con, project_dir, spec, as_of)
     cuts = plan_cutoffs(spec, as_of)
+    check_history(con, spec, cuts)
     features, frames, scoring = collect_frames(
         con, project_dir, spec, cuts.all, score_at=score_at, scratch_dir=scratch_dir
     )
