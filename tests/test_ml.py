@@ -92,6 +92,7 @@ candidates = ["top_category_1", "top_category_2", "top_category_3"]
 [[features]]
 table = "user_features"
 columns = "numeric"
+categorical = ["top_category_1"]
 [estimator]
 name = "{estimator}"
 params = {params}
