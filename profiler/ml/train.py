@@ -28,6 +28,7 @@ from profiler.ml.targets import labels_sql
 
 OTHER = "other"
 MIN_ROWS = 20
+IMPORTANCE_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,11 @@ def _importances(pipeline, X, y, features: list[Feature], classes: list) -> dict
         )
 
     scorer = make_scorer(neg_loss, response_method="predict_proba")
+    if len(y) > IMPORTANCE_ROWS:  # a fixed sample keeps this cheap on millions of users
+        import numpy as np
+
+        keep = np.sort(np.random.RandomState(0).choice(len(y), IMPORTANCE_ROWS, replace=False))
+        X, y = X[keep], y[keep]
     result = permutation_importance(pipeline, X, y, scoring=scorer, n_repeats=3, random_state=0)
     pairs = sorted(
         zip((f.name for f in features), result.importances_mean, strict=True),
