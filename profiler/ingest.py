@@ -1,0 +1,266 @@
+"""`profiler ingest`: append one file to `raw_<source>`, every record loaded or quarantined.
+
+The steps: fingerprint the file (same content twice loads once), stage it as text in DuckDB
+(`ingest_csv`, `ingest_read`), type and check every record in one SQL (`ingest_rules`), then write
+raw rows, quarantine rows and the batch row in ONE transaction, so a refused or crashing file
+changes nothing. Personal columns are pseudonymised on the way (`pii`).
+
+Ingest is the one place allowed to read the wall clock, and only to refuse future timestamps;
+nothing it writes depends on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from profiler.ingest_csv import stage_csv
+from profiler.ingest_read import (
+    STAGE,
+    FileInfo,
+    file_info,
+    jsonl_values,
+    one_row,
+    stage_jsonl,
+    stage_parquet,
+)
+from profiler.ingest_rules import (
+    Staged,
+    check_mapping,
+    quote_ident,
+    quote_literal,
+    resolve_columns,
+    typed_query,
+)
+from profiler.pii import register_hmac, unregister_hmac
+from profiler.sources import BATCH_COLUMN, Source, get_source, raw_table_ddl
+
+SCHEMA = "_profiler"
+TYPED = "_ingest_typed"
+_DDL = (
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    f"CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.batch_seq START 1",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.batches (
+        batch_id BIGINT PRIMARY KEY, source VARCHAR, file VARCHAR, content_sha256 VARCHAR,
+        lines BIGINT, loaded BIGINT, quarantined BIGINT, min_ts TIMESTAMP, max_ts TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        batch_id BIGINT, source VARCHAR, file VARCHAR, record BIGINT, reason VARCHAR, raw VARCHAR)""",
+)
+
+
+@dataclass
+class IngestResult:
+    source: str
+    file: str
+    batch_id: int | None  # None when the file content was already ingested (skipped)
+    lines: int  # data records seen, the header excluded
+    loaded: int
+    quarantined: dict[str, int]  # reason -> count
+    duplicate: bool  # same content already ingested -> nothing loaded
+    columns: dict[str, str] = field(default_factory=dict)  # canonical column -> file column
+    ignored: list[str] = field(default_factory=list)  # file columns no canonical column uses
+    duplicate_of: int | None = None  # the batch that loaded this content before
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    path: Path,
+    *,
+    mapping: dict[str, str] | None = None,
+    pii_key: bytes,
+) -> IngestResult:
+    """Load one file into `raw_<source>`; refuse it whole (ProfilerError) if it cannot be used.
+
+    Every data record ends in `raw_<source>` or in `quarantine`, so
+    `loaded + sum(quarantined) == lines`. Prints nothing: the CLI shows the result.
+    """
+    src = get_source(source)
+    path = Path(path)
+    wanted = check_mapping(src, mapping)
+    info = file_info(path)
+    previous = _previous_batch(con, src, info.sha256)
+    if previous is not None:
+        return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=previous)
+    with _ingest_session(con):
+        staged = _stage(con, info)
+        try:
+            return _load(con, src, info, staged, wanted, pii_key)
+        finally:
+            for table in (TYPED, STAGE):
+                con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def _stage(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
+    if info.format == "parquet":
+        return stage_parquet(con, info)
+    if info.format == "jsonl":
+        return stage_jsonl(con, info)
+    return stage_csv(con, info)
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    info: FileInfo,
+    staged: Staged,
+    mapping: Mapping[str, str],
+    pii_key: bytes,
+) -> IngestResult:
+    """Type the staged records, then write everything for this file in one transaction."""
+    file = str(info.path)
+    if staged.empty:  # an empty file is fine: a batch with no rows says it was seen
+        batch_id = _commit(con, src, info, _Stats(), None)
+        return IngestResult(src.name, file, batch_id, 0, 0, {}, False)
+    resolved, ignored = resolve_columns(src, staged.columns, mapping, file)
+    if info.format == "jsonl":
+        jsonl_values(staged, list(dict.fromkeys(resolved.values())))
+    hmac = register_hmac(con, pii_key) if src.personal else None
+    try:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        sql = typed_query(src, staged, resolved, now=now, hmac=hmac)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
+        con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
+    finally:
+        if hmac:
+            unregister_hmac(con)
+    stats = _stats(con, src)
+    batch_id = _commit(con, src, info, stats, [c.name for c in src.columns])
+    return IngestResult(
+        src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
+        columns=resolved, ignored=ignored,
+    )  # fmt: skip
+
+
+@dataclass
+class _Stats:
+    """What the batch row records, read from the typed records before the transaction opens."""
+
+    lines: int = 0
+    loaded: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    min_ts: datetime | None = None
+    max_ts: datetime | None = None
+
+
+def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
+    ts = quote_ident(src.time_column) if src.time_column else "NULL::TIMESTAMP"
+    lines, loaded, min_ts, max_ts = one_row(
+        con,
+        f"SELECT count(*), count(*) FILTER (WHERE _reason IS NULL), "
+        f"min({ts}) FILTER (WHERE _reason IS NULL), max({ts}) FILTER (WHERE _reason IS NULL) "
+        f"FROM {TYPED}",
+    )
+    reasons = con.execute(
+        f"SELECT _reason, count(*) FROM {TYPED} WHERE _reason IS NOT NULL "
+        "GROUP BY _reason ORDER BY count(*) DESC, _reason"
+    ).fetchall()
+    return _Stats(lines, loaded, dict(reasons), min_ts, max_ts)
+
+
+def _commit(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    info: FileInfo,
+    stats: _Stats,
+    columns: list[str] | None,
+) -> int:
+    """Raw rows, quarantine rows and the batch row: all of them or, on any error, none."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _ensure_tables(con, src)
+        (batch_id,) = one_row(
+            con,
+            f"SELECT greatest(nextval('{SCHEMA}.batch_seq'), "
+            f"(SELECT coalesce(max(batch_id), 0) + 1 FROM {SCHEMA}.batches))",
+        )
+        file = str(info.path)
+        if columns:
+            cols = ", ".join(quote_ident(c) for c in columns)
+            con.execute(
+                f"INSERT INTO {src.table} ({cols}, {BATCH_COLUMN}) "
+                f"SELECT {cols}, ? FROM {TYPED} WHERE _reason IS NULL",
+                [batch_id],
+            )
+            con.execute(
+                "INSERT INTO quarantine SELECT ?, ?, ?, _rec, _reason, _raw "
+                f"FROM {TYPED} WHERE _reason IS NOT NULL ORDER BY _rec",
+                [batch_id, src.name, file],
+            )
+        con.execute(
+            f"INSERT INTO {SCHEMA}.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                batch_id, src.name, file, info.sha256, stats.lines, stats.loaded,
+                sum(stats.reasons.values()), stats.min_ts, stats.max_ts,
+            ],
+        )  # fmt: skip
+        con.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):  # a broken connection must not hide the first error
+            con.execute("ROLLBACK")
+        raise
+    return batch_id
+
+
+def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
+    """Create what is missing; add canonical columns an older `raw_<source>` lacks."""
+    for ddl in _DDL:
+        con.execute(ddl)
+    con.execute(raw_table_ddl(src))
+    have = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ?",
+            [src.table],
+        ).fetchall()
+    }
+    for col in src.columns:
+        if col.name not in have:
+            con.execute(f"ALTER TABLE {src.table} ADD COLUMN {quote_ident(col.name)} {col.type}")
+
+
+def _previous_batch(con: duckdb.DuckDBPyConnection, src: Source, sha256: str) -> int | None:
+    """The batch that already loaded this content for this source, if any."""
+    (exists,) = one_row(
+        con,
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = ? AND table_name = 'batches'",
+        [SCHEMA],
+    )
+    if not exists:
+        return None
+    (batch_id,) = one_row(
+        con,
+        f"SELECT min(batch_id) FROM {SCHEMA}.batches WHERE source = ? AND content_sha256 = ?",
+        [src.name, sha256],
+    )
+    return batch_id
+
+
+@contextmanager
+def _ingest_session(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run with the settings ingest relies on, and put the caller's back afterwards.
+
+    UTC session time zone: text without a zone means UTC. Insertion order kept: the CSV stage's
+    rowid is then the record number. No progress bar: ingest prints nothing.
+    """
+    wanted = {
+        "TimeZone": "'UTC'",
+        "preserve_insertion_order": "true",
+        "enable_progress_bar": "false",
+    }
+    saved = {name: one_row(con, f"SELECT current_setting('{name}')")[0] for name in wanted}
+    for name, value in wanted.items():
+        con.execute(f"SET {name} = {value}")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            literal = quote_literal(value) if isinstance(value, str) else str(value).lower()
+            con.execute(f"SET {name} = {literal}")

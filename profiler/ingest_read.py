@@ -1,0 +1,197 @@
+"""Reading an input file into DuckDB as text records: formats, fingerprints, Parquet and JSON lines.
+
+Readers only stage: they put the file's records in a temporary relation and describe it with a
+`Staged`; typing and checks are `ingest_rules`, writing to the warehouse is `ingest`. CSV, the
+format with the most ways to break, has its own module (`ingest_csv`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from profiler.errors import ProfilerError
+from profiler.ingest_rules import Staged, quote_ident, quote_literal
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+CHUNK = 1 << 24
+STAGE = "_ingest_stage"  # the temp table a reader fills when DuckDB cannot read the file in place
+BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What ingest knows of a file before reading it: its format, fingerprint and line count."""
+
+    path: Path
+    format: str  # csv, parquet or jsonl
+    gzip: bool
+    sha256: str
+    physical_lines: int  # lines of the (decompressed) text, the header included; 0 for Parquet
+    size: int  # decompressed bytes
+
+
+def detect_format(path: Path) -> tuple[str, bool]:
+    """Format by extension (`.gz` on top of a text format allowed); unknown extensions refused."""
+    suffixes = [s.lower() for s in path.suffixes]
+    gz = bool(suffixes) and suffixes[-1] == ".gz"
+    ext = suffixes[-2] if gz and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
+    fmt = FORMATS.get(ext)
+    if fmt is None or (gz and fmt == "parquet"):
+        known = ", ".join(sorted(FORMATS)) + " (and .gz of the text formats)"
+        raise ProfilerError(
+            f"{path}: unknown file type {''.join(suffixes) or '(none)'}; use {known}"
+        )
+    return fmt, gz
+
+
+def file_info(path: Path) -> FileInfo:
+    """Fingerprint the bytes and count text lines in one pass (the count checks the CSV reader)."""
+    fmt, gz = detect_format(path)
+    digest, lines, size, last = hashlib.sha256(), 0, 0, b"\n"
+    unzip = zlib.decompressobj(wbits=47) if gz else None
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+                if fmt == "parquet":
+                    continue
+                text = unzip.decompress(chunk) if unzip else chunk
+                lines, size = lines + text.count(b"\n"), size + len(text)
+                last = text[-1:] or last
+    except (OSError, zlib.error) as exc:
+        raise ProfilerError(f"cannot read {path}: {exc}") from None
+    if size and last != b"\n":
+        lines += 1  # a last line without a line break is still a line
+    return FileInfo(path, fmt, gz, digest.hexdigest(), lines, size)
+
+
+def read_lines(info: FileInfo) -> tuple[list[str], bool]:
+    """The file's physical lines without terminators (LF or CRLF), and whether any byte was not
+    UTF-8. Such bytes survive as surrogates (`surrogateescape`) for the reader to report."""
+    try:
+        data = gzip.decompress(info.path.read_bytes()) if info.gzip else info.path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ProfilerError(f"cannot read {info.path}: {exc}") from None
+    try:
+        text, bad = data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, bad = data.decode("utf-8", "surrogateescape"), True
+    del data
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines, bad
+
+
+def shown(text: str) -> str:
+    """Text safe to store: bytes that were not UTF-8 appear as `\\xNN` escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple:
+    """The single row of a query, fully consumed (DuckDB 2 refuses new work on an open result)."""
+    return con.execute(sql, params or []).fetchall()[0]
+
+
+def stage_arrow(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list]) -> None:
+    """Copy Python-built columns into a temp table so later SQL reads a plain DuckDB table."""
+    import pyarrow as pa
+
+    types = {"_rec": pa.int64(), "_fields": pa.list_(pa.string())}  # the rest are text
+    table = pa.table({n: pa.array(v, types.get(n, pa.string())) for n, v in columns.items()})
+    con.register("_ingest_arrow", table)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _ingest_arrow")
+    finally:
+        con.unregister("_ingest_arrow")
+
+
+def stage_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
+    """Parquet is already typed and framed: read it in place, numbering rows from 1."""
+    relation = f"read_parquet({quote_literal(str(info.path))}, file_row_number=true)"
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    except duckdb.Error as exc:
+        raise ProfilerError(f"cannot read {info.path} as Parquet: {_first_line(exc)}") from None
+    names = [row[0] for row in described if row[0] != "file_row_number"]
+    types = {row[0]: row[1] for row in described}
+    fields = ", ".join(f"{quote_ident(n)} := {quote_ident(n)}" for n in names)
+    return Staged(
+        relation=relation,
+        columns=names,
+        values={n: quote_ident(n) for n in names},
+        native={n: types[n] for n in names},
+        rec="file_row_number + 1",
+        raw=f"to_json(struct_pack({fields}))::VARCHAR",
+    )
+
+
+def stage_jsonl(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
+    """JSON lines: one record per physical line, so a broken line costs only itself."""
+    lines, check_bad = read_lines(info)
+    if lines and lines[0].lstrip().startswith("["):
+        raise ProfilerError(f"{info.path} holds a JSON array; write one JSON object per line")
+    faults = [
+        "empty_line" if not line.strip() else "bad_encoding" if check_bad and BAD_BYTE.search(line)
+        else None
+        for line in lines
+    ]  # fmt: skip
+    raws = [shown(line) for line in lines] if check_bad else lines
+    recs = list(range(1, len(lines) + 1))
+    stage_arrow(con, STAGE, {"_rec": recs, "_fault": faults, "_raw": raws})
+    keys = con.execute(
+        f"SELECT k FROM (SELECT unnest(json_keys(_raw)) AS k, _rec FROM {STAGE} "
+        f"WHERE _fault IS NULL AND {_JSON_FAULT} IS NULL) GROUP BY k ORDER BY min(_rec), k"
+    ).fetchall()
+    return Staged(
+        relation=STAGE,
+        columns=[k for (k,) in keys],
+        values={},  # filled by `jsonl_values` once the columns are resolved
+        fault=f"coalesce(_fault, {_JSON_FAULT})",
+        empty=not lines,
+    )
+
+
+# CASE, not AND: DuckDB evaluates both sides of AND, and json_type fails on malformed JSON.
+_JSON_FAULT = (
+    "(CASE WHEN NOT json_valid(_raw) THEN 'bad_json' "
+    "WHEN json_type(_raw) <> 'OBJECT' THEN 'bad_json' END)"
+)
+
+
+def _json_path(key: str) -> str:
+    return quote_literal('$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"')
+
+
+def jsonl_values(staged: Staged, used: list[str]) -> None:
+    """Extract only the keys ingest will use, parsing each line once for all of them."""
+    paths = ", ".join(_json_path(k) for k in used)
+    staged.relation = (
+        f"(SELECT *, CASE WHEN json_valid(_raw) THEN json_extract_string(_raw, [{paths}]) END "
+        f"AS __json FROM {STAGE})"
+    )
+    staged.values = {k: f"__json[{i + 1}]" for i, k in enumerate(used)}
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

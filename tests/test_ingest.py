@@ -1,0 +1,393 @@
+"""Ingest: real samples load whole, broken lines are quarantined one by one, refused files change
+nothing, personal values never reach the warehouse."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import REES46, TAOBAO
+
+from profiler import pii
+from profiler.errors import ProfilerError
+from profiler.ingest import ingest
+from profiler.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MESSY = FIXTURES / "messy_events.csv"
+USERS = FIXTURES / "users_personal.csv"
+KEY = b"test-key"
+
+MESSY_REASONS = {
+    "bad_quoting": 2,
+    "wrong_field_count": 2,
+    "bad_encoding": 1,
+    "empty_line": 1,
+    "unknown_event_type": 1,
+    "bad_timestamp": 2,
+    "future_timestamp": 1,
+    "bad_type:price": 1,
+    "negative_money": 1,
+    "bad_quantity": 1,
+    "bad_type:quantity": 1,
+    "missing_user_id": 1,
+    "missing_ts": 1,
+    "missing_event_type": 1,
+}
+PERSONAL = [
+    "Ada Quill", "Ada.Quill@Example.com", "ada.quill@example.com", "+86 138-0013-8000",
+    "8613800138000", "Bo Lin", "bo.lin@example.org", "13900139000", "Chen Mei",
+    "chen.mei@example.net", "6552-9988", "0106552998", "Dana", "dana.park@example.com",
+    "5550100", "Eve Broken", "eve.broken@example.com", "555-0199", "Finn Noid",
+    "finn.noid@example.com", "555-0142",
+]  # fmt: skip
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    connection = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    yield connection
+    connection.close()
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[tuple]:
+    return con.execute(sql, params or []).fetchall()
+
+
+def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """Every table's full contents, to prove a refused file changed nothing."""
+    tables = rows(con, "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary")
+    return {
+        f"{s}.{t}": sorted(map(repr, rows(con, f'SELECT * FROM "{s}"."{t}"'))) for s, t in tables
+    }
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+# --- the real samples -------------------------------------------------------------------------
+
+
+def test_taobao_sample_loads_whole(con):
+    result = ingest(con, "events", TAOBAO, pii_key=KEY)
+    assert (result.lines, result.loaded, result.quarantined) == (94_287, 94_287, {})
+    assert result.columns["event_type"] == "behavior_type"
+    counts = dict(rows(con, "SELECT event_type, count(*) FROM raw_events GROUP BY ALL"))
+    assert counts == {"view": 84_739, "cart": 5_030, "fav": 2_563, "purchase": 1_955}
+    first = rows(con, "SELECT ts FROM raw_events WHERE user_id = '1' AND item_id = '2268318'")
+    assert first == [(datetime(2017, 11, 24, 17, 21, 10),)]  # 1511544070, Unix seconds, UTC
+    batch = rows(con, "SELECT batch_id, lines, loaded, quarantined, min_ts FROM _profiler.batches")
+    assert batch == [(1, 94_287, 94_287, 0, datetime(2017, 9, 11, 8, 16, 39))]
+
+
+def test_rees46_sample_loads_whole(con):
+    result = ingest(con, "events", REES46, pii_key=KEY)
+    assert (result.lines, result.loaded, result.quarantined) == (17_434, 17_434, {})
+    assert result.columns["session_id"] == "user_session"
+    assert result.columns["category_path"] == "category_code"
+    (row,) = rows(
+        con,
+        "SELECT ts, item_id, category_path, brand, price, amount, session_id FROM raw_events "
+        "WHERE session_id = '72d76fde-8bb3-4e00-8c23-a032dfed738c' AND item_id = '44600062' ORDER BY ts LIMIT 1",
+    )
+    assert row == (datetime(2019, 10, 1), "44600062", None, "shiseido", 35.79, 35.79, row[-1])
+    span = rows(con, "SELECT min(ts), max(ts), count(DISTINCT user_id) FROM raw_events")
+    assert span == [(datetime(2019, 10, 1), datetime(2019, 10, 1, 2, 50), 4_504)]
+
+
+# --- the messy file -----------------------------------------------------------------------------
+
+
+def test_messy_csv_every_record_accounted_for(con):
+    result = ingest(con, "events", MESSY, pii_key=KEY)
+    assert result.quarantined == MESSY_REASONS
+    assert result.loaded == 9
+    physical_data_lines = MESSY.read_bytes().count(b"\n") - 1
+    assert result.lines == physical_data_lines - 1  # record 7 spans two lines
+    assert result.loaded + sum(result.quarantined.values()) == result.lines
+    assert rows(con, "SELECT count(*) FROM raw_events") == [(9,)]
+    quarantined = rows(con, "SELECT record, reason, raw FROM quarantine ORDER BY record")
+    assert [r[0] for r in quarantined] == [8, 10, *range(12, 27)]
+    by_record = {r[0]: (r[1], r[2]) for r in quarantined}
+    assert by_record[13] == (
+        "wrong_field_count",
+        "2019-10-01 00:01:27 UTC,view,10800076,2053013554994348409,,redmond,54.03",
+    )
+    assert by_record[14][0] == "bad_encoding" and "tim\\xffberk" in by_record[14][1]
+    assert by_record[8][0] == "bad_quoting" and ',"apple,642.69' in by_record[8][1]
+    assert by_record[15] == ("empty_line", "")
+    assert all(r[1] and (r[2] or r[0] == 15) for r in quarantined)
+
+
+def test_messy_csv_values_are_normalised(con):
+    ingest(con, "events", MESSY, pii_key=KEY)
+    got = dict(rows(con, "SELECT item_id, (event_type, ts, brand, amount) FROM raw_events"))
+    assert got["1603476"][:2] == ("purchase", datetime(2017, 11, 25, 3, 18, 28))
+    assert got["5120034"][:2] == ("cart", datetime(2017, 11, 24, 16, 47, 14))  # Unix ms
+    assert got["2268318"][:2] == ("view", datetime(2017, 11, 24, 17, 21, 10))  # +08:00
+    assert got["5100816"][:2] == ("cart", datetime(2019, 10, 1, 0, 5, 14))  # '  CART '
+    assert got["17200506"][2] == 'sofa, "deluxe"\nline two'
+    assert got["2576651"][1] == datetime(2017, 11, 25, 1, 21, 25, 500000)
+    assert got["1004856"][3] == pytest.approx(261.52)  # price * quantity
+    assert got["3763048"][0] == "fav"  # the record after a broken quote survives
+
+
+def test_fast_path_quarantine_has_record_and_raw_line(con, tmp_path):
+    lines = TAOBAO.read_text().splitlines()[:301]
+    lines[150] = lines[150].replace(",pv,", ",unfollow,")
+    result = ingest(con, "events", write(tmp_path / "a.csv", "\n".join(lines) + "\n"), pii_key=KEY)
+    assert (result.loaded, result.quarantined) == (299, {"unknown_event_type": 1})
+    assert rows(con, "SELECT record, raw FROM quarantine") == [(150, lines[150])]
+
+
+def test_fallback_reader_agrees_with_fast_path(con, tmp_path):
+    lines = TAOBAO.read_text().splitlines()[:201]
+    clean = write(tmp_path / "clean.csv", "\n".join(lines) + "\n")
+    blank = write(tmp_path / "blank.csv", "\n".join(lines[:100] + [""] + lines[100:]) + "\n")
+    a = ingest(con, "events", clean, pii_key=KEY)
+    b = ingest(con, "events", blank, pii_key=KEY)
+    assert (a.loaded, b.loaded, b.quarantined) == (200, 200, {"empty_line": 1})
+    assert rows(con, "SELECT record FROM quarantine") == [(100,)]
+    diff = rows(
+        con,
+        "SELECT count(*) FROM (SELECT * EXCLUDE _batch_id FROM raw_events WHERE _batch_id = 1 "
+        "EXCEPT SELECT * EXCLUDE _batch_id FROM raw_events WHERE _batch_id = 2)",
+    )
+    assert diff == [(0,)]
+
+
+def test_semicolon_gzip_and_crlf_variants(con, tmp_path):
+    text = TAOBAO.read_text().splitlines()[:51]
+    semi = write(tmp_path / "a.csv", "\r\n".join(x.replace(",", ";") for x in text) + "\r\n")
+    gz = tmp_path / "b.csv.gz"
+    gz.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
+    for path in (semi, gz):
+        result = ingest(con, "events", path, pii_key=KEY)
+        assert (result.lines, result.loaded) == (50, 50), path
+    assert rows(con, "SELECT count(DISTINCT (user_id, item_id, ts)) FROM raw_events") == [(50,)]
+
+
+def test_map_names_columns_the_synonyms_miss(con, tmp_path):
+    path = write(tmp_path / "odd.csv", "who,what,when_s,sku\nu1,PageView,1511544070,i1\n")
+    result = ingest(con, "events", path, mapping={"user_id": "who", "event_type": "what",
+                                                  "ts": "when_s"}, pii_key=KEY)  # fmt: skip
+    assert result.loaded == 1
+    assert rows(con, "SELECT user_id, event_type, item_id FROM raw_events") == [
+        ("u1", "view", "i1")
+    ]
+
+
+def test_timestamp_forms(con, tmp_path):
+    cases = {
+        "a": ("2019-10-01 10:00:00 UTC", datetime(2019, 10, 1, 10)),
+        "b": ("2019-10-01T10:00:00+02:00", datetime(2019, 10, 1, 8)),
+        "c": ("2019-10-01T10:00:00Z", datetime(2019, 10, 1, 10)),
+        "d": ("2019-10-01 10:00:00", datetime(2019, 10, 1, 10)),
+        "e": ("2019-10-01 10:00:00 -0530", datetime(2019, 10, 1, 15, 30)),
+        "f": ("1569924000", datetime(2019, 10, 1, 10)),
+        "g": ("1569924000123", datetime(2019, 10, 1, 10, 0, 0, 123000)),
+        "h": ("2019-10-01", datetime(2019, 10, 1)),
+    }
+    body = "".join(f"u,view,{k},{v[0]}\n" for k, v in cases.items())
+    con.execute("SET TimeZone = 'America/New_York'")  # the caller's zone must not matter
+    ingest(con, "events", write(tmp_path / "t.csv", "user_id,event_type,item_id,ts\n" + body),
+           pii_key=KEY)  # fmt: skip
+    got = dict(rows(con, "SELECT item_id, ts FROM raw_events"))
+    assert got == {k: v[1] for k, v in cases.items()}
+    assert rows(con, "SELECT current_setting('TimeZone')") == [("America/New_York",)]
+
+
+# --- other formats ------------------------------------------------------------------------------
+
+
+def test_jsonl_records_and_faults(con):
+    result = ingest(con, "events", FIXTURES / "events.jsonl", pii_key=KEY)
+    assert result.quarantined == {
+        "bad_json": 2, "empty_line": 1, "missing_ts": 1, "unknown_event_type": 1,
+        "bad_encoding": 1,
+    }  # fmt: skip
+    assert (result.lines, result.loaded) == (9, 3)
+    assert result.ignored == ["extra"]
+    assert rows(con, "SELECT record FROM quarantine ORDER BY record") == [
+        (r,) for r in range(4, 10)
+    ]
+    assert rows(con, "SELECT amount FROM raw_events WHERE event_type = 'purchase'") == [(25.0,)]
+
+
+def test_parquet_native_types(con, tmp_path):
+    path = tmp_path / "events.parquet"
+    con.execute(
+        f"COPY (SELECT CASE WHEN row_number() OVER () = 3 THEN NULL ELSE user_id END AS user_id, "
+        f"item_id, behavior_type AS event_type, to_timestamp(ts) AS ts, "
+        f"CAST(1.5 AS DECIMAL(10, 2)) AS price FROM read_csv('{TAOBAO}') LIMIT 100) TO '{path}'"
+    )
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert (result.lines, result.loaded, result.quarantined) == (100, 99, {"missing_user_id": 1})
+    (record, raw) = rows(con, "SELECT record, raw FROM quarantine")[0]
+    assert record == 3 and '"user_id":null' in raw
+    expected = rows(con, f"SELECT make_timestamp(ts * 1000000) FROM read_csv('{TAOBAO}') LIMIT 1")
+    assert rows(con, "SELECT ts FROM raw_events LIMIT 1") == expected
+
+
+# --- duplicates and refusals --------------------------------------------------------------------
+
+
+def test_same_content_loads_once(con, tmp_path):
+    first = ingest(con, "events", MESSY, pii_key=KEY)
+    copy = write(tmp_path / "renamed.csv", MESSY.read_bytes())
+    again = ingest(con, "events", copy, pii_key=KEY)
+    assert again.duplicate and again.batch_id is None and again.loaded == 0
+    assert again.duplicate_of == first.batch_id
+    assert rows(con, "SELECT count(*) FROM _profiler.batches") == [(1,)]
+    assert rows(con, "SELECT count(*) FROM raw_events") == [(9,)]
+
+
+def test_batch_ids_grow_across_sources(con):
+    a = ingest(con, "events", MESSY, pii_key=KEY)
+    b = ingest(con, "users", USERS, pii_key=KEY)
+    c = ingest(con, "events", TAOBAO, pii_key=KEY)
+    assert a.batch_id < b.batch_id < c.batch_id
+    assert rows(con, "SELECT DISTINCT _batch_id FROM raw_users") == [(b.batch_id,)]
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "content", "mapping", "message"),
+    [
+        ("events", "no_ts.csv", "user_id,event_type\n1,pv\n", None, "ts"),
+        ("events", "x.csv", "user_id,event_type,ts\n", {"user_id": "a;drop"}, "plain column"),
+        ("events", "x.csv", "user_id,event_type,ts\n", {"nonsense": "user_id"}, "not a column"),
+        ("events", "x.csv", "user_id,event_type,ts\n", {"ts": "when"}, "no column 'when'"),
+        ("nosuch", "x.csv", "user_id,event_type,ts\n", None, "unknown source"),
+        ("events", "x.xlsx", "user_id,event_type,ts\n", None, "unknown file type"),
+        ("events", "x.parquet", "not parquet at all", None, "Parquet"),
+        ("events", "x.json", '[{"user_id": 1}]\n', None, "JSON array"),
+        ("events", "x.csv.gz", "not gzip", None, "cannot read"),
+    ],
+)
+def test_refused_file_changes_nothing(con, tmp_path, source, name, content, mapping, message):
+    ingest(con, "events", MESSY, pii_key=KEY)
+    before = snapshot(con)
+    with pytest.raises(ProfilerError, match=message) as err:
+        ingest(con, source, write(tmp_path / name, content), mapping=mapping, pii_key=KEY)
+    assert "\n" not in str(err.value)
+    assert snapshot(con) == before
+
+
+def test_missing_column_message_helps(con, tmp_path):
+    with pytest.raises(ProfilerError) as err:
+        ingest(con, "events", write(tmp_path / "a.csv", "uid2,action,when\n"), pii_key=KEY)
+    msg = str(err.value)
+    assert "user_id" in msg and "uid2, action, when" in msg and "--map" in msg
+
+
+def test_unreadable_file_refused(con, tmp_path):
+    with pytest.raises(ProfilerError, match="cannot read"):
+        ingest(con, "events", tmp_path / "absent.csv", pii_key=KEY)
+    assert snapshot(con) == {}
+
+
+def test_crash_inside_the_transaction_changes_nothing(con):
+    ingest(con, "events", TAOBAO, pii_key=KEY)
+    before = snapshot(con)
+
+    class Crashing:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def execute(self, sql, *args):
+            if "INSERT INTO _profiler.batches" in sql:
+                raise RuntimeError("simulated crash")
+            return self.inner.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    with pytest.raises(RuntimeError):
+        ingest(Crashing(con), "events", MESSY, pii_key=KEY)
+    assert snapshot(con) == before
+
+
+def test_empty_and_header_only_files(con, tmp_path):
+    empty = ingest(con, "events", write(tmp_path / "e.csv", ""), pii_key=KEY)
+    header = ingest(
+        con, "events", write(tmp_path / "h.csv", "user_id,event_type,ts\n"), pii_key=KEY
+    )
+    for result in (empty, header):
+        assert (result.lines, result.loaded, result.quarantined) == (0, 0, {})
+        assert result.batch_id is not None
+    assert rows(con, "SELECT count(*), sum(lines) FROM _profiler.batches") == [(2, 0)]
+
+
+# --- personal data ------------------------------------------------------------------------------
+
+
+def personal_hits(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every personal value found in any text column of any table, case-insensitively."""
+    hits = []
+    columns = rows(
+        con,
+        "SELECT schema_name, table_name, column_name FROM duckdb_columns() "
+        "WHERE data_type = 'VARCHAR' AND NOT internal",
+    )
+    for schema, table, column in columns:
+        for value in PERSONAL:
+            n = rows(
+                con,
+                f'SELECT count(*) FROM "{schema}"."{table}" WHERE contains(lower("{column}"), ?)',
+                [value.lower()],
+            )[0][0]
+            if n:
+                hits.append(f"{schema}.{table}.{column}: {value}")
+    return hits
+
+
+def test_personal_values_never_stored(con):
+    result = ingest(con, "users", USERS, pii_key=KEY)
+    assert (result.loaded, result.quarantined) == (
+        3, {"bad_quoting": 1, "bad_type:birth_year": 1, "missing_user_id": 1},
+    )  # fmt: skip
+    assert personal_hits(con) == []
+    (email, phone, name) = rows(
+        con, "SELECT email, phone, name FROM raw_users WHERE user_id = '1'"
+    )[0]
+    assert email == pii.pseudonymise(KEY, "ada.quill@example.com")
+    assert phone == pii.pseudonymise(KEY, "8613800138000")
+    assert name == pii.pseudonymise(KEY, "Ada Quill")
+    assert rows(con, "SELECT signup_ts FROM raw_users WHERE user_id = '100'") == [
+        (datetime(2017, 10, 15, 1, 30),)
+    ]
+
+
+def test_pseudonyms_stable_per_key(tmp_path):
+    def emails(key: bytes, name: str) -> list[tuple]:
+        with duckdb.connect(str(tmp_path / name)) as c:
+            ingest(c, "users", USERS, pii_key=key)
+            return rows(c, "SELECT user_id, email FROM raw_users ORDER BY user_id")
+
+    assert emails(KEY, "a.duckdb") == emails(KEY, "b.duckdb")
+    assert emails(KEY, "a2.duckdb") != emails(b"another key", "c.duckdb")
+
+
+def test_fast_hmac_matches_the_standard():
+    for key in (b"k", b"x" * 64, b"y" * 100):
+        digest = pii._hasher(key)
+        assert digest("ada@example.com") == pii.pseudonymise(key, "ada@example.com")
+
+
+def test_pii_key_file_created_once_private(tmp_path, monkeypatch):
+    monkeypatch.delenv("PROFILER_PII_KEY", raising=False)
+    settings = Settings(project_dir=tmp_path, warehouse=tmp_path / "wh.duckdb")
+    key = pii.load_pii_key(settings)
+    path = tmp_path / ".profiler" / "pii.key"
+    assert len(key) == 32 and path.read_bytes() == key
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert pii.load_pii_key(settings) == key
+    monkeypatch.setenv("PROFILER_PII_KEY", "from-env")
+    assert pii.load_pii_key(settings) == b"from-env"
