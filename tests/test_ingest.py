@@ -147,6 +147,52 @@ def test_fast_path_quarantine_has_record_and_raw_line(con, tmp_path):
     assert rows(con, "SELECT record, raw FROM quarantine") == [(150, lines[150])]
 
 
+def test_record_numbers_hold_at_scale(con, tmp_path):
+    """Beyond one DuckDB row group, read in parallel, record numbers still follow the file."""
+    path = tmp_path / "big.csv"
+    con.execute(
+        "COPY (SELECT 'u' || i AS user_id, CASE WHEN i % 50000 = 7 THEN 'unfollow' ELSE 'pv' END "
+        f"AS event_type, 1511544070 + i AS ts FROM range(1, 300001) t(i)) TO '{path}' (HEADER)"
+    )
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert result.quarantined == {"unknown_event_type": 6}
+    expected = [(i, f"u{i},unfollow,{1511544070 + i}") for i in range(7, 300001, 50000)]
+    assert rows(con, "SELECT record, raw FROM quarantine ORDER BY record") == expected
+
+
+def test_quoted_line_break_keeps_the_fast_path_numbering(con, tmp_path):
+    text = (
+        'user_id,event_type,ts,brand\n1,pv,1511544070,"two\nlines"\n'
+        "2,pv,1511544071,x\n3,unfollow,1511544072,y\n"
+    )
+    result = ingest(con, "events", write(tmp_path / "a.csv", text), pii_key=KEY)
+    assert (result.lines, result.loaded) == (3, 2)
+    assert rows(con, "SELECT record, raw FROM quarantine") == [(3, "3,unfollow,1511544072,y")]
+    assert rows(con, "SELECT brand FROM raw_events WHERE user_id = '1'") == [("two\nlines",)]
+
+
+def test_feedback_and_items_rules(con, tmp_path):
+    feedback = (
+        "userid,created_at,type,product_id,stars,body\n"
+        "1,2017-11-25 10:00:00,Rated,2268318,5,great\n"
+        "1,2017-11-25 10:00:00,rating,2268318,6,\n"
+        "1,2017-11-25 10:00:00,shrug,2268318,,\n"
+        "1,2017-11-25 10:00:00,Thumbs Up,2268318,,\n"
+    )
+    result = ingest(con, "feedback", write(tmp_path / "f.csv", feedback), pii_key=KEY)
+    assert result.quarantined == {"bad_rating": 1, "unknown_kind": 1}
+    assert rows(con, "SELECT kind, rating, text FROM raw_feedback ORDER BY kind") == [
+        ("like", None, None),
+        ("rating", 5, "great"),
+    ]
+    items = "sku,category_name,price\n2268318,shoes,12.5\n,shoes,1\n1603476,bags,-1\n"
+    result = ingest(con, "items", write(tmp_path / "i.csv", items), pii_key=KEY)
+    assert result.quarantined == {"missing_item_id": 1, "negative_money": 1}
+    assert rows(con, "SELECT item_id, category_path, price FROM raw_items") == [
+        ("2268318", "shoes", 12.5)
+    ]
+
+
 def test_fallback_reader_agrees_with_fast_path(con, tmp_path):
     lines = TAOBAO.read_text().splitlines()[:201]
     clean = write(tmp_path / "clean.csv", "\n".join(lines) + "\n")
@@ -294,7 +340,7 @@ def test_unreadable_file_refused(con, tmp_path):
 
 
 def test_crash_inside_the_transaction_changes_nothing(con):
-    ingest(con, "events", TAOBAO, pii_key=KEY)
+    ingest(con, "events", REES46, pii_key=KEY)
     before = snapshot(con)
 
     class Crashing:
