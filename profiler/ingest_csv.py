@@ -10,8 +10,6 @@ in quarantine with its record number and raw text. Faults are rare, so the slow 
 from __future__ import annotations
 
 import csv
-import gzip
-import zlib
 
 import duckdb
 
@@ -20,6 +18,7 @@ from profiler.ingest_read import (
     BAD_BYTE,
     STAGE,
     FileInfo,
+    first_line,
     one_row,
     read_lines,
     shown,
@@ -37,7 +36,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
     The strict DuckDB read is tried first; the Python split only when it fails, or when the
     records it read do not explain the file's lines.
     """
-    header = _header_line(info)
+    header = first_line(info)
     if header is None:
         return Staged(relation="(SELECT 1)", columns=[], values={}, empty=True)
     delim = "\t" if ".tsv" in [s.lower() for s in info.path.suffixes] else _sniff(header)
@@ -61,22 +60,6 @@ def _positions(names: list[str]) -> dict[str, int]:
     for i, name in enumerate(names):
         positions.setdefault(name, i)
     return positions
-
-
-def _header_line(info: FileInfo) -> str | None:
-    """The first line, decoded leniently (names only need to be readable); None if no content."""
-    if info.size == 0:
-        return None
-    opener = gzip.open if info.gzip else open
-    try:
-        with opener(info.path, "rb") as fh:
-            first = fh.readline(1 << 20)
-            more = fh.read(1 << 16) if not first.strip() else b"x"
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ProfilerError(f"cannot read {info.path}: {exc}") from None
-    if not first.strip() and not more.strip():
-        return None  # only blank space: an empty file, not an error
-    return first.decode("utf-8-sig", "replace").rstrip("\r\n")
 
 
 def _sniff(header: str) -> str:

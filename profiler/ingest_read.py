@@ -108,6 +108,23 @@ def shown(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def first_line(info: FileInfo) -> str | None:
+    """The first line, decoded leniently (only names are read from it); None if the file holds
+    nothing but blank space, which is an empty file rather than an error."""
+    if info.size == 0:
+        return None
+    opener = gzip.open if info.gzip else open
+    try:
+        with opener(info.path, "rb") as fh:
+            first = fh.readline(1 << 20)
+            more = fh.read(1 << 16) if not first.strip() else b"x"
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ProfilerError(f"cannot read {info.path}: {exc}") from None
+    if not first.strip() and not more.strip():
+        return None
+    return first.decode("utf-8-sig", "replace").rstrip("\r\n")
+
+
 def one_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple:
     """The single row of a query, fully consumed (DuckDB 2 refuses new work on an open result)."""
     return con.execute(sql, params or []).fetchall()[0]
@@ -148,35 +165,58 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
 
 def stage_jsonl(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
     """JSON lines: one record per physical line, so a broken line costs only itself."""
-    lines, check_bad = read_lines(info)
-    if lines and lines[0].lstrip().startswith("["):
+    head = first_line(info)
+    if head is None:
+        return Staged(relation="(SELECT 1)", columns=[], values={}, empty=True)
+    if head.lstrip().startswith("["):
         raise ProfilerError(f"{info.path} holds a JSON array; write one JSON object per line")
+    relation = _lines_by_duckdb(con, info) or _lines_by_python(con, info)
+    keys = con.execute(  # json_keys gives [] for arrays and scalars: only validity matters
+        f"SELECT k FROM (SELECT unnest(json_keys(_raw)) AS k, _rec FROM {relation} "
+        "WHERE _fault IS NULL AND json_valid(_raw)) GROUP BY k ORDER BY min(_rec), k"
+    ).fetchall()
+    return Staged(
+        relation=relation,
+        columns=[k for (k,) in keys],
+        values={},  # filled by `jsonl_values` once the columns are resolved
+        fault="__json_fault",
+    )
+
+
+def _lines_by_duckdb(con: duckdb.DuckDBPyConnection, info: FileInfo) -> str | None:
+    """Lines read by DuckDB as one text column; None if it cannot (bad bytes, mixed line ends).
+
+    The delimiter is a control character valid JSON never holds unescaped; a line with one is
+    left to the Python reader, like any other line DuckDB refuses.
+    """
+    read = (
+        f"read_csv({quote_literal(str(info.path))}, columns={{'_raw': 'VARCHAR'}}, header=false, "
+        "delim='\x1f', quote='', escape='', auto_detect=false, strict_mode=true, "
+        f"compression={quote_literal('gzip' if info.gzip else 'none')})"
+    )
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT * FROM {read}")
+    except (duckdb.InvalidInputException, duckdb.ConversionException):
+        return None
+    if one_row(con, f"SELECT count(*) FROM {STAGE}")[0] != info.physical_lines:
+        return None
+    return (
+        f"(SELECT rowid + 1 AS _rec, CASE WHEN _raw IS NULL THEN 'empty_line' END AS _fault, "
+        f"coalesce(_raw, '') AS _raw FROM {STAGE})"
+    )
+
+
+def _lines_by_python(con: duckdb.DuckDBPyConnection, info: FileInfo) -> str:
+    lines, check_bad = read_lines(info)
     faults = [
-        "empty_line" if not line.strip() else "bad_encoding" if check_bad and BAD_BYTE.search(line)
+        "empty_line" if not line else "bad_encoding" if check_bad and BAD_BYTE.search(line)
         else None
         for line in lines
     ]  # fmt: skip
     raws = [shown(line) for line in lines] if check_bad else lines
     recs = list(range(1, len(lines) + 1))
     stage_arrow(con, STAGE, {"_rec": recs, "_fault": faults, "_raw": raws})
-    keys = con.execute(
-        f"SELECT k FROM (SELECT unnest(json_keys(_raw)) AS k, _rec FROM {STAGE} "
-        f"WHERE _fault IS NULL AND {_JSON_FAULT} IS NULL) GROUP BY k ORDER BY min(_rec), k"
-    ).fetchall()
-    return Staged(
-        relation=STAGE,
-        columns=[k for (k,) in keys],
-        values={},  # filled by `jsonl_values` once the columns are resolved
-        fault=f"coalesce(_fault, {_JSON_FAULT})",
-        empty=not lines,
-    )
-
-
-# CASE, not AND: DuckDB evaluates both sides of AND, and json_type fails on malformed JSON.
-_JSON_FAULT = (
-    "(CASE WHEN NOT json_valid(_raw) THEN 'bad_json' "
-    "WHEN json_type(_raw) <> 'OBJECT' THEN 'bad_json' END)"
-)
+    return STAGE
 
 
 def _json_path(key: str) -> str:
@@ -184,11 +224,16 @@ def _json_path(key: str) -> str:
 
 
 def jsonl_values(staged: Staged, used: list[str]) -> None:
-    """Extract only the keys ingest will use, parsing each line once for all of them."""
+    """Extract only the keys ingest will use: each line is parsed twice in all (its type, then
+    every used key at once), and only when it holds no other fault."""
     paths = ", ".join(_json_path(k) for k in used)
+    fault = (  # try(): json_type raises on malformed text instead of returning NULL
+        "coalesce(_fault, CASE WHEN try(json_type(_raw)) IS DISTINCT FROM 'OBJECT' "
+        "THEN 'bad_json' END)"
+    )
     staged.relation = (
-        f"(SELECT *, CASE WHEN json_valid(_raw) THEN json_extract_string(_raw, [{paths}]) END "
-        f"AS __json FROM {STAGE})"
+        f"(SELECT *, CASE WHEN __json_fault IS NULL THEN json_extract_string(_raw, [{paths}]) END "
+        f"AS __json FROM (SELECT *, {fault} AS __json_fault FROM {staged.relation}))"
     )
     staged.values = {k: f"__json[{i + 1}]" for i, k in enumerate(used)}
 

@@ -267,6 +267,17 @@ def test_jsonl_records_and_faults(con):
     assert rows(con, "SELECT amount FROM raw_events WHERE event_type = 'purchase'") == [(25.0,)]
 
 
+def test_jsonl_read_by_duckdb_when_clean(con, tmp_path):
+    """Without bad bytes DuckDB reads the lines itself; the records and reasons are the same."""
+    lines = (FIXTURES / "events.jsonl").read_bytes().splitlines()[:8]  # drop the bad-bytes line
+    path = write(tmp_path / "clean.ndjson", b"\n".join(lines) + b"\n")
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert result.quarantined == {
+        "bad_json": 2, "empty_line": 1, "missing_ts": 1, "unknown_event_type": 1,
+    }  # fmt: skip
+    assert rows(con, "SELECT record FROM quarantine ORDER BY record") == [(r,) for r in range(4, 9)]
+
+
 def test_parquet_native_types(con, tmp_path):
     path = tmp_path / "events.parquet"
     con.execute(
