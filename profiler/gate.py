@@ -13,8 +13,10 @@ with the previous table" expectation, but it evaluates `{"$PARAMETER": "<express
 with its own parser at validation time. The gate supplies the values:
 
     as_of                     the build's as-of time
-    published_row_count       rows of the published table before this build (0 when there is none)
-    published_distinct_<col>  distinct values of <col> in it (0 when it has no such column)
+    published_row_count       rows of the published table before this build (0 when there is none,
+                              or when this build's as-of is earlier than the one it was built at:
+                              going back in time shrinks tables legitimately)
+    published_distinct_<col>  distinct values of <col> in it (0 likewise, or without such a column)
 
 so `"min_value": {"$PARAMETER": "trunc(published_row_count * 0.5)"}` ("a build may not lose half
 the users") and `"min_value": {"$PARAMETER": "as_of - timedelta(days=2)"}` ("the newest event is at
@@ -23,13 +25,16 @@ comes from the warehouse. `profiler check` compares a published table with itsel
 
 What is validated, so that the cost follows the batch:
 - a table, a view or a full rebuild: the staged relation, which is the whole would-be table;
-- an incremental slice: row-level expectations (types in `ROW_LEVEL`: the verdict on a row depends
-  on that row only, and the rows kept were validated when they were published; schema checks go
-  with them, the slice has the new SQL's columns) on the staged slice only; every other type
-  (row counts, uniqueness, aggregates such as max, mean or distinct counts, freshness) on the
-  would-be table `published rows outside the slice UNION ALL BY NAME the slice`. A type the gate
-  does not know counts as table-level: correct, if dearer. `mostly` on a row-level expectation is
-  therefore the share within the slice;
+- an incremental slice: what the slice alone decides runs on the staged slice only: row-level
+  types (`ROW_LEVEL`: the verdict on a row depends on that row; the rows kept were validated when
+  they were published; schema checks go with them, the slice has the new SQL's columns) and
+  uniqueness over columns that include the one the slice replaces by (the unique key of an
+  incremental_by_key model, the time column of an incremental_by_time one: a key's or a day's rows
+  are all in the slice or all kept). Everything else (row counts, other uniqueness, aggregates
+  such as max, mean or distinct counts, freshness) runs on the would-be table
+  `published rows outside the slice UNION ALL BY NAME the slice`. A type the gate does not know
+  counts as table-level: correct, if dearer. `mostly` on a row-level type is the share within the
+  slice;
 - scd2: the staged current state (one row per key); `check` validates the history's current rows.
 
 The connection GX uses. GX validates through its SQL datasource (SQLAlchemy + duckdb_engine) on the
@@ -116,6 +121,10 @@ ROW_LEVEL = frozenset(
     }
 )
 
+UNIQUENESS = frozenset(
+    {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
+)
+
 _VALIDATIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.validations (
     run_id VARCHAR, command VARCHAR, table_name VARCHAR, scope VARCHAR, relation VARCHAR,
     expectation VARCHAR, kwargs VARCHAR, status VARCHAR, success BOOLEAN, severity VARCHAR,
@@ -145,8 +154,19 @@ def expectation_severity(exp: dict) -> str:
     return _GX_SEVERITY.get(str(exp.get("severity", "critical")), "error")
 
 
-def scope_of(exp: dict) -> str:
-    return "row" if exp["type"] in ROW_LEVEL else "table"
+def slice_local(exp: dict, partition: frozenset[str] = frozenset()) -> bool:
+    """Whether the slice alone decides it: a row-level type, or uniqueness over columns that
+    include the one the slice replaces by (a key's or a day's rows are all in the slice or none).
+    """
+    if exp["type"] in ROW_LEVEL:
+        return True
+    if exp["type"] in UNIQUENESS and partition:
+        kwargs = exp["kwargs"]
+        columns = (
+            [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list") or [])
+        )
+        return bool(partition & {str(c).lower() for c in columns})
+    return False
 
 
 def read_suite(path: Path) -> Suite:
@@ -366,7 +386,6 @@ def _raised(exp: dict, message: str) -> ValidationResult:
         False,
         expectation_severity(exp),
         exception=message,
-        scope=scope_of(exp),
     )
 
 
@@ -423,7 +442,6 @@ def _convert(exp: dict, r: Any) -> ValidationResult:
         result.get("unexpected_count"),
         _distinct(_plain(result.get("partial_unexpected_list") or [])),
         exception,
-        scope=scope_of(exp),
         observed_value=_plain(result.get("observed_value")),
         element_count=result.get("element_count"),
         sample_keys=_distinct(_plain([k for k in keys if k])),
@@ -456,18 +474,22 @@ def validate(
     table_query: str,
     parameters: dict[str, Any],
     key_columns: list[str],
+    partition: frozenset[str] = frozenset(),
 ) -> list[ValidationResult]:
-    """Row-level expectations on `row_query`, the rest on `table_query` (one GX run when equal)."""
+    """Slice-local expectations on `row_query`, the rest on `table_query` (one GX run when equal).
+
+    `partition`: the lower-cased column an incremental slice replaces rows by.
+    """
     groups: dict[str, list[int]] = {}
     for i, exp in enumerate(suite.expectations):
-        query = row_query if scope_of(exp) == "row" else table_query
+        query = row_query if slice_local(exp, partition) else table_query
         groups.setdefault(query, []).append(i)
     results: list[ValidationResult | None] = [None] * len(suite.expectations)
     for query, idx in groups.items():
         keys = [k for k in key_columns if k.lower() in _columns(con, query)]
         exps = [suite.expectations[i] for i in idx]
         for i, res in zip(idx, run_expectations(con, query, exps, parameters, keys), strict=True):
-            res.scope = "slice" if query != table_query else res.scope
+            res.scope = "slice" if query != table_query else "table"
             results[i] = res
     return [r for r in results if r is not None]
 
@@ -492,7 +514,7 @@ def describe(table: str, v: ValidationResult) -> str:
     head = f"{table}: {v.expectation}({args})"
     if v.exception:
         return f"{head} raised: {v.exception}"
-    where = {"slice": " on the new slice", "row": "", "table": ""}.get(v.scope, "")
+    where = " on the new slice" if v.scope == "slice" else ""
     tag = "" if v.severity == "error" else " (warn)"
     if v.unexpected_count is not None:
         of = f" of {v.element_count:,}" if v.element_count is not None else ""
@@ -577,6 +599,18 @@ def _staged_queries(staged: Staged) -> tuple[str, str]:
     return row_query, would_be
 
 
+def _partition(staged: Staged) -> frozenset[str]:
+    """The column whose values a slice replaces wholesale (see `slice_local`)."""
+    model = staged.model
+    if staged.slice_predicate is None:
+        return frozenset()
+    if model.kind is Kind.INCREMENTAL_BY_KEY and model.unique_key:
+        return frozenset({model.unique_key[0].lower()})
+    if model.kind is Kind.INCREMENTAL_BY_TIME and model.time_column:
+        return frozenset({model.time_column.lower()})
+    return frozenset()
+
+
 class ExpectationGate:
     """The gate of a project with suites: GX runs only for models that have one."""
 
@@ -598,17 +632,25 @@ class ExpectationGate:
         row_query, table_query = _staged_queries(staged)
         try:
             published = published_query(con, model.name, model.kind)
+            if published and _earlier_as_of(con, model.name, self.as_of):
+                published = None  # going back in time shrinks tables: no baseline to compare with
             params = supply_parameters(
                 con, parameter_names(suite.expectations), published, self.as_of or _newest(con)
             )
             keys = list(suite.key_columns or model.unique_key or ("user_id",))
-            results = validate(con, suite, row_query, table_query, params, keys)
+            results = validate(con, suite, row_query, table_query, params, keys, _partition(staged))
             out = outcome(model.name, results)
         except Exception as err:
             out = gate_error(model.name, err)
         record(con, self.run_id, "build", model.name, staged.relation, out.results, self.as_of)
         out.seconds = time.perf_counter() - t0
         return out
+
+
+def _earlier_as_of(con: duckdb.DuckDBPyConnection, name: str, as_of: datetime | None) -> bool:
+    """Whether this build's as-of is before the one the published table was built at."""
+    row = con.execute(f"SELECT as_of FROM {SCHEMA}.models WHERE name = ?", [name]).fetchone()
+    return bool(as_of and row and row[0] and as_of < row[0])
 
 
 def _newest(con: duckdb.DuckDBPyConnection) -> datetime | None:

@@ -25,7 +25,7 @@ class ValidationResult:
     unexpected_count: int | None = None
     sample: list = field(default_factory=list)
     exception: str | None = None  # set when the expectation raised: an error of the gate
-    scope: str = "table"  # table | row | slice: what it ran on (see profiler.gate)
+    scope: str = "table"  # what it ran on: the (would-be) table, or an incremental slice
     observed_value: Any = None
     element_count: int | None = None
     sample_keys: list = field(default_factory=list)  # key columns of a few unexpected rows
