@@ -30,7 +30,7 @@ from profiler.gate import (
 from profiler.plan import SOURCE_BY_TABLE
 from profiler.project import load_project
 from profiler.runlog import ModelResult, RunResults
-from profiler.state import SCHEMA
+from profiler.state import SCHEMA, ensure_schema
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red", "skipped": "yellow"}
 
@@ -98,6 +98,7 @@ def check_table(
 def run_check(con: duckdb.DuckDBPyConnection, project_dir, select: str | None, on_result=None):
     """Validate the selected published tables; returns the run, one result per table."""
     started, t0 = datetime.now(UTC), time.perf_counter()
+    ensure_schema(con)
     suites = load_suites(project_dir)
     dag = build_dag(load_project(project_dir))
     run_id = str(uuid.uuid4())

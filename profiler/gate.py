@@ -402,7 +402,8 @@ def _exception_message(info: Any) -> str | None:
             detail.get("raised_exception", True) or detail.get("exception_message")
         ):
             message = str(detail.get("exception_message") or "raised").strip().splitlines()[0]
-            return f"{message} (computing {metric})"
+            named = re.search(r"metric_name='([^']+)'", str(metric))
+            return f"{message} (computing {named.group(1) if named else metric})"
     return None
 
 
