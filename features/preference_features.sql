@@ -1,0 +1,78 @@
+-- kind: table
+-- grain: user_id
+-- tags: preference, features
+-- description: Preferences as of the build's as-of, one row per user of int_users: the top 3 categories and brands by time-decayed affinity (weights and half-life are set in int_user_interests: view 1, fav 2, cart 3, purchase 5, half-life 30 days), each top category's share of the user's spend, and the price band the user shops in. Users without item events get NULLs.
+-- columns:
+--   user_id: pseudonymous user id
+--   top_category_1: category with the highest affinity (dotted path, lower case, else category id); NULL without categorised events
+--   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day
+--   top_category_2: second category by affinity
+--   top_category_2_affinity: its affinity at the as-of
+--   top_category_3: third category by affinity
+--   top_category_3_affinity: its affinity at the as-of
+--   top_category_1_spend_share: share of the user's lifetime spend that went to top_category_1; NULL without priced purchases
+--   top_category_2_spend_share: share of lifetime spend on top_category_2
+--   top_category_3_spend_share: share of lifetime spend on top_category_3
+--   top_brand_1: brand with the highest affinity (lower case); NULL without branded events
+--   top_brand_1_affinity: its affinity at the as-of
+--   top_brand_2: second brand by affinity
+--   top_brand_2_affinity: its affinity at the as-of
+--   top_brand_3: third brand by affinity
+--   top_brand_3_affinity: its affinity at the as-of
+--   categories_engaged: distinct categories the user ever had events on
+--   brands_engaged: distinct brands the user ever had events on
+--   avg_price_viewed: mean unit price of the items the user viewed, carted or bought; NULL when no price is known
+--   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank); NULL without prices
+WITH as_of AS (
+    SELECT CAST(as_of AS DATE) AS as_of_day FROM as_of_time
+),
+
+aged AS (
+    -- Scores are stated at int_user_interests' reference day; one factor ages them to the as-of.
+    SELECT
+        i.*,
+        power(0.5, date_diff('day', i.reference_day, a.as_of_day) / i.half_life_days) AS to_as_of
+    FROM int_user_interests AS i
+    CROSS JOIN as_of AS a
+),
+
+prices AS (
+    SELECT
+        user_id,
+        avg_price_viewed,
+        CASE
+            WHEN percent_rank() OVER (ORDER BY avg_price_viewed) < 1.0 / 3 THEN 'budget'
+            WHEN percent_rank() OVER (ORDER BY avg_price_viewed) < 2.0 / 3 THEN 'mid'
+            ELSE 'premium'
+        END AS price_band
+    FROM (
+        SELECT user_id, round(price_sum / priced_events, 6) AS avg_price_viewed
+        FROM int_user_lifetime
+        WHERE priced_events > 0
+    ) AS p
+)
+
+SELECT
+    u.user_id,
+    i.top_category_1,
+    i.top_category_1_score * i.to_as_of AS top_category_1_affinity,
+    i.top_category_2,
+    i.top_category_2_score * i.to_as_of AS top_category_2_affinity,
+    i.top_category_3,
+    i.top_category_3_score * i.to_as_of AS top_category_3_affinity,
+    i.top_category_1_spend / nullif(i.spend, 0) AS top_category_1_spend_share,
+    i.top_category_2_spend / nullif(i.spend, 0) AS top_category_2_spend_share,
+    i.top_category_3_spend / nullif(i.spend, 0) AS top_category_3_spend_share,
+    i.top_brand_1,
+    i.top_brand_1_score * i.to_as_of AS top_brand_1_affinity,
+    i.top_brand_2,
+    i.top_brand_2_score * i.to_as_of AS top_brand_2_affinity,
+    i.top_brand_3,
+    i.top_brand_3_score * i.to_as_of AS top_brand_3_affinity,
+    coalesce(i.categories_engaged, 0) AS categories_engaged,
+    coalesce(i.brands_engaged, 0) AS brands_engaged,
+    p.avg_price_viewed,
+    p.price_band
+FROM int_users AS u
+LEFT JOIN aged AS i ON i.user_id = u.user_id
+LEFT JOIN prices AS p ON p.user_id = u.user_id

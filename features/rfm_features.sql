@@ -1,0 +1,77 @@
+-- kind: table
+-- grain: user_id
+-- tags: rfm, features
+-- description: RFM as of the build's as-of, one row per user of int_users, two ways. Modelling columns with the semantics of lifetimes.utils.summary_data_from_transaction_data (daily periods) for BG/NBD and Gamma-Gamma models; they are NULL for users who never purchased (lifetimes has no row for them). And segmentation: R, F and M scores 1-5 among purchasers and a named segment; 'prospect' for users who never purchased.
+-- columns:
+--   user_id: pseudonymous user id
+--   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
+--   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases
+--   rfm_age_days: days from the first purchase day to the as-of day, lifetimes 'T'; NULL without purchases
+--   rfm_monetary_value: mean money spent per repeat purchase day (the first purchase day left out; unpriced purchases count as 0), lifetimes 'monetary_value'; 0 with a single purchase day; NULL without purchases
+--   purchase_days: days with at least one purchase (0 for non-purchasers)
+--   days_since_last_purchase: days from the last purchase day to the as-of day; NULL without purchases
+--   total_spend: money spent ever; 0 when purchases carry no amount or price, NULL without purchases
+--   r_score: recency score 1-5 among purchasers: 1 + floor(5 x percent rank of the last purchase day), ties share the lower score; NULL without purchases
+--   f_score: frequency score 1-5 among purchasers by purchase days, same rule; NULL without purchases
+--   m_score: monetary score 1-5 among purchasers by total spend, same rule; NULL without purchases
+--   rfm_score: the three scores as text, e.g. '545'; NULL without purchases
+--   rfm_segment: champions, loyal, new, potential loyalist, needs attention, at risk, hibernating or lost by R and F (see the CASE below); 'prospect' without purchases
+WITH as_of AS (
+    SELECT CAST(as_of AS DATE) AS as_of_day FROM as_of_time
+),
+
+purchasers AS (
+    SELECT
+        l.user_id,
+        l.purchase_days,
+        l.purchase_days - 1 AS rfm_frequency,
+        date_diff('day', l.first_purchase_day, l.last_purchase_day) AS rfm_recency_days,
+        date_diff('day', l.first_purchase_day, a.as_of_day) AS rfm_age_days,
+        CASE
+            WHEN l.purchase_days > 1
+                THEN (coalesce(l.purchase_amount, 0) - l.first_purchase_day_amount) / (l.purchase_days - 1)
+            ELSE 0
+        END AS rfm_monetary_value,
+        date_diff('day', l.last_purchase_day, a.as_of_day) AS days_since_last_purchase,
+        coalesce(l.purchase_amount, 0) AS total_spend,
+        l.last_purchase_day
+    FROM int_user_lifetime AS l
+    CROSS JOIN as_of AS a
+    WHERE l.purchase_days > 0
+),
+
+scored AS (
+    SELECT
+        *,
+        least(5, 1 + CAST(floor(5 * percent_rank() OVER (ORDER BY last_purchase_day)) AS INTEGER)) AS r_score,
+        least(5, 1 + CAST(floor(5 * percent_rank() OVER (ORDER BY purchase_days)) AS INTEGER)) AS f_score,
+        least(5, 1 + CAST(floor(5 * percent_rank() OVER (ORDER BY round(total_spend, 6))) AS INTEGER)) AS m_score
+    FROM purchasers
+)
+
+SELECT
+    u.user_id,
+    s.rfm_frequency,
+    s.rfm_recency_days,
+    s.rfm_age_days,
+    s.rfm_monetary_value,
+    coalesce(s.purchase_days, 0) AS purchase_days,
+    s.days_since_last_purchase,
+    s.total_spend,
+    s.r_score,
+    s.f_score,
+    s.m_score,
+    CAST(s.r_score AS VARCHAR) || CAST(s.f_score AS VARCHAR) || CAST(s.m_score AS VARCHAR) AS rfm_score,
+    CASE
+        WHEN s.user_id IS NULL THEN 'prospect'
+        WHEN s.r_score >= 4 AND s.f_score >= 4 THEN 'champions'
+        WHEN s.r_score >= 3 AND s.f_score >= 3 THEN 'loyal'
+        WHEN s.r_score >= 4 AND s.rfm_frequency = 0 THEN 'new'
+        WHEN s.r_score >= 4 THEN 'potential loyalist'
+        WHEN s.r_score = 3 THEN 'needs attention'
+        WHEN s.f_score >= 3 THEN 'at risk'
+        WHEN s.r_score = 2 THEN 'hibernating'
+        ELSE 'lost'
+    END AS rfm_segment
+FROM int_users AS u
+LEFT JOIN scored AS s ON s.user_id = u.user_id

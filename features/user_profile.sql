@@ -1,0 +1,239 @@
+-- kind: table
+-- grain: user_id
+-- tags: profile
+-- description: The user profile: one row per user the shop knows, as of the build's as-of, with the four dimensions side by side (basic information, behaviour, preference, sentiment and loyalty) plus RFM. Each column comes from the model named in the comment above its block, which documents how it is computed. To add a dimension (model scores, say), join its table on user_id and list its columns in a new block.
+-- columns:
+--   user_id: pseudonymous user id
+--   as_of: the as-of time the profile describes (UTC): the newest event or feedback, or --as-of
+--   is_registered: TRUE when the user is in the users feed
+--   has_events: TRUE when the user has at least one (cleaned) event
+--   has_feedback: TRUE when the user left at least one piece of feedback
+--   gender: gender as the shop records it; NULL when unknown or not registered
+--   birth_year: year of birth; NULL when unknown
+--   age: age in whole years at the as-of (as-of year minus birth year); NULL when the birth year is unknown
+--   city: city; NULL when unknown
+--   region: region or state; NULL when unknown
+--   signup_day: registration day; NULL when unknown (users who registered after the as-of and did nothing before it are left out)
+--   first_seen_day: earliest of registration, first event and first feedback
+--   last_seen_day: latest day with an event or feedback; NULL for registered users who never acted
+--   first_active_day: first day with an event; NULL without events
+--   last_active_day: last day with an event; NULL without events
+--   views_1d: product views in the as-of day
+--   carts_1d: add-to-cart events in the as-of day
+--   favs_1d: add-to-favourites events in the as-of day
+--   purchases_1d: purchase events in the as-of day
+--   searches_1d: searches in the as-of day
+--   views_7d: product views in the 7 days up to and including the as-of day
+--   carts_7d: add-to-cart events in the 7 days up to and including the as-of day
+--   favs_7d: add-to-favourites events in the 7 days up to and including the as-of day
+--   purchases_7d: purchase events in the 7 days up to and including the as-of day
+--   searches_7d: searches in the 7 days up to and including the as-of day
+--   views_30d: product views in the 30 days up to the as-of day
+--   carts_30d: add-to-cart events in the 30 days up to the as-of day
+--   favs_30d: add-to-favourites events in the 30 days up to the as-of day
+--   purchases_30d: purchase events in the 30 days up to the as-of day
+--   searches_30d: searches in the 30 days up to the as-of day
+--   views_90d: product views in the 90 days up to the as-of day
+--   carts_90d: add-to-cart events in the 90 days up to the as-of day
+--   favs_90d: add-to-favourites events in the 90 days up to the as-of day
+--   purchases_90d: purchase events in the 90 days up to the as-of day
+--   searches_90d: searches in the 90 days up to the as-of day
+--   views_lifetime: product views ever (up to the as-of)
+--   carts_lifetime: add-to-cart events ever (up to the as-of)
+--   favs_lifetime: add-to-favourites events ever (up to the as-of)
+--   purchases_lifetime: purchase events ever (up to the as-of)
+--   searches_lifetime: searches ever (up to the as-of)
+--   events_lifetime: events of any type ever
+--   active_days_7d: days with an event in the last 7 days
+--   active_days_30d: days with an event in the last 30 days
+--   active_days_90d: days with an event in the last 90 days
+--   active_days_lifetime: days with an event ever
+--   days_since_last_active: days from the last active day to the as-of day; NULL without events
+--   sessions_30d: sessions in the last 30 days
+--   sessions_lifetime: sessions ever (session_id, else 30 minutes of inactivity; split at midnight)
+--   events_per_session: mean events per session, lifetime; NULL without sessions
+--   avg_session_seconds: mean session duration (first to last event), seconds, lifetime; NULL without sessions
+--   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views
+--   cart_to_purchase_rate: purchases per add-to-cart, lifetime; NULL without carts (can exceed 1 when purchases skip the cart)
+--   view_to_purchase_rate: purchases per product view, lifetime; NULL without views
+--   top_hour: hour of day (UTC, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; NULL without sessions
+--   top_hour_share: share of the user's sessions started in top_hour
+--   top_weekday: ISO weekday (1 = Monday .. 7 = Sunday) with the most sessions, lifetime; ties go to the earlier day; NULL without sessions
+--   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions
+--   purchase_cycle_days_mean: mean days between consecutive purchase days; NULL with fewer than 2 purchase days
+--   purchase_cycle_days_std: sample standard deviation of the days between purchase days; NULL with fewer than 3 purchase days
+--   top_search_term_1: the user's most frequent search query (ties: the more recent, then alphabetical); NULL without searches
+--   top_search_term_2: second most frequent search query
+--   top_search_term_3: third most frequent search query
+--   search_terms_used: distinct search queries ever
+--   top_category_1: category with the highest affinity (dotted path, lower case, else category id); NULL without categorised events
+--   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day
+--   top_category_2: second category by affinity
+--   top_category_2_affinity: its affinity at the as-of
+--   top_category_3: third category by affinity
+--   top_category_3_affinity: its affinity at the as-of
+--   top_category_1_spend_share: share of the user's lifetime spend that went to top_category_1; NULL without priced purchases
+--   top_category_2_spend_share: share of lifetime spend on top_category_2
+--   top_category_3_spend_share: share of lifetime spend on top_category_3
+--   top_brand_1: brand with the highest affinity (lower case); NULL without branded events
+--   top_brand_1_affinity: its affinity at the as-of
+--   top_brand_2: second brand by affinity
+--   top_brand_2_affinity: its affinity at the as-of
+--   top_brand_3: third brand by affinity
+--   top_brand_3_affinity: its affinity at the as-of
+--   categories_engaged: distinct categories the user ever had events on
+--   brands_engaged: distinct brands the user ever had events on
+--   avg_price_viewed: mean unit price of the items the user viewed, carted or bought; NULL when no price is known
+--   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank); NULL without prices
+--   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
+--   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases
+--   rfm_age_days: days from the first purchase day to the as-of day, lifetimes 'T'; NULL without purchases
+--   rfm_monetary_value: mean money spent per repeat purchase day (the first purchase day left out; unpriced purchases count as 0), lifetimes 'monetary_value'; 0 with a single purchase day; NULL without purchases
+--   purchase_days: days with at least one purchase (0 for non-purchasers)
+--   days_since_last_purchase: days from the last purchase day to the as-of day; NULL without purchases
+--   total_spend: money spent ever; 0 when purchases carry no amount or price, NULL without purchases
+--   r_score: recency score 1-5 among purchasers: 1 + floor(5 x percent rank of the last purchase day), ties share the lower score; NULL without purchases
+--   f_score: frequency score 1-5 among purchasers by purchase days, same rule; NULL without purchases
+--   m_score: monetary score 1-5 among purchasers by total spend, same rule; NULL without purchases
+--   rfm_score: the three scores as text, e.g. '545'; NULL without purchases
+--   rfm_segment: champions, loyal, new, potential loyalist, needs attention, at risk, hibernating or lost by R and F (see the CASE below); 'prospect' without purchases
+--   feedback_count: feedback entries of any kind ever
+--   ratings: ratings given (1-5 stars, on ratings and reviews)
+--   avg_rating: mean rating; NULL without ratings
+--   avg_rating_30d: mean rating over the last 30 days; NULL without ratings then
+--   rating_trend: mean rating of the last 30 days minus the mean before them (positive = improving); NULL unless both periods have ratings
+--   complaints: complaints ever
+--   complaints_90d: complaints in the last 90 days
+--   complaint_rate: complaints per purchase day (an order proxy); NULL without purchases
+--   reviews: reviews written
+--   likes: likes given
+--   shares: shares
+--   repeat_purchase_rate: share of purchase days that were repeat purchases, (purchase days - 1) / purchase days; NULL without purchases
+--   tenure_days: days from first_seen_day (registration, first event or first feedback) to the as-of day
+--   loyalty_score: 0-1: 0.35 repeat (5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate)
+--   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
+--   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7
+--   lifecycle_stage: 'new' (one purchase day, within 2 cycles), 'active' (last purchase within 1.5 cycles), 'at risk' (within 3 cycles), 'churned' (longer ago); 'prospect' without purchases
+SELECT
+    u.user_id,
+    t.as_of,
+    -- Basic information (int_users)
+    u.is_registered,
+    u.has_events,
+    u.has_feedback,
+    u.gender,
+    u.birth_year,
+    u.age,
+    u.city,
+    u.region,
+    u.signup_day,
+    u.first_seen_day,
+    u.last_seen_day,
+    u.first_active_day,
+    u.last_active_day,
+    -- Behaviour (behaviour_features)
+    b.views_1d,
+    b.carts_1d,
+    b.favs_1d,
+    b.purchases_1d,
+    b.searches_1d,
+    b.views_7d,
+    b.carts_7d,
+    b.favs_7d,
+    b.purchases_7d,
+    b.searches_7d,
+    b.views_30d,
+    b.carts_30d,
+    b.favs_30d,
+    b.purchases_30d,
+    b.searches_30d,
+    b.views_90d,
+    b.carts_90d,
+    b.favs_90d,
+    b.purchases_90d,
+    b.searches_90d,
+    b.views_lifetime,
+    b.carts_lifetime,
+    b.favs_lifetime,
+    b.purchases_lifetime,
+    b.searches_lifetime,
+    b.events_lifetime,
+    b.active_days_7d,
+    b.active_days_30d,
+    b.active_days_90d,
+    b.active_days_lifetime,
+    b.days_since_last_active,
+    b.sessions_30d,
+    b.sessions_lifetime,
+    b.events_per_session,
+    b.avg_session_seconds,
+    b.view_to_cart_rate,
+    b.cart_to_purchase_rate,
+    b.view_to_purchase_rate,
+    b.top_hour,
+    b.top_hour_share,
+    b.top_weekday,
+    b.weekend_share,
+    b.purchase_cycle_days_mean,
+    b.purchase_cycle_days_std,
+    b.top_search_term_1,
+    b.top_search_term_2,
+    b.top_search_term_3,
+    b.search_terms_used,
+    -- Preference (preference_features)
+    p.top_category_1,
+    p.top_category_1_affinity,
+    p.top_category_2,
+    p.top_category_2_affinity,
+    p.top_category_3,
+    p.top_category_3_affinity,
+    p.top_category_1_spend_share,
+    p.top_category_2_spend_share,
+    p.top_category_3_spend_share,
+    p.top_brand_1,
+    p.top_brand_1_affinity,
+    p.top_brand_2,
+    p.top_brand_2_affinity,
+    p.top_brand_3,
+    p.top_brand_3_affinity,
+    p.categories_engaged,
+    p.brands_engaged,
+    p.avg_price_viewed,
+    p.price_band,
+    -- RFM (rfm_features)
+    r.rfm_frequency,
+    r.rfm_recency_days,
+    r.rfm_age_days,
+    r.rfm_monetary_value,
+    r.purchase_days,
+    r.days_since_last_purchase,
+    r.total_spend,
+    r.r_score,
+    r.f_score,
+    r.m_score,
+    r.rfm_score,
+    r.rfm_segment,
+    -- Sentiment and loyalty (sentiment_features)
+    s.feedback_count,
+    s.ratings,
+    s.avg_rating,
+    s.avg_rating_30d,
+    s.rating_trend,
+    s.complaints,
+    s.complaints_90d,
+    s.complaint_rate,
+    s.reviews,
+    s.likes,
+    s.shares,
+    s.repeat_purchase_rate,
+    s.tenure_days,
+    s.loyalty_score,
+    s.loyalty_band,
+    s.purchase_cycle_days,
+    s.lifecycle_stage
+FROM int_users AS u
+CROSS JOIN as_of_time AS t
+LEFT JOIN behaviour_features AS b ON b.user_id = u.user_id
+LEFT JOIN preference_features AS p ON p.user_id = u.user_id
+LEFT JOIN rfm_features AS r ON r.user_id = u.user_id
+LEFT JOIN sentiment_features AS s ON s.user_id = u.user_id

@@ -1,0 +1,22 @@
+-- kind: scd2
+-- unique_key: user_id
+-- track_columns: rfm_segment, lifecycle_stage, top_category, loyalty_band
+-- grain: user_id, valid_from
+-- tags: profile, history
+-- description: How each user's profile moved: SCD type 2 history of its slowly changing parts. A new row opens whenever one of the tracked columns changes at a build; valid_from and valid_to are build as-of times, is_current marks the open row. "Segment changes last month": WHERE valid_from >= <a month ago>.
+-- columns:
+--   user_id: pseudonymous user id
+--   rfm_segment: RFM segment (see rfm_features)
+--   lifecycle_stage: lifecycle stage (see sentiment_features)
+--   top_category: the category with the highest affinity (top_category_1 of preference_features)
+--   loyalty_band: loyalty band (see sentiment_features)
+--   valid_from: as-of of the build that first saw these values
+--   valid_to: as-of of the build that saw them change; NULL while current
+--   is_current: TRUE for the row that holds now
+SELECT
+    user_id,
+    rfm_segment,
+    lifecycle_stage,
+    top_category_1 AS top_category,
+    loyalty_band
+FROM user_profile

@@ -1,0 +1,175 @@
+-- kind: incremental_by_time
+-- time_column: day
+-- lookback: 0
+-- grain: user_id, day
+-- tags: behaviour, sessions
+-- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: exact repeats count once (stg_event_repeats), user-days flagged in stg_bot_bursts are left out, money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after 30 minutes without events; they end at midnight (UTC), so every day is built on its own.
+-- columns:
+--   user_id: pseudonymous user id
+--   day: calendar day (UTC)
+--   weekday: ISO day of the week, 1 = Monday .. 7 = Sunday
+--   events: events that day (exact repeats once)
+--   views: product views
+--   carts: add-to-cart events
+--   favs: add-to-favourites events
+--   purchases: purchase events (one per purchased line)
+--   searches: search events
+--   sessions: sessions that day
+--   session_seconds: summed session durations, first to last event of each session (browse time), seconds
+--   purchase_quantity: units bought (1 per purchase line without a quantity); NULL without purchases
+--   purchase_amount: money spent (amount, else price x quantity); NULL when no purchase had an amount or a price
+--   first_ts: first event of the day (UTC)
+--   priced_events: views, carts and purchases whose unit price is known (from the event, else the item)
+--   price_sum: sum of the unit prices of those events (price_sum / priced_events = mean price looked at)
+--   last_ts: last event of the day (UTC)
+--   sessions_h00: sessions that started between 00:00 and 00:59 UTC
+--   sessions_h01: sessions that started between 01:00 and 01:59 UTC
+--   sessions_h02: sessions that started between 02:00 and 02:59 UTC
+--   sessions_h03: sessions that started between 03:00 and 03:59 UTC
+--   sessions_h04: sessions that started between 04:00 and 04:59 UTC
+--   sessions_h05: sessions that started between 05:00 and 05:59 UTC
+--   sessions_h06: sessions that started between 06:00 and 06:59 UTC
+--   sessions_h07: sessions that started between 07:00 and 07:59 UTC
+--   sessions_h08: sessions that started between 08:00 and 08:59 UTC
+--   sessions_h09: sessions that started between 09:00 and 09:59 UTC
+--   sessions_h10: sessions that started between 10:00 and 10:59 UTC
+--   sessions_h11: sessions that started between 11:00 and 11:59 UTC
+--   sessions_h12: sessions that started between 12:00 and 12:59 UTC
+--   sessions_h13: sessions that started between 13:00 and 13:59 UTC
+--   sessions_h14: sessions that started between 14:00 and 14:59 UTC
+--   sessions_h15: sessions that started between 15:00 and 15:59 UTC
+--   sessions_h16: sessions that started between 16:00 and 16:59 UTC
+--   sessions_h17: sessions that started between 17:00 and 17:59 UTC
+--   sessions_h18: sessions that started between 18:00 and 18:59 UTC
+--   sessions_h19: sessions that started between 19:00 and 19:59 UTC
+--   sessions_h20: sessions that started between 20:00 and 20:59 UTC
+--   sessions_h21: sessions that started between 21:00 and 21:59 UTC
+--   sessions_h22: sessions that started between 22:00 and 22:59 UTC
+--   sessions_h23: sessions that started between 23:00 and 23:59 UTC
+WITH rules AS (
+    SELECT 1800 AS session_gap_seconds  -- without a session_id, 30 minutes of inactivity end a session
+),
+
+events AS (
+    -- Each event once: raw rows, except at the moments with exact repeats, whose distinct
+    -- events come from stg_event_repeats. User-days in stg_bot_bursts are left out.
+    SELECT e.user_id, e.ts, e.event_type, e.item_id, e.price, e.quantity, e.amount, e.session_id
+    FROM raw_events AS e
+    LEFT JOIN stg_event_repeats AS r ON r.user_id = e.user_id AND r.ts = e.ts
+    WHERE r.user_id IS NULL
+    UNION ALL
+    SELECT user_id, ts, event_type, item_id, price, quantity, amount, session_id
+    FROM stg_event_repeats
+),
+
+cleaned AS (
+    SELECT
+        e.user_id,
+        CAST(e.ts AS DATE) AS day,
+        e.ts,
+        e.event_type,
+        e.session_id,
+        coalesce(e.price, i.price) AS price,
+        CASE WHEN e.event_type = 'purchase' THEN coalesce(e.quantity, 1) END AS quantity,
+        -- money: the amount, else unit price x quantity (quantity 1 when not sent)
+        CASE
+            WHEN e.event_type = 'purchase'
+                THEN coalesce(e.amount, coalesce(e.price, i.price) * coalesce(e.quantity, 1))
+        END AS amount
+    FROM events AS e
+    LEFT JOIN stg_items AS i ON i.item_id = e.item_id AND e.price IS NULL
+    LEFT JOIN stg_bot_bursts AS b ON b.user_id = e.user_id AND b.day = CAST(e.ts AS DATE)
+    WHERE b.user_id IS NULL
+),
+
+pieces AS (
+    -- One row per shop session, and per calendar minute of events without a session_id: gaps
+    -- inside a minute are under a minute, so cutting between minute rows at long gaps gives
+    -- exactly the sessions the events themselves would give.
+    SELECT
+        user_id,
+        day,
+        session_id,
+        CASE WHEN session_id IS NULL THEN date_trunc('minute', ts) END AS minute,
+        min(ts) AS first_ts,
+        max(ts) AS last_ts,
+        count(*) AS events,
+        count(*) FILTER (WHERE event_type = 'view') AS views,
+        count(*) FILTER (WHERE event_type = 'cart') AS carts,
+        count(*) FILTER (WHERE event_type = 'fav') AS favs,
+        count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
+        count(*) FILTER (WHERE event_type = 'search') AS searches,
+        sum(quantity) AS purchase_quantity,
+        sum(amount) AS purchase_amount,
+        count(price) FILTER (WHERE event_type IN ('view', 'cart', 'purchase')) AS priced_events,
+        sum(price) FILTER (WHERE event_type IN ('view', 'cart', 'purchase')) AS price_sum
+    FROM cleaned
+    GROUP BY user_id, day, session_id, CASE WHEN session_id IS NULL THEN date_trunc('minute', ts) END
+),
+
+cut AS (
+    SELECT
+        p.*,
+        CASE
+            WHEN p.session_id IS NOT NULL THEN 1
+            WHEN p.gap_seconds IS NULL OR p.gap_seconds > r.session_gap_seconds THEN 1
+            ELSE 0
+        END AS starts_session
+    FROM (
+        SELECT
+            *,
+            epoch(first_ts) - epoch(lag(last_ts) OVER (
+                PARTITION BY user_id, day, session_id IS NULL ORDER BY first_ts, minute
+            )) AS gap_seconds
+        FROM pieces
+    ) AS p
+    CROSS JOIN rules AS r
+)
+
+SELECT
+    user_id,
+    day,
+    isodow(day) AS weekday,
+    CAST(sum(events) AS BIGINT) AS events,
+    CAST(sum(views) AS BIGINT) AS views,
+    CAST(sum(carts) AS BIGINT) AS carts,
+    CAST(sum(favs) AS BIGINT) AS favs,
+    CAST(sum(purchases) AS BIGINT) AS purchases,
+    CAST(sum(searches) AS BIGINT) AS searches,
+    CAST(sum(starts_session) AS BIGINT) AS sessions,
+    -- a session lasts from its first to its last event: each piece's own span, plus the gaps
+    -- between pieces of one session
+    sum(epoch(last_ts) - epoch(first_ts)) + coalesce(sum(gap_seconds) FILTER (WHERE starts_session = 0), 0)
+        AS session_seconds,
+    CAST(sum(purchase_quantity) AS BIGINT) AS purchase_quantity,
+    sum(purchase_amount) AS purchase_amount,
+    CAST(sum(priced_events) AS BIGINT) AS priced_events,
+    sum(price_sum) AS price_sum,
+    min(first_ts) AS first_ts,
+    max(last_ts) AS last_ts,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 0) AS sessions_h00,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 1) AS sessions_h01,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 2) AS sessions_h02,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 3) AS sessions_h03,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 4) AS sessions_h04,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 5) AS sessions_h05,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 6) AS sessions_h06,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 7) AS sessions_h07,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 8) AS sessions_h08,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 9) AS sessions_h09,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 10) AS sessions_h10,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 11) AS sessions_h11,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 12) AS sessions_h12,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 13) AS sessions_h13,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 14) AS sessions_h14,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 15) AS sessions_h15,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 16) AS sessions_h16,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 17) AS sessions_h17,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 18) AS sessions_h18,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 19) AS sessions_h19,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 20) AS sessions_h20,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 21) AS sessions_h21,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 22) AS sessions_h22,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 23) AS sessions_h23
+FROM cut
+GROUP BY user_id, day

@@ -1,0 +1,182 @@
+-- kind: incremental_by_key
+-- unique_key: user_id
+-- grain: user_id
+-- tags: preference, search
+-- description: What each user is interested in, lifetime, one row per user with items or searches: the top 3 categories and brands by time-decayed affinity and the top 3 search queries. Affinity weighs views 1, favs 2, carts 3 and purchases 5, halving every 30 days (rules below). Scores are stated at a fixed reference day, so their order never depends on the as-of; preference_features ages them to the as-of. Cleaning as in int_user_day (repeats once, bot-like user-days out), with category, brand and (for purchases without amount or price) price taken from stg_items where the event lacks them, categories as dotted lower-case paths (else the category id), brands and queries lower case.
+-- columns:
+--   user_id: pseudonymous user id
+--   reference_day: the day the scores are stated at (2020-01-01); a score at day D is score x 0.5 ^ ((D - reference_day) / half_life_days)
+--   half_life_days: the decay half-life, in days
+--   top_category_1: category with the highest affinity (dotted path, lower case, else category id); NULL without categorised events
+--   top_category_1_score: its affinity at reference_day
+--   top_category_1_spend: money spent in it; 0 when nothing priced was bought there
+--   top_category_2: second category by affinity
+--   top_category_2_score: its affinity at reference_day
+--   top_category_2_spend: money spent in it
+--   top_category_3: third category by affinity
+--   top_category_3_score: its affinity at reference_day
+--   top_category_3_spend: money spent in it
+--   top_brand_1: brand with the highest affinity (lower case); NULL without branded events
+--   top_brand_1_score: its affinity at reference_day
+--   top_brand_2: second brand by affinity
+--   top_brand_2_score: its affinity at reference_day
+--   top_brand_3: third brand by affinity
+--   top_brand_3_score: its affinity at reference_day
+--   top_search_term_1: most frequent search query (lower case, trimmed; ties: the more recent, then alphabetical); NULL without searches
+--   top_search_term_2: second most frequent search query
+--   top_search_term_3: third most frequent search query
+--   categories_engaged: distinct categories the user had events on
+--   brands_engaged: distinct brands the user had events on
+--   search_terms_used: distinct search queries
+--   spend: money spent on purchases with an amount or price (the denominator of spend shares); NULL without such purchases
+WITH rules AS (
+    -- Affinity weights per event type, the half-life and the reference day: here and only here.
+    -- Scores grow as 2 ^ (days since reference / half-life): keep the half-life above a week so
+    -- they stay far inside double range for any date within a century of the reference.
+    SELECT
+        1.0 AS view_weight,
+        2.0 AS fav_weight,
+        3.0 AS cart_weight,
+        5.0 AS purchase_weight,
+        30.0 AS half_life_days,
+        CAST('2020-01-01' AS DATE) AS reference_day
+),
+
+events AS (
+    -- Each event once, as in int_user_day; user-days in stg_bot_bursts left out.
+    SELECT e.user_id, e.ts, e.event_type, e.item_id, e.category_id, e.category_path, e.brand, e.price, e.quantity, e.amount, e.query
+    FROM raw_events AS e
+    LEFT JOIN stg_event_repeats AS r ON r.user_id = e.user_id AND r.ts = e.ts
+    WHERE r.user_id IS NULL
+    UNION ALL
+    SELECT user_id, ts, event_type, item_id, category_id, category_path, brand, price, quantity, amount, query
+    FROM stg_event_repeats
+),
+
+as_sent AS (
+    -- First summed on the columns as sent (cheap to group on); the item lookup and the
+    -- normalisation then run once per group instead of once per event. item_id stays in the
+    -- group only where the event lacks something the item can supply.
+    SELECT
+        e.user_id,
+        e.category_id,
+        e.category_path,
+        e.brand,
+        CASE WHEN e.event_type = 'search' THEN e.query END AS query,
+        CASE
+            WHEN e.category_path IS NULL OR e.brand IS NULL
+                OR (e.event_type = 'purchase' AND e.amount IS NULL AND e.price IS NULL)
+                THEN e.item_id
+        END AS lookup_item,
+        sum(
+            CASE e.event_type
+                WHEN 'view' THEN r.view_weight
+                WHEN 'fav' THEN r.fav_weight
+                WHEN 'cart' THEN r.cart_weight
+                WHEN 'purchase' THEN r.purchase_weight
+                ELSE 0
+            END * power(2.0, date_diff('day', r.reference_day, CAST(e.ts AS DATE)) / r.half_life_days)
+        ) AS score,
+        count(*) AS events,
+        max(CAST(e.ts AS DATE)) AS last_day,
+        sum(coalesce(e.amount, e.price * coalesce(e.quantity, 1))) FILTER (WHERE e.event_type = 'purchase') AS spend,
+        sum(coalesce(e.quantity, 1)) FILTER (WHERE e.event_type = 'purchase' AND e.amount IS NULL AND e.price IS NULL)
+            AS unpriced_quantity
+    FROM events AS e
+    CROSS JOIN rules AS r
+    LEFT JOIN stg_bot_bursts AS b ON b.user_id = e.user_id AND b.day = CAST(e.ts AS DATE)
+    WHERE b.user_id IS NULL
+    GROUP BY
+        e.user_id, e.category_id, e.category_path, e.brand,
+        CASE WHEN e.event_type = 'search' THEN e.query END,
+        CASE
+            WHEN e.category_path IS NULL OR e.brand IS NULL
+                OR (e.event_type = 'purchase' AND e.amount IS NULL AND e.price IS NULL)
+                THEN e.item_id
+        END
+),
+
+normalised AS (
+    SELECT
+        a.user_id,
+        coalesce(
+            replace(replace(replace(lower(a.category_path), ' > ', '.'), '>', '.'), '/', '.'),
+            i.category_path,
+            a.category_id,
+            i.category_id
+        ) AS category,
+        coalesce(lower(a.brand), i.brand) AS brand,
+        lower(a.query) AS query,
+        a.score,
+        a.events,
+        a.last_day,
+        a.spend,
+        a.unpriced_quantity * i.price AS spend_from_items
+    FROM as_sent AS a
+    LEFT JOIN stg_items AS i ON i.item_id = a.lookup_item
+),
+
+per_value AS (
+    -- Small enough now to group four ways: per category, per brand, per query, per user.
+    SELECT
+        user_id,
+        CASE
+            WHEN grouping(category) = 0 THEN 'category'
+            WHEN grouping(brand) = 0 THEN 'brand'
+            WHEN grouping(query) = 0 THEN 'query'
+            ELSE 'user'
+        END AS dimension,
+        coalesce(category, brand, query) AS value,
+        sum(score) AS score,
+        CAST(sum(events) AS BIGINT) AS events,
+        max(last_day) AS last_day,
+        CASE
+            WHEN count(spend) + count(spend_from_items) > 0
+                THEN sum(coalesce(spend, 0) + coalesce(spend_from_items, 0))
+        END AS spend
+    FROM normalised
+    GROUP BY GROUPING SETS ((user_id, category), (user_id, brand), (user_id, query), (user_id))
+),
+
+ranked AS (
+    SELECT
+        *,
+        row_number() OVER (
+            PARTITION BY user_id, dimension
+            -- queries rank by how often they were searched, the rest by affinity (rounded, so
+            -- float noise from summation order never reorders equal scores); then recency, name
+            ORDER BY CASE WHEN dimension = 'query' THEN events ELSE round(score, 9) END DESC, last_day DESC, value
+        ) AS rank
+    FROM per_value
+    WHERE value IS NOT NULL OR dimension = 'user'
+)
+
+SELECT
+    v.user_id,
+    max(r.reference_day) AS reference_day,
+    max(r.half_life_days) AS half_life_days,
+    max(CASE WHEN v.dimension = 'category' AND v.rank = 1 THEN v.value END) AS top_category_1,
+    max(CASE WHEN v.dimension = 'category' AND v.rank = 1 THEN v.score END) AS top_category_1_score,
+    max(CASE WHEN v.dimension = 'category' AND v.rank = 1 THEN coalesce(v.spend, 0) END) AS top_category_1_spend,
+    max(CASE WHEN v.dimension = 'category' AND v.rank = 2 THEN v.value END) AS top_category_2,
+    max(CASE WHEN v.dimension = 'category' AND v.rank = 2 THEN v.score END) AS top_category_2_score,
+    max(CASE WHEN v.dimension = 'category' AND v.rank = 2 THEN coalesce(v.spend, 0) END) AS top_category_2_spend,
+    max(CASE WHEN v.dimension = 'category' AND v.rank = 3 THEN v.value END) AS top_category_3,
+    max(CASE WHEN v.dimension = 'category' AND v.rank = 3 THEN v.score END) AS top_category_3_score,
+    max(CASE WHEN v.dimension = 'category' AND v.rank = 3 THEN coalesce(v.spend, 0) END) AS top_category_3_spend,
+    max(CASE WHEN v.dimension = 'brand' AND v.rank = 1 THEN v.value END) AS top_brand_1,
+    max(CASE WHEN v.dimension = 'brand' AND v.rank = 1 THEN v.score END) AS top_brand_1_score,
+    max(CASE WHEN v.dimension = 'brand' AND v.rank = 2 THEN v.value END) AS top_brand_2,
+    max(CASE WHEN v.dimension = 'brand' AND v.rank = 2 THEN v.score END) AS top_brand_2_score,
+    max(CASE WHEN v.dimension = 'brand' AND v.rank = 3 THEN v.value END) AS top_brand_3,
+    max(CASE WHEN v.dimension = 'brand' AND v.rank = 3 THEN v.score END) AS top_brand_3_score,
+    max(CASE WHEN v.dimension = 'query' AND v.rank = 1 THEN v.value END) AS top_search_term_1,
+    max(CASE WHEN v.dimension = 'query' AND v.rank = 2 THEN v.value END) AS top_search_term_2,
+    max(CASE WHEN v.dimension = 'query' AND v.rank = 3 THEN v.value END) AS top_search_term_3,
+    coalesce(max(CASE WHEN v.dimension = 'category' THEN v.rank END), 0) AS categories_engaged,
+    coalesce(max(CASE WHEN v.dimension = 'brand' THEN v.rank END), 0) AS brands_engaged,
+    coalesce(max(CASE WHEN v.dimension = 'query' THEN v.rank END), 0) AS search_terms_used,
+    max(CASE WHEN v.dimension = 'user' THEN v.spend END) AS spend
+FROM ranked AS v
+CROSS JOIN rules AS r
+GROUP BY v.user_id

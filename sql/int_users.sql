@@ -1,0 +1,55 @@
+-- kind: table
+-- grain: user_id
+-- tags: integration, users, basic
+-- description: Every user the shop knows, once: registered users (stg_users), users seen only in events and users seen only in feedback. The basic-information dimension of the profile.
+-- columns:
+--   user_id: pseudonymous user id
+--   is_registered: TRUE when the user is in the users feed
+--   has_events: TRUE when the user has at least one (cleaned) event
+--   has_feedback: TRUE when the user left at least one piece of feedback
+--   gender: gender as the shop records it; NULL when unknown or not registered
+--   birth_year: year of birth; NULL when unknown
+--   age: age in whole years at the as-of (as-of year minus birth year); NULL when the birth year is unknown
+--   city: city; NULL when unknown
+--   region: region or state; NULL when unknown
+--   signup_day: registration day; NULL when unknown (users who registered after the as-of and did nothing before it are left out)
+--   first_seen_day: earliest of registration, first event and first feedback
+--   last_seen_day: latest day with an event or feedback; NULL for registered users who never acted
+--   first_active_day: first day with an event; NULL without events
+--   last_active_day: last day with an event; NULL without events
+WITH feedback_users AS (
+    SELECT user_id, min(day) AS first_feedback_day, max(day) AS last_feedback_day
+    FROM int_user_feedback_day
+    GROUP BY user_id
+),
+
+all_users AS (
+    SELECT user_id FROM stg_users
+    UNION
+    SELECT user_id FROM int_user_lifetime
+    UNION
+    SELECT user_id FROM feedback_users
+)
+
+SELECT
+    a.user_id,
+    u.user_id IS NOT NULL AS is_registered,
+    l.user_id IS NOT NULL AS has_events,
+    f.user_id IS NOT NULL AS has_feedback,
+    u.gender,
+    u.birth_year,
+    year(t.as_of) - u.birth_year AS age,
+    u.city,
+    u.region,
+    CAST(u.signup_ts AS DATE) AS signup_day,
+    least(CAST(u.signup_ts AS DATE), l.first_active_day, f.first_feedback_day) AS first_seen_day,
+    greatest(l.last_active_day, f.last_feedback_day) AS last_seen_day,
+    l.first_active_day,
+    l.last_active_day
+FROM all_users AS a
+CROSS JOIN as_of_time AS t
+LEFT JOIN stg_users AS u ON u.user_id = a.user_id
+LEFT JOIN int_user_lifetime AS l ON l.user_id = a.user_id
+LEFT JOIN feedback_users AS f ON f.user_id = a.user_id
+-- Registered after the as-of and silent until then: not a user yet at that time.
+WHERE NOT (coalesce(u.signup_ts > t.as_of, FALSE) AND l.user_id IS NULL AND f.user_id IS NULL)

@@ -1,0 +1,71 @@
+-- kind: incremental_by_time
+-- time_column: day
+-- lookback: 0
+-- grain: user_id, day
+-- tags: cleaning, events, quality
+-- description: User-days dropped as bot-like bursts: more than 300 events in one calendar minute or more than 5000 in one day (after removing exact repeats). stg_activity leaves these user-days out; this table says which and why.
+-- columns:
+--   user_id: pseudonymous user id
+--   day: calendar day of the burst (UTC)
+--   events: events the user had that day, exact repeats counted once
+--   max_events_per_minute: most events in one calendar minute that day
+--   reason: which limit the user-day broke, with the numbers
+WITH rules AS (
+    -- The bot limits live here, and only here.
+    SELECT
+        300 AS max_events_per_minute,
+        5000 AS max_events_per_day
+),
+
+-- Raw rows per user and hour bound the deduplicated counts from above, and a calendar minute
+-- lies within one hour: only user-hours over a limit can hold a burst. Deduplicating just those
+-- few keeps this check cheap.
+hour_counts AS (
+    SELECT user_id, CAST(ts AS DATE) AS day, date_trunc('hour', ts) AS hour, count(*) AS raw_events
+    FROM raw_events
+    GROUP BY user_id, CAST(ts AS DATE), date_trunc('hour', ts)
+),
+
+candidate_days AS (
+    SELECT h.user_id, h.day
+    FROM hour_counts AS h
+    CROSS JOIN rules AS r
+    GROUP BY h.user_id, h.day, r.max_events_per_minute, r.max_events_per_day
+    HAVING max(h.raw_events) > r.max_events_per_minute OR sum(h.raw_events) > r.max_events_per_day
+),
+
+candidate_events AS (
+    SELECT DISTINCT
+        e.user_id, e.event_type, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
+        e.price, e.quantity, e.amount, e.session_id, e.query
+    FROM raw_events AS e
+    INNER JOIN candidate_days AS c ON c.user_id = e.user_id AND c.day = CAST(e.ts AS DATE)
+),
+
+per_minute AS (
+    SELECT user_id, CAST(ts AS DATE) AS day, date_trunc('minute', ts) AS minute, count(*) AS events
+    FROM candidate_events
+    GROUP BY user_id, CAST(ts AS DATE), date_trunc('minute', ts)
+),
+
+per_day AS (
+    SELECT user_id, day, CAST(sum(events) AS BIGINT) AS events, max(events) AS max_events_per_minute
+    FROM per_minute
+    GROUP BY user_id, day
+)
+
+SELECT
+    d.user_id,
+    d.day,
+    d.events,
+    d.max_events_per_minute,
+    CASE
+        WHEN d.max_events_per_minute > r.max_events_per_minute
+            THEN CAST(d.max_events_per_minute AS VARCHAR) || ' events in one minute (limit '
+                || CAST(r.max_events_per_minute AS VARCHAR) || ')'
+        ELSE CAST(d.events AS VARCHAR) || ' events in one day (limit '
+            || CAST(r.max_events_per_day AS VARCHAR) || ')'
+    END AS reason
+FROM per_day AS d
+CROSS JOIN rules AS r
+WHERE d.max_events_per_minute > r.max_events_per_minute OR d.events > r.max_events_per_day
