@@ -543,3 +543,30 @@ def test_an_earlier_as_of_is_no_collapse(project: Path) -> None:
     run = build(con, project, as_of=datetime(2017, 11, 25, 12))
     assert run.status == "success", [r.message for r in run.results]
     assert con.execute("SELECT count(*) FROM stg_events").fetchone()[0] < before / 2
+
+
+def test_shipped_suites_name_columns_their_tables_have() -> None:
+    """Suites drift when models change: every column a suite names is a documented column.
+
+    A missing column makes GX raise, which blocks the model; this says so before any build does.
+    """
+    from profiler.project import load_project
+    from profiler.sources import BATCH_COLUMN, SOURCES
+
+    repo = Path(__file__).resolve().parents[1]
+    models = load_project(repo)
+    raw = {s.table: {c.name for c in s.columns} | {BATCH_COLUMN} for s in SOURCES.values()}
+    problems = []
+    for name, suite in load_suites(repo).items():
+        if name not in raw and name not in models:
+            problems.append(f"{suite.path.name}: no model or source table {name}")
+            continue
+        known = raw.get(name) or set(models[name].columns)
+        named = set(suite.key_columns)
+        for e in suite.expectations:
+            kw = e["kwargs"]
+            named |= {kw[k] for k in ("column", "column_A", "column_B") if k in kw}
+            named |= set(kw.get("column_list") or [])
+        if missing := sorted(named - known):
+            problems.append(f"{suite.path.name}: {name} has no column(s) {', '.join(missing)}")
+    assert not problems, problems
