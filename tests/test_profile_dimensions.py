@@ -1,0 +1,633 @@
+"""The profile on real data, one test per dimension: values the SQL computes for a handful of real
+users equal the same values worked out here in plain Python from the CSV rows.
+
+Data: the shared Taobao sample (928 users' complete history: views, carts, favs and buys, no
+prices, no sessions) and the REES46 slice (prices, brands, category paths, session ids). Small
+derived files are written by the tests themselves, each built from those rows or stated inline:
+an overlapping re-export of Taobao rows (exact repeats), a bot-like burst, a users feed, a
+feedback feed and a purchases-only feed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import REES46, TAOBAO, run_cli
+
+TAOBAO_TYPES = {"pv": "view", "cart": "cart", "fav": "fav", "buy": "purchase"}
+WEIGHTS = {"view": 1.0, "fav": 2.0, "cart": 3.0, "purchase": 5.0}  # int_user_interests' rules
+PLURAL = {
+    "view": "views",
+    "cart": "carts",
+    "fav": "favs",
+    "purchase": "purchases",
+    "search": "searches",
+}
+HALF_LIFE = 30.0
+REFERENCE_DAY = date(2020, 1, 1)
+SESSION_GAP = 1800  # seconds
+
+
+@dataclass(frozen=True)
+class Event:
+    user_id: str
+    event_type: str
+    ts: datetime
+    item_id: str | None = None
+    category: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    session_id: str | None = None
+    quantity: int | None = None
+    amount: float | None = None
+
+    @property
+    def day(self) -> date:
+        return self.ts.date()
+
+
+def taobao_events() -> list[Event]:
+    with TAOBAO.open(newline="") as f:
+        return [
+            Event(
+                r["user_id"],
+                TAOBAO_TYPES[r["behavior_type"]],
+                datetime.fromtimestamp(int(r["ts"]), UTC).replace(tzinfo=None),
+                r["item_id"],
+                r["category_id"],
+            )
+            for r in csv.DictReader(f)
+        ]
+
+
+def rees46_events() -> list[Event]:
+    with REES46.open(newline="") as f:
+        rows = [
+            Event(
+                r["user_id"],
+                r["event_type"],
+                datetime.fromisoformat(r["event_time"].removesuffix(" UTC")),
+                r["product_id"],
+                r["category_code"] or r["category_id"],
+                r["brand"].lower() or None,
+                float(r["price"]),
+                r["user_session"] or None,
+            )
+            for r in csv.DictReader(f)
+        ]
+    return list(dict.fromkeys(rows))  # exact repeats count once (the slice has five)
+
+
+def by_user(events: list[Event]) -> dict[str, list[Event]]:
+    out: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        out[e.user_id].append(e)
+    return out
+
+
+def sessions_of(events: list[Event]) -> list[tuple[datetime, datetime, int]]:
+    """(start, end, events) per session: session_id, else 30 minutes of inactivity; cut at midnight."""
+    out = []
+    by_key: dict[tuple, list[Event]] = defaultdict(list)
+    for e in events:
+        if e.session_id:
+            by_key[(e.day, e.session_id)].append(e)
+    for evs in by_key.values():
+        out.append((min(e.ts for e in evs), max(e.ts for e in evs), len(evs)))
+    per_day: dict[date, list[datetime]] = defaultdict(list)
+    for e in events:
+        if not e.session_id:
+            per_day[e.day].append(e.ts)
+    for times in per_day.values():
+        times.sort()
+        start = prev = times[0]
+        n = 0
+        for t in times:
+            if (t - prev).total_seconds() > SESSION_GAP:
+                out.append((start, prev, n))
+                start, n = t, 0
+            prev, n = t, n + 1
+        out.append((start, prev, n))
+    return out
+
+
+def profile(wh: Path, user_ids: list[str] | None = None) -> dict[str, dict]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        cur = con.execute("SELECT * FROM user_profile ORDER BY user_id")
+        cols = [d[0] for d in cur.description]
+        rows = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+    finally:
+        con.close()
+    return rows if user_ids is None else {u: rows[u] for u in user_ids}
+
+
+def query(wh: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def approx(x, rel=1e-9, abs_=1e-9):
+    return pytest.approx(x, rel=rel, abs=abs_)
+
+
+# --- fixtures: real samples plus small derived feeds ---------------------------------------------
+
+BOT_USER = "bot_1"
+BOT_DAY = date(2017, 12, 1)
+FEEDBACK_ROWS = [  # user, time, kind, item, rating, text: stated here, for three Taobao users and one new
+    ["100101", "2017-10-01 10:00:00", "rating", "1", "5", ""],
+    ["100101", "2017-11-30 09:00:00", "rating", "2", "4", ""],
+    ["100101", "2017-12-01 12:00:00", "complaint", "3", "", "Arrived damaged"],
+    ["1000417", "2017-11-25 08:00:00", "review", "4", "4", "Fine"],
+    ["1000417", "2017-12-02 20:00:00", "rating", "5", "2", ""],
+    ["1000417", "2017-12-02 20:05:00", "complaint", "5", "", "Late"],
+    ["1000417", "2017-12-02 20:06:00", "complaint", "5", "", "Still late"],
+    ["feedback_only_1", "2017-11-30 11:00:00", "like", "6", "", ""],
+]
+USERS_ROWS = [  # user, gender, birth year, city, signup: two Taobao users, one silent, one future
+    ["100101", "F", "1990", "Hangzhou", "Zhejiang", "2015-03-01 00:00:00"],
+    ["1000417", "M", "1985", "Beijing", "Beijing", "2017-11-26 12:00:00"],
+    ["registered_only_1", "F", "2001", "Shanghai", "Shanghai", "2017-06-01 00:00:00"],
+    ["registered_later_1", "M", "1999", "Shanghai", "Shanghai", "2018-01-01 00:00:00"],
+]
+
+
+@pytest.fixture(scope="module")
+def taobao_wh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Taobao, plus an overlapping re-export of its first 2,000 rows (exact repeats across batches),
+    a bot that fires 400 views in one minute, a users feed and a feedback feed."""
+    tmp = tmp_path_factory.mktemp("taobao")
+    wh = tmp / "wh.duckdb"
+    with TAOBAO.open(newline="") as f:
+        rows = list(csv.reader(f))
+    overlap = write_csv(tmp / "overlap.csv", rows[0], rows[1:2001])
+    burst_start = datetime(2017, 12, 1, 10, 0, 0)
+    bot = [
+        [
+            BOT_USER,
+            str(5_000_000 + i),
+            "2520377",
+            "pv",
+            str(int((burst_start + timedelta(seconds=i * 0.1)).replace(tzinfo=UTC).timestamp())),
+        ]
+        for i in range(400)
+    ] + [
+        [
+            BOT_USER,
+            "5000999",
+            "2520377",
+            "pv",
+            str(int(datetime(2017, 11, 30, 9, 0, tzinfo=UTC).timestamp())),
+        ]
+    ]
+    bot_file = write_csv(tmp / "bot.csv", rows[0], bot)
+    users = write_csv(
+        tmp / "users.csv",
+        ["user_id", "gender", "birth_year", "city", "region", "signup_ts"],
+        USERS_ROWS,
+    )
+    feedback = write_csv(
+        tmp / "feedback.csv", ["user_id", "ts", "kind", "item_id", "rating", "text"], FEEDBACK_ROWS
+    )
+    for source, path in (
+        ("events", TAOBAO),
+        ("events", overlap),
+        ("events", bot_file),
+        ("users", users),
+        ("feedback", feedback),
+    ):
+        run_cli("ingest", source, str(path), warehouse=wh)
+    run_cli("build", warehouse=wh)
+    return wh
+
+
+@pytest.fixture(scope="module")
+def rees46_wh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wh = tmp_path_factory.mktemp("rees46") / "wh.duckdb"
+    run_cli("ingest", "events", str(REES46), warehouse=wh)
+    run_cli("build", warehouse=wh)
+    return wh
+
+
+@pytest.fixture(scope="module")
+def taobao() -> dict[str, list[Event]]:
+    return by_user(taobao_events())
+
+
+@pytest.fixture(scope="module")
+def rees46() -> dict[str, list[Event]]:
+    return by_user(rees46_events())
+
+
+def taobao_as_of() -> datetime:
+    return max(e.ts for e in taobao_events())
+
+
+def chosen_taobao_users(taobao: dict[str, list[Event]]) -> list[str]:
+    """The three users with the most purchase days, the user with the oldest event, and a browser."""
+    purchase_days = {
+        u: len({e.day for e in evs if e.event_type == "purchase"}) for u, evs in taobao.items()
+    }
+    top = sorted(taobao, key=lambda u: (-purchase_days[u], u))[:3]
+    oldest = min(taobao, key=lambda u: min(e.ts for e in taobao[u]))
+    browser = next(u for u in sorted(taobao) if purchase_days[u] == 0)
+    return [*top, oldest, browser, "100101", "1000417"]
+
+
+# --- basic information and integration -----------------------------------------------------------
+
+
+def test_every_user_once_whatever_feed_they_came_from(taobao_wh: Path, taobao) -> None:
+    rows = profile(taobao_wh)
+    expected = set(taobao) | {BOT_USER, "feedback_only_1", "registered_only_1"}
+    assert set(rows) == expected  # registered_later_1 signed up after the as-of and did nothing
+    only_feedback = rows["feedback_only_1"]
+    assert (
+        only_feedback["is_registered"],
+        only_feedback["has_events"],
+        only_feedback["has_feedback"],
+    ) == (False, False, True)
+    assert only_feedback["events_lifetime"] == 0 and only_feedback["view_to_cart_rate"] is None
+    assert only_feedback["rfm_frequency"] is None and only_feedback["rfm_segment"] == "prospect"
+    silent = rows["registered_only_1"]
+    assert (silent["is_registered"], silent["has_events"], silent["gender"], silent["city"]) == (
+        True,
+        False,
+        "f",
+        "Shanghai",
+    )
+    assert silent["first_seen_day"] == date(2017, 6, 1) and silent["last_seen_day"] is None
+
+
+def test_basic_information(taobao_wh: Path, taobao) -> None:
+    as_of = taobao_as_of()
+    rows = profile(taobao_wh, ["100101", "1000417", "1"])
+    a = rows["100101"]
+    assert (a["gender"], a["birth_year"], a["age"], a["region"]) == (
+        "f",
+        1990,
+        as_of.year - 1990,
+        "Zhejiang",
+    )
+    assert a["signup_day"] == date(2015, 3, 1) and a["first_seen_day"] == date(2015, 3, 1)
+    assert a["as_of"] == as_of
+    b = rows["1000417"]  # registered after browsing: first seen at the first event
+    assert b["first_seen_day"] == min(e.day for e in taobao["1000417"])
+    assert b["last_seen_day"] == max(e.day for e in taobao["1000417"])
+    c = rows["1"]  # not in the users feed
+    assert (c["is_registered"], c["gender"], c["age"], c["signup_day"]) == (False, None, None, None)
+    assert c["first_seen_day"] == min(e.day for e in taobao["1"])
+
+
+# --- cleaning ------------------------------------------------------------------------------------
+
+
+def test_repeats_across_exports_count_once_and_bursts_are_set_aside(
+    taobao_wh: Path, taobao
+) -> None:
+    (repeats,) = query(taobao_wh, "SELECT count(*), sum(copies - 1) FROM stg_event_repeats")
+    assert repeats[1] == 2000  # the overlapping export: every one of its rows is a repeat
+    bursts = query(
+        taobao_wh, "SELECT user_id, day, events, max_events_per_minute, reason FROM stg_bot_bursts"
+    )
+    assert bursts == [(BOT_USER, BOT_DAY, 400, 400, "400 events in one minute (limit 300)")]
+    bot = profile(taobao_wh, [BOT_USER])[BOT_USER]
+    assert (
+        bot["views_lifetime"] == 1 and bot["active_days_lifetime"] == 1
+    )  # only the quiet day counts
+    first_user = next(iter(taobao))
+    assert profile(taobao_wh, [first_user])[first_user]["events_lifetime"] == len(
+        taobao[first_user]
+    )
+
+
+# --- behaviour -----------------------------------------------------------------------------------
+
+
+def expected_behaviour(evs: list[Event], as_of: datetime) -> dict:
+    today = as_of.date()
+    out: dict = {}
+    for n in (1, 7, 30, 90):
+        recent = [e for e in evs if (today - e.day).days < n]
+        for t, name in PLURAL.items():
+            out[f"{name}_{n}d"] = sum(e.event_type == t for e in recent)
+        if n > 1:
+            out[f"active_days_{n}d"] = len({e.day for e in recent})
+    for t, name in PLURAL.items():
+        out[f"{name}_lifetime"] = sum(e.event_type == t for e in evs)
+    out["events_lifetime"] = len(evs)
+    out["active_days_lifetime"] = len({e.day for e in evs})
+    out["days_since_last_active"] = (today - max(e.day for e in evs)).days
+    sessions = sessions_of(evs)
+    out["sessions_lifetime"] = len(sessions)
+    out["sessions_30d"] = sum((today - s[0].date()).days < 30 for s in sessions)
+    out["events_per_session"] = len(evs) / len(sessions)
+    out["avg_session_seconds"] = sum((s[1] - s[0]).total_seconds() for s in sessions) / len(
+        sessions
+    )
+    views, carts, buys = out["views_lifetime"], out["carts_lifetime"], out["purchases_lifetime"]
+    out["view_to_cart_rate"] = carts / views if views else None
+    out["cart_to_purchase_rate"] = buys / carts if carts else None
+    out["view_to_purchase_rate"] = buys / views if views else None
+    hours = [0] * 24
+    weekdays = [0] * 7
+    for s in sessions:
+        hours[s[0].hour] += 1
+        weekdays[s[0].isoweekday() - 1] += 1
+    out["top_hour"] = hours.index(max(hours))
+    out["top_hour_share"] = max(hours) / len(sessions)
+    out["top_weekday"] = weekdays.index(max(weekdays)) + 1
+    out["weekend_share"] = (weekdays[5] + weekdays[6]) / len(sessions)
+    days = sorted({e.day for e in evs if e.event_type == "purchase"})
+    gaps = [(b - a).days for a, b in zip(days, days[1:], strict=False)]
+    out["purchase_cycle_days_mean"] = statistics.mean(gaps) if gaps else None
+    out["purchase_cycle_days_std"] = statistics.stdev(gaps) if len(gaps) > 1 else None
+    return out
+
+
+def assert_matches(row: dict, expected: dict, who: str) -> None:
+    for key, value in expected.items():
+        if value is None:
+            assert row[key] is None, f"{who}: {key}"
+        elif isinstance(value, float):
+            assert row[key] == approx(value), f"{who}: {key}"
+        else:
+            assert row[key] == value, f"{who}: {key}"
+
+
+def test_behaviour_taobao(taobao_wh: Path, taobao) -> None:
+    as_of = taobao_as_of()
+    users = chosen_taobao_users(taobao)
+    rows = profile(taobao_wh, users)
+    for u in users:
+        assert_matches(rows[u], expected_behaviour(taobao[u], as_of), u)
+    assert any(
+        rows[u]["views_90d"] > rows[u]["views_30d"] for u in users
+    )  # the oldest event's user
+
+
+def test_behaviour_rees46_sessions_from_session_ids(rees46_wh: Path, rees46) -> None:
+    as_of = max(e.ts for evs in rees46.values() for e in evs)
+    several = sorted(u for u, evs in rees46.items() if len({e.session_id for e in evs}) > 1)[:3]
+    buyers = sorted(u for u, evs in rees46.items() if any(e.event_type == "purchase" for e in evs))[
+        :3
+    ]
+    rows = profile(rees46_wh, several + buyers)
+    for u in several + buyers:
+        assert_matches(rows[u], expected_behaviour(rees46[u], as_of), u)
+
+
+# --- preference ----------------------------------------------------------------------------------
+
+
+def expected_tops(evs: list[Event], attr: str) -> list[tuple[str, float, float]]:
+    """(value, affinity at the as-of day, spend) of the top 3, ranked as int_user_interests does."""
+    score: dict[str, float] = defaultdict(float)
+    last: dict[str, date] = {}
+    spend: dict[str, float] = defaultdict(float)
+    for e in evs:
+        value = getattr(e, attr)
+        if value is None or e.event_type == "search":
+            continue
+        score[value] += WEIGHTS[e.event_type] * 2 ** ((e.day - REFERENCE_DAY).days / HALF_LIFE)
+        last[value] = max(last.get(value, e.day), e.day)
+        if e.event_type == "purchase" and e.price is not None:
+            spend[value] += e.price * (e.quantity or 1)
+    ranked = sorted(score, key=lambda v: (-round(math.log2(score[v]), 9), -last[v].toordinal(), v))
+    return [(v, score[v], spend[v]) for v in ranked[:3]]
+
+
+def test_preference_taobao_categories(taobao_wh: Path, taobao) -> None:
+    as_of_day = taobao_as_of().date()
+    age = 0.5 ** ((as_of_day - REFERENCE_DAY).days / HALF_LIFE)
+    users = chosen_taobao_users(taobao)
+    rows = profile(taobao_wh, users)
+    for u in users:
+        tops = expected_tops(taobao[u], "category")
+        for k, (value, score, _) in enumerate(tops, start=1):
+            assert rows[u][f"top_category_{k}"] == value, u
+            assert rows[u][f"top_category_{k}_affinity"] == approx(score * age), u
+        assert rows[u]["categories_engaged"] == len({e.category for e in taobao[u]})
+        assert (
+            rows[u]["top_brand_1"] is None and rows[u]["brands_engaged"] == 0
+        )  # Taobao has no brands
+        assert rows[u]["avg_price_viewed"] is None and rows[u]["price_band"] is None  # nor prices
+        assert rows[u]["top_category_1_spend_share"] is None
+
+
+def test_preference_rees46_brands_spend_and_price_band(rees46_wh: Path, rees46) -> None:
+    buyers = sorted(u for u, evs in rees46.items() if any(e.event_type == "purchase" for e in evs))[
+        :4
+    ]
+    rows = profile(rees46_wh, buyers)
+    age = 0.5 ** ((date(2019, 10, 1) - REFERENCE_DAY).days / HALF_LIFE)
+    for u in buyers:
+        evs = rees46[u]
+        total = sum(e.price for e in evs if e.event_type == "purchase")
+        for attr, name in (("category", "top_category"), ("brand", "top_brand")):
+            for k, (value, score, spend) in enumerate(expected_tops(evs, attr), start=1):
+                assert rows[u][f"{name}_{k}"] == value, u
+                assert rows[u][f"{name}_{k}_affinity"] == approx(score * age), u
+                if attr == "category":
+                    assert rows[u][f"top_category_{k}_spend_share"] == approx(spend / total), u
+    # price band: the user's mean price looked at, by percent rank among all users with prices
+    means = {
+        u: round(
+            statistics.mean(e.price for e in evs if e.event_type in ("view", "cart", "purchase")), 6
+        )
+        for u, evs in rees46.items()
+    }
+    values = sorted(means.values())
+    for u in buyers:
+        below = sum(v < means[u] for v in values)
+        rank = below / (len(values) - 1)
+        band = "budget" if rank < 1 / 3 else "mid" if rank < 2 / 3 else "premium"
+        assert rows[u]["avg_price_viewed"] == approx(means[u], abs_=1e-6)
+        assert rows[u]["price_band"] == band, u
+
+
+# --- RFM segmentation (the lifetimes columns have their own test file) --------------------------
+
+
+def percent_rank_score(values: dict[str, float]) -> dict[str, int]:
+    ordered = sorted(values.values())
+    n = len(ordered)
+    return {
+        u: min(5, 1 + math.floor(5 * (sum(x < v for x in ordered) / (n - 1) if n > 1 else 0)))
+        for u, v in values.items()
+    }
+
+
+def test_rfm_scores_and_segments_taobao(taobao_wh: Path, taobao) -> None:
+    buyers = {u: evs for u, evs in taobao.items() if any(e.event_type == "purchase" for e in evs)}
+    last = {
+        u: max(e.day for e in evs if e.event_type == "purchase").toordinal()
+        for u, evs in buyers.items()
+    }
+    days = {u: len({e.day for e in evs if e.event_type == "purchase"}) for u, evs in buyers.items()}
+    r, f = percent_rank_score(last), percent_rank_score(days)
+    rows = profile(taobao_wh)
+    for u in chosen_taobao_users(taobao) + sorted(buyers)[:20]:
+        row = rows[u]
+        if u not in buyers:
+            assert (row["r_score"], row["rfm_segment"], row["purchase_days"]) == (
+                None,
+                "prospect",
+                0,
+            )
+            continue
+        assert (row["r_score"], row["f_score"], row["m_score"]) == (r[u], f[u], 1), (
+            u
+        )  # no prices: all spend 0
+        assert row["rfm_score"] == f"{r[u]}{f[u]}1"
+        segment = (
+            "champions"
+            if r[u] >= 4 and f[u] >= 4
+            else "loyal"
+            if r[u] >= 3 and f[u] >= 3
+            else "new"
+            if r[u] >= 4 and days[u] == 1
+            else "potential loyalist"
+            if r[u] >= 4
+            else "needs attention"
+            if r[u] == 3
+            else "at risk"
+            if f[u] >= 3
+            else "hibernating"
+            if r[u] == 2
+            else "lost"
+        )
+        assert row["rfm_segment"] == segment, u
+
+
+# --- sentiment and loyalty -----------------------------------------------------------------------
+
+
+def test_sentiment_loyalty_and_lifecycle(taobao_wh: Path, taobao) -> None:
+    as_of = taobao_as_of()
+    today = as_of.date()
+    purchase_days = {
+        u: sorted({e.day for e in evs if e.event_type == "purchase"}) for u, evs in taobao.items()
+    }
+    cycles = [
+        statistics.mean([(b - a).days for a, b in zip(d, d[1:], strict=False)])
+        for d in purchase_days.values()
+        if len(d) >= 2
+    ]
+    population_cycle = statistics.median(cycles)
+    signups = {r[0]: datetime.fromisoformat(r[5]).date() for r in USERS_ROWS}
+    feedback = defaultdict(list)
+    for user, ts, kind, _, rating, _ in FEEDBACK_ROWS:
+        feedback[user].append(
+            (datetime.fromisoformat(ts).date(), kind, int(rating) if rating else None)
+        )
+    rows = profile(taobao_wh)
+    for u in ["100101", "1000417", *chosen_taobao_users(taobao)[:3], "1"]:
+        row, fb, days = rows[u], feedback.get(u, []), purchase_days[u]
+        ratings = [(d, r) for d, _, r in fb if r is not None]
+        recent = [r for d, r in ratings if (today - d).days < 30]
+        before = [r for d, r in ratings if (today - d).days >= 30]
+        complaints = sum(k == "complaint" for _, k, _ in fb)
+        avg = statistics.mean(r for _, r in ratings) if ratings else None
+        first_seen = min(
+            [e.day for e in taobao[u]]
+            + ([signups[u]] if u in signups else [])
+            + [d for d, _, _ in fb]
+        )
+        tenure = (today - first_seen).days
+        since_last = (today - days[-1]).days if days else None
+        complaint_rate = complaints / len(days) if days else None
+        score = (
+            0.35 * min(max(len(days) - 1, 0) / 4, 1)
+            + 0.25 * (0.5 ** (since_last / 30) if days else 0)
+            + 0.2 * min(tenure / 365, 1)
+            + 0.2 * ((avg - 1) / 4 if avg is not None else 0.5) * (1 - min(complaint_rate or 0, 1))
+        )
+        own = (
+            statistics.mean([(b - a).days for a, b in zip(days, days[1:], strict=False)])
+            if len(days) >= 2
+            else None
+        )
+        cycle = max(own if own is not None else population_cycle, 7)
+        stage = (
+            "prospect"
+            if not days
+            else "new"
+            if len(days) == 1 and since_last <= 2 * cycle
+            else "active"
+            if since_last <= 1.5 * cycle
+            else "at risk"
+            if since_last <= 3 * cycle
+            else "churned"
+        )
+        expected = {
+            "feedback_count": len(fb),
+            "ratings": len(ratings),
+            "avg_rating": avg,
+            "avg_rating_30d": statistics.mean(recent) if recent else None,
+            "rating_trend": statistics.mean(recent) - statistics.mean(before)
+            if recent and before
+            else None,
+            "complaints": complaints,
+            "complaint_rate": complaint_rate,
+            "repeat_purchase_rate": (len(days) - 1) / len(days) if days else None,
+            "tenure_days": tenure,
+            "loyalty_score": score,
+            "loyalty_band": "high" if score >= 0.7 else "medium" if score >= 0.4 else "low",
+            "purchase_cycle_days": cycle,
+            "lifecycle_stage": stage,
+        }
+        assert_matches(row, expected, u)
+    assert rows["100101"]["rating_trend"] == approx(-1.0)  # 4 lately against 5 before
+    assert rows["1000417"]["complaint_rate"] == approx(2 / len(purchase_days["1000417"]))
+
+
+# --- a shop that logs only purchases -------------------------------------------------------------
+
+
+def test_purchases_only_feed(tmp_path: Path, rees46) -> None:
+    """A feed of user, time, amount and quantity (plus its type column): REES46's purchases."""
+    buys = [e for evs in rees46.values() for e in evs if e.event_type == "purchase"]
+    rows = [[e.user_id, e.ts.isoformat(sep=" "), f"{2 * e.price:.2f}", "2", "order"] for e in buys]
+    feed = write_csv(
+        tmp_path / "orders.csv", ["customer_id", "created_at", "order_amount", "qty", "type"], rows
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(feed), warehouse=wh)
+    run_cli("build", warehouse=wh)
+    got = profile(wh)
+    assert set(got) == {e.user_id for e in buys}
+    for u in sorted(got)[:5]:
+        mine = [e for e in buys if e.user_id == u]
+        row = got[u]
+        assert row["purchases_lifetime"] == len(mine) and row["views_lifetime"] == 0
+        assert (
+            row["view_to_cart_rate"] is None
+            and row["top_category_1"] is None
+            and row["avg_price_viewed"] is None
+        )
+        assert row["total_spend"] == approx(sum(round(2 * e.price, 2) for e in mine), abs_=1e-6)
+        assert row["rfm_frequency"] == 0 and row["rfm_monetary_value"] == 0
+        assert row["sessions_lifetime"] == len(
+            sessions_of([Event(u, "purchase", e.ts) for e in mine])
+        )
