@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 
@@ -157,7 +158,9 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
     clean_leftovers(con)
     dag = build_dag(load_project(project_dir))
     selected = dag.select(options.select)
-    ctx = BuildContext(resolve_as_of(con, options.as_of), max_batch(con), options.full_refresh)
+    ctx = BuildContext(
+        resolve_as_of(con, options.as_of), max_batch(con), options.full_refresh, Path(project_dir)
+    )
     run_id = str(uuid.uuid4())
     options.gate.start_run(run_id, ctx.as_of)
     states = read_states(con)
@@ -291,6 +294,6 @@ def _build_one(
         result.status = "blocked"
         result.message = "; ".join(outcome.errors + outcome.raised)
         return result
-    result.message = "; ".join(outcome.warnings)
+    result.message = "\n".join(staged.messages + outcome.warnings)
     states[model.name] = new_state
     return result

@@ -88,6 +88,9 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
     known = set(models) | set(SOURCE_TABLES) | set(BUILTINS) | set(extra_relations)
     parents: dict[str, tuple[str, ...]] = {}
     for name, model in models.items():
+        if model.depends_on:
+            parents[name] = model.depends_on
+            continue
         refs = upstream_tables(model.sql, where=str(model.path), line_offset=model.header_lines)
         for ref in refs:
             if ref.name not in known:
@@ -98,13 +101,23 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
             if ref.name == name:
                 raise ProfilerError(f"{model.path}:{ref.line}: {name} reads itself")
         parents[name] = tuple(dict.fromkeys(r.name for r in refs))
+    for name, model in models.items():
+        unknown = [p for p in model.depends_on if p not in known]
+        if unknown:
+            raise ProfilerError(
+                f"{model.path}:1: {name} reads {unknown[0]!r}, which is not a model of the project"
+            )
     dag = Dag(models, parents)
     try:
         TopologicalSorter({m: set(dag.model_parents(m)) for m in models}).prepare()
     except CycleError as err:
         cycle = err.args[1]  # each node feeds the next: cycle[1] reads cycle[0]
         reader = models[cycle[1]]
-        refs = upstream_tables(reader.sql, line_offset=reader.header_lines)
+        refs = (
+            []
+            if reader.depends_on
+            else upstream_tables(reader.sql, line_offset=reader.header_lines)
+        )
         line = next((r.line for r in refs if r.name == cycle[0]), 1)
         raise ProfilerError(
             f"{reader.path}:{line}: dependency cycle: {' -> '.join(cycle)} (each feeds the next)"

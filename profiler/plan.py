@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 
@@ -42,6 +43,7 @@ class BuildContext:
     as_of: datetime
     max_batch: int
     full_refresh: bool = False
+    project_dir: Path = Path(".")
 
 
 def ts_literal(value: datetime | date) -> str:

@@ -26,6 +26,9 @@ class Kind(StrEnum):
     INCREMENTAL_BY_TIME = "incremental_by_time"
     INCREMENTAL_BY_KEY = "incremental_by_key"
     SCD2 = "scd2"
+    PYTHON = (
+        "python"  # rows computed in Python (the model layer's scores), staged and gated like SQL
+    )
 
     @property
     def is_incremental(self) -> bool:
@@ -52,6 +55,7 @@ class Model:
     tags: tuple[str, ...] = ()
     track_columns: tuple[str, ...] = ()
     columns: dict[str, str] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()  # python models only: SQL models carry their lineage in SQL
 
     @property
     def data_fingerprint(self) -> str:
@@ -172,7 +176,11 @@ def _check_kind_options(model: Model, where: str) -> None:
 
 
 def load_project(project_dir: Path) -> dict[str, Model]:
-    """All models of the project, by name. Two files with one name are an error."""
+    """All models of the project, by name. Two files with one name are an error.
+
+    Classifier specs in `models/*.toml` add one python model, `user_scores`, that reads the
+    feature tables the specs name.
+    """
     models: dict[str, Model] = {}
     for folder in MODEL_DIRS:
         for path in sorted((project_dir / folder).rglob("*.sql")):
@@ -182,4 +190,13 @@ def load_project(project_dir: Path) -> dict[str, Model]:
                     f"{path}:1: model {model.name!r} is also defined in {models[model.name].path}"
                 )
             models[model.name] = model
+    if any((project_dir / "models").glob("*.toml")):
+        from profiler.ml.step import scores_model
+
+        scores = scores_model(project_dir)
+        if scores.name in models:
+            raise ProfilerError(
+                f"{models[scores.name].path}:1: {scores.name} is the model layer's table; rename this model"
+            )
+        models[scores.name] = scores
     return models

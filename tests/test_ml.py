@@ -358,7 +358,9 @@ def test_scoring_refuses_an_artifact_whose_features_do_not_match(
 def test_build_step_retrains_only_when_the_spec_or_its_inputs_change(
     taobao: Path, tmp_path: Path
 ) -> None:
-    from profiler.ml.step import feature_tables, scores_for_build, spec_fingerprint
+    """`profiler build` trains once, then only scores, until the spec, the feature SQL or the
+    retraining cadence (`retrain_every_days` of as-of time) says otherwise."""
+    from profiler.ml.step import feature_tables, spec_fingerprint
 
     early = int((datetime(2017, 12, 2, 12) - datetime(1970, 1, 1)).total_seconds())
     project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec(cutoffs=1)})
@@ -367,32 +369,39 @@ def test_build_step_retrains_only_when_the_spec_or_its_inputs_change(
     target = project / "target"
     assert feature_tables(project) == {"user_features"}
 
-    def step() -> tuple[list[str], int]:
-        as_of = run_build(con, project, BuildOptions()).as_of
-        rows, messages = scores_for_build(con, project, datetime.fromisoformat(as_of), target)
-        assert rows.num_rows == con.execute("SELECT count(*) FROM user_features").fetchone()[0]
+    def step() -> tuple[str, str, int]:
+        run = run_build(con, project, BuildOptions())
+        result = next(r for r in run.results if r.model == "user_scores")
+        assert result.status == "success", result.message
+        scored = con.execute(
+            "SELECT count(*) FROM user_scores WHERE as_of = ?", [datetime.fromisoformat(run.as_of)]
+        ).fetchone()[0]
+        assert scored == con.execute("SELECT count(*) FROM user_features").fetchone()[0]
         runs = con.execute("SELECT count(*) FROM _profiler.model_runs").fetchone()[0]
-        return messages, runs
+        return result.action, result.message, runs
 
-    messages, runs = step()
-    assert runs == 1 and any("validated on" in m for m in messages)
-    messages, runs = step()
-    assert runs == 1 and any("unchanged, reused" in m for m in messages)
-    before = spec_fingerprint(project)
+    action, message, runs = step()
+    assert runs == 1 and "validated on" in message
+    action, message, runs = step()
+    assert (action, runs) == ("skip", 1)  # nothing new: no training, no scoring
     spec = project / "models" / "purchase_propensity.toml"
+    before = spec_fingerprint(project)
     spec.write_text("# a comment changes nothing\n" + spec.read_text())
     assert spec_fingerprint(project) == before
-    messages, runs = step()
-    assert runs == 1
+    action, message, runs = step()
+    assert (action, runs) == ("skip", 1)
     spec.write_text(spec.read_text().replace("max_depth = 6", "max_depth = 5"))
     assert spec_fingerprint(project) != before
-    messages, runs = step()
-    assert runs == 2 and any("validated on" in m for m in messages)
-    load_taobao(con, f"ts > {early}")  # new data: the as-of and the training data move
-    messages, runs = step()
-    assert runs == 3
-    messages, runs = step()
-    assert runs == 3
+    action, message, runs = step()
+    assert runs == 2 and "validated on" in message
+    load_taobao(con, f"ts > {early}")  # new data moves the as-of by 1.2 days: score, reuse
+    action, message, runs = step()
+    assert runs == 2 and "reused" in message
+    spec.write_text("retrain_every_days = 1\n" + spec.read_text())
+    con.execute("DELETE FROM user_scores")  # force the step to run again at the same as-of
+    con.execute("UPDATE _profiler.models SET watermark = 0 WHERE name = 'user_scores'")
+    action, message, runs = step()
+    assert runs == 3 and "validated on" in message  # the model is 1.2 days old: retrained
     assert len(list((target / "models" / "purchase_propensity").iterdir())) == 3
 
 

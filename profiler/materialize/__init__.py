@@ -27,6 +27,7 @@ class Staged:
     apply: Callable[[duckdb.DuckDBPyConnection], None]
     cleanup: list[str] = field(default_factory=list)  # DROP statements once published or refused
     slice_predicate: str | None = None  # rows of the published table the slice replaces
+    messages: list[str] = field(default_factory=list)  # what the step has to say (python models)
 
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
         for stmt in self.cleanup:
@@ -57,8 +58,10 @@ def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
 def stage(
     con: duckdb.DuckDBPyConnection, model: Model, sql: str, plan: Plan, ctx: BuildContext
 ) -> Staged:
-    from profiler.materialize import incremental, scd2, table, view
+    from profiler.materialize import incremental, python, scd2, table, view
 
+    if model.kind is Kind.PYTHON:
+        return python.stage(con, model, plan, ctx)
     if model.kind is Kind.VIEW:
         return view.stage(con, model, sql, plan)
     if model.kind is Kind.SCD2:

@@ -82,6 +82,7 @@ def metadata_for(trained) -> dict:
         "features": [f.as_dict() for f in trained.features],
         "classes": trained.classes,
         "data_fingerprint": trained.data_fingerprint,
+        "inputs_fingerprint": trained.inputs_fingerprint,
         "training_window": {
             "as_of": cuts.as_of.isoformat(),
             "final_cutoffs": [c.isoformat() for c in cuts.final],
@@ -125,6 +126,30 @@ def load_artifact(target_dir: Path, name: str, version: str) -> Artifact | None:
     if not (folder / MODEL_FILE).exists() or not (folder / METADATA_FILE).exists():
         return None
     return read_artifact(folder)
+
+
+def recent_artifact(
+    target_dir: Path, name: str, inputs_fp: str, as_of, max_age_days: int
+) -> Artifact | None:
+    """The newest artifact trained on the same spec and feature SQL, at most `max_age_days` of
+    as-of time before `as_of`: what `profiler build` scores with instead of retraining."""
+    from datetime import datetime, timedelta
+
+    best: tuple[datetime, Path] | None = None
+    for meta_path in (Path(target_dir) / "models" / name).glob(f"*/{METADATA_FILE}"):
+        try:
+            meta = json.loads(meta_path.read_text())
+            trained_at = datetime.fromisoformat(meta["training_window"]["as_of"])
+        except (OSError, ValueError, KeyError):
+            continue
+        fresh = timedelta(0) <= as_of - trained_at <= timedelta(days=max_age_days)
+        if (
+            meta.get("inputs_fingerprint") == inputs_fp
+            and fresh
+            and (best is None or trained_at > best[0])
+        ):
+            best = (trained_at, meta_path.parent)
+    return load_artifact(target_dir, name, best[1].name) if best else None
 
 
 def read_artifact(folder: Path) -> Artifact:

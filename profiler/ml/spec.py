@@ -53,6 +53,7 @@ _KNOWN = {
     "label_events",
     "label_category",
     "log1p",
+    "retrain_every_days",
 }
 
 
@@ -85,6 +86,9 @@ class ModelSpec:
     # the same form as the candidates (e.g. the profile's normalised category path)
     label_category: str = "coalesce(e.category_id, i.category_id)"
     log1p: bool = True  # signed log1p of numeric features (counts are heavy-tailed)
+    # `profiler build` reuses a model trained on the same spec and feature SQL up to this many
+    # days (of as-of time) old, and only scores; `profiler train` always trains.
+    retrain_every_days: int = 7
     description: str = ""
     raw: dict = field(default_factory=dict)
 
@@ -98,8 +102,10 @@ class ModelSpec:
 
     @property
     def fingerprint(self) -> str:
-        """What the spec computes: the parsed content, so comments and layout do not count."""
-        body = json.dumps(self.raw, sort_keys=True, default=str)
+        """What the spec computes: the parsed content, so comments and layout do not count (nor
+        the retraining cadence, which says when to train, not what)."""
+        what = {k: v for k, v in self.raw.items() if k != "retrain_every_days"}
+        body = json.dumps(what, sort_keys=True, default=str)
         return hashlib.sha256(f"{self.name}\x1f{body}".encode()).hexdigest()[:16]
 
     def with_horizon(self, days: int | None) -> ModelSpec:
@@ -169,7 +175,10 @@ def parse_spec(path: Path, text: str | None = None) -> ModelSpec:
     est = raw.get("estimator", {})
     if est.get("name") not in ESTIMATORS:
         raise ProfilerError(f"{where}: [estimator] name must be one of {', '.join(ESTIMATORS)}")
-    ints = {k: raw.get(k, d) for k, d in (("horizon_days", 30), ("cutoffs", 1))}
+    ints = {
+        k: raw.get(k, d)
+        for k, d in (("horizon_days", 30), ("cutoffs", 1), ("retrain_every_days", 7))
+    }
     for key, value in ints.items():
         if not isinstance(value, int) or value < 1:
             raise ProfilerError(f"{where}: {key} must be a whole number >= 1")
@@ -198,6 +207,7 @@ def parse_spec(path: Path, text: str | None = None) -> ModelSpec:
         label_events=_tuple(raw.get("label_events", ["purchase", "cart"]), where, "label_events"),
         label_category=str(raw.get("label_category", ModelSpec.label_category)),
         log1p=bool(raw.get("log1p", True)),
+        retrain_every_days=ints["retrain_every_days"],
         description=str(raw.get("description", "")),
         raw=raw,
     )

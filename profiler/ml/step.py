@@ -76,14 +76,16 @@ def score_published(
     target_dir: Path,
 ) -> Scored:
     """Reuse (or train) the spec's current version, then score the published tables at `as_of`."""
-    from profiler.ml.artifacts import load_artifact
+    from profiler.ml.artifacts import load_artifact, recent_artifact
     from profiler.ml.features import resolve_features
     from profiler.ml.score import score_users
-    from profiler.ml.train import data_fingerprint, model_version
+    from profiler.ml.train import data_fingerprint, inputs_fingerprint, model_version
 
     features = resolve_features(con, spec)
     version = model_version(spec, features, data_fingerprint(con, project_dir, spec, as_of))
-    artifact = load_artifact(target_dir, spec.name, version)
+    artifact = load_artifact(target_dir, spec.name, version) or recent_artifact(
+        target_dir, spec.name, inputs_fingerprint(project_dir, spec), as_of, spec.retrain_every_days
+    )
     trained = None
     if artifact is None:
         trained, artifact, _ = train_version(con, project_dir, spec, as_of, target_dir)
@@ -135,7 +137,10 @@ def scores_for_build(
         if scored.trained is not None:
             messages += describe_training(scored.trained)
         else:
-            messages.append(f"{name} {scored.artifact.version}: spec and inputs unchanged, reused")
+            messages.append(
+                f"{name} {scored.artifact.version}: spec and feature SQL unchanged and trained within "
+                f"{spec.retrain_every_days} days of as-of time: reused"
+            )
         if not scored.artifact.metadata.get("beats_recency", False) and scored.trained is None:
             messages.append(
                 f"WARNING: {name} {scored.artifact.version} does not beat the recency baseline"
@@ -143,3 +148,52 @@ def scores_for_build(
         messages.append(f"{name}: scored {scored.rows.num_rows:,} users as of {as_of}")
         tables.append(scored.rows)
     return (pa.concat_tables(tables) if tables else None), messages
+
+
+REPLACE_KEY = ("model", "as_of")  # new scores replace the ones of the same model and as-of
+
+
+def scores_model(project_dir: Path):
+    """The build graph's node for the model layer: `user_scores`, reading the specs' tables."""
+    from profiler.project import Kind, Model
+
+    folder = Path(project_dir) / "models"
+    return Model(
+        name="user_scores",
+        path=folder,
+        sql=f"-- model layer: {spec_fingerprint(project_dir)}",
+        kind=Kind.PYTHON,
+        header_lines=0,
+        description="Scores of every classifier spec in models/, one row per user, model and as-of.",
+        unique_key=("user_id", "model", "as_of"),
+        tags=("scores",),
+        depends_on=tuple(sorted(feature_tables(project_dir))),
+        columns={
+            "user_id": "pseudonymous user id",
+            "model": "the spec's name in models/",
+            "score": "the model's probability (next_category: of the most likely category)",
+            "as_of": "the as-of time the features were read at",
+            "model_version": "content hash of spec, feature schema and training data",
+            "label": "next_category: the most likely category; NULL otherwise",
+            "decile": "1 = the 10% highest scores of this model and as-of",
+        },
+    )
+
+
+def run_scores(con: duckdb.DuckDBPyConnection, project_dir: Path, as_of: datetime):
+    """Rows for `user_scores` at `as_of` (empty with the right columns when nothing scored)."""
+    import pyarrow as pa
+
+    from profiler.ml.score import COLUMNS
+
+    rows, messages = scores_for_build(con, project_dir, as_of, Path(project_dir) / "target")
+    if rows is None:
+        types = {
+            "VARCHAR": pa.string(),
+            "DOUBLE": pa.float64(),
+            "TIMESTAMP": pa.timestamp("us"),
+            "INTEGER": pa.int32(),
+            "BIGINT": pa.int64(),
+        }
+        rows = pa.table({n: pa.array([], type=types.get(t, pa.string())) for n, t in COLUMNS})
+    return rows, messages

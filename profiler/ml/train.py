@@ -56,6 +56,7 @@ class TrainedModel:
     spec: ModelSpec
     version: str
     data_fingerprint: str
+    inputs_fingerprint: str
     cutoffs: Cutoffs
     features: list[Feature]
     pipeline: object
@@ -75,24 +76,31 @@ class TrainedModel:
         return self.spec.name
 
 
-def data_fingerprint(
-    con: duckdb.DuckDBPyConnection, project_dir: Path, spec: ModelSpec, as_of: datetime
-) -> str:
-    """What the training data depends on, computed without reading it: the batches loaded so far,
-    the as-of, and the SQL of every model the feature tables are built from."""
+def inputs_fingerprint(project_dir: Path, spec: ModelSpec) -> str:
+    """The SQL of every model the feature tables are built from: what the features mean."""
     from profiler.dag import build_dag
     from profiler.project import load_project
 
-    batches = con.execute(
-        "SELECT coalesce(max(batch_id), 0), count(*), coalesce(sum(loaded), 0) FROM _profiler.batches"
-    ).fetchone()
     dag = build_dag(load_project(Path(project_dir)))
     names = set()
     for table in spec.tables:
         if table in dag.models:
             names |= {table} | {a for a in dag.ancestors(table) if a in dag.models}
     sql = [f"{n}:{dag.models[n].data_fingerprint}" for n in sorted(names)]
-    body = "\x1f".join([*map(str, batches), as_of.isoformat(), *sql])
+    return hashlib.sha256("\x1f".join([spec.fingerprint, *sql]).encode()).hexdigest()[:16]
+
+
+def data_fingerprint(
+    con: duckdb.DuckDBPyConnection, project_dir: Path, spec: ModelSpec, as_of: datetime
+) -> str:
+    """What the training data depends on, computed without reading it: the batches loaded so far,
+    the as-of, and the SQL of every model the feature tables are built from."""
+    batches = con.execute(
+        "SELECT coalesce(max(batch_id), 0), count(*), coalesce(sum(loaded), 0) FROM _profiler.batches"
+    ).fetchone()
+    body = "\x1f".join(
+        [*map(str, batches), as_of.isoformat(), inputs_fingerprint(project_dir, spec)]
+    )
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -309,6 +317,7 @@ def train_model(
         spec=spec,
         version=model_version(spec, features, data_fp),
         data_fingerprint=data_fp,
+        inputs_fingerprint=inputs_fingerprint(project_dir, spec),
         cutoffs=cuts,
         features=features,
         pipeline=pipeline,
