@@ -28,10 +28,27 @@ def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run_cli(*args: str, warehouse: Path, project: Path = REPO, ok: bool = True) -> str:
     """Run `profiler ARGS` in-process against `warehouse`; assert its exit code; return its output."""
-    env = {"PROFILER_PROJECT_DIR": str(project), "PROFILER_WAREHOUSE": str(warehouse), "COLUMNS": "200"}
+    env = {
+        "PROFILER_PROJECT_DIR": str(project),
+        "PROFILER_WAREHOUSE": str(warehouse),
+        "COLUMNS": "200",
+    }
     result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
     assert (result.exit_code == 0) == ok, result.output
     return result.output
+
+
+def sql_project(root: Path) -> Path:
+    """A copy of the project's SQL models without its suites and classifier specs.
+
+    Engine tests use it: incremental semantics do not depend on the gate or the model layer,
+    which have their own tests, and each GX validation or training would only add minutes.
+    """
+    import shutil
+
+    for folder in ("sql", "features"):
+        shutil.copytree(REPO / folder, root / folder)
+    return root
 
 
 def split_csv_by_time(src: Path, out_dir: Path, cuts: list[int], ts_expr: str = "ts") -> list[Path]:
@@ -54,7 +71,9 @@ def split_csv_by_time(src: Path, out_dir: Path, cuts: list[int], ts_expr: str = 
 def model_tables(warehouse: Path) -> list[str]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return [r[0] for r in con.execute("SELECT name FROM _profiler.models ORDER BY name").fetchall()]
+        return [
+            r[0] for r in con.execute("SELECT name FROM _profiler.models ORDER BY name").fetchall()
+        ]
     finally:
         con.close()
 
@@ -74,7 +93,9 @@ def table_diff(a: Path, b: Path, table: str, drop: tuple[str, ...] = ()) -> int:
             [table],
         ).fetchall()
         exprs = [
-            f'round("{c}", 9 - CAST(ceil(log10(abs("{c}") + 1)) AS INTEGER)) AS "{c}"' if t in ("DOUBLE", "FLOAT") else f'"{c}"'
+            f'round("{c}", 9 - CAST(ceil(log10(abs("{c}") + 1)) AS INTEGER)) AS "{c}"'
+            if t in ("DOUBLE", "FLOAT")
+            else f'"{c}"'
             for c, t in cols
             if c not in drop
         ]
@@ -88,4 +109,9 @@ def table_diff(a: Path, b: Path, table: str, drop: tuple[str, ...] = ()) -> int:
 
 
 def env_for(warehouse: Path, project: Path = REPO) -> dict[str, str]:
-    return {**os.environ, "PROFILER_PROJECT_DIR": str(project), "PROFILER_WAREHOUSE": str(warehouse), "PROFILER_PII_KEY": "test-key"}
+    return {
+        **os.environ,
+        "PROFILER_PROJECT_DIR": str(project),
+        "PROFILER_WAREHOUSE": str(warehouse),
+        "PROFILER_PII_KEY": "test-key",
+    }

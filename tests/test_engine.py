@@ -1,6 +1,7 @@
 """The engine on real data: batches equal a full build, idle builds do nothing, kills lose nothing.
 
-Data: the shared Taobao sample (928 users' complete history), cut into time batches.
+Data: the shared Taobao sample (928 users' complete history), cut into time batches. Models: the
+project's own sql/ and features/ (without the gate and the model layer, tested on their own).
 """
 
 from __future__ import annotations
@@ -16,19 +17,31 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from conftest import REPO, TAOBAO, env_for, model_tables, run_cli, split_csv_by_time, table_diff
+from conftest import (
+    TAOBAO,
+    env_for,
+    model_tables,
+    run_cli,
+    split_csv_by_time,
+    sql_project,
+    table_diff,
+)
 
 CUTS = [1511700000, 1511900000, 1512100000, 1512250000]  # 2017-11-26 .. 2017-12-02, Unix seconds
 SCD2 = ("user_profile_history",)
 
 
 @pytest.fixture(scope="module")
-def full_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sql_project(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="module")
+def full_build(tmp_path_factory: pytest.TempPathFactory, project: Path) -> Path:
     """One ingest of all the data, one build: the reference every other way must equal."""
     wh = tmp_path_factory.mktemp("full") / "wh.duckdb"
-    run_cli("ingest", "events", str(TAOBAO), warehouse=wh)
-    run_cli("build", warehouse=wh)
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
     return wh
 
 
@@ -53,59 +66,59 @@ def current_history_diff(a: Path, b: Path) -> int:
     ).fetchone()[0]
 
 
-def test_batches_equal_one_full_build(full_build: Path, tmp_path: Path) -> None:
+def test_batches_equal_one_full_build(full_build: Path, project: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     for batch in split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS):
-        run_cli("ingest", "events", str(batch), warehouse=wh)
-        run_cli("build", warehouse=wh)
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
+        run_cli("build", warehouse=wh, project=project)
     assert model_tables(wh) == model_tables(full_build)
     assert compare_all(full_build, wh) == {}
     assert current_history_diff(full_build, wh) == 0
 
 
-def test_late_data_lands_in_its_own_day(full_build: Path, tmp_path: Path) -> None:
+def test_late_data_lands_in_its_own_day(full_build: Path, project: Path, tmp_path: Path) -> None:
     """Ingest the newest days first and the oldest last: late rows must be placed correctly."""
     wh = tmp_path / "wh.duckdb"
     for batch in reversed(split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)):
-        run_cli("ingest", "events", str(batch), warehouse=wh)
-        run_cli("build", warehouse=wh)
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
+        run_cli("build", warehouse=wh, project=project)
     assert compare_all(full_build, wh) == {}
 
 
-def test_nothing_new_does_no_work(full_build: Path, tmp_path: Path) -> None:
+def test_nothing_new_does_no_work(full_build: Path, project: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     shutil.copy(full_build, wh)
-    run_cli("build", warehouse=wh, project=REPO)
-    results = json.loads((REPO / "target" / "run_results.json").read_text())["results"]
+    run_cli("build", warehouse=wh, project=project)
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
     assert results and all(r["action"] == "skip" for r in results)
     assert all(r["status"] == "success" for r in results)
 
 
-def test_same_file_twice_changes_nothing(full_build: Path, tmp_path: Path) -> None:
+def test_same_file_twice_changes_nothing(full_build: Path, project: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     shutil.copy(full_build, wh)
-    out = run_cli("ingest", "events", str(TAOBAO), warehouse=wh)
+    out = run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
     assert "already ingested" in out
     assert compare_all(full_build, wh) == {}
 
 
-def test_as_of_equals_a_build_of_the_data_before_it(tmp_path: Path) -> None:
+def test_as_of_equals_a_build_of_the_data_before_it(project: Path, tmp_path: Path) -> None:
     """--as-of T on all the data equals a build of only the rows with ts <= T."""
     cut = 1512000000  # 2017-11-30 00:00:00 UTC
     past = tmp_path / "past.duckdb"
-    run_cli("ingest", "events", str(TAOBAO), warehouse=past)
-    run_cli("build", "--as-of", "2017-11-30T00:00:00", warehouse=past)
+    run_cli("ingest", "events", str(TAOBAO), warehouse=past, project=project)
+    run_cli("build", "--as-of", "2017-11-30T00:00:00", warehouse=past, project=project)
     only = tmp_path / "only.duckdb"
     before = split_csv_by_time(TAOBAO, tmp_path / "b", [cut + 1])[0]
-    run_cli("ingest", "events", str(before), warehouse=only)
-    run_cli("build", "--as-of", "2017-11-30T00:00:00", warehouse=only)
+    run_cli("ingest", "events", str(before), warehouse=only, project=project)
+    run_cli("build", "--as-of", "2017-11-30T00:00:00", warehouse=only, project=project)
     assert compare_all(only, past) == {}
 
 
-def test_changed_model_rebuilds_it_and_its_descendants_only(full_build: Path, tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(REPO / "sql", project / "sql")
-    shutil.copytree(REPO / "features", project / "features")
+def test_changed_model_rebuilds_it_and_its_descendants_only(
+    full_build: Path, tmp_path: Path
+) -> None:
+    project = sql_project(tmp_path / "project")
     wh = tmp_path / "wh.duckdb"
     shutil.copy(full_build, wh)
     from profiler.dag import build_dag
@@ -123,16 +136,19 @@ def test_changed_model_rebuilds_it_and_its_descendants_only(full_build: Path, tm
     body = "\n".join(lines[n:]).strip().rstrip(";")
     path.write_text("\n".join(lines[:n]) + f"\nSELECT * FROM (\n{body}\n) AS changed\n")
     run_cli("build", warehouse=wh, project=project)
-    results = {r["model"]: r for r in json.loads((project / "target" / "run_results.json").read_text())["results"]}
+    results = {
+        r["model"]: r
+        for r in json.loads((project / "target" / "run_results.json").read_text())["results"]
+    }
     rebuilt = {m for m, r in results.items() if r["action"] == "full"}
     assert leafish in rebuilt
     assert rebuilt <= {leafish} | dag.descendants(leafish)
 
 
-def _build_proc(wh: Path) -> subprocess.Popen:
+def _build_proc(wh: Path, project: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "profiler", "build"],
-        env=env_for(wh),
+        env=env_for(wh, project),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -140,28 +156,38 @@ def _build_proc(wh: Path) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_killed_build_then_build_equals_uninterrupted(full_build: Path, tmp_path: Path, seed: int) -> None:
+def test_killed_build_then_build_equals_uninterrupted(
+    full_build: Path, project: Path, tmp_path: Path, seed: int
+) -> None:
     wh = tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(TAOBAO), warehouse=wh)
-    proc = _build_proc(wh)
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
+    proc = _build_proc(wh, project)
     time.sleep(random.Random(seed).uniform(1.0, 4.0))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    run_cli("build", warehouse=wh)
+    run_cli("build", warehouse=wh, project=project)
     assert compare_all(full_build, wh) == {}
 
 
-def test_second_build_exits_at_once_naming_the_first(full_build: Path, tmp_path: Path) -> None:
+def test_second_build_exits_at_once_naming_the_first(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
     wh = tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(TAOBAO), warehouse=wh)
-    first = _build_proc(wh)
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
+    first = _build_proc(wh, project)
     try:
         deadline = time.time() + 20
         lock = wh.with_name(wh.name + ".lock")
         while not (lock.exists() and lock.read_text()) and time.time() < deadline:
             time.sleep(0.05)
         t0 = time.perf_counter()
-        second = subprocess.run([sys.executable, "-m", "profiler", "build"], env=env_for(wh), capture_output=True, text=True, timeout=30)
+        second = subprocess.run(
+            [sys.executable, "-m", "profiler", "build"],
+            env=env_for(wh, project),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         elapsed = time.perf_counter() - t0
     finally:
         first.wait(timeout=120)
