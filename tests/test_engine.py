@@ -169,30 +169,50 @@ def test_killed_build_then_build_equals_uninterrupted(
     assert compare_all(full_build, wh) == {}
 
 
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from profiler.lock import warehouse_lock
+with warehouse_lock(Path(sys.argv[1]), "build"):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
 def test_second_build_exits_at_once_naming_the_first(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:
+    """A build holding the warehouse (here: a process holding its lock, so the overlap is certain)
+    makes a second build exit at once, naming it; once the holder is killed -9, builds work."""
     wh = tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
-    first = _build_proc(wh, project)
+    shutil.copy(full_build, wh)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(wh)], stdout=subprocess.PIPE, text=True
+    )
     try:
-        deadline = time.time() + 20
-        lock = wh.with_name(wh.name + ".lock")
-        while not (lock.exists() and lock.read_text()) and time.time() < deadline:
-            time.sleep(0.05)
+        assert holder.stdout.readline().strip() == "locked"
         t0 = time.perf_counter()
         second = subprocess.run(
             [sys.executable, "-m", "profiler", "build"],
             env=env_for(wh, project),
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=60,
         )
         elapsed = time.perf_counter() - t0
     finally:
-        first.wait(timeout=120)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
     assert second.returncode == 1
-    assert "is busy" in second.stdout and f"pid {first.pid}" in second.stdout
+    assert "is busy" in second.stdout and f"pid {holder.pid}" in second.stdout
     assert "Traceback" not in second.stdout + second.stderr
     assert elapsed < 10
-    assert first.returncode == 0
+    third = subprocess.run(
+        [sys.executable, "-m", "profiler", "build"],
+        env=env_for(wh, project),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert third.returncode == 0, third.stdout + third.stderr  # the dead holder's lock is gone
+    assert compare_all(full_build, wh) == {}
