@@ -587,12 +587,13 @@ def gate_error(table: str, err: BaseException) -> GateOutcome:
     return GateOutcome(False, raised=[f"{table}: the gate could not run: {why}"], results=[v])
 
 
-def _staged_queries(staged: Staged) -> tuple[str, str]:
+def _staged_queries(con: duckdb.DuckDBPyConnection, staged: Staged) -> tuple[str, str]:
+    """What the slice-local and the table-level expectations read (the same for a whole table)."""
     rel = staged.relation
     rel_sql = rel if ('"' in rel or "." in rel) else quote(rel)
     row_query = f"SELECT * FROM {rel_sql}"
-    if staged.slice_predicate is None:
-        return row_query, row_query
+    if staged.slice_predicate is None or relation_type(con, staged.model.name) is None:
+        return row_query, row_query  # a whole table, or a slice into a table not published yet
     would_be = (
         f"SELECT * FROM (SELECT * FROM {quote(staged.model.name)} "
         f"WHERE ({staged.slice_predicate}) IS NOT TRUE) UNION ALL BY NAME ({row_query})"
@@ -630,8 +631,8 @@ class ExpectationGate:
         if suite is None:
             return GateOutcome()
         t0 = time.perf_counter()
-        row_query, table_query = _staged_queries(staged)
         try:
+            row_query, table_query = _staged_queries(con, staged)
             published = published_query(con, model.name, model.kind)
             if published and _earlier_as_of(con, model.name, self.as_of):
                 published = None  # going back in time shrinks tables: no baseline to compare with

@@ -570,3 +570,42 @@ def test_shipped_suites_name_columns_their_tables_have() -> None:
         if missing := sorted(named - known):
             problems.append(f"{suite.path.name}: {name} has no column(s) {', '.join(missing)}")
     assert not problems, problems
+
+
+def test_a_slice_into_a_table_not_published_yet_is_validated_whole(tmp_path: Path) -> None:
+    """The model layer stages its first scores as a slice: there is no published table yet."""
+    from datetime import datetime
+
+    from profiler.materialize import Staged
+    from profiler.plan import Plan
+    from profiler.project import Kind, Model
+
+    con = duckdb.connect()
+    ensure_schema(con)
+    con.execute("""CREATE TABLE _profiler."stg__scores" AS SELECT '1' AS user_id, 0.5 AS score""")
+    (tmp_path / "expectations").mkdir()
+    suite = {
+        "name": "scores",
+        "expectations": [
+            exp("expect_column_values_to_be_between", column="score", min_value=0, max_value=1),
+            exp("expect_column_values_to_be_unique", column="user_id"),
+            exp("expect_table_row_count_to_be_between", min_value=1),
+        ],
+    }
+    (tmp_path / "expectations" / "scores.json").write_text(json.dumps(suite))
+    model = Model(
+        "scores", tmp_path, "SELECT 1", Kind.INCREMENTAL_BY_KEY, 0, unique_key=("user_id",)
+    )
+    staged = Staged(
+        model,
+        Plan("scores", "full", "first build", 1),
+        '_profiler."stg__scores"',
+        1,
+        apply=lambda c: None,
+        slice_predicate="user_id IN ('1')",
+    )
+    gate = ExpectationGate(tmp_path)
+    gate.start_run("run", datetime(2024, 1, 1))
+    out = gate.check(con, staged)
+    assert out.passed, out.raised + out.errors
+    assert [v.scope for v in out.results] == ["table"] * 3
