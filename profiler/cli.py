@@ -170,6 +170,70 @@ def show(
 
 
 @app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the Parquet files.")],
+    select: Annotated[
+        str | None,
+        typer.Option(
+            "--select", "-s", help="dbt selector over the analyst tables, or user_scores."
+        ),
+    ] = None,
+    audiences_csv: Annotated[
+        bool,
+        typer.Option(
+            "--audiences-csv", help="Also write OUT/audiences/<audience>.csv of user ids."
+        ),
+    ] = False,
+    project_dir: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Parquet (zstd) of the analyst tables, with column docs; only what changed is rewritten."""
+    from profiler.serve.export import export_tables
+
+    try:
+        result = export_tables(_settings(project_dir, warehouse), out, select, audiences_csv)
+    except ProfilerError as err:
+        _fail(str(err))
+    console = _console()
+    for line in result.lines():
+        console.print(line, soft_wrap=True)
+
+
+@app.command()
+def docs(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the static site (open index.html).")
+    ],
+    evaluate_recommendations: Annotated[
+        str | None,
+        typer.Option(
+            "--evaluate-recommendations",
+            help="First evaluate user_recommendations built as of this cutoff (ISO) on the days after it.",
+        ),
+    ] = None,
+    horizon_days: Annotated[
+        int, typer.Option("--horizon-days", help="Days after the cutoff the evaluation looks at.")
+    ] = 2,
+    project_dir: ProjectOpt = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """A static docs site: lineage, models, checks, model metrics, distributions, profile lookup."""
+    from profiler.serve.docs import docs_command
+
+    try:
+        lines = docs_command(
+            _settings(project_dir, warehouse), out, evaluate_recommendations, horizon_days
+        )
+    except ProfilerError as err:
+        _fail(str(err))
+    console = _console()
+    for line in lines:
+        console.print(
+            line, style="bold red" if line.startswith("WARNING") else None, soft_wrap=True
+        )
+
+
+@app.command()
 def watch(
     directory: Annotated[
         Path, typer.Argument(help="Landing folder with one subfolder per source.")

@@ -67,6 +67,7 @@ def build_project(
     from profiler.lock import warehouse_lock
     from profiler.report import BuildPrinter
     from profiler.runlog import write_run_results
+    from profiler.serve.serving import publish_serving_copy
 
     copied = ensure_warehouse(settings)
     if copied:
@@ -88,6 +89,8 @@ def build_project(
             with printer:
                 run = run_build(con, settings.project_dir, options)
             write_run_results(settings.target_dir, run)
+            if run.status == "success":
+                publish_serving_copy(settings, con, run)
             printer.summary(con, run, settings.warehouse)
         finally:
             con.close()

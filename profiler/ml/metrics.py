@@ -29,6 +29,20 @@ def _top_decile(order_key, hits) -> float:
     return float(np.mean(hits[order]))
 
 
+def roc_points(y, scores, max_points: int = 101) -> list[list[float]] | None:
+    """The ROC curve as [false positive rate, true positive rate] pairs, thinned to `max_points`
+    (for the docs site's plot); None unless both classes occur."""
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    y = np.asarray(y, dtype=int)
+    if not 0 < y.sum() < len(y):
+        return None
+    fpr, tpr, _ = roc_curve(y, np.asarray(scores, dtype=float))
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(max_points, len(fpr))).round().astype(int))
+    return [[round(float(fpr[i]), 4), round(float(tpr[i]), 4)] for i in keep]
+
+
 def binary_metrics(y, p) -> dict[str, float | None]:
     """ROC AUC, PR AUC, log loss, Brier, base rate and lift in the top decile of scores."""
     import numpy as np
@@ -45,6 +59,7 @@ def binary_metrics(y, p) -> dict[str, float | None]:
         "brier": float(brier_score_loss(y, p)),
         "base_rate": rate,
         "lift_top_decile": _top_decile(p, y) / rate if rate else None,
+        "roc_curve": roc_points(y, p),
     }
 
 
@@ -72,6 +87,7 @@ def multiclass_metrics(y, P, classes) -> dict[str, float | None]:
         "base_rate": base,
         "accuracy": float(correct.mean()) if len(y) else None,
         "lift_top_decile": _top_decile(P.max(axis=1), correct) / base if base else None,
+        "roc_curve": roc_points(onehot.ravel(), P.ravel()),  # micro-averaged over the classes
     }
 
 

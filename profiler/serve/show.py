@@ -1,13 +1,15 @@
 """`profiler show USER_ID`: one user's profile, grouped by dimension, readable by a person.
 
 A column's dimension is the tag of the feature model that documents it (`-- tags: behaviour`), so
-adding a feature to a model puts it in the right group without touching this file.
+adding a feature to a model puts it in the right group without touching this file. After the
+profile: the user's newest score per model (`user_scores`), recommendations, the audiences the user
+is in, and the profile's history. While a build holds the warehouse, the serving copy is read.
 """
 
 from __future__ import annotations
 
 from profiler.errors import ProfilerError
-from profiler.settings import Settings, connect
+from profiler.settings import Settings
 
 DIMENSIONS = ("basic", "behaviour", "preference", "rfm", "sentiment", "scores")
 
@@ -28,10 +30,11 @@ def column_dimensions(settings: Settings) -> dict[str, str]:
 def show_user(settings: Settings, user_id: str, console) -> None:
     from rich.table import Table
 
+    from profiler.serve.catalog import open_reader
+
     if not settings.warehouse.exists():
         raise ProfilerError(f"no warehouse at {settings.warehouse}; run `profiler build` first")
-    con = connect(settings, read_only=True)
-    try:
+    with open_reader(settings) as (con, _source):
         try:
             cur = con.execute("SELECT * FROM user_profile WHERE user_id = ?", [user_id])
         except Exception:
@@ -41,8 +44,7 @@ def show_user(settings: Settings, user_id: str, console) -> None:
             raise ProfilerError(f"user {user_id!r} is not in user_profile")
         names = [d[0] for d in cur.description]
         history = _history(con, user_id)
-    finally:
-        con.close()
+        extras = _serving_parts(con, settings, user_id)
     dims = column_dimensions(settings)
     groups: dict[str, list[tuple[str, object]]] = {}
     for name, value in zip(names, row, strict=True):
@@ -57,6 +59,13 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         for name, value in groups[dim]:
             table.add_row(f"  {name}", _fmt(value))
         console.print(table)
+    for title, (headers, rows) in extras.items():
+        table = Table(*headers, title=title, title_justify="left", box=None, pad_edge=False)
+        for r in rows:
+            table.add_row(*(_fmt(v) for v in r))
+        if not rows:
+            table.add_row("(none)", *[""] * (len(headers) - 1))
+        console.print(table)
     if history:
         table = Table(
             "valid_from",
@@ -69,6 +78,42 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         for h in history[1]:
             table.add_row(*(_fmt(v) for v in h))
         console.print(table)
+
+
+def _query(con, sql: str, params: list) -> tuple[list[str], list[tuple]] | None:
+    try:
+        cur = con.execute(sql, params)
+    except Exception:
+        return None  # the table is not built in this project (yet)
+    return [d[0] for d in cur.description], cur.fetchall()
+
+
+def _serving_parts(con, settings: Settings, user_id: str) -> dict[str, tuple[list[str], list]]:
+    """Model scores (newest per model), recommendations and audiences of one user."""
+    from profiler.serve.audiences import audience_tables, user_audiences
+    from profiler.serve.catalog import analyst_tables
+
+    parts: dict[str, tuple[list[str], list]] = {}
+    scores = _query(
+        con,
+        "SELECT model, score, label, decile, as_of, model_version FROM user_scores WHERE user_id = ? "
+        "QUALIFY row_number() OVER (PARTITION BY model ORDER BY as_of DESC) = 1 ORDER BY model",
+        [user_id],
+    )
+    if scores:
+        parts["model scores"] = scores
+    recs = _query(
+        con,
+        "SELECT rank, item_id, score, reason, category, brand FROM user_recommendations "
+        "WHERE user_id = ? ORDER BY rank",
+        [user_id],
+    )
+    if recs:
+        parts["recommendations"] = recs
+    names = audience_tables(analyst_tables(con, settings.project_dir))
+    if names:
+        parts["audiences"] = (["audience"], [(n,) for n in user_audiences(con, names, user_id)])
+    return parts
 
 
 def _history(con, user_id: str):

@@ -1,0 +1,58 @@
+-- kind: table
+-- grain: item_id
+-- tags: serving, recommendations
+-- description: Item popularity as of the build's as-of: weighted events (view 1, fav 2, cart 3, purchase 5) over the last 90 days, each halved for every 7 days between its day and the as-of day (the rules below), with the item's rank overall, in its category and in its brand. Items without an event in those 90 days are left out.
+-- columns:
+--   item_id: item id as the shop sends it
+--   category: the item's category on its latest day with one; NULL when unknown
+--   brand: the item's brand on its latest day with one; NULL when unknown
+--   popularity: time-decayed weighted events up to the as-of
+--   users_90d: user-days with an event on the item in the last 90 days
+--   buyers_90d: user-days with a purchase of the item in the last 90 days
+--   rank_overall: 1 = the most popular item of the shop (ties: smaller item id first)
+--   rank_in_category: rank within its category; NULL without a category
+--   rank_in_brand: rank within its brand; NULL without a brand
+WITH rules AS (
+    SELECT
+        1.0 AS view_weight,
+        2.0 AS fav_weight,
+        3.0 AS cart_weight,
+        5.0 AS purchase_weight,
+        7.0 AS half_life_days,
+        90 AS window_days
+),
+
+as_of AS (
+    SELECT CAST(as_of AS DATE) AS as_of_day FROM as_of_time
+),
+
+scored AS (
+    SELECT
+        d.item_id,
+        arg_max(d.category, CASE WHEN d.category IS NOT NULL THEN d.day END) AS category,
+        arg_max(d.brand, CASE WHEN d.brand IS NOT NULL THEN d.day END) AS brand,
+        sum(
+            (d.views * r.view_weight + d.favs * r.fav_weight + d.carts * r.cart_weight + d.purchases * r.purchase_weight)
+            * power(0.5, date_diff('day', d.day, a.as_of_day) / r.half_life_days)
+        ) AS popularity,
+        CAST(sum(d.users) AS BIGINT) AS users_90d,
+        CAST(sum(d.buyers) AS BIGINT) AS buyers_90d
+    FROM rec_item_day AS d
+    CROSS JOIN as_of AS a
+    CROSS JOIN rules AS r
+    WHERE date_diff('day', d.day, a.as_of_day) < r.window_days
+    GROUP BY d.item_id
+)
+
+SELECT
+    item_id,
+    category,
+    brand,
+    popularity,
+    users_90d,
+    buyers_90d,
+    row_number() OVER (ORDER BY round(popularity, 9) DESC, item_id) AS rank_overall,
+    CASE WHEN category IS NOT NULL THEN row_number() OVER (PARTITION BY category ORDER BY round(popularity, 9) DESC, item_id) END AS rank_in_category,
+    CASE WHEN brand IS NOT NULL THEN row_number() OVER (PARTITION BY brand ORDER BY round(popularity, 9) DESC, item_id) END AS rank_in_brand
+FROM scored
+WHERE popularity > 0

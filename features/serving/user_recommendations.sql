@@ -1,0 +1,200 @@
+-- kind: table
+-- grain: user_id, rank
+-- tags: serving, recommendations
+-- description: Top 10 items per user as of the build's as-of, never an item the user already bought. Candidates come from four sources, each scored 0-1 and weighted (the rules below): items the user viewed, faved or carted in the last 30 days (interest halving every 3 days, relative to the user's strongest), the most popular items of the user's top 3 categories and top 3 brands (item popularity relative to the best of that category or brand, times the category's or brand's share of the user's top-3 affinity), and the items popular with shoppers of the user's RFM segment, which is all a cold-start user gets. An item's score is the weighted sum over the sources that proposed it; its reason is the source that contributed most. Offline evaluation: profiler.serve.recommend_eval (hit rate and recall at 10 against a global-popularity baseline, in _profiler.model_runs and the docs site).
+-- columns:
+--   user_id: pseudonymous user id
+--   rank: 1 = the best recommendation; 1..10
+--   item_id: the recommended item
+--   score: weighted sum of the source scores (higher is better; comparable within a user)
+--   reason: why: 'viewed recently', 'carted recently', 'top category <category>', 'favourite brand <brand>' or 'popular with <segment> shoppers'
+--   category: the item's category; NULL when unknown
+--   brand: the item's brand; NULL when unknown
+--   as_of: the as-of time of the build
+WITH rules AS (
+    SELECT
+        10 AS top_n,
+        20 AS candidates_per_source,
+        30 AS recent_window_days,
+        3.0 AS recent_half_life_days,
+        1.0 AS recent_weight,
+        0.6 AS category_weight,
+        0.4 AS brand_weight,
+        0.05 AS segment_weight
+),
+
+as_of AS (
+    SELECT as_of, CAST(as_of AS DATE) AS as_of_day FROM as_of_time
+),
+
+bought AS (
+    SELECT DISTINCT user_id, item_id
+    FROM rec_user_item_day
+    WHERE purchases > 0
+),
+
+recent AS (
+    SELECT
+        d.user_id,
+        d.item_id,
+        sum((d.views + 2.0 * d.favs + 3.0 * d.carts) * power(0.5, date_diff('day', d.day, a.as_of_day) / r.recent_half_life_days)) AS interest,
+        sum(d.carts) AS carts
+    FROM rec_user_item_day AS d
+    CROSS JOIN as_of AS a
+    CROSS JOIN rules AS r
+    WHERE date_diff('day', d.day, a.as_of_day) < r.recent_window_days
+    GROUP BY d.user_id, d.item_id
+),
+
+recent_ranked AS (
+    SELECT
+        *,
+        interest / max(interest) OVER (PARTITION BY user_id) AS relative,
+        row_number() OVER (PARTITION BY user_id ORDER BY round(interest, 9) DESC, item_id) AS rank
+    FROM recent
+),
+
+tastes AS (
+    -- The user's top 3 categories and brands, each with its share of the user's top-3 affinity.
+    SELECT user_id, 'category' AS dimension, value, affinity / sum(affinity) OVER (PARTITION BY user_id) AS share
+    FROM (
+        SELECT user_id, top_category_1 AS value, top_category_1_affinity AS affinity FROM user_profile
+        UNION ALL
+        SELECT user_id, top_category_2, top_category_2_affinity FROM user_profile
+        UNION ALL
+        SELECT user_id, top_category_3, top_category_3_affinity FROM user_profile
+    ) AS c
+    WHERE value IS NOT NULL AND affinity > 0
+    UNION ALL
+    SELECT user_id, 'brand' AS dimension, value, affinity / sum(affinity) OVER (PARTITION BY user_id) AS share
+    FROM (
+        SELECT user_id, top_brand_1 AS value, top_brand_1_affinity AS affinity FROM user_profile
+        UNION ALL
+        SELECT user_id, top_brand_2, top_brand_2_affinity FROM user_profile
+        UNION ALL
+        SELECT user_id, top_brand_3, top_brand_3_affinity FROM user_profile
+    ) AS b
+    WHERE value IS NOT NULL AND affinity > 0
+),
+
+leaders AS (
+    -- The most popular items of every category and brand, relative to the best one.
+    SELECT 'category' AS dimension, p.category AS value, p.item_id, p.popularity / max(p.popularity) OVER (PARTITION BY p.category) AS relative
+    FROM rec_item_popularity AS p
+    CROSS JOIN rules AS r
+    WHERE p.rank_in_category <= r.candidates_per_source
+    UNION ALL
+    SELECT 'brand' AS dimension, p.brand, p.item_id, p.popularity / max(p.popularity) OVER (PARTITION BY p.brand) AS relative
+    FROM rec_item_popularity AS p
+    CROSS JOIN rules AS r
+    WHERE p.rank_in_brand <= r.candidates_per_source
+),
+
+segments AS (
+    SELECT user_id, coalesce(rfm_segment, 'unknown') AS segment FROM user_profile
+),
+
+segment_popular AS (
+    -- Items popular with a segment's shoppers over the last 30 days (popularity weights as in
+    -- rec_item_popularity); segments too small to have any get the shop's overall favourites.
+    SELECT segment, item_id, relative
+    FROM (
+        SELECT
+            s.segment,
+            d.item_id,
+            sum(d.views + 2.0 * d.favs + 3.0 * d.carts + 5.0 * d.purchases) AS weight,
+            sum(d.views + 2.0 * d.favs + 3.0 * d.carts + 5.0 * d.purchases)
+                / max(sum(d.views + 2.0 * d.favs + 3.0 * d.carts + 5.0 * d.purchases)) OVER (PARTITION BY s.segment) AS relative,
+            row_number() OVER (
+                PARTITION BY s.segment
+                ORDER BY sum(d.views + 2.0 * d.favs + 3.0 * d.carts + 5.0 * d.purchases) DESC, d.item_id
+            ) AS rank
+        FROM rec_user_item_day AS d
+        JOIN segments AS s ON s.user_id = d.user_id
+        CROSS JOIN as_of AS a
+        CROSS JOIN rules AS r
+        WHERE date_diff('day', d.day, a.as_of_day) < r.recent_window_days
+        GROUP BY s.segment, d.item_id
+    ) AS ranked
+    CROSS JOIN rules AS r
+    WHERE rank <= r.candidates_per_source + r.top_n
+    UNION ALL
+    SELECT 'shop' AS segment, p.item_id, p.popularity / max(p.popularity) OVER () AS relative
+    FROM rec_item_popularity AS p
+    CROSS JOIN rules AS r
+    WHERE p.rank_overall <= r.candidates_per_source + r.top_n
+),
+
+segment_choice AS (
+    SELECT s.user_id, s.segment, CASE WHEN EXISTS (SELECT 1 FROM segment_popular AS p WHERE p.segment = s.segment) THEN s.segment ELSE 'shop' END AS source
+    FROM segments AS s
+),
+
+candidates AS (
+    SELECT
+        c.user_id,
+        c.item_id,
+        r.recent_weight * c.relative AS contribution,
+        CASE WHEN c.carts > 0 THEN 'carted recently' ELSE 'viewed recently' END AS reason
+    FROM recent_ranked AS c
+    CROSS JOIN rules AS r
+    WHERE c.rank <= r.candidates_per_source
+    UNION ALL
+    SELECT
+        t.user_id,
+        l.item_id,
+        CASE WHEN t.dimension = 'category' THEN r.category_weight ELSE r.brand_weight END * t.share * l.relative,
+        CASE WHEN t.dimension = 'category' THEN 'top category ' ELSE 'favourite brand ' END || t.value
+    FROM tastes AS t
+    JOIN leaders AS l ON l.dimension = t.dimension AND l.value = t.value
+    CROSS JOIN rules AS r
+    UNION ALL
+    SELECT
+        s.user_id,
+        p.item_id,
+        r.segment_weight * p.relative,
+        'popular with ' || s.segment || ' shoppers'
+    FROM segment_choice AS s
+    JOIN segment_popular AS p ON p.segment = s.source
+    CROSS JOIN rules AS r
+),
+
+scored AS (
+    -- the reason is the source with the largest contribution (ties: alphabetical)
+    SELECT user_id, item_id, score, reason
+    FROM (
+        SELECT
+            c.user_id,
+            c.item_id,
+            sum(c.contribution) OVER (PARTITION BY c.user_id, c.item_id) AS score,
+            c.reason,
+            row_number() OVER (
+                PARTITION BY c.user_id, c.item_id ORDER BY round(c.contribution, 9) DESC, c.reason
+            ) AS pick
+        FROM candidates AS c
+        WHERE NOT EXISTS (SELECT 1 FROM bought AS b WHERE b.user_id = c.user_id AND b.item_id = c.item_id)
+    ) AS s
+    WHERE pick = 1
+),
+
+ranked AS (
+    SELECT
+        *,
+        row_number() OVER (PARTITION BY user_id ORDER BY round(score, 9) DESC, item_id) AS rank
+    FROM scored
+)
+
+SELECT
+    k.user_id,
+    k.rank,
+    k.item_id,
+    k.score,
+    k.reason,
+    p.category,
+    p.brand,
+    a.as_of
+FROM ranked AS k
+CROSS JOIN rules AS r
+CROSS JOIN as_of AS a
+LEFT JOIN rec_item_popularity AS p ON p.item_id = k.item_id
+WHERE k.rank <= r.top_n

@@ -1,0 +1,160 @@
+"""The tables people read, their docs, and a consistent way to open them for reading.
+
+Analyst-facing tables are the published models of `features/` (feature tables, the profile, its
+history, recommendations, audiences) that are not tagged `internal`, plus the model layer's
+`user_scores` (a python model of the build graph, or a table `profiler train` wrote). The
+serving copy, the Parquet export and the docs site all serve this one list. Cleaning and
+integration tables (`sql/`) and engine state stay in the warehouse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from profiler.errors import ProfilerError
+from profiler.project import Kind, Model, load_project
+
+ANALYST_DIR = "features"
+INTERNAL_TAG = "internal"
+SCORES = "user_scores"
+SCORES_DOC = (
+    "Model scores: one row per user, model and as-of (a newer training replaces the scores it "
+    "supersedes). Written by `profiler train` and the model layer (profiler.ml.score)."
+)
+SCORES_COLUMNS = {
+    "user_id": "pseudonymous user id",
+    "model": "the model spec's name (models/<model>.toml)",
+    "score": "P(purchase within the horizon) for purchase models; for next-category models the probability of the predicted category",
+    "as_of": "the as-of time the score describes (UTC)",
+    "model_version": "content hash of the spec, feature schema and training data fingerprint",
+    "label": "next-category models: the predicted category; NULL for purchase models",
+    "decile": "1..10 within the model and as-of, 1 = the highest tenth of scores",
+}
+
+
+@dataclass(frozen=True)
+class ServedTable:
+    name: str
+    description: str
+    columns: dict[str, str] = field(default_factory=dict)
+    model: Model | None = None
+
+    @property
+    def partition_by(self) -> tuple[str, str] | None:
+        """(partition column name, SQL expression) for the Parquet export, where it helps.
+
+        SCD2 histories grow by build: one folder per month of `valid_from` means a new build
+        rewrites the month it changed, not the whole history.
+        """
+        if self.model is not None and self.model.kind is Kind.SCD2:
+            return "valid_from_month", "strftime(valid_from, '%Y-%m')"
+        return None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.model.tags if self.model else ()
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def relations(con: duckdb.DuckDBPyConnection, schema: str = "main") -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = ?",
+        [schema],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def analyst_tables(con: duckdb.DuckDBPyConnection, project_dir: Path) -> list[ServedTable]:
+    """The analyst-facing tables that exist in the open database, in build order."""
+    from profiler.dag import build_dag
+
+    existing = relations(con)
+    dag = build_dag(load_project(Path(project_dir)))
+    base = (Path(project_dir) / ANALYST_DIR).resolve()
+    out = []
+    for name in dag.order():
+        model = dag.models[name]
+        if name not in existing or INTERNAL_TAG in model.tags:
+            continue
+        if model.kind is not Kind.PYTHON and not model.path.resolve().is_relative_to(base):
+            continue
+        out.append(ServedTable(name, model.description, dict(model.columns), model))
+    if SCORES in existing and SCORES not in {t.name for t in out}:
+        out.append(ServedTable(SCORES, SCORES_DOC, dict(SCORES_COLUMNS)))
+    return out
+
+
+def table_state(con: duckdb.DuckDBPyConnection, table: ServedTable) -> dict:
+    """What identifies the table's content: the engine's state for models, a checksum otherwise.
+
+    Equal states mean equal content, so a serving copy or an export can skip the table.
+    """
+    if table.model is not None:
+        row = con.execute(
+            "SELECT data_fingerprint, metadata_fingerprint, version, watermark, as_of, rows "
+            "FROM _profiler.models WHERE name = ?",
+            [table.name],
+        ).fetchone()
+        if row is not None:
+            keys = ("data", "metadata", "version", "watermark", "as_of", "rows")
+            return {k: (str(v) if k == "as_of" else v) for k, v in zip(keys, row, strict=True)}
+    rows, checksum = table_checksum(con, table.name)
+    docs = hashlib.sha256(json.dumps([table.description, table.columns]).encode()).hexdigest()
+    return {"rows": rows, "checksum": checksum, "metadata": docs[:16]}
+
+
+def table_checksum(
+    con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE"
+) -> tuple[int, str]:
+    """Row count and an order-independent hash of every row (equal tables, equal checksums)."""
+    rows, total = con.execute(
+        f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM {_q(name)} AS t WHERE {where}"
+    ).fetchone()
+    return int(rows), str(total)
+
+
+def serving_path(warehouse: Path) -> Path:
+    """`<stem>.serving.duckdb` beside the warehouse: the read-only copy BI tools open."""
+    return warehouse.with_name(f"{warehouse.stem}.serving.duckdb")
+
+
+@contextlib.contextmanager
+def open_reader(settings) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+    """A read-only connection to the published tables, and which file it reads.
+
+    The warehouse itself when nobody writes it; while a build holds it, the serving copy (the
+    state of the last successful build), so reading never waits for a build and never blocks one.
+    """
+    from profiler.settings import connect
+
+    serving = serving_path(settings.warehouse)
+    con = None
+    source = str(settings.warehouse)
+    if settings.warehouse.exists():
+        try:
+            con = connect(settings, read_only=True)
+        except ProfilerError:
+            con = None
+    if con is None:
+        if not serving.exists():
+            raise ProfilerError(
+                f"cannot read {settings.warehouse} (missing, or a build holds it) and there is no "
+                f"serving copy {serving.name} yet; run `profiler build` first, or wait for it"
+            )
+        con = duckdb.connect(str(serving), read_only=True)
+        source = str(serving)
+    try:
+        yield con, source
+    finally:
+        con.close()

@@ -1,0 +1,262 @@
+"""`profiler export --out DIR`: Parquet (zstd) of the analyst tables, for analysts and BI tools.
+
+Layout of DIR:
+
+- `<table>.parquet`: one file per table, replaced with `os.replace` (atomic).
+- `<table>/valid_from_month=YYYY-MM/part-0.parquet`: SCD2 histories, partitioned by month
+  (hive style; DuckDB, pyarrow and Spark read the folder and add `valid_from_month`). `<table>` is
+  a symbolic link to a generation folder under `.tables/`; a new generation hard-links the
+  partitions that did not change and writes the ones that did, then the link is swapped
+  atomically. The previous generation is kept until the next export, for readers still on it.
+- `_manifest.json`: per table the engine state it was exported at (`_profiler.models`: data and
+  metadata fingerprints, version, watermark, as-of, rows; a checksum for `user_scores`) and per
+  partition its row count and checksum. A table whose state did not change is skipped; a
+  partition whose checksum did not change is not rewritten.
+- `audiences/<audience>.csv` with `--audiences-csv`: the pseudonymous ids of each audience.
+
+Every file carries the table's description and column docs (from the model headers) in its
+Parquet metadata: `profiler.description`, `profiler.columns` and `profiler.state` in the schema
+metadata, and `description` in each field's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from profiler.errors import ProfilerError
+from profiler.serve.catalog import ServedTable, analyst_tables, open_reader, table_state
+
+MANIFEST = "_manifest.json"
+GENERATIONS = ".tables"
+BATCH_ROWS = 131_072
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    source: str
+    written: dict[str, str] = field(default_factory=dict)  # table -> what was written
+    skipped: list[str] = field(default_factory=list)
+    audiences: object | None = None  # AudienceReport
+    csvs: list[Path] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"export of {self.source} -> {self.out}"]
+        out += [f"  {name}: {what}" for name, what in self.written.items()]
+        if self.skipped:
+            out.append(f"  unchanged since the last export: {', '.join(self.skipped)}")
+        if self.audiences is not None:
+            out += self.audiences.lines()
+        if self.csvs:
+            out.append(f"audience ids: {', '.join(str(p) for p in self.csvs)}")
+        return out
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def read_manifest(out: Path) -> dict:
+    path = out / MANIFEST
+    if not path.exists():
+        return {"version": 1, "tables": {}}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return {"version": 1, "tables": {}}
+    data.setdefault("tables", {})
+    return data
+
+
+def _write_manifest(out: Path, manifest: dict) -> None:
+    tmp = out / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, out / MANIFEST)
+
+
+def select_tables(
+    project_dir: Path, tables: list[ServedTable], select: str | None
+) -> list[ServedTable]:
+    """dbt selectors over the models (`user_profile+`, `tag:audience`), plus plain table names."""
+    if not select:
+        return tables
+    from profiler.dag import build_dag
+    from profiler.project import load_project
+
+    by_name = {t.name: t for t in tables}
+    parts = select.replace(",", " ").split()
+    plain = {p for p in parts if p in by_name and by_name[p].model is None}
+    rest = [p for p in parts if p not in plain]
+    chosen = set(plain)
+    if rest:
+        chosen |= set(build_dag(load_project(Path(project_dir))).select(" ".join(rest)))
+    picked = [t for t in tables if t.name in chosen]
+    if not picked:
+        raise ProfilerError(
+            f"--select {select!r} picks no analyst table; exportable: {', '.join(by_name)}"
+        )
+    return picked
+
+
+def _schema_with_docs(schema, table: ServedTable, state: dict):
+    import pyarrow as pa
+
+    fields = [
+        f.with_metadata({"description": table.columns[f.name]}) if table.columns.get(f.name) else f
+        for f in schema
+    ]
+    meta = {
+        "profiler.table": table.name,
+        "profiler.description": table.description,
+        "profiler.columns": json.dumps(table.columns),
+        "profiler.state": json.dumps(state, sort_keys=True, default=str),
+    }
+    return pa.schema(fields, metadata=meta)
+
+
+def _write_parquet(con, sql: str, path: Path, table: ServedTable, state: dict) -> int:
+    """Stream a query into `path` (through a temporary name and a rename): Arrow batches, zstd."""
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    cursor = con.cursor()  # its own result: the stream never competes with other queries
+    try:
+        reader = cursor.sql(sql).to_arrow_reader(BATCH_ROWS)
+        schema = _schema_with_docs(reader.schema, table, state)
+        rows = 0
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+    finally:
+        cursor.close()
+    os.replace(tmp, path)
+    return rows
+
+
+def _export_single(con, table: ServedTable, out: Path, state: dict) -> dict:
+    path = out / f"{table.name}.parquet"
+    rows = _write_parquet(con, f"SELECT * FROM {_q(table.name)}", path, table, state)
+    return {"state": state, "path": path.name, "rows": rows}
+
+
+def _partitions(con, table: ServedTable) -> dict[str, dict]:
+    column, expr = table.partition_by
+    rows = con.execute(
+        f"SELECT coalesce({expr}, '{NULL_PARTITION}') AS part, count(*), "
+        f"coalesce(sum(hash(t)::HUGEINT), 0) FROM {_q(table.name)} AS t GROUP BY part ORDER BY part"
+    ).fetchall()
+    return {p: {"rows": int(n), "checksum": str(c)} for p, n, c in rows}
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _swap_link(out: Path, name: str, target: str) -> None:
+    """Point `out/name` at `target` in one rename (a symlink replaced by a symlink)."""
+    link = out / name
+    tmp = out / f".{name}.link.tmp"
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp, target_is_directory=True)
+    if link.exists() and not link.is_symlink():
+        shutil.rmtree(link)  # a plain folder left by someone else: replaced once, not atomic
+    os.replace(tmp, link)
+
+
+def _export_partitioned(
+    con, table: ServedTable, out: Path, state: dict, previous: dict | None
+) -> tuple[dict, str]:
+    column, expr = table.partition_by
+    parts = _partitions(con, table)
+    generation = (previous or {}).get("generation", 0) + 1
+    gens = out / GENERATIONS
+    new_dir = gens / f"{table.name}-{generation}"
+    if new_dir.exists():
+        shutil.rmtree(new_dir)
+    old_dir = out / (previous or {}).get("path", table.name)
+    same_docs = bool(previous) and previous["state"].get("metadata") == state.get("metadata")
+    old_parts = previous.get("partitions", {}) if same_docs else {}
+    rewritten = 0
+    for part, info in parts.items():
+        folder = new_dir / f"{column}={part}"
+        folder.mkdir(parents=True)
+        old_file = old_dir / f"{column}={part}" / "part-0.parquet"
+        if old_parts.get(part) == info and old_file.exists():
+            _link_or_copy(old_file, folder / "part-0.parquet")
+            continue
+        where = f"coalesce({expr}, '{NULL_PARTITION}') = {_lit(part)}"
+        _write_parquet(
+            con,
+            f"SELECT * FROM {_q(table.name)} WHERE {where}",
+            folder / "part-0.parquet",
+            table,
+            state,
+        )
+        rewritten += 1
+    new_dir.mkdir(parents=True, exist_ok=True)
+    _swap_link(out, table.name, f"{GENERATIONS}/{new_dir.name}")
+    for old in gens.glob(f"{table.name}-*"):
+        suffix = old.name.removeprefix(f"{table.name}-")
+        if suffix.isdigit() and int(suffix) < generation - 1:
+            shutil.rmtree(old, ignore_errors=True)
+    entry = {
+        "state": state,
+        "path": table.name,
+        "rows": sum(p["rows"] for p in parts.values()),
+        "partitions": parts,
+        "generation": generation,
+    }
+    return entry, f"{rewritten} of {len(parts)} partition(s) rewritten"
+
+
+def _present(out: Path, entry: dict) -> bool:
+    return (out / entry.get("path", "")).exists()
+
+
+def export_tables(
+    settings, out: Path, select: str | None = None, audiences_csv: bool = False
+) -> ExportResult:
+    """Export what changed since the last export into `out`; report sizes and overlaps of audiences."""
+    from profiler.serve.audiences import audience_report, audience_tables, write_audience_csvs
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open_reader(settings) as (con, source):
+        tables = analyst_tables(con, settings.project_dir)
+        if not tables:
+            raise ProfilerError("no analyst tables are published yet; run `profiler build` first")
+        chosen = select_tables(settings.project_dir, tables, select)
+        result = ExportResult(out, source)
+        manifest = read_manifest(out)
+        for table in chosen:
+            state = table_state(con, table)
+            previous = manifest["tables"].get(table.name)
+            if previous and previous.get("state") == state and _present(out, previous):
+                result.skipped.append(table.name)
+                continue
+            if table.partition_by:
+                entry, what = _export_partitioned(con, table, out, state, previous)
+            else:
+                entry = _export_single(con, table, out, state)
+                what = f"{entry['rows']:,} rows"
+            manifest["tables"][table.name] = entry
+            _write_manifest(out, manifest)  # after every table: a crash loses at most one
+            result.written[table.name] = what
+        names = audience_tables(tables)
+        result.audiences = audience_report(con, names)
+        if audiences_csv:
+            result.csvs = write_audience_csvs(con, names, out / "audiences")
+    return result

@@ -1,0 +1,139 @@
+"""BI-safe publishing: a read-only serving copy of the analyst tables, swapped in atomically.
+
+DuckDB allows one writer per file: a BI tool holding `warehouse.duckdb` open blocks builds, and a
+build blocks the BI tool. So after each successful build the analyst-facing tables (see
+`catalog.analyst_tables`) are copied into a new DuckDB file, which is checkpointed, closed and then
+renamed onto `<stem>.serving.duckdb` with `os.replace`: one atomic step. A reader that opened the
+old copy keeps reading the old file (its inode lives until it closes), a reader that opens after
+the rename gets the new one whole; nobody ever sees a half-written table. Open it with
+`duckdb.connect(path, read_only=True)` (or a BI tool's read-only mode) while builds go on.
+
+The copy carries the tables' descriptions and column docs as DuckDB comments, the engine state
+that the docs and the export read (`_profiler.models`, `runs`, `model_runs`, `validations`), and
+`_serving.info`: the run and as-of it holds. A build that changed nothing skips the copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import duckdb
+
+from profiler.serve.catalog import ServedTable, analyst_tables, serving_path, table_state
+
+NEW_CATALOG = "__profiler_serving_new"
+ENGINE_TABLES = ("models", "runs", "model_runs", "validations")
+INFO = "_serving.info"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _engine_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = '_profiler'"
+    ).fetchall()
+    present = {r[0] for r in rows}
+    return [t for t in ENGINE_TABLES if t in present]
+
+
+def state_fingerprint(con: duckdb.DuckDBPyConnection, tables: list[ServedTable]) -> str:
+    """Changes whenever anything the serving copy would hold changes."""
+    parts = [json.dumps({t.name: table_state(con, t) for t in tables}, sort_keys=True, default=str)]
+    for name in _engine_tables(con):
+        if name in ("models", "runs"):
+            continue  # models: covered by the table states; runs: a build that changed nothing
+        rows, total = con.execute(
+            f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM _profiler.{name} AS t"
+        ).fetchone()
+        parts.append(f"{name}:{rows}:{total}")
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def _published_fingerprint(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        row = con.execute(f"SELECT fingerprint FROM {INFO}").fetchone()
+        return row[0] if row else None
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
+def _copy_table(con: duckdb.DuckDBPyConnection, table: ServedTable) -> int:
+    target = f"{NEW_CATALOG}.main.{_q(table.name)}"
+    con.execute(f"CREATE TABLE {target} AS SELECT * FROM main.{_q(table.name)}")
+    if table.description:
+        con.execute(f"COMMENT ON TABLE {target} IS {_lit(table.description)}")
+    columns = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ?",
+            [NEW_CATALOG, table.name],
+        ).fetchall()
+    }
+    for column, doc in table.columns.items():
+        if column in columns and doc:
+            con.execute(f"COMMENT ON COLUMN {target}.{_q(column)} IS {_lit(doc)}")
+    return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+
+
+def publish_serving_copy(settings, con: duckdb.DuckDBPyConnection, run=None) -> Path | None:
+    """Copy the analyst tables into a new file and swap it in; None when nothing changed.
+
+    `con` is the build's connection to the warehouse, still under the build lock, so the tables
+    copied are exactly the state the build just published.
+    """
+    path = serving_path(settings.warehouse)
+    tables = analyst_tables(con, settings.project_dir)
+    fingerprint = state_fingerprint(con, tables)
+    if _published_fingerprint(path) == fingerprint:
+        return None
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    for leftover in (tmp, Path(f"{tmp}.wal")):
+        leftover.unlink(missing_ok=True)
+    con.execute(f"ATTACH {_lit(str(tmp))} AS {NEW_CATALOG}")
+    attached = True
+    try:
+        counts = {t.name: _copy_table(con, t) for t in tables}
+        con.execute(f"CREATE SCHEMA {NEW_CATALOG}._profiler")
+        for name in _engine_tables(con):
+            con.execute(
+                f"CREATE TABLE {NEW_CATALOG}._profiler.{name} AS SELECT * FROM _profiler.{name}"
+            )
+        as_of = con.execute("SELECT max(as_of) FROM _profiler.models").fetchone()[0]
+        con.execute(f"CREATE SCHEMA {NEW_CATALOG}._serving")
+        con.execute(
+            f"CREATE TABLE {NEW_CATALOG}.{INFO} AS SELECT ? AS fingerprint, ? AS run_id, "
+            "CAST(? AS TIMESTAMP) AS as_of, ? AS tables",
+            [fingerprint, getattr(run, "run_id", None), as_of, json.dumps(counts)],
+        )
+        con.execute(f"CHECKPOINT {NEW_CATALOG}")
+        con.execute(f"DETACH {NEW_CATALOG}")
+        attached = False
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # the atomic swap
+    finally:
+        if attached:
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DETACH {NEW_CATALOG}")
+        for leftover in (tmp, Path(f"{tmp}.wal")):
+            leftover.unlink(missing_ok=True)
+    return path
