@@ -11,9 +11,9 @@
 --   purchase_days: days with at least one purchase (0 for non-purchasers)
 --   days_since_last_purchase: days from the last purchase day to the as-of day; NULL without purchases
 --   total_spend: money spent ever; 0 when purchases carry no amount or price, NULL without purchases
---   r_score: recency score 1-5 among purchasers: 1 + floor(5 x percent rank of the last purchase day), ties share the lower score; NULL without purchases
---   f_score: frequency score 1-5 among purchasers by purchase days, same rule; NULL without purchases
---   m_score: monetary score 1-5 among purchasers by total spend, same rule; NULL without purchases
+--   r_score: recency score 1-5 among purchasers: ceil(5 x cumulative share of purchasers whose last purchase day is this day or earlier), so ties share the higher score (everyone who bought on the as-of day gets 5); NULL without purchases
+--   f_score: frequency score 1-5 among purchasers: 1 + floor(5 x percent rank of purchase days), so ties share the lower score (single-day buyers get 1); NULL without purchases
+--   m_score: monetary score 1-5 among purchasers by total spend, as f_score (without prices every purchaser gets 1); NULL without purchases
 --   rfm_score: the three scores as text, e.g. '545'; NULL without purchases
 --   rfm_segment: champions, loyal, new, potential loyalist, needs attention, at risk, hibernating or lost by R and F (see the CASE below); 'prospect' without purchases
 WITH as_of AS (
@@ -43,7 +43,10 @@ purchasers AS (
 scored AS (
     SELECT
         *,
-        least(5, 1 + CAST(floor(5 * percent_rank() OVER (ORDER BY last_purchase_day)) AS INTEGER)) AS r_score,
+        -- Ties: the big blocks of tied users sit at the good end for recency (bought on the
+        -- as-of day) and at the poor end for frequency and money (one purchase day, little
+        -- spend); each rule keeps such a block at its natural end.
+        CAST(ceil(5 * cume_dist() OVER (ORDER BY last_purchase_day)) AS INTEGER) AS r_score,
         least(5, 1 + CAST(floor(5 * percent_rank() OVER (ORDER BY purchase_days)) AS INTEGER)) AS f_score,
         least(5, 1 + CAST(floor(5 * percent_rank() OVER (ORDER BY round(total_spend, 6))) AS INTEGER)) AS m_score
     FROM purchasers

@@ -140,12 +140,24 @@ per_value AS (
 
 ranked AS (
     SELECT
-        *,
+        user_id,
+        dimension,
+        value,
+        score,
+        spend,
         row_number() OVER (
             PARTITION BY user_id, dimension
-            -- queries rank by how often they were searched, the rest by affinity (rounded, so
-            -- float noise from summation order never reorders equal scores); then recency, name
-            ORDER BY CASE WHEN dimension = 'query' THEN events ELSE round(score, 9) END DESC, last_day DESC, value
+            -- queries rank by how often they were searched, the rest by affinity; scores compare
+            -- as log2 rounded to 9 places, so float noise from summation order never reorders
+            -- equal ones; then recency, then name
+            ORDER BY
+                CASE
+                    WHEN dimension = 'query' THEN events
+                    WHEN score > 0 THEN round(log2(score), 9)
+                    ELSE -1e300
+                END DESC,
+                last_day DESC,
+                value
         ) AS rank
     FROM per_value
     WHERE value IS NOT NULL OR dimension = 'user'

@@ -22,6 +22,7 @@ import duckdb
 import pytest
 from conftest import REES46, TAOBAO, run_cli
 
+PROFILE = ("--select", "+user_profile_history")  # the profile and everything it reads, nothing else
 TAOBAO_TYPES = {"pv": "view", "cart": "cart", "fav": "fav", "buy": "purchase"}
 WEIGHTS = {"view": 1.0, "fav": 2.0, "cart": 3.0, "purchase": 5.0}  # int_user_interests' rules
 PLURAL = {
@@ -217,7 +218,7 @@ def taobao_wh(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("feedback", feedback),
     ):
         run_cli("ingest", source, str(path), warehouse=wh)
-    run_cli("build", warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
     return wh
 
 
@@ -225,7 +226,7 @@ def taobao_wh(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def rees46_wh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wh = tmp_path_factory.mktemp("rees46") / "wh.duckdb"
     run_cli("ingest", "events", str(REES46), warehouse=wh)
-    run_cli("build", warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
     return wh
 
 
@@ -469,6 +470,11 @@ def test_preference_rees46_brands_spend_and_price_band(rees46_wh: Path, rees46) 
 # --- RFM segmentation (the lifetimes columns have their own test file) --------------------------
 
 
+def cume_dist_score(values: dict[str, float]) -> dict[str, int]:
+    ordered = sorted(values.values())
+    return {u: math.ceil(5 * sum(x <= v for x in ordered) / len(ordered)) for u, v in values.items()}
+
+
 def percent_rank_score(values: dict[str, float]) -> dict[str, int]:
     ordered = sorted(values.values())
     n = len(ordered)
@@ -485,7 +491,7 @@ def test_rfm_scores_and_segments_taobao(taobao_wh: Path, taobao) -> None:
         for u, evs in buyers.items()
     }
     days = {u: len({e.day for e in evs if e.event_type == "purchase"}) for u, evs in buyers.items()}
-    r, f = percent_rank_score(last), percent_rank_score(days)
+    r, f = cume_dist_score(last), percent_rank_score(days)
     rows = profile(taobao_wh)
     for u in chosen_taobao_users(taobao) + sorted(buyers)[:20]:
         row = rows[u]
@@ -614,7 +620,7 @@ def test_purchases_only_feed(tmp_path: Path, rees46) -> None:
     )
     wh = tmp_path / "wh.duckdb"
     run_cli("ingest", "events", str(feed), warehouse=wh)
-    run_cli("build", warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
     got = profile(wh)
     assert set(got) == {e.user_id for e in buys}
     for u in sorted(got)[:5]:

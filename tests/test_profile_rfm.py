@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from conftest import TAOBAO, run_cli
 
+PROFILE = ("--select", "+user_profile_history")  # the profile and everything it reads, nothing else
 RFM = ["rfm_frequency", "rfm_recency_days", "rfm_age_days", "rfm_monetary_value"]
 LIFETIMES = ["frequency", "recency", "T", "monetary_value"]
 
@@ -46,7 +47,7 @@ def taobao_with_prices(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     wh = tmp / "wh.duckdb"
     run_cli("ingest", "events", str(TAOBAO), warehouse=wh)
     run_cli("ingest", "items", str(items), warehouse=wh)
-    run_cli("build", warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
     purchases = pd.DataFrame(
         {
             "user_id": [r["user_id"] for r in rows if r["behavior_type"] == "buy"],
@@ -112,7 +113,7 @@ def test_rfm_equals_lifetimes_summary_at_an_earlier_as_of(
     wh, purchases = taobao_with_prices
     earlier = tmp_path / "wh.duckdb"
     shutil.copy(wh, earlier)
-    run_cli("build", "--as-of", "2017-11-30T12:00:00", warehouse=earlier)
+    run_cli("build", *PROFILE, "--as-of", "2017-11-30T12:00:00", warehouse=earlier)
     profile = profile_rfm(earlier)
     assert_rfm_equals_lifetimes(
         profile, lifetimes_summary(purchases, datetime(2017, 11, 30, 12, 0, 0))

@@ -1,0 +1,124 @@
+"""Incremental builds of the profile equal one full build, whatever batches the data arrives in.
+
+Hypothesis cuts a real sample at random times into batches, ingests them in a random order (late
+data included) and builds after each; every profile table must then equal the table one build of
+all the data gives. Samples: REES46 (session ids, prices, brands, five exact repeats) and Taobao
+(nine days of history), each with a small feedback feed stated below.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import REES46, REPO, TAOBAO, model_tables, run_cli, table_diff
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+PROFILE = ("--select", "+user_profile_history")  # the profile and everything it reads, nothing else
+FEEDBACK = [  # user, time, kind, rating: stated here, for users of both samples
+    ["541312140", "2019-10-01 01:00:00", "rating", "4"],
+    ["541312140", "2019-10-01 02:00:00", "complaint", ""],
+    ["100101", "2017-11-28 10:00:00", "rating", "5"],
+    ["100101", "2017-12-02 10:00:00", "review", "3"],
+    ["1000417", "2017-12-01 10:00:00", "complaint", ""],
+]
+SAMPLES = {
+    # path, column with the time, parse it to Unix seconds, first and last second
+    "rees46": (
+        REES46,
+        "event_time",
+        lambda v: int(datetime.fromisoformat(v.replace(" UTC", "+00:00")).timestamp()),
+    ),
+    "taobao": (TAOBAO, "ts", int),
+}
+PROFILE_MODELS = [  # every table of the profile but its SCD2 history, which records builds
+    *sorted(p.stem for p in (REPO / "sql").glob("*.sql")),
+    "behaviour_features",
+    "preference_features",
+    "rfm_features",
+    "sentiment_features",
+    "user_profile",
+]
+
+
+def load(sample: str) -> tuple[list[str], list[list[str]], list[int]]:
+    path, column, seconds = SAMPLES[sample]
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = list(reader)
+    i = header.index(column)
+    return header, rows, [seconds(r[i]) for r in rows]
+
+
+def write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def feedback_file(tmp: Path) -> Path:
+    return write(tmp / "feedback.csv", ["user_id", "ts", "kind", "rating"], FEEDBACK)
+
+
+def full_build(sample: str, tmp: Path) -> Path:
+    header, rows, _ = load(sample)
+    wh = tmp / f"full_{sample}.duckdb"
+    if not wh.exists():
+        run_cli(
+            "ingest", "events", str(write(tmp / f"all_{sample}.csv", header, rows)), warehouse=wh
+        )
+        run_cli("ingest", "feedback", str(feedback_file(tmp)), warehouse=wh)
+        run_cli("build", *PROFILE, warehouse=wh)
+    return wh
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("incremental")
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES))
+@settings(
+    max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_batches_in_any_order_equal_one_full_build(
+    sample: str, workdir: Path, data: st.DataObject
+) -> None:
+    header, rows, seconds = load(sample)
+    lo, hi = min(seconds), max(seconds)
+    cuts = sorted(data.draw(st.sets(st.integers(lo + 1, hi), min_size=1, max_size=3), label="cuts"))
+    bounds = [lo, *cuts, hi + 1]
+    batches = [
+        [r for r, s in zip(rows, seconds, strict=True) if a <= s < b]
+        for a, b in zip(bounds, bounds[1:], strict=False)
+    ]
+    order = data.draw(st.permutations(range(len(batches))), label="order")
+    feedback_after = data.draw(st.integers(0, len(batches) - 1), label="feedback after batch")
+
+    run = workdir / f"{sample}_{'_'.join(map(str, cuts))}_{'_'.join(map(str, order))}"
+    run.mkdir()
+    wh = run / "wh.duckdb"
+    for step, i in enumerate(order):
+        if not batches[i]:
+            continue
+        run_cli(
+            "ingest", "events", str(write(run / f"batch_{i}.csv", header, batches[i])), warehouse=wh
+        )
+        if step == feedback_after:
+            run_cli("ingest", "feedback", str(feedback_file(run)), warehouse=wh)
+        run_cli("build", *PROFILE, warehouse=wh)
+    if feedback_after >= len(order) or not batches[order[feedback_after]]:
+        run_cli("ingest", "feedback", str(feedback_file(run)), warehouse=wh)
+        run_cli("build", *PROFILE, warehouse=wh)
+
+    full = full_build(sample, workdir)
+    assert set(PROFILE_MODELS) <= set(model_tables(wh))
+    diffs = {t: n for t in PROFILE_MODELS if (n := table_diff(full, wh, t))}
+    assert diffs == {}, f"cuts {cuts}, order {order}"
