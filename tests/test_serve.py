@@ -194,6 +194,31 @@ def test_a_reader_sees_one_whole_published_state_while_a_build_runs(
     assert {r["fp"] for r in reads} == set(states)
 
 
+def test_readers_use_the_serving_copy_while_a_writer_holds_the_warehouse(
+    served: dict, tmp_path: Path
+) -> None:
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(served["wh"], wh)
+    shutil.copy(served["wh"].with_name("wh.serving.duckdb"), tmp_path / "wh.serving.duckdb")
+    ready = tmp_path / "ready"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, pathlib, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "pathlib.Path(sys.argv[2]).touch(); time.sleep(120)", str(wh), str(ready)],
+    )  # fmt: skip
+    try:
+        while not ready.exists():
+            assert holder.poll() is None
+            time.sleep(0.05)
+        printed = run_cli("export", "--out", str(tmp_path / "x"), "--select", "user_profile",
+                          warehouse=wh, project=served["project"])  # fmt: skip
+        assert f"export of {tmp_path / 'wh.serving.duckdb'}" in " ".join(printed.split())
+        assert (tmp_path / "x" / "user_profile.parquet").exists()
+        assert "recommendations" in run_cli("show", "100", warehouse=wh, project=served["project"])
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 # --- Parquet export ------------------------------------------------------------------------------
 
 
@@ -401,6 +426,7 @@ def test_docs_site_renders_in_a_browser_with_working_links_and_lookup(
     if not (site / "index.html").exists():
         run_cli("docs", "--out", str(site), warehouse=served["wh"], project=served["project"])
     pages = sorted(site.rglob("*.html"))
+    assert len(list((site / "assets" / "profiles").glob("*.js"))) >= 1
     assert len(pages) > 20
     ids = {p: set(ID.findall(p.read_text())) for p in pages}
     for page in pages:

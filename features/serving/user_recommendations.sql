@@ -14,7 +14,8 @@
 WITH rules AS (
     SELECT
         10 AS top_n,
-        20 AS candidates_per_source,
+        15 AS candidates_per_source,
+        15 AS segment_candidates,
         30 AS recent_window_days,
         3.0 AS recent_half_life_days,
         1.0 AS recent_weight,
@@ -117,12 +118,12 @@ segment_popular AS (
         GROUP BY s.segment, d.item_id
     ) AS ranked
     CROSS JOIN rules AS r
-    WHERE rank <= r.candidates_per_source + r.top_n
+    WHERE rank <= r.segment_candidates
     UNION ALL
     SELECT 'shop' AS segment, p.item_id, p.popularity / max(p.popularity) OVER () AS relative
     FROM rec_item_popularity AS p
     CROSS JOIN rules AS r
-    WHERE p.rank_overall <= r.candidates_per_source + r.top_n
+    WHERE p.rank_overall <= r.segment_candidates
 ),
 
 segment_choice AS (
@@ -160,21 +161,15 @@ candidates AS (
 ),
 
 scored AS (
-    -- the reason is the source with the largest contribution (ties: alphabetical)
-    SELECT user_id, item_id, score, reason
-    FROM (
-        SELECT
-            c.user_id,
-            c.item_id,
-            sum(c.contribution) OVER (PARTITION BY c.user_id, c.item_id) AS score,
-            c.reason,
-            row_number() OVER (
-                PARTITION BY c.user_id, c.item_id ORDER BY round(c.contribution, 9) DESC, c.reason
-            ) AS pick
-        FROM candidates AS c
-        WHERE NOT EXISTS (SELECT 1 FROM bought AS b WHERE b.user_id = c.user_id AND b.item_id = c.item_id)
-    ) AS s
-    WHERE pick = 1
+    -- the reason is the source with the largest contribution (ties: the later reason by name)
+    SELECT
+        c.user_id,
+        c.item_id,
+        sum(c.contribution) AS score,
+        arg_max(c.reason, {'contribution': round(c.contribution, 9), 'reason': c.reason}) AS reason
+    FROM candidates AS c
+    WHERE NOT EXISTS (SELECT 1 FROM bought AS b WHERE b.user_id = c.user_id AND b.item_id = c.item_id)
+    GROUP BY c.user_id, c.item_id
 ),
 
 ranked AS (

@@ -6,7 +6,8 @@ expectations with their latest results), `sources.html`, `quality.html` (every s
 latest results), `ml.html` (per trained model: metrics against both baselines, ROC curve,
 calibration plot, feature importances; the recommendation evaluation), `distributions.html`
 (tracked profile columns over time, from the SCD2 history) and `audiences.html` (sizes, overlaps).
-No server and no network: CSS, JS and SVG are inline; the lookup's data is `assets/profiles.js`.
+No server and no network: CSS, JS and SVG are inline; the lookup's data is in
+`assets/profiles/<shard>.js`, loaded with a relative script tag for the one user looked up.
 The site is written to a temporary folder and renamed into place.
 """
 
@@ -81,8 +82,11 @@ def build_site(con, settings, out: Path) -> int:
         files[f"models/{name}.html"] = _model_page(ctx, name)
     for rel, html in files.items():
         (tmp / rel).write_text(html, encoding="utf-8")
-    payload = json.dumps(lookup, separators=(",", ":"), default=str).replace("</", "<\\/")
-    (tmp / "assets" / "profiles.js").write_text(f"window.PROFILER_DATA = {payload};\n")
+    (tmp / "assets" / "profiles").mkdir()
+    for shard, text in lookup["shards"].items():
+        (tmp / "assets" / "profiles" / f"{shard}.js").write_text(
+            f"window.PROFILER_SHARD({shard}, {text});\n"
+        )
     old = out.with_name(f".{out.name}.old")
     if old.exists():
         shutil.rmtree(old)
@@ -120,7 +124,7 @@ def _index(ctx: dict, lookup: dict) -> str:
     run, states = ctx["run"], ctx["states"]
     as_of = max((s["as_of"] for s in states.values() if s.get("as_of")), default=None)
     cards = [
-        ("users in the profile", fmt(lookup.get("total", 0))),
+        ("users in the profile", fmt(lookup["meta"].get("total", 0))),
         ("models", fmt(len(ctx["dag"].models))),
         ("as of", fmt(as_of)),
         ("last build", f"{fmt(run['status'])}, {str(run['finished_at'])[:19]}" if run else "-"),
@@ -150,7 +154,8 @@ expectation suites, scored by the model layer.</p>
 <li><a href="audiences.html">Audiences</a>: sizes and overlaps</li>
 <li><a href="sources.html">Sources</a>: the raw tables</li>
 </ul>"""
-    scripts = f'<script src="assets/profiles.js"></script><script>{LOOKUP_JS}</script>'
+    meta = json.dumps(lookup["meta"], separators=(",", ":"), default=str).replace("</", "<\\/")
+    scripts = f"<script>window.PROFILER_META = {meta};</script><script>{LOOKUP_JS}</script>"
     return page("Overview", body, scripts=scripts)
 
 
@@ -355,6 +360,10 @@ def _ml(ctx: dict) -> str:
             '<span class="ok">beats the recency baseline</span>'
             if r["beats_recency"]
             else '<span class="bad">does NOT beat the recency baseline: do not trust its scores</span>'
+        ) + (
+            ' and <span class="ok">the base rate</span>'
+            if r.get("beats_base_rate")
+            else ', <span class="bad">does NOT beat the base rate</span> (log loss and ROC AUC)'
         )
         rows = [
             [label, *[(metrics.get(key) or {}).get(k) for k in METRICS]]

@@ -15,6 +15,7 @@ PROFILE = "user_profile"
 HISTORY = "user_profile_history"
 RECOMMENDATIONS = "user_recommendations"
 LOOKUP_CAP = 50_000  # users embedded in the profile lookup
+SHARD_USERS = 1_000  # users per file the lookup loads
 MAX_PERIODS = 60  # history snapshots drawn per distribution
 MAX_CATEGORIES = 12  # tracked columns with more distinct values are not drawn
 DIMENSION_ORDER = ("basic", "behaviour", "preference", "rfm", "sentiment", "scores")
@@ -135,62 +136,91 @@ def distributions(con, columns: tuple[str, ...]) -> dict[str, dict]:
     return out
 
 
-def _json_rows(con, table: str, key: str, where: str = "TRUE", order: str = "") -> dict:
-    """{key: [[values...], ...]} for a table, as JSON made by DuckDB (no Python loop over rows)."""
-    cols = [c for c, _ in column_types(con).get(table, []) if c != key]
-    if not cols:
-        return {"columns": [], "rows": {}}
+def _json_parts(
+    con, table: str, where: str, *, order: str = "", skip: tuple[str, ...] = (), one: bool = False
+) -> tuple[list[str], dict[int, str]]:
+    """Columns, and per shard a JSON object {user_id: [[values...], ...]} made by DuckDB.
+
+    No Python loop over rows: DuckDB groups rows into one JSON text per shard of `__docs_users`.
+    `one`: a single row per user, so {user_id: [values...]}.
+    """
+    types = [
+        (c, t) for c, t in column_types(con).get(table, []) if c != "user_id" and c not in skip
+    ]
+    if not types:
+        return [], {}
     values = ", ".join(
-        f"round({_q(c)}, 4)" if t in ("DOUBLE", "FLOAT") else _q(c)
-        for c, t in column_types(con)[table]
-        if c != key
+        f"round({_q(c)}, 4)" if t in ("DOUBLE", "FLOAT") else _q(c) for c, t in types
     )
-    data = con.execute(
-        f"""SELECT coalesce(json_group_object(k, v), '{{}}')::VARCHAR FROM (
-            SELECT {_q(key)} AS k, to_json(list(json_array({values}) {order})) AS v
-            FROM {_q(table)} WHERE {where} GROUP BY {_q(key)})"""
-    ).fetchone()[0]
-    return {"columns": cols, "rows": json.loads(data)}
+    per_user = f"json_array({values})" if one else f"to_json(list(json_array({values}) {order}))"
+    group = "" if one else "GROUP BY u.shard, t.user_id"
+    rows = con.execute(
+        f"""SELECT shard, json_group_object(user_id, v)::VARCHAR FROM (
+            SELECT u.shard, t.user_id, {per_user} AS v
+            FROM {_q(table)} AS t JOIN __docs_users AS u ON u.user_id = t.user_id
+            WHERE {where} {group})
+        GROUP BY shard"""
+    ).fetchall()
+    return [c for c, _ in types], {int(k): v for k, v in rows}
 
 
 def lookup_data(con, dimensions: dict[str, str], audiences: list[str]) -> dict:
-    """Compact JSON for the profile lookup: profile, scores, recommendations, audiences, history."""
+    """The profile lookup's data: a small index for the page, and one JSON text per shard.
+
+    Users (at most LOOKUP_CAP, by id) are cut into shards of about SHARD_USERS consecutive ids;
+    the page finds a user's shard from the first id of each and loads only that file, so the
+    site stays quick to open however many users it holds. Per user: the profile row, scores,
+    recommendations, history and the audiences the user is in.
+    """
     if not has_table(con, PROFILE):
-        return {"total": 0, "shown": 0}
+        return {"meta": {"total": 0, "shown": 0, "starts": []}, "shards": {}}
     total = con.execute(f"SELECT count(*) FROM {PROFILE}").fetchone()[0]
+    shown = min(total, LOOKUP_CAP)
+    shards = max(1, -(-shown // SHARD_USERS))
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __docs_users AS SELECT user_id FROM {PROFILE} "
-        f"ORDER BY user_id LIMIT {LOOKUP_CAP}"
+        f"""CREATE OR REPLACE TEMP TABLE __docs_users AS
+        SELECT user_id, ntile({shards}) OVER (ORDER BY user_id) - 1 AS shard
+        FROM (SELECT user_id FROM {PROFILE} ORDER BY user_id LIMIT {LOOKUP_CAP})"""
     )
-    where = "user_id IN (SELECT user_id FROM __docs_users)"
     try:
-        profile = _json_rows(con, PROFILE, "user_id", where)
-        profile["rows"] = {k: v[0] for k, v in profile["rows"].items()}
-        data = {
+        starts = [
+            r[0]
+            for r in con.execute(
+                "SELECT min(user_id) FROM __docs_users GROUP BY shard ORDER BY shard"
+            ).fetchall()
+        ]
+        meta = {
             "total": total,
-            "shown": min(total, LOOKUP_CAP),
-            "profile": profile,
+            "shown": shown,
+            "starts": starts,
             "dimensions": {"user_id": "basic", "as_of": "basic", **dimensions},
             "dimension_order": [*DIMENSION_ORDER, "other"],
+            "columns": {},
         }
-        if has_table(con, "user_scores"):
-            data["scores"] = _json_rows(
-                con, "user_scores", "user_id", where, "ORDER BY model, as_of DESC"
-            )
-        if has_table(con, RECOMMENDATIONS):
-            data["recommendations"] = _json_rows(
-                con, RECOMMENDATIONS, "user_id", where, "ORDER BY rank"
-            )
-        if has_table(con, HISTORY):
-            data["history"] = _json_rows(con, HISTORY, "user_id", where, "ORDER BY valid_from")
-        members = {}
+        parts: dict[str, dict[int, str]] = {}
+        wanted = [
+            ("profile", PROFILE, {"one": True}),
+            ("scores", "user_scores", {"order": "ORDER BY model, as_of DESC"}),
+            ("recommendations", RECOMMENDATIONS, {"order": "ORDER BY rank", "skip": ("as_of", "brand")}),
+            ("history", HISTORY, {"order": "ORDER BY valid_from"}),
+        ]  # fmt: skip
+        for part, table, options in wanted:
+            if has_table(con, table):
+                meta["columns"][part], parts[part] = _json_parts(con, table, "TRUE", **options)
         for name in audiences:
-            ids = con.execute(
-                f"SELECT coalesce(list(DISTINCT user_id ORDER BY user_id), []) FROM {_q(name)} "
-                f"WHERE {where}"
-            ).fetchone()[0]
-            members[name] = ids
-        data["audiences"] = members
+            rows = con.execute(
+                f"""SELECT u.shard, to_json(list(DISTINCT a.user_id))::VARCHAR
+                FROM {_q(name)} AS a JOIN __docs_users AS u ON u.user_id = a.user_id
+                GROUP BY u.shard"""
+            ).fetchall()
+            parts[f"audience:{name}"] = {int(k): v for k, v in rows}
     finally:
         con.execute("DROP TABLE IF EXISTS __docs_users")
-    return data
+    texts = {}
+    for shard in range(len(starts)):
+        body = ",".join(
+            f"{json.dumps(part)}:{texts_by_shard.get(shard, '{}' if not part.startswith('audience:') else '[]')}"
+            for part, texts_by_shard in parts.items()
+        )
+        texts[shard] = "{" + body + "}"
+    return {"meta": meta, "shards": texts}

@@ -1,7 +1,8 @@
 """The docs site's page shell: inline CSS, navigation, small HTML helpers and the lookup script.
 
-Nothing here is fetched: styles and scripts are inline, the one data file is a sibling
-`assets/profiles.js` loaded with a relative `<script src>` (which browsers allow from file://).
+Nothing here is fetched from the network: styles and scripts are inline; the lookup's data
+files (`assets/profiles/<shard>.js`) are siblings loaded with a relative `<script src>`, which
+browsers allow from file://.
 """
 
 from __future__ import annotations
@@ -110,13 +111,15 @@ def status(success: object) -> str:
 
 LOOKUP_JS = r"""
 (function () {
-  var D = window.PROFILER_DATA || {total: 0};
+  var M = window.PROFILER_META || {total: 0, shown: 0, starts: [], columns: {}};
   var input = document.getElementById('user-id');
   var out = document.getElementById('profile');
-  var members = {};
-  Object.keys(D.audiences || {}).forEach(function (a) {
-    (D.audiences[a] || []).forEach(function (u) { (members[u] = members[u] || []).push(a); });
-  });
+  var cache = {}, waiting = {};
+  window.PROFILER_SHARD = function (n, data) {
+    cache[n] = data;
+    (waiting[n] || []).forEach(function (f) { f(); });
+    delete waiting[n];
+  };
   function el(tag, text, cls) {
     var e = document.createElement(tag);
     if (text !== undefined && text !== null) e.textContent = text;
@@ -125,7 +128,7 @@ LOOKUP_JS = r"""
   }
   function fmt(v) {
     if (v === null || v === undefined) return '-';
-    if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en') : String(Math.round(v * 10000) / 10000);
+    if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Math.round(v * 10000) / 10000);
     if (typeof v === 'boolean') return v ? 'yes' : 'no';
     return String(v);
   }
@@ -143,25 +146,40 @@ LOOKUP_JS = r"""
     box.appendChild(t);
     return box;
   }
-  function show(id) {
-    out.textContent = '';
-    id = (id || '').trim();
-    if (!id) return;
-    out.setAttribute('data-user', id);
-    var prof = D.profile && D.profile.rows[id];
-    if (!prof) {
-      out.appendChild(el('p', 'User ' + id + ' is not among the ' + (D.shown || 0).toLocaleString('en') +
-        ' users embedded in this site (of ' + (D.total || 0).toLocaleString('en') + ').', 'bad'));
-      return;
+  function shardOf(id) {  // the last shard whose first id is <= id (ids sorted as DuckDB does)
+    var lo = 0, hi = M.starts.length - 1, found = -1;
+    while (lo <= hi) {
+      var mid = (lo + hi) >> 1;
+      if (M.starts[mid] <= id) { found = mid; lo = mid + 1; } else { hi = mid - 1; }
     }
+    return found;
+  }
+  function load(n, then) {
+    if (cache[n]) { then(); return; }
+    if (waiting[n]) { waiting[n].push(then); return; }
+    waiting[n] = [then];
+    var s = document.createElement('script');
+    s.src = 'assets/profiles/' + n + '.js';
+    s.onerror = function () { out.textContent = ''; out.appendChild(el('p', 'Could not load ' + s.src, 'bad')); };
+    document.body.appendChild(s);
+  }
+  function missing(id) {
+    out.appendChild(el('p', 'User ' + id + ' is not among the ' + M.shown.toLocaleString('en') +
+      ' users embedded in this site (of ' + M.total.toLocaleString('en') + ').', 'bad'));
+  }
+  function render(id, D) {
+    out.textContent = '';
+    out.setAttribute('data-user', id);
+    var prof = D.profile && D.profile[id];
+    if (!prof) { missing(id); return; }
     out.appendChild(el('h3', 'User ' + id));
     var groups = {}, order = [];
-    D.profile.columns.forEach(function (c, i) {
-      var g = (D.dimensions || {})[c] || 'other';
+    M.columns.profile.forEach(function (c, i) {
+      var g = (M.dimensions || {})[c] || 'other';
       if (!groups[g]) { groups[g] = []; order.push(g); }
       groups[g].push([c, prof[i]]);
     });
-    var rank = D.dimension_order || [];
+    var rank = M.dimension_order || [];
     order.sort(function (a, b) {
       var ia = rank.indexOf(a), ib = rank.indexOf(b);
       return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
@@ -170,11 +188,21 @@ LOOKUP_JS = r"""
     order.forEach(function (g) { dims.appendChild(grid(g, ['column', 'value'], groups[g])); });
     out.appendChild(dims);
     [['scores', 'Scores'], ['recommendations', 'Recommendations'], ['history', 'Profile history']].forEach(function (p) {
-      var part = D[p[0]];
-      if (part && part.rows[id]) out.appendChild(grid(p[1], part.columns, part.rows[id]));
+      if (D[p[0]] && D[p[0]][id]) out.appendChild(grid(p[1], M.columns[p[0]], D[p[0]][id]));
     });
-    var aud = members[id] || [];
-    out.appendChild(grid('Audiences', ['audience'], aud.length ? aud.map(function (a) { return [a]; }) : [['(none)']]));
+    var aud = Object.keys(D).filter(function (k) {
+      return k.indexOf('audience:') === 0 && D[k].indexOf(id) >= 0;
+    }).map(function (k) { return [k.slice(9)]; });
+    out.appendChild(grid('Audiences', ['audience'], aud.length ? aud : [['(none)']]));
+  }
+  function show(id) {
+    id = (id || '').trim();
+    out.textContent = '';
+    if (!id) return;
+    var n = shardOf(id);
+    if (n < 0) { missing(id); return; }
+    out.appendChild(el('p', 'Loading ...', 'muted'));
+    load(n, function () { render(id, cache[n]); });
   }
   function fromHash() {
     var m = /(?:^#|&)user=([^&]*)/.exec(location.hash);
@@ -187,7 +215,7 @@ LOOKUP_JS = r"""
   });
   window.addEventListener('hashchange', fromHash);
   document.getElementById('lookup-count').textContent =
-    (D.shown || 0).toLocaleString('en') + ' of ' + (D.total || 0).toLocaleString('en') + ' users searchable';
+    M.shown.toLocaleString('en') + ' of ' + M.total.toLocaleString('en') + ' users searchable';
   fromHash();
 })();
 """
