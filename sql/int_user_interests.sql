@@ -31,8 +31,8 @@
 --   spend: money spent on purchases with an amount or price (the denominator of spend shares); NULL without such purchases
 WITH rules AS (
     -- Affinity weights per event type, the half-life and the reference day: here and only here.
-    -- Scores grow as 2 ^ (days since reference / half-life): keep the half-life above a week so
-    -- they stay far inside double range for any date within a century of the reference.
+    -- Scores grow as 2 ^ (days since the reference / half-life), which stays inside double range
+    -- for days up to 1000 half-lives from the reference: 1938..2102 at 30 days.
     SELECT
         1.0 AS view_weight,
         2.0 AS fav_weight,
