@@ -43,6 +43,16 @@ def roc_points(y, scores, max_points: int = 101) -> list[list[float]] | None:
     return [[round(float(fpr[i]), 4), round(float(tpr[i]), 4)] for i in keep]
 
 
+def roc_points_multiclass(y, P, classes, max_points: int = 101) -> list[list[float]] | None:
+    """The micro-averaged ROC curve: every (row, class) pair as one binary decision."""
+    import numpy as np
+
+    onehot = (
+        np.asarray(y, dtype=object)[:, None] == np.asarray(list(classes), dtype=object)[None, :]
+    )
+    return roc_points(onehot.ravel().astype(int), np.asarray(P, dtype=float).ravel(), max_points)
+
+
 def binary_metrics(y, p) -> dict[str, float | None]:
     """ROC AUC, PR AUC, log loss, Brier, base rate and lift in the top decile of scores."""
     import numpy as np
@@ -59,7 +69,6 @@ def binary_metrics(y, p) -> dict[str, float | None]:
         "brier": float(brier_score_loss(y, p)),
         "base_rate": rate,
         "lift_top_decile": _top_decile(p, y) / rate if rate else None,
-        "roc_curve": roc_points(y, p),
     }
 
 
@@ -87,7 +96,6 @@ def multiclass_metrics(y, P, classes) -> dict[str, float | None]:
         "base_rate": base,
         "accuracy": float(correct.mean()) if len(y) else None,
         "lift_top_decile": _top_decile(P.max(axis=1), correct) / base if base else None,
-        "roc_curve": roc_points(onehot.ravel(), P.ravel()),  # micro-averaged over the classes
     }
 
 

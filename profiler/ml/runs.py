@@ -41,7 +41,8 @@ _COLUMNS = [
     ("beats_base_rate", "BOOLEAN"),
     ("calibration", "JSON"),
     ("importances", "JSON"),
-    ("metrics", "JSON"),  # everything above and the extras (e.g. accuracy), per model/baseline
+    ("metrics", "JSON"),  # everything above and the extras (e.g. accuracy), per model/baseline;
+    # `roc_curves`: [false positive rate, true positive rate] points per model/baseline
     ("artifact", "VARCHAR"),
 ]
 
@@ -80,7 +81,9 @@ def record_run(con: duckdb.DuckDBPyConnection, trained, artifact_path) -> None:
         "beats_base_rate": trained.beats_base_rate,
         "calibration": json.dumps(trained.calibration),
         "importances": json.dumps(trained.importances),
-        "metrics": json.dumps({"model": trained.metrics, **trained.baselines}),
+        "metrics": json.dumps(
+            {"model": trained.metrics, **trained.baselines, "roc_curves": trained.roc_curves}
+        ),
         "artifact": str(artifact_path),
     }
     names = [n for n, _ in _COLUMNS]

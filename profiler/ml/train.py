@@ -70,6 +70,7 @@ class TrainedModel:
     beats_base_rate: bool
     recency_baseline: str
     warnings: list[str] = field(default_factory=list)
+    roc_curves: dict = field(default_factory=dict)  # model/baseline -> [[fpr, tpr], ...]
 
     @property
     def name(self) -> str:
@@ -259,24 +260,27 @@ def evaluate(spec: ModelSpec, features: list[Feature], train: list[Frame], valid
     if spec.target == "purchase":
         p = P[:, 1]
         result = m.binary_metrics(yv, p)
+        prior, recency = m.prior_binary(y, len(yv)), m.recency_binary(rec, y, valid.recency)
         baselines = {
-            "base_rate": m.binary_metrics(yv, m.prior_binary(y, len(yv))),
-            "recency": m.binary_metrics(yv, m.recency_binary(rec, y, valid.recency)),
+            "base_rate": m.binary_metrics(yv, prior),
+            "recency": m.binary_metrics(yv, recency),
         }
+        scored = {"model": p, "base_rate": prior, "recency": recency}
+        roc = {name: m.roc_points(yv, q) for name, q in scored.items()}
         calibration = m.calibration_table(yv, p)
         described = "days since the last purchase, isotonic fit on the training rows"
     else:
         result = m.multiclass_metrics(yv, P, classes)
+        prior = m.prior_multiclass(y, classes, len(yv))
+        top = m.top_candidate_multiclass(
+            cands[:, 0].astype(bool), y, valid.candidates[:, 0].astype(bool), classes
+        )
         baselines = {
-            "base_rate": m.multiclass_metrics(yv, m.prior_multiclass(y, classes, len(yv)), classes),
-            "recency": m.multiclass_metrics(
-                yv,
-                m.top_candidate_multiclass(
-                    cands[:, 0].astype(bool), y, valid.candidates[:, 0].astype(bool), classes
-                ),
-                classes,
-            ),
+            "base_rate": m.multiclass_metrics(yv, prior, classes),
+            "recency": m.multiclass_metrics(yv, top, classes),
         }
+        scored = {"model": P, "base_rate": prior, "recency": top}
+        roc = {name: m.roc_points_multiclass(yv, Q, classes) for name, Q in scored.items()}
         correct = (np.asarray(classes, dtype=object)[P.argmax(axis=1)] == yv).astype(float)
         calibration = m.calibration_table(correct, P.max(axis=1))
         described = "the user's own top category again, hit rate fitted on the training rows"
@@ -287,6 +291,7 @@ def evaluate(spec: ModelSpec, features: list[Feature], train: list[Frame], valid
         "importances": _importances(pipeline, valid.X, yv, features, classes),
         "rows": {"train": int(len(y)), "validation": int(len(yv))},
         "recency_baseline": described,
+        "roc_curves": roc,  # [fpr, tpr] points per model and baseline, for the docs site
     }
 
 
@@ -330,6 +335,7 @@ def train_model(
         beats_recency=m.beats(report["metrics"], report["baselines"]["recency"]),
         beats_base_rate=m.beats(report["metrics"], report["baselines"]["base_rate"]),
         recency_baseline=report["recency_baseline"],
+        roc_curves=report.get("roc_curves", {}),
     )
     if not trained.beats_recency:
         trained.warnings.append(

@@ -337,7 +337,7 @@ def _quality(ctx: dict) -> str:
 
 
 def _curve(metrics: dict, key: str) -> list[tuple[float, float]]:
-    pts = (metrics.get(key) or {}).get("roc_curve") or []
+    pts = (metrics.get("roc_curves") or {}).get(key) or []
     return [(float(a), float(b)) for a, b in pts]
 
 
