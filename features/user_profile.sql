@@ -114,6 +114,10 @@
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
 --   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7
 --   lifecycle_stage: 'new' (one purchase day, within 2 cycles), 'active' (last purchase within 1.5 cycles), 'at risk' (within 3 cycles), 'churned' (longer ago); 'prospect' without purchases
+--   p_purchase_30d: model purchase_propensity: probability of at least one purchase in the 30 days after as-of; NULL when the model could not be trained or scored (too little history)
+--   p_purchase_30d_decile: decile of p_purchase_30d among all users at this as-of, 1 = the 10% most likely buyers
+--   next_category: model next_category: the most likely category of the user's next purchase or cart, among their own top categories; NULL when not scored
+--   next_category_probability: probability that the next purchase or cart falls in next_category
 SELECT
     u.user_id,
     t.as_of,
@@ -230,10 +234,27 @@ SELECT
     s.loyalty_score,
     s.loyalty_band,
     s.purchase_cycle_days,
-    s.lifecycle_stage
+    s.lifecycle_stage,
+    -- Predictions (user_scores, written by the model layer from models/*.toml)
+    sc.p_purchase_30d,
+    sc.p_purchase_30d_decile,
+    sc.next_category,
+    sc.next_category_probability
 FROM int_users AS u
 CROSS JOIN as_of_time AS t
 LEFT JOIN behaviour_features AS b ON b.user_id = u.user_id
 LEFT JOIN preference_features AS p ON p.user_id = u.user_id
 LEFT JOIN rfm_features AS r ON r.user_id = u.user_id
 LEFT JOIN sentiment_features AS s ON s.user_id = u.user_id
+LEFT JOIN (
+    SELECT
+        sc.user_id,
+        max(sc.score) FILTER (WHERE sc.model = 'purchase_propensity') AS p_purchase_30d,
+        max(sc.decile) FILTER (WHERE sc.model = 'purchase_propensity') AS p_purchase_30d_decile,
+        max(sc.label) FILTER (WHERE sc.model = 'next_category') AS next_category,
+        max(sc.score) FILTER (WHERE sc.model = 'next_category') AS next_category_probability
+    FROM user_scores AS sc
+    CROSS JOIN as_of_time AS a
+    WHERE sc.as_of = a.as_of
+    GROUP BY sc.user_id
+) AS sc ON sc.user_id = u.user_id

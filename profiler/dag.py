@@ -7,7 +7,7 @@ from graphlib import CycleError, TopologicalSorter
 
 from profiler.errors import ProfilerError
 from profiler.lineage import upstream_tables
-from profiler.project import Model
+from profiler.project import Kind, Model
 from profiler.sources import SOURCES
 
 BUILTINS = ("as_of_time",)
@@ -88,7 +88,7 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
     known = set(models) | set(SOURCE_TABLES) | set(BUILTINS) | set(extra_relations)
     parents: dict[str, tuple[str, ...]] = {}
     for name, model in models.items():
-        if model.depends_on:
+        if model.kind is Kind.PYTHON:
             parents[name] = model.depends_on
             continue
         refs = upstream_tables(model.sql, where=str(model.path), line_offset=model.header_lines)

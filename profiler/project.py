@@ -178,8 +178,8 @@ def _check_kind_options(model: Model, where: str) -> None:
 def load_project(project_dir: Path) -> dict[str, Model]:
     """All models of the project, by name. Two files with one name are an error.
 
-    Classifier specs in `models/*.toml` add one python model, `user_scores`, that reads the
-    feature tables the specs name.
+    The model layer adds one python model, `user_scores`, that reads the feature tables the
+    classifier specs in `models/*.toml` name (none: an empty table, so SQL can always join it).
     """
     models: dict[str, Model] = {}
     for folder in MODEL_DIRS:

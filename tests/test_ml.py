@@ -307,7 +307,7 @@ def test_every_estimator_trains_evaluates_saves_and_scores(
     assert set(report["importances"]) == {f.name for f in features}
     assert sum(b["rows"] for b in report["calibration"]) == report["rows"]["validation"]
     trained = TrainedModel(
-        spec, "v1", "fp", cuts, features, pipeline, [0, 1], report["metrics"], report["baselines"],
+        spec, "v1", "fp", "inputs", cuts, features, pipeline, [0, 1], report["metrics"], report["baselines"],
         report["calibration"], report["importances"], report["rows"], True, True, "days",
     )  # fmt: skip
     save_artifact(tmp_path / "target", trained)
@@ -526,14 +526,20 @@ needs_profile = pytest.mark.skipif(
 )
 
 
-def test_the_shipped_specs_parse_and_read_the_profile() -> None:
+def test_the_shipped_specs_parse_and_read_the_profile_dimensions() -> None:
     from profiler.ml.spec import load_specs
     from profiler.ml.step import feature_tables
 
     specs = load_specs(REPO)
     assert {"purchase_propensity", "next_category"} <= set(specs)
     assert specs["purchase_propensity"].horizon_days == 30
-    assert feature_tables(REPO) == {"user_profile"}
+    # user_profile joins the scores, so the specs read the dimension tables it is made of
+    assert feature_tables(REPO) == {
+        "behaviour_features",
+        "preference_features",
+        "rfm_features",
+        "sentiment_features",
+    }
 
 
 def _repo_warehouse(tmp_path: Path, **load) -> Path:
