@@ -59,21 +59,21 @@ tastes AS (
     -- The user's top 3 categories and brands, each with its share of the user's top-3 affinity.
     SELECT user_id, 'category' AS dimension, value, affinity / sum(affinity) OVER (PARTITION BY user_id) AS share
     FROM (
-        SELECT user_id, top_category_1 AS value, top_category_1_affinity AS affinity FROM user_profile
+        SELECT user_id, top_category_1 AS value, top_category_1_affinity AS affinity FROM preference_features
         UNION ALL
-        SELECT user_id, top_category_2, top_category_2_affinity FROM user_profile
+        SELECT user_id, top_category_2, top_category_2_affinity FROM preference_features
         UNION ALL
-        SELECT user_id, top_category_3, top_category_3_affinity FROM user_profile
+        SELECT user_id, top_category_3, top_category_3_affinity FROM preference_features
     ) AS c
     WHERE value IS NOT NULL AND affinity > 0
     UNION ALL
     SELECT user_id, 'brand' AS dimension, value, affinity / sum(affinity) OVER (PARTITION BY user_id) AS share
     FROM (
-        SELECT user_id, top_brand_1 AS value, top_brand_1_affinity AS affinity FROM user_profile
+        SELECT user_id, top_brand_1 AS value, top_brand_1_affinity AS affinity FROM preference_features
         UNION ALL
-        SELECT user_id, top_brand_2, top_brand_2_affinity FROM user_profile
+        SELECT user_id, top_brand_2, top_brand_2_affinity FROM preference_features
         UNION ALL
-        SELECT user_id, top_brand_3, top_brand_3_affinity FROM user_profile
+        SELECT user_id, top_brand_3, top_brand_3_affinity FROM preference_features
     ) AS b
     WHERE value IS NOT NULL AND affinity > 0
 ),
@@ -92,7 +92,10 @@ leaders AS (
 ),
 
 segments AS (
-    SELECT user_id, coalesce(rfm_segment, 'unknown') AS segment FROM user_profile
+    -- every user the shop knows (cold starts included) and the RFM segment
+    SELECT u.user_id, coalesce(r.rfm_segment, 'unknown') AS segment
+    FROM int_users AS u
+    LEFT JOIN rfm_features AS r ON r.user_id = u.user_id
 ),
 
 segment_popular AS (

@@ -127,7 +127,7 @@ def evaluate_recommendations(
     with point_in_time(con, Path(project_dir), scratch_dir) as pit:
         pit.build(cutoff, [MODEL])
         wh = _q(pit.warehouse)
-        known = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
+        known = con.execute("SELECT count(*) FROM int_users").fetchone()[0]
         if not known:
             raise ProfilerError(f"no users as of {cutoff}: nothing to recommend to")
         types = ", ".join(f"'{t}'" for t in LABEL_EVENTS)
@@ -141,11 +141,11 @@ def evaluate_recommendations(
             con.execute(
                 """CREATE OR REPLACE TEMP TABLE __rec_labels AS
                 SELECT w.* FROM __rec_window AS w
-                WHERE w.user_id IN (SELECT user_id FROM user_profile)"""
+                WHERE w.user_id IN (SELECT user_id FROM int_users)"""
             )
             evaluated, unseen = con.execute(
-                "SELECT count(DISTINCT user_id) FILTER (WHERE user_id IN (SELECT user_id FROM user_profile)), "
-                "count(DISTINCT user_id) FILTER (WHERE user_id NOT IN (SELECT user_id FROM user_profile)) "
+                "SELECT count(DISTINCT user_id) FILTER (WHERE user_id IN (SELECT user_id FROM int_users)), "
+                "count(DISTINCT user_id) FILTER (WHERE user_id NOT IN (SELECT user_id FROM int_users)) "
                 "FROM __rec_window"
             ).fetchone()
             if not evaluated:
@@ -155,7 +155,7 @@ def evaluate_recommendations(
             model = _metrics(con, f"SELECT user_id, item_id FROM {MODEL} WHERE rank <= {k}", k)
             popular = f"""
                 SELECT u.user_id, p.item_id
-                FROM user_profile AS u
+                FROM int_users AS u
                 CROSS JOIN (SELECT item_id, rank_overall FROM rec_item_popularity
                             WHERE rank_overall <= {k} + (SELECT coalesce(max(n), 0) FROM (
                                 SELECT count(DISTINCT item_id) AS n FROM rec_user_item_day
