@@ -321,6 +321,17 @@ def test_audiences_sizes_overlaps_and_csv(served: dict, tmp_path: Path) -> None:
             "SELECT min(affinity_share) FROM audience_category_affinity"
         ).fetchone()[0]
         assert shares > 0.6
+        # high propensity comes from the model's scores (user_scores, through the profile)
+        scored = con.execute(
+            "SELECT count(*) FROM user_profile WHERE p_purchase_30d_decile <= 2 "
+            "AND (days_since_last_purchase IS NULL OR days_since_last_purchase > 14)"
+        ).fetchone()[0]
+        by_basis = dict(
+            con.execute(
+                "SELECT basis, count(*) FROM audience_high_propensity_no_purchase_14d GROUP BY 1"
+            ).fetchall()
+        )
+        assert scored > 0 and by_basis == {"score": scored}
 
 
 # --- recommendations -----------------------------------------------------------------------------
