@@ -76,15 +76,16 @@ def relations(con: duckdb.DuckDBPyConnection, schema: str = "main") -> set[str]:
 
 
 def analyst_tables(con: duckdb.DuckDBPyConnection, project_dir: Path) -> list[ServedTable]:
-    """The analyst-facing tables that exist in the open database, in build order."""
-    from profiler.dag import build_dag
+    """The analyst-facing tables that exist in the open database, by name.
 
+    Reads the model headers only (no lineage parsing): it runs after every build.
+    """
     existing = relations(con)
-    dag = build_dag(load_project(Path(project_dir)))
+    models = load_project(Path(project_dir))
     base = (Path(project_dir) / ANALYST_DIR).resolve()
     out = []
-    for name in dag.order():
-        model = dag.models[name]
+    for name in sorted(models):
+        model = models[name]
         if name not in existing or INTERNAL_TAG in model.tags:
             continue
         if model.kind is not Kind.PYTHON and not model.path.resolve().is_relative_to(base):
