@@ -190,13 +190,12 @@ def load_project(project_dir: Path) -> dict[str, Model]:
                     f"{path}:1: model {model.name!r} is also defined in {models[model.name].path}"
                 )
             models[model.name] = model
-    if any((project_dir / "models").glob("*.toml")):
-        from profiler.ml.step import scores_model
+    from profiler.ml.step import scores_model
 
-        scores = scores_model(project_dir)
-        if scores.name in models:
-            raise ProfilerError(
-                f"{models[scores.name].path}:1: {scores.name} is the model layer's table; rename this model"
-            )
-        models[scores.name] = scores
+    scores = scores_model(project_dir)
+    if scores.name in models:
+        raise ProfilerError(
+            f"{models[scores.name].path}:1: {scores.name} is the model layer's table; rename this model"
+        )
+    models[scores.name] = scores
     return models
