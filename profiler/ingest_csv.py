@@ -40,7 +40,12 @@ def stage_csv(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
     if header is None:
         return Staged(relation="(SELECT 1)", columns=[], values={}, empty=True)
     delim = "\t" if ".tsv" in [s.lower() for s in info.path.suffixes] else _sniff(header)
-    names = [n.strip() for n in next(csv.reader([header], delimiter=delim))]
+    try:
+        names = [n.strip() for n in next(csv.reader([header], delimiter=delim))]
+    except (csv.Error, StopIteration):
+        raise ProfilerError(
+            f"{info.path}: the header line cannot be read as CSV (stray control characters?); fix the first line"
+        ) from None
     if not any(names):
         raise ProfilerError(f"{info.path}: the first line is empty; a CSV file needs a header line")
     if not _stage_strict(con, info, delim, len(names)):

@@ -19,10 +19,26 @@ def write(project: Path, rel: str, text: str) -> Path:
 
 
 def small_project(tmp_path: Path) -> Path:
-    write(tmp_path, "sql/stg_events.sql", "-- kind: incremental_by_time\n-- time_column: ts\n-- tags: clean\nSELECT * FROM raw_events\n")
-    write(tmp_path, "sql/user_day.sql", "-- kind: incremental_by_time\n-- time_column: day\nSELECT user_id, CAST(ts AS DATE) AS day FROM stg_events\n")
-    write(tmp_path, "features/totals.sql", "-- kind: incremental_by_key\n-- unique_key: user_id\n-- tags: behaviour\nSELECT user_id, count(*) AS n FROM user_day GROUP BY 1\n")
-    write(tmp_path, "features/profile.sql", "-- kind: table\n-- tags: behaviour\nSELECT * FROM totals CROSS JOIN as_of_time\n")
+    write(
+        tmp_path,
+        "sql/stg_events.sql",
+        "-- kind: incremental_by_time\n-- time_column: ts\n-- tags: clean\nSELECT * FROM raw_events\n",
+    )
+    write(
+        tmp_path,
+        "sql/user_day.sql",
+        "-- kind: incremental_by_time\n-- time_column: day\nSELECT user_id, CAST(ts AS DATE) AS day FROM stg_events\n",
+    )
+    write(
+        tmp_path,
+        "features/totals.sql",
+        "-- kind: incremental_by_key\n-- unique_key: user_id\n-- tags: behaviour\nSELECT user_id, count(*) AS n FROM user_day GROUP BY 1\n",
+    )
+    write(
+        tmp_path,
+        "features/profile.sql",
+        "-- kind: table\n-- tags: behaviour\nSELECT * FROM totals CROSS JOIN as_of_time\n",
+    )
     return tmp_path
 
 
@@ -68,7 +84,12 @@ def test_bad_headers_name_the_file(tmp_path: Path, header: str, message: str) ->
 def test_order_and_lineage(tmp_path: Path) -> None:
     dag = build_dag(load_project(small_project(tmp_path)))
     # user_scores, the model layer's node, is always there (no specs: no parents, no rows)
-    assert [m for m in dag.order() if m != "user_scores"] == ["stg_events", "user_day", "totals", "profile"]
+    assert [m for m in dag.order() if m != "user_scores"] == [
+        "stg_events",
+        "user_day",
+        "totals",
+        "profile",
+    ]
     assert dag.parents["user_scores"] == ()
     assert set(dag.parents["profile"]) == {"totals", "as_of_time"}
     assert dag.raw_sources("profile") == {"raw_events"}
@@ -76,7 +97,11 @@ def test_order_and_lineage(tmp_path: Path) -> None:
 
 def test_unknown_table_names_file_and_line(tmp_path: Path) -> None:
     small_project(tmp_path)
-    path = write(tmp_path, "features/bad.sql", "-- kind: table\nSELECT *\nFROM totals\nJOIN totls USING (user_id)\n")
+    path = write(
+        tmp_path,
+        "features/bad.sql",
+        "-- kind: table\nSELECT *\nFROM totals\nJOIN totls USING (user_id)\n",
+    )
     with pytest.raises(ProfilerError, match=r"bad\.sql:4: bad reads 'totls'"):
         build_dag(load_project(tmp_path))
     assert path.exists()

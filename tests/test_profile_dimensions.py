@@ -472,7 +472,9 @@ def test_preference_rees46_brands_spend_and_price_band(rees46_wh: Path, rees46) 
 
 def cume_dist_score(values: dict[str, float]) -> dict[str, int]:
     ordered = sorted(values.values())
-    return {u: math.ceil(5 * sum(x <= v for x in ordered) / len(ordered)) for u, v in values.items()}
+    return {
+        u: math.ceil(5 * sum(x <= v for x in ordered) / len(ordered)) for u, v in values.items()
+    }
 
 
 def percent_rank_score(values: dict[str, float]) -> dict[str, int]:

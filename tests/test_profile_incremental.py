@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import REES46, REPO, TAOBAO, model_tables, run_cli, table_diff
+from conftest import REES46, REPO, TAOBAO, model_tables, run_cli, sql_project, table_diff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,15 +66,14 @@ def feedback_file(tmp: Path) -> Path:
     return write(tmp / "feedback.csv", ["user_id", "ts", "kind", "rating"], FEEDBACK)
 
 
-def full_build(sample: str, tmp: Path) -> Path:
+def full_build(sample: str, tmp: Path, project: Path) -> Path:
     header, rows, _ = load(sample)
     wh = tmp / f"full_{sample}.duckdb"
     if not wh.exists():
-        run_cli(
-            "ingest", "events", str(write(tmp / f"all_{sample}.csv", header, rows)), warehouse=wh
-        )
-        run_cli("ingest", "feedback", str(feedback_file(tmp)), warehouse=wh)
-        run_cli("build", *PROFILE, warehouse=wh)
+        events = write(tmp / f"all_{sample}.csv", header, rows)
+        run_cli("ingest", "events", str(events), warehouse=wh, project=project)
+        run_cli("ingest", "feedback", str(feedback_file(tmp)), warehouse=wh, project=project)
+        run_cli("build", *PROFILE, warehouse=wh, project=project)
     return wh
 
 
@@ -83,13 +82,19 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("incremental")
 
 
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's SQL without suites and specs: the gate and training have their own tests."""
+    return sql_project(tmp_path_factory.mktemp("project"))
+
+
 @pytest.mark.parametrize("sample", sorted(SAMPLES))
 @settings(
     max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_batches_in_any_order_equal_one_full_build(
-    sample: str, workdir: Path, data: st.DataObject
+    sample: str, workdir: Path, project: Path, data: st.DataObject
 ) -> None:
     header, rows, seconds = load(sample)
     lo, hi = min(seconds), max(seconds)
@@ -108,17 +113,16 @@ def test_batches_in_any_order_equal_one_full_build(
     for step, i in enumerate(order):
         if not batches[i]:
             continue
-        run_cli(
-            "ingest", "events", str(write(run / f"batch_{i}.csv", header, batches[i])), warehouse=wh
-        )
+        batch = write(run / f"batch_{i}.csv", header, batches[i])
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
         if step == feedback_after:
-            run_cli("ingest", "feedback", str(feedback_file(run)), warehouse=wh)
-        run_cli("build", *PROFILE, warehouse=wh)
+            run_cli("ingest", "feedback", str(feedback_file(run)), warehouse=wh, project=project)
+        run_cli("build", *PROFILE, warehouse=wh, project=project)
     if feedback_after >= len(order) or not batches[order[feedback_after]]:
-        run_cli("ingest", "feedback", str(feedback_file(run)), warehouse=wh)
-        run_cli("build", *PROFILE, warehouse=wh)
+        run_cli("ingest", "feedback", str(feedback_file(run)), warehouse=wh, project=project)
+        run_cli("build", *PROFILE, warehouse=wh, project=project)
 
-    full = full_build(sample, workdir)
+    full = full_build(sample, workdir, project)
     assert set(PROFILE_MODELS) <= set(model_tables(wh))
     diffs = {t: n for t in PROFILE_MODELS if (n := table_diff(full, wh, t))}
     assert diffs == {}, f"cuts {cuts}, order {order}"
