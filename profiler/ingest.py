@@ -38,19 +38,10 @@ from profiler.ingest_rules import (
     typed_query,
 )
 from profiler.pii import register_hmac, unregister_hmac
-from profiler.sources import BATCH_COLUMN, Source, get_source, raw_table_ddl
+from profiler.sources import BATCH_COLUMN, Source, get_source
+from profiler.state import SCHEMA, ensure_schema
 
-SCHEMA = "_profiler"
 TYPED = "_ingest_typed"
-_DDL = (
-    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
-    f"CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.batch_seq START 1",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.batches (
-        batch_id BIGINT PRIMARY KEY, source VARCHAR, file VARCHAR, content_sha256 VARCHAR,
-        lines BIGINT, loaded BIGINT, quarantined BIGINT, min_ts TIMESTAMP, max_ts TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS quarantine (
-        batch_id BIGINT, source VARCHAR, file VARCHAR, record BIGINT, reason VARCHAR, raw VARCHAR)""",
-)
 
 
 @dataclass
@@ -209,9 +200,7 @@ def _commit(
 
 def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
     """Create what is missing; add canonical columns an older `raw_<source>` lacks."""
-    for ddl in _DDL:
-        con.execute(ddl)
-    con.execute(raw_table_ddl(src))
+    ensure_schema(con)
     have = {
         name
         for (name,) in con.execute(
