@@ -179,7 +179,8 @@ def load_project(project_dir: Path) -> dict[str, Model]:
     """All models of the project, by name. Two files with one name are an error.
 
     The model layer adds one python model, `user_scores`, that reads the feature tables the
-    classifier specs in `models/*.toml` name (none: an empty table, so SQL can always join it).
+    classifier specs in `models/*.toml` name; without specs it is there only when a SQL model
+    reads it (then as an empty table, so the profile can always join it).
     """
     models: dict[str, Model] = {}
     for folder in MODEL_DIRS:
@@ -190,6 +191,9 @@ def load_project(project_dir: Path) -> dict[str, Model]:
                     f"{path}:1: model {model.name!r} is also defined in {models[model.name].path}"
                 )
             models[model.name] = model
+    specs = any((project_dir / "models").glob("*.toml"))
+    if not specs and not any("user_scores" in m.sql.lower() for m in models.values()):
+        return models
     from profiler.ml.step import scores_model
 
     scores = scores_model(project_dir)
