@@ -76,7 +76,7 @@ def ingest(
         _fail(str(err))
     from profiler.commands import describe_ingest
 
-    _console().print(describe_ingest(result))
+    _console().print(describe_ingest(result), soft_wrap=True)
 
 
 @app.command()
