@@ -57,4 +57,6 @@ class BuildPrinter:
         ).fetchone()
         if row[0]:
             users = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
-            self.console.print(f"profile: table user_profile in {warehouse} ({users:,} users)")
+            self.console.print(
+                f"profile: table user_profile in {warehouse} ({users:,} users)", soft_wrap=True
+            )
