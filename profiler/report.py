@@ -50,7 +50,8 @@ class BuildPrinter:
         worked = sum(r.action != "skip" and r.status == "success" for r in run.results)
         bad = [r for r in run.results if r.status in ("error", "blocked")]
         self.console.print(
-            f"as of {run.as_of}: {worked} model(s) built, {len(run.results) - worked - len(bad)} up to date or skipped, {len(bad)} failed, in {run.elapsed_time:.2f}s"
+            f"as of {run.as_of}: {worked} model(s) built, {len(run.results) - worked - len(bad)} up to date or skipped, {len(bad)} failed, in {run.elapsed_time:.2f}s",
+            soft_wrap=True,
         )
         row = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = 'user_profile'"
