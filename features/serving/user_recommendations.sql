@@ -17,11 +17,11 @@ WITH rules AS (
         15 AS candidates_per_source,
         15 AS segment_candidates,
         30 AS recent_window_days,
-        3.0 AS recent_half_life_days,
-        1.0 AS recent_weight,
-        0.6 AS category_weight,
-        0.4 AS brand_weight,
-        0.05 AS segment_weight
+        CAST(3.0 AS DOUBLE) AS recent_half_life_days,
+        CAST(1.0 AS DOUBLE) AS recent_weight,
+        CAST(0.6 AS DOUBLE) AS category_weight,
+        CAST(0.4 AS DOUBLE) AS brand_weight,
+        CAST(0.05 AS DOUBLE) AS segment_weight
 ),
 
 as_of AS (
@@ -38,7 +38,7 @@ recent AS (
     SELECT
         d.user_id,
         d.item_id,
-        sum((d.views + 2.0 * d.favs + 3.0 * d.carts) * power(0.5, date_diff('day', d.day, a.as_of_day) / r.recent_half_life_days)) AS interest,
+        sum(CAST(d.views + 2 * d.favs + 3 * d.carts AS DOUBLE) * power(0.5, date_diff('day', d.day, a.as_of_day) / r.recent_half_life_days)) AS interest,
         sum(d.carts) AS carts
     FROM rec_user_item_day AS d
     CROSS JOIN as_of AS a
@@ -106,12 +106,11 @@ segment_popular AS (
         SELECT
             s.segment,
             d.item_id,
-            sum(d.views + 2.0 * d.favs + 3.0 * d.carts + 5.0 * d.purchases) AS weight,
-            sum(d.views + 2.0 * d.favs + 3.0 * d.carts + 5.0 * d.purchases)
-                / max(sum(d.views + 2.0 * d.favs + 3.0 * d.carts + 5.0 * d.purchases)) OVER (PARTITION BY s.segment) AS relative,
+            CAST(sum(d.views + 2 * d.favs + 3 * d.carts + 5 * d.purchases) AS DOUBLE)
+                / max(sum(d.views + 2 * d.favs + 3 * d.carts + 5 * d.purchases)) OVER (PARTITION BY s.segment) AS relative,
             row_number() OVER (
                 PARTITION BY s.segment
-                ORDER BY sum(d.views + 2.0 * d.favs + 3.0 * d.carts + 5.0 * d.purchases) DESC, d.item_id
+                ORDER BY sum(d.views + 2 * d.favs + 3 * d.carts + 5 * d.purchases) DESC, d.item_id
             ) AS rank
         FROM rec_user_item_day AS d
         JOIN segments AS s ON s.user_id = d.user_id
@@ -135,11 +134,14 @@ segment_choice AS (
 ),
 
 candidates AS (
+    -- source codes, in the order of their reasons' names (ties go to the later name):
+    -- 1 carted recently, 2 favourite brand, 3 popular with the segment, 4 top category,
+    -- 5 viewed recently. The reason's text is written only for the final top 10.
     SELECT
         c.user_id,
         c.item_id,
         r.recent_weight * c.relative AS contribution,
-        CASE WHEN c.carts > 0 THEN 'carted recently' ELSE 'viewed recently' END AS reason
+        CASE WHEN c.carts > 0 THEN 1 ELSE 5 END AS source
     FROM recent_ranked AS c
     CROSS JOIN rules AS r
     WHERE c.rank <= r.candidates_per_source
@@ -148,16 +150,12 @@ candidates AS (
         t.user_id,
         l.item_id,
         CASE WHEN t.dimension = 'category' THEN r.category_weight ELSE r.brand_weight END * t.share * l.relative,
-        CASE WHEN t.dimension = 'category' THEN 'top category ' ELSE 'favourite brand ' END || t.value
+        CASE WHEN t.dimension = 'category' THEN 4 ELSE 2 END
     FROM tastes AS t
     JOIN leaders AS l ON l.dimension = t.dimension AND l.value = t.value
     CROSS JOIN rules AS r
     UNION ALL
-    SELECT
-        s.user_id,
-        p.item_id,
-        r.segment_weight * p.relative,
-        'popular with ' || s.segment || ' shoppers'
+    SELECT s.user_id, p.item_id, r.segment_weight * p.relative, 3
     FROM segment_choice AS s
     JOIN segment_popular AS p ON p.segment = s.source
     CROSS JOIN rules AS r
@@ -169,7 +167,7 @@ scored AS (
         c.user_id,
         c.item_id,
         sum(c.contribution) AS score,
-        arg_max(c.reason, {'contribution': round(c.contribution, 9), 'reason': c.reason}) AS reason
+        arg_max(c.source, CAST(round(c.contribution * 1e9) AS BIGINT) * 8 + c.source) AS source
     FROM candidates AS c
     WHERE NOT EXISTS (SELECT 1 FROM bought AS b WHERE b.user_id = c.user_id AND b.item_id = c.item_id)
     GROUP BY c.user_id, c.item_id
@@ -187,7 +185,13 @@ SELECT
     k.rank,
     k.item_id,
     k.score,
-    k.reason,
+    CASE k.source
+        WHEN 1 THEN 'carted recently'
+        WHEN 2 THEN 'favourite brand ' || p.brand
+        WHEN 3 THEN 'popular with ' || s.segment || ' shoppers'
+        WHEN 4 THEN 'top category ' || p.category
+        ELSE 'viewed recently'
+    END AS reason,
     p.category,
     p.brand,
     a.as_of
@@ -195,4 +199,5 @@ FROM ranked AS k
 CROSS JOIN rules AS r
 CROSS JOIN as_of AS a
 LEFT JOIN rec_item_popularity AS p ON p.item_id = k.item_id
+LEFT JOIN segments AS s ON s.user_id = k.user_id
 WHERE k.rank <= r.top_n
