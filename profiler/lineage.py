@@ -9,6 +9,7 @@ without templates in the model files.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -69,6 +70,13 @@ def upstream_tables(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> 
     >>> [t.name for t in upstream_tables("SELECT 'raw_x' AS s FROM (SELECT * FROM b) AS sub JOIN c USING (k)")]
     ['b', 'c']
     """
+    return list(_upstream_tables(sql, where, line_offset))
+
+
+@lru_cache(maxsize=1024)
+def _upstream_tables(sql: str, where: str, line_offset: int) -> tuple[TableRef, ...]:
+    # Cached: a build asks for the lineage of the same model text many times (the DAG, the plan,
+    # the model layer's fingerprints), and parsing is the expensive part of a build with no work.
     tree = parse(sql, where=where, line_offset=line_offset)
     refs: dict[str, TableRef] = {}
     for table in _source_tables(tree):
@@ -78,9 +86,10 @@ def upstream_tables(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> 
         name = table.name.lower()
         if name not in refs or line < refs[name].line:
             refs[name] = TableRef(name, line + line_offset)
-    return sorted(refs.values(), key=lambda r: (r.line, r.name))
+    return tuple(sorted(refs.values(), key=lambda r: (r.line, r.name)))
 
 
+@lru_cache(maxsize=1024)
 def normalized_sql(sql: str) -> str:
     """The SQL without comments or formatting, so cosmetic edits do not force a rebuild."""
     try:
