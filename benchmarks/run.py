@@ -1,13 +1,18 @@
 """Benchmark `profiler` end to end on generated data, beside the bare DuckDB floor.
 
-    python benchmarks/run.py --events 1000000 10000000 [--users-per-event 0.02] [--out benchmarks/out]
+    python benchmarks/run.py --events 1000000 10000000 100000000 [--users-per-event 0.01]
+        [--out benchmarks/out] [--reuse-data]
 
-For each size: generate a shop with `profiler generate`, ingest it, run a full build, measure the
-floor (one bare `SELECT user_id, count(*) FROM raw_events GROUP BY user_id` on the same warehouse),
-then a 1% next-day batch (generate + ingest + build), an idle build, and the gate's share of the
-full build. Every step runs as its own `profiler` process, as a user would run it, so import and
-start-up costs count. Peak memory is each process's max RSS. Prints a Markdown table; paste it into
-RESULTS.md with the commit it measured.
+For each size: generate a shop with `profiler generate` (or reuse `OUT/data_N` with
+--reuse-data), ingest it, run a full build, measure two floors on the same warehouse (warm, best
+of three): `count` is one bare `SELECT user_id, count(*) FROM raw_events GROUP BY user_id`, `basic`
+the same GROUP BY with the basic per-user aggregates (events per type, first and last time,
+money). Then a 1% next-day batch (ingest + build), a fixed 100k-event batch on the next day (the
+same batch whatever the history, to see whether a batch costs the batch or the history), an idle
+build, and the gate's share of the full build. Every step runs as its own `profiler` process, as a
+user would run it, so import and start-up costs count. Peak memory is each process's max RSS. Per
+build, the slowest models (from target/run_results.json) are printed: that is where the time goes.
+Prints a Markdown table; paste it into RESULTS.md with the commit it measured.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DAYS = 30
 START = date(2024, 1, 1)
+FIXED_BATCH = 100_000  # events: the same batch at every size
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -43,16 +49,30 @@ def profiler(*args: str) -> list[str]:
     return [sys.executable, "-m", "profiler", *args]
 
 
-def floor(warehouse: Path) -> float:
+FLOORS = {
+    "count": "SELECT user_id, count(*) FROM raw_events GROUP BY user_id",
+    "basic": (
+        "SELECT user_id, count(*), count(*) FILTER (WHERE event_type = 'view'), "
+        "count(*) FILTER (WHERE event_type = 'cart'), count(*) FILTER (WHERE event_type = 'fav'), "
+        "count(*) FILTER (WHERE event_type = 'purchase'), count(*) FILTER (WHERE event_type = 'search'), "
+        "min(ts), max(ts), sum(amount) FROM raw_events GROUP BY user_id"
+    ),
+}
+
+
+def floor(warehouse: Path, query: str) -> float:
+    """Best of three warm runs of `query`, in a fresh read-only connection."""
     import duckdb
 
     con = duckdb.connect(str(warehouse), read_only=True)
-    con.execute("SELECT user_id, count(*) FROM raw_events GROUP BY user_id").fetchall()  # warm
-    t0 = time.perf_counter()
-    con.execute("SELECT user_id, count(*) FROM raw_events GROUP BY user_id").fetchall()
-    seconds = time.perf_counter() - t0
+    con.execute(query).fetchall()  # warm
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        con.execute(query).fetchall()
+        best = min(best, time.perf_counter() - t0)
     con.close()
-    return seconds
+    return best
 
 
 def gate_seconds(target: Path) -> float:
@@ -60,16 +80,40 @@ def gate_seconds(target: Path) -> float:
     return sum(r.get("gate_time", 0.0) for r in results)
 
 
-def bench(events: int, users: int, out: Path) -> dict[str, float]:
-    data, batch = out / f"data_{events}", out / f"batch_{events}"
+def slowest(target: Path, n: int = 6) -> str:
+    """The build's slowest models as `name time (gate time)`, from run_results.json."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    top = sorted(results, key=lambda r: -r.get("execution_time", 0.0))[:n]
+    return ", ".join(
+        f"{r['model']} {r.get('execution_time', 0.0):.1f}s"
+        + (f" (gate {r['gate_time']:.1f}s)" if r.get("gate_time", 0) >= 0.05 else "")
+        for r in top
+    )
+
+
+def batch(events: int, users: int, day: date, seed: int, folder: Path, env: dict[str, str]) -> tuple[float, float, float, str]:
+    """Generate and send one day's events and feedback, then build: (total s, build s, peak MB, slowest)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    run(profiler("generate", "--users", str(users), "--events", str(events), "--days", "1", "--start", day.isoformat(), "--seed", str(seed), "--out", str(folder)), env)
+    t0 = time.perf_counter()
+    peak = 0.0
+    for source in ("events", "feedback"):  # a daily feed: the catalogue and users were sent once
+        _, mem, _ = run(profiler("ingest", source, str(folder / f"{source}.parquet")), env)
+        peak = max(peak, mem)
+    s, mem, _ = run(profiler("build"), env)
+    return time.perf_counter() - t0, s, max(peak, mem), slowest(REPO / "target")
+
+
+def bench(events: int, users: int, out: Path, reuse_data: bool) -> dict:
+    data = out / f"data_{events}"
     warehouse = out / f"wh_{events}.duckdb"
-    for p in (data, batch):
-        shutil.rmtree(p, ignore_errors=True)
-    for p in out.glob(f"wh_{events}.duckdb*"):
+    for p in out.glob(f"wh_{events}.*duckdb*"):
         p.unlink()
     env = {**os.environ, "PROFILER_PROJECT_DIR": str(REPO), "PROFILER_WAREHOUSE": str(warehouse), "PROFILER_PII_KEY": "bench"}
-    r: dict[str, float] = {"events": events, "users": users}
-    r["generate_s"], _, _ = run(profiler("generate", "--users", str(users), "--events", str(events), "--days", str(DAYS), "--start", START.isoformat(), "--seed", "1", "--out", str(data)), env)
+    r: dict = {"events": events, "users": users}
+    if not (reuse_data and (data / "feedback.parquet").exists()):
+        shutil.rmtree(data, ignore_errors=True)
+        r["generate_s"], _, _ = run(profiler("generate", "--users", str(users), "--events", str(events), "--days", str(DAYS), "--start", START.isoformat(), "--seed", "1", "--out", str(data)), env)
     t = 0.0
     for source in ("users", "items", "events", "feedback"):
         s, mem, _ = run(profiler("ingest", source, str(data / f"{source}.parquet")), env)
@@ -78,31 +122,40 @@ def bench(events: int, users: int, out: Path) -> dict[str, float]:
     r["ingest_s"] = t
     r["ingest_rows_per_s"] = events / t
     r["full_build_s"], r["full_build_peak_mb"], _ = run(profiler("build"), env)
+    r["full_slowest"] = slowest(REPO / "target")
     r["gate_s"] = gate_seconds(REPO / "target")
-    r["floor_s"] = floor(warehouse)
-    nxt = START + timedelta(days=DAYS)
-    run(profiler("generate", "--users", str(users), "--events", str(events // 100), "--days", "1", "--start", nxt.isoformat(), "--seed", "2", "--out", str(batch)), env)
-    t0 = time.perf_counter()
-    peak = 0.0
-    for source in ("events", "feedback"):  # a daily feed: the catalogue and users were sent once
-        _, mem, _ = run(profiler("ingest", source, str(batch / f"{source}.parquet")), env)
-        peak = max(peak, mem)
-    s, mem, _ = run(profiler("build"), env)
-    r["batch_s"], r["batch_build_s"], r["batch_peak_mb"] = time.perf_counter() - t0, s, max(peak, mem)
+    for name, query in FLOORS.items():
+        r[f"floor_{name}_s"] = floor(warehouse, query)
+    day = START + timedelta(days=DAYS)
+    r["batch_s"], r["batch_build_s"], r["batch_peak_mb"], r["batch_slowest"] = batch(
+        events // 100, users, day, 2, out / f"batch_{events}", env
+    )
+    r["fixed_batch_s"], r["fixed_batch_build_s"], _, r["fixed_batch_slowest"] = batch(
+        FIXED_BATCH, users, day + timedelta(days=1), 3, out / f"fixed_batch_{events}", env
+    )
     r["idle_build_s"], _, _ = run(profiler("build"), env)
     return r
 
 
-def table(rows: list[dict[str, float]]) -> str:
-    head = "| events | users | ingest rows/s | full build s | floor s | build / floor | 1% batch s (ingest+build) | batch / full | idle build s | gate share | peak MB |"
+def table(rows: list[dict]) -> str:
+    head = (
+        "| events | users | ingest rows/s | full build s | floor s (count / basic) | build / floor (count / basic) "
+        "| 1% batch s (ingest+build) | batch / full | 100k batch s | idle build s | gate share | peak MB |"
+    )
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
+        full, fc, fb = r["full_build_s"], r["floor_count_s"], r["floor_basic_s"]
         lines.append(
-            f"| {r['events']:,} | {r['users']:,} | {r['ingest_rows_per_s']:,.0f} | {r['full_build_s']:.1f} | {r['floor_s']:.2f} | "
-            f"{r['full_build_s'] / r['floor_s']:.1f}x | {r['batch_s']:.1f} ({r['batch_build_s']:.1f} build) | "
-            f"{r['batch_s'] / r['full_build_s']:.0%} | {r['idle_build_s']:.2f} | {r['gate_s'] / r['full_build_s']:.0%} | "
+            f"| {r['events']:,} | {r['users']:,} | {r['ingest_rows_per_s']:,.0f} | {full:.1f} | {fc:.2f} / {fb:.2f} | "
+            f"{full / fc:.0f}x / {full / fb:.0f}x | {r['batch_s']:.1f} ({r['batch_build_s']:.1f} build) | "
+            f"{r['batch_s'] / full:.0%} | {r['fixed_batch_s']:.1f} | {r['idle_build_s']:.2f} | {r['gate_s'] / full:.0%} | "
             f"{max(r['full_build_peak_mb'], r['batch_peak_mb'], r['ingest_peak_mb']):,.0f} |"
         )
+    lines.append("")
+    for r in rows:
+        lines.append(f"- {r['events']:,} events, slowest in the full build: {r['full_slowest']}")
+        lines.append(f"- {r['events']:,} events, slowest in the 1% batch: {r['batch_slowest']}")
+        lines.append(f"- {r['events']:,} events, slowest in the 100k batch: {r['fixed_batch_slowest']}")
     return "\n".join(lines)
 
 
@@ -111,11 +164,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--users-per-event", type=float, default=0.01)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out")
+    parser.add_argument("--reuse-data", action="store_true", help="reuse OUT/data_N when it exists")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in args.events:
-        rows.append(bench(n, max(1000, int(n * args.users_per_event)), args.out))
+        rows.append(bench(n, max(1000, int(n * args.users_per_event)), args.out, args.reuse_data))
         print(json.dumps(rows[-1]), flush=True)
     print(table(rows))
 
