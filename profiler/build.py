@@ -18,6 +18,7 @@ import duckdb
 from profiler import lineage
 from profiler.dag import Dag, build_dag
 from profiler.errors import ProfilerError
+from profiler.faults import fault_detail, fault_kind
 from profiler.materialize import STAGE_PREFIX, quote, stage
 from profiler.materialize.incremental import keys_table
 from profiler.plan import (
@@ -151,49 +152,103 @@ def _rows_in(
     ).fetchone()[0]
 
 
+class BuildStopped(ProfilerError):
+    """A storage fault (full disk, read-only warehouse, no memory) stopped the build midway.
+
+    Carries the run as far as it got, so `target/run_results.json` can still say what happened:
+    models published before the fault stay published (each one atomically), the failing one is an
+    error, the rest are skipped.
+    """
+
+    def __init__(self, run: RunResults, cause: BaseException) -> None:
+        super().__init__(fault_detail(cause))
+        self.run, self.cause = run, cause
+
+
 def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions) -> RunResults:
     """Build the selected models into the open warehouse; returns what happened, per model."""
     started, t0 = datetime.now(UTC), time.perf_counter()
-    ensure_schema(con)
-    clean_leftovers(con)
-    dag = build_dag(load_project(project_dir))
-    selected = dag.select(options.select)
-    ctx = BuildContext(
-        resolve_as_of(con, options.as_of), max_batch(con), options.full_refresh, Path(project_dir)
-    )
     run_id = str(uuid.uuid4())
-    options.gate.start_run(run_id, ctx.as_of)
-    states = read_states(con)
-    failed: set[str] = set()
     results: list[ModelResult] = []
-    for name in selected:
-        result = _build_one(con, dag, dag.models[name], ctx, states, failed, options)
-        results.append(result)
-        if options.on_result:
-            options.on_result(result)
-    status = "error" if any(r.status in ("error", "blocked") for r in results) else "success"
-    run = RunResults(
+    selected: dict[str, str] = {}  # name -> kind, in build order
+    as_of: datetime | None = None
+    try:
+        ensure_schema(con)
+        clean_leftovers(con)
+        dag = build_dag(load_project(project_dir))
+        selected = {name: dag.models[name].kind.value for name in dag.select(options.select)}
+        ctx = BuildContext(
+            resolve_as_of(con, options.as_of),
+            max_batch(con),
+            options.full_refresh,
+            Path(project_dir),
+        )
+        as_of = ctx.as_of
+        options.gate.start_run(run_id, ctx.as_of)
+        states = read_states(con)
+        failed: set[str] = set()
+        for name in selected:
+            result = _build_one(con, dag, dag.models[name], ctx, states, failed, options)
+            results.append(result)
+            if options.on_result:
+                options.on_result(result)
+        status = "error" if any(r.status in ("error", "blocked") for r in results) else "success"
+        run = _run(run_id, ctx.as_of, started, t0, status, results)
+        con.execute(
+            f"INSERT INTO {SCHEMA}.runs VALUES (?, 'build', ?, ?, ?, ?, ?, ?)",
+            [
+                run.run_id,
+                started.replace(tzinfo=None),
+                datetime.now(UTC).replace(tzinfo=None),
+                ctx.as_of,
+                status,
+                sum(r.action != "skip" and r.status == "success" for r in results),
+                len(failed),
+            ],
+        )
+    except duckdb.Error as err:
+        if fault_kind(err) is None:
+            raise
+        _stop(results, selected, err, options)
+        raise BuildStopped(_run(run_id, as_of, started, t0, "error", results), err) from None
+    return run
+
+
+def _run(
+    run_id: str,
+    as_of: datetime | None,
+    started: datetime,
+    t0: float,
+    status: str,
+    results: list[ModelResult],
+) -> RunResults:
+    return RunResults(
         run_id=run_id,
         command="build",
-        as_of=ctx.as_of.isoformat(),
+        as_of=as_of.isoformat() if as_of else None,
         started_at=started.isoformat(),
         elapsed_time=round(time.perf_counter() - t0, 3),
         status=status,
         results=results,
     )
-    con.execute(
-        f"INSERT INTO {SCHEMA}.runs VALUES (?, 'build', ?, ?, ?, ?, ?, ?)",
-        [
-            run.run_id,
-            started.replace(tzinfo=None),
-            datetime.now(UTC).replace(tzinfo=None),
-            ctx.as_of,
-            status,
-            sum(r.action != "skip" and r.status == "success" for r in results),
-            len(failed),
-        ],
-    )
-    return run
+
+
+def _stop(
+    results: list[ModelResult], selected: dict[str, str], err: BaseException, options: BuildOptions
+) -> None:
+    """The model the fault hit is an error, the ones not reached are skipped; nothing else runs."""
+    done = {r.model for r in results}
+    rest = [name for name in selected if name not in done]
+    kind = fault_kind(err)
+    for i, name in enumerate(rest):
+        result = (
+            ModelResult(name, selected[name], "error", "skip", f"{kind}", message=fault_detail(err))
+            if i == 0
+            else ModelResult(name, selected[name], "skipped", "skip", f"build stopped: {kind}")
+        )
+        results.append(result)
+        if options.on_result and i == 0:  # the skipped rest is in run_results.json, not on screen
+            options.on_result(result)
 
 
 def _build_one(
@@ -266,6 +321,8 @@ def _build_one(
         new_state.rows = staged.rows
         outcome = publish(con, staged, options.gate, new_state)
     except duckdb.Error as err:
+        if fault_kind(err):
+            raise  # the whole build stops: the next model would hit the same full disk
         failed.add(model.name)
         first = str(err).strip().splitlines()[0]
         return ModelResult(

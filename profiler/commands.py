@@ -7,9 +7,13 @@ writes) and returns something printable; the CLI only parses and prints.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from pathlib import Path
 
+import duckdb
+
 from profiler.errors import ProfilerError
+from profiler.faults import raise_if_storage_fault, storage_fault
 from profiler.settings import Settings, connect, ensure_warehouse
 
 _PLAIN_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .\-]{0,127}$")
@@ -44,6 +48,9 @@ def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, 
         try:
             ensure_schema(con)
             return ingest(con, source, path, mapping=mapping, pii_key=key)
+        except duckdb.Error as err:  # the file's rows were written in one transaction: none landed
+            raise_if_storage_fault(err, settings)
+            raise
         finally:
             con.close()
 
@@ -63,7 +70,7 @@ def build_project(
     settings: Settings, select: str | None, full_refresh: bool, as_of: str | None, console
 ) -> bool:
     """Run a build and print one line per model; True when everything selected is published."""
-    from profiler.build import BuildOptions, parse_as_of, run_build
+    from profiler.build import BuildOptions, BuildStopped, parse_as_of, run_build
     from profiler.lock import warehouse_lock
     from profiler.report import BuildPrinter
     from profiler.runlog import write_run_results
@@ -92,6 +99,15 @@ def build_project(
             if run.status == "success":
                 publish_serving_copy(settings, con, run)
             printer.summary(con, run, settings.warehouse)
+        except BuildStopped as stopped:
+            with suppress(OSError):  # the target folder may sit on the same full disk
+                write_run_results(settings.target_dir, stopped.run)
+            raise storage_fault(stopped.cause, settings) or ProfilerError(
+                f"build stopped: {stopped}"
+            ) from None
+        except (duckdb.Error, OSError) as err:
+            raise_if_storage_fault(err, settings)
+            raise
         finally:
             con.close()
     return run.status == "success"

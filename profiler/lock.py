@@ -13,13 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from profiler.faults import refused_write
 
 
 @contextlib.contextmanager
 def warehouse_lock(warehouse: Path, command: str) -> Iterator[None]:
     path = warehouse.with_name(warehouse.name + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:  # a read-only folder or lock file: say so, not a traceback
+        raise refused_write(warehouse, err) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -28,8 +32,10 @@ def warehouse_lock(warehouse: Path, command: str) -> Iterator[None]:
             raise ProfilerError(
                 f"{warehouse} is busy: {holder} holds it; wait for it to finish or stop it"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"`profiler {command}` (pid {os.getpid()})".encode(), 0)
+        # The holder's name is only for the message: a full disk must not fail the lock here.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"`profiler {command}` (pid {os.getpid()})".encode(), 0)
         yield
     finally:
         os.close(fd)

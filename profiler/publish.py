@@ -8,6 +8,7 @@ nothing of Great Expectations).
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -48,26 +49,39 @@ class OpenGate:
 def publish(
     con: duckdb.DuckDBPyConnection, staged: Staged, gate: Gate, new_state: ModelState
 ) -> GateOutcome:
-    """Audit the staged output; publish it and its state atomically when the gate passes."""
+    """Audit the staged output; publish it and its state atomically when the gate passes.
+
+    On any error the first one is what the caller sees: a COMMIT the disk refused has already
+    ended the transaction, so ROLLBACK and dropping the staging relations may fail too (a full
+    disk, a lost WAL); the next build drops what is left (`build.clean_leftovers`).
+    """
     try:
         outcome = gate.check(con, staged)
-        if not outcome.passed:
-            return outcome
-        con.execute("BEGIN TRANSACTION")
-        try:
-            staged.apply(con)
-            if staged.plan.intervals or staged.plan.action == "full":
-                record_intervals(
-                    con,
-                    staged.model.name,
-                    staged.plan.intervals,
-                    replace=staged.plan.action == "full",
-                )
-            write_state(con, new_state)
-            con.execute("COMMIT")
-        except BaseException:
+        if outcome.passed:
+            _swap(con, staged, new_state)
+    except BaseException:
+        with suppress(duckdb.Error):
+            staged.drop(con)
+        raise
+    staged.drop(con)
+    return outcome
+
+
+def _swap(con: duckdb.DuckDBPyConnection, staged: Staged, new_state: ModelState) -> None:
+    """The published relation and its state, in one transaction: both change or neither."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        staged.apply(con)
+        if staged.plan.intervals or staged.plan.action == "full":
+            record_intervals(
+                con,
+                staged.model.name,
+                staged.plan.intervals,
+                replace=staged.plan.action == "full",
+            )
+        write_state(con, new_state)
+        con.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):
             con.execute("ROLLBACK")
-            raise
-        return outcome
-    finally:
-        staged.drop(con)
+        raise

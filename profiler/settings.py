@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from profiler.errors import ProfilerError
+from profiler.faults import check_writable, raise_if_storage_fault
 
 EXAMPLE_WAREHOUSE = "warehouse.duckdb.example"
 
@@ -72,9 +73,13 @@ def ensure_warehouse(settings: Settings) -> bool:
 
 
 def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse with the configured limits, so large builds spill instead of dying."""
+    """Open the warehouse with the configured limits, so large builds spill instead of dying.
+
+    Opening to write first checks that the warehouse can be written at all (see
+    `faults.check_writable`), so a read-only one is refused before any work.
+    """
     if not read_only:
-        settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(settings)
     config: dict[str, str | int] = {}
     if settings.memory_limit:
         config["memory_limit"] = settings.memory_limit
@@ -85,4 +90,5 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
     try:
         return duckdb.connect(str(settings.warehouse), read_only=read_only, config=config)
     except duckdb.IOException as exc:
+        raise_if_storage_fault(exc, settings)
         raise ProfilerError(f"cannot open warehouse {settings.warehouse}: {exc}") from None

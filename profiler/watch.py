@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from profiler.faults import StorageFault
 from profiler.settings import Settings
 from profiler.sources import SOURCES
 
@@ -79,6 +80,8 @@ def watch_folder(
                     break
                 try:
                     result = ingest_file(settings, source, path, {})
+                except StorageFault:
+                    raise  # the warehouse's fault, not the file's: keep it for the next run
                 except ProfilerError as err:
                     _move(path, "_rejected", str(err))
                     console.print(f"[red]rejected[/red] {path.name}: {err}")

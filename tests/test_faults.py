@@ -1,0 +1,366 @@
+"""Storage faults on real data: a read-only warehouse or a full disk gives one clear line, no
+traceback, and no half-published table; the next run without the fault equals an uninterrupted one.
+
+Data: the shared Taobao sample cut into three time batches. Models: the project's sql/ and
+features/ (no gate, no model layer: see `conftest.sql_project`).
+
+A full disk is simulated without root: the command runs in a subprocess whose RLIMIT_FSIZE is
+lowered (with SIGXFSZ ignored, so a write past it fails with EFBIG instead of killing the process).
+The limit applies to every file the process writes: the warehouse, its WAL and DuckDB's spill files.
+A read-only warehouse is a chmod; as root, where chmod stops nothing, the subprocess runs without
+the capabilities that let root ignore file permissions (CAP_DAC_OVERRIDE and friends).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import TAOBAO, env_for, run_cli, split_csv_by_time, sql_project
+
+from profiler.runlog import read_run_results
+
+CUTS = [
+    1511900000,
+    1512150000,
+]  # three batches: 2017-11-25.., 2017-11-28 18:13.., 2017-12-01 17:20..
+PR_CAPBSET_DROP = 24
+ROOT_ONLY_CAPS = (1, 2, 3)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Warehouses to start from, and the uninterrupted builds each must end up equal to.
+
+    `first`: batches 0 and 1 ingested, nothing built (the next build publishes every table).
+    `incremental`: that built, then batch 2 ingested (the next build updates published tables).
+    """
+    root = tmp_path_factory.mktemp("faults")
+    project = sql_project(root / "project")
+    batches = split_csv_by_time(TAOBAO, root / "batches", CUTS)
+    first = root / "first.duckdb"
+    for batch in batches[:2]:
+        run_cli("ingest", "events", str(batch), warehouse=first, project=project)
+    first_reference = _copy(first, root / "first_reference.duckdb")
+    run_cli("build", warehouse=first_reference, project=project)
+    incremental = _copy(first_reference, root / "incremental.duckdb")
+    run_cli("ingest", "events", str(batches[2]), warehouse=incremental, project=project)
+    incremental_reference = _copy(incremental, root / "incremental_reference.duckdb")
+    run_cli("build", warehouse=incremental_reference, project=project)
+    return {
+        "first": first,
+        "first_reference": first_reference,
+        "incremental": incremental,
+        "incremental_reference": incremental_reference,
+        "batch2": batches[2],
+    }
+
+
+def _copy(warehouse: Path, to: Path) -> Path:
+    shutil.copy(warehouse, to)
+    return to
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project per test: each one reads its own target/run_results.json."""
+    return sql_project(tmp_path / "project")
+
+
+# -- running a command under a fault ------------------------------------------------------------
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    def preexec() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+def _without_root_powers() -> None:
+    """As root, give up the capabilities that bypass file permissions, for the exec'd program."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in ROOT_ONLY_CAPS:
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def _profiler(
+    *args: str,
+    warehouse: Path,
+    project: Path,
+    preexec: Callable[[], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "profiler", *args],
+        env={**env_for(warehouse, project), "COLUMNS": "200", **(env or {})},
+        preexec_fn=preexec,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
+    """The command failed with exactly one `error:` line and no traceback; that line."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "Traceback" not in out, out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, out
+    return errors[0]
+
+
+def _read_only(paths: list[Path]) -> Callable[[], None] | None:
+    """chmod a-w the paths; the preexec that makes it stick (None when not root). Skips the test
+    when this machine cannot make a file read-only for the subprocess at all."""
+    for path in paths:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    preexec = _without_root_powers if os.geteuid() == 0 else None
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; open(sys.argv[1], 'r+b')", str(paths[-1])]
+        if not paths[-1].is_dir()
+        else [
+            sys.executable,
+            "-c",
+            "import sys; open(sys.argv[1] + '/probe', 'w')",
+            str(paths[-1]),
+        ],
+        preexec_fn=preexec,
+        capture_output=True,
+    )
+    if probe.returncode == 0:
+        _writable(paths)
+        pytest.skip("cannot make a file read-only for a subprocess on this machine")
+    return preexec
+
+
+def _writable(paths: list[Path]) -> None:
+    for path in paths:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+# -- what the warehouse holds --------------------------------------------------------------------
+
+
+def _snapshot(warehouse: Path) -> dict[str, tuple]:
+    """Every table's row count and content hash, and each model's engine state, by name.
+
+    Doubles are rounded to 9 significant digits first, as `conftest.table_diff` does: DuckDB sums
+    them in parallel, so two correct builds may differ in the last bits. Staging leftovers of a
+    stopped build are not published data (the next build drops them).
+    """
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        columns = con.execute(
+            "SELECT schema_name, table_name, list(column_name ORDER BY column_index), "
+            "list(data_type ORDER BY column_index) FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND NOT internal "
+            "AND table_name IN (SELECT table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND NOT temporary) GROUP BY ALL"
+        ).fetchall()
+        snap: dict[str, tuple] = {}
+        for schema, name, names, types in columns:
+            if name.startswith(("__profiler_stg_", "stg__", "keys__")):
+                continue
+            exprs = ", ".join(
+                f'round("{c}", 9 - CAST(ceil(log10(abs("{c}") + 1)) AS INTEGER))'
+                if t in ("DOUBLE", "FLOAT")
+                else f'"{c}"'
+                for c, t in zip(names, types, strict=True)
+            )
+            snap[f"{schema}.{name}"] = con.execute(
+                f"SELECT count(*), coalesce(sum(hash({exprs})::HUGEINT), 0) "
+                f'FROM "{schema}"."{name}"'
+            ).fetchone()
+        if "_profiler.models" in snap:
+            for (model,) in con.execute("SELECT name FROM _profiler.models").fetchall():
+                snap[f"state:{model}"] = (
+                    con.execute(
+                        "SELECT * FROM _profiler.models WHERE name = ?", [model]
+                    ).fetchall(),
+                    con.execute(
+                        "SELECT * FROM _profiler.intervals WHERE model = ? ORDER BY ALL", [model]
+                    ).fetchall(),
+                )
+        return snap
+    finally:
+        con.close()
+
+
+def _models(snap: dict[str, tuple]) -> dict[str, tuple]:
+    """The model tables of a snapshot."""
+    names = {key.removeprefix("state:") for key in snap if key.startswith("state:")}
+    return {key: value for key, value in snap.items() if key.removeprefix("main.") in names}
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _lock_is_free(warehouse: Path) -> bool:
+    fd = os.open(warehouse.with_name(warehouse.name + ".lock"), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+# -- a read-only warehouse -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+@pytest.mark.parametrize("command", ["build", "ingest"])
+def test_read_only_warehouse_refused_in_one_line_and_nothing_changes(
+    samples: dict[str, Path], project: Path, tmp_path: Path, what: str, command: str
+) -> None:
+    folder = tmp_path / "wh"
+    folder.mkdir()
+    wh = folder / "wh.duckdb"
+    shutil.copy(samples["first"], wh)
+    digest, before = _file_digest(wh), sorted(p.name for p in folder.iterdir())
+    preexec = _read_only([wh] if what == "file" else [folder])
+    try:
+        args = ("build",) if command == "build" else ("ingest", "events", str(samples["batch2"]))
+        line = _one_error_line(_profiler(*args, warehouse=wh, project=project, preexec=preexec))
+    finally:
+        _writable([wh, folder])
+    assert f"warehouse {wh} is not writable" in line
+    assert "Make the file and its folder writable" in line and "PROFILER_WAREHOUSE" in line
+    assert _file_digest(wh) == digest  # not a byte changed
+    left = {p.name for p in folder.iterdir()} - set(before)
+    assert left <= {"wh.duckdb.lock"}  # no WAL, no probe file (a lock file is harmless)
+    assert not (project / "target" / "run_results.json").exists()  # nothing ran
+
+
+def test_watch_keeps_a_file_it_cannot_load_into_a_read_only_warehouse(
+    samples: dict[str, Path], project: Path, tmp_path: Path
+) -> None:
+    """The warehouse's fault is not the file's: it stays in the landing folder, not `_rejected`."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(samples["first"], wh)
+    landing = tmp_path / "landing"
+    (landing / "events").mkdir(parents=True)
+    landed = shutil.copy(samples["batch2"], landing / "events" / "batch.csv")
+    preexec = _read_only([wh])
+    try:
+        proc = _profiler(
+            "watch", str(landing), "--once", warehouse=wh, project=project, preexec=preexec
+        )
+        line = _one_error_line(proc)
+    finally:
+        _writable([wh])
+    assert "is not writable" in line
+    assert Path(landed).exists() and not (landing / "events" / "_rejected").exists()
+
+
+# -- a full disk -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "fraction"),
+    [("first", 0.5), ("first", 4.5), ("incremental", 0.3), ("incremental", 0.6)],
+)
+def test_build_on_a_full_disk_stops_in_one_line_and_publishes_nothing_half(
+    samples: dict[str, Path], project: Path, tmp_path: Path, start: str, fraction: float
+) -> None:
+    """Every table is either as before, or (its model reported success) as an uninterrupted build
+    has it, together with its state; nothing is published after the fault; the next build
+    without the limit finishes the job and equals an uninterrupted build."""
+    wh, reference = tmp_path / "wh.duckdb", samples[f"{start}_reference"]
+    shutil.copy(samples[start], wh)
+    before = _snapshot(wh)
+    limit = int(wh.stat().st_size * fraction)
+    proc = _profiler("build", warehouse=wh, project=project, preexec=_file_size_limit(limit))
+    line = _one_error_line(proc)
+    assert line.startswith("error: disk full: could not write") and str(wh) in line, line
+    assert "Free space on that disk" in line and "PROFILER_TEMP_DIR" in line
+
+    run = read_run_results(project / "target" / "run_results.json")
+    statuses = [r.status for r in run.results]
+    assert run.status == "error" and statuses.count("error") == 1, statuses
+    stop = statuses.index("error")
+    assert "File too large" in run.results[stop].message
+    assert set(statuses[:stop]) <= {"success"}, statuses
+    assert all(r.reason == "build stopped: disk full" for r in run.results[stop + 1 :])
+    assert _lock_is_free(wh)
+
+    after, expected = _snapshot(wh), _snapshot(reference)
+    assert stop > 0 or start == "incremental", "the fault hit the very first write: raise the limit"
+    for r in run.results:
+        table, state = f"main.{r.model}", f"state:{r.model}"
+        if r.status == "success":  # published whole, with its state
+            assert after.get(state) == expected.get(state), r.model
+            assert after.get(table) == (expected if r.action != "skip" else before).get(table)
+        else:  # failed or never reached: untouched
+            assert after.get(state) == before.get(state), r.model
+            assert after.get(table) == before.get(table), r.model
+    for table in ("main.raw_events", "main.quarantine", "_profiler.batches", "_profiler.runs"):
+        assert after[table] == before[table], table
+
+    run_cli("build", warehouse=wh, project=project)
+    assert _models(_snapshot(wh)) == _models(expected)
+
+
+@pytest.mark.parametrize("limit", [64 * 1024, 1024 * 1024])
+def test_ingest_on_a_full_disk_loads_nothing_and_a_retry_loads_everything(
+    samples: dict[str, Path], project: Path, tmp_path: Path, limit: int
+) -> None:
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(samples["first"], wh)
+    before = _snapshot(wh)
+    proc = _profiler(
+        "ingest", "events", str(samples["batch2"]), warehouse=wh, project=project,
+        preexec=_file_size_limit(limit),
+    )  # fmt: skip
+    line = _one_error_line(proc)
+    assert line.startswith("error: disk full") and str(wh) in line
+    after = _snapshot(wh)
+    for table in ("main.raw_events", "main.quarantine", "_profiler.batches"):
+        assert after[table] == before[table], table  # not one row of the file landed
+    assert _lock_is_free(wh)
+
+    out = run_cli("ingest", "events", str(samples["batch2"]), warehouse=wh, project=project)
+    assert "already ingested" not in out  # the failed attempt recorded no batch
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        loaded, lines = con.execute(
+            "SELECT loaded, lines FROM _profiler.batches ORDER BY batch_id DESC LIMIT 1"
+        ).fetchone()
+        (raw,) = con.execute("SELECT count(*) FROM raw_events").fetchone()
+    finally:
+        con.close()
+    assert loaded == lines > 0
+    assert raw == before["main.raw_events"][0] + loaded
+
+
+def test_out_of_memory_says_which_setting_to_change(
+    samples: dict[str, Path], project: Path, tmp_path: Path
+) -> None:
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(samples["first"], wh)
+    before = _snapshot(wh)
+    proc = _profiler(
+        "ingest", "events", str(samples["batch2"]), warehouse=wh, project=project,
+        env={"PROFILER_MEMORY_LIMIT": "4MB"},
+    )  # fmt: skip
+    line = _one_error_line(proc)
+    assert "out of memory" in line and "PROFILER_MEMORY_LIMIT=4MB" in line
+    assert "PROFILER_TEMP_DIR" in line
+    assert _snapshot(wh) == before
