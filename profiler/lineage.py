@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError
-from sqlglot.optimizer.scope import traverse_scope
-
+from profiler import parse_cache
 from profiler.errors import ProfilerError
+
+if TYPE_CHECKING:  # sqlglot is imported where SQL is parsed, so a warm cache never loads it
+    from sqlglot import exp
 
 DIALECT = "duckdb"
 
@@ -29,6 +29,10 @@ class TableRef:
 
 def parse(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> exp.Expression:
     """Parse one statement; a syntax error names the file and line."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
     try:
         statements = sqlglot.parse(sql, read=DIALECT)
     except ParseError as err:
@@ -49,6 +53,9 @@ def _source_tables(tree: exp.Expression) -> list[exp.Table]:
     >>> [t.name for t in _source_tables(sqlglot.parse_one("WITH a AS (SELECT 1) SELECT * FROM a, b"))]
     ['b']
     """
+    from sqlglot import exp
+    from sqlglot.optimizer.scope import traverse_scope
+
     found: list[exp.Table] = []
     for scope in traverse_scope(tree):
         for source in scope.sources.values():
@@ -70,13 +77,21 @@ def upstream_tables(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> 
     >>> [t.name for t in upstream_tables("SELECT 'raw_x' AS s FROM (SELECT * FROM b) AS sub JOIN c USING (k)")]
     ['b', 'c']
     """
-    return list(_upstream_tables(sql, where, line_offset))
+    entry = parse_cache.key("lineage", line_offset, sql)
+    cached = parse_cache.get(entry)
+    if cached is not None:
+        return [TableRef(name, line) for name, line in cached]
+    refs = _upstream_tables(sql, where, line_offset)
+    parse_cache.put(entry, [[r.name, r.line] for r in refs])
+    return list(refs)
 
 
 @lru_cache(maxsize=1024)
 def _upstream_tables(sql: str, where: str, line_offset: int) -> tuple[TableRef, ...]:
     # Cached: a build asks for the lineage of the same model text many times (the DAG, the plan,
     # the model layer's fingerprints), and parsing is the expensive part of a build with no work.
+    from sqlglot import exp
+
     tree = parse(sql, where=where, line_offset=line_offset)
     refs: dict[str, TableRef] = {}
     for table in _source_tables(tree):
@@ -92,10 +107,16 @@ def _upstream_tables(sql: str, where: str, line_offset: int) -> tuple[TableRef, 
 @lru_cache(maxsize=1024)
 def normalized_sql(sql: str) -> str:
     """The SQL without comments or formatting, so cosmetic edits do not force a rebuild."""
+    entry = parse_cache.key("normalized", sql)
+    cached = parse_cache.get(entry)
+    if cached is not None:
+        return cached
     try:
-        return parse(sql).sql(dialect=DIALECT, comments=False)
+        normal = parse(sql).sql(dialect=DIALECT, comments=False)
     except ProfilerError:
-        return " ".join(sql.split())
+        normal = " ".join(sql.split())
+    parse_cache.put(entry, normal)
+    return normal
 
 
 def replace_tables(sql: str, replacements: dict[str, str]) -> str:
@@ -108,6 +129,9 @@ def replace_tables(sql: str, replacements: dict[str, str]) -> str:
     """
     if not replacements:
         return sql
+    import sqlglot
+    from sqlglot import exp
+
     tree = parse(sql)
     wanted = {k.lower(): v for k, v in replacements.items()}
     for table in _source_tables(tree):

@@ -182,6 +182,9 @@ def load_project(project_dir: Path) -> dict[str, Model]:
     classifier specs in `models/*.toml` name; without specs it is there only when a SQL model
     reads it (then as an empty table, so the profile can always join it).
     """
+    from profiler import parse_cache
+
+    parse_cache.use(project_dir / "target" / "partial_parse.json")
     models: dict[str, Model] = {}
     for folder in MODEL_DIRS:
         for path in sorted((project_dir / folder).rglob("*.sql")):

@@ -1,0 +1,75 @@
+"""Partial parsing, as dbt does it: remember what each model's SQL text parsed to, on disk.
+
+Lineage and normalised SQL are pure functions of a model's text, and parsing is most of what a
+build with nothing to do (or `profiler ls`) costs: importing sqlglot and parsing the project takes
+about a second on a 2-core machine. The results are kept in `target/partial_parse.json`, keyed by
+a hash of the text and of the sqlglot version, so an edited model (or a new sqlglot) is parsed
+again and nothing stale is ever read. Writes are atomic (temporary file, then rename); two
+processes writing at once cost a re-parse, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+
+_path: Path | None = None
+_entries: dict[str, Any] = {}
+_dirty = False
+
+
+def _salt() -> str:
+    return f"{FORMAT}:{version('sqlglot')}"
+
+
+def use(path: Path) -> None:
+    """Read (once per process and path) the cache at `path`; later lookups and saves use it."""
+    global _path, _entries
+    if _path == path:
+        return
+    _path, _entries = path, {}
+    try:
+        data = json.loads(path.read_text())
+        if data.get("salt") == _salt():
+            _entries = dict(data.get("entries", {}))
+    except (OSError, ValueError, AttributeError):
+        pass  # no cache, or an unreadable one: parse everything again
+
+
+def key(kind: str, *parts: object) -> str:
+    """The entry for `kind` (e.g. "lineage") of these inputs."""
+    return hashlib.sha256("\x1f".join([kind, *map(str, parts)]).encode()).hexdigest()[:32]
+
+
+def get(entry: str) -> Any:
+    return _entries.get(entry) if _path is not None else None
+
+
+def put(entry: str, value: Any) -> None:
+    global _dirty
+    if _path is not None and _entries.get(entry) != value:
+        _entries[entry] = value
+        _dirty = True
+
+
+@atexit.register
+def save() -> None:
+    """Write the cache when something new was parsed; a failure to write only costs speed."""
+    global _dirty
+    if not _dirty or _path is None:
+        return
+    tmp = _path.with_name(f".{_path.name}.{os.getpid()}.tmp")
+    try:
+        _path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"salt": _salt(), "entries": _entries}))
+        os.replace(tmp, _path)
+        _dirty = False
+    except OSError:
+        tmp.unlink(missing_ok=True)

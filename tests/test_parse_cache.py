@@ -1,0 +1,67 @@
+"""Partial parsing: a warm cache spares sqlglot, and an edited model is always parsed again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import env_for, sql_project
+
+# Prints whether `profiler ls` loaded sqlglot, and the lineage it listed for int_users.
+PROBE = """
+import sys
+from typer.testing import CliRunner
+from profiler.cli import app
+out = CliRunner().invoke(app, ["ls"], env={"COLUMNS": "400"}).output
+print("sqlglot" in sys.modules)
+print([line for line in out.splitlines() if line.startswith("int_users ")][0])
+"""
+
+
+def _ls(project: Path, tmp_path: Path) -> tuple[bool, str]:
+    env = env_for(tmp_path / "wh.duckdb", project)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
+    )
+    loaded, line = proc.stdout.splitlines()[-2:]
+    return loaded == "True", line
+
+
+def test_warm_cache_skips_sqlglot_and_edits_are_reparsed(tmp_path: Path) -> None:
+    project = sql_project(tmp_path / "project")
+    cache = project / "target" / "partial_parse.json"
+
+    loaded, line = _ls(project, tmp_path)
+    assert loaded and cache.exists()  # cold: parsed, and remembered
+    assert "stg_users" in line
+
+    loaded, warm_line = _ls(project, tmp_path)
+    assert not loaded and warm_line == line  # warm: same lineage, no parser
+
+    model = project / "sql" / "int_users.sql"
+    text = model.read_text()
+    assert "SELECT user_id FROM stg_users" in text
+    model.write_text(
+        text.replace("SELECT user_id FROM stg_users", "SELECT item_id AS user_id FROM stg_items")
+    )
+    loaded, edited = _ls(project, tmp_path)
+    assert loaded  # the edited text was parsed again...
+    assert "stg_items" in edited  # ...and its new lineage is what the DAG shows
+
+
+def test_unreadable_or_foreign_cache_is_ignored(tmp_path: Path) -> None:
+    project = sql_project(tmp_path / "project")
+    cache = project / "target" / "partial_parse.json"
+    cache.parent.mkdir(parents=True)
+    cache.write_text("{not json")
+    loaded, line = _ls(project, tmp_path)
+    assert loaded and "stg_users" in line
+    assert json.loads(cache.read_text())["entries"]  # rewritten whole
+
+    data = json.loads(cache.read_text())
+    data["salt"] = "another sqlglot"
+    cache.write_text(json.dumps(data))
+    loaded, _ = _ls(project, tmp_path)
+    assert loaded  # a cache from another sqlglot version is not trusted
