@@ -153,10 +153,20 @@ def run_expectations(
         except Exception:
             pass
         cursor.close()
-    return [
+    final = [
         r if r is not None else raised(expectations[i], "GX returned no result for it")
         for i, r in enumerate(results)
     ]
+    # One failing metric query leaves GX's shared cursor in an aborted transaction, and every
+    # later expectation of the run then "raises" too. Run each raised one again on its own, so a
+    # single bad expectation is reported as itself and the others get their real verdicts.
+    again = [i for i, r in enumerate(final) if r.exception is not None]
+    if len(expectations) > 1 and again:
+        for i in again:
+            final[i] = run_expectations(
+                con, query, [expectations[i]], parameters, key_columns
+            )[0]
+    return final
 
 
 def _exception_message(info: Any) -> str | None:
