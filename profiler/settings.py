@@ -50,7 +50,9 @@ def load_settings(
         warehouse=wh,
         warehouse_configured=bool(configured),
         threads=int(threads) if threads else None,
-        memory_limit=os.environ.get("PROFILER_MEMORY_LIMIT", "4GB"),
+        # DuckDB's limit covers its buffers, not Python, Arrow or allocator slack: 3 GB keeps a
+        # whole process under 4 GB, spilling to the temp dir beyond it.
+        memory_limit=os.environ.get("PROFILER_MEMORY_LIMIT", "3GB"),
         temp_dir=Path(os.environ["PROFILER_TEMP_DIR"])
         if os.environ.get("PROFILER_TEMP_DIR")
         else None,
