@@ -60,9 +60,15 @@ SELECT
     i.top_category_2_score * i.to_as_of AS top_category_2_affinity,
     i.top_category_3,
     i.top_category_3_score * i.to_as_of AS top_category_3_affinity,
-    i.top_category_1_spend / nullif(i.spend, 0) AS top_category_1_spend_share,
-    i.top_category_2_spend / nullif(i.spend, 0) AS top_category_2_spend_share,
-    i.top_category_3_spend / nullif(i.spend, 0) AS top_category_3_spend_share,
+    -- a category's spend and the total are summed in different orders: float rounding can put
+    -- a share that is really 1 a hair above it (seen at 100M events), so cap it there (least() would
+    -- turn a NULL share into 1)
+    CASE WHEN i.spend > 0 AND i.top_category_1_spend >= i.spend THEN 1.0 ELSE i.top_category_1_spend / nullif(i.spend, 0) END
+        AS top_category_1_spend_share,
+    CASE WHEN i.spend > 0 AND i.top_category_2_spend >= i.spend THEN 1.0 ELSE i.top_category_2_spend / nullif(i.spend, 0) END
+        AS top_category_2_spend_share,
+    CASE WHEN i.spend > 0 AND i.top_category_3_spend >= i.spend THEN 1.0 ELSE i.top_category_3_spend / nullif(i.spend, 0) END
+        AS top_category_3_spend_share,
     i.top_brand_1,
     i.top_brand_1_score * i.to_as_of AS top_brand_1_affinity,
     i.top_brand_2,

@@ -19,7 +19,7 @@ from profiler import lineage
 from profiler.dag import Dag, build_dag
 from profiler.errors import ProfilerError
 from profiler.faults import fault_detail, fault_kind
-from profiler.materialize import STAGE_PREFIX, quote, stage
+from profiler.materialize import STAGE_PREFIX, drop_relation, quote, stage
 from profiler.materialize.incremental import keys_table
 from profiler.plan import (
     SOURCE_BY_TABLE,
@@ -33,7 +33,15 @@ from profiler.plan import (
 from profiler.project import Kind, Model, load_project
 from profiler.publish import Gate, OpenGate, publish
 from profiler.runlog import ModelResult, RunResults
-from profiler.state import SCHEMA, ModelState, ensure_schema, max_batch, read_states, write_state
+from profiler.state import (
+    SCHEMA,
+    ModelState,
+    ensure_schema,
+    forget_model,
+    max_batch,
+    read_states,
+    write_state,
+)
 
 
 @dataclass
@@ -100,7 +108,7 @@ def prepare_sql(
     con: duckdb.DuckDBPyConnection, dag: Dag, model: Model, plan: Plan, ctx: BuildContext
 ) -> str:
     """The model's SQL as this build runs it: as-of applied, and restricted to the slice."""
-    parents = dag.parents[model.name]
+    parents = dag.run_parents(model.name)
     predicates: dict[str, list[str]] = {p: [] for p in parents if p != "as_of_time"}
     for table, pred in as_of_filter(ctx.as_of).items():
         if table in predicates:
@@ -129,7 +137,7 @@ def prepare_sql(
                 predicates[p].append(
                     f"{quote(key)} IN (SELECT {quote(key)} FROM {keys_table(model)})"
                 )
-    sql = lineage.filter_tables(model.sql, predicates)
+    sql = lineage.filter_tables(dag.run_sql(model.name), predicates)
     if "as_of_time" in parents:
         sql = lineage.replace_tables(
             sql, {"as_of_time": f"SELECT {ts_literal(ctx.as_of)} AS as_of"}
@@ -261,7 +269,17 @@ def _build_one(
     options: BuildOptions,
 ) -> ModelResult:
     t0 = time.perf_counter()
-    blocked_by = [p for p in dag.model_parents(model.name) if p in failed or p not in states]
+    if not model.kind.is_built:
+        if model.name in states:  # built before it became ephemeral: its table would go stale
+            con.execute("BEGIN TRANSACTION")
+            drop_relation(con, model.name)
+            forget_model(con, model.name)
+            con.execute("COMMIT")
+            del states[model.name]
+        return ModelResult(
+            model.name, model.kind.value, "success", "skip", "ephemeral: inlined into its readers"
+        )
+    blocked_by = [p for p in dag.built_parents(model.name) if p in failed or p not in states]
     if blocked_by:
         failed.add(model.name)
         why = (
@@ -272,7 +290,7 @@ def _build_one(
         return ModelResult(
             model.name, model.kind.value, "skipped", "skip", f"upstream {blocked_by[0]} {why}"
         )
-    parent_versions = {p: states[p].version for p in dag.model_parents(model.name)}
+    parent_versions = {p: states[p].version for p in dag.built_parents(model.name)}
     state = states.get(model.name)
     plan = plan_model(con, dag, model, state, parent_versions, ctx)
     if model.kind is Kind.SCD2 and state and ctx.as_of < (state.as_of or ctx.as_of):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from graphlib import CycleError, TopologicalSorter
 
 from profiler.errors import ProfilerError
@@ -50,6 +50,30 @@ class Dag:
                 stack.extend(self.children(node))
         return seen
 
+    def built_parents(self, name: str) -> tuple[str, ...]:
+        """Parent models with a table and state; an ephemeral parent stands for the ones it reads."""
+        out: list[str] = []
+        for p in self.model_parents(name):
+            out.extend((p,) if self.models[p].kind.is_built else self.built_parents(p))
+        return tuple(dict.fromkeys(out))
+
+    def run_parents(self, name: str) -> tuple[str, ...]:
+        """What the model's SQL reads once its ephemeral parents are inlined."""
+        out: list[str] = []
+        for p in self.parents[name]:
+            ephemeral = p in self.models and not self.models[p].kind.is_built
+            out.extend(self.run_parents(p) if ephemeral else (p,))
+        return tuple(dict.fromkeys(out))
+
+    def run_sql(self, name: str) -> str:
+        """The model's SQL with every ephemeral model it reads inlined as a subquery."""
+        from profiler.lineage import replace_tables
+
+        inline = {
+            p: self.run_sql(p) for p in self.model_parents(name) if not self.models[p].kind.is_built
+        }
+        return replace_tables(self.models[name].sql, inline)
+
     def raw_sources(self, name: str) -> set[str]:
         """The raw tables a model reads, directly or through other models."""
         return {a for a in self.ancestors(name) if a in SOURCE_TABLES}
@@ -85,6 +109,7 @@ class Dag:
 
 def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -> Dag:
     """Read every model's dependencies; unknown relations and cycles are errors at file:line."""
+    models = dict(models)  # the readers of ephemeral models get their inlined SQL below
     known = set(models) | set(SOURCE_TABLES) | set(BUILTINS) | set(extra_relations)
     parents: dict[str, tuple[str, ...]] = {}
     for name, model in models.items():
@@ -122,4 +147,32 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
         raise ProfilerError(
             f"{reader.path}:{line}: dependency cycle: {' -> '.join(cycle)} (each feeds the next)"
         ) from None
+    _record_inlined(dag)
     return dag
+
+
+def _record_inlined(dag: Dag) -> None:
+    """Give each reader of ephemeral models their SQL, so editing one rebuilds its readers."""
+    for name, model in list(dag.models.items()):
+        ephemeral = _through_ephemeral(dag, name)
+        if not ephemeral:
+            continue
+        if model.kind is Kind.PYTHON:
+            raise ProfilerError(
+                f"{model.path}:1: {name} reads ephemeral model(s) {', '.join(sorted(ephemeral))}, "
+                "which have no table; make them views"
+            )
+        inlined = tuple((e, dag.models[e].sql) for e in sorted(ephemeral))
+        dag.models[name] = replace(model, inlined=inlined)
+
+
+def _through_ephemeral(dag: Dag, name: str) -> set[str]:
+    """The ephemeral models `name` reads directly or through other ephemeral models."""
+    found: set[str] = set()
+    stack = [p for p in dag.model_parents(name)]
+    while stack:
+        p = stack.pop()
+        if p not in found and not dag.models[p].kind.is_built:
+            found.add(p)
+            stack.extend(dag.model_parents(p))
+    return found

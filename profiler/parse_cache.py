@@ -3,9 +3,9 @@
 Lineage and normalised SQL are pure functions of a model's text, and parsing is most of what a
 build with nothing to do (or `profiler ls`) costs: importing sqlglot and parsing the project takes
 about a second on a 2-core machine. The results are kept in `target/partial_parse.json`, keyed by
-a hash of the text and of the sqlglot version, so an edited model (or a new sqlglot) is parsed
-again and nothing stale is ever read. Writes are atomic (temporary file, then rename); two
-processes writing at once cost a re-parse, never a wrong answer.
+a hash of the text, the sqlglot version and the lineage code, so an edited model (or a new
+sqlglot or profiler) is parsed again and nothing stale is ever read. Writes are atomic (temporary
+file, then rename); two processes writing at once cost a re-parse, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ _dirty = False
 
 
 def _salt() -> str:
-    return f"{FORMAT}:{version('sqlglot')}"
+    """What else the cached answers depend on: sqlglot's version and the lineage code itself."""
+    code = hashlib.sha256((Path(__file__).parent / "lineage.py").read_bytes()).hexdigest()[:12]
+    return f"{FORMAT}:{version('sqlglot')}:{code}"
 
 
 def use(path: Path) -> None:

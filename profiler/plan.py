@@ -151,7 +151,7 @@ def _needs_full(
         return "as-of moved back"
     if (
         model.kind.is_incremental
-        and "as_of_time" in dag.parents[model.name]
+        and "as_of_time" in dag.run_parents(model.name)
         and state.as_of != ctx.as_of
     ):
         return "reads as_of_time and the as-of moved"

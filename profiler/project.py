@@ -29,6 +29,12 @@ class Kind(StrEnum):
     PYTHON = (
         "python"  # rows computed in Python (the model layer's scores), staged and gated like SQL
     )
+    EPHEMERAL = "ephemeral"  # never built: inlined as a subquery into the models that read it
+
+    @property
+    def is_built(self) -> bool:
+        """It has a relation, state and a gate of its own (all kinds but ephemeral)."""
+        return self is not Kind.EPHEMERAL
 
     @property
     def is_incremental(self) -> bool:
@@ -56,6 +62,7 @@ class Model:
     track_columns: tuple[str, ...] = ()
     columns: dict[str, str] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()  # python models only: SQL models carry their lineage in SQL
+    inlined: tuple[tuple[str, str], ...] = ()  # (name, SQL) of the ephemeral models it reads
 
     @property
     def data_fingerprint(self) -> str:
@@ -68,6 +75,7 @@ class Model:
 
         parts = [
             normalized_sql(self.sql),
+            *(f"{name}:{normalized_sql(sql)}" for name, sql in self.inlined),
             self.kind.value,
             str(self.time_column),
             ",".join(self.unique_key),

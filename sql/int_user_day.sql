@@ -3,7 +3,7 @@
 -- lookback: 0
 -- grain: user_id, day
 -- tags: behaviour, sessions
--- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: exact repeats count once (stg_event_repeats), user-days flagged in stg_bot_bursts are left out, money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after 30 minutes without events; they end at midnight (UTC), so every day is built on its own.
+-- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: the events of stg_events (exact repeats once, bot-like user-days out), money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after 30 minutes without events; they end at midnight (UTC), so every day is built on its own.
 -- columns:
 --   user_id: pseudonymous user id
 --   day: calendar day (UTC)
@@ -50,22 +50,11 @@ WITH rules AS (
     SELECT 1800 AS session_gap_seconds  -- without a session_id, 30 minutes of inactivity end a session
 ),
 
-events AS (
-    -- Each event once: raw rows, except at the moments with exact repeats, whose distinct
-    -- events come from stg_event_repeats. User-days in stg_bot_bursts are left out.
-    SELECT e.user_id, e.ts, e.event_type, e.item_id, e.price, e.quantity, e.amount, e.session_id
-    FROM raw_events AS e
-    LEFT JOIN stg_event_repeats AS r ON r.user_id = e.user_id AND r.ts = e.ts
-    WHERE r.user_id IS NULL
-    UNION ALL
-    SELECT user_id, ts, event_type, item_id, price, quantity, amount, session_id
-    FROM stg_event_repeats
-),
-
 cleaned AS (
+    -- each event once, bot-like user-days out (stg_events)
     SELECT
         e.user_id,
-        CAST(e.ts AS DATE) AS day,
+        e.day,
         e.ts,
         e.event_type,
         e.session_id,
@@ -76,10 +65,8 @@ cleaned AS (
             WHEN e.event_type = 'purchase'
                 THEN coalesce(e.amount, coalesce(e.price, i.price) * coalesce(e.quantity, 1))
         END AS amount
-    FROM events AS e
+    FROM stg_events AS e
     LEFT JOIN stg_items AS i ON i.item_id = e.item_id AND e.price IS NULL
-    LEFT JOIN stg_bot_bursts AS b ON b.user_id = e.user_id AND b.day = CAST(e.ts AS DATE)
-    WHERE b.user_id IS NULL
 ),
 
 pieces AS (

@@ -2,7 +2,7 @@
 -- unique_key: user_id
 -- grain: user_id
 -- tags: preference, search
--- description: What each user is interested in, lifetime, one row per user with items or searches: the top 3 categories and brands by time-decayed affinity and the top 3 search queries. Affinity weighs views 1, favs 2, carts 3 and purchases 5, halving every 30 days (rules below). Scores are stated at a fixed reference day, so their order never depends on the as-of; preference_features ages them to the as-of. Cleaning as in int_user_day (repeats once, bot-like user-days out), with category, brand and (for purchases without amount or price) price taken from stg_items where the event lacks them, categories as dotted lower-case paths (else the category id), brands and queries lower case.
+-- description: What each user is interested in, lifetime, one row per user with items or searches: the top 3 categories and brands by time-decayed affinity and the top 3 search queries. Affinity weighs views 1, favs 2, carts 3 and purchases 5, halving every 30 days (rules below). Scores are stated at a fixed reference day, so their order never depends on the as-of; preference_features ages them to the as-of. Events from stg_events (repeats once, bot-like user-days out), with category, brand and (for purchases without amount or price) price taken from stg_items where the event lacks them, categories as dotted lower-case paths (else the category id), brands and queries lower case.
 -- columns:
 --   user_id: pseudonymous user id
 --   reference_day: the day the scores are stated at (2020-01-01); a score at day D is score x 0.5 ^ ((D - reference_day) / half_life_days)
@@ -42,17 +42,6 @@ WITH rules AS (
         CAST('2020-01-01' AS DATE) AS reference_day
 ),
 
-events AS (
-    -- Each event once, as in int_user_day; user-days in stg_bot_bursts left out.
-    SELECT e.user_id, e.ts, e.event_type, e.item_id, e.category_id, e.category_path, e.brand, e.price, e.quantity, e.amount, e.query
-    FROM raw_events AS e
-    LEFT JOIN stg_event_repeats AS r ON r.user_id = e.user_id AND r.ts = e.ts
-    WHERE r.user_id IS NULL
-    UNION ALL
-    SELECT user_id, ts, event_type, item_id, category_id, category_path, brand, price, quantity, amount, query
-    FROM stg_event_repeats
-),
-
 as_sent AS (
     -- First summed on the columns as sent (cheap to group on); the item lookup and the
     -- normalisation then run once per group instead of once per event. item_id stays in the
@@ -82,10 +71,8 @@ as_sent AS (
         sum(coalesce(e.amount, e.price * coalesce(e.quantity, 1))) FILTER (WHERE e.event_type = 'purchase') AS spend,
         sum(coalesce(e.quantity, 1)) FILTER (WHERE e.event_type = 'purchase' AND e.amount IS NULL AND e.price IS NULL)
             AS unpriced_quantity
-    FROM events AS e
+    FROM stg_events AS e  -- each event once, bot-like user-days out
     CROSS JOIN rules AS r
-    LEFT JOIN stg_bot_bursts AS b ON b.user_id = e.user_id AND b.day = CAST(e.ts AS DATE)
-    WHERE b.user_id IS NULL
     GROUP BY
         e.user_id, e.category_id, e.category_path, e.brand,
         CASE WHEN e.event_type = 'search' THEN e.query END,

@@ -3,7 +3,7 @@
 -- lookback: 0
 -- grain: user_id, day
 -- tags: cleaning, events, quality
--- description: User-days dropped as bot-like bursts: more than 300 events in one calendar minute or more than 5000 in one day (after removing exact repeats). stg_activity leaves these user-days out; this table says which and why.
+-- description: User-days dropped as bot-like bursts: more than 300 events in one calendar minute or more than 5000 in one day (after removing exact repeats). stg_events leaves these user-days out; this table says which and why.
 -- columns:
 --   user_id: pseudonymous user id
 --   day: calendar day of the burst (UTC)

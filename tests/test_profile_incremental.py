@@ -35,7 +35,9 @@ SAMPLES = {
     "taobao": (TAOBAO, "ts", int),
 }
 PROFILE_MODELS = [  # every table of the profile but its SCD2 history, which records builds
-    *sorted(p.stem for p in (REPO / "sql").glob("*.sql")),
+    *sorted(
+        p.stem for p in (REPO / "sql").glob("*.sql") if "-- kind: ephemeral" not in p.read_text()
+    ),
     "behaviour_features",
     "preference_features",
     "rfm_features",

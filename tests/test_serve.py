@@ -368,6 +368,28 @@ def test_recommendations_are_top_10_unbought_items_and_cold_start_gets_popular(
         assert {"viewed", "carted", "top", "popular"} <= set(kinds)
 
 
+def test_an_item_seen_only_in_searches_is_no_interest(served: dict, tmp_path: Path) -> None:
+    """A search event may carry an item_id: that item has weight 0, and must not become a 0/0 score."""
+    project, wh = tmp_path / "project", tmp_path / "wh.duckdb"
+    shutil.copytree(served["project"], project)
+    shutil.copy(served["wh"], wh)
+    with _con(wh) as con:
+        newest = con.execute("SELECT max(ts) FROM raw_events").fetchone()[0]
+    feed = tmp_path / "search.csv"
+    feed.write_text(
+        f"user_id,event_type,ts,item_id,query\nsearcher,search,{newest},only_searched,phone case\n"
+    )
+    run_cli("ingest", "events", str(feed), warehouse=wh, project=project)
+    run_cli("build", "--select", "+user_recommendations", warehouse=wh, project=project)
+    with _con(wh) as con:
+        rows = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE isnan(score) OR score IS NULL), "
+            "count(*) FILTER (WHERE item_id = 'only_searched') "
+            "FROM user_recommendations WHERE user_id = 'searcher'"
+        ).fetchone()
+    assert rows == (10, 0, 0)
+
+
 def test_recommendations_beat_global_popularity_on_taobaos_last_days(served: dict) -> None:
     """Done-when of issue 6: built as of 2017-12-02, judged on purchases and carts of 12-02..12-03."""
     site = served["root"] / "site"

@@ -3,7 +3,7 @@
 -- lookback: 0
 -- grain: user_id, item_id, day
 -- tags: serving, recommendations, internal
--- description: Per-user per-item per-day rollup of cleaned item events, the input of item popularity and of the recommendations (items already bought, items looked at lately). Cleaning as in int_user_day: exact repeats count once (stg_event_repeats), bot-like user-days are left out (stg_bot_bursts), categories and brands come from the event, else the item (stg_items), normalised as in the profile (lower-case dotted path, else category id).
+-- description: Per-user per-item per-day rollup of cleaned item events, the input of item popularity and of the recommendations (items already bought, items looked at lately). Events from stg_events (exact repeats once, bot-like user-days out); categories and brands come from the event, else the item (stg_items), normalised as in the profile (lower-case dotted path, else category id).
 -- columns:
 --   user_id: pseudonymous user id
 --   item_id: item id as the shop sends it
@@ -14,24 +14,12 @@
 --   favs: add-to-favourites events
 --   carts: add-to-cart events
 --   purchases: purchase events
-WITH events AS (
-    -- Each event once: raw rows, except at the moments with exact repeats, whose distinct
-    -- events come from stg_event_repeats (as in int_user_day).
-    SELECT e.user_id, e.ts, e.event_type, e.item_id, e.category_id, e.category_path, e.brand
-    FROM raw_events AS e
-    LEFT JOIN stg_event_repeats AS r ON r.user_id = e.user_id AND r.ts = e.ts
-    WHERE r.user_id IS NULL AND e.item_id IS NOT NULL
-    UNION ALL
-    SELECT user_id, ts, event_type, item_id, category_id, category_path, brand
-    FROM stg_event_repeats
-    WHERE item_id IS NOT NULL
-),
-
-cleaned AS (
+WITH cleaned AS (
+    -- each event once, bot-like user-days out (stg_events)
     SELECT
         e.user_id,
         e.item_id,
-        CAST(e.ts AS DATE) AS day,
+        e.day,
         e.event_type,
         coalesce(
             nullif(replace(replace(replace(lower(trim(e.category_path)), ' > ', '.'), '>', '.'), '/', '.'), ''),
@@ -40,10 +28,9 @@ cleaned AS (
             i.category_id
         ) AS category,
         coalesce(nullif(lower(trim(e.brand)), ''), i.brand) AS brand
-    FROM events AS e
+    FROM stg_events AS e
     LEFT JOIN stg_items AS i ON i.item_id = e.item_id
-    LEFT JOIN stg_bot_bursts AS b ON b.user_id = e.user_id AND b.day = CAST(e.ts AS DATE)
-    WHERE b.user_id IS NULL
+    WHERE e.item_id IS NOT NULL
 )
 
 SELECT

@@ -45,6 +45,9 @@ recent AS (
     CROSS JOIN rules AS r
     WHERE date_diff('day', d.day, a.as_of_day) < r.recent_window_days
     GROUP BY d.user_id, d.item_id
+    -- an item seen only in searches (an item_id on a search event) is no interest: leaving it out
+    -- also keeps the relative scores below from dividing 0 by 0
+    HAVING sum(d.views + 2 * d.favs + 3 * d.carts) > 0
 ),
 
 recent_ranked AS (
@@ -118,6 +121,7 @@ segment_popular AS (
         CROSS JOIN rules AS r
         WHERE date_diff('day', d.day, a.as_of_day) < r.recent_window_days
         GROUP BY s.segment, d.item_id
+        HAVING sum(d.views + 2 * d.favs + 3 * d.carts + 5 * d.purchases) > 0
     ) AS ranked
     CROSS JOIN rules AS r
     WHERE rank <= r.segment_candidates

@@ -1,0 +1,48 @@
+-- kind: ephemeral
+-- tags: cleaning, events
+-- description: The cleaned event stream every rollup reads: each event once and no bot-like user-days. Exact repeats count once (at a moment with repeats, stg_event_repeats' distinct events replace the raw rows); user-days flagged in stg_bot_bursts are left out (they stay listed there, with the reason). Ephemeral: never stored, inlined as a subquery into each reader, so an incremental reader still reads only its own slice of raw_events.
+-- columns:
+--   user_id: pseudonymous user id
+--   event_type: event type
+--   ts: event time (UTC)
+--   day: calendar day of the event (UTC)
+--   item_id: item id as sent
+--   category_id: category id as sent
+--   category_path: category path as sent
+--   brand: brand as sent
+--   price: unit price as sent
+--   quantity: quantity as sent
+--   amount: amount as sent
+--   session_id: session id as sent
+--   query: search query as sent
+WITH once AS (
+    SELECT
+        e.user_id, e.event_type, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
+        e.price, e.quantity, e.amount, e.session_id, e.query
+    FROM raw_events AS e
+    LEFT JOIN stg_event_repeats AS r ON r.user_id = e.user_id AND r.ts = e.ts
+    WHERE r.user_id IS NULL
+    UNION ALL
+    SELECT
+        user_id, event_type, ts, item_id, category_id, category_path, brand,
+        price, quantity, amount, session_id, query
+    FROM stg_event_repeats
+)
+
+SELECT
+    o.user_id,
+    o.event_type,
+    o.ts,
+    CAST(o.ts AS DATE) AS day,
+    o.item_id,
+    o.category_id,
+    o.category_path,
+    o.brand,
+    o.price,
+    o.quantity,
+    o.amount,
+    o.session_id,
+    o.query
+FROM once AS o
+LEFT JOIN stg_bot_bursts AS b ON b.user_id = o.user_id AND b.day = CAST(o.ts AS DATE)
+WHERE b.user_id IS NULL
