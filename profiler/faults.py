@@ -37,6 +37,10 @@ _READ_ONLY = ("permission denied", "read-only file system", "operation not permi
 _FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _READ_ONLY_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 _QUOTED_PATH = re.compile(r'"(/[^"]+)"')
+# The DuckDB errors a refused write or allocation arrives as (a failed COMMIT is a
+# TransactionException, a failed checkpoint a FatalException). Only their messages are read: a
+# ConversionException or a BinderException quotes data and SQL, which may say anything.
+_STORAGE_ERRORS = (duckdb.IOException, duckdb.TransactionException, duckdb.FatalException)
 
 
 class StorageFault(ProfilerError):
@@ -51,7 +55,7 @@ def fault_kind(err: BaseException) -> str | None:
         if err.errno in _FULL_ERRNOS:
             return "disk full"
         return "not writable" if err.errno in _READ_ONLY_ERRNOS else None
-    if not isinstance(err, duckdb.Error):
+    if not isinstance(err, _STORAGE_ERRORS) or isinstance(err, duckdb.HTTPException):
         return None
     lowered = str(err).lower()
     if any(word in lowered for word in _FULL):

@@ -13,7 +13,9 @@ Suites are GX 1.x ExpectationSuites in `expectations/<table>.json` (`profiler.ga
 
 An expectation that raised (GX's `exception_info`, or SQL the compiled gate could not run) is an
 error of the gate whatever its severity: it blocks, and it is reported as raised, never as "data
-passed" or "data failed". `profiler check` compares a published table with itself.
+passed" or "data failed". A storage fault while the gate runs (out of memory, a full disk) says
+nothing about the data: it propagates, whichever engine hit it, and the build stops
+(`profiler.faults`). `profiler check` compares a published table with itself.
 
 What is validated, so that the cost follows the batch:
 - a table, a view or a full rebuild: the staged relation, which is the whole would-be table;
@@ -42,6 +44,7 @@ from typing import Any
 import duckdb
 
 from profiler.errors import ProfilerError
+from profiler.faults import fault_kind
 from profiler.gate_gx import _exception_message, run_expectations
 from profiler.gate_params import (
     SUPPLIED,
@@ -306,6 +309,8 @@ class ExpectationGate:
             )
             out = outcome(model.name, results)
         except Exception as err:
+            if fault_kind(err):
+                raise  # out of memory, a full disk: the build stops (`profiler.faults`)
             out = gate_error(model.name, err)
         record(con, self.run_id, "build", model.name, staged.relation, out.results, self.as_of)
         out.seconds = time.perf_counter() - t0

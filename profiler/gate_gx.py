@@ -14,6 +14,9 @@ result. GX keeps one persistent connection for the dialects in
 `sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS` (sqlite, ...): `_keep_duckdb_connection`
 adds duckdb there, so GX also builds a `StaticPool` engine. Each validation gets a fresh cursor,
 closed afterwards, so its read transaction never outlives the staged data it must see.
+GX reports a failed query as an exception of the expectation and retries it, so a storage fault
+(out of memory, a full disk) would come back as "raised" or "transaction aborted": the cursor GX
+gets is watched (`_WatchedCursor`), and the first storage fault it saw is raised once GX returns.
 `tests/test_gate.py` pins this down; the versions are pinned in pyproject. GX 1.24 has no DuckDB
 support for regex or like patterns, nor for `expect_column_values_to_be_of_type`: those raise, a
 gate error; write such rules with value sets, lengths or ranges.
@@ -31,6 +34,7 @@ from typing import Any
 import duckdb
 
 from profiler.errors import ProfilerError
+from profiler.faults import fault_kind
 from profiler.gate_results import SAMPLE_SIZE, distinct, first_line, is_parameter, plain, raised
 from profiler.gate_suites import expectation_severity
 from profiler.runlog import ValidationResult
@@ -89,6 +93,29 @@ class _Gx:
 _GX: _Gx | None = None
 
 
+class _WatchedCursor:
+    """A DuckDB cursor that remembers the first storage fault of a query GX ran on it.
+
+    GX catches every error of a metric query and keeps only its text (of the last retry, often
+    "Current transaction is aborted"); what the build must stop on is the error itself.
+    """
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self._cursor = cursor
+        self.fault: BaseException | None = None
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._cursor.execute(*args, **kwargs)
+        except Exception as err:
+            if self.fault is None and fault_kind(err):
+                self.fault = err
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
 def _gx() -> _Gx:
     global _GX
     if _GX is None:
@@ -120,11 +147,12 @@ def run_expectations(
             results[i] = raised(exp, f"GX cannot build it: {first_line(err)}")
     name = f"profiler_{next(gx.names)}"
     cursor = con.cursor()
+    watched = _WatchedCursor(cursor)
     try:
         datasource = gx.context.data_sources.add_sql(
             name=name,
             connection_string="duckdb://",
-            kwargs={"creator": lambda: gx.ConnectionWrapper(cursor)},
+            kwargs={"creator": lambda: gx.ConnectionWrapper(watched)},
         )
         batch = (
             datasource.add_query_asset("relation", query=query)
@@ -145,6 +173,10 @@ def run_expectations(
         for r in outcome.results:
             i = r.expectation_config.meta[_INDEX]
             results[i] = _convert(expectations[i], r)
+    except Exception:
+        if watched.fault is not None:
+            raise watched.fault from None
+        raise
     finally:
         try:
             datasource = gx.context.data_sources.get(name)
@@ -153,6 +185,8 @@ def run_expectations(
         except Exception:
             pass
         cursor.close()
+    if watched.fault is not None:
+        raise watched.fault
     final = [
         r if r is not None else raised(expectations[i], "GX returned no result for it")
         for i, r in enumerate(results)

@@ -55,6 +55,10 @@ _ALLOWED = {
     "expect_column_unique_value_count_to_be_between": {"column"} | _BETWEEN,
 }
 COMPILED_TYPES = frozenset(_ALLOWED)
+# The flags the compiler reads, and whether GX takes None for them (as False). GX's pydantic models
+# coerce text such as "false" or 0 into a bool; rather than copy those rules, anything but a real
+# bool goes to GX (a truthiness test would read "false" as True).
+_FLAGS = {"strict_min": False, "strict_max": False, "or_equal": True}
 
 # GX refuses to compare these column types with numeric or date bounds (column_values_between.py)
 _INCOMPARABLE = (
@@ -118,6 +122,8 @@ def compile_expectation(
             continue
         if key not in allowed and key not in _RUNTIME:
             raise Unsupported(f"{exp['type']}: kwarg {key} is not compiled")
+        if key in _FLAGS and not isinstance(value, bool) and not (value is None and _FLAGS[key]):
+            raise Unsupported(f"{exp['type']}: {key}={value!r} is not a bool: GX decides")
     check = _COMPILERS[exp["type"]](exp, kw, column_types)
     missing = [c for c in check.columns if str(c).lower() not in column_types]
     if missing:
@@ -209,7 +215,10 @@ def coerce_bound(value: Any, kind: str) -> Any:
         return float(value) if kind == "comparable" else int(float(value))
     if isinstance(value, str) and kind != "int":
         if kind == "comparable" and _ISO_DATE.fullmatch(value):
-            return dt.date.fromisoformat(value)
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:  # "2024-1-1", "2024-02-30": GX decides what it means
+                raise Unsupported(f"bound {value!r}: GX decides what it means") from None
         try:
             return dt.datetime.fromisoformat(value)
         except ValueError:
@@ -231,9 +240,9 @@ def _in_set(exp: dict, kw: dict, types: dict[str, str]) -> Check:
         return _map(exp, kw, "TRUE")  # GX: vacuously true
     if not isinstance(values, list | tuple | set):
         raise Unsupported("value_set must be a list")
+    values = [v for v in values if v is not None]  # GX drops None: `IN (..., NULL)` is never TRUE
     if not values:
-        return _map(exp, kw, "FALSE")
-    values = list(values)
+        return _map(exp, kw, "FALSE")  # GX: `IN ()`, every non-NULL value unexpected
     return _map(exp, kw, f"{quote(_column(kw))} IN ({', '.join('?' * len(values))})", values)
 
 

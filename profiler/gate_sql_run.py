@@ -6,7 +6,8 @@ Uniqueness rides along as `count(DISTINCT ...)`: when it equals the non-NULL cou
 duplicate; only when there is one does a second query count the duplicated rows the way GX does.
 Failed expectations get a `LIMIT 5` query for the unexpected values and their key columns.
 If the combined SELECT fails (a bad comparison, say), each expectation runs alone, so only the
-one at fault is reported as raised.
+one at fault is reported as raised. A storage fault (out of memory, a full disk) is no verdict on
+any expectation: it propagates, and the build stops (`profiler.faults`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import duckdb
 
+from profiler.faults import fault_kind
 from profiler.gate_params import Unsupported
 from profiler.gate_results import SAMPLE_SIZE, distinct, first_line, plain, raised
 from profiler.gate_sql import Check, Raises, compile_expectation
@@ -43,12 +45,16 @@ def run_compiled(
             continue
         except Raises as err:
             results[i] = raised(exp, str(err))
+        except Exception:  # a value the compiler did not foresee: GX decides, as for Unsupported
+            continue
     values = _aggregate(con, query, checks, results)
     for i, check in checks.items():
         if results[i] is None:
             try:
                 results[i] = _result(con, query, check, values[i], key_columns)
             except Exception as err:  # a comparison GX would also fail on
+                if fault_kind(err):
+                    raise
                 results[i] = raised(check.exp, first_line(err))
     return results
 
@@ -84,13 +90,16 @@ def _aggregate(
         return {}
     try:
         return _select(con, query, checks)
-    except duckdb.Error:
-        pass  # find the one at fault
-    values = {}
+    except duckdb.Error as err:
+        if fault_kind(err):
+            raise
+    values = {}  # find the one at fault
     for i, check in checks.items():
         try:
             values.update(_select(con, query, {i: check}))
         except duckdb.Error as err:
+            if fault_kind(err):
+                raise
             results[i] = raised(check.exp, first_line(err))
     return values
 

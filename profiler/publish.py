@@ -53,7 +53,9 @@ def publish(
 
     On any error the first one is what the caller sees: a COMMIT the disk refused has already
     ended the transaction, so ROLLBACK and dropping the staging relations may fail too (a full
-    disk, a lost WAL); the next build drops what is left (`build.clean_leftovers`).
+    disk, a lost WAL); the next build drops what is left (`build.clean_leftovers`). After a
+    COMMIT the model is published, whatever happens to its staging relations: a DROP the disk
+    refuses then leaves them to the next build, and the model is still reported as published.
     """
     try:
         outcome = gate.check(con, staged)
@@ -63,7 +65,11 @@ def publish(
         with suppress(duckdb.Error):
             staged.drop(con)
         raise
-    staged.drop(con)
+    if not outcome.passed:
+        staged.drop(con)
+        return outcome
+    with suppress(duckdb.Error):
+        staged.drop(con)
     return outcome
 
 

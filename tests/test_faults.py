@@ -9,6 +9,10 @@ lowered (with SIGXFSZ ignored, so a write past it fails with EFBIG instead of ki
 The limit applies to every file the process writes: the warehouse, its WAL and DuckDB's spill files.
 A read-only warehouse is a chmod; as root, where chmod stops nothing, the subprocess runs without
 the capabilities that let root ignore file permissions (CAP_DAC_OVERRIDE and friends).
+
+In process: a gate that runs out of memory stops the build whichever engine ran it; an error that
+only quotes storage words (a value in a conversion error) is no storage fault; a cleanup the disk
+refuses after the COMMIT leaves the model published.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -29,7 +34,15 @@ import duckdb
 import pytest
 from conftest import TAOBAO, env_for, run_cli, split_csv_by_time, sql_project
 
+from profiler.faults import fault_kind
+from profiler.gate import ExpectationGate, validate
+from profiler.gate_suites import Suite
+from profiler.materialize import Staged
+from profiler.plan import Plan
+from profiler.project import Kind, Model
+from profiler.publish import OpenGate, publish
 from profiler.runlog import read_run_results
+from profiler.state import ModelState, ensure_schema, read_states
 
 CUTS = [
     1511900000,
@@ -364,3 +377,97 @@ def test_out_of_memory_says_which_setting_to_change(
     assert "out of memory" in line and "PROFILER_MEMORY_LIMIT=4MB" in line
     assert "PROFILER_TEMP_DIR" in line
     assert _snapshot(wh) == before
+
+
+# In process: the gate, the classification, the cleanup after a publish.
+
+UNIQUE = {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "s"}, "meta": {}}
+
+
+@pytest.fixture
+def starved(tmp_path: Path):
+    """A table whose duplicates cannot be counted in the memory DuckDB may use, with no temp
+    directory to spill to; and a project whose suite for it asks exactly that."""
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"), config={"threads": 1})
+    ensure_schema(con)
+    con.execute(
+        "CREATE TABLE t AS SELECT range::VARCHAR || repeat('x', 40) AS s FROM range(300000)"
+    )
+    (tmp_path / "expectations").mkdir()
+    (tmp_path / "expectations" / "t.json").write_text(
+        '{"name": "t", "expectations": [' + json.dumps(UNIQUE) + "]}"
+    )
+    con.execute("SET memory_limit = '10MB'")
+    con.execute("SET temp_directory = ''")
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize("engine", ["sql", "gx"])
+def test_out_of_memory_in_the_gate_is_no_verdict(starved, engine: str) -> None:
+    """Neither engine reports it as a raised expectation: it propagates, as DuckDB raised it."""
+    suite = Suite("t", Path("t.json"), "t", (UNIQUE,))
+    with pytest.raises(duckdb.OutOfMemoryException):
+        validate(starved, suite, "SELECT * FROM t", "SELECT * FROM t", {}, [], engine=engine)
+
+
+def test_out_of_memory_in_the_gate_stops_the_build(starved, tmp_path: Path) -> None:
+    """A build's gate lets it through to `publish`, whose caller stops the build on it."""
+    model = Model("t", tmp_path, "SELECT 1", Kind.TABLE, 0)
+    staged = Staged(model, Plan("t", "full", "first build", 1), "t", 300000, apply=lambda c: None)
+    state = ModelState("t", "table", "d", "m", 1, 0, None)
+    with pytest.raises(duckdb.OutOfMemoryException) as err:
+        publish(starved, staged, ExpectationGate(tmp_path), state)
+    assert fault_kind(err.value) == "out of memory"
+    assert "t" not in read_states(starved)
+
+
+def test_only_storage_errors_are_storage_faults() -> None:
+    """DuckDB quotes data and SQL in its messages: only the errors of a refused write count."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE k (v VARCHAR PRIMARY KEY)")
+    con.execute("INSERT INTO k VALUES ('could not write')")
+    for sql in [
+        "SELECT CAST('could not write' AS INTEGER)",  # ConversionException
+        "SELECT CAST('No space left on device' AS DATE)",
+        'SELECT "out of memory"',  # BinderException
+        "SELECT 'permission denied' FROM",  # ParserException
+        "INSERT INTO k VALUES ('could not write')",  # ConstraintException
+        "COMMIT",  # TransactionException, but no transaction: nothing about storage
+    ]:
+        with pytest.raises(duckdb.Error) as err:
+            con.execute(sql)
+        assert fault_kind(err.value) is None, (sql, err.value)
+    # what DuckDB 2.0.1 raised here past RLIMIT_FSIZE: writing a table, a COMMIT, a checkpoint
+    assert fault_kind(duckdb.IOException('IO Error: Could not write file "/w.duckdb": File too large')) == "disk full"  # fmt: skip
+    assert fault_kind(duckdb.TransactionException('TransactionContext Error: Failed to commit: Could not write file "/w.duckdb.wal": File too large')) == "disk full"  # fmt: skip
+    assert fault_kind(duckdb.FatalException('FATAL Error: Failed to create checkpoint because of error: Could not write file "/w.duckdb": File too large')) == "disk full"  # fmt: skip
+    assert fault_kind(duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")) == "out of memory"  # fmt: skip
+
+
+class _DiskFullOnDrop:
+    """The build's connection, on a disk that fills up just after the publish COMMIT."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def execute(self, sql: str, *args):
+        if sql.startswith("DROP"):
+            raise duckdb.IOException('IO Error: Could not write file "/wh.duckdb": No space left on device')  # fmt: skip
+        return self.con.execute(sql, *args)
+
+
+def test_a_cleanup_the_disk_refuses_after_the_commit_still_publishes(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    ensure_schema(con)
+    con.execute("CREATE TABLE stg AS SELECT 1 AS x")
+    model = Model("m", tmp_path, "SELECT 1", Kind.TABLE, 0)
+    staged = Staged(
+        model, Plan("m", "full", "first build", 1), "stg", 1,
+        apply=lambda c: c.execute("CREATE TABLE m AS SELECT * FROM stg"), cleanup=["DROP TABLE stg"],
+    )  # fmt: skip
+    out = publish(_DiskFullOnDrop(con), staged, OpenGate(), ModelState("m", "table", "d", "m", 1, 0, None))  # fmt: skip
+    assert out.passed
+    assert con.execute("SELECT x FROM m").fetchall() == [(1,)]
+    assert read_states(con)["m"].version == 1
+    con.close()

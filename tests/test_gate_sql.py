@@ -69,6 +69,9 @@ CASES = [
     (exp(B, column="f", min_value=0.0, max_value=2.5), 1, False),
     (exp(B, column="ts", min_value="2024-01-02 00:00", max_value="2024-01-06 10:00:00"), 2, False),
     (exp(B, column="ts", min_value="2024-01-02", max_value="2024-01-06 10:00"), None, False),  # date < datetime
+    (exp(B, column="x", min_value=0, max_value=10, strict_min="false"), 2, False),  # GX: False
+    (exp(B, column="ts", min_value="2024-1-2"), 1, False),  # a date to GX, not to fromisoformat
+    (exp(B, column="ts", min_value="2024-02-30"), None, False),  # no such day: GX cannot build it
     (exp(B, column="x", min_value=None, max_value=None), None, False),
     (exp(B, column="x", min_value=3, max_value=1), None, False),
     (exp(B, column="s", min_value=0), None, False),  # a text column
@@ -81,6 +84,8 @@ CASES = [
     (exp(IN, column="s", value_set=["ab", "abc", "xy"], mostly=0.7), 2, True),
     (exp(IN, column="x", value_set=[0, 3, 5, 10, 11, -1]), 0, True),
     (exp(IN, column="s", value_set=[]), 7, False),
+    (exp(IN, column="s", value_set=["ab", None]), 4, False),  # GX drops None: `IN (.., NULL)`
+    (exp(IN, column="s", value_set=[None]), 7, False),  # then `IN ()`: every non-NULL value
     (exp(LEN, column="s", value=2), 2, False),  # 'abc', 'abcd'
     (exp(LEN, column="s", value=2, mostly=0.7), 2, True),
     (exp(U, column="u"), 4, False),  # k1 k1 k3 k3; NULLs are no duplicates
@@ -102,11 +107,15 @@ CASES = [
     (exp(P, column_A="a", column_B="b", ignore_row_if="sometimes"), None, False),
     (exp(P, column_A="a", column_B="b", or_equal=True, mostly=0.8), 1, True),
     (exp(P, column_A="x", column_B="a", or_equal=True), 1, False),
+    (exp(P, column_A="a", column_B="b", or_equal="false"), 3, False),  # GX reads text as a bool
+    (exp(P, column_A="a", column_B="b", or_equal=None), 3, False),
     (exp(ROWS, min_value=8, max_value=8), 8, True),
     (exp(ROWS, min_value=8, strict_min=True), 8, False),
     (exp(ROWS, max_value=7), 8, False),
+    (exp(ROWS, min_value=8, strict_min="false"), 8, True),
     (exp(MAX, column="x", min_value=11), 11, True),
     (exp(MAX, column="x", max_value=11, strict_max=True), 11, False),
+    (exp(MAX, column="x", max_value=11, strict_max=None), None, False),  # GX cannot build it
     (exp(MAX, column="f", min_value=2, max_value=3), 2.5, True),
     (exp(MAX, column="ts", min_value="2024-01-07"), "2024-01-07", True),  # GX: a date bound
     (exp(MAX, column="ts", min_value="2024-01-08"), "2024-01-07", False),
@@ -244,6 +253,26 @@ def test_unknown_types_and_kwargs_fall_back_to_gx(crafted) -> None:
     assert_agree(gx, sql, "fallback")
     assert not sql[0].success and sql[0].observed_value == pytest.approx(38 / 7)
     assert sql[1].unexpected_count == 1  # only id 5 (-1) among id > 4: GX evaluated it
+
+
+def test_an_expectation_the_compiler_trips_on_goes_to_gx_alone(crafted, monkeypatch) -> None:
+    """An error compiling one expectation (a value no rule foresaw) is no error of the suite."""
+    import profiler.gate_sql_run as gate_sql_run
+
+    compile_expectation = gate_sql_run.compile_expectation
+
+    def trips_on_x(e: dict, parameters: dict, types: dict):
+        if e["kwargs"].get("column") == "x":
+            raise ValueError("a value no rule foresaw")
+        return compile_expectation(e, parameters, types)
+
+    monkeypatch.setattr(gate_sql_run, "compile_expectation", trips_on_x)
+    exps = [exp(B, column="x", min_value=0), exp(NN, column="b")]
+    compiled = gate_sql_run.run_compiled(crafted, "SELECT * FROM t", exps, {}, [])
+    assert compiled[0] is None  # GX runs it
+    assert (compiled[1].success, compiled[1].unexpected_count) == (False, 3)
+    sql = validate(crafted, suite_of(exps), "SELECT * FROM t", "SELECT * FROM t", {}, [], engine="sql")  # fmt: skip
+    assert (sql[0].exception, sql[0].unexpected_count) == (None, 1)  # -1
 
 
 # Every shipped suite, on the project built from real samples.
