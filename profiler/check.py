@@ -15,6 +15,7 @@ import duckdb
 
 from profiler.dag import Dag, build_dag
 from profiler.errors import ProfilerError
+from profiler.faults import fault_kind, raise_if_storage_fault
 from profiler.gate import (
     Suite,
     describe,
@@ -79,6 +80,8 @@ def check_table(
         keys = keys or ([SOURCE_BY_TABLE[table].key] if table in SOURCE_BY_TABLE else ["user_id"])
         out = outcome(table, validate(con, suite, query, query, params, keys))
     except Exception as err:
+        if fault_kind(err):
+            raise  # a full disk or no memory is no verdict on this table: stop, say what to do
         out = gate_error(table, err)
     record(con, run_id, "check", table, table, out.results, as_of)
     status = "error" if out.raised else "fail" if out.errors else "warn" if out.warnings else "pass"
@@ -147,6 +150,9 @@ def check_project(settings, select: str | None, console) -> bool:
         con = connect(settings)
         try:
             run = run_check(con, settings.project_dir, select, on_result=show)
+        except duckdb.Error as err:
+            raise_if_storage_fault(err, settings)  # one clear line, as for build and ingest
+            raise
         finally:
             con.close()
     write_run_results(settings.target_dir, run)

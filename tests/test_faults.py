@@ -471,3 +471,14 @@ def test_a_cleanup_the_disk_refuses_after_the_commit_still_publishes(tmp_path: P
     assert con.execute("SELECT x FROM m").fetchall() == [(1,)]
     assert read_states(con)["m"].version == 1
     con.close()
+
+
+def test_out_of_memory_in_check_stops_it(starved, tmp_path: Path) -> None:
+    """`profiler check` treats it as the build does: no verdict on the table, the run stops."""
+    from profiler.check import run_check
+
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql" / "t.sql").write_text("-- kind: table\nSELECT 1 AS s\n")
+    with pytest.raises(duckdb.OutOfMemoryException) as err:
+        run_check(starved, tmp_path, None)
+    assert fault_kind(err.value) == "out of memory"
