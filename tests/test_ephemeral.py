@@ -34,6 +34,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return project, wh
 
 
+def _copy(built: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh copy of the project and of its built warehouse, to change one of them."""
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    shutil.copy(built[1], wh)
+    return project, wh
+
+
 def test_no_table_and_readers_see_its_rows(built: tuple[Path, Path]) -> None:
     project, wh = built
     assert "stg_events" not in model_tables(wh)
@@ -55,10 +62,7 @@ def test_no_table_and_readers_see_its_rows(built: tuple[Path, Path]) -> None:
 def test_editing_it_rebuilds_its_readers_and_their_descendants(
     built: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    src, full = built
-    project = sql_project(tmp_path / "project")
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(full, wh)
+    project, wh = _copy(built, tmp_path)
     dag = build_dag(load_project(project))
     readers = {m for m in dag.models if "stg_events" in dag.parents[m]}
     assert {"int_user_day", "int_user_interests", "rec_user_item_day"} <= readers
@@ -85,10 +89,7 @@ def test_editing_it_rebuilds_its_readers_and_their_descendants(
 def test_a_table_that_becomes_ephemeral_is_dropped(
     built: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    _, full = built
-    project = sql_project(tmp_path / "project")
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(full, wh)
+    project, wh = _copy(built, tmp_path)
     path = project / "sql" / "stg_events.sql"
     path.write_text(path.read_text().replace("-- kind: ephemeral", "-- kind: view"))
     run_cli("build", warehouse=wh, project=project)
