@@ -1,7 +1,7 @@
 """Benchmark `profiler` end to end on generated data, beside the bare DuckDB floor.
 
     python benchmarks/run.py --events 1000000 10000000 100000000 [--users-per-event 0.01]
-        [--out benchmarks/out] [--reuse-data]
+        [--out benchmarks/out] [--reuse-data] [--select SELECTOR]
 
 For each size: generate a shop with `profiler generate` (or reuse `OUT/data_N` with
 --reuse-data), ingest it, run a full build, measure two floors on the same warehouse (warm, best
@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 DAYS = 30
 START = date(2024, 1, 1)
 FIXED_BATCH = 100_000  # events: the same batch at every size
+SELECT: list[str] = []  # `--select` for every build, e.g. the profile alone
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -100,7 +101,7 @@ def batch(events: int, users: int, day: date, seed: int, folder: Path, env: dict
     for source in ("events", "feedback"):  # a daily feed: the catalogue and users were sent once
         _, mem, _ = run(profiler("ingest", source, str(folder / f"{source}.parquet")), env)
         peak = max(peak, mem)
-    s, mem, _ = run(profiler("build"), env)
+    s, mem, _ = run(profiler("build", *SELECT), env)
     return time.perf_counter() - t0, s, max(peak, mem), slowest(REPO / "target")
 
 
@@ -121,7 +122,7 @@ def bench(events: int, users: int, out: Path, reuse_data: bool) -> dict:
         r["ingest_peak_mb"] = max(r.get("ingest_peak_mb", 0), mem)
     r["ingest_s"] = t
     r["ingest_rows_per_s"] = events / t
-    r["full_build_s"], r["full_build_peak_mb"], _ = run(profiler("build"), env)
+    r["full_build_s"], r["full_build_peak_mb"], _ = run(profiler("build", *SELECT), env)
     r["full_slowest"] = slowest(REPO / "target")
     r["gate_s"] = gate_seconds(REPO / "target")
     for name, query in FLOORS.items():
@@ -133,7 +134,7 @@ def bench(events: int, users: int, out: Path, reuse_data: bool) -> dict:
     r["fixed_batch_s"], r["fixed_batch_build_s"], _, r["fixed_batch_slowest"] = batch(
         FIXED_BATCH, users, day + timedelta(days=1), 3, out / f"fixed_batch_{events}", env
     )
-    r["idle_build_s"], _, _ = run(profiler("build"), env)
+    r["idle_build_s"], _, _ = run(profiler("build", *SELECT), env)
     return r
 
 
@@ -165,7 +166,10 @@ def main() -> None:
     parser.add_argument("--users-per-event", type=float, default=0.01)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out")
     parser.add_argument("--reuse-data", action="store_true", help="reuse OUT/data_N when it exists")
+    parser.add_argument("--select", help="build only these models (a dbt selector), e.g. +user_profile_history")
     args = parser.parse_args()
+    if args.select:
+        SELECT.extend(["--select", args.select])
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in args.events:
