@@ -137,12 +137,12 @@ def prepare_sql(
                 predicates[p].append(
                     f"{quote(key)} IN (SELECT {quote(key)} FROM {keys_table(model)})"
                 )
-    sql = lineage.filter_tables(dag.run_sql(model.name), predicates)
+    replace = {}
     if "as_of_time" in parents:
-        sql = lineage.replace_tables(
-            sql, {"as_of_time": f"SELECT {ts_literal(ctx.as_of)} AS as_of"}
-        )
-    return sql
+        replace["as_of_time"] = f"SELECT {ts_literal(ctx.as_of)} AS as_of"
+    return lineage.rewrite(
+        model.sql, inline=dict(model.inlined), predicates=predicates, replace=replace
+    )
 
 
 def _rows_in(

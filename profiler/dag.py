@@ -65,15 +65,6 @@ class Dag:
             out.extend(self.run_parents(p) if ephemeral else (p,))
         return tuple(dict.fromkeys(out))
 
-    def run_sql(self, name: str) -> str:
-        """The model's SQL with every ephemeral model it reads inlined as a subquery."""
-        from profiler.lineage import replace_tables
-
-        inline = {
-            p: self.run_sql(p) for p in self.model_parents(name) if not self.models[p].kind.is_built
-        }
-        return replace_tables(self.models[name].sql, inline)
-
     def raw_sources(self, name: str) -> set[str]:
         """The raw tables a model reads, directly or through other models."""
         return {a for a in self.ancestors(name) if a in SOURCE_TABLES}

@@ -50,7 +50,7 @@ def parse(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> exp.Expres
 def _source_tables(tree: exp.Expression) -> list[exp.Table]:
     """Table nodes that read a relation, not a CTE or a table function.
 
-    >>> [t.name for t in _source_tables(sqlglot.parse_one("WITH a AS (SELECT 1) SELECT * FROM a, b"))]
+    >>> [t.name for t in _source_tables(parse("WITH a AS (SELECT 1) SELECT * FROM a, b"))]
     ['b']
     """
     from sqlglot import exp
@@ -119,29 +119,65 @@ def normalized_sql(sql: str) -> str:
     return normal
 
 
+def rewrite(
+    sql: str,
+    *,
+    inline: dict[str, str] | None = None,
+    predicates: dict[str, list[str]] | None = None,
+    replace: dict[str, str] | None = None,
+) -> str:
+    """The engine's three rewrites of a model, in one parse: the SQL a build runs.
+
+    Each reference to a relation in `inline` becomes that SELECT (an ephemeral model), rewritten
+    the same way itself; one in `replace` becomes that SELECT as is (the as-of time); one with
+    `predicates` is read through `WHERE` all of them. Subqueries keep the reference's alias (or its
+    name), so the rest of the query is untouched.
+
+    >>> rewrite("SELECT * FROM e JOIN t USING (k)", inline={"e": "SELECT * FROM raw_events"}, predicates={"raw_events": ["ts <= 5"]})
+    'SELECT * FROM (SELECT * FROM (SELECT * FROM raw_events WHERE (ts <= 5)) AS raw_events) AS e JOIN t USING (k)'
+    """
+    inline = {k.lower(): v for k, v in (inline or {}).items()}
+    replace = {k.lower(): v for k, v in (replace or {}).items()}
+    filters = {
+        k.lower(): f"SELECT * FROM {k} WHERE " + " AND ".join(f"({p})" for p in preds)
+        for k, preds in (predicates or {}).items()
+        if preds
+    }
+    if not (inline or replace or filters):
+        return sql
+    return _rewrite_tree(parse(sql), inline, replace, filters).sql(dialect=DIALECT)
+
+
+def _rewrite_tree(
+    tree: exp.Expression, inline: dict[str, str], replace: dict[str, str], filters: dict[str, str]
+) -> exp.Expression:
+    import sqlglot
+    from sqlglot import exp
+
+    for table in _source_tables(
+        tree
+    ):  # listed before any replacement: new subqueries stay as given
+        name = table.name.lower()
+        if table.catalog or (table.db and table.db != "main"):
+            continue
+        if name in inline:
+            inner = _rewrite_tree(parse(inline[name]), inline, replace, filters)
+        elif name in replace or name in filters:
+            inner = sqlglot.parse_one(replace.get(name) or filters[name], read=DIALECT)
+        else:
+            continue
+        alias = table.alias or table.name
+        table.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+    return tree
+
+
 def replace_tables(sql: str, replacements: dict[str, str]) -> str:
     """Replace each reference to a relation named in `replacements` by that SELECT, as a subquery.
-
-    The subquery keeps the reference's alias (or its name), so the rest of the query is untouched.
 
     >>> replace_tables("SELECT e.x FROM raw_events AS e", {"raw_events": "SELECT * FROM raw_events WHERE ok"})
     'SELECT e.x FROM (SELECT * FROM raw_events WHERE ok) AS e'
     """
-    if not replacements:
-        return sql
-    import sqlglot
-    from sqlglot import exp
-
-    tree = parse(sql)
-    wanted = {k.lower(): v for k, v in replacements.items()}
-    for table in _source_tables(tree):
-        name = table.name.lower()
-        if name not in wanted or table.catalog or (table.db and table.db != "main"):
-            continue
-        alias = table.alias or table.name
-        inner = sqlglot.parse_one(wanted[name], read=DIALECT)
-        table.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
-    return tree.sql(dialect=DIALECT)
+    return rewrite(sql, replace=replacements)
 
 
 def filter_tables(sql: str, predicates: dict[str, list[str]]) -> str:
@@ -150,11 +186,4 @@ def filter_tables(sql: str, predicates: dict[str, list[str]]) -> str:
     >>> filter_tables("SELECT * FROM raw_events", {"raw_events": ["ts <= 5", "ts > 1"]})
     'SELECT * FROM (SELECT * FROM raw_events WHERE (ts <= 5) AND (ts > 1)) AS raw_events'
     """
-    return replace_tables(
-        sql,
-        {
-            name: f"SELECT * FROM {name} WHERE " + " AND ".join(f"({p})" for p in preds)
-            for name, preds in predicates.items()
-            if preds
-        },
-    )
+    return rewrite(sql, predicates=predicates)
