@@ -272,8 +272,12 @@ def _build_one(
     if not model.kind.is_built:
         if model.name in states:  # built before it became ephemeral: its table would go stale
             con.execute("BEGIN TRANSACTION")
-            drop_relation(con, model.name)
-            forget_model(con, model.name)
+            try:
+                drop_relation(con, model.name)
+                forget_model(con, model.name)
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
             con.execute("COMMIT")
             del states[model.name]
         return ModelResult(

@@ -154,9 +154,8 @@ def _rewrite_tree(
     import sqlglot
     from sqlglot import exp
 
-    for table in _source_tables(
-        tree
-    ):  # listed before any replacement: new subqueries stay as given
+    # the tables are listed before any replacement, so the new subqueries stay as given
+    for table in _source_tables(tree):
         name = table.name.lower()
         if table.catalog or (table.db and table.db != "main"):
             continue
