@@ -168,21 +168,3 @@ def _rewrite_tree(
         alias = table.alias or table.name
         table.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
     return tree
-
-
-def replace_tables(sql: str, replacements: dict[str, str]) -> str:
-    """Replace each reference to a relation named in `replacements` by that SELECT, as a subquery.
-
-    >>> replace_tables("SELECT e.x FROM raw_events AS e", {"raw_events": "SELECT * FROM raw_events WHERE ok"})
-    'SELECT e.x FROM (SELECT * FROM raw_events WHERE ok) AS e'
-    """
-    return rewrite(sql, replace=replacements)
-
-
-def filter_tables(sql: str, predicates: dict[str, list[str]]) -> str:
-    """Read each named relation through `WHERE` all of its predicates.
-
-    >>> filter_tables("SELECT * FROM raw_events", {"raw_events": ["ts <= 5", "ts > 1"]})
-    'SELECT * FROM (SELECT * FROM raw_events WHERE (ts <= 5) AND (ts > 1)) AS raw_events'
-    """
-    return rewrite(sql, predicates=predicates)

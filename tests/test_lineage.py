@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from profiler.errors import ProfilerError
-from profiler.lineage import filter_tables, normalized_sql, upstream_tables
+from profiler.lineage import normalized_sql, rewrite, upstream_tables
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lineage"
 
@@ -41,7 +41,7 @@ def test_filter_tables(case: list[str]) -> None:
     idx = next(i for i, line in enumerate(case) if line.startswith("-- filter:"))
     table, _, predicate = case[idx].removeprefix("-- filter:").partition("=>")
     sql, expected = _statement(case[:idx]), _statement(case[idx + 1 :])
-    assert filter_tables(sql, {table.strip(): [predicate.strip()]}) == expected
+    assert rewrite(sql, predicates={table.strip(): [predicate.strip()]}) == expected
 
 
 def test_reference_lines_count_from_the_file() -> None:
