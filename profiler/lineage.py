@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # sqlglot is imported where SQL is parsed, so a warm cache ne
     from sqlglot import exp
 
 DIALECT = "duckdb"
+SLOT = "__profiler_slot_"  # a placeholder in cached rewrites (see `rewrite`)
 
 
 @dataclass(frozen=True)
@@ -138,14 +139,38 @@ def rewrite(
     """
     inline = {k.lower(): v for k, v in (inline or {}).items()}
     replace = {k.lower(): v for k, v in (replace or {}).items()}
-    filters = {
-        k.lower(): f"SELECT * FROM {k} WHERE " + " AND ".join(f"({p})" for p in preds)
+    conditions = {
+        k.lower(): " AND ".join(f"({p})" for p in preds)
         for k, preds in (predicates or {}).items()
         if preds
     }
-    if not (inline or replace or filters):
+    if not (inline or replace or conditions):
         return sql
-    return _rewrite_tree(parse(sql), inline, replace, filters).sql(dialect=DIALECT)
+    if SLOT in sql or any(SLOT in text for text in inline.values()):
+        filters = {k: f"SELECT * FROM {k} WHERE {c}" for k, c in conditions.items()}
+        return _rewrite_tree(parse(sql), inline, replace, filters).sql(dialect=DIALECT)
+    # The values (as-of time, slice bounds, key tables) change with every build, the shape of the
+    # rewrite only with the model: rewrite once with numbered slots for the values, keep that text
+    # in the parse cache, and fill the slots in. A build with a warm cache never loads sqlglot.
+    slots = {name: f"{SLOT}{i}__" for i, name in enumerate(sorted({*conditions, *replace}))}
+    entry = parse_cache.key("rewrite", sql, sorted(inline.items()), sorted(conditions), sorted(replace))
+    template = parse_cache.get(entry)
+    if template is None:
+        template = _rewrite_tree(
+            parse(sql),
+            inline,
+            {k: f"SELECT * FROM {slots[k]}" for k in replace},
+            {k: f"SELECT * FROM {k} WHERE {slots[k]}" for k in conditions},
+        ).sql(dialect=DIALECT)
+        parse_cache.put(entry, template)
+    # the longest slot first, so that slot 1 never eats into slot 12
+    for name in sorted(slots, key=lambda n: -len(slots[n])):
+        slot = slots[name]
+        if name in replace:
+            template = template.replace(f"SELECT * FROM {slot}", replace[name])
+        else:
+            template = template.replace(slot, conditions[name])
+    return template
 
 
 def _rewrite_tree(

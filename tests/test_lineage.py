@@ -62,3 +62,27 @@ def test_only_one_select_per_model() -> None:
 def test_cosmetic_changes_keep_the_fingerprint_sql() -> None:
     assert normalized_sql("select a -- note\nfrom   t") == normalized_sql("SELECT a FROM t")
     assert normalized_sql("SELECT a FROM t") != normalized_sql("SELECT b FROM t")
+
+
+def test_cached_rewrite_fills_in_each_builds_values(tmp_path: Path, monkeypatch) -> None:
+    """A rewrite is parsed once per model shape; later builds only fill in their own values."""
+    from profiler import lineage, parse_cache
+
+    parse_cache.use(tmp_path / "partial_parse.json")
+    sql = "SELECT e.user_id, t.as_of FROM raw_events AS e CROSS JOIN as_of_time AS t"
+
+    def run(day: int) -> str:
+        return rewrite(
+            sql,
+            predicates={"raw_events": [f"ts <= {day}", "user_id IN (SELECT user_id FROM k)"]},
+            replace={"as_of_time": f"SELECT {day} AS as_of"},
+        )
+
+    first = run(5)
+    assert first == (
+        "SELECT e.user_id, t.as_of FROM (SELECT * FROM raw_events WHERE (ts <= 5) AND "
+        "(user_id IN (SELECT user_id FROM k))) AS e CROSS JOIN (SELECT 5 AS as_of) AS t"
+    )
+    monkeypatch.setattr(lineage, "parse", lambda *a, **k: pytest.fail("parsed again"))
+    assert run(12) == first.replace("5", "12")  # the next build: same shape, its own values
+    parse_cache.use(tmp_path / "elsewhere.json")  # leave no cache behind for other tests
