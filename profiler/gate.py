@@ -229,9 +229,11 @@ def record(
         ]
         for v in results
     ]
-    if rows:
-        con.executemany(
-            f"INSERT INTO {SCHEMA}.validations VALUES ({', '.join('?' * len(rows[0]))})", rows
+    if rows:  # one statement: executemany costs ~0.6 ms per row
+        one = f"({', '.join('?' * len(rows[0]))})"
+        con.execute(
+            f"INSERT INTO {SCHEMA}.validations VALUES {', '.join([one] * len(rows))}",
+            [value for row in rows for value in row],
         )
 
 
