@@ -33,6 +33,7 @@ from profiler.plan import (
 from profiler.project import Kind, Model, load_project
 from profiler.publish import Gate, OpenGate, publish
 from profiler.runlog import ModelResult, RunResults
+from profiler.schedule import NodeFailed, run_in_order
 from profiler.state import (
     SCHEMA,
     ModelState,
@@ -195,11 +196,15 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         options.gate.start_run(run_id, ctx.as_of)
         states = read_states(con)
         failed: set[str] = set()
-        for name in selected:
-            result = _build_one(con, dag, dag.models[name], ctx, states, failed, options)
+
+        def build(cursor: duckdb.DuckDBPyConnection, name: str) -> ModelResult:
+            return _build_one(cursor, dag, dag.models[name], ctx, states, failed, options)
+
+        for _, result in run_in_order(con, list(selected), dag.built_parents, build):
             results.append(result)
             if options.on_result:
                 options.on_result(result)
+        results.sort(key=lambda r: list(selected).index(r.model))
         status = "error" if any(r.status in ("error", "blocked") for r in results) else "success"
         run = _run(run_id, ctx.as_of, started, t0, status, results)
         con.execute(
@@ -214,10 +219,16 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
                 len(failed),
             ],
         )
+    except NodeFailed as stopped:
+        err = stopped.cause
+        if not isinstance(err, duckdb.Error) or fault_kind(err) is None:
+            raise err from None
+        _stop(results, selected, stopped.node, err, options)
+        raise BuildStopped(_run(run_id, as_of, started, t0, "error", results), err) from None
     except duckdb.Error as err:
         if fault_kind(err) is None:
             raise
-        _stop(results, selected, err, options)
+        _stop(results, selected, None, err, options)
         raise BuildStopped(_run(run_id, as_of, started, t0, "error", results), err) from None
     return run
 
@@ -242,21 +253,27 @@ def _run(
 
 
 def _stop(
-    results: list[ModelResult], selected: dict[str, str], err: BaseException, options: BuildOptions
+    results: list[ModelResult],
+    selected: dict[str, str],
+    hit: str | None,
+    err: BaseException,
+    options: BuildOptions,
 ) -> None:
     """The model the fault hit is an error, the ones not reached are skipped; nothing else runs."""
     done = {r.model for r in results}
     rest = [name for name in selected if name not in done]
+    hit = hit if hit in rest else (rest[0] if rest else None)
     kind = fault_kind(err)
-    for i, name in enumerate(rest):
+    for name in rest:
         result = (
             ModelResult(name, selected[name], "error", "skip", f"{kind}", message=fault_detail(err))
-            if i == 0
+            if name == hit
             else ModelResult(name, selected[name], "skipped", "skip", f"build stopped: {kind}")
         )
         results.append(result)
-        if options.on_result and i == 0:  # the skipped rest is in run_results.json, not on screen
+        if options.on_result and name == hit:  # the skipped rest is in run_results.json only
             options.on_result(result)
+    results.sort(key=lambda r: list(selected).index(r.model))
 
 
 def _build_one(

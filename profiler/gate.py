@@ -35,6 +35,7 @@ What is validated, so that the cost follows the batch:
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -96,6 +97,7 @@ __all__ = [
 ]
 
 ENGINES = ("gx", "sql")
+_GX_LOCK = threading.Lock()  # GX keeps one context per process; builds run two models at once
 
 _VALIDATIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.validations (
     run_id VARCHAR, command VARCHAR, table_name VARCHAR, scope VARCHAR, relation VARCHAR,
@@ -149,11 +151,13 @@ def _run(
 ) -> list[ValidationResult]:
     """The compiled expectations as SQL, then GX for whatever is left (imported only then)."""
     if engine == "gx":
-        return run_expectations(con, query, exps, parameters, keys)
+        with _GX_LOCK:
+            return run_expectations(con, query, exps, parameters, keys)
     results = run_compiled(con, query, exps, parameters, keys)
     rest = [i for i, r in enumerate(results) if r is None]
     if rest:
-        by_gx = run_expectations(con, query, [exps[i] for i in rest], parameters, keys)
+        with _GX_LOCK:
+            by_gx = run_expectations(con, query, [exps[i] for i in rest], parameters, keys)
         for i, res in zip(rest, by_gx, strict=True):
             results[i] = res
     return [r for r in results if r is not None]

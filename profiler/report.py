@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from profiler.runlog import ModelResult, RunResults
@@ -21,7 +22,8 @@ class BuildPrinter:
             console=console,
             transient=True,
         )
-        self.task = None
+        self.tasks: dict[str, object] = {}  # a spinner per running model (two run at once)
+        self.lock = threading.Lock()
 
     def __enter__(self) -> BuildPrinter:
         self.progress.start()
@@ -31,14 +33,16 @@ class BuildPrinter:
         self.progress.stop()
 
     def start(self, model, plan) -> None:
-        if self.task is not None:
-            self.progress.remove_task(self.task)
-        self.task = self.progress.add_task(f"{model.name}: {plan.action} ({plan.reason})")
+        with self.lock:
+            self.tasks[model.name] = self.progress.add_task(
+                f"{model.name}: {plan.action} ({plan.reason})"
+            )
 
     def result(self, r: ModelResult) -> None:
-        if self.task is not None:
-            self.progress.remove_task(self.task)
-            self.task = None
+        with self.lock:
+            task = self.tasks.pop(r.model, None)
+            if task is not None:
+                self.progress.remove_task(task)
         style = _STYLE.get(r.status, "white")
         rows = f"{r.rows_in:>11,} in {r.rows_out:>11,} out" if r.action != "skip" else " " * 30
         line = f"[{style}]{r.status:<8}[/{style}] {r.model:<28} {r.kind:<20} {r.action:<6} {rows} {r.execution_time:7.2f}s  {r.reason}"

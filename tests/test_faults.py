@@ -310,8 +310,13 @@ def test_build_on_a_full_disk_stops_in_one_line_and_publishes_nothing_half(
     assert run.status == "error" and statuses.count("error") == 1, statuses
     stop = statuses.index("error")
     assert "File too large" in run.results[stop].message
-    assert set(statuses[:stop]) <= {"success"}, statuses
-    assert all(r.reason == "build stopped: disk full" for r in run.results[stop + 1 :])
+    # two models run at once: the other one may still finish (and is then published whole,
+    # checked below); the ones not started are skipped
+    assert all(
+        r.status == "success" or r.reason == "build stopped: disk full"
+        for r in run.results
+        if r is not run.results[stop]
+    ), [(r.model, r.status, r.reason) for r in run.results]
     assert _lock_is_free(wh)
 
     after, expected = _snapshot(wh), _snapshot(reference)
