@@ -33,7 +33,7 @@ from profiler.plan import (
 from profiler.project import Kind, Model, load_project
 from profiler.publish import Gate, OpenGate, publish
 from profiler.runlog import ModelResult, RunResults
-from profiler.schedule import NodeFailed, run_in_order
+from profiler.schedule import WORKERS, NodeFailed, run_in_order
 from profiler.state import (
     SCHEMA,
     ModelState,
@@ -53,6 +53,7 @@ class BuildOptions:
     gate: Gate = field(default_factory=OpenGate)
     on_start: Callable[[Model, Plan], None] | None = None
     on_result: Callable[[ModelResult], None] | None = None
+    workers: int = WORKERS  # models built at once (the model layer's nested builds use 1)
 
 
 def parse_as_of(value: str | None) -> datetime | None:
@@ -200,11 +201,12 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         def build(cursor: duckdb.DuckDBPyConnection, name: str) -> ModelResult:
             return _build_one(cursor, dag, dag.models[name], ctx, states, failed, options)
 
-        for _, result in run_in_order(con, list(selected), dag.built_parents, build):
+        models = list(selected)
+        for _, result in run_in_order(con, models, dag.ancestors, build, workers=options.workers):
             results.append(result)
             if options.on_result:
                 options.on_result(result)
-        results.sort(key=lambda r: list(selected).index(r.model))
+        results.sort(key=lambda r: models.index(r.model))
         status = "error" if any(r.status in ("error", "blocked") for r in results) else "success"
         run = _run(run_id, ctx.as_of, started, t0, status, results)
         con.execute(
@@ -220,15 +222,17 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
             ],
         )
     except NodeFailed as stopped:
-        err = stopped.cause
-        if not isinstance(err, duckdb.Error) or fault_kind(err) is None:
-            raise err from None
-        _stop(results, selected, stopped.node, err, options)
+        # a storage fault stops the build in one line; anything else is raised as it was
+        faults = [e for _, e in stopped.failures if isinstance(e, duckdb.Error) and fault_kind(e)]
+        if not faults:
+            raise stopped.cause from None
+        err = faults[0]
+        _stop(results, selected, stopped.failures, options)
         raise BuildStopped(_run(run_id, as_of, started, t0, "error", results), err) from None
     except duckdb.Error as err:
         if fault_kind(err) is None:
             raise
-        _stop(results, selected, None, err, options)
+        _stop(results, selected, [(None, err)], options)
         raise BuildStopped(_run(run_id, as_of, started, t0, "error", results), err) from None
     return run
 
@@ -255,23 +259,30 @@ def _run(
 def _stop(
     results: list[ModelResult],
     selected: dict[str, str],
-    hit: str | None,
-    err: BaseException,
+    failures: list[tuple[str | None, BaseException]],
     options: BuildOptions,
 ) -> None:
-    """The model the fault hit is an error, the ones not reached are skipped; nothing else runs."""
+    """The models a fault hit are errors, the ones not reached are skipped; nothing else runs.
+
+    `failures` pairs each model that raised with its error; `None` stands for "the first model
+    not done" (a fault outside any model, e.g. while reading the state).
+    """
     done = {r.model for r in results}
     rest = [name for name in selected if name not in done]
-    hit = hit if hit in rest else (rest[0] if rest else None)
-    kind = fault_kind(err)
+    hit = {(name if name in rest else (rest[0] if rest else None)): err for name, err in failures}
+    kind = next(k for k in (fault_kind(e) for _, e in failures) if k)
     for name in rest:
-        result = (
-            ModelResult(name, selected[name], "error", "skip", f"{kind}", message=fault_detail(err))
-            if name == hit
-            else ModelResult(name, selected[name], "skipped", "skip", f"build stopped: {kind}")
-        )
+        if name in hit:
+            err = hit[name]
+            why = fault_kind(err)
+            detail = fault_detail(err) if why else (str(err).strip().splitlines() or [repr(err)])[0]
+            result = ModelResult(
+                name, selected[name], "error", "skip", why or "error", message=detail
+            )
+        else:
+            result = ModelResult(name, selected[name], "skipped", "skip", f"build stopped: {kind}")
         results.append(result)
-        if options.on_result and name == hit:  # the skipped rest is in run_results.json only
+        if options.on_result and name in hit:  # the skipped rest is in run_results.json only
             options.on_result(result)
     results.sort(key=lambda r: list(selected).index(r.model))
 

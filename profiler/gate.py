@@ -97,7 +97,9 @@ __all__ = [
 ]
 
 ENGINES = ("gx", "sql")
-_GX_LOCK = threading.Lock()  # GX keeps one context per process; builds run two models at once
+# GX keeps one context per process, and the validations table is created on first use: builds
+# run two models at once, so both go one thread at a time
+_GATE_LOCK = threading.Lock()
 
 _VALIDATIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.validations (
     run_id VARCHAR, command VARCHAR, table_name VARCHAR, scope VARCHAR, relation VARCHAR,
@@ -151,12 +153,12 @@ def _run(
 ) -> list[ValidationResult]:
     """The compiled expectations as SQL, then GX for whatever is left (imported only then)."""
     if engine == "gx":
-        with _GX_LOCK:
+        with _GATE_LOCK:
             return run_expectations(con, query, exps, parameters, keys)
     results = run_compiled(con, query, exps, parameters, keys)
     rest = [i for i, r in enumerate(results) if r is None]
     if rest:
-        with _GX_LOCK:
+        with _GATE_LOCK:
             by_gx = run_expectations(con, query, [exps[i] for i in rest], parameters, keys)
         for i, res in zip(rest, by_gx, strict=True):
             results[i] = res
@@ -208,7 +210,8 @@ def record(
     as_of: datetime | None,
 ) -> None:
     """Rows of `_profiler.validations`, committed at once: written even when the model is blocked."""
-    con.execute(_VALIDATIONS_DDL)
+    with _GATE_LOCK:  # two models finishing at once must not both create the table
+        con.execute(_VALIDATIONS_DDL)
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = [
         [

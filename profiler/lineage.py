@@ -8,6 +8,7 @@ without templates in the model files.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -146,31 +147,46 @@ def rewrite(
     }
     if not (inline or replace or conditions):
         return sql
-    if SLOT in sql or any(SLOT in text for text in inline.values()):
-        filters = {k: f"SELECT * FROM {k} WHERE {c}" for k, c in conditions.items()}
-        return _rewrite_tree(parse(sql), inline, replace, filters).sql(dialect=DIALECT)
+    values = [*conditions.values(), *replace.values()]
+    if any(SLOT in text for text in [sql, *inline.values(), *values]):
+        return _rewrite_directly(sql, inline, replace, conditions)  # slots could be confused
     # The values (as-of time, slice bounds, key tables) change with every build, the shape of the
     # rewrite only with the model: rewrite once with numbered slots for the values, keep that text
     # in the parse cache, and fill the slots in. A build with a warm cache never loads sqlglot.
-    slots = {name: f"{SLOT}{i}__" for i, name in enumerate(sorted({*conditions, *replace}))}
-    entry = parse_cache.key("rewrite", sql, sorted(inline.items()), sorted(conditions), sorted(replace))
+    names = sorted({*conditions, *replace})
+    entry = parse_cache.key(
+        "rewrite", sql, sorted(inline.items()), sorted(conditions), sorted(replace)
+    )
     template = parse_cache.get(entry)
     if template is None:
+        slot = {name: f"{SLOT}{i}__" for i, name in enumerate(names)}
         template = _rewrite_tree(
             parse(sql),
             inline,
-            {k: f"SELECT * FROM {slots[k]}" for k in replace},
-            {k: f"SELECT * FROM {k} WHERE {slots[k]}" for k in conditions},
+            {k: f"SELECT * FROM {slot[k]}" for k in replace},
+            {k: f"SELECT * FROM {k} WHERE {slot[k]}" for k in conditions},
         ).sql(dialect=DIALECT)
         parse_cache.put(entry, template)
-    # the longest slot first, so that slot 1 never eats into slot 12
-    for name in sorted(slots, key=lambda n: -len(slots[n])):
-        slot = slots[name]
-        if name in replace:
-            template = template.replace(f"SELECT * FROM {slot}", replace[name])
-        else:
-            template = template.replace(slot, conditions[name])
-    return template
+
+    def fill(match: re.Match) -> str:
+        prefix, name = match.group(1) or "", names[int(match.group(2))]
+        if name not in replace:
+            return prefix + conditions[name]
+        if not prefix:
+            raise ValueError(name)  # not rendered as expected: do it the slow way
+        return replace[name]
+
+    try:  # one pass, so a filled-in value is never searched for slots again
+        return re.sub(rf"(SELECT \* FROM )?{SLOT}(\d+)__", fill, template)
+    except ValueError:
+        return _rewrite_directly(sql, inline, replace, conditions)
+
+
+def _rewrite_directly(
+    sql: str, inline: dict[str, str], replace: dict[str, str], conditions: dict[str, str]
+) -> str:
+    filters = {k: f"SELECT * FROM {k} WHERE {c}" for k, c in conditions.items()}
+    return _rewrite_tree(parse(sql), inline, replace, filters).sql(dialect=DIALECT)
 
 
 def _rewrite_tree(

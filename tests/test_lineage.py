@@ -86,3 +86,13 @@ def test_cached_rewrite_fills_in_each_builds_values(tmp_path: Path, monkeypatch)
     monkeypatch.setattr(lineage, "parse", lambda *a, **k: pytest.fail("parsed again"))
     assert run(12) == first.replace("5", "12")  # the next build: same shape, its own values
     parse_cache.use(tmp_path / "elsewhere.json")  # leave no cache behind for other tests
+
+
+def test_a_value_that_looks_like_a_slot_is_rewritten_the_slow_way(tmp_path: Path) -> None:
+    from profiler import parse_cache
+
+    parse_cache.use(tmp_path / "partial_parse.json")
+    sql = "SELECT * FROM raw_events"
+    slot_like = rewrite(sql, predicates={"raw_events": ["q = '__profiler_slot_0__'"]})
+    assert "q = '__profiler_slot_0__'" in slot_like
+    parse_cache.use(tmp_path / "elsewhere.json")

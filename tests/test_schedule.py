@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -61,6 +62,7 @@ def test_a_failure_lets_the_running_sibling_finish_and_starts_nothing_else() -> 
         for node, _ in run_in_order(duckdb.connect(), list(parents), parents.__getitem__, work):
             done.append(node)
     assert stopped.value.node == "b" and isinstance(stopped.value.cause, duckdb.CatalogException)
+    assert [node for node, _ in stopped.value.failures] == ["b"]
     assert done == ["a", "c"]  # c was running when b failed: it finishes and is reported
     assert "d" not in started and "e" not in started
 
@@ -72,3 +74,51 @@ def test_cursors_read_the_catalog_the_connection_uses(tmp_path) -> None:
     con.execute("USE other")
     read = lambda c, n: c.execute("SELECT x FROM t").fetchone()[0]  # noqa: E731
     assert dict(run_in_order(con, ["a"], lambda n: [], read)) == {"a": 42}
+
+
+def test_an_unselected_ancestor_still_orders_the_nodes() -> None:
+    # c reads an unselected view v that reads a: c must wait for a, not start beside it
+    ancestors = {"a": [], "c": ["v", "a"], "e": []}
+    finished: set[str] = set()
+
+    def work(cursor: duckdb.DuckDBPyConnection, node: str) -> str:
+        assert node != "c" or "a" in finished, "c started before a finished"
+        time.sleep(0.1)
+        finished.add(node)
+        return node
+
+    out = [
+        n for n, _ in run_in_order(duckdb.connect(), ["a", "c", "e"], ancestors.__getitem__, work)
+    ]
+    assert sorted(out) == ["a", "c", "e"]
+
+
+def test_two_nodes_failing_at_once_are_both_reported() -> None:
+    both = threading.Barrier(2, timeout=10)
+
+    def work(cursor: duckdb.DuckDBPyConnection, node: str) -> str:
+        both.wait()
+        raise RuntimeError(f"{node} broke")
+
+    with pytest.raises(NodeFailed) as stopped:
+        list(run_in_order(duckdb.connect(), ["x", "y", "z"], lambda n: [], work))
+    assert sorted(node for node, _ in stopped.value.failures) == ["x", "y"]  # z never started
+
+
+def test_an_interrupt_stops_the_running_queries_and_propagates() -> None:
+    started = threading.Event()
+
+    def work(cursor: duckdb.DuckDBPyConnection, node: str) -> int:
+        started.set()  # a query that would run for minutes
+        return cursor.execute("SELECT count(*) FROM range(1000000000000) AS a").fetchone()[0]
+
+    def press_ctrl_c() -> None:
+        started.wait(10)
+        time.sleep(0.2)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    threading.Thread(target=press_ctrl_c).start()
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        list(run_in_order(duckdb.connect(), ["slow"], lambda n: [], work))
+    assert time.perf_counter() - t0 < 20  # the query was stopped, not waited for

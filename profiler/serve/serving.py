@@ -19,11 +19,11 @@ import contextlib
 import hashlib
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 
+from profiler.schedule import NodeFailed, run_in_order
 from profiler.serve.catalog import ServedTable, analyst_tables, serving_path, table_state
 
 NEW_CATALOG = "__profiler_serving_new"
@@ -90,18 +90,14 @@ def _copy_tables(con: duckdb.DuckDBPyConnection, tables: list[ServedTable]) -> d
             "WHERE database_name = current_database() AND schema_name = 'main'"
         ).fetchall()
     )
-    ordered = sorted(tables, key=lambda t: -(sizes.get(t.name) or 0))
-
-    def copy(table: ServedTable) -> int:
-        cursor = con.cursor()
-        try:
-            return _copy_table(cursor, table)
-        finally:
-            cursor.close()
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [(t.name, pool.submit(copy, t)) for t in ordered]
-        counts = {name: future.result() for name, future in futures}
+    by_name = {t.name: t for t in tables}
+    order = sorted(by_name, key=lambda name: -(sizes.get(name) or 0))
+    try:
+        counts = dict(
+            run_in_order(con, order, lambda n: (), lambda c, n: _copy_table(c, by_name[n]))
+        )
+    except NodeFailed as failed:
+        raise failed.cause from None  # the caller reports it (a full disk: in one line)
     return {t.name: counts[t.name] for t in tables}
 
 
