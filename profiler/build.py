@@ -33,7 +33,7 @@ from profiler.plan import (
 from profiler.project import Kind, Model, load_project
 from profiler.publish import Gate, OpenGate, publish
 from profiler.runlog import ModelResult, RunResults
-from profiler.schedule import WORKERS, NodeFailed, run_in_order
+from profiler.schedule import NodeFailed, run_in_order
 from profiler.state import (
     SCHEMA,
     ModelState,
@@ -53,7 +53,10 @@ class BuildOptions:
     gate: Gate = field(default_factory=OpenGate)
     on_start: Callable[[Model, Plan], None] | None = None
     on_result: Callable[[ModelResult], None] | None = None
-    workers: int = WORKERS  # models built at once (the model layer's nested builds use 1)
+    # Models built at once. One: two at once made the 10M profile build 22% faster (27.2 -> 21.1 s)
+    # but the 100M build 36% slower (609 -> 830 s), as two memory-bound models under one DuckDB
+    # memory limit spill each other to disk (benchmarks/RESULTS.md).
+    workers: int = 1
 
 
 def parse_as_of(value: str | None) -> datetime | None:

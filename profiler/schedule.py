@@ -1,9 +1,9 @@
-"""Run the nodes of a DAG as their ancestors finish, a few at once, each on its own DuckDB cursor.
+"""Run the nodes of a DAG as their ancestors finish, each on its own DuckDB cursor, N at once.
 
-Why: most of a profile's tables hold one row per user, and at 100k users a table is one DuckDB row
-group, which one thread scans and writes; built one after another, such models leave a core idle.
-Two at once keep both busy (DuckDB runs concurrent transactions on cursors of one database, and
-each model publishes in its own transaction, so nothing here changes what a build publishes).
+The build loop (one model at a time: see `BuildOptions.workers`) and the serving copy (two tables
+at once) both run here. Why several at once can pay: a table of 100k rows is one DuckDB row group,
+which one thread scans and writes, so copying such tables one after another leaves a core idle.
+DuckDB runs concurrent transactions on cursors of one database, and each node commits on its own.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TypeVar
 import duckdb
 
 T = TypeVar("T")
-WORKERS = 2  # the machines we measure on have 2 cores; DuckDB parallelises inside each model
+WORKERS = 2  # the machines we measure on have 2 cores
 
 # Every cursor a schedule has open, nested schedules' too (the model layer builds point-in-time
 # copies from inside a model): an interrupt stops them all.
