@@ -53,8 +53,8 @@ class BuildOptions:
     gate: Gate = field(default_factory=OpenGate)
     on_start: Callable[[Model, Plan], None] | None = None
     on_result: Callable[[ModelResult], None] | None = None
-    # Models built at once. One: two at once made the 10M profile build 22% faster (27.2 -> 21.1 s)
-    # but the 100M build 36% slower (609 -> 830 s), as two memory-bound models under one DuckDB
+    # Models built at once. One: two at once saved 3% of the 10M profile build (21.7 -> 21.1 s) but
+    # made the 100M build 36% slower (609 -> 830 s), as two memory-bound models under one DuckDB
     # memory limit spill each other to disk (benchmarks/RESULTS.md).
     workers: int = 1
 

@@ -97,8 +97,8 @@ __all__ = [
 ]
 
 ENGINES = ("gx", "sql")
-# GX keeps one context per process, and the validations table is created on first use: builds
-# run two models at once, so both go one thread at a time
+# GX keeps one context per process, and the validations table is created on first use: when a
+# build runs models at once (`BuildOptions.workers`), both go one thread at a time
 _GATE_LOCK = threading.Lock()
 
 _VALIDATIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.validations (

@@ -22,7 +22,7 @@ class BuildPrinter:
             console=console,
             transient=True,
         )
-        self.tasks: dict[str, object] = {}  # a spinner per running model (two run at once)
+        self.tasks: dict[str, object] = {}  # a spinner per running model (`workers` may be > 1)
         self.lock = threading.Lock()
 
     def __enter__(self) -> BuildPrinter:
