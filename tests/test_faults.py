@@ -331,18 +331,25 @@ def test_build_on_a_full_disk_stops_in_one_line_and_publishes_nothing_half(
     assert _models(_snapshot(wh)) == _models(expected)
 
 
-@pytest.mark.parametrize("limit", [64 * 1024, 1024 * 1024])
-def test_ingest_on_a_full_disk_loads_nothing_and_a_retry_loads_everything(
-    samples: dict[str, Path], project: Path, tmp_path: Path, limit: int
-) -> None:
+def _failed_ingest(
+    samples: dict[str, Path], project: Path, tmp_path: Path, **fault
+) -> tuple[Path, dict, str]:
+    """Ingest the second Taobao batch into a copy of the first under `fault` (a `preexec` limit or
+    an `env`): the warehouse, its snapshot before, and the one error line the ingest printed."""
     wh = tmp_path / "wh.duckdb"
     shutil.copy(samples["first"], wh)
     before = _snapshot(wh)
     proc = _profiler(
-        "ingest", "events", str(samples["batch2"]), warehouse=wh, project=project,
-        preexec=_file_size_limit(limit),
-    )  # fmt: skip
-    line = _one_error_line(proc)
+        "ingest", "events", str(samples["batch2"]), warehouse=wh, project=project, **fault
+    )
+    return wh, before, _one_error_line(proc)
+
+
+@pytest.mark.parametrize("limit", [64 * 1024, 1024 * 1024])
+def test_ingest_on_a_full_disk_loads_nothing_and_a_retry_loads_everything(
+    samples: dict[str, Path], project: Path, tmp_path: Path, limit: int
+) -> None:
+    wh, before, line = _failed_ingest(samples, project, tmp_path, preexec=_file_size_limit(limit))
     assert line.startswith("error: disk full") and str(wh) in line
     after = _snapshot(wh)
     for table in ("main.raw_events", "main.quarantine", "_profiler.batches"):
@@ -366,14 +373,9 @@ def test_ingest_on_a_full_disk_loads_nothing_and_a_retry_loads_everything(
 def test_out_of_memory_says_which_setting_to_change(
     samples: dict[str, Path], project: Path, tmp_path: Path
 ) -> None:
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(samples["first"], wh)
-    before = _snapshot(wh)
-    proc = _profiler(
-        "ingest", "events", str(samples["batch2"]), warehouse=wh, project=project,
-        env={"PROFILER_MEMORY_LIMIT": "4MB"},
-    )  # fmt: skip
-    line = _one_error_line(proc)
+    wh, before, line = _failed_ingest(
+        samples, project, tmp_path, env={"PROFILER_MEMORY_LIMIT": "4MB"}
+    )
     assert "out of memory" in line and "PROFILER_MEMORY_LIMIT=4MB" in line
     assert "PROFILER_TEMP_DIR" in line
     assert _snapshot(wh) == before
