@@ -38,6 +38,7 @@ from profiler.faults import fault_kind
 from profiler.gate_results import SAMPLE_SIZE, distinct, first_line, is_parameter, plain, raised
 from profiler.gate_suites import expectation_severity
 from profiler.runlog import ValidationResult
+from profiler.settings import cursor as settings_cursor
 
 _INDEX = "_profiler_index"  # meta key that maps GX's (unordered) results back to the suite
 
@@ -146,7 +147,7 @@ def run_expectations(
         except Exception as err:  # an expectation GX cannot even build is a gate error
             results[i] = raised(exp, f"GX cannot build it: {first_line(err)}")
     name = f"profiler_{next(gx.names)}"
-    cursor = con.cursor()
+    cursor = settings_cursor(con)
     watched = _WatchedCursor(cursor)
     try:
         datasource = gx.context.data_sources.add_sql(

@@ -288,7 +288,7 @@ def test_watch_keeps_a_file_it_cannot_load_into_a_read_only_warehouse(
 
 @pytest.mark.parametrize(
     ("start", "fraction"),
-    [("first", 0.5), ("first", 4.5), ("incremental", 0.3), ("incremental", 0.6)],
+    [("first", 0.5), ("first", 1.4), ("incremental", 0.3), ("incremental", 0.6)],
 )
 def test_build_on_a_full_disk_stops_in_one_line_and_publishes_nothing_half(
     samples: dict[str, Path], project: Path, tmp_path: Path, start: str, fraction: float

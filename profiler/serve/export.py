@@ -29,6 +29,7 @@ from pathlib import Path
 
 from profiler.errors import ProfilerError
 from profiler.serve.catalog import ServedTable, analyst_tables, open_reader, table_state
+from profiler.settings import cursor as settings_cursor
 
 MANIFEST = "_manifest.json"
 GENERATIONS = ".tables"
@@ -128,7 +129,7 @@ def _write_parquet(con, sql: str, path: Path, table: ServedTable, state: dict) -
     import pyarrow.parquet as pq
 
     tmp = path.with_name(f".{path.name}.tmp")
-    cursor = con.cursor()  # its own result: the stream never competes with other queries
+    cursor = settings_cursor(con)  # its own result: the stream never competes with other queries
     try:
         reader = cursor.sql(sql).to_arrow_reader(BATCH_ROWS)
         schema = _schema_with_docs(reader.schema, table, state)

@@ -27,6 +27,11 @@ from profiler.schedule import NodeFailed, run_in_order
 from profiler.serve.catalog import ServedTable, analyst_tables, serving_path, table_state
 
 NEW_CATALOG = "__profiler_serving_new"
+# Rows per row group in the serving copy. At DuckDB's default (122,880) a table of the profile's
+# size (100k users) is one row group: one thread writes it, and the append goes through the WAL
+# and is written a second time by the checkpoint. A quarter of that lets both copies write their
+# row groups in parallel straight to the file (10M-event profile: 2.1 s -> 0.75 s).
+SERVING_ROW_GROUP_SIZE = 32_768
 ENGINE_TABLES = ("models", "runs", "model_runs", "validations")
 INFO = "_serving.info"
 
@@ -80,9 +85,8 @@ def _published_fingerprint(path: Path) -> str | None:
 def _copy_tables(con: duckdb.DuckDBPyConnection, tables: list[ServedTable]) -> dict[str, int]:
     """Copy the tables two at a time, each on its own cursor: their row counts by name.
 
-    A table of the profile's size (100k users) is one DuckDB row group, which one thread writes,
-    so one copy after another leaves a core idle; two at once halve the copy (2.2 s -> 1.1 s for
-    the profile tables of 100k users). The biggest go first.
+    Two copies at once keep both cores busy with the many small tables while the widest one
+    (`user_profile`) is written; the biggest go first.
     """
     sizes = dict(
         con.execute(
@@ -133,7 +137,9 @@ def publish_serving_copy(settings, con: duckdb.DuckDBPyConnection, run=None) -> 
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     for leftover in (tmp, Path(f"{tmp}.wal")):
         leftover.unlink(missing_ok=True)
-    con.execute(f"ATTACH {_lit(str(tmp))} AS {NEW_CATALOG}")
+    con.execute(
+        f"ATTACH {_lit(str(tmp))} AS {NEW_CATALOG} (ROW_GROUP_SIZE {SERVING_ROW_GROUP_SIZE})"
+    )
     attached = True
     try:
         counts = _copy_tables(con, tables)

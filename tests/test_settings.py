@@ -1,0 +1,78 @@
+"""How the warehouse is opened: its catalog name, row groups, read-only mode and cursors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from profiler.errors import ProfilerError
+from profiler.settings import ROW_GROUP_SIZE, Settings, connect, cursor
+
+
+def _settings(tmp_path: Path, name: str = "wh.duckdb") -> Settings:
+    return Settings(project_dir=tmp_path, warehouse=tmp_path / name, memory_limit="1GB")
+
+
+def test_tables_are_written_in_row_groups_both_cores_can_write(tmp_path: Path) -> None:
+    """A table of 100k users spans several row groups, not DuckDB's one of 122,880 rows."""
+    con = connect(_settings(tmp_path))
+    con.execute("CREATE TABLE users AS SELECT range AS user_id FROM range(100000)")
+    groups = con.execute(
+        "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('users')"
+    ).fetchone()[0]
+    con.close()
+    assert groups == -(-100_000 // ROW_GROUP_SIZE) > 1
+    # the file stays a plain DuckDB database: anyone opens it the usual way
+    plain = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    assert plain.execute("SELECT count(*), max(user_id) FROM users").fetchone() == (100_000, 99_999)
+    plain.close()
+
+
+def test_the_catalog_is_named_after_the_file_as_duckdb_connect_names_it(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "it's a-warehouse.duckdb")
+    con = connect(settings)
+    con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    assert con.execute("SELECT current_database()").fetchone()[0] == "it's a-warehouse"
+    con.close()
+    ro = connect(settings, read_only=True)
+    assert ro.execute("SELECT x FROM t").fetchall() == [(1,)]
+    with pytest.raises(duckdb.Error, match="read-only"):
+        ro.execute("CREATE TABLE u AS SELECT 1")
+    ro.close()
+
+
+def test_a_cursor_reads_what_its_connection_reads(tmp_path: Path) -> None:
+    """A bare DuckDB cursor starts in the in-memory catalog; `cursor()` does not."""
+    con = connect(_settings(tmp_path))
+    con.execute("CREATE SCHEMA s")
+    con.execute("CREATE TABLE s.t AS SELECT 42 AS x")
+    con.execute("USE wh.s")
+    assert con.cursor().execute("SELECT current_database()").fetchone()[0] == "memory"
+    assert cursor(con).execute("SELECT x FROM t").fetchall() == [(42,)]
+    con.close()
+
+
+def test_a_warehouse_another_process_holds_is_one_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "wh.duckdb"
+    duckdb.connect(str(path)).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ok', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        with pytest.raises(ProfilerError, match="cannot open warehouse"):
+            connect(_settings(tmp_path))
+    finally:
+        holder.kill()
+        holder.wait()
