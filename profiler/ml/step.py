@@ -195,5 +195,9 @@ def run_scores(con: duckdb.DuckDBPyConnection, project_dir: Path, as_of: datetim
             "INTEGER": pa.int32(),
             "BIGINT": pa.int64(),
         }
-        rows = pa.table({n: pa.array([], type=types.get(t, pa.string())) for n, t in COLUMNS})
+        # from typed empty arrays: pa.array([]) and schema.empty_table() import pandas (0.5 s)
+        rows = pa.Table.from_arrays(
+            [pa.nulls(0, types.get(t, pa.string())) for _, t in COLUMNS],
+            names=[n for n, _ in COLUMNS],
+        )
     return rows, messages
