@@ -21,6 +21,9 @@ EXAMPLE_WAREHOUSE = "warehouse.duckdb.example"
 # checkpoint writes it a second time. A quarter of that lets both cores write a table's row
 # groups straight to the file (10M events, a 1% batch: 9.5 s -> 7.9 s, benchmarks/RESULTS.md).
 ROW_GROUP_SIZE = 32_768
+# Catalog names DuckDB keeps for itself; a warehouse file named after one gets `_db` appended, as
+# `duckdb.connect` does for main, temp and system (the in-memory catalog holds "memory").
+_RESERVED_CATALOGS = {"main", "temp", "system", "memory"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
     `faults.check_writable`), so a read-only one is refused before any work. The warehouse is
     attached (the row group size is an ATTACH option) under the catalog name `duckdb.connect`
     would give it, its file's stem, and `USE`d; a new cursor starts in the in-memory catalog, so
-    take cursors with `cursor()`.
+    take cursors with `cursor()`. `ROW_GROUP_SIZE` says why.
     """
     if not read_only:
         check_writable(settings)
@@ -98,7 +101,8 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
     if settings.temp_dir:
         config["temp_directory"] = str(settings.temp_dir)
     con = duckdb.connect(config=config)
-    catalog = _quote(settings.warehouse.stem)
+    stem = settings.warehouse.stem
+    catalog = _quote(f"{stem}_db" if stem.lower() in _RESERVED_CATALOGS else stem)
     options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
     try:
         con.execute(f"ATTACH {_literal(str(settings.warehouse))} AS {catalog} ({options})")

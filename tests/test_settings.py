@@ -43,6 +43,18 @@ def test_the_catalog_is_named_after_the_file_as_duckdb_connect_names_it(tmp_path
     ro.close()
 
 
+@pytest.mark.parametrize(
+    ("file", "catalog"), [("temp.duckdb", "temp_db"), ("Memory.duckdb", "Memory_db")]
+)
+def test_a_warehouse_named_like_a_duckdb_catalog_still_opens(
+    tmp_path: Path, file: str, catalog: str
+) -> None:
+    con = connect(_settings(tmp_path, file))
+    con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    assert con.execute("SELECT current_database(), count(*) FROM t").fetchone() == (catalog, 1)
+    con.close()
+
+
 def test_a_cursor_reads_what_its_connection_reads(tmp_path: Path) -> None:
     """A bare DuckDB cursor starts in the in-memory catalog; `cursor()` does not."""
     con = connect(_settings(tmp_path))

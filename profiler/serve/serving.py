@@ -25,13 +25,9 @@ import duckdb
 
 from profiler.schedule import NodeFailed, run_in_order
 from profiler.serve.catalog import ServedTable, analyst_tables, serving_path, table_state
+from profiler.settings import ROW_GROUP_SIZE
 
 NEW_CATALOG = "__profiler_serving_new"
-# Rows per row group in the serving copy. At DuckDB's default (122,880) a table of the profile's
-# size (100k users) is one row group: one thread writes it, and the append goes through the WAL
-# and is written a second time by the checkpoint. A quarter of that lets both copies write their
-# row groups in parallel straight to the file (10M-event profile: 2.1 s -> 0.75 s).
-SERVING_ROW_GROUP_SIZE = 32_768
 ENGINE_TABLES = ("models", "runs", "model_runs", "validations")
 INFO = "_serving.info"
 
@@ -137,9 +133,9 @@ def publish_serving_copy(settings, con: duckdb.DuckDBPyConnection, run=None) -> 
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     for leftover in (tmp, Path(f"{tmp}.wal")):
         leftover.unlink(missing_ok=True)
-    con.execute(
-        f"ATTACH {_lit(str(tmp))} AS {NEW_CATALOG} (ROW_GROUP_SIZE {SERVING_ROW_GROUP_SIZE})"
-    )
+    # the warehouse's row groups (see settings.ROW_GROUP_SIZE): the copy of the profile's tables
+    # takes 0.75 s instead of 2.1 s at DuckDB's default for 100k users
+    con.execute(f"ATTACH {_lit(str(tmp))} AS {NEW_CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
     attached = True
     try:
         counts = _copy_tables(con, tables)
