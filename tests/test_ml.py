@@ -318,6 +318,47 @@ def test_every_estimator_trains_evaluates_saves_and_scores(
     assert sorted(set(rows.column("decile").to_pylist())) == list(range(1, 11))
 
 
+@pytest.mark.parametrize("classes", [2, 3])
+def test_permutation_importance_equals_scikit_learns_in_few_predict_calls(
+    stand_in_frames, classes: int
+) -> None:
+    """Same shuffles, same numbers as sklearn.inspection.permutation_importance (Taobao features
+    at the validation cutoff; 3 classes: the label split by the user's events), but the shuffled
+    copies are scored in a handful of predict calls instead of one per column and repeat."""
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.inspection import permutation_importance
+    from sklearn.metrics import log_loss, make_scorer
+
+    from profiler.ml.metrics import permutation_importance as batched
+
+    spec, cuts, features, frames, scoring = stand_in_frames
+    frame = frames[cuts.validation]
+    X = np.nan_to_num(frame.X.astype(float))
+    y = frame.y if classes == 2 else frame.y + (X[:, 0] > np.median(X[:, 0]))
+    forest = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(X, y)
+
+    def score(y_true, proba):
+        proba = np.column_stack([1 - proba, proba]) if proba.ndim == 1 else proba
+        return -log_loss(y_true, np.clip(proba, 1e-6, 1), labels=list(forest.classes_))
+
+    def predict(rows):
+        predict.calls += 1
+        proba = forest.predict_proba(rows)
+        return proba[:, 1] if classes == 2 else proba
+
+    predict.calls = 0
+    ours = batched(predict, score, X, y, n_repeats=3, random_state=0, max_rows=len(y) * 50)
+    theirs = permutation_importance(
+        forest, X, y, scoring=make_scorer(score, response_method="predict_proba"),
+        n_repeats=3, random_state=0,
+    ).importances_mean  # fmt: skip
+    assert len(np.unique(y)) == classes and X.shape[1] == len(features) > 10
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    assert np.count_nonzero(ours) > 0
+    assert predict.calls == 1 + -(-X.shape[1] * 3 // 50)  # the baseline, then 50 copies a call
+
+
 def test_a_spec_with_a_bad_estimator_or_param_fails_with_the_file_named(tmp_path: Path) -> None:
     from profiler.ml.estimators import make_estimator
     from profiler.ml.spec import parse_spec

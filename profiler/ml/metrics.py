@@ -193,3 +193,44 @@ def top_candidate_multiclass(has_top_train, y_train, has_top_valid, classes):
     P[~has_v] = EPS
     P[~has_v, classes.index("other")] = 1
     return P / P.sum(axis=1, keepdims=True)
+
+
+def permutation_importance(
+    predict, score, X, y, *, n_repeats: int = 3, random_state: int = 0, max_rows: int = 200_000
+):
+    """Mean drop of `score(y, predict(X))` when one column of X is shuffled, per column.
+
+    The numbers of scikit-learn's `permutation_importance(..., n_repeats, random_state)` with a
+    scorer that calls `predict`: the same shuffles (one RandomState per column, all from the same
+    seed, each repeat shuffling the column again), but every shuffled copy is scored in a few large
+    `predict` calls instead of one call per column and repeat. A random forest pays its per-call
+    overhead once per call whatever the rows (about 20 ms for 200 trees), and 83 features x 3
+    repeats made 249 calls: 16 s of the 26 s the example shop's first build spent training.
+
+    >>> import numpy as np
+    >>> X = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0], [3.0, 1.0]])
+    >>> drops = permutation_importance(lambda X: X[:, 0], lambda y, p: -abs(y - p).sum(), X, X[:, 0])
+    >>> float(drops[1])  # the model never looks at column 1
+    0.0
+    """
+    import numpy as np
+
+    n, k = X.shape
+    seed = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max + 1)
+    rng, idx, orders = np.random.RandomState(seed), np.arange(n), []
+    for _ in range(n_repeats):  # sklearn shuffles the already shuffled column with idx anew
+        rng.shuffle(idx)
+        orders.append(idx.copy() if not orders else orders[-1][idx])
+    baseline = score(y, predict(X))
+    blocks = [(j, order) for j in range(k) for order in orders]
+    drops = np.zeros(k)
+    per_call = max(1, max_rows // max(n, 1))
+    for start in range(0, len(blocks), per_call):
+        chunk = blocks[start : start + per_call]
+        stacked = np.concatenate([X] * len(chunk))
+        for b, (j, order) in enumerate(chunk):
+            stacked[b * n : (b + 1) * n, j] = X[order, j]
+        predicted = predict(stacked)
+        for b, (j, _) in enumerate(chunk):
+            drops[j] += baseline - score(y, predicted[b * n : (b + 1) * n])
+    return drops / n_repeats
