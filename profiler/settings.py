@@ -22,7 +22,7 @@ EXAMPLE_WAREHOUSE = "warehouse.duckdb.example"
 # groups straight to the file (10M events, a 1% batch: 9.5 s -> 7.9 s, benchmarks/RESULTS.md).
 ROW_GROUP_SIZE = 32_768
 # Catalog names DuckDB keeps for itself; a warehouse file named after one gets `_db` appended, as
-# `duckdb.connect` does for main, temp and system (the in-memory catalog holds "memory").
+# `duckdb.connect` does for main, temp and system (here the in-memory catalog holds "memory" too).
 _RESERVED_CATALOGS = {"main", "temp", "system", "memory"}
 
 
@@ -87,9 +87,10 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
 
     Opening to write first checks that the warehouse can be written at all (see
     `faults.check_writable`), so a read-only one is refused before any work. The warehouse is
-    attached (the row group size is an ATTACH option) under the catalog name `duckdb.connect`
-    would give it, its file's stem, and `USE`d; a new cursor starts in the in-memory catalog, so
-    take cursors with `cursor()`. `ROW_GROUP_SIZE` says why.
+    attached (the row group size is an ATTACH option; `ROW_GROUP_SIZE` says why) under the
+    catalog name `duckdb.connect` would give it, and `USE`d; a new cursor starts in the in-memory
+    catalog, so take cursors with `cursor()`. Spills go beside the warehouse, as they would with
+    `duckdb.connect(path)`, unless PROFILER_TEMP_DIR says otherwise.
     """
     if not read_only:
         check_writable(settings)
@@ -98,20 +99,26 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
         config["memory_limit"] = settings.memory_limit
     if settings.threads:
         config["threads"] = settings.threads
-    if settings.temp_dir:
-        config["temp_directory"] = str(settings.temp_dir)
+    # an in-memory instance would spill to ./.tmp, wherever the command runs
+    config["temp_directory"] = str(settings.temp_dir or f"{settings.warehouse}.tmp")
     con = duckdb.connect(config=config)
-    stem = settings.warehouse.stem
-    catalog = _quote(f"{stem}_db" if stem.lower() in _RESERVED_CATALOGS else stem)
+    catalog = _quote(catalog_name(settings.warehouse))
     options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
     try:
         con.execute(f"ATTACH {_literal(str(settings.warehouse))} AS {catalog} ({options})")
-    except duckdb.IOException as exc:
+    except duckdb.Error as exc:  # locked by another process or already open here, unreadable
         con.close()
         raise_if_storage_fault(exc, settings)
-        raise ProfilerError(f"cannot open warehouse {settings.warehouse}: {exc}") from None
+        first = str(exc).strip().splitlines()[0]
+        raise ProfilerError(f"cannot open warehouse {settings.warehouse}: {first}") from None
     con.execute(f"USE {catalog}")
     return con
+
+
+def catalog_name(warehouse: Path) -> str:
+    """The warehouse's catalog: the file name up to its first dot, as `duckdb.connect` names it."""
+    name = warehouse.name.lstrip(".").split(".")[0] or "warehouse"
+    return f"{name}_db" if name.lower() in _RESERVED_CATALOGS else name
 
 
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:

@@ -320,27 +320,40 @@ def test_every_estimator_trains_evaluates_saves_and_scores(
 
 @pytest.mark.parametrize("classes", [2, 3])
 def test_permutation_importance_equals_scikit_learns_in_few_predict_calls(
-    stand_in_frames, classes: int
+    stand_in_frames, classes: int, tmp_path: Path
 ) -> None:
-    """Same shuffles, same numbers as sklearn.inspection.permutation_importance (Taobao features
-    at the validation cutoff; 3 classes: the label split by the user's events), but the shuffled
-    copies are scored in a handful of predict calls instead of one per column and repeat."""
+    """Same shuffles, same numbers as sklearn.inspection.permutation_importance, but the shuffled
+    copies are scored in a handful of predict calls instead of one per column and repeat. Data:
+    Taobao features at the validation cutoff with their NULLs, plus a categorical column with
+    missing values (an object array, as training hands over); 3 classes: the label split by the
+    user's events; the model: the spec's own pipeline (imputation, one-hot, random forest)."""
+    from dataclasses import replace
+
     import numpy as np
-    from sklearn.ensemble import RandomForestClassifier
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import log_loss, make_scorer
 
+    from profiler.ml.estimators import fit_pipeline
     from profiler.ml.metrics import permutation_importance as batched
+    from profiler.ml.spec import parse_spec
 
     spec, cuts, features, frames, scoring = stand_in_frames
+    spec = replace(
+        parse_spec(tmp_path / "m.toml", purchase_spec("random_forest", "{ n_estimators = 20 }")),
+        path=spec.path,
+    )
     frame = frames[cuts.validation]
-    X = np.nan_to_num(frame.X.astype(float))
-    y = frame.y if classes == 2 else frame.y + (X[:, 0] > np.median(X[:, 0]))
-    forest = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(X, y)
+    events = np.nan_to_num(frame.X[:, 0].astype(float))
+    band = np.where(events > np.median(events), "many", None).astype(object)
+    band[::7] = "few"
+    X = np.column_stack([frame.X.astype(object), band])
+    y = frame.y if classes == 2 else frame.y + (events > np.median(events))
+    forest = fit_pipeline(spec, frame.X.shape[1], 1, X, y)
 
     def score(y_true, proba):
         proba = np.column_stack([1 - proba, proba]) if proba.ndim == 1 else proba
-        return -log_loss(y_true, np.clip(proba, 1e-6, 1), labels=list(forest.classes_))
+        proba = np.clip(proba, 1e-6, 1)
+        return -log_loss(y_true, proba / proba.sum(axis=1, keepdims=True), labels=forest.classes_)
 
     def predict(rows):
         predict.calls += 1
@@ -353,7 +366,8 @@ def test_permutation_importance_equals_scikit_learns_in_few_predict_calls(
         forest, X, y, scoring=make_scorer(score, response_method="predict_proba"),
         n_repeats=3, random_state=0,
     ).importances_mean  # fmt: skip
-    assert len(np.unique(y)) == classes and X.shape[1] == len(features) > 10
+    assert len(np.unique(y)) == classes and X.shape[1] == len(features) + 1 > 10
+    assert any(v is None for v in band) and np.isnan(frame.X.astype(float)).any()
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
     assert np.count_nonzero(ours) > 0
     assert predict.calls == 1 + -(-X.shape[1] * 3 // 50)  # the baseline, then 50 copies a call

@@ -44,8 +44,10 @@ def test_the_catalog_is_named_after_the_file_as_duckdb_connect_names_it(tmp_path
 
 
 @pytest.mark.parametrize(
-    ("file", "catalog"), [("temp.duckdb", "temp_db"), ("Memory.duckdb", "Memory_db")]
-)
+    ("file", "catalog"),
+    [("temp.duckdb", "temp_db"), ("Memory.duckdb", "Memory_db"), ("shop.v2.duckdb", "shop"),
+     (".hidden.duckdb", "hidden")],
+)  # fmt: skip
 def test_a_warehouse_named_like_a_duckdb_catalog_still_opens(
     tmp_path: Path, file: str, catalog: str
 ) -> None:
@@ -88,3 +90,26 @@ def test_a_warehouse_another_process_holds_is_one_clear_error(tmp_path: Path) ->
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_spills_go_beside_the_warehouse_unless_configured(tmp_path: Path) -> None:
+    """An in-memory DuckDB instance would spill to ./.tmp, wherever the command runs."""
+    con = connect(_settings(tmp_path))
+    assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(
+        tmp_path / "wh.duckdb.tmp"
+    )
+    con.close()
+    spill = tmp_path / "spill"
+    configured = Settings(tmp_path, tmp_path / "wh.duckdb", memory_limit="1GB", temp_dir=spill)
+    con = connect(configured)
+    assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(spill)
+    con.close()
+
+
+def test_a_warehouse_already_open_in_this_process_is_one_clear_error(tmp_path: Path) -> None:
+    first = connect(_settings(tmp_path))
+    try:
+        with pytest.raises(ProfilerError, match="cannot open warehouse .*wh.duckdb"):
+            connect(_settings(tmp_path), read_only=True)
+    finally:
+        first.close()
