@@ -62,15 +62,34 @@ def ingest(
         list[str] | None,
         typer.Option("--map", help="TARGET=COLUMN: read canonical TARGET from the file's COLUMN."),
     ] = None,
+    event_type: Annotated[
+        str | None,
+        typer.Option(
+            help="Every line is this event type (view, cart, fav, purchase, search), for a file "
+            "without an event type column, e.g. an orders export."
+        ),
+    ] = None,
+    ts_format: Annotated[
+        str | None,
+        typer.Option(
+            help="strptime format of times sent as text that are not ISO 8601, "
+            "e.g. '%m/%d/%Y %H:%M' for 12/1/2010 8:26."
+        ),
+    ] = None,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Append a file to raw_<source>; lines that cannot be used go to `quarantine`, with the reason."""
     from profiler.commands import ingest_file, parse_mapping
+    from profiler.ingest_rules import Reading
 
     try:
         result = ingest_file(
-            _settings(project_dir, warehouse), source, path, parse_mapping(map_ or [])
+            _settings(project_dir, warehouse),
+            source,
+            path,
+            parse_mapping(map_ or []),
+            Reading(event_type, ts_format),
         )
     except ProfilerError as err:
         _fail(str(err))

@@ -32,8 +32,10 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
-def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, str]):
+def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, str], reading=None):
+    """`reading`: an `ingest_rules.Reading` (`--event-type`, `--ts-format`); None reads as sent."""
     from profiler.ingest import ingest
+    from profiler.ingest_rules import Reading
     from profiler.lock import warehouse_lock
     from profiler.pii import load_pii_key
     from profiler.sources import get_source
@@ -43,16 +45,26 @@ def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, 
     if not path.is_file():
         raise ProfilerError(f"{path}: no such file")
     key = load_pii_key(settings)
+    new = not settings.warehouse.exists()
     with warehouse_lock(settings.warehouse, f"ingest {source} {path.name}"):
         con = connect(settings)
+        refused = False
         try:
             ensure_schema(con)
-            return ingest(con, source, path, mapping=mapping, pii_key=key)
+            return ingest(
+                con, source, path, mapping=mapping, pii_key=key, reading=reading or Reading()
+            )
+        except ProfilerError:
+            refused = True
+            raise
         except duckdb.Error as err:  # the file's rows were written in one transaction: none landed
             raise_if_storage_fault(err, settings)
             raise
         finally:
             con.close()
+            if refused and new:  # a refused first file leaves no empty warehouse behind
+                for created in (settings.warehouse, Path(f"{settings.warehouse}.wal")):
+                    created.unlink(missing_ok=True)
 
 
 def describe_ingest(result) -> str:
@@ -63,6 +75,11 @@ def describe_ingest(result) -> str:
     ]
     for reason, n in sorted(result.quarantined.items(), key=lambda kv: -kv[1]):
         lines.append(f"  quarantined {n:,}: {reason}")
+        if reason == "bad_timestamp" and result.loaded == 0:
+            lines.append(
+                "  no time could be read: if they share one format, send the file again with it, "
+                "e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26"
+            )
     return "\n".join(lines)
 
 
@@ -72,10 +89,12 @@ def build_project(
     """Run a build and print one line per model; True when everything selected is published."""
     from profiler.build import BuildOptions, BuildStopped, parse_as_of, run_build
     from profiler.lock import warehouse_lock
+    from profiler.project import require_models
     from profiler.report import BuildPrinter
     from profiler.runlog import write_run_results
     from profiler.serve.serving import publish_serving_copy
 
+    require_models(settings.project_dir)  # before the warehouse is touched
     copied = ensure_warehouse(settings)
     if copied:
         console.print(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from profiler.errors import ProfilerError
 from profiler.ingest_csv import stage_csv
 from profiler.ingest_read import (
     STAGE,
@@ -30,8 +31,11 @@ from profiler.ingest_read import (
     stage_parquet,
 )
 from profiler.ingest_rules import (
+    AS_SENT,
+    Reading,
     Staged,
     check_mapping,
+    check_reading,
     quote_ident,
     quote_literal,
     resolve_columns,
@@ -65,6 +69,7 @@ def ingest(
     *,
     mapping: dict[str, str] | None = None,
     pii_key: bytes,
+    reading: Reading = AS_SENT,
 ) -> IngestResult:
     """Load one file into `raw_<source>`; refuse it whole (ProfilerError) if it cannot be used.
 
@@ -74,6 +79,13 @@ def ingest(
     src = get_source(source)
     path = Path(path)
     wanted = check_mapping(src, mapping)
+    reading = check_reading(src, reading)
+    if reading.ts_format is not None:
+        try:
+            con.execute("SELECT try_strptime('', ?)", [reading.ts_format])
+        except duckdb.Error as err:
+            first = str(err).splitlines()[0].split(": ", 1)[-1]
+            raise ProfilerError(f"--ts-format {reading.ts_format!r}: {first}") from None
     info = file_info(path)
     previous = _previous_batch(con, src, info.sha256)
     if previous is not None:
@@ -81,7 +93,7 @@ def ingest(
     with _ingest_session(con):
         staged = _stage(con, info)
         try:
-            return _load(con, src, info, staged, wanted, pii_key)
+            return _load(con, src, info, staged, wanted, pii_key, reading)
         finally:
             for table in (TYPED, STAGE):
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}")
@@ -102,19 +114,21 @@ def _load(
     staged: Staged,
     mapping: Mapping[str, str],
     pii_key: bytes,
+    reading: Reading,
 ) -> IngestResult:
     """Type the staged records, then write everything for this file in one transaction."""
     file = str(info.path)
     if staged.empty:  # an empty file is fine: a batch with no rows says it was seen
         batch_id = _commit(con, src, info, _Stats(), None)
         return IngestResult(src.name, file, batch_id, 0, 0, {}, False)
-    resolved, ignored = resolve_columns(src, staged.columns, mapping, file)
+    constant = ("event_type",) if reading.event_type else ()
+    resolved, ignored = resolve_columns(src, staged.columns, mapping, file, constant)
     if info.format == "jsonl":
         jsonl_values(staged, list(dict.fromkeys(resolved.values())))
     hmac = register_hmac(con, pii_key) if src.personal else None
     try:
         now = datetime.now(UTC).replace(tzinfo=None)
-        sql = typed_query(src, staged, resolved, now=now, hmac=hmac)
+        sql = typed_query(src, staged, resolved, now=now, hmac=hmac, reading=reading)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
@@ -215,7 +229,11 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
 
 
 def _previous_batch(con: duckdb.DuckDBPyConnection, src: Source, sha256: str) -> int | None:
-    """The batch that already loaded this content for this source, if any."""
+    """The batch that already loaded rows of this content for this source, if any.
+
+    A file whose every line went to quarantine may be sent again, read another way (`--map`,
+    `--event-type`, `--ts-format`): none of its rows is in raw yet, so none can count twice.
+    """
     (exists,) = one_row(
         con,
         "SELECT count(*) FROM information_schema.tables "
@@ -226,7 +244,8 @@ def _previous_batch(con: duckdb.DuckDBPyConnection, src: Source, sha256: str) ->
         return None
     (batch_id,) = one_row(
         con,
-        f"SELECT min(batch_id) FROM {SCHEMA}.batches WHERE source = ? AND content_sha256 = ?",
+        f"SELECT min(batch_id) FROM {SCHEMA}.batches "
+        "WHERE source = ? AND content_sha256 = ? AND loaded > 0",
         [src.name, sha256],
     )
     return batch_id

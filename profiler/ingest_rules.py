@@ -85,6 +85,45 @@ class Staged:
     empty: bool = False  # no header, no records: nothing to type
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How to read a file beyond its column names: `--event-type` and `--ts-format`.
+
+    `event_type` is every record's event type, for a file that logs one kind of event and has no
+    column saying so (an orders export: `purchase`). `ts_format` is a strptime format for every
+    timestamp column sent as text, for times that are not ISO 8601 (`%m/%d/%Y %H:%M` reads
+    `12/1/2010 8:26`); numbers and typed Parquet times do not need one.
+    """
+
+    event_type: str | None = None
+    ts_format: str | None = None
+
+
+AS_SENT = Reading()  # the file's own columns and formats
+
+
+def check_reading(source: Source, reading: Reading) -> Reading:
+    """Refuse an `--event-type` or `--ts-format` that cannot work, before any work."""
+    event_type = reading.event_type
+    if event_type is not None:
+        if source.name != "events":
+            raise ProfilerError(f"--event-type is for events files, not {source.name}")
+        key = event_type.strip().lower().replace("-", "_").replace(" ", "_")
+        event_type = next((c for c, names in EVENT_TYPE_SYNONYMS.items() if key in names), None)
+        if event_type is None:
+            raise ProfilerError(
+                f"--event-type {reading.event_type}: not an event type; "
+                f"choose one of: {', '.join(EVENT_TYPE_SYNONYMS)}"
+            )
+    fmt = reading.ts_format
+    if fmt is not None and "%" not in fmt:
+        raise ProfilerError(
+            f"--ts-format {fmt!r}: has no %-directive; write it as strptime does, "
+            "e.g. '%m/%d/%Y %H:%M' for 12/1/2010 8:26"
+        )
+    return Reading(event_type, fmt)
+
+
 def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str, str]:
     """Refuse a `--map` before any work: its target must be canonical, its column a plain name."""
     names = [c.name for c in source.columns]
@@ -103,16 +142,30 @@ def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str
 
 
 def resolve_columns(
-    source: Source, found: Sequence[str], mapping: Mapping[str, str], file: str
+    source: Source,
+    found: Sequence[str],
+    mapping: Mapping[str, str],
+    file: str,
+    constant: Sequence[str] = (),
 ) -> tuple[dict[str, str], list[str]]:
     """Canonical column -> file column, by `--map`, then canonical name, then synonym.
 
-    Returns the resolution and the file columns left unused. Names compare case-insensitively
-    and trimmed; a file column feeds at most one target unless `--map` says otherwise.
+    Returns the resolution and the file columns left unused. `--map` names compare
+    case-insensitively and trimmed, canonical names and synonyms also ignoring spaces, '_', '-'
+    and '.' (CustomerID is customer_id); a file column feeds at most one target unless `--map`
+    says otherwise. Columns in `constant` take one value for every record (`--event-type`), so
+    no file column feeds them.
     """
+    for target in constant:
+        if target in mapping:
+            raise ProfilerError(
+                f"--map {target}={mapping[target]} and --event-type both set {target}; keep one"
+            )
     by_key: dict[str, str] = {}
+    by_loose_key: dict[str, str] = {}  # CustomerID, customer_id and customer id alike
     for name in found:
         by_key.setdefault(name.strip().lower(), name)
+        by_loose_key.setdefault(_loose(name), name)
     resolved: dict[str, str] = {}
     for target, column in mapping.items():
         if column.lower() not in by_key:
@@ -123,23 +176,30 @@ def resolve_columns(
         resolved[target] = by_key[column.lower()]
     used = set(resolved.values())
     for col in source.columns:
-        if col.name in resolved:
+        if col.name in resolved or col.name in constant:
             continue
         for candidate in (col.name, *col.synonyms):
-            name = by_key.get(candidate.lower())
+            name = by_loose_key.get(_loose(candidate))
             if name is not None and name not in used:
                 resolved[col.name] = name
                 used.add(name)
                 break
-    missing = [c for c in source.required if c not in resolved]
+    missing = [c for c in source.required if c not in resolved and c not in constant]
     if missing:
+        hint = f"name the right ones with --map {missing[0]}=COLUMN"
+        if "event_type" in missing:
+            hint += "; a file of one kind of event (an orders export) can say --event-type purchase"
         raise ProfilerError(
             f"{file} lacks required {source.name} column(s) {', '.join(missing)}; "
-            f"found: {', '.join(found) or '(none)'}; "
-            f"name the right ones with --map {missing[0]}=COLUMN"
+            f"found: {', '.join(found) or '(none)'}; {hint}"
         )
     ignored = [name for name in found if name not in used]
     return {c.name: resolved[c.name] for c in source.columns if c.name in resolved}, ignored
+
+
+def _loose(name: str) -> str:
+    """A column name compared without case, spaces, '_', '-' or '.'."""
+    return re.sub(r"[\s_.-]", "", name.lower())
 
 
 def quote_ident(name: str) -> str:
@@ -198,10 +258,11 @@ def _epoch_sql(d: str) -> str:
     )
 
 
-def _timestamp_sql(v: str, d: str, native: str | None) -> str:
+def _timestamp_sql(v: str, d: str, native: str | None, fmt: str | None = None) -> str:
     """A timestamp in UTC from a native value, a Unix number, or text with or without a zone.
 
     Text without a zone is read as UTC because ingest runs with the session time zone at UTC.
+    With a strptime format (`--ts-format`) text is read by that format only.
     """
     if native is not None and native.startswith("TIMESTAMP WITH TIME ZONE"):
         return f"timezone('UTC', {v})"
@@ -209,6 +270,9 @@ def _timestamp_sql(v: str, d: str, native: str | None) -> str:
         return f"CAST({v} AS TIMESTAMP)"
     if _is_numeric(native):
         return _epoch_sql(d)
+    if fmt is not None:
+        parsed = f"try_strptime({v}, {quote_literal(fmt)})"
+        return f"timezone('UTC', {parsed})" if re.search("%[zZ]", fmt) else parsed
     spaced_offset = rf"regexp_replace({v}, '\s+([+-]\d\d):?(\d\d)$', '\1:\2')"
     text = (
         f"coalesce(timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)), "
@@ -247,12 +311,16 @@ class _Levels:
         self.finals.append(f"{final} AS __t_{col.name}")
 
 
-def _column_levels(col: Column, staged: Staged, file_column: str | None, lv: _Levels) -> None:
+def _column_levels(
+    col: Column, staged: Staged, file_column: str | None, lv: _Levels, reading: Reading
+) -> None:
     """Add one canonical column's SQL and checks; `v` is its trimmed text (or native value),
     `p` an intermediate parse, `t` the typed result."""
     v, p, t = f"__v_{col.name}", f"__p_{col.name}", f"__t_{col.name}"
     native = staged.native.get(file_column) if file_column else None
     value = _value_sql(col, staged, file_column) if file_column else "CAST(NULL AS VARCHAR)"
+    if col.name == "event_type" and reading.event_type is not None:
+        value = quote_literal(reading.event_type)
     if col.required:
         lv.checks.append((f"{v} IS NULL", f"missing_{col.name}"))
     if col.name in VOCABULARIES:
@@ -261,10 +329,11 @@ def _column_levels(col: Column, staged: Staged, file_column: str | None, lv: _Le
     elif col.personal:
         lv.add(col, value, "NULL", f"{lv.hmac}({normalise_sql(col.name, v)})")
     elif col.type == "TIMESTAMP":
-        number = "NULL" if _is_temporal(native) else f"TRY_CAST({v} AS DOUBLE)"
-        if native in (None, "VARCHAR"):  # a Unix number never holds ':': skip the cast for text
+        fmt = reading.ts_format if native in (None, "VARCHAR") else None
+        number = "NULL" if _is_temporal(native) or fmt else f"TRY_CAST({v} AS DOUBLE)"
+        if native in (None, "VARCHAR") and not fmt:  # a Unix number never holds ':': skip the cast
             number = f"CASE WHEN contains({v}, ':') THEN NULL ELSE {number} END"
-        lv.add(col, value, number, _timestamp_sql(v, p, native))
+        lv.add(col, value, number, _timestamp_sql(v, p, native, fmt))
         lv.checks.append(
             (f"{v} IS NOT NULL AND ({t} IS NULL OR {t} < '{MIN_TS}')", "bad_timestamp")
         )
@@ -337,6 +406,7 @@ def typed_query(
     *,
     now: datetime,
     hmac: str | None = None,
+    reading: Reading = AS_SENT,
 ) -> str:
     """One SELECT giving, per record: `_rec`, `_reason` (NULL when loaded), `_raw` (only when
     quarantined) and every canonical column typed. `now` is the wall clock, used only to refuse
@@ -344,7 +414,7 @@ def typed_query(
     """
     lv = _Levels(hmac=hmac, future=(now + FUTURE_SLACK).isoformat(sep=" "))
     for col in source.columns:
-        _column_levels(col, staged, resolved.get(col.name), lv)
+        _column_levels(col, staged, resolved.get(col.name), lv, reading)
     whens = " ".join(f"WHEN {cond} THEN '{reason}'" for cond, reason in _ordered_checks(lv, source))
     outs = ", ".join(
         f"{_output_sql(source, c.name)} AS {quote_ident(c.name)}" for c in source.columns

@@ -183,6 +183,15 @@ def _check_kind_options(model: Model, where: str) -> None:
         raise ProfilerError(f"{where}: lookback cannot be negative")
 
 
+def require_models(project_dir: Path) -> None:
+    """Refuse a folder without models: a build there would do nothing and say it succeeded."""
+    if not any(any((project_dir / folder).rglob("*.sql")) for folder in MODEL_DIRS):
+        raise ProfilerError(
+            f"{project_dir}: no models (no .sql file in {' or '.join(f'{d}/' for d in MODEL_DIRS)}); "
+            "run profiler in the project folder or set PROFILER_PROJECT_DIR"
+        )
+
+
 def load_project(project_dir: Path) -> dict[str, Model]:
     """All models of the project, by name. Two files with one name are an error.
 
@@ -202,6 +211,8 @@ def load_project(project_dir: Path) -> dict[str, Model]:
                     f"{path}:1: model {model.name!r} is also defined in {models[model.name].path}"
                 )
             models[model.name] = model
+    if not models:
+        require_models(project_dir)
     specs = any((project_dir / "models").glob("*.toml"))
     if not specs and not any("user_scores" in m.sql.lower() for m in models.values()):
         return models

@@ -216,3 +216,12 @@ def test_second_build_exits_at_once_naming_the_first(
     )
     assert third.returncode == 0, third.stdout + third.stderr  # the dead holder's lock is gone
     assert compare_all(full_build, wh) == {}
+
+
+def test_build_in_a_folder_without_models_is_refused_and_creates_nothing(tmp_path: Path) -> None:
+    """A build run from the wrong folder would otherwise do nothing and report success."""
+    wh = tmp_path / "wh.duckdb"
+    (tmp_path / "sql").mkdir()  # a folder named like a project's, with no model in it
+    out = run_cli("build", warehouse=wh, project=tmp_path, ok=False)
+    assert "no models" in out and "PROFILER_PROJECT_DIR" in out and out.count("\n") == 1
+    assert not wh.exists()

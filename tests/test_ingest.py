@@ -16,6 +16,7 @@ from conftest import REES46, TAOBAO
 from profiler import pii
 from profiler.errors import ProfilerError
 from profiler.ingest import ingest
+from profiler.ingest_rules import Reading
 from profiler.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -448,3 +449,97 @@ def test_pii_key_file_created_once_private(tmp_path, monkeypatch):
     assert pii.load_pii_key(settings) == key
     monkeypatch.setenv("PROFILER_PII_KEY", "from-env")
     assert pii.load_pii_key(settings) == b"from-env"
+
+
+# --- an orders export: no event type column, times in a shop's own format -----------------------
+
+
+def orders_export(tmp_path: Path) -> tuple[Path, list[tuple[str, datetime, str, float]]]:
+    """REES46's purchases as a shop's orders export would send them (the columns of the UCI Online
+    Retail export): no event type, times as M/D/YYYY H:MM, CamelCase names the synonyms know only
+    as snake_case. Returns the file and its (user, minute, item, price) lines."""
+    lines = []
+    with REES46.open() as fh:
+        next(fh)
+        for row in fh:
+            ts, kind, item, _, _, _, price, user, _ = row.rstrip("\n").split(",")
+            if kind == "purchase":
+                t = datetime.fromisoformat(ts.removesuffix(" UTC")).replace(second=0)
+                lines.append((user, t, item, float(price)))
+    body = "".join(
+        f"{500000 + i},{item},2,{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d},{price},{user}\n"
+        for i, (user, t, item, price) in enumerate(lines)
+    )
+    header = "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+    return write(tmp_path / "orders.csv", header + body), lines
+
+
+def test_an_orders_export_loads_with_event_type_and_ts_format(con, tmp_path):
+    path, lines = orders_export(tmp_path)
+    assert len(lines) == 214
+    with pytest.raises(ProfilerError, match="--event-type purchase") as err:
+        ingest(con, "events", path, pii_key=KEY)
+    assert "\n" not in str(err.value) and snapshot(con) == {}
+
+    # read as sent, no time parses: every line is quarantined, none loaded
+    first = ingest(con, "events", path, pii_key=KEY, reading=Reading(event_type="purchase"))
+    assert (first.loaded, first.quarantined) == (0, {"bad_timestamp": 214})
+    assert first.columns == {
+        "user_id": "CustomerID", "ts": "InvoiceDate", "item_id": "StockCode",
+        "price": "UnitPrice", "quantity": "Quantity",
+    }  # fmt: skip
+
+    # so the same file may come again, read with its format; a third time it is a duplicate
+    reading = Reading(event_type="buy", ts_format="%m/%d/%Y %H:%M")
+    second = ingest(con, "events", path, pii_key=KEY, reading=reading)
+    assert (second.duplicate, second.loaded, second.quarantined) == (False, 214, {})
+    third = ingest(con, "events", path, pii_key=KEY, reading=reading)
+    assert third.duplicate and third.duplicate_of == second.batch_id
+    got = rows(
+        con,
+        "SELECT user_id, ts, item_id, price, event_type, quantity, amount FROM raw_events "
+        "ORDER BY ALL",
+    )
+    assert got == sorted((u, t, i, p, "purchase", 2, 2 * p) for u, t, i, p in lines)
+
+
+def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
+    path = write(
+        tmp_path / "z.csv",
+        "user_id,event_type,ts\nu1,view,01.10.2019 10:00 +0200\nu2,view,31.09.2019 10:00 +0200\n",
+    )
+    con.execute("SET TimeZone = 'America/New_York'")  # the caller's zone must not matter
+    result = ingest(
+        con, "events", path, pii_key=KEY, reading=Reading(ts_format="%d.%m.%Y %H:%M %z")
+    )
+    assert (result.loaded, result.quarantined) == (1, {"bad_timestamp": 1})  # no 31 September
+    assert rows(con, "SELECT user_id, ts FROM raw_events") == [("u1", datetime(2019, 10, 1, 8))]
+
+
+@pytest.mark.parametrize(
+    ("source", "reading", "message"),
+    [
+        ("events", Reading(event_type="sold"), "not an event type; choose one of: view"),
+        ("users", Reading(event_type="purchase"), "--event-type is for events files"),
+        ("events", Reading(ts_format="%Q"), "--ts-format '%Q'"),
+        ("events", Reading(ts_format="mdy"), "no %-directive"),
+    ],
+)
+def test_a_reading_that_cannot_work_is_refused_and_changes_nothing(
+    con, tmp_path, source, reading, message
+):
+    ingest(con, "events", MESSY, pii_key=KEY)
+    before = snapshot(con)
+    path, _ = orders_export(tmp_path)
+    with pytest.raises(ProfilerError, match=message) as err:
+        ingest(con, source, path, pii_key=KEY, reading=reading)
+    assert "\n" not in str(err.value)
+    assert snapshot(con) == before
+
+
+def test_event_type_and_a_mapped_event_type_column_conflict(con, tmp_path):
+    path = write(tmp_path / "a.csv", "user_id,what,ts\nu1,view,2019-10-01 10:00:00\n")
+    with pytest.raises(ProfilerError, match="keep one"):
+        ingest(con, "events", path, mapping={"event_type": "what"}, pii_key=KEY,
+               reading=Reading(event_type="purchase"))  # fmt: skip
+    assert snapshot(con) == {}

@@ -614,14 +614,16 @@ def test_sentiment_loyalty_and_lifecycle(taobao_wh: Path, taobao) -> None:
 
 
 def test_purchases_only_feed(tmp_path: Path, rees46) -> None:
-    """A feed of user, time, amount and quantity (plus its type column): REES46's purchases."""
+    """A feed of user, time, amount and quantity and nothing else: REES46's purchases."""
     buys = [e for evs in rees46.values() for e in evs if e.event_type == "purchase"]
-    rows = [[e.user_id, e.ts.isoformat(sep=" "), f"{2 * e.price:.2f}", "2", "order"] for e in buys]
+    rows = [[e.user_id, e.ts.isoformat(sep=" "), f"{2 * e.price:.2f}", "2"] for e in buys]
     feed = write_csv(
-        tmp_path / "orders.csv", ["customer_id", "created_at", "order_amount", "qty", "type"], rows
+        tmp_path / "orders.csv", ["CustomerID", "created_at", "order_amount", "qty"], rows
     )
     wh = tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(feed), warehouse=wh)
+    refused = run_cli("ingest", "events", str(feed), warehouse=wh, ok=False)
+    assert "--event-type purchase" in refused and not wh.exists()
+    run_cli("ingest", "events", str(feed), "--event-type", "purchase", warehouse=wh)
     run_cli("build", *PROFILE, warehouse=wh)
     got = profile(wh)
     assert set(got) == {e.user_id for e in buys}
