@@ -69,6 +69,13 @@ def ingest(
             "without an event type column, e.g. an orders export."
         ),
     ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help="Every line is this kind of feedback (rating, review, complaint, like, comment, "
+            "share), for a feedback file without a kind column, e.g. a reviews export."
+        ),
+    ] = None,
     ts_format: Annotated[
         str | None,
         typer.Option(
@@ -89,7 +96,7 @@ def ingest(
             source,
             path,
             parse_mapping(map_ or []),
-            Reading(event_type, ts_format),
+            Reading(event_type, kind, ts_format),
         )
     except ProfilerError as err:
         _fail(str(err))

@@ -121,8 +121,9 @@ def _load(
     if staged.empty:  # an empty file is fine: a batch with no rows says it was seen
         batch_id = _commit(con, src, info, _Stats(), None)
         return IngestResult(src.name, file, batch_id, 0, 0, {}, False)
-    constant = ("event_type",) if reading.event_type else ()
-    resolved, ignored = resolve_columns(src, staged.columns, mapping, file, constant)
+    resolved, ignored = resolve_columns(
+        src, staged.columns, mapping, file, tuple(reading.constants())
+    )
     if info.format == "jsonl":
         jsonl_values(staged, list(dict.fromkeys(resolved.values())))
     hmac = register_hmac(con, pii_key) if src.personal else None

@@ -87,33 +87,46 @@ class Staged:
 
 @dataclass(frozen=True)
 class Reading:
-    """How to read a file beyond its column names: `--event-type` and `--ts-format`.
+    """How to read a file beyond its column names: `--event-type`, `--kind` and `--ts-format`.
 
-    `event_type` is every record's event type, for a file that logs one kind of event and has no
-    column saying so (an orders export: `purchase`). `ts_format` is a strptime format for every
-    timestamp column sent as text, for times that are not ISO 8601 (`%m/%d/%Y %H:%M` reads
-    `12/1/2010 8:26`); numbers and typed Parquet times do not need one.
+    `event_type` (events) and `kind` (feedback) give every record that value, for a file that
+    holds one kind of record and no column saying so: an orders export is all `purchase`, a
+    reviews export all `review`. `ts_format` is a strptime format for every timestamp column sent
+    as text, for times that are not ISO 8601 (`%m/%d/%Y %H:%M` reads `12/1/2010 8:26`); numbers
+    and typed Parquet times do not need one.
     """
 
     event_type: str | None = None
+    kind: str | None = None
     ts_format: str | None = None
+
+    def constants(self) -> dict[str, str]:
+        """Canonical column -> the value every record gets."""
+        values = {"event_type": self.event_type, "kind": self.kind}
+        return {column: value for column, value in values.items() if value is not None}
 
 
 AS_SENT = Reading()  # the file's own columns and formats
+_CONSTANT_SOURCE = {"event_type": "events", "kind": "feedback"}
 
 
 def check_reading(source: Source, reading: Reading) -> Reading:
-    """Refuse an `--event-type` or `--ts-format` that cannot work, before any work."""
-    event_type = reading.event_type
-    if event_type is not None:
-        if source.name != "events":
-            raise ProfilerError(f"--event-type is for events files, not {source.name}")
-        key = event_type.strip().lower().replace("-", "_").replace(" ", "_")
-        event_type = next((c for c, names in EVENT_TYPE_SYNONYMS.items() if key in names), None)
-        if event_type is None:
+    """Refuse an `--event-type`, `--kind` or `--ts-format` that cannot work, before any work;
+    returns it with canonical values."""
+    canonical = {}
+    for column, value in reading.constants().items():
+        option = "--" + column.replace("_", "-")
+        if source.name != _CONSTANT_SOURCE[column]:
             raise ProfilerError(
-                f"--event-type {reading.event_type}: not an event type; "
-                f"choose one of: {', '.join(EVENT_TYPE_SYNONYMS)}"
+                f"{option} is for {_CONSTANT_SOURCE[column]} files, not {source.name}"
+            )
+        key = value.strip().lower().replace("-", "_").replace(" ", "_")
+        vocabulary = VOCABULARIES[column]
+        canonical[column] = next((c for c, names in vocabulary.items() if key in names), None)
+        if canonical[column] is None:
+            raise ProfilerError(
+                f"{option} {value}: not one of the {column.replace('_', ' ')}s; "
+                f"choose one of: {', '.join(vocabulary)}"
             )
     fmt = reading.ts_format
     if fmt is not None and "%" not in fmt:
@@ -121,7 +134,7 @@ def check_reading(source: Source, reading: Reading) -> Reading:
             f"--ts-format {fmt!r}: has no %-directive; write it as strptime does, "
             "e.g. '%m/%d/%Y %H:%M' for 12/1/2010 8:26"
         )
-    return Reading(event_type, fmt)
+    return Reading(canonical.get("event_type"), canonical.get("kind"), fmt)
 
 
 def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str, str]:
@@ -159,7 +172,8 @@ def resolve_columns(
     for target in constant:
         if target in mapping:
             raise ProfilerError(
-                f"--map {target}={mapping[target]} and --event-type both set {target}; keep one"
+                f"--map {target}={mapping[target]} and --{target.replace('_', '-')} both set "
+                f"{target}; keep one"
             )
     by_key: dict[str, str] = {}
     by_loose_key: dict[str, str] = {}  # CustomerID, customer_id and customer id alike
@@ -189,6 +203,8 @@ def resolve_columns(
         hint = f"name the right ones with --map {missing[0]}=COLUMN"
         if "event_type" in missing:
             hint += "; a file of one kind of event (an orders export) can say --event-type purchase"
+        if "kind" in missing:
+            hint += "; a file of one kind of feedback (a reviews export) can say --kind review"
         raise ProfilerError(
             f"{file} lacks required {source.name} column(s) {', '.join(missing)}; "
             f"found: {', '.join(found) or '(none)'}; {hint}"
@@ -319,8 +335,8 @@ def _column_levels(
     v, p, t = f"__v_{col.name}", f"__p_{col.name}", f"__t_{col.name}"
     native = staged.native.get(file_column) if file_column else None
     value = _value_sql(col, staged, file_column) if file_column else "CAST(NULL AS VARCHAR)"
-    if col.name == "event_type" and reading.event_type is not None:
-        value = quote_literal(reading.event_type)
+    if col.name in reading.constants():
+        value = quote_literal(reading.constants()[col.name])
     if col.required:
         lv.checks.append((f"{v} IS NULL", f"missing_{col.name}"))
     if col.name in VOCABULARIES:

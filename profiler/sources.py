@@ -128,14 +128,34 @@ SOURCES: dict[str, Source] = {
     "feedback": Source(
         "feedback",
         (
-            Column("user_id", "VARCHAR", True, synonyms=("userid", "customer_id", "uid")),
             Column(
-                "ts", "TIMESTAMP", True, synonyms=("event_time", "timestamp", "time", "created_at")
+                "user_id",
+                "VARCHAR",
+                True,
+                synonyms=("userid", "customer_id", "uid", "reviewer_id"),
             ),
+            Column(
+                "ts",
+                "TIMESTAMP",
+                True,
+                synonyms=(
+                    "event_time",
+                    "timestamp",
+                    "time",
+                    "created_at",
+                    "unix_review_time",
+                    "review_time",
+                    "review_creation_date",
+                ),
+            ),  # fmt: skip
             Column("kind", "VARCHAR", True, synonyms=("type", "feedback_type")),
-            Column("item_id", "VARCHAR", synonyms=("product_id", "itemid", "sku")),
-            Column("rating", "INTEGER", synonyms=("score", "stars")),
-            Column("text", "VARCHAR", synonyms=("review", "comment", "body")),
+            Column("item_id", "VARCHAR", synonyms=("product_id", "itemid", "sku", "asin")),
+            Column("rating", "INTEGER", synonyms=("score", "stars", "review_score", "overall")),
+            Column(
+                "text",
+                "VARCHAR",
+                synonyms=("review", "comment", "body", "review_text", "review_comment_message"),
+            ),
         ),
         time_column="ts",
     ),

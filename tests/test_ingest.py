@@ -519,8 +519,9 @@ def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
 @pytest.mark.parametrize(
     ("source", "reading", "message"),
     [
-        ("events", Reading(event_type="sold"), "not an event type; choose one of: view"),
+        ("events", Reading(event_type="sold"), "not one of the event types; choose one of: view"),
         ("users", Reading(event_type="purchase"), "--event-type is for events files"),
+        ("events", Reading(kind="review"), "--kind is for feedback files"),
         ("events", Reading(ts_format="%Q"), "--ts-format '%Q'"),
         ("events", Reading(ts_format="mdy"), "no %-directive"),
     ],
@@ -543,3 +544,23 @@ def test_event_type_and_a_mapped_event_type_column_conflict(con, tmp_path):
         ingest(con, "events", path, mapping={"event_type": "what"}, pii_key=KEY,
                reading=Reading(event_type="purchase"))  # fmt: skip
     assert snapshot(con) == {}
+
+
+def test_a_reviews_export_loads_with_kind(con, tmp_path):
+    """Feedback in the columns of the public Amazon reviews exports (no kind column, Unix times)
+    for three users of the Taobao sample."""
+    path = write(
+        tmp_path / "reviews.csv",
+        "reviewerID,asin,overall,unixReviewTime,reviewText\n"
+        '100101,2268318,5,1511800000,"Great, as described"\n'
+        "1000417,1305059,2,1512000000,arrived late\n"
+        "1000417,4022701,6,1512100000,out of range stars\n",
+    )
+    with pytest.raises(ProfilerError, match="--kind review"):
+        ingest(con, "feedback", path, pii_key=KEY)
+    result = ingest(con, "feedback", path, pii_key=KEY, reading=Reading(kind="Review"))
+    assert (result.loaded, result.quarantined) == (2, {"bad_rating": 1})
+    assert rows(con, "SELECT user_id, kind, item_id, rating, ts, text FROM raw_feedback ORDER BY ts") == [
+        ("100101", "review", "2268318", 5, datetime(2017, 11, 27, 16, 26, 40), "Great, as described"),
+        ("1000417", "review", "1305059", 2, datetime(2017, 11, 30, 0, 0), "arrived late"),
+    ]  # fmt: skip
