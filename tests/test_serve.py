@@ -368,6 +368,47 @@ def test_recommendations_are_top_10_unbought_items_and_cold_start_gets_popular(
         assert {"viewed", "carted", "top", "popular"} <= set(kinds)
 
 
+def test_recommendations_cut_at_the_nth_best_equal_a_ranking_of_every_candidate(
+    served: dict,
+) -> None:
+    """The model ranks only the candidates at or above each user's n-th best score (recent_cut,
+    scored_cut). Ranking every candidate instead (the cuts turned off) must give the same table."""
+    from profiler import lineage
+    from profiler.dag import build_dag
+    from profiler.project import load_project
+
+    model = build_dag(load_project(served["project"])).models["user_recommendations"]
+    cuts = ("round(c.interest, 9) >= k.threshold", "round(s.score, 9) >= k.threshold")
+    assert all(cut in model.sql for cut in cuts)
+    uncut = model.sql
+    for cut in cuts:
+        uncut = uncut.replace(cut, "TRUE")
+    with _con(served["wh"]) as con:
+        (as_of,) = con.execute("SELECT max(as_of) FROM user_recommendations").fetchone()
+        sql, uncut = (
+            lineage.rewrite(
+                text,
+                inline=dict(model.inlined),
+                predicates={},
+                replace={"as_of_time": f"SELECT TIMESTAMP '{as_of}' AS as_of"},
+            )
+            for text in (model.sql, uncut)
+        )
+        cols = "user_id, rank, item_id, round(score, 9), reason, category, brand, as_of"
+        published, cut, every = (
+            con.execute(f"SELECT {cols} FROM ({q}) ORDER BY user_id, rank").fetchall()
+            for q in ("SELECT * FROM user_recommendations", sql, uncut)
+        )
+        # users with more candidates than the cut keeps, so the cut did remove some
+        (cut_users,) = con.execute(
+            "SELECT count(*) FROM (SELECT user_id FROM rec_user_item_day GROUP BY user_id "
+            "HAVING count(DISTINCT item_id) > 30)"
+        ).fetchone()
+    assert cut_users > 100
+    assert len(every) == len(published) > 0
+    assert cut == every == published
+
+
 def test_an_item_seen_only_in_searches_is_no_interest(served: dict, tmp_path: Path) -> None:
     """A search event may carry an item_id: that item has weight 0, and must not become a 0/0 score."""
     project, wh = tmp_path / "project", tmp_path / "wh.duckdb"

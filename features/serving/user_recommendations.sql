@@ -34,7 +34,7 @@ bought AS (
     WHERE purchases > 0
 ),
 
-recent AS (
+recent AS MATERIALIZED (
     SELECT
         d.user_id,
         d.item_id,
@@ -50,12 +50,26 @@ recent AS (
     HAVING sum(d.views + 2 * d.favs + 3 * d.carts) > 0
 ),
 
+recent_cut AS (
+    -- Only the top candidates_per_source of each user are kept: the user's n-th best interest
+    -- bounds them, so the window below ranks a few items per user instead of every one.
+    SELECT
+        c.user_id,
+        max(c.interest) AS best,
+        list_last(max(round(c.interest, 9), r.candidates_per_source)) AS threshold
+    FROM recent AS c
+    CROSS JOIN rules AS r
+    GROUP BY c.user_id, r.candidates_per_source
+),
+
 recent_ranked AS (
     SELECT
-        *,
-        interest / max(interest) OVER (PARTITION BY user_id) AS relative,
-        row_number() OVER (PARTITION BY user_id ORDER BY round(interest, 9) DESC, item_id) AS rank
-    FROM recent
+        c.*,
+        c.interest / k.best AS relative,
+        row_number() OVER (PARTITION BY c.user_id ORDER BY round(c.interest, 9) DESC, c.item_id) AS rank
+    FROM recent AS c
+    INNER JOIN recent_cut AS k ON k.user_id = c.user_id
+    WHERE round(c.interest, 9) >= k.threshold
 ),
 
 tastes AS (
@@ -165,7 +179,7 @@ candidates AS (
     CROSS JOIN rules AS r
 ),
 
-scored AS (
+scored AS MATERIALIZED (
     -- the reason is the source with the largest contribution (ties: the later reason by name)
     SELECT
         c.user_id,
@@ -177,11 +191,21 @@ scored AS (
     GROUP BY c.user_id, c.item_id
 ),
 
+scored_cut AS (
+    -- the user's top_n-th best score bounds the top top_n, as in recent_cut
+    SELECT s.user_id, list_last(max(round(s.score, 9), r.top_n)) AS threshold
+    FROM scored AS s
+    CROSS JOIN rules AS r
+    GROUP BY s.user_id, r.top_n
+),
+
 ranked AS (
     SELECT
-        *,
-        row_number() OVER (PARTITION BY user_id ORDER BY round(score, 9) DESC, item_id) AS rank
-    FROM scored
+        s.*,
+        row_number() OVER (PARTITION BY s.user_id ORDER BY round(s.score, 9) DESC, s.item_id) AS rank
+    FROM scored AS s
+    INNER JOIN scored_cut AS k ON k.user_id = s.user_id
+    WHERE round(s.score, 9) >= k.threshold
 )
 
 SELECT
