@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 EVENT_TYPES = ("view", "cart", "fav", "purchase", "search")
 FEEDBACK_KINDS = ("rating", "review", "complaint", "like", "comment", "share")
+TIME_SYNONYMS = ("event_time", "timestamp", "time")  # what shops call a time column
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,14 @@ SOURCES: dict[str, Source] = {
                 "TIMESTAMP",
                 True,
                 synonyms=(
-                    "event_time",
-                    "timestamp",
-                    "time",
+                    *TIME_SYNONYMS,
                     "event_ts",
                     "datetime",
                     "created_at",
                     "order_time",
                     "order_date",
                     "invoice_date",
-                ),  # fmt: skip
+                ),
             ),
             Column(
                 "item_id",
@@ -139,15 +138,13 @@ SOURCES: dict[str, Source] = {
                 "TIMESTAMP",
                 True,
                 synonyms=(
-                    "event_time",
-                    "timestamp",
-                    "time",
+                    *TIME_SYNONYMS,
                     "created_at",
                     "unix_review_time",
                     "review_time",
                     "review_creation_date",
                 ),
-            ),  # fmt: skip
+            ),
             Column("kind", "VARCHAR", True, synonyms=("type", "feedback_type")),
             Column("item_id", "VARCHAR", synonyms=("product_id", "itemid", "sku", "asin")),
             Column("rating", "INTEGER", synonyms=("score", "stars", "review_score", "overall")),
