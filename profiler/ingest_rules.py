@@ -190,7 +190,19 @@ def resolve_columns(
         resolved[target] = by_key[column.lower()]
     used = set(resolved.values())
     for col in source.columns:
-        if col.name in resolved or col.name in constant:
+        if col.name in resolved:
+            continue
+        if col.name in constant:
+            # a file that says what each record is must be read, not overridden
+            sent = next((by_loose_key[k] for k in map(_loose, (col.name, *col.synonyms))
+                         if k in by_loose_key and by_loose_key[k] not in used), None)  # fmt: skip
+            if sent is not None:
+                option = "--" + col.name.replace("_", "-")
+                raise ProfilerError(
+                    f"{option}: {file} already has a column of {col.name.replace('_', ' ')}s "
+                    f"({sent!r}); "
+                    f"drop {option} to read it, or rename that column if it means something else"
+                )
             continue
         for candidate in (col.name, *col.synonyms):
             name = by_loose_key.get(_loose(candidate))

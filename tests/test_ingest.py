@@ -564,3 +564,12 @@ def test_a_reviews_export_loads_with_kind(con, tmp_path):
         ("100101", "review", "2268318", 5, datetime(2017, 11, 27, 16, 26, 40), "Great, as described"),
         ("1000417", "review", "1305059", 2, datetime(2017, 11, 30, 0, 0), "arrived late"),
     ]  # fmt: skip
+
+
+def test_event_type_never_overrides_a_type_column_the_file_has(con, tmp_path):
+    """Taobao says what each event is (behavior_type): --event-type must not turn views into buys."""
+    with pytest.raises(
+        ProfilerError, match="already has a column of event types \\('behavior_type'\\)"
+    ):
+        ingest(con, "events", TAOBAO, pii_key=KEY, reading=Reading(event_type="purchase"))
+    assert snapshot(con) == {}
