@@ -45,8 +45,8 @@ def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, 
     if not path.is_file():
         raise ProfilerError(f"{path}: no such file")
     key = load_pii_key(settings)
-    new = not settings.warehouse.exists()
     with warehouse_lock(settings.warehouse, f"ingest {source} {path.name}"):
+        new = not settings.warehouse.exists()  # under the lock: nobody else can create it now
         con = connect(settings)
         refused = False
         try:
