@@ -77,8 +77,8 @@ def describe_ingest(result) -> str:
         lines.append(f"  quarantined {n:,}: {reason}")
         if reason == "bad_timestamp" and result.loaded == 0:
             lines.append(
-                "  no time could be read: if they share one format, send the file again with it, "
-                "e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26"
+                "  nothing loaded: if those times share one format, send the file again with it, "
+                "e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"
             )
     return "\n".join(lines)
 

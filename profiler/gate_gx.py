@@ -198,9 +198,7 @@ def run_expectations(
     again = [i for i, r in enumerate(final) if r.exception is not None]
     if len(expectations) > 1 and again:
         for i in again:
-            final[i] = run_expectations(
-                con, query, [expectations[i]], parameters, key_columns
-            )[0]
+            final[i] = run_expectations(con, query, [expectations[i]], parameters, key_columns)[0]
     return final
 
 

@@ -205,7 +205,8 @@ def resolve_columns(
                 )
             continue
         for candidate in (col.name, *col.synonyms):
-            name = by_loose_key.get(_loose(candidate))
+            # the name as written first, so `user_id` wins over a `User ID` beside it
+            name = by_key.get(candidate.lower()) or by_loose_key.get(_loose(candidate))
             if name is not None and name not in used:
                 resolved[col.name] = name
                 used.add(name)
@@ -298,9 +299,10 @@ def _timestamp_sql(v: str, d: str, native: str | None, fmt: str | None = None) -
         return f"CAST({v} AS TIMESTAMP)"
     if _is_numeric(native):
         return _epoch_sql(d)
-    if fmt is not None:
+    if fmt is not None:  # the format first; a Unix number that does not fit it still reads
         parsed = f"try_strptime({v}, {quote_literal(fmt)})"
-        return f"timezone('UTC', {parsed})" if re.search("%[zZ]", fmt) else parsed
+        parsed = f"timezone('UTC', {parsed})" if re.search("%[zZ]", fmt) else parsed
+        return f"coalesce({parsed}, CASE WHEN {d} IS NOT NULL THEN {_epoch_sql(d)} END)"
     spaced_offset = rf"regexp_replace({v}, '\s+([+-]\d\d):?(\d\d)$', '\1:\2')"
     text = (
         f"coalesce(timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)), "
@@ -358,8 +360,8 @@ def _column_levels(
         lv.add(col, value, "NULL", f"{lv.hmac}({normalise_sql(col.name, v)})")
     elif col.type == "TIMESTAMP":
         fmt = reading.ts_format if native in (None, "VARCHAR") else None
-        number = "NULL" if _is_temporal(native) or fmt else f"TRY_CAST({v} AS DOUBLE)"
-        if native in (None, "VARCHAR") and not fmt:  # a Unix number never holds ':': skip the cast
+        number = "NULL" if _is_temporal(native) else f"TRY_CAST({v} AS DOUBLE)"
+        if native in (None, "VARCHAR"):  # a Unix number never holds ':': skip the cast for text
             number = f"CASE WHEN contains({v}, ':') THEN NULL ELSE {number} END"
         lv.add(col, value, number, _timestamp_sql(v, p, native, fmt))
         lv.checks.append(

@@ -573,3 +573,23 @@ def test_event_type_never_overrides_a_type_column_the_file_has(con, tmp_path):
     ):
         ingest(con, "events", TAOBAO, pii_key=KEY, reading=Reading(event_type="purchase"))
     assert snapshot(con) == {}
+
+
+def test_a_column_named_as_written_wins_over_a_loose_match(con, tmp_path):
+    path = write(
+        tmp_path / "two.csv",
+        "User ID,user_id,event_type,ts\nJohn Smith,u1,view,2019-10-01 10:00:00\n",
+    )
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert result.columns["user_id"] == "user_id" and "User ID" in result.ignored
+    assert rows(con, "SELECT user_id FROM raw_events") == [("u1",)]
+
+
+def test_ts_format_still_reads_unix_numbers(con, tmp_path):
+    path = write(
+        tmp_path / "mixed.csv",
+        "user_id,event_type,ts\nu1,view,12/1/2010 8:26\nu2,view,1291191960\nu3,view,1291191960000\n",
+    )
+    result = ingest(con, "events", path, pii_key=KEY, reading=Reading(ts_format="%m/%d/%Y %H:%M"))
+    assert (result.loaded, result.quarantined) == (3, {})
+    assert set(rows(con, "SELECT ts FROM raw_events")) == {(datetime(2010, 12, 1, 8, 26),)}

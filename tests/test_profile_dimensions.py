@@ -624,6 +624,12 @@ def test_purchases_only_feed(tmp_path: Path, rees46) -> None:
     refused = run_cli("ingest", "events", str(feed), warehouse=wh, ok=False)
     assert "--event-type purchase" in refused and not wh.exists()
     run_cli("ingest", "events", str(feed), "--event-type", "purchase", warehouse=wh)
+    before = wh.read_bytes()  # a refused file leaves a warehouse that exists as it was
+    more = write_csv(
+        tmp_path / "more.csv", ["CustomerID", "created_at", "order_amount", "qty"], rows[:3]
+    )
+    assert "--event-type" in run_cli("ingest", "events", str(more), warehouse=wh, ok=False)
+    assert wh.exists() and wh.read_bytes() == before
     run_cli("build", *PROFILE, warehouse=wh)
     got = profile(wh)
     assert set(got) == {e.user_id for e in buys}
