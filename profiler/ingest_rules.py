@@ -107,6 +107,13 @@ class Reading:
 
 
 AS_SENT = Reading()  # the file's own columns and formats
+
+
+def _option(column: str) -> str:
+    """The ingest option that gives every record one value of `column`: --event-type, --kind."""
+    return "--" + column.replace("_", "-")
+
+
 _CONSTANT_SOURCE = {"event_type": "events", "kind": "feedback"}
 
 
@@ -115,7 +122,7 @@ def check_reading(source: Source, reading: Reading) -> Reading:
     returns it with canonical values."""
     canonical = {}
     for column, value in reading.constants().items():
-        option = "--" + column.replace("_", "-")
+        option = _option(column)
         if source.name != _CONSTANT_SOURCE[column]:
             raise ProfilerError(
                 f"{option} is for {_CONSTANT_SOURCE[column]} files, not {source.name}"
@@ -172,7 +179,7 @@ def resolve_columns(
     for target in constant:
         if target in mapping:
             raise ProfilerError(
-                f"--map {target}={mapping[target]} and --{target.replace('_', '-')} both set "
+                f"--map {target}={mapping[target]} and {_option(target)} both set "
                 f"{target}; keep one"
             )
     by_key: dict[str, str] = {}
@@ -197,7 +204,7 @@ def resolve_columns(
             sent = next((by_loose_key[k] for k in map(_loose, (col.name, *col.synonyms))
                          if k in by_loose_key and by_loose_key[k] not in used), None)  # fmt: skip
             if sent is not None:
-                option = "--" + col.name.replace("_", "-")
+                option = _option(col.name)
                 raise ProfilerError(
                     f"{option}: {file} already has a column of {col.name.replace('_', ' ')}s "
                     f"({sent!r}); "
@@ -349,8 +356,9 @@ def _column_levels(
     v, p, t = f"__v_{col.name}", f"__p_{col.name}", f"__t_{col.name}"
     native = staged.native.get(file_column) if file_column else None
     value = _value_sql(col, staged, file_column) if file_column else "CAST(NULL AS VARCHAR)"
-    if col.name in reading.constants():
-        value = quote_literal(reading.constants()[col.name])
+    constant = reading.constants().get(col.name)
+    if constant is not None:
+        value = quote_literal(constant)
     if col.required:
         lv.checks.append((f"{v} IS NULL", f"missing_{col.name}"))
     if col.name in VOCABULARIES:
