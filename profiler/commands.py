@@ -74,13 +74,19 @@ def describe_ingest(result) -> str:
         f"{result.source}: {result.file}: {result.loaded:,} loaded, {sum(result.quarantined.values()):,} quarantined of {result.lines:,} lines"
     ]
     for reason, n in sorted(result.quarantined.items(), key=lambda kv: -kv[1]):
-        lines.append(f"  quarantined {n:,}: {reason}")
+        values = result.unknown.get(reason)
+        named = ", ".join(f"{_clipped(v)!r} {c:,}" for v, c in values) if values else ""
+        lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
         if reason == "bad_timestamp" and result.loaded == 0:
             lines.append(
                 "  nothing loaded: if those times share one format, send the file again with it, "
                 "e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"
             )
     return "\n".join(lines)
+
+
+def _clipped(value: str, width: int = 40) -> str:
+    return value if len(value) <= width else value[: width - 3] + "..."
 
 
 def build_project(

@@ -46,6 +46,7 @@ from profiler.sources import BATCH_COLUMN, Source, get_source
 from profiler.state import SCHEMA, ensure_schema
 
 TYPED = "_ingest_typed"
+UNKNOWN_SHOWN = 5  # values named per `unknown_*` reason in the result
 
 
 @dataclass
@@ -60,6 +61,8 @@ class IngestResult:
     columns: dict[str, str] = field(default_factory=dict)  # canonical column -> file column
     ignored: list[str] = field(default_factory=list)  # file columns no canonical column uses
     duplicate_of: int | None = None  # the batch that loaded this content before
+    # reason -> the most frequent values behind `unknown_event_type` / `unknown_kind`, with counts
+    unknown: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
 def ingest(
@@ -139,7 +142,7 @@ def _load(
     batch_id = _commit(con, src, info, stats, [c.name for c in src.columns])
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
-        columns=resolved, ignored=ignored,
+        columns=resolved, ignored=ignored, unknown=stats.unknown,
     )  # fmt: skip
 
 
@@ -152,6 +155,7 @@ class _Stats:
     reasons: dict[str, int] = field(default_factory=dict)
     min_ts: datetime | None = None
     max_ts: datetime | None = None
+    unknown: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
 
 def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
@@ -166,7 +170,14 @@ def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
         f"SELECT _reason, count(*) FROM {TYPED} WHERE _reason IS NOT NULL "
         "GROUP BY _reason ORDER BY count(*) DESC, _reason"
     ).fetchall()
-    return _Stats(lines, loaded, dict(reasons), min_ts, max_ts)
+    unknown: dict[str, list[tuple[str, int]]] = {}
+    for reason, value, n in con.execute(
+        f"SELECT _reason, _unknown, count(*) AS n FROM {TYPED} WHERE _unknown IS NOT NULL "
+        "GROUP BY _reason, _unknown QUALIFY row_number() OVER (PARTITION BY _reason ORDER BY n DESC, _unknown) "
+        f"<= {UNKNOWN_SHOWN} ORDER BY _reason, n DESC, _unknown"
+    ).fetchall():
+        unknown.setdefault(reason, []).append((value, n))
+    return _Stats(lines, loaded, dict(reasons), min_ts, max_ts, unknown)
 
 
 def _commit(
@@ -186,6 +197,13 @@ def _commit(
             f"(SELECT coalesce(max(batch_id), 0) + 1 FROM {SCHEMA}.batches))",
         )
         file = str(info.path)
+        # this send accounts for every line again: an earlier send of the same content, which
+        # loaded nothing (see `_previous_batch`), keeps its batch row but not its quarantine rows
+        con.execute(
+            f"DELETE FROM quarantine WHERE batch_id IN (SELECT batch_id FROM {SCHEMA}.batches "
+            "WHERE source = ? AND content_sha256 = ? AND loaded = 0)",
+            [src.name, info.sha256],
+        )
         if columns:
             cols = ", ".join(quote_ident(c) for c in columns)
             con.execute(

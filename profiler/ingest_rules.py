@@ -447,8 +447,8 @@ def typed_query(
     reading: Reading = AS_SENT,
 ) -> str:
     """One SELECT giving, per record: `_rec`, `_reason` (NULL when loaded), `_raw` (only when
-    quarantined) and every canonical column typed. `now` is the wall clock, used only to refuse
-    timestamps from the future.
+    quarantined), `_unknown` (the value an `unknown_<column>` record sent) and every canonical
+    column typed. `now` is the wall clock, used only to refuse timestamps from the future.
     """
     lv = _Levels(hmac=hmac, future=(now + FUTURE_SLACK).isoformat(sep=" "))
     for col in source.columns:
@@ -457,6 +457,11 @@ def typed_query(
     outs = ", ".join(
         f"{_output_sql(source, c.name)} AS {quote_ident(c.name)}" for c in source.columns
     )
+    unknown = " ".join(
+        f"WHEN 'unknown_{c.name}' THEN __v_{c.name}" for c in source.columns
+        if c.name in VOCABULARIES
+    )
+    unknown = f"CASE __reason {unknown} END" if unknown else "CAST(NULL AS VARCHAR)"
     return f"""
 WITH s AS (SELECT *, {staged.rec} AS __rec, {staged.fault} AS __fault, {", ".join(lv.values)}
            FROM {staged.relation}),
@@ -464,5 +469,6 @@ p AS (SELECT *, {", ".join(lv.parsed)} FROM s),
 f AS (SELECT *, {", ".join(lv.finals)} FROM p),
 r AS (SELECT *, CASE WHEN __fault IS NOT NULL THEN __fault {whens} END AS __reason FROM f)
 SELECT __rec AS _rec, __reason AS _reason,
-       CASE WHEN __reason IS NOT NULL THEN {_raw_sql(source, staged, hmac)} END AS _raw, {outs}
+       CASE WHEN __reason IS NOT NULL THEN {_raw_sql(source, staged, hmac)} END AS _raw,
+       {unknown} AS _unknown, {outs}
 FROM r"""

@@ -14,6 +14,7 @@ import pytest
 from conftest import REES46, TAOBAO
 
 from profiler import pii
+from profiler.commands import describe_ingest
 from profiler.errors import ProfilerError
 from profiler.ingest import ingest
 from profiler.ingest_rules import Reading
@@ -146,6 +147,7 @@ def test_fast_path_quarantine_has_record_and_raw_line(con, tmp_path):
     result = ingest(con, "events", write(tmp_path / "a.csv", "\n".join(lines) + "\n"), pii_key=KEY)
     assert (result.loaded, result.quarantined) == (299, {"unknown_event_type": 1})
     assert rows(con, "SELECT record, raw FROM quarantine") == [(150, lines[150])]
+    assert "quarantined 1: unknown_event_type ('unfollow' 1)" in describe_ingest(result)
 
 
 def test_record_numbers_hold_at_scale(con, tmp_path):
@@ -157,6 +159,7 @@ def test_record_numbers_hold_at_scale(con, tmp_path):
     )
     result = ingest(con, "events", path, pii_key=KEY)
     assert result.quarantined == {"unknown_event_type": 6}
+    assert result.unknown == {"unknown_event_type": [("unfollow", 6)]}
     expected = [(i, f"u{i},unfollow,{1511544070 + i}") for i in range(7, 300001, 50000)]
     assert rows(con, "SELECT record, raw FROM quarantine ORDER BY record") == expected
 
@@ -489,10 +492,17 @@ def test_an_orders_export_loads_with_event_type_and_ts_format(con, tmp_path):
         "price": "UnitPrice", "quantity": "Quantity",
     }  # fmt: skip
 
-    # so the same file may come again, read with its format; a third time it is a duplicate
+    # so the same file may come again (a wrong reading again is quarantined once, not twice),
+    # read with its format, which replaces the earlier quarantine; a third time it is a duplicate
+    again = ingest(con, "events", path, pii_key=KEY, reading=Reading(event_type="purchase"))
+    assert (again.loaded, again.quarantined) == (0, {"bad_timestamp": 214})
+    assert rows(con, "SELECT batch_id, count(*) FROM quarantine GROUP BY ALL") == [
+        (again.batch_id, 214)
+    ]
     reading = Reading(event_type="buy", ts_format="%m/%d/%Y %H:%M")
     second = ingest(con, "events", path, pii_key=KEY, reading=reading)
     assert (second.duplicate, second.loaded, second.quarantined) == (False, 214, {})
+    assert rows(con, "SELECT count(*) FROM quarantine") == [(0,)]
     third = ingest(con, "events", path, pii_key=KEY, reading=reading)
     assert third.duplicate and third.duplicate_of == second.batch_id
     got = rows(
