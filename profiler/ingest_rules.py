@@ -458,7 +458,8 @@ def typed_query(
         f"{_output_sql(source, c.name)} AS {quote_ident(c.name)}" for c in source.columns
     )
     unknown = " ".join(
-        f"WHEN 'unknown_{c.name}' THEN __v_{c.name}" for c in source.columns
+        f"WHEN 'unknown_{c.name}' THEN __v_{c.name}"
+        for c in source.columns
         if c.name in VOCABULARIES
     )
     unknown = f"CASE __reason {unknown} END" if unknown else "CAST(NULL AS VARCHAR)"

@@ -83,7 +83,8 @@ def test_bad_headers_name_the_file(tmp_path: Path, header: str, message: str) ->
 
 def test_order_and_lineage(tmp_path: Path) -> None:
     dag = build_dag(load_project(small_project(tmp_path)))
-    assert dag.order() == ["stg_events", "user_day", "totals", "profile"]  # no specs: no user_scores
+    # no specs: no user_scores
+    assert dag.order() == ["stg_events", "user_day", "totals", "profile"]
     assert set(dag.parents["profile"]) == {"totals", "as_of_time"}
     assert dag.raw_sources("profile") == {"raw_events"}
 
