@@ -37,7 +37,9 @@ SELECT: list[str] = []  # `--select` for every build, e.g. the profile alone
 def run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Run one command; return (seconds, peak RSS in MB, output)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
@@ -92,10 +94,29 @@ def slowest(target: Path, n: int = 6) -> str:
     )
 
 
-def batch(events: int, users: int, day: date, seed: int, folder: Path, env: dict[str, str]) -> tuple[float, float, float, str]:
+def batch(
+    events: int, users: int, day: date, seed: int, folder: Path, env: dict[str, str]
+) -> tuple[float, float, float, str]:
     """Generate and send one day's events and feedback, then build: (total s, build s, peak MB, slowest)."""
     shutil.rmtree(folder, ignore_errors=True)
-    run(profiler("generate", "--users", str(users), "--events", str(events), "--days", "1", "--start", day.isoformat(), "--seed", str(seed), "--out", str(folder)), env)
+    run(
+        profiler(
+            "generate",
+            "--users",
+            str(users),
+            "--events",
+            str(events),
+            "--days",
+            "1",
+            "--start",
+            day.isoformat(),
+            "--seed",
+            str(seed),
+            "--out",
+            str(folder),
+        ),
+        env,
+    )
     t0 = time.perf_counter()
     peak = 0.0
     for source in ("events", "feedback"):  # a daily feed: the catalogue and users were sent once
@@ -110,11 +131,33 @@ def bench(events: int, users: int, out: Path, reuse_data: bool) -> dict:
     warehouse = out / f"wh_{events}.duckdb"
     for p in out.glob(f"wh_{events}.*duckdb*"):
         p.unlink()
-    env = {**os.environ, "PROFILER_PROJECT_DIR": str(REPO), "PROFILER_WAREHOUSE": str(warehouse), "PROFILER_PII_KEY": "bench"}
+    env = {
+        **os.environ,
+        "PROFILER_PROJECT_DIR": str(REPO),
+        "PROFILER_WAREHOUSE": str(warehouse),
+        "PROFILER_PII_KEY": "bench",
+    }
     r: dict = {"events": events, "users": users}
     if not (reuse_data and (data / "feedback.parquet").exists()):
         shutil.rmtree(data, ignore_errors=True)
-        r["generate_s"], _, _ = run(profiler("generate", "--users", str(users), "--events", str(events), "--days", str(DAYS), "--start", START.isoformat(), "--seed", "1", "--out", str(data)), env)
+        r["generate_s"], _, _ = run(
+            profiler(
+                "generate",
+                "--users",
+                str(users),
+                "--events",
+                str(events),
+                "--days",
+                str(DAYS),
+                "--start",
+                START.isoformat(),
+                "--seed",
+                "1",
+                "--out",
+                str(data),
+            ),
+            env,
+        )
     t = 0.0
     for source in ("users", "items", "events", "feedback"):
         s, mem, _ = run(profiler("ingest", source, str(data / f"{source}.parquet")), env)
@@ -156,7 +199,9 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"- {r['events']:,} events, slowest in the full build: {r['full_slowest']}")
         lines.append(f"- {r['events']:,} events, slowest in the 1% batch: {r['batch_slowest']}")
-        lines.append(f"- {r['events']:,} events, slowest in the 100k batch: {r['fixed_batch_slowest']}")
+        lines.append(
+            f"- {r['events']:,} events, slowest in the 100k batch: {r['fixed_batch_slowest']}"
+        )
     return "\n".join(lines)
 
 
@@ -166,7 +211,9 @@ def main() -> None:
     parser.add_argument("--users-per-event", type=float, default=0.01)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out")
     parser.add_argument("--reuse-data", action="store_true", help="reuse OUT/data_N when it exists")
-    parser.add_argument("--select", help="build only these models (a dbt selector), e.g. +user_profile_history")
+    parser.add_argument(
+        "--select", help="build only these models (a dbt selector), e.g. +user_profile_history"
+    )
     args = parser.parse_args()
     if args.select:
         SELECT.extend(["--select", args.select])
