@@ -268,14 +268,39 @@ def watch(
     once: Annotated[
         bool, typer.Option("--once", help="Scan, ingest and build once, then stop.")
     ] = False,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="SOURCE.TARGET=COLUMN: in DIR/SOURCE/ files, read canonical TARGET from COLUMN.",
+        ),
+    ] = None,
+    event_type: Annotated[
+        str | None, typer.Option(help="Every line of files in DIR/events/ is this event type.")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Every line of files in DIR/feedback/ is this kind.")
+    ] = None,
+    ts_format: Annotated[
+        str | None, typer.Option(help="strptime format of times sent as text, in every folder.")
+    ] = None,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Ingest files landing in DIR/<source>/ and build, in a loop, until Ctrl-C or SIGTERM."""
+    from profiler.commands import landing_readings
     from profiler.watch import watch_folder
 
     try:
-        watch_folder(_settings(project_dir, warehouse), directory, every, _console(), once=once)
+        readings = landing_readings(map_ or [], event_type, kind, ts_format)
+        watch_folder(
+            _settings(project_dir, warehouse),
+            directory,
+            every,
+            _console(),
+            once=once,
+            readings=readings,
+        )
     except ProfilerError as err:
         _fail(str(err))
 

@@ -32,6 +32,38 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
+def landing_readings(
+    maps: list[str], event_type: str | None, kind: str | None, ts_format: str | None
+) -> dict[str, tuple[dict[str, str], object]]:
+    """How `profiler watch` reads each source folder: source -> (mapping, `Reading`).
+
+    `--map SOURCE.TARGET=COLUMN` names the source a mapping is for; `--event-type` is for
+    `events/`, `--kind` for `feedback/`, `--ts-format` for every folder. Checked here, before the
+    loop starts, so a typo stops the command instead of rejecting every file that lands.
+    """
+    from profiler.ingest_rules import Reading, check_mapping, check_reading
+    from profiler.sources import SOURCES
+
+    mappings: dict[str, dict[str, str]] = {name: {} for name in SOURCES}
+    for item in maps:
+        source, dot, rest = item.partition(".")
+        if not dot or source not in SOURCES:
+            raise ProfilerError(
+                f"--map {item!r}: in watch, name the source first, as SOURCE.TARGET=COLUMN "
+                f"(SOURCE one of {', '.join(SOURCES)}), e.g. events.user_id=CustomerID"
+            )
+        mappings[source].update(parse_mapping([rest]))
+    readings = {}
+    for name, source in SOURCES.items():
+        reading = Reading(
+            event_type if name == "events" else None,
+            kind if name == "feedback" else None,
+            ts_format,
+        )
+        readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))
+    return readings
+
+
 def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, str], reading=None):
     """`reading`: an `ingest_rules.Reading` (`--event-type`, `--ts-format`); None reads as sent."""
     from profiler.ingest import ingest

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import duckdb
 
-from profiler.errors import ProfilerError
 from profiler.ingest_csv import stage_csv
 from profiler.ingest_read import (
     STAGE,
@@ -83,12 +82,6 @@ def ingest(
     path = Path(path)
     wanted = check_mapping(src, mapping)
     reading = check_reading(src, reading)
-    if reading.ts_format is not None:
-        try:
-            con.execute("SELECT try_strptime('', ?)", [reading.ts_format])
-        except duckdb.Error as err:
-            first = str(err).splitlines()[0].split(": ", 1)[-1]
-            raise ProfilerError(f"--ts-format {reading.ts_format!r}: {first}") from None
     info = file_info(path)
     previous = _previous_batch(con, src, info.sha256)
     if previous is not None:

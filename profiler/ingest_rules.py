@@ -135,13 +135,26 @@ def check_reading(source: Source, reading: Reading) -> Reading:
                 f"{option} {value}: not one of the {column.replace('_', ' ')}s; "
                 f"choose one of: {', '.join(vocabulary)}"
             )
-    fmt = reading.ts_format
-    if fmt is not None and "%" not in fmt:
+    if reading.ts_format is not None:
+        check_ts_format(reading.ts_format)
+    return Reading(canonical.get("event_type"), canonical.get("kind"), reading.ts_format)
+
+
+def check_ts_format(fmt: str) -> None:
+    """Refuse a `--ts-format` DuckDB's strptime would refuse on every record, in one line."""
+    import duckdb
+
+    if "%" not in fmt:
         raise ProfilerError(
             f"--ts-format {fmt!r}: has no %-directive; write it as strptime does, "
             "e.g. '%m/%d/%Y %H:%M' for 12/1/2010 8:26"
         )
-    return Reading(canonical.get("event_type"), canonical.get("kind"), fmt)
+    with duckdb.connect() as con:
+        try:
+            con.execute("SELECT try_strptime('', ?)", [fmt])
+        except duckdb.Error as err:
+            first = str(err).splitlines()[0].split(": ", 1)[-1]
+            raise ProfilerError(f"--ts-format {fmt!r}: {first}") from None
 
 
 def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str, str]:

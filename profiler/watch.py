@@ -56,8 +56,16 @@ def _move(path: Path, folder: str, reason: str | None = None) -> None:
 
 
 def watch_folder(
-    settings: Settings, directory: Path, every: float, console, *, once: bool = False
+    settings: Settings,
+    directory: Path,
+    every: float,
+    console,
+    *,
+    once: bool = False,
+    readings: dict | None = None,
 ) -> None:
+    """`readings`: source -> (mapping, `Reading`), from `commands.landing_readings`; None reads
+    every file as sent."""
     from profiler.commands import build_project, describe_ingest, ingest_file
 
     if not directory.is_dir():
@@ -79,7 +87,8 @@ def watch_folder(
                 if stop.requested:
                     break
                 try:
-                    result = ingest_file(settings, source, path, {})
+                    mapping, reading = (readings or {}).get(source, ({}, None))
+                    result = ingest_file(settings, source, path, mapping, reading)
                 except StorageFault:
                     raise  # the warehouse's fault, not the file's: keep it for the next run
                 except ProfilerError as err:

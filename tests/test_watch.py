@@ -1,0 +1,99 @@
+"""`profiler watch`: a landing folder of a shop's own exports, read the way `ingest` reads them.
+
+The exports are REES46's real purchases (`../shared/data`), rewritten as an orders export (no event
+type column, US times, the buyer in a column no synonym knows) and as an Amazon-style reviews export
+(no kind column, Unix times).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+from conftest import REES46, run_cli, sql_project
+
+OPTIONS = ("--event-type", "purchase", "--kind", "review", "--ts-format", "%m/%d/%Y %H:%M")
+
+
+def purchases() -> list[tuple[str, datetime, str, float]]:
+    """REES46's purchases: (user, time to the minute, item, price)."""
+    out = []
+    with REES46.open() as fh:
+        next(fh)
+        for row in fh:
+            ts, kind, item, _, _, _, price, user, _ = row.rstrip("\n").split(",")
+            if kind == "purchase":
+                t = datetime.fromisoformat(ts.removesuffix(" UTC")).replace(second=0)
+                out.append((user, t, item, float(price)))
+    return out
+
+
+def landing(root: Path) -> tuple[Path, list[tuple[str, datetime, str, float]]]:
+    """`root/events/orders.csv` and `root/feedback/reviews.csv` as the shop exports them."""
+    buys = purchases()
+    (root / "events").mkdir(parents=True)
+    (root / "feedback").mkdir()
+    orders = "".join(
+        f"{i},{item},1,{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d},{price},{user}\n"
+        for i, (user, t, item, price) in enumerate(buys)
+    )
+    (root / "events" / "orders.csv").write_text(
+        "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,buyer\n" + orders
+    )
+    reviews = "".join(
+        f"{user},{item},{int(t.timestamp()) + 86400},{1 + i % 5},fine\n"
+        for i, (user, t, item, _) in enumerate(buys[:20])
+    )
+    (root / "feedback" / "reviews.csv").write_text(
+        "reviewerID,asin,unixReviewTime,overall,reviewText\n" + reviews
+    )
+    return root, buys
+
+
+def test_watch_reads_each_folder_with_its_options(tmp_path: Path) -> None:
+    land, buys = landing(tmp_path / "landing")
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    out = run_cli(
+        "watch", str(land), "--once", "--map", "events.user_id=buyer", *OPTIONS,
+        warehouse=wh, project=project,
+    )  # fmt: skip
+    assert "214 loaded, 0 quarantined of 214 lines" in out
+    assert "20 loaded, 0 quarantined of 20 lines" in out
+    assert (land / "events" / "_loaded" / "orders.csv").exists()
+    assert (land / "feedback" / "_loaded" / "reviews.csv").exists()
+    with duckdb.connect(str(wh), read_only=True) as con:
+        events = con.execute(
+            "SELECT user_id, ts, item_id, price, event_type FROM raw_events ORDER BY ALL"
+        ).fetchall()
+        kinds = con.execute("SELECT kind, count(*) FROM raw_feedback GROUP BY ALL").fetchall()
+        profiled = con.execute("SELECT count(*), sum(purchases_lifetime) FROM user_profile")
+        users, bought = profiled.fetchone()
+    assert events == sorted((u, t, i, p, "purchase") for u, t, i, p in buys)
+    assert kinds == [("review", 20)]
+    # watch built the profile; cut to the minute, two purchases repeat another exactly (cleaning)
+    assert (users, bought) == (len({b[0] for b in buys}), len(set(buys)))
+    assert len(set(buys)) == 212
+
+
+def test_watch_without_the_options_rejects_the_export_with_the_reason(tmp_path: Path) -> None:
+    land, _ = landing(tmp_path / "landing")
+    wh = tmp_path / "wh.duckdb"
+    run_cli("watch", str(land), "--once", warehouse=wh, project=sql_project(tmp_path / "p"))
+    reason = (land / "events" / "_rejected" / "orders.csv.reason.txt").read_text()
+    assert "--event-type purchase" in reason
+
+
+def test_watch_refuses_bad_options_before_touching_anything(tmp_path: Path) -> None:
+    land, _ = landing(tmp_path / "landing")
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    for bad, said in [
+        (("--map", "user_id=buyer"), "SOURCE.TARGET=COLUMN"),
+        (("--map", "events.buyer=user_id"), "'buyer' is not a column of source events"),
+        (("--event-type", "refund"), "choose one of: view, cart, fav, purchase, search"),
+        (("--ts-format", "%Q"), "--ts-format '%Q'"),
+    ]:
+        out = run_cli("watch", str(land), "--once", *bad, warehouse=wh, project=project, ok=False)
+        assert said in out and len(out.strip().splitlines()) == 1, out
+    assert not wh.exists()
+    assert sorted(p.name for p in (land / "events").iterdir()) == ["orders.csv"]
