@@ -27,6 +27,13 @@ ProjectOpt = Annotated[
         "--project-dir", envvar="PROFILER_PROJECT_DIR", help="Folder with sql/ and features/."
     ),
 ]
+DecimalCommaOpt = Annotated[
+    bool,
+    typer.Option(
+        "--decimal-comma",
+        help="Numbers sent as text use a decimal comma, as European exports do: 1.234,50.",
+    ),
+]
 WarehouseOpt = Annotated[
     Path | None,
     typer.Option(
@@ -83,6 +90,7 @@ def ingest(
             "e.g. '%m/%d/%Y %H:%M' for 12/1/2010 8:26."
         ),
     ] = None,
+    decimal_comma: DecimalCommaOpt = False,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -96,7 +104,7 @@ def ingest(
             source,
             path,
             parse_mapping(map_ or []),
-            Reading(event_type, kind, ts_format),
+            Reading(event_type, kind, ts_format, decimal_comma),
         )
     except ProfilerError as err:
         _fail(str(err))
@@ -284,6 +292,7 @@ def watch(
     ts_format: Annotated[
         str | None, typer.Option(help="strptime format of times sent as text, in every folder.")
     ] = None,
+    decimal_comma: DecimalCommaOpt = False,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -292,7 +301,7 @@ def watch(
     from profiler.watch import watch_folder
 
     try:
-        readings = landing_readings(map_ or [], event_type, kind, ts_format)
+        readings = landing_readings(map_ or [], event_type, kind, ts_format, decimal_comma)
         watch_folder(
             _settings(project_dir, warehouse),
             directory,

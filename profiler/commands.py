@@ -33,12 +33,17 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
 
 
 def landing_readings(
-    maps: list[str], event_type: str | None, kind: str | None, ts_format: str | None
+    maps: list[str],
+    event_type: str | None,
+    kind: str | None,
+    ts_format: str | None,
+    decimal_comma: bool = False,
 ) -> dict[str, tuple[dict[str, str], object]]:
     """How `profiler watch` reads each source folder: source -> (mapping, `Reading`).
 
     `--map SOURCE.TARGET=COLUMN` names the source a mapping is for; `--event-type` is for
-    `events/`, `--kind` for `feedback/`, `--ts-format` for every folder. Checked here, before the
+    `events/`, `--kind` for `feedback/`, `--ts-format` and `--decimal-comma` for every folder.
+    Checked here, before the
     loop starts, so a typo stops the command instead of rejecting every file that lands.
     """
     from profiler.ingest_rules import Reading, check_mapping, check_reading
@@ -59,6 +64,7 @@ def landing_readings(
             event_type if name == "events" else None,
             kind if name == "feedback" else None,
             ts_format,
+            decimal_comma,
         )
         readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))
     return readings
@@ -109,6 +115,11 @@ def describe_ingest(result) -> str:
         values = result.unknown.get(reason)
         named = ", ".join(f"{_clipped(v)!r} {c:,}" for v, c in values) if values else ""
         lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
+        if reason.startswith("bad_type:") and result.loaded == 0:
+            lines.append(
+                "  nothing loaded: if those numbers use a decimal comma (12,50 or 1.234,50), "
+                "send the file again with --decimal-comma (lines in `quarantine`)"
+            )
         if reason == "bad_timestamp" and result.loaded == 0:
             lines.append(
                 "  nothing loaded: if those times share one format, send the file again with it, "

@@ -93,12 +93,15 @@ class Reading:
     holds one kind of record and no column saying so: an orders export is all `purchase`, a
     reviews export all `review`. `ts_format` is a strptime format for every timestamp column sent
     as text, for times that are not ISO 8601 (`%m/%d/%Y %H:%M` reads `12/1/2010 8:26`); numbers
-    and typed Parquet times do not need one.
+    and typed Parquet times do not need one. `decimal_comma` reads numbers sent as text the way
+    European exports write them: `1.234,50` is 1234.5 (an option, because `1.234` alone could be
+    either).
     """
 
     event_type: str | None = None
     kind: str | None = None
     ts_format: str | None = None
+    decimal_comma: bool = False
 
     def constants(self) -> dict[str, str]:
         """Canonical column -> the value every record gets."""
@@ -137,7 +140,9 @@ def check_reading(source: Source, reading: Reading) -> Reading:
             )
     if reading.ts_format is not None:
         check_ts_format(reading.ts_format)
-    return Reading(canonical.get("event_type"), canonical.get("kind"), reading.ts_format)
+    return Reading(
+        canonical.get("event_type"), canonical.get("kind"), reading.ts_format, reading.decimal_comma
+    )
 
 
 def check_ts_format(fmt: str) -> None:
@@ -393,15 +398,29 @@ def _column_levels(
         ok = f"isfinite({p})"
         if col.type == "INTEGER":
             ok += f" AND {p} = trunc({p}) AND abs({p}) <= 2147483647"
+        number = v
+        if reading.decimal_comma and native in (None, "VARCHAR"):
+            number = _decimal_comma_sql(v)
         lv.add(
             col,
             value,
-            f"TRY_CAST({v} AS DOUBLE)",
+            f"TRY_CAST({number} AS DOUBLE)",
             f"CASE WHEN {ok} THEN CAST({p} AS {col.type}) END",
         )
         lv.checks.append((f"{v} IS NOT NULL AND {t} IS NULL", f"bad_type:{col.name}"))
     else:
         lv.add(col, value, "NULL", v)
+
+
+def _decimal_comma_sql(v: str) -> str:
+    """`1.234,50` -> `1234.50`: dots (or spaces) group thousands, the comma marks decimals. Text
+    that is not such a number (`12.50`, `1,2,3`) stays unreadable: quarantined as `bad_type`."""
+    groups = "[. \u00a0\u202f]"
+    grouped = rf"^[+-]?(\d{{1,3}}({groups}\d{{3}})+|\d+)(,\d+)?$"
+    return (
+        f"CASE WHEN regexp_full_match({v}, {quote_literal(grouped)}) "
+        f"THEN replace(regexp_replace({v}, {quote_literal(groups)}, '', 'g'), ',', '.') END"
+    )
 
 
 def _range_checks(source: Source) -> list[tuple[str, str]]:

@@ -603,3 +603,29 @@ def test_ts_format_still_reads_unix_numbers(con, tmp_path):
     result = ingest(con, "events", path, pii_key=KEY, reading=Reading(ts_format="%m/%d/%Y %H:%M"))
     assert (result.loaded, result.quarantined) == (3, {})
     assert set(rows(con, "SELECT ts FROM raw_events")) == {(datetime(2010, 12, 1, 8, 26),)}
+
+
+def test_decimal_comma_reads_a_european_export(con, tmp_path):
+    """REES46 as a German spreadsheet saves it: `;` between fields, `1.234,56` for 1234.56."""
+    lines = REES46.read_text().splitlines()
+    header, records = lines[0].split(","), [line.split(",") for line in lines[1:]]
+    at = header.index("price")
+
+    def german(price: str) -> str:
+        whole, cents = f"{float(price):,.2f}".split(".")
+        return whole.replace(",", ".") + "," + cents
+
+    body = "".join(";".join(r[:at] + [german(r[at])] + r[at + 1 :]) + "\n" for r in records)
+    path = write(tmp_path / "export.csv", ";".join(header) + "\n" + body)
+    assert any(float(r[at]) >= 1000 for r in records)  # thousands dots are in the file
+
+    as_sent = ingest(con, "events", path, pii_key=KEY)  # 12,50 is no number: quarantined
+    assert (as_sent.loaded, as_sent.quarantined) == (0, {"bad_type:price": len(records)})
+    assert "--decimal-comma" in describe_ingest(as_sent)
+
+    read = ingest(con, "events", path, pii_key=KEY, reading=Reading(decimal_comma=True))
+    assert (read.loaded, read.quarantined) == (len(records), {})
+    got = rows(
+        con, "SELECT price FROM raw_events WHERE _batch_id = ? ORDER BY ALL", [read.batch_id]
+    )
+    assert got == sorted((float(r[at]),) for r in records)
