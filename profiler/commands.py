@@ -144,11 +144,6 @@ def build_project(
     from profiler.serve.serving import publish_serving_copy
 
     require_models(settings.project_dir)  # before the warehouse is touched
-    copied = ensure_warehouse(settings)
-    if copied:
-        console.print(
-            f"no warehouse yet: starting from the example data in {settings.warehouse.name}.example"
-        )
     printer = BuildPrinter(console)
     options = BuildOptions(
         select,
@@ -159,6 +154,11 @@ def build_project(
         on_result=printer.result,
     )
     with warehouse_lock(settings.warehouse, "build"):
+        if ensure_warehouse(settings):  # under the lock: two first builds copy it once
+            console.print(
+                f"no warehouse yet: starting from the example data in "
+                f"{settings.warehouse.name}.example"
+            )
         con = connect(settings)
         try:
             with printer:

@@ -78,7 +78,9 @@ def ensure_warehouse(settings: Settings) -> bool:
     example = settings.project_dir / EXAMPLE_WAREHOUSE
     if not example.exists():
         return False
-    shutil.copyfile(example, settings.warehouse)
+    partial = settings.warehouse.with_name(f".{settings.warehouse.name}.copying")
+    shutil.copyfile(example, partial)
+    partial.replace(settings.warehouse)  # a copy cut short never looks like a warehouse
     return True
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import (
+    REPO,
     TAOBAO,
     env_for,
     model_tables,
@@ -225,3 +226,21 @@ def test_build_in_a_folder_without_models_is_refused_and_creates_nothing(tmp_pat
     out = run_cli("build", warehouse=wh, project=tmp_path, ok=False)
     assert "no models" in out and "PROFILER_PROJECT_DIR" in out and out.count("\n") == 1
     assert not wh.exists()
+
+
+def test_first_build_starts_from_the_example_only_when_it_can_run(tmp_path: Path) -> None:
+    """The README's first command: no warehouse configured, the embedded example is copied; a
+    build refused for its options copies nothing."""
+    project = sql_project(tmp_path / "project")
+    shutil.copy(REPO / "warehouse.duckdb.example", project / "warehouse.duckdb.example")
+    env = env_for(project / "warehouse.duckdb", project)
+    del env["PROFILER_WAREHOUSE"]  # not configured: the default path, where the example may go
+    cli = [sys.executable, "-m", "profiler", "build"]
+    bad = subprocess.run([*cli, "--as-of", "someday"], cwd=project, env=env, capture_output=True)
+    assert bad.returncode != 0 and not (project / "warehouse.duckdb").exists()
+    ok = subprocess.run([*cli, "-s", "stg_users"], cwd=project, env=env, capture_output=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert b"starting from the example data" in ok.stdout
+    with duckdb.connect(str(project / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM stg_users").fetchone()[0] > 0
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith(".warehouse")) == []
