@@ -84,6 +84,9 @@ def test_late_data_lands_in_its_own_day(full_build: Path, project: Path, tmp_pat
         run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
         run_cli("build", warehouse=wh, project=project)
     assert compare_all(full_build, wh) == {}
+    # every build had the same as-of (the newest batch came first): each one replaced that
+    # as-of's state, so the history is one build's, with no zero-length rows
+    assert table_diff(full_build, wh, "user_profile_history") == 0
 
 
 def test_nothing_new_does_no_work(full_build: Path, project: Path, tmp_path: Path) -> None:
@@ -114,6 +117,24 @@ def test_as_of_equals_a_build_of_the_data_before_it(project: Path, tmp_path: Pat
     run_cli("ingest", "events", str(before), warehouse=only, project=project)
     run_cli("build", "--as-of", "2017-11-30T00:00:00", warehouse=only, project=project)
     assert compare_all(only, past) == {}
+
+
+def test_a_look_at_the_past_keeps_the_history(full_build: Path, project: Path, tmp_path: Path):
+    """`--as-of` before the last build rebuilds the profile as of then, but never writes history
+    that ends before it began; building at the newest as-of again gives back the same history."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    run_cli("build", "--as-of", "2017-11-30T00:00:00", warehouse=wh, project=project)
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    (history,) = [r for r in results if r["model"] == "user_profile_history"]
+    assert history["action"] == "skip" and "history's newest change" in history["reason"], history
+    with duckdb.connect(str(wh), read_only=True) as con:
+        (as_of,) = con.execute("SELECT DISTINCT as_of FROM user_profile").fetchone()
+    assert str(as_of) == "2017-11-30 00:00:00"
+    assert table_diff(full_build, wh, "user_profile_history") == 0
+    run_cli("build", warehouse=wh, project=project)
+    assert compare_all(full_build, wh) == {}
+    assert table_diff(full_build, wh, "user_profile_history") == 0
 
 
 def test_changed_model_rebuilds_it_and_its_descendants_only(

@@ -4,6 +4,11 @@ The SELECT gives the current state (one row per key). Publishing closes the open
 whose tracked columns changed or that disappeared (valid_to = as-of) and opens a row for every key
 without an open row. The history records builds, so unlike every other kind it is not rebuilt
 from scratch by --full-refresh; a change to its SQL starts a new history.
+
+A build at the as-of the history last recorded (late data arrived, the as-of did not move)
+replaces that as-of's state instead of adding to it: the rows it opened are removed and the rows
+it closed reopened first, so no row is ever valid for zero time and the history is the same as if
+only the last build at that as-of had run. (`build` never merges an as-of older than the last one.)
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ def stage(
                 f"CAST(NULL AS TIMESTAMP) AS valid_to, TRUE AS is_current FROM {stg}"
             )
             return
+        c.execute(f"DELETE FROM {target} WHERE valid_from = {as_of}")  # rewind this as-of
+        c.execute(
+            f"UPDATE {target} SET valid_to = NULL, is_current = TRUE WHERE valid_to = {as_of}"
+        )
         c.execute(
             f"UPDATE {target} AS h SET valid_to = {as_of}, is_current = FALSE "
             f"WHERE h.is_current AND NOT EXISTS (SELECT 1 FROM {stg} AS s WHERE {on} AND NOT ({changed}))"
