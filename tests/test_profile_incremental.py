@@ -9,6 +9,7 @@ all the data gives. Samples: REES46 (session ids, prices, brands, five exact rep
 from __future__ import annotations
 
 import csv
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def test_batches_in_any_order_equal_one_full_build(
     feedback_after = data.draw(st.integers(0, len(batches) - 1), label="feedback after batch")
 
     run = workdir / f"{sample}_{'_'.join(map(str, cuts))}_{'_'.join(map(str, order))}"
+    shutil.rmtree(run, ignore_errors=True)  # hypothesis replays a failing example
     run.mkdir()
     wh = run / "wh.duckdb"
     for step, i in enumerate(order):
