@@ -60,6 +60,15 @@ FEEDBACK_KIND_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 VOCABULARIES = {"event_type": EVENT_TYPE_SYNONYMS, "kind": FEEDBACK_KIND_SYNONYMS}
 
+# Text that means "no value" in exports (pandas, R, SQL dumps, spreadsheets), compared lower-cased;
+# never applied to free text (a search for "none" is a search) or personal columns.
+NULL_WORDS = ("null", "nan", "none", "na", "n/a", "\\n", "nat", "unknown", "-", "?")
+FREE_TEXT = ("query", "title", "text")
+_NULL_SPELLINGS = tuple(
+    dict.fromkeys(
+        [w for word in NULL_WORDS for w in (word, word.upper(), word.capitalize())] + ["NaN", "NaT"]
+    )
+)
 MIN_TS = "1990-01-01"
 FUTURE_SLACK = timedelta(days=1)
 MONEY = ("price", "amount")
@@ -288,8 +297,40 @@ def _value_sql(col: Column, staged: Staged, file_column: str) -> str:
         return expr
     if col.type in ("DOUBLE", "INTEGER") and _is_numeric(native):
         return expr
+    if col.name.endswith("_id") and _is_numeric(native):  # 541312140.0 -> '541312140'
+        return (
+            f"CASE WHEN NOT isfinite({expr}) THEN NULL "
+            f"WHEN {expr} = trunc({expr}) AND abs({expr}) < 9e15 "
+            f"THEN CAST(CAST({expr} AS BIGINT) AS VARCHAR) ELSE CAST({expr} AS VARCHAR) END"
+        )
     text = expr if native in (None, "VARCHAR") else f"CAST({expr} AS VARCHAR)"
-    return _trimmed(text)
+    value = _trimmed(text)
+    if col.type == "VARCHAR" and col.name not in (*FREE_TEXT, *VOCABULARIES) and not col.personal:
+        value = f"CASE WHEN {_null_word(value)} THEN NULL ELSE {value} END"
+    return _whole_id(value) if col.name.endswith("_id") else value
+
+
+def _null_word(v: str) -> str:
+    """TRUE when `v` is a word exports write for "no value" (`NULL`, `NaN`, `N/A`, `\\N`...):
+    a user id `NULL` is a missing user, a birth year `unknown` is unknown, not a bad line.
+    Exact spellings in a CASE chain: `lower()` on every value would cost 3x as much."""
+    whens = " ".join(f"WHEN {quote_literal(word)} THEN TRUE" for word in _NULL_SPELLINGS)
+    # a cheap guard first: the words start with a few characters (a range compare reads only the
+    # string's prefix), and are short
+    starts = " OR ".join(
+        f"({v} >= {quote_literal(c)} AND {v} < {quote_literal(chr(ord(c) + 1))})"
+        for c in sorted({word[0] for word in _NULL_SPELLINGS})
+    )
+    return f"(({starts}) AND strlen({v}) <= 7 AND CASE {v} {whens} ELSE FALSE END)"
+
+
+def _whole_id(v: str) -> str:
+    """An id a float column wrote (`541312140.0`, as pandas does for ids with gaps) is the id
+    `541312140`, so one user never becomes two; any other id stays exactly as sent."""
+    return (
+        f"CASE WHEN contains({v}, '.') AND regexp_full_match({v}, '-?[0-9]+\\.0+') "
+        f"THEN split_part({v}, '.', 1) ELSE {v} END"
+    )
 
 
 def _trimmed(text: str) -> str:
@@ -377,8 +418,17 @@ def _column_levels(
     constant = reading.constants().get(col.name)
     if constant is not None:
         value = quote_literal(constant)
+    # a number or time sent as a word for "no value" is no value (text columns lose such words
+    # in `_value_sql`); only a value that failed to parse is compared with the words
+    absent = (
+        f"({t} IS NULL AND {_null_word(v)})"
+        if col.type in ("DOUBLE", "INTEGER", "TIMESTAMP")
+        and native in (None, "VARCHAR")
+        and constant is None
+        else "FALSE"
+    )
     if col.required:
-        lv.checks.append((f"{v} IS NULL", f"missing_{col.name}"))
+        lv.checks.append((f"({v} IS NULL OR {absent})", f"missing_{col.name}"))
     if col.name in VOCABULARIES:
         lv.add(col, value, _vocabulary_sql(v, VOCABULARIES[col.name]), p)
         lv.checks.append((f"{v} IS NOT NULL AND {p} IS NULL", f"unknown_{col.name}"))
@@ -391,7 +441,10 @@ def _column_levels(
             number = f"CASE WHEN contains({v}, ':') THEN NULL ELSE {number} END"
         lv.add(col, value, number, _timestamp_sql(v, p, native, fmt))
         lv.checks.append(
-            (f"{v} IS NOT NULL AND ({t} IS NULL OR {t} < '{MIN_TS}')", "bad_timestamp")
+            (
+                f"{v} IS NOT NULL AND NOT {absent} AND ({t} IS NULL OR {t} < '{MIN_TS}')",
+                "bad_timestamp",
+            )
         )
         lv.checks.append((f"{t} > '{lv.future}'", "future_timestamp"))
     elif col.type in ("DOUBLE", "INTEGER"):
@@ -407,7 +460,9 @@ def _column_levels(
             f"TRY_CAST({number} AS DOUBLE)",
             f"CASE WHEN {ok} THEN CAST({p} AS {col.type}) END",
         )
-        lv.checks.append((f"{v} IS NOT NULL AND {t} IS NULL", f"bad_type:{col.name}"))
+        lv.checks.append(
+            (f"{v} IS NOT NULL AND {t} IS NULL AND NOT {absent}", f"bad_type:{col.name}")
+        )
     else:
         lv.add(col, value, "NULL", v)
 

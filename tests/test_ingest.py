@@ -629,3 +629,48 @@ def test_decimal_comma_reads_a_european_export(con, tmp_path):
         con, "SELECT price FROM raw_events WHERE _batch_id = ? ORDER BY ALL", [read.batch_id]
     )
     assert got == sorted((float(r[at]),) for r in records)
+
+
+def test_words_for_no_value_are_no_value(con, tmp_path):
+    """What pandas, R, SQL dumps and spreadsheets write for a missing value is missing: a `NULL`
+    user is no user (quarantined), a `NaN` price no price (the view still counts), and a `N/A`
+    brand no brand; free text keeps its words. Lines from REES46, values replaced."""
+    header = "event_time,event_type,product_id,brand,price,user_id,query\n"
+    path = write(
+        tmp_path / "nulls.csv",
+        header
+        + "2019-10-01 00:00:00 UTC,view,44600062,N/A,NaN,541312140,\n"
+        + "2019-10-01 00:02:14 UTC,purchase,1004856,samsung,130.76,NULL,\n"
+        + "2019-10-01 00:03:00 UTC,search,\\N,-,,543272936,none\n"
+        + "2019-10-01 00:04:00 UTC,view,3900821.0,aqua,33.20,554748717.0,\n",
+    )
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert (result.loaded, result.quarantined) == (3, {"missing_user_id": 1})
+    got = rows(con, "SELECT user_id, item_id, brand, price, query FROM raw_events ORDER BY ts")
+    assert got == [
+        ("541312140", "44600062", None, None, None),
+        ("543272936", None, None, None, "none"),
+        ("554748717", "3900821", "aqua", 33.2, None),  # ids a float column wrote
+    ]
+
+
+def test_ids_from_float_columns_keep_one_user(con, tmp_path):
+    """pandas writes integer ids with gaps as float64: REES46 users sent once as BIGINT and once
+    as DOUBLE are the same users (one profile each), in Parquet and in JSON lines."""
+    src = tmp_path / "rees.csv"
+    src.write_text("\n".join(REES46.read_text().splitlines()[:201]) + "\n")
+    for fmt, cast in [("parquet", "BIGINT"), ("parquet", "DOUBLE"), ("json", "DOUBLE")]:
+        out = tmp_path / f"rees_{cast}.{'jsonl' if fmt == 'json' else fmt}"
+        con.execute(
+            f"COPY (SELECT * REPLACE (CAST(user_id AS {cast}) AS user_id, "
+            f"CAST(product_id AS DOUBLE) AS product_id) FROM read_csv('{src}')) "
+            f"TO '{out}' (FORMAT {fmt})"
+        )
+        assert ingest(con, "events", out, pii_key=KEY).loaded == 200
+    got = rows(con, "SELECT count(DISTINCT user_id), count(DISTINCT item_id) FROM raw_events")
+    expected = rows(
+        con,
+        f"SELECT count(DISTINCT user_id), count(DISTINCT product_id) FROM read_csv('{src}')",
+    )
+    assert got == expected
+    assert rows(con, "SELECT count(*) FROM raw_events WHERE contains(user_id, '.')") == [(0,)]
