@@ -111,6 +111,15 @@ def describe_ingest(result) -> str:
     lines = [
         f"{result.source}: {result.file}: {result.loaded:,} loaded, {sum(result.quarantined.values()):,} quarantined of {result.lines:,} lines"
     ]
+    renamed = [
+        f"{target} <- {column}" for target, column in result.columns.items() if target != column
+    ]
+    if renamed:
+        lines.append(f"  read: {', '.join(renamed)}")
+    if result.ignored:  # a column a shop meant as its user id or city should not vanish unsaid
+        lines.append(
+            f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"
+        )
     for reason, n in sorted(result.quarantined.items(), key=lambda kv: -kv[1]):
         values = result.unknown.get(reason)
         named = ", ".join(f"{_clipped(v)!r} {c:,}" for v, c in values) if values else ""

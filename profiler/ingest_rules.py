@@ -43,12 +43,13 @@ REASONS = (
 # Keys are compared after lower-casing and turning '-' and ' ' into '_'.
 EVENT_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "view": ("view", "views", "viewed", "pv", "page_view", "pageview", "detail", "view_item",
-             "product_view", "click"),
-    "cart": ("cart", "addtocart", "add_to_cart", "add_cart", "addcart", "add_to_basket"),
-    "fav": ("fav", "favorite", "favourite", "wishlist", "add_to_wishlist", "like"),
-    "purchase": ("purchase", "purchased", "buy", "bought", "order", "transaction",
-                 "checkout_complete"),
-    "search": ("search", "searched", "query"),
+             "product_view", "click", "clicks"),
+    "cart": ("cart", "carts", "addtocart", "add_to_cart", "add_cart", "addcart", "add_to_basket"),
+    "fav": ("fav", "favorite", "favourite", "favorites", "favourites", "wishlist",
+            "add_to_wishlist", "like"),
+    "purchase": ("purchase", "purchases", "purchased", "buy", "bought", "order", "orders",
+                 "transaction", "checkout_complete"),
+    "search": ("search", "searches", "searched", "query"),
 }  # fmt: skip
 FEEDBACK_KIND_SYNONYMS: dict[str, tuple[str, ...]] = {
     "rating": ("rating", "rate", "rated", "stars", "star_rating", "score"),

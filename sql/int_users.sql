@@ -9,7 +9,7 @@
 --   has_feedback: TRUE when the user left at least one piece of feedback
 --   gender: gender as the shop records it; NULL when unknown or not registered
 --   birth_year: year of birth; NULL when unknown
---   age: age in whole years at the as-of (as-of year minus birth year); NULL when the birth year is unknown
+--   age: age in whole years at the as-of (as-of year minus birth year); NULL when the birth year is unknown or gives an age outside 0..120 (a birth year after the as-of)
 --   city: city; NULL when unknown
 --   region: region or state; NULL when unknown
 --   signup_day: registration day; NULL when unknown (users who registered after the as-of and did nothing before it are left out)
@@ -38,7 +38,7 @@ SELECT
     f.user_id IS NOT NULL AS has_feedback,
     u.gender,
     u.birth_year,
-    year(t.as_of) - u.birth_year AS age,
+    CASE WHEN year(t.as_of) - u.birth_year BETWEEN 0 AND 120 THEN year(t.as_of) - u.birth_year END AS age,
     u.city,
     u.region,
     CAST(u.signup_ts AS DATE) AS signup_day,

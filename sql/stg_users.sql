@@ -5,7 +5,7 @@
 -- description: Registered users, one row per user: the newest batch's row wins. Personal columns arrive pseudonymised from ingest and stay that way; the profile does not carry them.
 -- columns:
 --   user_id: pseudonymous user id
---   gender: gender as the shop records it, lower case (for example f, m); NULL when unknown
+--   gender: gender as the shop records it, lower case, with male/man as m and female/woman as f; NULL when unknown
 --   birth_year: year of birth; NULL when unknown or outside 1900..2030
 --   city: city, trimmed; NULL when unknown
 --   region: region or state, trimmed; NULL when unknown
@@ -17,7 +17,12 @@
 WITH ranked AS (
     SELECT
         user_id,
-        nullif(lower(trim(gender)), '') AS gender,
+        CASE lower(trim(gender))
+            WHEN '' THEN NULL
+            WHEN 'male' THEN 'm' WHEN 'man' THEN 'm'
+            WHEN 'female' THEN 'f' WHEN 'woman' THEN 'f'
+            ELSE lower(trim(gender))
+        END AS gender,
         CASE WHEN birth_year BETWEEN 1900 AND 2030 THEN birth_year END AS birth_year,
         nullif(trim(city), '') AS city,
         nullif(trim(region), '') AS region,

@@ -674,3 +674,25 @@ def test_ids_from_float_columns_keep_one_user(con, tmp_path):
     )
     assert got == expected
     assert rows(con, "SELECT count(*) FROM raw_events WHERE contains(user_id, '.')") == [(0,)]
+
+
+def test_otto_style_plural_event_types(con, tmp_path):
+    """OTTO's JSON lines (session, aid, ts, type) call events clicks, carts and orders; the
+    Taobao lines here are rewritten that way (pv -> clicks, cart -> carts, buy -> orders)."""
+    plural = {"pv": "clicks", "cart": "carts", "buy": "orders", "fav": "favorites"}
+    lines = TAOBAO.read_text().splitlines()[1:401]
+    body = "".join(
+        f'{{"session": {u}, "aid": {i}, "ts": {t}, "type": "{plural[k]}"}}\n'
+        for u, i, _, k, t in (line.split(",") for line in lines)
+    )
+    path = write(tmp_path / "otto.jsonl", body)
+    result = ingest(
+        con, "events", path, mapping={"user_id": "session", "item_id": "aid"}, pii_key=KEY
+    )
+    assert (result.loaded, result.quarantined) == (400, {})
+    kinds = dict(rows(con, "SELECT event_type, count(*) FROM raw_events GROUP BY ALL"))
+    expected = {}
+    for line in lines:
+        kind = {"pv": "view", "buy": "purchase"}.get(line.split(",")[3], line.split(",")[3])
+        expected[kind] = expected.get(kind, 0) + 1
+    assert kinds == expected

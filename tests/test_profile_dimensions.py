@@ -167,8 +167,8 @@ FEEDBACK_ROWS = [  # user, time, kind, item, rating, text: stated here, for thre
 ]
 USERS_ROWS = [  # user, gender, birth year, city, signup: two Taobao users, one silent, one future
     ["100101", "F", "1990", "Hangzhou", "Zhejiang", "2015-03-01 00:00:00"],
-    ["1000417", "M", "1985", "Beijing", "Beijing", "2017-11-26 12:00:00"],
-    ["registered_only_1", "F", "2001", "Shanghai", "Shanghai", "2017-06-01 00:00:00"],
+    ["1000417", "Male", "2025", "Beijing", "Beijing", "2017-11-26 12:00:00"],  # born "later"
+    ["registered_only_1", "female", "2001", "Shanghai", "Shanghai", "2017-06-01 00:00:00"],
     ["registered_later_1", "M", "1999", "Shanghai", "Shanghai", "2018-01-01 00:00:00"],
 ]
 
@@ -293,6 +293,7 @@ def test_basic_information(taobao_wh: Path, taobao) -> None:
     assert a["signup_day"] == date(2015, 3, 1) and a["first_seen_day"] == date(2015, 3, 1)
     assert a["as_of"] == as_of
     b = rows["1000417"]  # registered after browsing: first seen at the first event
+    assert (b["gender"], b["birth_year"], b["age"]) == ("m", 2025, None)  # no negative age
     assert b["first_seen_day"] == min(e.day for e in taobao["1000417"])
     assert b["last_seen_day"] == max(e.day for e in taobao["1000417"])
     c = rows["1"]  # not in the users feed

@@ -59,6 +59,8 @@ def test_watch_reads_each_folder_with_its_options(tmp_path: Path) -> None:
         warehouse=wh, project=project,
     )  # fmt: skip
     assert "214 loaded, 0 quarantined of 214 lines" in out
+    assert "read: user_id <- buyer, ts <- InvoiceDate, item_id <- StockCode" in out
+    assert "ignored (no canonical column; --map names one): InvoiceNo" in out
     assert "20 loaded, 0 quarantined of 20 lines" in out
     assert (land / "events" / "_loaded" / "orders.csv").exists()
     assert (land / "feedback" / "_loaded" / "reviews.csv").exists()
