@@ -94,29 +94,21 @@ def slowest(target: Path, n: int = 6) -> str:
     )
 
 
+def generate(
+    events: int, users: int, days: int, start: date, seed: int, out: Path, env: dict[str, str]
+) -> tuple[float, float, str]:
+    """`profiler generate` into OUT: (seconds, peak MB, output)."""
+    args = ["--users", str(users), "--events", str(events), "--days", str(days)]
+    args += ["--start", start.isoformat(), "--seed", str(seed), "--out", str(out)]
+    return run(profiler("generate", *args), env)
+
+
 def batch(
     events: int, users: int, day: date, seed: int, folder: Path, env: dict[str, str]
 ) -> tuple[float, float, float, str]:
     """Generate and send one day's events and feedback, then build: (total s, build s, peak MB, slowest)."""
     shutil.rmtree(folder, ignore_errors=True)
-    run(
-        profiler(
-            "generate",
-            "--users",
-            str(users),
-            "--events",
-            str(events),
-            "--days",
-            "1",
-            "--start",
-            day.isoformat(),
-            "--seed",
-            str(seed),
-            "--out",
-            str(folder),
-        ),
-        env,
-    )
+    generate(events, users, 1, day, seed, folder, env)
     t0 = time.perf_counter()
     peak = 0.0
     for source in ("events", "feedback"):  # a daily feed: the catalogue and users were sent once
@@ -140,24 +132,7 @@ def bench(events: int, users: int, out: Path, reuse_data: bool) -> dict:
     r: dict = {"events": events, "users": users}
     if not (reuse_data and (data / "feedback.parquet").exists()):
         shutil.rmtree(data, ignore_errors=True)
-        r["generate_s"], _, _ = run(
-            profiler(
-                "generate",
-                "--users",
-                str(users),
-                "--events",
-                str(events),
-                "--days",
-                str(DAYS),
-                "--start",
-                START.isoformat(),
-                "--seed",
-                "1",
-                "--out",
-                str(data),
-            ),
-            env,
-        )
+        r["generate_s"], _, _ = generate(events, users, DAYS, START, 1, data, env)
     t = 0.0
     for source in ("users", "items", "events", "feedback"):
         s, mem, _ = run(profiler("ingest", source, str(data / f"{source}.parquet")), env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -15,6 +16,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 TAOBAO = SHARED / "taobao_userbehavior_928users.csv"
 REES46 = SHARED / "rees46_2019-10-01_slice.csv"
+
+
+def rees46_purchases() -> list[tuple[str, datetime, str, float]]:
+    """REES46's purchases as (user, time cut to the minute, item, price): what a shop's orders
+    export of the same day would hold."""
+    out = []
+    with REES46.open() as fh:
+        next(fh)
+        for row in fh:
+            ts, kind, item, _, _, _, price, user, _ = row.rstrip("\n").split(",")
+            if kind == "purchase":
+                t = datetime.fromisoformat(ts.removesuffix(" UTC")).replace(second=0)
+                out.append((user, t, item, float(price)))
+    return out
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REES46, TAOBAO
+from conftest import REES46, TAOBAO, rees46_purchases
 
 from profiler import pii
 from profiler.commands import describe_ingest
@@ -461,14 +461,7 @@ def orders_export(tmp_path: Path) -> tuple[Path, list[tuple[str, datetime, str, 
     """REES46's purchases as a shop's orders export would send them (the columns of the UCI Online
     Retail export): no event type, times as M/D/YYYY H:MM, CamelCase names the synonyms know only
     as snake_case. Returns the file and its (user, minute, item, price) lines."""
-    lines = []
-    with REES46.open() as fh:
-        next(fh)
-        for row in fh:
-            ts, kind, item, _, _, _, price, user, _ = row.rstrip("\n").split(",")
-            if kind == "purchase":
-                t = datetime.fromisoformat(ts.removesuffix(" UTC")).replace(second=0)
-                lines.append((user, t, item, float(price)))
+    lines = rees46_purchases()
     body = "".join(
         f"{500000 + i},{item},2,{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d},{price},{user}\n"
         for i, (user, t, item, price) in enumerate(lines)

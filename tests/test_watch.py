@@ -11,27 +11,14 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-from conftest import REES46, run_cli, sql_project
+from conftest import rees46_purchases, run_cli, sql_project
 
 OPTIONS = ("--event-type", "purchase", "--kind", "review", "--ts-format", "%m/%d/%Y %H:%M")
 
 
-def purchases() -> list[tuple[str, datetime, str, float]]:
-    """REES46's purchases: (user, time to the minute, item, price)."""
-    out = []
-    with REES46.open() as fh:
-        next(fh)
-        for row in fh:
-            ts, kind, item, _, _, _, price, user, _ = row.rstrip("\n").split(",")
-            if kind == "purchase":
-                t = datetime.fromisoformat(ts.removesuffix(" UTC")).replace(second=0)
-                out.append((user, t, item, float(price)))
-    return out
-
-
 def landing(root: Path) -> tuple[Path, list[tuple[str, datetime, str, float]]]:
     """`root/events/orders.csv` and `root/feedback/reviews.csv` as the shop exports them."""
-    buys = purchases()
+    buys = rees46_purchases()
     (root / "events").mkdir(parents=True)
     (root / "feedback").mkdir()
     orders = "".join(
