@@ -51,7 +51,10 @@ def _console():
 
 
 def _fail(message: str) -> None:
-    _console().print(f"[red]error:[/red] {message}", soft_wrap=True)
+    from rich.markup import escape
+
+    # the message may quote a file's column names or values: never markup
+    _console().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -110,7 +113,7 @@ def ingest(
         _fail(str(err))
     from profiler.commands import describe_ingest
 
-    _console().print(describe_ingest(result), soft_wrap=True)
+    _console().print(describe_ingest(result), soft_wrap=True, markup=False)
 
 
 @app.command()

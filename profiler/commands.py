@@ -124,12 +124,16 @@ def describe_ingest(result) -> str:
         values = result.unknown.get(reason)
         named = ", ".join(f"{_clipped(v)!r} {c:,}" for v, c in values) if values else ""
         lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
-        if reason.startswith("bad_type:") and result.loaded == 0:
+        if (
+            reason.startswith("bad_type:")
+            and result.loaded == 0
+            and not result.reading.decimal_comma
+        ):
             lines.append(
                 "  nothing loaded: if those numbers use a decimal comma (12,50 or 1.234,50), "
                 "send the file again with --decimal-comma (lines in `quarantine`)"
             )
-        if reason == "bad_timestamp" and result.loaded == 0:
+        if reason == "bad_timestamp" and result.loaded == 0 and not result.reading.ts_format:
             lines.append(
                 "  nothing loaded: if those times share one format, send the file again with it, "
                 "e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"

@@ -62,6 +62,7 @@ class IngestResult:
     duplicate_of: int | None = None  # the batch that loaded this content before
     # reason -> the most frequent values behind `unknown_event_type` / `unknown_kind`, with counts
     unknown: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    reading: Reading = AS_SENT  # how the file was read (`--ts-format`, `--decimal-comma`...)
 
 
 def ingest(
@@ -135,7 +136,7 @@ def _load(
     batch_id = _commit(con, src, info, stats, [c.name for c in src.columns])
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
-        columns=resolved, ignored=ignored, unknown=stats.unknown,
+        columns=resolved, ignored=ignored, unknown=stats.unknown, reading=reading,
     )  # fmt: skip
 
 

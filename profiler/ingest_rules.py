@@ -61,8 +61,9 @@ FEEDBACK_KIND_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 VOCABULARIES = {"event_type": EVENT_TYPE_SYNONYMS, "kind": FEEDBACK_KIND_SYNONYMS}
 
-# Text that means "no value" in exports (pandas, R, SQL dumps, spreadsheets), compared lower-cased;
-# never applied to free text (a search for "none" is a search) or personal columns.
+# Text that means "no value" in exports (pandas, R, SQL dumps, spreadsheets), in these spellings
+# lower-case, upper-case or capitalised; never applied to free text (a search for "none" is a
+# search). Personal columns included: two users with e-mail `N/A` must not share a pseudonym.
 NULL_WORDS = ("null", "nan", "none", "na", "n/a", "\\n", "nat", "unknown", "-", "?")
 FREE_TEXT = ("query", "title", "text")
 _NULL_SPELLINGS = tuple(
@@ -306,7 +307,7 @@ def _value_sql(col: Column, staged: Staged, file_column: str) -> str:
         )
     text = expr if native in (None, "VARCHAR") else f"CAST({expr} AS VARCHAR)"
     value = _trimmed(text)
-    if col.type == "VARCHAR" and col.name not in (*FREE_TEXT, *VOCABULARIES) and not col.personal:
+    if col.type == "VARCHAR" and col.name not in (*FREE_TEXT, *VOCABULARIES):
         value = f"CASE WHEN {_null_word(value)} THEN NULL ELSE {value} END"
     return _whole_id(value) if col.name.endswith("_id") else value
 

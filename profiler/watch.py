@@ -66,6 +66,8 @@ def watch_folder(
 ) -> None:
     """`readings`: source -> (mapping, `Reading`), from `commands.landing_readings`; None reads
     every file as sent."""
+    from rich.markup import escape
+
     from profiler.commands import build_project, describe_ingest, ingest_file
 
     if not directory.is_dir():
@@ -93,10 +95,10 @@ def watch_folder(
                     raise  # the warehouse's fault, not the file's: keep it for the next run
                 except ProfilerError as err:
                     _move(path, "_rejected", str(err))
-                    console.print(f"[red]rejected[/red] {path.name}: {err}")
+                    console.print(f"[red]rejected[/red] {escape(path.name)}: {escape(str(err))}")
                     continue
                 _move(path, "_loaded")
-                console.print(describe_ingest(result))
+                console.print(describe_ingest(result), markup=False)  # it quotes the file
                 arrived += not result.duplicate
                 sizes.pop(path, None)
             if arrived and not stop.requested:

@@ -689,3 +689,21 @@ def test_otto_style_plural_event_types(con, tmp_path):
         kind = {"pv": "view", "buy": "purchase"}.get(line.split(",")[3], line.split(",")[3])
         expected[kind] = expected.get(kind, 0) + 1
     assert kinds == expected
+
+
+def test_a_no_value_word_in_a_personal_column_is_no_pseudonym(con, tmp_path):
+    """Two users who both wrote `N/A` as e-mail must not share a pseudonym (they would link)."""
+    path = write(tmp_path / "users.csv", "user_id,email,city\nu2,N/A,Hangzhou\nu3,n/a,NULL\n")
+    assert ingest(con, "users", path, pii_key=KEY).loaded == 2
+    assert rows(con, "SELECT user_id, email, city FROM raw_users ORDER BY 1") == [
+        ("u2", None, "Hangzhou"),
+        ("u3", None, None),
+    ]
+
+
+def test_hints_do_not_repeat_the_option_given(con, tmp_path):
+    path, _ = orders_export(tmp_path)
+    wrong = Reading(event_type="purchase", ts_format="%d.%m.%Y %H:%M", decimal_comma=True)
+    result = ingest(con, "events", path, pii_key=KEY, reading=wrong)
+    assert (result.loaded, result.quarantined) == (0, {"bad_timestamp": 214})
+    assert "--ts-format" not in describe_ingest(result)

@@ -86,3 +86,20 @@ def test_watch_refuses_bad_options_before_touching_anything(tmp_path: Path) -> N
         assert said in out and len(out.strip().splitlines()) == 1, out
     assert not wh.exists()
     assert sorted(p.name for p in (land / "events").iterdir()) == ["orders.csv"]
+
+
+def test_what_a_file_says_is_printed_as_text_never_as_markup(tmp_path: Path) -> None:
+    """Summaries and errors quote a file's column names and values; `[/x]` there is text."""
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    land = tmp_path / "landing"
+    (land / "events").mkdir(parents=True)
+    text = "user_id,event_type,ts,[/x]\n1,[/b],2019-10-01,a\n2,view,2019-10-01,b\n"
+    (land / "events" / "odd.csv").write_text(text)
+    out = run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    assert "unknown_event_type ('[/b]' 1)" in out and "ignored" in out and "[/x]" in out
+    (tmp_path / "again.csv").write_text(text.replace("[/x]", "[/y]"))
+    out = run_cli("ingest", "events", str(tmp_path / "again.csv"), warehouse=wh, project=project)
+    assert "('[/b]' 1)" in out and "[/y]" in out
+    bad = run_cli("ingest", "events", str(tmp_path / "again.csv"), "--map", "[/z]=user_id",
+                  warehouse=wh, project=project, ok=False)  # fmt: skip
+    assert "[/z]" in bad and len(bad.strip().splitlines()) == 1
