@@ -297,6 +297,8 @@ def _value_sql(col: Column, staged: Staged, file_column: str) -> str:
     native = staged.native.get(file_column)
     if col.type == "TIMESTAMP" and (_is_temporal(native) or _is_numeric(native)):
         return expr
+    if col.type == "DOUBLE" and native == "FLOAT":  # 0.0123 as written, not 0.012299999594...
+        return f"CAST(CAST({expr} AS VARCHAR) AS DOUBLE)"
     if col.type in ("DOUBLE", "INTEGER") and _is_numeric(native):
         return expr
     if col.name.endswith("_id") and _is_numeric(native):  # 541312140.0 -> '541312140'

@@ -297,6 +297,19 @@ def test_parquet_native_types(con, tmp_path):
     assert rows(con, "SELECT ts FROM raw_events LIMIT 1") == expected
 
 
+def test_parquet_float32_prices_are_read_as_written(con, tmp_path):
+    """A REAL price 0.0123 (H&M's prices are that small) is 0.0123, not 0.012299999594688416."""
+    path = tmp_path / "events.parquet"
+    con.execute(
+        f"COPY (SELECT user_id, item_id, behavior_type AS event_type, ts, "
+        f"CAST(0.0123 + item_id % 7 AS FLOAT) AS price FROM read_csv('{TAOBAO}') LIMIT 50) "
+        f"TO '{path}'"
+    )
+    assert ingest(con, "events", path, pii_key=KEY).loaded == 50
+    assert rows(con, "SELECT count(*) FROM raw_events WHERE price <> round(price, 4)") == [(0,)]
+    assert 0.0123 in {p for (p,) in rows(con, "SELECT price FROM raw_events")}
+
+
 # --- duplicates and refusals --------------------------------------------------------------------
 
 
