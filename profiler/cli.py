@@ -73,17 +73,19 @@ def ingest(
         typer.Option("--map", help="TARGET=COLUMN: read canonical TARGET from the file's COLUMN."),
     ] = None,
     event_type: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             help="Every line is this event type (view, cart, fav, purchase, search), for a file "
-            "without an event type column, e.g. an orders export."
+            "without an event type column, e.g. an orders export; or VALUE=TYPE, repeated, for "
+            "a column of codes, e.g. 0=view 1=cart."
         ),
     ] = None,
     kind: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             help="Every line is this kind of feedback (rating, review, complaint, like, comment, "
-            "share), for a feedback file without a kind column, e.g. a reviews export."
+            "share), for a feedback file without a kind column, e.g. a reviews export; or "
+            "VALUE=KIND, repeated."
         ),
     ] = None,
     ts_format: Annotated[
@@ -98,8 +100,7 @@ def ingest(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Append a file to raw_<source>; lines that cannot be used go to `quarantine`, with the reason."""
-    from profiler.commands import ingest_file, parse_mapping
-    from profiler.ingest_rules import Reading
+    from profiler.commands import ingest_file, parse_mapping, reading_of
 
     try:
         result = ingest_file(
@@ -107,7 +108,7 @@ def ingest(
             source,
             path,
             parse_mapping(map_ or []),
-            Reading(event_type, kind, ts_format, decimal_comma),
+            reading_of(event_type, kind, ts_format, decimal_comma),
         )
     except ProfilerError as err:
         _fail(str(err))
@@ -287,10 +288,12 @@ def watch(
         ),
     ] = None,
     event_type: Annotated[
-        str | None, typer.Option(help="Every line of files in DIR/events/ is this event type.")
+        list[str] | None,
+        typer.Option(help="As ingest's, for files in DIR/events/: TYPE, or VALUE=TYPE repeated."),
     ] = None,
     kind: Annotated[
-        str | None, typer.Option(help="Every line of files in DIR/feedback/ is this kind.")
+        list[str] | None,
+        typer.Option(help="As ingest's, for files in DIR/feedback/: KIND, or VALUE=KIND repeated."),
     ] = None,
     ts_format: Annotated[
         str | None, typer.Option(help="strptime format of times sent as text, in every folder.")

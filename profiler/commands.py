@@ -32,10 +32,37 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
+def reading_of(
+    event_types: list[str] | None,
+    kinds: list[str] | None,
+    ts_format: str | None = None,
+    decimal_comma: bool = False,
+):
+    """An `ingest_rules.Reading` from the CLI's options: `--event-type purchase` (every line),
+    or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike."""
+    from profiler.ingest_rules import Reading
+
+    constants: dict[str, str | None] = {"event_type": None, "kind": None}
+    values = []
+    for column, items in (("event_type", event_types), ("kind", kinds)):
+        option = "--" + column.replace("_", "-")
+        for item in items or []:
+            sent, sep, value = item.partition("=")
+            if sep:
+                values.append((column, sent.strip(), value.strip()))
+            elif constants[column] is not None:
+                raise ProfilerError(f"{option} given twice ({constants[column]}, {item}); keep one")
+            else:
+                constants[column] = item
+    return Reading(
+        constants["event_type"], constants["kind"], ts_format, decimal_comma, tuple(values)
+    )
+
+
 def landing_readings(
     maps: list[str],
-    event_type: str | None,
-    kind: str | None,
+    event_types: list[str] | None,
+    kinds: list[str] | None,
     ts_format: str | None,
     decimal_comma: bool = False,
 ) -> dict[str, tuple[dict[str, str], object]]:
@@ -43,12 +70,13 @@ def landing_readings(
 
     `--map SOURCE.TARGET=COLUMN` names the source a mapping is for; `--event-type` is for
     `events/`, `--kind` for `feedback/`, `--ts-format` and `--decimal-comma` for every folder.
-    Checked here, before the
-    loop starts, so a typo stops the command instead of rejecting every file that lands.
+    Checked here, before the loop starts, so a typo stops the command instead of rejecting every
+    file that lands.
     """
     from profiler.ingest_rules import Reading, check_mapping, check_reading
     from profiler.sources import SOURCES
 
+    read = reading_of(event_types, kinds, ts_format, decimal_comma)
     mappings: dict[str, dict[str, str]] = {name: {} for name in SOURCES}
     for item in maps:
         source, dot, rest = item.partition(".")
@@ -61,10 +89,15 @@ def landing_readings(
     readings = {}
     for name, source in SOURCES.items():
         reading = Reading(
-            event_type if name == "events" else None,
-            kind if name == "feedback" else None,
+            read.event_type if name == "events" else None,
+            read.kind if name == "feedback" else None,
             ts_format,
             decimal_comma,
+            tuple(
+                v
+                for v in read.values
+                if v[0] == {"events": "event_type", "feedback": "kind"}.get(name)
+            ),
         )
         readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))
     return readings

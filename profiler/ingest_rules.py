@@ -106,18 +106,25 @@ class Reading:
     as text, for times that are not ISO 8601 (`%m/%d/%Y %H:%M` reads `12/1/2010 8:26`); numbers
     and typed Parquet times do not need one. `decimal_comma` reads numbers sent as text the way
     European exports write them: `1.234,50` is 1234.5 (an option, because `1.234` alone could be
-    either).
+    either). `values` maps what a file's event type or kind column sends to the vocabulary, for
+    codes no synonym can know (`--event-type 0=view`: Tmall's `action_type` 0..3): triples of
+    (column, value as sent, canonical value).
     """
 
     event_type: str | None = None
     kind: str | None = None
     ts_format: str | None = None
     decimal_comma: bool = False
+    values: tuple[tuple[str, str, str], ...] = ()
 
     def constants(self) -> dict[str, str]:
         """Canonical column -> the value every record gets."""
         values = {"event_type": self.event_type, "kind": self.kind}
         return {column: value for column, value in values.items() if value is not None}
+
+    def value_map(self, column: str) -> dict[str, str]:
+        """Value as sent -> canonical value, for `column`."""
+        return {sent: canonical for c, sent, canonical in self.values if c == column}
 
 
 AS_SENT = Reading()  # the file's own columns and formats
@@ -134,26 +141,44 @@ _CONSTANT_SOURCE = {"event_type": "events", "kind": "feedback"}
 def check_reading(source: Source, reading: Reading) -> Reading:
     """Refuse an `--event-type`, `--kind` or `--ts-format` that cannot work, before any work;
     returns it with canonical values."""
-    canonical = {}
-    for column, value in reading.constants().items():
-        option = _option(column)
-        if source.name != _CONSTANT_SOURCE[column]:
+    canonical = {
+        column: _canonical(source, column, value, value)
+        for column, value in reading.constants().items()
+    }
+    values = []
+    for column, sent, value in reading.values:
+        if column in canonical:
             raise ProfilerError(
-                f"{option} is for {_CONSTANT_SOURCE[column]} files, not {source.name}"
+                f"{_option(column)} {canonical[column]} gives every line one value, "
+                f"{_option(column)} {sent}={value} maps the file's values; keep one kind"
             )
-        key = value.strip().lower().replace("-", "_").replace(" ", "_")
-        vocabulary = VOCABULARIES[column]
-        canonical[column] = next((c for c, names in vocabulary.items() if key in names), None)
-        if canonical[column] is None:
-            raise ProfilerError(
-                f"{option} {value}: not one of the {column.replace('_', ' ')}s; "
-                f"choose one of: {', '.join(vocabulary)}"
-            )
+        values.append((column, sent, _canonical(source, column, value, f"{sent}={value}")))
     if reading.ts_format is not None:
         check_ts_format(reading.ts_format)
     return Reading(
-        canonical.get("event_type"), canonical.get("kind"), reading.ts_format, reading.decimal_comma
+        canonical.get("event_type"),
+        canonical.get("kind"),
+        reading.ts_format,
+        reading.decimal_comma,
+        tuple(values),
     )
+
+
+def _canonical(source: Source, column: str, value: str, said: str) -> str:
+    """The vocabulary's name for `value` of `column` (`buy` -> `purchase`), or a one-line error
+    quoting what the user `said`."""
+    option = _option(column)
+    if source.name != _CONSTANT_SOURCE[column]:
+        raise ProfilerError(f"{option} is for {_CONSTANT_SOURCE[column]} files, not {source.name}")
+    key = value.strip().lower().replace("-", "_").replace(" ", "_")
+    vocabulary = VOCABULARIES[column]
+    found = next((c for c, names in vocabulary.items() if key in names), None)
+    if found is None:
+        raise ProfilerError(
+            f"{option} {said}: {value!r} is not one of the {column.replace('_', ' ')}s; "
+            f"choose one of: {', '.join(vocabulary)}"
+        )
+    return found
 
 
 def check_ts_format(fmt: str) -> None:
@@ -381,11 +406,17 @@ def _timestamp_sql(v: str, d: str, native: str | None, fmt: str | None = None) -
     return f"CASE WHEN {d} IS NOT NULL THEN {_epoch_sql(d)} ELSE {text} END"
 
 
-def _vocabulary_sql(v: str, synonyms: dict[str, tuple[str, ...]]) -> str:
-    """Canonical value or NULL. Values already canonical skip the normalising string work, and
-    CASE chains (not IN lists, which DuckDB plans as joins) keep it a cheap projection."""
+def _vocabulary_sql(
+    v: str, synonyms: dict[str, tuple[str, ...]], sent: Mapping[str, str] | None = None
+) -> str:
+    """Canonical value or NULL. Values the user mapped (`sent`) come first, exactly as sent;
+    values already canonical skip the normalising string work, and CASE chains (not IN lists,
+    which DuckDB plans as joins) keep it a cheap projection."""
     key = f"replace(replace(lower({v}), '-', '_'), ' ', '_')"
-    canon = " ".join(f"WHEN {quote_literal(c)} THEN {quote_literal(c)}" for c in synonyms)
+    canon = " ".join(
+        [f"WHEN {quote_literal(a)} THEN {quote_literal(b)}" for a, b in (sent or {}).items()]
+        + [f"WHEN {quote_literal(c)} THEN {quote_literal(c)}" for c in synonyms]
+    )
     whens = " ".join(
         f"WHEN {quote_literal(name)} THEN {quote_literal(c)}"
         for c, names in synonyms.items()
@@ -434,7 +465,8 @@ def _column_levels(
     if col.required:
         lv.checks.append((f"({v} IS NULL OR {absent})", f"missing_{col.name}"))
     if col.name in VOCABULARIES:
-        lv.add(col, value, _vocabulary_sql(v, VOCABULARIES[col.name]), p)
+        vocabulary = _vocabulary_sql(v, VOCABULARIES[col.name], reading.value_map(col.name))
+        lv.add(col, value, vocabulary, p)
         lv.checks.append((f"{v} IS NOT NULL AND {p} IS NULL", f"unknown_{col.name}"))
     elif col.personal:
         lv.add(col, value, "NULL", f"{lv.hmac}({normalise_sql(col.name, v)})")

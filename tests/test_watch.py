@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-from conftest import rees46_purchases, run_cli, sql_project
+from conftest import TAOBAO, rees46_purchases, run_cli, sql_project
 
 OPTIONS = ("--event-type", "purchase", "--kind", "review", "--ts-format", "%m/%d/%Y %H:%M")
 
@@ -103,3 +103,39 @@ def test_what_a_file_says_is_printed_as_text_never_as_markup(tmp_path: Path) -> 
     bad = run_cli("ingest", "events", str(tmp_path / "again.csv"), "--map", "[/z]=user_id",
                   warehouse=wh, project=project, ok=False)  # fmt: skip
     assert "[/z]" in bad and len(bad.strip().splitlines()) == 1
+
+
+def test_event_type_codes_map_to_the_vocabulary(tmp_path: Path) -> None:
+    """Tmall's user_log says what happened with codes (0 click, 1 cart, 2 purchase, 3 favourite):
+    Taobao's lines rewritten that way, with one code (4) the shop never explained."""
+    code = {"pv": "0", "cart": "1", "buy": "2", "fav": "3"}
+    lines = TAOBAO.read_text().splitlines()[1:301]
+    body = "".join(
+        f"{u},{i},{c},{'4' if n == 7 else code[k]},{t}\n"
+        for n, (u, i, c, k, t) in enumerate(line.split(",") for line in lines)
+    )
+    path = tmp_path / "user_log.csv"
+    path.write_text("user_id,item_id,cat_id,action_type,time_stamp\n" + body)
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    codes = ["0=view", "1=cart", "2=purchase", "3=fav"]
+    options = [x for c in codes for x in ("--event-type", c)]
+    args = ["ingest", "events", str(path), "--map", "event_type=action_type", *options]
+    out = run_cli(*args, warehouse=wh, project=project)
+    assert "299 loaded, 1 quarantined" in out and "unknown_event_type ('4' 1)" in out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = dict(
+            con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY ALL").fetchall()
+        )
+    named = {"pv": "view", "buy": "purchase"}
+    expected: dict[str, int] = {}
+    for n, line in enumerate(lines):
+        if n != 7:
+            kind = named.get(line.split(",")[3], line.split(",")[3])
+            expected[kind] = expected.get(kind, 0) + 1
+    assert got == expected
+    for bad, said in [
+        (["--event-type", "purchase", "--event-type", "0=view"], "keep one kind"),
+        (["--event-type", "0=refund"], "'refund' is not one of the event types"),
+    ]:
+        out = run_cli("ingest", "events", str(path), *bad, warehouse=wh, project=project, ok=False)
+        assert said in out and len(out.strip().splitlines()) == 1, out
