@@ -115,6 +115,8 @@ def ingest(
     from profiler.commands import describe_ingest
 
     _console().print(describe_ingest(result), soft_wrap=True, markup=False)
+    if result.loaded == 0 and result.lines > 0:  # a scheduler must not see this as a success
+        _fail(f"nothing loaded from {result.lines:,} lines; they are in `quarantine`, see above")
 
 
 @app.command()

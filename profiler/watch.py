@@ -2,7 +2,8 @@
 
 A file is taken once its size has stopped changing for one scan (so half-copied files wait), is
 ingested once (ingest itself refuses content it has seen), then moved to `DIR/<source>/_loaded/`;
-a file ingest refuses goes to `DIR/<source>/_rejected/` with a `.reason.txt` beside it. Ctrl-C and
+a file ingest refuses, or of which no line loaded (all in `quarantine`: send it again read another
+way), goes to `DIR/<source>/_rejected/` with a `.reason.txt` beside it. Ctrl-C and
 SIGTERM stop the loop between steps, never inside an ingest or a build.
 """
 
@@ -97,10 +98,14 @@ def watch_folder(
                     _move(path, "_rejected", str(err))
                     console.print(f"[red]rejected[/red] {escape(path.name)}: {escape(str(err))}")
                     continue
-                _move(path, "_loaded")
-                console.print(describe_ingest(result), markup=False)  # it quotes the file
-                arrived += not result.duplicate
+                summary = describe_ingest(result)
+                console.print(summary, markup=False)  # it quotes the file
                 sizes.pop(path, None)
+                if result.loaded == 0 and result.lines > 0:  # fix the reading, drop it in again
+                    _move(path, "_rejected", f"nothing loaded (lines in `quarantine`)\n{summary}")
+                    continue
+                _move(path, "_loaded")
+                arrived += not result.duplicate
             if arrived and not stop.requested:
                 build_project(settings, None, False, None, console)
             if once:

@@ -139,3 +139,24 @@ def test_event_type_codes_map_to_the_vocabulary(tmp_path: Path) -> None:
     ]:
         out = run_cli("ingest", "events", str(path), *bad, warehouse=wh, project=project, ok=False)
         assert said in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_a_file_of_which_nothing_loaded_is_not_a_success(tmp_path: Path) -> None:
+    """The orders export read without its time format: every line is quarantined. `ingest`
+    exits non-zero (a scheduler must notice) and `watch` puts the file in `_rejected/`, from
+    where it can be dropped in again with the right options."""
+    land, _ = landing(tmp_path / "landing")
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    orders = land / "events" / "orders.csv"
+    (tmp_path / "orders.csv").write_bytes(orders.read_bytes())
+    args = ["--map", "user_id=buyer", "--event-type", "purchase"]
+    out = run_cli("ingest", "events", str(tmp_path / "orders.csv"), *args,
+                  warehouse=wh, project=project, ok=False)  # fmt: skip
+    assert "0 loaded, 214 quarantined" in out and "error: nothing loaded from 214 lines" in out
+    (land / "feedback" / "reviews.csv").unlink()
+    run_cli("watch", str(land), "--once", "--map", "events.user_id=buyer", *args[2:],
+            warehouse=wh, project=project)  # fmt: skip
+    reason = (land / "events" / "_rejected" / "orders.csv.reason.txt").read_text()
+    assert reason.startswith("nothing loaded") and "bad_timestamp" in reason
+    with duckdb.connect(str(wh), read_only=True) as con:  # each send's lines once, in quarantine
+        assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (214,)
