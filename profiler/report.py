@@ -47,8 +47,8 @@ class BuildPrinter:
         rows = f"{r.rows_in:>11,} in {r.rows_out:>11,} out" if r.action != "skip" else " " * 30
         line = f"[{style}]{r.status:<8}[/{style}] {r.model:<28} {r.kind:<20} {r.action:<6} {rows} {r.execution_time:7.2f}s  {r.reason}"
         self.console.print(line, soft_wrap=True)
-        if r.message:
-            self.console.print(f"         {r.message}", soft_wrap=True, style=style)
+        if r.message:  # it may quote data: text, never markup
+            self.console.print(f"         {r.message}", soft_wrap=True, style=style, markup=False)
 
     def summary(self, con, run: RunResults, warehouse: Path) -> None:
         worked = sum(r.action != "skip" and r.status == "success" for r in run.results)
@@ -65,3 +65,21 @@ class BuildPrinter:
             self.console.print(
                 f"profile: table user_profile in {warehouse} ({users:,} users)", soft_wrap=True
             )
+        waiting = _feedback_after(con, run.as_of)
+        if waiting:  # reviews are often written days after the last event a shop sent
+            self.console.print(
+                f"{waiting:,} feedback row(s) are newer than the as-of and not in the profile yet: "
+                "they count once events reach their time, or with --as-of",
+                soft_wrap=True,
+            )
+
+
+def _feedback_after(con, as_of) -> int:
+    """Feedback rows newer than the build's as-of (the newest event, unless --as-of said)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = 'main' AND table_name = 'raw_feedback'"
+    ).fetchone()[0]
+    if not exists or as_of is None:
+        return 0
+    return con.execute("SELECT count(*) FROM raw_feedback WHERE ts > ?", [as_of]).fetchone()[0]
