@@ -65,6 +65,9 @@ class BuildPrinter:
             self.console.print(
                 f"profile: table user_profile in {warehouse} ({users:,} users)", soft_wrap=True
             )
+        cleaned = _cleaning(con)
+        if cleaned:  # nothing a shop sent is dropped unsaid
+            self.console.print(f"cleaning: {cleaned}", soft_wrap=True)
         waiting = _feedback_after(con, run.as_of)
         if waiting:  # reviews are often written days after the last event a shop sent
             self.console.print(
@@ -72,6 +75,28 @@ class BuildPrinter:
                 "they count once events reach their time, or with --as-of",
                 soft_wrap=True,
             )
+
+
+def _cleaning(con) -> str:
+    """What cleaning left out of the profile, with the tables that list it; '' when nothing."""
+    have = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = "
+            "current_database() AND table_schema = 'main' AND table_name IN "
+            "('stg_event_repeats', 'stg_bot_bursts')"
+        ).fetchall()
+    }
+    parts = []
+    if "stg_event_repeats" in have:
+        (extra,) = con.execute("SELECT sum(copies - 1) FROM stg_event_repeats").fetchone()
+        if extra:
+            parts.append(f"{extra:,} exact repeat event(s) counted once (stg_event_repeats)")
+    if "stg_bot_bursts" in have:
+        (days,) = con.execute("SELECT count(*) FROM stg_bot_bursts").fetchone()
+        if days:
+            parts.append(f"{days:,} bot-like user-day(s) left out (stg_bot_bursts)")
+    return "; ".join(parts)
 
 
 def _feedback_after(con, as_of) -> int:

@@ -49,6 +49,7 @@ def test_watch_reads_each_folder_with_its_options(tmp_path: Path) -> None:
     assert "read: user_id <- buyer, ts <- InvoiceDate, item_id <- StockCode" in out
     assert "ignored (no canonical column; --map names one): InvoiceNo" in out
     assert "20 loaded, 0 quarantined of 20 lines" in out
+    assert "cleaning: 2 exact repeat event(s) counted once (stg_event_repeats)" in out
     # reviews come a day after the purchase, so after the newest event: the build says so
     assert "20 feedback row(s) are newer than the as-of and not in the profile yet" in out
     assert (land / "events" / "_loaded" / "orders.csv").exists()
