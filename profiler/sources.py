@@ -56,7 +56,15 @@ SOURCES: dict[str, Source] = {
                 "user_id",
                 "VARCHAR",
                 True,
-                synonyms=("userid", "user", "customer_id", "visitorid", "visitor_id", "uid"),
+                synonyms=(
+                    "userid",
+                    "user",
+                    "customer_unique_id",
+                    "customer_id",
+                    "visitorid",
+                    "visitor_id",
+                    "uid",
+                ),
             ),
             Column(
                 "event_type",
@@ -97,11 +105,16 @@ SOURCES: dict[str, Source] = {
     "users": Source(
         "users",
         (
-            Column("user_id", "VARCHAR", True, synonyms=("userid", "customer_id", "uid")),
+            Column(
+                "user_id",
+                "VARCHAR",
+                True,
+                synonyms=("userid", "customer_unique_id", "customer_id", "uid"),
+            ),
             Column("gender", "VARCHAR", synonyms=("sex",)),
             Column("birth_year", "INTEGER", synonyms=("year_of_birth",)),
-            Column("city", "VARCHAR"),
-            Column("region", "VARCHAR", synonyms=("state", "province")),
+            Column("city", "VARCHAR", synonyms=("customer_city",)),
+            Column("region", "VARCHAR", synonyms=("state", "province", "customer_state")),
             Column(
                 "signup_ts",
                 "TIMESTAMP",
@@ -131,7 +144,7 @@ SOURCES: dict[str, Source] = {
                 "user_id",
                 "VARCHAR",
                 True,
-                synonyms=("userid", "customer_id", "uid", "reviewer_id"),
+                synonyms=("userid", "customer_unique_id", "customer_id", "uid", "reviewer_id"),
             ),
             Column(
                 "ts",

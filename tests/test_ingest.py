@@ -720,3 +720,23 @@ def test_hints_do_not_repeat_the_option_given(con, tmp_path):
     result = ingest(con, "events", path, pii_key=KEY, reading=wrong)
     assert (result.loaded, result.quarantined) == (0, {"bad_timestamp": 214})
     assert "--ts-format" not in describe_ingest(result)
+
+
+def test_olist_customers_keep_the_person_as_the_user(con, tmp_path):
+    """Olist's customers file has a per-order `customer_id` and the person's
+    `customer_unique_id`: the person is the user (ids from Olist's public layout)."""
+    path = write(
+        tmp_path / "olist_customers_dataset.csv",
+        "customer_id,customer_unique_id,customer_zip_code_prefix,customer_city,customer_state\n"
+        "06b8999e2fba1a1fbc88172c00ba8bc7,861eff4711a542e4b93843c6dd7febb0,14409,franca,SP\n"
+        "18955e83d337fd6b2def6b18a428ac77,290c77bc529b7ac935b93aa66c333dc3,09790,sao bernardo,SP\n",
+    )
+    result = ingest(con, "users", path, pii_key=KEY)
+    assert result.columns == {
+        "user_id": "customer_unique_id", "city": "customer_city", "region": "customer_state",
+    }  # fmt: skip
+    assert result.ignored == ["customer_id", "customer_zip_code_prefix"]
+    assert rows(con, "SELECT user_id, city, region FROM raw_users ORDER BY 1") == [
+        ("290c77bc529b7ac935b93aa66c333dc3", "sao bernardo", "SP"),
+        ("861eff4711a542e4b93843c6dd7febb0", "franca", "SP"),
+    ]
