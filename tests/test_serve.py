@@ -598,3 +598,26 @@ def test_no_personal_value_is_exported_or_served(served: dict, tmp_path: Path) -
                 found.append((f"{schema}.{table}.{column}", n))
     assert not found, found
     assert os.path.exists(served["wh"])
+
+
+def test_show_prints_the_shops_words_as_text(tmp_path: Path) -> None:
+    """Search terms, brands and reasons are the shop's data: `[/b] [sale]` is a search, not
+    markup (it crashed `show`). Taobao's first user, plus two searches of that text."""
+    from conftest import sql_project
+
+    lines = TAOBAO.read_text().splitlines()
+    user = lines[1].split(",")[0]
+    mine = [line for line in lines[1:] if line.split(",")[0] == user]
+    rows = [line.split(",") for line in mine]
+    body = "".join(f"{u},{i},{c},{k},{t},\n" for u, i, c, k, t in rows)
+    last = max(int(r[4]) for r in rows)
+    body += "".join(f"{user},,,search,{last - n},[/b] [sale]\n" for n in (1, 2))
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,category_id,behavior_type,ts,query\n" + body)
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    run_cli("ingest", "events", str(path), warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
+    out = run_cli("show", user, warehouse=wh, project=project)
+    assert re.search(r"top_search_term_1\s+\[/b\] \[sale\]", out), out
+    basic = out.split("behaviour")[0]  # the user's own id is basic information
+    assert re.search(rf"user_id\s+{user}\b", basic), out

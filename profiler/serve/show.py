@@ -24,11 +24,15 @@ def column_dimensions(settings: Settings) -> dict[str, str]:
             continue
         for column in model.columns:
             found.setdefault(column, dims[0])
+    found.update(
+        user_id="basic", as_of="basic"
+    )  # every feature table has them; they are the user's
     return found
 
 
 def show_user(settings: Settings, user_id: str, console) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from profiler.serve.catalog import open_reader
 
@@ -48,10 +52,8 @@ def show_user(settings: Settings, user_id: str, console) -> None:
     dims = column_dimensions(settings)
     groups: dict[str, list[tuple[str, object]]] = {}
     for name, value in zip(names, row, strict=True):
-        groups.setdefault(
-            dims.get(name, "basic" if name in ("user_id", "as_of") else "other"), []
-        ).append((name, value))
-    console.print(f"[bold]user {user_id}[/bold]")
+        groups.setdefault(dims.get(name, "other"), []).append((name, value))
+    console.print(Text(f"user {user_id}", style="bold"))
     for dim in (*DIMENSIONS, "other"):
         if dim not in groups:
             continue
@@ -132,9 +134,12 @@ def _history(con, user_id: str):
     return (None, None, *keep), [[r[i] for i in idx] for r in rows]
 
 
-def _fmt(value: object) -> str:
+def _fmt(value: object):
+    """A cell as plain text: values are the shop's data (`[sale] shoes` is a search, not markup)."""
+    from rich.text import Text
+
     if value is None:
-        return "-"
+        return Text("-")
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    return str(value)
+        return Text(f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}")
+    return Text(str(value))
