@@ -333,10 +333,7 @@ def _value_sql(col: Column, staged: Staged, file_column: str) -> str:
             f"THEN CAST(CAST({expr} AS BIGINT) AS VARCHAR) ELSE CAST({expr} AS VARCHAR) END"
         )
     text = expr if native in (None, "VARCHAR") else f"CAST({expr} AS VARCHAR)"
-    value = _trimmed(text)
-    if col.type == "VARCHAR" and col.name not in (*FREE_TEXT, *VOCABULARIES):
-        value = f"CASE WHEN {_null_word(value)} THEN NULL ELSE {value} END"
-    return _whole_id(value) if col.name.endswith("_id") else value
+    return _trimmed(text)
 
 
 def _null_word(v: str) -> str:
@@ -453,15 +450,15 @@ def _column_levels(
     constant = reading.constants().get(col.name)
     if constant is not None:
         value = quote_literal(constant)
-    # a number or time sent as a word for "no value" is no value (text columns lose such words
-    # in `_value_sql`); only a value that failed to parse is compared with the words
-    absent = (
-        f"({t} IS NULL AND {_null_word(v)})"
-        if col.type in ("DOUBLE", "INTEGER", "TIMESTAMP")
-        and native in (None, "VARCHAR")
-        and constant is None
-        else "FALSE"
-    )
+    # A word for "no value" is no value. Text columns drop it when parsed (below); a number or
+    # time compares its text with the words only when it failed to parse. Every expression refers
+    # to the level before by column name: nesting the text's SQL would multiply it.
+    words = col.type == "VARCHAR" and col.name not in (*FREE_TEXT, *VOCABULARIES)
+    absent = "FALSE"
+    if words:
+        absent = f"{p} IS NULL"
+    elif col.type != "VARCHAR" and native in (None, "VARCHAR") and constant is None:
+        absent = f"({t} IS NULL AND {_null_word(v)})"
     if col.required:
         lv.checks.append((f"({v} IS NULL OR {absent})", f"missing_{col.name}"))
     if col.name in VOCABULARIES:
@@ -469,7 +466,8 @@ def _column_levels(
         lv.add(col, value, vocabulary, p)
         lv.checks.append((f"{v} IS NOT NULL AND {p} IS NULL", f"unknown_{col.name}"))
     elif col.personal:
-        lv.add(col, value, "NULL", f"{lv.hmac}({normalise_sql(col.name, v)})")
+        kept = f"CASE WHEN {_null_word(v)} THEN NULL ELSE {v} END"
+        lv.add(col, value, kept, f"{lv.hmac}({normalise_sql(col.name, p)})")
     elif col.type == "TIMESTAMP":
         fmt = reading.ts_format if native in (None, "VARCHAR") else None
         number = "NULL" if _is_temporal(native) else f"TRY_CAST({v} AS DOUBLE)"
@@ -500,7 +498,8 @@ def _column_levels(
             (f"{v} IS NOT NULL AND {t} IS NULL AND NOT {absent}", f"bad_type:{col.name}")
         )
     else:
-        lv.add(col, value, "NULL", v)
+        kept = f"CASE WHEN {_null_word(v)} THEN NULL ELSE {v} END" if words else v
+        lv.add(col, value, kept, _whole_id(p) if col.name.endswith("_id") else p)
 
 
 def _decimal_comma_sql(v: str) -> str:
