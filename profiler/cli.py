@@ -39,7 +39,7 @@ WarehouseOpt = Annotated[
     typer.Option(
         "--warehouse",
         envvar="PROFILER_WAREHOUSE",
-        help="DuckDB file [default: <project>/warehouse.duckdb].",
+        help="DuckDB file (default: <project>/warehouse.duckdb).",
     ),
 ]
 
