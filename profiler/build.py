@@ -74,17 +74,23 @@ def parse_as_of(value: str | None) -> datetime | None:
     return parsed
 
 
-def resolve_as_of(con: duckdb.DuckDBPyConnection, given: datetime | None) -> datetime:
-    """The as-of time comes from the data (or --as-of), never from the wall clock."""
-    if given:
-        return given
+def newest_data(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The newest event time ingested, else the newest feedback time: the data's as-of."""
     for table in ("raw_events", "raw_feedback"):
         newest = con.execute(f"SELECT max(ts) FROM {table}").fetchone()[0]
         if newest:
             return newest
-    raise ProfilerError(
-        "nothing to build: no events ingested yet; run `profiler ingest events FILE` first"
-    )
+    return None
+
+
+def resolve_as_of(con: duckdb.DuckDBPyConnection, given: datetime | None) -> datetime:
+    """The as-of time comes from the data (or --as-of), never from the wall clock."""
+    newest = given or newest_data(con)
+    if newest is None:
+        raise ProfilerError(
+            "nothing to build: no events ingested yet; run `profiler ingest events FILE` first"
+        )
+    return newest
 
 
 def clean_leftovers(con: duckdb.DuckDBPyConnection) -> None:
@@ -195,6 +201,7 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
             max_batch(con),
             options.full_refresh,
             Path(project_dir),
+            newest_data(con),
         )
         as_of = ctx.as_of
         options.gate.start_run(run_id, ctx.as_of)
@@ -329,9 +336,17 @@ def _build_one(
     state = states.get(model.name)
     plan = plan_model(con, dag, model, state, parent_versions, ctx)
     if model.kind is Kind.SCD2 and state and ctx.as_of < (state.as_of or ctx.as_of):
-        plan = Plan(
-            model.name, "skip", "as-of is earlier than the history's newest change", state.watermark
-        )
+        # A look at the past never rewrites history; but changes stamped after the newest data
+        # (a build --as-of in the future) are provisional: a build at the data's as-of or later
+        # takes them back (see materialize/scd2.py), so one such build cannot block the history.
+        provisional = ctx.newest_data is not None and ctx.as_of >= ctx.newest_data
+        if not provisional:
+            plan = Plan(
+                model.name,
+                "skip",
+                "as-of is earlier than the history's newest change",
+                state.watermark,
+            )
     new_state = ModelState(
         model.name,
         model.kind.value,

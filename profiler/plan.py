@@ -44,6 +44,7 @@ class BuildContext:
     max_batch: int
     full_refresh: bool = False
     project_dir: Path = Path(".")
+    newest_data: datetime | None = None  # the newest event (else feedback) time ingested
 
 
 def ts_literal(value: datetime | date) -> str:

@@ -137,6 +137,24 @@ def test_a_look_at_the_past_keeps_the_history(full_build: Path, project: Path, t
     assert table_diff(full_build, wh, "user_profile_history") == 0
 
 
+def test_a_build_in_the_future_does_not_block_the_history(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """`--as-of` after the newest event stamps history rows in the future (users churn); the
+    next build at the data's as-of takes them back instead of skipping the history forever."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    run_cli("build", "--as-of", "2030-01-01", warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        (future,) = con.execute(
+            "SELECT count(*) FROM user_profile_history WHERE valid_from = '2030-01-01'"
+        ).fetchone()
+    assert future > 0  # the look ahead did change the history
+    run_cli("build", warehouse=wh, project=project)
+    assert compare_all(full_build, wh) == {}
+    assert table_diff(full_build, wh, "user_profile_history") == 0
+
+
 def test_changed_model_rebuilds_it_and_its_descendants_only(
     full_build: Path, tmp_path: Path
 ) -> None:

@@ -5,10 +5,12 @@ whose tracked columns changed or that disappeared (valid_to = as-of) and opens a
 without an open row. The history records builds, so unlike every other kind it is not rebuilt
 from scratch by --full-refresh; a change to its SQL starts a new history.
 
-A build at the as-of the history last recorded (late data arrived, the as-of did not move)
-replaces that as-of's state instead of adding to it: the rows it opened are removed and the rows
-it closed reopened first, so no row is ever valid for zero time and the history is the same as if
-only the last build at that as-of had run. (`build` never merges an as-of older than the last one.)
+A build at an as-of the history has already passed or reached replaces what was recorded from
+that as-of on: the rows opened at or after it are removed and the rows closed at or after it
+reopened, then the current state is merged. So late data at an unchanged as-of never leaves a row
+valid for zero time, and the history is the same as if only the last build at that as-of had run.
+`build` allows going back only over changes stamped after the newest data (a build --as-of in the
+future); a look at the past is skipped and leaves the history as it is.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ def stage(
                 f"CAST(NULL AS TIMESTAMP) AS valid_to, TRUE AS is_current FROM {stg}"
             )
             return
-        c.execute(f"DELETE FROM {target} WHERE valid_from = {as_of}")  # rewind this as-of
+        c.execute(f"DELETE FROM {target} WHERE valid_from >= {as_of}")  # rewind to this as-of
         c.execute(
-            f"UPDATE {target} SET valid_to = NULL, is_current = TRUE WHERE valid_to = {as_of}"
+            f"UPDATE {target} SET valid_to = NULL, is_current = TRUE WHERE valid_to >= {as_of}"
         )
         c.execute(
             f"UPDATE {target} AS h SET valid_to = {as_of}, is_current = FALSE "
