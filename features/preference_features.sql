@@ -46,7 +46,9 @@ prices AS (
             ELSE 'premium'
         END AS price_band
     FROM (
-        SELECT user_id, round(price_sum / priced_events, 6) AS avg_price_viewed
+        -- the sum rounded first: summed in parallel, its last bits vary from build to build, and
+        -- an unrounded mean could land on either side of a 6th-decimal rounding step
+        SELECT user_id, round(round(price_sum, 6) / priced_events, 6) AS avg_price_viewed
         FROM int_user_lifetime
         WHERE priced_events > 0
     ) AS p
