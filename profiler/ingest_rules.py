@@ -391,15 +391,15 @@ def _timestamp_sql(v: str, d: str, native: str | None, fmt: str | None = None) -
         return f"CAST({v} AS TIMESTAMP)"
     if _is_numeric(native):
         return _epoch_sql(d)
-    if fmt is not None:  # the format first; a Unix number that does not fit it still reads
-        parsed = f"try_strptime({v}, {quote_literal(fmt)})"
-        parsed = f"timezone('UTC', {parsed})" if re.search("%[zZ]", fmt) else parsed
-        return f"coalesce({parsed}, CASE WHEN {d} IS NOT NULL THEN {_epoch_sql(d)} END)"
     spaced_offset = rf"regexp_replace({v}, '\s+([+-]\d\d):?(\d\d)$', '\1:\2')"
     text = (
         f"coalesce(timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)), "
         f"timezone('UTC', TRY_CAST({spaced_offset} AS TIMESTAMPTZ)))"
     )
+    if fmt is not None:  # the format first; Unix numbers and ISO 8601 text still read
+        parsed = f"try_strptime({v}, {quote_literal(fmt)})"
+        parsed = f"timezone('UTC', {parsed})" if re.search("%[zZ]", fmt) else parsed
+        return f"coalesce({parsed}, CASE WHEN {d} IS NOT NULL THEN {_epoch_sql(d)} ELSE {text} END)"
     return f"CASE WHEN {d} IS NOT NULL THEN {_epoch_sql(d)} ELSE {text} END"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import stat
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -740,3 +740,19 @@ def test_olist_customers_keep_the_person_as_the_user(con, tmp_path):
         ("290c77bc529b7ac935b93aa66c333dc3", "sao bernardo", "SP"),
         ("861eff4711a542e4b93843c6dd7febb0", "franca", "SP"),
     ]
+
+
+def test_ts_format_still_reads_iso_and_unix_times(con, tmp_path):
+    """One column, three ways of writing a time (an export merged from two systems): the
+    format reads its own, ISO 8601 and Unix numbers still read. Taobao's first lines."""
+    lines = TAOBAO.read_text().splitlines()[1:4]
+    u, i, c, k, t = zip(*(line.split(",") for line in lines), strict=True)
+    at = [datetime.fromtimestamp(int(x), UTC).replace(tzinfo=None) for x in t]
+    sent = [at[0].strftime("%d/%m/%Y %H:%M:%S"), at[1].isoformat() + "Z", t[2]]
+    body = "".join(f"{u[n]},{i[n]},{k[n]},{sent[n]}\n" for n in range(3))
+    path = write(tmp_path / "mixed.csv", "user_id,item_id,behavior_type,ts\n" + body)
+    result = ingest(
+        con, "events", path, pii_key=KEY, reading=Reading(ts_format="%d/%m/%Y %H:%M:%S")
+    )
+    assert (result.loaded, result.quarantined) == (3, {})
+    assert [r[0] for r in rows(con, "SELECT ts FROM raw_events ORDER BY ts")] == sorted(at)
