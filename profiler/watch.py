@@ -18,8 +18,6 @@ from profiler.faults import StorageFault
 from profiler.settings import Settings
 from profiler.sources import SOURCES
 
-SUFFIXES = (".csv", ".parquet", ".jsonl", ".ndjson", ".json", ".gz")
-
 
 class _Stop:
     """Turns SIGINT/SIGTERM into a flag the loop checks between steps."""
@@ -39,7 +37,7 @@ def landed_files(directory: Path, sizes: dict[Path, int]) -> list[tuple[str, Pat
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir(), key=lambda p: (p.stat().st_mtime, p.name)):
-            if not path.is_file() or not path.name.endswith(SUFFIXES) or path.name.startswith("."):
+            if not _landed(path):
                 continue
             size = path.stat().st_size
             if sizes.get(path) == size:
@@ -48,12 +46,24 @@ def landed_files(directory: Path, sizes: dict[Path, int]) -> list[tuple[str, Pat
     return ready
 
 
+def _landed(path: Path) -> bool:
+    """A file to take: any name but a hidden one (a writer's temporary name, `.part`, is hidden:
+    write elsewhere or under a dot-name, then rename into the folder). A type ingest cannot read
+    is taken too, to be rejected with the reason rather than left lying there unsaid."""
+    return path.is_file() and not path.name.startswith(".")
+
+
 def _move(path: Path, folder: str, reason: str | None = None) -> None:
+    """Into `folder` beside it; a name already there gets a number, so nothing is overwritten."""
     target = path.parent / folder
     target.mkdir(exist_ok=True)
-    path.replace(target / path.name)
+    name, n = path.name, 1
+    while (target / name).exists():
+        n += 1
+        name = f"{path.stem}.{n}{path.suffix}" if path.suffix else f"{path.name}.{n}"
+    path.replace(target / name)
     if reason:
-        (target / (path.name + ".reason.txt")).write_text(reason + "\n")
+        (target / (name + ".reason.txt")).write_text(reason + "\n")
 
 
 def watch_folder(
@@ -118,12 +128,7 @@ def watch_folder(
 
 
 def _all_files(directory: Path) -> list[tuple[str, Path]]:
-    return [
-        (s, p)
-        for s in SOURCES
-        for p in sorted((directory / s).iterdir())
-        if p.is_file() and p.name.endswith(SUFFIXES) and not p.name.startswith(".")
-    ]
+    return [(s, p) for s in SOURCES for p in sorted((directory / s).iterdir()) if _landed(p)]
 
 
 def _sleep(seconds: float, stop: _Stop) -> None:

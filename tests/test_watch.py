@@ -163,3 +163,30 @@ def test_a_file_of_which_nothing_loaded_is_not_a_success(tmp_path: Path) -> None
     assert reason.startswith("nothing loaded") and "bad_timestamp" in reason
     with duckdb.connect(str(wh), read_only=True) as con:  # each send's lines once, in quarantine
         assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (214,)
+
+
+def test_watch_takes_every_file_and_overwrites_none(tmp_path: Path) -> None:
+    """Two exports under one name are both kept in `_loaded/`; a `.tsv` is read like `ingest`
+    reads it; a spreadsheet is rejected with the reason, not left lying there unsaid. Taobao."""
+    lines = TAOBAO.read_text().splitlines()
+    land, wh = tmp_path / "landing", tmp_path / "wh.duckdb"
+    project = sql_project(tmp_path / "project")
+    events = land / "events"
+    events.mkdir(parents=True)
+    (events / "day.csv").write_text("\n".join(lines[:101]) + "\n")
+    run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    (events / "day.csv").write_text("\n".join([lines[0], *lines[101:201]]) + "\n")
+    (events / "more.tsv").write_text(
+        "\n".join(x.replace(",", "\t") for x in [lines[0], *lines[201:251]])
+    )
+    (events / "orders.xlsx").write_bytes(b"PK\x03\x04 not a csv")
+    out = run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    assert sorted(p.name for p in (events / "_loaded").iterdir()) == [
+        "day.2.csv",
+        "day.csv",
+        "more.tsv",
+    ]
+    reason = (events / "_rejected" / "orders.xlsx.reason.txt").read_text()
+    assert "unknown file type .xlsx" in reason and "rejected" in out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (250,)
