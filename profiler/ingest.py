@@ -122,7 +122,7 @@ def _load(
         src, staged.columns, mapping, file, tuple(reading.constants())
     )
     if info.format == "jsonl":
-        jsonl_values(staged, list(dict.fromkeys(resolved.values())))
+        jsonl_values(staged, resolved)
     hmac = register_hmac(con, pii_key) if src.personal else None
     try:
         now = datetime.now(UTC).replace(tzinfo=None)

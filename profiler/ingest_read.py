@@ -223,17 +223,29 @@ def _json_path(key: str) -> str:
     return quote_literal('$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"')
 
 
-def jsonl_values(staged: Staged, used: list[str]) -> None:
-    """Extract only the keys ingest will use: each line is parsed twice in all (its type, then
-    every used key at once), and only when it holds no other fault."""
+def jsonl_values(staged: Staged, resolved: dict[str, str]) -> None:
+    """Extract only the keys ingest will use (`resolved`: canonical column -> key): each line is
+    parsed twice in all (its type, then every used key at once), and only when it holds no other
+    fault. A used key holding an object or an array (`{"user": {"id": 1}}`) is no value of that
+    column: the record is quarantined as `bad_type:<column>`, never stored as JSON text."""
+    used = list(dict.fromkeys(resolved.values()))
+    column = {key: name for name, key in reversed(list(resolved.items()))}  # the first one
     paths = ", ".join(_json_path(k) for k in used)
     fault = (  # try(): json_type raises on malformed text instead of returning NULL
         "coalesce(_fault, CASE WHEN try(json_type(_raw)) IS DISTINCT FROM 'OBJECT' "
         "THEN 'bad_json' END)"
     )
+    # only a value that starts like one is asked its JSON type: a third parse, of those lines only
+    nested = " ".join(
+        f"WHEN (starts_with(__json[{i + 1}], '{{') OR starts_with(__json[{i + 1}], '[')) "
+        f"AND json_type(_raw, {_json_path(k)}) IN ('OBJECT', 'ARRAY') "
+        f"THEN {quote_literal('bad_type:' + column[k])}"
+        for i, k in enumerate(used)
+    )
     staged.relation = (
-        f"(SELECT *, CASE WHEN __json_fault IS NULL THEN json_extract_string(_raw, [{paths}]) END "
-        f"AS __json FROM (SELECT *, {fault} AS __json_fault FROM {staged.relation}))"
+        f"(SELECT *, coalesce(__json_fault0, CASE {nested} END) AS __json_fault FROM "
+        f"(SELECT *, CASE WHEN __json_fault0 IS NULL THEN json_extract_string(_raw, [{paths}]) "
+        f"END AS __json FROM (SELECT *, {fault} AS __json_fault0 FROM {staged.relation})))"
     )
     staged.values = {k: f"__json[{i + 1}]" for i, k in enumerate(used)}
 

@@ -8,7 +8,8 @@ reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`)
 - `missing_<column>`: a required column is empty
 - `unknown_event_type`, `unknown_kind`: a value outside the normalised vocabulary
 - `bad_timestamp` (unparseable or before 1990), `future_timestamp` (more than a day ahead)
-- `bad_type:<column>`: a number that does not parse (or an integer column with a fraction)
+- `bad_type:<column>`: a number that does not parse (or an integer column with a fraction), or a
+  JSON object or array where a value is expected
 - `negative_money`, `bad_quantity` (<= 0), `bad_rating` (outside 1-5)
 """
 

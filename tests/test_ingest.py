@@ -756,3 +756,18 @@ def test_ts_format_still_reads_iso_and_unix_times(con, tmp_path):
     )
     assert (result.loaded, result.quarantined) == (3, {})
     assert [r[0] for r in rows(con, "SELECT ts FROM raw_events ORDER BY ts")] == sorted(at)
+
+
+def test_jsonl_objects_and_arrays_are_no_values(con, tmp_path):
+    """A nested export (`{"user": {"id": ...}}`, as event trackers write them) must not turn the
+    object's JSON text into a user id: such records are `bad_type:user_id`. Taobao's lines."""
+    rows_ = [line.split(",") for line in TAOBAO.read_text().splitlines()[1:4]]
+    body = (
+        f'{{"user": {{"id": {rows_[0][0]}}}, "event": "pv", "ts": {rows_[0][4]}}}\n'
+        f'{{"user": [{rows_[1][0]}, 2], "event": "pv", "ts": {rows_[1][4]}}}\n'
+        f'{{"user": {rows_[2][0]}, "event": "pv", "ts": {rows_[2][4]}, "ctx": {{"a": [1]}}}}\n'
+    )
+    result = ingest(con, "events", write(tmp_path / "nested.jsonl", body), pii_key=KEY)
+    assert (result.loaded, result.quarantined) == (1, {"bad_type:user_id": 2})
+    assert rows(con, "SELECT user_id FROM raw_events") == [(rows_[2][0],)]
+    assert [r[0] for r in rows(con, "SELECT record FROM quarantine ORDER BY 1")] == [1, 2]
