@@ -65,6 +65,12 @@ class BuildPrinter:
             self.console.print(
                 f"profile: table user_profile in {warehouse} ({users:,} users)", soft_wrap=True
             )
+            if users == 0:
+                self.console.print(
+                    f"no user has an event, a registration or feedback up to the as-of {run.as_of}; "
+                    "an --as-of before the data gives an empty profile",
+                    soft_wrap=True,
+                )
         cleaned = _cleaning(con)
         if cleaned:  # nothing a shop sent is dropped unsaid
             self.console.print(f"cleaning: {cleaned}", soft_wrap=True)

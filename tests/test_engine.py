@@ -132,6 +132,9 @@ def test_a_look_at_the_past_keeps_the_history(full_build: Path, project: Path, t
         (as_of,) = con.execute("SELECT DISTINCT as_of FROM user_profile").fetchone()
     assert str(as_of) == "2017-11-30 00:00:00"
     assert table_diff(full_build, wh, "user_profile_history") == 0
+    out = run_cli("build", "--as-of", "2001-01-01", warehouse=wh, project=project)
+    assert "(0 users)" in out and "an --as-of before the data gives an empty profile" in out
+    assert table_diff(full_build, wh, "user_profile_history") == 0
     run_cli("build", warehouse=wh, project=project)
     assert compare_all(full_build, wh) == {}
     assert table_diff(full_build, wh, "user_profile_history") == 0
