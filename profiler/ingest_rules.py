@@ -284,7 +284,11 @@ def resolve_columns(
             f"{file} lacks required {source.name} column(s) {', '.join(missing)}; "
             f"found: {', '.join(found) or '(none)'}; {hint}"
         )
-    ignored = [name for name in found if name not in used]
+    ignored, seen = [], set()
+    for name in found:  # a repeated column name: only its first column is ever read
+        if name not in used or name in seen:
+            ignored.append(name if name not in seen else f"{name} (repeated)")
+        seen.add(name)
     return {c.name: resolved[c.name] for c in source.columns if c.name in resolved}, ignored
 
 

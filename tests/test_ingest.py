@@ -771,3 +771,15 @@ def test_jsonl_objects_and_arrays_are_no_values(con, tmp_path):
     assert (result.loaded, result.quarantined) == (1, {"bad_type:user_id": 2})
     assert rows(con, "SELECT user_id FROM raw_events") == [(rows_[2][0],)]
     assert [r[0] for r in rows(con, "SELECT record FROM quarantine ORDER BY 1")] == [1, 2]
+
+
+def test_a_repeated_column_name_is_reported(con, tmp_path):
+    """Only the first of two `price` columns can be read; the second is named as ignored."""
+    lines = REES46.read_text().splitlines()[:11]
+    body = "".join(line + "," + line.split(",")[6] + "0\n" for line in lines[1:])
+    path = write(tmp_path / "twice.csv", lines[0] + ",price\n" + body)
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert result.loaded == 10 and result.ignored == ["price (repeated)"]
+    assert rows(con, "SELECT sum(price) FROM raw_events") == [
+        (pytest.approx(sum(float(line.split(",")[6]) for line in lines[1:])),)
+    ]
