@@ -38,9 +38,9 @@ def reading_of(
     ts_format: str | None = None,
     decimal_comma: bool = False,
 ):
-    """An `ingest_rules.Reading` from the CLI's options: `--event-type purchase` (every line),
+    """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
     or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike."""
-    from profiler.ingest_rules import Reading
+    from profiler.ingest_reading import Reading
 
     constants: dict[str, str | None] = {"event_type": None, "kind": None}
     values = []
@@ -73,7 +73,8 @@ def landing_readings(
     Checked here, before the loop starts, so a typo stops the command instead of rejecting every
     file that lands.
     """
-    from profiler.ingest_rules import Reading, check_mapping, check_reading
+    from profiler.ingest_reading import Reading, check_reading
+    from profiler.ingest_rules import check_mapping
     from profiler.sources import SOURCES
 
     read = reading_of(event_types, kinds, ts_format, decimal_comma)
@@ -104,9 +105,9 @@ def landing_readings(
 
 
 def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, str], reading=None):
-    """`reading`: an `ingest_rules.Reading` (`--event-type`, `--ts-format`); None reads as sent."""
+    """`reading`: an `ingest_reading.Reading` (`--event-type`, `--ts-format`); None reads as sent."""
     from profiler.ingest import ingest
-    from profiler.ingest_rules import Reading
+    from profiler.ingest_reading import Reading
     from profiler.lock import warehouse_lock
     from profiler.pii import load_pii_key
     from profiler.sources import get_source

@@ -1,7 +1,8 @@
 """`profiler ingest`: append one file to `raw_<source>`, every record loaded or quarantined.
 
 The steps: fingerprint the file (same content twice loads once), stage it as text in DuckDB
-(`ingest_csv`, `ingest_read`), type and check every record in one SQL (`ingest_rules`), then write
+(`ingest_csv`, `ingest_read`), type and check every record in one SQL (`ingest_rules`, from the
+options of `ingest_reading` and the value SQL of `ingest_values`), then write
 raw rows, quarantine rows and the batch row in ONE transaction, so a refused or crashing file
 changes nothing. Personal columns are pseudonymised on the way (`pii`).
 
@@ -29,17 +30,9 @@ from profiler.ingest_read import (
     stage_jsonl,
     stage_parquet,
 )
-from profiler.ingest_rules import (
-    AS_SENT,
-    Reading,
-    Staged,
-    check_mapping,
-    check_reading,
-    quote_ident,
-    quote_literal,
-    resolve_columns,
-    typed_query,
-)
+from profiler.ingest_reading import AS_SENT, Reading, check_reading
+from profiler.ingest_rules import Staged, check_mapping, resolve_columns, typed_query
+from profiler.ingest_values import quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
 from profiler.sources import BATCH_COLUMN, Source, get_source
 from profiler.state import SCHEMA, ensure_schema

@@ -24,7 +24,8 @@ from profiler.ingest_read import (
     shown,
     stage_arrow,
 )
-from profiler.ingest_rules import Staged, quote_literal
+from profiler.ingest_rules import Staged
+from profiler.ingest_values import quote_literal
 
 DELIMITERS = (",", ";", "\t", "|")
 MAX_SPAN = 1000  # physical lines one quoted field may span before its quote counts as broken

@@ -17,7 +17,8 @@ from pathlib import Path
 import duckdb
 
 from profiler.errors import ProfilerError
-from profiler.ingest_rules import Staged, quote_ident, quote_literal
+from profiler.ingest_rules import Staged
+from profiler.ingest_values import quote_ident, quote_literal
 
 FORMATS = {
     ".csv": "csv",

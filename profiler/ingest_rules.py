@@ -21,6 +21,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from profiler.errors import ProfilerError
+from profiler.ingest_reading import AS_SENT, VOCABULARIES, Reading, option_name
+from profiler.ingest_values import (
+    FREE_TEXT,
+    decimal_comma_sql,
+    is_numeric,
+    is_temporal,
+    null_word,
+    quote_ident,
+    quote_literal,
+    timestamp_sql,
+    trimmed,
+    vocabulary_sql,
+    whole_id,
+)
 from profiler.pii import normalise_sql
 from profiler.sources import Column, Source
 
@@ -41,37 +55,6 @@ REASONS = (
     "bad_rating",
 )
 
-# Keys are compared after lower-casing and turning '-' and ' ' into '_'.
-EVENT_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "view": ("view", "views", "viewed", "pv", "page_view", "pageview", "detail", "view_item",
-             "product_view", "click", "clicks"),
-    "cart": ("cart", "carts", "addtocart", "add_to_cart", "add_cart", "addcart", "add_to_basket"),
-    "fav": ("fav", "favorite", "favourite", "favorites", "favourites", "wishlist",
-            "add_to_wishlist", "like"),
-    "purchase": ("purchase", "purchases", "purchased", "buy", "bought", "order", "orders",
-                 "transaction", "checkout_complete"),
-    "search": ("search", "searches", "searched", "query"),
-}  # fmt: skip
-FEEDBACK_KIND_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "rating": ("rating", "rate", "rated", "stars", "star_rating", "score"),
-    "review": ("review", "reviewed", "product_review"),
-    "complaint": ("complaint", "complain", "complained"),
-    "like": ("like", "liked", "thumbs_up", "upvote"),
-    "comment": ("comment", "commented", "reply"),
-    "share": ("share", "shared"),
-}
-VOCABULARIES = {"event_type": EVENT_TYPE_SYNONYMS, "kind": FEEDBACK_KIND_SYNONYMS}
-
-# Text that means "no value" in exports (pandas, R, SQL dumps, spreadsheets), in these spellings
-# lower-case, upper-case or capitalised; never applied to free text (a search for "none" is a
-# search). Personal columns included: two users with e-mail `N/A` must not share a pseudonym.
-NULL_WORDS = ("null", "nan", "none", "na", "n/a", "\\n", "nat", "unknown", "-", "?")
-FREE_TEXT = ("query", "title", "text")
-_NULL_SPELLINGS = tuple(
-    dict.fromkeys(
-        [w for word in NULL_WORDS for w in (word, word.upper(), word.capitalize())] + ["NaN", "NaT"]
-    )
-)
 MIN_TS = "1990-01-01"
 FUTURE_SLACK = timedelta(days=1)
 MONEY = ("price", "amount")
@@ -95,108 +78,6 @@ class Staged:
     fault: str = "NULL"
     raw: str = "_raw"
     empty: bool = False  # no header, no records: nothing to type
-
-
-@dataclass(frozen=True)
-class Reading:
-    """How to read a file beyond its column names: `--event-type`, `--kind` and `--ts-format`.
-
-    `event_type` (events) and `kind` (feedback) give every record that value, for a file that
-    holds one kind of record and no column saying so: an orders export is all `purchase`, a
-    reviews export all `review`. `ts_format` is a strptime format for every timestamp column sent
-    as text, for times that are not ISO 8601 (`%m/%d/%Y %H:%M` reads `12/1/2010 8:26`); numbers
-    and typed Parquet times do not need one. `decimal_comma` reads numbers sent as text the way
-    European exports write them: `1.234,50` is 1234.5 (an option, because `1.234` alone could be
-    either). `values` maps what a file's event type or kind column sends to the vocabulary, for
-    codes no synonym can know (`--event-type 0=view`: Tmall's `action_type` 0..3): triples of
-    (column, value as sent, canonical value).
-    """
-
-    event_type: str | None = None
-    kind: str | None = None
-    ts_format: str | None = None
-    decimal_comma: bool = False
-    values: tuple[tuple[str, str, str], ...] = ()
-
-    def constants(self) -> dict[str, str]:
-        """Canonical column -> the value every record gets."""
-        values = {"event_type": self.event_type, "kind": self.kind}
-        return {column: value for column, value in values.items() if value is not None}
-
-    def value_map(self, column: str) -> dict[str, str]:
-        """Value as sent -> canonical value, for `column`."""
-        return {sent: canonical for c, sent, canonical in self.values if c == column}
-
-
-AS_SENT = Reading()  # the file's own columns and formats
-
-
-def _option(column: str) -> str:
-    """The ingest option that gives every record one value of `column`: --event-type, --kind."""
-    return "--" + column.replace("_", "-")
-
-
-_CONSTANT_SOURCE = {"event_type": "events", "kind": "feedback"}
-
-
-def check_reading(source: Source, reading: Reading) -> Reading:
-    """Refuse an `--event-type`, `--kind` or `--ts-format` that cannot work, before any work;
-    returns it with canonical values."""
-    canonical = {
-        column: _canonical(source, column, value, value)
-        for column, value in reading.constants().items()
-    }
-    values = []
-    for column, sent, value in reading.values:
-        if column in canonical:
-            raise ProfilerError(
-                f"{_option(column)} {canonical[column]} gives every line one value, "
-                f"{_option(column)} {sent}={value} maps the file's values; keep one kind"
-            )
-        values.append((column, sent, _canonical(source, column, value, f"{sent}={value}")))
-    if reading.ts_format is not None:
-        check_ts_format(reading.ts_format)
-    return Reading(
-        canonical.get("event_type"),
-        canonical.get("kind"),
-        reading.ts_format,
-        reading.decimal_comma,
-        tuple(values),
-    )
-
-
-def _canonical(source: Source, column: str, value: str, said: str) -> str:
-    """The vocabulary's name for `value` of `column` (`buy` -> `purchase`), or a one-line error
-    quoting what the user `said`."""
-    option = _option(column)
-    if source.name != _CONSTANT_SOURCE[column]:
-        raise ProfilerError(f"{option} is for {_CONSTANT_SOURCE[column]} files, not {source.name}")
-    key = value.strip().lower().replace("-", "_").replace(" ", "_")
-    vocabulary = VOCABULARIES[column]
-    found = next((c for c, names in vocabulary.items() if key in names), None)
-    if found is None:
-        raise ProfilerError(
-            f"{option} {said}: {value!r} is not one of the {column.replace('_', ' ')}s; "
-            f"choose one of: {', '.join(vocabulary)}"
-        )
-    return found
-
-
-def check_ts_format(fmt: str) -> None:
-    """Refuse a `--ts-format` DuckDB's strptime would refuse on every record, in one line."""
-    import duckdb
-
-    if "%" not in fmt:
-        raise ProfilerError(
-            f"--ts-format {fmt!r}: has no %-directive; write it as strptime does, "
-            "e.g. '%m/%d/%Y %H:%M' for 12/1/2010 8:26"
-        )
-    with duckdb.connect() as con:
-        try:
-            con.execute("SELECT try_strptime('', ?)", [fmt])
-        except duckdb.Error as err:
-            first = str(err).splitlines()[0].split(": ", 1)[-1]
-            raise ProfilerError(f"--ts-format {fmt!r}: {first}") from None
 
 
 def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str, str]:
@@ -234,7 +115,7 @@ def resolve_columns(
     for target in constant:
         if target in mapping:
             raise ProfilerError(
-                f"--map {target}={mapping[target]} and {_option(target)} both set "
+                f"--map {target}={mapping[target]} and {option_name(target)} both set "
                 f"{target}; keep one"
             )
     by_key: dict[str, str] = {}
@@ -259,7 +140,7 @@ def resolve_columns(
             sent = next((by_loose_key[k] for k in map(_loose, (col.name, *col.synonyms))
                          if k in by_loose_key and by_loose_key[k] not in used), None)  # fmt: skip
             if sent is not None:
-                option = _option(col.name)
+                option = option_name(col.name)
                 raise ProfilerError(
                     f"{option}: {file} already has a column of {col.name.replace('_', ' ')}s "
                     f"({sent!r}); "
@@ -297,26 +178,6 @@ def _loose(name: str) -> str:
     return re.sub(r"[\s_.-]", "", name.lower())
 
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
-
-
-def _is_numeric(native: str | None) -> bool:
-    return native is not None and native.startswith(_NUMERIC)
-
-
-def _is_temporal(native: str | None) -> bool:
-    return native is not None and native.startswith(("TIMESTAMP", "DATE"))
-
-
 def _value_sql(col: Column, staged: Staged, file_column: str) -> str:
     """The value of one canonical column before parsing: trimmed text, or a native typed value.
 
@@ -325,106 +186,20 @@ def _value_sql(col: Column, staged: Staged, file_column: str) -> str:
     """
     expr = staged.values[file_column]
     native = staged.native.get(file_column)
-    if col.type == "TIMESTAMP" and (_is_temporal(native) or _is_numeric(native)):
+    if col.type == "TIMESTAMP" and (is_temporal(native) or is_numeric(native)):
         return expr
     if col.type == "DOUBLE" and native == "FLOAT":  # 0.0123 as written, not 0.012299999594...
         return f"CAST(CAST({expr} AS VARCHAR) AS DOUBLE)"
-    if col.type in ("DOUBLE", "INTEGER") and _is_numeric(native):
+    if col.type in ("DOUBLE", "INTEGER") and is_numeric(native):
         return expr
-    if col.name.endswith("_id") and _is_numeric(native):  # 541312140.0 -> '541312140'
+    if col.name.endswith("_id") and is_numeric(native):  # 541312140.0 -> '541312140'
         return (
             f"CASE WHEN NOT isfinite({expr}) THEN NULL "
             f"WHEN {expr} = trunc({expr}) AND abs({expr}) < 9e15 "
             f"THEN CAST(CAST({expr} AS BIGINT) AS VARCHAR) ELSE CAST({expr} AS VARCHAR) END"
         )
     text = expr if native in (None, "VARCHAR") else f"CAST({expr} AS VARCHAR)"
-    return _trimmed(text)
-
-
-def _null_word(v: str) -> str:
-    """TRUE when `v` is a word exports write for "no value" (`NULL`, `NaN`, `N/A`, `\\N`...):
-    a user id `NULL` is a missing user, a birth year `unknown` is unknown, not a bad line.
-    Exact spellings in a CASE chain: `lower()` on every value would cost 3x as much."""
-    whens = " ".join(f"WHEN {quote_literal(word)} THEN TRUE" for word in _NULL_SPELLINGS)
-    # a cheap guard first: the words start with a few characters (a range compare reads only the
-    # string's prefix), and are short
-    starts = " OR ".join(
-        f"({v} >= {quote_literal(c)} AND {v} < {quote_literal(chr(ord(c) + 1))})"
-        for c in sorted({word[0] for word in _NULL_SPELLINGS})
-    )
-    return f"(({starts}) AND strlen({v}) <= 7 AND CASE {v} {whens} ELSE FALSE END)"
-
-
-def _whole_id(v: str) -> str:
-    """An id a float column wrote (`541312140.0`, as pandas does for ids with gaps) is the id
-    `541312140`, so one user never becomes two; any other id stays exactly as sent."""
-    return (
-        f"CASE WHEN contains({v}, '.') AND regexp_full_match({v}, '-?[0-9]+\\.0+') "
-        f"THEN split_part({v}, '.', 1) ELSE {v} END"
-    )
-
-
-def _trimmed(text: str) -> str:
-    """Trim spaces, empty becomes NULL. The guard makes it ~3x cheaper: DuckDB's trim copies
-    every string, and almost none need trimming."""
-    return (
-        f"nullif(CASE WHEN starts_with({text}, ' ') OR ends_with({text}, ' ') "
-        f"THEN trim({text}) ELSE {text} END, '')"
-    )
-
-
-def _epoch_sql(d: str) -> str:
-    """Unix time to TIMESTAMP, guessing the unit from the magnitude (s, ms, us, ns)."""
-    micros = (
-        f"CASE WHEN abs({d}) >= 1e17 THEN {d} / 1000 WHEN abs({d}) >= 1e14 THEN {d} "
-        f"WHEN abs({d}) >= 1e11 THEN {d} * 1000 ELSE {d} * 1e6 END"
-    )
-    return (
-        f"CASE WHEN abs({micros}) < 9e15 THEN make_timestamp(CAST(round({micros}) AS BIGINT)) END"
-    )
-
-
-def _timestamp_sql(v: str, d: str, native: str | None, fmt: str | None = None) -> str:
-    """A timestamp in UTC from a native value, a Unix number, or text with or without a zone.
-
-    Text without a zone is read as UTC because ingest runs with the session time zone at UTC.
-    With a strptime format (`--ts-format`) text is read by that format only.
-    """
-    if native is not None and native.startswith("TIMESTAMP WITH TIME ZONE"):
-        return f"timezone('UTC', {v})"
-    if _is_temporal(native):
-        return f"CAST({v} AS TIMESTAMP)"
-    if _is_numeric(native):
-        return _epoch_sql(d)
-    spaced_offset = rf"regexp_replace({v}, '\s+([+-]\d\d):?(\d\d)$', '\1:\2')"
-    text = (
-        f"coalesce(timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)), "
-        f"timezone('UTC', TRY_CAST({spaced_offset} AS TIMESTAMPTZ)))"
-    )
-    if fmt is not None:  # the format first; Unix numbers and ISO 8601 text still read
-        parsed = f"try_strptime({v}, {quote_literal(fmt)})"
-        parsed = f"timezone('UTC', {parsed})" if re.search("%[zZ]", fmt) else parsed
-        return f"coalesce({parsed}, CASE WHEN {d} IS NOT NULL THEN {_epoch_sql(d)} ELSE {text} END)"
-    return f"CASE WHEN {d} IS NOT NULL THEN {_epoch_sql(d)} ELSE {text} END"
-
-
-def _vocabulary_sql(
-    v: str, synonyms: dict[str, tuple[str, ...]], sent: Mapping[str, str] | None = None
-) -> str:
-    """Canonical value or NULL. Values the user mapped (`sent`) come first, exactly as sent;
-    values already canonical skip the normalising string work, and CASE chains (not IN lists,
-    which DuckDB plans as joins) keep it a cheap projection."""
-    key = f"replace(replace(lower({v}), '-', '_'), ' ', '_')"
-    canon = " ".join(
-        [f"WHEN {quote_literal(a)} THEN {quote_literal(b)}" for a, b in (sent or {}).items()]
-        + [f"WHEN {quote_literal(c)} THEN {quote_literal(c)}" for c in synonyms]
-    )
-    whens = " ".join(
-        f"WHEN {quote_literal(name)} THEN {quote_literal(c)}"
-        for c, names in synonyms.items()
-        for name in names
-    )
-    return f"CASE {v} {canon} ELSE CASE {key} {whens} END END"
+    return trimmed(text)
 
 
 @dataclass
@@ -463,22 +238,22 @@ def _column_levels(
     if words:
         absent = f"{p} IS NULL"
     elif col.type != "VARCHAR" and native in (None, "VARCHAR") and constant is None:
-        absent = f"({t} IS NULL AND {_null_word(v)})"
+        absent = f"({t} IS NULL AND {null_word(v)})"
     if col.required:
         lv.checks.append((f"({v} IS NULL OR {absent})", f"missing_{col.name}"))
     if col.name in VOCABULARIES:
-        vocabulary = _vocabulary_sql(v, VOCABULARIES[col.name], reading.value_map(col.name))
+        vocabulary = vocabulary_sql(v, VOCABULARIES[col.name], reading.value_map(col.name))
         lv.add(col, value, vocabulary, p)
         lv.checks.append((f"{v} IS NOT NULL AND {p} IS NULL", f"unknown_{col.name}"))
     elif col.personal:
-        kept = f"CASE WHEN {_null_word(v)} THEN NULL ELSE {v} END"
+        kept = f"CASE WHEN {null_word(v)} THEN NULL ELSE {v} END"
         lv.add(col, value, kept, f"{lv.hmac}({normalise_sql(col.name, p)})")
     elif col.type == "TIMESTAMP":
         fmt = reading.ts_format if native in (None, "VARCHAR") else None
-        number = "NULL" if _is_temporal(native) else f"TRY_CAST({v} AS DOUBLE)"
+        number = "NULL" if is_temporal(native) else f"TRY_CAST({v} AS DOUBLE)"
         if native in (None, "VARCHAR"):  # a Unix number never holds ':': skip the cast for text
             number = f"CASE WHEN contains({v}, ':') THEN NULL ELSE {number} END"
-        lv.add(col, value, number, _timestamp_sql(v, p, native, fmt))
+        lv.add(col, value, number, timestamp_sql(v, p, native, fmt))
         lv.checks.append(
             (
                 f"{v} IS NOT NULL AND NOT {absent} AND ({t} IS NULL OR {t} < '{MIN_TS}')",
@@ -492,7 +267,7 @@ def _column_levels(
             ok += f" AND {p} = trunc({p}) AND abs({p}) <= 2147483647"
         number = v
         if reading.decimal_comma and native in (None, "VARCHAR"):
-            number = _decimal_comma_sql(v)
+            number = decimal_comma_sql(v)
         lv.add(
             col,
             value,
@@ -503,19 +278,8 @@ def _column_levels(
             (f"{v} IS NOT NULL AND {t} IS NULL AND NOT {absent}", f"bad_type:{col.name}")
         )
     else:
-        kept = f"CASE WHEN {_null_word(v)} THEN NULL ELSE {v} END" if words else v
-        lv.add(col, value, kept, _whole_id(p) if col.name.endswith("_id") else p)
-
-
-def _decimal_comma_sql(v: str) -> str:
-    """`1.234,50` -> `1234.50`: dots (or spaces) group thousands, the comma marks decimals. Text
-    that is not such a number (`12.50`, `1,2,3`) stays unreadable: quarantined as `bad_type`."""
-    groups = "[. \u00a0\u202f]"
-    grouped = rf"^[+-]?(\d{{1,3}}({groups}\d{{3}})+|\d+)(,\d+)?$"
-    return (
-        f"CASE WHEN regexp_full_match({v}, {quote_literal(grouped)}) "
-        f"THEN replace(regexp_replace({v}, {quote_literal(groups)}, '', 'g'), ',', '.') END"
-    )
+        kept = f"CASE WHEN {null_word(v)} THEN NULL ELSE {v} END" if words else v
+        lv.add(col, value, kept, whole_id(p) if col.name.endswith("_id") else p)
 
 
 def _range_checks(source: Source) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from profiler import pii
 from profiler.commands import describe_ingest
 from profiler.errors import ProfilerError
 from profiler.ingest import ingest
-from profiler.ingest_rules import Reading
+from profiler.ingest_reading import Reading
 from profiler.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,0 +1,133 @@
+"""How to read a file beyond its column names: the options a user gives (`--event-type`, `--kind`,
+`--ts-format`, `--decimal-comma`) and the event and feedback vocabularies they are checked against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from profiler.errors import ProfilerError
+from profiler.sources import Source
+
+# Keys are compared after lower-casing and turning '-' and ' ' into '_'.
+EVENT_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "view": ("view", "views", "viewed", "pv", "page_view", "pageview", "detail", "view_item",
+             "product_view", "click", "clicks"),
+    "cart": ("cart", "carts", "addtocart", "add_to_cart", "add_cart", "addcart", "add_to_basket"),
+    "fav": ("fav", "favorite", "favourite", "favorites", "favourites", "wishlist",
+            "add_to_wishlist", "like"),
+    "purchase": ("purchase", "purchases", "purchased", "buy", "bought", "order", "orders",
+                 "transaction", "checkout_complete"),
+    "search": ("search", "searches", "searched", "query"),
+}  # fmt: skip
+FEEDBACK_KIND_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "rating": ("rating", "rate", "rated", "stars", "star_rating", "score"),
+    "review": ("review", "reviewed", "product_review"),
+    "complaint": ("complaint", "complain", "complained"),
+    "like": ("like", "liked", "thumbs_up", "upvote"),
+    "comment": ("comment", "commented", "reply"),
+    "share": ("share", "shared"),
+}
+VOCABULARIES = {"event_type": EVENT_TYPE_SYNONYMS, "kind": FEEDBACK_KIND_SYNONYMS}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How to read a file beyond its column names: `--event-type`, `--kind` and `--ts-format`.
+
+    `event_type` (events) and `kind` (feedback) give every record that value, for a file that
+    holds one kind of record and no column saying so: an orders export is all `purchase`, a
+    reviews export all `review`. `ts_format` is a strptime format for every timestamp column sent
+    as text, for times that are not ISO 8601 (`%m/%d/%Y %H:%M` reads `12/1/2010 8:26`); numbers
+    and typed Parquet times do not need one. `decimal_comma` reads numbers sent as text the way
+    European exports write them: `1.234,50` is 1234.5 (an option, because `1.234` alone could be
+    either). `values` maps what a file's event type or kind column sends to the vocabulary, for
+    codes no synonym can know (`--event-type 0=view`: Tmall's `action_type` 0..3): triples of
+    (column, value as sent, canonical value).
+    """
+
+    event_type: str | None = None
+    kind: str | None = None
+    ts_format: str | None = None
+    decimal_comma: bool = False
+    values: tuple[tuple[str, str, str], ...] = ()
+
+    def constants(self) -> dict[str, str]:
+        """Canonical column -> the value every record gets."""
+        values = {"event_type": self.event_type, "kind": self.kind}
+        return {column: value for column, value in values.items() if value is not None}
+
+    def value_map(self, column: str) -> dict[str, str]:
+        """Value as sent -> canonical value, for `column`."""
+        return {sent: canonical for c, sent, canonical in self.values if c == column}
+
+
+AS_SENT = Reading()  # the file's own columns and formats
+
+
+def option_name(column: str) -> str:
+    """The ingest option that gives every record one value of `column`: --event-type, --kind."""
+    return "--" + column.replace("_", "-")
+
+
+_CONSTANT_SOURCE = {"event_type": "events", "kind": "feedback"}
+
+
+def check_reading(source: Source, reading: Reading) -> Reading:
+    """Refuse an `--event-type`, `--kind` or `--ts-format` that cannot work, before any work;
+    returns it with canonical values."""
+    canonical = {
+        column: _canonical(source, column, value, value)
+        for column, value in reading.constants().items()
+    }
+    values = []
+    for column, sent, value in reading.values:
+        if column in canonical:
+            raise ProfilerError(
+                f"{option_name(column)} {canonical[column]} gives every line one value, "
+                f"{option_name(column)} {sent}={value} maps the file's values; keep one kind"
+            )
+        values.append((column, sent, _canonical(source, column, value, f"{sent}={value}")))
+    if reading.ts_format is not None:
+        check_ts_format(reading.ts_format)
+    return Reading(
+        canonical.get("event_type"),
+        canonical.get("kind"),
+        reading.ts_format,
+        reading.decimal_comma,
+        tuple(values),
+    )
+
+
+def _canonical(source: Source, column: str, value: str, said: str) -> str:
+    """The vocabulary's name for `value` of `column` (`buy` -> `purchase`), or a one-line error
+    quoting what the user `said`."""
+    option = option_name(column)
+    if source.name != _CONSTANT_SOURCE[column]:
+        raise ProfilerError(f"{option} is for {_CONSTANT_SOURCE[column]} files, not {source.name}")
+    key = value.strip().lower().replace("-", "_").replace(" ", "_")
+    vocabulary = VOCABULARIES[column]
+    found = next((c for c, names in vocabulary.items() if key in names), None)
+    if found is None:
+        raise ProfilerError(
+            f"{option} {said}: {value!r} is not one of the {column.replace('_', ' ')}s; "
+            f"choose one of: {', '.join(vocabulary)}"
+        )
+    return found
+
+
+def check_ts_format(fmt: str) -> None:
+    """Refuse a `--ts-format` DuckDB's strptime would refuse on every record, in one line."""
+    import duckdb
+
+    if "%" not in fmt:
+        raise ProfilerError(
+            f"--ts-format {fmt!r}: has no %-directive; write it as strptime does, "
+            "e.g. '%m/%d/%Y %H:%M' for 12/1/2010 8:26"
+        )
+    with duckdb.connect() as con:
+        try:
+            con.execute("SELECT try_strptime('', ?)", [fmt])
+        except duckdb.Error as err:
+            first = str(err).splitlines()[0].split(": ", 1)[-1]
+            raise ProfilerError(f"--ts-format {fmt!r}: {first}") from None

@@ -1,0 +1,137 @@
+"""The SQL of one value as ingest reads it: text trimmed, words for "no value", ids, numbers,
+times and the event and feedback vocabularies. Pure functions from SQL to SQL; `ingest_rules`
+puts them together into the one query that types a file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+# Text that means "no value" in exports (pandas, R, SQL dumps, spreadsheets), in these spellings
+# lower-case, upper-case or capitalised; never applied to free text (a search for "none" is a
+# search). Personal columns included: two users with e-mail `N/A` must not share a pseudonym.
+NULL_WORDS = ("null", "nan", "none", "na", "n/a", "\\n", "nat", "unknown", "-", "?")
+FREE_TEXT = ("query", "title", "text")
+_NULL_SPELLINGS = tuple(
+    dict.fromkeys(
+        [w for word in NULL_WORDS for w in (word, word.upper(), word.capitalize())] + ["NaN", "NaT"]
+    )
+)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
+
+
+def is_numeric(native: str | None) -> bool:
+    return native is not None and native.startswith(_NUMERIC)
+
+
+def is_temporal(native: str | None) -> bool:
+    return native is not None and native.startswith(("TIMESTAMP", "DATE"))
+
+
+def null_word(v: str) -> str:
+    """TRUE when `v` is a word exports write for "no value" (`NULL`, `NaN`, `N/A`, `\\N`...):
+    a user id `NULL` is a missing user, a birth year `unknown` is unknown, not a bad line.
+    Exact spellings in a CASE chain: `lower()` on every value would cost 3x as much."""
+    whens = " ".join(f"WHEN {quote_literal(word)} THEN TRUE" for word in _NULL_SPELLINGS)
+    # a cheap guard first: the words start with a few characters (a range compare reads only the
+    # string's prefix), and are short
+    starts = " OR ".join(
+        f"({v} >= {quote_literal(c)} AND {v} < {quote_literal(chr(ord(c) + 1))})"
+        for c in sorted({word[0] for word in _NULL_SPELLINGS})
+    )
+    return f"(({starts}) AND strlen({v}) <= 7 AND CASE {v} {whens} ELSE FALSE END)"
+
+
+def whole_id(v: str) -> str:
+    """An id a float column wrote (`541312140.0`, as pandas does for ids with gaps) is the id
+    `541312140`, so one user never becomes two; any other id stays exactly as sent."""
+    return (
+        f"CASE WHEN contains({v}, '.') AND regexp_full_match({v}, '-?[0-9]+\\.0+') "
+        f"THEN split_part({v}, '.', 1) ELSE {v} END"
+    )
+
+
+def trimmed(text: str) -> str:
+    """Trim spaces, empty becomes NULL. The guard makes it ~3x cheaper: DuckDB's trim copies
+    every string, and almost none need trimming."""
+    return (
+        f"nullif(CASE WHEN starts_with({text}, ' ') OR ends_with({text}, ' ') "
+        f"THEN trim({text}) ELSE {text} END, '')"
+    )
+
+
+def epoch_sql(d: str) -> str:
+    """Unix time to TIMESTAMP, guessing the unit from the magnitude (s, ms, us, ns)."""
+    micros = (
+        f"CASE WHEN abs({d}) >= 1e17 THEN {d} / 1000 WHEN abs({d}) >= 1e14 THEN {d} "
+        f"WHEN abs({d}) >= 1e11 THEN {d} * 1000 ELSE {d} * 1e6 END"
+    )
+    return (
+        f"CASE WHEN abs({micros}) < 9e15 THEN make_timestamp(CAST(round({micros}) AS BIGINT)) END"
+    )
+
+
+def timestamp_sql(v: str, d: str, native: str | None, fmt: str | None = None) -> str:
+    """A timestamp in UTC from a native value, a Unix number, or text with or without a zone.
+
+    Text without a zone is read as UTC because ingest runs with the session time zone at UTC.
+    With a strptime format (`--ts-format`) text is read by that format only.
+    """
+    if native is not None and native.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"timezone('UTC', {v})"
+    if is_temporal(native):
+        return f"CAST({v} AS TIMESTAMP)"
+    if is_numeric(native):
+        return epoch_sql(d)
+    spaced_offset = rf"regexp_replace({v}, '\s+([+-]\d\d):?(\d\d)$', '\1:\2')"
+    text = (
+        f"coalesce(timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)), "
+        f"timezone('UTC', TRY_CAST({spaced_offset} AS TIMESTAMPTZ)))"
+    )
+    if fmt is not None:  # the format first; Unix numbers and ISO 8601 text still read
+        parsed = f"try_strptime({v}, {quote_literal(fmt)})"
+        parsed = f"timezone('UTC', {parsed})" if re.search("%[zZ]", fmt) else parsed
+        return f"coalesce({parsed}, CASE WHEN {d} IS NOT NULL THEN {epoch_sql(d)} ELSE {text} END)"
+    return f"CASE WHEN {d} IS NOT NULL THEN {epoch_sql(d)} ELSE {text} END"
+
+
+def vocabulary_sql(
+    v: str, synonyms: dict[str, tuple[str, ...]], sent: Mapping[str, str] | None = None
+) -> str:
+    """Canonical value or NULL. Values the user mapped (`sent`) come first, exactly as sent;
+    values already canonical skip the normalising string work, and CASE chains (not IN lists,
+    which DuckDB plans as joins) keep it a cheap projection."""
+    key = f"replace(replace(lower({v}), '-', '_'), ' ', '_')"
+    canon = " ".join(
+        [f"WHEN {quote_literal(a)} THEN {quote_literal(b)}" for a, b in (sent or {}).items()]
+        + [f"WHEN {quote_literal(c)} THEN {quote_literal(c)}" for c in synonyms]
+    )
+    whens = " ".join(
+        f"WHEN {quote_literal(name)} THEN {quote_literal(c)}"
+        for c, names in synonyms.items()
+        for name in names
+    )
+    return f"CASE {v} {canon} ELSE CASE {key} {whens} END END"
+
+
+def decimal_comma_sql(v: str) -> str:
+    """`1.234,50` -> `1234.50`: dots (or spaces) group thousands, the comma marks decimals. Text
+    that is not such a number (`12.50`, `1,2,3`) stays unreadable: quarantined as `bad_type`."""
+    groups = "[. \u00a0\u202f]"
+    grouped = rf"^[+-]?(\d{{1,3}}({groups}\d{{3}})+|\d+)(,\d+)?$"
+    return (
+        f"CASE WHEN regexp_full_match({v}, {quote_literal(grouped)}) "
+        f"THEN replace(regexp_replace({v}, {quote_literal(groups)}, '', 'g'), ',', '.') END"
+    )
