@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -74,13 +74,43 @@ def parse_as_of(value: str | None) -> datetime | None:
     return parsed
 
 
-def newest_data(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    """The newest event time ingested, else the newest feedback time: the data's as-of."""
-    for table in ("raw_events", "raw_feedback"):
-        newest = con.execute(f"SELECT max(ts) FROM {table}").fetchone()[0]
+def newest_data(
+    con: duckdb.DuckDBPyConnection, through_batch: int | None = None
+) -> datetime | None:
+    """The newest event time ingested, else the newest feedback time: the data's as-of; with
+    `through_batch`, as it was once that batch had been ingested."""
+    for source in ("events", "feedback"):
+        if through_batch is None:
+            sql, params = f"SELECT max(ts) FROM raw_{source}", []
+        else:
+            sql = (
+                f"SELECT max(max_ts) FROM {SCHEMA}.batches "
+                "WHERE source = ? AND loaded > 0 AND batch_id <= ?"
+            )
+            params = [source, through_batch]
+        newest = con.execute(sql, params).fetchone()[0]
         if newest:
             return newest
     return None
+
+
+def _history_plan(
+    con: duckdb.DuckDBPyConnection, plan: Plan, state: ModelState, ctx: BuildContext
+) -> Plan:
+    """When an SCD2 history may merge. It records builds going forward: a look at the past
+    (an as-of before its newest change) leaves it as it is. But changes stamped after the newest
+    data the history was built from (a build --as-of in the future) were built ahead of their
+    data: the next build that merges takes them back first (`Plan.rewind_after`), whether its
+    as-of is the data's or later, so they never block the history nor outlive newer data."""
+    seen = newest_data(con, through_batch=state.watermark)
+    ahead = seen is not None and state.as_of is not None and state.as_of > seen
+    if state.as_of and ctx.as_of < state.as_of and not (ahead and ctx.as_of >= seen):
+        return Plan(
+            plan.model, "skip", "as-of is earlier than the history's newest change", state.watermark
+        )
+    if ahead and plan.does_work:
+        return replace(plan, rewind_after=seen)
+    return plan
 
 
 def resolve_as_of(con: duckdb.DuckDBPyConnection, given: datetime | None) -> datetime:
@@ -201,7 +231,6 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
             max_batch(con),
             options.full_refresh,
             Path(project_dir),
-            newest_data(con),
         )
         as_of = ctx.as_of
         options.gate.start_run(run_id, ctx.as_of)
@@ -335,18 +364,8 @@ def _build_one(
     parent_versions = {p: states[p].version for p in dag.built_parents(model.name)}
     state = states.get(model.name)
     plan = plan_model(con, dag, model, state, parent_versions, ctx)
-    if model.kind is Kind.SCD2 and state and ctx.as_of < (state.as_of or ctx.as_of):
-        # A look at the past never rewrites history; but changes stamped after the newest data
-        # (a build --as-of in the future) are provisional: a build at the data's as-of or later
-        # takes them back (see materialize/scd2.py), so one such build cannot block the history.
-        provisional = ctx.newest_data is not None and ctx.as_of >= ctx.newest_data
-        if not provisional:
-            plan = Plan(
-                model.name,
-                "skip",
-                "as-of is earlier than the history's newest change",
-                state.watermark,
-            )
+    if model.kind is Kind.SCD2 and state and plan.action != "full":
+        plan = _history_plan(con, plan, state, ctx)
     new_state = ModelState(
         model.name,
         model.kind.value,

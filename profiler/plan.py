@@ -32,6 +32,8 @@ class Plan:
     watermark: int
     intervals: list[Interval] = field(default_factory=list)  # by_time: output days to rewrite
     keys_sql: str | None = None  # by_key: SELECT of the touched keys
+    # scd2: history stamped after this time was built ahead of its data; take it back first
+    rewind_after: datetime | None = None
 
     @property
     def does_work(self) -> bool:
@@ -44,7 +46,6 @@ class BuildContext:
     max_batch: int
     full_refresh: bool = False
     project_dir: Path = Path(".")
-    newest_data: datetime | None = None  # the newest event (else feedback) time ingested
 
 
 def ts_literal(value: datetime | date) -> str:

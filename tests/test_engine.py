@@ -158,6 +158,26 @@ def test_a_build_in_the_future_does_not_block_the_history(
     assert table_diff(full_build, wh, "user_profile_history") == 0
 
 
+def test_history_built_ahead_of_its_data_is_taken_back(project: Path, tmp_path: Path) -> None:
+    """A build --as-of after the newest event, then newer data and a build beyond that as-of:
+    the rows stamped ahead of their data are gone, as if that build had never run."""
+    batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
+    ahead, plain = tmp_path / "ahead.duckdb", tmp_path / "plain.duckdb"
+    for wh in (ahead, plain):
+        for batch in batches[:3]:
+            run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
+        run_cli("build", warehouse=wh, project=project)
+    run_cli("build", "--as-of", "2017-12-02T21:00:00", warehouse=ahead, project=project)
+    for wh in (ahead, plain):
+        for batch in batches[3:]:  # up to 2017-12-03, after that as-of
+            run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
+        run_cli("build", warehouse=wh, project=project)
+    with duckdb.connect(str(ahead), read_only=True) as con:
+        stamps = con.execute("SELECT DISTINCT valid_from FROM user_profile_history").fetchall()
+    assert ("2017-12-02 21:00:00",) not in [(str(v),) for (v,) in stamps]
+    assert table_diff(plain, ahead, "user_profile_history") == 0
+
+
 def test_changed_model_rebuilds_it_and_its_descendants_only(
     full_build: Path, tmp_path: Path
 ) -> None:

@@ -9,8 +9,9 @@ A build at an as-of the history has already passed or reached replaces what was 
 that as-of on: the rows opened at or after it are removed and the rows closed at or after it
 reopened, then the current state is merged. So late data at an unchanged as-of never leaves a row
 valid for zero time, and the history is the same as if only the last build at that as-of had run.
-`build` allows going back only over changes stamped after the newest data (a build --as-of in the
-future); a look at the past is skipped and leaves the history as it is.
+Changes stamped after the newest data they were built from (a build --as-of in the future) are
+taken back by the next build that merges (`Plan.rewind_after`, decided in `build`); a look at the
+past is skipped and leaves the history as it is.
 """
 
 from __future__ import annotations
@@ -43,9 +44,12 @@ def stage(
                 f"CAST(NULL AS TIMESTAMP) AS valid_to, TRUE AS is_current FROM {stg}"
             )
             return
-        c.execute(f"DELETE FROM {target} WHERE valid_from >= {as_of}")  # rewind to this as-of
+        # rewind to this as-of, and past anything stamped ahead of its data
+        ahead = f" OR {{0}} > {ts_literal(plan.rewind_after)}" if plan.rewind_after else ""
+        c.execute(f"DELETE FROM {target} WHERE valid_from >= {as_of}{ahead.format('valid_from')}")
         c.execute(
-            f"UPDATE {target} SET valid_to = NULL, is_current = TRUE WHERE valid_to >= {as_of}"
+            f"UPDATE {target} SET valid_to = NULL, is_current = TRUE "
+            f"WHERE valid_to >= {as_of}{ahead.format('valid_to')}"
         )
         c.execute(
             f"UPDATE {target} AS h SET valid_to = {as_of}, is_current = FALSE "
