@@ -73,6 +73,11 @@ def option_name(column: str) -> str:
 _CONSTANT_SOURCE = {"event_type": "events", "kind": "feedback"}
 
 
+def vocabulary_key(value: str) -> str:
+    """How a value is compared with the vocabularies: lower case, '-' and ' ' as '_'."""
+    return value.strip().lower().replace("-", "_").replace(" ", "_")
+
+
 def check_reading(source: Source, reading: Reading) -> Reading:
     """Refuse an `--event-type`, `--kind` or `--ts-format` that cannot work, before any work;
     returns it with canonical values."""
@@ -80,14 +85,23 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         column: _canonical(source, column, value, value)
         for column, value in reading.constants().items()
     }
-    values = []
+    values, mapped = [], {}
     for column, sent, value in reading.values:
+        option = option_name(column)
         if column in canonical:
             raise ProfilerError(
-                f"{option_name(column)} {canonical[column]} gives every line one value, "
-                f"{option_name(column)} {sent}={value} maps the file's values; keep one kind"
+                f"{option} {canonical[column]} gives every line one value, "
+                f"{option} {sent}={value} maps the file's values; keep one kind"
             )
-        values.append((column, sent, _canonical(source, column, value, f"{sent}={value}")))
+        if not sent.strip():
+            raise ProfilerError(f"{option} ={value}: name the value the file sends, as VALUE=TYPE")
+        target = _canonical(source, column, value, f"{sent}={value}")
+        key = (column, vocabulary_key(sent))  # compared as the synonyms are: `Buy` is `buy`
+        if mapped.setdefault(key, target) != target:
+            raise ProfilerError(
+                f"{option} {sent}: mapped twice ({mapped[key]}, {target}); keep one"
+            )
+        values.append((column, vocabulary_key(sent), target))
     if reading.ts_format is not None:
         check_ts_format(reading.ts_format)
     return Reading(
@@ -105,7 +119,7 @@ def _canonical(source: Source, column: str, value: str, said: str) -> str:
     option = option_name(column)
     if source.name != _CONSTANT_SOURCE[column]:
         raise ProfilerError(f"{option} is for {_CONSTANT_SOURCE[column]} files, not {source.name}")
-    key = value.strip().lower().replace("-", "_").replace(" ", "_")
+    key = vocabulary_key(value)
     vocabulary = VOCABULARIES[column]
     found = next((c for c, names in vocabulary.items() if key in names), None)
     if found is None:

@@ -110,18 +110,23 @@ def timestamp_sql(v: str, d: str, native: str | None, fmt: str | None = None) ->
 def vocabulary_sql(
     v: str, synonyms: dict[str, tuple[str, ...]], sent: Mapping[str, str] | None = None
 ) -> str:
-    """Canonical value or NULL. Values the user mapped (`sent`) come first, exactly as sent;
-    values already canonical skip the normalising string work, and CASE chains (not IN lists,
-    which DuckDB plans as joins) keep it a cheap projection."""
+    """Canonical value or NULL. Values the user mapped (`sent`, keys compared like synonyms:
+    lower case, '-' and ' ' as '_') win over the synonyms; values already canonical skip the
+    normalising string work, and CASE chains (not IN lists, which DuckDB plans as joins) keep it a
+    cheap projection."""
     key = f"replace(replace(lower({v}), '-', '_'), ' ', '_')"
+    mapped = dict(sent or {})
     canon = " ".join(
-        [f"WHEN {quote_literal(a)} THEN {quote_literal(b)}" for a, b in (sent or {}).items()]
-        + [f"WHEN {quote_literal(c)} THEN {quote_literal(c)}" for c in synonyms]
+        f"WHEN {quote_literal(c)} THEN {quote_literal(c)}" for c in synonyms if c not in mapped
     )
     whens = " ".join(
-        f"WHEN {quote_literal(name)} THEN {quote_literal(c)}"
-        for c, names in synonyms.items()
-        for name in names
+        [f"WHEN {quote_literal(a)} THEN {quote_literal(b)}" for a, b in mapped.items()]
+        + [
+            f"WHEN {quote_literal(name)} THEN {quote_literal(c)}"
+            for c, names in synonyms.items()
+            for name in names
+            if name not in mapped
+        ]
     )
     return f"CASE {v} {canon} ELSE CASE {key} {whens} END END"
 

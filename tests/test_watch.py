@@ -139,6 +139,8 @@ def test_event_type_codes_map_to_the_vocabulary(tmp_path: Path) -> None:
     for bad, said in [
         (["--event-type", "purchase", "--event-type", "0=view"], "keep one kind"),
         (["--event-type", "0=refund"], "'refund' is not one of the event types"),
+        (["--event-type", "0=view", "--event-type", "0=purchase"], "mapped twice"),
+        (["--event-type", "=cart"], "name the value the file sends"),
     ]:
         out = run_cli("ingest", "events", str(path), *bad, warehouse=wh, project=project, ok=False)
         assert said in out and len(out.strip().splitlines()) == 1, out
@@ -190,3 +192,21 @@ def test_watch_takes_every_file_and_overwrites_none(tmp_path: Path) -> None:
     assert "unknown file type .xlsx" in reason and "rejected" in out
     with duckdb.connect(str(wh), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (250,)
+
+
+def test_a_mapped_value_wins_over_a_synonym_whatever_its_case(tmp_path: Path) -> None:
+    """A shop whose `Buy` means a view (a "buy box" impression): the mapping is compared the way
+    synonyms are, so `Buy`, `buy` and `BUY` are all views, not purchases. Taobao's lines."""
+    lines = TAOBAO.read_text().splitlines()[1:41]
+    sent = ["Buy", "buy", "BUY", "pv"]
+    fields = [line.split(",") for line in lines]
+    body = "".join(f"{u},{i},{c},{sent[n % 4]},{t}\n" for n, (u, i, c, _, t) in enumerate(fields))
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,category_id,behavior_type,ts\n" + body)
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    run_cli(
+        "ingest", "events", str(path), "--event-type", "buy=view", warehouse=wh, project=project
+    )
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY ALL").fetchall()
+    assert got == [("view", 40)]
