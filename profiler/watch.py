@@ -46,11 +46,31 @@ def landed_files(directory: Path, sizes: dict[Path, int]) -> list[tuple[str, Pat
     return ready
 
 
+# what download and sync tools call a file they are still writing
+PARTIAL = (".part", ".partial", ".tmp", ".crdownload", ".download", ".filepart")
+ARCHIVES = ("_loaded", "_rejected")
+
+
 def _landed(path: Path) -> bool:
-    """A file to take: any name but a hidden one (a writer's temporary name, `.part`, is hidden:
-    write elsewhere or under a dot-name, then rename into the folder). A type ingest cannot read
-    is taken too, to be rejected with the reason rather than left lying there unsaid."""
-    return path.is_file() and not path.name.startswith(".")
+    """A file to take: any name but a hidden one or one a writer is still writing under
+    (`.part`, `~$x.xlsx`...): write elsewhere or under such a name, then rename into the folder.
+    A type ingest cannot read is taken too, to be rejected with the reason rather than left lying
+    there unsaid."""
+    name = path.name
+    return (
+        path.is_file()
+        and not name.startswith((".", "~$"))
+        and not name.lower().endswith(PARTIAL)
+        and name not in ARCHIVES
+    )
+
+
+def _replaced(path: Path, inode: int) -> bool:
+    """True when another file was renamed onto `path` since it was opened (or it is gone)."""
+    try:
+        return path.stat().st_ino != inode
+    except FileNotFoundError:
+        return True
 
 
 def _move(path: Path, folder: str, reason: str | None = None) -> None:
@@ -100,22 +120,34 @@ def watch_folder(
                 if stop.requested:
                     break
                 try:
+                    inode = path.stat().st_ino
+                except FileNotFoundError:
+                    continue  # taken away since the scan
+                try:
                     mapping, reading = (readings or {}).get(source, ({}, None))
                     result = ingest_file(settings, source, path, mapping, reading)
                 except StorageFault:
                     raise  # the warehouse's fault, not the file's: keep it for the next run
                 except ProfilerError as err:
+                    if _replaced(path, inode):
+                        continue  # what is there now is another file: the next scan takes it
                     _move(path, "_rejected", str(err))
                     console.print(f"[red]rejected[/red] {escape(path.name)}: {escape(str(err))}")
                     continue
                 summary = describe_ingest(result)
                 console.print(summary, markup=False)  # it quotes the file
                 sizes.pop(path, None)
+                arrived += result.loaded > 0  # something for the build to do
+                if _replaced(path, inode):
+                    # renamed over while it was read: what is there now waits for the next scan
+                    console.print(
+                        f"{escape(path.name)} was replaced while read; left for the next scan"
+                    )
+                    continue
                 if result.loaded == 0 and result.lines > 0:  # fix the reading, drop it in again
                     _move(path, "_rejected", f"nothing loaded (lines in `quarantine`)\n{summary}")
                     continue
                 _move(path, "_loaded")
-                arrived += not result.duplicate
             if arrived and not stop.requested:
                 build_project(settings, None, False, None, console)
             if once:

@@ -7,6 +7,7 @@ type column, US times, the buyer in a column no synonym knows) and as an Amazon-
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -210,3 +211,44 @@ def test_a_mapped_value_wins_over_a_synonym_whatever_its_case(tmp_path: Path) ->
     with duckdb.connect(str(wh), read_only=True) as con:
         got = con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY ALL").fetchall()
     assert got == [("view", 40)]
+
+
+def test_watch_leaves_writers_files_and_a_file_renamed_over_alone(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Files still being written (`.part`, `~$`) are not taken; a file renamed onto the name
+    being ingested is not archived unread but taken at the next scan. Taobao's lines."""
+    from rich.console import Console
+
+    import profiler.commands as commands
+    from profiler.settings import load_settings
+    from profiler.watch import watch_folder
+
+    lines = TAOBAO.read_text().splitlines()
+    land = tmp_path / "landing"
+    events = land / "events"
+    events.mkdir(parents=True)
+    (events / "day.csv").write_text("\n".join(lines[:101]) + "\n")
+    (events / "next.csv.part").write_text("\n".join(lines[:11]) + "\n")
+    (events / "~$orders.xlsx").write_bytes(b"lock")
+    real = commands.ingest_file
+
+    def ingest_then_rename_over(settings, source, path, mapping, reading=None):
+        result = real(settings, source, path, mapping, reading)
+        if path.name == "day.csv" and not (tmp_path / "renamed").exists():
+            (tmp_path / "renamed").write_text("")
+            tmp = events / ".day.csv.tmp"
+            tmp.write_text("\n".join([lines[0], *lines[101:151]]) + "\n")
+            tmp.replace(path)  # the shop's writer finishes its next export under the same name
+        return result
+
+    monkeypatch.setattr(commands, "ingest_file", ingest_then_rename_over)
+    settings = load_settings(sql_project(tmp_path / "project"), tmp_path / "wh.duckdb")
+    quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115
+    watch_folder(settings, land, 0, quiet, once=True)
+    assert not (events / "_loaded").exists() and (events / "day.csv").exists()
+    watch_folder(settings, land, 0, quiet, once=True)
+    assert sorted(p.name for p in (events / "_loaded").iterdir()) == ["day.csv"]
+    assert sorted(p.name for p in events.iterdir()) == ["_loaded", "next.csv.part", "~$orders.xlsx"]
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (150,)
