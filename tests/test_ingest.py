@@ -776,7 +776,7 @@ def test_jsonl_objects_and_arrays_are_no_values(con, tmp_path):
 def test_a_repeated_column_name_is_reported(con, tmp_path):
     """Only the first of two `price` columns can be read; the second is named as ignored."""
     lines = REES46.read_text().splitlines()[:11]
-    body = "".join(line + "," + line.split(",")[6] + "0\n" for line in lines[1:])
+    body = "".join(f"{line},{float(line.split(',')[6]) * 10:.2f}\n" for line in lines[1:])
     path = write(tmp_path / "twice.csv", lines[0] + ",price\n" + body)
     result = ingest(con, "events", path, pii_key=KEY)
     assert result.loaded == 10 and result.ignored == ["price (repeated)"]
