@@ -100,10 +100,12 @@ def timestamp_sql(v: str, d: str, native: str | None, fmt: str | None = None) ->
         f"coalesce(timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)), "
         f"timezone('UTC', TRY_CAST({spaced_offset} AS TIMESTAMPTZ)))"
     )
-    if fmt is not None:  # the format first; Unix numbers and ISO 8601 text still read
+    if fmt is not None:  # the format first; Unix numbers and ISO 8601 text still read, unless
+        # the format itself starts like ISO (`%Y-%d-%m`): then 2024-01-13 is a bad time, not 13 Jan
         parsed = f"try_strptime({v}, {quote_literal(fmt)})"
         parsed = f"timezone('UTC', {parsed})" if re.search("%[zZ]", fmt) else parsed
-        return f"coalesce({parsed}, CASE WHEN {d} IS NOT NULL THEN {epoch_sql(d)} ELSE {text} END)"
+        iso = "NULL" if fmt.startswith("%Y-") else text
+        return f"coalesce({parsed}, CASE WHEN {d} IS NOT NULL THEN {epoch_sql(d)} ELSE {iso} END)"
     return f"CASE WHEN {d} IS NOT NULL THEN {epoch_sql(d)} ELSE {text} END"
 
 

@@ -783,3 +783,15 @@ def test_a_repeated_column_name_is_reported(con, tmp_path):
     assert rows(con, "SELECT sum(price) FROM raw_events") == [
         (pytest.approx(sum(float(line.split(",")[6]) for line in lines[1:])),)
     ]
+
+
+def test_an_iso_shaped_format_is_not_second_guessed(con, tmp_path):
+    """With `%Y-%d-%m`, `2017-25-11` is 25 November and `2017-11-25` is no such day: quarantined,
+    not read as ISO's 25 November behind the format's back. Taobao's first lines."""
+    lines = [line.split(",") for line in TAOBAO.read_text().splitlines()[1:3]]
+    body = "".join(f"{u},{i},{k},{ts}\n" for (u, i, _, k, _), ts in
+                   zip(lines, ["2017-25-11 10:00", "2017-11-25 10:00"], strict=True))  # fmt: skip
+    path = write(tmp_path / "dm.csv", "user_id,item_id,behavior_type,ts\n" + body)
+    result = ingest(con, "events", path, pii_key=KEY, reading=Reading(ts_format="%Y-%d-%m %H:%M"))
+    assert (result.loaded, result.quarantined) == (1, {"bad_timestamp": 1})
+    assert rows(con, "SELECT ts FROM raw_events") == [(datetime(2017, 11, 25, 10, 0),)]
