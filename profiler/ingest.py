@@ -185,11 +185,18 @@ def _commit(
         )
         file = str(info.path)
         # this send accounts for every line again: an earlier send of the same content, which
-        # loaded nothing (see `_previous_batch`), keeps its batch row but not its quarantine rows
+        # loaded nothing (see `_previous_batch`), keeps its batch row, marked superseded by this
+        # one, but not its quarantine rows
+        earlier = (
+            f"SELECT batch_id FROM {SCHEMA}.batches WHERE source = ? AND content_sha256 = ? "
+            "AND loaded = 0 AND superseded_by IS NULL"
+        )
         con.execute(
-            f"DELETE FROM quarantine WHERE batch_id IN (SELECT batch_id FROM {SCHEMA}.batches "
-            "WHERE source = ? AND content_sha256 = ? AND loaded = 0)",
-            [src.name, info.sha256],
+            f"DELETE FROM quarantine WHERE batch_id IN ({earlier})", [src.name, info.sha256]
+        )
+        con.execute(
+            f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({earlier})",
+            [batch_id, src.name, info.sha256],
         )
         if columns:
             cols = ", ".join(quote_ident(c) for c in columns)
@@ -204,7 +211,8 @@ def _commit(
                 [batch_id, src.name, file],
             )
         con.execute(
-            f"INSERT INTO {SCHEMA}.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {SCHEMA}.batches (batch_id, source, file, content_sha256, lines, "
+            "loaded, quarantined, min_ts, max_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 batch_id, src.name, file, info.sha256, stats.lines, stats.loaded,
                 sum(stats.reasons.values()), stats.min_ts, stats.max_ts,

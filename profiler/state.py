@@ -33,7 +33,8 @@ _DDL = [
     f"CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.batch_seq START 1",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.batches (
         batch_id BIGINT PRIMARY KEY, source VARCHAR, file VARCHAR, content_sha256 VARCHAR,
-        lines BIGINT, loaded BIGINT, quarantined BIGINT, min_ts TIMESTAMP, max_ts TIMESTAMP)""",
+        lines BIGINT, loaded BIGINT, quarantined BIGINT, min_ts TIMESTAMP, max_ts TIMESTAMP,
+        superseded_by BIGINT)""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         batch_id BIGINT, source VARCHAR, file VARCHAR, record BIGINT, reason VARCHAR, raw VARCHAR)""",
 ]
@@ -43,6 +44,22 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw tables, quarantine and engine state when missing (idempotent)."""
     for ddl in _DDL + [raw_table_ddl(s) for s in SOURCES.values()]:
         con.execute(ddl)
+    _add_superseded_by(con)
+
+
+def _add_superseded_by(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses from before `batches.superseded_by` get it: the batch that took over the
+    quarantine rows of a send whose every line was quarantined (the file sent again)."""
+    (missing,) = con.execute(
+        "SELECT count(*) = 0 AND (SELECT count(*) FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = 'batches' "
+        "AND table_type = 'BASE TABLE') > 0 FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = 'batches' "
+        "AND column_name = 'superseded_by'",
+        [SCHEMA, SCHEMA],
+    ).fetchone()
+    if missing:
+        con.execute(f"ALTER TABLE {SCHEMA}.batches ADD COLUMN superseded_by BIGINT")
 
 
 @dataclass

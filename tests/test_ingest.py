@@ -509,6 +509,11 @@ def test_an_orders_export_loads_with_event_type_and_ts_format(con, tmp_path):
     second = ingest(con, "events", path, pii_key=KEY, reading=reading)
     assert (second.duplicate, second.loaded, second.quarantined) == (False, 214, {})
     assert rows(con, "SELECT count(*) FROM quarantine") == [(0,)]
+    assert rows(con, "SELECT batch_id, superseded_by FROM _profiler.batches ORDER BY 1") == [
+        (first.batch_id, again.batch_id),
+        (again.batch_id, second.batch_id),
+        (second.batch_id, None),
+    ]  # every send stays on record, and says which later send holds its lines
     third = ingest(con, "events", path, pii_key=KEY, reading=reading)
     assert third.duplicate and third.duplicate_of == second.batch_id
     got = rows(
@@ -795,3 +800,20 @@ def test_an_iso_shaped_format_is_not_second_guessed(con, tmp_path):
     result = ingest(con, "events", path, pii_key=KEY, reading=Reading(ts_format="%Y-%d-%m %H:%M"))
     assert (result.loaded, result.quarantined) == (1, {"bad_timestamp": 1})
     assert rows(con, "SELECT ts FROM raw_events") == [(datetime(2017, 11, 25, 10, 0),)]
+
+
+def test_a_warehouse_from_before_superseded_by_gets_it(tmp_path):
+    """The embedded example was written before `batches.superseded_by`: its first ingest adds
+    the column and keeps every batch row as it was."""
+    from conftest import REPO
+
+    wh = tmp_path / "wh.duckdb"
+    wh.write_bytes((REPO / "warehouse.duckdb.example").read_bytes())
+    with duckdb.connect(str(wh)) as con:
+        before = rows(con, "SELECT * FROM _profiler.batches ORDER BY batch_id")
+        assert "superseded_by" not in [d[0] for d in con.execute(
+            "SELECT * FROM _profiler.batches LIMIT 0").description]  # fmt: skip
+        ingest(con, "events", MESSY, pii_key=KEY)
+        after = rows(con, "SELECT * FROM _profiler.batches ORDER BY batch_id")
+    assert [r[:-1] for r in after[: len(before)]] == before
+    assert all(r[-1] is None for r in after)
