@@ -40,12 +40,12 @@ def reading_of(
 ):
     """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
     or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike."""
-    from profiler.ingest_reading import Reading
+    from profiler.ingest_reading import Reading, option_name
 
     constants: dict[str, str | None] = {"event_type": None, "kind": None}
     values = []
     for column, items in (("event_type", event_types), ("kind", kinds)):
-        option = "--" + column.replace("_", "-")
+        option = option_name(column)
         for item in items or []:
             sent, sep, value = item.partition("=")
             if sep:
