@@ -4,7 +4,7 @@
 -- description: The user profile: one row per user the shop knows, as of the build's as-of, with the four dimensions side by side (basic information, behaviour, preference, sentiment and loyalty) plus RFM. Each column comes from the model named in the comment above its block, which documents how it is computed. To add a dimension (model scores, say), join its table on user_id and list its columns in a new block.
 -- columns:
 --   user_id: pseudonymous user id
---   as_of: the as-of time the profile describes (UTC): the newest event or feedback, or --as-of
+--   as_of: the as-of time the profile describes (shop time): the newest event or feedback, or --as-of
 --   is_registered: TRUE when the user is in the users feed
 --   has_events: TRUE when the user has at least one (cleaned) event
 --   has_feedback: TRUE when the user left at least one piece of feedback
@@ -56,7 +56,7 @@
 --   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views
 --   cart_to_purchase_rate: purchases per add-to-cart, lifetime; NULL without carts (can exceed 1 when purchases skip the cart)
 --   view_to_purchase_rate: purchases per product view, lifetime; NULL without views
---   top_hour: hour of day (UTC, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; NULL without sessions
+--   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; NULL without sessions
 --   top_hour_share: share of the user's sessions started in top_hour
 --   top_weekday: ISO weekday (1 = Monday .. 7 = Sunday) with the most sessions, lifetime; ties go to the earlier day; NULL without sessions
 --   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions

@@ -34,6 +34,7 @@ from profiler.project import Kind, Model, load_project
 from profiler.publish import Gate, OpenGate, publish
 from profiler.runlog import ModelResult, RunResults
 from profiler.schedule import NodeFailed, run_in_order
+from profiler.shop_time import in_shop_time
 from profiler.state import (
     SCHEMA,
     ModelState,
@@ -60,7 +61,8 @@ class BuildOptions:
 
 
 def parse_as_of(value: str | None) -> datetime | None:
-    """ISO date or timestamp; a zone is converted to UTC (the warehouse is naive UTC)."""
+    """ISO date or timestamp; one with a zone stays aware, for `resolve_as_of` to state in the
+    shop's time (`shop_time.in_shop_time`)."""
     if not value:
         return None
     try:
@@ -69,8 +71,6 @@ def parse_as_of(value: str | None) -> datetime | None:
         raise ProfilerError(
             f"--as-of {value!r} is not an ISO date or timestamp, e.g. 2017-12-01 or 2017-12-01T12:00"
         ) from None
-    if parsed.tzinfo:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
 
 
@@ -115,7 +115,7 @@ def _history_plan(
 
 def resolve_as_of(con: duckdb.DuckDBPyConnection, given: datetime | None) -> datetime:
     """The as-of time comes from the data (or --as-of), never from the wall clock."""
-    newest = given or newest_data(con)
+    newest = in_shop_time(con, given) if given else newest_data(con)
     if newest is None:
         raise ProfilerError(
             "nothing to build: no events ingested yet; run `profiler ingest events FILE` first"

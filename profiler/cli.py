@@ -34,6 +34,14 @@ DecimalCommaOpt = Annotated[
         help="Numbers sent as text use a decimal comma, as European exports do: 1.234,50.",
     ),
 ]
+TimeZoneOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The shop's time zone, e.g. Europe/Berlin: days, hours and sessions follow its "
+        "clock. Set by a warehouse's first ingest (UTC when not given) and kept: Unix times and "
+        "times with an offset are converted to it, times without one are taken as already in it.",
+    ),
+]
 WarehouseOpt = Annotated[
     Path | None,
     typer.Option(
@@ -96,6 +104,7 @@ def ingest(
         ),
     ] = None,
     decimal_comma: DecimalCommaOpt = False,
+    time_zone: TimeZoneOpt = None,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -108,7 +117,7 @@ def ingest(
             source,
             path,
             parse_mapping(map_ or []),
-            reading_of(event_type, kind, ts_format, decimal_comma),
+            reading_of(event_type, kind, ts_format, decimal_comma, time_zone),
         )
     except ProfilerError as err:
         _fail(str(err))
@@ -301,6 +310,7 @@ def watch(
         str | None, typer.Option(help="strptime format of times sent as text, in every folder.")
     ] = None,
     decimal_comma: DecimalCommaOpt = False,
+    time_zone: TimeZoneOpt = None,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -309,7 +319,9 @@ def watch(
     from profiler.watch import watch_folder
 
     try:
-        readings = landing_readings(map_ or [], event_type, kind, ts_format, decimal_comma)
+        readings = landing_readings(
+            map_ or [], event_type, kind, ts_format, decimal_comma, time_zone
+        )
         watch_folder(
             _settings(project_dir, warehouse),
             directory,

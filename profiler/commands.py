@@ -37,6 +37,7 @@ def reading_of(
     kinds: list[str] | None,
     ts_format: str | None = None,
     decimal_comma: bool = False,
+    time_zone: str | None = None,
 ):
     """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
     or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike."""
@@ -55,7 +56,12 @@ def reading_of(
             else:
                 constants[column] = item
     return Reading(
-        constants["event_type"], constants["kind"], ts_format, decimal_comma, tuple(values)
+        constants["event_type"],
+        constants["kind"],
+        ts_format,
+        decimal_comma,
+        tuple(values),
+        time_zone,
     )
 
 
@@ -65,11 +71,13 @@ def landing_readings(
     kinds: list[str] | None,
     ts_format: str | None,
     decimal_comma: bool = False,
+    time_zone: str | None = None,
 ) -> dict[str, tuple[dict[str, str], object]]:
     """How `profiler watch` reads each source folder: source -> (mapping, `Reading`).
 
     `--map SOURCE.TARGET=COLUMN` names the source a mapping is for; `--event-type` is for
-    `events/`, `--kind` for `feedback/`, `--ts-format` and `--decimal-comma` for every folder.
+    `events/`, `--kind` for `feedback/`, `--ts-format`, `--decimal-comma` and `--time-zone` for
+    every folder.
     Checked here, before the loop starts, so a typo stops the command instead of rejecting every
     file that lands.
     """
@@ -77,7 +85,13 @@ def landing_readings(
     from profiler.ingest_rules import check_mapping
     from profiler.sources import SOURCES
 
-    read = reading_of(event_types, kinds, ts_format, decimal_comma)
+    if time_zone is not None:
+        import duckdb
+
+        from profiler.shop_time import check_zone
+
+        time_zone = check_zone(duckdb.connect(), time_zone)
+    read = reading_of(event_types, kinds, ts_format, decimal_comma, time_zone)
     mappings: dict[str, dict[str, str]] = {name: {} for name in SOURCES}
     for item in maps:
         source, dot, rest = item.partition(".")
@@ -99,6 +113,7 @@ def landing_readings(
                 for v in read.values
                 if v[0] == {"events": "event_type", "feedback": "kind"}.get(name)
             ),
+            time_zone,
         )
         readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))
     return readings
@@ -150,6 +165,8 @@ def describe_ingest(result) -> str:
     ]
     if renamed:
         lines.append(f"  read: {', '.join(renamed)}")
+    if result.reading.time_zone not in (None, "UTC"):
+        lines.append(f"  times: shop time, {result.reading.time_zone}")
     if result.ignored:  # a column a shop meant as its user id or city should not vanish unsaid
         lines.append(
             f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"

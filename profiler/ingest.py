@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -34,6 +34,7 @@ from profiler.ingest_reading import AS_SENT, Reading, check_reading
 from profiler.ingest_rules import Staged, check_mapping, resolve_columns, typed_query
 from profiler.ingest_values import quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
+from profiler.shop_time import record_zone, zone_for_ingest
 from profiler.sources import BATCH_COLUMN, Source, get_source
 from profiler.state import SCHEMA, ensure_schema
 
@@ -76,11 +77,12 @@ def ingest(
     path = Path(path)
     wanted = check_mapping(src, mapping)
     reading = check_reading(src, reading)
+    reading = replace(reading, time_zone=zone_for_ingest(con, reading.time_zone))
     info = file_info(path)
     previous = _previous_batch(con, src, info.sha256)
     if previous is not None:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=previous)
-    with _ingest_session(con):
+    with _ingest_session(con, reading.time_zone):
         staged = _stage(con, info)
         try:
             return _load(con, src, info, staged, wanted, pii_key, reading)
@@ -109,8 +111,8 @@ def _load(
     """Type the staged records, then write everything for this file in one transaction."""
     file = str(info.path)
     if staged.empty:  # an empty file is fine: a batch with no rows says it was seen
-        batch_id = _commit(con, src, info, _Stats(), None)
-        return IngestResult(src.name, file, batch_id, 0, 0, {}, False)
+        batch_id = _commit(con, src, info, _Stats(), None, reading)
+        return IngestResult(src.name, file, batch_id, 0, 0, {}, False, reading=reading)
     resolved, ignored = resolve_columns(
         src, staged.columns, mapping, file, tuple(reading.constants())
     )
@@ -118,7 +120,7 @@ def _load(
         jsonl_values(staged, resolved)
     hmac = register_hmac(con, pii_key) if src.personal else None
     try:
-        now = datetime.now(UTC).replace(tzinfo=None)
+        (now,) = one_row(con, "SELECT CAST(timezone(?, now()) AS TIMESTAMP)", [reading.time_zone])
         sql = typed_query(src, staged, resolved, now=now, hmac=hmac, reading=reading)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
@@ -126,7 +128,7 @@ def _load(
         if hmac:
             unregister_hmac(con)
     stats = _stats(con, src)
-    batch_id = _commit(con, src, info, stats, [c.name for c in src.columns])
+    batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading)
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
         columns=resolved, ignored=ignored, unknown=stats.unknown, reading=reading,
@@ -173,11 +175,13 @@ def _commit(
     info: FileInfo,
     stats: _Stats,
     columns: list[str] | None,
+    reading: Reading,
 ) -> int:
     """Raw rows, quarantine rows and the batch row: all of them or, on any error, none."""
     con.execute("BEGIN TRANSACTION")
     try:
         _ensure_tables(con, src)
+        record_zone(con, reading.time_zone or "UTC")
         (batch_id,) = one_row(
             con,
             f"SELECT greatest(nextval('{SCHEMA}.batch_seq'), "
@@ -266,14 +270,15 @@ def _previous_batch(con: duckdb.DuckDBPyConnection, src: Source, sha256: str) ->
 
 
 @contextmanager
-def _ingest_session(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def _ingest_session(con: duckdb.DuckDBPyConnection, zone: str | None) -> Iterator[None]:
     """Run with the settings ingest relies on, and put the caller's back afterwards.
 
-    UTC session time zone: text without a zone means UTC. Insertion order kept: the CSV stage's
-    rowid is then the record number. No progress bar: ingest prints nothing.
+    The shop's time zone as the session's: text without a zone means the shop's time. Insertion
+    order kept: the CSV stage's rowid is then the record number. No progress bar: ingest prints
+    nothing.
     """
     wanted = {
-        "TimeZone": "'UTC'",
+        "TimeZone": quote_literal(zone or "UTC"),
         "preserve_insertion_order": "true",
         "enable_progress_bar": "false",
     }

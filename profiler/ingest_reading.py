@@ -51,6 +51,7 @@ class Reading:
     ts_format: str | None = None
     decimal_comma: bool = False
     values: tuple[tuple[str, str, str], ...] = ()
+    time_zone: str | None = None  # `--time-zone`; None: the warehouse's (see `shop_time`)
 
     def constants(self) -> dict[str, str]:
         """Canonical column -> the value every record gets."""
@@ -110,6 +111,7 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         reading.ts_format,
         reading.decimal_comma,
         tuple(values),
+        reading.time_zone,
     )
 
 

@@ -253,7 +253,7 @@ def _column_levels(
         number = "NULL" if is_temporal(native) else f"TRY_CAST({v} AS DOUBLE)"
         if native in (None, "VARCHAR"):  # a Unix number never holds ':': skip the cast for text
             number = f"CASE WHEN contains({v}, ':') THEN NULL ELSE {number} END"
-        lv.add(col, value, number, timestamp_sql(v, p, native, fmt))
+        lv.add(col, value, number, timestamp_sql(v, p, native, fmt, reading.time_zone or "UTC"))
         lv.checks.append(
             (
                 f"{v} IS NOT NULL AND NOT {absent} AND ({t} IS NULL OR {t} < '{MIN_TS}')",

@@ -83,30 +83,36 @@ def epoch_sql(d: str) -> str:
     )
 
 
-def timestamp_sql(v: str, d: str, native: str | None, fmt: str | None = None) -> str:
-    """A timestamp in UTC from a native value, a Unix number, or text with or without a zone.
+def timestamp_sql(
+    v: str, d: str, native: str | None, fmt: str | None = None, zone: str = "UTC"
+) -> str:
+    """The shop's wall-clock time (`zone`, see `shop_time`) from a native value, a Unix number,
+    or text with or without a zone.
 
-    Text without a zone is read as UTC because ingest runs with the session time zone at UTC.
-    With a strptime format (`--ts-format`) text is read by that format only.
+    Instants (zone-aware values, Unix numbers, text with an offset or a zone name) are converted
+    to the zone; text without one is read in it, because ingest runs with the session time zone
+    at the shop's. With a strptime format (`--ts-format`) text is read by that format first.
     """
+    z = quote_literal(zone)
     if native is not None and native.startswith("TIMESTAMP WITH TIME ZONE"):
-        return f"timezone('UTC', {v})"
+        return f"timezone({z}, {v})"
     if is_temporal(native):
         return f"CAST({v} AS TIMESTAMP)"
+    epoch = epoch_sql(d) if zone == "UTC" else f"timezone({z}, timezone('UTC', {epoch_sql(d)}))"
     if is_numeric(native):
-        return epoch_sql(d)
+        return epoch
     spaced_offset = rf"regexp_replace({v}, '\s+([+-]\d\d):?(\d\d)$', '\1:\2')"
     text = (
-        f"coalesce(timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)), "
-        f"timezone('UTC', TRY_CAST({spaced_offset} AS TIMESTAMPTZ)))"
+        f"coalesce(timezone({z}, TRY_CAST({v} AS TIMESTAMPTZ)), "
+        f"timezone({z}, TRY_CAST({spaced_offset} AS TIMESTAMPTZ)))"
     )
     if fmt is not None:  # the format first; Unix numbers and ISO 8601 text still read, unless
         # the format itself starts like ISO (`%Y-%d-%m`): then 2024-01-13 is a bad time, not 13 Jan
         parsed = f"try_strptime({v}, {quote_literal(fmt)})"
-        parsed = f"timezone('UTC', {parsed})" if re.search("%[zZ]", fmt) else parsed
+        parsed = f"timezone({z}, {parsed})" if re.search("%[zZ]", fmt) else parsed
         iso = "NULL" if fmt.startswith("%Y-") else text
-        return f"coalesce({parsed}, CASE WHEN {d} IS NOT NULL THEN {epoch_sql(d)} ELSE {iso} END)"
-    return f"CASE WHEN {d} IS NOT NULL THEN {epoch_sql(d)} ELSE {text} END"
+        return f"coalesce({parsed}, CASE WHEN {d} IS NOT NULL THEN {epoch} ELSE {iso} END)"
+    return f"CASE WHEN {d} IS NOT NULL THEN {epoch} ELSE {text} END"
 
 
 def vocabulary_sql(

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from profiler.runlog import ModelResult, RunResults
+from profiler.shop_time import DEFAULT, warehouse_zone
 
 _STYLE = {"success": "green", "skipped": "yellow", "blocked": "red", "error": "red"}
 
@@ -53,8 +54,10 @@ class BuildPrinter:
     def summary(self, con, run: RunResults, warehouse: Path) -> None:
         worked = sum(r.action != "skip" and r.status == "success" for r in run.results)
         bad = [r for r in run.results if r.status in ("error", "blocked")]
+        zone = warehouse_zone(con) or DEFAULT
+        shop_time = f" ({zone})" if zone != DEFAULT else ""
         self.console.print(
-            f"as of {run.as_of}: {worked} model(s) built, {len(run.results) - worked - len(bad)} up to date or skipped, {len(bad)} failed, in {run.elapsed_time:.2f}s",
+            f"as of {run.as_of}{shop_time}: {worked} model(s) built, {len(run.results) - worked - len(bad)} up to date or skipped, {len(bad)} failed, in {run.elapsed_time:.2f}s",
             soft_wrap=True,
         )
         row = con.execute(

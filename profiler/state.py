@@ -35,6 +35,7 @@ _DDL = [
         batch_id BIGINT PRIMARY KEY, source VARCHAR, file VARCHAR, content_sha256 VARCHAR,
         lines BIGINT, loaded BIGINT, quarantined BIGINT, min_ts TIMESTAMP, max_ts TIMESTAMP,
         superseded_by BIGINT)""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.settings (name VARCHAR PRIMARY KEY, value VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         batch_id BIGINT, source VARCHAR, file VARCHAR, record BIGINT, reason VARCHAR, raw VARCHAR)""",
 ]

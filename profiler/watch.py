@@ -13,6 +13,8 @@ import signal
 import time
 from pathlib import Path
 
+import duckdb
+
 from profiler.errors import ProfilerError
 from profiler.faults import StorageFault
 from profiler.settings import Settings
@@ -105,6 +107,7 @@ def watch_folder(
         raise ProfilerError(
             f"{directory}: not a folder; create it with one subfolder per source ({', '.join(SOURCES)})"
         )
+    _check_zone(settings, readings or {})
     for source in SOURCES:
         (directory / source).mkdir(exist_ok=True)
     stop = _Stop()
@@ -157,6 +160,26 @@ def watch_folder(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     console.print("stopped")
+
+
+def _check_zone(settings: Settings, readings: dict) -> None:
+    """A `--time-zone` the warehouse cannot take stops the command now, instead of rejecting
+    every file that lands."""
+    from profiler.settings import connect
+    from profiler.shop_time import zone_for_ingest
+
+    zones = {r.time_zone for _, r in readings.values() if r is not None and r.time_zone}
+    if not zones or not settings.warehouse.exists():
+        return
+    try:
+        con = connect(settings, read_only=True)
+    except duckdb.Error:  # held by a writer now: each ingest still checks
+        return
+    try:
+        for zone in zones:
+            zone_for_ingest(con, zone)
+    finally:
+        con.close()
 
 
 def _all_files(directory: Path) -> list[tuple[str, Path]]:

@@ -3,10 +3,10 @@
 -- lookback: 0
 -- grain: user_id, day
 -- tags: behaviour, sessions
--- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: the events of stg_events (exact repeats once, bot-like user-days out), money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after 30 minutes without events; they end at midnight (UTC), so every day is built on its own.
+-- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: the events of stg_events (exact repeats once, bot-like user-days out), money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after 30 minutes without events; they end at midnight (shop time), so every day is built on its own.
 -- columns:
 --   user_id: pseudonymous user id
---   day: calendar day (UTC)
+--   day: calendar day (shop time)
 --   weekday: ISO day of the week, 1 = Monday .. 7 = Sunday
 --   events: events that day (exact repeats once)
 --   views: product views
@@ -18,34 +18,34 @@
 --   session_seconds: summed session durations, first to last event of each session (browse time), seconds
 --   purchase_quantity: units bought (1 per purchase line without a quantity); NULL without purchases
 --   purchase_amount: money spent (amount, else price x quantity); NULL when no purchase had an amount or a price
---   first_ts: first event of the day (UTC)
+--   first_ts: first event of the day (shop time)
 --   priced_events: views, carts and purchases whose unit price is known (from the event, else the item)
 --   price_sum: sum of the unit prices of those events (price_sum / priced_events = mean price looked at)
---   last_ts: last event of the day (UTC)
---   sessions_h00: sessions that started between 00:00 and 00:59 UTC
---   sessions_h01: sessions that started between 01:00 and 01:59 UTC
---   sessions_h02: sessions that started between 02:00 and 02:59 UTC
---   sessions_h03: sessions that started between 03:00 and 03:59 UTC
---   sessions_h04: sessions that started between 04:00 and 04:59 UTC
---   sessions_h05: sessions that started between 05:00 and 05:59 UTC
---   sessions_h06: sessions that started between 06:00 and 06:59 UTC
---   sessions_h07: sessions that started between 07:00 and 07:59 UTC
---   sessions_h08: sessions that started between 08:00 and 08:59 UTC
---   sessions_h09: sessions that started between 09:00 and 09:59 UTC
---   sessions_h10: sessions that started between 10:00 and 10:59 UTC
---   sessions_h11: sessions that started between 11:00 and 11:59 UTC
---   sessions_h12: sessions that started between 12:00 and 12:59 UTC
---   sessions_h13: sessions that started between 13:00 and 13:59 UTC
---   sessions_h14: sessions that started between 14:00 and 14:59 UTC
---   sessions_h15: sessions that started between 15:00 and 15:59 UTC
---   sessions_h16: sessions that started between 16:00 and 16:59 UTC
---   sessions_h17: sessions that started between 17:00 and 17:59 UTC
---   sessions_h18: sessions that started between 18:00 and 18:59 UTC
---   sessions_h19: sessions that started between 19:00 and 19:59 UTC
---   sessions_h20: sessions that started between 20:00 and 20:59 UTC
---   sessions_h21: sessions that started between 21:00 and 21:59 UTC
---   sessions_h22: sessions that started between 22:00 and 22:59 UTC
---   sessions_h23: sessions that started between 23:00 and 23:59 UTC
+--   last_ts: last event of the day (shop time)
+--   sessions_h00: sessions that started between 00:00 and 00:59 shop time
+--   sessions_h01: sessions that started between 01:00 and 01:59 shop time
+--   sessions_h02: sessions that started between 02:00 and 02:59 shop time
+--   sessions_h03: sessions that started between 03:00 and 03:59 shop time
+--   sessions_h04: sessions that started between 04:00 and 04:59 shop time
+--   sessions_h05: sessions that started between 05:00 and 05:59 shop time
+--   sessions_h06: sessions that started between 06:00 and 06:59 shop time
+--   sessions_h07: sessions that started between 07:00 and 07:59 shop time
+--   sessions_h08: sessions that started between 08:00 and 08:59 shop time
+--   sessions_h09: sessions that started between 09:00 and 09:59 shop time
+--   sessions_h10: sessions that started between 10:00 and 10:59 shop time
+--   sessions_h11: sessions that started between 11:00 and 11:59 shop time
+--   sessions_h12: sessions that started between 12:00 and 12:59 shop time
+--   sessions_h13: sessions that started between 13:00 and 13:59 shop time
+--   sessions_h14: sessions that started between 14:00 and 14:59 shop time
+--   sessions_h15: sessions that started between 15:00 and 15:59 shop time
+--   sessions_h16: sessions that started between 16:00 and 16:59 shop time
+--   sessions_h17: sessions that started between 17:00 and 17:59 shop time
+--   sessions_h18: sessions that started between 18:00 and 18:59 shop time
+--   sessions_h19: sessions that started between 19:00 and 19:59 shop time
+--   sessions_h20: sessions that started between 20:00 and 20:59 shop time
+--   sessions_h21: sessions that started between 21:00 and 21:59 shop time
+--   sessions_h22: sessions that started between 22:00 and 22:59 shop time
+--   sessions_h23: sessions that started between 23:00 and 23:59 shop time
 WITH rules AS (
     SELECT 1800 AS session_gap_seconds  -- without a session_id, 30 minutes of inactivity end a session
 ),

@@ -6,7 +6,7 @@
 -- description: Per-user per-day rollup of feedback (ratings, reviews, complaints, likes, comments, shares); exact repeats count once and ratings outside 1..5 are ignored.
 -- columns:
 --   user_id: pseudonymous user id
---   day: calendar day of the feedback (UTC)
+--   day: calendar day of the feedback (shop time)
 --   feedback: feedback entries of any kind
 --   ratings: entries with a rating from 1 to 5 (ratings and reviews with stars)
 --   rating_sum: sum of those ratings

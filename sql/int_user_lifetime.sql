@@ -5,8 +5,8 @@
 -- description: Lifetime totals per user from the day rollup: activity span, counts, sessions, purchase days, spend, the purchase cycle, and sessions by hour of day and weekday. Depends on nothing but the user's own days, so a batch recomputes only the users it touched.
 -- columns:
 --   user_id: pseudonymous user id
---   first_active_day: first day with an event (UTC)
---   last_active_day: last day with an event (UTC)
+--   first_active_day: first day with an event (shop time)
+--   last_active_day: last day with an event (shop time)
 --   active_days: days with at least one event
 --   events: events
 --   views: product views
@@ -26,30 +26,30 @@
 --   first_purchase_day_amount: money spent on the first purchase day (0 when unpriced); NULL without purchases
 --   purchase_gap_mean_days: mean days between consecutive purchase days; NULL with fewer than 2 purchase days
 --   purchase_gap_std_days: sample standard deviation of those gaps; NULL with fewer than 3 purchase days
---   sessions_h00: sessions started between 00:00 and 00:59 UTC
---   sessions_h01: sessions started between 01:00 and 01:59 UTC
---   sessions_h02: sessions started between 02:00 and 02:59 UTC
---   sessions_h03: sessions started between 03:00 and 03:59 UTC
---   sessions_h04: sessions started between 04:00 and 04:59 UTC
---   sessions_h05: sessions started between 05:00 and 05:59 UTC
---   sessions_h06: sessions started between 06:00 and 06:59 UTC
---   sessions_h07: sessions started between 07:00 and 07:59 UTC
---   sessions_h08: sessions started between 08:00 and 08:59 UTC
---   sessions_h09: sessions started between 09:00 and 09:59 UTC
---   sessions_h10: sessions started between 10:00 and 10:59 UTC
---   sessions_h11: sessions started between 11:00 and 11:59 UTC
---   sessions_h12: sessions started between 12:00 and 12:59 UTC
---   sessions_h13: sessions started between 13:00 and 13:59 UTC
---   sessions_h14: sessions started between 14:00 and 14:59 UTC
---   sessions_h15: sessions started between 15:00 and 15:59 UTC
---   sessions_h16: sessions started between 16:00 and 16:59 UTC
---   sessions_h17: sessions started between 17:00 and 17:59 UTC
---   sessions_h18: sessions started between 18:00 and 18:59 UTC
---   sessions_h19: sessions started between 19:00 and 19:59 UTC
---   sessions_h20: sessions started between 20:00 and 20:59 UTC
---   sessions_h21: sessions started between 21:00 and 21:59 UTC
---   sessions_h22: sessions started between 22:00 and 22:59 UTC
---   sessions_h23: sessions started between 23:00 and 23:59 UTC
+--   sessions_h00: sessions started between 00:00 and 00:59 shop time
+--   sessions_h01: sessions started between 01:00 and 01:59 shop time
+--   sessions_h02: sessions started between 02:00 and 02:59 shop time
+--   sessions_h03: sessions started between 03:00 and 03:59 shop time
+--   sessions_h04: sessions started between 04:00 and 04:59 shop time
+--   sessions_h05: sessions started between 05:00 and 05:59 shop time
+--   sessions_h06: sessions started between 06:00 and 06:59 shop time
+--   sessions_h07: sessions started between 07:00 and 07:59 shop time
+--   sessions_h08: sessions started between 08:00 and 08:59 shop time
+--   sessions_h09: sessions started between 09:00 and 09:59 shop time
+--   sessions_h10: sessions started between 10:00 and 10:59 shop time
+--   sessions_h11: sessions started between 11:00 and 11:59 shop time
+--   sessions_h12: sessions started between 12:00 and 12:59 shop time
+--   sessions_h13: sessions started between 13:00 and 13:59 shop time
+--   sessions_h14: sessions started between 14:00 and 14:59 shop time
+--   sessions_h15: sessions started between 15:00 and 15:59 shop time
+--   sessions_h16: sessions started between 16:00 and 16:59 shop time
+--   sessions_h17: sessions started between 17:00 and 17:59 shop time
+--   sessions_h18: sessions started between 18:00 and 18:59 shop time
+--   sessions_h19: sessions started between 19:00 and 19:59 shop time
+--   sessions_h20: sessions started between 20:00 and 20:59 shop time
+--   sessions_h21: sessions started between 21:00 and 21:59 shop time
+--   sessions_h22: sessions started between 22:00 and 22:59 shop time
+--   sessions_h23: sessions started between 23:00 and 23:59 shop time
 --   sessions_mon: sessions on Mondays
 --   sessions_tue: sessions on Tuesdays
 --   sessions_wed: sessions on Wednesdays

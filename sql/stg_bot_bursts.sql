@@ -6,7 +6,7 @@
 -- description: User-days dropped as bot-like bursts: more than 300 events in one calendar minute or more than 5000 in one day (after removing exact repeats). stg_events leaves these user-days out; this table says which and why.
 -- columns:
 --   user_id: pseudonymous user id
---   day: calendar day of the burst (UTC)
+--   day: calendar day of the burst (shop time)
 --   events: events the user had that day, exact repeats counted once
 --   max_events_per_minute: most events in one calendar minute that day
 --   reason: which limit the user-day broke, with the numbers

@@ -6,8 +6,8 @@
 -- description: Exact repeat events (equal in every canonical column; the batch does not count), as the distinct events of every (user, time) moment at which some event arrived more than once. Readers of raw_events take these rows instead of the raw rows of those moments, so each event counts once; copies says how often each arrived.
 -- columns:
 --   user_id: pseudonymous user id
---   ts: the moment (UTC)
---   day: calendar day of the moment (UTC)
+--   ts: the moment (shop time)
+--   day: calendar day of the moment (shop time)
 --   event_type: event type
 --   item_id: item id as sent
 --   category_id: category id as sent

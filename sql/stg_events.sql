@@ -4,8 +4,8 @@
 -- columns:
 --   user_id: pseudonymous user id
 --   event_type: event type
---   ts: event time (UTC)
---   day: calendar day of the event (UTC)
+--   ts: event time (shop time)
+--   day: calendar day of the event (shop time)
 --   item_id: item id as sent
 --   category_id: category id as sent
 --   category_path: category path as sent

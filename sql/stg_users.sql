@@ -9,7 +9,7 @@
 --   birth_year: year of birth; NULL when unknown or outside 1900..2030
 --   city: city, trimmed; NULL when unknown
 --   region: region or state, trimmed; NULL when unknown
---   signup_ts: when the user registered (UTC); NULL when unknown
+--   signup_ts: when the user registered (shop time); NULL when unknown
 --   name: pseudonymised name (a keyed hash, never the real value)
 --   email: pseudonymised e-mail address
 --   phone: pseudonymised phone number

@@ -6,7 +6,7 @@
 -- description: Per-item per-day totals of cleaned item events (from rec_user_item_day), so item popularity reads one row per item and day instead of one per user.
 -- columns:
 --   item_id: item id as the shop sends it
---   day: calendar day (UTC)
+--   day: calendar day (shop time)
 --   category: the item's category that day (the largest of its users' values); NULL when unknown
 --   brand: the item's brand that day; NULL when unknown
 --   users: users with an event on the item that day

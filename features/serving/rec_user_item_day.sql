@@ -7,7 +7,7 @@
 -- columns:
 --   user_id: pseudonymous user id
 --   item_id: item id as the shop sends it
---   day: calendar day (UTC)
+--   day: calendar day (shop time)
 --   category: the item's category that day (lower-case dotted path, else category id); NULL when unknown
 --   brand: the item's brand that day (lower case); NULL when unknown
 --   views: product views of the item that day

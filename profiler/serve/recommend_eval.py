@@ -244,6 +244,7 @@ def evaluate_command(settings, cutoff: str, horizon_days: int) -> RecEvaluation:
     from profiler.build import parse_as_of
     from profiler.lock import warehouse_lock
     from profiler.settings import connect
+    from profiler.shop_time import in_shop_time
 
     when = parse_as_of(cutoff)
     if when is None:
@@ -256,7 +257,7 @@ def evaluate_command(settings, cutoff: str, horizon_days: int) -> RecEvaluation:
             result = evaluate_recommendations(
                 con,
                 settings.project_dir,
-                when,
+                in_shop_time(con, when),
                 horizon_days,
                 scratch_dir=settings.target_dir / "tmp",
             )

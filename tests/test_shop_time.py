@@ -1,0 +1,169 @@
+"""The shop's time zone (`profiler.shop_time`): times stored on the shop's clock, one zone per
+warehouse.
+
+Data: the shared Taobao sample (Unix seconds from a shop in China) and a few lines stated inline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import TAOBAO, run_cli
+
+PROFILE = ("--select", "+user_profile_history")
+
+
+def rows(warehouse: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_taobao_on_the_shops_clock(tmp_path: Path) -> None:
+    """Taobao's Unix times land 8 hours later on Beijing's clock: the sample's documented days
+    (2017-11-25 .. 2017-12-03, Beijing) become its calendar days, and the profile's days, hours
+    and as-of follow."""
+    utc, local = tmp_path / "utc.duckdb", tmp_path / "shanghai.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=utc)
+    out = run_cli("ingest", "events", str(TAOBAO), "--time-zone", "asia/shanghai", warehouse=local)
+    assert "times: shop time, Asia/Shanghai" in out
+    for warehouse in (utc, local):
+        out = run_cli("build", *PROFILE, warehouse=warehouse)
+    assert "as of 2017-12-03 23:59:28 (Asia/Shanghai)" in out.replace("T", " ")
+
+    sql = "SELECT user_id, item_id, event_type, ts FROM raw_events ORDER BY ALL"
+    shifted = [(u, i, e, t + timedelta(hours=8)) for u, i, e, t in rows(utc, sql)]
+    assert rows(local, sql) == sorted(shifted)
+    # the sample's days, 2017-11-25 .. 2017-12-03 in Beijing, hold nearly all events there only
+    share = "SELECT avg(CAST(CAST(ts AS DATE) BETWEEN '2017-11-25' AND '2017-12-03' AS INT)) FROM raw_events"
+    assert rows(local, share)[0][0] > 0.999 > rows(utc, share)[0][0]
+    assert rows(local, "SELECT DISTINCT as_of FROM user_profile") == [
+        (datetime(2017, 12, 3, 23, 59, 28),)
+    ]
+
+    # a user's sessions by hour: the same sessions, 8 hours later on the shop's clock (none of
+    # this user's sessions crosses a UTC or a Beijing midnight, so both clocks cut the same ones)
+    hours = ", ".join(f"sessions_h{h:02d}" for h in range(24))
+    per_hour = f"SELECT {hours} FROM int_user_lifetime WHERE user_id = '1'"
+    (u,), (b,) = rows(utc, per_hour), rows(local, per_hour)
+    assert sum(u) == sum(b) > 0
+    assert list(b) == [u[(h - 8) % 24] for h in range(24)]
+
+
+def test_each_form_of_time_lands_on_the_shops_clock(tmp_path: Path) -> None:
+    """Berlin: +2 hours in October (summer time), +1 in December. Instants are converted; text
+    without a zone is already the shop's time."""
+    warehouse = tmp_path / "w.duckdb"
+    cases = {
+        "naive": ("2019-10-01 10:00:00", datetime(2019, 10, 1, 10)),
+        "utc_name": ("2019-10-01 10:00:00 UTC", datetime(2019, 10, 1, 12)),
+        "z": ("2019-12-01T10:00:00Z", datetime(2019, 12, 1, 11)),
+        "offset": ("2019-10-01T10:00:00+05:00", datetime(2019, 10, 1, 7)),
+        "unix": ("1569924000", datetime(2019, 10, 1, 12)),
+        "unix_ms": ("1575194400000", datetime(2019, 12, 1, 11)),
+        "date": ("2019-10-01", datetime(2019, 10, 1)),
+    }
+    csv = tmp_path / "e.csv"
+    csv.write_text(
+        "user_id,event_type,item_id,ts\n"
+        + "".join(f"u,view,{k},{v[0]}\n" for k, v in cases.items())
+    )
+    run_cli("ingest", "events", str(csv), "--time-zone", "Europe/Berlin", warehouse=warehouse)
+    got = dict(rows(warehouse, "SELECT item_id, ts FROM raw_events"))
+    assert got == {k: v[1] for k, v in cases.items()}
+
+    parquet = tmp_path / "e.parquet"
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        "COPY (SELECT 'p' AS user_id, 'view' AS event_type, 'aware' AS item_id, "
+        "TIMESTAMPTZ '2019-10-01 10:00:00+00' AS ts UNION ALL SELECT 'p', 'view', 'naive', "
+        f"CAST(TIMESTAMP '2019-10-01 10:00:00' AS TIMESTAMPTZ)) TO '{parquet}'"
+    )
+    # the same instant twice: Parquet stores zone-aware times; both are 10:00 UTC
+    run_cli("ingest", "events", str(parquet), warehouse=warehouse)  # the warehouse's zone
+    got = rows(warehouse, "SELECT DISTINCT ts FROM raw_events WHERE user_id = 'p'")
+    assert got == [(datetime(2019, 10, 1, 12),)]
+
+
+def test_one_zone_per_warehouse(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("user_id,event_type,ts\nu,view,1569924000\n")
+    second.write_text("user_id,event_type,ts\nu,view,1569927600\n")
+
+    out = run_cli(
+        "ingest", "events", str(first), "--time-zone", "Mars/Olympus", warehouse=warehouse, ok=False
+    )
+    assert "--time-zone Mars/Olympus: not a time zone name" in out
+    assert not warehouse.exists()  # a refused first ingest leaves nothing behind
+
+    run_cli("ingest", "events", str(first), "--time-zone", "Asia/Tokyo", warehouse=warehouse)
+    out = run_cli(
+        "ingest",
+        "events",
+        str(second),
+        "--time-zone",
+        "Europe/Berlin",
+        warehouse=warehouse,
+        ok=False,
+    )
+    assert "keeps its times in Asia/Tokyo" in out
+    assert rows(warehouse, "SELECT count(*) FROM raw_events") == [(1,)]
+    assert rows(warehouse, "SELECT count(*) FROM _profiler.batches") == [(1,)]
+
+    run_cli("ingest", "events", str(second), warehouse=warehouse)  # no option: the warehouse's zone
+    assert rows(warehouse, "SELECT ts FROM raw_events ORDER BY ts") == [
+        (datetime(2019, 10, 1, 19),),
+        (datetime(2019, 10, 1, 20),),
+    ]
+    # --as-of with a zone is stated on the shop's clock
+    run_cli("build", *PROFILE, "--as-of", "2019-10-01T11:30:00Z", warehouse=warehouse)
+    assert rows(warehouse, "SELECT DISTINCT as_of FROM user_profile") == [
+        (datetime(2019, 10, 1, 20, 30),)
+    ]
+
+
+def test_a_warehouse_from_before_zones_is_utc(tmp_path: Path) -> None:
+    """Batches without a recorded zone were read as UTC: another zone would mix two clocks."""
+    warehouse = tmp_path / "w.duckdb"
+    csv = tmp_path / "a.csv"
+    csv.write_text("user_id,event_type,ts\nu,view,1569924000\n")
+    run_cli("ingest", "events", str(csv), warehouse=warehouse)
+    con = duckdb.connect(str(warehouse))
+    con.execute("DROP TABLE _profiler.settings")  # as an older version left it
+    con.close()
+    other = tmp_path / "b.csv"
+    other.write_text("user_id,event_type,ts\nu,view,1569927600\n")
+    out = run_cli(
+        "ingest", "events", str(other), "--time-zone", "Asia/Tokyo", warehouse=warehouse, ok=False
+    )
+    assert "keeps its times in UTC" in out
+    run_cli("ingest", "events", str(other), "--time-zone", "UTC", warehouse=warehouse)
+    assert rows(warehouse, "SELECT value FROM _profiler.settings") == [("UTC",)]
+
+
+@pytest.mark.parametrize(
+    ("zone", "message"),
+    [("Nowhere/Land", "not a time zone name"), ("Asia/Tokyo", "keeps its times in UTC")],
+)
+def test_watch_refuses_a_zone_it_cannot_use_before_it_starts(
+    tmp_path: Path, zone: str, message: str
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    csv = tmp_path / "a.csv"
+    csv.write_text("user_id,event_type,ts\nu,view,1569924000\n")
+    run_cli("ingest", "events", str(csv), warehouse=warehouse)
+    landing = tmp_path / "landing"
+    (landing / "events").mkdir(parents=True)
+    (landing / "events" / "b.csv").write_text("user_id,event_type,ts\nu,view,1569927600\n")
+    out = run_cli(
+        "watch", str(landing), "--once", "--time-zone", zone, warehouse=warehouse, ok=False
+    )
+    assert message in out
+    assert (landing / "events" / "b.csv").exists()  # not rejected: the option was wrong
