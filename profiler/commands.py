@@ -123,7 +123,7 @@ def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, 
     """`reading`: an `ingest_reading.Reading` (`--event-type`, `--ts-format`); None reads as sent."""
     from profiler.ingest import ingest
     from profiler.ingest_reading import Reading
-    from profiler.lock import warehouse_lock
+    from profiler.lock import lock_path, warehouse_lock
     from profiler.pii import load_pii_key
     from profiler.sources import get_source
     from profiler.state import ensure_schema
@@ -150,7 +150,10 @@ def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, 
         finally:
             con.close()
             if refused and new:  # a refused first file leaves no empty warehouse behind
-                for created in (settings.warehouse, Path(f"{settings.warehouse}.wal")):
+                # (its lock file goes too, while still held: a process that opened it meanwhile
+                # was told the warehouse is busy)
+                wal = Path(f"{settings.warehouse}.wal")
+                for created in (settings.warehouse, wal, lock_path(settings.warehouse)):
                     created.unlink(missing_ok=True)
 
 

@@ -16,9 +16,13 @@ from profiler.errors import ProfilerError
 from profiler.faults import refused_write
 
 
+def lock_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".lock")
+
+
 @contextlib.contextmanager
 def warehouse_lock(warehouse: Path, command: str) -> Iterator[None]:
-    path = warehouse.with_name(warehouse.name + ".lock")
+    path = lock_path(warehouse)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

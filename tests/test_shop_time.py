@@ -101,7 +101,7 @@ def test_one_zone_per_warehouse(tmp_path: Path) -> None:
         "ingest", "events", str(first), "--time-zone", "Mars/Olympus", warehouse=warehouse, ok=False
     )
     assert "--time-zone Mars/Olympus: not a time zone name" in out
-    assert not warehouse.exists()  # a refused first ingest leaves nothing behind
+    assert list(tmp_path.glob("w.duckdb*")) == []  # a refused first ingest leaves nothing behind
 
     run_cli("ingest", "events", str(first), "--time-zone", "Asia/Tokyo", warehouse=warehouse)
     out = run_cli(
