@@ -14,29 +14,29 @@
 --   favs_7d: add-to-favourites events in the 7 days up to and including the as-of day
 --   purchases_7d: purchase events in the 7 days up to and including the as-of day
 --   searches_7d: searches in the 7 days up to and including the as-of day
---   views_30d: product views in the 30 days up to the as-of day
---   carts_30d: add-to-cart events in the 30 days up to the as-of day
---   favs_30d: add-to-favourites events in the 30 days up to the as-of day
---   purchases_30d: purchase events in the 30 days up to the as-of day
---   searches_30d: searches in the 30 days up to the as-of day
---   views_90d: product views in the 90 days up to the as-of day
---   carts_90d: add-to-cart events in the 90 days up to the as-of day
---   favs_90d: add-to-favourites events in the 90 days up to the as-of day
---   purchases_90d: purchase events in the 90 days up to the as-of day
---   searches_90d: searches in the 90 days up to the as-of day
+--   views_30d: product views in the 30 days up to and including the as-of day
+--   carts_30d: add-to-cart events in the 30 days up to and including the as-of day
+--   favs_30d: add-to-favourites events in the 30 days up to and including the as-of day
+--   purchases_30d: purchase events in the 30 days up to and including the as-of day
+--   searches_30d: searches in the 30 days up to and including the as-of day
+--   views_90d: product views in the 90 days up to and including the as-of day
+--   carts_90d: add-to-cart events in the 90 days up to and including the as-of day
+--   favs_90d: add-to-favourites events in the 90 days up to and including the as-of day
+--   purchases_90d: purchase events in the 90 days up to and including the as-of day
+--   searches_90d: searches in the 90 days up to and including the as-of day
 --   views_lifetime: product views ever (up to the as-of)
 --   carts_lifetime: add-to-cart events ever (up to the as-of)
 --   favs_lifetime: add-to-favourites events ever (up to the as-of)
 --   purchases_lifetime: purchase events ever (up to the as-of)
 --   searches_lifetime: searches ever (up to the as-of)
 --   events_lifetime: events of any type ever
---   active_days_7d: days with an event in the last 7 days
---   active_days_30d: days with an event in the last 30 days
---   active_days_90d: days with an event in the last 90 days
+--   active_days_7d: days with an event in the 7 days up to and including the as-of day
+--   active_days_30d: days with an event in the 30 days up to and including the as-of day
+--   active_days_90d: days with an event in the 90 days up to and including the as-of day
 --   active_days_lifetime: days with an event ever
 --   days_since_last_active: days from the last active day to the as-of day; NULL without events
---   sessions_30d: sessions in the last 30 days
---   sessions_lifetime: sessions ever (session_id, else 30 minutes of inactivity; split at midnight)
+--   sessions_30d: sessions in the 30 days up to and including the as-of day
+--   sessions_lifetime: sessions ever (session_id, else a new session after more than 30 minutes without events; split at midnight)
 --   events_per_session: mean events per session, lifetime; NULL without sessions
 --   avg_session_seconds: mean session duration (first to last event), seconds, lifetime; NULL without sessions
 --   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views

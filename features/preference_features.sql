@@ -10,7 +10,7 @@
 --   top_category_2_affinity: its affinity at the as-of
 --   top_category_3: third category by affinity
 --   top_category_3_affinity: its affinity at the as-of
---   top_category_1_spend_share: share of the user's lifetime spend that went to top_category_1; NULL without priced purchases
+--   top_category_1_spend_share: share of the user's lifetime spend that went to top_category_1; NULL without priced purchases, or when those purchases have no category
 --   top_category_2_spend_share: share of lifetime spend on top_category_2
 --   top_category_3_spend_share: share of lifetime spend on top_category_3
 --   top_brand_1: brand with the highest affinity (lower case); NULL without branded events
@@ -21,7 +21,7 @@
 --   top_brand_3_affinity: its affinity at the as-of
 --   categories_engaged: distinct categories the user ever had events on
 --   brands_engaged: distinct brands the user ever had events on
---   avg_price_viewed: mean unit price of the items the user viewed, carted or bought; NULL when no price is known
+--   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (per event: an item viewed twice counts twice); NULL when no price is known
 --   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank); NULL without prices
 WITH as_of AS (
     SELECT CAST(as_of AS DATE) AS as_of_day FROM as_of_time

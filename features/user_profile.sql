@@ -4,13 +4,13 @@
 -- description: The user profile: one row per user the shop knows, as of the build's as-of, with the four dimensions side by side (basic information, behaviour, preference, sentiment and loyalty) plus RFM. Each column comes from the model named in the comment above its block, which documents how it is computed. To add a dimension (model scores, say), join its table on user_id and list its columns in a new block.
 -- columns:
 --   user_id: pseudonymous user id
---   as_of: the as-of time the profile describes (shop time): the newest event or feedback, or --as-of
+--   as_of: the as-of time the profile describes (shop time): --as-of when given, else the newest event (the newest feedback when the shop has no events)
 --   is_registered: TRUE when the user is in the users feed
 --   has_events: TRUE when the user has at least one (cleaned) event
 --   has_feedback: TRUE when the user left at least one piece of feedback
 --   gender: gender as the shop records it; NULL when unknown or not registered
 --   birth_year: year of birth; NULL when unknown
---   age: age in whole years at the as-of (as-of year minus birth year); NULL when the birth year is unknown
+--   age: age in whole years at the as-of (as-of year minus birth year); NULL when the birth year is unknown or gives an age outside 0..120 (a birth year after the as-of)
 --   city: city; NULL when unknown
 --   region: region or state; NULL when unknown
 --   signup_day: registration day; NULL when unknown (users who registered after the as-of and did nothing before it are left out)
@@ -28,29 +28,29 @@
 --   favs_7d: add-to-favourites events in the 7 days up to and including the as-of day
 --   purchases_7d: purchase events in the 7 days up to and including the as-of day
 --   searches_7d: searches in the 7 days up to and including the as-of day
---   views_30d: product views in the 30 days up to the as-of day
---   carts_30d: add-to-cart events in the 30 days up to the as-of day
---   favs_30d: add-to-favourites events in the 30 days up to the as-of day
---   purchases_30d: purchase events in the 30 days up to the as-of day
---   searches_30d: searches in the 30 days up to the as-of day
---   views_90d: product views in the 90 days up to the as-of day
---   carts_90d: add-to-cart events in the 90 days up to the as-of day
---   favs_90d: add-to-favourites events in the 90 days up to the as-of day
---   purchases_90d: purchase events in the 90 days up to the as-of day
---   searches_90d: searches in the 90 days up to the as-of day
+--   views_30d: product views in the 30 days up to and including the as-of day
+--   carts_30d: add-to-cart events in the 30 days up to and including the as-of day
+--   favs_30d: add-to-favourites events in the 30 days up to and including the as-of day
+--   purchases_30d: purchase events in the 30 days up to and including the as-of day
+--   searches_30d: searches in the 30 days up to and including the as-of day
+--   views_90d: product views in the 90 days up to and including the as-of day
+--   carts_90d: add-to-cart events in the 90 days up to and including the as-of day
+--   favs_90d: add-to-favourites events in the 90 days up to and including the as-of day
+--   purchases_90d: purchase events in the 90 days up to and including the as-of day
+--   searches_90d: searches in the 90 days up to and including the as-of day
 --   views_lifetime: product views ever (up to the as-of)
 --   carts_lifetime: add-to-cart events ever (up to the as-of)
 --   favs_lifetime: add-to-favourites events ever (up to the as-of)
 --   purchases_lifetime: purchase events ever (up to the as-of)
 --   searches_lifetime: searches ever (up to the as-of)
 --   events_lifetime: events of any type ever
---   active_days_7d: days with an event in the last 7 days
---   active_days_30d: days with an event in the last 30 days
---   active_days_90d: days with an event in the last 90 days
+--   active_days_7d: days with an event in the 7 days up to and including the as-of day
+--   active_days_30d: days with an event in the 30 days up to and including the as-of day
+--   active_days_90d: days with an event in the 90 days up to and including the as-of day
 --   active_days_lifetime: days with an event ever
 --   days_since_last_active: days from the last active day to the as-of day; NULL without events
---   sessions_30d: sessions in the last 30 days
---   sessions_lifetime: sessions ever (session_id, else 30 minutes of inactivity; split at midnight)
+--   sessions_30d: sessions in the 30 days up to and including the as-of day
+--   sessions_lifetime: sessions ever (session_id, else a new session after more than 30 minutes without events; split at midnight)
 --   events_per_session: mean events per session, lifetime; NULL without sessions
 --   avg_session_seconds: mean session duration (first to last event), seconds, lifetime; NULL without sessions
 --   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views
@@ -72,7 +72,7 @@
 --   top_category_2_affinity: its affinity at the as-of
 --   top_category_3: third category by affinity
 --   top_category_3_affinity: its affinity at the as-of
---   top_category_1_spend_share: share of the user's lifetime spend that went to top_category_1; NULL without priced purchases
+--   top_category_1_spend_share: share of the user's lifetime spend that went to top_category_1; NULL without priced purchases, or when those purchases have no category
 --   top_category_2_spend_share: share of lifetime spend on top_category_2
 --   top_category_3_spend_share: share of lifetime spend on top_category_3
 --   top_brand_1: brand with the highest affinity (lower case); NULL without branded events
@@ -83,7 +83,7 @@
 --   top_brand_3_affinity: its affinity at the as-of
 --   categories_engaged: distinct categories the user ever had events on
 --   brands_engaged: distinct brands the user ever had events on
---   avg_price_viewed: mean unit price of the items the user viewed, carted or bought; NULL when no price is known
+--   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (per event: an item viewed twice counts twice); NULL when no price is known
 --   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank); NULL without prices
 --   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
 --   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases
@@ -110,7 +110,7 @@
 --   shares: shares
 --   repeat_purchase_rate: share of purchase days that were repeat purchases, (purchase days - 1) / purchase days; NULL without purchases
 --   tenure_days: days from first_seen_day (registration, first event or first feedback) to the as-of day
---   loyalty_score: 0-1: 0.35 repeat (5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate)
+--   loyalty_score: 0-1: 0.35 repeat (5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, a complaint rate of NULL counting as 0)
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
 --   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7
 --   lifecycle_stage: 'new' (one purchase day, within 2 cycles), 'active' (last purchase within 1.5 cycles), 'at risk' (within 3 cycles), 'churned' (longer ago); 'prospect' without purchases
