@@ -19,7 +19,7 @@
 --   tenure_days: days from first_seen_day (registration, first event or first feedback) to the as-of day
 --   loyalty_score: 0-1: 0.35 repeat (5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, a complaint rate of NULL counting as 0)
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
---   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7
+--   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7; NULL without purchases
 --   lifecycle_stage: 'new' (one purchase day, within 2 cycles), 'active' (last purchase within 1.5 cycles), 'at risk' (within 3 cycles), 'churned' (longer ago); 'prospect' without purchases
 WITH rules AS (
     -- Loyalty weights, bands and lifecycle thresholds: stated here and only here.
@@ -86,10 +86,10 @@ base AS (
         coalesce(l.purchase_days, 0) AS purchase_days,
         date_diff('day', l.last_purchase_day, a.as_of_day) AS days_since_last_purchase,
         date_diff('day', u.first_seen_day, a.as_of_day) AS tenure_days,
-        greatest(
+        CASE WHEN l.purchase_days > 0 THEN greatest(
             coalesce(l.purchase_gap_mean_days, p.median_cycle_days, r.default_cycle_days),
             r.min_cycle_days
-        ) AS purchase_cycle_days
+        ) END AS purchase_cycle_days
     FROM int_users AS u
     CROSS JOIN as_of AS a
     CROSS JOIN rules AS r

@@ -112,9 +112,9 @@
 --   tenure_days: days from first_seen_day (registration, first event or first feedback) to the as-of day
 --   loyalty_score: 0-1: 0.35 repeat (5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, a complaint rate of NULL counting as 0)
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
---   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7
+--   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7; NULL without purchases
 --   lifecycle_stage: 'new' (one purchase day, within 2 cycles), 'active' (last purchase within 1.5 cycles), 'at risk' (within 3 cycles), 'churned' (longer ago); 'prospect' without purchases
---   p_purchase_30d: model purchase_propensity: probability of at least one purchase in the 30 days after as-of; NULL when the model could not be trained or scored (too little history)
+--   p_purchase_30d: model purchase_propensity: probability of at least one purchase in its horizon after as-of (horizon_days in models/purchase_propensity.toml: 30; scores `profiler train --horizon-days H` wrote are for H days); NULL when the model could not be trained or scored (too little history)
 --   p_purchase_30d_decile: decile of p_purchase_30d among all users at this as-of, 1 = the 10% most likely buyers
 --   next_category: model next_category: the most likely category of the user's next purchase or cart, among their own top categories; NULL when not scored
 --   next_category_probability: probability that the next purchase or cart falls in next_category

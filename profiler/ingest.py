@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from profiler.errors import ProfilerError
 from profiler.ingest_csv import stage_csv
 from profiler.ingest_read import (
     STAGE,
@@ -34,6 +35,7 @@ from profiler.ingest_reading import AS_SENT, Reading, check_reading
 from profiler.ingest_rules import Staged, check_mapping, resolve_columns, typed_query
 from profiler.ingest_values import quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
+from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, zone_for_ingest
 from profiler.sources import BATCH_COLUMN, Source, get_source
 from profiler.state import SCHEMA, ensure_schema
@@ -77,8 +79,13 @@ def ingest(
     path = Path(path)
     wanted = check_mapping(src, mapping)
     reading = check_reading(src, reading)
+    refuse_example_warehouse(con)
     reading = replace(reading, time_zone=zone_for_ingest(con, reading.time_zone))
     info = file_info(path)
+    if path.stat().st_size == 0 or (info.format != "parquet" and info.size == 0):
+        # an export with no rows still writes its header (that loads, as 0 lines): a file with
+        # nothing at all is a failed export, refused so that a scheduler notices
+        raise ProfilerError(f"{path.name}: empty file (not even a header): nothing loaded")
     previous = _previous_batch(con, src, info.sha256)
     if previous is not None:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=previous)

@@ -14,8 +14,10 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.faults import check_writable, raise_if_storage_fault
+from profiler.state import SCHEMA
 
 EXAMPLE_WAREHOUSE = "warehouse.duckdb.example"
+_EXAMPLE_KEY = "example"  # in _profiler.settings: this warehouse began as a copy of the example
 # Rows per row group in the tables a build writes. At DuckDB's default (122,880) a table of 100k
 # users is one row group: one thread writes it, and the append goes through the WAL, so the
 # checkpoint writes it a second time. A quarter of that lets both cores write a table's row
@@ -80,8 +82,42 @@ def ensure_warehouse(settings: Settings) -> bool:
         return False
     partial = settings.warehouse.with_name(f".{settings.warehouse.name}.copying")
     shutil.copyfile(example, partial)
+    with duckdb.connect(str(partial)) as con:  # marked, so a shop's own files are not mixed in
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.settings (name VARCHAR PRIMARY KEY, value VARCHAR)"
+        )
+        con.execute(
+            f"INSERT OR REPLACE INTO {SCHEMA}.settings VALUES (?, ?)",
+            [_EXAMPLE_KEY, EXAMPLE_WAREHOUSE],
+        )
     partial.replace(settings.warehouse)  # a copy cut short never looks like a warehouse
     return True
+
+
+def refuse_example_warehouse(con: duckdb.DuckDBPyConnection) -> None:
+    """A warehouse the first build started from the example holds a made-up shop: a real
+    shop's files go into a warehouse of their own, never mixed with it (ids would collide)."""
+    (marked,) = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = 'settings'",
+        [SCHEMA],
+    ).fetchone()
+    if (
+        marked
+        and con.execute(
+            f"SELECT 1 FROM {SCHEMA}.settings WHERE name = ?", [_EXAMPLE_KEY]
+        ).fetchone()
+    ):
+        (path,) = con.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchone()
+        name = Path(path or "warehouse.duckdb").name
+        raise ProfilerError(
+            f"{name} holds the example shop the first `profiler build` copied from "
+            f"{EXAMPLE_WAREHOUSE}; set PROFILER_WAREHOUSE to a new file for your shop's data, "
+            f"or delete {name} to start it empty"
+        )
 
 
 def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -306,3 +306,19 @@ def test_first_build_starts_from_the_example_only_when_it_can_run(tmp_path: Path
     with duckdb.connect(str(project / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM stg_users").fetchone()[0] > 0
     assert sorted(p.name for p in project.iterdir() if p.name.startswith(".warehouse")) == []
+    # the example's copy is a made-up shop: a real shop's file is refused, and nothing lands
+    with duckdb.connect(str(project / "warehouse.duckdb"), read_only=True) as con:
+        before = con.execute("SELECT count(*) FROM raw_events").fetchone()[0]
+    ingest = [sys.executable, "-m", "profiler", "ingest", "events", str(TAOBAO)]
+    refused = subprocess.run(ingest, cwd=project, env=env, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "holds the example shop" in refused.stderr + refused.stdout
+    assert "PROFILER_WAREHOUSE" in refused.stderr + refused.stdout
+    with duckdb.connect(str(project / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone()[0] == before
+    # the same file into a warehouse of its own loads
+    own = subprocess.run(
+        ingest, cwd=project, env={**env, "PROFILER_WAREHOUSE": str(tmp_path / "shop.duckdb")},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert own.returncode == 0, own.stdout + own.stderr

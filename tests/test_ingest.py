@@ -389,14 +389,18 @@ def test_crash_inside_the_transaction_changes_nothing(con):
 
 
 def test_empty_and_header_only_files(con, tmp_path):
-    empty = ingest(con, "events", write(tmp_path / "e.csv", ""), pii_key=KEY)
+    """A header without rows is a day with nothing to send: a batch of 0 lines. A file with no
+    bytes at all (or a gzip of none) is a failed export: refused, nothing recorded."""
+    for name, data in (("e.csv", b""), ("e.csv.gz", gzip.compress(b"")), ("e.parquet", b"")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ProfilerError, match="empty file"):
+            ingest(con, "events", tmp_path / name, pii_key=KEY)
     header = ingest(
         con, "events", write(tmp_path / "h.csv", "user_id,event_type,ts\n"), pii_key=KEY
     )
-    for result in (empty, header):
-        assert (result.lines, result.loaded, result.quarantined) == (0, 0, {})
-        assert result.batch_id is not None
-    assert rows(con, "SELECT count(*), sum(lines) FROM _profiler.batches") == [(2, 0)]
+    assert (header.lines, header.loaded, header.quarantined) == (0, 0, {})
+    assert header.batch_id is not None
+    assert rows(con, "SELECT count(*), sum(lines) FROM _profiler.batches") == [(1, 0)]
 
 
 # --- personal data ------------------------------------------------------------------------------

@@ -603,7 +603,7 @@ def test_sentiment_loyalty_and_lifecycle(taobao_wh: Path, taobao) -> None:
             "tenure_days": tenure,
             "loyalty_score": score,
             "loyalty_band": "high" if score >= 0.7 else "medium" if score >= 0.4 else "low",
-            "purchase_cycle_days": cycle,
+            "purchase_cycle_days": cycle if days else None,
             "lifecycle_stage": stage,
         }
         assert_matches(row, expected, u)

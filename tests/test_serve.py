@@ -321,6 +321,18 @@ def test_audiences_sizes_overlaps_and_csv(served: dict, tmp_path: Path) -> None:
             "SELECT min(affinity_share) FROM audience_category_affinity"
         ).fetchone()[0]
         assert shares > 0.6
+        # the win-back audience: slipping away by RFM or by the user's own cycle, never a user
+        # whose own cycle says new or active (a short history makes recent buyers RFM 'at risk')
+        win_back = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE lifecycle_stage IN ('new', 'active')) "
+            "FROM audience_at_risk_loyal"
+        ).fetchone()
+        expected = con.execute(
+            "SELECT count(*) FROM user_profile WHERE (f_score >= 4 OR loyalty_band IN "
+            "('medium', 'high')) AND (lifecycle_stage = 'at risk' OR (rfm_segment = 'at risk' "
+            "AND lifecycle_stage IN ('churned')))"
+        ).fetchone()[0]
+        assert win_back == (expected, 0)
         # high propensity comes from the model's scores (user_scores, through the profile)
         scored = con.execute(
             "SELECT count(*) FROM user_profile WHERE p_purchase_30d_decile <= 2 "
@@ -456,20 +468,21 @@ def test_recommendations_beat_global_popularity_on_taobaos_last_days(served: dic
 
 
 def test_show_includes_scores_recommendations_audiences_and_history(served: dict) -> None:
-    out = run_cli("show", "100", warehouse=served["wh"], project=served["project"])
-    for part in ("model scores", "purchase_propensity", "recommendations", "audiences", "history"):
-        assert part in out
     with _con(served["wh"]) as con:
+        (user,) = con.execute("SELECT min(user_id) FROM audience_category_affinity").fetchone()
         first = con.execute(
-            "SELECT item_id FROM user_recommendations WHERE user_id = '100' AND rank = 1"
+            "SELECT item_id FROM user_recommendations WHERE user_id = ? AND rank = 1", [user]
         ).fetchone()[0]
         member = [
             n
             for n in ("audience_at_risk_loyal", "audience_category_affinity", "audience_high_propensity_no_purchase_14d")
-            if con.execute(f"SELECT count(*) FROM {n} WHERE user_id = '100'").fetchone()[0]
+            if con.execute(f"SELECT count(*) FROM {n} WHERE user_id = ?", [user]).fetchone()[0]
         ]  # fmt: skip
+    out = run_cli("show", user, warehouse=served["wh"], project=served["project"])
+    for part in ("model scores", "purchase_propensity", "recommendations", "audiences", "history"):
+        assert part in out
     assert first in out
-    assert all(n in out for n in member)
+    assert member and all(n in out for n in member)
 
 
 # --- the docs site, in a real browser ------------------------------------------------------------
@@ -621,3 +634,22 @@ def test_show_prints_the_shops_words_as_text(tmp_path: Path) -> None:
     assert re.search(r"top_search_term_1\s+\[/b\] \[sale\]", out), out
     basic = out.split("behaviour")[0]  # the user's own id is basic information
     assert re.search(rf"user_id\s+{user}\b", basic), out
+
+
+def test_win_back_audience_leaves_out_users_their_own_cycle_calls_active() -> None:
+    """RFM scores rank recency among all buyers, so on a short history a user who bought last
+    week can be RFM 'at risk' while their own purchase cycle says 'active': not a win-back."""
+    sql = (REPO / "features/serving/audiences/audience_at_risk_loyal.sql").read_text()
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE user_profile AS SELECT * FROM (VALUES "
+        "('active_rfm_at_risk', TIMESTAMP '2024-01-31', 'at risk', 'active', 'high', 5, 6), "
+        "('new_rfm_at_risk', TIMESTAMP '2024-01-31', 'at risk', 'new', 'medium', 4, 5), "
+        "('churned_rfm_at_risk', TIMESTAMP '2024-01-31', 'at risk', 'churned', 'medium', 4, 90), "
+        "('late_by_own_cycle', TIMESTAMP '2024-01-31', 'loyal', 'at risk', 'low', 4, 20), "
+        "('at_risk_not_loyal', TIMESTAMP '2024-01-31', 'at risk', 'at risk', 'low', 2, 30)"
+        ") AS t(user_id, as_of, rfm_segment, lifecycle_stage, loyalty_band, f_score, "
+        "days_since_last_purchase)"
+    )
+    members = {r[0] for r in con.execute(sql).fetchall()}
+    assert members == {"churned_rfm_at_risk", "late_by_own_cycle"}

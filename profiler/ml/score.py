@@ -14,6 +14,7 @@ import duckdb
 
 from profiler.ml.artifacts import Artifact
 from profiler.ml.features import Frame
+from profiler.state import SCHEMA
 
 TABLE = "user_scores"
 COLUMNS = (
@@ -121,6 +122,9 @@ def write_scores(con: duckdb.DuckDBPyConnection, rows) -> int:
             )
             names = ", ".join(n for n, _ in COLUMNS)
             con.execute(f"INSERT INTO {TABLE} ({names}) SELECT {names} FROM __profiler_new_scores")
+            # the build's own user_scores node did not write these rows: a new version makes
+            # the next build rebuild what reads them (user_profile, the audiences)
+            con.execute(f"UPDATE {SCHEMA}.models SET version = version + 1 WHERE name = ?", [TABLE])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

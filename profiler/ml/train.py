@@ -153,8 +153,17 @@ def check_history(con: duckdb.DuckDBPyConnection, spec: ModelSpec, cuts: Cutoffs
         raise ProfilerError(
             f"{spec.name}: the earliest cutoff {first} has {users} user(s) with history before "
             f"it (horizon {spec.horizon_days}d, {spec.cutoffs} cutoff(s) {spec.step}d apart); "
-            "use a shorter --horizon-days, fewer cutoffs or a smaller step_days"
+            f"{_shorter(spec)}"
         )
+
+
+def _shorter(spec: ModelSpec) -> str:
+    """The way out, for `profiler train` and for builds (which have no --horizon-days)."""
+    return (
+        f"set a shorter horizon_days (now {spec.horizon_days}), fewer cutoffs or a smaller "
+        f"step_days in models/{spec.name}.toml, or run `profiler train {spec.name} "
+        "--horizon-days H` once"
+    )
 
 
 def _stack(frames: list[Frame]):
@@ -201,7 +210,7 @@ def _check(spec: ModelSpec, what: str, y, classes_needed: int = 2) -> None:
     if len(y) < MIN_ROWS:
         raise ProfilerError(
             f"{spec.name}: only {len(y)} {what} row(s); the cutoffs need more history before "
-            f"them: use a shorter --horizon-days (now {spec.horizon_days}) or fewer cutoffs"
+            f"them: {_shorter(spec)}"
         )
     if len(np.unique(y)) < classes_needed:
         raise ProfilerError(
