@@ -113,8 +113,9 @@ def _serving_parts(con, settings: Settings, user_id: str) -> dict[str, tuple[lis
     if recs:
         parts["recommendations"] = recs
     names = audience_tables(analyst_tables(con, settings.project_dir))
-    if names:
-        parts["audiences"] = (["audience"], [(n,) for n in user_audiences(con, names, user_id)])
+    member = user_audiences(con, names, user_id) if names else []
+    if member:  # in none: no section (an empty one says nothing and wraps its title)
+        parts["audiences"] = (["audience"], [(n,) for n in member])
     return parts
 
 
@@ -141,5 +142,8 @@ def _fmt(value: object):
     if value is None:
         return Text("-")
     if isinstance(value, float):
-        return Text(f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}")
+        if abs(value) < 1:  # rates, shares, probabilities: four significant digits
+            return Text(f"{value:.4g}")
+        # money and counts keep every whole digit and the cents: 2252.03, never 2,252
+        return Text(f"{value:,.2f}".rstrip("0").rstrip("."))
     return Text(str(value))
