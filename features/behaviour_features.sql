@@ -42,8 +42,8 @@
 --   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views
 --   cart_to_purchase_rate: purchases per add-to-cart, lifetime; NULL without carts (can exceed 1 when purchases skip the cart)
 --   view_to_purchase_rate: purchases per product view, lifetime; NULL without views
---   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; NULL without sessions
---   top_hour_share: share of the user's sessions started in top_hour
+--   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; NULL without sessions whose start has a time of day (a feed of dates only, every time at midnight exactly, has none)
+--   top_hour_share: share of the user's sessions with a time of day that started in top_hour
 --   top_weekday: ISO weekday (1 = Monday .. 7 = Sunday) with the most sessions, lifetime; ties go to the earlier day; NULL without sessions
 --   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions
 --   purchase_cycle_days_mean: mean days between consecutive purchase days; NULL with fewer than 2 purchase days
@@ -134,7 +134,7 @@ SELECT
     l.carts / nullif(l.views, 0) AS view_to_cart_rate,
     l.purchases / nullif(l.carts, 0) AS cart_to_purchase_rate,
     l.purchases / nullif(l.views, 0) AS view_to_purchase_rate,
-    CASE WHEN l.sessions > 0 THEN
+    CASE WHEN greatest(l.sessions_h00, l.sessions_h01, l.sessions_h02, l.sessions_h03, l.sessions_h04, l.sessions_h05, l.sessions_h06, l.sessions_h07, l.sessions_h08, l.sessions_h09, l.sessions_h10, l.sessions_h11, l.sessions_h12, l.sessions_h13, l.sessions_h14, l.sessions_h15, l.sessions_h16, l.sessions_h17, l.sessions_h18, l.sessions_h19, l.sessions_h20, l.sessions_h21, l.sessions_h22, l.sessions_h23) > 0 THEN
         CASE greatest(l.sessions_h00, l.sessions_h01, l.sessions_h02, l.sessions_h03, l.sessions_h04, l.sessions_h05, l.sessions_h06, l.sessions_h07, l.sessions_h08, l.sessions_h09, l.sessions_h10, l.sessions_h11, l.sessions_h12, l.sessions_h13, l.sessions_h14, l.sessions_h15, l.sessions_h16, l.sessions_h17, l.sessions_h18, l.sessions_h19, l.sessions_h20, l.sessions_h21, l.sessions_h22, l.sessions_h23)
             WHEN l.sessions_h00 THEN 0
             WHEN l.sessions_h01 THEN 1
@@ -162,7 +162,8 @@ SELECT
             WHEN l.sessions_h23 THEN 23
         END
     END AS top_hour,
-    greatest(l.sessions_h00, l.sessions_h01, l.sessions_h02, l.sessions_h03, l.sessions_h04, l.sessions_h05, l.sessions_h06, l.sessions_h07, l.sessions_h08, l.sessions_h09, l.sessions_h10, l.sessions_h11, l.sessions_h12, l.sessions_h13, l.sessions_h14, l.sessions_h15, l.sessions_h16, l.sessions_h17, l.sessions_h18, l.sessions_h19, l.sessions_h20, l.sessions_h21, l.sessions_h22, l.sessions_h23) / nullif(l.sessions, 0) AS top_hour_share,
+    greatest(l.sessions_h00, l.sessions_h01, l.sessions_h02, l.sessions_h03, l.sessions_h04, l.sessions_h05, l.sessions_h06, l.sessions_h07, l.sessions_h08, l.sessions_h09, l.sessions_h10, l.sessions_h11, l.sessions_h12, l.sessions_h13, l.sessions_h14, l.sessions_h15, l.sessions_h16, l.sessions_h17, l.sessions_h18, l.sessions_h19, l.sessions_h20, l.sessions_h21, l.sessions_h22, l.sessions_h23)
+        / nullif((l.sessions_h00 + l.sessions_h01 + l.sessions_h02 + l.sessions_h03 + l.sessions_h04 + l.sessions_h05 + l.sessions_h06 + l.sessions_h07 + l.sessions_h08 + l.sessions_h09 + l.sessions_h10 + l.sessions_h11 + l.sessions_h12 + l.sessions_h13 + l.sessions_h14 + l.sessions_h15 + l.sessions_h16 + l.sessions_h17 + l.sessions_h18 + l.sessions_h19 + l.sessions_h20 + l.sessions_h21 + l.sessions_h22 + l.sessions_h23), 0) AS top_hour_share,
     CASE WHEN l.sessions > 0 THEN
         CASE greatest(l.sessions_mon, l.sessions_tue, l.sessions_wed, l.sessions_thu, l.sessions_fri, l.sessions_sat, l.sessions_sun)
             WHEN l.sessions_mon THEN 1

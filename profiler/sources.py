@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 EVENT_TYPES = ("view", "cart", "fav", "purchase", "search")
 FEEDBACK_KINDS = ("rating", "review", "complaint", "like", "comment", "share")
-TIME_SYNONYMS = ("event_time", "timestamp", "time")  # what shops call a time column
+TIME_SYNONYMS = ("event_time", "timestamp", "time", "date")  # what shops call a time column
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ SOURCES: dict[str, Source] = {
             Column(
                 "item_id",
                 "VARCHAR",
-                synonyms=("product_id", "itemid", "sku", "product", "stock_code"),
+                synonyms=("product_id", "itemid", "sku", "product", "stock_code", "article_id"),
             ),
             Column("category_id", "VARCHAR", synonyms=("categoryid", "category")),
             Column("category_path", "VARCHAR", synonyms=("category_code",)),
@@ -128,7 +128,9 @@ SOURCES: dict[str, Source] = {
     "items": Source(
         "items",
         (
-            Column("item_id", "VARCHAR", True, synonyms=("product_id", "itemid", "sku")),
+            Column(
+                "item_id", "VARCHAR", True, synonyms=("product_id", "itemid", "sku", "article_id")
+            ),
             Column("category_id", "VARCHAR", synonyms=("categoryid",)),
             Column("category_path", "VARCHAR", synonyms=("category_code", "category_name")),
             Column("brand", "VARCHAR"),

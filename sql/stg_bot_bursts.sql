@@ -3,12 +3,12 @@
 -- lookback: 0
 -- grain: user_id, day
 -- tags: cleaning, events, quality
--- description: User-days dropped as bot-like bursts: more than 300 events in one calendar minute or more than 5000 in one day (after removing exact repeats). stg_events leaves these user-days out; this table says which and why.
+-- description: User-days dropped as bot-like bursts: more than 300 events in one calendar minute or more than 5000 in one day (after removing exact repeats; events whose time is a date, midnight exactly, count for the day, not for a minute). stg_events leaves these user-days out; this table says which and why.
 -- columns:
 --   user_id: pseudonymous user id
 --   day: calendar day of the burst (shop time)
 --   events: events the user had that day, exact repeats counted once
---   max_events_per_minute: most events in one calendar minute that day
+--   max_events_per_minute: most events in one calendar minute that day (0 when every time that day is a date, midnight exactly)
 --   reason: which limit the user-day broke, with the numbers
 WITH rules AS (
     -- The bot limits live here, and only here.
@@ -35,21 +35,36 @@ candidate_days AS (
 ),
 
 candidate_events AS (
-    SELECT DISTINCT
-        e.user_id, e.event_type, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
-        e.price, e.quantity, e.amount, e.session_id, e.query
+    -- Each distinct event once, as stg_event_repeats counts them: the equal lines of a time at
+    -- midnight exactly (a date without a time of day) are separate events, each counted.
+    SELECT
+        e.user_id,
+        e.ts,
+        CASE WHEN CAST(e.ts AS TIME) = TIME '00:00:00' THEN count(*) ELSE 1 END AS events
     FROM raw_events AS e
     INNER JOIN candidate_days AS c ON c.user_id = e.user_id AND c.day = CAST(e.ts AS DATE)
+    GROUP BY
+        e.user_id, e.event_type, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
+        e.price, e.quantity, e.amount, e.session_id, e.query
 ),
 
 per_minute AS (
-    SELECT user_id, CAST(ts AS DATE) AS day, date_trunc('minute', ts) AS minute, count(*) AS events
+    -- a date without a time of day is no minute: those events count for the day only
+    SELECT
+        user_id,
+        CAST(ts AS DATE) AS day,
+        CASE WHEN CAST(ts AS TIME) <> TIME '00:00:00' THEN date_trunc('minute', ts) END AS minute,
+        sum(events) AS events
     FROM candidate_events
-    GROUP BY user_id, CAST(ts AS DATE), date_trunc('minute', ts)
+    GROUP BY user_id, CAST(ts AS DATE), CASE WHEN CAST(ts AS TIME) <> TIME '00:00:00' THEN date_trunc('minute', ts) END
 ),
 
 per_day AS (
-    SELECT user_id, day, CAST(sum(events) AS BIGINT) AS events, max(events) AS max_events_per_minute
+    SELECT
+        user_id,
+        day,
+        CAST(sum(events) AS BIGINT) AS events,
+        coalesce(CAST(max(events) FILTER (WHERE minute IS NOT NULL) AS BIGINT), 0) AS max_events_per_minute
     FROM per_minute
     GROUP BY user_id, day
 )

@@ -3,7 +3,7 @@
 -- lookback: 0
 -- grain: user_id, ts, event_type, item_id, category_id, category_path, brand, price, quantity, amount, session_id, query
 -- tags: cleaning, events, quality
--- description: Exact repeat events (equal in every canonical column; the batch does not count), as the distinct events of every (user, time) moment at which some event arrived more than once. Readers of raw_events take these rows instead of the raw rows of those moments, so each event counts once; copies says how often each arrived.
+-- description: Exact repeat events (equal in every canonical column; the batch does not count; a time at midnight exactly is a date, and equal lines of a date only are separate events, never repeats), as the distinct events of every (user, time) moment at which some event arrived more than once. Readers of raw_events take these rows instead of the raw rows of those moments, so each event counts once; copies says how often each arrived.
 -- columns:
 --   user_id: pseudonymous user id
 --   ts: the moment (shop time)
@@ -22,8 +22,12 @@
 WITH repeated AS (
     -- A hash of the whole row finds the repeats cheaply; the GROUP BY below then compares the
     -- rows of those moments column by column, so a hash collision cannot merge two events.
+    -- A time at midnight exactly is a date without a time of day: it cannot tell two events
+    -- apart, so equal lines of a date-only feed (two orders of one size on a day, a line per
+    -- unit bought) are separate events, never repeats.
     SELECT hash(user_id, event_type, ts, item_id, category_id, category_path, brand, price, quantity, amount, session_id, query) AS row_hash
     FROM raw_events
+    WHERE CAST(ts AS TIME) <> TIME '00:00:00'
     GROUP BY 1
     HAVING count(*) > 1
 ),

@@ -15,7 +15,7 @@ import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -354,10 +354,11 @@ def expected_behaviour(evs: list[Event], as_of: datetime) -> dict:
     hours = [0] * 24
     weekdays = [0] * 7
     for s in sessions:
-        hours[s[0].hour] += 1
+        if s[0].time() != time(0):  # a start at midnight exactly is a date, with no hour
+            hours[s[0].hour] += 1
         weekdays[s[0].isoweekday() - 1] += 1
-    out["top_hour"] = hours.index(max(hours))
-    out["top_hour_share"] = max(hours) / len(sessions)
+    out["top_hour"] = hours.index(max(hours)) if max(hours) else None
+    out["top_hour_share"] = max(hours) / sum(hours) if max(hours) else None
     out["top_weekday"] = weekdays.index(max(weekdays)) + 1
     out["weekend_share"] = (weekdays[5] + weekdays[6]) / len(sessions)
     days = sorted({e.day for e in evs if e.event_type == "purchase"})

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import TAOBAO, run_cli
+from conftest import TAOBAO, run_cli, sql_project
 
 PROFILE = ("--select", "+user_profile_history")  # the profile and everything it reads, nothing else
 RFM = ["rfm_frequency", "rfm_recency_days", "rfm_age_days", "rfm_monetary_value"]
@@ -118,3 +118,112 @@ def test_rfm_equals_lifetimes_summary_at_an_earlier_as_of(
     assert_rfm_equals_lifetimes(
         profile, lifetimes_summary(purchases, datetime(2017, 11, 30, 12, 0, 0))
     )
+
+
+# --- a date-only purchases feed -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cdnow(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame, str]:
+    """CDNOW: real purchases of 23,570 customers, January 1997 to June 1998 (customer, date, CDs,
+    dollars), as lifetimes ships it (`lifetimes/datasets/CDNOW_master.txt`, the data set of
+    Fader, Hardie and Lee's BG/NBD papers). Times are dates only, and some customers bought twice
+    on a day for the same money: equal lines that are separate purchases, as lifetimes counts them.
+    Loaded as a purchases-only feed without the model layer (`sql_project`)."""
+    import lifetimes
+
+    src = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_master.txt"
+    lines = [line.split() for line in src.read_text().splitlines()[1:] if line.strip()]
+    tmp = tmp_path_factory.mktemp("cdnow")
+    path = tmp / "cdnow.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["customer_id", "date", "number_of_cds", "dollar_value"])
+        w.writerows(lines)
+    project, wh = sql_project(tmp / "project"), tmp / "wh.duckdb"
+    ingest = ("--event-type", "purchase", "--ts-format", "%Y%m%d")
+    maps = ("--map", "quantity=number_of_cds", "--map", "amount=dollar_value")
+    run_cli("ingest", "events", str(path), *ingest, *maps, warehouse=wh, project=project)
+    out = run_cli("build", *PROFILE, warehouse=wh, project=project)
+    purchases = pd.DataFrame(
+        {
+            "user_id": [c for c, _, _, _ in lines],
+            "date": pd.to_datetime([d for _, d, _, _ in lines], format="%Y%m%d"),
+            "amount": [float(v) for _, _, _, v in lines],
+        }
+    )
+    return wh, purchases, out
+
+
+def test_rfm_equals_lifetimes_on_a_real_date_only_feed(cdnow) -> None:
+    wh, purchases, _ = cdnow
+    profile = profile_rfm(wh)
+    as_of = profile["as_of"].iloc[0].to_pydatetime()
+    assert as_of == datetime(1998, 6, 30)  # the newest purchase
+    expected = lifetimes_summary(purchases, as_of)
+    assert len(expected) == 23_570 and (expected["frequency"] > 5).sum() > 1_000
+    assert_rfm_equals_lifetimes(profile, expected)
+
+
+def test_equal_lines_of_a_date_are_separate_purchases(cdnow) -> None:
+    """A date does not tell two purchases apart: every line counts, none is an exact repeat, and
+    with no time of day there is no hour habit to state."""
+    wh, purchases, out = cdnow
+    equal_lines = purchases.duplicated(keep=False)
+    assert equal_lines.sum() > 200  # the file has them: the case is real
+    assert "exact repeat" not in out
+    per_user = purchases.groupby("user_id").agg(lines=("amount", "size"), spend=("amount", "sum"))
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        got = (
+            con.execute(
+                "SELECT user_id, purchases_lifetime, total_spend, top_hour, top_hour_share "
+                "FROM user_profile"
+            )
+            .df()
+            .set_index("user_id")
+        )
+        assert con.execute("SELECT count(*) FROM stg_event_repeats").fetchone()[0] == 0
+    finally:
+        con.close()
+    twice = purchases[equal_lines]["user_id"].iloc[0]
+    assert got.loc[twice, "purchases_lifetime"] == per_user.loc[twice, "lines"]
+    assert (got.loc[per_user.index, "purchases_lifetime"] == per_user["lines"]).all()
+    assert got.loc[per_user.index, "total_spend"].to_numpy() == pytest.approx(
+        per_user["spend"].to_numpy()
+    )
+    assert got["top_hour"].isna().all() and got["top_hour_share"].isna().all()
+
+
+def test_a_date_of_many_equal_lines_is_no_burst(tmp_path: Path) -> None:
+    """H&M's transactions file writes one line per unit bought, with a date and no time: 400
+    lines on a day (350 articles, some bought twice) are 400 purchases, not a bot's minute. A
+    timed stream of 400 events in one minute still is one. (Made-up ids; the line shapes are
+    those of the two feeds.)"""
+    path = tmp_path / "lines.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["customer_id", "t_dat", "article_id", "price", "event_type"])
+        w.writerows(
+            [
+                ["unit-buyer", "2020-09-01", f"07060{i % 350:05d}", "0.05", "purchase"]
+                for i in range(400)
+            ]
+        )
+        w.writerows(
+            [["clicker", f"2020-09-01 10:15:{i % 60:02d}", f"{i}", "1", "view"] for i in range(400)]
+        )
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(path), "--map", "ts=t_dat", warehouse=wh, project=project)
+    out = run_cli("build", *PROFILE, warehouse=wh, project=project)
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        bursts = con.execute("SELECT user_id, events, reason FROM stg_bot_bursts").fetchall()
+        buyer = con.execute(
+            "SELECT purchases_lifetime, total_spend FROM user_profile WHERE user_id = 'unit-buyer'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert bursts == [("clicker", 400, "400 events in one minute (limit 300)")]
+    assert buyer[0] == 400 and buyer[1] == pytest.approx(20.0)
+    assert "exact repeat" not in out
