@@ -28,7 +28,9 @@ from profiler.ml.targets import labels_sql
 
 OTHER = "other"
 MIN_ROWS = 20
-IMPORTANCE_ROWS = 5_000  # CDNOW (23,570 validation rows): 20,000 of them took 37 s of a 52 s first build
+IMPORTANCE_ROWS = (
+    5_000  # CDNOW (23,570 validation rows): 20,000 of them took 37 s of a 52 s first build
+)
 
 
 @dataclass(frozen=True)
