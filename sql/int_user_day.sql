@@ -22,7 +22,7 @@
 --   priced_events: views, carts and purchases whose unit price is known (from the event, else the item)
 --   price_sum: sum of the unit prices of those events (price_sum / priced_events = mean price looked at)
 --   last_ts: last event of the day (shop time)
---   sessions_h00: sessions that started between 00:00 and 00:59 shop time (not at 00:00:00 exactly: such a time is a date without a time of day)
+--   sessions_h00: sessions that started between 00:00 and 00:59 shop time; 0 on a day whose every event is at midnight exactly (sent as a date, without hours)
 --   sessions_h01: sessions that started between 01:00 and 01:59 shop time
 --   sessions_h02: sessions that started between 02:00 and 02:59 shop time
 --   sessions_h03: sessions that started between 03:00 and 03:59 shop time
@@ -134,7 +134,9 @@ SELECT
     sum(price_sum) AS price_sum,
     min(first_ts) AS first_ts,
     max(last_ts) AS last_ts,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 0 AND CAST(first_ts AS TIME) <> TIME '00:00:00') AS sessions_h00,
+    -- a day whose every event is at midnight exactly was sent as a date: it has no hours
+    CASE WHEN CAST(max(last_ts) AS TIME) = TIME '00:00:00' THEN 0 ELSE count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 0) END
+        AS sessions_h00,
     count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 1) AS sessions_h01,
     count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 2) AS sessions_h02,
     count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 3) AS sessions_h03,

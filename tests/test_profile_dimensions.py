@@ -353,8 +353,9 @@ def expected_behaviour(evs: list[Event], as_of: datetime) -> dict:
     out["view_to_purchase_rate"] = buys / views if views else None
     hours = [0] * 24
     weekdays = [0] * 7
+    timed_days = {e.ts.date() for e in evs if e.ts.time() != time(0)}
     for s in sessions:
-        if s[0].time() != time(0):  # a start at midnight exactly is a date, with no hour
+        if s[0].date() in timed_days:  # a day of midnights only was sent as a date: no hours
             hours[s[0].hour] += 1
         weekdays[s[0].isoweekday() - 1] += 1
     out["top_hour"] = hours.index(max(hours)) if max(hours) else None

@@ -2,8 +2,9 @@
 
 Hypothesis cuts a real sample at random times into batches, ingests them in a random order (late
 data included) and builds after each; every profile table must then equal the table one build of
-all the data gives. Samples: REES46 (session ids, prices, brands, five exact repeats) and Taobao
-(nine days of history), each with a small feedback feed stated below.
+all the data gives. Samples: REES46 (session ids, prices, brands, five exact repeats), Taobao
+(nine days of history) and CDNOW (purchases with dates only), each with a small feedback feed
+stated below.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import REES46, REPO, TAOBAO, model_tables, run_cli, sql_project, table_diff
 from hypothesis import HealthCheck, given, settings
@@ -34,6 +36,13 @@ SAMPLES = {
         lambda v: int(datetime.fromisoformat(v.replace(" UTC", "+00:00")).timestamp()),
     ),
     "taobao": (TAOBAO, "ts", int),
+    # CDNOW's first 20,000 purchase lines (lifetimes/datasets/CDNOW_master.txt: real purchases
+    # with dates only, sorted by customer; some equal lines on one day are separate purchases),
+    # cut by line number: a cut can fall between the equal lines of one customer-day
+    "cdnow": (None, "line", int),
+}
+INGEST_ARGS = {  # how each sample is ingested, beyond the file
+    "cdnow": ("--event-type", "purchase", "--ts-format", "%Y%m%d", "--map", "amount=dollar_value"),
 }
 PROFILE_MODELS = [  # every table of the profile but its SCD2 history, which records builds
     *sorted(
@@ -49,6 +58,13 @@ PROFILE_MODELS = [  # every table of the profile but its SCD2 history, which rec
 
 def load(sample: str) -> tuple[list[str], list[list[str]], list[int]]:
     path, column, seconds = SAMPLES[sample]
+    if sample == "cdnow":
+        import lifetimes
+
+        src = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_master.txt"
+        lines = [line.split() for line in src.read_text().splitlines()[1:20_001]]
+        rows = [[customer, day, cds, dollars] for customer, day, cds, dollars in lines]
+        return ["customer_id", "date", "quantity", "dollar_value"], rows, list(range(len(rows)))
     with path.open(newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
@@ -74,7 +90,8 @@ def full_build(sample: str, tmp: Path, project: Path) -> Path:
     wh = tmp / f"full_{sample}.duckdb"
     if not wh.exists():
         events = write(tmp / f"all_{sample}.csv", header, rows)
-        run_cli("ingest", "events", str(events), warehouse=wh, project=project)
+        ingest = INGEST_ARGS.get(sample, ())
+        run_cli("ingest", "events", str(events), *ingest, warehouse=wh, project=project)
         run_cli("ingest", "feedback", str(feedback_file(tmp)), warehouse=wh, project=project)
         run_cli("build", *PROFILE, warehouse=wh, project=project)
     return wh
@@ -113,6 +130,18 @@ def test_an_example_hypothesis_found(workdir: Path, project: Path) -> None:
     check_batches("rees46", [1569888001, 1569897342], [0, 2, 1], 0, workdir, project)
 
 
+def test_equal_lines_of_a_date_split_across_batches(workdir: Path, project: Path) -> None:
+    """CDNOW lines 1380 and 1381 are equal (customer 00398, 1998-05-18, 1 CD, $12.99): two
+    purchases. Cut between them, the second batch first: still two purchases, as in one build."""
+    wh = check_batches("cdnow", [1381], [1, 0], 0, workdir, project)
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        day = "SELECT purchases FROM int_user_day WHERE user_id = '00398' AND day = '1998-05-18'"
+        assert con.execute(day).fetchall() == [(2,)]
+    finally:
+        con.close()
+
+
 def check_batches(
     sample: str,
     cuts: list[int],
@@ -120,8 +149,9 @@ def check_batches(
     feedback_after: int,
     workdir: Path,
     project: Path,
-) -> None:
-    """Ingest the sample cut at `cuts` in `order`, building after each batch; compare."""
+) -> Path:
+    """Ingest the sample cut at `cuts` in `order`, building after each batch; compare. Returns
+    the incrementally built warehouse."""
     header, rows, seconds = load(sample)
     lo, hi = min(seconds), max(seconds)
     bounds = [lo, *cuts, hi + 1]
@@ -137,7 +167,8 @@ def check_batches(
         if not batches[i]:
             continue
         batch = write(run / f"batch_{i}.csv", header, batches[i])
-        run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
+        ingest = INGEST_ARGS.get(sample, ())
+        run_cli("ingest", "events", str(batch), *ingest, warehouse=wh, project=project)
         if step == feedback_after:
             run_cli("ingest", "feedback", str(feedback_file(run)), warehouse=wh, project=project)
         run_cli("build", *PROFILE, warehouse=wh, project=project)
@@ -149,3 +180,4 @@ def check_batches(
     assert set(PROFILE_MODELS) <= set(model_tables(wh))
     diffs = {t: n for t in PROFILE_MODELS if (n := table_diff(full, wh, t))}
     assert diffs == {}, f"cuts {cuts}, order {order}"
+    return wh

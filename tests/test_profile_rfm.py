@@ -227,3 +227,33 @@ def test_a_date_of_many_equal_lines_is_no_burst(tmp_path: Path) -> None:
     assert bursts == [("clicker", 400, "400 events in one minute (limit 300)")]
     assert buyer[0] == 400 and buyer[1] == pytest.approx(20.0)
     assert "exact repeat" not in out
+
+
+def test_a_timed_day_keeps_its_repeats_and_hours_at_midnight(tmp_path: Path) -> None:
+    """Only a user-day whose every event is at midnight was sent as a date. REES46-shaped lines
+    (made up): a view sent twice at 00:00:00 next to one at 00:00:07 is a repeat, counted once, and
+    its session starts in hour 0; the 09:00 session's repeat is one too."""
+    path = tmp_path / "clicks.csv"
+    rows = [
+        ("2019-10-01 00:00:00 UTC", "1", "s1"),
+        ("2019-10-01 00:00:00 UTC", "1", "s1"),
+        ("2019-10-01 00:00:07 UTC", "2", "s1"),
+        ("2019-10-01 09:00:00 UTC", "2", "s2"),
+        ("2019-10-01 09:00:00 UTC", "2", "s2"),
+    ]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["event_time", "event_type", "product_id", "price", "user_id", "user_session"])
+        w.writerows([(ts, "view", item, "5.0", "u1", session) for ts, item, session in rows])
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(path), warehouse=wh, project=project)
+    out = run_cli("build", *PROFILE, warehouse=wh, project=project)
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        got = con.execute(
+            "SELECT views_lifetime, sessions_lifetime, top_hour, top_hour_share FROM user_profile"
+        ).fetchall()
+    finally:
+        con.close()
+    assert got == [(3, 2, 0, 0.5)]
+    assert "2 exact repeat event(s) counted once" in out
