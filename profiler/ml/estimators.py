@@ -23,7 +23,7 @@ DEFAULTS: dict[str, dict] = {
         "min_samples_leaf": 10,
         "max_features": "sqrt",
         "random_state": SEED,
-        "n_jobs": 1,
+        "n_jobs": -1,  # trees in parallel: CDNOW trains in 18 s instead of 23 s; same forest
     },
     "linear_svm": {"C": 0.1, "max_iter": 5000, "random_state": SEED},
     "hist_gradient_boosting": {
