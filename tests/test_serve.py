@@ -483,6 +483,9 @@ def test_show_includes_scores_recommendations_audiences_and_history(served: dict
         assert part in out
     assert first in out
     assert member and all(n in out for n in member)
+    profile = out.split("model scores")[0]  # the profile's columns, by dimension
+    assert "\nother" not in profile, "every column of user_profile has its dimension"
+    assert profile.index("\nscores") < profile.index("p_purchase_30d")
 
 
 # --- the docs site, in a real browser ------------------------------------------------------------

@@ -1,7 +1,9 @@
 """`profiler show USER_ID`: one user's profile, grouped by dimension, readable by a person.
 
-A column's dimension is the tag of the feature model that documents it (`-- tags: behaviour`), so
-adding a feature to a model puts it in the right group without touching this file. After the
+A column's dimension is the tag of the feature model that documents it (`-- tags: behaviour`), or,
+for a column user_profile computes itself (the predictions), the tag of the model its qualifier
+reads (`user_scores`: scores), so adding a feature puts it in the right group without touching
+this file. After the
 profile: the user's newest score per model (`user_scores`), recommendations, the audiences the user
 is in, and the profile's history. While a build holds the warehouse, the serving copy is read.
 """
@@ -18,7 +20,8 @@ def column_dimensions(settings: Settings) -> dict[str, str]:
     from profiler.project import load_project
 
     found: dict[str, str] = {}
-    for model in load_project(settings.project_dir).values():
+    models = load_project(settings.project_dir)
+    for model in models.values():
         dims = [t for t in model.tags if t in DIMENSIONS]
         if not dims or model.name == "user_profile":
             continue
@@ -27,7 +30,39 @@ def column_dimensions(settings: Settings) -> dict[str, str]:
     found.update(
         user_id="basic", as_of="basic"
     )  # every feature table has them; they are the user's
+    profile = models.get("user_profile")
+    if profile is not None:  # columns user_profile makes itself: the dimension of what they read
+        tags = {name: [t for t in m.tags if t in DIMENSIONS] for name, m in models.items()}
+        for column, tables in _profile_sources(profile.sql).items():
+            dims = [d for t in tables for d in tags.get(t, [])]
+            if column not in found and dims:
+                found[column] = dims[0]
     return found
+
+
+def _profile_sources(sql: str) -> dict[str, list[str]]:
+    """Each output column of user_profile's SELECT -> the tables behind its qualifier's relation
+    (`sc.p_purchase_30d` -> the subquery aliased `sc` -> `user_scores`)."""
+    from sqlglot import exp
+
+    from profiler.lineage import parse
+
+    tree = parse(sql, where="user_profile")
+    if not isinstance(tree, exp.Select):
+        return {}
+    relations: dict[str, list[str]] = {}
+    for source in [tree.args.get("from_") or tree.args.get("from"), *tree.args.get("joins", [])]:
+        item = source.this if source is not None else None
+        if isinstance(item, exp.Table):
+            relations[item.alias_or_name] = [item.name]
+        elif isinstance(item, exp.Subquery):
+            relations[item.alias] = [t.name for t in item.find_all(exp.Table)]
+    out = {}
+    for projection in tree.expressions:
+        column = projection.find(exp.Column)
+        if column is not None and column.table in relations:
+            out[projection.alias_or_name] = relations[column.table]
+    return out
 
 
 def show_user(settings: Settings, user_id: str, console) -> None:
