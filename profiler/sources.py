@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 EVENT_TYPES = ("view", "cart", "fav", "purchase", "search")
 FEEDBACK_KINDS = ("rating", "review", "complaint", "like", "comment", "share")
-TIME_SYNONYMS = ("event_time", "timestamp", "time", "date")  # what shops call a time column
+TIME_SYNONYMS = ("event_time", "timestamp", "time")  # what shops call a time column
+# a bare `date` last: a file with a real time column as well takes that one
+DATE_SYNONYM = "date"
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ SOURCES: dict[str, Source] = {
                     "order_time",
                     "order_date",
                     "invoice_date",
+                    DATE_SYNONYM,
                 ),
             ),
             Column(
@@ -158,6 +161,7 @@ SOURCES: dict[str, Source] = {
                     "unix_review_time",
                     "review_time",
                     "review_creation_date",
+                    DATE_SYNONYM,
                 ),
             ),
             Column("kind", "VARCHAR", True, synonyms=("type", "feedback_type")),

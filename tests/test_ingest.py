@@ -234,6 +234,29 @@ def test_map_names_columns_the_synonyms_miss(con, tmp_path):
     ]
 
 
+def test_a_bare_date_column_is_the_time_only_when_no_other_column_is():
+    """CDNOW's `date` is the time; an export with `date` and `datetime` (or `created_at`) keeps its
+    real times. H&M's `article_id` is the item."""
+    from profiler.ingest_rules import resolve_columns
+    from profiler.sources import SOURCES
+
+    def ts(*columns: str) -> str:
+        found = ["user_id", "event_type", *columns]
+        return resolve_columns(SOURCES["events"], found, {}, "f")[0]["ts"]
+
+    assert ts("date") == "date"
+    assert ts("date", "datetime") == "datetime"
+    assert ts("created_at", "date") == "created_at"
+    assert ts("order_date", "date") == "order_date"
+    assert (
+        resolve_columns(SOURCES["feedback"], ["user_id", "date", "kind"], {}, "f")[0]["ts"]
+        == "date"
+    )
+    found = ["customer_id", "event_type", "t_dat", "article_id"]
+    resolved = resolve_columns(SOURCES["events"], found, {"ts": "t_dat"}, "f")
+    assert resolved[0]["item_id"] == "article_id"
+
+
 def test_timestamp_forms(con, tmp_path):
     cases = {
         "a": ("2019-10-01 10:00:00 UTC", datetime(2019, 10, 1, 10)),

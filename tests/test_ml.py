@@ -373,6 +373,39 @@ def test_permutation_importance_equals_scikit_learns_in_few_predict_calls(
     assert predict.calls == 1 + -(-X.shape[1] * 3 // 50)  # the baseline, then 50 copies a call
 
 
+def test_a_forest_draws_at_most_its_row_cap_and_predicts_the_same_every_time(
+    stand_in_frames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taobao features at the validation cutoff, the cap lowered to 200 rows: each tree draws 200
+    rows; trees grown on every core make the same forest as on one; predictions run on one thread
+    (the same bits every time); a spec without bootstrap gets no cap, and no error."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from profiler.ml import estimators
+    from profiler.ml.spec import parse_spec
+
+    spec, cuts, features, frames, scoring = stand_in_frames
+    frame = frames[cuts.validation]
+    X, y = frame.X.astype(object), frame.y
+    monkeypatch.setattr(estimators, "FOREST_TREE_ROWS", 200)
+
+    def fit(params: str):
+        s = parse_spec(tmp_path / "m.toml", purchase_spec("random_forest", params))
+        return estimators.fit_pipeline(replace(s, path=spec.path), X.shape[1], 0, X, y)
+
+    capped = fit("{ n_estimators = 20 }")
+    model = capped.named_steps["model"]
+    assert len(y) > 400 and model.max_samples == pytest.approx(200 / len(y))
+    assert model.n_jobs == 1
+    serial = fit("{ n_estimators = 20, n_jobs = 1 }")
+    p = capped.predict_proba(X)
+    np.testing.assert_array_equal(p, serial.predict_proba(X))
+    np.testing.assert_array_equal(p, capped.predict_proba(X))
+    assert fit("{ n_estimators = 20, bootstrap = false }").named_steps["model"].max_samples is None
+
+
 def test_a_spec_with_a_bad_estimator_or_param_fails_with_the_file_named(tmp_path: Path) -> None:
     from profiler.ml.estimators import make_estimator
     from profiler.ml.spec import parse_spec

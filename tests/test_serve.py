@@ -488,6 +488,29 @@ def test_show_includes_scores_recommendations_audiences_and_history(served: dict
     assert profile.index("\nscores") < profile.index("p_purchase_30d")
 
 
+def test_show_finds_what_user_profile_columns_read_in_any_query_shape() -> None:
+    """CTEs, subqueries, case-insensitive qualifiers and a single unqualified source."""
+    from profiler.serve.show import _profile_sources
+
+    sql = """
+        WITH scores AS (SELECT user_id, max(score) AS p FROM user_scores GROUP BY user_id)
+        SELECT u.user_id, SC.p AS p_cte, x.q, coalesce(b.views, 0) + x.q AS mixed
+        FROM int_users AS u
+        LEFT JOIN scores AS sc ON sc.user_id = u.user_id
+        LEFT JOIN (SELECT user_id, 1 AS q FROM Behaviour_Features) AS x ON x.user_id = u.user_id
+        LEFT JOIN behaviour_features AS b ON b.user_id = u.user_id
+    """
+    found = _profile_sources(sql)
+    assert found["user_id"] == ["int_users"]
+    assert found["p_cte"] == ["user_scores"]
+    assert found["q"] == ["behaviour_features"]
+    assert found["mixed"] == ["behaviour_features", "behaviour_features"]
+    assert _profile_sources("SELECT user_id, score FROM user_scores") == {
+        "user_id": ["user_scores"],
+        "score": ["user_scores"],
+    }
+
+
 # --- the docs site, in a real browser ------------------------------------------------------------
 
 

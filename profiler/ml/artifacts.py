@@ -69,6 +69,15 @@ def artifact_dir(target_dir: Path, name: str, version: str) -> Path:
     return Path(target_dir) / "models" / name / version
 
 
+def _plain_params(pipeline) -> dict:
+    model = pipeline.named_steps["model"]
+    return {
+        k: v
+        for k, v in model.get_params(deep=False).items()
+        if v is None or isinstance(v, bool | int | float | str)
+    }
+
+
 def metadata_for(trained) -> dict:
     cuts = trained.cutoffs
     return {
@@ -79,6 +88,8 @@ def metadata_for(trained) -> dict:
         "target": trained.spec.target,
         "horizon_days": trained.spec.horizon_days,
         "estimator": trained.spec.estimator,
+        # what the estimator was fitted with: the spec's params over the defaults and the row cap
+        "estimator_params": _plain_params(trained.pipeline),
         "features": [f.as_dict() for f in trained.features],
         "classes": trained.classes,
         "data_fingerprint": trained.data_fingerprint,

@@ -28,9 +28,9 @@ from profiler.ml.targets import labels_sql
 
 OTHER = "other"
 MIN_ROWS = 20
-IMPORTANCE_ROWS = (
-    5_000  # CDNOW (23,570 validation rows): 20,000 of them took 37 s of a 52 s first build
-)
+# validation rows permutation importance shuffles: on CDNOW (23,570 of them) 20,000 took 37 s of
+# a 53 s `profiler train`, 5,000 take about 9 s (benchmarks/RESULTS.md, session 9)
+IMPORTANCE_ROWS = 5_000
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 A column's dimension is the tag of the feature model that documents it (`-- tags: behaviour`), or,
 for a column user_profile computes itself (the predictions), the tag of the model its qualifier
 reads (`user_scores`: scores), so adding a feature puts it in the right group without touching
-this file. After the
-profile: the user's newest score per model (`user_scores`), recommendations, the audiences the user
-is in, and the profile's history. While a build holds the warehouse, the serving copy is read.
+this file. After the profile: the user's newest score per model (`user_scores`), recommendations,
+the audiences the user is in, and the profile's history. While a build holds the warehouse, the
+serving copy is read.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def column_dimensions(settings: Settings) -> dict[str, str]:
     )  # every feature table has them; they are the user's
     profile = models.get("user_profile")
     if profile is not None:  # columns user_profile makes itself: the dimension of what they read
-        tags = {name: [t for t in m.tags if t in DIMENSIONS] for name, m in models.items()}
+        tags = {n.lower(): [t for t in m.tags if t in DIMENSIONS] for n, m in models.items()}
         for column, tables in _profile_sources(profile.sql).items():
             dims = [d for t in tables for d in tags.get(t, [])]
             if column not in found and dims:
@@ -41,27 +41,36 @@ def column_dimensions(settings: Settings) -> dict[str, str]:
 
 
 def _profile_sources(sql: str) -> dict[str, list[str]]:
-    """Each output column of user_profile's SELECT -> the tables behind its qualifier's relation
-    (`sc.p_purchase_30d` -> the subquery aliased `sc` -> `user_scores`)."""
+    """Each output column of user_profile's SELECT -> the tables behind its columns' qualifiers
+    (`sc.p_purchase_30d` -> the subquery or CTE named `sc` -> `user_scores`), by sqlglot scope;
+    names compare case-insensitively, as in DuckDB."""
     from sqlglot import exp
+    from sqlglot.optimizer.scope import Scope, build_scope
 
     from profiler.lineage import parse
 
-    tree = parse(sql, where="user_profile")
-    if not isinstance(tree, exp.Select):
+    root = build_scope(parse(sql, where="user_profile"))
+    if root is None or not isinstance(root.expression, exp.Select):
         return {}
-    relations: dict[str, list[str]] = {}
-    for source in [tree.args.get("from_") or tree.args.get("from"), *tree.args.get("joins", [])]:
-        item = source.this if source is not None else None
-        if isinstance(item, exp.Table):
-            relations[item.alias_or_name] = [item.name]
-        elif isinstance(item, exp.Subquery):
-            relations[item.alias] = [t.name for t in item.find_all(exp.Table)]
+
+    def tables(source) -> list[str]:
+        if isinstance(source, exp.Table):
+            return [source.name.lower()]
+        if isinstance(source, Scope):
+            return [t.name.lower() for t in source.expression.find_all(exp.Table)]
+        return []
+
+    relations = {alias.lower(): tables(source) for alias, source in root.sources.items()}
+    only = next(iter(relations.values())) if len(relations) == 1 else []
     out = {}
-    for projection in tree.expressions:
-        column = projection.find(exp.Column)
-        if column is not None and column.table in relations:
-            out[projection.alias_or_name] = relations[column.table]
+    for projection in root.expression.expressions:
+        found = [
+            t
+            for c in projection.find_all(exp.Column)
+            for t in (relations.get(c.table.lower(), []) if c.table else only)
+        ]
+        if found:
+            out[projection.alias_or_name] = found
     return out
 
 
