@@ -19,20 +19,33 @@
 --   session_id: session id as sent
 --   query: search query as sent
 --   copies: how many raw rows carried this event (1 for a distinct event that merely shares the moment)
-WITH repeated AS (
-    -- A hash of the whole row finds the repeats cheaply; the GROUP BY below then compares the
-    -- rows of those moments column by column, so a hash collision cannot merge two events.
-    SELECT hash(user_id, event_type, ts, item_id, category_id, category_path, brand, price, quantity, amount, session_id, query) AS row_hash
+WITH shared_moments AS (
+    -- Only a moment (user, time) holding more than one raw line can hold a repeat. Grouping on
+    -- those two columns is cheaper than on the whole row, and few moments qualify.
+    SELECT user_id, ts
     FROM raw_events
-    GROUP BY 1
+    GROUP BY user_id, ts
     HAVING count(*) > 1
 ),
 
+lines AS (
+    -- the distinct events of those moments, compared column by column, and their copies
+    SELECT
+        e.user_id, e.ts, e.event_type, e.item_id, e.category_id, e.category_path, e.brand,
+        e.price, e.quantity, e.amount, e.session_id, e.query,
+        count(*) AS copies
+    FROM raw_events AS e
+    INNER JOIN shared_moments AS m ON m.user_id = e.user_id AND m.ts = e.ts
+    GROUP BY
+        e.user_id, e.ts, e.event_type, e.item_id, e.category_id, e.category_path, e.brand,
+        e.price, e.quantity, e.amount, e.session_id, e.query
+),
+
 repeated_moments AS (
-    SELECT DISTINCT user_id, ts
-    FROM raw_events
-    WHERE hash(user_id, event_type, ts, item_id, category_id, category_path, brand, price, quantity, amount, session_id, query)
-        IN (SELECT row_hash FROM repeated)
+    SELECT user_id, ts
+    FROM lines
+    GROUP BY user_id, ts
+    HAVING max(copies) > 1
 ),
 
 dated_days AS (
@@ -60,22 +73,19 @@ moments AS (
 )
 
 SELECT
-    e.user_id,
-    e.ts,
-    CAST(e.ts AS DATE) AS day,
-    e.event_type,
-    e.item_id,
-    e.category_id,
-    e.category_path,
-    e.brand,
-    e.price,
-    e.quantity,
-    e.amount,
-    e.session_id,
-    e.query,
-    count(*) AS copies
-FROM raw_events AS e
-INNER JOIN moments AS m ON m.user_id = e.user_id AND m.ts = e.ts
-GROUP BY
-    e.user_id, e.ts, e.event_type, e.item_id, e.category_id, e.category_path, e.brand, e.price,
-    e.quantity, e.amount, e.session_id, e.query
+    l.user_id,
+    l.ts,
+    CAST(l.ts AS DATE) AS day,
+    l.event_type,
+    l.item_id,
+    l.category_id,
+    l.category_path,
+    l.brand,
+    l.price,
+    l.quantity,
+    l.amount,
+    l.session_id,
+    l.query,
+    l.copies
+FROM lines AS l
+INNER JOIN moments AS m ON m.user_id = l.user_id AND m.ts = l.ts
