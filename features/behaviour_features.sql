@@ -134,33 +134,32 @@ SELECT
     l.carts / nullif(l.views, 0) AS view_to_cart_rate,
     l.purchases / nullif(l.carts, 0) AS cart_to_purchase_rate,
     l.purchases / nullif(l.views, 0) AS view_to_purchase_rate,
-    CASE WHEN greatest(l.sessions_h00, l.sessions_h01, l.sessions_h02, l.sessions_h03, l.sessions_h04, l.sessions_h05, l.sessions_h06, l.sessions_h07, l.sessions_h08, l.sessions_h09, l.sessions_h10, l.sessions_h11, l.sessions_h12, l.sessions_h13, l.sessions_h14, l.sessions_h15, l.sessions_h16, l.sessions_h17, l.sessions_h18, l.sessions_h19, l.sessions_h20, l.sessions_h21, l.sessions_h22, l.sessions_h23) > 0 THEN
-        CASE greatest(l.sessions_h00, l.sessions_h01, l.sessions_h02, l.sessions_h03, l.sessions_h04, l.sessions_h05, l.sessions_h06, l.sessions_h07, l.sessions_h08, l.sessions_h09, l.sessions_h10, l.sessions_h11, l.sessions_h12, l.sessions_h13, l.sessions_h14, l.sessions_h15, l.sessions_h16, l.sessions_h17, l.sessions_h18, l.sessions_h19, l.sessions_h20, l.sessions_h21, l.sessions_h22, l.sessions_h23)
-            WHEN l.sessions_h00 THEN 0
-            WHEN l.sessions_h01 THEN 1
-            WHEN l.sessions_h02 THEN 2
-            WHEN l.sessions_h03 THEN 3
-            WHEN l.sessions_h04 THEN 4
-            WHEN l.sessions_h05 THEN 5
-            WHEN l.sessions_h06 THEN 6
-            WHEN l.sessions_h07 THEN 7
-            WHEN l.sessions_h08 THEN 8
-            WHEN l.sessions_h09 THEN 9
-            WHEN l.sessions_h10 THEN 10
-            WHEN l.sessions_h11 THEN 11
-            WHEN l.sessions_h12 THEN 12
-            WHEN l.sessions_h13 THEN 13
-            WHEN l.sessions_h14 THEN 14
-            WHEN l.sessions_h15 THEN 15
-            WHEN l.sessions_h16 THEN 16
-            WHEN l.sessions_h17 THEN 17
-            WHEN l.sessions_h18 THEN 18
-            WHEN l.sessions_h19 THEN 19
-            WHEN l.sessions_h20 THEN 20
-            WHEN l.sessions_h21 THEN 21
-            WHEN l.sessions_h22 THEN 22
-            WHEN l.sessions_h23 THEN 23
-        END
+    CASE greatest(l.sessions_h00, l.sessions_h01, l.sessions_h02, l.sessions_h03, l.sessions_h04, l.sessions_h05, l.sessions_h06, l.sessions_h07, l.sessions_h08, l.sessions_h09, l.sessions_h10, l.sessions_h11, l.sessions_h12, l.sessions_h13, l.sessions_h14, l.sessions_h15, l.sessions_h16, l.sessions_h17, l.sessions_h18, l.sessions_h19, l.sessions_h20, l.sessions_h21, l.sessions_h22, l.sessions_h23)
+        WHEN 0 THEN NULL  -- no session on a day with a time of day
+        WHEN l.sessions_h00 THEN 0
+        WHEN l.sessions_h01 THEN 1
+        WHEN l.sessions_h02 THEN 2
+        WHEN l.sessions_h03 THEN 3
+        WHEN l.sessions_h04 THEN 4
+        WHEN l.sessions_h05 THEN 5
+        WHEN l.sessions_h06 THEN 6
+        WHEN l.sessions_h07 THEN 7
+        WHEN l.sessions_h08 THEN 8
+        WHEN l.sessions_h09 THEN 9
+        WHEN l.sessions_h10 THEN 10
+        WHEN l.sessions_h11 THEN 11
+        WHEN l.sessions_h12 THEN 12
+        WHEN l.sessions_h13 THEN 13
+        WHEN l.sessions_h14 THEN 14
+        WHEN l.sessions_h15 THEN 15
+        WHEN l.sessions_h16 THEN 16
+        WHEN l.sessions_h17 THEN 17
+        WHEN l.sessions_h18 THEN 18
+        WHEN l.sessions_h19 THEN 19
+        WHEN l.sessions_h20 THEN 20
+        WHEN l.sessions_h21 THEN 21
+        WHEN l.sessions_h22 THEN 22
+        WHEN l.sessions_h23 THEN 23
     END AS top_hour,
     greatest(l.sessions_h00, l.sessions_h01, l.sessions_h02, l.sessions_h03, l.sessions_h04, l.sessions_h05, l.sessions_h06, l.sessions_h07, l.sessions_h08, l.sessions_h09, l.sessions_h10, l.sessions_h11, l.sessions_h12, l.sessions_h13, l.sessions_h14, l.sessions_h15, l.sessions_h16, l.sessions_h17, l.sessions_h18, l.sessions_h19, l.sessions_h20, l.sessions_h21, l.sessions_h22, l.sessions_h23)
         / nullif((l.sessions_h00 + l.sessions_h01 + l.sessions_h02 + l.sessions_h03 + l.sessions_h04 + l.sessions_h05 + l.sessions_h06 + l.sessions_h07 + l.sessions_h08 + l.sessions_h09 + l.sessions_h10 + l.sessions_h11 + l.sessions_h12 + l.sessions_h13 + l.sessions_h14 + l.sessions_h15 + l.sessions_h16 + l.sessions_h17 + l.sessions_h18 + l.sessions_h19 + l.sessions_h20 + l.sessions_h21 + l.sessions_h22 + l.sessions_h23), 0) AS top_hour_share,

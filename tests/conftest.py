@@ -32,6 +32,17 @@ def rees46_purchases() -> list[tuple[str, datetime, str, float]]:
     return out
 
 
+def cdnow_lines() -> list[list[str]]:
+    """CDNOW: real purchases of 23,570 customers, January 1997 to June 1998, as lifetimes ships
+    it (`lifetimes/datasets/CDNOW_master.txt`, the data set of Fader, Hardie and Lee's BG/NBD
+    papers): [customer, date (YYYYMMDD), CDs, dollars] per line, sorted by customer. Times are
+    dates only, and some customers bought twice on a day for the same money."""
+    import lifetimes
+
+    src = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_master.txt"
+    return [line.split() for line in src.read_text().splitlines()[1:] if line.strip()]
+
+
 @pytest.fixture(autouse=True)
 def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the developer's own project or warehouse settings."""

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REES46, REPO, TAOBAO, model_tables, run_cli, sql_project, table_diff
+from conftest import (
+    REES46,
+    REPO,
+    TAOBAO,
+    cdnow_lines,
+    model_tables,
+    run_cli,
+    sql_project,
+    table_diff,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,8 +45,8 @@ SAMPLES = {
         lambda v: int(datetime.fromisoformat(v.replace(" UTC", "+00:00")).timestamp()),
     ),
     "taobao": (TAOBAO, "ts", int),
-    # CDNOW's first 20,000 purchase lines (lifetimes/datasets/CDNOW_master.txt: real purchases
-    # with dates only, sorted by customer; some equal lines on one day are separate purchases),
+    # CDNOW's first 20,000 purchase lines (conftest.cdnow_lines: real purchases with dates
+    # only, sorted by customer; some equal lines on one day are separate purchases),
     # cut by line number: a cut can fall between the equal lines of one customer-day
     "cdnow": (None, "line", int),
 }
@@ -59,11 +68,7 @@ PROFILE_MODELS = [  # every table of the profile but its SCD2 history, which rec
 def load(sample: str) -> tuple[list[str], list[list[str]], list[int]]:
     path, column, seconds = SAMPLES[sample]
     if sample == "cdnow":
-        import lifetimes
-
-        src = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_master.txt"
-        lines = [line.split() for line in src.read_text().splitlines()[1:20_001]]
-        rows = [[customer, day, cds, dollars] for customer, day, cds, dollars in lines]
+        rows = cdnow_lines()[:20_000]
         return ["customer_id", "date", "quantity", "dollar_value"], rows, list(range(len(rows)))
     with path.open(newline="") as f:
         reader = csv.reader(f)

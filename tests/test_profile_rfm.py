@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import TAOBAO, run_cli, sql_project
+from conftest import TAOBAO, cdnow_lines, run_cli, sql_project
 
 PROFILE = ("--select", "+user_profile_history")  # the profile and everything it reads, nothing else
 RFM = ["rfm_frequency", "rfm_recency_days", "rfm_age_days", "rfm_monetary_value"]
@@ -125,15 +125,9 @@ def test_rfm_equals_lifetimes_summary_at_an_earlier_as_of(
 
 @pytest.fixture(scope="module")
 def cdnow(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame, str]:
-    """CDNOW: real purchases of 23,570 customers, January 1997 to June 1998 (customer, date, CDs,
-    dollars), as lifetimes ships it (`lifetimes/datasets/CDNOW_master.txt`, the data set of
-    Fader, Hardie and Lee's BG/NBD papers). Times are dates only, and some customers bought twice
-    on a day for the same money: equal lines that are separate purchases, as lifetimes counts them.
-    Loaded as a purchases-only feed without the model layer (`sql_project`)."""
-    import lifetimes
-
-    src = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_master.txt"
-    lines = [line.split() for line in src.read_text().splitlines()[1:] if line.strip()]
+    """CDNOW (`conftest.cdnow_lines`) as a purchases-only feed without the model layer
+    (`sql_project`). Its equal lines on one day are separate purchases, as lifetimes counts them."""
+    lines = cdnow_lines()
     tmp = tmp_path_factory.mktemp("cdnow")
     path = tmp / "cdnow.csv"
     with path.open("w", newline="") as f:
