@@ -105,6 +105,13 @@ def ingest(
     ] = None,
     decimal_comma: DecimalCommaOpt = False,
     time_zone: TimeZoneOpt = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="The file has no header line: its columns, in order, comma-separated, e.g. "
+            "user_id,item_id,category_id,event_type,ts for Taobao's UserBehavior.csv."
+        ),
+    ] = None,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -117,7 +124,7 @@ def ingest(
             source,
             path,
             parse_mapping(map_ or []),
-            reading_of(event_type, kind, ts_format, decimal_comma, time_zone),
+            reading_of(event_type, kind, ts_format, decimal_comma, time_zone, columns),
         )
     except ProfilerError as err:
         _fail(str(err))
@@ -311,6 +318,13 @@ def watch(
     ] = None,
     decimal_comma: DecimalCommaOpt = False,
     time_zone: TimeZoneOpt = None,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="SOURCE=A,B,C: CSV files in DIR/SOURCE/ have no header line; these are their "
+            "columns, in order."
+        ),
+    ] = None,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -320,7 +334,7 @@ def watch(
 
     try:
         readings = landing_readings(
-            map_ or [], event_type, kind, ts_format, decimal_comma, time_zone
+            map_ or [], event_type, kind, ts_format, decimal_comma, time_zone, columns or []
         )
         watch_folder(
             _settings(project_dir, warehouse),

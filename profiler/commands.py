@@ -38,10 +38,12 @@ def reading_of(
     ts_format: str | None = None,
     decimal_comma: bool = False,
     time_zone: str | None = None,
+    columns: str | None = None,
 ):
     """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
-    or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike."""
-    from profiler.ingest_reading import Reading, option_name
+    or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike;
+    `--columns a,b,c` for a file without a header line."""
+    from profiler.ingest_reading import Reading, option_name, parse_columns
 
     constants: dict[str, str | None] = {"event_type": None, "kind": None}
     values = []
@@ -62,6 +64,7 @@ def reading_of(
         decimal_comma,
         tuple(values),
         time_zone,
+        parse_columns(columns),
     )
 
 
@@ -72,16 +75,17 @@ def landing_readings(
     ts_format: str | None,
     decimal_comma: bool = False,
     time_zone: str | None = None,
+    columns: list[str] = (),
 ) -> dict[str, tuple[dict[str, str], object]]:
     """How `profiler watch` reads each source folder: source -> (mapping, `Reading`).
 
-    `--map SOURCE.TARGET=COLUMN` names the source a mapping is for; `--event-type` is for
-    `events/`, `--kind` for `feedback/`, `--ts-format`, `--decimal-comma` and `--time-zone` for
-    every folder.
+    `--map SOURCE.TARGET=COLUMN` and `--columns SOURCE=A,B,C` name the source they are for;
+    `--event-type` is for `events/`, `--kind` for `feedback/`, `--ts-format`, `--decimal-comma`
+    and `--time-zone` for every folder.
     Checked here, before the loop starts, so a typo stops the command instead of rejecting every
     file that lands.
     """
-    from profiler.ingest_reading import Reading, check_reading
+    from profiler.ingest_reading import Reading, check_reading, parse_columns
     from profiler.ingest_rules import check_mapping
     from profiler.sources import SOURCES
 
@@ -101,6 +105,15 @@ def landing_readings(
                 f"(SOURCE one of {', '.join(SOURCES)}), e.g. events.user_id=CustomerID"
             )
         mappings[source].update(parse_mapping([rest]))
+    headers: dict[str, tuple[str, ...]] = {}
+    for item in columns:
+        source, eq, names = item.partition("=")
+        if not eq or source.strip() not in SOURCES or source.strip() in headers:
+            raise ProfilerError(
+                f"--columns {item!r}: in watch, name the source first, once, as SOURCE=A,B,C "
+                f"(SOURCE one of {', '.join(SOURCES)}), e.g. events=user_id,item_id,ts"
+            )
+        headers[source.strip()] = parse_columns(names)
     readings = {}
     for name, source in SOURCES.items():
         reading = Reading(
@@ -114,6 +127,7 @@ def landing_readings(
                 if v[0] == {"events": "event_type", "feedback": "kind"}.get(name)
             ),
             time_zone,
+            headers.get(name, ()),
         )
         readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))
     return readings

@@ -82,6 +82,11 @@ def ingest(
     refuse_example_warehouse(con)
     reading = replace(reading, time_zone=zone_for_ingest(con, reading.time_zone))
     info = file_info(path)
+    if reading.columns and info.format != "csv":
+        raise ProfilerError(
+            f"--columns names the columns of a CSV file without a header line; "
+            f"{path.name} is {info.format}, whose columns have names"
+        )
     if path.stat().st_size == 0 or (info.format != "parquet" and info.size == 0):
         # an export with no rows still writes its header (that loads, as 0 lines): a file with
         # nothing at all is a failed export, refused so that a scheduler notices
@@ -90,7 +95,7 @@ def ingest(
     if previous is not None:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=previous)
     with _ingest_session(con, reading.time_zone):
-        staged = _stage(con, info)
+        staged = _stage(con, info, reading.columns)
         try:
             return _load(con, src, info, staged, wanted, pii_key, reading)
         finally:
@@ -98,12 +103,12 @@ def ingest(
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
-def _stage(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
+def _stage(con: duckdb.DuckDBPyConnection, info: FileInfo, columns: tuple[str, ...]) -> Staged:
     if info.format == "parquet":
         return stage_parquet(con, info)
     if info.format == "jsonl":
         return stage_jsonl(con, info)
-    return stage_csv(con, info)
+    return stage_csv(con, info, columns)
 
 
 def _load(

@@ -31,11 +31,14 @@ DELIMITERS = (",", ";", "\t", "|")
 MAX_SPAN = 1000  # physical lines one quoted field may span before its quote counts as broken
 
 
-def stage_csv(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
+def stage_csv(
+    con: duckdb.DuckDBPyConnection, info: FileInfo, columns: tuple[str, ...] = ()
+) -> Staged:
     """Stage a CSV file as text columns plus record number, fault and raw text.
 
     The strict DuckDB read is tried first; the Python split only when it fails, or when the
-    records it read do not explain the file's lines.
+    records it read do not explain the file's lines. `columns` names the columns of a file
+    without a header line (`--columns`); its first line is then a record like the others.
     """
     header = first_line(info)
     if header is None:
@@ -47,10 +50,18 @@ def stage_csv(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
         raise ProfilerError(
             f"{info.path}: the header line cannot be read as CSV (stray control characters?); fix the first line"
         ) from None
+    if columns:
+        if len(columns) != len(names):
+            raise ProfilerError(
+                f"--columns names {len(columns)} column(s); the first line of {info.path.name} "
+                f"has {len(names)} field(s): {header[:200]}"
+            )
+        names = list(columns)
     if not any(names):
         raise ProfilerError(f"{info.path}: the first line is empty; a CSV file needs a header line")
-    if not _stage_strict(con, info, delim, len(names)):
-        return _stage_fallback(con, info, delim, names)
+    has_header = not columns
+    if not _stage_strict(con, info, delim, len(names), has_header):
+        return _stage_fallback(con, info, delim, names, has_header)
     return Staged(
         relation=STAGE,
         columns=names,
@@ -75,43 +86,46 @@ def _sniff(header: str) -> str:
     return best if counts[best] else ","
 
 
-def _strict_read(info: FileInfo, delim: str, ncols: int) -> str:
+def _strict_read(info: FileInfo, delim: str, ncols: int, has_header: bool) -> str:
     """DuckDB's reader with the dialect fixed, all text, and no tolerance: any fault raises."""
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols)) + "}"
     return (
-        f"read_csv({quote_literal(str(info.path))}, auto_detect=false, header=true, "
+        f"read_csv({quote_literal(str(info.path))}, auto_detect=false, "
+        f"header={str(has_header).lower()}, "
         f"delim={quote_literal(delim)}, quote='\"', escape='\"', columns={columns}, "
         f"strict_mode=true, null_padding=false, ignore_errors=false, "
         f"compression={quote_literal('gzip' if info.gzip else 'none')})"
     )
 
 
-def _stage_strict(con: duckdb.DuckDBPyConnection, info: FileInfo, delim: str, ncols: int) -> bool:
+def _stage_strict(
+    con: duckdb.DuckDBPyConnection, info: FileInfo, delim: str, ncols: int, has_header: bool
+) -> bool:
     """Copy the strict read into a temp table (rowid = record order: a plain CREATE TABLE AS keeps
     the file's order); False when it fails or cannot be trusted."""
+    read = _strict_read(info, delim, ncols, has_header)
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT * FROM {_strict_read(info, delim, ncols)}"
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT * FROM {read}")
     except (duckdb.InvalidInputException, duckdb.ConversionException):
         return False
     (records,) = one_row(con, f"SELECT count(*) FROM {STAGE}")
-    return _lines_explained(con, ncols, records, info.physical_lines)
+    return _lines_explained(con, ncols, records + int(has_header), info.physical_lines)
 
 
 def _lines_explained(con: duckdb.DuckDBPyConnection, ncols: int, records: int, lines: int) -> bool:
-    """Do the strictly read records account for every physical line of the file?
+    """Do the strictly read records (and the header line, counted in `records`) account for every
+    physical line of the file?
 
     DuckDB skips blank lines silently; quoted line breaks legitimately make records span lines.
     Only the second is fine, so when the counts differ, count the line breaks inside fields.
     """
-    if records + 1 == lines:
+    if records == lines:
         return True
     breaks = " + ".join(
         f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)" for i in range(ncols)
     )
     (embedded,) = one_row(con, f"SELECT coalesce(sum({breaks}), 0) FROM {STAGE}")
-    return records + 1 + embedded == lines
+    return records + embedded == lines
 
 
 def _rebuilt_line(ncols: int, delim: str) -> str:
@@ -127,7 +141,7 @@ def _rebuilt_line(ncols: int, delim: str) -> str:
 
 
 def _stage_fallback(
-    con: duckdb.DuckDBPyConnection, info: FileInfo, delim: str, names: list[str]
+    con: duckdb.DuckDBPyConnection, info: FileInfo, delim: str, names: list[str], has_header: bool
 ) -> Staged:
     """Split records in Python, with SQL checking the simple ones (no quote: one line, one record).
 
@@ -135,7 +149,8 @@ def _stage_fallback(
     still costs little more than reading it.
     """
     lines, check_bad = read_lines(info)
-    del lines[0]  # the header
+    if has_header:
+        del lines[0]
     raws, faults, fields = _records(lines, delim, len(names))
     if check_bad:
         for i, raw in enumerate(raws):

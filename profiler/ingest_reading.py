@@ -43,7 +43,8 @@ class Reading:
     European exports write them: `1.234,50` is 1234.5 (an option, because `1.234` alone could be
     either). `values` maps what a file's event type or kind column sends to the vocabulary, for
     codes no synonym can know (`--event-type 0=view`: Tmall's `action_type` 0..3): triples of
-    (column, value as sent, canonical value).
+    (column, value as sent, canonical value). `columns` names the columns of a CSV file that has
+    no header line, in order (`--columns`: Taobao's full UserBehavior.csv starts with data).
     """
 
     event_type: str | None = None
@@ -52,6 +53,7 @@ class Reading:
     decimal_comma: bool = False
     values: tuple[tuple[str, str, str], ...] = ()
     time_zone: str | None = None  # `--time-zone`; None: the warehouse's (see `shop_time`)
+    columns: tuple[str, ...] = ()  # `--columns`: a headerless CSV file's column names
 
     def constants(self) -> dict[str, str]:
         """Canonical column -> the value every record gets."""
@@ -112,7 +114,27 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         reading.decimal_comma,
         tuple(values),
         reading.time_zone,
+        check_columns(reading.columns),
     )
+
+
+def parse_columns(text: str | None) -> tuple[str, ...]:
+    """`--columns user_id,item_id,ts`: the names, trimmed; () when not given."""
+    return () if text is None else tuple(name.strip() for name in text.split(","))
+
+
+def check_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse `--columns` with an empty or repeated name (compared as column names are)."""
+    seen: set[str] = set()
+    for name in columns:
+        if not name.strip():
+            raise ProfilerError(
+                f"--columns {','.join(columns)}: an empty name; give every column a name, in order"
+            )
+        if name.lower() in seen:
+            raise ProfilerError(f"--columns {','.join(columns)}: {name!r} named twice")
+        seen.add(name.lower())
+    return columns
 
 
 def _canonical(source: Source, column: str, value: str, said: str) -> str:

@@ -155,6 +155,13 @@ def resolve_columns(
                 used.add(name)
                 break
     missing = [c for c in source.required if c not in resolved and c not in constant]
+    if missing and any(_DATA_LIKE.match(name.strip()) for name in found):
+        raise ProfilerError(
+            f"{file} lacks required {source.name} column(s) {', '.join(missing)}; its first line "
+            f"looks like data, not a header ({', '.join(found)}): name its {len(found)} columns "
+            f"in order with --columns A,B,C, from {', '.join(c.name for c in source.columns)} "
+            "(any other name for a column to leave out)"
+        )
     if missing:
         hint = f"name the right ones with --map {missing[0]}=COLUMN"
         if "event_type" in missing:
@@ -171,6 +178,10 @@ def resolve_columns(
             ignored.append(name if name not in seen else f"{name} (repeated)")
         seen.add(name)
     return {c.name: resolved[c.name] for c in source.columns if c.name in resolved}, ignored
+
+
+# a "column name" no export writes: a number, or a date (the first record of a headerless file)
+_DATA_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$|^\d{4}-\d{2}-\d{2}")
 
 
 def _loose(name: str) -> str:

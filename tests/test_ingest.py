@@ -572,6 +572,9 @@ def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
         ("events", Reading(kind="review"), "--kind is for feedback files"),
         ("events", Reading(ts_format="%Q"), "--ts-format '%Q'"),
         ("events", Reading(ts_format="mdy"), "no %-directive"),
+        ("events", Reading(columns=("user_id", "User_ID")), "'User_ID' named twice"),
+        ("events", Reading(columns=("user_id", " ")), "an empty name"),
+        ("events", Reading(columns=("user_id", "ts")), "names 2 column"),  # the file has 6
     ],
 )
 def test_a_reading_that_cannot_work_is_refused_and_changes_nothing(
@@ -844,3 +847,45 @@ def test_a_warehouse_from_before_superseded_by_gets_it(tmp_path):
         after = rows(con, "SELECT * FROM _profiler.batches ORDER BY batch_id")
     assert [r[:-1] for r in after[: len(before)]] == before
     assert all(r[-1] is None for r in after)
+
+
+# --- files without a header line ------------------------------------------------------------------
+
+
+def headerless(path: Path, tmp_path: Path) -> tuple[Path, tuple[str, ...]]:
+    """`path` without its header line (as Taobao's full UserBehavior.csv is published), and the
+    names that line held."""
+    header, _, body = path.read_bytes().partition(b"\n")
+    out = tmp_path / f"headerless_{path.name}"
+    out.write_bytes(body)
+    return out, tuple(header.decode().strip().split(","))
+
+
+def test_a_file_without_a_header_line_loads_whole_with_columns(con, tmp_path):
+    """Taobao's sample without its header line loads the same rows as with it, its first record
+    included; without `--columns` the error says the first line is data and changes nothing."""
+    path, names = headerless(TAOBAO, tmp_path)
+    with pytest.raises(ProfilerError, match="looks like data, not a header .* --columns") as err:
+        ingest(con, "events", path, pii_key=KEY)
+    assert "\n" not in str(err.value) and snapshot(con) == {}
+    columns = tuple("event_type" if n == "behavior_type" else n for n in names)
+    result = ingest(con, "events", path, pii_key=KEY, reading=Reading(columns=columns))
+    assert (result.loaded, result.quarantined, result.lines) == (94_287, {}, 94_287)
+    got = rows(con, "SELECT * EXCLUDE (_batch_id) FROM raw_events ORDER BY ALL")
+    other = duckdb.connect(str(tmp_path / "other.duckdb"))
+    ingest(other, "events", TAOBAO, pii_key=KEY)
+    assert got == rows(other, "SELECT * EXCLUDE (_batch_id) FROM raw_events ORDER BY ALL")
+    assert ("1", "2268318") in {(r[0], r[3]) for r in got}  # the file's first line is a record
+    with pytest.raises(ProfilerError, match="--columns names the columns of a CSV file"):
+        ingest(con, "events", FIXTURES / "events.jsonl", pii_key=KEY,
+               reading=Reading(columns=columns))  # fmt: skip
+
+
+def test_a_messy_file_without_a_header_line_accounts_for_every_record(con, tmp_path):
+    """The careful reader too: the messy file without its header gives the same records, faults
+    and record numbers."""
+    path, names = headerless(MESSY, tmp_path)
+    result = ingest(con, "events", path, pii_key=KEY, reading=Reading(columns=names))
+    assert (result.loaded, result.quarantined) == (9, MESSY_REASONS)
+    quarantined = rows(con, "SELECT record, reason FROM quarantine ORDER BY record")
+    assert [r[0] for r in quarantined] == [8, 10, *range(12, 27)]

@@ -92,6 +92,27 @@ def test_watch_refuses_bad_options_before_touching_anything(tmp_path: Path) -> N
     assert sorted(p.name for p in (land / "events").iterdir()) == ["orders.csv"]
 
 
+def test_watch_reads_a_folder_of_files_without_a_header_line(tmp_path: Path) -> None:
+    """`--columns events=...` names the columns of the files in events/ (Taobao's own
+    UserBehavior.csv has no header line); other folders keep reading their headers."""
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    land = tmp_path / "landing"
+    (land / "events").mkdir(parents=True)
+    body = TAOBAO.read_text().split("\n", 1)[1]
+    (land / "events" / "UserBehavior.csv").write_text(body)
+    columns = "events=user_id,item_id,category_id,event_type,ts"
+    out = run_cli("watch", str(land), "--once", "--columns", columns, warehouse=wh, project=project)
+    assert "94,287 loaded, 0 quarantined of 94,287 lines" in out
+    for bad, said in [
+        ("user_id,item_id", "name the source first, once, as SOURCE=A,B,C"),
+        ("orders=user_id,ts", "name the source first"),
+        ("events=user_id,,ts", "an empty name"),
+    ]:
+        out = run_cli("watch", str(land), "--once", "--columns", bad, warehouse=wh,
+                      project=project, ok=False)  # fmt: skip
+        assert said in out and len(out.strip().splitlines()) == 1, out
+
+
 def test_what_a_file_says_is_printed_as_text_never_as_markup(tmp_path: Path) -> None:
     """Summaries and errors quote a file's column names and values; `[/x]` there is text."""
     wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
