@@ -56,6 +56,11 @@ def stage_csv(
                 f"--columns names {len(columns)} column(s); the first line of {info.path.name} "
                 f"has {len(names)} field(s): {header[:200]}"
             )
+        if [n.lower() for n in names] == [c.lower() for c in columns]:
+            raise ProfilerError(
+                f"--columns: the first line of {info.path.name} is already a header with those "
+                "names; drop --columns to read it"
+            )
         names = list(columns)
     if not any(names):
         raise ProfilerError(f"{info.path}: the first line is empty; a CSV file needs a header line")

@@ -876,6 +876,8 @@ def test_a_file_without_a_header_line_loads_whole_with_columns(con, tmp_path):
     ingest(other, "events", TAOBAO, pii_key=KEY)
     assert got == rows(other, "SELECT * EXCLUDE (_batch_id) FROM raw_events ORDER BY ALL")
     assert ("1", "2268318") in {(r[0], r[3]) for r in got}  # the file's first line is a record
+    with pytest.raises(ProfilerError, match="already a header with those names"):
+        ingest(con, "events", TAOBAO, pii_key=KEY, reading=Reading(columns=names))
     with pytest.raises(ProfilerError, match="--columns names the columns of a CSV file"):
         ingest(con, "events", FIXTURES / "events.jsonl", pii_key=KEY,
                reading=Reading(columns=columns))  # fmt: skip
