@@ -56,7 +56,7 @@
 --   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views
 --   cart_to_purchase_rate: purchases per add-to-cart, lifetime; NULL without carts (can exceed 1 when purchases skip the cart)
 --   view_to_purchase_rate: purchases per product view, lifetime; NULL without views
---   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; NULL without sessions on days with a time of day (a day whose every event is at midnight exactly was sent as a date)
+--   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; NULL without sessions started at a time of day (events sent as dates, stg_date_only_events, start none)
 --   top_hour_share: share of the user's sessions on days with a time of day that started in top_hour
 --   top_weekday: ISO weekday (1 = Monday .. 7 = Sunday) with the most sessions, lifetime; ties go to the earlier day; NULL without sessions
 --   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions

@@ -91,7 +91,7 @@ def ingest(
         # an export with no rows still writes its header (that loads, as 0 lines): a file with
         # nothing at all is a failed export, refused so that a scheduler notices
         raise ProfilerError(f"{path.name}: empty file (not even a header): nothing loaded")
-    previous = _previous_batch(con, src, info.sha256)
+    previous = _previous_batch(con, src, info.fingerprints)
     if previous is not None:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=previous)
     with _ingest_session(con, reading.time_zone):
@@ -204,15 +204,14 @@ def _commit(
         # loaded nothing (see `_previous_batch`), keeps its batch row, marked superseded by this
         # one, but not its quarantine rows
         earlier = (
-            f"SELECT batch_id FROM {SCHEMA}.batches WHERE source = ? AND content_sha256 = ? "
-            "AND loaded = 0 AND superseded_by IS NULL"
+            f"SELECT batch_id FROM {SCHEMA}.batches WHERE source = ? "
+            "AND list_contains(?, content_sha256) AND loaded = 0 AND superseded_by IS NULL"
         )
-        con.execute(
-            f"DELETE FROM quarantine WHERE batch_id IN ({earlier})", [src.name, info.sha256]
-        )
+        sent = [src.name, list(info.fingerprints)]
+        con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({earlier})", sent)
         con.execute(
             f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({earlier})",
-            [batch_id, src.name, info.sha256],
+            [batch_id, *sent],
         )
         if columns:
             cols = ", ".join(quote_ident(c) for c in columns)
@@ -258,7 +257,9 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
             con.execute(f"ALTER TABLE {src.table} ADD COLUMN {quote_ident(col.name)} {col.type}")
 
 
-def _previous_batch(con: duckdb.DuckDBPyConnection, src: Source, sha256: str) -> int | None:
+def _previous_batch(
+    con: duckdb.DuckDBPyConnection, src: Source, fingerprints: tuple[str, ...]
+) -> int | None:
     """The batch that already loaded rows of this content for this source, if any.
 
     A file whose every line went to quarantine may be sent again, read another way (`--map`,
@@ -275,8 +276,8 @@ def _previous_batch(con: duckdb.DuckDBPyConnection, src: Source, sha256: str) ->
     (batch_id,) = one_row(
         con,
         f"SELECT min(batch_id) FROM {SCHEMA}.batches "
-        "WHERE source = ? AND content_sha256 = ? AND loaded > 0",
-        [src.name, sha256],
+        "WHERE source = ? AND list_contains(?, content_sha256) AND loaded > 0",
+        [src.name, list(fingerprints)],
     )
     return batch_id
 

@@ -42,9 +42,15 @@ class FileInfo:
     path: Path
     format: str  # csv, parquet or jsonl
     gzip: bool
-    sha256: str
+    sha256: str  # of the content: a text file's decompressed bytes, so x.csv and x.csv.gz agree
     physical_lines: int  # lines of the (decompressed) text, the header included; 0 for Parquet
     size: int  # decompressed bytes
+    file_sha256: str = ""  # of the bytes on disk, where they differ (.gz): what older versions kept
+
+    @property
+    def fingerprints(self) -> tuple[str, ...]:
+        """Every fingerprint a previous load of this content may have been recorded under."""
+        return (self.sha256, self.file_sha256) if self.file_sha256 else (self.sha256,)
 
 
 def detect_format(path: Path) -> tuple[str, bool]:
@@ -62,24 +68,31 @@ def detect_format(path: Path) -> tuple[str, bool]:
 
 
 def file_info(path: Path) -> FileInfo:
-    """Fingerprint the bytes and count text lines in one pass (the count checks the CSV reader)."""
+    """Fingerprint the content and count text lines in one pass (the count checks the CSV
+    reader). A gzip file is fingerprinted decompressed, so sending it again unzipped (or the other
+    way round) is seen as the same content."""
     fmt, gz = detect_format(path)
     digest, lines, size, last = hashlib.sha256(), 0, 0, b"\n"
+    on_disk = hashlib.sha256() if gz else None
     unzip = zlib.decompressobj(wbits=47) if gz else None
     try:
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
-                digest.update(chunk)
                 if fmt == "parquet":
+                    digest.update(chunk)
                     continue
                 text = unzip.decompress(chunk) if unzip else chunk
+                digest.update(text)
+                if on_disk:
+                    on_disk.update(chunk)
                 lines, size = lines + text.count(b"\n"), size + len(text)
                 last = text[-1:] or last
     except (OSError, zlib.error) as exc:
         raise ProfilerError(f"cannot read {path}: {exc}") from None
     if size and last != b"\n":
         lines += 1  # a last line without a line break is still a line
-    return FileInfo(path, fmt, gz, digest.hexdigest(), lines, size)
+    file_sha256 = on_disk.hexdigest() if on_disk else ""
+    return FileInfo(path, fmt, gz, digest.hexdigest(), lines, size, file_sha256)
 
 
 def read_lines(info: FileInfo) -> tuple[list[str], bool]:

@@ -34,6 +34,7 @@ from profiler.ingest_values import (
     trimmed,
     vocabulary_sql,
     whole_id,
+    without_currency_sql,
 )
 from profiler.pii import normalise_sql
 from profiler.sources import Column, Source
@@ -173,8 +174,10 @@ def resolve_columns(
             f"found: {', '.join(found) or '(none)'}; {hint}"
         )
     ignored, seen = [], set()
-    for name in found:  # a repeated column name: only its first column is ever read
-        if name not in used or name in seen:
+    for position, name in enumerate(found, 1):  # a repeated name: only its first column is read
+        if not name.strip():
+            ignored.append(f"(unnamed column {position})")  # a header ending in a delimiter
+        elif name not in used or name in seen:
             ignored.append(name if name not in seen else f"{name} (repeated)")
         seen.add(name)
     return {c.name: resolved[c.name] for c in source.columns if c.name in resolved}, ignored
@@ -277,8 +280,10 @@ def _column_levels(
         if col.type == "INTEGER":
             ok += f" AND {p} = trunc({p}) AND abs({p}) <= 2147483647"
         number = v
+        if col.name in MONEY and native in (None, "VARCHAR"):
+            number = without_currency_sql(v)
         if reading.decimal_comma and native in (None, "VARCHAR"):
-            number = decimal_comma_sql(v)
+            number = decimal_comma_sql(number)
         lv.add(
             col,
             value,

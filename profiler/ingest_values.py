@@ -148,3 +148,16 @@ def decimal_comma_sql(v: str) -> str:
         f"CASE WHEN regexp_full_match({v}, {quote_literal(grouped)}) "
         f"THEN replace(regexp_replace({v}, {quote_literal(groups)}, '', 'g'), ',', '.') END"
     )
+
+
+# a currency sign or an ISO code before or after an amount, as shop exports write prices
+CURRENCY = r"^([$€£¥₹₽₩₺]|[A-Z]{3}\s)\s*|\s*([$€£¥₹₽₩₺]|\s[A-Z]{3})$"
+
+
+def without_currency_sql(v: str) -> str:
+    """`$35.79`, `35,79 €`, `USD 35.79` -> the number alone; text that does not start or end with
+    a currency stays as it is. The regex runs only on text that does not read as a number."""
+    return (
+        f"CASE WHEN TRY_CAST({v} AS DOUBLE) IS NULL "
+        f"THEN regexp_replace({v}, {quote_literal(CURRENCY)}, '', 'g') ELSE {v} END"
+    )

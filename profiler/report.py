@@ -49,7 +49,8 @@ class BuildPrinter:
         line = f"[{style}]{r.status:<8}[/{style}] {r.model:<28} {r.kind:<20} {r.action:<6} {rows} {r.execution_time:7.2f}s  {r.reason}"
         self.console.print(line, soft_wrap=True)
         if r.message:  # it may quote data: text, never markup
-            self.console.print(f"         {r.message}", soft_wrap=True, style=style, markup=False)
+            indented = "\n".join(f"         {line}" for line in r.message.splitlines())
+            self.console.print(indented, soft_wrap=True, style=style, markup=False)
 
     def summary(self, con, run: RunResults, warehouse: Path) -> None:
         worked = sum(r.action != "skip" and r.status == "success" for r in run.results)

@@ -3,7 +3,7 @@
 -- lookback: 0
 -- grain: user_id, day
 -- tags: behaviour, sessions
--- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: the events of stg_events (exact repeats once, bot-like user-days out), money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after more than 30 minutes without events; they end at midnight (shop time), so every day is built on its own.
+-- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: the events of stg_events (exact repeats once, bot-like user-days out), money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after more than 30 minutes without events; they end at midnight (shop time), so every day is built on its own. Events sent as dates (stg_date_only_events) start no session and state no hour; a day of nothing else is one session of 0 seconds.
 -- columns:
 --   user_id: pseudonymous user id
 --   day: calendar day (shop time)
@@ -22,7 +22,7 @@
 --   priced_events: views, carts and purchases whose unit price is known (from the event, else the item)
 --   price_sum: sum of the unit prices of those events (price_sum / priced_events = mean price looked at)
 --   last_ts: last event of the day (shop time)
---   sessions_h00: sessions that started between 00:00 and 00:59 shop time; 0 on a day whose every event is at midnight exactly (sent as a date, without hours)
+--   sessions_h00: sessions that started between 00:00 and 00:59 shop time (events sent as dates, stg_date_only_events, start none)
 --   sessions_h01: sessions that started between 01:00 and 01:59 shop time
 --   sessions_h02: sessions that started between 02:00 and 02:59 shop time
 --   sessions_h03: sessions that started between 03:00 and 03:59 shop time
@@ -64,20 +64,26 @@ cleaned AS (
         CASE
             WHEN e.event_type = 'purchase'
                 THEN coalesce(e.amount, coalesce(e.price, i.price) * coalesce(e.quantity, 1))
-        END AS amount
+        END AS amount,
+        -- sent as a date, without a time of day: no session of its own, no hour
+        d.user_id IS NOT NULL AS date_only
     FROM stg_events AS e
     LEFT JOIN stg_items AS i ON i.item_id = e.item_id AND e.price IS NULL
+    LEFT JOIN stg_date_only_events AS d
+        ON d.user_id = e.user_id AND d.day = e.day AND d.event_type = e.event_type
 ),
 
 pieces AS (
     -- One row per shop session, and per calendar minute of events without a session_id: gaps
     -- inside a minute are under a minute, so cutting between minute rows at long gaps gives
-    -- exactly the sessions the events themselves would give.
+    -- exactly the sessions the events themselves would give. Events sent as dates make pieces
+    -- of their own.
     SELECT
         user_id,
         day,
         session_id,
-        CASE WHEN session_id IS NULL THEN date_trunc('minute', ts) END AS minute,
+        date_only,
+        CASE WHEN session_id IS NULL AND NOT date_only THEN date_trunc('minute', ts) END AS minute,
         min(ts) AS first_ts,
         max(ts) AS last_ts,
         count(*) AS events,
@@ -91,13 +97,16 @@ pieces AS (
         count(price) FILTER (WHERE event_type IN ('view', 'cart', 'purchase')) AS priced_events,
         sum(price) FILTER (WHERE event_type IN ('view', 'cart', 'purchase')) AS price_sum
     FROM cleaned
-    GROUP BY user_id, day, session_id, CASE WHEN session_id IS NULL THEN date_trunc('minute', ts) END
+    GROUP BY
+        user_id, day, session_id, date_only,
+        CASE WHEN session_id IS NULL AND NOT date_only THEN date_trunc('minute', ts) END
 ),
 
 cut AS (
     SELECT
         p.*,
         CASE
+            WHEN p.date_only THEN 0
             WHEN p.session_id IS NOT NULL THEN 1
             WHEN p.gap_seconds IS NULL OR p.gap_seconds > r.session_gap_seconds THEN 1
             ELSE 0
@@ -106,7 +115,7 @@ cut AS (
         SELECT
             *,
             epoch(first_ts) - epoch(lag(last_ts) OVER (
-                PARTITION BY user_id, day, session_id IS NULL ORDER BY first_ts, minute
+                PARTITION BY user_id, day, session_id IS NULL, date_only ORDER BY first_ts, minute
             )) AS gap_seconds
         FROM pieces
     ) AS p
@@ -123,10 +132,12 @@ SELECT
     CAST(sum(favs) AS BIGINT) AS favs,
     CAST(sum(purchases) AS BIGINT) AS purchases,
     CAST(sum(searches) AS BIGINT) AS searches,
-    CAST(sum(starts_session) AS BIGINT) AS sessions,
+    -- a day of nothing but events sent as dates is one session (of 0 seconds)
+    CAST(sum(starts_session) AS BIGINT) + CASE WHEN bool_and(date_only) THEN 1 ELSE 0 END AS sessions,
     -- a session lasts from its first to its last event: each piece's own span, plus the gaps
     -- between pieces of one session
-    sum(epoch(last_ts) - epoch(first_ts)) + coalesce(sum(gap_seconds) FILTER (WHERE starts_session = 0), 0)
+    sum(epoch(last_ts) - epoch(first_ts))
+        + coalesce(sum(gap_seconds) FILTER (WHERE starts_session = 0 AND NOT date_only), 0)
         AS session_seconds,
     CAST(sum(purchase_quantity) AS BIGINT) AS purchase_quantity,
     sum(purchase_amount) AS purchase_amount,
@@ -134,9 +145,7 @@ SELECT
     sum(price_sum) AS price_sum,
     min(first_ts) AS first_ts,
     max(last_ts) AS last_ts,
-    -- a day whose every event is at midnight exactly was sent as a date: it has no hours
-    CASE WHEN CAST(max(last_ts) AS TIME) = TIME '00:00:00' THEN 0 ELSE count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 0) END
-        AS sessions_h00,
+    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 0) AS sessions_h00,
     count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 1) AS sessions_h01,
     count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 2) AS sessions_h02,
     count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 3) AS sessions_h03,

@@ -26,7 +26,7 @@
 --   first_purchase_day_amount: money spent on the first purchase day (0 when unpriced); NULL without purchases
 --   purchase_gap_mean_days: mean days between consecutive purchase days; NULL with fewer than 2 purchase days
 --   purchase_gap_std_days: sample standard deviation of those gaps; NULL with fewer than 3 purchase days
---   sessions_h00: sessions started between 00:00 and 00:59 shop time (none on days sent as dates, every event at midnight exactly)
+--   sessions_h00: sessions started between 00:00 and 00:59 shop time (events sent as dates start none)
 --   sessions_h01: sessions started between 01:00 and 01:59 shop time
 --   sessions_h02: sessions started between 02:00 and 02:59 shop time
 --   sessions_h03: sessions started between 03:00 and 03:59 shop time

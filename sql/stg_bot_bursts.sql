@@ -3,12 +3,12 @@
 -- lookback: 0
 -- grain: user_id, day
 -- tags: cleaning, events, quality
--- description: User-days dropped as bot-like bursts: more than 300 events in one calendar minute or more than 5000 in one day (after removing exact repeats; on a user-day whose every event is at midnight exactly, sent as a date without a time, every line counts, for the day limit only). stg_events leaves these user-days out; this table says which and why.
+-- description: User-days dropped as bot-like bursts: more than 300 events in one calendar minute or more than 5000 in one day (after removing exact repeats; every line sent as a date without a time of day, stg_date_only_events, counts, for the day limit only). stg_events leaves these user-days out; this table says which and why.
 -- columns:
 --   user_id: pseudonymous user id
 --   day: calendar day of the burst (shop time)
 --   events: events the user had that day, exact repeats counted once
---   max_events_per_minute: most events in one calendar minute that day (0 on a user-day whose every event is at midnight exactly: a date, no minutes)
+--   max_events_per_minute: most events in one calendar minute that day (events sent as dates have no minute: 0 when all were)
 --   reason: which limit the user-day broke, with the numbers
 WITH rules AS (
     -- The bot limits live here, and only here.
@@ -25,16 +25,13 @@ hour_counts AS (
         user_id,
         CAST(ts AS DATE) AS day,
         date_trunc('hour', ts) AS hour,
-        count(*) AS raw_events,
-        max(ts) AS last_ts
+        count(*) AS raw_events
     FROM raw_events
     GROUP BY user_id, CAST(ts AS DATE), date_trunc('hour', ts)
 ),
 
 candidate_days AS (
-    -- dated: every event of the user-day is at midnight exactly, a date without a time of day
-    -- (as in stg_event_repeats)
-    SELECT h.user_id, h.day, CAST(max(h.last_ts) AS TIME) = TIME '00:00:00' AS dated
+    SELECT h.user_id, h.day
     FROM hour_counts AS h
     CROSS JOIN rules AS r
     GROUP BY h.user_id, h.day, r.max_events_per_minute, r.max_events_per_day
@@ -42,29 +39,31 @@ candidate_days AS (
 ),
 
 candidate_events AS (
-    -- Each event once, as stg_event_repeats counts them: exact repeats once, but every line of
-    -- a dated day, whose equal lines are separate events.
+    -- Each event once, as stg_events counts them: exact repeats once, but every line sent as a
+    -- date (stg_date_only_events), whose equal lines are separate events.
     SELECT
         e.user_id,
         e.ts,
-        c.dated,
-        CASE WHEN c.dated THEN count(*) ELSE 1 END AS events
+        d.user_id IS NOT NULL AS date_only,
+        CASE WHEN d.user_id IS NOT NULL THEN count(*) ELSE 1 END AS events
     FROM raw_events AS e
     INNER JOIN candidate_days AS c ON c.user_id = e.user_id AND c.day = CAST(e.ts AS DATE)
+    LEFT JOIN stg_date_only_events AS d
+        ON d.user_id = e.user_id AND d.day = c.day AND d.event_type = e.event_type
     GROUP BY
         e.user_id, e.event_type, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
-        e.price, e.quantity, e.amount, e.session_id, e.query, c.dated
+        e.price, e.quantity, e.amount, e.session_id, e.query, d.user_id
 ),
 
 per_minute AS (
-    -- a dated day has no minutes: its events count for the day limit only
+    -- a date has no minutes: events sent as dates count for the day limit only
     SELECT
         user_id,
         CAST(ts AS DATE) AS day,
-        CASE WHEN NOT dated THEN date_trunc('minute', ts) END AS minute,
+        CASE WHEN NOT date_only THEN date_trunc('minute', ts) END AS minute,
         sum(events) AS events
     FROM candidate_events
-    GROUP BY user_id, CAST(ts AS DATE), CASE WHEN NOT dated THEN date_trunc('minute', ts) END
+    GROUP BY user_id, CAST(ts AS DATE), CASE WHEN NOT date_only THEN date_trunc('minute', ts) END
 ),
 
 per_day AS (

@@ -3,7 +3,7 @@
 -- lookback: 0
 -- grain: user_id, ts, event_type, item_id, category_id, category_path, brand, price, quantity, amount, session_id, query
 -- tags: cleaning, events, quality
--- description: Exact repeat events (equal in every canonical column; the batch does not count; on a user-day whose every event is at midnight exactly, sent as a date without a time, equal lines are separate events, never repeats), as the distinct events of every (user, time) moment at which some event arrived more than once. Readers of raw_events take these rows instead of the raw rows of those moments, so each event counts once; copies says how often each arrived.
+-- description: Exact repeat events (equal in every canonical column; the batch does not count; equal lines sent as dates, without a time of day (stg_date_only_events), are separate events, never repeats), as the distinct events of every (user, time) moment at which some event arrived more than once. Readers of raw_events take these rows instead of the raw rows of those moments, so each event counts once; copies says how often each arrived.
 -- columns:
 --   user_id: pseudonymous user id
 --   ts: the moment (shop time)
@@ -41,35 +41,19 @@ lines AS (
         e.price, e.quantity, e.amount, e.session_id, e.query
 ),
 
-repeated_moments AS (
-    SELECT user_id, ts
-    FROM lines
-    GROUP BY user_id, ts
-    HAVING max(copies) > 1
-),
-
-dated_days AS (
-    -- A user-day whose every event is at midnight exactly was sent as a date without a time of
-    -- day (a date-only feed: CDNOW, H&M). A date cannot tell two events apart, so its equal
-    -- lines (two orders of one size, a line per unit bought) are separate events, never
-    -- repeats. A timed day keeps its repeats at midnight: one event of another time decides.
-    SELECT m.user_id, CAST(m.ts AS DATE) AS day
-    FROM repeated_moments AS m
-    WHERE CAST(m.ts AS TIME) = TIME '00:00:00'
+moments AS (
+    -- The moments holding a repeat. Equal lines sent as dates (stg_date_only_events) are
+    -- separate events, never repeats: a date cannot tell two orders of one size apart.
+    SELECT DISTINCT l.user_id, l.ts
+    FROM lines AS l
+    WHERE l.copies > 1
         AND NOT EXISTS (
             SELECT 1
-            FROM raw_events AS e
-            WHERE e.user_id = m.user_id
-                AND CAST(e.ts AS DATE) = CAST(m.ts AS DATE)
-                AND CAST(e.ts AS TIME) <> TIME '00:00:00'
+            FROM stg_date_only_events AS d
+            WHERE d.user_id = l.user_id
+                AND d.day = CAST(l.ts AS DATE)
+                AND d.event_type = l.event_type
         )
-),
-
-moments AS (
-    SELECT m.user_id, m.ts
-    FROM repeated_moments AS m
-    LEFT JOIN dated_days AS d ON d.user_id = m.user_id AND d.day = CAST(m.ts AS DATE)
-    WHERE d.user_id IS NULL
 )
 
 SELECT

@@ -4,6 +4,7 @@ nothing, personal values never reach the warehouse."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import stat
 from datetime import UTC, datetime
@@ -346,6 +347,25 @@ def test_same_content_loads_once(con, tmp_path):
     assert rows(con, "SELECT count(*) FROM raw_events") == [(9,)]
 
 
+def test_the_same_content_gzipped_or_not_loads_once(con, tmp_path):
+    """A file sent again compressed (or unzipped) is the same content: a date-only orders feed
+    would otherwise count every order twice, since equal lines of a date are separate orders."""
+    first = ingest(con, "events", TAOBAO, pii_key=KEY)
+    zipped = write(tmp_path / "taobao.csv.gz", gzip.compress(TAOBAO.read_bytes()))
+    again = ingest(con, "events", zipped, pii_key=KEY)
+    assert again.duplicate and again.duplicate_of == first.batch_id
+    other = duckdb.connect(str(tmp_path / "other.duckdb"))
+    ingest(other, "events", zipped, pii_key=KEY)
+    assert ingest(other, "events", TAOBAO, pii_key=KEY).duplicate
+    # a warehouse of an older version kept a gzip file's fingerprint of its bytes on disk
+    other.execute(
+        "UPDATE _profiler.batches SET content_sha256 = ?",
+        [hashlib.sha256(zipped.read_bytes()).hexdigest()],
+    )
+    assert ingest(other, "events", zipped, pii_key=KEY).duplicate
+    assert rows(other, "SELECT count(*) FROM raw_events") == [(94_287,)]
+
+
 def test_batch_ids_grow_across_sources(con):
     a = ingest(con, "events", MESSY, pii_key=KEY)
     b = ingest(con, "users", USERS, pii_key=KEY)
@@ -672,6 +692,31 @@ def test_decimal_comma_reads_a_european_export(con, tmp_path):
     assert got == sorted((float(r[at]),) for r in records)
 
 
+def test_prices_with_a_currency_read_as_the_number(con, tmp_path):
+    """REES46's prices as shop exports print them: `$35.79`, `USD 35.79`, `35,79 €` (with a
+    decimal comma); a word that is no price still goes to quarantine."""
+    lines = REES46.read_text().splitlines()
+    header, records = lines[0].split(","), [line.split(",") for line in lines[1:51]]
+    at = header.index("price")
+    shapes = ["${}", "USD {}", "{} $", "{}€", "£ {}"]
+    body = "".join(
+        ",".join(r[:at] + [shapes[i % len(shapes)].format(r[at])] + r[at + 1 :]) + "\n"
+        for i, r in enumerate(records)
+    )
+    path = write(tmp_path / "dollars.csv", ",".join(header) + "\n" + body)
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert (result.loaded, result.quarantined) == (50, {})
+    got = rows(con, "SELECT price FROM raw_events ORDER BY ALL")
+    assert got == sorted((float(r[at]),) for r in records)
+    german = write(
+        tmp_path / "euro.csv",
+        'user_id,event_type,ts,price\nu1,view,2019-10-01,"1.234,50 €"\nu2,view,2019-10-01,cheap\n',
+    )
+    read = ingest(con, "events", german, pii_key=KEY, reading=Reading(decimal_comma=True))
+    assert (read.loaded, read.quarantined) == (1, {"bad_type:price": 1})
+    assert rows(con, "SELECT price FROM raw_events WHERE user_id = 'u1'") == [(1234.5,)]
+
+
 def test_words_for_no_value_are_no_value(con, tmp_path):
     """What pandas, R, SQL dumps and spreadsheets write for a missing value is missing: a `NULL`
     user is no user (quarantined), a `NaN` price no price (the view still counts), and a `N/A`
@@ -891,3 +936,12 @@ def test_a_messy_file_without_a_header_line_accounts_for_every_record(con, tmp_p
     assert (result.loaded, result.quarantined) == (9, MESSY_REASONS)
     quarantined = rows(con, "SELECT record, reason FROM quarantine ORDER BY record")
     assert [r[0] for r in quarantined] == [8, 10, *range(12, 27)]
+
+
+def test_a_header_ending_in_a_delimiter_names_the_unnamed_column(con, tmp_path):
+    path = write(tmp_path / "t.csv", "user_id,event_type,ts,\nu1,view,2019-10-01 10:00:00,\n")
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert result.loaded == 1
+    assert "ignored (no canonical column; --map names one): (unnamed column 4)" in describe_ingest(
+        result
+    )

@@ -251,3 +251,62 @@ def test_a_timed_day_keeps_its_repeats_and_hours_at_midnight(tmp_path: Path) -> 
         con.close()
     assert got == [(3, 2, 0, 0.5)]
     assert "2 exact repeat event(s) counted once" in out
+
+
+def test_an_orders_export_beside_a_timed_clickstream_keeps_every_order(tmp_path: Path) -> None:
+    """Two feeds of one shop, from the real Taobao sample: its clicks as sent (timed), and its
+    purchases as an orders export with a date and no time. Equal order lines on a date stay
+    separate purchases although the same users clicked that day; the orders start no session and
+    state no hour, so a day with orders and no clicks is one session, and the hour habits are the
+    clickstream's alone."""
+    with TAOBAO.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    clicks, orders = tmp_path / "clicks.csv", tmp_path / "orders.csv"
+    with clicks.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["user_id", "item_id", "category_id", "behavior_type", "ts"])
+        w.writerows([[r[k] for k in rows[0]] for r in rows if r["behavior_type"] != "buy"])
+    bought = [
+        (r["user_id"], datetime.fromtimestamp(int(r["ts"]), UTC).date(), r["item_id"])
+        for r in rows
+        if r["behavior_type"] == "buy"
+    ]
+    with orders.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["customer_id", "order_date", "item_id", "amount"])
+        w.writerows([(u, d.isoformat(), i, item_price(i)) for u, d, i in bought])
+    assert len(bought) - len(set(bought)) > 20  # equal order lines: the case is real
+    project = sql_project(tmp_path / "project")
+    alone, both = tmp_path / "clicks.duckdb", tmp_path / "both.duckdb"
+    for wh, files in ((alone, [clicks]), (both, [clicks, orders])):
+        for path in files:
+            extra = ("--event-type", "purchase") if path == orders else ()
+            run_cli("ingest", "events", str(path), *extra, warehouse=wh, project=project)
+        run_cli("build", *PROFILE, warehouse=wh, project=project)
+    query = (
+        "SELECT user_id, purchases_lifetime, total_spend, sessions_lifetime, top_hour, "
+        "top_hour_share FROM user_profile"
+    )
+    with duckdb.connect(str(alone), read_only=True) as con:
+        clicked = {r[0]: r for r in con.execute(query).fetchall()}
+        click_days = set(
+            con.execute("SELECT user_id, day FROM int_user_day WHERE events > 0").fetchall()
+        )
+    with duckdb.connect(str(both), read_only=True) as con:
+        got = {r[0]: r for r in con.execute(query).fetchall()}
+        assert con.execute("SELECT count(*) FROM stg_event_repeats").fetchone()[0] == 0
+    lines: dict[str, int] = {}
+    spend: dict[str, float] = {}
+    for user, _, item in bought:
+        lines[user] = lines.get(user, 0) + 1
+        spend[user] = spend.get(user, 0.0) + item_price(item)
+    order_only_days: dict[str, int] = {}
+    for user, _ in {(u, d) for u, d, _ in bought} - click_days:
+        order_only_days[user] = order_only_days.get(user, 0) + 1
+    assert sum(order_only_days.values()) > 0  # some users bought on a day without clicks
+    for user, row in got.items():
+        assert row[1] == lines.get(user, 0), user
+        assert row[2] == (pytest.approx(spend[user]) if user in spend else None), user
+        before = clicked.get(user, (user, 0, 0.0, 0, None, None))
+        assert row[3] == before[3] + order_only_days.get(user, 0), user
+        assert row[4:] == before[4:], user

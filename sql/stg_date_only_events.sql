@@ -1,0 +1,29 @@
+-- kind: incremental_by_time
+-- time_column: day
+-- lookback: 0
+-- grain: user_id, day, event_type
+-- tags: cleaning, events
+-- description: A user's events of one type on one day that are all at midnight exactly, as sent: those were sent as dates, without a time of day (CDNOW's and H&M's purchase files, an orders export beside a timed clickstream). The rule lives here and only here. Their equal lines are separate events (two orders of one size, a line per unit bought), never exact repeats (stg_event_repeats); they count for the day's bot limit, not a minute's (stg_bot_bursts); they state no hour and start no session of their own (int_user_day: a day with nothing else is one session of 0 seconds). One event of the type at another time of that day makes them timed events at midnight.
+-- columns:
+--   user_id: pseudonymous user id
+--   day: calendar day the events were sent for (shop time)
+--   event_type: event type
+--   lines: raw lines of that type on that day, every one at midnight exactly
+WITH at_midnight AS (
+    -- only a group with a line at midnight can qualify: in a timed feed, a handful of lines
+    SELECT user_id, CAST(ts AS DATE) AS day, event_type, count(*) AS lines
+    FROM raw_events
+    WHERE CAST(ts AS TIME) = TIME '00:00:00'
+    GROUP BY user_id, CAST(ts AS DATE), event_type
+)
+
+SELECT m.user_id, m.day, m.event_type, m.lines
+FROM at_midnight AS m
+WHERE NOT EXISTS (
+    SELECT 1
+    FROM raw_events AS e
+    WHERE e.user_id = m.user_id
+        AND e.event_type = m.event_type
+        AND CAST(e.ts AS DATE) = m.day
+        AND CAST(e.ts AS TIME) <> TIME '00:00:00'
+)
