@@ -42,6 +42,13 @@ TimeZoneOpt = Annotated[
         "times with an offset are converted to it, times without one are taken as already in it.",
     ),
 ]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The text files' encoding when it is not UTF-8, e.g. cp1252 (Windows, as Excel "
+        "saves CSV), latin-1, utf-16."
+    ),
+]
 WarehouseOpt = Annotated[
     Path | None,
     typer.Option(
@@ -112,6 +119,7 @@ def ingest(
             "user_id,item_id,category_id,event_type,ts for Taobao's UserBehavior.csv."
         ),
     ] = None,
+    encoding: EncodingOpt = None,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -124,7 +132,7 @@ def ingest(
             source,
             path,
             parse_mapping(map_ or []),
-            reading_of(event_type, kind, ts_format, decimal_comma, time_zone, columns),
+            reading_of(event_type, kind, ts_format, decimal_comma, time_zone, columns, encoding),
         )
     except ProfilerError as err:
         _fail(str(err))
@@ -325,6 +333,7 @@ def watch(
             "columns, in order."
         ),
     ] = None,
+    encoding: EncodingOpt = None,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -334,7 +343,14 @@ def watch(
 
     try:
         readings = landing_readings(
-            map_ or [], event_type, kind, ts_format, decimal_comma, time_zone, columns or []
+            map_ or [],
+            event_type,
+            kind,
+            ts_format,
+            decimal_comma,
+            time_zone,
+            columns or [],
+            encoding,
         )
         watch_folder(
             _settings(project_dir, warehouse),

@@ -39,6 +39,7 @@ def reading_of(
     decimal_comma: bool = False,
     time_zone: str | None = None,
     columns: str | None = None,
+    encoding: str | None = None,
 ):
     """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
     or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike;
@@ -65,6 +66,7 @@ def reading_of(
         tuple(values),
         time_zone,
         parse_columns(columns),
+        encoding,
     )
 
 
@@ -76,12 +78,13 @@ def landing_readings(
     decimal_comma: bool = False,
     time_zone: str | None = None,
     columns: list[str] = (),
+    encoding: str | None = None,
 ) -> dict[str, tuple[dict[str, str], object]]:
     """How `profiler watch` reads each source folder: source -> (mapping, `Reading`).
 
     `--map SOURCE.TARGET=COLUMN` and `--columns SOURCE=A,B,C` name the source they are for;
-    `--event-type` is for `events/`, `--kind` for `feedback/`, `--ts-format`, `--decimal-comma`
-    and `--time-zone` for every folder.
+    `--event-type` is for `events/`, `--kind` for `feedback/`, `--ts-format`, `--decimal-comma`,
+    `--time-zone` and `--encoding` for every folder.
     Checked here, before the loop starts, so a typo stops the command instead of rejecting every
     file that lands.
     """
@@ -128,6 +131,7 @@ def landing_readings(
             ),
             time_zone,
             headers.get(name, ()),
+            encoding,
         )
         readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))
     return readings

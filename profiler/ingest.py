@@ -13,10 +13,11 @@ nothing it writes depends on it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import duckdb
 
@@ -25,6 +26,7 @@ from profiler.ingest_csv import stage_csv
 from profiler.ingest_read import (
     STAGE,
     FileInfo,
+    as_utf8,
     file_info,
     jsonl_values,
     one_row,
@@ -91,16 +93,32 @@ def ingest(
         # an export with no rows still writes its header (that loads, as 0 lines): a file with
         # nothing at all is a failed export, refused so that a scheduler notices
         raise ProfilerError(f"{path.name}: empty file (not even a header): nothing loaded")
+    if info.other_encoding and not reading.encoding:
+        line, byte = info.foreign_byte
+        guess = (
+            "a UTF-16 file (it starts with the bytes FF FE or FE FF) loads with --encoding utf-16"
+            if line == 1 and byte in (0xFE, 0xFF)
+            else "a Latin-1 or Windows-1252 file (as Excel saves CSV) loads with --encoding cp1252"
+        )
+        raise ProfilerError(
+            f"{path.name} is not UTF-8: line {line:,} holds byte 0x{byte:02X}, which is not UTF-8 "
+            f"there, and no line holds UTF-8 text; {guess}; nothing loaded"
+        )
     previous = _previous_batch(con, src, info.fingerprints)
     if previous is not None:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=previous)
-    with _ingest_session(con, reading.time_zone):
-        staged = _stage(con, info, reading.columns)
-        try:
-            return _load(con, src, info, staged, wanted, pii_key, reading)
-        finally:
-            for table in (TYPED, STAGE):
-                con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    with ExitStack() as cleanup:
+        if reading.encoding and info.format != "parquet":  # Parquet text is UTF-8 by definition
+            # read from a UTF-8 copy, gone when the ingest ends
+            folder = Path(cleanup.enter_context(TemporaryDirectory(prefix="profiler-ingest-")))
+            info = as_utf8(info, reading.encoding, folder)
+        with _ingest_session(con, reading.time_zone):
+            staged = _stage(con, info, reading.columns)
+            try:
+                return _load(con, src, info, staged, wanted, pii_key, reading)
+            finally:
+                for table in (TYPED, STAGE):
+                    con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
 def _stage(con: duckdb.DuckDBPyConnection, info: FileInfo, columns: tuple[str, ...]) -> Staged:
@@ -121,7 +139,7 @@ def _load(
     reading: Reading,
 ) -> IngestResult:
     """Type the staged records, then write everything for this file in one transaction."""
-    file = str(info.path)
+    file = str(info.shown_path)
     if staged.empty:  # an empty file is fine: a batch with no rows says it was seen
         batch_id = _commit(con, src, info, _Stats(), None, reading)
         return IngestResult(src.name, file, batch_id, 0, 0, {}, False, reading=reading)
@@ -199,7 +217,7 @@ def _commit(
             f"SELECT greatest(nextval('{SCHEMA}.batch_seq'), "
             f"(SELECT coalesce(max(batch_id), 0) + 1 FROM {SCHEMA}.batches))",
         )
-        file = str(info.path)
+        file = str(info.shown_path)
         # this send accounts for every line again: an earlier send of the same content, which
         # loaded nothing (see `_previous_batch`), keeps its batch row, marked superseded by this
         # one, but not its quarantine rows

@@ -48,22 +48,24 @@ def stage_csv(
         names = [n.strip() for n in next(csv.reader([header], delimiter=delim))]
     except (csv.Error, StopIteration):
         raise ProfilerError(
-            f"{info.path}: the header line cannot be read as CSV (stray control characters?); fix the first line"
+            f"{info.shown_path}: the header line cannot be read as CSV (stray control characters?); fix the first line"
         ) from None
     if columns:
         if len(columns) != len(names):
             raise ProfilerError(
-                f"--columns names {len(columns)} column(s); the first line of {info.path.name} "
+                f"--columns names {len(columns)} column(s); the first line of {info.shown_path.name} "
                 f"has {len(names)} field(s): {header[:200]}"
             )
         if [n.lower() for n in names] == [c.lower() for c in columns]:
             raise ProfilerError(
-                f"--columns: the first line of {info.path.name} is already a header with those "
+                f"--columns: the first line of {info.shown_path.name} is already a header with those "
                 "names; drop --columns to read it"
             )
         names = list(columns)
     if not any(names):
-        raise ProfilerError(f"{info.path}: the first line is empty; a CSV file needs a header line")
+        raise ProfilerError(
+            f"{info.shown_path}: the first line is empty; a CSV file needs a header line"
+        )
     has_header = not columns
     if not _stage_strict(con, info, delim, len(names), has_header):
         return _stage_fallback(con, info, delim, names, has_header)

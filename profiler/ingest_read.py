@@ -7,11 +7,13 @@ format with the most ways to break, has its own module (`ingest_csv`).
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import re
+import shutil
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -33,6 +35,7 @@ FORMATS = {
 CHUNK = 1 << 24
 STAGE = "_ingest_stage"  # the temp table a reader fills when DuckDB cannot read the file in place
 BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
+UTF8_TEXT = re.compile("[^\x00-\x7f\udc80-\udcff]")  # a character UTF-8 needed several bytes for
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,19 @@ class FileInfo:
     physical_lines: int  # lines of the (decompressed) text, the header included; 0 for Parquet
     size: int  # decompressed bytes
     file_sha256: str = ""  # of the bytes on disk, where they differ (.gz): what older versions kept
+    foreign_byte: tuple[int, int] | None = None  # (line, byte): the first byte that is not UTF-8
+    utf8_text: bool = False  # holds a character written in UTF-8's multi-byte form
+    sent_as: Path | None = None  # the file as sent, when `path` is its UTF-8 copy (`--encoding`)
+
+    @property
+    def shown_path(self) -> Path:
+        return self.sent_as or self.path
+
+    @property
+    def other_encoding(self) -> bool:
+        """Bytes that are not UTF-8 and no UTF-8 text at all: another encoding (Latin-1, as
+        Excel saves CSV), not a UTF-8 file with a broken byte."""
+        return self.foreign_byte is not None and not self.utf8_text
 
     @property
     def fingerprints(self) -> tuple[str, ...]:
@@ -75,6 +91,8 @@ def file_info(path: Path) -> FileInfo:
     digest, lines, size, last = hashlib.sha256(), 0, 0, b"\n"
     on_disk = hashlib.sha256() if gz else None
     unzip = zlib.decompressobj(wbits=47) if gz else None
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")  # across chunk edges
+    foreign, utf8_text = None, False
     try:
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
@@ -85,6 +103,13 @@ def file_info(path: Path) -> FileInfo:
                 digest.update(text)
                 if on_disk:
                     on_disk.update(chunk)
+                if not utf8_text and not text.isascii():  # only where a byte is not ASCII
+                    decoded = decoder.decode(text)
+                    utf8_text = UTF8_TEXT.search(decoded) is not None
+                    bad = BAD_BYTE.search(decoded) if foreign is None else None
+                    if bad:
+                        line = lines + decoded.count("\n", 0, bad.start()) + 1
+                        foreign = (line, ord(bad.group()) - 0xDC00)
                 lines, size = lines + text.count(b"\n"), size + len(text)
                 last = text[-1:] or last
     except (OSError, zlib.error) as exc:
@@ -92,7 +117,32 @@ def file_info(path: Path) -> FileInfo:
     if size and last != b"\n":
         lines += 1  # a last line without a line break is still a line
     file_sha256 = on_disk.hexdigest() if on_disk else ""
-    return FileInfo(path, fmt, gz, digest.hexdigest(), lines, size, file_sha256)
+    return FileInfo(path, fmt, gz, digest.hexdigest(), lines, size, file_sha256, foreign, utf8_text)
+
+
+def as_utf8(info: FileInfo, encoding: str, folder: Path) -> FileInfo:
+    """A UTF-8 copy of a text file sent in `encoding` (`--encoding cp1252`), in `folder`: read
+    as usual, recorded under the content and the name it was sent with."""
+    copy = folder / (info.path.name.removesuffix(".gz") if info.gzip else info.path.name)
+    opener = gzip.open if info.gzip else open
+    try:
+        with opener(info.path, "rb") as raw, open(copy, "wb") as out:
+            reader = codecs.getreader(encoding)(raw, errors="strict")
+            writer = codecs.getwriter("utf-8")(out)
+            shutil.copyfileobj(reader, writer, CHUNK)
+    except UnicodeDecodeError as exc:
+        raise ProfilerError(
+            f"{info.path.name} is not {encoding}: byte 0x{exc.object[exc.start]:02X} has no "
+            f"character in it; name the file's encoding with --encoding"
+        ) from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ProfilerError(f"cannot read {info.path}: {exc}") from None
+    return replace(
+        file_info(copy),
+        sha256=info.sha256,
+        file_sha256=info.file_sha256,
+        sent_as=info.path,
+    )
 
 
 def read_lines(info: FileInfo) -> tuple[list[str], bool]:

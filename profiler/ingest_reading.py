@@ -54,6 +54,7 @@ class Reading:
     values: tuple[tuple[str, str, str], ...] = ()
     time_zone: str | None = None  # `--time-zone`; None: the warehouse's (see `shop_time`)
     columns: tuple[str, ...] = ()  # `--columns`: a headerless CSV file's column names
+    encoding: str | None = None  # `--encoding`: a text file's encoding when it is not UTF-8
 
     def constants(self) -> dict[str, str]:
         """Canonical column -> the value every record gets."""
@@ -115,7 +116,23 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         tuple(values),
         reading.time_zone,
         check_columns(reading.columns),
+        check_encoding(reading.encoding),
     )
+
+
+def check_encoding(encoding: str | None) -> str | None:
+    """Refuse an `--encoding` Python cannot decode with; its canonical name otherwise."""
+    if encoding is None:
+        return None
+    import codecs
+
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise ProfilerError(
+            f"--encoding {encoding!r}: not an encoding; e.g. cp1252 (Windows, as Excel saves "
+            "CSV), latin-1, utf-16, gb18030, shift_jis"
+        ) from None
 
 
 def parse_columns(text: str | None) -> tuple[str, ...]:

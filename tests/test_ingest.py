@@ -595,6 +595,7 @@ def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
         ("events", Reading(columns=("user_id", "User_ID")), "'User_ID' named twice"),
         ("events", Reading(columns=("user_id", " ")), "an empty name"),
         ("events", Reading(columns=("user_id", "ts")), "names 2 column"),  # the file has 6
+        ("events", Reading(encoding="klingon"), "--encoding 'klingon': not an encoding"),
     ],
 )
 def test_a_reading_that_cannot_work_is_refused_and_changes_nothing(
@@ -945,3 +946,53 @@ def test_a_header_ending_in_a_delimiter_names_the_unnamed_column(con, tmp_path):
     assert "ignored (no canonical column; --map names one): (unnamed column 4)" in describe_ingest(
         result
     )
+
+
+# --- files in another encoding ---------------------------------------------------------------------
+
+
+def test_a_windows_1252_export_is_refused_whole_then_loads_with_encoding(con, tmp_path):
+    """REES46 as Excel saves it on Windows: cp1252, its casio lines given the brand `lancôme`
+    (ô is the byte 0xF4 there). Without `--encoding` nothing loads (reading it as UTF-8 would
+    quarantine exactly the lines with accents); with it every line loads as written, gzipped
+    too, and a second send is the same content."""
+    lines = REES46.read_text().splitlines()
+    text = "\r\n".join(line.replace(",casio,", ",lancôme,") for line in lines) + "\r\n"
+    assert text.count("lancôme") > 5
+    path = write(tmp_path / "export.csv", text.encode("cp1252"))
+    first_accent = next(i for i, line in enumerate(lines, 1) if ",casio," in line)
+    with pytest.raises(ProfilerError, match=f"line {first_accent:,} holds byte 0xF4") as err:
+        ingest(con, "events", path, pii_key=KEY)
+    assert "--encoding cp1252" in str(err.value) and "\n" not in str(err.value)
+    assert snapshot(con) == {}
+    result = ingest(con, "events", path, pii_key=KEY, reading=Reading(encoding="cp1252"))
+    assert (result.loaded, result.quarantined) == (len(lines) - 1, {})
+    assert rows(con, "SELECT count(*) FROM raw_events WHERE brand = 'lancôme'") == [
+        (text.count("lancôme"),)
+    ]
+    assert rows(con, "SELECT file FROM _profiler.batches") == [(str(path),)]
+    again = ingest(con, "events", path, pii_key=KEY, reading=Reading(encoding="cp1252"))
+    assert again.duplicate
+    zipped = write(tmp_path / "export.csv.gz", gzip.compress(path.read_bytes()))
+    other = duckdb.connect(str(tmp_path / "other.duckdb"))
+    read = ingest(other, "events", zipped, pii_key=KEY, reading=Reading(encoding="cp1252"))
+    assert read.loaded == len(lines) - 1
+    assert rows(other, "SELECT count(*) FROM raw_events WHERE brand = 'lancôme'") == [
+        (text.count("lancôme"),)
+    ]
+
+
+def test_a_utf16_export_is_named_as_such_and_loads_with_encoding(con, tmp_path):
+    """Some spreadsheet tools save "Unicode text" as UTF-16 with a byte-order mark."""
+    path = write(tmp_path / "unicode.csv", TAOBAO.read_text().encode("utf-16"))
+    with pytest.raises(ProfilerError, match="--encoding utf-16"):
+        ingest(con, "events", path, pii_key=KEY)
+    result = ingest(con, "events", path, pii_key=KEY, reading=Reading(encoding="utf-16"))
+    assert (result.loaded, result.quarantined) == (94_287, {})
+
+
+def test_a_file_not_in_the_encoding_named_is_refused_and_changes_nothing(con, tmp_path):
+    path = write(tmp_path / "e.csv", "user_id,event_type,ts,brand\nu1,view,2019-10-01,lancôme\n")
+    with pytest.raises(ProfilerError, match="e.csv is not ascii: byte 0xC3"):
+        ingest(con, "events", path, pii_key=KEY, reading=Reading(encoding="ascii"))
+    assert snapshot(con) == {}

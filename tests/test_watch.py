@@ -85,6 +85,7 @@ def test_watch_refuses_bad_options_before_touching_anything(tmp_path: Path) -> N
         (("--map", "events.buyer=user_id"), "'buyer' is not a column of source events"),
         (("--event-type", "refund"), "choose one of: view, cart, fav, purchase, search"),
         (("--ts-format", "%Q"), "--ts-format '%Q'"),
+        (("--encoding", "klingon"), "--encoding 'klingon': not an encoding"),
     ]:
         out = run_cli("watch", str(land), "--once", *bad, warehouse=wh, project=project, ok=False)
         assert said in out and len(out.strip().splitlines()) == 1, out
