@@ -34,7 +34,13 @@ from profiler.ingest_read import (
     stage_parquet,
 )
 from profiler.ingest_reading import AS_SENT, Reading, check_reading
-from profiler.ingest_rules import Staged, check_mapping, resolve_columns, typed_query
+from profiler.ingest_rules import (
+    Staged,
+    check_mapping,
+    joined_date_and_time,
+    resolve_columns,
+    typed_query,
+)
 from profiler.ingest_values import quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
 from profiler.settings import refuse_example_warehouse
@@ -148,6 +154,8 @@ def _load(
     )
     if info.format == "jsonl":
         jsonl_values(staged, resolved)
+    else:
+        resolved, ignored = joined_date_and_time(src, staged, resolved, ignored, mapping)
     hmac = register_hmac(con, pii_key) if src.personal else None
     try:
         (now,) = one_row(con, "SELECT CAST(timezone(?, now()) AS TIMESTAMP)", [reading.time_zone])

@@ -187,6 +187,31 @@ def resolve_columns(
 _DATA_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$|^\d{4}-\d{2}-\d{2}")
 
 
+def joined_date_and_time(
+    source: Source,
+    staged: Staged,
+    resolved: dict[str, str],
+    ignored: list[str],
+    mapping: Mapping[str, str],
+) -> tuple[dict[str, str], list[str]]:
+    """A file that writes the day and the time of day in two columns, `date` and `time` (as point
+    of sale and web analytics exports do), gives its time column both, joined by a space:
+    `2019-10-01 10:00:00` (a `--ts-format` reads the two that way). Only when the time column was
+    found by the synonym `time`, not named by `--map`."""
+    ts = source.time_column
+    time_column = resolved.get(ts or "")
+    if time_column is None or _loose(time_column) != "time" or ts in mapping:
+        return resolved, ignored
+    date_column = next((c for c in ignored if _loose(c) == "date"), None)
+    if date_column is None:
+        return resolved, ignored
+    joined = f"{date_column} + {time_column}"
+    parts = [f"CAST({staged.values[c]} AS VARCHAR)" for c in (date_column, time_column)]
+    # a line with a day and no time of day is a date (see stg_date_only_events)
+    staged.values[joined] = f"coalesce({parts[0]} || ' ' || {parts[1]}, {parts[0]})"
+    return {**resolved, ts: joined}, [c for c in ignored if c != date_column]
+
+
 def _loose(name: str) -> str:
     """A column name compared without case, spaces, '_', '-' or '.'."""
     return re.sub(r"[\s_.-]", "", name.lower())

@@ -996,3 +996,50 @@ def test_a_file_not_in_the_encoding_named_is_refused_and_changes_nothing(con, tm
     with pytest.raises(ProfilerError, match="e.csv is not ascii: byte 0xC3"):
         ingest(con, "events", path, pii_key=KEY, reading=Reading(encoding="ascii"))
     assert snapshot(con) == {}
+
+
+def test_a_date_column_and_a_time_column_make_the_event_time(con, tmp_path):
+    """REES46 with its event time written as two columns, as point-of-sale exports do: the same
+    times as the file as sent, from text (also read by a --ts-format), from Parquet's DATE and
+    TIME types, and a line with a day but no time is that date."""
+    lines = REES46.read_text().splitlines()
+    header = lines[0].split(",")
+    at = header.index("event_time")
+    split = ["date", "time", *header[:at], *header[at + 1 :]]
+    records = [line.split(",") for line in lines[1:]]
+    body = [[r[at][:10], r[at][11:19], *r[:at], *r[at + 1 :]] for r in records]
+    path = tmp_path / "pos.csv"
+    path.write_text("\n".join(",".join(r) for r in [split, *body]) + "\n")
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert (result.loaded, result.quarantined) == (len(records), {})
+    assert result.columns["ts"] == "date + time" and "date" not in result.ignored
+    got = rows(con, "SELECT ts, user_id, item_id FROM raw_events ORDER BY ALL")
+    other = duckdb.connect(str(tmp_path / "other.duckdb"))
+    ingest(other, "events", REES46, pii_key=KEY)
+    assert got == rows(other, "SELECT ts, user_id, item_id FROM raw_events ORDER BY ALL")
+
+    german = tmp_path / "pos_de.csv"
+    dotted = [[f"{r[0][8:10]}.{r[0][5:7]}.{r[0][:4]}", *r[1:]] for r in body[:50]]
+    german.write_text("\n".join(",".join(r) for r in [split, *dotted]) + "\n")
+    third = duckdb.connect(str(tmp_path / "third.duckdb"))
+    dmy = Reading(ts_format="%d.%m.%Y %H:%M:%S")
+    assert ingest(third, "events", german, pii_key=KEY, reading=dmy).loaded == 50
+    assert rows(third, "SELECT ts FROM raw_events ORDER BY ALL") == sorted(
+        (datetime.strptime(f"{r[0]} {r[1]}", "%Y-%m-%d %H:%M:%S"),) for r in body[:50]
+    )
+
+    parquet = tmp_path / "pos.parquet"
+    with duckdb.connect() as c:
+        c.execute(
+            f"COPY (SELECT CAST(date AS DATE) AS date, CAST(nullif(time, '') AS TIME) AS time, * "
+            f"EXCLUDE (date, time) FROM read_csv('{path}', all_varchar=true)) TO '{parquet}'"
+        )
+    fourth = duckdb.connect(str(tmp_path / "fourth.duckdb"))
+    assert ingest(fourth, "events", parquet, pii_key=KEY).loaded == len(records)
+    assert rows(fourth, "SELECT ts, user_id, item_id FROM raw_events ORDER BY ALL") == got
+
+    no_time = write(tmp_path / "day.csv", "date,time,user_id,event_type\n2019-10-02,,7,view\n")
+    ingest(third, "events", no_time, pii_key=KEY)
+    assert rows(third, "SELECT ts FROM raw_events WHERE user_id = '7'") == [
+        (datetime(2019, 10, 2),)
+    ]
