@@ -192,6 +192,12 @@ def describe_ingest(result) -> str:
         lines.append(
             f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"
         )
+    if result.dated_again:
+        lines.append(
+            f"  warning: {result.dated_again:,} line(s) sent as dates equal lines already loaded "
+            "on the same dates; equal lines of a date are separate orders, so both count. If this "
+            "file sends earlier orders again, they now count twice"
+        )
     for reason, n in sorted(result.quarantined.items(), key=lambda kv: -kv[1]):
         values = result.unknown.get(reason)
         named = ", ".join(f"{_clipped(v)!r} {c:,}" for v, c in values) if values else ""

@@ -67,6 +67,8 @@ class IngestResult:
     # reason -> the most frequent values behind `unknown_event_type` / `unknown_kind`, with counts
     unknown: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     reading: Reading = AS_SENT  # how the file was read (`--ts-format`, `--decimal-comma`...)
+    # lines at midnight equal to lines already loaded: a date-only feed sent again, in part?
+    dated_again: int = 0
 
 
 def ingest(
@@ -166,11 +168,48 @@ def _load(
         if hmac:
             unregister_hmac(con)
     stats = _stats(con, src)
+    dated_again = _dated_again(con, src) if stats.loaded else 0
     batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading)
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
         columns=resolved, ignored=ignored, unknown=stats.unknown, reading=reading,
+        dated_again=dated_again,
     )  # fmt: skip
+
+
+def _dated_again(con: duckdb.DuckDBPyConnection, src: Source) -> int:
+    """Loaded lines at midnight exactly that equal a line already in `raw_events`.
+
+    Sent as dates (stg_date_only_events), equal lines are separate orders, so a date-only feed
+    sent again (a corrected re-export, the same file under another name and format) would count
+    twice; the summary says so. Timed feeds do not need it: their repeats count once anyway.
+    """
+    if (
+        src.name != "events"
+        or not one_row(
+            con,
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_name = ?",
+            [src.table],
+        )[0]
+    ):
+        return 0
+    same = " AND ".join(
+        f"r.{quote_ident(c.name)} IS NOT DISTINCT FROM t.{quote_ident(c.name)}" for c in src.columns
+    )
+    midnight = "CAST({}.ts AS TIME) = TIME '00:00:00'"
+    (count,) = one_row(
+        con,
+        f"WITH again AS (SELECT t.* FROM {TYPED} AS t WHERE t._reason IS NULL "
+        f"AND {midnight.format('t')} AND EXISTS (SELECT 1 FROM {src.table} AS r "
+        f"WHERE {midnight.format('r')} AND {same})) "
+        # sent as dates: no line of the user's type that day at another time (the rule of
+        # stg_date_only_events, within this file)
+        f"SELECT count(*) FROM again AS a WHERE NOT EXISTS (SELECT 1 FROM {TYPED} AS o "
+        "WHERE o._reason IS NULL AND o.user_id = a.user_id AND o.event_type = a.event_type "
+        f"AND CAST(o.ts AS DATE) = CAST(a.ts AS DATE) AND NOT {midnight.format('o')})",
+    )
+    return count
 
 
 @dataclass

@@ -1043,3 +1043,25 @@ def test_a_date_column_and_a_time_column_make_the_event_time(con, tmp_path):
     assert rows(third, "SELECT ts FROM raw_events WHERE user_id = '7'") == [
         (datetime(2019, 10, 2),)
     ]
+
+
+def test_a_date_only_feed_sent_again_in_part_is_named_in_the_summary(con, tmp_path):
+    """REES46's purchases as a daily orders export with dates only. A corrected re-export that
+    repeats the day's orders loads (a date cannot tell a re-sent order from a new one), and the
+    summary says how many of its lines equal lines already loaded; a timed feed never warns."""
+    buys = rees46_purchases()
+    lines = [f"{u},{t.date()},{i},{p}" for u, t, i, p in buys]
+    header = "customer_id,order_date,item_id,amount\n"
+    first = write(tmp_path / "orders.csv", header + "\n".join(lines) + "\n")
+    extra = "u-new,2019-10-01,1,9.99"
+    again = write(tmp_path / "orders_fixed.csv", header + "\n".join([*lines, extra]) + "\n")
+    orders = Reading(event_type="purchase")
+    assert ingest(con, "events", first, pii_key=KEY, reading=orders).dated_again == 0
+    result = ingest(con, "events", again, pii_key=KEY, reading=orders)
+    assert (result.loaded, result.dated_again) == (len(buys) + 1, len(buys))
+    assert f"warning: {len(buys):,} line(s) sent as dates equal lines already loaded" in (
+        describe_ingest(result)
+    )
+    timed = ingest(con, "events", REES46, pii_key=KEY)
+    copy = write(tmp_path / "rees46_again.csv", REES46.read_bytes().replace(b"\n", b"\r\n"))
+    assert timed.dated_again == 0 == ingest(con, "events", copy, pii_key=KEY).dated_again
