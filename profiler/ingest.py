@@ -116,7 +116,7 @@ def ingest(
     if previous is not None:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=previous)
     with ExitStack() as cleanup:
-        if reading.encoding and info.format != "parquet":  # Parquet text is UTF-8 by definition
+        if _needs_decoding(info, reading.encoding):
             # read from a UTF-8 copy, gone when the ingest ends
             folder = Path(cleanup.enter_context(TemporaryDirectory(prefix="profiler-ingest-")))
             info = as_utf8(info, reading.encoding, folder)
@@ -127,6 +127,15 @@ def ingest(
             finally:
                 for table in (TYPED, STAGE):
                     con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def _needs_decoding(info: FileInfo, encoding: str | None) -> bool:
+    """`--encoding` applies to a text file that is not UTF-8: a UTF-8 file (ASCII included) reads
+    as UTF-8 whatever the option says, so `watch --encoding cp1252` never garbles one. UTF-16 and
+    UTF-32 have bytes of their own even for ASCII text, so they are always decoded."""
+    if encoding is None or info.format == "parquet":  # Parquet text is UTF-8 by definition
+        return False
+    return info.foreign_byte is not None or encoding.startswith(("utf-16", "utf-32"))
 
 
 def _stage(con: duckdb.DuckDBPyConnection, info: FileInfo, columns: tuple[str, ...]) -> Staged:
@@ -157,7 +166,7 @@ def _load(
     if info.format == "jsonl":
         jsonl_values(staged, resolved)
     else:
-        resolved, ignored = joined_date_and_time(src, staged, resolved, ignored, mapping)
+        resolved, ignored = joined_date_and_time(con, src, staged, resolved, ignored, mapping)
     hmac = register_hmac(con, pii_key) if src.personal else None
     try:
         (now,) = one_row(con, "SELECT CAST(timezone(?, now()) AS TIMESTAMP)", [reading.time_zone])

@@ -90,7 +90,7 @@ def file_info(path: Path) -> FileInfo:
     fmt, gz = detect_format(path)
     digest, lines, size, last = hashlib.sha256(), 0, 0, b"\n"
     on_disk = hashlib.sha256() if gz else None
-    unzip = zlib.decompressobj(wbits=47) if gz else None
+    unzip = _Gunzip() if gz else None
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")  # across chunk edges
     foreign, utf8_text = None, False
     try:
@@ -120,10 +120,26 @@ def file_info(path: Path) -> FileInfo:
     return FileInfo(path, fmt, gz, digest.hexdigest(), lines, size, file_sha256, foreign, utf8_text)
 
 
+class _Gunzip:
+    """Streaming gunzip of every member: `cat a.gz b.gz` and appended logs (`gzip -c >> f.gz`)
+    hold several, and zlib stops at the end of the first."""
+
+    def __init__(self) -> None:
+        self._member = zlib.decompressobj(wbits=47)
+
+    def decompress(self, data: bytes) -> bytes:
+        out = [self._member.decompress(data)]
+        while self._member.eof and self._member.unused_data:
+            rest = self._member.unused_data
+            self._member = zlib.decompressobj(wbits=47)
+            out.append(self._member.decompress(rest))
+        return b"".join(out)
+
+
 def as_utf8(info: FileInfo, encoding: str, folder: Path) -> FileInfo:
     """A UTF-8 copy of a text file sent in `encoding` (`--encoding cp1252`), in `folder`: read
     as usual, recorded under the content and the name it was sent with."""
-    copy = folder / (info.path.name.removesuffix(".gz") if info.gzip else info.path.name)
+    copy = folder / (info.path.name[:-3] if info.gzip else info.path.name)  # `.gz`, any case
     opener = gzip.open if info.gzip else open
     try:
         with opener(info.path, "rb") as raw, open(copy, "wb") as out:

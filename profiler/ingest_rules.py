@@ -187,7 +187,11 @@ def resolve_columns(
 _DATA_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$|^\d{4}-\d{2}-\d{2}")
 
 
+TIME_OF_DAY = r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?(\s*[AaPp]\.?[Mm]\.?)?"  # 10:00, 8:26:03, 9:05 PM
+
+
 def joined_date_and_time(
+    con,
     source: Source,
     staged: Staged,
     resolved: dict[str, str],
@@ -197,7 +201,9 @@ def joined_date_and_time(
     """A file that writes the day and the time of day in two columns, `date` and `time` (as point
     of sale and web analytics exports do), gives its time column both, joined by a space:
     `2019-10-01 10:00:00` (a `--ts-format` reads the two that way). Only when the time column was
-    found by the synonym `time`, not named by `--map`."""
+    found by the synonym `time`, not named by `--map`, and holds times of day (Parquet TIME, or
+    text like `10:00`); a `time` column holding whole times is read alone, as before.
+    """
     ts = source.time_column
     time_column = resolved.get(ts or "")
     if time_column is None or _loose(time_column) != "time" or ts in mapping:
@@ -205,10 +211,33 @@ def joined_date_and_time(
     date_column = next((c for c in ignored if _loose(c) == "date"), None)
     if date_column is None:
         return resolved, ignored
+    date_native, time_native = (staged.native.get(c) for c in (date_column, time_column))
+    day, t = staged.values[date_column], staged.values[time_column]
+    if is_temporal(date_native):
+        day = f"CAST({day} AS DATE)"
+    elif date_native not in (None, "VARCHAR"):
+        return resolved, ignored
+    day = f"CAST({day} AS VARCHAR)"
+    if time_native is not None and time_native.startswith("TIME") and "STAMP" not in time_native:
+        time_of_day = f"CAST({t} AS VARCHAR)"
+    elif time_native in (None, "VARCHAR"):
+        clock = f"regexp_full_match(trim({t}), {quote_literal(TIME_OF_DAY)})"
+        (all_clocks,) = con.execute(  # every time given is a time of day
+            f"SELECT coalesce(bool_and(nullif(trim({t}), '') IS NULL OR {clock}), true) "
+            f"FROM {staged.relation}"
+        ).fetchone()
+        if not all_clocks:
+            return resolved, ignored
+        time_of_day = f"trim({t})"
+    else:
+        return resolved, ignored
     joined = f"{date_column} + {time_column}"
-    parts = [f"CAST({staged.values[c]} AS VARCHAR)" for c in (date_column, time_column)]
-    # a line with a day and no time of day is a date (see stg_date_only_events)
-    staged.values[joined] = f"coalesce({parts[0]} || ' ' || {parts[1]}, {parts[0]})"
+    # a day and no time of day is a date (see stg_date_only_events)
+    staged.values[joined] = (
+        f"CASE WHEN nullif(trim(CAST({t} AS VARCHAR)), '') IS NULL THEN {day} "
+        f"ELSE {day} || ' ' || {time_of_day} END"
+    )
+    staged.native.pop(joined, None)
     return {**resolved, ts: joined}, [c for c in ignored if c != date_column]
 
 

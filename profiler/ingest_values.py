@@ -150,14 +150,26 @@ def decimal_comma_sql(v: str) -> str:
     )
 
 
-# a currency sign or an ISO code before or after an amount, as shop exports write prices
-CURRENCY = r"^([$€£¥₹₽₩₺]|[A-Z]{3}\s)\s*|\s*([$€£¥₹₽₩₺]|\s[A-Z]{3})$"
+# a currency sign or an ISO code before or after an amount, as shop exports write prices; a
+# sign before the currency stays (`-$5` is -5)
+CURRENCY_BEFORE = r"^([+-]?)\s*(R\$|US\$|[$€£¥₹₽₩₺]|[A-Z]{3}\s?)\s*"
+CURRENCY_AFTER = r"\s*([$€£¥₹₽₩₺]|\s[A-Z]{3})$"
+THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+\.\d+$"  # 1,234.56; 1,234 alone could be 1.234 in Europe
 
 
 def without_currency_sql(v: str) -> str:
-    """`$35.79`, `35,79 €`, `USD 35.79` -> the number alone; text that does not start or end with
-    a currency stays as it is. The regex runs only on text that does not read as a number."""
+    """`$35.79`, `-$5`, `R$ 35,79`, `35.79 USD`, `$1,234.56` -> the number alone; text that does
+    not read as a number otherwise stays as it is. The regexes run only on text that does not
+    read as a number as it is."""
+    bare = (
+        f"regexp_replace(regexp_replace({v}, {quote_literal(CURRENCY_BEFORE)}, '\\1'), "
+        f"{quote_literal(CURRENCY_AFTER)}, '')"
+    )
+    grouped = (
+        f"CASE WHEN regexp_full_match(__n, {quote_literal(THOUSANDS)}) "
+        "THEN replace(__n, ',', '') ELSE __n END"
+    )
     return (
         f"CASE WHEN TRY_CAST({v} AS DOUBLE) IS NULL "
-        f"THEN regexp_replace({v}, {quote_literal(CURRENCY)}, '', 'g') ELSE {v} END"
+        f"THEN {grouped.replace('__n', bare)} ELSE {v} END"
     )

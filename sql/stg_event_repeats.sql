@@ -3,7 +3,7 @@
 -- lookback: 0
 -- grain: user_id, ts, event_type, item_id, category_id, category_path, brand, price, quantity, amount, session_id, query
 -- tags: cleaning, events, quality
--- description: Exact repeat events (equal in every canonical column; the batch does not count; equal lines sent as dates, without a time of day (stg_date_only_events), are separate events, never repeats), as the distinct events of every (user, time) moment at which some event arrived more than once. Readers of raw_events take these rows instead of the raw rows of those moments, so each event counts once; copies says how often each arrived.
+-- description: Exact repeat events (equal in every canonical column; the batch does not count; equal lines sent as dates, without a time of day (stg_date_only_events), are separate events, never repeats), as the distinct timed events of every (user, time) moment at which some event arrived more than once. Readers of raw_events take these rows instead of the raw rows of their (user, time, event type), so each event counts once; copies says how often each arrived.
 -- columns:
 --   user_id: pseudonymous user id
 --   ts: the moment (shop time)
@@ -41,19 +41,26 @@ lines AS (
         e.price, e.quantity, e.amount, e.session_id, e.query
 ),
 
-moments AS (
-    -- The moments holding a repeat. Equal lines sent as dates (stg_date_only_events) are
-    -- separate events, never repeats: a date cannot tell two orders of one size apart.
-    SELECT DISTINCT l.user_id, l.ts
+timed_lines AS (
+    -- Equal lines sent as dates (stg_date_only_events) are separate events, never repeats: a
+    -- date cannot tell two orders of one size apart. They stay out of this table, so readers
+    -- keep every raw copy of them, even at a moment where a timed event repeats.
+    SELECT l.*
     FROM lines AS l
-    WHERE l.copies > 1
-        AND NOT EXISTS (
-            SELECT 1
-            FROM stg_date_only_events AS d
-            WHERE d.user_id = l.user_id
-                AND d.day = CAST(l.ts AS DATE)
-                AND d.event_type = l.event_type
-        )
+    WHERE NOT EXISTS (
+        SELECT 1
+        FROM stg_date_only_events AS d
+        WHERE d.user_id = l.user_id
+            AND d.day = CAST(l.ts AS DATE)
+            AND d.event_type = l.event_type
+    )
+),
+
+moments AS (
+    -- the moments holding a repeat
+    SELECT DISTINCT user_id, ts
+    FROM timed_lines
+    WHERE copies > 1
 )
 
 SELECT
@@ -71,5 +78,5 @@ SELECT
     l.session_id,
     l.query,
     l.copies
-FROM lines AS l
+FROM timed_lines AS l
 INNER JOIN moments AS m ON m.user_id = l.user_id AND m.ts = l.ts

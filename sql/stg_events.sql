@@ -1,6 +1,6 @@
 -- kind: ephemeral
 -- tags: cleaning, events
--- description: The cleaned event stream every rollup reads: each event once and no bot-like user-days. Exact repeats count once (equal lines sent as dates, stg_date_only_events, are separate events and all stay; at a moment with repeats, stg_event_repeats' distinct events replace the raw rows); user-days flagged in stg_bot_bursts are left out (they stay listed there, with the reason). Ephemeral: never stored, inlined as a subquery into each reader, so an incremental reader still reads only its own slice of raw_events.
+-- description: The cleaned event stream every rollup reads: each event once and no bot-like user-days. Exact repeats count once (equal lines sent as dates, stg_date_only_events, are separate events and all stay; at a moment with repeats, stg_event_repeats' distinct events replace the raw rows of their type); user-days flagged in stg_bot_bursts are left out (they stay listed there, with the reason). Ephemeral: never stored, inlined as a subquery into each reader, so an incremental reader still reads only its own slice of raw_events.
 -- columns:
 --   user_id: pseudonymous user id
 --   event_type: event type
@@ -20,7 +20,8 @@ WITH once AS (
         e.user_id, e.event_type, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
         e.price, e.quantity, e.amount, e.session_id, e.query
     FROM raw_events AS e
-    LEFT JOIN stg_event_repeats AS r ON r.user_id = e.user_id AND r.ts = e.ts
+    LEFT JOIN stg_event_repeats AS r
+        ON r.user_id = e.user_id AND r.ts = e.ts AND r.event_type = e.event_type
     WHERE r.user_id IS NULL
     UNION ALL
     SELECT

@@ -364,6 +364,14 @@ def test_the_same_content_gzipped_or_not_loads_once(con, tmp_path):
     )
     assert ingest(other, "events", zipped, pii_key=KEY).duplicate
     assert rows(other, "SELECT count(*) FROM raw_events") == [(94_287,)]
+    # gzip files of several members (`cat a.gz b.gz`, appended logs) are read, and fingerprinted,
+    # to the end: two that share their first member are two contents
+    lines = TAOBAO.read_text().splitlines(keepends=True)
+    first = gzip.compress("".join(lines[:1001]).encode())
+    third = duckdb.connect(str(tmp_path / "third.duckdb"))
+    for i, rest in enumerate((lines[1001:2001], lines[2001:3001])):
+        path = write(tmp_path / f"members{i}.csv.gz", first + gzip.compress("".join(rest).encode()))
+        assert ingest(third, "events", path, pii_key=KEY).loaded == 2000
 
 
 def test_batch_ids_grow_across_sources(con):
@@ -699,7 +707,7 @@ def test_prices_with_a_currency_read_as_the_number(con, tmp_path):
     lines = REES46.read_text().splitlines()
     header, records = lines[0].split(","), [line.split(",") for line in lines[1:51]]
     at = header.index("price")
-    shapes = ["${}", "USD {}", "{} $", "{}€", "£ {}"]
+    shapes = ["${}", "USD {}", "{} $", "{}€", "£ {}", "R$ {}", "USD{}", "{} EUR"]
     body = "".join(
         ",".join(r[:at] + [shapes[i % len(shapes)].format(r[at])] + r[at + 1 :]) + "\n"
         for i, r in enumerate(records)
@@ -716,6 +724,14 @@ def test_prices_with_a_currency_read_as_the_number(con, tmp_path):
     read = ingest(con, "events", german, pii_key=KEY, reading=Reading(decimal_comma=True))
     assert (read.loaded, read.quarantined) == (1, {"bad_type:price": 1})
     assert rows(con, "SELECT price FROM raw_events WHERE user_id = 'u1'") == [(1234.5,)]
+    us = write(
+        tmp_path / "us.csv",
+        'user_id,event_type,ts,price\nu3,view,2019-10-01,"$1,234.56"\n'
+        'u4,view,2019-10-01,-$5\nu5,view,2019-10-01,"1,234"\n',
+    )  # 1,234 alone could be 1.234 (Europe): no number without --decimal-comma
+    read = ingest(con, "events", us, pii_key=KEY)
+    assert read.quarantined == {"negative_money": 1, "bad_type:price": 1}
+    assert rows(con, "SELECT price FROM raw_events WHERE user_id = 'u3'") == [(1234.56,)]
 
 
 def test_words_for_no_value_are_no_value(con, tmp_path):
@@ -973,12 +989,24 @@ def test_a_windows_1252_export_is_refused_whole_then_loads_with_encoding(con, tm
     assert rows(con, "SELECT file FROM _profiler.batches") == [(str(path),)]
     again = ingest(con, "events", path, pii_key=KEY, reading=Reading(encoding="cp1252"))
     assert again.duplicate
-    zipped = write(tmp_path / "export.csv.gz", gzip.compress(path.read_bytes()))
+    zipped = write(tmp_path / "EXPORT.CSV.GZ", gzip.compress(path.read_bytes()))
     other = duckdb.connect(str(tmp_path / "other.duckdb"))
     read = ingest(other, "events", zipped, pii_key=KEY, reading=Reading(encoding="cp1252"))
     assert read.loaded == len(lines) - 1
     assert rows(other, "SELECT count(*) FROM raw_events WHERE brand = 'lancôme'") == [
         (text.count("lancôme"),)
+    ]
+
+
+def test_a_utf8_file_reads_as_utf8_whatever_encoding_says(con, tmp_path):
+    """`watch --encoding cp1252` applies to every file of a folder: one that is UTF-8 (REES46
+    with a brand `lancôme` written in UTF-8) must not turn into `lancÃ´me`."""
+    text = REES46.read_text().replace(",casio,", ",lancôme,")
+    path = write(tmp_path / "utf8.csv", text.encode())
+    result = ingest(con, "events", path, pii_key=KEY, reading=Reading(encoding="cp1252"))
+    assert result.quarantined == {}
+    assert rows(con, "SELECT DISTINCT brand FROM raw_events WHERE brand LIKE 'lanc%'") == [
+        ("lancôme",)
     ]
 
 
@@ -992,8 +1020,9 @@ def test_a_utf16_export_is_named_as_such_and_loads_with_encoding(con, tmp_path):
 
 
 def test_a_file_not_in_the_encoding_named_is_refused_and_changes_nothing(con, tmp_path):
-    path = write(tmp_path / "e.csv", "user_id,event_type,ts,brand\nu1,view,2019-10-01,lancôme\n")
-    with pytest.raises(ProfilerError, match="e.csv is not ascii: byte 0xC3"):
+    text = "user_id,event_type,ts,brand\nu1,view,2019-10-01,lancôme\n"
+    path = write(tmp_path / "e.csv", text.encode("cp1252"))
+    with pytest.raises(ProfilerError, match="e.csv is not ascii: byte 0xF4"):
         ingest(con, "events", path, pii_key=KEY, reading=Reading(encoding="ascii"))
     assert snapshot(con) == {}
 
@@ -1065,3 +1094,29 @@ def test_a_date_only_feed_sent_again_in_part_is_named_in_the_summary(con, tmp_pa
     timed = ingest(con, "events", REES46, pii_key=KEY)
     copy = write(tmp_path / "rees46_again.csv", REES46.read_bytes().replace(b"\n", b"\r\n"))
     assert timed.dated_again == 0 == ingest(con, "events", copy, pii_key=KEY).dated_again
+
+
+def test_a_time_column_holding_whole_times_is_read_alone(con, tmp_path):
+    """Where `time` already holds the whole time (text, a Unix number, a Parquet timestamp),
+    the `date` beside it is not joined: the file loads as it did before dates and times were."""
+    text = write(
+        tmp_path / "whole.csv",
+        "date,time,user_id,event_type\n2019-10-01,2019-10-01 10:00:00,7,view\n"
+        "2019-10-01,1569924000,8,view\n",
+    )
+    result = ingest(con, "events", text, pii_key=KEY)
+    assert (result.loaded, result.columns["ts"]) == (2, "time")
+    assert rows(con, "SELECT user_id, ts FROM raw_events ORDER BY ALL") == [
+        ("7", datetime(2019, 10, 1, 10)),
+        ("8", datetime(2019, 10, 1, 10)),
+    ]
+    parquet = tmp_path / "whole.parquet"
+    with duckdb.connect() as c:
+        c.execute(
+            "COPY (SELECT DATE '2019-10-02' AS date, TIMESTAMP '2019-10-02 11:30:00' AS time, "
+            f"'9' AS user_id, 'view' AS event_type) TO '{parquet}'"
+        )
+    assert ingest(con, "events", parquet, pii_key=KEY).loaded == 1
+    assert rows(con, "SELECT ts FROM raw_events WHERE user_id = '9'") == [
+        (datetime(2019, 10, 2, 11, 30),)
+    ]

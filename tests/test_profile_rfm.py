@@ -310,3 +310,31 @@ def test_an_orders_export_beside_a_timed_clickstream_keeps_every_order(tmp_path:
         before = clicked.get(user, (user, 0, 0.0, 0, None, None))
         assert row[3] == before[3] + order_only_days.get(user, 0), user
         assert row[4:] == before[4:], user
+
+
+def test_orders_sent_as_dates_keep_their_copies_beside_a_timed_repeat_at_midnight(
+    tmp_path: Path,
+) -> None:
+    """A timed view sent twice at 00:00:00 is one view; two equal orders of that date, in the
+    same moment, stay two orders (REES46-shaped lines, made up)."""
+    path = tmp_path / "mixed.csv"
+    rows = [
+        ("2019-10-01 00:00:00", "view", "5"),
+        ("2019-10-01 00:00:00", "view", "5"),
+        ("2019-10-01 10:00:00", "view", "5"),
+        ("2019-10-01 00:00:00", "purchase", "9"),
+        ("2019-10-01 00:00:00", "purchase", "9"),
+    ]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["event_time", "event_type", "product_id", "price", "user_id"])
+        w.writerows([(ts, kind, item, "7.0", "u1") for ts, kind, item in rows])
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(path), warehouse=wh, project=project)
+    out = run_cli("build", *PROFILE, warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = con.execute(
+            "SELECT views_lifetime, purchases_lifetime, total_spend FROM user_profile"
+        ).fetchall()
+    assert got == [(2, 2, 14.0)]
+    assert "1 exact repeat event(s) counted once" in out
