@@ -223,11 +223,27 @@ def test_a_date_of_many_equal_lines_is_no_burst(tmp_path: Path) -> None:
     assert "exact repeat" not in out
 
 
+def build_lines(
+    tmp_path: Path, header: list[str], lines: list[tuple], query: str
+) -> tuple[list[tuple], str]:
+    """Ingest `lines` (a REES46-shaped events file) into a new warehouse, build the profile:
+    (rows of `query`, the build's output)."""
+    path = tmp_path / "events.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(lines)
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(path), warehouse=wh, project=project)
+    out = run_cli("build", *PROFILE, warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        return con.execute(query).fetchall(), out
+
+
 def test_a_timed_day_keeps_its_repeats_and_hours_at_midnight(tmp_path: Path) -> None:
-    """Only a user-day whose every event is at midnight was sent as a date. REES46-shaped lines
-    (made up): a view sent twice at 00:00:00 next to one at 00:00:07 is a repeat, counted once, and
-    its session starts in hour 0; the 09:00 session's repeat is one too."""
-    path = tmp_path / "clicks.csv"
+    """Only events of a type that are all at midnight that day were sent as dates. REES46-shaped
+    lines (made up): a view sent twice at 00:00:00 next to one at 00:00:07 is a repeat, counted
+    once, and its session starts in hour 0; the 09:00 session's repeat is one too."""
     rows = [
         ("2019-10-01 00:00:00 UTC", "1", "s1"),
         ("2019-10-01 00:00:00 UTC", "1", "s1"),
@@ -235,20 +251,12 @@ def test_a_timed_day_keeps_its_repeats_and_hours_at_midnight(tmp_path: Path) -> 
         ("2019-10-01 09:00:00 UTC", "2", "s2"),
         ("2019-10-01 09:00:00 UTC", "2", "s2"),
     ]
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["event_time", "event_type", "product_id", "price", "user_id", "user_session"])
-        w.writerows([(ts, "view", item, "5.0", "u1", session) for ts, item, session in rows])
-    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(path), warehouse=wh, project=project)
-    out = run_cli("build", *PROFILE, warehouse=wh, project=project)
-    con = duckdb.connect(str(wh), read_only=True)
-    try:
-        got = con.execute(
-            "SELECT views_lifetime, sessions_lifetime, top_hour, top_hour_share FROM user_profile"
-        ).fetchall()
-    finally:
-        con.close()
+    got, out = build_lines(
+        tmp_path,
+        ["event_time", "event_type", "product_id", "price", "user_id", "user_session"],
+        [(ts, "view", item, "5.0", "u1", session) for ts, item, session in rows],
+        "SELECT views_lifetime, sessions_lifetime, top_hour, top_hour_share FROM user_profile",
+    )
     assert got == [(3, 2, 0, 0.5)]
     assert "2 exact repeat event(s) counted once" in out
 
@@ -317,7 +325,6 @@ def test_orders_sent_as_dates_keep_their_copies_beside_a_timed_repeat_at_midnigh
 ) -> None:
     """A timed view sent twice at 00:00:00 is one view; two equal orders of that date, in the
     same moment, stay two orders (REES46-shaped lines, made up)."""
-    path = tmp_path / "mixed.csv"
     rows = [
         ("2019-10-01 00:00:00", "view", "5"),
         ("2019-10-01 00:00:00", "view", "5"),
@@ -325,16 +332,11 @@ def test_orders_sent_as_dates_keep_their_copies_beside_a_timed_repeat_at_midnigh
         ("2019-10-01 00:00:00", "purchase", "9"),
         ("2019-10-01 00:00:00", "purchase", "9"),
     ]
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["event_time", "event_type", "product_id", "price", "user_id"])
-        w.writerows([(ts, kind, item, "7.0", "u1") for ts, kind, item in rows])
-    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(path), warehouse=wh, project=project)
-    out = run_cli("build", *PROFILE, warehouse=wh, project=project)
-    with duckdb.connect(str(wh), read_only=True) as con:
-        got = con.execute(
-            "SELECT views_lifetime, purchases_lifetime, total_spend FROM user_profile"
-        ).fetchall()
+    got, out = build_lines(
+        tmp_path,
+        ["event_time", "event_type", "product_id", "price", "user_id"],
+        [(ts, kind, item, "7.0", "u1") for ts, kind, item in rows],
+        "SELECT views_lifetime, purchases_lifetime, total_spend FROM user_profile",
+    )
     assert got == [(2, 2, 14.0)]
     assert "1 exact repeat event(s) counted once" in out
