@@ -130,12 +130,13 @@ def ingest(
 
 
 def _needs_decoding(info: FileInfo, encoding: str | None) -> bool:
-    """`--encoding` applies to a text file that is not UTF-8: a UTF-8 file (ASCII included) reads
-    as UTF-8 whatever the option says, so `watch --encoding cp1252` never garbles one. UTF-16 and
-    UTF-32 have bytes of their own even for ASCII text, so they are always decoded."""
+    """`--encoding` applies to a text file in another encoding (`FileInfo.other_encoding`): a
+    UTF-8 file (ASCII included, or with a few broken bytes) reads as UTF-8 whatever the option
+    says, so `watch --encoding cp1252` never garbles one. UTF-16 and UTF-32 have bytes of their
+    own even for ASCII text, so they are always decoded."""
     if encoding is None or info.format == "parquet":  # Parquet text is UTF-8 by definition
         return False
-    return info.foreign_byte is not None or encoding.startswith(("utf-16", "utf-32"))
+    return info.other_encoding or encoding.startswith(("utf-16", "utf-32"))
 
 
 def _stage(con: duckdb.DuckDBPyConnection, info: FileInfo, columns: tuple[str, ...]) -> Staged:

@@ -1008,6 +1008,9 @@ def test_a_utf8_file_reads_as_utf8_whatever_encoding_says(con, tmp_path):
     assert rows(con, "SELECT DISTINCT brand FROM raw_events WHERE brand LIKE 'lanc%'") == [
         ("lancôme",)
     ]
+    # UTF-8 with one broken byte (the messy file) is still UTF-8: the same per-line quarantine
+    messy = ingest(con, "events", MESSY, pii_key=KEY, reading=Reading(encoding="cp1252"))
+    assert messy.quarantined == MESSY_REASONS
 
 
 def test_a_utf16_export_is_named_as_such_and_loads_with_encoding(con, tmp_path):
