@@ -46,7 +46,7 @@ from profiler.pii import register_hmac, unregister_hmac
 from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, zone_for_ingest
 from profiler.sources import BATCH_COLUMN, Source, get_source
-from profiler.state import SCHEMA, ensure_schema
+from profiler.state import SCHEMA, ensure_schema, has_table
 
 TYPED = "_ingest_typed"
 UNKNOWN_SHOWN = 5  # values named per `unknown_*` reason in the result
@@ -194,15 +194,7 @@ def _dated_again(con: duckdb.DuckDBPyConnection, src: Source) -> int:
     sent again (a corrected re-export, the same file under another name and format) would count
     twice; the summary says so. Timed feeds do not need it: their repeats count once anyway.
     """
-    if (
-        src.name != "events"
-        or not one_row(
-            con,
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_name = ?",
-            [src.table],
-        )[0]
-    ):
+    if src.name != "events" or not has_table(con, src.table):
         return 0
     same = " AND ".join(
         f"r.{quote_ident(c.name)} IS NOT DISTINCT FROM t.{quote_ident(c.name)}" for c in src.columns
@@ -340,13 +332,7 @@ def _previous_batch(
     A file whose every line went to quarantine may be sent again, read another way (`--map`,
     `--event-type`, `--ts-format`): none of its rows is in raw yet, so none can count twice.
     """
-    (exists,) = one_row(
-        con,
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = ? AND table_name = 'batches'",
-        [SCHEMA],
-    )
-    if not exists:
+    if not has_table(con, "batches", SCHEMA):
         return None
     (batch_id,) = one_row(
         con,

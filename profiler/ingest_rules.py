@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from profiler.errors import ProfilerError
 from profiler.ingest_reading import AS_SENT, VOCABULARIES, Reading, option_name
@@ -38,6 +39,9 @@ from profiler.ingest_values import (
 )
 from profiler.pii import normalise_sql
 from profiler.sources import Column, Source
+
+if TYPE_CHECKING:
+    import duckdb
 
 REASONS = (
     "bad_quoting",
@@ -191,7 +195,7 @@ TIME_OF_DAY = r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?(\s*[AaPp]\.?[Mm]\.?)?"  # 10:00
 
 
 def joined_date_and_time(
-    con,
+    con: duckdb.DuckDBPyConnection,
     source: Source,
     staged: Staged,
     resolved: dict[str, str],

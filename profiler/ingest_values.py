@@ -165,11 +165,8 @@ def without_currency_sql(v: str) -> str:
         f"regexp_replace(regexp_replace({v}, {quote_literal(CURRENCY_BEFORE)}, '\\1'), "
         f"{quote_literal(CURRENCY_AFTER)}, '')"
     )
-    grouped = (
-        f"CASE WHEN regexp_full_match(__n, {quote_literal(THOUSANDS)}) "
-        "THEN replace(__n, ',', '') ELSE __n END"
-    )
     return (
-        f"CASE WHEN TRY_CAST({v} AS DOUBLE) IS NULL "
-        f"THEN {grouped.replace('__n', bare)} ELSE {v} END"
+        f"CASE WHEN TRY_CAST({v} AS DOUBLE) IS NOT NULL THEN {v} "
+        f"WHEN regexp_full_match({bare}, {quote_literal(THOUSANDS)}) THEN replace({bare}, ',', '') "
+        f"ELSE {bare} END"
     )

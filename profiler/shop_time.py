@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from profiler.errors import ProfilerError
-from profiler.state import SCHEMA
+from profiler.state import SCHEMA, has_table
 
 DEFAULT = "UTC"
 _KEY = "time_zone"
@@ -46,8 +46,8 @@ def check_zone(con: duckdb.DuckDBPyConnection, name: str) -> str:
 def warehouse_zone(con: duckdb.DuckDBPyConnection) -> str | None:
     """The zone the warehouse's times are in: the one recorded, else UTC when it holds batches
     from before zones were recorded, else None (nothing ingested yet)."""
-    if not _table_exists(con, "settings"):
-        return DEFAULT if _table_exists(con, "batches") and _any_batch(con) else None
+    if not has_table(con, "settings", SCHEMA):
+        return DEFAULT if has_table(con, "batches", SCHEMA) and _any_batch(con) else None
     row = con.execute(f"SELECT value FROM {SCHEMA}.settings WHERE name = ?", [_KEY]).fetchone()
     if row is not None:
         return row[0]
@@ -89,15 +89,6 @@ def in_shop_time(con: duckdb.DuckDBPyConnection, when: datetime) -> datetime:
         [zone, when.astimezone(UTC).isoformat()],
     ).fetchone()
     return local
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    (n,) = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
-        "AND table_schema = ? AND table_name = ?",
-        [SCHEMA, table],
-    ).fetchone()
-    return n > 0
 
 
 def _any_batch(con: duckdb.DuckDBPyConnection) -> bool:

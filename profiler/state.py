@@ -41,6 +41,16 @@ _DDL = [
 ]
 
 
+def has_table(con: duckdb.DuckDBPyConnection, name: str, schema: str = "main") -> bool:
+    """Does the current database hold table `schema.name`?"""
+    (n,) = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return n > 0
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw tables, quarantine and engine state when missing (idempotent)."""
     for ddl in _DDL + [raw_table_ddl(s) for s in SOURCES.values()]:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from profiler.state import has_table
+
 PROFILE = "user_profile"
 HISTORY = "user_profile_history"
 RECOMMENDATIONS = "user_recommendations"
@@ -32,16 +34,6 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
         return []
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
-def has_table(con: duckdb.DuckDBPyConnection, name: str, schema: str = "main") -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
-            "AND table_schema = ? AND table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
 
 
 def model_states(con) -> dict[str, dict]:
