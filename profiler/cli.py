@@ -195,12 +195,23 @@ def check(
 @app.command("ls")
 def ls_(project_dir: ProjectOpt = None) -> None:
     """List the project's models with kind, keys and description."""
-    from profiler.commands import list_models
+    from profiler.commands import LS_COLUMNS, list_models
 
     try:
-        _console().print(list_models(_settings(project_dir, None)))
+        rows = list_models(_settings(project_dir, None))
     except ProfilerError as err:
         _fail(str(err))
+    console = _console()
+    if not console.is_terminal:
+        # piped or redirected: one tab-separated line per model, whole, for grep, cut and scripts
+        sys.stdout.write("".join("\t".join(row) + "\n" for row in [LS_COLUMNS, *rows]))
+        return
+    from rich.table import Table
+
+    table = Table(*LS_COLUMNS, box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 @app.command()

@@ -283,19 +283,25 @@ def _gate(settings: Settings):
     return OpenGate()
 
 
-def list_models(settings: Settings):
-    from rich.table import Table
+LS_COLUMNS = ("model", "kind", "key / time", "reads", "description")
 
+
+def list_models(settings: Settings) -> list[tuple[str, str, str, str, str]]:
+    """One row per model, in DAG order: name, kind, keys (@ time column), parents, description."""
     from profiler.dag import build_dag
     from profiler.project import load_project
 
     dag = build_dag(load_project(settings.project_dir))
-    table = Table("model", "kind", "key / time", "reads", "description", box=None, pad_edge=False)
+    rows = []
     for name in dag.order():
         m = dag.models[name]
-        keys = ", ".join(m.unique_key) + (f" @ {m.time_column}" if m.time_column else "")
-        table.add_row(name, m.kind.value, keys, ", ".join(dag.parents[name]), m.description)
-    return table
+        keys = (
+            f"{', '.join(m.unique_key)} @ {m.time_column}".strip()
+            if m.time_column
+            else ", ".join(m.unique_key)
+        )
+        rows.append((name, m.kind.value, keys, ", ".join(dag.parents[name]), m.description))
+    return rows
 
 
 def render_dag(settings: Settings, fmt: str) -> str:

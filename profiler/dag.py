@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, replace
 from graphlib import CycleError, TopologicalSorter
 
@@ -27,8 +28,17 @@ class Dag:
 
     def order(self) -> list[str]:
         """Models in build order; ties broken by name so the order is stable."""
-        sorter = TopologicalSorter({m: set(self.model_parents(m)) for m in sorted(self.models)})
-        return list(sorter.static_order())
+        sorter = TopologicalSorter({m: self.model_parents(m) for m in self.models})
+        sorter.prepare()
+        ready: list[str] = []
+        out: list[str] = []
+        while sorter.is_active():
+            for name in sorter.get_ready():
+                heapq.heappush(ready, name)
+            name = heapq.heappop(ready)  # the first by name of those whose parents are built
+            out.append(name)
+            sorter.done(name)
+        return out
 
     def ancestors(self, name: str) -> set[str]:
         seen: set[str] = set()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, env_for
 
 from profiler.dag import build_dag
 from profiler.errors import ProfilerError
@@ -87,6 +90,52 @@ def test_order_and_lineage(tmp_path: Path) -> None:
     assert dag.order() == ["stg_events", "user_day", "totals", "profile"]
     assert set(dag.parents["profile"]) == {"totals", "as_of_time"}
     assert dag.raw_sources("profile") == {"raw_events"}
+
+
+def test_build_order_is_the_same_in_every_process() -> None:
+    """Of the models whose parents are built, the first by name goes next: the embedded project's
+    order must not follow Python's per-process string hashing (it did: two `profiler ls` runs
+    listed different orders)."""
+    dag = build_dag(load_project(REPO))
+    order = dag.order()
+    assert sorted(order) == sorted(dag.models)
+    built: set[str] = set()
+    for name in order:
+        ready = [m for m in dag.models if m not in built and set(dag.model_parents(m)) <= built]
+        assert name == min(ready)
+        built.add(name)
+
+    seen = set()
+    for seed in ("1", "2", "3", "4"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "profiler", "ls"],
+            env={**env_for(REPO / "no-warehouse.duckdb"), "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seen.add(tuple(line.split("\t")[0] for line in proc.stdout.splitlines()[1:]))
+    assert seen == {tuple(order)}
+
+
+def test_ls_piped_prints_whole_tab_separated_rows() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "profiler", "ls"],
+        env={**env_for(REPO / "no-warehouse.duckdb"), "COLUMNS": "60"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    header, *rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    assert header == ["model", "kind", "key / time", "reads", "description"]
+    models = load_project(REPO)
+    by_name = {row[0]: row for row in rows}
+    assert len(rows) == len(by_name) == len(build_dag(models).models)
+    day = by_name["int_user_day"]
+    assert day[1:3] == ["incremental_by_time", "@ day"] and "stg_events" in day[3].split(", ")
+    # the description whole, not cut to the 60-column width
+    assert day[4] == models["int_user_day"].description
+    assert by_name["int_user_interests"][2] == "user_id"
 
 
 def test_unknown_table_names_file_and_line(tmp_path: Path) -> None:

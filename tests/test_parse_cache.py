@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from profiler.cli import app
 out = CliRunner().invoke(app, ["ls"], env={"COLUMNS": "400"}).output
 print("sqlglot" in sys.modules)
-print([line for line in out.splitlines() if line.startswith("int_users ")][0])
+print([line for line in out.splitlines() if line.startswith("int_users\t")][0])
 """
 
 
