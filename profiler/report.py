@@ -90,22 +90,29 @@ class BuildPrinter:
 def _cleaning(con) -> str:
     """What cleaning left out of the profile, with the tables that list it; '' when nothing."""
     have = {
-        name
-        for (name,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_catalog = "
+        f"{table}.{column}"
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = "
             "current_database() AND table_schema = 'main' AND table_name IN "
-            "('stg_event_repeats', 'stg_bot_bursts')"
+            "('stg_event_repeats', 'stg_bot_bursts', 'int_user_feedback_day')"
         ).fetchall()
     }
     parts = []
-    if "stg_event_repeats" in have:
-        (extra,) = con.execute("SELECT sum(copies - 1) FROM stg_event_repeats").fetchone()
+    if "stg_event_repeats.events" in have:
+        (extra,) = con.execute("SELECT sum(copies - events) FROM stg_event_repeats").fetchone()
         if extra:
             parts.append(f"{extra:,} exact repeat event(s) counted once (stg_event_repeats)")
-    if "stg_bot_bursts" in have:
+    if "int_user_feedback_day.repeats" in have:
+        (extra,) = con.execute("SELECT sum(repeats) FROM int_user_feedback_day").fetchone()
+        if extra:
+            parts.append(
+                f"{extra:,} feedback line(s) sent again in another file counted once "
+                "(int_user_feedback_day)"
+            )
+    if "stg_bot_bursts.user_id" in have:
         (days,) = con.execute("SELECT count(*) FROM stg_bot_bursts").fetchone()
         if days:
-            parts.append(f"{days:,} bot-like user-day(s) left out (stg_bot_bursts)")
+            parts.append(f"{days:,} bot-like user-day(s), their browsing left out (stg_bot_bursts)")
     return "; ".join(parts)
 
 

@@ -3,12 +3,12 @@
 -- lookback: 0
 -- grain: user_id, day
 -- tags: cleaning, events, quality
--- description: User-days dropped as bot-like bursts: more than 300 events in one calendar minute or more than 5000 in one day (after removing exact repeats; every line sent as a date without a time of day, stg_date_only_events, counts, for the day limit only). stg_events leaves these user-days out; this table says which and why.
+-- description: User-days dropped as bot-like bursts: more than 300 browsing events (views, carts, favs, searches) in one calendar minute or more than 5000 in one day (after removing exact repeats; every line sent as a date without a time of day, stg_date_only_events, counts, for the day limit only). Purchases are payments, not clicks: they never count toward a limit, and stg_events keeps them when it leaves the rest of a flagged user-day out (a wholesale order of 500 lines is one minute of purchases, not a bot). This table says which user-days and why.
 -- columns:
 --   user_id: pseudonymous user id
 --   day: calendar day of the burst (shop time)
---   events: events the user had that day, exact repeats counted once
---   max_events_per_minute: most events in one calendar minute that day (events sent as dates have no minute: 0 when all were)
+--   events: browsing events (views, carts, favs, searches) the user had that day, exact repeats counted once; purchases do not count
+--   max_events_per_minute: most browsing events in one calendar minute that day (events sent as dates have no minute: 0 when all were)
 --   reason: which limit the user-day broke, with the numbers
 WITH rules AS (
     -- The bot limits live here, and only here.
@@ -27,6 +27,7 @@ hour_counts AS (
         date_trunc('hour', ts) AS hour,
         count(*) AS raw_events
     FROM raw_events
+    WHERE event_type <> 'purchase'  -- payments, not clicks: never a burst
     GROUP BY user_id, CAST(ts AS DATE), date_trunc('hour', ts)
 ),
 
@@ -50,6 +51,7 @@ candidate_events AS (
     INNER JOIN candidate_days AS c ON c.user_id = e.user_id AND c.day = CAST(e.ts AS DATE)
     LEFT JOIN stg_date_only_events AS d
         ON d.user_id = e.user_id AND d.day = c.day AND d.event_type = e.event_type
+    WHERE e.event_type <> 'purchase'
     GROUP BY
         e.user_id, e.event_type, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
         e.price, e.quantity, e.amount, e.session_id, e.query, d.user_id

@@ -3,7 +3,7 @@
 -- lookback: 0
 -- grain: user_id, ts, event_type, item_id, category_id, category_path, brand, price, quantity, amount, session_id, query
 -- tags: cleaning, events, quality
--- description: Exact repeat events (equal in every canonical column; the batch does not count; equal lines sent as dates, without a time of day (stg_date_only_events), are separate events, never repeats), as the distinct timed events of every (user, time) moment at which some event arrived more than once. Readers of raw_events take these rows instead of the raw rows of their (user, time, event type), so each event counts once; copies says how often each arrived.
+-- description: Exact repeat events (equal in every canonical column; the batch does not count; equal lines sent as dates, without a time of day (stg_date_only_events), are separate events, never repeats; equal purchase lines of one file are separate units or orders, and only copies of them from other files are repeats), as the distinct timed events of every (user, time) moment at which some event arrived more than it counts. Readers of raw_events take these rows, each repeated `events` times, instead of the raw rows of their (user, time, event type), so each event counts once; copies says how often each arrived.
 -- columns:
 --   user_id: pseudonymous user id
 --   ts: the moment (shop time)
@@ -19,6 +19,7 @@
 --   session_id: session id as sent
 --   query: search query as sent
 --   copies: how many raw rows carried this event (1 for a distinct event that merely shares the moment)
+--   events: how many events those rows stand for: 1, except for purchases, whose equal lines in one file are separate units or orders (the most any one file sent; the same line in another file is a re-export)
 WITH shared_moments AS (
     -- Only a moment (user, time) holding more than one raw line can hold a repeat. Grouping on
     -- those two columns is cheaper than on the whole row, and few moments qualify.
@@ -28,8 +29,8 @@ WITH shared_moments AS (
     HAVING count(*) > 1
 ),
 
-lines AS (
-    -- the distinct events of those moments, compared column by column, and their copies
+per_file AS (
+    -- the distinct events of those moments, compared column by column, per file (batch)
     SELECT
         e.user_id, e.ts, e.event_type, e.item_id, e.category_id, e.category_path, e.brand,
         e.price, e.quantity, e.amount, e.session_id, e.query,
@@ -38,7 +39,23 @@ lines AS (
     INNER JOIN shared_moments AS m ON m.user_id = e.user_id AND m.ts = e.ts
     GROUP BY
         e.user_id, e.ts, e.event_type, e.item_id, e.category_id, e.category_path, e.brand,
-        e.price, e.quantity, e.amount, e.session_id, e.query
+        e.price, e.quantity, e.amount, e.session_id, e.query, e._batch_id
+),
+
+lines AS (
+    -- A purchase is a payment, and an orders export writes one line per unit or order: equal
+    -- purchase lines of one file are that many events. The same line in several files is a
+    -- re-export, so a purchase line stands for as many events as the file that sent it most
+    -- often; any other equal lines are one event.
+    SELECT
+        user_id, ts, event_type, item_id, category_id, category_path, brand,
+        price, quantity, amount, session_id, query,
+        sum(copies) AS copies,
+        CASE WHEN event_type = 'purchase' THEN max(copies) ELSE 1 END AS events
+    FROM per_file
+    GROUP BY
+        user_id, ts, event_type, item_id, category_id, category_path, brand,
+        price, quantity, amount, session_id, query
 ),
 
 timed_lines AS (
@@ -60,7 +77,7 @@ moments AS (
     -- the moments holding a repeat
     SELECT DISTINCT user_id, ts
     FROM timed_lines
-    WHERE copies > 1
+    WHERE copies > events
 )
 
 SELECT
@@ -77,6 +94,7 @@ SELECT
     l.amount,
     l.session_id,
     l.query,
-    l.copies
+    l.copies,
+    CAST(l.events AS BIGINT) AS events
 FROM timed_lines AS l
 INNER JOIN moments AS m ON m.user_id = l.user_id AND m.ts = l.ts

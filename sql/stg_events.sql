@@ -1,6 +1,6 @@
 -- kind: ephemeral
 -- tags: cleaning, events
--- description: The cleaned event stream every rollup reads: each event once and no bot-like user-days. Exact repeats count once (equal lines sent as dates, stg_date_only_events, are separate events and all stay; at a moment with repeats, stg_event_repeats' distinct events replace the raw rows of their type); user-days flagged in stg_bot_bursts are left out (they stay listed there, with the reason). Ephemeral: never stored, inlined as a subquery into each reader, so an incremental reader still reads only its own slice of raw_events.
+-- description: The cleaned event stream every rollup reads: each event once and no bot-like user-days. Exact repeats count once (equal lines sent as dates, stg_date_only_events, are separate events and all stay; equal purchase lines of one file are separate units or orders; at a moment with repeats, stg_event_repeats' distinct events, each as often as it counts, replace the raw rows of their type); the browsing events of user-days flagged in stg_bot_bursts are left out (they stay listed there, with the reason), their purchases stay. Ephemeral: never stored, inlined as a subquery into each reader, so an incremental reader still reads only its own slice of raw_events.
 -- columns:
 --   user_id: pseudonymous user id
 --   event_type: event type
@@ -24,10 +24,12 @@ WITH once AS (
         ON r.user_id = e.user_id AND r.ts = e.ts AND r.event_type = e.event_type
     WHERE r.user_id IS NULL
     UNION ALL
+    -- a distinct event of a repeated moment, as many times as it counts (purchase lines of one
+    -- file: one per unit or order)
     SELECT
         user_id, event_type, ts, item_id, category_id, category_path, brand,
         price, quantity, amount, session_id, query
-    FROM stg_event_repeats
+    FROM (SELECT *, unnest(range(events)) AS nth FROM stg_event_repeats) AS r
 )
 
 SELECT
@@ -46,4 +48,4 @@ SELECT
     o.query
 FROM once AS o
 LEFT JOIN stg_bot_bursts AS b ON b.user_id = o.user_id AND b.day = CAST(o.ts AS DATE)
-WHERE b.user_id IS NULL
+WHERE b.user_id IS NULL OR o.event_type = 'purchase'  -- a flagged day keeps its purchases: payments, not clicks

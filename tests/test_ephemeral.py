@@ -51,7 +51,7 @@ def test_no_table_and_readers_see_its_rows(built: tuple[Path, Path]) -> None:
         """
         SELECT
             (SELECT sum(events) FROM int_user_day),
-            (SELECT coalesce(sum(copies - 1), 0) FROM stg_event_repeats),
+            (SELECT coalesce(sum(copies - events), 0) FROM stg_event_repeats),
             (SELECT coalesce(sum(events), 0) FROM stg_bot_bursts)
         """
     ).fetchone()

@@ -223,6 +223,160 @@ def test_a_date_of_many_equal_lines_is_no_burst(tmp_path: Path) -> None:
     assert "exact repeat" not in out
 
 
+def test_a_wholesale_invoice_is_no_burst_and_a_bot_day_keeps_its_purchases(tmp_path: Path) -> None:
+    """Purchases are payments, not clicks. Online Retail II writes one line per invoice line,
+    every line at the invoice's minute: 301 lines of one invoice are 301 purchases, not a bot.
+    A day with 400 views in one minute is still a burst, but its purchase stays. (Made-up ids
+    and prices; the line shapes are those of the UCI file.)"""
+    path = tmp_path / "invoices.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            ["Invoice", "StockCode", "Quantity", "InvoiceDate", "Price", "Customer ID", "type"]
+        )
+        w.writerows(
+            ["489434", str(20000 + i), "12", "12/2/2009 7:45:00", "1.25", "14096.0", "purchase"]
+            for i in range(301)
+        )
+        w.writerows(
+            ["", str(i), "", f"12/3/2009 10:15:{i % 60:02d}", "1", "13085.0", "view"]
+            for i in range(400)
+        )
+        w.writerow(["489500", "85048", "2", "12/3/2009 10:15:30", "6.95", "13085.0", "purchase"])
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    run_cli(
+        "ingest",
+        "events",
+        str(path),
+        "--ts-format",
+        "%m/%d/%Y %H:%M:%S",
+        "--map",
+        "item_id=StockCode",
+        "--map",
+        "event_type=type",
+        warehouse=wh,
+        project=project,
+    )
+    run_cli("build", *PROFILE, warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        bursts = con.execute("SELECT user_id, events, reason FROM stg_bot_bursts").fetchall()
+        got = dict(
+            (row[0], row[1:])
+            for row in con.execute(
+                "SELECT user_id, purchases_lifetime, total_spend, views_lifetime FROM user_profile"
+            ).fetchall()
+        )
+    assert bursts == [("13085", 400, "400 events in one minute (limit 300)")]
+    assert got["14096"] == (301, pytest.approx(301 * 12 * 1.25), 0)
+    assert got["13085"] == (1, pytest.approx(2 * 6.95), 0)
+
+
+def test_equal_purchase_lines_of_one_file_are_units_and_a_re_export_is_not(tmp_path: Path) -> None:
+    """Olist's order_items writes one line per unit: joined to the orders, two units of one
+    product are equal purchase lines at the order's time, and both count. The same lines in a
+    second, overlapping export count once more only where that file has more of them; a view
+    sent twice at the order's moment is still one view. (Made-up ids, Olist's shapes.)"""
+    header = ["customer_unique_id", "order_purchase_timestamp", "product_id", "price", "event_type"]
+    order = [
+        ("c1", "2017-10-02 10:56:33", "p1", "29.99", "purchase"),
+        ("c1", "2017-10-02 10:56:33", "p1", "29.99", "purchase"),
+        ("c1", "2017-10-02 10:56:33", "p2", "10.00", "purchase"),
+        ("c1", "2017-10-02 10:56:33", "p1", "29.99", "view"),
+        ("c1", "2017-10-02 10:56:33", "p1", "29.99", "view"),
+    ]
+    later = [
+        ("c1", "2017-10-02 10:56:33", "p1", "29.99", "purchase"),  # 3 units now: a file says so
+        ("c1", "2017-10-09 08:00:00", "p3", "5.00", "purchase"),
+    ]
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    for name, lines in (("orders_1.csv", order), ("orders_2.csv", order[:3] + later)):
+        path = tmp_path / name
+        with path.open("w", newline="") as f:
+            csv.writer(f).writerows([header, *lines])
+        run_cli(
+            "ingest",
+            "events",
+            str(path),
+            "--map",
+            "user_id=customer_unique_id",
+            "--map",
+            "ts=order_purchase_timestamp",
+            warehouse=wh,
+            project=project,
+        )
+    out = run_cli("build", *PROFILE, warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = con.execute(
+            "SELECT purchases_lifetime, total_spend, views_lifetime, purchase_days FROM user_profile"
+        ).fetchall()
+    assert got == [(5, pytest.approx(3 * 29.99 + 10.0 + 5.0), 1, 2)]
+    # the second view; of the second file's 4 copies of the first file's lines, the 3 that add
+    # no unit (p1: 3 units, one file says so; p2: 1)
+    assert "4 exact repeat event(s) counted once" in out
+
+
+def test_equal_reviews_of_one_file_are_separate_and_a_re_export_is_not(tmp_path: Path) -> None:
+    """Olist reviews are dated at midnight and often have no comment: two 5-star reviews of two
+    orders, written the same day, are equal lines of one file and both count. A second export
+    repeating them adds only its new review, and the build says how many lines it left out.
+    (Made-up ids, Olist's shapes.)"""
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "customer_unique_id,order_purchase_timestamp,product_id,price\n"
+        "u1,2017-10-02 10:56:33,p1,29.99\nu1,2017-10-02 11:20:00,p2,15.00\n"
+        "u1,2017-10-20 11:20:00,p3,15.00\n"
+    )
+    run_cli(
+        "ingest",
+        "events",
+        str(orders),
+        "--event-type",
+        "purchase",
+        "--map",
+        "user_id=customer_unique_id",
+        "--map",
+        "ts=order_purchase_timestamp",
+        warehouse=wh,
+        project=project,
+    )
+    header = (
+        "customer_unique_id,review_id,review_score,review_comment_message,review_creation_date\n"
+    )
+    first = [
+        "u1,r1,5,,2017-10-10 00:00:00\n",
+        "u1,r2,5,,2017-10-10 00:00:00\n",
+        'u1,r3,1,"Não recebi, ""péssimo""",2017-10-15 00:00:00\n',
+    ]
+    for name, lines in (
+        ("reviews_1.csv", first),
+        ("reviews_2.csv", [*first, "u1,r4,4,,2017-10-18 00:00:00\n"]),
+    ):
+        (tmp_path / name).write_text(header + "".join(lines))
+        run_cli(
+            "ingest",
+            "feedback",
+            str(tmp_path / name),
+            "--kind",
+            "review",
+            "--map",
+            "user_id=customer_unique_id",
+            "--map",
+            "rating=review_score",
+            "--map",
+            "text=review_comment_message",
+            "--map",
+            "ts=review_creation_date",
+            warehouse=wh,
+            project=project,
+        )
+    out = run_cli("build", *PROFILE, warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = con.execute("SELECT ratings, reviews, avg_rating FROM sentiment_features").fetchall()
+    assert got == [(4, 4, pytest.approx((5 + 5 + 1 + 4) / 4))]
+    assert "3 feedback line(s) sent again in another file counted once" in out
+
+
 def build_lines(
     tmp_path: Path, header: list[str], lines: list[tuple], query: str
 ) -> tuple[list[tuple], str]:
