@@ -85,7 +85,7 @@ def newest_data(
         else:
             sql = (
                 f"SELECT max(max_ts) FROM {SCHEMA}.batches "
-                "WHERE source = ? AND loaded > 0 AND batch_id <= ?"
+                "WHERE source = ? AND loaded > 0 AND batch_id <= ? AND superseded_by IS NULL"
             )
             params = [source, through_batch]
         newest = con.execute(sql, params).fetchone()[0]
@@ -196,7 +196,7 @@ def _rows_in(
     low = state.watermark if (plan.action == "slice" and state) else 0
     return con.execute(
         f"SELECT coalesce(sum(loaded), 0) FROM {SCHEMA}.batches WHERE batch_id > ? AND batch_id <= ? "
-        f"AND source IN ({', '.join('?' for _ in sources)})",
+        f"AND superseded_by IS NULL AND source IN ({', '.join('?' for _ in sources)})",
         [low, plan.watermark, *sources],
     ).fetchone()[0]
 

@@ -120,6 +120,15 @@ def ingest(
         ),
     ] = None,
     encoding: EncodingOpt = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="The same content was ingested before (read wrongly: --ts-format, --map, "
+            "--event-type): take that load out of raw_<source> and quarantine and load the file "
+            "as read now, in one step. The next build recomputes every model in full.",
+        ),
+    ] = False,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -133,6 +142,7 @@ def ingest(
             path,
             parse_mapping(map_ or []),
             reading_of(event_type, kind, ts_format, decimal_comma, time_zone, columns, encoding),
+            replace,
         )
     except ProfilerError as err:
         _fail(str(err))

@@ -137,8 +137,16 @@ def landing_readings(
     return readings
 
 
-def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, str], reading=None):
-    """`reading`: an `ingest_reading.Reading` (`--event-type`, `--ts-format`); None reads as sent."""
+def ingest_file(
+    settings: Settings,
+    source: str,
+    path: Path,
+    mapping: dict[str, str],
+    reading=None,
+    replace: bool = False,
+):
+    """`reading`: an `ingest_reading.Reading` (`--event-type`, `--ts-format`); None reads as sent.
+    `replace`: load content ingested before again, in place of the earlier load."""
     from profiler.ingest import ingest
     from profiler.ingest_reading import Reading
     from profiler.lock import lock_path, warehouse_lock
@@ -157,7 +165,13 @@ def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, 
         try:
             ensure_schema(con)
             return ingest(
-                con, source, path, mapping=mapping, pii_key=key, reading=reading or Reading()
+                con,
+                source,
+                path,
+                mapping=mapping,
+                pii_key=key,
+                reading=reading or Reading(),
+                replace=replace,
             )
         except ProfilerError:
             refused = True
@@ -177,10 +191,20 @@ def ingest_file(settings: Settings, source: str, path: Path, mapping: dict[str, 
 
 def describe_ingest(result) -> str:
     if result.duplicate:
-        return f"{result.file}: already ingested (same content); nothing loaded"
+        return (
+            f"{result.file}: already ingested (same content, batch {result.duplicate_of}); "
+            "nothing loaded. To read it again another way (--ts-format, --map, --event-type), "
+            "ingest it with --replace: the earlier load is taken out"
+        )
     lines = [
         f"{result.source}: {result.file}: {result.loaded:,} loaded, {sum(result.quarantined.values()):,} quarantined of {result.lines:,} lines"
     ]
+    if result.replaced:
+        lines.append(
+            f"  replaced: the earlier load of this content (batch "
+            f"{', '.join(map(str, result.replaced))}) is out of raw_{result.source} and "
+            "quarantine; the next build recomputes every model in full (histories keep theirs)"
+        )
     renamed = [
         f"{target} <- {column}" for target, column in result.columns.items() if target != column
     ]
@@ -210,6 +234,12 @@ def describe_ingest(result) -> str:
             lines.append(
                 "  nothing loaded: if those numbers use a decimal comma (12,50 or 1.234,50), "
                 "send the file again with --decimal-comma (lines in `quarantine`)"
+            )
+        if reason == "bad_timestamp" and result.loaded and result.reading.ts_format:
+            lines.append(
+                f"  check --ts-format {result.reading.ts_format!r}: {n:,} time(s) do not match it; "
+                "if it is wrong (day and month swapped?), loaded times may be wrong too: ingest "
+                "the file again with the right format and --replace"
             )
         if reason == "bad_timestamp" and result.loaded == 0 and not result.reading.ts_format:
             lines.append(

@@ -12,9 +12,10 @@ nothing it writes depends on it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -43,6 +44,7 @@ from profiler.ingest_rules import (
 )
 from profiler.ingest_values import quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
+from profiler.project import Kind
 from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, zone_for_ingest
 from profiler.sources import BATCH_COLUMN, Source, get_source
@@ -69,6 +71,8 @@ class IngestResult:
     reading: Reading = AS_SENT  # how the file was read (`--ts-format`, `--decimal-comma`...)
     # lines at midnight equal to lines already loaded: a date-only feed sent again, in part?
     dated_again: int = 0
+    # `replace=True`: the earlier loads of this content this one took out of raw and quarantine
+    replaced: tuple[int, ...] = ()
 
 
 def ingest(
@@ -79,18 +83,23 @@ def ingest(
     mapping: dict[str, str] | None = None,
     pii_key: bytes,
     reading: Reading = AS_SENT,
+    replace: bool = False,
 ) -> IngestResult:
     """Load one file into `raw_<source>`; refuse it whole (ProfilerError) if it cannot be used.
 
     Every data record ends in `raw_<source>` or in `quarantine`, so
-    `loaded + sum(quarantined) == lines`. Prints nothing: the CLI shows the result.
+    `loaded + sum(quarantined) == lines`. Content loaded before is skipped, unless `replace`:
+    then the earlier load leaves raw and quarantine in the same transaction that writes this one
+    (a file first read with the wrong `--ts-format` or `--map`), and every model but the
+    histories is forgotten, so the next build recomputes whatever the earlier load fed.
+    Prints nothing: the CLI shows the result.
     """
     src = get_source(source)
     path = Path(path)
     wanted = check_mapping(src, mapping)
     reading = check_reading(src, reading)
     refuse_example_warehouse(con)
-    reading = replace(reading, time_zone=zone_for_ingest(con, reading.time_zone))
+    reading = dataclasses.replace(reading, time_zone=zone_for_ingest(con, reading.time_zone))
     info = file_info(path)
     if reading.columns and info.format != "csv":
         raise ProfilerError(
@@ -112,9 +121,9 @@ def ingest(
             f"{path.name} is not UTF-8: line {line:,} holds byte 0x{byte:02X}, which is not UTF-8 "
             f"there, and no line holds UTF-8 text; {guess}; nothing loaded"
         )
-    previous = _previous_batch(con, src, info.fingerprints)
-    if previous is not None:
-        return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=previous)
+    loads = _loads_of(con, src, info.fingerprints)
+    if loads and not replace:
+        return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=loads[0])
     with ExitStack() as cleanup:
         if _needs_decoding(info, reading.encoding):
             # read from a UTF-8 copy, gone when the ingest ends
@@ -123,7 +132,7 @@ def ingest(
         with _ingest_session(con, reading.time_zone):
             staged = _stage(con, info, reading.columns)
             try:
-                return _load(con, src, info, staged, wanted, pii_key, reading)
+                return _load(con, src, info, staged, wanted, pii_key, reading, loads)
             finally:
                 for table in (TYPED, STAGE):
                     con.execute(f"DROP TABLE IF EXISTS temp.{table}")
@@ -155,12 +164,15 @@ def _load(
     mapping: Mapping[str, str],
     pii_key: bytes,
     reading: Reading,
+    replaced: tuple[int, ...],
 ) -> IngestResult:
     """Type the staged records, then write everything for this file in one transaction."""
     file = str(info.shown_path)
     if staged.empty:  # an empty file is fine: a batch with no rows says it was seen
-        batch_id = _commit(con, src, info, _Stats(), None, reading)
-        return IngestResult(src.name, file, batch_id, 0, 0, {}, False, reading=reading)
+        batch_id = _commit(con, src, info, _Stats(), None, reading, replaced)
+        return IngestResult(
+            src.name, file, batch_id, 0, 0, {}, False, reading=reading, replaced=replaced
+        )
     resolved, ignored = resolve_columns(
         src, staged.columns, mapping, file, tuple(reading.constants())
     )
@@ -178,17 +190,18 @@ def _load(
         if hmac:
             unregister_hmac(con)
     stats = _stats(con, src)
-    dated_again = _dated_again(con, src) if stats.loaded else 0
-    batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading)
+    dated_again = _dated_again(con, src, replaced) if stats.loaded else 0
+    batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading, replaced)
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
         columns=resolved, ignored=ignored, unknown=stats.unknown, reading=reading,
-        dated_again=dated_again,
+        dated_again=dated_again, replaced=replaced,
     )  # fmt: skip
 
 
-def _dated_again(con: duckdb.DuckDBPyConnection, src: Source) -> int:
-    """Loaded lines at midnight exactly that equal a line already in `raw_events`.
+def _dated_again(con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, ...]) -> int:
+    """Loaded lines at midnight exactly that equal a line already in `raw_events` (other than
+    the rows of the loads this one replaces).
 
     Sent as dates (stg_date_only_events), equal lines are separate orders, so a date-only feed
     sent again (a corrected re-export, the same file under another name and format) would count
@@ -204,7 +217,9 @@ def _dated_again(con: duckdb.DuckDBPyConnection, src: Source) -> int:
         con,
         f"WITH again AS (SELECT t.* FROM {TYPED} AS t WHERE t._reason IS NULL "
         f"AND {midnight.format('t')} AND EXISTS (SELECT 1 FROM {src.table} AS r "
-        f"WHERE {midnight.format('r')} AND {same})) "
+        f"WHERE {midnight.format('r')} AND {same}"
+        + "".join(f" AND r.{BATCH_COLUMN} <> {int(b)}" for b in replaced)
+        + ")) "
         # sent as dates: no line of the user's type that day at another time (the rule of
         # stg_date_only_events, within this file)
         f"SELECT count(*) FROM again AS a WHERE NOT EXISTS (SELECT 1 FROM {TYPED} AS o "
@@ -255,8 +270,10 @@ def _commit(
     stats: _Stats,
     columns: list[str] | None,
     reading: Reading,
+    replaced: tuple[int, ...] = (),
 ) -> int:
-    """Raw rows, quarantine rows and the batch row: all of them or, on any error, none."""
+    """Raw rows, quarantine rows and the batch row: all of them or, on any error, none. The rows
+    of `replaced` loads leave in the same transaction, and the models' state with them."""
     con.execute("BEGIN TRANSACTION")
     try:
         _ensure_tables(con, src)
@@ -280,6 +297,8 @@ def _commit(
             f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({earlier})",
             [batch_id, *sent],
         )
+        if replaced:
+            _take_out(con, src, replaced, batch_id)
         if columns:
             cols = ", ".join(quote_ident(c) for c in columns)
             con.execute(
@@ -308,6 +327,27 @@ def _commit(
     return batch_id
 
 
+def _take_out(
+    con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, ...], batch_id: int
+) -> None:
+    """Remove earlier loads (inside `_commit`'s transaction): their raw and quarantine rows go,
+    their batch rows stay, marked superseded by `batch_id`. Rows that left raw leave no trace
+    the planner could slice by, so every model forgets its state and the next build recomputes
+    it in full; a history (scd2) keeps its rows and records the corrected profile as a change."""
+    ids = ", ".join(str(int(b)) for b in replaced)
+    con.execute(f"DELETE FROM {src.table} WHERE {BATCH_COLUMN} IN ({ids})")
+    con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({ids})")
+    con.execute(
+        f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({ids})", [batch_id]
+    )
+    history = [k.value for k in Kind if k.keeps_history]
+    forgotten = (
+        f"SELECT name FROM {SCHEMA}.models WHERE kind NOT IN ({', '.join('?' for _ in history)})"
+    )
+    con.execute(f"DELETE FROM {SCHEMA}.intervals WHERE model IN ({forgotten})", history)
+    con.execute(f"DELETE FROM {SCHEMA}.models WHERE name IN ({forgotten})", history)
+
+
 def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
     """Create what is missing; add canonical columns an older `raw_<source>` lacks."""
     ensure_schema(con)
@@ -324,23 +364,23 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
             con.execute(f"ALTER TABLE {src.table} ADD COLUMN {quote_ident(col.name)} {col.type}")
 
 
-def _previous_batch(
+def _loads_of(
     con: duckdb.DuckDBPyConnection, src: Source, fingerprints: tuple[str, ...]
-) -> int | None:
-    """The batch that already loaded rows of this content for this source, if any.
+) -> tuple[int, ...]:
+    """The batches whose rows of this content for this source are in raw now, oldest first.
 
     A file whose every line went to quarantine may be sent again, read another way (`--map`,
     `--event-type`, `--ts-format`): none of its rows is in raw yet, so none can count twice.
     """
     if not has_table(con, "batches", SCHEMA):
-        return None
-    (batch_id,) = one_row(
-        con,
-        f"SELECT min(batch_id) FROM {SCHEMA}.batches "
-        "WHERE source = ? AND list_contains(?, content_sha256) AND loaded > 0",
+        return ()
+    ensure_schema(con)  # a warehouse from before `superseded_by` gets it
+    rows = con.execute(
+        f"SELECT batch_id FROM {SCHEMA}.batches WHERE source = ? AND list_contains(?, content_sha256) "
+        "AND loaded > 0 AND superseded_by IS NULL ORDER BY batch_id",
         [src.name, list(fingerprints)],
-    )
-    return batch_id
+    ).fetchall()
+    return tuple(r[0] for r in rows)
 
 
 @contextmanager

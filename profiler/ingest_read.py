@@ -26,6 +26,7 @@ FORMATS = {
     ".csv": "csv",
     ".tsv": "csv",
     ".txt": "csv",
+    ".dat": "csv",  # delimited text under another name (the RecSys 2015 clicks.dat)
     ".parquet": "parquet",
     ".pq": "parquet",
     ".jsonl": "jsonl",

@@ -2,7 +2,7 @@
 -- unique_key: user_id
 -- grain: user_id
 -- tags: cleaning, users
--- description: Registered users, one row per user: the newest batch's row wins. Personal columns arrive pseudonymised from ingest and stay that way; the profile does not carry them.
+-- description: Registered users, one row per user: the newest batch's row wins; between rows of one file, the one with the latest signup time, then the first by gender, birth year, city and region (a file's line order is not kept, so send one row per user, or the changes in later files). Personal columns arrive pseudonymised from ingest and stay that way; the profile does not carry them.
 -- columns:
 --   user_id: pseudonymous user id
 --   gender: gender as the shop records it, lower case, with male/man as m and female/woman as f; NULL when unknown

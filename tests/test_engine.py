@@ -106,6 +106,50 @@ def test_same_file_twice_changes_nothing(full_build: Path, project: Path, tmp_pa
     assert compare_all(full_build, wh) == {}
 
 
+def test_a_file_read_wrongly_is_replaced_and_the_build_equals_one_good_load(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """A batch ingested with the wrong user column (its item ids as users) and built: sending it
+    again is refused as the same content, with the way out; `--replace` takes the wrong load out
+    and loads the file as read now, and the next build equals a build that never saw the
+    mistake, bogus users gone."""
+    wh = tmp_path / "wh.duckdb"
+    batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
+    for batch in batches[:2]:
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
+    run_cli(
+        "ingest",
+        "events",
+        str(batches[2]),
+        "--map",
+        "user_id=item_id",
+        warehouse=wh,
+        project=project,
+    )
+    run_cli("build", warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        wrong_users = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
+
+    again = run_cli("ingest", "events", str(batches[2]), warehouse=wh, project=project)
+    assert "already ingested (same content, batch 3)" in again and "--replace" in again
+    out = run_cli("ingest", "events", str(batches[2]), "--replace", warehouse=wh, project=project)
+    assert "replaced: the earlier load of this content (batch 3) is out of raw_events" in out
+    for batch in batches[3:]:
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
+
+    assert compare_all(full_build, wh) == {}
+    assert current_history_diff(full_build, wh) == 0
+    with duckdb.connect(str(wh), read_only=True) as con:
+        users = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
+        replaced = con.execute(
+            "SELECT loaded > 0, superseded_by FROM _profiler.batches WHERE batch_id = 3"
+        ).fetchone()
+        left = con.execute("SELECT count(*) FROM raw_events WHERE _batch_id = 3").fetchone()[0]
+    assert wrong_users > users == 928
+    assert replaced == (True, 4) and left == 0
+
+
 def test_as_of_equals_a_build_of_the_data_before_it(project: Path, tmp_path: Path) -> None:
     """--as-of T on all the data equals a build of only the rows with ts <= T."""
     cut = 1512000000  # 2017-11-30 00:00:00 UTC

@@ -579,6 +579,59 @@ def test_an_orders_export_loads_with_event_type_and_ts_format(con, tmp_path):
     assert got == sorted((u, t, i, p, "purchase", 2, 2 * p) for u, t, i, p in lines)
 
 
+def test_an_export_read_with_day_and_month_swapped_is_replaced(con, tmp_path):
+    """REES46's purchases as an orders export (10/1/2019 ...) read day-first: every time parses,
+    as 10 January, and nothing fails. The right reading is then refused as the same content,
+    pointing to --replace, which takes the wrong rows out and loads the right ones at once."""
+    path, lines = orders_export(tmp_path)
+    swapped = Reading(event_type="purchase", ts_format="%d/%m/%Y %H:%M")
+    wrong = ingest(con, "events", path, pii_key=KEY, reading=swapped)
+    assert (wrong.loaded, wrong.quarantined) == (214, {})
+    assert rows(con, "SELECT DISTINCT month(ts) FROM raw_events") == [(1,)]
+
+    right = Reading(event_type="purchase", ts_format="%m/%d/%Y %H:%M")
+    again = ingest(con, "events", path, pii_key=KEY, reading=right)
+    assert again.duplicate and again.duplicate_of == wrong.batch_id
+    assert "--replace" in describe_ingest(again)
+    fixed = ingest(con, "events", path, pii_key=KEY, reading=right, replace=True)
+    assert (fixed.loaded, fixed.replaced) == (214, (wrong.batch_id,))
+    assert "replaced: the earlier load" in describe_ingest(fixed)
+    got = rows(con, "SELECT user_id, ts, item_id, price, _batch_id FROM raw_events ORDER BY ALL")
+    assert got == sorted((u, t, i, p, fixed.batch_id) for u, t, i, p in lines)
+    assert rows(con, "SELECT batch_id, superseded_by FROM _profiler.batches ORDER BY 1") == [
+        (wrong.batch_id, fixed.batch_id),
+        (fixed.batch_id, None),
+    ]
+    # a day past 12 does not match a day-first format: the summary says to check it
+    partly = write(
+        tmp_path / "partly.csv",
+        "CustomerID,InvoiceDate,StockCode\n1,12/1/2009 7:45,a\n1,12/20/2009 10:00,b\n",
+    )
+    result = ingest(con, "events", partly, pii_key=KEY, reading=swapped)
+    assert (result.loaded, result.quarantined) == (1, {"bad_timestamp": 1})
+    assert "check --ts-format '%d/%m/%Y %H:%M': 1 time(s) do not match it" in describe_ingest(
+        result
+    )
+
+
+def test_a_dat_file_is_delimited_text(con, tmp_path):
+    """The RecSys 2015 challenge ships clicks.dat: CSV without a header under another name.
+    (Two lines of its shape; the session is the only id, so it stands for the user.)"""
+    path = write(
+        tmp_path / "clicks.dat",
+        "1,2014-04-07T10:51:09.277Z,214536502,0\n1,2014-04-07T10:54:09.868Z,214536500,S\n",
+    )
+    result = ingest(
+        con, "events", path, pii_key=KEY, mapping={"user_id": "session_id"},
+        reading=Reading(event_type="view", columns=("session_id", "ts", "item_id", "category_id")),
+    )  # fmt: skip
+    assert (result.loaded, result.quarantined) == (2, {})
+    assert rows(con, "SELECT user_id, ts, category_id FROM raw_events ORDER BY ts") == [
+        ("1", datetime(2014, 4, 7, 10, 51, 9, 277000), "0"),
+        ("1", datetime(2014, 4, 7, 10, 54, 9, 868000), "S"),
+    ]
+
+
 def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
     path = write(
         tmp_path / "z.csv",

@@ -486,6 +486,10 @@ def test_show_includes_scores_recommendations_audiences_and_history(served: dict
     profile = out.split("model scores")[0]  # the profile's columns, by dimension
     assert "\nother" not in profile, "every column of user_profile has its dimension"
     assert profile.index("\nscores") < profile.index("p_purchase_30d")
+    if user.isdigit():  # the id as a float column writes it finds the same user, as in ingest
+        assert (
+            run_cli("show", f"{user}.0", warehouse=served["wh"], project=served["project"]) == out
+        )
 
 
 def test_show_finds_what_user_profile_columns_read_in_any_query_shape() -> None:

@@ -82,7 +82,11 @@ def show_user(settings: Settings, user_id: str, console) -> None:
 
     if not settings.warehouse.exists():
         raise ProfilerError(f"no warehouse at {settings.warehouse}; run `profiler build` first")
+    from profiler.ingest_values import whole_id
+
     with open_reader(settings) as (con, _source):
+        # the id as ingest stores it: `12001.0`, as a float column writes it, is user 12001
+        (user_id,) = con.execute(f"SELECT {whole_id('trim($1)')}", [user_id]).fetchone()
         try:
             cur = con.execute("SELECT * FROM user_profile WHERE user_id = ?", [user_id])
         except Exception:
