@@ -125,8 +125,10 @@ def ingest(
         typer.Option(
             "--replace",
             help="The same content was ingested before (read wrongly: --ts-format, --map, "
-            "--event-type): take that load out of raw_<source> and quarantine and load the file "
-            "as read now, in one step. The next build recomputes every model in full.",
+            "--event-type): its rows leave raw_<source> and quarantine and the file loads as "
+            "read now, as the same batch, in one step; refused when no line would load. The "
+            "next build recomputes the models in full and takes back history stamped later "
+            "than the corrected data.",
         ),
     ] = False,
     project_dir: ProjectOpt = None,

@@ -201,9 +201,9 @@ def describe_ingest(result) -> str:
     ]
     if result.replaced:
         lines.append(
-            f"  replaced: the earlier load of this content (batch "
-            f"{', '.join(map(str, result.replaced))}) is out of raw_{result.source} and "
-            "quarantine; the next build recomputes every model in full (histories keep theirs)"
+            f"  replaced: batch {result.batch_id}, the earlier load of this content: its rows "
+            f"left raw_{result.source} and quarantine and these took their place; the next "
+            "build recomputes the models in full"
         )
     renamed = [
         f"{target} <- {column}" for target, column in result.columns.items() if target != column

@@ -190,6 +190,12 @@ def _load(
         if hmac:
             unregister_hmac(con)
     stats = _stats(con, src)
+    if replaced and stats.loaded == 0:
+        worst = max(stats.reasons, key=stats.reasons.get, default="no lines")
+        raise ProfilerError(
+            f"{file}: read this way no line loads ({stats.lines:,} lines, most quarantined as "
+            f"{worst}); the earlier load (batch {replaced[0]}) stays as it was; nothing changed"
+        )
     dated_again = _dated_again(con, src, replaced) if stats.loaded else 0
     batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading, replaced)
     return IngestResult(
@@ -278,11 +284,15 @@ def _commit(
     try:
         _ensure_tables(con, src)
         record_zone(con, reading.time_zone or "UTC")
-        (batch_id,) = one_row(
-            con,
-            f"SELECT greatest(nextval('{SCHEMA}.batch_seq'), "
-            f"(SELECT coalesce(max(batch_id), 0) + 1 FROM {SCHEMA}.batches))",
-        )
+        if replaced:  # in place: the file keeps its batch, so its place among the sends
+            batch_id = replaced[0]
+            _take_out(con, src, replaced)
+        else:
+            (batch_id,) = one_row(
+                con,
+                f"SELECT greatest(nextval('{SCHEMA}.batch_seq'), "
+                f"(SELECT coalesce(max(batch_id), 0) + 1 FROM {SCHEMA}.batches))",
+            )
         file = str(info.shown_path)
         # this send accounts for every line again: an earlier send of the same content, which
         # loaded nothing (see `_previous_batch`), keeps its batch row, marked superseded by this
@@ -297,8 +307,6 @@ def _commit(
             f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({earlier})",
             [batch_id, *sent],
         )
-        if replaced:
-            _take_out(con, src, replaced, batch_id)
         if columns:
             cols = ", ".join(quote_ident(c) for c in columns)
             con.execute(
@@ -327,18 +335,20 @@ def _commit(
     return batch_id
 
 
-def _take_out(
-    con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, ...], batch_id: int
-) -> None:
-    """Remove earlier loads (inside `_commit`'s transaction): their raw and quarantine rows go,
-    their batch rows stay, marked superseded by `batch_id`. Rows that left raw leave no trace
-    the planner could slice by, so every model forgets its state and the next build recomputes
-    it in full; a history (scd2) keeps its rows and records the corrected profile as a change."""
+def _take_out(con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, ...]) -> None:
+    """Remove earlier loads of a file (inside `_commit`'s transaction) before it goes in again
+    as batch `replaced[0]`: their raw and quarantine rows go, and that batch's row, written anew;
+    another load of the same content (if any) keeps its row, marked superseded. The file keeps
+    its batch id, so a newer users or items file still wins over it, and the histories see the
+    corrected times of the batches they were built from (`build._history_plan` takes back a
+    history stamped after them). Rows that left raw leave no trace the planner could slice by,
+    so every other model forgets its state and the next build recomputes it in full."""
     ids = ", ".join(str(int(b)) for b in replaced)
     con.execute(f"DELETE FROM {src.table} WHERE {BATCH_COLUMN} IN ({ids})")
     con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({ids})")
+    con.execute(f"DELETE FROM {SCHEMA}.batches WHERE batch_id = ?", [replaced[0]])
     con.execute(
-        f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({ids})", [batch_id]
+        f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({ids})", [replaced[0]]
     )
     history = [k.value for k in Kind if k.keeps_history]
     forgotten = (

@@ -593,14 +593,27 @@ def test_an_export_read_with_day_and_month_swapped_is_replaced(con, tmp_path):
     again = ingest(con, "events", path, pii_key=KEY, reading=right)
     assert again.duplicate and again.duplicate_of == wrong.batch_id
     assert "--replace" in describe_ingest(again)
+    # a replace that would load nothing (a mistyped format) is refused and changes nothing
+    before = snapshot(con)
+    typo = Reading(event_type="purchase", ts_format="%Y-%m-%d %H:%M")
+    with pytest.raises(
+        ProfilerError,
+        match=r"no line loads \(214 lines.*\(batch 1\) stays as it was; nothing changed",
+    ) as err:
+        ingest(con, "events", path, pii_key=KEY, reading=typo, replace=True)
+    assert "\n" not in str(err.value) and snapshot(con) == before
+
     fixed = ingest(con, "events", path, pii_key=KEY, reading=right, replace=True)
-    assert (fixed.loaded, fixed.replaced) == (214, (wrong.batch_id,))
-    assert "replaced: the earlier load" in describe_ingest(fixed)
+    assert (fixed.loaded, fixed.replaced, fixed.batch_id) == (
+        214,
+        (wrong.batch_id,),
+        wrong.batch_id,
+    )
+    assert "replaced: batch 1, the earlier load" in describe_ingest(fixed)
     got = rows(con, "SELECT user_id, ts, item_id, price, _batch_id FROM raw_events ORDER BY ALL")
     assert got == sorted((u, t, i, p, fixed.batch_id) for u, t, i, p in lines)
-    assert rows(con, "SELECT batch_id, superseded_by FROM _profiler.batches ORDER BY 1") == [
-        (wrong.batch_id, fixed.batch_id),
-        (fixed.batch_id, None),
+    assert rows(con, "SELECT batch_id, loaded, superseded_by FROM _profiler.batches") == [
+        (fixed.batch_id, 214, None)
     ]
     # a day past 12 does not match a day-first format: the summary says to check it
     partly = write(

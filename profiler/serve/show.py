@@ -139,14 +139,18 @@ def _query(con, sql: str, params: list) -> tuple[list[str], list[tuple]] | None:
 
 
 def _serving_parts(con, settings: Settings, user_id: str) -> dict[str, tuple[list[str], list]]:
-    """Model scores (newest per model), recommendations and audiences of one user."""
+    """Model scores (newest per model up to the profile's as-of), recommendations and audiences
+    of one user."""
     from profiler.serve.audiences import audience_tables, user_audiences
     from profiler.serve.catalog import analyst_tables
 
     parts: dict[str, tuple[list[str], list]] = {}
     scores = _query(
         con,
+        # the newest scores up to the profile's as-of: scores of a later as-of (a build or a
+        # training --as-of ahead, data since replaced) describe another profile
         "SELECT model, score, label, decile, as_of, model_version FROM user_scores WHERE user_id = ? "
+        "AND as_of <= (SELECT max(as_of) FROM user_profile) "
         "QUALIFY row_number() OVER (PARTITION BY model ORDER BY as_of DESC) = 1 ORDER BY model",
         [user_id],
     )
