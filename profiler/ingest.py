@@ -48,7 +48,7 @@ from profiler.project import Kind
 from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, zone_for_ingest
 from profiler.sources import BATCH_COLUMN, Source, get_source
-from profiler.state import SCHEMA, ensure_schema, has_table
+from profiler.state import SCHEMA, ensure_schema, has_table, new_lineage
 
 TYPED = "_ingest_typed"
 UNKNOWN_SHOWN = 5  # values named per `unknown_*` reason in the result
@@ -342,7 +342,8 @@ def _take_out(con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, 
     its batch id, so a newer users or items file still wins over it, and the histories see the
     corrected times of the batches they were built from (`build._history_plan` takes back a
     history stamped after them). Rows that left raw leave no trace the planner could slice by,
-    so every other model forgets its state and the next build recomputes it in full."""
+    so every other model forgets its state and the next build recomputes it in full; the data's
+    lineage is new, so no classifier trained on them is reused."""
     ids = ", ".join(str(int(b)) for b in replaced)
     con.execute(f"DELETE FROM {src.table} WHERE {BATCH_COLUMN} IN ({ids})")
     con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({ids})")
@@ -350,6 +351,7 @@ def _take_out(con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, 
     con.execute(
         f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({ids})", [replaced[0]]
     )
+    new_lineage(con)  # models trained on the rows that left are not reused
     history = [k.value for k in Kind if k.keeps_history]
     forgotten = (
         f"SELECT name FROM {SCHEMA}.models WHERE kind NOT IN ({', '.join('?' for _ in history)})"

@@ -186,3 +186,8 @@ def check_ts_format(fmt: str) -> None:
         except duckdb.Error as err:
             first = str(err).splitlines()[0].split(": ", 1)[-1]
             raise ProfilerError(f"--ts-format {fmt!r}: {first}") from None
+    if not any(d in fmt for d in ("%Y", "%y", "%G", "%c", "%x")):
+        raise ProfilerError(
+            f"--ts-format {fmt!r}: has no year (%Y or %y), so every time would read as 1900; "
+            "times without a year (Tmall's 1111 for 11 November) need one added before ingest"
+        )

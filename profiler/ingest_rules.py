@@ -10,7 +10,7 @@ reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`)
 - `bad_timestamp` (unparseable or before 1990), `future_timestamp` (more than a day ahead)
 - `bad_type:<column>`: a number that does not parse (or an integer column with a fraction), or a
   JSON object or array where a value is expected
-- `negative_money`, `bad_quantity` (<= 0), `bad_rating` (outside 1-5)
+- `negative_money`, `bad_quantity` (< 0: returns are not purchases), `bad_rating` (outside 1-5)
 """
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ def _range_checks(source: Source) -> list[tuple[str, str]]:
     names = {c.name for c in source.columns}
     checks = [(f"__t_{m} < 0", "negative_money") for m in MONEY if m in names]
     if "quantity" in names:
-        checks.append(("__t_quantity <= 0", "bad_quantity"))
+        checks.append(("__t_quantity < 0", "bad_quantity"))  # 0: a line of no units, kept
     if "rating" in names:
         checks.append(("__t_rating NOT BETWEEN 1 AND 5", "bad_rating"))
     return checks

@@ -106,7 +106,7 @@ def _cleaning(con) -> str:
         (extra,) = con.execute("SELECT sum(repeats) FROM int_user_feedback_day").fetchone()
         if extra:
             parts.append(
-                f"{extra:,} feedback line(s) sent again in another file counted once "
+                f"{extra:,} feedback line(s) a file had sent already left out "
                 "(int_user_feedback_day)"
             )
     if "stg_bot_bursts.user_id" in have:

@@ -66,13 +66,21 @@ SOURCES: dict[str, Source] = {
                     "visitorid",
                     "visitor_id",
                     "uid",
+                    "household_key",  # Dunnhumby's The Complete Journey
                 ),
             ),
             Column(
                 "event_type",
                 "VARCHAR",
                 True,
-                synonyms=("behavior_type", "behaviour_type", "event", "action", "type"),
+                synonyms=(
+                    "behavior_type",
+                    "behaviour_type",
+                    "event",
+                    "action",
+                    "action_type",
+                    "type",
+                ),
             ),
             Column(
                 "ts",
@@ -94,12 +102,16 @@ SOURCES: dict[str, Source] = {
                 "VARCHAR",
                 synonyms=("product_id", "itemid", "sku", "product", "stock_code", "article_id"),
             ),
-            Column("category_id", "VARCHAR", synonyms=("categoryid", "category")),
+            Column("category_id", "VARCHAR", synonyms=("categoryid", "category", "cat_id")),
             Column("category_path", "VARCHAR", synonyms=("category_code",)),
-            Column("brand", "VARCHAR"),
+            Column("brand", "VARCHAR", synonyms=("brand_id",)),  # Tmall sends brand ids
             Column("price", "DOUBLE", synonyms=("unit_price",)),
             Column("quantity", "INTEGER", synonyms=("qty", "quantity_purchased")),
-            Column("amount", "DOUBLE", synonyms=("revenue", "total", "value", "order_amount")),
+            Column(
+                "amount",
+                "DOUBLE",
+                synonyms=("revenue", "total", "value", "order_amount", "sales_value"),
+            ),
             Column("session_id", "VARCHAR", synonyms=("user_session", "session", "sessionid")),
             Column("query", "VARCHAR", synonyms=("search_query", "search_term", "keyword")),
         ),

@@ -56,6 +56,31 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in _DDL + [raw_table_ddl(s) for s in SOURCES.values()]:
         con.execute(ddl)
     _add_superseded_by(con)
+    con.execute(
+        f"INSERT INTO {SCHEMA}.settings SELECT ?, CAST(uuid() AS VARCHAR) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.settings WHERE name = ?)",
+        [LINEAGE, LINEAGE],
+    )
+
+
+# The identity of the data a warehouse holds: made with the warehouse, made anew when
+# `ingest --replace` takes data out. A trained model is reused only within one lineage, so never
+# on another shop's warehouse (the project folder, where models are kept, may serve several) nor
+# on data that has since been replaced.
+LINEAGE = "data_lineage"
+
+
+def data_lineage(con: duckdb.DuckDBPyConnection) -> str | None:
+    if not has_table(con, "settings", SCHEMA):
+        return None
+    row = con.execute(f"SELECT value FROM {SCHEMA}.settings WHERE name = ?", [LINEAGE]).fetchone()
+    return row[0] if row else None
+
+
+def new_lineage(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"UPDATE {SCHEMA}.settings SET value = CAST(uuid() AS VARCHAR) WHERE name = ?", [LINEAGE]
+    )
 
 
 def _add_superseded_by(con: duckdb.DuckDBPyConnection) -> None:

@@ -3,12 +3,12 @@
 -- lookback: 0
 -- grain: user_id, day
 -- tags: behaviour, sessions
--- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: the events of stg_events (exact repeats once, bot-like user-days out), money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after more than 30 minutes without events; they end at midnight (shop time), so every day is built on its own. Events sent as dates (stg_date_only_events) start no session and state no hour; a day of nothing else is one session of 0 seconds.
+-- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: the events of stg_events (each event once, the browsing of bot-like user-days out), money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after more than 30 minutes without events; they end at midnight (shop time), so every day is built on its own. Events sent as dates (stg_date_only_events) start no session and state no hour; a day of nothing else is one session of 0 seconds.
 -- columns:
 --   user_id: pseudonymous user id
 --   day: calendar day (shop time)
 --   weekday: ISO day of the week, 1 = Monday .. 7 = Sunday
---   events: events that day (exact repeats once)
+--   events: events that day (each once, as stg_events counts them)
 --   views: product views
 --   carts: add-to-cart events
 --   favs: add-to-favourites events
@@ -16,7 +16,7 @@
 --   searches: search events
 --   sessions: sessions that day
 --   session_seconds: summed session durations, first to last event of each session (browse time), seconds
---   purchase_quantity: units bought (1 per purchase line without a quantity); NULL without purchases
+--   purchase_quantity: units bought (1 per purchase line without a quantity; a line of quantity 0 adds none); NULL without purchases
 --   purchase_amount: money spent (amount, else price x quantity); NULL when no purchase had an amount or a price
 --   first_ts: first event of the day (shop time)
 --   priced_events: views, carts and purchases whose unit price is known (from the event, else the item)
@@ -51,7 +51,7 @@ WITH rules AS (
 ),
 
 cleaned AS (
-    -- each event once, bot-like user-days out (stg_events)
+    -- each event once, the browsing of bot-like user-days out (stg_events)
     SELECT
         e.user_id,
         e.day,

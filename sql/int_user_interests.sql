@@ -2,7 +2,7 @@
 -- unique_key: user_id
 -- grain: user_id
 -- tags: preference, search
--- description: What each user is interested in, lifetime, one row per user with items or searches: the top 3 categories and brands by time-decayed affinity and the top 3 search queries. Affinity weighs views 1, favs 2, carts 3 and purchases 5, halving every 30 days (rules below). Scores are stated at a fixed reference day, so their order never depends on the as-of; preference_features ages them to the as-of. Events from stg_events (repeats once, bot-like user-days out), with category, brand and (for purchases without amount or price) price taken from stg_items where the event lacks them, categories as dotted lower-case paths (else the category id), brands and queries lower case.
+-- description: What each user is interested in, lifetime, one row per user with items or searches: the top 3 categories and brands by time-decayed affinity and the top 3 search queries. Affinity weighs views 1, favs 2, carts 3 and purchases 5, halving every 30 days (rules below). Scores are stated at a fixed reference day, so their order never depends on the as-of; preference_features ages them to the as-of. Events from stg_events (each event once, the browsing of bot-like user-days out), with category, brand and (for purchases without amount or price) price taken from stg_items where the event lacks them, categories as dotted lower-case paths (else the category id), brands and queries lower case.
 -- columns:
 --   user_id: pseudonymous user id
 --   reference_day: the day the scores are stated at (2020-01-01); a score at day D is score x 0.5 ^ ((D - reference_day) / half_life_days)
@@ -71,7 +71,7 @@ as_sent AS (
         sum(coalesce(e.amount, e.price * coalesce(e.quantity, 1))) FILTER (WHERE e.event_type = 'purchase') AS spend,
         sum(coalesce(e.quantity, 1)) FILTER (WHERE e.event_type = 'purchase' AND e.amount IS NULL AND e.price IS NULL)
             AS unpriced_quantity
-    FROM stg_events AS e  -- each event once, bot-like user-days out
+    FROM stg_events AS e  -- each event once, the browsing of bot-like user-days out
     CROSS JOIN rules AS r
     GROUP BY
         e.user_id, e.category_id, e.category_path, e.brand,

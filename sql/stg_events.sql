@@ -1,6 +1,6 @@
 -- kind: ephemeral
 -- tags: cleaning, events
--- description: The cleaned event stream every rollup reads: each event once and no bot-like user-days. Exact repeats count once (equal lines sent as dates, stg_date_only_events, are separate events and all stay; equal purchase lines of one file are separate units or orders; at a moment with repeats, stg_event_repeats' distinct events, each as often as it counts, replace the raw rows of their type); the browsing events of user-days flagged in stg_bot_bursts are left out (they stay listed there, with the reason), their purchases stay. Ephemeral: never stored, inlined as a subquery into each reader, so an incremental reader still reads only its own slice of raw_events.
+-- description: The cleaned event stream every rollup reads: each event once and no bot-like browsing. Equal lines sent as dates (stg_date_only_events) are separate events and all stay; at a moment where some other line arrived more often than it counts, stg_event_repeats' distinct events, each as often as it counts, replace the raw rows of their type (equal purchase lines of one file are separate units; a copy in another file adds nothing); the browsing events (views, carts, favs, searches) of user-days flagged in stg_bot_bursts are left out (they stay listed there, with the reason), their purchases stay. Ephemeral: never stored, inlined as a subquery into each reader, so an incremental reader still reads only its own slice of raw_events.
 -- columns:
 --   user_id: pseudonymous user id
 --   event_type: event type

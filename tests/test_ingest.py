@@ -666,6 +666,7 @@ def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
         ("events", Reading(kind="review"), "--kind is for feedback files"),
         ("events", Reading(ts_format="%Q"), "--ts-format '%Q'"),
         ("events", Reading(ts_format="mdy"), "no %-directive"),
+        ("events", Reading(ts_format="%m%d"), "has no year"),  # Tmall's 1111 is 11 November
         ("events", Reading(columns=("user_id", "User_ID")), "'User_ID' named twice"),
         ("events", Reading(columns=("user_id", " ")), "an empty name"),
         ("events", Reading(columns=("user_id", "ts")), "names 2 column"),  # the file has 6

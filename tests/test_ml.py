@@ -307,7 +307,7 @@ def test_every_estimator_trains_evaluates_saves_and_scores(
     assert set(report["importances"]) == {f.name for f in features}
     assert sum(b["rows"] for b in report["calibration"]) == report["rows"]["validation"]
     trained = TrainedModel(
-        spec, "v1", "fp", "inputs", cuts, features, pipeline, [0, 1], report["metrics"], report["baselines"],
+        spec, "v1", "fp", "inputs", "lineage", cuts, features, pipeline, [0, 1], report["metrics"], report["baselines"],
         report["calibration"], report["importances"], report["rows"], True, True, "days",
     )  # fmt: skip
     save_artifact(tmp_path / "target", trained)
@@ -490,7 +490,16 @@ def test_build_step_retrains_only_when_the_spec_or_its_inputs_change(
     con.execute("UPDATE _profiler.models SET watermark = 0 WHERE name = 'user_scores'")
     action, message, runs = step()
     assert runs == 3 and "validated on" in message  # the model is 1.2 days old: retrained
-    assert len(list((target / "models" / "purchase_propensity").iterdir())) == 3
+    # another lineage of data (another shop's warehouse on this project folder, or data taken
+    # out by `ingest --replace`) never scores with this model, fresh as it is: it trains its own
+    from profiler.state import new_lineage
+
+    new_lineage(con)
+    con.execute("DELETE FROM user_scores")
+    con.execute("UPDATE _profiler.models SET watermark = 0 WHERE name = 'user_scores'")
+    action, message, runs = step()
+    assert runs == 4 and "validated on" in message
+    assert len(list((target / "models" / "purchase_propensity").iterdir())) == 4
 
 
 # --- the CLI on the shared sample ----------------------------------------------------------------

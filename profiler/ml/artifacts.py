@@ -94,6 +94,7 @@ def metadata_for(trained) -> dict:
         "classes": trained.classes,
         "data_fingerprint": trained.data_fingerprint,
         "inputs_fingerprint": trained.inputs_fingerprint,
+        "data_lineage": trained.data_lineage,
         "training_window": {
             "as_of": cuts.as_of.isoformat(),
             "final_cutoffs": [c.isoformat() for c in cuts.final],
@@ -140,10 +141,11 @@ def load_artifact(target_dir: Path, name: str, version: str) -> Artifact | None:
 
 
 def recent_artifact(
-    target_dir: Path, name: str, inputs_fp: str, as_of, max_age_days: int
+    target_dir: Path, name: str, inputs_fp: str, as_of, max_age_days: int, lineage: str | None
 ) -> Artifact | None:
-    """The newest artifact trained on the same spec and feature SQL, at most `max_age_days` of
-    as-of time before `as_of`: what `profiler build` scores with instead of retraining."""
+    """The newest artifact trained on the same spec and feature SQL, on this warehouse's data
+    (`lineage`, see `state.data_lineage`), at most `max_age_days` of as-of time before `as_of`:
+    what `profiler build` scores with instead of retraining."""
     from datetime import datetime, timedelta
 
     best: tuple[datetime, Path] | None = None
@@ -156,6 +158,7 @@ def recent_artifact(
         fresh = timedelta(0) <= as_of - trained_at <= timedelta(days=max_age_days)
         if (
             meta.get("inputs_fingerprint") == inputs_fp
+            and meta.get("data_lineage") == lineage
             and fresh
             and (best is None or trained_at > best[0])
         ):

@@ -80,11 +80,17 @@ def score_published(
     from profiler.ml.features import resolve_features
     from profiler.ml.score import score_users
     from profiler.ml.train import data_fingerprint, inputs_fingerprint, model_version
+    from profiler.state import data_lineage
 
     features = resolve_features(con, spec)
     version = model_version(spec, features, data_fingerprint(con, project_dir, spec, as_of))
     artifact = load_artifact(target_dir, spec.name, version) or recent_artifact(
-        target_dir, spec.name, inputs_fingerprint(project_dir, spec), as_of, spec.retrain_every_days
+        target_dir,
+        spec.name,
+        inputs_fingerprint(project_dir, spec),
+        as_of,
+        spec.retrain_every_days,
+        data_lineage(con),
     )
     trained = None
     if artifact is None:

@@ -59,6 +59,7 @@ class TrainedModel:
     version: str
     data_fingerprint: str
     inputs_fingerprint: str
+    data_lineage: str | None  # the warehouse data's identity (state.data_lineage)
     cutoffs: Cutoffs
     features: list[Feature]
     pipeline: object
@@ -98,11 +99,18 @@ def data_fingerprint(
 ) -> str:
     """What the training data depends on, computed without reading it: the batches loaded so far,
     the as-of, and the SQL of every model the feature tables are built from."""
+    from profiler.state import data_lineage
+
     batches = con.execute(
         "SELECT coalesce(max(batch_id), 0), count(*), coalesce(sum(loaded), 0) FROM _profiler.batches"
     ).fetchone()
     body = "\x1f".join(
-        [*map(str, batches), as_of.isoformat(), inputs_fingerprint(project_dir, spec)]
+        [
+            *map(str, batches),
+            str(data_lineage(con)),
+            as_of.isoformat(),
+            inputs_fingerprint(project_dir, spec),
+        ]
     )
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
@@ -322,6 +330,7 @@ def train_model(
 ) -> tuple[TrainedModel, Frame | None]:
     """Evaluate out of time, refit on the latest cutoffs; optionally read features to score at T."""
     from profiler.ml.estimators import one_thread
+    from profiler.state import data_lineage
 
     data_fp = data_fingerprint(con, project_dir, spec, as_of)
     cuts = plan_cutoffs(spec, as_of)
@@ -339,6 +348,7 @@ def train_model(
         version=model_version(spec, features, data_fp),
         data_fingerprint=data_fp,
         inputs_fingerprint=inputs_fingerprint(project_dir, spec),
+        data_lineage=data_lineage(con),
         cutoffs=cuts,
         features=features,
         pipeline=pipeline,
