@@ -117,15 +117,8 @@ def test_a_file_read_wrongly_is_replaced_and_the_build_equals_one_good_load(
     batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
     for batch in batches[:2]:
         run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
-    run_cli(
-        "ingest",
-        "events",
-        str(batches[2]),
-        "--map",
-        "user_id=item_id",
-        warehouse=wh,
-        project=project,
-    )
+    wrong = ("--map", "user_id=item_id")
+    run_cli("ingest", "events", str(batches[2]), *wrong, warehouse=wh, project=project)
     run_cli("build", warehouse=wh, project=project)
     with duckdb.connect(str(wh), read_only=True) as con:
         wrong_users = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
@@ -198,31 +191,14 @@ def test_a_replaced_users_file_does_not_win_over_a_newer_one(tmp_path: Path) -> 
     new = tmp_path / "users_new.csv"
     new.write_text("user_id,city,region\nu1,Newtown,North\n")
     run_cli("ingest", "events", str(events), warehouse=wh, project=project)
-    run_cli(
-        "ingest",
-        "users",
-        str(old),
-        "--map",
-        "city=county",
-        "--map",
-        "region=town",
-        warehouse=wh,
-        project=project,
-    )
-    run_cli("ingest", "users", str(new), warehouse=wh, project=project)
+
+    def users(*args: str) -> None:
+        run_cli("ingest", "users", *args, warehouse=wh, project=project)
+
+    users(str(old), "--map", "city=county", "--map", "region=town")  # read wrongly
+    users(str(new))
     run_cli("build", warehouse=wh, project=project)
-    run_cli(
-        "ingest",
-        "users",
-        str(old),
-        "--map",
-        "city=town",
-        "--map",
-        "region=county",
-        "--replace",
-        warehouse=wh,
-        project=project,
-    )
+    users(str(old), "--map", "city=town", "--map", "region=county", "--replace")
     run_cli("build", warehouse=wh, project=project)
     with duckdb.connect(str(wh), read_only=True) as con:
         got = con.execute("SELECT user_id, city, region FROM int_users ORDER BY 1").fetchall()

@@ -293,17 +293,8 @@ def test_equal_purchase_lines_of_one_file_are_units_and_a_re_export_is_not(tmp_p
         path = tmp_path / name
         with path.open("w", newline="") as f:
             csv.writer(f).writerows([header, *lines])
-        run_cli(
-            "ingest",
-            "events",
-            str(path),
-            "--map",
-            "user_id=customer_unique_id",
-            "--map",
-            "ts=order_purchase_timestamp",
-            warehouse=wh,
-            project=project,
-        )
+        olist = ("--map", "user_id=customer_unique_id", "--map", "ts=order_purchase_timestamp")
+        run_cli("ingest", "events", str(path), *olist, warehouse=wh, project=project)
     out = run_cli("build", *PROFILE, warehouse=wh, project=project)
     with duckdb.connect(str(wh), read_only=True) as con:
         got = con.execute(
@@ -353,23 +344,10 @@ def test_equal_reviews_of_one_file_are_separate_and_a_re_export_is_not(tmp_path:
         ("reviews_2.csv", [*first, "u1,r4,4,,2017-10-18 00:00:00\n"]),
     ):
         (tmp_path / name).write_text(header + "".join(lines))
-        run_cli(
-            "ingest",
-            "feedback",
-            str(tmp_path / name),
-            "--kind",
-            "review",
-            "--map",
-            "user_id=customer_unique_id",
-            "--map",
-            "rating=review_score",
-            "--map",
-            "text=review_comment_message",
-            "--map",
-            "ts=review_creation_date",
-            warehouse=wh,
-            project=project,
-        )
+        reviews = ("--kind", "review", "--map", "user_id=customer_unique_id", "--map",
+                   "rating=review_score", "--map", "text=review_comment_message", "--map",
+                   "ts=review_creation_date")  # fmt: skip
+        run_cli("ingest", "feedback", str(tmp_path / name), *reviews, warehouse=wh, project=project)
     out = run_cli("build", *PROFILE, warehouse=wh, project=project)
     with duckdb.connect(str(wh), read_only=True) as con:
         got = con.execute("SELECT ratings, reviews, avg_rating FROM sentiment_features").fetchall()
