@@ -51,6 +51,7 @@ from profiler.sources import BATCH_COLUMN, Source, get_source
 from profiler.state import SCHEMA, ensure_schema, has_table, new_lineage
 
 TYPED = "_ingest_typed"
+SCORES = "user_scores"  # the model layer's scores (profiler.ml), by model and as-of
 UNKNOWN_SHOWN = 5  # values named per `unknown_*` reason in the result
 
 
@@ -286,7 +287,7 @@ def _commit(
         record_zone(con, reading.time_zone or "UTC")
         if replaced:  # in place: the file keeps its batch, so its place among the sends
             batch_id = replaced[0]
-            _take_out(con, src, replaced)
+            _take_out(con, src, replaced, stats.min_ts)
         else:
             (batch_id,) = one_row(
                 con,
@@ -335,7 +336,12 @@ def _commit(
     return batch_id
 
 
-def _take_out(con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, ...]) -> None:
+def _take_out(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    replaced: tuple[int, ...],
+    new_min_ts: datetime | None,
+) -> None:
     """Remove earlier loads of a file (inside `_commit`'s transaction) before it goes in again
     as batch `replaced[0]`: their raw and quarantine rows go, and that batch's row, written anew;
     another load of the same content (if any) keeps its row, marked superseded. The file keeps
@@ -343,8 +349,16 @@ def _take_out(con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, 
     corrected times of the batches they were built from (`build._history_plan` takes back a
     history stamped after them). Rows that left raw leave no trace the planner could slice by,
     so every other model forgets its state and the next build recomputes it in full; the data's
-    lineage is new, so no classifier trained on them is reused."""
+    lineage is new, so no classifier trained on them is reused, and the scores of as-ofs that saw
+    either reading (from the earlier of the two first times on; all of them for a file without
+    times) leave `user_scores`."""
     ids = ", ".join(str(int(b)) for b in replaced)
+    if has_table(con, SCORES):
+        (old_min_ts,) = one_row(
+            con, f"SELECT min(min_ts) FROM {SCHEMA}.batches WHERE batch_id IN ({ids})"
+        )
+        since = min(old_min_ts, new_min_ts) if old_min_ts and new_min_ts else None
+        con.execute(f"DELETE FROM {SCORES} WHERE ? IS NULL OR as_of >= ?", [since, since])
     con.execute(f"DELETE FROM {src.table} WHERE {BATCH_COLUMN} IN ({ids})")
     con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({ids})")
     con.execute(f"DELETE FROM {SCHEMA}.batches WHERE batch_id = ?", [replaced[0]])

@@ -603,7 +603,14 @@ def test_an_export_read_with_day_and_month_swapped_is_replaced(con, tmp_path):
         ingest(con, "events", path, pii_key=KEY, reading=typo, replace=True)
     assert "\n" not in str(err.value) and snapshot(con) == before
 
+    # scores the model layer wrote at as-ofs that saw the wrong times (10 January on) go too
+    con.execute("CREATE TABLE user_scores (user_id VARCHAR, model VARCHAR, as_of TIMESTAMP)")
+    con.execute(
+        "INSERT INTO user_scores VALUES ('u', 'm', '2018-12-01'), ('u', 'm', '2019-01-15'), "
+        "('u', 'm', '2019-10-02')"
+    )
     fixed = ingest(con, "events", path, pii_key=KEY, reading=right, replace=True)
+    assert rows(con, "SELECT as_of FROM user_scores") == [(datetime(2018, 12, 1),)]
     assert (fixed.loaded, fixed.replaced, fixed.batch_id) == (
         214,
         (wrong.batch_id,),
