@@ -131,6 +131,16 @@ def ingest(
             "than the corrected data.",
         ),
     ] = False,
+    replace_batch: Annotated[
+        int | None,
+        typer.Option(
+            "--replace-batch",
+            metavar="N",
+            help="Load the file in place of batch N of this source (a corrected re-export of an "
+            "earlier file; batch ids are in _profiler.batches and in the ingest summary), "
+            "as --replace does.",
+        ),
+    ] = None,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -138,6 +148,8 @@ def ingest(
     from profiler.commands import ingest_file, parse_mapping, reading_of
 
     try:
+        if replace and replace_batch is not None:
+            raise ProfilerError("--replace and --replace-batch: give one")
         result = ingest_file(
             _settings(project_dir, warehouse),
             source,
@@ -145,6 +157,7 @@ def ingest(
             parse_mapping(map_ or []),
             reading_of(event_type, kind, ts_format, decimal_comma, time_zone, columns, encoding),
             replace,
+            replace_batch,
         )
     except ProfilerError as err:
         _fail(str(err))

@@ -144,9 +144,11 @@ def ingest_file(
     mapping: dict[str, str],
     reading=None,
     replace: bool = False,
+    replace_batch: int | None = None,
 ):
     """`reading`: an `ingest_reading.Reading` (`--event-type`, `--ts-format`); None reads as sent.
-    `replace`: load content ingested before again, in place of the earlier load."""
+    `replace`: load content ingested before again, in place of the earlier load;
+    `replace_batch`: load this file in place of batch N."""
     from profiler.ingest import ingest
     from profiler.ingest_reading import Reading
     from profiler.lock import lock_path, warehouse_lock
@@ -172,6 +174,7 @@ def ingest_file(
                 pii_key=key,
                 reading=reading or Reading(),
                 replace=replace,
+                replace_batch=replace_batch,
             )
         except ProfilerError:
             refused = True
@@ -197,13 +200,13 @@ def describe_ingest(result) -> str:
             "ingest it with --replace: the earlier load is taken out"
         )
     lines = [
-        f"{result.source}: {result.file}: {result.loaded:,} loaded, {sum(result.quarantined.values()):,} quarantined of {result.lines:,} lines"
+        f"{result.source}: {result.file}: {result.loaded:,} loaded, {sum(result.quarantined.values()):,} quarantined of {result.lines:,} lines (batch {result.batch_id})"
     ]
     if result.replaced:
         lines.append(
-            f"  replaced: batch {result.batch_id}, the earlier load of this content: its rows "
-            f"left raw_{result.source} and quarantine and these took their place; the next "
-            "build recomputes the models in full"
+            f"  replaced: batch {result.batch_id}: its earlier rows left raw_{result.source} and "
+            "quarantine and this file's took their place; the next build recomputes the models "
+            "in full"
         )
     renamed = [
         f"{target} <- {column}" for target, column in result.columns.items() if target != column

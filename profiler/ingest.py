@@ -85,6 +85,7 @@ def ingest(
     pii_key: bytes,
     reading: Reading = AS_SENT,
     replace: bool = False,
+    replace_batch: int | None = None,
 ) -> IngestResult:
     """Load one file into `raw_<source>`; refuse it whole (ProfilerError) if it cannot be used.
 
@@ -93,6 +94,8 @@ def ingest(
     then the earlier load leaves raw and quarantine in the same transaction that writes this one
     (a file first read with the wrong `--ts-format` or `--map`), and every model but the
     histories is forgotten, so the next build recomputes whatever the earlier load fed.
+    `replace_batch` does the same in place of batch N of this source, whatever it held (a
+    corrected re-export of yesterday's file).
     Prints nothing: the CLI shows the result.
     """
     src = get_source(source)
@@ -123,7 +126,9 @@ def ingest(
             f"there, and no line holds UTF-8 text; {guess}; nothing loaded"
         )
     loads = _loads_of(con, src, info.fingerprints)
-    if loads and not replace:
+    if replace_batch is not None:
+        loads = _batch_to_replace(con, src, replace_batch, loads, path)
+    elif loads and not replace:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=loads[0])
     with ExitStack() as cleanup:
         if _needs_decoding(info, reading.encoding):
@@ -388,6 +393,37 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
     for col in src.columns:
         if col.name not in have:
             con.execute(f"ALTER TABLE {src.table} ADD COLUMN {quote_ident(col.name)} {col.type}")
+
+
+def _batch_to_replace(
+    con: duckdb.DuckDBPyConnection, src: Source, batch: int, loads: tuple[int, ...], path: Path
+) -> tuple[int, ...]:
+    """`--replace-batch N`: N must be a current send of this source; this content must not be
+    loaded already under another batch (that would count it twice)."""
+    other = [b for b in loads if b != batch]
+    if other:
+        raise ProfilerError(
+            f"{path.name} is already loaded as batch {other[0]}; replacing batch {batch} with it "
+            "would count it twice; nothing changed"
+        )
+    row = (
+        con.execute(
+            f"SELECT source, superseded_by FROM {SCHEMA}.batches WHERE batch_id = ?", [batch]
+        ).fetchone()
+        if has_table(con, "batches", SCHEMA)
+        else None
+    )
+    if row is None:
+        raise ProfilerError(f"--replace-batch {batch}: no such batch (see _profiler.batches)")
+    if row[0] != src.name:
+        raise ProfilerError(
+            f"--replace-batch {batch}: batch {batch} holds {row[0]}, not {src.name}"
+        )
+    if row[1] is not None:
+        raise ProfilerError(
+            f"--replace-batch {batch}: batch {batch} was already taken over by batch {row[1]}"
+        )
+    return (batch,)
 
 
 def _loads_of(

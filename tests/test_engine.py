@@ -126,7 +126,7 @@ def test_a_file_read_wrongly_is_replaced_and_the_build_equals_one_good_load(
     again = run_cli("ingest", "events", str(batches[2]), warehouse=wh, project=project)
     assert "already ingested (same content, batch 3)" in again and "--replace" in again
     out = run_cli("ingest", "events", str(batches[2]), "--replace", warehouse=wh, project=project)
-    assert "replaced: batch 3, the earlier load of this content" in out
+    assert "replaced: batch 3: its earlier rows left raw_events" in out
     for batch in batches[3:]:
         run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
     run_cli("build", warehouse=wh, project=project)

@@ -616,7 +616,7 @@ def test_an_export_read_with_day_and_month_swapped_is_replaced(con, tmp_path):
         (wrong.batch_id,),
         wrong.batch_id,
     )
-    assert "replaced: batch 1, the earlier load" in describe_ingest(fixed)
+    assert "replaced: batch 1: its earlier rows left raw_events" in describe_ingest(fixed)
     got = rows(con, "SELECT user_id, ts, item_id, price, _batch_id FROM raw_events ORDER BY ALL")
     assert got == sorted((u, t, i, p, fixed.batch_id) for u, t, i, p in lines)
     assert rows(con, "SELECT batch_id, loaded, superseded_by FROM _profiler.batches") == [
@@ -649,6 +649,44 @@ def test_a_dat_file_is_delimited_text(con, tmp_path):
     assert rows(con, "SELECT user_id, ts, category_id FROM raw_events ORDER BY ts") == [
         ("1", datetime(2014, 4, 7, 10, 51, 9, 277000), "0"),
         ("1", datetime(2014, 4, 7, 10, 54, 9, 868000), "S"),
+    ]
+
+
+def test_a_corrected_export_replaces_its_batch(con, tmp_path):
+    """REES46's purchases as two daily orders exports; the first is sent again corrected (a price
+    fixed, an order added): `--replace-batch` puts it in place of batch 1, batch 2 untouched.
+    A wrong batch number or content already loaded elsewhere is refused and changes nothing."""
+    buys = rees46_purchases()
+    header = "customer_id,order_date,item_id,price\n"
+    text = [f"{u},{t},{i},{p}\n" for u, t, i, p in buys]
+    day1 = write(tmp_path / "day1.csv", header + "".join(text[:100]))
+    day2 = write(tmp_path / "day2.csv", header + "".join(text[100:]))
+    fixed = write(
+        tmp_path / "day1_fixed.csv", header + "".join(text[1:100]) + "u,2019-10-01 23:00:00,9,1.5\n"
+    )
+    orders = Reading(event_type="purchase")
+    first, second = (ingest(con, "events", f, pii_key=KEY, reading=orders) for f in (day1, day2))
+    assert (first.batch_id, second.batch_id) == (1, 2)
+    assert "(batch 1)" in describe_ingest(first)
+    before = snapshot(con)
+    for batch, content, message in [
+        (7, fixed, "no such batch"),
+        (1, day2, "already loaded as batch 2"),
+    ]:
+        with pytest.raises(ProfilerError, match=message):
+            ingest(con, "events", content, pii_key=KEY, reading=orders, replace_batch=batch)
+        assert snapshot(con) == before
+    with pytest.raises(ProfilerError, match="batch 1 holds events, not users"):
+        ingest(con, "users", fixed, pii_key=KEY, replace_batch=1)
+
+    result = ingest(con, "events", fixed, pii_key=KEY, reading=orders, replace_batch=1)
+    assert (result.batch_id, result.loaded, result.replaced) == (1, 100, (1,))
+    assert rows(con, "SELECT _batch_id, count(*) FROM raw_events GROUP BY 1 ORDER BY 1") == [
+        (1, 100),
+        (2, len(buys) - 100),
+    ]
+    assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = 'u' AND price = 1.5") == [
+        (1,)
     ]
 
 
