@@ -45,13 +45,13 @@ from profiler.ingest_rules import (
 from profiler.ingest_values import quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
 from profiler.project import Kind
+from profiler.serve.catalog import SCORES
 from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, zone_for_ingest
 from profiler.sources import BATCH_COLUMN, Source, get_source
-from profiler.state import SCHEMA, ensure_schema, has_table, new_lineage
+from profiler.state import SCHEMA, ensure_schema, forget_model, has_table, new_lineage, read_states
 
 TYPED = "_ingest_typed"
-SCORES = "user_scores"  # the model layer's scores (profiler.ml), by model and as-of
 UNKNOWN_SHOWN = 5  # values named per `unknown_*` reason in the result
 
 
@@ -371,12 +371,9 @@ def _take_out(
         f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({ids})", [replaced[0]]
     )
     new_lineage(con)  # models trained on the rows that left are not reused
-    history = [k.value for k in Kind if k.keeps_history]
-    forgotten = (
-        f"SELECT name FROM {SCHEMA}.models WHERE kind NOT IN ({', '.join('?' for _ in history)})"
-    )
-    con.execute(f"DELETE FROM {SCHEMA}.intervals WHERE model IN ({forgotten})", history)
-    con.execute(f"DELETE FROM {SCHEMA}.models WHERE name IN ({forgotten})", history)
+    for state in read_states(con).values():
+        if not Kind(state.kind).keeps_history:
+            forget_model(con, state.name)
 
 
 def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
