@@ -52,12 +52,15 @@ def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROFILER_THREADS", "2")
 
 
-def run_cli(*args: str, warehouse: Path, project: Path = REPO, ok: bool = True) -> str:
-    """Run `profiler ARGS` in-process against `warehouse`; assert its exit code; return its output."""
+def run_cli(
+    *args: str, warehouse: Path, project: Path = REPO, ok: bool = True, width: int = 200
+) -> str:
+    """Run `profiler ARGS` in-process against `warehouse` on a terminal `width` columns wide;
+    assert its exit code; return its output."""
     env = {
         "PROFILER_PROJECT_DIR": str(project),
         "PROFILER_WAREHOUSE": str(warehouse),
-        "COLUMNS": "200",
+        "COLUMNS": str(width),
     }
     result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
     assert (result.exit_code == 0) == ok, result.output

@@ -492,6 +492,31 @@ def test_show_includes_scores_recommendations_audiences_and_history(served: dict
         )
 
 
+def test_show_on_a_narrow_terminal_wraps_values_and_says_how_the_profile_moved(
+    served: dict,
+) -> None:
+    """On 80 columns every value reads whole (helper-19 found category ids cut to `computers.c…`),
+    and the history says what each change changed: the two builds of `served` moved users."""
+    with _con(served["wh"]) as con:
+        user, old, new, old_from = con.execute(
+            "SELECT user_id, first(top_category ORDER BY valid_from), last(top_category ORDER BY valid_from), "
+            "min(valid_from) FROM user_profile_history GROUP BY user_id "
+            "HAVING count(DISTINCT top_category) = 2 AND count(*) = 2 ORDER BY user_id LIMIT 1"
+        ).fetchone()  # fmt: skip
+        item, category = con.execute(
+            "SELECT item_id, category FROM user_recommendations WHERE user_id = ? AND rank = 1", [user]
+        ).fetchone()  # fmt: skip
+    out = run_cli("show", user, warehouse=served["wh"], project=served["project"], width=80)
+    assert "…" not in out, out
+    flat = re.sub(r"\s+", "", out)  # a value wrapped over lines reads whole without the breaks
+    assert item in flat and category.replace(" ", "") in flat
+    history = flat.split("history")[-1]
+    assert f"{old_from:%Y-%m-%d%H:%M:%S}->" in history
+    assert f"top_category{old}," in history  # the first version, whole
+    assert f"top_category{new}(was{old})" in history  # then the change, with what it was
+    assert history.count("->") == 2 and history.count("->now") == 1
+
+
 def test_show_finds_what_user_profile_columns_read_in_any_query_shape() -> None:
     """CTEs, subqueries, case-insensitive qualifiers and a single unqualified source."""
     from profiler.serve.show import _profile_sources

@@ -106,28 +106,44 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         if dim not in groups:
             continue
         table = Table(title=dim, title_justify="left", show_header=False, box=None, pad_edge=False)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
         for name, value in groups[dim]:
             table.add_row(f"  {name}", _fmt(value))
         console.print(table)
     for title, (headers, rows) in extras.items():
-        table = Table(*headers, title=title, title_justify="left", box=None, pad_edge=False)
+        table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+        for header in headers:  # values wrap, never cut: an id or a category must read whole
+            table.add_column(header, overflow="fold")
         for r in rows:
             table.add_row(*(_fmt(v) for v in r))
         if not rows:
             table.add_row("(none)", *[""] * (len(headers) - 1))
         console.print(table)
     if history:
-        table = Table(
-            "valid_from",
-            "valid_to",
-            *history[0][2:],
-            title="history",
-            title_justify="left",
-            box=None,
-        )
-        for h in history[1]:
-            table.add_row(*(_fmt(v) for v in h))
+        # how the profile moved: the first version whole, then what each change changed
+        table = Table(title="history", title_justify="left", show_header=False, box=None)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        for valid, change in _changes(*history):
+            table.add_row(valid, Text(change))
         console.print(table)
+
+
+def _changes(names: list[str], rows: list[list]) -> list[tuple[str, str]]:
+    """One line per version of the tracked columns: `FROM -> TO` (`now` while current), then the
+    first version's values and, for each later one, the columns that changed (`was` the old)."""
+    out, before = [], None
+    for valid_from, valid_to, *values in rows:
+        period = f"{_fmt(valid_from)} -> {'now' if valid_to is None else _fmt(valid_to)}"
+        parts = [
+            f"{n} {_fmt(v)}" + ("" if before is None else f" (was {_fmt(before[i])})")
+            for i, (n, v) in enumerate(zip(names, values, strict=True))
+            if before is None or v != before[i]
+        ]
+        out.append((period, ", ".join(parts) or "no tracked change"))
+        before = values
+    return out
 
 
 def _query(con, sql: str, params: list) -> tuple[list[str], list[tuple]] | None:
@@ -184,7 +200,7 @@ def _history(con, user_id: str):
         return None
     keep = [n for n in names if n not in ("user_id", "valid_from", "valid_to", "is_current")]
     idx = [names.index(n) for n in ("valid_from", "valid_to", *keep)]
-    return (None, None, *keep), [[r[i] for i in idx] for r in rows]
+    return keep, [[r[i] for i in idx] for r in rows]
 
 
 def _fmt(value: object):
