@@ -558,6 +558,32 @@ def _chromium(url: str, tmp_path: Path, *extra: str) -> str:
     return result.stdout
 
 
+def test_docs_and_export_never_lose_files_at_their_out(served: dict, tmp_path: Path) -> None:
+    """`docs` replaces its folder whole, so `--out docs` in a project deleted docs/models.md
+    (helper-21): it takes only a new, empty or docs folder. `export` writes beside other files;
+    both refuse a path they cannot make a folder of in one line, changing nothing."""
+    cli = {"warehouse": served["wh"], "project": served["project"]}
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "models.md").write_text("mine")
+    (tmp_path / "file").write_text("mine too")
+    for out in (notes, tmp_path / "file", tmp_path):
+        refused = run_cli("docs", "--out", str(out), ok=False, **cli)
+        assert refused.startswith("error: --out") and refused.count("\n") == 1, refused
+    assert (notes / "models.md").read_text() == "mine"
+    assert (tmp_path / "file").read_text() == "mine too"
+    site = tmp_path / "site"
+    for _ in range(2):  # its own site it replaces
+        assert "pages ->" in run_cli("docs", "--out", str(site), **cli)
+    assert (site / "index.html").exists()
+    for out in (tmp_path / "file", tmp_path / "file" / "sub"):
+        refused = run_cli("export", "--out", str(out), ok=False, **cli)
+        assert refused.startswith("error:") and refused.count("\n") == 1, refused
+    assert (tmp_path / "file").read_text() == "mine too"
+    assert "user_profile" in run_cli("export", "--out", str(notes), **cli)
+    assert (notes / "models.md").read_text() == "mine"
+
+
 HREF = re.compile(r'\bhref="([^"]*)"')
 ID = re.compile(r'\bid="([^"]*)"')
 

@@ -21,24 +21,28 @@ from pathlib import Path
 from profiler.serve import docs_data as data
 from profiler.serve.docs_html import LOOKUP_JS, esc, fmt, page, status, table
 from profiler.serve.docs_svg import KIND_COLOURS, bar_chart, line_chart, lineage_svg, stacked_bars
+from profiler.serve.outdir import SITE_MARKER
 
 
 def docs_command(settings, out: Path, evaluate_cutoff: str | None, horizon_days: int) -> list[str]:
     from profiler.serve.catalog import open_reader
+    from profiler.serve.outdir import site_folder
 
+    out = site_folder(Path(out))  # before any work: a folder of other files is never replaced
     lines: list[str] = []
     if evaluate_cutoff:
         from profiler.serve.recommend_eval import evaluate_command
 
         lines += evaluate_command(settings, evaluate_cutoff, horizon_days).lines()
     with open_reader(settings) as (con, source):
-        pages = build_site(con, settings, Path(out))
-    lines.append(f"docs of {source}: {pages} pages -> {Path(out) / 'index.html'}")
+        pages = build_site(con, settings, out)
+    lines.append(f"docs of {source}: {pages} pages -> {out / 'index.html'}")
     return lines
 
 
 def build_site(con, settings, out: Path) -> int:
-    """Write the whole site into `out` (replaced as a whole); returns the number of pages."""
+    """Write the whole site into `out` (replaced as a whole: `outdir.site_folder` says when it
+    may be); returns the number of pages."""
     from profiler.dag import build_dag
     from profiler.project import load_project
     from profiler.serve.audiences import audience_report, audience_tables
@@ -69,6 +73,7 @@ def build_site(con, settings, out: Path) -> int:
         shutil.rmtree(tmp)
     (tmp / "models").mkdir(parents=True)
     (tmp / "assets").mkdir()
+    (tmp / SITE_MARKER).write_text("written by `profiler docs`, which replaces this folder whole\n")
     files = {
         "index.html": _index(ctx, lookup),
         "models.html": _models(ctx),

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from profiler.errors import ProfilerError
 from profiler.serve.catalog import ServedTable, analyst_tables, open_reader, table_state
+from profiler.serve.outdir import make_folder
 from profiler.settings import cursor as settings_cursor
 
 MANIFEST = "_manifest.json"
@@ -233,8 +234,7 @@ def export_tables(
     """Export what changed since the last export into `out`; report sizes and overlaps of audiences."""
     from profiler.serve.audiences import audience_report, audience_tables, write_audience_csvs
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(Path(out))
     with open_reader(settings) as (con, source):
         tables = analyst_tables(con, settings.project_dir)
         if not tables:
