@@ -113,6 +113,15 @@ def _history_plan(
     return plan
 
 
+def _next_version(states: dict[str, ModelState]) -> int:
+    """A version no state holds or has seen: above every model's and every recorded parent's.
+    Per model counters started again at 1 after `ingest --replace` forgot the models, so a child
+    that had seen version 1 of a parent took the rebuilt parent's new version 1 for the old."""
+    seen = [s.version for s in states.values()]
+    seen += [v for s in states.values() for v in s.parent_versions.values()]
+    return max(seen, default=0) + 1
+
+
 def resolve_as_of(con: duckdb.DuckDBPyConnection, given: datetime | None) -> datetime:
     """The as-of time comes from the data (or --as-of), never from the wall clock."""
     newest = in_shop_time(con, given) if given else newest_data(con)
@@ -371,12 +380,9 @@ def _build_one(
         model.kind.value,
         model.data_fingerprint,
         model.metadata_fingerprint,
-        (state.version if state else 0)
-        + (
-            1
-            if plan.action == "full" or (plan.action == "slice" and model.kind is Kind.SCD2)
-            else 0
-        ),
+        _next_version(states)
+        if plan.action == "full" or (plan.action == "slice" and model.kind is Kind.SCD2)
+        else state.version,
         plan.watermark,
         state.as_of
         if (state and model.kind.keeps_history and plan.action == "skip")

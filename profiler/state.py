@@ -1,8 +1,9 @@
 """Engine state in schema `_profiler`: what each model has processed, and the runs.
 
 A model's row says which batches it has incorporated (`watermark`, the highest global batch id),
-the as-of time it was built at, its fingerprints, a `version` that grows on every full rebuild
-(so incremental children know they must rebuild too), and the parents' versions it last saw.
+the as-of time it was built at, its fingerprints, a `version` new on every full rebuild, above
+any version a state holds or has seen (so incremental children know they must rebuild too, also
+after `ingest --replace` forgot the models), and the parents' versions it last saw.
 Processed day intervals of time-incremental models are kept as merged `[start, end)` pairs.
 State rows are written in the same transaction as the data they describe: a killed build can
 never leave state that claims work the tables do not hold.

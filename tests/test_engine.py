@@ -62,8 +62,10 @@ def current_history_diff(a: Path, b: Path) -> int:
     con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
     con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
     q = "SELECT * EXCLUDE (valid_from, valid_to) FROM {}.user_profile_history WHERE is_current"
+    a_only = f"({q.format('a')}) EXCEPT ALL ({q.format('b')})"
+    b_only = f"({q.format('b')}) EXCEPT ALL ({q.format('a')})"
     return con.execute(
-        f"SELECT count(*) FROM (({q.format('a')}) EXCEPT ALL ({q.format('b')})) "
+        f"SELECT (SELECT count(*) FROM ({a_only})) + (SELECT count(*) FROM ({b_only}))"
     ).fetchone()[0]
 
 
@@ -138,6 +140,31 @@ def test_a_file_read_wrongly_is_replaced_and_the_build_equals_one_good_load(
         sends = con.execute("SELECT batch_id FROM _profiler.batches ORDER BY 1").fetchall()
     assert wrong_users > users == 928
     assert sends == [(1,), (2,), (3,), (4,), (5,)]  # the file kept its batch
+
+
+def test_a_replace_of_the_newest_batch_leaves_no_stale_history(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """The newest batch read wrongly (its item ids as users), built, then replaced: the as-of
+    stays where it was and no batch is new, yet every model ran again, the history too (it had
+    seen the first rebuild's version numbers before: helper-20 found it `up to date`, still
+    holding the wrong reading's users and categories)."""
+    wh = tmp_path / "wh.duckdb"
+    batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
+    for batch in batches[:-1]:
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
+    wrong = ("--map", "user_id=item_id")
+    run_cli("ingest", "events", str(batches[-1]), *wrong, warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
+    export = ("export", "--out", str(tmp_path / "bi"), "--select", "user_profile")
+    run_cli(*export, warehouse=wh, project=project)
+    run_cli("ingest", "events", str(batches[-1]), "--replace", warehouse=wh, project=project)
+    out = run_cli("build", warehouse=wh, project=project)
+    (line,) = [line for line in out.splitlines() if " user_profile_history " in line]
+    assert "merge the current state" in line, line
+    assert "unchanged since the last export" not in run_cli(*export, warehouse=wh, project=project)
+    assert compare_all(full_build, wh) == {}
+    assert current_history_diff(full_build, wh) == 0
 
 
 def _orders(path: Path, lines: list[tuple[str, str, str, float]]) -> Path:
