@@ -219,6 +219,16 @@ def describe_ingest(result) -> str:
         lines.append(
             f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"
         )
+    for source, batch in result.also_as:
+        lines.append(
+            f"  warning: the same content is loaded as {source} too (batch {batch}): is it "
+            f"{result.source} as well?"
+            + (
+                " (here each column keeps the newest value sent: a row of ids alone changes none)"
+                if result.source in ("users", "items")
+                else ""
+            )
+        )
     if result.dated_again:
         lines.append(
             f"  warning: {result.dated_again:,} line(s) sent as dates equal lines already loaded "
@@ -229,15 +239,8 @@ def describe_ingest(result) -> str:
         values = result.unknown.get(reason)
         named = ", ".join(f"{_clipped(v)!r} {c:,}" for v, c in values) if values else ""
         lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
-        if (
-            reason.startswith("bad_type:")
-            and result.loaded == 0
-            and not result.reading.decimal_comma
-        ):
-            lines.append(
-                "  nothing loaded: if those numbers use a decimal comma (12,50 or 1.234,50), "
-                "send the file again with --decimal-comma (lines in `quarantine`)"
-            )
+        if reason.startswith("bad_type:") and result.loaded == 0:
+            lines += _bad_type_hint(result, reason.split(":", 1)[1])
         if reason == "bad_timestamp" and result.loaded and result.reading.ts_format:
             lines.append(
                 f"  check --ts-format {result.reading.ts_format!r}: {n:,} time(s) do not match it; "
@@ -250,6 +253,24 @@ def describe_ingest(result) -> str:
                 "e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"
             )
     return "\n".join(lines)
+
+
+def _bad_type_hint(result, column: str) -> list[str]:
+    """Why a whole file's `bad_type` lines did not load: a text column only refuses JSON objects
+    and arrays; a number column, numbers it cannot read."""
+    from profiler.sources import get_source
+
+    if get_source(result.source).column(column).type == "VARCHAR":
+        return [
+            f"  nothing loaded: {column} holds JSON objects or arrays (nested values); flatten the "
+            "file first, one plain value per key (DuckDB: unnest(), jq: .[])"
+        ]
+    if result.reading.decimal_comma:
+        return []
+    return [
+        "  nothing loaded: if those numbers use a decimal comma (12,50 or 1.234,50), "
+        "send the file again with --decimal-comma (lines in `quarantine`)"
+    ]
 
 
 def _clipped(value: str, width: int = 40) -> str:

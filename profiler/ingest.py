@@ -48,7 +48,7 @@ from profiler.project import Kind
 from profiler.serve.catalog import SCORES
 from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, zone_for_ingest
-from profiler.sources import BATCH_COLUMN, Source, get_source
+from profiler.sources import BATCH_COLUMN, RECORD_COLUMN, Source, get_source
 from profiler.state import SCHEMA, ensure_schema, forget_model, has_table, new_lineage, read_states
 
 TYPED = "_ingest_typed"
@@ -74,6 +74,9 @@ class IngestResult:
     dated_again: int = 0
     # `replace=True`: the earlier loads of this content this one took out of raw and quarantine
     replaced: tuple[int, ...] = ()
+    # (source, batch) that loaded this same content as another source: a file sent to the
+    # wrong source? (one flat export may also feed two sources on purpose)
+    also_as: tuple[tuple[str, int], ...] = ()
 
 
 def ingest(
@@ -138,7 +141,9 @@ def ingest(
         with _ingest_session(con, reading.time_zone):
             staged = _stage(con, info, reading.columns)
             try:
-                return _load(con, src, info, staged, wanted, pii_key, reading, loads)
+                result = _load(con, src, info, staged, wanted, pii_key, reading, loads)
+                result.also_as = _loads_elsewhere(con, src, info.fingerprints)
+                return result
             finally:
                 for table in (TYPED, STAGE):
                     con.execute(f"DROP TABLE IF EXISTS temp.{table}")
@@ -315,9 +320,10 @@ def _commit(
         )
         if columns:
             cols = ", ".join(quote_ident(c) for c in columns)
+            record = ("", "") if src.time_column else (f", {RECORD_COLUMN}", ", _rec")
             con.execute(
-                f"INSERT INTO {src.table} ({cols}, {BATCH_COLUMN}) "
-                f"SELECT {cols}, ? FROM {TYPED} WHERE _reason IS NULL",
+                f"INSERT INTO {src.table} ({cols}, {BATCH_COLUMN}{record[0]}) "
+                f"SELECT {cols}, ?{record[1]} FROM {TYPED} WHERE _reason IS NULL",
                 [batch_id],
             )
             con.execute(
@@ -440,6 +446,19 @@ def _loads_of(
         [src.name, list(fingerprints)],
     ).fetchall()
     return tuple(r[0] for r in rows)
+
+
+def _loads_elsewhere(
+    con: duckdb.DuckDBPyConnection, src: Source, fingerprints: tuple[str, ...]
+) -> tuple[tuple[str, int], ...]:
+    """(source, batch) of current loads of this content as another source."""
+    rows = con.execute(
+        f"SELECT source, batch_id FROM {SCHEMA}.batches WHERE source <> ? "
+        "AND list_contains(?, content_sha256) AND loaded > 0 AND superseded_by IS NULL "
+        "ORDER BY batch_id",
+        [src.name, list(fingerprints)],
+    ).fetchall()
+    return tuple((r[0], r[1]) for r in rows)
 
 
 @contextmanager

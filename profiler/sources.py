@@ -190,12 +190,24 @@ SOURCES: dict[str, Source] = {
 }
 
 BATCH_COLUMN = "_batch_id"
+# users and items (no time column) keep each row's record number in its file: a file's last row
+# of a user or an item is its newest, as in any export of changes
+RECORD_COLUMN = "_record"
+
+
+def engine_columns(source: Source) -> dict[str, str]:
+    """The columns ingest adds to `raw_<source>` beside the canonical ones, with their types."""
+    extra = {BATCH_COLUMN: "BIGINT NOT NULL"}
+    if source.time_column is None:
+        extra[RECORD_COLUMN] = "BIGINT"  # NULL for rows loaded before it was kept
+    return extra
 
 
 def raw_table_ddl(source: Source) -> str:
-    """The CREATE statement of `raw_<source>`: canonical columns plus the batch that loaded the row."""
-    cols = ", ".join(f"{c.name} {c.type}" for c in source.columns)
-    return f"CREATE TABLE IF NOT EXISTS {source.table} ({cols}, {BATCH_COLUMN} BIGINT NOT NULL)"
+    """The CREATE statement of `raw_<source>`: canonical columns plus the engine's."""
+    cols = [f"{c.name} {c.type}" for c in source.columns]
+    cols += [f"{name} {kind}" for name, kind in engine_columns(source).items()]
+    return f"CREATE TABLE IF NOT EXISTS {source.table} ({', '.join(cols)})"
 
 
 def get_source(name: str) -> Source:

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
-from profiler.sources import SOURCES, raw_table_ddl
+from profiler.sources import SOURCES, engine_columns, raw_table_ddl
 
 SCHEMA = "_profiler"
 
@@ -57,6 +57,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in _DDL + [raw_table_ddl(s) for s in SOURCES.values()]:
         con.execute(ddl)
     _add_superseded_by(con)
+    _add_engine_columns(con)
     con.execute(
         f"INSERT INTO {SCHEMA}.settings SELECT ?, CAST(uuid() AS VARCHAR) "
         f"WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.settings WHERE name = ?)",
@@ -97,6 +98,25 @@ def _add_superseded_by(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchone()
     if missing:
         con.execute(f"ALTER TABLE {SCHEMA}.batches ADD COLUMN superseded_by BIGINT")
+
+
+def _add_engine_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Raw tables from before an engine column (`_record` of users and items) get it, NULL on
+    their rows; views (a point-in-time copy's) are left alone."""
+    have = {
+        (t, c)
+        for t, c in con.execute(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns AS c "
+            "JOIN information_schema.tables AS t USING (table_catalog, table_schema, table_name) "
+            "WHERE c.table_catalog = current_database() AND c.table_schema = current_schema() "
+            "AND t.table_type = 'BASE TABLE' AND starts_with(c.table_name, 'raw_')"
+        ).fetchall()
+    }
+    tables = {t for t, _ in have}
+    for source in SOURCES.values():
+        for name, kind in engine_columns(source).items():
+            if source.table in tables and (source.table, name) not in have:
+                con.execute(f"ALTER TABLE {source.table} ADD COLUMN {name} {kind.split()[0]}")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 -- unique_key: user_id
 -- grain: user_id
 -- tags: cleaning, users
--- description: Registered users, one row per user: the newest batch's row wins; between rows of one file, the one with the latest signup time, then the first by gender, birth year, city and region (a file's line order is not kept, so send one row per user, or the changes in later files). Personal columns arrive pseudonymised from ingest and stay that way; the profile does not carry them.
+-- description: Registered users, one row per user: each column is the newest value the shop sent for it, so a later file (or a later line of one file) that sends a user's city alone changes the city and keeps the rest; an empty value never erases a known one. Newest: the later file, then the later line of a file (rows loaded before lines were kept: the latest signup time, then the first by values). Personal columns arrive pseudonymised from ingest and stay that way; the profile does not carry them.
 -- columns:
 --   user_id: pseudonymous user id
 --   gender: gender as the shop records it, lower case, with male/man as m and female/woman as f; NULL when unknown
@@ -13,8 +13,8 @@
 --   name: pseudonymised name (a keyed hash, never the real value)
 --   email: pseudonymised e-mail address
 --   phone: pseudonymised phone number
---   _batch_id: the ingest batch the row came from
-WITH ranked AS (
+--   _batch_id: the newest ingest batch with a row of the user
+WITH cleaned AS (
     SELECT
         user_id,
         CASE lower(trim(gender))
@@ -31,13 +31,35 @@ WITH ranked AS (
         email,
         phone,
         _batch_id,
-        row_number() OVER (
-            PARTITION BY user_id
-            ORDER BY _batch_id DESC, signup_ts DESC, gender, birth_year, city, region, name, email, phone
-        ) AS newest
+        _record
     FROM raw_users
     WHERE user_id IS NOT NULL
+),
+
+merged AS (
+    -- per column, the newest value sent: rows newest first, the first value that is not NULL
+    SELECT
+        user_id,
+        first_value(gender IGNORE NULLS) OVER newest_first AS gender,
+        first_value(birth_year IGNORE NULLS) OVER newest_first AS birth_year,
+        first_value(city IGNORE NULLS) OVER newest_first AS city,
+        first_value(region IGNORE NULLS) OVER newest_first AS region,
+        first_value(signup_ts IGNORE NULLS) OVER newest_first AS signup_ts,
+        first_value(name IGNORE NULLS) OVER newest_first AS name,
+        first_value(email IGNORE NULLS) OVER newest_first AS email,
+        first_value(phone IGNORE NULLS) OVER newest_first AS phone,
+        _batch_id,
+        row_number() OVER newest_first AS newest
+    FROM cleaned
+    WINDOW newest_first AS (
+        PARTITION BY user_id
+        ORDER BY
+            _batch_id DESC, _record DESC NULLS LAST,
+            signup_ts DESC, gender, birth_year, city, region, name, email, phone
+        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+    )
 )
+
 SELECT user_id, gender, birth_year, city, region, signup_ts, name, email, phone, _batch_id
-FROM ranked
+FROM merged
 WHERE newest = 1

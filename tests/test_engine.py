@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import (
+    REES46,
     REPO,
     TAOBAO,
     env_for,
@@ -28,6 +29,7 @@ from conftest import (
     table_diff,
 )
 
+PERSONAL = REPO / "tests" / "fixtures" / "users_personal.csv"
 CUTS = [1511700000, 1511900000, 1512100000, 1512250000]  # 2017-11-26 .. 2017-12-02, Unix seconds
 SCD2 = ("user_profile_history",)
 
@@ -230,6 +232,51 @@ def test_a_replaced_users_file_does_not_win_over_a_newer_one(tmp_path: Path) -> 
     with duckdb.connect(str(wh), read_only=True) as con:
         got = con.execute("SELECT user_id, city, region FROM int_users ORDER BY 1").fetchall()
     assert got == [("u1", "Newtown", "North"), ("u2", "Elsewhere", "South")]
+
+
+def test_users_and_items_keep_each_columns_newest_value(tmp_path: Path) -> None:
+    """A users or items file that sends some columns changes those and keeps the rest; within a
+    file the later line wins. REES46's catalogue (the slice's items with a category and a
+    brand), then a price list of their ids and new prices; the personal users fixture, then a
+    file moving user 1 twice, and the same content ingested as feedback sent as users too
+    (helper-21: its rows of ids alone had emptied 1,234 users' gender)."""
+    import csv
+
+    project = sql_project(tmp_path / "project")
+    wh = tmp_path / "wh.duckdb"
+    cli = {"warehouse": wh, "project": project}
+    with REES46.open() as f:
+        rows = [r for r in csv.DictReader(f) if r["category_code"] and r["brand"]]
+    catalogue = {r["product_id"]: r for r in rows}
+    items = tmp_path / "items.csv"
+    items.write_text("product_id,category_code,brand,price\n" + "".join(
+        f"{i},{r['category_code']},{r['brand']},{r['price']}\n" for i, r in catalogue.items()
+    ))  # fmt: skip
+    prices = tmp_path / "prices.csv"  # each item twice: the later line's price wins
+    prices.write_text("product_id,price\n" + "".join(f"{i},1\n{i},2\n" for i in catalogue))
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,event_type,ts\n1,view,2017-12-01 10:00:00\n")
+    moves = tmp_path / "moves.csv"
+    moves.write_text("customer_id,city\n1,Suzhou\n1,Ningbo\n")
+    feedback = tmp_path / "feedback.csv"
+    feedback.write_text("user_id,ts,kind,rating\n1,2017-12-01 11:00:00,rating,5\n")
+    for source, path in (("events", events), ("items", items), ("items", prices),
+                         ("users", PERSONAL), ("users", moves), ("feedback", feedback)):  # fmt: skip
+        run_cli("ingest", source, str(path), **cli)
+    out = run_cli("ingest", "users", str(feedback), **cli)
+    assert "the same content is loaded as feedback too (batch 6)" in out
+    run_cli("build", "--select", "+int_users", **cli)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = con.execute("SELECT item_id, category_path, brand, price FROM stg_items").fetchall()
+        user = con.execute(
+            "SELECT gender, birth_year, city, region FROM stg_users WHERE user_id = '1'"
+        ).fetchone()
+    assert len(got) == len(catalogue) > 50
+    assert {(i, c, b) for i, c, b, _ in got} == {
+        (i, r["category_code"], r["brand"]) for i, r in catalogue.items()
+    }
+    assert {p for *_, p in got} == {2.0}
+    assert user == ("f", 1990, "Ningbo", "Zhejiang")
 
 
 def test_as_of_equals_a_build_of_the_data_before_it(project: Path, tmp_path: Path) -> None:
