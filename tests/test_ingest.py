@@ -980,6 +980,13 @@ def test_jsonl_objects_and_arrays_are_no_values(con, tmp_path):
     assert (result.loaded, result.quarantined) == (1, {"bad_type:user_id": 2})
     assert rows(con, "SELECT user_id FROM raw_events") == [(rows_[2][0],)]
     assert [r[0] for r in rows(con, "SELECT record FROM quarantine ORDER BY 1")] == [1, 2]
+    # a file of nested lines only: the hint says to flatten it (not to try a decimal comma)
+    nested = ingest(
+        con, "events", write(tmp_path / "all.jsonl", body.rsplit("\n", 2)[0]), pii_key=KEY
+    )
+    hint = describe_ingest(nested)
+    assert nested.loaded == 0 and "user_id holds JSON objects or arrays" in hint, hint
+    assert "decimal" not in hint
 
 
 def test_a_repeated_column_name_is_reported(con, tmp_path):
