@@ -66,7 +66,7 @@
 --   top_search_term_2: second most frequent search query
 --   top_search_term_3: third most frequent search query
 --   search_terms_used: distinct search queries ever
---   top_category_1: category with the highest affinity (dotted path, lower case, else category id); NULL without categorised events
+--   top_category_1: category with the highest affinity (dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
 --   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day
 --   top_category_2: second category by affinity
 --   top_category_2_affinity: its affinity at the as-of
@@ -75,7 +75,7 @@
 --   top_category_1_spend_share: share of the user's lifetime spend that went to top_category_1; NULL without priced purchases, or when those purchases have no category
 --   top_category_2_spend_share: share of lifetime spend on top_category_2
 --   top_category_3_spend_share: share of lifetime spend on top_category_3
---   top_brand_1: brand with the highest affinity (lower case); NULL without branded events
+--   top_brand_1: brand with the highest affinity (lower case); only brands with affinity count; NULL when the user has none
 --   top_brand_1_affinity: its affinity at the as-of
 --   top_brand_2: second brand by affinity
 --   top_brand_2_affinity: its affinity at the as-of

@@ -439,6 +439,33 @@ def test_preference_taobao_categories(taobao_wh: Path, taobao) -> None:
         assert rows[u]["top_category_1_spend_share"] is None
 
 
+def test_a_category_only_searched_in_is_no_top_category(tmp_path: Path, taobao) -> None:
+    """Searches weigh 0, so a category the user only searched in has no affinity and takes no
+    top slot (Diginetica's queries carry a category id: 47 of 245 users had one at affinity 0).
+    The Taobao user with the fewest categories, plus two searches filtered to another category; the searches still count as searches and as a category engaged."""
+    user = min(taobao, key=lambda u: (len({e.category for e in taobao[u]}), -len(taobao[u]), u))
+    categories = {e.category for e in taobao[user]}
+    assert len(categories) < 3  # a slot left for the searched category to take, wrongly
+    last = int(max(e.ts for e in taobao[user]).replace(tzinfo=UTC).timestamp())
+    with TAOBAO.open(newline="") as f:
+        mine = [r for r in csv.reader(f) if r[0] == user]
+    searched = [[user, "", "999", "search", str(last - n), "warm socks"] for n in (1, 2)]
+    path = write_csv(
+        tmp_path / "events.csv",
+        ["user_id", "item_id", "category_id", "behavior_type", "ts", "query"],
+        [[*r, ""] for r in mine] + searched,
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(path), warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    row = profile(wh, [user])[user]
+    tops = [row[f"top_category_{k}"] for k in (1, 2, 3)]
+    assert set(tops) == {*categories, None} and "999" not in tops
+    assert row["top_category_3_affinity"] is None
+    assert row["categories_engaged"] == len(categories) + 1
+    assert row["top_search_term_1"] == "warm socks" and row["searches_lifetime"] == 2
+
+
 def test_preference_rees46_brands_spend_and_price_band(rees46_wh: Path, rees46) -> None:
     buyers = sorted(u for u, evs in rees46.items() if any(e.event_type == "purchase" for e in evs))[
         :4
