@@ -63,8 +63,10 @@ class BuildOptions:
 def parse_as_of(value: str | None) -> datetime | None:
     """ISO date or timestamp; one with a zone stays aware, for `resolve_as_of` to state in the
     shop's time (`shop_time.in_shop_time`)."""
-    if not value:
+    if value is None:
         return None
+    if not value.strip():
+        raise ProfilerError("--as-of is empty; give an ISO date or timestamp, e.g. 2017-12-01")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" UTC", "+00:00"))
     except ValueError:

@@ -69,12 +69,18 @@ class BuildPrinter:
             self.console.print(
                 f"profile: table user_profile in {warehouse} ({users:,} users)", soft_wrap=True
             )
+            stale = _stale_profile(con, run)
+            if stale:  # a blocked model holds back only what reads it: say which profile this is
+                self.console.print(stale, style="bold red", soft_wrap=True)
             if users == 0:
                 self.console.print(
                     f"no user has an event, a registration or feedback up to the as-of {run.as_of}; "
                     "an --as-of before the data gives an empty profile",
                     soft_wrap=True,
                 )
+        ahead = _ahead_of_data(con, run)
+        if ahead:
+            self.console.print(ahead, soft_wrap=True)
         cleaned = _cleaning(con)
         if cleaned:  # nothing a shop sent is dropped unsaid
             self.console.print(f"cleaning: {cleaned}", soft_wrap=True)
@@ -85,6 +91,39 @@ class BuildPrinter:
                 "they count once events reach their time, or with --as-of",
                 soft_wrap=True,
             )
+
+
+def _ahead_of_data(con, run: RunResults) -> str:
+    """An --as-of days after the newest data is allowed (a profile stated at a chosen time), but
+    every user then looks idle since: say so."""
+    from datetime import datetime
+
+    from profiler.build import newest_data
+
+    newest = newest_data(con)
+    if run.as_of is None or newest is None:
+        return ""
+    days = (datetime.fromisoformat(run.as_of) - newest).days
+    if days < 1:
+        return ""
+    return (
+        f"note: the as-of is {days:,} day(s) after the newest data ({newest}): windows, recency "
+        "and lifecycle stages count up to it"
+    )
+
+
+def _stale_profile(con, run: RunResults) -> str:
+    """When user_profile did not publish in this build: which build it still is."""
+    mine = next((r for r in run.results if r.model == "user_profile"), None)
+    if mine is None or mine.status == "success":
+        return ""
+    (as_of,) = con.execute(
+        "SELECT max(as_of) FROM _profiler.models WHERE name = 'user_profile'"
+    ).fetchone()
+    return (
+        f"WARNING: user_profile was not rebuilt ({mine.status}: see above); it still holds the "
+        f"build as of {as_of}, while the tables that did publish hold the new data"
+    )
 
 
 def _cleaning(con) -> str:

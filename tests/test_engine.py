@@ -279,6 +279,30 @@ def test_users_and_items_keep_each_columns_newest_value(tmp_path: Path) -> None:
     assert user == ("f", 1990, "Ningbo", "Zhejiang")
 
 
+def test_the_build_says_when_its_profile_is_not_the_new_one(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """A failed model holds back only what reads it, so the profile can be the last build's
+    while other tables moved on: the summary says so (helper-21). An --as-of long after the data
+    is allowed and noted; an empty one is refused."""
+    edited = tmp_path / "project"
+    shutil.copytree(project, edited)
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    refused = run_cli("build", "--as-of", "", warehouse=wh, project=edited, ok=False)
+    assert refused == "error: --as-of is empty; give an ISO date or timestamp, e.g. 2017-12-01\n"
+    ahead = run_cli("build", "--as-of", "2018-03-01", warehouse=wh, project=edited)
+    assert "note: the as-of is 87 day(s) after the newest data (2017-12-03 15:59:28)" in ahead
+    assert "note: the as-of" not in run_cli("build", warehouse=wh, project=edited)
+    model = edited / "features" / "behaviour_features.sql"
+    model.write_text(model.read_text().replace("AS searches_1d", "AS searches_1d, nope", 1))
+    out = run_cli("build", warehouse=wh, project=edited, ok=False)
+    assert (
+        "WARNING: user_profile was not rebuilt (skipped: see above); it still holds the build as "
+        "of 2017-12-03 15:59:28" in " ".join(out.split())
+    ), out
+
+
 def test_as_of_equals_a_build_of_the_data_before_it(project: Path, tmp_path: Path) -> None:
     """--as-of T on all the data equals a build of only the rows with ts <= T."""
     cut = 1512000000  # 2017-11-30 00:00:00 UTC
