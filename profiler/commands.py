@@ -157,8 +157,14 @@ def ingest_file(
     from profiler.state import ensure_schema
 
     get_source(source)
-    if not path.is_file():
+    if path.is_dir():
+        raise ProfilerError(
+            f"{path} is a folder; ingest takes one file (`profiler watch` takes a folder of them)"
+        )
+    if not path.exists():
         raise ProfilerError(f"{path}: no such file")
+    if not path.is_file():
+        raise ProfilerError(f"{path} is not a regular file (a device or a pipe?); send a file")
     key = load_pii_key(settings)
     with warehouse_lock(settings.warehouse, f"ingest {source} {path.name}"):
         new = not settings.warehouse.exists()  # under the lock: nobody else can create it now

@@ -484,3 +484,25 @@ def test_out_of_memory_in_check_stops_it(starved, tmp_path: Path) -> None:
     with pytest.raises(duckdb.OutOfMemoryException) as err:
         run_check(starved, tmp_path, None)
     assert fault_kind(err.value) == "out of memory"
+
+
+def test_wrong_paths_are_named_for_what_they_are(tmp_path: Path) -> None:
+    """A folder or a device sent to ingest is not "no such file"; a warehouse path holding
+    another kind of file is named so by show and export too, not "run profiler build" (helper-21).
+    Each is one line and changes nothing."""
+    project = sql_project(tmp_path / "project")
+    wh = tmp_path / "wh.duckdb"
+    for path, said in (
+        (tmp_path, "is a folder; ingest takes one file (`profiler watch` takes a folder of them)"),
+        (Path("/dev/null"), "is not a regular file"),
+        (tmp_path / "gone.csv", "no such file"),
+    ):
+        out = run_cli("ingest", "events", str(path), warehouse=wh, project=project, ok=False)
+        assert said in out and out.count("\n") == 1, out
+    assert not wh.exists()
+    other = tmp_path / "notes.duckdb"
+    other.write_text("not a database\n")
+    for args in (("show", "1"), ("export", "--out", str(tmp_path / "bi"))):
+        out = run_cli(*args, warehouse=other, project=project, ok=False)
+        assert "not a valid DuckDB database file" in out and out.count("\n") == 1, out
+    assert other.read_text() == "not a database\n" and not (tmp_path / "bi").exists()

@@ -140,18 +140,23 @@ def open_reader(settings) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
     from profiler.settings import connect
 
     serving = serving_path(settings.warehouse)
-    con = None
+    con, refused = None, None
     source = str(settings.warehouse)
     if settings.warehouse.exists():
         try:
             con = connect(settings, read_only=True)
-        except ProfilerError:
-            con = None
+        except ProfilerError as err:
+            refused = err  # held by a build, or no warehouse at all (another kind of file)
     if con is None:
+        if refused and "lock" in str(refused):
+            refused = ProfilerError(
+                f"{settings.warehouse} is held by another process (a first build?) and there is "
+                f"no serving copy {serving.name} yet; wait for it to finish"
+            )
         if not serving.exists():
-            raise ProfilerError(
-                f"cannot read {settings.warehouse} (missing, or a build holds it) and there is no "
-                f"serving copy {serving.name} yet; run `profiler build` first, or wait for it"
+            raise refused or ProfilerError(
+                f"no warehouse at {settings.warehouse} and no serving copy {serving.name}; "
+                "run `profiler build` first"
             )
         con = duckdb.connect(str(serving), read_only=True)
         source = str(serving)

@@ -234,8 +234,8 @@ def export_tables(
     """Export what changed since the last export into `out`; report sizes and overlaps of audiences."""
     from profiler.serve.audiences import audience_report, audience_tables, write_audience_csvs
 
-    out = make_folder(Path(out))
     with open_reader(settings) as (con, source):
+        out = make_folder(Path(out))  # once there is something to write
         tables = analyst_tables(con, settings.project_dir)
         if not tables:
             raise ProfilerError("no analyst tables are published yet; run `profiler build` first")
