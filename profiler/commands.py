@@ -247,6 +247,11 @@ def describe_ingest(result) -> str:
         lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
         if reason.startswith("bad_type:") and result.loaded == 0:
             lines += _bad_type_hint(result, reason.split(":", 1)[1])
+        if reason == "early_timestamp":
+            lines.append(
+                f"  {n:,} time(s) before 1990, which profiler does not take: a 0 or a small "
+                "number for a missing time? (lines in `quarantine`)"
+            )
         if reason == "bad_timestamp" and result.loaded and result.reading.ts_format:
             lines.append(
                 f"  check --ts-format {result.reading.ts_format!r}: {n:,} time(s) do not match it; "

@@ -7,7 +7,8 @@ reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`)
   `empty_line`, `bad_json`
 - `missing_<column>`: a required column is empty
 - `unknown_event_type`, `unknown_kind`: a value outside the normalised vocabulary
-- `bad_timestamp` (unparseable or before 1990), `future_timestamp` (more than a day ahead)
+- `bad_timestamp` (unparseable), `early_timestamp` (before 1990: a zero, or a date written as a
+  small number), `future_timestamp` (more than a day ahead)
 - `bad_type:<column>`: a number that does not parse (or an integer column with a fraction), or a
   JSON object or array where a value is expected
 - `negative_money`, `bad_quantity` (< 0: returns are not purchases), `bad_rating` (outside 1-5)
@@ -53,6 +54,7 @@ REASONS = (
     "unknown_event_type",
     "unknown_kind",
     "bad_timestamp",
+    "early_timestamp",
     "future_timestamp",
     "bad_type:<column>",
     "negative_money",
@@ -326,12 +328,8 @@ def _column_levels(
         if native in (None, "VARCHAR"):  # a Unix number never holds ':': skip the cast for text
             number = f"CASE WHEN contains({v}, ':') THEN NULL ELSE {number} END"
         lv.add(col, value, number, timestamp_sql(v, p, native, fmt, reading.time_zone or "UTC"))
-        lv.checks.append(
-            (
-                f"{v} IS NOT NULL AND NOT {absent} AND ({t} IS NULL OR {t} < '{MIN_TS}')",
-                "bad_timestamp",
-            )
-        )
+        lv.checks.append((f"{v} IS NOT NULL AND NOT {absent} AND {t} IS NULL", "bad_timestamp"))
+        lv.checks.append((f"{t} < '{MIN_TS}'", "early_timestamp"))
         lv.checks.append((f"{t} > '{lv.future}'", "future_timestamp"))
     elif col.type in ("DOUBLE", "INTEGER"):
         ok = f"isfinite({p})"
@@ -368,7 +366,14 @@ def _range_checks(source: Source) -> list[tuple[str, str]]:
 
 def _ordered_checks(lv: _Levels, source: Source) -> list[tuple[str, str]]:
     """First failing rule wins: missing keys, vocabulary, time, types, then ranges."""
-    order = ("missing_", "unknown_", "bad_timestamp", "future_timestamp", "bad_type:")
+    order = (
+        "missing_",
+        "unknown_",
+        "bad_timestamp",
+        "early_timestamp",
+        "future_timestamp",
+        "bad_type:",
+    )
     ranked = sorted(
         lv.checks, key=lambda c: next(i for i, o in enumerate(order) if c[1].startswith(o))
     )
