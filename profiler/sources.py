@@ -94,13 +94,23 @@ SOURCES: dict[str, Source] = {
                     "order_time",
                     "order_date",
                     "invoice_date",
+                    "t_dat",  # H&M's transactions
+                    "event_date",  # Diginetica's eventdate
                     DATE_SYNONYM,
                 ),
             ),
             Column(
                 "item_id",
                 "VARCHAR",
-                synonyms=("product_id", "itemid", "sku", "product", "stock_code", "article_id"),
+                synonyms=(
+                    "product_id",
+                    "itemid",
+                    "sku",
+                    "product",
+                    "stock_code",
+                    "article_id",
+                    "asin",
+                ),  # fmt: skip
             ),
             Column("category_id", "VARCHAR", synonyms=("categoryid", "category", "cat_id")),
             Column("category_path", "VARCHAR", synonyms=("category_code",)),
@@ -144,7 +154,11 @@ SOURCES: dict[str, Source] = {
         "items",
         (
             Column(
-                "item_id", "VARCHAR", True, synonyms=("product_id", "itemid", "sku", "article_id")
+                "item_id",
+                "VARCHAR",
+                True,
+                # Amazon's metadata names a product by parent_asin alone
+                synonyms=("product_id", "itemid", "sku", "article_id", "asin", "parent_asin"),
             ),
             Column("category_id", "VARCHAR", synonyms=("categoryid",)),
             Column("category_path", "VARCHAR", synonyms=("category_code", "category_name")),

@@ -1245,3 +1245,29 @@ def test_a_time_column_holding_whole_times_is_read_alone(con, tmp_path):
     assert rows(con, "SELECT ts FROM raw_events WHERE user_id = '9'") == [
         (datetime(2019, 10, 2, 11, 30),)
     ]
+
+
+def test_hm_transactions_and_amazon_metadata_load_without_a_map(con, tmp_path):
+    """H&M's `transactions_train.csv` (dates as `t_dat`, 64-hex customers, article ids with a
+    leading zero) is an orders feed sent as dates; Amazon Reviews 2023's metadata names items by
+    `parent_asin` alone. Lines in those published shapes."""
+    customer = "00000dbacae5abe5e23885899a1fa44253a17956c6d1c3d25f88aa139fdfc657"
+    body = (
+        "t_dat,customer_id,article_id,price,sales_channel_id\n"
+        f"2018-09-20,{customer},0663713001,0.0508305084745762,2\n"
+        f"2018-09-20,{customer},0541518023,0.0304915254237288,2\n"
+    )
+    result = ingest(
+        con, "events", write(tmp_path / "transactions_train.csv", body), pii_key=KEY,
+        reading=Reading(event_type="purchase"),
+    )  # fmt: skip
+    assert (result.loaded, result.quarantined) == (2, {})
+    assert result.columns["ts"] == "t_dat" and result.columns["item_id"] == "article_id"
+    got = rows(con, "SELECT user_id, item_id, ts FROM raw_events ORDER BY item_id")
+    assert got == [
+        (customer, "0541518023", datetime(2018, 9, 20)),
+        (customer, "0663713001", datetime(2018, 9, 20)),
+    ]
+    meta = '{"main_category": "All Beauty", "title": "Mask", "parent_asin": "B07G9GWFSM"}\n'
+    items = ingest(con, "items", write(tmp_path / "meta_All_Beauty.jsonl", meta), pii_key=KEY)
+    assert (items.loaded, items.columns["item_id"]) == (1, "parent_asin")
