@@ -235,6 +235,15 @@ def describe_ingest(result) -> str:
                 else ""
             )
         )
+    missing = result.unknown_items
+    if missing:
+        whose = "these events'" if missing.this_file else "the events' (all loaded)"
+        lines.append(
+            f"  warning: {missing.missing:,} of {whose} {missing.of:,} item ids are not in the "
+            f"items loaded (e.g. {missing.example!r}; the items have {missing.catalogue_example!r}"
+            "): written differently in the two files (a leading zero, a prefix)? Such events get "
+            "no category, brand or price from the items"
+        )
     if result.dated_again:
         lines.append(
             f"  warning: {result.dated_again:,} line(s) sent as dates equal lines already loaded "

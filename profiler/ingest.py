@@ -23,6 +23,7 @@ from tempfile import TemporaryDirectory
 import duckdb
 
 from profiler.errors import ProfilerError
+from profiler.ingest_checks import UnknownItems, dated_again_count, unknown_items
 from profiler.ingest_csv import stage_csv
 from profiler.ingest_read import (
     STAGE,
@@ -77,6 +78,8 @@ class IngestResult:
     # (source, batch) that loaded this same content as another source: a file sent to the
     # wrong source? (one flat export may also feed two sources on purpose)
     also_as: tuple[tuple[str, int], ...] = ()
+    # events' item ids the catalogue lacks, when most of them do (ids written differently?)
+    unknown_items: UnknownItems | None = None
 
 
 def ingest(
@@ -207,43 +210,14 @@ def _load(
             f"{file}: read this way no line loads ({stats.lines:,} lines, most quarantined as "
             f"{worst}); the earlier load (batch {replaced[0]}) stays as it was; nothing changed"
         )
-    dated_again = _dated_again(con, src, replaced) if stats.loaded else 0
+    dated_again = dated_again_count(con, src, TYPED, replaced) if stats.loaded else 0
     batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading, replaced)
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
         columns=resolved, ignored=ignored, unknown=stats.unknown, reading=reading,
         dated_again=dated_again, replaced=replaced,
+        unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
     )  # fmt: skip
-
-
-def _dated_again(con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, ...]) -> int:
-    """Loaded lines at midnight exactly that equal a line already in `raw_events` (other than
-    the rows of the loads this one replaces).
-
-    Sent as dates (stg_date_only_events), equal lines are separate orders, so a date-only feed
-    sent again (a corrected re-export, the same file under another name and format) would count
-    twice; the summary says so. Timed feeds do not need it: their repeats count once anyway.
-    """
-    if src.name != "events" or not has_table(con, src.table):
-        return 0
-    same = " AND ".join(
-        f"r.{quote_ident(c.name)} IS NOT DISTINCT FROM t.{quote_ident(c.name)}" for c in src.columns
-    )
-    midnight = "CAST({}.ts AS TIME) = TIME '00:00:00'"
-    (count,) = one_row(
-        con,
-        f"WITH again AS (SELECT t.* FROM {TYPED} AS t WHERE t._reason IS NULL "
-        f"AND {midnight.format('t')} AND EXISTS (SELECT 1 FROM {src.table} AS r "
-        f"WHERE {midnight.format('r')} AND {same}"
-        + "".join(f" AND r.{BATCH_COLUMN} <> {int(b)}" for b in replaced)
-        + ")) "
-        # sent as dates: no line of the user's type that day at another time (the rule of
-        # stg_date_only_events, within this file)
-        f"SELECT count(*) FROM again AS a WHERE NOT EXISTS (SELECT 1 FROM {TYPED} AS o "
-        "WHERE o._reason IS NULL AND o.user_id = a.user_id AND o.event_type = a.event_type "
-        f"AND CAST(o.ts AS DATE) = CAST(a.ts AS DATE) AND NOT {midnight.format('o')})",
-    )
-    return count
 
 
 @dataclass

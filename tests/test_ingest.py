@@ -3,6 +3,7 @@ nothing, personal values never reach the warehouse."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import os
@@ -1271,3 +1272,26 @@ def test_hm_transactions_and_amazon_metadata_load_without_a_map(con, tmp_path):
     meta = '{"main_category": "All Beauty", "title": "Mask", "parent_asin": "B07G9GWFSM"}\n'
     items = ingest(con, "items", write(tmp_path / "meta_All_Beauty.jsonl", meta), pii_key=KEY)
     assert (items.loaded, items.columns["item_id"]) == (1, "parent_asin")
+
+
+def test_item_ids_written_differently_in_two_feeds_are_pointed_out(con, tmp_path):
+    """H&M's articles write `0663713001`; its transactions, saved from a number column, `663713001`:
+    no event then finds its item, and every top category is NULL, unsaid (helper-20). REES46's
+    events, with its catalogue written once zero-padded and once as the events write ids."""
+    with REES46.open() as f:
+        lines = list(csv.DictReader(f))
+    ids = sorted({r["product_id"] for r in lines})
+    padded = write(
+        tmp_path / "articles.csv", "item_id,brand\n" + "".join(f"{int(i):010d},b\n" for i in ids)
+    )
+    same = write(tmp_path / "items.csv", "item_id,brand\n" + "".join(f"{i},b\n" for i in ids))
+    ingest(con, "items", padded, pii_key=KEY)
+    events = ingest(con, "events", REES46, pii_key=KEY)
+    said = describe_ingest(events)
+    assert events.unknown_items.missing == events.unknown_items.of == len(ids)
+    assert (
+        f"{len(ids):,} of these events' {len(ids):,} item ids are not in the items loaded" in said
+    )
+    assert f"the items have '{int(ids[0]):010d}'" in said
+    fixed = ingest(con, "items", same, pii_key=KEY)  # the catalogue as the events write ids
+    assert fixed.unknown_items is None and "not in the items" not in describe_ingest(fixed)

@@ -1,0 +1,83 @@
+"""What ingest tells about a file it loaded, beyond its lines: checks against what is loaded already.
+
+Each reads the file's typed rows (`typed`, a temp table of ingest) and the raw tables, and returns
+what the summary states; none refuses a line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from profiler.ingest_read import one_row
+from profiler.ingest_values import quote_ident
+from profiler.sources import BATCH_COLUMN, Source
+from profiler.state import has_table
+
+
+def dated_again_count(
+    con: duckdb.DuckDBPyConnection, src: Source, typed: str, replaced: tuple[int, ...]
+) -> int:
+    """Loaded lines at midnight exactly that equal a line already in `raw_events` (other than
+    the rows of the loads this one replaces).
+
+    Sent as dates (stg_date_only_events), equal lines are separate orders, so a date-only feed
+    sent again (a corrected re-export, the same file under another name and format) would count
+    twice; the summary says so. Timed feeds do not need it: their repeats count once anyway.
+    """
+    if src.name != "events" or not has_table(con, src.table):
+        return 0
+    same = " AND ".join(
+        f"r.{quote_ident(c.name)} IS NOT DISTINCT FROM t.{quote_ident(c.name)}" for c in src.columns
+    )
+    midnight = "CAST({}.ts AS TIME) = TIME '00:00:00'"
+    (count,) = one_row(
+        con,
+        f"WITH again AS (SELECT t.* FROM {typed} AS t WHERE t._reason IS NULL "
+        f"AND {midnight.format('t')} AND EXISTS (SELECT 1 FROM {src.table} AS r "
+        f"WHERE {midnight.format('r')} AND {same}"
+        + "".join(f" AND r.{BATCH_COLUMN} <> {int(b)}" for b in replaced)
+        + ")) "
+        # sent as dates: no line of the user's type that day at another time (the rule of
+        # stg_date_only_events, within this file)
+        f"SELECT count(*) FROM again AS a WHERE NOT EXISTS (SELECT 1 FROM {typed} AS o "
+        "WHERE o._reason IS NULL AND o.user_id = a.user_id AND o.event_type = a.event_type "
+        f"AND CAST(o.ts AS DATE) = CAST(a.ts AS DATE) AND NOT {midnight.format('o')})",
+    )
+    return count
+
+
+@dataclass(frozen=True)
+class UnknownItems:
+    missing: int  # distinct item ids of the events that no items row has
+    of: int  # distinct item ids of the events
+    example: str  # one of the missing ids
+    catalogue_example: str  # one id the items do have
+    this_file: bool  # the events of this file (else: all events, against an items file)
+
+
+def unknown_items(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> UnknownItems | None:
+    """Most item ids of the events absent from the items loaded: ids written differently in the
+    two feeds (H&M's `0663713001` in its articles, `663713001` in transactions saved from a
+    number column) leave every event without categories, brands and prices, unsaid. Checked on
+    this file's events, or for an items file on all events; None when most ids match, or when
+    either side has no item ids."""
+    if src.name not in ("events", "items") or not has_table(con, "raw_items"):
+        return None
+    if src.name == "events":
+        ids = f"SELECT DISTINCT item_id FROM {typed} WHERE _reason IS NULL AND item_id IS NOT NULL"
+    elif has_table(con, "raw_events"):
+        ids = "SELECT DISTINCT item_id FROM raw_events WHERE item_id IS NOT NULL"
+    else:
+        return None
+    missing, of, example, known = con.execute(
+        f"SELECT count(*) FILTER (WHERE i.item_id IS NULL), count(*), "
+        f"min(e.item_id) FILTER (WHERE i.item_id IS NULL), "
+        f"(SELECT min(item_id) FROM raw_items) "
+        f"FROM ({ids}) AS e LEFT JOIN (SELECT DISTINCT item_id FROM raw_items) AS i "
+        f"ON i.item_id = e.item_id"
+    ).fetchone()
+    if known is None or not of or missing * 2 <= of:
+        return None
+    return UnknownItems(missing, of, example, known, src.name == "events")
