@@ -3,7 +3,7 @@
 -- lookback: 0
 -- grain: user_id, day
 -- tags: behaviour, sessions
--- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: the events of stg_events (each event once, the browsing of bot-like user-days out), money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after more than 30 minutes without events; they end at midnight (shop time), so every day is built on its own. Events sent as dates (stg_date_only_events) start no session and state no hour; a day of nothing else is one session of 0 seconds.
+-- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: the events of stg_events (each event once, the browsing of bot-like user-days out), money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after more than 30 minutes without events; they end at midnight (shop time), so every day is built on its own. Events sent as dates (stg_date_only_events) state no hour and start no session of their own unless they carry a session_id (Diginetica's sessions of dated views); a day of nothing else is one session of 0 seconds, or one per session id.
 -- columns:
 --   user_id: pseudonymous user id
 --   day: calendar day (shop time)
@@ -76,16 +76,17 @@ cleaned AS (
 pieces AS (
     -- One row per shop session, and per calendar minute of events without a session_id: gaps
     -- inside a minute are under a minute, so cutting between minute rows at long gaps gives
-    -- exactly the sessions the events themselves would give. Events sent as dates make pieces
-    -- of their own.
+    -- exactly the sessions the events themselves would give. Events sent as dates without a
+    -- session_id make pieces of their own; in a session they join its piece, which spans its
+    -- timed events (a session of dated events alone: 0 seconds, no hour).
     SELECT
         user_id,
         day,
         session_id,
-        date_only,
+        bool_and(date_only) AS date_only,
         CASE WHEN session_id IS NULL AND NOT date_only THEN date_trunc('minute', ts) END AS minute,
-        min(ts) AS first_ts,
-        max(ts) AS last_ts,
+        coalesce(min(CASE WHEN NOT date_only THEN ts END), min(ts)) AS first_ts,
+        coalesce(max(CASE WHEN NOT date_only THEN ts END), max(ts)) AS last_ts,
         count(*) AS events,
         count(*) FILTER (WHERE event_type = 'view') AS views,
         count(*) FILTER (WHERE event_type = 'cart') AS carts,
@@ -98,7 +99,7 @@ pieces AS (
         sum(price) FILTER (WHERE event_type IN ('view', 'cart', 'purchase')) AS price_sum
     FROM cleaned
     GROUP BY
-        user_id, day, session_id, date_only,
+        user_id, day, session_id, session_id IS NULL AND date_only,
         CASE WHEN session_id IS NULL AND NOT date_only THEN date_trunc('minute', ts) END
 ),
 
@@ -106,8 +107,8 @@ cut AS (
     SELECT
         p.*,
         CASE
-            WHEN p.date_only THEN 0
             WHEN p.session_id IS NOT NULL THEN 1
+            WHEN p.date_only THEN 0
             WHEN p.gap_seconds IS NULL OR p.gap_seconds > r.session_gap_seconds THEN 1
             ELSE 0
         END AS starts_session
@@ -132,8 +133,9 @@ SELECT
     CAST(sum(favs) AS BIGINT) AS favs,
     CAST(sum(purchases) AS BIGINT) AS purchases,
     CAST(sum(searches) AS BIGINT) AS searches,
-    -- a day of nothing but events sent as dates is one session (of 0 seconds)
-    CAST(sum(starts_session) AS BIGINT) + CASE WHEN bool_and(date_only) THEN 1 ELSE 0 END AS sessions,
+    -- a day of nothing but events sent as dates, none in a session, is one session (of 0 seconds)
+    CAST(sum(starts_session) AS BIGINT)
+        + CASE WHEN bool_and(date_only AND session_id IS NULL) THEN 1 ELSE 0 END AS sessions,
     -- a session lasts from its first to its last event: each piece's own span, plus the gaps
     -- between pieces of one session
     sum(epoch(last_ts) - epoch(first_ts))
@@ -145,29 +147,29 @@ SELECT
     sum(price_sum) AS price_sum,
     min(first_ts) AS first_ts,
     max(last_ts) AS last_ts,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 0) AS sessions_h00,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 1) AS sessions_h01,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 2) AS sessions_h02,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 3) AS sessions_h03,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 4) AS sessions_h04,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 5) AS sessions_h05,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 6) AS sessions_h06,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 7) AS sessions_h07,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 8) AS sessions_h08,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 9) AS sessions_h09,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 10) AS sessions_h10,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 11) AS sessions_h11,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 12) AS sessions_h12,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 13) AS sessions_h13,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 14) AS sessions_h14,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 15) AS sessions_h15,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 16) AS sessions_h16,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 17) AS sessions_h17,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 18) AS sessions_h18,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 19) AS sessions_h19,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 20) AS sessions_h20,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 21) AS sessions_h21,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 22) AS sessions_h22,
-    count(*) FILTER (WHERE starts_session = 1 AND hour(first_ts) = 23) AS sessions_h23
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 0) AS sessions_h00,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 1) AS sessions_h01,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 2) AS sessions_h02,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 3) AS sessions_h03,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 4) AS sessions_h04,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 5) AS sessions_h05,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 6) AS sessions_h06,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 7) AS sessions_h07,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 8) AS sessions_h08,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 9) AS sessions_h09,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 10) AS sessions_h10,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 11) AS sessions_h11,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 12) AS sessions_h12,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 13) AS sessions_h13,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 14) AS sessions_h14,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 15) AS sessions_h15,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 16) AS sessions_h16,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 17) AS sessions_h17,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 18) AS sessions_h18,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 19) AS sessions_h19,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 20) AS sessions_h20,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 21) AS sessions_h21,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 22) AS sessions_h22,
+    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 23) AS sessions_h23
 FROM cut
 GROUP BY user_id, day

@@ -401,6 +401,44 @@ def test_behaviour_rees46_sessions_from_session_ids(rees46_wh: Path, rees46) -> 
         assert_matches(rows[u], expected_behaviour(rees46[u], as_of), u)
 
 
+def test_sessions_of_events_sent_as_dates_follow_their_session_ids(tmp_path: Path) -> None:
+    """Diginetica's views carry a sessionId and only a date: each session id is a session
+    (helper-20: user 114833's sessions 315 and 340 of 2016-05-12 counted as one). A session of
+    dated events alone lasts 0 seconds and states no hour; dated purchases in a timed session
+    join it; a day of dated events without a session id is one session. Lines in Diginetica's
+    published shape (`sessionId;userId;itemId;timeframe;eventdate`)."""
+    views = tmp_path / "train-item-views.csv"
+    views.write_text(
+        "sessionId;userId;itemId;timeframe;eventdate\n"
+        "315;114833;9654;75897;2016-05-12\n340;114833;33043;0;2016-05-12\n"
+        "340;114833;32118;14080;2016-05-12\n"
+    )
+    timed = tmp_path / "timed.csv"
+    timed.write_text(
+        "user_id,event_type,ts,session_id\n"
+        "7,view,2016-05-12 10:00:00,s9\n7,view,2016-05-12 10:05:00,s9\n"
+        "7,purchase,2016-05-12 00:00:00,s9\n8,purchase,2016-05-12 00:00:00,\n"
+        "8,purchase,2016-05-12 00:00:00,\n"
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(views), "--event-type", "view", warehouse=wh)
+    run_cli("ingest", "events", str(timed), warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    got = {
+        u: rest
+        for u, *rest in query(
+            wh,
+            "SELECT user_id, sessions, session_seconds, sessions_h00, sessions_h10, events "
+            "FROM int_user_day ORDER BY user_id",
+        )
+    }
+    assert got == {
+        "114833": [2, 0, 0, 0, 3],  # two sessions of dates: no time, no hour
+        "7": [1, 300, 0, 1, 3],  # the dated purchase in the 10:00 session
+        "8": [1, 0, 0, 0, 2],  # dated purchases, no session id: one session of 0 seconds
+    }
+
+
 # --- preference ----------------------------------------------------------------------------------
 
 
