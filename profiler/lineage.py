@@ -40,8 +40,14 @@ def parse(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> exp.Expres
     except ParseError as err:
         first = err.errors[0] if err.errors else {}
         line = (first.get("line") or 1) + line_offset
+        near = (first.get("highlight") or "").strip()
+        what = str(first.get("description", err))
+        if what.startswith("Required keyword"):  # sqlglot's words for a half-written expression
+            what = "something is missing there (an operand, a condition, a closing bracket?)"
         raise ProfilerError(
-            f"{where}:{line}: SQL does not parse: {first.get('description', err)}"
+            f"{where}:{line}: SQL does not parse"
+            + (f" near {near!r} (column {first.get('col')})" if near else "")
+            + f": {what}"
         ) from None
     statements = [s for s in statements if s is not None]
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):

@@ -52,6 +52,13 @@ def test_reference_lines_count_from_the_file() -> None:
 def test_syntax_error_names_file_and_line() -> None:
     with pytest.raises(ProfilerError, match=r"^m\.sql:7: SQL does not parse"):
         upstream_tables("SELECT *\nFROM a WHERE (", where="m.sql", line_offset=5)
+    # where on the line, in the user's words, not sqlglot's class names (helper-21)
+    with pytest.raises(ProfilerError) as err:
+        upstream_tables("SELECT a,\n  b * FROM t", where="m.sql", line_offset=5)
+    assert str(err.value) == (
+        "m.sql:7: SQL does not parse near 'FROM' (column 9): something is missing there "
+        "(an operand, a condition, a closing bracket?)"
+    )
 
 
 def test_only_one_select_per_model() -> None:
