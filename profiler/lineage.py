@@ -46,7 +46,8 @@ def parse(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> exp.Expres
             what = "something is missing there (an operand, a condition, a closing bracket?)"
         raise ProfilerError(
             f"{where}:{line}: SQL does not parse"
-            + (f" near {near!r} (column {first.get('col')})" if near else "")
+            # sqlglot's col is where the token ends
+            + (f" near {near!r} (column {(first.get('col') or 0) - len(near) + 1})" if near else "")
             + f": {what}"
         ) from None
     statements = [s for s in statements if s is not None]

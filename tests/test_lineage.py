@@ -56,7 +56,7 @@ def test_syntax_error_names_file_and_line() -> None:
     with pytest.raises(ProfilerError) as err:
         upstream_tables("SELECT a,\n  b * FROM t", where="m.sql", line_offset=5)
     assert str(err.value) == (
-        "m.sql:7: SQL does not parse near 'FROM' (column 9): something is missing there "
+        "m.sql:7: SQL does not parse near 'FROM' (column 7): something is missing there "
         "(an operand, a condition, a closing bracket?)"
     )
 
