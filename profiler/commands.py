@@ -256,6 +256,11 @@ def describe_ingest(result) -> str:
         lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
         if reason.startswith("bad_type:") and result.loaded == 0:
             lines += _bad_type_hint(result, reason.split(":", 1)[1])
+        if reason == "bad_type:rating":
+            lines.append(
+                "  ratings are whole stars, 1 to 5: a half star (4.5) or a text is no rating "
+                "(the line, its text too, is in `quarantine`)"
+            )
         if reason == "early_timestamp":
             lines.append(
                 f"  {n:,} time(s) before 1990, which profiler does not take: a 0 or a small "

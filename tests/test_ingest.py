@@ -1295,3 +1295,16 @@ def test_item_ids_written_differently_in_two_feeds_are_pointed_out(con, tmp_path
     assert f"the items have '{int(ids[0]):010d}'" in said
     fixed = ingest(con, "items", same, pii_key=KEY)  # the catalogue as the events write ids
     assert fixed.unknown_items is None and "not in the items" not in describe_ingest(fixed)
+
+
+def test_a_half_star_rating_is_quarantined_and_said_so(con, tmp_path):
+    """Ratings are whole stars; a review of 4.5 stars (as some shops allow) goes to quarantine
+    whole, and the summary says why in words (helper-20)."""
+    body = (
+        "user_id,ts,kind,rating,text\n"
+        "1,2017-12-01 10:00:00,review,5,fine\n"
+        "1,2017-12-02 10:00:00,review,4.5,nearly\n"
+    )
+    result = ingest(con, "feedback", write(tmp_path / "reviews.csv", body), pii_key=KEY)
+    assert (result.loaded, result.quarantined) == (1, {"bad_type:rating": 1})
+    assert "ratings are whole stars, 1 to 5: a half star (4.5)" in describe_ingest(result)
