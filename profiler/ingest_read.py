@@ -70,6 +70,18 @@ class FileInfo:
         return (self.sha256, self.file_sha256) if self.file_sha256 else (self.sha256,)
 
 
+# how the kinds of file shops' data often comes in become one that ingest reads
+_SAVE_AS = {
+    ".xlsx": "save the sheet as CSV UTF-8 first (Excel: File > Save As; LibreOffice: "
+    "`soffice --headless --convert-to csv FILE`)",
+    ".xls": "save the sheet as CSV UTF-8 first (Excel: File > Save As)",
+    ".zip": "unzip it first (`unzip FILE`) and ingest the files inside",
+    ".bz2": "decompress it first (`bunzip2 FILE`), or recompress it with gzip",
+    ".xz": "decompress it first (`unxz FILE`), or recompress it with gzip",
+    ".zst": "decompress it first (`zstd -d FILE`), or recompress it with gzip",
+}
+
+
 def detect_format(path: Path) -> tuple[str, bool]:
     """Format by extension (`.gz` on top of a text format allowed); unknown extensions refused."""
     suffixes = [s.lower() for s in path.suffixes]
@@ -78,8 +90,10 @@ def detect_format(path: Path) -> tuple[str, bool]:
     fmt = FORMATS.get(ext)
     if fmt is None or (gz and fmt == "parquet"):
         known = ", ".join(sorted(FORMATS)) + " (and .gz of the text formats)"
+        how = _SAVE_AS.get(ext, "")
         raise ProfilerError(
             f"{path}: unknown file type {''.join(suffixes) or '(none)'}; use {known}"
+            + (f"; {how}" if how else "")
         )
     return fmt, gz
 
