@@ -235,6 +235,11 @@ def describe_ingest(result) -> str:
                 else ""
             )
         )
+    if result.email_ids:
+        lines.append(
+            f"  {result.email_ids:,} line(s) had an e-mail address as the user id: stored as its "
+            "pseudonym, like the users' email column (`profiler show ADDRESS` finds the user)"
+        )
     missing = result.unknown_items
     if missing:
         whose = "these events'" if missing.this_file else "the events' (all loaded)"

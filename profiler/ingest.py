@@ -78,6 +78,8 @@ class IngestResult:
     # (source, batch) that loaded this same content as another source: a file sent to the
     # wrong source? (one flat export may also feed two sources on purpose)
     also_as: tuple[tuple[str, int], ...] = ()
+    # loaded lines whose user id was an e-mail address, stored as its pseudonym
+    email_ids: int = 0
     # events' item ids the catalogue lacks, when most of them do (ids written differently?)
     unknown_items: UnknownItems | None = None
 
@@ -194,7 +196,8 @@ def _load(
         jsonl_values(staged, resolved)
     else:
         resolved, ignored = joined_date_and_time(con, src, staged, resolved, ignored, mapping)
-    hmac = register_hmac(con, pii_key) if src.personal else None
+    # personal columns, and a user id that is an e-mail address, are keyed hashes
+    hmac = register_hmac(con, pii_key) if src.personal or src.key == "user_id" else None
     try:
         (now,) = one_row(con, "SELECT CAST(timezone(?, now()) AS TIMESTAMP)", [reading.time_zone])
         sql = typed_query(src, staged, resolved, now=now, hmac=hmac, reading=reading)
@@ -217,6 +220,7 @@ def _load(
         columns=resolved, ignored=ignored, unknown=stats.unknown, reading=reading,
         dated_again=dated_again, replaced=replaced,
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
+        email_ids=stats.email_ids,
     )  # fmt: skip
 
 
@@ -230,15 +234,16 @@ class _Stats:
     min_ts: datetime | None = None
     max_ts: datetime | None = None
     unknown: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    email_ids: int = 0  # loaded lines whose user id was an e-mail address (now its pseudonym)
 
 
 def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
     ts = quote_ident(src.time_column) if src.time_column else "NULL::TIMESTAMP"
-    lines, loaded, min_ts, max_ts = one_row(
+    lines, loaded, min_ts, max_ts, email_ids = one_row(
         con,
         f"SELECT count(*), count(*) FILTER (WHERE _reason IS NULL), "
-        f"min({ts}) FILTER (WHERE _reason IS NULL), max({ts}) FILTER (WHERE _reason IS NULL) "
-        f"FROM {TYPED}",
+        f"min({ts}) FILTER (WHERE _reason IS NULL), max({ts}) FILTER (WHERE _reason IS NULL), "
+        f"count(*) FILTER (WHERE _reason IS NULL AND _email_id) FROM {TYPED}",
     )
     reasons = con.execute(
         f"SELECT _reason, count(*) FROM {TYPED} WHERE _reason IS NOT NULL "
@@ -251,7 +256,7 @@ def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
         f"<= {UNKNOWN_SHOWN} ORDER BY _reason, n DESC, _unknown"
     ).fetchall():
         unknown.setdefault(reason, []).append((value, n))
-    return _Stats(lines, loaded, dict(reasons), min_ts, max_ts, unknown)
+    return _Stats(lines, loaded, dict(reasons), min_ts, max_ts, unknown, email_ids)
 
 
 def _commit(
@@ -384,9 +389,15 @@ def _batch_to_replace(
             "would count it twice; nothing changed"
         )
     row = (
-        con.execute(
-            f"SELECT source, superseded_by FROM {SCHEMA}.batches WHERE batch_id = ?", [batch]
-        ).fetchone()
+        next(
+            iter(
+                con.execute(
+                    f"SELECT source, superseded_by FROM {SCHEMA}.batches WHERE batch_id = ?",
+                    [batch],
+                ).fetchall()
+            ),
+            None,
+        )  # all: a result left open blocks the connection's next statement
         if has_table(con, "batches", SCHEMA)
         else None
     )

@@ -71,13 +71,14 @@ def unknown_items(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> Un
         ids = "SELECT DISTINCT item_id FROM raw_events WHERE item_id IS NOT NULL"
     else:
         return None
-    missing, of, example, known = con.execute(
+    missing, of, example, known = one_row(
+        con,
         f"SELECT count(*) FILTER (WHERE i.item_id IS NULL), count(*), "
         f"min(e.item_id) FILTER (WHERE i.item_id IS NULL), "
         f"(SELECT min(item_id) FROM raw_items) "
         f"FROM ({ids}) AS e LEFT JOIN (SELECT DISTINCT item_id FROM raw_items) AS i "
-        f"ON i.item_id = e.item_id"
-    ).fetchone()
+        f"ON i.item_id = e.item_id",
+    )
     if known is None or not of or missing * 2 <= of:
         return None
     return UnknownItems(missing, of, example, known, src.name == "events")

@@ -38,7 +38,7 @@ from profiler.ingest_values import (
     whole_id,
     without_currency_sql,
 )
-from profiler.pii import normalise_sql
+from profiler.pii import EMAIL_ID, email_sql, normalise_sql
 from profiler.sources import Column, Source
 
 if TYPE_CHECKING:
@@ -228,10 +228,10 @@ def joined_date_and_time(
         time_of_day = f"CAST({t} AS VARCHAR)"
     elif time_native in (None, "VARCHAR"):
         clock = f"regexp_full_match(trim({t}), {quote_literal(TIME_OF_DAY)})"
-        (all_clocks,) = con.execute(  # every time given is a time of day
+        ((all_clocks,),) = con.execute(  # every time given is a time of day
             f"SELECT coalesce(bool_and(nullif(trim({t}), '') IS NULL OR {clock}), true) "
             f"FROM {staged.relation}"
-        ).fetchone()
+        ).fetchall()  # all: a result left open blocks the connection's next statement
         if not all_clocks:
             return resolved, ignored
         time_of_day = f"trim({t})"
@@ -351,7 +351,10 @@ def _column_levels(
         )
     else:
         kept = f"CASE WHEN {null_word(v)} THEN NULL ELSE {v} END" if words else v
-        lv.add(col, value, kept, whole_id(p) if col.name.endswith("_id") else p)
+        final = whole_id(p) if col.name.endswith("_id") else p
+        if col.name == "user_id" and lv.hmac:  # an address as the id: personal, so pseudonymised
+            final = f"CASE WHEN {email_sql(p)} THEN {lv.hmac}({normalise_sql('email', p)}) ELSE {final} END"
+        lv.add(col, value, kept, final)
 
 
 def _range_checks(source: Source) -> list[tuple[str, str]]:
@@ -387,9 +390,17 @@ def _raw_sql(source: Source, staged: Staged, hmac: str | None) -> str:
     could not even be split is shown only by its keyed hash.
     """
     if not source.personal:
-        return staged.raw
+        if not hmac:
+            return staged.raw
+        # a line holding an e-mail address (a user id that is one) is shown only by its hash
+        return (
+            f"CASE WHEN contains({staged.raw}, '@') AND regexp_matches({staged.raw}, '{EMAIL_ID}') "
+            f"THEN '[redacted: the line holds an e-mail address; hmac ' || {hmac}({staged.raw}) || ']' "
+            f"ELSE {staged.raw} END"
+        )
     fields = ", ".join(
-        f"{quote_ident(c.name)} := {'__t_' if c.personal else '__v_'}{c.name}"
+        # the user id as stored: an e-mail address as its pseudonym
+        f"{quote_ident(c.name)} := {'__t_' if c.personal or c.name == 'user_id' else '__v_'}{c.name}"
         for c in source.columns
     )
     return (
@@ -433,6 +444,8 @@ def typed_query(
         if c.name in VOCABULARIES
     )
     unknown = f"CASE __reason {unknown} END" if unknown else "CAST(NULL AS VARCHAR)"
+    keyed = hmac and "user_id" in source.column_names_lower()
+    emailed = email_sql("__p_user_id") if keyed else "FALSE"  # counted in the summary
     return f"""
 WITH s AS (SELECT *, {staged.rec} AS __rec, {staged.fault} AS __fault, {", ".join(lv.values)}
            FROM {staged.relation}),
@@ -441,5 +454,5 @@ f AS (SELECT *, {", ".join(lv.finals)} FROM p),
 r AS (SELECT *, CASE WHEN __fault IS NOT NULL THEN __fault {whens} END AS __reason FROM f)
 SELECT __rec AS _rec, __reason AS _reason,
        CASE WHEN __reason IS NOT NULL THEN {_raw_sql(source, staged, hmac)} END AS _raw,
-       {unknown} AS _unknown, {outs}
+       {unknown} AS _unknown, {emailed} AS _email_id, {outs}
 FROM r"""

@@ -103,6 +103,26 @@ def normalise_sql(column: str, expr: str) -> str:
     return f"nullif({inner}, '')"
 
 
+# an e-mail address, where a user id was expected (orders exports keyed by the buyer's address)
+EMAIL_ID = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+
+
+def email_sql(expr: str) -> str:
+    """SQL: is `expr` (trimmed text) an e-mail address? The `contains` guard keeps it cheap."""
+    return f"(contains({expr}, '@') AND regexp_full_match({expr}, '{EMAIL_ID}'))"
+
+
+def user_id_pseudonym(key: bytes, value: str) -> str:
+    """The user id ingest stores for `value`: an e-mail address becomes its pseudonym (as the
+    `email` column's), any other id stays as sent; `show` finds a user by address this way."""
+    import re
+
+    value = value.strip()
+    if re.fullmatch(EMAIL_ID, value):
+        return pseudonymise(key, value.lower())
+    return value
+
+
 def register_hmac(con: duckdb.DuckDBPyConnection, key: bytes) -> str:
     """Register the keyed hash as a vectorised (Arrow) UDF on `con`; returns its SQL name.
 

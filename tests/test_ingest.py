@@ -499,6 +499,37 @@ def test_personal_values_never_stored(con):
     ]
 
 
+def test_an_email_address_as_user_id_is_pseudonymised(con, tmp_path):
+    """An orders export keyed by the buyer's address (`--map user_id=Email`) must not store it:
+    the address becomes its pseudonym, the same the users' email column gets, so the two still
+    join; a quarantined line holding one is shown only by its hash. The fixture's people, as
+    orders lines."""
+    body = (
+        "Email,Created at,Total\n"
+        " Ada.Quill@Example.com ,2017-11-20 10:00:00,12.50\n"
+        "bo.lin@example.org,2017-11-21 11:00:00,7\n"
+        "chen.mei@example.net,yesterday,3\n"
+        "1000,2017-11-22 12:00:00,4\n"
+    )
+    orders = write(tmp_path / "orders.csv", body)
+    reading = Reading(event_type="purchase")
+    mapping = {"user_id": "Email", "ts": "Created at", "amount": "Total"}
+    result = ingest(con, "events", orders, mapping=mapping, pii_key=KEY, reading=reading)
+    assert (result.loaded, result.quarantined, result.email_ids) == (3, {"bad_timestamp": 1}, 2)
+    assert "2 line(s) had an e-mail address as the user id" in describe_ingest(result)
+    ingest(con, "users", USERS, pii_key=KEY)
+    assert personal_hits(con) == []
+    ada = pii.pseudonymise(KEY, "ada.quill@example.com")
+    assert rows(con, "SELECT DISTINCT user_id FROM raw_events ORDER BY 1") == sorted(
+        [(ada,), (pii.pseudonymise(KEY, "bo.lin@example.org"),), ("1000",)]
+    )
+    # the orders' buyer is the users file's customer 1, by her address
+    assert rows(con, "SELECT user_id FROM raw_users WHERE email = ?", [ada]) == [("1",)]
+    (raw,) = rows(con, "SELECT raw FROM quarantine WHERE source = 'events'")[0]
+    assert raw.startswith("[redacted: the line holds an e-mail address; hmac ")
+    assert pii.user_id_pseudonym(KEY, " Ada.Quill@Example.com") == ada  # what `show` looks up
+
+
 def test_pseudonyms_stable_per_key(tmp_path):
     def emails(key: bytes, name: str) -> list[tuple]:
         with duckdb.connect(str(tmp_path / name)) as c:

@@ -751,3 +751,30 @@ def test_win_back_audience_leaves_out_users_their_own_cycle_calls_active() -> No
     )
     members = {r[0] for r in con.execute(sql).fetchall()}
     assert members == {"churned_rfm_at_risk", "late_by_own_cycle"}
+
+
+def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
+    """Orders keyed by the buyer's address store its pseudonym; `show ADDRESS` finds the user,
+    written any case, and never prints the address's data as stored."""
+    from conftest import sql_project
+
+    project = sql_project(tmp_path / "project")
+    wh = tmp_path / "wh.duckdb"
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "Email,Created at,Total\nAda.Quill@Example.com,2017-11-20 10:00:00,12.50\n"
+        "ada.quill@example.com,2017-11-27 10:00:00,7.50\nbo.lin@example.org,2017-11-27 11:00:00,3\n"
+    )
+    mapping = ("--map", "user_id=Email", "--map", "ts=Created at", "--map", "amount=Total")
+    run_cli("ingest", "events", str(orders), "--event-type", "purchase", *mapping,
+            warehouse=wh, project=project)  # fmt: skip
+    run_cli("build", warehouse=wh, project=project)
+    out = run_cli("show", "ADA.QUILL@example.com", warehouse=wh, project=project)
+    assert re.search(r"purchases_lifetime\s+2\b", out), out
+    assert out.splitlines()[0].endswith(" (ADA.QUILL@example.com)")
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*) FROM user_profile WHERE contains(user_id, '@')"
+        ).fetchone() == (0,)
+    missing = run_cli("show", "nobody@example.org", warehouse=wh, project=project, ok=False)
+    assert missing == "error: user 'nobody@example.org' is not in user_profile\n"

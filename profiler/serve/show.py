@@ -10,6 +10,9 @@ serving copy is read.
 
 from __future__ import annotations
 
+import os
+import re
+
 from profiler.errors import ProfilerError
 from profiler.settings import Settings
 
@@ -84,16 +87,19 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         raise ProfilerError(f"no warehouse at {settings.warehouse}; run `profiler build` first")
     from profiler.ingest_values import whole_id
 
+    asked = user_id
     with open_reader(settings) as (con, _source):
-        # the id as ingest stores it: `12001.0`, as a float column writes it, is user 12001
+        # the id as ingest stores it: `12001.0`, as a float column writes it, is user 12001; an
+        # e-mail address, its pseudonym
         (user_id,) = con.execute(f"SELECT {whole_id('trim($1)')}", [user_id]).fetchone()
+        user_id = _pseudonym(settings, user_id)
         try:
             cur = con.execute("SELECT * FROM user_profile WHERE user_id = ?", [user_id])
         except Exception:
             raise ProfilerError("no user_profile table yet; run `profiler build` first") from None
         row = cur.fetchone()
         if row is None:
-            raise ProfilerError(f"user {user_id!r} is not in user_profile")
+            raise ProfilerError(f"user {asked.strip()!r} is not in user_profile")
         names = [d[0] for d in cur.description]
         history = _history(con, user_id)
         extras = _serving_parts(con, settings, user_id)
@@ -101,7 +107,8 @@ def show_user(settings: Settings, user_id: str, console) -> None:
     groups: dict[str, list[tuple[str, object]]] = {}
     for name, value in zip(names, row, strict=True):
         groups.setdefault(dims.get(name, "other"), []).append((name, value))
-    console.print(Text(f"user {user_id}", style="bold"))
+    named = f" ({asked.strip()})" if "@" in asked else ""  # the address the pseudonym stands for
+    console.print(Text(f"user {user_id}{named}", style="bold"))
     for dim in (*DIMENSIONS, "other"):
         if dim not in groups:
             continue
@@ -144,6 +151,20 @@ def _changes(names: list[str], rows: list[list]) -> list[tuple[str, str]]:
         out.append((period, ", ".join(parts) or "no tracked change"))
         before = values
     return out
+
+
+def _pseudonym(settings: Settings, user_id: str) -> str:
+    """An e-mail address is stored as its pseudonym (ingest): look that up, with the same key."""
+    from profiler.pii import EMAIL_ID, KEY_ENV, KEY_FILE, load_pii_key, user_id_pseudonym
+
+    if not re.fullmatch(EMAIL_ID, user_id):
+        return user_id
+    if not (os.environ.get(KEY_ENV) or (settings.state_dir / KEY_FILE).exists()):
+        raise ProfilerError(
+            f"{user_id} is an e-mail address, stored as its pseudonym, and there is no PII key "
+            f"to make it ({KEY_ENV}, or {settings.state_dir / KEY_FILE}); use the user's stored id"
+        )
+    return user_id_pseudonym(load_pii_key(settings), user_id)
 
 
 def _query(con, sql: str, params: list) -> tuple[list[str], list[tuple]] | None:
