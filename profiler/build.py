@@ -41,6 +41,7 @@ from profiler.state import (
     ensure_schema,
     forget_model,
     max_batch,
+    next_version,
     read_states,
     write_state,
 )
@@ -113,15 +114,6 @@ def _history_plan(
     if ahead and plan.does_work:
         return replace(plan, rewind_after=seen)
     return plan
-
-
-def _next_version(states: dict[str, ModelState]) -> int:
-    """A version no state holds or has seen: above every model's and every recorded parent's.
-    Per model counters started again at 1 after `ingest --replace` forgot the models, so a child
-    that had seen version 1 of a parent took the rebuilt parent's new version 1 for the old."""
-    seen = [s.version for s in states.values()]
-    seen += [v for s in states.values() for v in s.parent_versions.values()]
-    return max(seen, default=0) + 1
 
 
 def resolve_as_of(con: duckdb.DuckDBPyConnection, given: datetime | None) -> datetime:
@@ -382,7 +374,7 @@ def _build_one(
         model.kind.value,
         model.data_fingerprint,
         model.metadata_fingerprint,
-        _next_version(states)
+        next_version(con)
         if plan.action == "full" or (plan.action == "slice" and model.kind is Kind.SCD2)
         else state.version,
         plan.watermark,

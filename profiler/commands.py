@@ -226,13 +226,14 @@ def describe_ingest(result) -> str:
             f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"
         )
     for source, batch in result.also_as:
+        fed = [c for c in result.columns if c not in ("user_id", "item_id")]
         lines.append(
             f"  warning: the same content is loaded as {source} too (batch {batch}): is it "
-            f"{result.source} as well?"
+            f"{result.source} as well? "
             + (
-                " (here each column keeps the newest value sent: a row of ids alone changes none)"
-                if result.source in ("users", "items")
-                else ""
+                f"Its {', '.join(fed)} are now the newest values of those {result.source}"
+                if fed
+                else "It sent ids alone, which change no value"
             )
         )
     if result.email_ids:

@@ -49,7 +49,7 @@ from profiler.project import Kind
 from profiler.serve.catalog import SCORES
 from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, zone_for_ingest
-from profiler.sources import BATCH_COLUMN, RECORD_COLUMN, Source, get_source
+from profiler.sources import BATCH_COLUMN, RECORD_COLUMN, Source, engine_columns, get_source
 from profiler.state import SCHEMA, ensure_schema, forget_model, has_table, new_lineage, read_states
 
 TYPED = "_ingest_typed"
@@ -299,7 +299,11 @@ def _commit(
         )
         if columns:
             cols = ", ".join(quote_ident(c) for c in columns)
-            record = ("", "") if src.time_column else (f", {RECORD_COLUMN}", ", _rec")
+            record = (
+                (f", {RECORD_COLUMN}", ", _rec")
+                if RECORD_COLUMN in engine_columns(src)
+                else ("", "")
+            )
             con.execute(
                 f"INSERT INTO {src.table} ({cols}, {BATCH_COLUMN}{record[0]}) "
                 f"SELECT {cols}, ?{record[1]} FROM {TYPED} WHERE _reason IS NULL",
@@ -362,19 +366,8 @@ def _take_out(
 
 
 def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
-    """Create what is missing; add canonical columns an older `raw_<source>` lacks."""
-    ensure_schema(con)
-    have = {
-        name
-        for (name,) in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = ?",
-            [src.table],
-        ).fetchall()
-    }
-    for col in src.columns:
-        if col.name not in have:
-            con.execute(f"ALTER TABLE {src.table} ADD COLUMN {quote_ident(col.name)} {col.type}")
+    """Create what is missing; an older `raw_<source>` gets the columns it lacks."""
+    ensure_schema(con)  # raw tables included, and `state.add_missing_columns`
 
 
 def _batch_to_replace(

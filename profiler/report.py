@@ -120,9 +120,10 @@ def _stale_profile(con, run: RunResults) -> str:
     (as_of,) = con.execute(
         "SELECT max(as_of) FROM _profiler.models WHERE name = 'user_profile'"
     ).fetchone()
+    which = f"the build as of {as_of}" if as_of else "a build from before the data was replaced"
     return (
-        f"WARNING: user_profile was not rebuilt ({mine.status}: see above); it still holds the "
-        f"build as of {as_of}, while the tables that did publish hold the new data"
+        f"WARNING: user_profile was not rebuilt ({mine.status}: see above); it still holds "
+        f"{which}, while the tables that did publish hold the new data"
     )
 
 

@@ -109,8 +109,9 @@ SOURCES: dict[str, Source] = {
                     "product",
                     "stock_code",
                     "article_id",
+                    "parent_asin",  # Amazon 2023: products by parent_asin, as in its metadata
                     "asin",
-                ),  # fmt: skip
+                ),
             ),
             Column("category_id", "VARCHAR", synonyms=("categoryid", "category", "cat_id")),
             Column("category_path", "VARCHAR", synonyms=("category_code",)),
@@ -157,8 +158,9 @@ SOURCES: dict[str, Source] = {
                 "item_id",
                 "VARCHAR",
                 True,
-                # Amazon's metadata names a product by parent_asin alone
-                synonyms=("product_id", "itemid", "sku", "article_id", "asin", "parent_asin"),
+                # Amazon 2023's metadata names a product by parent_asin alone; its reviews send
+                # both, asin the variant: parent_asin first everywhere, so the two join
+                synonyms=("product_id", "itemid", "sku", "article_id", "parent_asin", "asin"),
             ),
             Column("category_id", "VARCHAR", synonyms=("categoryid",)),
             Column("category_path", "VARCHAR", synonyms=("category_code", "category_name")),
@@ -191,7 +193,11 @@ SOURCES: dict[str, Source] = {
                 ),
             ),
             Column("kind", "VARCHAR", True, synonyms=("type", "feedback_type")),
-            Column("item_id", "VARCHAR", synonyms=("product_id", "itemid", "sku", "asin")),
+            Column(
+                "item_id",
+                "VARCHAR",
+                synonyms=("product_id", "itemid", "sku", "parent_asin", "asin"),
+            ),
             Column("rating", "INTEGER", synonyms=("score", "stars", "review_score", "overall")),
             Column(
                 "text",

@@ -1,9 +1,9 @@
 """Engine state in schema `_profiler`: what each model has processed, and the runs.
 
 A model's row says which batches it has incorporated (`watermark`, the highest global batch id),
-the as-of time it was built at, its fingerprints, a `version` new on every full rebuild, above
-any version a state holds or has seen (so incremental children know they must rebuild too, also
-after `ingest --replace` forgot the models), and the parents' versions it last saw.
+the as-of time it was built at, its fingerprints, a `version` new on every full rebuild, drawn
+from one sequence (so incremental children know they must rebuild too, also after
+`ingest --replace` forgot the models), and the parents' versions it last saw.
 Processed day intervals of time-incremental models are kept as merged `[start, end)` pairs.
 State rows are written in the same transaction as the data they describe: a killed build can
 never leave state that claims work the tables do not hold.
@@ -57,7 +57,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in _DDL + [raw_table_ddl(s) for s in SOURCES.values()]:
         con.execute(ddl)
     _add_superseded_by(con)
-    _add_engine_columns(con)
+    add_missing_columns(con)
+    _add_version_seq(con)
     con.execute(
         f"INSERT INTO {SCHEMA}.settings SELECT ?, CAST(uuid() AS VARCHAR) "
         f"WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.settings WHERE name = ?)",
@@ -100,9 +101,9 @@ def _add_superseded_by(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"ALTER TABLE {SCHEMA}.batches ADD COLUMN superseded_by BIGINT")
 
 
-def _add_engine_columns(con: duckdb.DuckDBPyConnection) -> None:
-    """Raw tables from before an engine column (`_record` of users and items) get it, NULL on
-    their rows; views (a point-in-time copy's) are left alone."""
+def add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Raw tables from before a column (a canonical one, or the engine's `_record` of users and
+    items) get it, NULL on their rows; views (a point-in-time copy's) are left alone."""
     have = {
         (t, c)
         for t, c in con.execute(
@@ -114,9 +115,35 @@ def _add_engine_columns(con: duckdb.DuckDBPyConnection) -> None:
     }
     tables = {t for t, _ in have}
     for source in SOURCES.values():
-        for name, kind in engine_columns(source).items():
-            if source.table in tables and (source.table, name) not in have:
-                con.execute(f"ALTER TABLE {source.table} ADD COLUMN {name} {kind.split()[0]}")
+        if source.table not in tables:
+            continue
+        wanted = {c.name: c.type for c in source.columns}
+        wanted |= {name: kind.split()[0] for name, kind in engine_columns(source).items()}
+        for name, kind in wanted.items():
+            if (source.table, name) not in have:
+                con.execute(f'ALTER TABLE {source.table} ADD COLUMN "{name}" {kind}')
+
+
+def _add_version_seq(con: duckdb.DuckDBPyConnection) -> None:
+    """Model versions come from one sequence, so a version is never handed out twice, also
+    after `ingest --replace` forgot the models; a warehouse from before it starts it above every
+    version its states hold or have seen."""
+    ((exists,),) = con.execute(
+        "SELECT count(*) FROM duckdb_sequences() WHERE database_name = current_database() "
+        "AND schema_name = ? AND sequence_name = 'version_seq'",
+        [SCHEMA],
+    ).fetchall()
+    if exists:
+        return
+    states = read_states(con).values()
+    seen = [s.version for s in states] + [v for s in states for v in s.parent_versions.values()]
+    con.execute(f"CREATE SEQUENCE {SCHEMA}.version_seq START {max(seen, default=0) + 1}")
+
+
+def next_version(con: duckdb.DuckDBPyConnection) -> int:
+    """A model version no state holds or has seen."""
+    ((version,),) = con.execute(f"SELECT nextval('{SCHEMA}.version_seq')").fetchall()
+    return version
 
 
 @dataclass

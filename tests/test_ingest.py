@@ -1340,3 +1340,18 @@ def test_a_half_star_rating_is_quarantined_and_said_so(con, tmp_path):
     result = ingest(con, "feedback", write(tmp_path / "reviews.csv", body), pii_key=KEY)
     assert (result.loaded, result.quarantined) == (1, {"bad_type:rating": 1})
     assert "ratings are whole stars, 1 to 5: a half star (4.5)" in describe_ingest(result)
+
+
+def test_content_loaded_as_another_source_is_pointed_out(con, tmp_path):
+    """An events file sent as items as well: its brands and prices become the items' newest
+    values, and the summary says which, not that nothing changed (helper-22). REES46's first
+    lines."""
+    head = REES46.read_text().splitlines()[:4]
+    path = write(tmp_path / "events.csv", "\n".join(head) + "\n")
+    ingest(con, "events", path, pii_key=KEY)
+    said = " ".join(describe_ingest(ingest(con, "items", path, pii_key=KEY)).split())
+    assert "the same content is loaded as events too (batch 1): is it items as well?" in said
+    assert (
+        "Its category_id, category_path, brand, price are now the newest values of those items"
+        in said
+    )

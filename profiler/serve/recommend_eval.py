@@ -245,6 +245,7 @@ def evaluate_command(settings, cutoff: str, horizon_days: int) -> RecEvaluation:
     from profiler.lock import warehouse_lock
     from profiler.settings import connect
     from profiler.shop_time import in_shop_time
+    from profiler.state import ensure_schema
 
     when = parse_as_of(cutoff)
     if when is None:
@@ -254,6 +255,7 @@ def evaluate_command(settings, cutoff: str, horizon_days: int) -> RecEvaluation:
     with warehouse_lock(settings.warehouse, "evaluate recommendations"):
         con = connect(settings)
         try:
+            ensure_schema(con)  # a warehouse of an older profiler gets the columns it lacks
             result = evaluate_recommendations(
                 con,
                 settings.project_dir,
