@@ -343,6 +343,13 @@ def build_project(
             if run.status == "success":
                 publish_serving_copy(settings, con, run)
             printer.summary(con, run, settings.warehouse)
+            gone = _models_gone(con, settings)
+            if gone:  # its table stays, as it was: say so rather than let it go stale unsaid
+                console.print(
+                    f"note: {', '.join(gone)}: built before, no model file now; its table stays as "
+                    "last built and is no longer served or exported (DROP TABLE to remove it)",
+                    soft_wrap=True,
+                )
         except BuildStopped as stopped:
             with suppress(OSError):  # the target folder may sit on the same full disk
                 write_run_results(settings.target_dir, stopped.run)
@@ -355,6 +362,15 @@ def build_project(
         finally:
             con.close()
     return run.status == "success"
+
+
+def _models_gone(con, settings: Settings) -> list[str]:
+    """Models the warehouse has state of whose file left the project, with a table still there."""
+    from profiler.project import load_project
+    from profiler.state import has_table, read_states
+
+    present = load_project(settings.project_dir)
+    return sorted(n for n in read_states(con) if n not in present and has_table(con, n))
 
 
 def _gate(settings: Settings):

@@ -332,6 +332,19 @@ def test_the_build_says_when_its_profile_is_not_the_new_one(
     ), out
 
 
+def test_a_model_whose_file_left_is_named(full_build: Path, project: Path, tmp_path: Path) -> None:
+    """Its table stays as last built, as in dbt; the build says so instead of leaving it to go
+    stale unsaid (helper-21)."""
+    edited = tmp_path / "project"
+    shutil.copytree(project, edited)
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    assert "note:" not in run_cli("build", warehouse=wh, project=edited)
+    (edited / "features" / "user_profile_history.sql").unlink()
+    out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
+    assert "note: user_profile_history: built before, no model file now; its table stays" in out
+
+
 def test_as_of_equals_a_build_of_the_data_before_it(project: Path, tmp_path: Path) -> None:
     """--as-of T on all the data equals a build of only the rows with ts <= T."""
     cut = 1512000000  # 2017-11-30 00:00:00 UTC
