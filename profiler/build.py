@@ -38,9 +38,12 @@ from profiler.shop_time import in_shop_time
 from profiler.state import (
     SCHEMA,
     ModelState,
+    clear_history_mark,
     ensure_schema,
     forget_model,
+    history_stale_from,
     max_batch,
+    newest_data,
     next_version,
     read_states,
     write_state,
@@ -77,26 +80,6 @@ def parse_as_of(value: str | None) -> datetime | None:
     return parsed
 
 
-def newest_data(
-    con: duckdb.DuckDBPyConnection, through_batch: int | None = None
-) -> datetime | None:
-    """The newest event time ingested, else the newest feedback time: the data's as-of; with
-    `through_batch`, as it was once that batch had been ingested."""
-    for source in ("events", "feedback"):
-        if through_batch is None:
-            sql, params = f"SELECT max(ts) FROM raw_{source}", []
-        else:
-            sql = (
-                f"SELECT max(max_ts) FROM {SCHEMA}.batches "
-                "WHERE source = ? AND loaded > 0 AND batch_id <= ? AND superseded_by IS NULL"
-            )
-            params = [source, through_batch]
-        newest = con.execute(sql, params).fetchone()[0]
-        if newest:
-            return newest
-    return None
-
-
 def _history_plan(
     con: duckdb.DuckDBPyConnection, plan: Plan, state: ModelState, ctx: BuildContext
 ) -> Plan:
@@ -104,15 +87,19 @@ def _history_plan(
     (an as-of before its newest change) leaves it as it is. But changes stamped after the newest
     data the history was built from (a build --as-of in the future) were built ahead of their
     data: the next build that merges takes them back first (`Plan.rewind_after`), whether its
-    as-of is the data's or later, so they never block the history nor outlive newer data."""
+    as-of is the data's or later, so they never block the history nor outlive newer data; so are
+    changes stamped after a replaced load's data (`state.mark_history_stale`)."""
     seen = newest_data(con, through_batch=state.watermark)
     ahead = seen is not None and state.as_of is not None and state.as_of > seen
     if state.as_of and ctx.as_of < state.as_of and not (ahead and ctx.as_of >= seen):
         return Plan(
             plan.model, "skip", "as-of is earlier than the history's newest change", state.watermark
         )
-    if ahead and plan.does_work:
-        return replace(plan, rewind_after=seen)
+    # changes stamped from a replaced load's first time on saw its wrong reading (ingest marks it)
+    stale = history_stale_from(con, plan.model)
+    marks = [t for t in (seen if ahead else None, stale) if t is not None]
+    if marks and plan.does_work:
+        return replace(plan, rewind_after=min(marks))
     return plan
 
 
@@ -439,5 +426,7 @@ def _build_one(
         result.message = "; ".join(outcome.errors + outcome.raised)
         return result
     result.message = "\n".join(staged.messages + outcome.warnings)
+    if model.kind.keeps_history:  # rewound past a replaced load: done (again would be harmless)
+        clear_history_mark(con, model.name)
     states[model.name] = new_state
     return result

@@ -50,7 +50,16 @@ from profiler.serve.catalog import SCORES
 from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, zone_for_ingest
 from profiler.sources import BATCH_COLUMN, RECORD_COLUMN, Source, engine_columns, get_source
-from profiler.state import SCHEMA, ensure_schema, forget_model, has_table, new_lineage, read_states
+from profiler.state import (
+    SCHEMA,
+    ensure_schema,
+    forget_model,
+    has_table,
+    mark_history_stale,
+    new_lineage,
+    newest_data,
+    read_states,
+)
 
 TYPED = "_ingest_typed"
 UNKNOWN_SHOWN = 5  # values named per `unknown_*` reason in the result
@@ -347,12 +356,20 @@ def _take_out(
     either reading (from the earlier of the two first times on; all of them for a file without
     times) leave `user_scores`."""
     ids = ", ".join(str(int(b)) for b in replaced)
+    (old_min_ts,) = one_row(
+        con, f"SELECT min(min_ts) FROM {SCHEMA}.batches WHERE batch_id IN ({ids})"
+    )
+    since = min(old_min_ts, new_min_ts) if old_min_ts and new_min_ts else None
     if has_table(con, SCORES):
-        (old_min_ts,) = one_row(
-            con, f"SELECT min(min_ts) FROM {SCHEMA}.batches WHERE batch_id IN ({ids})"
-        )
-        since = min(old_min_ts, new_min_ts) if old_min_ts and new_min_ts else None
         con.execute(f"DELETE FROM {SCORES} WHERE ? IS NULL OR as_of >= ?", [since, since])
+    # history changes that saw either reading: stamped from its first time on; for users and
+    # items (no times), after the data that came before the load
+    stale = since or old_min_ts or new_min_ts
+    if src.time_column is None:
+        stale = newest_data(con, through_batch=min(replaced) - 1) or datetime(1900, 1, 1)
+    for state in read_states(con).values():
+        if Kind(state.kind).keeps_history and stale is not None:
+            mark_history_stale(con, state.name, stale)
     con.execute(f"DELETE FROM {src.table} WHERE {BATCH_COLUMN} IN ({ids})")
     con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({ids})")
     con.execute(f"DELETE FROM {SCHEMA}.batches WHERE batch_id = ?", [replaced[0]])

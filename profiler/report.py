@@ -98,7 +98,7 @@ def _ahead_of_data(con, run: RunResults) -> str:
     every user then looks idle since: say so."""
     from datetime import datetime
 
-    from profiler.build import newest_data
+    from profiler.state import newest_data
 
     newest = newest_data(con)
     if run.as_of is None or newest is None:

@@ -196,6 +196,56 @@ def forget_model(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"DELETE FROM {SCHEMA}.intervals WHERE model = ?", [name])
 
 
+def newest_data(
+    con: duckdb.DuckDBPyConnection, through_batch: int | None = None
+) -> datetime | None:
+    """The newest event time ingested, else the newest feedback time: the data's as-of; with
+    `through_batch`, as it was once that batch had been ingested."""
+    for source in ("events", "feedback"):
+        if through_batch is None:
+            sql, params = f"SELECT max(ts) FROM raw_{source}", []
+        else:
+            sql = (
+                f"SELECT max(max_ts) FROM {SCHEMA}.batches "
+                "WHERE source = ? AND loaded > 0 AND batch_id <= ? AND superseded_by IS NULL"
+            )
+            params = [source, through_batch]
+        newest = con.execute(sql, params).fetchone()[0]
+        if newest:
+            return newest
+    return None
+
+
+# A load taken out by `ingest --replace` fed every history change stamped from its first time on
+# (or, for users and items, since the data before it): the next build that merges a history
+# takes those back (`build._history_plan`), then forgets the mark.
+_STALE = "history_stale_from:"
+
+
+def mark_history_stale(con: duckdb.DuckDBPyConnection, model: str, since: datetime) -> None:
+    """Changes of `model` stamped at or after `since` saw data since replaced (the earliest
+    mark wins)."""
+    name, value = _STALE + model, since.isoformat(sep=" ")
+    old = history_stale_from(con, model)
+    if old is not None and old <= since:
+        return
+    con.execute(f"DELETE FROM {SCHEMA}.settings WHERE name = ?", [name])
+    con.execute(f"INSERT INTO {SCHEMA}.settings VALUES (?, ?)", [name, value])
+
+
+def history_stale_from(con: duckdb.DuckDBPyConnection, model: str) -> datetime | None:
+    """The rewind point of a marked history: changes stamped after it go (a microsecond before
+    the mark, so a change stamped at it goes too)."""
+    rows = con.execute(
+        f"SELECT value FROM {SCHEMA}.settings WHERE name = ?", [_STALE + model]
+    ).fetchall()
+    return datetime.fromisoformat(rows[0][0]) - timedelta(microseconds=1) if rows else None
+
+
+def clear_history_mark(con: duckdb.DuckDBPyConnection, model: str) -> None:
+    con.execute(f"DELETE FROM {SCHEMA}.settings WHERE name = ?", [_STALE + model])
+
+
 def max_batch(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(f"SELECT coalesce(max(batch_id), 0) FROM {SCHEMA}.batches").fetchone()[0]
 

@@ -169,6 +169,39 @@ def test_a_replace_of_the_newest_batch_leaves_no_stale_history(
     assert current_history_diff(full_build, wh) == 0
 
 
+def test_a_replace_of_a_middle_day_takes_back_the_history_built_on_it(
+    project: Path, tmp_path: Path
+) -> None:
+    """Daily builds, then day 3 replaced by a corrected export (its buys were not real): every
+    history change stamped from day 3's first time on saw the wrong day, so the next build
+    takes them back and records the corrected state at its as-of (helper-23: 1,988 rows built on
+    the wrong day stayed). The result equals daily builds up to day 2, then one build of the
+    corrected rest."""
+    days = split_csv_by_time(TAOBAO, tmp_path / "days", CUTS)
+    corrected = tmp_path / "day3_fixed.csv"
+    lines = days[2].read_text().splitlines(keepends=True)
+    corrected.write_text("".join(line for line in lines if ",buy," not in line))
+    assert len(lines) - len(corrected.read_text().splitlines()) > 50
+    daily, reference = tmp_path / "daily.duckdb", tmp_path / "reference.duckdb"
+    for n, day in enumerate(days):
+        run_cli("ingest", "events", str(day), warehouse=daily, project=project)
+        run_cli("build", warehouse=daily, project=project)
+        if n < 2:
+            run_cli("ingest", "events", str(day), warehouse=reference, project=project)
+            run_cli("build", warehouse=reference, project=project)
+    for day in (corrected, *days[3:]):
+        run_cli("ingest", "events", str(day), warehouse=reference, project=project)
+    run_cli("build", warehouse=reference, project=project)
+    run_cli(
+        "ingest", "events", str(corrected), "--replace-batch", "3", warehouse=daily, project=project
+    )
+    run_cli("build", warehouse=daily, project=project)
+    assert compare_all(reference, daily) == {}
+    assert table_diff(reference, daily, "user_profile_history") == 0
+    again = run_cli("build", warehouse=daily, project=project)  # the mark is gone: nothing to do
+    assert table_diff(reference, daily, "user_profile_history") == 0 and "0 model(s) built" in again
+
+
 def test_a_model_version_is_never_handed_out_twice(tmp_path: Path) -> None:
     """Export and the serving copy skip a table whose (fingerprints, version, watermark, as-of,
     rows) they saw before, so a version must never come back: not after `ingest --replace`
