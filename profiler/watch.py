@@ -38,9 +38,7 @@ def landed_files(directory: Path, sizes: dict[Path, int]) -> list[tuple[str, Pat
         folder = directory / source
         if not folder.is_dir():
             continue
-        for path in sorted(folder.iterdir(), key=lambda p: (p.stat().st_mtime, p.name)):
-            if not _landed(path):
-                continue
+        for path in _arrived(folder):
             size = path.stat().st_size
             if sizes.get(path) == size:
                 ready.append((source, path))
@@ -183,7 +181,16 @@ def _check_zone(settings: Settings, readings: dict) -> None:
 
 
 def _all_files(directory: Path) -> list[tuple[str, Path]]:
-    return [(s, p) for s in SOURCES for p in sorted((directory / s).iterdir()) if _landed(p)]
+    return [(s, p) for s in SOURCES for p in _arrived(directory / s)]
+
+
+def _arrived(folder: Path) -> list[Path]:
+    """The files to take from one source's folder, in the order they landed (then by name): the
+    newer users or items file must load later to win (`--once` took them by name: `export_10`
+    before `export_9`)."""
+    return sorted(
+        (p for p in folder.iterdir() if _landed(p)), key=lambda p: (p.stat().st_mtime, p.name)
+    )
 
 
 def _sleep(seconds: float, stop: _Stop) -> None:

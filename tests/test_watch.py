@@ -275,3 +275,24 @@ def test_watch_leaves_writers_files_and_a_file_renamed_over_alone(
     assert sorted(p.name for p in events.iterdir()) == ["_loaded", "next.csv.part", "~$orders.xlsx"]
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (150,)
+
+
+def test_watch_once_takes_files_in_the_order_they_landed(tmp_path: Path) -> None:
+    """A newer users file must load later to win: `--once` took `export_10` before `export_9`
+    by name, so the older city won (helper-23). The fixture's customer 1 moving twice."""
+    import os
+
+    land = tmp_path / "landing"
+    (land / "users").mkdir(parents=True)
+    (land / "events").mkdir()
+    (land / "events" / "e.csv").write_text("user_id,event_type,ts\n1,view,2017-11-20 10:00:00\n")
+    for n, (name, city) in enumerate((("export_9.csv", "Ningbo"), ("export_10.csv", "Suzhou"))):
+        path = land / "users" / name
+        path.write_text(f"customer_id,city\n1,{city}\n")
+        os.utime(path, (1_700_000_000 + n * 60, 1_700_000_000 + n * 60))  # 9 landed first
+    wh = tmp_path / "wh.duckdb"
+    run_cli("watch", str(land), "--once", warehouse=wh, project=sql_project(tmp_path / "p"))
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT city FROM int_users WHERE user_id = '1'").fetchone() == (
+            "Suzhou",
+        )
