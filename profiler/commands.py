@@ -262,6 +262,11 @@ def describe_ingest(result) -> str:
         lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
         if reason.startswith("bad_type:") and result.loaded == 0:
             lines += _bad_type_hint(result, reason.split(":", 1)[1])
+        if reason.startswith("lossy_id:"):
+            lines.append(
+                "  ids in scientific notation lost digits (Excel saves long numbers so, and different "
+                "ids then read alike): export that column as text and send the file again"
+            )
         if reason == "bad_type:rating":
             lines.append(
                 "  ratings are whole stars, 1 to 5: a half star (4.5) or a text is no rating "

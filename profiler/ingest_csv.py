@@ -47,6 +47,11 @@ def stage_csv(
     try:
         names = [n.strip() for n in next(csv.reader([header], delimiter=delim))]
     except (csv.Error, StopIteration):
+        if "\r" in header:  # the whole file read as one line: it ends its lines with CR alone
+            raise ProfilerError(
+                f"{info.shown_path}: its lines end with a carriage return alone (as classic Mac "
+                "programs save text); convert them first: tr '\\r' '\\n' < FILE > FIXED"
+            ) from None
         raise ProfilerError(
             f"{info.shown_path}: the header line cannot be read as CSV (stray control characters?); fix the first line"
         ) from None

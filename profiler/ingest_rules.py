@@ -11,6 +11,9 @@ reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`)
   small number), `future_timestamp` (more than a day ahead)
 - `bad_type:<column>`: a number that does not parse (or an integer column with a fraction), or a
   JSON object or array where a value is expected
+- `lossy_id:<column>`: an id written in scientific notation (`2.10381E+18`, as Excel saves long
+  numbers), whose dropped digits would merge different ids
+- a line of empty fields only (`,,,,`, as spreadsheets save blank rows) is an `empty_line` too
 - `negative_money`, `bad_quantity` (< 0: returns are not purchases), `bad_rating` (outside 1-5)
 """
 
@@ -57,12 +60,14 @@ REASONS = (
     "early_timestamp",
     "future_timestamp",
     "bad_type:<column>",
+    "lossy_id:<column>",
     "negative_money",
     "bad_quantity",
     "bad_rating",
 )
 
 MIN_TS = "1990-01-01"
+LOSSY_ID = r"-?[0-9](\.[0-9]+)?[eE]\+[0-9]+"  # a number in scientific notation
 FUTURE_SLACK = timedelta(days=1)
 MONEY = ("price", "amount")
 _PLAIN_NAME = re.compile(r"[^\W\d]\w*([ .-]\w+)*")
@@ -352,6 +357,9 @@ def _column_levels(
     else:
         kept = f"CASE WHEN {null_word(v)} THEN NULL ELSE {v} END" if words else v
         final = whole_id(p) if col.name.endswith("_id") else p
+        if col.name.endswith("_id"):  # Excel's 2.10381E+18: digits gone, ids merged
+            lossy = f"(contains({p}, 'E+') OR contains({p}, 'e+')) AND regexp_full_match({p}, '{LOSSY_ID}')"
+            lv.checks.append((lossy, f"lossy_id:{col.name}"))
         if col.name == "user_id" and lv.hmac:  # an address as the id: personal, so pseudonymised
             final = f"CASE WHEN {email_sql(p)} THEN {lv.hmac}({normalise_sql('email', p)}) ELSE {final} END"
         lv.add(col, value, kept, final)
@@ -376,6 +384,7 @@ def _ordered_checks(lv: _Levels, source: Source) -> list[tuple[str, str]]:
         "early_timestamp",
         "future_timestamp",
         "bad_type:",
+        "lossy_id:",
     )
     ranked = sorted(
         lv.checks, key=lambda c: next(i for i, o in enumerate(order) if c[1].startswith(o))
@@ -435,13 +444,34 @@ def typed_query(
     for col in source.columns:
         _column_levels(col, staged, resolved.get(col.name), lv, reading)
     whens = " ".join(f"WHEN {cond} THEN '{reason}'" for cond, reason in _ordered_checks(lv, source))
+    sent = [
+        f"__v_{c.name}"
+        for c in source.columns
+        if c.name in resolved and c.name not in reading.constants()
+    ]
+    if sent and source.key in resolved:  # a spreadsheet's blank row (`,,,,`): an empty line
+        blank = " AND ".join(f"{v} IS NULL" for v in [f"__v_{source.key}", *sent])
+        whens = f"WHEN {blank} THEN 'empty_line' {whens}"
     outs = ", ".join(
         f"{_output_sql(source, c.name)} AS {quote_ident(c.name)}" for c in source.columns
     )
-    unknown = " ".join(
-        f"WHEN 'unknown_{c.name}' THEN __v_{c.name}"
-        for c in source.columns
-        if c.name in VOCABULARIES
+    # the value a record sent for the rule it broke, to name the most frequent ones
+    unknown = (
+        " ".join(
+            f"WHEN 'unknown_{c.name}' THEN __v_{c.name}"
+            for c in source.columns
+            if c.name in VOCABULARIES
+        )
+        + "".join(
+            f" WHEN 'bad_type:{c.name}' THEN CAST(__v_{c.name} AS VARCHAR)"
+            for c in source.columns
+            if c.type != "VARCHAR" and not c.personal
+        )
+        + "".join(
+            f" WHEN 'lossy_id:{c.name}' THEN __v_{c.name}"
+            for c in source.columns
+            if c.name.endswith("_id")
+        )
     )
     unknown = f"CASE __reason {unknown} END" if unknown else "CAST(NULL AS VARCHAR)"
     keyed = hmac and "user_id" in source.column_names_lower()

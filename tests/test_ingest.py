@@ -396,6 +396,13 @@ def test_batch_ids_grow_across_sources(con):
         ("nosuch", "x.csv", "user_id,event_type,ts\n", None, "unknown source"),
         ("events", "x.xlsx", "user_id,event_type,ts\n", None, "save the sheet as CSV UTF-8"),
         ("events", "x.zip", "user_id,event_type,ts\n", None, "unzip it first"),
+        (
+            "events",
+            "mac.csv",
+            "user_id,event_type,ts\r1,view,2020-01-01 10:00:00\r",
+            None,
+            "carriage return alone",
+        ),  # fmt: skip
         ("events", "x.parquet", "not parquet at all", None, "Parquet"),
         ("events", "x.json", '[{"user_id": 1}]\n', None, "JSON array"),
         ("events", "x.csv.gz", "not gzip", None, "cannot read"),
@@ -1355,3 +1362,23 @@ def test_content_loaded_as_another_source_is_pointed_out(con, tmp_path):
         "Its category_id, category_path, brand, price are now the newest values of those items"
         in said
     )
+
+
+def test_what_spreadsheets_do_to_a_file_is_named(con, tmp_path):
+    """REES46 lines as a spreadsheet saves them: category ids of 19 digits in scientific
+    notation (different categories then read alike: 434 became 71 in helper-23's file), blank
+    rows of empty fields, and a price with a thousands separator and no decimals."""
+    head, *lines = REES46.read_text().splitlines()[:6]
+    rows = [line.split(",") for line in lines]
+    excel = [[f"{float(r[3]):.5E}", *r[4:]] for r in rows]
+    body = "\n".join(",".join([*r[:3], *e]) for r, e in zip(rows, excel, strict=True))
+    result = ingest(
+        con, "events", write(tmp_path / "excel.csv", f"{head}\n{body}\n,,,,,,,,\n"), pii_key=KEY
+    )
+    said = describe_ingest(result)
+    assert result.quarantined == {"lossy_id:category_id": 5, "empty_line": 1}, said
+    assert f"'{float(rows[0][3]):.5E}'" in said and "export that column as text" in said
+    priced = "\n".join(",".join([*r[:6], '"1,200"', *r[7:]]) for r in rows[:1])
+    again = ingest(con, "events", write(tmp_path / "price.csv", f"{head}\n{priced}\n"), pii_key=KEY)
+    assert again.quarantined == {"bad_type:price": 1}
+    assert "quarantined 1: bad_type:price ('1,200' 1)" in describe_ingest(again)
