@@ -41,6 +41,7 @@ from profiler.ingest_rules import (
     check_mapping,
     joined_date_and_time,
     resolve_columns,
+    sends_email_ids,
     typed_query,
 )
 from profiler.ingest_values import quote_ident, quote_literal
@@ -206,7 +207,8 @@ def _load(
     else:
         resolved, ignored = joined_date_and_time(con, src, staged, resolved, ignored, mapping)
     # personal columns, and a user id that is an e-mail address, are keyed hashes
-    hmac = register_hmac(con, pii_key) if src.personal or src.key == "user_id" else None
+    keyed = src.personal or sends_email_ids(con, src, staged, resolved)
+    hmac = register_hmac(con, pii_key) if keyed else None
     try:
         (now,) = one_row(con, "SELECT CAST(timezone(?, now()) AS TIMESTAMP)", [reading.time_zone])
         sql = typed_query(src, staged, resolved, now=now, hmac=hmac, reading=reading)

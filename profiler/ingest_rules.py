@@ -257,6 +257,20 @@ def _loose(name: str) -> str:
     return re.sub(r"[\s_.-]", "", name.lower())
 
 
+def sends_email_ids(
+    con: duckdb.DuckDBPyConnection, source: Source, staged: Staged, resolved: Mapping[str, str]
+) -> bool:
+    """Does any user id of the file hold an `@`? Only then does a source without personal
+    columns need the keyed hash (and its pyarrow import: 0.2 s on every ingest otherwise)."""
+    if "user_id" not in resolved or staged.native.get(resolved["user_id"]) not in (None, "VARCHAR"):
+        return False
+    value = staged.values[resolved["user_id"]]
+    ((found,),) = con.execute(
+        f"SELECT coalesce(bool_or(contains({value}, '@')), false) FROM {staged.relation}"
+    ).fetchall()
+    return found
+
+
 def _value_sql(col: Column, staged: Staged, file_column: str) -> str:
     """The value of one canonical column before parsing: trimmed text, or a native typed value.
 
@@ -357,7 +371,7 @@ def _column_levels(
     else:
         kept = f"CASE WHEN {null_word(v)} THEN NULL ELSE {v} END" if words else v
         final = whole_id(p) if col.name.endswith("_id") else p
-        if col.name.endswith("_id"):  # Excel's 2.10381E+18: digits gone, ids merged
+        if col.name.endswith("_id") and native is None:  # Excel's 2.10381E+18 (text files)
             lossy = f"(contains({p}, 'E+') OR contains({p}, 'e+')) AND regexp_full_match({p}, '{LOSSY_ID}')"
             lv.checks.append((lossy, f"lossy_id:{col.name}"))
         if col.name == "user_id" and lv.hmac:  # an address as the id: personal, so pseudonymised
