@@ -5,16 +5,16 @@
 -- columns:
 --   user_id: pseudonymous user id
 --   as_of: the as-of time the profile describes (shop time): --as-of when given, else the newest event (the newest feedback when the shop has no events)
---   is_registered: TRUE when the user is in the users feed
---   has_events: TRUE when the user has at least one (cleaned) event
---   has_feedback: TRUE when the user left at least one piece of feedback
---   gender: gender as the shop records it; NULL when unknown or not registered
---   birth_year: year of birth; NULL when unknown
---   age: age in whole years at the as-of (as-of year minus birth year); NULL when the birth year is unknown or gives an age outside 0..120 (a birth year after the as-of)
---   city: city; NULL when unknown
---   region: region or state; NULL when unknown
---   signup_day: registration day; NULL when unknown (users who registered after the as-of and did nothing before it are left out)
---   first_seen_day: earliest of registration, first event and first feedback
+--   is_registered: TRUE when the user is in the users feed and registered by the as-of (a signup time after it: FALSE, and the users feed's attributes NULL: the shop did not know them yet)
+--   has_events: TRUE when the user has at least one (cleaned) event up to the as-of
+--   has_feedback: TRUE when the user left at least one piece of feedback up to the as-of
+--   gender: gender, lower case, with male/man as m and female/woman as f; NULL when unknown or not registered by the as-of
+--   birth_year: year of birth; NULL when unknown, outside 1900..2030, or not registered by the as-of
+--   age: as-of year minus birth year (the birthday is not known: a user born in December 1990 counts 27 all through 2017); NULL when the birth year is NULL or gives an age outside 0..120
+--   city: city; NULL when unknown or not registered by the as-of
+--   region: region or state; NULL when unknown or not registered by the as-of
+--   signup_day: registration day; NULL when unknown or after the as-of (users who registered after the as-of and did nothing before it are left out)
+--   first_seen_day: earliest of registration, first event and first feedback; NULL for a registered user without a signup time, events or feedback
 --   last_seen_day: latest day with an event or feedback; NULL for registered users who never acted
 --   first_active_day: first day with an event; NULL without events
 --   last_active_day: last day with an event; NULL without events

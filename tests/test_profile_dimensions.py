@@ -304,6 +304,36 @@ def test_basic_information(taobao_wh: Path, taobao) -> None:
 # --- cleaning ------------------------------------------------------------------------------------
 
 
+def test_registration_is_stated_as_of_the_build(tmp_path: Path, taobao) -> None:
+    """A user who browsed from 11-25 and registered on 12-01: a profile as of 11-29 must not know
+    the registration, nor what it told (helper-24: is_registered TRUE and signup_day 12-01 in a
+    profile as of 11-29, which a training set as of then would learn from). Taobao's user with
+    the earliest event, plus a users row of that shape."""
+    user = min(taobao, key=lambda u: (min(e.ts for e in taobao[u]), u))
+    events = tmp_path / "events.csv"
+    with TAOBAO.open(newline="") as f:
+        rows = [r for r in csv.reader(f)]
+    write_csv(events, rows[0], [r for r in rows[1:] if r[0] == user])
+    users = write_csv(
+        tmp_path / "users.csv",
+        ["user_id", "gender", "birth_year", "city", "signup_ts"],
+        [[user, "f", "1990", "Hangzhou", "2017-12-01 12:00:00"], ["777", "m", "1980", "Xi'an", "2017-12-01 12:00:00"]],
+    )  # fmt: skip
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(events), warehouse=wh)
+    run_cli("ingest", "users", str(users), warehouse=wh)
+    columns = (
+        "SELECT user_id, is_registered, gender, age, city, signup_day FROM user_profile ORDER BY 1"
+    )
+    run_cli("build", *PROFILE, "--as-of", "2017-11-29T12:00:00", warehouse=wh)
+    assert query(wh, columns) == [(user, False, None, None, None, None)]  # 777: not a user yet
+    run_cli("build", *PROFILE, warehouse=wh)
+    assert query(wh, columns) == [
+        (user, True, "f", 27, "Hangzhou", date(2017, 12, 1)),
+        ("777", True, "m", 37, "Xi'an", date(2017, 12, 1)),
+    ]
+
+
 def test_repeats_across_exports_count_once_and_bursts_are_set_aside(
     taobao_wh: Path, taobao
 ) -> None:
