@@ -211,7 +211,9 @@ def _load(
     hmac = register_hmac(con, pii_key) if keyed else None
     try:
         (now,) = one_row(con, "SELECT CAST(timezone(?, now()) AS TIMESTAMP)", [reading.time_zone])
-        sql = typed_query(src, staged, resolved, now=now, hmac=hmac, reading=reading)
+        sql = typed_query(
+            src, staged, resolved, now=now, hmac=hmac, reading=reading, unread=bool(ignored)
+        )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:

@@ -406,13 +406,16 @@ def _ordered_checks(lv: _Levels, source: Source) -> list[tuple[str, str]]:
     return ranked + _range_checks(source)
 
 
-def _raw_sql(source: Source, staged: Staged, hmac: str | None) -> str:
-    """Raw text for quarantine; for a source with personal columns never the personal values.
+def _raw_sql(source: Source, staged: Staged, hmac: str | None, unread: bool) -> str:
+    """Raw text for quarantine, never a personal value.
 
-    There the record is shown as JSON of its canonical columns with pseudonyms, and a record that
-    could not even be split is shown only by its keyed hash.
+    The line as sent only when every column of the file is a canonical one of a source without
+    personal columns (and then, if it holds an e-mail address, only its keyed hash). Otherwise,
+    a file with personal columns or with columns profiler does not read (a Shopify export's
+    billing name, address and phone), the record is shown as JSON of its canonical columns, with
+    pseudonyms, and a record that could not even be split only by its keyed hash, or not at all.
     """
-    if not source.personal:
+    if not source.personal and not unread:
         if not hmac:
             return staged.raw
         # a line holding an e-mail address (a user id that is one) is shown only by its hash
@@ -421,14 +424,19 @@ def _raw_sql(source: Source, staged: Staged, hmac: str | None) -> str:
             f"THEN '[redacted: the line holds an e-mail address; hmac ' || {hmac}({staged.raw}) || ']' "
             f"ELSE {staged.raw} END"
         )
+    hashed = {c.name for c in source.columns if c.personal} | ({"user_id"} if hmac else set())
     fields = ", ".join(
         # the user id as stored: an e-mail address as its pseudonym
-        f"{quote_ident(c.name)} := {'__t_' if c.personal or c.name == 'user_id' else '__v_'}{c.name}"
+        f"{quote_ident(c.name)} := {'__t_' if c.name in hashed else '__v_'}{c.name}"
         for c in source.columns
     )
+    unsplit = (
+        f"'[redacted: a record that could not be split; hmac ' || {hmac}({staged.raw}) || ']'"
+        if hmac
+        else "'[redacted: a record that could not be split, of a file with columns profiler does not read]'"
+    )
     return (
-        f"CASE WHEN __fault IS NOT NULL THEN "
-        f"'[redacted record of a source with personal columns; hmac ' || {hmac}({staged.raw}) || ']' "
+        f"CASE WHEN __fault IS NOT NULL THEN {unsplit} "
         f"ELSE to_json(struct_pack({fields}))::VARCHAR END"
     )
 
@@ -449,6 +457,7 @@ def typed_query(
     now: datetime,
     hmac: str | None = None,
     reading: Reading = AS_SENT,
+    unread: bool = False,
 ) -> str:
     """One SELECT giving, per record: `_rec`, `_reason` (NULL when loaded), `_raw` (only when
     quarantined), `_unknown` (the value an `unknown_<column>` record sent) and every canonical
@@ -497,6 +506,6 @@ p AS (SELECT *, {", ".join(lv.parsed)} FROM s),
 f AS (SELECT *, {", ".join(lv.finals)} FROM p),
 r AS (SELECT *, CASE WHEN __fault IS NOT NULL THEN __fault {whens} END AS __reason FROM f)
 SELECT __rec AS _rec, __reason AS _reason,
-       CASE WHEN __reason IS NOT NULL THEN {_raw_sql(source, staged, hmac)} END AS _raw,
+       CASE WHEN __reason IS NOT NULL THEN {_raw_sql(source, staged, hmac, unread)} END AS _raw,
        {unknown} AS _unknown, {emailed} AS _email_id, {outs}
 FROM r"""

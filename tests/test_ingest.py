@@ -1382,3 +1382,41 @@ def test_what_spreadsheets_do_to_a_file_is_named(con, tmp_path):
     again = ingest(con, "events", write(tmp_path / "price.csv", f"{head}\n{priced}\n"), pii_key=KEY)
     assert again.quarantined == {"bad_type:price": 1}
     assert "quarantined 1: bad_type:price ('1,200' 1)" in describe_ingest(again)
+
+
+def test_quarantine_keeps_no_column_profiler_does_not_read(con, tmp_path):
+    """A Shopify orders export carries the buyer's billing name, address and phone in columns
+    profiler does not read; a guest checkout (no e-mail) is quarantined, and its raw line kept
+    them verbatim (helper-25). The quarantine now shows the canonical columns only; a line that
+    cannot be split, nothing of it."""
+    body = (
+        "Name,Email,Paid at,Lineitem sku,Lineitem price,Billing Name,Billing Address1,Billing Phone\n"
+        "#1001,anna@example.de,2024-01-02 10:00:00 +0100,SKU-1,10.00,Anna Fischer,Hauptstr. 1,+4915112345678\n"
+        "#1002,,2024-01-02 11:00:00 +0100,SKU-2,19.00,Jonas Weber,Lindenweg 7,+4915187654321\n"
+        '#1003,"broken,2024-01-02 12:00:00 +0100,SKU-3,5.00,Mia Roth,Am Ring 2,+4917000000000\n'
+    )
+    mapping = {
+        "user_id": "Email",
+        "ts": "Paid at",
+        "item_id": "Lineitem sku",
+        "price": "Lineitem price",
+    }
+    result = ingest(
+        con, "events", write(tmp_path / "orders_export.csv", body), mapping=mapping, pii_key=KEY,
+        reading=Reading(event_type="purchase"),
+    )  # fmt: skip
+    assert result.loaded == 1 and sum(result.quarantined.values()) == 2
+    raws = [r[0] for r in rows(con, "SELECT raw FROM quarantine ORDER BY record")]
+    text = " ".join(raws)
+    for personal in (
+        "Jonas",
+        "Weber",
+        "Lindenweg",
+        "4915187654321",
+        "Mia",
+        "Am Ring",
+        "4917000000000",
+    ):
+        assert personal not in text, text
+    assert '"item_id":"SKU-2"' in raws[0] and '"user_id":null' in raws[0]
+    assert raws[1].startswith("[redacted: a record that could not be split")
