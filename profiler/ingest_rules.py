@@ -496,6 +496,9 @@ def typed_query(
             if c.name.endswith("_id")
         )
     )
+    sent_money = [f"__t_{m}" for m in MONEY if m in source.column_names_lower()]
+    if sent_money:
+        unknown += f" WHEN 'negative_money' THEN CAST(least({', '.join(sent_money)}) AS VARCHAR)"
     unknown = f"CASE __reason {unknown} END" if unknown else "CAST(NULL AS VARCHAR)"
     keyed = hmac and "user_id" in source.column_names_lower()
     emailed = email_sql("__p_user_id") if keyed else "FALSE"  # counted in the summary

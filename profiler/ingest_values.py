@@ -56,10 +56,14 @@ def null_word(v: str) -> str:
 
 def whole_id(v: str) -> str:
     """An id a float column wrote (`541312140.0`, as pandas does for ids with gaps) is the id
-    `541312140`, so one user never becomes two; any other id stays exactly as sent."""
+    `541312140`, and one written `'6800000000000` (the apostrophe Shopify puts before long
+    numbers, to keep spreadsheets from rounding them) is `6800000000000`, so one user never
+    becomes two; any other id stays exactly as sent."""
     return (
         f"CASE WHEN contains({v}, '.') AND regexp_full_match({v}, '-?[0-9]+\\.0+') "
-        f"THEN split_part({v}, '.', 1) ELSE {v} END"
+        f"THEN split_part({v}, '.', 1) "
+        f"WHEN starts_with({v}, '''') AND regexp_full_match({v}, '''[0-9]+') THEN substr({v}, 2) "
+        f"ELSE {v} END"
     )
 
 

@@ -1420,3 +1420,34 @@ def test_quarantine_keeps_no_column_profiler_does_not_read(con, tmp_path):
         assert personal not in text, text
     assert '"item_id":"SKU-2"' in raws[0] and '"user_id":null' in raws[0]
     assert raws[1].startswith("[redacted: a record that could not be split")
+
+
+def test_shopify_exports_read_as_their_lines_say(con, tmp_path):
+    """Shopify's order `Total` sits on the first line of an order only (with shipping): it is no
+    line's amount, so spend comes from each line's price (helper-25: +31%). Its customers export
+    writes `'6800000000000` to keep spreadsheets from rounding: that is customer 6800000000000.
+    A negative price is quarantined with its value shown."""
+    body = (
+        "Name,Email,Paid at,Lineitem quantity,Lineitem price,Total\n"
+        "#1001,anna@example.de,2024-01-02 10:00:00 +0100,1,10.00,34.90\n"
+        "#1001,anna@example.de,2024-01-02 10:00:00 +0100,2,10.00,\n"
+        "#1002,anna@example.de,2024-01-03 10:00:00 +0100,1,-6.27,\n"
+    )
+    mapping = {
+        "user_id": "Email",
+        "ts": "Paid at",
+        "quantity": "Lineitem quantity",
+        "price": "Lineitem price",
+    }
+    result = ingest(
+        con, "events", write(tmp_path / "orders_export.csv", body), mapping=mapping, pii_key=KEY,
+        reading=Reading(event_type="purchase"),
+    )  # fmt: skip
+    assert "Total" in result.ignored and "amount" not in result.columns
+    assert rows(con, "SELECT sum(amount) FROM raw_events") == [(30.0,)]
+    assert "quarantined 1: negative_money ('-6.27' 1)" in describe_ingest(result)
+    customers = write(
+        tmp_path / "customers_export.csv", "Customer ID,City\n'6800000000000,Berlin\n"
+    )
+    ingest(con, "users", customers, pii_key=KEY)
+    assert rows(con, "SELECT user_id FROM raw_users") == [("6800000000000",)]
