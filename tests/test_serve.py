@@ -534,6 +534,28 @@ def test_show_on_a_narrow_terminal_wraps_values_and_says_how_the_profile_moved(
     assert history.count("->") == 2 and history.count("->now") == 1
 
 
+def test_show_of_a_past_profile_lists_its_history_up_to_it(served: dict, tmp_path: Path) -> None:
+    """After a build --as-of in the past, later history describes another profile: show lists
+    the changes up to the profile's as-of (helper-24). Numbers carry no thousands separator
+    (1,008 reads as about one in much of the world), and first_active_day is basic information."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(served["wh"], wh)
+    with _con(wh) as con:
+        (user,) = con.execute(
+            "SELECT user_id FROM user_profile_history GROUP BY user_id HAVING count(*) = 2 "
+            "ORDER BY user_id LIMIT 1"
+        ).fetchone()
+    cli = {"warehouse": wh, "project": served["project"]}
+    now = run_cli("show", user, **cli)
+    assert now.split("history")[-1].count("->") == 2
+    run_cli("build", "--as-of", FIRST_BUILD, "--select", "+user_profile", **cli)
+    past = run_cli("show", user, **cli)
+    assert past.split("history")[-1].count("->") == 1, past
+    basic = past.split("\nbehaviour")[0]
+    assert "first_active_day" in basic and "last_active_day" in basic
+    assert not re.search(r"\d,\d{3}\b", past.split("recommendations")[0]), past
+
+
 def test_show_finds_what_user_profile_columns_read_in_any_query_shape() -> None:
     """CTEs, subqueries, case-insensitive qualifiers and a single unqualified source."""
     from profiler.serve.show import _profile_sources

@@ -24,7 +24,9 @@ def column_dimensions(settings: Settings) -> dict[str, str]:
 
     found: dict[str, str] = {}
     models = load_project(settings.project_dir)
-    for model in models.values():
+    # a column the basic information documents is basic (first_active_day: int_users), whatever
+    # other model documents it too
+    for model in sorted(models.values(), key=lambda m: "basic" not in m.tags):
         dims = [t for t in model.tags if t in DIMENSIONS]
         if not dims or model.name == "user_profile":
             continue
@@ -210,8 +212,12 @@ def _serving_parts(con, settings: Settings, user_id: str) -> dict[str, tuple[lis
 
 def _history(con, user_id: str):
     try:
+        # up to the profile's as-of: after a build --as-of in the past, later changes describe
+        # another profile
         cur = con.execute(
-            "SELECT * FROM user_profile_history WHERE user_id = ? ORDER BY valid_from", [user_id]
+            "SELECT * FROM user_profile_history WHERE user_id = ? "
+            "AND valid_from <= (SELECT max(as_of) FROM user_profile) ORDER BY valid_from",
+            [user_id],
         )
     except Exception:
         return None
@@ -233,6 +239,7 @@ def _fmt(value: object):
     if isinstance(value, float):
         if abs(value) < 1:  # rates, shares, probabilities: four significant digits
             return Text(f"{value:.4g}")
-        # money and counts keep every whole digit and the cents: 2252.03, never 2,252
-        return Text(f"{value:,.2f}".rstrip("0").rstrip("."))
+        # money and counts keep every whole digit and the cents, without a thousands separator
+        # (1,008 reads as about one in much of the world): 2252.03, 1008
+        return Text(f"{value:.2f}".rstrip("0").rstrip("."))
     return Text(str(value))
