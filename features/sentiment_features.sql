@@ -7,10 +7,10 @@
 --   feedback_count: feedback entries of any kind ever
 --   ratings: ratings given (1-5 stars, on ratings and reviews)
 --   avg_rating: mean rating; NULL without ratings
---   avg_rating_30d: mean rating over the last 30 days; NULL without ratings then
+--   avg_rating_30d: mean rating over the as-of day and the 29 days before it; NULL without ratings then
 --   rating_trend: mean rating of the last 30 days minus the mean before them (positive = improving); NULL unless both periods have ratings
 --   complaints: complaints ever
---   complaints_90d: complaints in the last 90 days
+--   complaints_90d: complaints over the as-of day and the 89 days before it
 --   complaint_rate: complaints per purchase day (an order proxy); NULL without purchases
 --   reviews: reviews written
 --   likes: likes given
