@@ -219,6 +219,9 @@ def describe_ingest(result) -> str:
     ]
     if renamed:
         lines.append(f"  read: {', '.join(renamed)}")
+    if result.read_as:  # built-in words (`pv`, Coveo's `click`) as much as --event-type's
+        words = ", ".join(f"{w!r} as {t} {n:,}" for w, t, n in result.read_as)
+        lines.append(f"  read as: {words}")
     if result.reading.time_zone not in (None, "UTC"):
         lines.append(f"  times: shop time, {result.reading.time_zone}")
     if result.ignored:  # a column a shop meant as its user id or city should not vanish unsaid

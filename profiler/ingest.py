@@ -35,7 +35,7 @@ from profiler.ingest_read import (
     stage_jsonl,
     stage_parquet,
 )
-from profiler.ingest_reading import AS_SENT, Reading, check_reading
+from profiler.ingest_reading import AS_SENT, VOCABULARIES, Reading, check_reading
 from profiler.ingest_rules import (
     Staged,
     check_mapping,
@@ -90,6 +90,8 @@ class IngestResult:
     also_as: tuple[tuple[str, int], ...] = ()
     # loaded lines whose user id was an e-mail address, stored as its pseudonym
     email_ids: int = 0
+    # (word the file sent, event type or kind it was read as, lines), most frequent first
+    read_as: list[tuple[str, str, int]] = field(default_factory=list)
     # events' item ids the catalogue lacks, when most of them do (ids written differently?)
     unknown_items: UnknownItems | None = None
 
@@ -234,6 +236,7 @@ def _load(
         dated_again=dated_again, replaced=replaced,
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
+        read_as=stats.read_as,
     )  # fmt: skip
 
 
@@ -248,6 +251,7 @@ class _Stats:
     max_ts: datetime | None = None
     unknown: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     email_ids: int = 0  # loaded lines whose user id was an e-mail address (now its pseudonym)
+    read_as: list[tuple[str, str, int]] = field(default_factory=list)  # (word sent, type, lines)
 
 
 def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
@@ -269,7 +273,16 @@ def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
         f"<= {UNKNOWN_SHOWN} ORDER BY _reason, n DESC, _unknown"
     ).fetchall():
         unknown.setdefault(reason, []).append((value, n))
-    return _Stats(lines, loaded, dict(reasons), min_ts, max_ts, unknown, email_ids)
+    vocab = next((c.name for c in src.columns if c.name in VOCABULARIES), None)
+    read_as = (
+        con.execute(
+            f"SELECT _sent_word, {vocab}, count(*) AS n FROM {TYPED} WHERE _reason IS NULL "
+            f"AND _sent_word IS NOT NULL GROUP BY ALL ORDER BY n DESC, _sent_word LIMIT 12"
+        ).fetchall()
+        if vocab
+        else []
+    )
+    return _Stats(lines, loaded, dict(reasons), min_ts, max_ts, unknown, email_ids, read_as)
 
 
 def _commit(

@@ -500,6 +500,15 @@ def typed_query(
     if sent_money:
         unknown += f" WHEN 'negative_money' THEN CAST(least({', '.join(sent_money)}) AS VARCHAR)"
     unknown = f"CASE __reason {unknown} END" if unknown else "CAST(NULL AS VARCHAR)"
+    # the word a record sent for its event type or kind, where it was not the canonical one
+    # (`pv`, `click`): the summary says which word was read as which
+    vocab = next((c.name for c in source.columns if c.name in VOCABULARIES), None)
+    sent_words = (
+        f"CASE WHEN CAST(__v_{vocab} AS VARCHAR) IS DISTINCT FROM __t_{vocab} "
+        f"THEN CAST(__v_{vocab} AS VARCHAR) END"
+        if vocab and vocab not in reading.constants()
+        else "CAST(NULL AS VARCHAR)"
+    )
     keyed = hmac and "user_id" in source.column_names_lower()
     emailed = email_sql("__p_user_id") if keyed else "FALSE"  # counted in the summary
     return f"""
@@ -510,5 +519,5 @@ f AS (SELECT *, {", ".join(lv.finals)} FROM p),
 r AS (SELECT *, CASE WHEN __fault IS NOT NULL THEN __fault {whens} END AS __reason FROM f)
 SELECT __rec AS _rec, __reason AS _reason,
        CASE WHEN __reason IS NOT NULL THEN {_raw_sql(source, staged, hmac, unread)} END AS _raw,
-       {unknown} AS _unknown, {emailed} AS _email_id, {outs}
+       {unknown} AS _unknown, {emailed} AS _email_id, {sent_words} AS _sent_word, {outs}
 FROM r"""

@@ -1451,3 +1451,21 @@ def test_shopify_exports_read_as_their_lines_say(con, tmp_path):
     )
     ingest(con, "users", customers, pii_key=KEY)
     assert rows(con, "SELECT user_id FROM raw_users") == [("6800000000000",)]
+
+
+def test_the_summary_says_which_word_was_read_as_which_type(con, tmp_path):
+    """Coveo's product_action mapped by VALUE=TYPE for three words: its `click`, left unmapped,
+    was read as a view by the built-in vocabulary, unsaid (helper-25: a click and its detail
+    counted two views). Every word read as another type is now listed, with its lines."""
+    body = "session_id_hash,product_action,server_timestamp_epoch_ms\n" + "".join(
+        f"s{n % 3},{action},{1550885210881 + n * 1000}\n"
+        for n, action in enumerate(["detail", "click", "detail", "add", "purchase", "remove"])
+    )
+    reading = Reading(values=(("event_type", "detail", "view"), ("event_type", "add", "cart")))
+    result = ingest(
+        con, "events", write(tmp_path / "browsing_train.csv", body), pii_key=KEY, reading=reading,
+        mapping={"user_id": "session_id_hash", "event_type": "product_action", "ts": "server_timestamp_epoch_ms"},
+    )  # fmt: skip
+    said = describe_ingest(result)
+    assert "read as: 'detail' as view 2, 'add' as cart 1, 'click' as view 1" in said, said
+    assert result.quarantined == {"unknown_event_type": 1}
