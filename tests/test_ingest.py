@@ -1384,6 +1384,15 @@ def test_what_spreadsheets_do_to_a_file_is_named(con, tmp_path):
     assert "quarantined 1: bad_type:price ('1,200' 1)" in describe_ingest(again)
 
 
+def _shopify_orders(con, tmp_path, body: str, **line_columns: str):
+    """Ingest a Shopify orders export as its purchases: buyer by e-mail, time paid, line price."""
+    mapping = {"user_id": "Email", "ts": "Paid at", "price": "Lineitem price", **line_columns}
+    path = write(tmp_path / "orders_export.csv", body)
+    return ingest(
+        con, "events", path, mapping=mapping, pii_key=KEY, reading=Reading(event_type="purchase")
+    )
+
+
 def test_quarantine_keeps_no_column_profiler_does_not_read(con, tmp_path):
     """A Shopify orders export carries the buyer's billing name, address and phone in columns
     profiler does not read; a guest checkout (no e-mail) is quarantined, and its raw line kept
@@ -1395,16 +1404,7 @@ def test_quarantine_keeps_no_column_profiler_does_not_read(con, tmp_path):
         "#1002,,2024-01-02 11:00:00 +0100,SKU-2,19.00,Jonas Weber,Lindenweg 7,+4915187654321\n"
         '#1003,"broken,2024-01-02 12:00:00 +0100,SKU-3,5.00,Mia Roth,Am Ring 2,+4917000000000\n'
     )
-    mapping = {
-        "user_id": "Email",
-        "ts": "Paid at",
-        "item_id": "Lineitem sku",
-        "price": "Lineitem price",
-    }
-    result = ingest(
-        con, "events", write(tmp_path / "orders_export.csv", body), mapping=mapping, pii_key=KEY,
-        reading=Reading(event_type="purchase"),
-    )  # fmt: skip
+    result = _shopify_orders(con, tmp_path, body, item_id="Lineitem sku")
     assert result.loaded == 1 and sum(result.quarantined.values()) == 2
     raws = [r[0] for r in rows(con, "SELECT raw FROM quarantine ORDER BY record")]
     text = " ".join(raws)
@@ -1433,16 +1433,7 @@ def test_shopify_exports_read_as_their_lines_say(con, tmp_path):
         "#1001,anna@example.de,2024-01-02 10:00:00 +0100,2,10.00,\n"
         "#1002,anna@example.de,2024-01-03 10:00:00 +0100,1,-6.27,\n"
     )
-    mapping = {
-        "user_id": "Email",
-        "ts": "Paid at",
-        "quantity": "Lineitem quantity",
-        "price": "Lineitem price",
-    }
-    result = ingest(
-        con, "events", write(tmp_path / "orders_export.csv", body), mapping=mapping, pii_key=KEY,
-        reading=Reading(event_type="purchase"),
-    )  # fmt: skip
+    result = _shopify_orders(con, tmp_path, body, quantity="Lineitem quantity")
     assert "Total" in result.ignored and "amount" not in result.columns
     assert rows(con, "SELECT sum(amount) FROM raw_events") == [(30.0,)]
     assert "quarantined 1: negative_money ('-6.27' 1)" in describe_ingest(result)
