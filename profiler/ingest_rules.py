@@ -416,12 +416,12 @@ def _raw_sql(source: Source, staged: Staged, hmac: str | None, unread: bool) -> 
     pseudonyms, and a record that could not even be split only by its keyed hash, or not at all.
     """
     if not source.personal and not unread:
-        if not hmac:
-            return staged.raw
-        # a line holding an e-mail address (a user id that is one) is shown only by its hash
+        # a line holding an e-mail address (a user id or a search that is one) is shown only by
+        # its keyed hash, or, when the file needed no key (no user id holds an `@`), not at all
+        hashed = f"'; hmac ' || {hmac}({staged.raw}) || ']'" if hmac else "']'"
         return (
             f"CASE WHEN contains({staged.raw}, '@') AND regexp_matches({staged.raw}, '{EMAIL_ID}') "
-            f"THEN '[redacted: the line holds an e-mail address; hmac ' || {hmac}({staged.raw}) || ']' "
+            f"THEN '[redacted: the line holds an e-mail address' || {hashed} "
             f"ELSE {staged.raw} END"
         )
     hashed = {c.name for c in source.columns if c.personal} | ({"user_id"} if hmac else set())

@@ -1460,3 +1460,14 @@ def test_the_summary_says_which_word_was_read_as_which_type(con, tmp_path):
     said = describe_ingest(result)
     assert "read as: 'detail' as view 2, 'add' as cart 1, 'click' as view 1" in said, said
     assert result.quarantined == {"unknown_event_type": 1}
+
+
+def test_an_address_in_a_search_of_a_numeric_id_file_never_reaches_quarantine(con, tmp_path):
+    """The keyed hash is registered only for files whose user ids hold an `@`; a quarantined
+    line of another file whose search text holds an address was stored verbatim (helper-26)."""
+    body = "user_id,event_type,ts,query\n1,search,2017-12-01 10:00:00,socks\n2,search,notatime,jane.doe@example.com\n"
+    result = ingest(con, "events", write(tmp_path / "searches.csv", body), pii_key=KEY)
+    assert (result.loaded, result.quarantined) == (1, {"bad_timestamp": 1})
+    assert rows(con, "SELECT raw FROM quarantine") == [
+        ("[redacted: the line holds an e-mail address]",)
+    ]
