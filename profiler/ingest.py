@@ -35,7 +35,7 @@ from profiler.ingest_read import (
     stage_jsonl,
     stage_parquet,
 )
-from profiler.ingest_reading import AS_SENT, VOCABULARIES, Reading, check_reading
+from profiler.ingest_reading import AS_SENT, Reading, check_reading
 from profiler.ingest_rules import (
     Staged,
     check_mapping,
@@ -43,6 +43,7 @@ from profiler.ingest_rules import (
     resolve_columns,
     sends_email_ids,
     typed_query,
+    vocabulary_column,
 )
 from profiler.ingest_values import quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
@@ -273,7 +274,7 @@ def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
         f"<= {UNKNOWN_SHOWN} ORDER BY _reason, n DESC, _unknown"
     ).fetchall():
         unknown.setdefault(reason, []).append((value, n))
-    vocab = next((c.name for c in src.columns if c.name in VOCABULARIES), None)
+    vocab = vocabulary_column(src)
     read_as = (
         con.execute(
             f"SELECT _sent_word, {vocab}, count(*) AS n FROM {TYPED} WHERE _reason IS NULL "

@@ -449,6 +449,11 @@ def _output_sql(source: Source, name: str) -> str:
     return f"__t_{name}"
 
 
+def vocabulary_column(source: Source) -> str | None:
+    """The source's column with a normalised vocabulary (events: event_type, feedback: kind)."""
+    return next((c.name for c in source.columns if c.name in VOCABULARIES), None)
+
+
 def typed_query(
     source: Source,
     staged: Staged,
@@ -501,10 +506,11 @@ def typed_query(
         unknown += f" WHEN 'negative_money' THEN CAST(least({', '.join(sent_money)}) AS VARCHAR)"
     unknown = f"CASE __reason {unknown} END" if unknown else "CAST(NULL AS VARCHAR)"
     # the word a record sent for its event type or kind, where it was not the canonical one
-    # (`pv`, `click`): the summary says which word was read as which
-    vocab = next((c.name for c in source.columns if c.name in VOCABULARIES), None)
+    # (`pv`, `click`; not `VIEW`, which differs only in case or spaces): the summary says which
+    # word was read as which
+    vocab = vocabulary_column(source)
     sent_words = (
-        f"CASE WHEN CAST(__v_{vocab} AS VARCHAR) IS DISTINCT FROM __t_{vocab} "
+        f"CASE WHEN lower(trim(CAST(__v_{vocab} AS VARCHAR))) IS DISTINCT FROM __t_{vocab} "
         f"THEN CAST(__v_{vocab} AS VARCHAR) END"
         if vocab and vocab not in reading.constants()
         else "CAST(NULL AS VARCHAR)"
