@@ -536,7 +536,8 @@ def test_show_on_a_narrow_terminal_wraps_values_and_says_how_the_profile_moved(
 
 def test_show_of_a_past_profile_lists_its_history_up_to_it(served: dict, tmp_path: Path) -> None:
     """After a build --as-of in the past, later history describes another profile: show lists
-    the changes up to the profile's as-of (helper-24). Numbers carry no thousands separator
+    the changes up to the profile's as-of (helper-24), the last one open as of it (helper-26: it
+    showed the end a later build gave it). Numbers carry no thousands separator
     (1,008 reads as about one in much of the world), and first_active_day is basic information."""
     wh = tmp_path / "wh.duckdb"
     shutil.copy(served["wh"], wh)
@@ -551,6 +552,7 @@ def test_show_of_a_past_profile_lists_its_history_up_to_it(served: dict, tmp_pat
     run_cli("build", "--as-of", FIRST_BUILD, "--select", "+user_profile", **cli)
     past = run_cli("show", user, **cli)
     assert past.split("history")[-1].count("->") == 1, past
+    assert "-> now" in past.split("history")[-1], past  # open as of it, not ended after it
     basic = past.split("\nbehaviour")[0]
     assert "first_active_day" in basic and "last_active_day" in basic
     assert not re.search(r"\d,\d{3}\b", past.split("recommendations")[0]), past

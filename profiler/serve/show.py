@@ -213,10 +213,12 @@ def _serving_parts(con, settings: Settings, user_id: str) -> dict[str, tuple[lis
 def _history(con, user_id: str):
     try:
         # up to the profile's as-of: after a build --as-of in the past, later changes describe
-        # another profile
+        # another profile, and the version it shows is open (`now`) as of it
         cur = con.execute(
-            "SELECT * FROM user_profile_history WHERE user_id = ? "
-            "AND valid_from <= (SELECT max(as_of) FROM user_profile) ORDER BY valid_from",
+            "WITH p AS (SELECT max(as_of) AS as_of FROM user_profile) "
+            "SELECT h.* REPLACE (CASE WHEN h.valid_to <= p.as_of THEN h.valid_to END AS valid_to) "
+            "FROM user_profile_history AS h, p WHERE h.user_id = ? AND h.valid_from <= p.as_of "
+            "ORDER BY h.valid_from",
             [user_id],
         )
     except Exception:
