@@ -114,8 +114,9 @@
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
 --   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7; NULL without purchases
 --   lifecycle_stage: 'new' (one purchase day, within 2 cycles), 'active' (last purchase within 1.5 cycles), 'at risk' (within 3 cycles), 'churned' (longer ago); 'prospect' without purchases
---   p_purchase_30d: model purchase_propensity: probability of at least one purchase in its horizon after as-of (horizon_days in models/purchase_propensity.toml: 30; scores `profiler train --horizon-days H` wrote are for H days); NULL when the model could not be trained or scored (too little history)
+--   p_purchase_30d: model purchase_propensity: probability of at least one purchase in the p_purchase_horizon_days days after as-of (the name keeps the spec's default horizon, 30 days); NULL when the model could not be trained or scored (too little history)
 --   p_purchase_30d_decile: decile of p_purchase_30d among all users at this as-of, 1 = the 10% most likely buyers
+--   p_purchase_horizon_days: the horizon p_purchase_30d is for, in days: horizon_days in models/purchase_propensity.toml (30), or what `profiler train --horizon-days H` trained; NULL when not scored, or scored before this column existed
 --   next_category: model next_category: the most likely category of the user's next purchase or cart, among their own top categories; NULL when not scored
 --   next_category_probability: probability that the next purchase or cart falls in next_category
 SELECT
@@ -238,6 +239,7 @@ SELECT
     -- Predictions (user_scores, written by the model layer from models/*.toml)
     sc.p_purchase_30d,
     sc.p_purchase_30d_decile,
+    sc.p_purchase_horizon_days,
     sc.next_category,
     sc.next_category_probability
 FROM int_users AS u
@@ -251,6 +253,7 @@ LEFT JOIN (
         sc.user_id,
         max(sc.score) FILTER (WHERE sc.model = 'purchase_propensity') AS p_purchase_30d,
         max(sc.decile) FILTER (WHERE sc.model = 'purchase_propensity') AS p_purchase_30d_decile,
+        max(sc.horizon_days) FILTER (WHERE sc.model = 'purchase_propensity') AS p_purchase_horizon_days,
         max(sc.label) FILTER (WHERE sc.model = 'next_category') AS next_category,
         max(sc.score) FILTER (WHERE sc.model = 'next_category') AS next_category_probability
     FROM user_scores AS sc

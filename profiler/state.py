@@ -103,7 +103,8 @@ def _add_superseded_by(con: duckdb.DuckDBPyConnection) -> None:
 
 def add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
     """Raw tables from before a column (a canonical one, or the engine's `_record` of users and
-    items) get it, NULL on their rows; views (a point-in-time copy's) are left alone."""
+    items) get it, NULL on their rows, as does `user_scores` (horizon_days); views (a
+    point-in-time copy's) are left alone."""
     have = {
         (t, c)
         for t, c in con.execute(
@@ -122,6 +123,14 @@ def add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
         for name, kind in wanted.items():
             if (source.table, name) not in have:
                 con.execute(f'ALTER TABLE {source.table} ADD COLUMN "{name}" {kind}')
+    scores = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = current_schema() AND table_name = 'user_scores' AND table_type = 'BASE TABLE'"
+    ).fetchone()[0]
+    if scores:  # the model layer's table: its columns are profiler.ml.score's
+        from profiler.ml.score import add_missing_columns as add_score_columns
+
+        add_score_columns(con)
 
 
 def _add_version_seq(con: duckdb.DuckDBPyConnection) -> None:

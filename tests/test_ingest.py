@@ -1451,7 +1451,9 @@ def test_the_summary_says_which_word_was_read_as_which_type(con, tmp_path):
     differs from its type only in case or spaces (`PURCHASE `) is the type, not listed."""
     body = "session_id_hash,product_action,server_timestamp_epoch_ms\n" + "".join(
         f"s{n % 3},{action},{1550885210881 + n * 1000}\n"
-        for n, action in enumerate(["detail", "click", "detail", "add", "PURCHASE ", "remove", "View"])
+        for n, action in enumerate(
+            ["detail", "click", "detail", "add", "PURCHASE ", "remove", "View"]
+        )
     )
     reading = Reading(values=(("event_type", "detail", "view"), ("event_type", "add", "cart")))
     result = ingest(

@@ -361,6 +361,30 @@ def test_audiences_sizes_overlaps_and_csv(served: dict, tmp_path: Path) -> None:
             ).fetchall()
         )
         assert scored > 0 and by_basis == {"score": scored}
+        # the profile says which horizon p_purchase_30d is for: the spec's 2 days, not 30
+        assert con.execute(
+            "SELECT DISTINCT p_purchase_horizon_days FROM user_profile WHERE p_purchase_30d IS NOT NULL"
+        ).fetchall() == [(2,)]
+
+
+def test_a_warehouse_from_before_horizon_days_gets_it_at_the_next_build(
+    served: dict, tmp_path: Path
+) -> None:
+    """`user_scores` gained horizon_days (p_purchase_30d was read as 30 days when trained for 2);
+    a warehouse whose scores and profile predate it builds, and its profile says the horizon."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(served["wh"], wh)
+    with duckdb.connect(str(wh)) as con:
+        con.execute("ALTER TABLE user_scores DROP COLUMN horizon_days")
+        con.execute(
+            "UPDATE _profiler.models SET data_fingerprint = 'before' "
+            "WHERE name IN ('user_scores', 'user_profile')"
+        )
+    run_cli("build", warehouse=wh, project=served["project"])
+    with _con(wh) as con:
+        assert con.execute(
+            "SELECT DISTINCT p_purchase_horizon_days FROM user_profile WHERE p_purchase_30d IS NOT NULL"
+        ).fetchall() == [(2,)]
 
 
 # --- recommendations -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ COLUMNS = (
     ("model_version", "VARCHAR"),
     ("label", "VARCHAR"),
     ("decile", "INTEGER"),
+    ("horizon_days", "INTEGER"),
 )
 
 
@@ -90,6 +91,7 @@ def score_frame(artifact: Artifact, frame: Frame, as_of: datetime):
             "model_version": pa.array([artifact.version] * n, pa.string()),
             "label": label,
             "decile": pa.array(deciles(score, frame.user_ids), pa.int32()),
+            "horizon_days": pa.array([artifact.metadata.get("horizon_days")] * n, pa.int32()),
         },
         schema=_schema(),
     )
@@ -107,6 +109,13 @@ def score_users(con: duckdb.DuckDBPyConnection, spec, artifact: Artifact, as_of:
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     cols = ", ".join(f"{n} {t}" for n, t in COLUMNS)
     con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols})")
+    add_missing_columns(con)
+
+
+def add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """A `user_scores` from before a column (horizon_days) gets it, NULL on its rows."""
+    for name, kind in COLUMNS:
+        con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {name} {kind}")
 
 
 def write_scores(con: duckdb.DuckDBPyConnection, rows) -> int:

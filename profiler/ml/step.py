@@ -161,13 +161,15 @@ REPLACE_KEY = ("model", "as_of")  # new scores replace the ones of the same mode
 
 def scores_model(project_dir: Path):
     """The build graph's node for the model layer: `user_scores`, reading the specs' tables."""
+    from profiler.ml.score import COLUMNS
     from profiler.project import Kind, Model
 
     folder = Path(project_dir) / "models"
     return Model(
         name="user_scores",
         path=folder,
-        sql=f"-- model layer: {spec_fingerprint(project_dir)}",
+        # its columns count: a new one (horizon_days) rescores, so the profile can read it
+        sql=f"-- model layer: {spec_fingerprint(project_dir)} ({', '.join(n for n, _ in COLUMNS)})",
         kind=Kind.PYTHON,
         header_lines=0,
         description="Scores of every classifier spec in models/, one row per user, model and as-of.",
@@ -182,6 +184,7 @@ def scores_model(project_dir: Path):
             "model_version": "content hash of spec, feature schema and training data",
             "label": "next_category: the most likely category; NULL otherwise",
             "decile": "1 = the 10% highest scores of this model and as-of",
+            "horizon_days": "the days after as-of the model predicts for (its spec's horizon_days, or train --horizon-days)",
         },
     )
 

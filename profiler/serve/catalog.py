@@ -36,6 +36,7 @@ SCORES_COLUMNS = {
     "model_version": "content hash of the spec, feature schema and training data fingerprint",
     "label": "next-category models: the predicted category; NULL for purchase models",
     "decile": "1..10 within the model and as-of, 1 = the highest tenth of scores",
+    "horizon_days": "the days after as-of the model predicts for (its spec's horizon_days, or train --horizon-days); NULL on scores from before this column",
 }
 
 
