@@ -11,14 +11,15 @@ from profiler.sources import Source
 
 # Keys are compared after lower-casing and turning '-' and ' ' into '_'.
 EVENT_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "view": ("view", "views", "viewed", "pv", "page_view", "pageview", "detail", "view_item",
-             "product_view", "click", "clicks"),
+    # not GA4's page_view: any page, the product's besides its view_item (views counted twice)
+    "view": ("view", "views", "viewed", "pv", "detail", "view_item", "product_view", "click",
+             "clicks"),
     "cart": ("cart", "carts", "addtocart", "add_to_cart", "add_cart", "addcart", "add_to_basket"),
     "fav": ("fav", "favorite", "favourite", "favorites", "favourites", "wishlist",
             "add_to_wishlist", "like"),
     "purchase": ("purchase", "purchases", "purchased", "buy", "bought", "order", "orders",
                  "transaction", "checkout_complete"),
-    "search": ("search", "searches", "searched", "query"),
+    "search": ("search", "searches", "searched", "query", "view_search_results"),
 }  # fmt: skip
 FEEDBACK_KIND_SYNONYMS: dict[str, tuple[str, ...]] = {
     "rating": ("rating", "rate", "rated", "stars", "star_rating", "score"),

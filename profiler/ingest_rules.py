@@ -120,8 +120,9 @@ def resolve_columns(
 
     Returns the resolution and the file columns left unused. `--map` names compare
     case-insensitively and trimmed, canonical names and synonyms also ignoring spaces, '_', '-'
-    and '.' (CustomerID is customer_id); a file column feeds at most one target unless `--map`
-    says otherwise. Columns in `constant` take one value for every record (`--event-type`), so
+    and '.' (CustomerID is customer_id), and a column no name matched takes a dotted column's
+    last part (GA4 flattened: `items.price` is price); a file column feeds at most one target
+    unless `--map` says otherwise. Columns in `constant` take one value for every record (`--event-type`), so
     no file column feeds them.
     """
     for target in constant:
@@ -132,9 +133,12 @@ def resolve_columns(
             )
     by_key: dict[str, str] = {}
     by_loose_key: dict[str, str] = {}  # CustomerID, customer_id and customer id alike
+    by_leaf: dict[str, str] = {}  # a flattened export's `items.price`: price, if nothing else is
     for name in found:
         by_key.setdefault(name.strip().lower(), name)
         by_loose_key.setdefault(_loose(name), name)
+        if "." in name.strip(". "):
+            by_leaf.setdefault(_loose(name.strip(". ").rsplit(".", 1)[1]), name)
     resolved: dict[str, str] = {}
     for target, column in mapping.items():
         if column.lower() not in by_key:
@@ -166,6 +170,15 @@ def resolve_columns(
                 resolved[col.name] = name
                 used.add(name)
                 break
+    for col in source.columns:  # then the last part of dotted names (`items.item_id`)
+        if col.name in resolved or col.name in constant:
+            continue
+        name = next(
+            (by_leaf[k] for k in map(_loose, (col.name, *col.synonyms)) if k in by_leaf), None
+        )
+        if name is not None and name not in used:
+            resolved[col.name] = name
+            used.add(name)
     missing = [c for c in source.required if c not in resolved and c not in constant]
     if missing and any(_DATA_LIKE.match(name.strip()) for name in found):
         raise ProfilerError(

@@ -88,6 +88,7 @@ SOURCES: dict[str, Source] = {
                 True,
                 synonyms=(
                     *TIME_SYNONYMS,
+                    "event_timestamp",  # GA4's, in microseconds (before its event_date)
                     "event_ts",
                     "datetime",
                     "created_at",
@@ -114,15 +115,29 @@ SOURCES: dict[str, Source] = {
                 ),
             ),
             Column("category_id", "VARCHAR", synonyms=("categoryid", "category", "cat_id")),
-            Column("category_path", "VARCHAR", synonyms=("category_code",)),
-            Column("brand", "VARCHAR", synonyms=("brand_id",)),  # Tmall sends brand ids
-            Column("price", "DOUBLE", synonyms=("unit_price",)),
-            Column("quantity", "INTEGER", synonyms=("qty", "quantity_purchased")),
+            Column("category_path", "VARCHAR", synonyms=("category_code", "item_category")),
+            # Tmall sends brand ids; GA4 item_brand
+            Column("brand", "VARCHAR", synonyms=("brand_id", "item_brand")),
+            Column("price", "DOUBLE", synonyms=("unit_price", "item_price")),
+            Column(
+                "quantity",
+                "INTEGER",
+                # Magento's qty_ordered (read as 1 without it: spend -47% in helper-27's export)
+                synonyms=("qty", "quantity_purchased", "qty_ordered", "quantity_ordered"),
+            ),
             Column(
                 "amount",
                 "DOUBLE",
-                # not `total`: Shopify's is the order's, on its first line only (+31% spend)
-                synonyms=("revenue", "value", "order_amount", "sales_value"),
+                # not `total`: Shopify's is the order's, on its first line only (+31% spend);
+                # WooCommerce's line_total and Magento's row_total are the line's
+                synonyms=(
+                    "revenue",
+                    "value",
+                    "order_amount",
+                    "sales_value",
+                    "line_total",
+                    "row_total",
+                ),
             ),
             Column("session_id", "VARCHAR", synonyms=("user_session", "session", "sessionid")),
             Column("query", "VARCHAR", synonyms=("search_query", "search_term", "keyword")),

@@ -230,7 +230,7 @@ def test_semicolon_gzip_and_crlf_variants(con, tmp_path):
 
 
 def test_map_names_columns_the_synonyms_miss(con, tmp_path):
-    path = write(tmp_path / "odd.csv", "who,what,when_s,sku\nu1,PageView,1511544070,i1\n")
+    path = write(tmp_path / "odd.csv", "who,what,when_s,sku\nu1,Detail,1511544070,i1\n")
     result = ingest(con, "events", path, mapping={"user_id": "who", "event_type": "what",
                                                   "ts": "when_s"}, pii_key=KEY)  # fmt: skip
     assert result.loaded == 1
@@ -1474,3 +1474,78 @@ def test_an_address_in_a_search_of_a_numeric_id_file_never_reaches_quarantine(co
     assert rows(con, "SELECT raw FROM quarantine") == [
         ("[redacted: the line holds an e-mail address]",)
     ]
+
+
+def _ga4_rows(n: int = 300) -> list[dict]:
+    """REES46's first lines as a flattened GA4 BigQuery export would send them: microsecond
+    times, GA4 event names (a `page_view` before each product view, as GA4 fires both), dotted
+    item columns, and the order's revenue in `ecommerce.purchase_revenue`."""
+    names = {"view": "view_item", "cart": "add_to_cart", "purchase": "purchase"}
+    out = []
+    with REES46.open() as fh:
+        for row in list(csv.DictReader(fh))[:n]:
+            t = datetime.fromisoformat(row["event_time"].removesuffix(" UTC")).replace(tzinfo=UTC)
+            us = int(t.timestamp()) * 1_000_000
+            base = {"event_date": t.strftime("%Y%m%d"), "event_timestamp": us,
+                    "user_pseudo_id": row["user_id"], "ga_session_id": row["user_session"],
+                    "items.item_id": row["product_id"], "items.item_brand": row["brand"],
+                    "items.price": row["price"], "items.quantity": 1}  # fmt: skip
+            if row["event_type"] == "view":
+                out.append({**base, "event_name": "page_view", "items.item_id": ""})
+            out.append({**base, "event_name": names[row["event_type"]]})
+    return out
+
+
+def test_a_flattened_ga4_export_reads_its_times_items_and_event_names(con, tmp_path):
+    """helper-27: GA4's event_date won over event_timestamp (20191001 read as Unix seconds), the
+    dotted `items.price`, `items.item_id` were ignored (spend 0), and `page_view`, fired beside
+    each `view_item`, counted every product view twice."""
+    events = _ga4_rows()
+    path = tmp_path / "ga4.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(events[1]))
+        w.writeheader()
+        w.writerows(events)
+    result = ingest(con, "events", path, pii_key=KEY,
+                    mapping={"event_type": "event_name", "user_id": "user_pseudo_id"})  # fmt: skip
+    sent = {k: sum(e["event_name"] == k for e in events) for k in ("page_view", "view_item")}
+    assert result.columns["ts"] == "event_timestamp"
+    assert result.columns["item_id"] == "items.item_id" and result.columns["price"] == "items.price"
+    assert result.columns["brand"] == "items.item_brand"
+    assert result.quarantined == {"unknown_event_type": sent["page_view"]}
+    assert result.unknown["unknown_event_type"] == [("page_view", sent["page_view"])]
+    first, views, spend = rows(
+        con, "SELECT min(ts), count(*) FILTER (WHERE event_type = 'view'), "
+        "sum(amount) FILTER (WHERE event_type = 'purchase') FROM raw_events"
+    )[0]  # fmt: skip
+    assert first == datetime(2019, 10, 1, 0, 0) and views == sent["view_item"]
+    priced = [float(e["items.price"]) for e in events if e["event_name"] == "purchase"]
+    assert priced and spend == pytest.approx(sum(priced))
+
+
+def test_magento_and_woocommerce_line_columns_read_as_quantity_and_amount(con, tmp_path):
+    """Magento's qty_ordered was ignored, every line read as one unit (spend -47%); WooCommerce's
+    line_total was ignored, every purchase had no money (helper-27). REES46's purchases."""
+    bought = rees46_purchases()[:20]
+    magento = "customer_id,created_at,sku,price,qty_ordered,row_total\n" + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},{i},{p:.2f},{n % 3 + 1}.0000,{p * (n % 3 + 1):.2f}\n"
+        for n, (u, t, i, p) in enumerate(bought)
+    )
+    result = ingest(con, "events", write(tmp_path / "sales_order_item.csv", magento),
+                    pii_key=KEY, reading=Reading(event_type="purchase"))  # fmt: skip
+    assert (result.columns["quantity"], result.columns["amount"]) == ("qty_ordered", "row_total")
+    woo = "customer_id,order_date,product_id,qty,line_total\n" + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},{i},1,{p:.2f}\n" for u, t, i, p in bought
+    )
+    result = ingest(con, "events", write(tmp_path / "woo_orders.csv", woo), pii_key=KEY,
+                    reading=Reading(event_type="purchase"))  # fmt: skip
+    assert result.columns["amount"] == "line_total"
+    spend = dict(rows(con, "SELECT _batch_id, sum(amount) FROM raw_events GROUP BY 1"))
+    assert sorted(spend.values()) == pytest.approx(
+        sorted(
+            [
+                sum(p for _, _, _, p in bought),
+                sum(p * (n % 3 + 1) for n, (*_, p) in enumerate(bought)),
+            ]
+        )
+    )
