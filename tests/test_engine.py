@@ -594,3 +594,23 @@ def test_first_build_starts_from_the_example_only_when_it_can_run(tmp_path: Path
         capture_output=True, text=True,
     )  # fmt: skip
     assert own.returncode == 0, own.stdout + own.stderr
+
+
+def test_an_incremental_by_key_model_with_a_repeated_key_is_not_published(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """helper-28: grouping int_user_interests by one more column published 1,856 rows for 928
+    users; delete + insert by key would keep both rows of a key forever. Its table stays as it
+    was and the build says which key repeats."""
+    edited = tmp_path / "project"
+    shutil.copytree(project, edited)
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    model = edited / "sql" / "int_user_interests.sql"
+    text = model.read_text()
+    assert text.rstrip().endswith("GROUP BY v.user_id")
+    model.write_text(text.rstrip() + ", v.dimension = 'user'\n")
+    out = " ".join(run_cli("build", warehouse=wh, project=edited, ok=False).split())
+    assert "unique_key user_id is not unique: 2 rows have user_id=" in out, out
+    assert "nothing was published" in out
+    assert table_diff(full_build, wh, "int_user_interests") == 0
