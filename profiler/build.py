@@ -371,6 +371,30 @@ def _build_one(
         return ModelResult(
             model.name, model.kind.value, "skipped", "skip", f"upstream {blocked_by[0]} {why}"
         )
+    # a model is stated as of the build: parents left at another as-of (not selected) would give
+    # it their data after that as-of (helper-28: `--select M --as-of T` published M built on
+    # tables of a later as-of) or miss data before it
+    elsewhen = [
+        p
+        for p in dag.built_parents(model.name)
+        if not dag.models[p].kind.keeps_history
+        and states[p].as_of is not None
+        and states[p].as_of != ctx.as_of
+    ]
+    if elsewhen:
+        failed.add(model.name)
+        p = elsewhen[0]
+        return ModelResult(
+            model.name,
+            model.kind.value,
+            "error",
+            "skip",
+            "upstream at another as-of",
+            message=(
+                f"upstream {p} is built as of {states[p].as_of}, this build's as-of is "
+                f"{ctx.as_of}: select it too (+{model.name}); nothing was published"
+            ),
+        )
     parent_versions = {p: states[p].version for p in dag.built_parents(model.name)}
     state = states.get(model.name)
     plan = plan_model(con, dag, model, state, parent_versions, ctx)

@@ -43,7 +43,7 @@ def selected_tables(dag: Dag, suites: dict[str, Suite], select: str | None) -> l
         models = [m for m in dag.order() if m in suites]
         unknown = sorted(set(suites) - set(raw) - set(models))
         return raw + models + unknown
-    parts = select.replace(",", " ").split()
+    parts = select.split()
     raw_chosen = [t for t in SOURCE_BY_TABLE if t in parts]
     rest = " ".join(p for p in parts if p not in SOURCE_BY_TABLE)
     return raw_chosen + (dag.select(rest) if rest else [])

@@ -80,13 +80,15 @@ class Dag:
         return {a for a in self.ancestors(name) if a in SOURCE_TABLES}
 
     def select(self, selector: str | None) -> list[str]:
-        """dbt selectors: `name`, `name+`, `+name`, `+name+`, `tag:x`; space or comma separated union."""
+        """dbt selectors: `name`, `name+`, `+name`, `+name+`, `tag:x`; spaces separate a union,
+        commas an intersection, as in dbt (`tag:behaviour,+user_profile`)."""
         order = self.order()
         if not selector:
             return order
         chosen: set[str] = set()
-        for part in selector.replace(",", " ").split():
-            chosen |= self._select_one(part)
+        for part in selector.split():
+            both = [self._select_one(p) for p in part.split(",") if p]
+            chosen |= set.intersection(*both) if both else set()
         return [m for m in order if m in chosen]
 
     def _select_one(self, part: str) -> set[str]:

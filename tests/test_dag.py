@@ -182,7 +182,11 @@ def test_duplicate_model_names(tmp_path: Path) -> None:
         ("+totals", ["stg_events", "user_day", "totals"]),
         ("+user_day+", ["stg_events", "user_day", "totals", "profile"]),
         ("tag:behaviour", ["totals", "profile"]),
-        ("stg_events,profile", ["stg_events", "profile"]),
+        ("stg_events profile", ["stg_events", "profile"]),
+        # a comma intersects, as in dbt (helper-28: it was a union)
+        ("stg_events,profile", []),
+        ("tag:behaviour,+totals", ["totals"]),
+        ("user_day+,tag:behaviour stg_events", ["stg_events", "totals", "profile"]),
     ],
 )
 def test_selectors(tmp_path: Path, selector: str, expected: list[str]) -> None:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -506,6 +507,7 @@ def test_killed_build_then_build_equals_uninterrupted(
 
 HOLD_LOCK = """
 import sys, time
+from datetime import datetime
 from pathlib import Path
 from profiler.lock import warehouse_lock
 with warehouse_lock(Path(sys.argv[1]), "build"):
@@ -614,3 +616,38 @@ def test_an_incremental_by_key_model_with_a_repeated_key_is_not_published(
     assert "unique_key user_id is not unique: 2 rows have user_id=" in out, out
     assert "nothing was published" in out
     assert table_diff(full_build, wh, "int_user_interests") == 0
+
+
+def test_a_selected_model_is_not_built_on_parents_of_another_as_of(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """helper-28: `--select M --as-of T` built M as of T on parents built as of a later time,
+    so it published their later data (and a history version of 12-01 that held 12-03's state).
+    The model is refused, its table unchanged, and `+M` builds the parents too."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    before = _profile_rows(wh)
+    out = " ".join(
+        run_cli("build", "--select", "user_profile", "--as-of", "2017-12-01",
+                warehouse=wh, project=project, ok=False).split()
+    )  # fmt: skip
+    assert "upstream" in out and "select it too (+user_profile)" in out, out
+    assert _profile_rows(wh) == before
+    run_cli(
+        "build", "--select", "+user_profile", "--as-of", "2017-12-01", warehouse=wh, project=project
+    )
+    con = duckdb.connect(str(wh), read_only=True)
+    assert con.execute("SELECT DISTINCT as_of FROM user_profile").fetchall() == [
+        (datetime(2017, 12, 1),)
+    ]
+    con.close()
+
+
+def _profile_rows(wh: Path) -> list[tuple]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        return sorted(
+            con.execute("SELECT user_id, as_of, views_lifetime FROM user_profile").fetchall()
+        )
+    finally:
+        con.close()

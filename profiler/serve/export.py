@@ -95,7 +95,7 @@ def select_tables(
     from profiler.project import load_project
 
     by_name = {t.name: t for t in tables}
-    parts = select.replace(",", " ").split()
+    parts = select.split()
     plain = {p for p in parts if p in by_name and by_name[p].model is None}
     rest = [p for p in parts if p not in plain]
     chosen = set(plain)
