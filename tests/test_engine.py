@@ -651,3 +651,48 @@ def _profile_rows(wh: Path) -> list[tuple]:
         )
     finally:
         con.close()
+
+
+def test_an_edited_history_model_keeps_its_versions(project: Path, tmp_path: Path) -> None:
+    """helper-28: any edit of user_profile_history.sql erased the history (1,685 rows and two
+    as-ofs became 928 rows and one), for good. As a dbt snapshot does, it now keeps its versions;
+    a new tracked column is NULL on the earlier ones."""
+    edited = tmp_path / "project"
+    shutil.copytree(project, edited)
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=edited)
+    run_cli("build", "--as-of", "2017-11-30", warehouse=wh, project=edited)
+    run_cli("build", warehouse=wh, project=edited)
+    q = "SELECT user_id, rfm_segment, lifecycle_stage, top_category, loyalty_band, valid_from, valid_to FROM user_profile_history"
+
+    def history(where: str = "") -> list[tuple]:
+        con = duckdb.connect(str(wh), read_only=True)
+        try:
+            return sorted(con.execute(q + where).fetchall(), key=repr)
+        finally:
+            con.close()
+
+    before = history()
+    assert len({r[5] for r in before}) == 2
+    model = edited / "features" / "user_profile_history.sql"
+    text = model.read_text()
+    model.write_text(text.replace("FROM user_profile", "FROM user_profile WHERE TRUE"))
+    out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
+    assert "its SQL changed; earlier versions kept" in out, out
+    assert history() == before
+    tracked = text.replace("loyalty_band\n", "loyalty_band, top_hour\n", 1).replace(
+        "    loyalty_band\nFROM", "    loyalty_band,\n    top_hour\nFROM"
+    )
+    model.write_text(tracked)
+    out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
+    assert "new column(s) top_hour NULL on them" in out, out
+    first = " WHERE valid_from = TIMESTAMP '2017-11-30'"
+    # the versions of 11-30 stay, closed now at the as-of that first saw top_hour
+    assert [r[:6] for r in history(first)] == [
+        r[:6] for r in before if r[5] == datetime(2017, 11, 30)
+    ]
+    con = duckdb.connect(str(wh), read_only=True)
+    assert con.execute(
+        "SELECT count(*) FILTER (WHERE top_hour IS NOT NULL) FROM user_profile_history" + first
+    ).fetchone() == (0,)
+    con.close()

@@ -3,7 +3,9 @@
 The SELECT gives the current state (one row per key). Publishing closes the open row of every key
 whose tracked columns changed or that disappeared (valid_to = as-of) and opens a row for every key
 without an open row. The history records builds, so unlike every other kind it is not rebuilt
-from scratch by --full-refresh; a change to its SQL starts a new history.
+from scratch by --full-refresh, and a change to its SQL keeps it, as a dbt snapshot does: new
+columns are added (NULL on earlier versions), dropped ones stay; only a new key or a column of
+another type starts a new history, and the build says so.
 
 A build at an as-of the history has already passed or reached replaces what was recorded from
 that as-of on: the rows opened at or after it are removed and the rows closed at or after it
@@ -23,6 +25,27 @@ from profiler.materialize import STAGE_PREFIX, Staged, quote, relation_type
 from profiler.plan import BuildContext, Plan, ts_literal
 from profiler.project import Model
 
+_STAMPS = ("valid_from", "valid_to", "is_current")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    return {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {relation}").fetchall()}
+
+
+def _kept(con, model: Model, staging: str) -> tuple[list[tuple[str, str]], str | None]:
+    """A rebuilt history (its SQL changed) keeps its versions, as a dbt snapshot does: returns
+    the columns to add (NULL on earlier versions), or why it cannot, and a new history starts.
+    A column the SQL no longer gives stays, NULL from now on."""
+    if relation_type(con, model.name) is None:
+        return [], "no history yet"
+    have, new = _columns(con, quote(model.name)), _columns(con, quote(staging))
+    if any(k not in have for k in model.unique_key) or any(s not in have for s in _STAMPS):
+        return [], f"its key {', '.join(model.unique_key)} is new"
+    other = [c for c, t in new.items() if c in have and have[c] != t]
+    if other:
+        return [], f"{', '.join(other)} changed type ({', '.join(f'{have[c]} -> {new[c]}' for c in other)})"
+    return [(c, t) for c, t in new.items() if c not in have], None
+
 
 def stage(
     con: duckdb.DuckDBPyConnection, model: Model, sql: str, plan: Plan, ctx: BuildContext
@@ -30,6 +53,15 @@ def stage(
     staging = STAGE_PREFIX + model.name
     con.execute(f"CREATE OR REPLACE TABLE {quote(staging)} AS {sql}")
     rows = con.execute(f"SELECT count(*) FROM {quote(staging)}").fetchone()[0]
+    added, anew = _kept(con, model, staging) if plan.action == "full" else ([], None)
+    messages = []
+    if plan.action == "full" and anew is None:
+        messages.append(
+            f"{model.name}: its SQL changed; earlier versions kept"
+            + (f", new column(s) {', '.join(c for c, _ in added)} NULL on them" if added else "")
+        )
+    elif plan.action == "full" and anew != "no history yet":
+        messages.append(f"{model.name}: a new history starts: {anew}")
     target, stg, as_of = quote(model.name), quote(staging), ts_literal(ctx.as_of)
     keys = [quote(k) for k in model.unique_key]
     on = " AND ".join(f"h.{k} = s.{k}" for k in keys)
@@ -38,13 +70,15 @@ def stage(
     )
 
     def apply(c: duckdb.DuckDBPyConnection) -> None:
-        if plan.action == "full" or relation_type(c, model.name) is None:
+        if anew is not None or relation_type(c, model.name) is None:
             c.execute(f"DROP TABLE IF EXISTS {target}")
             c.execute(
                 f"CREATE TABLE {target} AS SELECT *, {as_of} AS valid_from, "
                 f"CAST(NULL AS TIMESTAMP) AS valid_to, TRUE AS is_current FROM {stg}"
             )
             return
+        for column, kind in added:
+            c.execute(f"ALTER TABLE {target} ADD COLUMN {quote(column)} {kind}")
         # rewind to this as-of, and past anything stamped ahead of its data
         ahead = f" OR {{0}} > {ts_literal(plan.rewind_after)}" if plan.rewind_after else ""
         c.execute(f"DELETE FROM {target} WHERE valid_from >= {as_of}{ahead.format('valid_from')}")
@@ -62,4 +96,6 @@ def stage(
             f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS h WHERE h.is_current AND {on})"
         )
 
-    return Staged(model, plan, staging, rows, apply, cleanup=[f"DROP TABLE IF EXISTS {stg}"])
+    return Staged(
+        model, plan, staging, rows, apply, cleanup=[f"DROP TABLE IF EXISTS {stg}"], messages=messages
+    )
