@@ -328,6 +328,12 @@ def build_project(
     from profiler.serve.serving import publish_serving_copy
 
     require_models(settings.project_dir)  # before the warehouse is touched
+    if settings.warehouse_configured and not settings.warehouse.exists():
+        # a typo in PROFILER_WAREHOUSE made folders and an empty warehouse (helper-29)
+        raise ProfilerError(
+            f"{settings.warehouse}: no warehouse there (a typo in the path?); "
+            "`profiler ingest events FILE` creates one"
+        )
     printer = BuildPrinter(console)
     options = BuildOptions(
         select,

@@ -136,7 +136,8 @@ def _disk_full(warehouse: Path, detail: str) -> str:
     return (
         f"disk full: could not write ({detail}); warehouse {warehouse} holds no half-written "
         "table. Free space on that disk (or set PROFILER_TEMP_DIR to a disk with room, where "
-        "DuckDB spills) and run the command again: a build carries on where it stopped"
+        "DuckDB spills) and run the command again: an ingest loaded none of the file, a build "
+        "carries on where it stopped"
     )
 
 

@@ -20,6 +20,10 @@ def lock_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".lock")
 
 
+class Busy(ProfilerError):
+    """Another profiler command holds the warehouse: try again once it is done."""
+
+
 @contextlib.contextmanager
 def warehouse_lock(warehouse: Path, command: str) -> Iterator[None]:
     path = lock_path(warehouse)
@@ -33,7 +37,7 @@ def warehouse_lock(warehouse: Path, command: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            raise ProfilerError(
+            raise Busy(
                 f"{warehouse} is busy: {holder} holds it; wait for it to finish or stop it"
             ) from None
         # The holder's name is only for the message: a full disk must not fail the lock here.

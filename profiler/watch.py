@@ -17,6 +17,7 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.faults import StorageFault
+from profiler.lock import Busy
 from profiler.settings import Settings
 from profiler.sources import SOURCES
 
@@ -112,6 +113,9 @@ def watch_folder(
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     sizes: dict[Path, int] = {}
     console.print(f"watching {directory} every {every:g}s (Ctrl-C to stop)")
+    # data a watch stopped before building (or a busy warehouse kept from building) is built on
+    # the first scan; a build with nothing new costs well under a second
+    pending = settings.warehouse.exists()
     try:
         while not stop.requested:
             arrived = 0
@@ -129,6 +133,12 @@ def watch_folder(
                     result = ingest_file(settings, source, path, mapping, reading)
                 except StorageFault:
                     raise  # the warehouse's fault, not the file's: keep it for the next run
+                except Busy as err:  # a passing lock is not a bad file: the next scan takes it
+                    sizes.pop(path, None)
+                    console.print(
+                        f"{escape(path.name)}: {escape(str(err))}; left for the next scan"
+                    )
+                    continue
                 except ProfilerError as err:
                     if _replaced(path, inode):
                         continue  # what is there now is another file: the next scan takes it
@@ -149,8 +159,13 @@ def watch_folder(
                     _move(path, "_rejected", f"nothing loaded (lines in `quarantine`)\n{summary}")
                     continue
                 _move(path, "_loaded")
-            if arrived and not stop.requested:
-                build_project(settings, None, False, None, console)
+            pending = pending or arrived > 0
+            if pending and not stop.requested and _has_events(settings):
+                try:
+                    build_project(settings, None, False, None, console)
+                    pending = False
+                except Busy as err:
+                    console.print(f"build: {escape(str(err))}; built at the next scan")
             if once:
                 break
             _sleep(every, stop)
@@ -158,6 +173,25 @@ def watch_folder(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     console.print("stopped")
+
+
+def _has_events(settings: Settings) -> bool:
+    """Builds start from events: users or items alone wait for them (no error, no example)."""
+    from profiler.settings import connect
+    from profiler.state import has_table
+
+    if not settings.warehouse.exists():
+        return False
+    try:
+        con = connect(settings, read_only=True)
+    except duckdb.Error:  # held by a writer now: the build says so
+        return True
+    try:
+        return has_table(con, "raw_events") and bool(
+            con.execute("SELECT count(*) FROM (SELECT 1 FROM raw_events LIMIT 1)").fetchone()[0]
+        )
+    finally:
+        con.close()
 
 
 def _check_zone(settings: Settings, readings: dict) -> None:

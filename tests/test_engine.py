@@ -696,3 +696,12 @@ def test_an_edited_history_model_keeps_its_versions(project: Path, tmp_path: Pat
         "SELECT count(*) FILTER (WHERE top_hour IS NOT NULL) FROM user_profile_history" + first
     ).fetchone() == (0,)
     con.close()
+
+
+def test_a_build_of_a_warehouse_path_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    """helper-29: a typo in PROFILER_WAREHOUSE made its folders and an empty 800 KB warehouse,
+    then said there was nothing to build."""
+    wh = tmp_path / "nope" / "sub" / "wh.duckdb"
+    out = run_cli("build", warehouse=wh, project=sql_project(tmp_path / "project"), ok=False)
+    assert "no warehouse there (a typo in the path?)" in out and out.count("\n") == 1, out
+    assert not (tmp_path / "nope").exists()

@@ -296,3 +296,32 @@ def test_watch_once_takes_files_in_the_order_they_landed(tmp_path: Path) -> None
         assert con.execute("SELECT city FROM int_users WHERE user_id = '1'").fetchone() == (
             "Suzhou",
         )
+
+
+def test_a_busy_warehouse_leaves_the_file_and_a_restart_builds_what_was_ingested(
+    tmp_path: Path,
+) -> None:
+    """helper-29: a file that landed while a build held the warehouse went to `_rejected/` as
+    if it were bad, and a watch stopped between ingest and build never built that data."""
+    from profiler.lock import warehouse_lock
+
+    land, buys = landing(tmp_path / "landing")
+    (land / "feedback" / "reviews.csv").unlink()
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    args = ("watch", str(land), "--once", "--map", "events.user_id=buyer", *OPTIONS)
+    with warehouse_lock(wh, "build"):
+        out = run_cli(*args, warehouse=wh, project=project)
+    assert "is busy" in out and "left for the next scan" in out, out
+    assert (land / "events" / "orders.csv").exists() and not (
+        land / "events" / "_rejected"
+    ).exists()
+    # ingested, then stopped before its build: the next watch builds it, with nothing new landed
+    events = land / "events" / "orders.csv"
+    run_cli("ingest", "events", str(events), "--event-type", "purchase", "--map", "user_id=buyer",
+            "--ts-format", "%m/%d/%Y %H:%M", warehouse=wh, project=project)  # fmt: skip
+    events.unlink()
+    run_cli(*args, warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT sum(purchases_lifetime) FROM user_profile").fetchone() == (
+            len(buys),
+        )

@@ -43,7 +43,10 @@ def _kept(con, model: Model, staging: str) -> tuple[list[tuple[str, str]], str |
         return [], f"its key {', '.join(model.unique_key)} is new"
     other = [c for c, t in new.items() if c in have and have[c] != t]
     if other:
-        return [], f"{', '.join(other)} changed type ({', '.join(f'{have[c]} -> {new[c]}' for c in other)})"
+        return (
+            [],
+            f"{', '.join(other)} changed type ({', '.join(f'{have[c]} -> {new[c]}' for c in other)})",
+        )
     return [(c, t) for c, t in new.items() if c not in have], None
 
 
@@ -97,5 +100,11 @@ def stage(
         )
 
     return Staged(
-        model, plan, staging, rows, apply, cleanup=[f"DROP TABLE IF EXISTS {stg}"], messages=messages
+        model,
+        plan,
+        staging,
+        rows,
+        apply,
+        cleanup=[f"DROP TABLE IF EXISTS {stg}"],
+        messages=messages,
     )
