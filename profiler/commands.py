@@ -253,6 +253,13 @@ def describe_ingest(result) -> str:
             "): written differently in the two files (a leading zero, a prefix)? Such events get "
             "no category, brand or price from the items"
         )
+    if result.unpriced:
+        lines.append(
+            f"  warning: none of the {result.unpriced:,} purchases has an amount or a price: they "
+            "take the items' prices where an items file gives them, else spend counts them as 0. "
+            "If the file has the money in another column, --map amount=COLUMN (the line's money) "
+            "or price=COLUMN (a unit's), and ingest it again with --replace"
+        )
     if result.dated_again:
         lines.append(
             f"  warning: {result.dated_again:,} line(s) sent as dates equal lines already loaded "
@@ -265,6 +272,17 @@ def describe_ingest(result) -> str:
         lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
         if reason.startswith("bad_type:") and result.loaded == 0:
             lines += _bad_type_hint(result, reason.split(":", 1)[1])
+        if reason == "placeholder_user_id":
+            other = [
+                c for c in result.ignored if re.search(r"e-?mail|customer|user|buyer", c, re.I)
+            ]
+            lines.append(
+                f"  {n:,} line(s) with a user id that stands for no account (a guest checkout): "
+                "as one user they would merge strangers. To keep them, map a column that names "
+                "each guest"
+                + (f" (--map user_id={other[0]})" if other else " (--map user_id=COLUMN)")
+                + "; they are in `quarantine`"
+            )
         if reason.startswith("lossy_id:"):
             lines.append(
                 "  ids in scientific notation lost digits (Excel saves long numbers so, and different "

@@ -23,7 +23,12 @@ from tempfile import TemporaryDirectory
 import duckdb
 
 from profiler.errors import ProfilerError
-from profiler.ingest_checks import UnknownItems, dated_again_count, unknown_items
+from profiler.ingest_checks import (
+    UnknownItems,
+    dated_again_count,
+    unknown_items,
+    unpriced_purchases,
+)
 from profiler.ingest_csv import stage_csv
 from profiler.ingest_read import (
     STAGE,
@@ -95,6 +100,8 @@ class IngestResult:
     read_as: list[tuple[str, str, int]] = field(default_factory=list)
     # events' item ids the catalogue lacks, when most of them do (ids written differently?)
     unknown_items: UnknownItems | None = None
+    # the file's purchases, when none of them has an amount or a price
+    unpriced: int = 0
 
 
 def ingest(
@@ -238,6 +245,7 @@ def _load(
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
         read_as=stats.read_as,
+        unpriced=unpriced_purchases(con, src, TYPED) if stats.loaded else 0,
     )  # fmt: skip
 
 

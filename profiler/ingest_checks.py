@@ -82,3 +82,17 @@ def unknown_items(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> Un
     if known is None or not of or missing * 2 <= of:
         return None
     return UnknownItems(missing, of, example, known, src.name == "events")
+
+
+def unpriced_purchases(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> int:
+    """The file's purchases when none of them has an amount or a price (0 otherwise): the file
+    sends no money, or it sits in a column no name matched (WooCommerce's `line_total`, a
+    flattened `items.price`), and spend would read 0 for every buyer, unsaid (helper-27)."""
+    if src.name != "events":
+        return 0
+    purchases, priced = one_row(
+        con,
+        f"SELECT count(*), count(amount) + count(price) FROM {typed} "
+        "WHERE _reason IS NULL AND event_type = 'purchase'",
+    )
+    return purchases if purchases and not priced else 0

@@ -6,6 +6,8 @@ reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`)
 - structural (set by the readers): `bad_quoting`, `wrong_field_count`, `bad_encoding`,
   `empty_line`, `bad_json`
 - `missing_<column>`: a required column is empty
+- `placeholder_user_id`: a user id exports write for "no account" (`0`, `-1`, `guest`,
+  `anonymous`: WooCommerce's guest checkouts are customer 0), which would make one user of all
 - `unknown_event_type`, `unknown_kind`: a value outside the normalised vocabulary
 - `bad_timestamp` (unparseable), `early_timestamp` (before 1990: a zero, or a date written as a
   small number), `future_timestamp` (more than a day ahead)
@@ -54,6 +56,7 @@ REASONS = (
     "empty_line",
     "bad_json",
     "missing_<column>",
+    "placeholder_user_id",
     "unknown_event_type",
     "unknown_kind",
     "bad_timestamp",
@@ -67,6 +70,7 @@ REASONS = (
 )
 
 MIN_TS = "1990-01-01"
+PLACEHOLDER_IDS = ("0", "-1", "guest", "anonymous")  # lower case; `unknown` is no value already
 LOSSY_ID = r"-?[0-9](\.[0-9]+)?[eE]\+[0-9]+"  # a number in scientific notation
 FUTURE_SLACK = timedelta(days=1)
 MONEY = ("price", "amount")
@@ -389,6 +393,9 @@ def _column_levels(
             lv.checks.append((lossy, f"lossy_id:{col.name}"))
         if col.name == "user_id" and lv.hmac:  # an address as the id: personal, so pseudonymised
             final = f"CASE WHEN {email_sql(p)} THEN {lv.hmac}({normalise_sql('email', p)}) ELSE {final} END"
+        if col.name == "user_id":
+            words = ", ".join(quote_literal(w) for w in PLACEHOLDER_IDS)
+            lv.checks.append((f"lower(__t_{col.name}) IN ({words})", "placeholder_user_id"))
         lv.add(col, value, kept, final)
 
 
@@ -406,6 +413,7 @@ def _ordered_checks(lv: _Levels, source: Source) -> list[tuple[str, str]]:
     """First failing rule wins: missing keys, vocabulary, time, types, then ranges."""
     order = (
         "missing_",
+        "placeholder_",
         "unknown_",
         "bad_timestamp",
         "early_timestamp",
@@ -507,6 +515,11 @@ def typed_query(
             f" WHEN 'bad_type:{c.name}' THEN CAST(__v_{c.name} AS VARCHAR)"
             for c in source.columns
             if c.type != "VARCHAR" and not c.personal
+        )
+        + (
+            " WHEN 'placeholder_user_id' THEN __t_user_id"
+            if "user_id" in source.column_names_lower()
+            else ""
         )
         + "".join(
             f" WHEN 'lossy_id:{c.name}' THEN __v_{c.name}"

@@ -1549,3 +1549,40 @@ def test_magento_and_woocommerce_line_columns_read_as_quantity_and_amount(con, t
             ]
         )
     )
+
+
+def test_guest_checkouts_with_customer_0_are_not_one_user(con, tmp_path):
+    """WooCommerce writes customer_id 0 for every guest checkout: 30 guests became one user 0,
+    a champion with 117 purchases (helper-27). Such ids are quarantined, and the summary names
+    the column that tells the guests apart. REES46's purchases, every fourth as a guest's."""
+    bought = rees46_purchases()[:40]
+    body = "order_id,customer_id,billing_email,order_date,product_id,line_total\n" + "".join(
+        f"{n},{'0' if n % 4 == 0 else u},{u}@example.com,{t:%Y-%m-%d %H:%M:%S},{i},{p:.2f}\n"
+        for n, (u, t, i, p) in enumerate(bought)
+    )
+    result = ingest(con, "events", write(tmp_path / "woo.csv", body), pii_key=KEY,
+                    reading=Reading(event_type="purchase"))  # fmt: skip
+    guests = sum(n % 4 == 0 for n in range(len(bought)))
+    assert result.quarantined == {"placeholder_user_id": guests}
+    assert result.loaded == len(bought) - guests
+    assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = '0'") == [(0,)]
+    said = " ".join(describe_ingest(result).split())
+    assert f"quarantined {guests}: placeholder_user_id ('0' {guests})" in said, said
+    assert "--map user_id=billing_email" in said
+
+
+def test_purchases_without_any_money_are_said(con, tmp_path):
+    """helper-27: a WooCommerce export whose money sat in an unknown column loaded every purchase
+    with no amount, and spend read 0 for all 91 buyers, unsaid. REES46's purchases."""
+    bought = rees46_purchases()[:10]
+    body = "customer_id,order_date,product_id,order_money\n" + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},{i},{p:.2f}\n" for u, t, i, p in bought
+    )
+    result = ingest(con, "events", write(tmp_path / "orders.csv", body), pii_key=KEY,
+                    reading=Reading(event_type="purchase"))  # fmt: skip
+    said = " ".join(describe_ingest(result).split())
+    assert "warning: none of the 10 purchases has an amount or a price" in said, said
+    assert "ignored (no canonical column; --map names one): order_money" in said
+    priced = ingest(con, "events", write(tmp_path / "priced.csv", body.replace("order_money", "price")),
+                    pii_key=KEY, reading=Reading(event_type="purchase"))  # fmt: skip
+    assert "has an amount or a price" not in describe_ingest(priced)
