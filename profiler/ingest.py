@@ -212,6 +212,7 @@ def _load(
     resolved, ignored = resolve_columns(
         src, staged.columns, mapping, file, tuple(reading.constants())
     )
+    _refuse_nested(staged, resolved, file)
     if info.format == "jsonl":
         jsonl_values(staged, resolved)
     else:
@@ -247,6 +248,19 @@ def _load(
         read_as=stats.read_as,
         unpriced=unpriced_purchases(con, src, TYPED) if stats.loaded else 0,
     )  # fmt: skip
+
+
+def _refuse_nested(staged: Staged, resolved: dict[str, str], file: str) -> None:
+    """A Parquet list or struct is many values (GA4's `items`, `event_params`): read as one text
+    it became one item id, or a session id holding the search (helper-27)."""
+    for target, column in resolved.items():
+        kind = staged.native.get(column) or ""
+        if kind.endswith("]") or kind.startswith(("STRUCT", "MAP", "UNION")):
+            raise ProfilerError(
+                f"{file}: column {column!r} ({kind[:60]}) holds nested values, not one {target}; "
+                "flatten the file first, one line per item (DuckDB: SELECT *, unnest(items, "
+                "recursive := true) FROM 'file.parquet'); nothing loaded"
+            )
 
 
 @dataclass

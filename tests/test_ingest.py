@@ -1586,3 +1586,30 @@ def test_purchases_without_any_money_are_said(con, tmp_path):
     priced = ingest(con, "events", write(tmp_path / "priced.csv", body.replace("order_money", "price")),
                     pii_key=KEY, reading=Reading(event_type="purchase"))  # fmt: skip
     assert "has an amount or a price" not in describe_ingest(priced)
+
+
+def test_a_nested_parquet_column_is_refused_as_one_value(con, tmp_path):
+    """GA4's nested export: `--map item_id=items` stored a whole list of items as one item id,
+    and `--map session_id=event_params` a struct list holding the search (helper-27). REES46's
+    first lines, their item in a list of structs."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with REES46.open() as fh:
+        lines = list(csv.DictReader(fh))[:20]
+    table = pa.table({
+        "user_pseudo_id": [r["user_id"] for r in lines],
+        "event_name": [r["event_type"] for r in lines],
+        "event_time": [r["event_time"].removesuffix(" UTC") for r in lines],
+        "items": [[{"item_id": r["product_id"], "price": float(r["price"])}] for r in lines],
+    })  # fmt: skip
+    path = tmp_path / "ga4_nested.parquet"
+    pq.write_table(table, path)
+    before = snapshot(con)
+    with pytest.raises(
+        ProfilerError,
+        match=r"column 'items' \(STRUCT.*\[\]\) holds nested values, not one item_id; flatten",
+    ):
+        ingest(con, "events", path, pii_key=KEY,
+               mapping={"user_id": "user_pseudo_id", "event_type": "event_name", "item_id": "items"})  # fmt: skip
+    assert snapshot(con) == before
