@@ -269,6 +269,8 @@ def describe_ingest(result) -> str:
     for reason, n in sorted(result.quarantined.items(), key=lambda kv: -kv[1]):
         values = result.unknown.get(reason)
         named = ", ".join(f"{_clipped(v)!r} {c:,}" for v, c in values) if values else ""
+        if result.unknown_more.get(reason):
+            named += f", and {result.unknown_more[reason]:,} more value(s)"
         lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
         if reason.startswith("bad_type:") and result.loaded == 0:
             lines += _bad_type_hint(result, reason.split(":", 1)[1])
@@ -293,7 +295,16 @@ def describe_ingest(result) -> str:
                 "  ratings are whole stars, 1 to 5: a half star (4.5) or a text is no rating "
                 "(the line, its text too, is in `quarantine`)"
             )
-        if reason == "early_timestamp":
+        if reason == "early_timestamp" and any(
+            re.fullmatch(r"(19|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])", str(v))
+            for v, _ in values or []
+        ):
+            lines.append(
+                "  these are dates written as YYYYMMDD (GA4's event_date), read as Unix seconds: "
+                "send the file again with --ts-format %Y%m%d, or map the real time column "
+                "(--map ts=event_timestamp)"
+            )
+        elif reason == "early_timestamp":
             lines.append(
                 f"  {n:,} time(s) before 1990, which profiler does not take: a 0 or a small "
                 "number for a missing time? (lines in `quarantine`)"

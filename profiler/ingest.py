@@ -102,6 +102,8 @@ class IngestResult:
     unknown_items: UnknownItems | None = None
     # the file's purchases, when none of them has an amount or a price
     unpriced: int = 0
+    # reason -> how many more values than `unknown` shows
+    unknown_more: dict[str, int] = field(default_factory=dict)
 
 
 def ingest(
@@ -213,6 +215,14 @@ def _load(
         src, staged.columns, mapping, file, tuple(reading.constants())
     )
     _refuse_nested(staged, resolved, file)
+    if reading.ts_format:  # a Parquet integer of dates (GA4's event_date, 20191001) takes it too
+        for target in ("ts", "signup_ts"):
+            column = resolved.get(target)
+            if column and (staged.native.get(column) or "").startswith(
+                ("INT", "BIGINT", "HUGEINT", "UBIGINT", "UINTEGER")
+            ):
+                staged.values[column] = f"CAST({staged.values[column]} AS VARCHAR)"
+                staged.native[column] = "VARCHAR"
     if info.format == "jsonl":
         jsonl_values(staged, resolved)
     else:
@@ -246,6 +256,7 @@ def _load(
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
         read_as=stats.read_as,
+        unknown_more=stats.unknown_more,
         unpriced=unpriced_purchases(con, src, TYPED) if stats.loaded else 0,
     )  # fmt: skip
 
@@ -275,6 +286,7 @@ class _Stats:
     unknown: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     email_ids: int = 0  # loaded lines whose user id was an e-mail address (now its pseudonym)
     read_as: list[tuple[str, str, int]] = field(default_factory=list)  # (word sent, type, lines)
+    unknown_more: dict[str, int] = field(default_factory=dict)
 
 
 def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
@@ -290,12 +302,16 @@ def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
         "GROUP BY _reason ORDER BY count(*) DESC, _reason"
     ).fetchall()
     unknown: dict[str, list[tuple[str, int]]] = {}
-    for reason, value, n in con.execute(
-        f"SELECT _reason, _unknown, count(*) AS n FROM {TYPED} WHERE _unknown IS NOT NULL "
-        "GROUP BY _reason, _unknown QUALIFY row_number() OVER (PARTITION BY _reason ORDER BY n DESC, _unknown) "
+    more: dict[str, int] = {}  # values of a reason beyond the ones shown
+    for reason, value, n, values in con.execute(
+        f"SELECT _reason, _unknown, count(*) AS n, count(*) OVER (PARTITION BY _reason) "
+        f"FROM {TYPED} WHERE _unknown IS NOT NULL GROUP BY _reason, _unknown "
+        "QUALIFY row_number() OVER (PARTITION BY _reason ORDER BY n DESC, _unknown) "
         f"<= {UNKNOWN_SHOWN} ORDER BY _reason, n DESC, _unknown"
     ).fetchall():
         unknown.setdefault(reason, []).append((value, n))
+        if values > UNKNOWN_SHOWN:
+            more[reason] = values - UNKNOWN_SHOWN
     vocab = vocabulary_column(src)
     read_as = (
         con.execute(
@@ -305,7 +321,7 @@ def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
         if vocab
         else []
     )
-    return _Stats(lines, loaded, dict(reasons), min_ts, max_ts, unknown, email_ids, read_as)
+    return _Stats(lines, loaded, dict(reasons), min_ts, max_ts, unknown, email_ids, read_as, more)
 
 
 def _commit(

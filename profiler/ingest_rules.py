@@ -521,6 +521,11 @@ def typed_query(
             if "user_id" in source.column_names_lower()
             else ""
         )
+        + (
+            f" WHEN 'early_timestamp' THEN CAST(__v_{source.time_column} AS VARCHAR)"
+            if source.time_column
+            else ""
+        )
         + "".join(
             f" WHEN 'lossy_id:{c.name}' THEN __v_{c.name}"
             for c in source.columns

@@ -1613,3 +1613,41 @@ def test_a_nested_parquet_column_is_refused_as_one_value(con, tmp_path):
         ingest(con, "events", path, pii_key=KEY,
                mapping={"user_id": "user_pseudo_id", "event_type": "event_name", "item_id": "items"})  # fmt: skip
     assert snapshot(con) == before
+
+
+def test_ga4_event_date_reads_with_a_format_and_is_named_without_one(con, tmp_path):
+    """GA4's event_date (20191001), as a Parquet integer: --ts-format was ignored for integers and
+    every line was quarantined; without it, the hint said "a 0 for a missing time?" (helper-27).
+    REES46's first lines."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with REES46.open() as fh:
+        lines = list(csv.DictReader(fh))[:10]
+    table = pa.table({
+        "user_pseudo_id": [r["user_id"] for r in lines],
+        "event_name": [r["event_type"] for r in lines],
+        "event_date": [int(r["event_time"][:10].replace("-", "")) for r in lines],
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "ga4.parquet")
+    mapping = {"user_id": "user_pseudo_id", "event_type": "event_name"}
+    bare = ingest(con, "events", tmp_path / "ga4.parquet", pii_key=KEY, mapping=mapping)
+    assert bare.quarantined == {"early_timestamp": 10}
+    assert "these are dates written as YYYYMMDD" in describe_ingest(bare)
+    read = ingest(con, "events", tmp_path / "ga4.parquet", pii_key=KEY, mapping=mapping,
+                  reading=Reading(ts_format="%Y%m%d"), replace=True)  # fmt: skip
+    assert (read.loaded, read.quarantined) == (10, {})
+    assert rows(con, "SELECT DISTINCT ts FROM raw_events") == [(datetime(2019, 10, 1),)]
+
+
+def test_the_summary_says_how_many_more_values_a_reason_had(con, tmp_path):
+    """Only five values are named per reason: GA4 sends more event names than that, and the
+    summary said nothing of the rest (helper-27)."""
+    names = ["session_start", "first_visit", "scroll", "user_engagement", "page_view",
+             "begin_checkout", "add_payment_info"]  # fmt: skip
+    body = "user_id,event_type,ts\n" + "".join(
+        f"1,{n},2019-10-01 00:0{i}:00\n" for i, n in enumerate(names)
+    ) + "1,view_item,2019-10-01 00:09:00\n"  # fmt: skip
+    result = ingest(con, "events", write(tmp_path / "ga4.csv", body), pii_key=KEY)
+    said = describe_ingest(result)
+    assert "quarantined 7: unknown_event_type (" in said and ", and 2 more value(s))" in said, said
