@@ -312,6 +312,35 @@ def test_export_rewrites_only_what_changed(served: dict, tmp_path: Path) -> None
     assert len(list((out / ".tables").glob("user_profile_history-*"))) == 2  # current + previous
 
 
+def test_export_removes_a_table_no_longer_served(served: dict, tmp_path: Path) -> None:
+    """helper-28: a model whose file was deleted left its Parquet and manifest entry in the
+    export, though the serving copy dropped it. As an earlier export of such tables left them."""
+    out = tmp_path / "export"
+    _export(served, out, "--select", "user_profile user_profile_history")
+    manifest = json.loads((out / "_manifest.json").read_text())
+    shutil.copy(out / "user_profile.parquet", out / "engagement_top.parquet")
+    shutil.copytree(out / ".tables" / "user_profile_history-1", out / ".tables" / "old_history-1")
+    (out / "old_history").symlink_to(".tables/old_history-1")
+    manifest["tables"]["engagement_top"] = {
+        **manifest["tables"]["user_profile"],
+        "path": "engagement_top.parquet",
+    }
+    manifest["tables"]["old_history"] = {
+        **manifest["tables"]["user_profile_history"],
+        "path": "old_history",
+    }
+    (out / "_manifest.json").write_text(json.dumps(manifest))
+    printed = " ".join(_export(served, out, "--select", "user_profile").split())
+    assert "removed (no longer served: model file gone): engagement_top, old_history" in printed
+    assert set(json.loads((out / "_manifest.json").read_text())["tables"]) == {
+        "user_profile",
+        "user_profile_history",
+    }
+    left = {p.name for p in out.iterdir()} | {p.name for p in (out / ".tables").iterdir()}
+    assert not {n for n in left if n.startswith(("engagement_top", "old_history"))}
+    assert (out / "user_profile_history").is_dir() and (out / "user_profile.parquet").is_file()
+
+
 def test_audiences_sizes_overlaps_and_csv(served: dict, tmp_path: Path) -> None:
     from profiler.serve.audiences import audience_report
 

@@ -44,6 +44,7 @@ class ExportResult:
     source: str
     written: dict[str, str] = field(default_factory=dict)  # table -> what was written
     skipped: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # exported before, served no more
     audiences: object | None = None  # AudienceReport
     csvs: list[Path] = field(default_factory=list)
 
@@ -52,6 +53,8 @@ class ExportResult:
         out += [f"  {name}: {what}" for name, what in self.written.items()]
         if self.skipped:
             out.append(f"  unchanged since the last export: {', '.join(self.skipped)}")
+        if self.removed:
+            out.append(f"  removed (no longer served: model file gone): {', '.join(self.removed)}")
         if self.audiences is not None:
             out += self.audiences.lines()
         if self.csvs:
@@ -224,6 +227,17 @@ def _export_partitioned(
     return entry, f"{rewritten} of {len(parts)} partition(s) rewritten"
 
 
+def _remove(out: Path, name: str, entry: dict) -> None:
+    """A table's file, or its link and generations; only names the manifest gave them."""
+    path = out / Path(entry.get("path") or name).name
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    if entry.get("partitions") is not None:
+        for old in (out / GENERATIONS).glob(f"{name}-*"):
+            if old.name.removeprefix(f"{name}-").isdigit():
+                shutil.rmtree(old, ignore_errors=True)
+
+
 def _present(out: Path, entry: dict) -> bool:
     return (out / entry.get("path", "")).exists()
 
@@ -256,6 +270,12 @@ def export_tables(
             manifest["tables"][table.name] = entry
             _write_manifest(out, manifest)  # after every table: a crash loses at most one
             result.written[table.name] = what
+        served = {t.name for t in tables}
+        for name in [n for n in manifest["tables"] if n not in served]:
+            # a model whose file left: the serving copy dropped it, so does the export (helper-28)
+            _remove(out, name, manifest["tables"].pop(name))
+            _write_manifest(out, manifest)
+            result.removed.append(name)
         names = audience_tables(tables)
         result.audiences = audience_report(con, names)
         if audiences_csv:
