@@ -19,7 +19,7 @@ from profiler import lineage
 from profiler.dag import Dag, build_dag
 from profiler.errors import ProfilerError
 from profiler.faults import fault_detail, fault_kind
-from profiler.materialize import STAGE_PREFIX, drop_relation, quote, stage
+from profiler.materialize import STAGE_PREFIX, drop_relation, quote, relation_type, stage
 from profiler.materialize.incremental import keys_table
 from profiler.plan import (
     SOURCE_BY_TABLE,
@@ -316,6 +316,34 @@ def _stop(
     results.sort(key=lambda r: list(selected).index(r.model))
 
 
+def _regate(con, model: Model, plan, state: ModelState, gate, t0: float) -> ModelResult | None:
+    """A suite edited since the table was published validates the published table (helper-28: a
+    stricter or renamed suite never looked at it); None when it passes. The table stays either way:
+    its readers are skipped until the data or the suite is fixed."""
+    from profiler.materialize import Staged
+
+    if relation_type(con, model.name) is None:
+        return None
+    staged = Staged(model, plan, model.name, state.rows, lambda c: None)
+    outcome = gate.check(con, staged)
+    if outcome.passed:
+        return None
+    result = ModelResult(
+        model.name,
+        model.kind.value,
+        "blocked",
+        "skip",
+        "suite changed: published table checked",
+        execution_time=round(time.perf_counter() - t0, 3),
+    )
+    result.validations, result.gate_time = outcome.results, round(outcome.seconds, 3)
+    result.message = "; ".join(outcome.errors + outcome.raised) + (
+        "; the published table fails its changed suite and stays as it is (its readers are "
+        "skipped): fix the data or the suite"
+    )
+    return result
+
+
 def _repeated_key(con: duckdb.DuckDBPyConnection, model: Model, staged) -> str | None:
     """An incremental_by_key model's rows replace the published ones by key: two rows of one key
     would both stay (helper-28: 1,856 rows for 928 users, published). None when the key is unique."""
@@ -400,11 +428,14 @@ def _build_one(
     plan = plan_model(con, dag, model, state, parent_versions, ctx)
     if model.kind is Kind.SCD2 and state and plan.action != "full":
         plan = _history_plan(con, plan, state, ctx)
+    # the suite's fingerprint rides with the docs': a changed suite checks the published table
+    suite = options.gate.suite_fingerprint(model.name)
+    metadata = model.metadata_fingerprint + (f"+{suite}" if suite else "")
     new_state = ModelState(
         model.name,
         model.kind.value,
         model.data_fingerprint,
-        model.metadata_fingerprint,
+        metadata,
         next_version(con)
         if plan.action == "full" or (plan.action == "slice" and model.kind is Kind.SCD2)
         else state.version,
@@ -415,6 +446,11 @@ def _build_one(
         parent_versions,
         state.rows if state else 0,
     )
+    if not plan.does_work and state and suite and not state.metadata_fingerprint.endswith(suite):
+        regated = _regate(con, model, plan, state, options.gate, t0)
+        if regated is not None:  # the published table fails its changed suite: stays as it is
+            failed.add(model.name)
+            return regated
     if not plan.does_work:
         if state and (state.watermark, state.as_of, state.metadata_fingerprint) != (
             new_state.watermark,

@@ -393,6 +393,12 @@ def build_project(
                     "last built and is no longer served or exported (DROP TABLE to remove it)",
                     soft_wrap=True,
                 )
+            for suite in _suites_of_nothing(settings):  # a model renamed, its suite not
+                console.print(
+                    f"note: expectations/{suite}.json checks no model or raw table (renamed or "
+                    "removed?): it gates nothing",
+                    soft_wrap=True,
+                )
         except BuildStopped as stopped:
             with suppress(OSError):  # the target folder may sit on the same full disk
                 write_run_results(settings.target_dir, stopped.run)
@@ -414,6 +420,15 @@ def _models_gone(con, settings: Settings) -> list[str]:
 
     present = load_project(settings.project_dir)
     return sorted(n for n in read_states(con) if n not in present and has_table(con, n))
+
+
+def _suites_of_nothing(settings: Settings) -> list[str]:
+    from profiler.gate_suites import load_suites
+    from profiler.project import load_project
+    from profiler.sources import SOURCES
+
+    known = set(load_project(settings.project_dir)) | {s.table for s in SOURCES.values()}
+    return sorted(t for t in load_suites(settings.project_dir) if t not in known | {"user_scores"})
 
 
 def _gate(settings: Settings):

@@ -298,6 +298,10 @@ class ExpectationGate:
     def start_run(self, run_id: str, as_of: datetime) -> None:
         self.run_id, self.as_of = run_id, as_of
 
+    def suite_fingerprint(self, table: str) -> str:
+        suite = self.suites.get(table)
+        return suite.fingerprint if suite else ""
+
     def check(self, con: duckdb.DuckDBPyConnection, staged: Staged) -> GateOutcome:
         model = staged.model
         suite = self.suites.get(model.name)

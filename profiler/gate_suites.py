@@ -8,6 +8,7 @@ decides on its own (see `profiler.gate`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,12 @@ class Suite:
 
     def severity(self, i: int) -> str:
         return expectation_severity(self.expectations[i])
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes with what the suite checks (its expectations and key columns)."""
+        body = json.dumps([self.expectations, self.key_columns], sort_keys=True, default=str)
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def expectation_severity(exp: dict) -> str:

@@ -35,6 +35,8 @@ class Gate(Protocol):
 
     def check(self, con: duckdb.DuckDBPyConnection, staged: Staged) -> GateOutcome: ...
 
+    def suite_fingerprint(self, table: str) -> str: ...
+
 
 class OpenGate:
     """The gate of a project without expectations: everything passes."""
@@ -44,6 +46,9 @@ class OpenGate:
 
     def check(self, con: duckdb.DuckDBPyConnection, staged: Staged) -> GateOutcome:
         return GateOutcome()
+
+    def suite_fingerprint(self, table: str) -> str:
+        return ""
 
 
 def publish(

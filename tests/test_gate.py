@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli, sql_project
 
 from profiler.build import BuildOptions, run_build
 from profiler.errors import ProfilerError
@@ -609,3 +609,35 @@ def test_a_slice_into_a_table_not_published_yet_is_validated_whole(tmp_path: Pat
     out = gate.check(con, staged)
     assert out.passed, out.raised + out.errors
     assert [v.scope for v in out.results] == ["table"] * 3
+
+
+def test_a_changed_suite_checks_the_published_table_and_a_suite_of_nothing_is_named(
+    tmp_path: Path,
+) -> None:
+    """helper-28: a suite made stricter (or renamed with its model) never looked at the table
+    already published, and a suite whose model was renamed gated nothing, unsaid."""
+    project = sql_project(tmp_path / "project")
+    shutil.copytree(REPO / "expectations", project / "expectations")
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
+    assert "gates nothing" not in run_cli("build", warehouse=wh, project=project)
+    path = project / "expectations" / "behaviour_features.json"
+    suite = json.loads(path.read_text())
+    suite["expectations"].append({
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "views_lifetime", "max_value": 500},
+        "meta": {},
+    })  # fmt: skip
+    path.write_text(json.dumps(suite))
+    out = " ".join(run_cli("build", warehouse=wh, project=project, ok=False).split())
+    assert "the published table fails its changed suite and stays as it is" in out, out
+    assert "views_lifetime" in out
+    again = " ".join(run_cli("build", warehouse=wh, project=project, ok=False).split())
+    assert "fails its changed suite" in again  # until the data or the suite is fixed
+    suite["expectations"][-1]["kwargs"]["max_value"] = 10**9
+    path.write_text(json.dumps(suite))
+    run_cli("build", warehouse=wh, project=project)
+    path.rename(path.with_name("engagement.json"))
+    out = " ".join(run_cli("build", warehouse=wh, project=project).split())
+    assert "note: expectations/engagement.json checks no model or raw table" in out, out
