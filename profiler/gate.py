@@ -35,6 +35,7 @@ What is validated, so that the cost follows the batch:
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -184,6 +185,12 @@ def describe(table: str, v: ValidationResult) -> str:
         args = args[:237] + "..."
     head = f"{table}: {v.expectation}({args})"
     if v.exception:
+        gone = _missing_column(v.exception)
+        if gone:  # GX's "in BatchData does not exist", DuckDB's binder error: say it plainly
+            return (
+                f"{head}: the suite expects column {gone!r}, which {table} does not have "
+                f"(renamed or removed?); edit expectations/{table}.json or the model"
+            )
         return f"{head} raised: {v.exception}"
     where = " on the new slice" if v.scope == "slice" else ""
     tag = "" if v.severity == "error" else " (warn)"
@@ -198,6 +205,14 @@ def describe(table: str, v: ValidationResult) -> str:
             )
         return text
     return f"{head} failed{tag}: observed {v.observed_value!r}"
+
+
+def _missing_column(message: str) -> str | None:
+    found = re.search(
+        r'The column "([^"]+)" in BatchData does not exist|Referenced column "?([^"\s]+)"? not found',
+        message,
+    )
+    return (found.group(1) or found.group(2)) if found else None
 
 
 def record(

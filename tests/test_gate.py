@@ -641,3 +641,21 @@ def test_a_changed_suite_checks_the_published_table_and_a_suite_of_nothing_is_na
     path.rename(path.with_name("engagement.json"))
     out = " ".join(run_cli("build", warehouse=wh, project=project).split())
     assert "note: expectations/engagement.json checks no model or raw table" in out, out
+
+
+def test_a_suite_naming_a_column_the_model_lacks_says_so(tmp_path: Path) -> None:
+    """helper-28: a column renamed in the model but not in its suite failed with GX's
+    `The column "searches" in BatchData does not exist`."""
+    project = sql_project(tmp_path / "project")
+    shutil.copytree(REPO / "expectations", project / "expectations")
+    path = project / "expectations" / "rfm_features.json"
+    suite = json.loads(path.read_text())
+    suite["expectations"].append({
+        "type": "expect_column_values_to_not_be_null", "kwargs": {"column": "searches"}, "meta": {},
+    })  # fmt: skip
+    path.write_text(json.dumps(suite))
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
+    out = " ".join(run_cli("build", warehouse=wh, project=project, ok=False).split())
+    assert "the suite expects column 'searches', which rfm_features does not have" in out, out
+    assert out.count("expects column") == 1, out
