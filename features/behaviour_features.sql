@@ -48,7 +48,7 @@
 --   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions
 --   purchase_cycle_days_mean: mean days between consecutive purchase days; NULL with fewer than 2 purchase days
 --   purchase_cycle_days_std: sample standard deviation of the days between purchase days; NULL with fewer than 3 purchase days
---   top_search_term_1: the user's most frequent search query (ties: the more recent, then alphabetical); NULL without searches
+--   top_search_term_1: the user's most frequent search query (ties: the more recent last day with it, then alphabetical); NULL without searches
 --   top_search_term_2: second most frequent search query
 --   top_search_term_3: third most frequent search query
 --   search_terms_used: distinct search queries ever

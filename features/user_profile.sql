@@ -62,11 +62,11 @@
 --   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions
 --   purchase_cycle_days_mean: mean days between consecutive purchase days; NULL with fewer than 2 purchase days
 --   purchase_cycle_days_std: sample standard deviation of the days between purchase days; NULL with fewer than 3 purchase days
---   top_search_term_1: the user's most frequent search query (ties: the more recent, then alphabetical); NULL without searches
+--   top_search_term_1: the user's most frequent search query (ties: the more recent last day with it, then alphabetical); NULL without searches
 --   top_search_term_2: second most frequent search query
 --   top_search_term_3: third most frequent search query
 --   search_terms_used: distinct search queries ever
---   top_category_1: category with the highest affinity (dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
+--   top_category_1: category with the highest affinity (ties: the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
 --   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day
 --   top_category_2: second category by affinity
 --   top_category_2_affinity: its affinity at the as-of
@@ -75,7 +75,7 @@
 --   top_category_1_spend_share: share of the user's lifetime spend that went to top_category_1; NULL without priced purchases, or when those purchases have no category
 --   top_category_2_spend_share: share of lifetime spend on top_category_2
 --   top_category_3_spend_share: share of lifetime spend on top_category_3
---   top_brand_1: brand with the highest affinity (lower case); only brands with affinity count; NULL when the user has none
+--   top_brand_1: brand with the highest affinity (ties: the more recent last day with it, then alphabetical; lower case); only brands with affinity count; NULL when the user has none
 --   top_brand_1_affinity: its affinity at the as-of
 --   top_brand_2: second brand by affinity
 --   top_brand_2_affinity: its affinity at the as-of
@@ -83,7 +83,7 @@
 --   top_brand_3_affinity: its affinity at the as-of
 --   categories_engaged: distinct categories the user ever had events on
 --   brands_engaged: distinct brands the user ever had events on
---   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (per event: an item viewed twice counts twice); NULL when no price is known
+--   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (per event: an item viewed twice counts twice), rounded to 6 decimals; NULL when no price is known
 --   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank); NULL without prices
 --   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
 --   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases
@@ -110,7 +110,7 @@
 --   shares: shares
 --   repeat_purchase_rate: share of purchase days that were repeat purchases, (purchase days - 1) / purchase days; NULL without purchases
 --   tenure_days: days from first_seen_day (registration, first event or first feedback) to the as-of day
---   loyalty_score: 0-1: 0.35 repeat (5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, a complaint rate of NULL counting as 0)
+--   loyalty_score: 0-1: 0.35 repeat ((purchase days - 1) / 4, at most 1: 5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, a complaint rate of NULL counting as 0)
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
 --   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7; NULL without purchases
 --   lifecycle_stage: 'new' (one purchase day, within 2 cycles), 'active' (last purchase within 1.5 cycles), 'at risk' (within 3 cycles), 'churned' (longer ago); 'prospect' without purchases

@@ -139,9 +139,14 @@ def _cleaning(con) -> str:
     }
     parts = []
     if "stg_event_repeats.events" in have:
-        (extra,) = con.execute("SELECT sum(copies - events) FROM stg_event_repeats").fetchone()
-        if extra:
-            parts.append(f"{extra:,} exact repeat event(s) counted once (stg_event_repeats)")
+        extra, repeated = con.execute(
+            "SELECT sum(copies - events), count(*) FILTER (WHERE copies > events) FROM stg_event_repeats"
+        ).fetchone()
+        if extra:  # lines left out, and the events they repeated (helper-30: "5 events" were 3)
+            parts.append(
+                f"{extra:,} exact repeat line(s) of {repeated:,} event(s) left out, each event "
+                "counted once (stg_event_repeats)"
+            )
     if "int_user_feedback_day.repeats" in have:
         (extra,) = con.execute("SELECT sum(repeats) FROM int_user_feedback_day").fetchone()
         if extra:

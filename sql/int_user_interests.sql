@@ -7,7 +7,7 @@
 --   user_id: pseudonymous user id
 --   reference_day: the day the scores are stated at (2020-01-01); a score at day D is score x 0.5 ^ ((D - reference_day) / half_life_days)
 --   half_life_days: the decay half-life, in days
---   top_category_1: category with the highest affinity (ties: the more recent, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0: a category only searched in has none); NULL when the user has none
+--   top_category_1: category with the highest affinity (ties: the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0: a category only searched in has none); NULL when the user has none
 --   top_category_1_score: its affinity at reference_day
 --   top_category_1_spend: money spent in it; 0 when nothing priced was bought there
 --   top_category_2: second category by affinity
@@ -16,7 +16,7 @@
 --   top_category_3: third category by affinity
 --   top_category_3_score: its affinity at reference_day
 --   top_category_3_spend: money spent in it
---   top_brand_1: brand with the highest affinity (ties: the more recent, then alphabetical; lower case); only brands with affinity count; NULL when the user has none
+--   top_brand_1: brand with the highest affinity (ties: the more recent last day with it, then alphabetical; lower case); only brands with affinity count; NULL when the user has none
 --   top_brand_1_score: its affinity at reference_day
 --   top_brand_2: second brand by affinity
 --   top_brand_2_score: its affinity at reference_day

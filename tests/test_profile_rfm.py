@@ -303,7 +303,7 @@ def test_equal_purchase_lines_of_one_file_are_units_and_a_re_export_is_not(tmp_p
     assert got == [(5, pytest.approx(3 * 29.99 + 10.0 + 5.0), 1, 2)]
     # the second view; of the second file's 4 copies of the first file's lines, the 3 that add
     # no unit (p1: 3 units, one file says so; p2: 1)
-    assert "4 exact repeat event(s) counted once" in out
+    assert "4 exact repeat line(s) of" in out
 
 
 def test_equal_reviews_of_one_file_are_separate_and_a_re_export_is_not(tmp_path: Path) -> None:
@@ -408,7 +408,7 @@ def test_a_timed_day_keeps_its_repeats_and_hours_at_midnight(tmp_path: Path) -> 
         "SELECT views_lifetime, sessions_lifetime, top_hour, top_hour_share FROM user_profile",
     )
     assert got == [(3, 2, 0, 0.5)]
-    assert "2 exact repeat event(s) counted once" in out
+    assert "2 exact repeat line(s) of 2 event(s) left out" in out
 
 
 def test_an_orders_export_beside_a_timed_clickstream_keeps_every_order(tmp_path: Path) -> None:
@@ -489,4 +489,4 @@ def test_orders_sent_as_dates_keep_their_copies_beside_a_timed_repeat_at_midnigh
         "SELECT views_lifetime, purchases_lifetime, total_spend FROM user_profile",
     )
     assert got == [(2, 2, 14.0)]
-    assert "1 exact repeat event(s) counted once" in out
+    assert "1 exact repeat line(s) of 1 event(s) left out" in out
