@@ -253,6 +253,21 @@ def describe_ingest(result) -> str:
             "): written differently in the two files (a leading zero, a prefix)? Such events get "
             "no category, brand or price from the items"
         )
+    totals, orders = result.order_totals
+    if totals:
+        lines.append(
+            f"  warning: in {totals:,} of {orders:,} orders of several items, every line carries "
+            f"the same {result.columns.get('amount')!r}, not its price x quantity: the order's "
+            "total on each line? Spend counts it once per line. Map the line's money instead, or "
+            "leave amount out (price x quantity is used), and ingest the file again with --replace"
+        )
+    if result.currencies:
+        lines.append(
+            "  warning: amounts in more than one currency ("
+            + ", ".join(f"{c} {n:,}" for c, n in result.currencies)
+            + " lines); profiler sums money as sent, so spend mixes them: convert to one "
+            "currency before ingesting, or send each currency to a warehouse of its own"
+        )
     if result.unpriced:
         lines.append(
             f"  warning: none of the {result.unpriced:,} purchases has an amount or a price: they "

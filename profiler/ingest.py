@@ -25,7 +25,9 @@ import duckdb
 from profiler.errors import ProfilerError
 from profiler.ingest_checks import (
     UnknownItems,
+    currencies,
     dated_again_count,
+    order_totals_on_lines,
     unknown_items,
     unpriced_purchases,
 )
@@ -104,6 +106,10 @@ class IngestResult:
     unpriced: int = 0
     # reason -> how many more values than `unknown` shows
     unknown_more: dict[str, int] = field(default_factory=dict)
+    # (orders whose lines all carry the order's total, orders of several items), when most do
+    order_totals: tuple[int, int] = (0, 0)
+    # the values of an ignored currency column and their lines, when there is more than one
+    currencies: list[tuple[str, int]] = field(default_factory=list)
 
 
 def ingest(
@@ -236,6 +242,7 @@ def _load(
             src, staged, resolved, now=now, hmac=hmac, reading=reading, unread=bool(ignored)
         )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
+        money_in = _currencies(con, staged, ignored)
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
         if hmac:
@@ -258,7 +265,23 @@ def _load(
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,
         unpriced=unpriced_purchases(con, src, TYPED) if stats.loaded else 0,
+        order_totals=order_totals_on_lines(con, src, TYPED) if "amount" in resolved else (0, 0),
+        currencies=money_in,
     )  # fmt: skip
+
+
+def _currencies(con, staged: Staged, ignored: list[str]) -> list[tuple[str, int]]:
+    column = next(
+        (
+            c
+            for c in ignored
+            if c.strip().lower().replace(" ", "_") in ("currency", "currency_code")
+        ),
+        None,
+    )
+    if column is None or column not in staged.values:
+        return []
+    return currencies(con, staged.relation, staged.values[column])
 
 
 def _refuse_nested(staged: Staged, resolved: dict[str, str], file: str) -> None:

@@ -96,3 +96,37 @@ def unpriced_purchases(con: duckdb.DuckDBPyConnection, src: Source, typed: str) 
         "WHERE _reason IS NULL AND event_type = 'purchase'",
     )
     return purchases if purchases and not priced else 0
+
+
+def order_totals_on_lines(
+    con: duckdb.DuckDBPyConnection, src: Source, typed: str
+) -> tuple[int, int]:
+    """(orders, of orders with several items) whose lines all carry one equal amount that is not
+    their price x quantity, when that is most of them: the order's total repeated on each line
+    (GA4's `ecommerce.purchase_revenue` mapped as amount: spend +13%, helper-27); else (0, 0).
+    Only files that send both an amount and a price can tell."""
+    if src.name != "events":
+        return 0, 0
+    orders, totals = one_row(
+        con,
+        "SELECT count(*), count(*) FILTER (WHERE one_amount AND off) FROM ("
+        "SELECT count(DISTINCT amount) = 1 AS one_amount, bool_or(abs(amount - price * "
+        "coalesce(quantity, 1)) > 0.005 * greatest(abs(amount), 1)) AS off "
+        f"FROM {typed} WHERE _reason IS NULL AND event_type = 'purchase' AND amount IS NOT NULL "
+        "AND price IS NOT NULL GROUP BY user_id, ts "
+        "HAVING count(*) > 1 AND count(DISTINCT item_id) > 1)",
+    )
+    return (totals, orders) if orders and totals * 2 > orders else (0, 0)
+
+
+def currencies(
+    con: duckdb.DuckDBPyConnection, relation: str, value_sql: str
+) -> list[tuple[str, int]]:
+    """The values of a file's currency column (ignored: money is summed as sent), most lines
+    first, when there is more than one: amounts in two currencies add up to nothing (helper-27)."""
+    rows = con.execute(
+        f"SELECT upper(trim(CAST({value_sql} AS VARCHAR))) AS c, count(*) AS n FROM {relation} "
+        "WHERE nullif(trim(CAST(" + value_sql + " AS VARCHAR)), '') IS NOT NULL "
+        "GROUP BY c ORDER BY n DESC, c LIMIT 6"
+    ).fetchall()
+    return rows if len(rows) > 1 else []

@@ -1651,3 +1651,36 @@ def test_the_summary_says_how_many_more_values_a_reason_had(con, tmp_path):
     result = ingest(con, "events", write(tmp_path / "ga4.csv", body), pii_key=KEY)
     said = describe_ingest(result)
     assert "quarantined 7: unknown_event_type (" in said and ", and 2 more value(s))" in said, said
+
+
+def test_an_order_total_on_every_line_and_mixed_currencies_are_said(con, tmp_path):
+    """helper-27: GA4's purchase_revenue mapped as the amount repeats the order's total on each
+    item line (spend +13%), and a currency column was ignored while EUR and USD were summed.
+    REES46's purchases, paired into two-item orders of the first one's buyer and time."""
+    bought = rees46_purchases()[:20]
+    lines, own_lines = [], []
+    for n in range(0, len(bought), 2):
+        (user, t, item_a, price_a), (_, _, item_b, price_b) = bought[n], bought[n + 1]
+        total = price_a + price_b
+        currency = "EUR" if n % 4 == 0 else "USD"
+        for item, price in ((item_a, price_a), (item_b, price_b)):
+            sent = f"{user},{t:%Y-%m-%d %H:%M:%S},{item},{price:.2f}"
+            lines.append(f"{sent},{total:.2f},{currency}\n")
+            own_lines.append(f"{sent},{price:.2f},USD\n")
+    body = "user_id,ts,item_id,price,purchase_revenue,currency\n" + "".join(lines)
+    result = ingest(con, "events", write(tmp_path / "ga4_purchases.csv", body), pii_key=KEY,
+                    reading=Reading(event_type="purchase"), mapping={"amount": "purchase_revenue"})  # fmt: skip
+    said = " ".join(describe_ingest(result).split())
+    assert (
+        "warning: in 10 of 10 orders of several items, every line carries the same 'purchase_revenue'"
+        in said
+    ), said
+    assert "warning: amounts in more than one currency (EUR 10, USD 10 lines)" in said, said
+    # the same orders with each line's own money, in one currency: nothing to say
+    own = "user_id,ts,item_id,price,amount,currency\n" + "".join(own_lines)
+    ok = ingest(con, "events", write(tmp_path / "lines.csv", own), pii_key=KEY,
+                reading=Reading(event_type="purchase"))  # fmt: skip
+    said = describe_ingest(ok)
+    assert "orders of several items" not in said and "currency" not in said.split("ignored")[0], (
+        said
+    )
