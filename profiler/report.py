@@ -55,10 +55,13 @@ class BuildPrinter:
     def summary(self, con, run: RunResults, warehouse: Path) -> None:
         worked = sum(r.action != "skip" and r.status == "success" for r in run.results)
         bad = [r for r in run.results if r.status in ("error", "blocked")]
+        held = sum(r.status == "skipped" for r in run.results)  # behind a failed upstream
         zone = warehouse_zone(con) or DEFAULT
         shop_time = f" ({zone})" if zone != DEFAULT else ""
         self.console.print(
-            f"as of {run.as_of}{shop_time}: {worked} model(s) built, {len(run.results) - worked - len(bad)} up to date or skipped, {len(bad)} failed, in {run.elapsed_time:.2f}s",
+            f"as of {run.as_of}{shop_time}: {worked} model(s) built, {len(run.results) - worked - len(bad) - held} up to date, {len(bad)} failed"
+            + (f", {held} not built (upstream failed)" if held else "")
+            + f", in {run.elapsed_time:.2f}s",
             soft_wrap=True,
         )
         row = con.execute(
@@ -66,8 +69,22 @@ class BuildPrinter:
         ).fetchone()
         if row[0]:
             users = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
+            (as_of,) = con.execute(
+                "SELECT max(as_of) FROM _profiler.models WHERE name = 'user_profile'"
+            ).fetchone()
+            # a --select without the profile leaves it at its own as-of (helper-28: the header
+            # said the build's)
+            other = (
+                f", as of {as_of}: not selected in this build"
+                if as_of
+                and run.as_of
+                and as_of.isoformat() != run.as_of
+                and not any(r.model == "user_profile" for r in run.results)
+                else ""
+            )
             self.console.print(
-                f"profile: table user_profile in {warehouse} ({users:,} users)", soft_wrap=True
+                f"profile: table user_profile in {warehouse} ({users:,} users{other})",
+                soft_wrap=True,
             )
             stale = _stale_profile(con, run)
             if stale:  # a blocked model holds back only what reads it: say which profile this is

@@ -392,7 +392,9 @@ def test_an_expectation_that_raises_is_a_gate_error(project: Path) -> None:
     run = build(con, project)
     result = {r.model: r for r in run.results}["user_day"]
     assert result.status == "blocked", "a raise blocks whatever its severity"
-    assert "the suite expects column 'no_such_column', which user_day does not have" in result.message
+    assert (
+        "the suite expects column 'no_such_column', which user_day does not have" in result.message
+    )
     raised = [v for v in result.validations if v.exception]
     assert len(raised) == 1 and not raised[0].success
     assert con.execute("SELECT * FROM user_day ORDER BY ALL").fetchall() == before
