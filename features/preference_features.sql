@@ -5,7 +5,7 @@
 -- columns:
 --   user_id: pseudonymous user id
 --   top_category_1: category with the highest affinity (ties: the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
---   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day
+--   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day; rounded to 9 decimals, so builds of the same data in any batches give equal values (sums of doubles differ in the last bits with their order)
 --   top_category_2: second category by affinity
 --   top_category_2_affinity: its affinity at the as-of
 --   top_category_3: third category by affinity
@@ -57,11 +57,11 @@ prices AS (
 SELECT
     u.user_id,
     i.top_category_1,
-    i.top_category_1_score * i.to_as_of AS top_category_1_affinity,
+    round(i.top_category_1_score * i.to_as_of, 9) AS top_category_1_affinity,
     i.top_category_2,
-    i.top_category_2_score * i.to_as_of AS top_category_2_affinity,
+    round(i.top_category_2_score * i.to_as_of, 9) AS top_category_2_affinity,
     i.top_category_3,
-    i.top_category_3_score * i.to_as_of AS top_category_3_affinity,
+    round(i.top_category_3_score * i.to_as_of, 9) AS top_category_3_affinity,
     -- a category's spend and the total are summed in different orders: float rounding can put
     -- a share that is really 1 a hair above it (seen at 100M events), so cap it there (least() would
     -- turn a NULL share into 1)
@@ -72,11 +72,11 @@ SELECT
     CASE WHEN i.spend > 0 AND i.top_category_3_spend >= i.spend THEN 1.0 ELSE i.top_category_3_spend / nullif(i.spend, 0) END
         AS top_category_3_spend_share,
     i.top_brand_1,
-    i.top_brand_1_score * i.to_as_of AS top_brand_1_affinity,
+    round(i.top_brand_1_score * i.to_as_of, 9) AS top_brand_1_affinity,
     i.top_brand_2,
-    i.top_brand_2_score * i.to_as_of AS top_brand_2_affinity,
+    round(i.top_brand_2_score * i.to_as_of, 9) AS top_brand_2_affinity,
     i.top_brand_3,
-    i.top_brand_3_score * i.to_as_of AS top_brand_3_affinity,
+    round(i.top_brand_3_score * i.to_as_of, 9) AS top_brand_3_affinity,
     coalesce(i.categories_engaged, 0) AS categories_engaged,
     coalesce(i.brands_engaged, 0) AS brands_engaged,
     p.avg_price_viewed,

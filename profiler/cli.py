@@ -34,6 +34,14 @@ DecimalCommaOpt = Annotated[
         help="Numbers sent as text use a decimal comma, as European exports do: 1.234,50.",
     ),
 ]
+RatingScaleOpt = Annotated[
+    int,
+    typer.Option(
+        "--rating-scale",
+        help="Points of the best rating in a feedback file: 10 or 100 read as stars 1-5 "
+        "(9 and 10 of 10 are 5 stars); 5 by default.",
+    ),
+]
 TimeZoneOpt = Annotated[
     str | None,
     typer.Option(
@@ -120,6 +128,7 @@ def ingest(
         ),
     ] = None,
     encoding: EncodingOpt = None,
+    rating_scale: RatingScaleOpt = 5,
     replace: Annotated[
         bool,
         typer.Option(
@@ -155,7 +164,16 @@ def ingest(
             source,
             path,
             parse_mapping(map_ or []),
-            reading_of(event_type, kind, ts_format, decimal_comma, time_zone, columns, encoding),
+            reading_of(
+                event_type,
+                kind,
+                ts_format,
+                decimal_comma,
+                time_zone,
+                columns,
+                encoding,
+                rating_scale,
+            ),
             replace,
             replace_batch,
         )
@@ -370,6 +388,7 @@ def watch(
         ),
     ] = None,
     encoding: EncodingOpt = None,
+    rating_scale: RatingScaleOpt = 5,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -387,6 +406,7 @@ def watch(
             time_zone,
             columns or [],
             encoding,
+            rating_scale,
         )
         watch_folder(
             _settings(project_dir, warehouse),

@@ -40,6 +40,7 @@ def reading_of(
     time_zone: str | None = None,
     columns: str | None = None,
     encoding: str | None = None,
+    rating_scale: int = 5,
 ):
     """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
     or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike;
@@ -67,6 +68,7 @@ def reading_of(
         time_zone,
         parse_columns(columns),
         encoding,
+        rating_scale,
     )
 
 
@@ -79,6 +81,7 @@ def landing_readings(
     time_zone: str | None = None,
     columns: list[str] = (),
     encoding: str | None = None,
+    rating_scale: int = 5,
 ) -> dict[str, tuple[dict[str, str], object]]:
     """How `profiler watch` reads each source folder: source -> (mapping, `Reading`).
 
@@ -132,6 +135,7 @@ def landing_readings(
             time_zone,
             headers.get(name, ()),
             encoding,
+            rating_scale,
         )
         readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))
     return readings
@@ -267,6 +271,14 @@ def describe_ingest(result) -> str:
             + ", ".join(f"{c} {n:,}" for c, n in result.currencies)
             + " lines); profiler sums money as sent, so spend mixes them: convert to one "
             "currency before ingesting, or send each currency to a warehouse of its own"
+        )
+    if result.unpaid:
+        column, found = result.unpaid
+        lines.append(
+            f"  warning: {column!r} (ignored) says some orders were not bought ("
+            + ", ".join(f"{_clipped(v)!r} {n:,}" for v, n in found)
+            + " lines), yet every line counts as a purchase: leave them out and ingest the file "
+            "again with --replace"
         )
     if result.unpriced:
         lines.append(

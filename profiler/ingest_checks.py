@@ -130,3 +130,18 @@ def currencies(
         "GROUP BY c ORDER BY n DESC, c LIMIT 6"
     ).fetchall()
     return rows if len(rows) > 1 else []
+
+
+UNPAID = r"cancel|refund|return|void|fail|declin|pending|unpaid|abandon|chargeback"
+
+
+def unpaid_statuses(
+    con: duckdb.DuckDBPyConnection, relation: str, value_sql: str
+) -> list[tuple[str, int]]:
+    """Values of a file's order status column (ignored) that say an order was not bought:
+    every line still counts as a purchase, so the summary names them (helper-32)."""
+    return con.execute(
+        f"SELECT trim(CAST({value_sql} AS VARCHAR)) AS v, count(*) AS n FROM {relation} "
+        f"WHERE regexp_matches(lower(CAST({value_sql} AS VARCHAR)), '{UNPAID}') "
+        "GROUP BY v ORDER BY n DESC, v LIMIT 5"
+    ).fetchall()

@@ -56,6 +56,7 @@ class Reading:
     time_zone: str | None = None  # `--time-zone`; None: the warehouse's (see `shop_time`)
     columns: tuple[str, ...] = ()  # `--columns`: a headerless CSV file's column names
     encoding: str | None = None  # `--encoding`: a text file's encoding when it is not UTF-8
+    rating_scale: int = 5  # `--rating-scale`: 10 or 100 points, read as stars 1-5
 
     def constants(self) -> dict[str, str]:
         """Canonical column -> the value every record gets."""
@@ -68,6 +69,8 @@ class Reading:
 
 
 AS_SENT = Reading()  # the file's own columns and formats
+# a rating of N points is read as ceil(rating * 5 / N) stars: 9 and 10 of 10 are 5 stars
+RATING_SCALES = (5, 10, 100)
 
 
 def option_name(column: str) -> str:
@@ -109,6 +112,11 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         values.append((column, vocabulary_key(sent), target))
     if reading.ts_format is not None:
         check_ts_format(reading.ts_format)
+    if reading.rating_scale not in RATING_SCALES:
+        raise ProfilerError(
+            f"--rating-scale {reading.rating_scale}: give the points of the file's best rating, "
+            f"one of {', '.join(map(str, RATING_SCALES))}"
+        )
     return Reading(
         canonical.get("event_type"),
         canonical.get("kind"),
@@ -118,6 +126,7 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         reading.time_zone,
         check_columns(reading.columns),
         check_encoding(reading.encoding),
+        reading.rating_scale,
     )
 
 

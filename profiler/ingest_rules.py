@@ -376,11 +376,14 @@ def _column_levels(
             number = without_currency_sql(v)
         if reading.decimal_comma and native in (None, "VARCHAR"):
             number = decimal_comma_sql(number)
+        typed = f"CAST({p} AS {col.type})"
+        if col.name == "rating" and reading.rating_scale != 5:  # 9 and 10 of 10: 5 stars
+            typed = f"CAST(ceil({p} * 5.0 / {int(reading.rating_scale)}) AS INTEGER)"
         lv.add(
             col,
             value,
             f"TRY_CAST({number} AS DOUBLE)",
-            f"CASE WHEN {ok} THEN CAST({p} AS {col.type}) END",
+            f"CASE WHEN {ok} THEN {typed} END",
         )
         lv.checks.append(
             (f"{v} IS NOT NULL AND {t} IS NULL AND NOT {absent}", f"bad_type:{col.name}")
@@ -524,6 +527,11 @@ def typed_query(
         + (
             f" WHEN 'early_timestamp' THEN CAST(__v_{source.time_column} AS VARCHAR)"
             if source.time_column
+            else ""
+        )
+        + (
+            " WHEN 'bad_rating' THEN CAST(__v_rating AS VARCHAR)"
+            if "rating" in source.column_names_lower()
             else ""
         )
         + "".join(

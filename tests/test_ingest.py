@@ -1684,3 +1684,65 @@ def test_an_order_total_on_every_line_and_mixed_currencies_are_said(con, tmp_pat
     assert "orders of several items" not in said and "currency" not in said.split("ignored")[0], (
         said
     )
+
+
+def test_a_ten_point_rating_scale_is_refused_and_read_with_its_option(con, tmp_path):
+    """helper-32: a 1-10 reviews feed loaded its 1-5 ratings as stars and quarantined the 6-10
+    ones, text and all (480 of 977 lines; mean 2.99 stars for a true 5.57 of 10). Taobao's first
+    buyers and items, rating them 1..10 in turn."""
+    with TAOBAO.open() as fh:
+        bought = [line.split(",") for line in fh if ",buy," in line][:40]
+    body = "user_id,product_id,score,created_at,review_text\n" + "".join(
+        f"{u},{i},{n % 10 + 1},{int(t) + 3600},fine\n" for n, (u, i, _, _, t) in enumerate(bought)
+    )
+    path = write(tmp_path / "reviews10.csv", body)
+    before = snapshot(con)
+    with pytest.raises(
+        ProfilerError,
+        match=r"20 of 40 ratings are above 5 \(up to 10\): a scale of 10 points\?.*--rating-scale 10",
+    ):
+        ingest(con, "feedback", path, pii_key=KEY, reading=Reading(kind="review"))
+    assert snapshot(con) == before
+    result = ingest(
+        con, "feedback", path, pii_key=KEY, reading=Reading(kind="review", rating_scale=10)
+    )
+    assert (result.loaded, result.quarantined) == (40, {})
+    stars = dict(rows(con, "SELECT rating, count(*) FROM raw_feedback GROUP BY ALL"))
+    assert stars == {1: 8, 2: 8, 3: 8, 4: 8, 5: 8}  # 1-2 of 10 one star ... 9-10 five
+    # a few stray values of a 5-star file stay single lines in quarantine, with the values named
+    stray = (
+        body.replace(",7,", ",5,")
+        .replace(",8,", ",4,")
+        .replace(",9,", ",3,")
+        .replace(",10,", ",2,")
+    )
+    odd = ingest(
+        con,
+        "feedback",
+        write(tmp_path / "reviews5.csv", stray),
+        pii_key=KEY,
+        reading=Reading(kind="review"),
+    )
+    assert odd.quarantined == {"bad_rating": 4} and odd.unknown["bad_rating"] == [("6", 4)]
+
+
+def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_called(con, tmp_path):
+    """helper-32: `currency_iso` hid a EUR and USD mix that `currency` showed, and an ignored
+    `order_state` of cancelled orders was loaded as purchases, unsaid. REES46's purchases."""
+    bought = rees46_purchases()[:30]
+    body = (
+        "customer_email,order_date,product_number,unit_price,currency_iso,order_state\n"
+        + "".join(
+            f"{u}@example.com,{t:%Y-%m-%d %H:%M:%S},{i},{p:.2f},{'EUR' if n % 3 else 'USD'},"
+            f"{'cancelled' if n % 10 == 0 else 'completed'}\n"
+            for n, (u, t, i, p) in enumerate(bought)
+        )
+    )
+    result = ingest(con, "events", write(tmp_path / "shopware.csv", body), pii_key=KEY,
+                    reading=Reading(event_type="purchase"), mapping={"user_id": "customer_email"})  # fmt: skip
+    said = " ".join(describe_ingest(result).split())
+    assert "warning: amounts in more than one currency (EUR 20, USD 10 lines)" in said, said
+    assert (
+        "warning: 'order_state' (ignored) says some orders were not bought ('cancelled' 3 lines)"
+        in said
+    ), said

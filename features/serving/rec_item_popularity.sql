@@ -6,7 +6,7 @@
 --   item_id: item id as the shop sends it
 --   category: the item's category on its latest day with one; NULL when unknown
 --   brand: the item's brand on its latest day with one; NULL when unknown
---   popularity: time-decayed weighted events up to the as-of
+--   popularity: time-decayed weighted events up to the as-of, rounded to 9 decimals (equal whatever the order of the sum)
 --   users_90d: user-days with an event on the item in the last 90 days
 --   buyers_90d: user-days with a purchase of the item in the last 90 days
 --   rank_overall: 1 = the most popular item of the shop (ties: smaller item id first)
@@ -48,7 +48,7 @@ SELECT
     item_id,
     category,
     brand,
-    popularity,
+    round(popularity, 9) AS popularity,
     users_90d,
     buyers_90d,
     row_number() OVER (ORDER BY round(popularity, 9) DESC, item_id) AS rank_overall,

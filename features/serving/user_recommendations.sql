@@ -6,7 +6,7 @@
 --   user_id: pseudonymous user id
 --   rank: 1 = the best recommendation; 1..10
 --   item_id: the recommended item
---   score: weighted sum of the source scores (higher is better; comparable within a user)
+--   score: weighted sum of the source scores (higher is better; comparable within a user), rounded to 9 decimals
 --   reason: why: 'viewed recently', 'carted recently', 'top category <category>', 'favourite brand <brand>' or 'popular with <segment> shoppers'
 --   category: the item's category; NULL when unknown
 --   brand: the item's brand; NULL when unknown
@@ -212,7 +212,7 @@ SELECT
     k.user_id,
     k.rank,
     k.item_id,
-    k.score,
+    round(k.score, 9) AS score,
     CASE k.source
         WHEN 1 THEN 'carted recently'
         WHEN 2 THEN 'favourite brand ' || p.brand
