@@ -160,6 +160,8 @@ def watch_folder(
                     continue
                 _move(path, "_loaded")
             pending = pending or arrived > 0
+            if pending and arrived and not _has_events(settings):  # said once per arrival
+                console.print("no events yet: the profile is built once events arrive in events/")
             if pending and not stop.requested and _has_events(settings):
                 try:
                     build_project(settings, None, False, None, console)

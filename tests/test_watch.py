@@ -291,7 +291,11 @@ def test_watch_once_takes_files_in_the_order_they_landed(tmp_path: Path) -> None
         path.write_text(f"customer_id,city\n1,{city}\n")
         os.utime(path, (1_700_000_000 + n * 60, 1_700_000_000 + n * 60))  # 9 landed first
     wh = tmp_path / "wh.duckdb"
-    run_cli("watch", str(land), "--once", warehouse=wh, project=sql_project(tmp_path / "p"))
+    events = (land / "events" / "e.csv").rename(tmp_path / "e.csv")
+    out = run_cli("watch", str(land), "--once", warehouse=wh, project=sql_project(tmp_path / "p"))
+    assert "no events yet: the profile is built once events arrive" in out  # helper-32: silent
+    events.rename(land / "events" / "e.csv")
+    run_cli("watch", str(land), "--once", warehouse=wh, project=sql_project(tmp_path / "p2"))
     with duckdb.connect(str(wh), read_only=True) as con:
         assert con.execute("SELECT city FROM int_users WHERE user_id = '1'").fetchone() == (
             "Suzhou",
