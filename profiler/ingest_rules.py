@@ -377,14 +377,12 @@ def _column_levels(
         if reading.decimal_comma and native in (None, "VARCHAR"):
             number = decimal_comma_sql(number)
         typed = f"CAST({p} AS {col.type})"
+        parsed = f"TRY_CAST({number} AS DOUBLE)"
+        if col.name == "birth_year":  # a customers export's birthday: its year (helper-32)
+            parsed = f"coalesce({parsed}, year(TRY_CAST({v} AS DATE)))"
         if col.name == "rating" and reading.rating_scale != 5:  # 9 and 10 of 10: 5 stars
             typed = f"CAST(ceil({p} * 5.0 / {int(reading.rating_scale)}) AS INTEGER)"
-        lv.add(
-            col,
-            value,
-            f"TRY_CAST({number} AS DOUBLE)",
-            f"CASE WHEN {ok} THEN {typed} END",
-        )
+        lv.add(col, value, parsed, f"CASE WHEN {ok} THEN {typed} END")
         lv.checks.append(
             (f"{v} IS NOT NULL AND {t} IS NULL AND NOT {absent}", f"bad_type:{col.name}")
         )

@@ -11,7 +11,20 @@ from collections.abc import Mapping
 # Text that means "no value" in exports (pandas, R, SQL dumps, spreadsheets), in these spellings
 # lower-case, upper-case or capitalised; never applied to free text (a search for "none" is a
 # search). Personal columns included: two users with e-mail `N/A` must not share a pseudonym.
-NULL_WORDS = ("null", "nan", "none", "na", "n/a", "\\n", "nat", "unknown", "-", "?")
+NULL_WORDS = (
+    "null",
+    "nan",
+    "none",
+    "na",
+    "n/a",
+    "\\n",
+    "nat",
+    "unknown",
+    "-",
+    "?",
+    "0000-00-00",
+    "0000-00-00 00:00:00",
+)  # fmt: skip  (MySQL's zero dates: Shopware)
 FREE_TEXT = ("query", "title", "text")
 _NULL_SPELLINGS = tuple(
     dict.fromkeys(
@@ -51,7 +64,8 @@ def null_word(v: str) -> str:
         f"({v} >= {quote_literal(c)} AND {v} < {quote_literal(chr(ord(c) + 1))})"
         for c in sorted({word[0] for word in _NULL_SPELLINGS})
     )
-    return f"(({starts}) AND strlen({v}) <= 7 AND CASE {v} {whens} ELSE FALSE END)"
+    longest = max(map(len, _NULL_SPELLINGS))
+    return f"(({starts}) AND strlen({v}) <= {longest} AND CASE {v} {whens} ELSE FALSE END)"
 
 
 def whole_id(v: str) -> str:

@@ -154,7 +154,12 @@ SOURCES: dict[str, Source] = {
                 synonyms=("userid", "customer_unique_id", "customer_id", "uid"),
             ),
             Column("gender", "VARCHAR", synonyms=("sex",)),
-            Column("birth_year", "INTEGER", synonyms=("year_of_birth",)),
+            # a date of birth reads as its year
+            Column(
+                "birth_year",
+                "INTEGER",
+                synonyms=("year_of_birth", "birthday", "birth_date", "date_of_birth", "dob"),
+            ),
             Column("city", "VARCHAR", synonyms=("customer_city",)),
             Column("region", "VARCHAR", synonyms=("state", "province", "customer_state")),
             Column(

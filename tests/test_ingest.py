@@ -1746,3 +1746,22 @@ def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_calle
         "warning: 'order_state' (ignored) says some orders were not bought ('cancelled' 3 lines)"
         in said
     ), said
+
+
+def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_path):
+    """helper-32: Shopware's customers export sends `birthday` (1990-01-01, or MySQL's zero date
+    0000-00-00 for unknown): mapped to birth_year, 661 of 731 customers were quarantined whole,
+    their city and gender lost. Taobao's first user ids."""
+    with TAOBAO.open() as fh:
+        next(fh)
+        users = list(dict.fromkeys(line.split(",")[0] for line in fh))[:6]
+    days = ["1990-01-01", "0000-00-00", "1985-12-31", "", "2001-07-04", "0000-00-00"]
+    body = "customer_number,birthday,city\n" + "".join(
+        f"{u},{d},Hangzhou\n" for u, d in zip(users, days, strict=True)
+    )
+    result = ingest(con, "users", write(tmp_path / "customers.csv", body), pii_key=KEY,
+                    mapping={"user_id": "customer_number"})  # fmt: skip
+    assert (result.loaded, result.quarantined) == (6, {})
+    assert result.columns["birth_year"] == "birthday"
+    got = dict(rows(con, "SELECT user_id, birth_year FROM raw_users"))
+    assert got == dict(zip(users, [1990, None, 1985, None, 2001, None], strict=True))
