@@ -221,8 +221,11 @@ def _load(
             src.name, file, batch_id, 0, 0, {}, False, reading=reading, replaced=replaced
         )
     resolved, ignored = resolve_columns(
-        src, staged.columns, mapping, file, tuple(reading.constants())
+        src, staged.columns, mapping, file, tuple(reading.constants()), tuple(staged.paths)
     )
+    if staged.paths:  # keys inside objects: named by their object, unless one of them is read
+        read = {c.split(".", 1)[0] for c in resolved.values() if c in staged.paths}
+        ignored = [c for c in ignored if c not in staged.paths and c not in read]
     _refuse_nested(staged, resolved, file)
     if reading.ts_format:  # a Parquet integer of dates (GA4's event_date, 20191001) takes it too
         for target in ("ts", "signup_ts"):

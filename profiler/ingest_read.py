@@ -270,11 +270,25 @@ def stage_jsonl(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
         f"SELECT k FROM (SELECT unnest(json_keys(_raw)) AS k, _rec FROM {relation} "
         "WHERE _fault IS NULL AND json_valid(_raw)) GROUP BY k ORDER BY min(_rec), k"
     ).fetchall()
+    # the keys of objects one level down, as `parent.key` (Segment's `properties.product_id`)
+    inner = con.execute(
+        "SELECT k, sk FROM (SELECT _rec, k, unnest(json_keys(_raw, '$.\"' || replace(k, '\"', "
+        "'\\\"') || '\"')) AS sk FROM (SELECT _rec, _raw, unnest(json_keys(_raw)) AS k FROM "
+        f"{relation} WHERE _fault IS NULL AND json_valid(_raw)) WHERE json_type(_raw, '$.\"' || "
+        "replace(k, '\"', '\\\"') || '\"') = 'OBJECT') GROUP BY ALL ORDER BY min(_rec), k, sk"
+    ).fetchall()
+    names = [k for (k,) in keys]
+    paths = {
+        f"{k}.{sk}": quote_literal(f"$.{_json_key(k)}.{_json_key(sk)}")
+        for k, sk in inner
+        if f"{k}.{sk}" not in names
+    }
     return Staged(
         relation=relation,
-        columns=[k for (k,) in keys],
+        columns=names + list(paths),
         values={},  # filled by `jsonl_values` once the columns are resolved
         fault="__json_fault",
+        paths=paths,
     )
 
 
@@ -314,8 +328,12 @@ def _lines_by_python(con: duckdb.DuckDBPyConnection, info: FileInfo) -> str:
     return STAGE
 
 
+def _json_key(key: str) -> str:
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _json_path(key: str) -> str:
-    return quote_literal('$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return quote_literal("$." + _json_key(key))
 
 
 def jsonl_values(staged: Staged, resolved: dict[str, str]) -> None:
@@ -325,7 +343,8 @@ def jsonl_values(staged: Staged, resolved: dict[str, str]) -> None:
     column: the record is quarantined as `bad_type:<column>`, never stored as JSON text."""
     used = list(dict.fromkeys(resolved.values()))
     column = {key: name for name, key in reversed(list(resolved.items()))}  # the first one
-    paths = ", ".join(_json_path(k) for k in used)
+    path = {k: staged.paths.get(k) or _json_path(k) for k in used}
+    paths = ", ".join(path[k] for k in used)
     fault = (  # try(): json_type raises on malformed text instead of returning NULL
         "coalesce(_fault, CASE WHEN try(json_type(_raw)) IS DISTINCT FROM 'OBJECT' "
         "THEN 'bad_json' END)"
@@ -333,7 +352,7 @@ def jsonl_values(staged: Staged, resolved: dict[str, str]) -> None:
     # only a value that starts like one is asked its JSON type: a third parse, of those lines only
     nested = " ".join(
         f"WHEN (starts_with(__json[{i + 1}], '{{') OR starts_with(__json[{i + 1}], '[')) "
-        f"AND json_type(_raw, {_json_path(k)}) IN ('OBJECT', 'ARRAY') "
+        f"AND json_type(_raw, {path[k]}) IN ('OBJECT', 'ARRAY') "
         f"THEN {quote_literal('bad_type:' + column[k])}"
         for i, k in enumerate(used)
     )

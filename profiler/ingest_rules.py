@@ -94,6 +94,8 @@ class Staged:
     fault: str = "NULL"
     raw: str = "_raw"
     empty: bool = False  # no header, no records: nothing to type
+    # JSON lines: the path of a key inside an object (`properties.product_id`, Segment's shape)
+    paths: dict[str, str] = field(default_factory=dict)
 
 
 def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str, str]:
@@ -119,6 +121,7 @@ def resolve_columns(
     mapping: Mapping[str, str],
     file: str,
     constant: Sequence[str] = (),
+    inner: Sequence[str] = (),
 ) -> tuple[dict[str, str], list[str]]:
     """Canonical column -> file column, by `--map`, then canonical name, then synonym.
 
@@ -140,7 +143,8 @@ def resolve_columns(
     by_leaf: dict[str, str] = {}  # a flattened export's `items.price`: price, if nothing else is
     for name in found:
         by_key.setdefault(name.strip().lower(), name)
-        by_loose_key.setdefault(_loose(name), name)
+        if name not in inner:  # a key inside a JSON object: by --map or its last part only
+            by_loose_key.setdefault(_loose(name), name)
         if "." in name.strip(". "):
             by_leaf.setdefault(_loose(name.strip(". ").rsplit(".", 1)[1]), name)
     resolved: dict[str, str] = {}

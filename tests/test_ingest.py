@@ -1765,3 +1765,32 @@ def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_pa
     assert result.columns["birth_year"] == "birthday"
     got = dict(rows(con, "SELECT user_id, birth_year FROM raw_users"))
     assert got == dict(zip(users, [1990, None, 1985, None, 2001, None], strict=True))
+
+
+def test_segment_events_read_keys_inside_properties(con, tmp_path):
+    """helper-32: Segment's export nests the product, price and query in `properties`; they were
+    ignored (17,055 views without an item) and `--map item_id=properties.product_id` was refused.
+    REES46's first lines as Segment track calls."""
+    import json as _json
+
+    names = {"view": "Product Viewed", "cart": "Product Added", "purchase": "Order Completed"}
+    with REES46.open() as fh:
+        lines = list(csv.DictReader(fh))[:50]
+    body = "".join(
+        _json.dumps({"type": "track", "event": names[r["event_type"]], "anonymous_id": r["user_id"],
+                     "timestamp": r["event_time"].replace(" UTC", "Z").replace(" ", "T"),
+                     "properties": {"product_id": r["product_id"], "price": float(r["price"]),
+                                    "brand": r["brand"] or None},
+                     "context": {"ip": "10.0.0.1", "library": {"name": "analytics.js"}}}) + "\n"
+        for r in lines
+    )  # fmt: skip
+    values = tuple(("event_type", w, t) for t, w in names.items())
+    result = ingest(con, "events", write(tmp_path / "segment.jsonl", body), pii_key=KEY,
+                    mapping={"user_id": "anonymous_id", "event_type": "event"},
+                    reading=Reading(values=values))  # fmt: skip
+    assert (result.loaded, result.quarantined) == (50, {})
+    assert result.columns["item_id"] == "properties.product_id"
+    assert result.columns["price"] == "properties.price"
+    assert "context.ip" not in result.ignored and "context" in result.ignored
+    got = rows(con, "SELECT item_id, price FROM raw_events ORDER BY ALL")
+    assert got == sorted((r["product_id"], float(r["price"])) for r in lines)
