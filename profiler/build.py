@@ -19,7 +19,7 @@ from profiler import lineage
 from profiler.dag import Dag, build_dag
 from profiler.errors import ProfilerError
 from profiler.faults import fault_detail, fault_kind
-from profiler.materialize import STAGE_PREFIX, drop_relation, quote, relation_type, stage
+from profiler.materialize import STAGE_PREFIX, drop_relation, quote, stage
 from profiler.materialize.incremental import keys_table
 from profiler.plan import (
     SOURCE_BY_TABLE,
@@ -320,11 +320,13 @@ def _regate(con, model: Model, plan, state: ModelState, gate, t0: float) -> Mode
     """A suite edited since the table was published validates the published table (helper-28: a
     stricter or renamed suite never looked at it); None when it passes. The table stays either way:
     its readers are skipped until the data or the suite is fixed."""
+    from profiler.gate import published_query
     from profiler.materialize import Staged
 
-    if relation_type(con, model.name) is None:
+    query = published_query(con, model.name, model.kind)  # a history: its current rows
+    if query is None:
         return None
-    staged = Staged(model, plan, model.name, state.rows, lambda c: None)
+    staged = Staged(model, plan, f"({query})", state.rows, lambda c: None)
     outcome = gate.check(con, staged)
     if outcome.passed:
         return None
@@ -429,12 +431,20 @@ def _build_one(
     if model.kind is Kind.SCD2 and state and plan.action != "full":
         plan = _history_plan(con, plan, state, ctx)
     # the suite's fingerprint rides with the docs': a changed suite checks the published table
+    # the suite's fingerprint rides with the docs' (`+-`: none); a state from before this records
+    # it without a check
     suite = options.gate.suite_fingerprint(model.name)
-    metadata = model.metadata_fingerprint + (f"+{suite}" if suite else "")
+    metadata = f"{model.metadata_fingerprint}+{suite or '-'}"
+    suite_changed = bool(
+        state and suite and "+" in state.metadata_fingerprint
+        and state.metadata_fingerprint.rsplit("+", 1)[1] != suite
+    )  # fmt: skip
+    kept = state and model.kind.keeps_history and plan.action == "skip"
     new_state = ModelState(
         model.name,
         model.kind.value,
-        model.data_fingerprint,
+        # a history that skipped (a look at the past) has not taken in an edit of its SQL yet
+        state.data_fingerprint if kept else model.data_fingerprint,
         metadata,
         next_version(con)
         if plan.action == "full" or (plan.action == "slice" and model.kind is Kind.SCD2)
@@ -446,7 +456,7 @@ def _build_one(
         parent_versions,
         state.rows if state else 0,
     )
-    if not plan.does_work and state and suite and not state.metadata_fingerprint.endswith(suite):
+    if suite_changed:  # before any slice: a slice alone would check only its own rows
         regated = _regate(con, model, plan, state, options.gate, t0)
         if regated is not None:  # the published table fails its changed suite: stays as it is
             failed.add(model.name)

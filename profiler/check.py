@@ -43,9 +43,11 @@ def selected_tables(dag: Dag, suites: dict[str, Suite], select: str | None) -> l
         models = [m for m in dag.order() if m in suites]
         unknown = sorted(set(suites) - set(raw) - set(models))
         return raw + models + unknown
-    parts = select.split()
-    raw_chosen = [t for t in SOURCE_BY_TABLE if t in parts]
-    rest = " ".join(p for p in parts if p not in SOURCE_BY_TABLE)
+    # raw tables are plain names, also comma-separated (no dbt selector picks them)
+    plain = [p for p in select.split() if all(n in SOURCE_BY_TABLE for n in p.split(","))]
+    named = {n for p in plain for n in p.split(",")}
+    raw_chosen = [t for t in SOURCE_BY_TABLE if t in named]
+    rest = " ".join(p for p in select.split() if p not in plain)
     return raw_chosen + (dag.select(rest) if rest else [])
 
 

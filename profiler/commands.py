@@ -302,8 +302,12 @@ def describe_ingest(result) -> str:
         if reason.startswith("bad_type:") and result.loaded == 0:
             lines += _bad_type_hint(result, reason.split(":", 1)[1])
         if reason == "placeholder_user_id":
-            other = [
-                c for c in result.ignored if re.search(r"e-?mail|customer|user|buyer", c, re.I)
+            # an e-mail column first; never a note, a user agent or an IP address
+            other = [c for c in result.ignored if re.search(r"e-?mail", c, re.I)] or [
+                c
+                for c in result.ignored
+                if re.search(r"customer|user|buyer", c, re.I)
+                and not re.search(r"note|agent|ip\b|ip_", c, re.I)
             ]
             lines.append(
                 f"  {n:,} line(s) with a user id that stands for no account (a guest checkout): "

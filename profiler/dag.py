@@ -89,6 +89,11 @@ class Dag:
         for part in selector.split():
             both = [self._select_one(p) for p in part.split(",") if p]
             chosen |= set.intersection(*both) if both else set()
+        if not chosen:  # `a,b` meant a union before 2026-12: say why nothing was picked
+            raise ProfilerError(
+                f"--select {selector!r} picks no model: a comma intersects, as in dbt (models in "
+                "both); separate a union with spaces"
+            )
         return [m for m in order if m in chosen]
 
     def _select_one(self, part: str) -> set[str]:

@@ -104,6 +104,8 @@ def plan_model(
     changed = _has_new_batches(con, raw, state, ctx)
     as_of_moved = state.as_of != ctx.as_of
     if model.kind.keeps_history:
+        if state.data_fingerprint != model.data_fingerprint:  # kept, as a dbt snapshot is
+            return Plan(model.name, "slice", SQL_CHANGED_IN_HISTORY, ctx.max_batch)
         if state.parent_versions != parent_versions or changed or as_of_moved:
             return Plan(
                 model.name, "slice", "merge the current state into the history", ctx.max_batch
@@ -120,6 +122,9 @@ def plan_model(
     if model.kind is Kind.INCREMENTAL_BY_TIME:
         return _plan_by_time(con, dag, model, state, ctx, raw, changed)
     return _plan_by_key(dag, model, state, ctx, raw, changed)
+
+
+SQL_CHANGED_IN_HISTORY = "SQL or settings changed: merged into the kept history"
 
 
 def _why(changed: set[str], as_of_moved: bool) -> str:
@@ -140,7 +145,7 @@ def _needs_full(
         return "first build"
     if ctx.full_refresh and not model.kind.keeps_history:
         return "--full-refresh"
-    if state.data_fingerprint != model.data_fingerprint:
+    if state.data_fingerprint != model.data_fingerprint and not model.kind.keeps_history:
         return "SQL or settings changed"
     if state.kind != model.kind.value:
         return "kind changed"

@@ -184,7 +184,6 @@ def test_duplicate_model_names(tmp_path: Path) -> None:
         ("tag:behaviour", ["totals", "profile"]),
         ("stg_events profile", ["stg_events", "profile"]),
         # a comma intersects, as in dbt (helper-28: it was a union)
-        ("stg_events,profile", []),
         ("tag:behaviour,+totals", ["totals"]),
         ("user_day+,tag:behaviour stg_events", ["stg_events", "totals", "profile"]),
     ],
@@ -199,3 +198,22 @@ def test_unknown_selector(tmp_path: Path) -> None:
         dag.select("nope+")
     with pytest.raises(ProfilerError, match="no model has tag"):
         dag.select("tag:nope")
+    # a comma intersects, as in dbt: models in no intersection is an error, not an empty build
+    with pytest.raises(ProfilerError, match="picks no model: a comma intersects"):
+        dag.select("stg_events,profile")
+
+
+def test_check_takes_raw_tables_comma_separated_and_selectors(tmp_path: Path) -> None:
+    """helper-31: after commas became dbt's intersection, `check --select raw_events,raw_users`
+    failed with "no model named 'raw_events'"; raw tables are plain names, listed either way."""
+    from profiler.check import selected_tables
+
+    dag = build_dag(load_project(small_project(tmp_path)))
+    suites = dict.fromkeys(["raw_events", "raw_users", "user_day", "totals"])
+    assert selected_tables(dag, suites, "raw_events,raw_users") == ["raw_events", "raw_users"]
+    assert selected_tables(dag, suites, "raw_users user_day+") == [
+        "raw_users",
+        "user_day",
+        "totals",
+        "profile",
+    ]

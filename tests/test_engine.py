@@ -711,3 +711,30 @@ def test_a_build_of_a_warehouse_path_that_does_not_exist_creates_nothing(tmp_pat
     out = run_cli("build", warehouse=wh, project=sql_project(tmp_path / "project"), ok=False)
     assert "no warehouse there (a typo in the path?)" in out and out.count("\n") == 1, out
     assert not (tmp_path / "nope").exists()
+
+
+def test_an_edited_history_looked_at_in_the_past_stays_and_takes_the_edit_later(
+    project: Path, tmp_path: Path
+) -> None:
+    """helper-31: an edit made the history plan "full", which skipped its rules: a build --as-of
+    in the past deleted every later version (a look at the past must leave it), and replace marks
+    were ignored. The edit is now merged like new data, by the same rules."""
+    edited = tmp_path / "project"
+    shutil.copytree(project, edited)
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=edited)
+    run_cli("build", "--as-of", "2017-11-30", warehouse=wh, project=edited)
+    run_cli("build", warehouse=wh, project=edited)
+
+    def history() -> list[tuple]:
+        with duckdb.connect(str(wh), read_only=True) as con:
+            return sorted(map(repr, con.execute("SELECT * FROM user_profile_history").fetchall()))
+
+    before = history()
+    model = edited / "features" / "user_profile_history.sql"
+    model.write_text(model.read_text().replace("FROM user_profile", "FROM user_profile WHERE TRUE"))
+    run_cli("build", "--as-of", "2017-11-29", warehouse=wh, project=edited)
+    assert history() == before  # a look at the past
+    out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
+    assert "its SQL changed; earlier versions kept" in out, out  # not lost while skipped
+    assert history() == before

@@ -661,3 +661,26 @@ def test_a_suite_naming_a_column_the_model_lacks_says_so(tmp_path: Path) -> None
     out = " ".join(run_cli("build", warehouse=wh, project=project, ok=False).split())
     assert "the suite expects column 'searches', which rfm_features does not have" in out, out
     assert out.count("expects column") == 1, out
+
+
+def test_a_changed_suite_of_a_history_checks_its_current_rows(tmp_path: Path) -> None:
+    """helper-31: the check of a changed suite read every version of user_profile_history, so
+    its `user_id` uniqueness failed on 1,426 of 1,641 rows and blocked every build."""
+    project = sql_project(tmp_path / "project")
+    shutil.copytree(REPO / "expectations", project / "expectations")
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
+    run_cli("build", "--as-of", "2017-12-01", warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        versions, users = con.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM user_profile_history"
+        ).fetchone()
+    assert versions > users  # more than one version of some users
+    path = project / "expectations" / "user_profile_history.json"
+    suite = json.loads(path.read_text())
+    band = next(e for e in suite["expectations"] if e["kwargs"].get("column") == "loyalty_band")
+    band["kwargs"]["value_set"] = [*band["kwargs"]["value_set"], "vip"]
+    path.write_text(json.dumps(suite))
+    out = " ".join(run_cli("build", warehouse=wh, project=project).split())
+    assert "fails its changed suite" not in out, out

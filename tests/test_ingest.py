@@ -1487,6 +1487,7 @@ def _ga4_rows(n: int = 300) -> list[dict]:
             t = datetime.fromisoformat(row["event_time"].removesuffix(" UTC")).replace(tzinfo=UTC)
             us = int(t.timestamp()) * 1_000_000
             base = {"event_date": t.strftime("%Y%m%d"), "event_timestamp": us,
+                    "device.category": "desktop", "user_ltv.revenue": "250.0",
                     "user_pseudo_id": row["user_id"], "ga_session_id": row["user_session"],
                     "items.item_id": row["product_id"], "items.item_brand": row["brand"],
                     "items.price": row["price"], "items.quantity": 1}  # fmt: skip
@@ -1512,6 +1513,8 @@ def test_a_flattened_ga4_export_reads_its_times_items_and_event_names(con, tmp_p
     assert result.columns["ts"] == "event_timestamp"
     assert result.columns["item_id"] == "items.item_id" and result.columns["price"] == "items.price"
     assert result.columns["brand"] == "items.item_brand"
+    # GA4's device.category and user_ltv.revenue are no category and no amount (helper-31)
+    assert "category_id" not in result.columns and "amount" not in result.columns
     assert result.quarantined == {"unknown_event_type": sent["page_view"]}
     assert result.unknown["unknown_event_type"] == [("page_view", sent["page_view"])]
     first, views, spend = rows(
@@ -1794,3 +1797,17 @@ def test_segment_events_read_keys_inside_properties(con, tmp_path):
     assert "context.ip" not in result.ignored and "context" in result.ignored
     got = rows(con, "SELECT item_id, price FROM raw_events ORDER BY ALL")
     assert got == sorted((r["product_id"], float(r["price"])) for r in lines)
+
+
+def test_a_real_user_0_is_kept(con, tmp_path):
+    """helper-31: shops whose ids start at 0 (RetailRocket's visitorid) have a real user 0; only
+    a 0 holding more lines than 3x any other user is a placeholder. Taobao's first lines, with
+    user 1 renamed 0."""
+    with TAOBAO.open() as fh:
+        lines = [next(fh)] + [next(fh) for _ in range(300)]
+    body = "".join(
+        lines[:1] + [("0" + line[1:]) if line.startswith("1,") else line for line in lines[1:]]
+    )
+    result = ingest(con, "events", write(tmp_path / "events.csv", body), pii_key=KEY)
+    assert result.quarantined == {} and result.loaded == 300
+    assert rows(con, "SELECT count(*) > 0 FROM raw_events WHERE user_id = '0'") == [(True,)]

@@ -689,3 +689,22 @@ def test_too_little_history_is_reported_without_building_anything(
     rows, messages = scores_for_build(con, project, T, project / "target")
     assert rows is None and len(messages) == 1
     assert "purchase_propensity: not scored:" in messages[0] and "--horizon-days" in messages[0]
+
+
+def test_a_build_that_cannot_score_says_the_earlier_scores_stay(
+    taobao: Path, tmp_path: Path
+) -> None:
+    """helper-32: after `train --horizon-days 2` and new data, the build said "not scored" while
+    the profile kept showing the 928 scores train had written at that as-of."""
+    spec = purchase_spec().replace("horizon_days = 2", "horizon_days = 30")
+    project = make_project(tmp_path / "p", {"purchase_propensity": spec})
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(taobao, wh)
+    _train_cli(project, wh, "purchase_propensity")  # 2 days: trains on the sample's 9 days
+    out = " ".join(
+        run_cli("build", "--as-of", T.isoformat(), warehouse=wh, project=project).split()
+    )
+    assert "purchase_propensity: not scored:" in out, out
+    assert (
+        "the 928 scores of model version" in out and "written earlier at this as-of stay" in out
+    ), out

@@ -22,7 +22,7 @@ from __future__ import annotations
 import duckdb
 
 from profiler.materialize import STAGE_PREFIX, Staged, quote, relation_type
-from profiler.plan import BuildContext, Plan, ts_literal
+from profiler.plan import SQL_CHANGED_IN_HISTORY, BuildContext, Plan, ts_literal
 from profiler.project import Model
 
 _STAMPS = ("valid_from", "valid_to", "is_current")
@@ -39,7 +39,9 @@ def _kept(con, model: Model, staging: str) -> tuple[list[tuple[str, str]], str |
     if relation_type(con, model.name) is None:
         return [], "no history yet"
     have, new = _columns(con, quote(model.name)), _columns(con, quote(staging))
-    if any(k not in have for k in model.unique_key) or any(s not in have for s in _STAMPS):
+    if any(s not in have for s in _STAMPS):
+        return [], f"{model.name} was no history before (kind changed)"
+    if any(k not in have for k in model.unique_key):
         return [], f"its key {', '.join(model.unique_key)} is new"
     other = [c for c, t in new.items() if c in have and have[c] != t]
     if other:
@@ -56,15 +58,17 @@ def stage(
     staging = STAGE_PREFIX + model.name
     con.execute(f"CREATE OR REPLACE TABLE {quote(staging)} AS {sql}")
     rows = con.execute(f"SELECT count(*) FROM {quote(staging)}").fetchone()[0]
-    added, anew = _kept(con, model, staging) if plan.action == "full" else ([], None)
+    added, anew = _kept(con, model, staging)
     messages = []
-    if plan.action == "full" and anew is None:
+    if plan.reason == SQL_CHANGED_IN_HISTORY and anew is None:
         messages.append(
             f"{model.name}: its SQL changed; earlier versions kept"
             + (f", new column(s) {', '.join(c for c, _ in added)} NULL on them" if added else "")
         )
-    elif plan.action == "full" and anew != "no history yet":
+    elif anew is not None and anew != "no history yet":
         messages.append(f"{model.name}: a new history starts: {anew}")
+    elif added:  # a history from before a column the engine adds
+        messages.append(f"{model.name}: new column(s) {', '.join(c for c, _ in added)}")
     target, stg, as_of = quote(model.name), quote(staging), ts_literal(ctx.as_of)
     keys = [quote(k) for k in model.unique_key]
     on = " AND ".join(f"h.{k} = s.{k}" for k in keys)

@@ -138,7 +138,7 @@ def scores_for_build(
         try:
             scored = score_published(con, project_dir, spec, as_of, target_dir)
         except ProfilerError as err:
-            messages.append(f"{name}: not scored: {err}")
+            messages.append(f"{name}: not scored: {err}" + _kept_scores(con, name, as_of))
             continue
         if scored.trained is not None:
             messages += describe_training(scored.trained)
@@ -154,6 +154,27 @@ def scores_for_build(
         messages.append(f"{name}: scored {scored.rows.num_rows:,} users as of {as_of}")
         tables.append(scored.rows)
     return (pa.concat_tables(tables) if tables else None), messages
+
+
+def _kept_scores(con: duckdb.DuckDBPyConnection, name: str, as_of: datetime) -> str:
+    """Scores `profiler train` wrote at this as-of stay what the profile shows: say so, since
+    "not scored" reads as none (helper-32: 928 scores stayed, made before the latest data)."""
+    from profiler.ml.score import TABLE
+    from profiler.state import has_table
+
+    if not has_table(con, TABLE):
+        return ""
+    rows = con.execute(
+        f"SELECT count(*), max(model_version) FROM {TABLE} WHERE model = ? AND as_of = ?",
+        [name, as_of],
+    ).fetchone()
+    if not rows[0]:
+        return ""
+    return (
+        f"; the {rows[0]:,} scores of model version {rows[1]} written earlier at this as-of stay "
+        "in user_scores and the profile (made from the data then: `profiler train "
+        f"{name}` scores the data now)"
+    )
 
 
 REPLACE_KEY = ("model", "as_of")  # new scores replace the ones of the same model and as-of
