@@ -738,3 +738,42 @@ def test_an_edited_history_looked_at_in_the_past_stays_and_takes_the_edit_later(
     out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
     assert "its SQL changed; earlier versions kept" in out, out  # not lost while skipped
     assert history() == before
+
+
+def test_an_edited_history_fills_an_untracked_column_and_widens_a_type(
+    project: Path, tmp_path: Path
+) -> None:
+    """helper-31: a new untracked column stayed NULL on the current versions forever, and any
+    type change (INTEGER -> BIGINT) erased the history."""
+    edited = tmp_path / "project"
+    shutil.copytree(project, edited)
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=edited)
+    run_cli("build", "--as-of", "2017-11-30", warehouse=wh, project=edited)
+    run_cli("build", warehouse=wh, project=edited)
+    model = edited / "features" / "user_profile_history.sql"
+    text = model.read_text()
+    model.write_text(
+        text.replace("    loyalty_band\nFROM", "    loyalty_band,\n    top_hour\nFROM")
+    )
+    run_cli("build", warehouse=wh, project=edited)
+
+    def counts() -> tuple:
+        with duckdb.connect(str(wh), read_only=True) as con:
+            return con.execute(
+                "SELECT count(*), count(DISTINCT valid_from), count(*) FILTER (WHERE is_current "
+                "AND top_hour IS NULL), (SELECT count(*) FROM user_profile WHERE top_hour IS NULL), "
+                "any_value(typeof(top_hour)) FROM user_profile_history"
+            ).fetchone()
+
+    rows_, stamps, open_nulls, profile_nulls, kind = counts()
+    assert stamps == 2 and open_nulls == profile_nulls and kind == "INTEGER"
+    model.write_text(
+        text.replace(
+            "    loyalty_band\nFROM",
+            "    loyalty_band,\n    CAST(top_hour AS BIGINT) AS top_hour\nFROM",
+        )
+    )
+    out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
+    assert "top_hour is BIGINT now (earlier versions' values cast)" in out, out
+    assert counts() == (rows_, 2, open_nulls, profile_nulls, "BIGINT")

@@ -32,24 +32,37 @@ def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
     return {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {relation}").fetchall()}
 
 
-def _kept(con, model: Model, staging: str) -> tuple[list[tuple[str, str]], str | None]:
+def _kept(
+    con, model: Model, staging: str
+) -> tuple[list[tuple[str, str]], str | None, list[tuple[str, str]]]:
     """A rebuilt history (its SQL changed) keeps its versions, as a dbt snapshot does: returns
-    the columns to add (NULL on earlier versions), or why it cannot, and a new history starts.
-    A column the SQL no longer gives stays, NULL from now on."""
+    the columns to add (NULL on earlier versions), why it cannot (a new history starts), and the
+    columns whose type changes to one every old value casts to (INTEGER -> BIGINT). A column the
+    SQL no longer gives stays, NULL from now on."""
     if relation_type(con, model.name) is None:
-        return [], "no history yet"
+        return [], "no history yet", []
     have, new = _columns(con, quote(model.name)), _columns(con, quote(staging))
     if any(s not in have for s in _STAMPS):
-        return [], f"{model.name} was no history before (kind changed)"
+        return [], f"{model.name} was no history before (kind changed)", []
     if any(k not in have for k in model.unique_key):
-        return [], f"its key {', '.join(model.unique_key)} is new"
-    other = [c for c, t in new.items() if c in have and have[c] != t]
-    if other:
+        return [], f"its key {', '.join(model.unique_key)} is new", []
+    retyped = [(c, t) for c, t in new.items() if c in have and have[c] != t]
+    lossy = [
+        c
+        for c, t in retyped
+        if con.execute(
+            f"SELECT count(*) FROM {quote(model.name)} WHERE {quote(c)} IS NOT NULL "
+            f"AND TRY_CAST({quote(c)} AS {t}) IS DISTINCT FROM {quote(c)}"
+        ).fetchone()[0]
+    ]
+    if lossy:
         return (
             [],
-            f"{', '.join(other)} changed type ({', '.join(f'{have[c]} -> {new[c]}' for c in other)})",
+            f"{', '.join(lossy)} changed type ({', '.join(f'{have[c]} -> {new[c]}' for c in lossy)}) "
+            "and earlier values do not all cast",
+            [],
         )
-    return [(c, t) for c, t in new.items() if c not in have], None
+    return [(c, t) for c, t in new.items() if c not in have], None, retyped
 
 
 def stage(
@@ -58,7 +71,7 @@ def stage(
     staging = STAGE_PREFIX + model.name
     con.execute(f"CREATE OR REPLACE TABLE {quote(staging)} AS {sql}")
     rows = con.execute(f"SELECT count(*) FROM {quote(staging)}").fetchone()[0]
-    added, anew = _kept(con, model, staging)
+    added, anew, retyped = _kept(con, model, staging)
     messages = []
     if plan.reason == SQL_CHANGED_IN_HISTORY and anew is None:
         messages.append(
@@ -69,6 +82,12 @@ def stage(
         messages.append(f"{model.name}: a new history starts: {anew}")
     elif added:  # a history from before a column the engine adds
         messages.append(f"{model.name}: new column(s) {', '.join(c for c, _ in added)}")
+    if retyped and anew is None:
+        messages.append(
+            f"{model.name}: "
+            + ", ".join(f"{c} is {t} now" for c, t in retyped)
+            + " (earlier versions' values cast)"
+        )
     target, stg, as_of = quote(model.name), quote(staging), ts_literal(ctx.as_of)
     keys = [quote(k) for k in model.unique_key]
     on = " AND ".join(f"h.{k} = s.{k}" for k in keys)
@@ -84,6 +103,8 @@ def stage(
                 f"CAST(NULL AS TIMESTAMP) AS valid_to, TRUE AS is_current FROM {stg}"
             )
             return
+        for column, kind in retyped:
+            c.execute(f"ALTER TABLE {target} ALTER COLUMN {quote(column)} TYPE {kind}")
         for column, kind in added:
             c.execute(f"ALTER TABLE {target} ADD COLUMN {quote(column)} {kind}")
         # rewind to this as-of, and past anything stamped ahead of its data
@@ -102,6 +123,12 @@ def stage(
             f"CAST(NULL AS TIMESTAMP) AS valid_to, TRUE AS is_current FROM {stg} AS s "
             f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS h WHERE h.is_current AND {on})"
         )
+        untracked = [name for name, _ in added if name not in model.track_columns]
+        if untracked:  # the open versions are the current state: they show it (helper-31)
+            sets = ", ".join(f"{quote(n)} = s.{quote(n)}" for n in untracked)
+            c.execute(
+                f"UPDATE {target} AS h SET {sets} FROM {stg} AS s WHERE h.is_current AND {on}"
+            )
 
     return Staged(
         model,
