@@ -53,7 +53,7 @@ from profiler.ingest_rules import (
     typed_query,
     vocabulary_column,
 )
-from profiler.ingest_values import is_numeric, quote_ident, quote_literal
+from profiler.ingest_values import quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
 from profiler.project import Kind
 from profiler.serve.catalog import SCORES
@@ -244,11 +244,18 @@ def _load(
     hmac = register_hmac(con, pii_key) if keyed else None
     try:
         (now,) = one_row(con, "SELECT CAST(timezone(?, now()) AS TIMESTAMP)", [reading.time_zone])
-        sql = typed_query(
-            src, staged, resolved, now=now, hmac=hmac, reading=reading, unread=bool(ignored),
-            catch_all=catch_all_ids(con, staged, resolved),
-        )  # fmt: skip
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
+
+        def typed(catch_all: tuple[str, ...] = ()) -> None:
+            sql = typed_query(
+                src, staged, resolved, now=now, hmac=hmac, reading=reading, unread=bool(ignored),
+                catch_all=catch_all,
+            )  # fmt: skip
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
+
+        typed()
+        catch_all = catch_all_ids(con, src)  # read from the typed rows: no second parse
+        if catch_all:  # rare (guest checkouts): typed again, those ids quarantined
+            typed(catch_all)
         money_in = _currencies(con, staged, ignored)
         unpaid = _unpaid(con, staged, ignored) if src.name == "events" else None
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
@@ -280,32 +287,23 @@ def _load(
     )  # fmt: skip
 
 
-def catch_all_ids(con, staged: Staged, resolved: dict[str, str]) -> tuple[str, ...]:
+def catch_all_ids(con: duckdb.DuckDBPyConnection, src: Source) -> tuple[str, ...]:
     """`0` or `-1` as the user id of more lines than 3x any other user has (and 3 at least): a
     placeholder for guests (WooCommerce: 30 guests as one customer 0, helper-27), not the real
-    user 0 of a shop whose ids start at 0 (helper-31)."""
-    column = resolved.get("user_id")
-    if column is None or column not in staged.values:
+    user 0 of a shop whose ids start at 0 (helper-31). Read from the typed rows."""
+    if "user_id" not in src.column_names_lower():
         return ()
-    value = staged.values[column]
-    if is_numeric(staged.native.get(column)):  # Parquet ids: compared as numbers, no casts
-        text, numbers = f"CAST(CAST({value} AS BIGINT) AS VARCHAR)", "(0, -1)"
-        where = f"{value} IN {numbers}"
-    else:
-        text, numbers = f"trim(CAST({value} AS VARCHAR))", "('0', '-1', '0.0', '-1.0')"
-        where = f"{text} IN {numbers}"
     zeros = con.execute(
-        f"SELECT {text} AS u, count(*) FROM {staged.relation} WHERE {where} GROUP BY u"
+        f"SELECT user_id, count(*) FROM {TYPED} WHERE user_id IN ('0', '-1') GROUP BY user_id"
     ).fetchall()
     if not zeros:
         return ()
     (busiest,) = one_row(
         con,
-        f"SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM {staged.relation} "
-        f"WHERE NOT ({where}) GROUP BY {value})",
+        f"SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM {TYPED} "
+        "WHERE user_id NOT IN ('0', '-1') GROUP BY user_id)",
     )
-    found = {u.removesuffix(".0") for u, n in zeros if n >= 3 and n > 3 * busiest}
-    return tuple(sorted(found))
+    return tuple(sorted(u for u, n in zeros if n >= 3 and n > 3 * busiest))
 
 
 def _ignored_column(staged: Staged, ignored: list[str], *words: str) -> str | None:
