@@ -316,6 +316,19 @@ def _stop(
     results.sort(key=lambda r: list(selected).index(r.model))
 
 
+def _error(model: Model, plan, message: str, t0: float) -> ModelResult:
+    """A model that failed: what it said, at its file."""
+    return ModelResult(
+        model.name,
+        model.kind.value,
+        "error",
+        plan.action,
+        plan.reason,
+        message=f"{model.path}: {message}",
+        execution_time=round(time.perf_counter() - t0, 3),
+    )
+
+
 def _regate(con, model: Model, plan, state: ModelState, gate, t0: float) -> ModelResult | None:
     """A suite edited since the table was published validates the published table (helper-28: a
     stricter or renamed suite never looked at it); None when it passes. The table stays either way:
@@ -487,30 +500,13 @@ def _build_one(
         if repeated:
             staged.drop(con)
             failed.add(model.name)
-            return ModelResult(
-                model.name,
-                model.kind.value,
-                "error",
-                plan.action,
-                plan.reason,
-                message=f"{model.path}: {repeated}",
-                execution_time=round(time.perf_counter() - t0, 3),
-            )
+            return _error(model, plan, repeated, t0)
         outcome = publish(con, staged, options.gate, new_state)
     except duckdb.Error as err:
         if fault_kind(err):
             raise  # the whole build stops: the next model would hit the same full disk
         failed.add(model.name)
-        first = str(err).strip().splitlines()[0]
-        return ModelResult(
-            model.name,
-            model.kind.value,
-            "error",
-            plan.action,
-            plan.reason,
-            message=f"{model.path}: {first}",
-            execution_time=round(time.perf_counter() - t0, 3),
-        )
+        return _error(model, plan, str(err).strip().splitlines()[0], t0)
     rows_in = _rows_in(con, dag, model, plan, state)
     result = ModelResult(
         model.name,

@@ -659,16 +659,22 @@ def _profile_rows(wh: Path) -> list[tuple]:
         con.close()
 
 
-def test_an_edited_history_model_keeps_its_versions(project: Path, tmp_path: Path) -> None:
-    """helper-28: any edit of user_profile_history.sql erased the history (1,685 rows and two
-    as-ofs became 928 rows and one), for good. As a dbt snapshot does, it now keeps its versions;
-    a new tracked column is NULL on the earlier ones."""
+def _history_of_two_builds(project: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the project and a Taobao warehouse built as of 11-30, then of the newest data."""
     edited = tmp_path / "project"
     shutil.copytree(project, edited)
     wh = tmp_path / "wh.duckdb"
     run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=edited)
     run_cli("build", "--as-of", "2017-11-30", warehouse=wh, project=edited)
     run_cli("build", warehouse=wh, project=edited)
+    return edited, wh
+
+
+def test_an_edited_history_model_keeps_its_versions(project: Path, tmp_path: Path) -> None:
+    """helper-28: any edit of user_profile_history.sql erased the history (1,685 rows and two
+    as-ofs became 928 rows and one), for good. As a dbt snapshot does, it now keeps its versions;
+    a new tracked column is NULL on the earlier ones."""
+    edited, wh = _history_of_two_builds(project, tmp_path)
     q = "SELECT user_id, rfm_segment, lifecycle_stage, top_category, loyalty_band, valid_from, valid_to FROM user_profile_history"
 
     def history(where: str = "") -> list[tuple]:
@@ -719,12 +725,7 @@ def test_an_edited_history_looked_at_in_the_past_stays_and_takes_the_edit_later(
     """helper-31: an edit made the history plan "full", which skipped its rules: a build --as-of
     in the past deleted every later version (a look at the past must leave it), and replace marks
     were ignored. The edit is now merged like new data, by the same rules."""
-    edited = tmp_path / "project"
-    shutil.copytree(project, edited)
-    wh = tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=edited)
-    run_cli("build", "--as-of", "2017-11-30", warehouse=wh, project=edited)
-    run_cli("build", warehouse=wh, project=edited)
+    edited, wh = _history_of_two_builds(project, tmp_path)
 
     def history() -> list[tuple]:
         with duckdb.connect(str(wh), read_only=True) as con:
@@ -745,12 +746,7 @@ def test_an_edited_history_fills_an_untracked_column_and_widens_a_type(
 ) -> None:
     """helper-31: a new untracked column stayed NULL on the current versions forever, and any
     type change (INTEGER -> BIGINT) erased the history."""
-    edited = tmp_path / "project"
-    shutil.copytree(project, edited)
-    wh = tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=edited)
-    run_cli("build", "--as-of", "2017-11-30", warehouse=wh, project=edited)
-    run_cli("build", warehouse=wh, project=edited)
+    edited, wh = _history_of_two_builds(project, tmp_path)
     model = edited / "features" / "user_profile_history.sql"
     text = model.read_text()
     model.write_text(
