@@ -443,15 +443,18 @@ def _build_one(
     plan = plan_model(con, dag, model, state, parent_versions, ctx)
     if model.kind is Kind.SCD2 and state and plan.action != "full":
         plan = _history_plan(con, plan, state, ctx)
-    # the suite's fingerprint rides with the docs': a changed suite checks the published table
     # the suite's fingerprint rides with the docs' (`+-`: none); a state from before this records
-    # it without a check
+    # it without a check. A changed suite checks the whole table: a model with nothing to do
+    # checks its published table, an incremental slice becomes a full rebuild (a slice's gate
+    # reads its own rows only); a full build and a history's merge check everything anyway
     suite = options.gate.suite_fingerprint(model.name)
     metadata = f"{model.metadata_fingerprint}+{suite or '-'}"
     suite_changed = bool(
         state and suite and "+" in state.metadata_fingerprint
         and state.metadata_fingerprint.rsplit("+", 1)[1] != suite
     )  # fmt: skip
+    if suite_changed and plan.action == "slice" and not model.kind.keeps_history:
+        plan = Plan(model.name, "full", "its suite changed: rebuilt, checked whole", ctx.max_batch)
     kept = state and model.kind.keeps_history and plan.action == "skip"
     new_state = ModelState(
         model.name,
@@ -469,7 +472,7 @@ def _build_one(
         parent_versions,
         state.rows if state else 0,
     )
-    if suite_changed:  # before any slice: a slice alone would check only its own rows
+    if suite_changed and not plan.does_work:
         regated = _regate(con, model, plan, state, options.gate, t0)
         if regated is not None:  # the published table fails its changed suite: stays as it is
             failed.add(model.name)

@@ -773,3 +773,28 @@ def test_an_edited_history_fills_an_untracked_column_and_widens_a_type(
     out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
     assert "top_hour is BIGINT now (earlier versions' values cast)" in out, out
     assert counts() == (rows_, 2, open_nulls, profile_nulls, "BIGINT")
+
+
+def test_an_edited_history_whose_text_column_turns_numeric_keeps_its_type(
+    project: Path, tmp_path: Path
+) -> None:
+    """helper-33: loyalty_band edited from 'high'/'low' to numbers failed every build with a
+    conversion error (the check of old values cast them plainly). The numbers fit the text type:
+    the history keeps it, and every version stays."""
+    edited, wh = _history_of_two_builds(project, tmp_path)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        (before,) = con.execute("SELECT count(*) FROM user_profile_history").fetchone()
+    model = edited / "features" / "user_profile_history.sql"
+    model.write_text(model.read_text().replace(
+        "    loyalty_band\nFROM",
+        "    CASE loyalty_band WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END AS loyalty_band\nFROM",
+    ))  # fmt: skip
+    out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
+    assert "earlier versions kept" in out, out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        after, kind, bands = con.execute(
+            "SELECT count(*), any_value(typeof(loyalty_band)), "
+            "list(DISTINCT loyalty_band ORDER BY loyalty_band) FILTER (WHERE is_current) "
+            "FROM user_profile_history"
+        ).fetchone()
+    assert kind == "VARCHAR" and after > before and set(bands) <= {"1", "2", "3"}

@@ -4,8 +4,10 @@ The SELECT gives the current state (one row per key). Publishing closes the open
 whose tracked columns changed or that disappeared (valid_to = as-of) and opens a row for every key
 without an open row. The history records builds, so unlike every other kind it is not rebuilt
 from scratch by --full-refresh, and a change to its SQL keeps it, as a dbt snapshot does: new
-columns are added (NULL on earlier versions), dropped ones stay; only a new key or a column of
-another type starts a new history, and the build says so.
+columns are added (NULL on earlier versions, filled on the open ones when untracked), dropped ones
+stay, a type every earlier value casts to is taken and one the new values fit in is kept; only a
+new key or a type change lossy both ways starts a new history, the old one set aside in
+`_profiler`, and the build says so.
 
 A build at an as-of the history has already passed or reached replaces what was recorded from
 that as-of on: the rows opened at or after it are removed and the rows closed at or after it
@@ -32,13 +34,25 @@ def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
     return {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {relation}").fetchall()}
 
 
+def _loses(con, relation: str, column: str, old: str, new: str) -> bool:
+    """Whether some value of `column` (of type `old`) does not survive a cast to `new` and back."""
+    c = quote(column)
+    return bool(
+        con.execute(
+            f"SELECT count(*) FROM {relation} WHERE {c} IS NOT NULL AND (TRY_CAST({c} AS {new}) "
+            f"IS NULL OR TRY_CAST(TRY_CAST({c} AS {new}) AS {old}) IS DISTINCT FROM {c})"
+        ).fetchone()[0]
+    )
+
+
 def _kept(
     con, model: Model, staging: str
 ) -> tuple[list[tuple[str, str]], str | None, list[tuple[str, str]]]:
     """A rebuilt history (its SQL changed) keeps its versions, as a dbt snapshot does: returns
     the columns to add (NULL on earlier versions), why it cannot (a new history starts), and the
     columns whose type changes to one every old value casts to (INTEGER -> BIGINT). A column the
-    SQL no longer gives stays, NULL from now on."""
+    SQL no longer gives stays, NULL from now on; a column whose new values fit its old type keeps
+    it (DOUBLE -> INTEGER)."""
     if relation_type(con, model.name) is None:
         return [], "no history yet", []
     have, new = _columns(con, quote(model.name)), _columns(con, quote(staging))
@@ -46,22 +60,16 @@ def _kept(
         return [], f"{model.name} was no history before (kind changed)", []
     if any(k not in have for k in model.unique_key):
         return [], f"its key {', '.join(model.unique_key)} is new", []
-    retyped = [(c, t) for c, t in new.items() if c in have and have[c] != t]
-    lossy = [
-        c
-        for c, t in retyped
-        if con.execute(
-            f"SELECT count(*) FROM {quote(model.name)} WHERE {quote(c)} IS NOT NULL "
-            f"AND TRY_CAST({quote(c)} AS {t}) IS DISTINCT FROM {quote(c)}"
-        ).fetchone()[0]
-    ]
-    if lossy:
-        return (
-            [],
-            f"{', '.join(lossy)} changed type ({', '.join(f'{have[c]} -> {new[c]}' for c in lossy)}) "
-            "and earlier values do not all cast",
-            [],
-        )
+    retyped, keep_old = [], []
+    for c, t in [(c, t) for c, t in new.items() if c in have and have[c] != t]:
+        if not _loses(con, quote(model.name), c, have[c], t):
+            retyped.append((c, t))  # every earlier value casts: the column takes the new type
+        elif not _loses(con, quote(staging), c, t, have[c]):
+            keep_old.append((c, have[c]))  # the new values fit the old type (DOUBLE -> INTEGER)
+        else:
+            return [], f"{c} changed type ({have[c]} -> {t}) both ways lossy", []
+    for c, t in keep_old:  # staged in the history's type, so they compare and insert alike
+        con.execute(f"ALTER TABLE {quote(staging)} ALTER COLUMN {quote(c)} TYPE {t}")
     return [(c, t) for c, t in new.items() if c not in have], None, retyped
 
 
@@ -76,10 +84,18 @@ def stage(
     if plan.reason == SQL_CHANGED_IN_HISTORY and anew is None:
         messages.append(
             f"{model.name}: its SQL changed; earlier versions kept"
-            + (f", new column(s) {', '.join(c for c, _ in added)} NULL on them" if added else "")
+            + (
+                f", new column(s) {', '.join(c for c, _ in added)} NULL on them (filled on the "
+                "open versions when untracked)"
+                if added
+                else ""
+            )
         )
-    elif anew is not None and anew != "no history yet":
-        messages.append(f"{model.name}: a new history starts: {anew}")
+    aside = f"{model.name}_before_{ctx.as_of:%Y%m%d%H%M%S}"
+    if anew is not None and anew != "no history yet":
+        messages.append(
+            f"{model.name}: a new history starts: {anew}; the old one is kept as _profiler.{aside}"
+        )
     elif added:  # a history from before a column the engine adds
         messages.append(f"{model.name}: new column(s) {', '.join(c for c, _ in added)}")
     if retyped and anew is None:
@@ -97,6 +113,8 @@ def stage(
 
     def apply(c: duckdb.DuckDBPyConnection) -> None:
         if anew is not None or relation_type(c, model.name) is None:
+            if anew is not None and anew != "no history yet":  # never dropped: set aside
+                c.execute(f"CREATE OR REPLACE TABLE _profiler.{quote(aside)} AS FROM {target}")
             c.execute(f"DROP TABLE IF EXISTS {target}")
             c.execute(
                 f"CREATE TABLE {target} AS SELECT *, {as_of} AS valid_from, "
