@@ -35,11 +35,12 @@ DecimalCommaOpt = Annotated[
     ),
 ]
 RatingScaleOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--rating-scale",
         help="Points of the best rating in a feedback file: 10 or 100 read as stars 1-5 "
-        "(9 and 10 of 10 are 5 stars); 5 by default.",
+        "(9 and 10 of 10 are 5 stars); 5 keeps stars and quarantines stray values above 5. "
+        "Without it, a file whose ratings spread over 6-10 is refused.",
     ),
 ]
 TimeZoneOpt = Annotated[
@@ -128,7 +129,7 @@ def ingest(
         ),
     ] = None,
     encoding: EncodingOpt = None,
-    rating_scale: RatingScaleOpt = 5,
+    rating_scale: RatingScaleOpt = None,
     replace: Annotated[
         bool,
         typer.Option(
@@ -388,7 +389,7 @@ def watch(
         ),
     ] = None,
     encoding: EncodingOpt = None,
-    rating_scale: RatingScaleOpt = 5,
+    rating_scale: RatingScaleOpt = None,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:

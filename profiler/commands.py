@@ -40,7 +40,7 @@ def reading_of(
     time_zone: str | None = None,
     columns: str | None = None,
     encoding: str | None = None,
-    rating_scale: int = 5,
+    rating_scale: int | None = None,
 ):
     """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
     or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike;
@@ -81,7 +81,7 @@ def landing_readings(
     time_zone: str | None = None,
     columns: list[str] = (),
     encoding: str | None = None,
-    rating_scale: int = 5,
+    rating_scale: int | None = None,
 ) -> dict[str, tuple[dict[str, str], object]]:
     """How `profiler watch` reads each source folder: source -> (mapping, `Reading`).
 
@@ -272,6 +272,13 @@ def describe_ingest(result) -> str:
             + " lines); profiler sums money as sent, so spend mixes them: convert to one "
             "currency before ingesting, or send each currency to a warehouse of its own"
         )
+    for user, n, busiest in result.catch_all:
+        lines.append(
+            f"  warning: user id {user!r} has {n:,} lines, more than 3x any other user "
+            f"({busiest:,}): guest checkouts written as one customer (WooCommerce's 0)? Then they "
+            f"merge strangers into one profile: map a column that names each guest "
+            f"({_guest_map(result)}) and ingest the file again with --replace"
+        )
     if result.unpaid:
         column, found = result.unpaid
         lines.append(
@@ -302,19 +309,10 @@ def describe_ingest(result) -> str:
         if reason.startswith("bad_type:") and result.loaded == 0:
             lines += _bad_type_hint(result, reason.split(":", 1)[1])
         if reason == "placeholder_user_id":
-            # an e-mail column first; never a note, a user agent or an IP address
-            other = [c for c in result.ignored if re.search(r"e-?mail", c, re.I)] or [
-                c
-                for c in result.ignored
-                if re.search(r"customer|user|buyer", c, re.I)
-                and not re.search(r"note|agent|ip\b|ip_", c, re.I)
-            ]
             lines.append(
                 f"  {n:,} line(s) with a user id that stands for no account (a guest checkout): "
                 "as one user they would merge strangers. To keep them, map a column that names "
-                "each guest"
-                + (f" (--map user_id={other[0]})" if other else " (--map user_id=COLUMN)")
-                + "; they are in `quarantine`"
+                f"each guest ({_guest_map(result)}); they are in `quarantine`"
             )
         if reason.startswith("lossy_id:"):
             lines.append(
@@ -352,6 +350,18 @@ def describe_ingest(result) -> str:
                 "e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"
             )
     return "\n".join(lines)
+
+
+def _guest_map(result) -> str:
+    """The --map that tells guests apart: an e-mail column first; never a note, a user agent
+    or an IP address."""
+    other = [c for c in result.ignored if re.search(r"e-?mail", c, re.I)] or [
+        c
+        for c in result.ignored
+        if re.search(r"customer|user|buyer", c, re.I)
+        and not re.search(r"note|agent|ip\b|ip_", c, re.I)
+    ]
+    return f"--map user_id={other[0]}" if other else "--map user_id=COLUMN"
 
 
 def _bad_type_hint(result, column: str) -> list[str]:

@@ -109,6 +109,8 @@ class IngestResult:
     unknown_more: dict[str, int] = field(default_factory=dict)
     # (orders whose lines all carry the order's total, orders of several items), when most do
     order_totals: tuple[int, int] = (0, 0)
+    # (user id, lines, the busiest other user's lines) of a 0 or -1 that looks like guests'
+    catch_all: list[tuple[str, int, int]] = field(default_factory=list)
     # the values of an ignored currency column and their lines, when there is more than one
     currencies: list[tuple[str, int]] = field(default_factory=list)
     # an ignored status column and its values that say an order was not paid (cancelled...)
@@ -223,9 +225,13 @@ def _load(
     resolved, ignored = resolve_columns(
         src, staged.columns, mapping, file, tuple(reading.constants()), tuple(staged.paths)
     )
-    if staged.paths:  # keys inside objects: named by their object, unless one of them is read
+    if staged.paths:  # keys inside an object: named by it, unless some of its keys are read
         read = {c.split(".", 1)[0] for c in resolved.values() if c in staged.paths}
-        ignored = [c for c in ignored if c not in staged.paths and c not in read]
+        ignored = [
+            c
+            for c in ignored
+            if c not in read and (c not in staged.paths or c.split(".", 1)[0] in read)
+        ]  # an unread key beside read ones stays unread: quarantine never shows it (helper-33)
     _refuse_nested(staged, resolved, file)
     if reading.ts_format:  # a Parquet integer of dates (GA4's event_date, 20191001) takes it too
         for target in ("ts", "signup_ts"):
@@ -245,17 +251,10 @@ def _load(
     try:
         (now,) = one_row(con, "SELECT CAST(timezone(?, now()) AS TIMESTAMP)", [reading.time_zone])
 
-        def typed(catch_all: tuple[str, ...] = ()) -> None:
-            sql = typed_query(
-                src, staged, resolved, now=now, hmac=hmac, reading=reading, unread=bool(ignored),
-                catch_all=catch_all,
-            )  # fmt: skip
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
-
-        typed()
-        catch_all = catch_all_ids(con, src)  # read from the typed rows: no second parse
-        if catch_all:  # rare (guest checkouts): typed again, those ids quarantined
-            typed(catch_all)
+        sql = typed_query(
+            src, staged, resolved, now=now, hmac=hmac, reading=reading, unread=bool(ignored)
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
         money_in = _currencies(con, staged, ignored)
         unpaid = _unpaid(con, staged, ignored) if src.name == "events" else None
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
@@ -280,6 +279,7 @@ def _load(
         email_ids=stats.email_ids,
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,
+        catch_all=catch_all_ids(con, src) if stats.loaded else [],
         unpriced=unpriced_purchases(con, src, TYPED) if stats.loaded else 0,
         order_totals=order_totals_on_lines(con, src, TYPED) if "amount" in resolved else (0, 0),
         currencies=money_in,
@@ -287,23 +287,26 @@ def _load(
     )  # fmt: skip
 
 
-def catch_all_ids(con: duckdb.DuckDBPyConnection, src: Source) -> tuple[str, ...]:
-    """`0` or `-1` as the user id of more lines than 3x any other user has (and 3 at least): a
-    placeholder for guests (WooCommerce: 30 guests as one customer 0, helper-27), not the real
-    user 0 of a shop whose ids start at 0 (helper-31). Read from the typed rows."""
+def catch_all_ids(con: duckdb.DuckDBPyConnection, src: Source) -> list[tuple[str, int, int]]:
+    """(id, its lines, the busiest other user's lines) for `0` or `-1` as the user id of more
+    loaded lines than 3x any other user has (and 3 at least): a placeholder for guests?
+    (WooCommerce: 30 guests as one customer 0, helper-27.) Said, not quarantined: a shop whose ids
+    start at 0 has a real user 0 (helper-31), and a file of one user's lines must load the same
+    as the others (helper-33). Read from the typed rows."""
     if "user_id" not in src.column_names_lower():
-        return ()
+        return []
     zeros = con.execute(
-        f"SELECT user_id, count(*) FROM {TYPED} WHERE user_id IN ('0', '-1') GROUP BY user_id"
+        f"SELECT user_id, count(*) FROM {TYPED} WHERE _reason IS NULL AND user_id IN ('0', '-1') "
+        "GROUP BY user_id"
     ).fetchall()
     if not zeros:
-        return ()
+        return []
     (busiest,) = one_row(
         con,
         f"SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM {TYPED} "
-        "WHERE user_id NOT IN ('0', '-1') GROUP BY user_id)",
+        "WHERE _reason IS NULL AND user_id NOT IN ('0', '-1') GROUP BY user_id)",
     )
-    return tuple(sorted(u for u, n in zeros if n >= 3 and n > 3 * busiest))
+    return sorted((u, n, busiest) for u, n in zeros if n >= 3 and n > 3 * busiest)
 
 
 def _ignored_column(staged: Staged, ignored: list[str], *words: str) -> str | None:
@@ -325,24 +328,26 @@ def _unpaid(con, staged: Staged, ignored: list[str]) -> tuple[str, list[tuple[st
 
 
 def _refuse_another_scale(con, stats: _Stats, reading: Reading, file: str) -> None:
-    """Ratings of 6 to 10 are no stars: a 1-10 scale would lose its good ratings to quarantine
-    and read the rest as stars (helper-32: 480 of 977 lines loaded, the mean 2.99 stars for a
-    true 5.57 of 10). Refused whole, with the option that reads it."""
-    if not stats.reasons.get("bad_rating") or reading.rating_scale != 5:
+    """Ratings spread over 6 to 10 are no stars: a 1-10 scale would lose its good ratings to
+    quarantine and read the rest as stars (helper-32: 480 of 977 lines loaded, the mean 2.99 stars
+    for a true 5.57 of 10). Refused whole, with the option that reads it; a few stray 10s of a
+    5-star file are not a scale (helper-33), and `--rating-scale 5` says so."""
+    if not stats.reasons.get("bad_rating") or reading.rating_scale is not None:
         return
-    rated, above, top = one_row(
+    rated, above, top, spread = one_row(
         con,
-        f"SELECT count(rating), count(*) FILTER (WHERE rating > 5), max(rating) FROM {TYPED} "
+        f"SELECT count(rating), count(*) FILTER (WHERE rating > 5), max(rating), "
+        f"count(DISTINCT rating) FILTER (WHERE rating BETWEEN 6 AND 9) FROM {TYPED} "
         "WHERE _reason IS NULL OR _reason = 'bad_rating'",
     )
-    if not above or above * 20 < rated or top < 8 or top > 100:
-        return  # a few stray values (a 6 of a 5-star file): their lines are in quarantine, named
+    if not above or above * 20 < rated or top < 8 or top > 100 or (top <= 10 and spread < 2):
+        return  # a few stray values: their lines are in quarantine, named
     scale = 10 if top <= 10 else 100
     raise ProfilerError(
         f"{file}: {above:,} of {rated:,} ratings are above 5 (up to {top}): a scale of {scale} "
         f"points? Ratings are stars 1-5, so those lines would be lost and the rest read as stars; "
-        f"send it with --rating-scale {scale} (read as ceil(rating x 5 / {scale}) stars); "
-        "nothing loaded"
+        f"send it with --rating-scale {scale} (read as ceil(rating x 5 / {scale}) stars), or "
+        "--rating-scale 5 if it is stars (values above 5 go to quarantine); nothing loaded"
     )
 
 

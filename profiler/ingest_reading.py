@@ -56,7 +56,7 @@ class Reading:
     time_zone: str | None = None  # `--time-zone`; None: the warehouse's (see `shop_time`)
     columns: tuple[str, ...] = ()  # `--columns`: a headerless CSV file's column names
     encoding: str | None = None  # `--encoding`: a text file's encoding when it is not UTF-8
-    rating_scale: int = 5  # `--rating-scale`: 10 or 100 points, read as stars 1-5
+    rating_scale: int | None = None  # `--rating-scale`: 5, 10 or 100 points (None: 5, checked)
 
     def constants(self) -> dict[str, str]:
         """Canonical column -> the value every record gets."""
@@ -112,7 +112,7 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         values.append((column, vocabulary_key(sent), target))
     if reading.ts_format is not None:
         check_ts_format(reading.ts_format)
-    if reading.rating_scale not in RATING_SCALES:
+    if reading.rating_scale is not None and reading.rating_scale not in RATING_SCALES:
         raise ProfilerError(
             f"--rating-scale {reading.rating_scale}: give the points of the file's best rating, "
             f"one of {', '.join(map(str, RATING_SCALES))}"

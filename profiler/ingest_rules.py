@@ -6,9 +6,8 @@ reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`)
 - structural (set by the readers): `bad_quoting`, `wrong_field_count`, `bad_encoding`,
   `empty_line`, `bad_json`
 - `missing_<column>`: a required column is empty
-- `placeholder_user_id`: a user id exports write for "no account" (`guest`, `anonymous`, and
-  `0` or `-1` when it holds more lines than 3x any other user: WooCommerce's guest checkouts are
-  customer 0), which would make one user of all
+- `placeholder_user_id`: a user id exports write for "no account" (`guest`, `anonymous`), which
+  would make one user of all (a `0` that looks like WooCommerce's guests is said, not refused)
 - `unknown_event_type`, `unknown_kind`: a value outside the normalised vocabulary
 - `bad_timestamp` (unparseable), `early_timestamp` (before 1990: a zero, or a date written as a
   small number), `future_timestamp` (more than a day ahead)
@@ -75,11 +74,10 @@ REASONS = (
 # user's lifetime value), which would read as a category and an amount (helper-31)
 LEAF_PARENTS = ("items", "item", "product", "products", "properties", "traits")
 MIN_TS = "1990-01-01"
-# ids that stand for no account: words always (lower case; `unknown` is no value already), and
-# the numbers only when they hold more lines than 3x any other user (WooCommerce's guests are
-# customer 0; RetailRocket's visitor 0 is a visitor: `ingest.catch_all_ids`)
+# ids that stand for no account (lower case; `unknown` is no value already); a 0 or -1 may be a
+# real user (RetailRocket's visitor 0), so it is said when it looks like guests, not refused
+# (`ingest.catch_all_ids`)
 PLACEHOLDER_IDS = ("guest", "anonymous")
-PLACEHOLDER_NUMBERS = ("0", "-1")
 LOSSY_ID = r"-?[0-9](\.[0-9]+)?[eE]\+[0-9]+"  # a number in scientific notation
 FUTURE_SLACK = timedelta(days=1)
 MONEY = ("price", "amount")
@@ -332,7 +330,6 @@ class _Levels:
 
     hmac: str | None
     future: str  # timestamps after this are from the future
-    catch_all: tuple[str, ...] = ()  # user ids (0, -1) this file uses for no account
     values: list[str] = field(default_factory=list)
     parsed: list[str] = field(default_factory=list)
     finals: list[str] = field(default_factory=list)
@@ -395,7 +392,7 @@ def _column_levels(
         parsed = f"TRY_CAST({number} AS DOUBLE)"
         if col.name == "birth_year":  # a customers export's birthday: its year (helper-32)
             parsed = f"coalesce({parsed}, year(TRY_CAST({v} AS DATE)))"
-        if col.name == "rating" and reading.rating_scale != 5:  # 9 and 10 of 10: 5 stars
+        if col.name == "rating" and (reading.rating_scale or 5) != 5:  # 9 and 10 of 10: 5 stars
             typed = f"CAST(ceil({p} * 5.0 / {int(reading.rating_scale)}) AS INTEGER)"
         lv.add(col, value, parsed, f"CASE WHEN {ok} THEN {typed} END")
         lv.checks.append(
@@ -410,7 +407,7 @@ def _column_levels(
         if col.name == "user_id" and lv.hmac:  # an address as the id: personal, so pseudonymised
             final = f"CASE WHEN {email_sql(p)} THEN {lv.hmac}({normalise_sql('email', p)}) ELSE {final} END"
         if col.name == "user_id":
-            words = ", ".join(quote_literal(w) for w in PLACEHOLDER_IDS + lv.catch_all)
+            words = ", ".join(quote_literal(w) for w in PLACEHOLDER_IDS)
             lv.checks.append((f"lower(__t_{col.name}) IN ({words})", "placeholder_user_id"))
         lv.add(col, value, kept, final)
 
@@ -500,16 +497,12 @@ def typed_query(
     hmac: str | None = None,
     reading: Reading = AS_SENT,
     unread: bool = False,
-    catch_all: tuple[str, ...] = (),
 ) -> str:
     """One SELECT giving, per record: `_rec`, `_reason` (NULL when loaded), `_raw` (only when
     quarantined), `_unknown` (the value an `unknown_<column>` record sent) and every canonical
     column typed. `now` is the wall clock, used only to refuse timestamps from the future.
-    `catch_all`: user ids that stand for no account in this file (`placeholder_user_id`).
     """
-    lv = _Levels(
-        hmac=hmac, future=(now + FUTURE_SLACK).isoformat(sep=" "), catch_all=tuple(catch_all)
-    )
+    lv = _Levels(hmac=hmac, future=(now + FUTURE_SLACK).isoformat(sep=" "))
     for col in source.columns:
         _column_levels(col, staged, resolved.get(col.name), lv, reading)
     whens = " ".join(f"WHEN {cond} THEN '{reason}'" for cond, reason in _ordered_checks(lv, source))

@@ -1554,10 +1554,12 @@ def test_magento_and_woocommerce_line_columns_read_as_quantity_and_amount(con, t
     )
 
 
-def test_guest_checkouts_with_customer_0_are_not_one_user(con, tmp_path):
+def test_guest_checkouts_as_customer_0_are_said_and_guest_words_quarantined(con, tmp_path):
     """WooCommerce writes customer_id 0 for every guest checkout: 30 guests became one user 0,
-    a champion with 117 purchases (helper-27). Such ids are quarantined, and the summary names
-    the column that tells the guests apart. REES46's purchases, every fourth as a guest's."""
+    a champion with 117 purchases, unsaid (helper-27). A 0 may be a real user (helper-31), and
+    a file must load alike whatever else it holds (helper-33): it loads, and the summary warns
+    and names the column that tells guests apart; `guest` itself is quarantined. REES46's
+    purchases, every fourth as a guest's."""
     bought = rees46_purchases()[:40]
     body = "order_id,customer_id,billing_email,order_date,product_id,line_total\n" + "".join(
         f"{n},{'0' if n % 4 == 0 else u},{u}@example.com,{t:%Y-%m-%d %H:%M:%S},{i},{p:.2f}\n"
@@ -1566,12 +1568,14 @@ def test_guest_checkouts_with_customer_0_are_not_one_user(con, tmp_path):
     result = ingest(con, "events", write(tmp_path / "woo.csv", body), pii_key=KEY,
                     reading=Reading(event_type="purchase"))  # fmt: skip
     guests = sum(n % 4 == 0 for n in range(len(bought)))
-    assert result.quarantined == {"placeholder_user_id": guests}
-    assert result.loaded == len(bought) - guests
-    assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = '0'") == [(0,)]
+    assert (result.loaded, result.quarantined) == (len(bought), {})
     said = " ".join(describe_ingest(result).split())
-    assert f"quarantined {guests}: placeholder_user_id ('0' {guests})" in said, said
-    assert "--map user_id=billing_email" in said
+    assert f"warning: user id '0' has {guests} lines, more than 3x any other user" in said, said
+    assert "(--map user_id=billing_email) and ingest the file again with --replace" in said
+    words = ingest(con, "events", write(tmp_path / "woo2.csv", body.replace(",0,", ",Guest,")),
+                   pii_key=KEY, reading=Reading(event_type="purchase"))  # fmt: skip
+    assert words.quarantined == {"placeholder_user_id": guests}
+    assert "--map user_id=billing_email" in describe_ingest(words)
 
 
 def test_purchases_without_any_money_are_said(con, tmp_path):
@@ -1727,6 +1731,14 @@ def test_a_ten_point_rating_scale_is_refused_and_read_with_its_option(con, tmp_p
         reading=Reading(kind="review"),
     )
     assert odd.quarantined == {"bad_rating": 4} and odd.unknown["bad_rating"] == [("6", 4)]
+    # a 5-star file with a few 10s (no spread over 6-9) is stars, its 10s quarantined (helper-33)
+    tens = ingest(con, "feedback", write(tmp_path / "tens.csv", stray.replace(",6,", ",10,")),
+                  pii_key=KEY, reading=Reading(kind="review"))  # fmt: skip
+    assert tens.quarantined == {"bad_rating": 4}
+    # and --rating-scale 5 reads a file that looks like a scale of 10 as stars
+    five = ingest(con, "feedback", path, pii_key=KEY, replace=True,
+                  reading=Reading(kind="review", rating_scale=5))  # fmt: skip
+    assert five.quarantined == {"bad_rating": 20}
 
 
 def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_called(con, tmp_path):
@@ -1795,6 +1807,16 @@ def test_segment_events_read_keys_inside_properties(con, tmp_path):
     assert result.columns["item_id"] == "properties.product_id"
     assert result.columns["price"] == "properties.price"
     assert "context.ip" not in result.ignored and "context" in result.ignored
+    # a key beside the read ones is unread: a quarantined line never shows it (helper-33: a
+    # shipping name and phone inside `properties` were stored as sent)
+    bad = _json.dumps({"event": "Product Viewed", "anonymous_id": "u1", "timestamp": "nope",
+                       "properties": {"product_id": "1", "shipping_phone": "+49 30 1234567"}})  # fmt: skip
+    odd = ingest(con, "events", write(tmp_path / "odd.jsonl", bad + "\n"), pii_key=KEY,
+                 mapping={"user_id": "anonymous_id", "event_type": "event"},
+                 reading=Reading(values=values))  # fmt: skip
+    assert "properties.shipping_phone" in odd.ignored
+    (raw,) = rows(con, "SELECT raw FROM quarantine WHERE batch_id = ?", [odd.batch_id])[0]
+    assert "1234567" not in raw, raw
     got = rows(con, "SELECT item_id, price FROM raw_events ORDER BY ALL")
     assert got == sorted((r["product_id"], float(r["price"])) for r in lines)
 
