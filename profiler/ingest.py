@@ -45,6 +45,7 @@ from profiler.ingest_read import (
 )
 from profiler.ingest_reading import AS_SENT, Reading, check_reading
 from profiler.ingest_rules import (
+    LEAF_PARENTS,
     Staged,
     check_mapping,
     joined_date_and_time,
@@ -177,7 +178,7 @@ def ingest(
             folder = Path(cleanup.enter_context(TemporaryDirectory(prefix="profiler-ingest-")))
             info = as_utf8(info, reading.encoding, folder)
         with _ingest_session(con, reading.time_zone):
-            staged = _stage(con, info, reading.columns)
+            staged = _stage(con, info, reading.columns, tuple(wanted.values()))
             try:
                 result = _load(con, src, info, staged, wanted, pii_key, reading, loads)
                 result.also_as = _loads_elsewhere(con, src, info.fingerprints)
@@ -197,11 +198,17 @@ def _needs_decoding(info: FileInfo, encoding: str | None) -> bool:
     return info.other_encoding or encoding.startswith(("utf-16", "utf-32"))
 
 
-def _stage(con: duckdb.DuckDBPyConnection, info: FileInfo, columns: tuple[str, ...]) -> Staged:
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    info: FileInfo,
+    columns: tuple[str, ...],
+    mapped: tuple[str, ...],
+) -> Staged:
     if info.format == "parquet":
         return stage_parquet(con, info)
-    if info.format == "jsonl":
-        return stage_jsonl(con, info)
+    if info.format == "jsonl":  # inside the objects items and events nest in, or that --map names
+        parents = {*LEAF_PARENTS, *(m.rpartition(".")[0].lower() for m in mapped if "." in m)}
+        return stage_jsonl(con, info, tuple(sorted(parents)))
     return stage_csv(con, info, columns)
 
 
@@ -309,20 +316,30 @@ def catch_all_ids(con: duckdb.DuckDBPyConnection, src: Source) -> list[tuple[str
     return sorted((u, n, busiest) for u, n in zeros if n >= 3 and n > 3 * busiest)
 
 
-def _ignored_column(staged: Staged, ignored: list[str], *words: str) -> str | None:
-    """The first ignored column whose name holds one of `words` (`currency_iso`, `Order Status`)."""
-    return next(
-        (c for c in ignored if c in staged.values and any(w in c.lower() for w in words)), None
-    )
+def _ignored_column(
+    staged: Staged, ignored: list[str], *words: str, never: tuple[str, ...] = ()
+) -> str | None:
+    """The ignored column whose name holds the first of `words` that one holds (`currency_iso`,
+    `Order Status` before `order_state`), never one holding a word of `never` (`currency_rate`,
+    `customer_state`)."""
+    for word in words:
+        for c in ignored:
+            name = c.lower()
+            if c in staged.values and word in name and not any(n in name for n in never):
+                return c
+    return None
 
 
 def _currencies(con, staged: Staged, ignored: list[str]) -> list[tuple[str, int]]:
-    column = _ignored_column(staged, ignored, "currency")
+    column = _ignored_column(staged, ignored, "currency", never=("rate", "amount", "total"))
     return currencies(con, staged.relation, staged.values[column]) if column else []
 
 
 def _unpaid(con, staged: Staged, ignored: list[str]) -> tuple[str, list[tuple[str, int]]] | None:
-    column = _ignored_column(staged, ignored, "status", "state")
+    column = _ignored_column(
+        staged, ignored, "status", "state",
+        never=("customer", "billing", "shipping", "province", "region", "country"),
+    )  # fmt: skip
     found = unpaid_statuses(con, staged.relation, staged.values[column]) if column else []
     return (column, found) if found else None
 

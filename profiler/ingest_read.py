@@ -258,7 +258,9 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
     )
 
 
-def stage_jsonl(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
+def stage_jsonl(
+    con: duckdb.DuckDBPyConnection, info: FileInfo, parents: tuple[str, ...] = ()
+) -> Staged:
     """JSON lines: one record per physical line, so a broken line costs only itself."""
     head = first_line(info)
     if head is None:
@@ -276,8 +278,8 @@ def stage_jsonl(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
         "'\\\"') || '\"')) AS sk FROM (SELECT _rec, _raw, unnest(json_keys(_raw)) AS k FROM "
         # only a line with `:{` can hold an object: a flat file costs one string scan
         f"{relation} WHERE _fault IS NULL AND (contains(_raw, ':{{') OR contains(_raw, ': {{')) "
-        "AND json_valid(_raw)) "
-        "WHERE json_type(_raw, '$.\"' || "
+        f"AND json_valid(_raw)) WHERE lower(k) IN ({', '.join(map(quote_literal, parents)) or 'NULL'}) "
+        "AND json_type(_raw, '$.\"' || "
         "replace(k, '\"', '\\\"') || '\"') = 'OBJECT') GROUP BY ALL ORDER BY min(_rec), k, sk"
     ).fetchall()
     names = [k for (k,) in keys]

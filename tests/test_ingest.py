@@ -1745,13 +1745,12 @@ def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_calle
     """helper-32: `currency_iso` hid a EUR and USD mix that `currency` showed, and an ignored
     `order_state` of cancelled orders was loaded as purchases, unsaid. REES46's purchases."""
     bought = rees46_purchases()[:30]
-    body = (
-        "customer_email,order_date,product_number,unit_price,currency_iso,order_state\n"
-        + "".join(
-            f"{u}@example.com,{t:%Y-%m-%d %H:%M:%S},{i},{p:.2f},{'EUR' if n % 3 else 'USD'},"
-            f"{'cancelled' if n % 10 == 0 else 'completed'}\n"
-            for n, (u, t, i, p) in enumerate(bought)
-        )
+    # helper-33: `currency_rate` was taken for the currency, `customer_state` for the status
+    header = "customer_email,customer_state,order_date,product_number,unit_price,currency_rate,currency_iso,order_state\n"
+    body = header + "".join(
+        f"{u}@example.com,CA,{t:%Y-%m-%d %H:%M:%S},{i},{p:.2f},{1 if n % 3 else 0.92},"
+        f"{'EUR' if n % 3 else 'USD'},{'cancelled' if n % 10 == 0 else 'completed'}\n"
+        for n, (u, t, i, p) in enumerate(bought)
     )
     result = ingest(con, "events", write(tmp_path / "shopware.csv", body), pii_key=KEY,
                     reading=Reading(event_type="purchase"), mapping={"user_id": "customer_email"})  # fmt: skip
