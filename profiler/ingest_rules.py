@@ -390,8 +390,15 @@ def _column_levels(
             number = decimal_comma_sql(number)
         typed = f"CAST({p} AS {col.type})"
         parsed = f"TRY_CAST({number} AS DOUBLE)"
-        if col.name == "birth_year":  # a customers export's birthday: its year (helper-32)
-            parsed = f"coalesce({parsed}, year(TRY_CAST({v} AS DATE)))"
+        if col.name == "birth_year" and not is_numeric(native):  # a birthday: its year, in
+            # any order (05/03/1990, 31.12.1980) or written as digits (19900305; helpers 32, 33)
+            year = r"(^|[^0-9])((19|20)[0-9][0-9])([^0-9]|$)"
+            parsed = (
+                f"CASE WHEN {parsed} >= 10000000 AND {parsed} < 30000000 "
+                f"THEN floor({parsed} / 10000) ELSE coalesce({parsed}, "
+                f"year(TRY_CAST({v} AS DATE)), "
+                f"TRY_CAST(regexp_extract({v}, '{year}', 2) AS DOUBLE)) END"
+            )
         if col.name == "rating" and (reading.rating_scale or 5) != 5:  # 9 and 10 of 10: 5 stars
             typed = f"CAST(ceil({p} * 5.0 / {int(reading.rating_scale)}) AS INTEGER)"
         lv.add(col, value, parsed, f"CASE WHEN {ok} THEN {typed} END")

@@ -1765,11 +1765,11 @@ def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_calle
 def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_path):
     """helper-32: Shopware's customers export sends `birthday` (1990-01-01, or MySQL's zero date
     0000-00-00 for unknown): mapped to birth_year, 661 of 731 customers were quarantined whole,
-    their city and gender lost. Taobao's first user ids."""
+    their city and gender lost; other date formats did too (helper-33). Taobao's first user ids."""
     with TAOBAO.open() as fh:
         next(fh)
         users = list(dict.fromkeys(line.split(",")[0] for line in fh))[:6]
-    days = ["1990-01-01", "0000-00-00", "1985-12-31", "", "2001-07-04", "0000-00-00"]
+    days = ["1990-01-01", "0000-00-00", "31.12.1985", "", "07/04/2001", "19770305"]
     body = "customer_number,birthday,city\n" + "".join(
         f"{u},{d},Hangzhou\n" for u, d in zip(users, days, strict=True)
     )
@@ -1778,7 +1778,23 @@ def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_pa
     assert (result.loaded, result.quarantined) == (6, {})
     assert result.columns["birth_year"] == "birthday"
     got = dict(rows(con, "SELECT user_id, birth_year FROM raw_users"))
-    assert got == dict(zip(users, [1990, None, 1985, None, 2001, None], strict=True))
+    assert got == dict(zip(users, [1990, None, 1985, None, 2001, 1977], strict=True))
+    # a Parquet DATE column of birthdays, and one of years, read alike
+    from datetime import date
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table({"customer_id": users[:2], "birthday": [date(1990, 1, 1), None]}),
+        tmp_path / "c.parquet",
+    )
+    typed = ingest(con, "users", tmp_path / "c.parquet", pii_key=KEY)
+    assert (typed.loaded, typed.quarantined) == (2, {})
+    pq.write_table(
+        pa.table({"customer_id": users[:2], "birth_year": [1990, None]}), tmp_path / "y.parquet"
+    )
+    assert ingest(con, "users", tmp_path / "y.parquet", pii_key=KEY).quarantined == {}
 
 
 def test_segment_events_read_keys_inside_properties(con, tmp_path):
