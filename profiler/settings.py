@@ -148,6 +148,10 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
         con.close()
         raise_if_storage_fault(exc, settings)
         first = str(exc).strip().splitlines()[0]
+        if "Conflicting lock" in first:  # another process has it open: busy, not broken
+            from profiler.lock import Busy
+
+            raise Busy(f"cannot open warehouse {settings.warehouse}: {first}") from None
         raise ProfilerError(f"cannot open warehouse {settings.warehouse}: {first}") from None
     con.execute(f"USE {catalog}")
     return con

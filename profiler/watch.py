@@ -186,7 +186,7 @@ def _has_events(settings: Settings) -> bool:
         return False
     try:
         con = connect(settings, read_only=True)
-    except duckdb.Error:  # held by a writer now: the build says so
+    except (duckdb.Error, Busy):  # held by a writer now: the build says so
         return True
     try:
         return has_table(con, "raw_events") and bool(
@@ -207,7 +207,7 @@ def _check_zone(settings: Settings, readings: dict) -> None:
         return
     try:
         con = connect(settings, read_only=True)
-    except duckdb.Error:  # held by a writer now: each ingest still checks
+    except (duckdb.Error, Busy):  # held by a writer now: each ingest still checks
         return
     try:
         for zone in zones:

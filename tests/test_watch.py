@@ -329,3 +329,29 @@ def test_a_busy_warehouse_leaves_the_file_and_a_restart_builds_what_was_ingested
         assert con.execute("SELECT sum(purchases_lifetime) FROM user_profile").fetchone() == (
             len(buys),
         )
+
+
+def test_a_reader_holding_the_warehouse_does_not_get_a_file_rejected(tmp_path: Path) -> None:
+    """helper-34: any other open connection (an analyst's read-only one) made a landing file go
+    to `_rejected/` ("Conflicting lock"), never retried, and a watch started then stopped."""
+    import subprocess
+    import sys
+
+    land, _ = landing(tmp_path / "landing")
+    (land / "feedback" / "reviews.csv").unlink()
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(wh)!r}, read_only=True); print('open', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        args = ("watch", str(land), "--once", "--map", "events.user_id=buyer", *OPTIONS)
+        out = run_cli(*args, warehouse=wh, project=project)
+        assert "left for the next scan" in out, out
+        assert (land / "events" / "orders.csv").exists()
+        assert not (land / "events" / "_rejected").exists()
+    finally:
+        reader.kill()
+        reader.wait()
