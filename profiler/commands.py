@@ -226,6 +226,12 @@ def describe_ingest(result) -> str:
     if result.read_as:  # built-in words (`pv`, Coveo's `click`) as much as --event-type's
         words = ", ".join(f"{w!r} as {t} {n:,}" for w, t, n in result.read_as)
         lines.append(f"  read as: {words}")
+    scale = result.reading.rating_scale
+    if result.source == "feedback" and scale not in (None, 5):  # given, or the feed's last one
+        lines.append(
+            f"  ratings: a scale of {scale} points, read as ceil(rating x 5 / {scale}) stars "
+            "(the scale this warehouse's feedback was last sent with; --rating-scale 5 for stars)"
+        )
     if result.reading.time_zone not in (None, "UTC"):
         lines.append(f"  times: shop time, {result.reading.time_zone}")
     if result.ignored:  # a column a shop meant as its user id or city should not vanish unsaid

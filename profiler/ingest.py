@@ -224,6 +224,13 @@ def _load(
 ) -> IngestResult:
     """Type the staged records, then write everything for this file in one transaction."""
     file = str(info.shown_path)
+    # a feed's next file without --rating-scale reads at the scale its earlier files gave
+    # (helper-34: a day of 2-5 of 10 was read as stars)
+    remembered = (
+        _rating_scale(con) if src.name == "feedback" and reading.rating_scale is None else None
+    )
+    if remembered:
+        reading = dataclasses.replace(reading, rating_scale=remembered)
     if staged.empty:  # an empty file is fine: a batch with no rows says it was seen
         batch_id = _commit(con, src, info, _Stats(), None, reading, replaced)
         return IngestResult(
@@ -344,6 +351,19 @@ def _unpaid(con, staged: Staged, ignored: list[str]) -> tuple[str, list[tuple[st
     return (column, found) if found else None
 
 
+RATING_SCALE_KEY = "rating_scale"
+
+
+def _rating_scale(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The last --rating-scale a feedback file of this warehouse was read with, when not 5."""
+    if not has_table(con, "settings", SCHEMA):
+        return None
+    row = con.execute(
+        f"SELECT value FROM {SCHEMA}.settings WHERE name = ?", [RATING_SCALE_KEY]
+    ).fetchone()
+    return int(row[0]) if row and int(row[0]) != 5 else None
+
+
 def _refuse_another_scale(con, stats: _Stats, reading: Reading, file: str) -> None:
     """Ratings spread over 6 to 10 are no stars: a 1-10 scale would lose its good ratings to
     quarantine and read the rest as stars (helper-32: 480 of 977 lines loaded, the mean 2.99 stars
@@ -357,8 +377,8 @@ def _refuse_another_scale(con, stats: _Stats, reading: Reading, file: str) -> No
         f"count(DISTINCT rating) FILTER (WHERE rating BETWEEN 6 AND 9) FROM {TYPED} "
         "WHERE _reason IS NULL OR _reason = 'bad_rating'",
     )
-    if not above or above * 20 < rated or top < 8 or top > 100 or (top <= 10 and spread < 2):
-        return  # a few stray values: their lines are in quarantine, named
+    if not above or top < 8 or top > 100 or (top <= 10 and spread < 2):
+        return  # a few stray 10s (helper-33): their lines are in quarantine, named
     scale = 10 if top <= 10 else 100
     raise ProfilerError(
         f"{file}: {above:,} of {rated:,} ratings are above 5 (up to {top}): a scale of {scale} "
@@ -446,6 +466,12 @@ def _commit(
     try:
         _ensure_tables(con, src)
         record_zone(con, reading.time_zone or "UTC")
+        if src.name == "feedback" and reading.rating_scale is not None:  # the latest one given
+            con.execute(f"DELETE FROM {SCHEMA}.settings WHERE name = '{RATING_SCALE_KEY}'")
+            con.execute(
+                f"INSERT INTO {SCHEMA}.settings VALUES ('{RATING_SCALE_KEY}', ?)",
+                [str(reading.rating_scale)],
+            )
         if replaced:  # in place: the file keeps its batch, so its place among the sends
             batch_id = replaced[0]
             _take_out(con, src, replaced, stats.min_ts)

@@ -1710,12 +1710,6 @@ def test_a_ten_point_rating_scale_is_refused_and_read_with_its_option(con, tmp_p
     ):
         ingest(con, "feedback", path, pii_key=KEY, reading=Reading(kind="review"))
     assert snapshot(con) == before
-    result = ingest(
-        con, "feedback", path, pii_key=KEY, reading=Reading(kind="review", rating_scale=10)
-    )
-    assert (result.loaded, result.quarantined) == (40, {})
-    stars = dict(rows(con, "SELECT rating, count(*) FROM raw_feedback GROUP BY ALL"))
-    assert stars == {1: 8, 2: 8, 3: 8, 4: 8, 5: 8}  # 1-2 of 10 one star ... 9-10 five
     # a few stray values of a 5-star file stay single lines in quarantine, with the values named
     stray = (
         body.replace(",7,", ",5,")
@@ -1735,6 +1729,35 @@ def test_a_ten_point_rating_scale_is_refused_and_read_with_its_option(con, tmp_p
     tens = ingest(con, "feedback", write(tmp_path / "tens.csv", stray.replace(",6,", ",10,")),
                   pii_key=KEY, reading=Reading(kind="review"))  # fmt: skip
     assert tens.quarantined == {"bad_rating": 4}
+    result = ingest(
+        con, "feedback", path, pii_key=KEY, reading=Reading(kind="review", rating_scale=10)
+    )
+    assert (result.loaded, result.quarantined) == (40, {})
+    stars = dict(
+        rows(
+            con,
+            "SELECT rating, count(*) FROM raw_feedback WHERE _batch_id = ? GROUP BY ALL",
+            [result.batch_id],
+        )
+    )
+    assert stars == {1: 8, 2: 8, 3: 8, 4: 8, 5: 8}  # 1-2 of 10 one star ... 9-10 five
+    # the feed's next day, of low scores only, reads at the scale given before (helper-34: 4 of
+    # 10 read as 4 stars), and a file mostly of low scores with a spread over 6-10 is refused
+    day2 = body.splitlines()[0] + "\n" + "".join(
+        line.replace(",fine", ",day two") + "\n" for line in body.splitlines()[1:] if line.split(",")[2] in ("2", "4")
+    )  # fmt: skip
+    later = ingest(
+        con,
+        "feedback",
+        write(tmp_path / "day2.csv", day2),
+        pii_key=KEY,
+        reading=Reading(kind="review"),
+    )
+    assert later.reading.rating_scale == 10 and later.quarantined == {}
+    assert "a scale of 10 points" in describe_ingest(later)
+    assert rows(
+        con, "SELECT DISTINCT rating FROM raw_feedback WHERE text = 'day two' ORDER BY 1"
+    ) == [(1,), (2,)]
     # and --rating-scale 5 reads a file that looks like a scale of 10 as stars
     five = ingest(con, "feedback", path, pii_key=KEY, replace=True,
                   reading=Reading(kind="review", rating_scale=5))  # fmt: skip
