@@ -366,16 +366,17 @@ def _repeated_key(con: duckdb.DuckDBPyConnection, model: Model, staged) -> str |
         return None
     keys = ", ".join(quote(k) for k in model.unique_key)
     row = con.execute(
-        f"SELECT count(*), {keys} FROM {staged.relation} GROUP BY ALL HAVING count(*) > 1 "
-        f"ORDER BY count(*) DESC, {keys} LIMIT 1"
+        f"SELECT count(*), count(*) OVER (), {keys} FROM {staged.relation} GROUP BY ALL "
+        f"HAVING count(*) > 1 ORDER BY count(*) DESC, {keys} LIMIT 1"
     ).fetchone()
     if row is None:
         return None
-    n, *values = row
+    n, repeated, *values = row
     which = ", ".join(f"{k}={v!r}" for k, v in zip(model.unique_key, values, strict=True))
     return (
-        f"unique_key {', '.join(model.unique_key)} is not unique: {n} rows have {which}; "
-        "an incremental_by_key model gives one row per key (nothing was published)"
+        f"unique_key {', '.join(model.unique_key)} is not unique: {repeated:,} key(s) repeat, "
+        f"e.g. {n} rows have {which}; an incremental_by_key model gives one row per key "
+        "(nothing was published)"
     )
 
 

@@ -330,6 +330,11 @@ def describe_ingest(result) -> str:
                 "  ratings are whole stars, 1 to 5: a half star (4.5) or a text is no rating "
                 "(the line, its text too, is in `quarantine`)"
             )
+        if reason == "missing_user_id" and "--map user_id=COLUMN" not in _guest_map(result):
+            lines.append(
+                f"  lines without a user id (guest orders?) load with {_guest_map(result)}, "
+                "if that column names each buyer"
+            )
         if reason == "early_timestamp" and any(
             re.fullmatch(r"(19|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])", str(v))
             for v, _ in values or []

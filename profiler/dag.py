@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import dataclass, replace
 from graphlib import CycleError, TopologicalSorter
 
@@ -83,10 +84,12 @@ class Dag:
         """dbt selectors: `name`, `name+`, `+name`, `+name+`, `tag:x`; spaces separate a union,
         commas an intersection, as in dbt (`tag:behaviour,+user_profile`)."""
         order = self.order()
+        if selector is not None and not selector.strip():
+            raise ProfilerError("--select is empty; give a model, +model, model+ or tag:x")
         if not selector:
             return order
         chosen: set[str] = set()
-        for part in selector.split():
+        for part in re.sub(r"\s*,\s*", ",", selector.strip()).split():  # `a, b` is `a,b`
             both = [self._select_one(p) for p in part.split(",") if p]
             chosen |= set.intersection(*both) if both else set()
         if not chosen:  # `a,b` meant a union before 2026-12: say why nothing was picked

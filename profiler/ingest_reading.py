@@ -13,13 +13,15 @@ from profiler.sources import Source
 EVENT_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
     # not GA4's page_view: any page, the product's besides its view_item (views counted twice)
     "view": ("view", "views", "viewed", "pv", "detail", "view_item", "product_view", "click",
-             "clicks"),
-    "cart": ("cart", "carts", "addtocart", "add_to_cart", "add_cart", "addcart", "add_to_basket"),
+             "clicks", "product_viewed"),  # Segment's ecommerce spec: Product Viewed, ...
+    "cart": ("cart", "carts", "addtocart", "add_to_cart", "add_cart", "addcart", "add_to_basket",
+             "product_added"),
     "fav": ("fav", "favorite", "favourite", "favorites", "favourites", "wishlist",
-            "add_to_wishlist", "like"),
+            "add_to_wishlist", "like", "product_added_to_wishlist"),
     "purchase": ("purchase", "purchases", "purchased", "buy", "bought", "order", "orders",
-                 "transaction", "checkout_complete"),
-    "search": ("search", "searches", "searched", "query", "view_search_results"),
+                 "transaction", "checkout_complete", "order_completed"),
+    "search": ("search", "searches", "searched", "query", "view_search_results",
+               "products_searched"),
 }  # fmt: skip
 FEEDBACK_KIND_SYNONYMS: dict[str, tuple[str, ...]] = {
     "rating": ("rating", "rate", "rated", "stars", "star_rating", "score"),

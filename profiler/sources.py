@@ -79,6 +79,7 @@ SOURCES: dict[str, Source] = {
                     "event",
                     "action",
                     "action_type",
+                    "event_name",  # GA4
                     "type",
                 ),
             ),

@@ -186,6 +186,7 @@ def test_duplicate_model_names(tmp_path: Path) -> None:
         # a comma intersects, as in dbt (helper-28: it was a union)
         ("tag:behaviour,+totals", ["totals"]),
         ("user_day+,tag:behaviour stg_events", ["stg_events", "totals", "profile"]),
+        ("tag:behaviour, +totals", ["totals"]),  # a space after the comma changes nothing
     ],
 )
 def test_selectors(tmp_path: Path, selector: str, expected: list[str]) -> None:
@@ -201,6 +202,8 @@ def test_unknown_selector(tmp_path: Path) -> None:
     # a comma intersects, as in dbt: models in no intersection is an error, not an empty build
     with pytest.raises(ProfilerError, match="picks no model: a comma intersects"):
         dag.select("stg_events,profile")
+    with pytest.raises(ProfilerError, match="--select is empty"):
+        dag.select(" ")
 
 
 def test_check_takes_raw_tables_comma_separated_and_selectors(tmp_path: Path) -> None:

@@ -1871,3 +1871,38 @@ def test_a_real_user_0_is_kept(con, tmp_path):
     result = ingest(con, "events", write(tmp_path / "events.csv", body), pii_key=KEY)
     assert result.quarantined == {} and result.loaded == 300
     assert rows(con, "SELECT count(*) > 0 FROM raw_events WHERE user_id = '0'") == [(True,)]
+
+
+def test_segment_and_ga4_names_and_guests_without_an_id_are_read_or_hinted(con, tmp_path):
+    """helper-34: GA4's event_name and Segment's ecommerce events (Product Viewed, Order
+    Completed) needed a --map and four --event-type pairs; Magento guests with an empty
+    customer_id were quarantined with no hint of the e-mail column beside them. REES46's lines."""
+    names = {"view": "Product Viewed", "cart": "Product Added", "purchase": "Order Completed"}
+    with REES46.open() as fh:
+        lines = list(csv.DictReader(fh))[:30]
+    body = "anonymous_id,event_name,timestamp,product_id\n" + "".join(
+        f"{r['user_id']},{names[r['event_type']]},{r['event_time'].removesuffix(' UTC')},{r['product_id']}\n"
+        for r in lines
+    )
+    result = ingest(
+        con,
+        "events",
+        write(tmp_path / "seg.csv", body),
+        pii_key=KEY,
+        mapping={"user_id": "anonymous_id"},
+    )
+    assert (result.loaded, result.quarantined) == (30, {})
+    assert result.columns["event_type"] == "event_name"
+    guests = "customer_id,customer_email,created_at,sku,price\n" + "".join(
+        f"{'' if n % 2 else r['user_id']},{r['user_id']}@example.com,{r['event_time'].removesuffix(' UTC')},{r['product_id']},{r['price']}\n"
+        for n, r in enumerate(lines)
+    )
+    magento = ingest(
+        con,
+        "events",
+        write(tmp_path / "magento.csv", guests),
+        pii_key=KEY,
+        reading=Reading(event_type="purchase"),
+    )
+    assert magento.quarantined == {"missing_user_id": 15}
+    assert "load with --map user_id=customer_email" in " ".join(describe_ingest(magento).split())
