@@ -96,7 +96,7 @@ def stage(
         messages.append(
             f"{model.name}: a new history starts: {anew}; the old one is kept as _profiler.{aside}"
         )
-    elif added:  # a history from before a column the engine adds
+    elif added and plan.reason != SQL_CHANGED_IN_HISTORY:  # a history from before a column
         messages.append(f"{model.name}: new column(s) {', '.join(c for c, _ in added)}")
     if retyped and anew is None:
         messages.append(
