@@ -54,7 +54,7 @@ from profiler.ingest_rules import (
     typed_query,
     vocabulary_column,
 )
-from profiler.ingest_values import quote_ident, quote_literal
+from profiler.ingest_values import is_numeric, quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
 from profiler.project import Kind
 from profiler.serve.catalog import SCORES
@@ -65,10 +65,12 @@ from profiler.state import (
     SCHEMA,
     ensure_schema,
     forget_model,
+    get_setting,
     has_table,
     mark_history_stale,
     new_lineage,
     newest_data,
+    put_setting,
     read_states,
 )
 
@@ -250,9 +252,7 @@ def _load(
     if reading.ts_format:  # a Parquet integer of dates (GA4's event_date, 20191001) takes it too
         for target in ("ts", "signup_ts"):
             column = resolved.get(target)
-            if column and (staged.native.get(column) or "").startswith(
-                ("INT", "BIGINT", "HUGEINT", "UBIGINT", "UINTEGER")
-            ):
+            if column and is_numeric(staged.native.get(column)):
                 staged.values[column] = f"CAST({staged.values[column]} AS VARCHAR)"
                 staged.native[column] = "VARCHAR"
     if info.format == "jsonl":
@@ -356,12 +356,8 @@ RATING_SCALE_KEY = "rating_scale"
 
 def _rating_scale(con: duckdb.DuckDBPyConnection) -> int | None:
     """The last --rating-scale a feedback file of this warehouse was read with, when not 5."""
-    if not has_table(con, "settings", SCHEMA):
-        return None
-    row = con.execute(
-        f"SELECT value FROM {SCHEMA}.settings WHERE name = ?", [RATING_SCALE_KEY]
-    ).fetchone()
-    return int(row[0]) if row and int(row[0]) != 5 else None
+    value = get_setting(con, RATING_SCALE_KEY)
+    return int(value) if value and int(value) != 5 else None
 
 
 def _refuse_another_scale(con, stats: _Stats, reading: Reading, file: str) -> None:
@@ -467,11 +463,7 @@ def _commit(
         _ensure_tables(con, src)
         record_zone(con, reading.time_zone or "UTC")
         if src.name == "feedback" and reading.rating_scale is not None:  # the latest one given
-            con.execute(f"DELETE FROM {SCHEMA}.settings WHERE name = '{RATING_SCALE_KEY}'")
-            con.execute(
-                f"INSERT INTO {SCHEMA}.settings VALUES ('{RATING_SCALE_KEY}', ?)",
-                [str(reading.rating_scale)],
-            )
+            put_setting(con, RATING_SCALE_KEY, str(reading.rating_scale))
         if replaced:  # in place: the file keeps its batch, so its place among the sends
             batch_id = replaced[0]
             _take_out(con, src, replaced, stats.min_ts)

@@ -231,24 +231,34 @@ def newest_data(
 _STALE = "history_stale_from:"
 
 
+def get_setting(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """A value of `_profiler.settings`, None when unset (or before the table exists)."""
+    if not has_table(con, "settings", SCHEMA):
+        return None
+    rows = con.execute(f"SELECT value FROM {SCHEMA}.settings WHERE name = ?", [name]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def put_setting(con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
+    """Set a value of `_profiler.settings`, in the caller's transaction."""
+    con.execute(f"DELETE FROM {SCHEMA}.settings WHERE name = ?", [name])
+    con.execute(f"INSERT INTO {SCHEMA}.settings VALUES (?, ?)", [name, value])
+
+
 def mark_history_stale(con: duckdb.DuckDBPyConnection, model: str, since: datetime) -> None:
     """Changes of `model` stamped at or after `since` saw data since replaced (the earliest
     mark wins)."""
-    name, value = _STALE + model, since.isoformat(sep=" ")
     old = history_stale_from(con, model)
     if old is not None and old <= since:
         return
-    con.execute(f"DELETE FROM {SCHEMA}.settings WHERE name = ?", [name])
-    con.execute(f"INSERT INTO {SCHEMA}.settings VALUES (?, ?)", [name, value])
+    put_setting(con, _STALE + model, since.isoformat(sep=" "))
 
 
 def history_stale_from(con: duckdb.DuckDBPyConnection, model: str) -> datetime | None:
     """The rewind point of a marked history: changes stamped after it go (a microsecond before
     the mark, so a change stamped at it goes too)."""
-    rows = con.execute(
-        f"SELECT value FROM {SCHEMA}.settings WHERE name = ?", [_STALE + model]
-    ).fetchall()
-    return datetime.fromisoformat(rows[0][0]) - timedelta(microseconds=1) if rows else None
+    value = get_setting(con, _STALE + model)
+    return datetime.fromisoformat(value) - timedelta(microseconds=1) if value else None
 
 
 def clear_history_mark(con: duckdb.DuckDBPyConnection, model: str) -> None:
