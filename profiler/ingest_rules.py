@@ -393,14 +393,22 @@ def _column_levels(
         if col.name == "birth_year" and not is_numeric(native):  # a birthday: its year, in
             # any order (05/03/1990, 31.12.1980) or written as digits (19900305; helpers 32, 33)
             year = r"(^|[^0-9])((19|20)[0-9][0-9])([^0-9]|$)"
+            # 7/1/02: a two-digit year is of this century unless that makes the customer
+            # younger than ten (7/1/85 is 1985), not Python's 1969 pivot; DuckDB's date cast
+            # would read it as the year 2
+            yy = r"^[0-9]{1,2}[/.-][0-9]{1,2}[/.-]([0-9][0-9])$"
+            short = f"TRY_CAST(regexp_extract(trim({v}), '{yy}', 1) AS DOUBLE)"
+            short = f"{short} + CASE WHEN 2000 + {short} > year(current_date) - 10 THEN 1900 ELSE 2000 END"
             parsed = (
                 f"CASE WHEN {parsed} >= 10000000 AND {parsed} < 30000000 "
-                f"THEN floor({parsed} / 10000) ELSE coalesce({parsed}, "
+                f"THEN floor({parsed} / 10000) ELSE coalesce({parsed}, {short}, "
                 f"year(TRY_CAST({v} AS DATE)), "
                 f"TRY_CAST(regexp_extract({v}, '{year}', 2) AS DOUBLE)) END"
             )
         if col.name == "rating" and (reading.rating_scale or 5) != 5:  # 9 and 10 of 10: 5 stars
-            typed = f"CAST(ceil({p} * 5.0 / {int(reading.rating_scale)}) AS INTEGER)"
+            # 0 of 10 (an NPS detractor's 0) is the lowest: one star
+            stars = f"CASE WHEN {p} = 0 THEN 1 ELSE ceil({p} * 5.0 / {int(reading.rating_scale)}) END"
+            typed = f"CAST({stars} AS INTEGER)"
         lv.add(col, value, parsed, f"CASE WHEN {ok} THEN {typed} END")
         lv.checks.append(
             (f"{v} IS NOT NULL AND {t} IS NULL AND NOT {absent}", f"bad_type:{col.name}")

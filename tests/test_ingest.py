@@ -1741,6 +1741,13 @@ def test_a_ten_point_rating_scale_is_refused_and_read_with_its_option(con, tmp_p
         )
     )
     assert stars == {1: 8, 2: 8, 3: 8, 4: 8, 5: 8}  # 1-2 of 10 one star ... 9-10 five
+    # an NPS 0 (note 13: quarantined as a bad rating) is the lowest, one star; -1 stays out
+    nps = body.replace(",1,", ",0,").replace(",2,", ",-1,")
+    zero = ingest(con, "feedback", write(tmp_path / "nps.csv", nps), pii_key=KEY,
+                  reading=Reading(kind="review", rating_scale=10))  # fmt: skip
+    assert zero.quarantined == {"bad_rating": 4} and zero.unknown["bad_rating"] == [("-1", 4)]
+    assert rows(con, "SELECT count(*) FROM raw_feedback WHERE _batch_id = ? AND rating = 1",
+                [zero.batch_id]) == [(4,)]  # fmt: skip
     # the feed's next day, of low scores only, reads at the scale given before (helper-34: 4 of
     # 10 read as 4 stars), and a file mostly of low scores with a spread over 6-10 is refused
     day2 = body.splitlines()[0] + "\n" + "".join(
@@ -1791,17 +1798,19 @@ def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_pa
     their city and gender lost; other date formats did too (helper-33). Taobao's first user ids."""
     with TAOBAO.open() as fh:
         next(fh)
-        users = list(dict.fromkeys(line.split(",")[0] for line in fh))[:6]
-    days = ["1990-01-01", "0000-00-00", "31.12.1985", "", "07/04/2001", "19770305"]
+        users = list(dict.fromkeys(line.split(",")[0] for line in fh))[:8]
+    days = ["1990-01-01", "0000-00-00", "31.12.1985", "7/1/02", "07/04/2001", "19770305", "3.5.85", ""]
     body = "customer_number,birthday,city\n" + "".join(
         f"{u},{d},Hangzhou\n" for u, d in zip(users, days, strict=True)
     )
     result = ingest(con, "users", write(tmp_path / "customers.csv", body), pii_key=KEY,
                     mapping={"user_id": "customer_number"})  # fmt: skip
-    assert (result.loaded, result.quarantined) == (6, {})
+    assert (result.loaded, result.quarantined) == (8, {})
     assert result.columns["birth_year"] == "birthday"
     got = dict(rows(con, "SELECT user_id, birth_year FROM raw_users"))
-    assert got == dict(zip(users, [1990, None, 1985, None, 2001, 1977], strict=True))
+    # two-digit years (note 13: quarantined): this century unless that is under ten years ago
+    years = [1990, None, 1985, 2002, 2001, 1977, 1985, None]
+    assert got == dict(zip(users, years, strict=True))
     # a Parquet DATE column of birthdays, and one of years, read alike
     from datetime import date
 
