@@ -17,7 +17,7 @@
 --   sessions: sessions that day
 --   session_seconds: summed session durations, first to last event of each session (browse time), seconds
 --   purchase_quantity: units bought (1 per purchase line without a quantity; a line of quantity 0 adds none); NULL without purchases
---   purchase_amount: money spent (amount, else price x quantity); NULL when no purchase had an amount or a price
+--   purchase_amount: money spent (amount, else price x quantity), rounded to the millionth; NULL when no purchase had an amount or a price
 --   first_ts: first event of the day (shop time)
 --   priced_events: views, carts and purchases whose unit price is known (from the event, else the item)
 --   price_sum: sum of the unit prices of those events (price_sum / priced_events = mean price looked at)
@@ -142,7 +142,8 @@ SELECT
         + coalesce(sum(gap_seconds) FILTER (WHERE starts_session = 0 AND NOT date_only), 0)
         AS session_seconds,
     CAST(sum(purchase_quantity) AS BIGINT) AS purchase_quantity,
-    sum(purchase_amount) AS purchase_amount,
+    -- to the millionth: a parallel sum's last bits (699.0200000000001) are no money
+    round(sum(purchase_amount), 6) AS purchase_amount,
     CAST(sum(priced_events) AS BIGINT) AS priced_events,
     sum(price_sum) AS price_sum,
     min(first_ts) AS first_ts,

@@ -119,7 +119,7 @@ per_value AS (
         max(last_day) AS last_day,
         CASE
             WHEN count(spend) + count(spend_from_items) > 0
-                THEN sum(coalesce(spend, 0) + coalesce(spend_from_items, 0))
+                THEN round(sum(coalesce(spend, 0) + coalesce(spend_from_items, 0)), 6)  -- to the millionth
         END AS spend
     FROM normalised
     GROUP BY GROUPING SETS ((user_id, category), (user_id, brand), (user_id, query), (user_id))

@@ -22,7 +22,7 @@
 --   first_purchase_day: first day with a purchase; NULL without purchases
 --   last_purchase_day: last day with a purchase; NULL without purchases
 --   purchase_quantity: units bought; 0 without purchases
---   purchase_amount: money spent; NULL when no purchase had an amount or a price
+--   purchase_amount: money spent, rounded to the millionth; NULL when no purchase had an amount or a price
 --   first_purchase_day_amount: money spent on the first purchase day (0 when unpriced); NULL without purchases
 --   purchase_gap_mean_days: mean days between consecutive purchase days; NULL with fewer than 2 purchase days
 --   purchase_gap_std_days: sample standard deviation of those gaps; NULL with fewer than 3 purchase days
@@ -98,7 +98,7 @@ activity AS (
         CAST(sum(priced_events) AS BIGINT) AS priced_events,
         sum(price_sum) AS price_sum,
         coalesce(CAST(sum(purchase_quantity) AS BIGINT), 0) AS purchase_quantity,
-        sum(purchase_amount) AS purchase_amount,
+        round(sum(purchase_amount), 6) AS purchase_amount,  -- to the millionth, as the days
         CAST(sum(sessions_h00) AS BIGINT) AS sessions_h00,
         CAST(sum(sessions_h01) AS BIGINT) AS sessions_h01,
         CAST(sum(sessions_h02) AS BIGINT) AS sessions_h02,

@@ -549,6 +549,15 @@ def test_preference_rees46_brands_spend_and_price_band(rees46_wh: Path, rees46) 
                 assert rows[u][f"{name}_{k}_affinity"] == approx(score * age), u
                 if attr == "category":
                     assert rows[u][f"top_category_{k}_spend_share"] == approx(spend / total), u
+    # every buyer's total spend is the sum of their prices to the millionth, float noise rounded
+    # off (note 13: one buyer's 699.0200000000001-like last bits)
+    spent = {
+        u: round(sum(e.price for e in evs if e.event_type == "purchase"), 6)
+        for u, evs in rees46.items()
+        if any(e.event_type == "purchase" for e in evs)
+    }
+    got = dict(query(rees46_wh, "SELECT user_id, total_spend FROM user_profile WHERE purchase_days > 0"))
+    assert got == spent
     # price band: the user's mean price looked at, by percent rank among all users with prices
     means = {
         u: round(
