@@ -16,18 +16,17 @@ from profiler.errors import ProfilerError
 from profiler.faults import raise_if_storage_fault, storage_fault
 from profiler.settings import Settings, connect, ensure_warehouse
 
-_PLAIN_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .\-]{0,127}$")
+# any header as written (`Created (UTC)`, Mixpanel's `$user_id`): names are quoted, never SQL
+_COLUMN_NAME = re.compile(r"[^\x00-\x1f]{1,255}")
 
 
 def parse_mapping(items: list[str]) -> dict[str, str]:
-    """`--map TARGET=COLUMN` pairs; a COLUMN must be a plain column name, never an expression."""
+    """`--map TARGET=COLUMN` pairs; a COLUMN is a file's column name as written, quoted in SQL."""
     mapping: dict[str, str] = {}
     for item in items:
         target, sep, column = item.partition("=")
-        if not sep or not target.strip() or not _PLAIN_COLUMN.match(column.strip()):
-            raise ProfilerError(
-                f"--map {item!r} must look like TARGET=COLUMN with a plain column name"
-            )
+        if not sep or not target.strip() or not _COLUMN_NAME.fullmatch(column.strip()):
+            raise ProfilerError(f"--map {item!r} must look like TARGET=COLUMN")
         mapping[target.strip()] = column.strip()
     return mapping
 

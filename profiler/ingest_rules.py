@@ -81,7 +81,7 @@ PLACEHOLDER_IDS = ("guest", "anonymous")
 LOSSY_ID = r"-?[0-9](\.[0-9]+)?[eE]\+[0-9]+"  # a number in scientific notation
 FUTURE_SLACK = timedelta(days=1)
 MONEY = ("price", "amount")
-_PLAIN_NAME = re.compile(r"[^\W\d]\w*([ .-]\w+)*")
+_COLUMN_NAME = re.compile(r"[^\x00-\x1f]{1,255}")  # as written; quoted wherever it is used
 
 
 @dataclass
@@ -106,7 +106,7 @@ class Staged:
 
 
 def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str, str]:
-    """Refuse a `--map` before any work: its target must be canonical, its column a plain name."""
+    """Refuse a `--map` before any work: its target must be canonical, its column a name."""
     names = [c.name for c in source.columns]
     for target, column in (mapping or {}).items():
         if target not in names:
@@ -114,11 +114,8 @@ def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str
                 f"--map {target}={column}: {target!r} is not a column of source {source.name}; "
                 f"choose one of: {', '.join(names)}"
             )
-        if not isinstance(column, str) or not _PLAIN_NAME.fullmatch(column.strip()):
-            raise ProfilerError(
-                f"--map {target}={column}: {column!r} is not a plain column name "
-                "(letters, digits, '_', and inner ' ', '.', '-' only)"
-            )
+        if not isinstance(column, str) or not _COLUMN_NAME.fullmatch(column.strip()):
+            raise ProfilerError(f"--map {target}={column!r}: name a column of the file")
     return {t: c.strip() for t, c in (mapping or {}).items()}
 
 

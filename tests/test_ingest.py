@@ -239,6 +239,30 @@ def test_map_names_columns_the_synonyms_miss(con, tmp_path):
     ]
 
 
+def test_map_takes_any_header_as_written(con, tmp_path):
+    """helpers 35 and 36: `--map` refused Stripe's `Created (UTC)`, BigCommerce's `Order Total
+    (inc tax)` and Mixpanel's `$user_id` as "not a plain column name", so those exports could not
+    be read without editing them. REES46's first purchase, in both shapes."""
+    with REES46.open() as fh:
+        head = fh.readline().rstrip("\n").split(",")
+        line = next(dict(zip(head, r.rstrip("\n").split(","), strict=True)) for r in fh if ",purchase," in r)
+    csv_body = f"Customer ID,Created (UTC),Order Total (inc tax)\n{line['user_id']},{line['event_time'][:19]},{line['price']}\n"
+    mapping = {"user_id": "Customer ID", "ts": "Created (UTC)", "amount": "Order Total (inc tax)"}
+    got = ingest(con, "events", write(tmp_path / "stripe.csv", csv_body), mapping=mapping,
+                 pii_key=KEY, reading=Reading(event_type="purchase"))  # fmt: skip
+    assert (got.loaded, got.quarantined) == (1, {})
+    jsonl = (
+        '{"event": "Order Completed", "properties": {"time": 1569888000, "$user_id": "'
+        + line["user_id"] + '", "distinct_id": "$device:x", "$revenue": ' + line["price"] + "}}\n"
+    )
+    got = ingest(con, "events", write(tmp_path / "mp.jsonl", jsonl), pii_key=KEY,
+                 mapping={"user_id": "properties.$user_id", "amount": "properties.$revenue"})  # fmt: skip
+    assert (got.loaded, got.quarantined) == (1, {})
+    assert rows(con, "SELECT DISTINCT user_id, amount FROM raw_events") == [
+        (line["user_id"], float(line["price"]))
+    ]
+
+
 def test_a_bare_date_column_is_the_time_only_when_no_other_column_is():
     """CDNOW's `date` is the time; an export with `date` and `datetime` (or `created_at`) keeps its
     real times. H&M's `article_id` is the item."""
@@ -390,7 +414,8 @@ def test_batch_ids_grow_across_sources(con):
     ("source", "name", "content", "mapping", "message"),
     [
         ("events", "no_ts.csv", "user_id,event_type\n1,pv\n", None, "ts"),
-        ("events", "x.csv", "user_id,event_type,ts\n", {"user_id": "a;drop"}, "plain column"),
+        ("events", "x.csv", "user_id,event_type,ts\n", {"user_id": "a;drop"}, "no column 'a;drop'"),
+        ("events", "x.csv", "user_id,event_type,ts\n", {"user_id": "a\nb"}, "name a column"),
         ("events", "x.csv", "user_id,event_type,ts\n", {"nonsense": "user_id"}, "not a column"),
         ("events", "x.csv", "user_id,event_type,ts\n", {"ts": "when"}, "no column 'when'"),
         ("nosuch", "x.csv", "user_id,event_type,ts\n", None, "unknown source"),
