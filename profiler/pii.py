@@ -94,8 +94,8 @@ def normalise_sql(column: str, expr: str) -> str:
 
     Emails compare case-insensitively, phones by their digits; an empty result counts as missing.
     """
-    if column == "email":
-        inner = f"lower(trim({expr}))"
+    if column == "email":  # the address alone: `Jane Doe <jane@x.com>` is jane@x.com
+        inner = f"lower(coalesce(nullif(regexp_extract({expr}, '{ADDRESS}'), ''), trim({expr})))"
     elif column == "phone":
         inner = f"regexp_replace({expr}, '[^0-9]', '', 'g')"
     else:
@@ -105,22 +105,29 @@ def normalise_sql(column: str, expr: str) -> str:
 
 # an e-mail address, where a user id was expected (orders exports keyed by the buyer's address)
 EMAIL_ID = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+# an address inside a value: a mail header's `Jane Doe <jane@x.com>`, `mailto:jane@x.com`
+ADDRESS = r"[^@\s<>()\[\]\",;:]+@[^@\s<>()\[\]\",;:]+\.[^@\s<>()\[\]\",;:]+"
 
 
 def email_sql(expr: str) -> str:
-    """SQL: is `expr` (trimmed text) an e-mail address? The `contains` guard keeps it cheap."""
-    return f"(contains({expr}, '@') AND regexp_full_match({expr}, '{EMAIL_ID}'))"
+    """SQL: does `expr` hold an e-mail address? Personal then, whatever else it holds (helper-36:
+    `Jane Doe <jane@x.com>` as a user id was stored as sent). `contains` keeps it cheap."""
+    return f"(contains({expr}, '@') AND regexp_matches({expr}, '{ADDRESS}'))"
+
+
+def address_of(value: str) -> str | None:
+    """The e-mail address in `value`, as `normalise_sql` finds it; None when there is none."""
+    import re
+
+    found = re.search(ADDRESS, value)
+    return found.group(0) if found else None
 
 
 def user_id_pseudonym(key: bytes, value: str) -> str:
     """The user id ingest stores for `value`: an e-mail address becomes its pseudonym (as the
     `email` column's), any other id stays as sent; `show` finds a user by address this way."""
-    import re
-
-    value = value.strip()
-    if re.fullmatch(EMAIL_ID, value):
-        return pseudonymise(key, value.lower())
-    return value
+    address = address_of(value)
+    return pseudonymise(key, address.lower()) if address else value.strip()
 
 
 def register_hmac(con: duckdb.DuckDBPyConnection, key: bytes) -> str:

@@ -542,13 +542,16 @@ def test_an_email_address_as_user_id_is_pseudonymised(con, tmp_path):
         "bo.lin@example.org,2017-11-21 11:00:00,7\n"
         "chen.mei@example.net,yesterday,3\n"
         "1000,2017-11-22 12:00:00,4\n"
+        # helper-36: a mail header's form was stored as sent, name and address
+        '"Ada Quill <ada.quill@example.com>",2017-11-23 09:00:00,5\n'
+        "mailto:Bo.Lin@example.org,2017-11-24 09:00:00,6\n"
     )
     orders = write(tmp_path / "orders.csv", body)
     reading = Reading(event_type="purchase")
     mapping = {"user_id": "Email", "ts": "Created at", "amount": "Total"}
     result = ingest(con, "events", orders, mapping=mapping, pii_key=KEY, reading=reading)
-    assert (result.loaded, result.quarantined, result.email_ids) == (3, {"bad_timestamp": 1}, 2)
-    assert "2 line(s) had an e-mail address as the user id" in describe_ingest(result)
+    assert (result.loaded, result.quarantined, result.email_ids) == (5, {"bad_timestamp": 1}, 4)
+    assert "4 line(s) had an e-mail address as the user id" in describe_ingest(result)
     ingest(con, "users", USERS, pii_key=KEY)
     assert personal_hits(con) == []
     ada = pii.pseudonymise(KEY, "ada.quill@example.com")
@@ -560,6 +563,8 @@ def test_an_email_address_as_user_id_is_pseudonymised(con, tmp_path):
     (raw,) = rows(con, "SELECT raw FROM quarantine WHERE source = 'events'")[0]
     assert raw.startswith("[redacted: the line holds an e-mail address; hmac ")
     assert pii.user_id_pseudonym(KEY, " Ada.Quill@Example.com") == ada  # what `show` looks up
+    assert pii.user_id_pseudonym(KEY, "Ada <ada.quill@example.com>") == ada
+    assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = ?", [ada]) == [(2,)]
 
 
 def test_pseudonyms_stable_per_key(tmp_path):

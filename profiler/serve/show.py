@@ -11,7 +11,6 @@ serving copy is read.
 from __future__ import annotations
 
 import os
-import re
 
 from profiler.errors import ProfilerError
 from profiler.settings import Settings
@@ -157,9 +156,9 @@ def _changes(names: list[str], rows: list[list]) -> list[tuple[str, str]]:
 
 def _pseudonym(settings: Settings, user_id: str) -> str:
     """An e-mail address is stored as its pseudonym (ingest): look that up, with the same key."""
-    from profiler.pii import EMAIL_ID, KEY_ENV, KEY_FILE, load_pii_key, user_id_pseudonym
+    from profiler.pii import KEY_ENV, KEY_FILE, address_of, load_pii_key, user_id_pseudonym
 
-    if not re.fullmatch(EMAIL_ID, user_id):
+    if address_of(user_id) is None:
         return user_id
     if not (os.environ.get(KEY_ENV) or (settings.state_dir / KEY_FILE).exists()):
         raise ProfilerError(
