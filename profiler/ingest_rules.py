@@ -404,7 +404,9 @@ def _column_levels(
             )
         if col.name == "rating" and (reading.rating_scale or 5) != 5:  # 9 and 10 of 10: 5 stars
             # 0 of 10 (an NPS detractor's 0) is the lowest: one star
-            stars = f"CASE WHEN {p} = 0 THEN 1 ELSE ceil({p} * 5.0 / {int(reading.rating_scale)}) END"
+            stars = (
+                f"CASE WHEN {p} = 0 THEN 1 ELSE ceil({p} * 5.0 / {int(reading.rating_scale)}) END"
+            )
             typed = f"CAST({stars} AS INTEGER)"
         lv.add(col, value, parsed, f"CASE WHEN {ok} THEN {typed} END")
         lv.checks.append(

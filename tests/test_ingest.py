@@ -245,7 +245,9 @@ def test_map_takes_any_header_as_written(con, tmp_path):
     be read without editing them. REES46's first purchase, in both shapes."""
     with REES46.open() as fh:
         head = fh.readline().rstrip("\n").split(",")
-        line = next(dict(zip(head, r.rstrip("\n").split(","), strict=True)) for r in fh if ",purchase," in r)
+        line = next(
+            dict(zip(head, r.rstrip("\n").split(","), strict=True)) for r in fh if ",purchase," in r
+        )
     csv_body = f"Customer ID,Created (UTC),Order Total (inc tax)\n{line['user_id']},{line['event_time'][:19]},{line['price']}\n"
     mapping = {"user_id": "Customer ID", "ts": "Created (UTC)", "amount": "Order Total (inc tax)"}
     got = ingest(con, "events", write(tmp_path / "stripe.csv", csv_body), mapping=mapping,
@@ -253,7 +255,10 @@ def test_map_takes_any_header_as_written(con, tmp_path):
     assert (got.loaded, got.quarantined) == (1, {})
     jsonl = (
         '{"event": "Order Completed", "properties": {"time": 1569888000, "$user_id": "'
-        + line["user_id"] + '", "distinct_id": "$device:x", "$revenue": ' + line["price"] + "}}\n"
+        + line["user_id"]
+        + '", "distinct_id": "$device:x", "$revenue": '
+        + line["price"]
+        + "}}\n"
     )
     got = ingest(con, "events", write(tmp_path / "mp.jsonl", jsonl), pii_key=KEY,
                  mapping={"user_id": "properties.$user_id", "amount": "properties.$revenue"})  # fmt: skip
@@ -1829,7 +1834,16 @@ def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_pa
     with TAOBAO.open() as fh:
         next(fh)
         users = list(dict.fromkeys(line.split(",")[0] for line in fh))[:8]
-    days = ["1990-01-01", "0000-00-00", "31.12.1985", "7/1/02", "07/04/2001", "19770305", "3.5.85", ""]
+    days = [
+        "1990-01-01",
+        "0000-00-00",
+        "31.12.1985",
+        "7/1/02",
+        "07/04/2001",
+        "19770305",
+        "3.5.85",
+        "",
+    ]
     body = "customer_number,birthday,city\n" + "".join(
         f"{u},{d},Hangzhou\n" for u, d in zip(users, days, strict=True)
     )

@@ -556,7 +556,9 @@ def test_preference_rees46_brands_spend_and_price_band(rees46_wh: Path, rees46) 
         for u, evs in rees46.items()
         if any(e.event_type == "purchase" for e in evs)
     }
-    got = dict(query(rees46_wh, "SELECT user_id, total_spend FROM user_profile WHERE purchase_days > 0"))
+    got = dict(
+        query(rees46_wh, "SELECT user_id, total_spend FROM user_profile WHERE purchase_days > 0")
+    )
     assert got == spent
     # price band: the user's mean price looked at, by percent rank among all users with prices
     means = {
