@@ -39,6 +39,7 @@ from profiler.state import (
     SCHEMA,
     ModelState,
     clear_history_mark,
+    data_arrived_between,
     ensure_schema,
     forget_model,
     history_stale_from,
@@ -84,20 +85,26 @@ def _history_plan(
     con: duckdb.DuckDBPyConnection, plan: Plan, state: ModelState, ctx: BuildContext
 ) -> Plan:
     """When an SCD2 history may merge. It records builds going forward: a look at the past
-    (an as-of before its newest change) leaves it as it is. But changes stamped after the newest
+    (an as-of before its newest change) leaves it as it is. Changes stamped after the newest
     data the history was built from (a build --as-of in the future) were built ahead of their
-    data: the next build that merges takes them back first (`Plan.rewind_after`), whether its
-    as-of is the data's or later, so they never block the history nor outlive newer data; so are
-    changes stamped after a replaced load's data (`state.mark_history_stale`)."""
+    data: the next build that merges takes them back first (`Plan.rewind_after`) when they would
+    block it (its as-of is the data's) or when data of their own period has arrived since (they
+    were built without it); so are changes stamped after a replaced load's data
+    (`state.mark_history_stale`). A day's build at its end (`--as-of 2024-03-01T23:59:59`, the
+    last event at 23:58) whose next data starts after it is no look ahead: its changes stay
+    (helper-37: each such build had taken back the one before it, 6 of 60 days left)."""
     seen = newest_data(con, through_batch=state.watermark)
     ahead = seen is not None and state.as_of is not None and state.as_of > seen
     if state.as_of and ctx.as_of < state.as_of and not (ahead and ctx.as_of >= seen):
         return Plan(
             plan.model, "skip", "as-of is earlier than the history's newest change", state.watermark
         )
+    missed = ahead and (
+        ctx.as_of < state.as_of or data_arrived_between(con, state.watermark, seen, state.as_of)
+    )
     # changes stamped from a replaced load's first time on saw its wrong reading (ingest marks it)
     stale = history_stale_from(con, plan.model)
-    marks = [t for t in (seen if ahead else None, stale) if t is not None]
+    marks = [t for t in (seen if missed else None, stale) if t is not None]
     if marks and plan.does_work:
         return replace(plan, rewind_after=min(marks))
     return plan

@@ -225,6 +225,29 @@ def newest_data(
     return None
 
 
+def data_arrived_between(
+    con: duckdb.DuckDBPyConnection, after_batch: int | None, start: datetime, end: datetime
+) -> bool:
+    """Has a batch ingested after `after_batch` brought events or feedback timed in (start, end]?
+    The batches' time ranges rule most out; the raw rows of the rest say for sure."""
+    for source in ("events", "feedback"):
+        ids = [
+            b
+            for (b,) in con.execute(
+                f"SELECT batch_id FROM {SCHEMA}.batches WHERE source = ? AND loaded > 0 "
+                "AND superseded_by IS NULL AND batch_id > ? AND min_ts <= ? AND max_ts > ?",
+                [source, after_batch or 0, end, start],
+            ).fetchall()
+        ]
+        if ids and con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM raw_{source} WHERE _batch_id IN "
+            f"({', '.join(map(str, ids))}) AND ts > ? AND ts <= ? LIMIT 1)",
+            [start, end],
+        ).fetchone()[0]:
+            return True
+    return False
+
+
 # A load taken out by `ingest --replace` fed every history change stamped from its first time on
 # (or, for users and items, since the data before it): the next build that merges a history
 # takes those back (`build._history_plan`), then forgets the mark.

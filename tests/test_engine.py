@@ -454,6 +454,31 @@ def test_history_built_ahead_of_its_data_is_taken_back(project: Path, tmp_path: 
     assert table_diff(plain, ahead, "user_profile_history") == 0
 
 
+def test_daily_builds_at_the_end_of_each_day_keep_each_days_history(
+    project: Path, tmp_path: Path
+) -> None:
+    """helper-37: builds --as-of each day's 23:59:59, the day's last event a little earlier: each
+    build took back the one before it as "built ahead of its data", so the history kept only its
+    newest day (6 of 60 days in a two-month run). Taobao by UTC day, one build per day."""
+    days = ["2017-11-25", "2017-11-26", "2017-11-27"]
+    midnights = [1511654400, 1511740800, 1511827200]  # 2017-11-26, -27, -28 00:00 UTC
+    batches = split_csv_by_time(TAOBAO, tmp_path / "days", midnights)[:3]
+    wh = tmp_path / "wh.duckdb"
+    for day, batch in zip(days, batches, strict=True):
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
+        run_cli("build", "--as-of", f"{day}T23:59:59", warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        stamps = con.execute(
+            "SELECT strftime(valid_from, '%Y-%m-%d %H:%M:%S'), count(*) FROM user_profile_history "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        (first,) = con.execute(
+            "SELECT count(DISTINCT user_id) FROM raw_events WHERE ts < '2017-11-26'"
+        ).fetchone()
+    assert [s for s, _ in stamps] == [f"{d} 23:59:59" for d in days], stamps
+    assert stamps[0][1] == first  # day one's users keep the version they were first seen with
+
+
 def test_changed_model_rebuilds_it_and_its_descendants_only(
     full_build: Path, tmp_path: Path
 ) -> None:

@@ -14,7 +14,8 @@ that as-of on: the rows opened at or after it are removed and the rows closed at
 reopened, then the current state is merged. So late data at an unchanged as-of never leaves a row
 valid for zero time, and the history is the same as if only the last build at that as-of had run.
 Changes stamped after the newest data they were built from (a build --as-of in the future) are
-taken back by the next build that merges (`Plan.rewind_after`, decided in `build`), and so are
+taken back by the next build that merges when data for that stretch has arrived since or its as-of
+is earlier (`Plan.rewind_after`, decided in `build`; a day's build at 23:59:59 stays), and so are
 those stamped after a load `ingest --replace` took out; a look at the past is skipped and leaves
 the history as it is.
 """
