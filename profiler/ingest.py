@@ -38,6 +38,7 @@ from profiler.ingest_read import (
     FileInfo,
     as_utf8,
     file_info,
+    jsonl_unread_value,
     jsonl_values,
     one_row,
     stage_jsonl,
@@ -328,12 +329,16 @@ def _ignored_column(
 ) -> str | None:
     """The ignored column whose name holds the first of `words` that one holds (`currency_iso`,
     `Order Status` before `order_state`), never one holding a word of `never` (`currency_rate`,
-    `customer_state`)."""
+    `customer_state`). A JSON lines key gets its value here: only used keys were extracted
+    (helper-36: a JSONL file's failed charges and mixed currencies went unsaid)."""
     for word in words:
         for c in ignored:
             name = c.lower()
-            if c in staged.values and word in name and not any(n in name for n in never):
-                return c
+            if word in name and not any(n in name for n in never):
+                if c not in staged.values and staged.fault == "__json_fault":
+                    staged.values[c] = jsonl_unread_value(staged, c)
+                if c in staged.values:
+                    return c
     return None
 
 

@@ -132,7 +132,11 @@ def currencies(
     return rows if len(rows) > 1 else []
 
 
-UNPAID = r"cancel|refund|return|void|fail|declin|pending|unpaid|abandon|chargeback"
+# helper-36: BigCommerce's `Awaiting Payment`, Stripe's `incomplete`, WooCommerce's `on-hold`
+UNPAID = (
+    r"cancel|refund|return|void|fail|declin|pending|unpaid|abandon|chargeback|awaiting"
+    r"|incomplete|expired|on.hold"
+)
 
 
 def unpaid_statuses(

@@ -369,5 +369,12 @@ def jsonl_values(staged: Staged, resolved: dict[str, str]) -> None:
     staged.values = {k: f"__json[{i + 1}]" for i, k in enumerate(used)}
 
 
+def jsonl_unread_value(staged: Staged, key: str) -> str:
+    """SQL for a key `jsonl_values` did not extract (an ignored `status` or `currency`, asked
+    only what it says), on the lines that parse."""
+    path = staged.paths.get(key) or _json_path(key)
+    return f"CASE WHEN __json_fault0 IS NULL THEN json_extract_string(_raw, {path}) END"
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

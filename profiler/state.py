@@ -239,11 +239,14 @@ def data_arrived_between(
                 [source, after_batch or 0, end, start],
             ).fetchall()
         ]
-        if ids and con.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM raw_{source} WHERE _batch_id IN "
-            f"({', '.join(map(str, ids))}) AND ts > ? AND ts <= ? LIMIT 1)",
-            [start, end],
-        ).fetchone()[0]:
+        if (
+            ids
+            and con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM raw_{source} WHERE _batch_id IN "
+                f"({', '.join(map(str, ids))}) AND ts > ? AND ts <= ? LIMIT 1)",
+                [start, end],
+            ).fetchone()[0]
+        ):
             return True
     return False
 

@@ -1825,6 +1825,21 @@ def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_calle
         "warning: 'order_state' (ignored) says some orders were not bought ('cancelled' 3 lines)"
         in said
     ), said
+    # helper-36: the same lines as JSON said neither; BigCommerce's words were not known
+    import json as _json
+
+    names = header.strip().split(",")
+    lines = [dict(zip(names, line.split(","), strict=True)) for line in body.splitlines()[1:]]
+    for n, line in enumerate(lines):
+        line["order_state"] = {0: "Awaiting Payment", 1: "incomplete"}.get(
+            n % 10, line["order_state"]
+        )
+    jsonl = "".join(_json.dumps(line) + "\n" for line in lines)
+    result = ingest(con, "events", write(tmp_path / "orders.jsonl", jsonl), pii_key=KEY,
+                    reading=Reading(event_type="purchase"), mapping={"user_id": "customer_email"})  # fmt: skip
+    said = " ".join(describe_ingest(result).split())
+    assert "warning: amounts in more than one currency (EUR 20, USD 10 lines)" in said, said
+    assert "('Awaiting Payment' 3, 'incomplete' 3 lines)" in said, said
 
 
 def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_path):
