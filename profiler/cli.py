@@ -101,7 +101,7 @@ def ingest(
         typer.Option(
             help="Every line is this event type (view, cart, fav, purchase, search), for a file "
             "without an event type column, e.g. an orders export; or VALUE=TYPE, repeated, for "
-            "a column of codes, e.g. 0=view 1=cart."
+            "a column of codes, e.g. 0=view 1=cart; VALUE=skip leaves those lines out (quarantined)."
         ),
     ] = None,
     kind: Annotated[

@@ -9,6 +9,7 @@ reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`)
 - `placeholder_user_id`: a user id exports write for "no account" (`guest`, `anonymous`), which
   would make one user of all (a `0` that looks like WooCommerce's guests is said, not refused)
 - `unknown_event_type`, `unknown_kind`: a value outside the normalised vocabulary
+- `skipped_event_type`, `skipped_kind`: a value the user said to skip (`--event-type X=skip`)
 - `bad_timestamp` (unparseable), `early_timestamp` (before 1990: a zero, or a date written as a
   small number), `future_timestamp` (more than a day ahead)
 - `bad_type:<column>`: a number that does not parse (or an integer column with a fraction), or a
@@ -28,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from profiler.errors import ProfilerError
-from profiler.ingest_reading import AS_SENT, VOCABULARIES, Reading, option_name
+from profiler.ingest_reading import AS_SENT, SKIP, VOCABULARIES, Reading, option_name
 from profiler.ingest_values import (
     FREE_TEXT,
     decimal_comma_sql,
@@ -59,6 +60,8 @@ REASONS = (
     "placeholder_user_id",
     "unknown_event_type",
     "unknown_kind",
+    "skipped_event_type",
+    "skipped_kind",
     "bad_timestamp",
     "early_timestamp",
     "future_timestamp",
@@ -364,6 +367,7 @@ def _column_levels(
         vocabulary = vocabulary_sql(v, VOCABULARIES[col.name], reading.value_map(col.name))
         lv.add(col, value, vocabulary, p)
         lv.checks.append((f"{v} IS NOT NULL AND {p} IS NULL", f"unknown_{col.name}"))
+        lv.checks.append((f"{p} = '{SKIP}'", f"skipped_{col.name}"))
     elif col.personal:
         kept = f"CASE WHEN {null_word(v)} THEN NULL ELSE {v} END"
         lv.add(col, value, kept, f"{lv.hmac}({normalise_sql(col.name, p)})")
@@ -442,6 +446,7 @@ def _ordered_checks(lv: _Levels, source: Source) -> list[tuple[str, str]]:
         "missing_",
         "placeholder_",
         "unknown_",
+        "skipped_",
         "bad_timestamp",
         "early_timestamp",
         "future_timestamp",
@@ -534,7 +539,7 @@ def typed_query(
     # the value a record sent for the rule it broke, to name the most frequent ones
     unknown = (
         " ".join(
-            f"WHEN 'unknown_{c.name}' THEN __v_{c.name}"
+            f"WHEN 'unknown_{c.name}' THEN __v_{c.name} WHEN 'skipped_{c.name}' THEN __v_{c.name}"
             for c in source.columns
             if c.name in VOCABULARIES
         )

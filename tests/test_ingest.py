@@ -19,8 +19,9 @@ from profiler import pii
 from profiler.commands import describe_ingest
 from profiler.errors import ProfilerError
 from profiler.ingest import ingest
-from profiler.ingest_reading import Reading
+from profiler.ingest_reading import Reading, check_reading
 from profiler.settings import Settings
+from profiler.sources import SOURCES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MESSY = FIXTURES / "messy_events.csv"
@@ -266,6 +267,36 @@ def test_map_takes_any_header_as_written(con, tmp_path):
     assert rows(con, "SELECT DISTINCT user_id, amount FROM raw_events") == [
         (line["user_id"], float(line["price"]))
     ]
+
+
+def test_a_value_mapped_to_skip_is_quarantined_as_skipped(con, tmp_path):
+    """helper-35: Snowplow sends an order as `transaction` beside its `transaction_item` lines;
+    both read as purchases, the order counted twice, and nothing could leave one out. REES46's
+    first purchase as one order of one item."""
+    bought = rees46_purchases()[0]
+    u, t, i, p = bought
+    body = "domain_userid,derived_tstamp,event,ti_sku,ti_price,tr_total\n" + (
+        f"{u},{t:%Y-%m-%d %H:%M:%S},transaction,,,{p}\n{u},{t:%Y-%m-%d %H:%M:%S},transaction_item,{i},{p},\n"
+    )
+    reading = check_reading(
+        SOURCES["events"],
+        Reading(
+            values=(
+                ("event_type", "transaction_item", "purchase"),
+                ("event_type", "transaction", "skip"),
+            )
+        ),
+    )
+    got = ingest(con, "events", write(tmp_path / "snowplow.csv", body), pii_key=KEY, reading=reading,
+                 mapping={"user_id": "domain_userid", "ts": "derived_tstamp", "item_id": "ti_sku",
+                          "price": "ti_price", "amount": "tr_total"})  # fmt: skip
+    assert (got.loaded, got.quarantined) == (1, {"skipped_event_type": 1})
+    assert got.unknown["skipped_event_type"] == [("transaction", 1)]
+    assert rows(con, "SELECT event_type, item_id, price FROM raw_events") == [
+        ("purchase", str(i), p)
+    ]
+    with pytest.raises(ProfilerError, match="'skip' is not one of the event types"):
+        check_reading(SOURCES["events"], Reading(event_type="skip"))
 
 
 def test_a_bare_date_column_is_the_time_only_when_no_other_column_is():
