@@ -217,11 +217,17 @@ def describe_ingest(result) -> str:
             "quarantine and this file's took their place; the next build recomputes the models "
             "in full"
         )
-    renamed = [
-        f"{target} <- {column}" for target, column in result.columns.items() if target != column
-    ]
-    if renamed:
-        lines.append(f"  read: {', '.join(renamed)}")
+    # every column read, the renamed ones with their file column (helper-36: an `amount` read
+    # under its own name went unsaid)
+    read = [f"{t} <- {c}" if t != c else t for t, c in result.columns.items()]
+    if read:
+        lines.append(f"  read: {', '.join(read)}")
+    if result.empty:
+        said = ", ".join(f"{c} <- {result.columns[c]}" for c in result.empty)
+        lines.append(
+            f"  warning: read but empty on every loaded line: {said}; is it in another column "
+            "(--map names it)?"
+        )
     if result.read_as:  # built-in words (`pv`, Coveo's `click`) as much as --event-type's
         words = ", ".join(f"{w!r} as {t} {n:,}" for w, t, n in result.read_as)
         lines.append(f"  read as: {words}")

@@ -27,6 +27,7 @@ from profiler.ingest_checks import (
     UnknownItems,
     currencies,
     dated_again_count,
+    empty_columns,
     order_totals_on_lines,
     unknown_items,
     unpaid_statuses,
@@ -119,6 +120,8 @@ class IngestResult:
     currencies: list[tuple[str, int]] = field(default_factory=list)
     # an ignored status column and its values that say an order was not paid (cancelled...)
     unpaid: tuple[str, list[tuple[str, int]]] | None = None
+    # canonical columns read from a file column that is empty on every loaded line
+    empty: list[str] = field(default_factory=list)
 
 
 def ingest(
@@ -299,6 +302,10 @@ def _load(
         order_totals=order_totals_on_lines(con, src, TYPED) if "amount" in resolved else (0, 0),
         currencies=money_in,
         unpaid=unpaid,
+        # a session id is often unset (Amplitude's -1): the 30-minute rule then makes sessions
+        empty=empty_columns(con, TYPED, [c for c in resolved
+                                         if c not in (*reading.constants(), "session_id")])
+        if stats.loaded else [],
     )  # fmt: skip
 
 

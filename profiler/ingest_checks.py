@@ -98,6 +98,20 @@ def unpriced_purchases(con: duckdb.DuckDBPyConnection, src: Source, typed: str) 
     return purchases if purchases and not priced else 0
 
 
+def empty_columns(con: duckdb.DuckDBPyConnection, typed: str, read: list[str]) -> list[str]:
+    """The canonical columns of `read` (fed by a file column) that are empty on every loaded line:
+    a name matched the wrong column (helper-35: Amplitude's top-level `productId`, set on revenue
+    events only, read as the item while the events' products sat in `event_properties`)."""
+    if not read:
+        return []
+    counts = one_row(
+        con,
+        f"SELECT {', '.join(f'count({quote_ident(c)})' for c in read)} FROM {typed} "
+        "WHERE _reason IS NULL",
+    )
+    return [c for c, n in zip(read, counts, strict=True) if n == 0]
+
+
 def order_totals_on_lines(
     con: duckdb.DuckDBPyConnection, src: Source, typed: str
 ) -> tuple[int, int]:

@@ -75,7 +75,10 @@ REASONS = (
 # the objects whose keys are the item's or the event's own (GA4's `items.price`, Segment's
 # `properties.product_id`); never GA4's `device.category` (desktop) or `user_ltv.revenue` (a
 # user's lifetime value), which would read as a category and an amount (helper-31)
-LEAF_PARENTS = ("items", "item", "product", "products", "properties", "traits")
+LEAF_PARENTS = (
+    "items", "item", "product", "products", "properties", "traits",
+    "event_properties",  # Amplitude's (helper-35)
+)  # fmt: skip
 MIN_TS = "1990-01-01"
 # ids that stand for no account (lower case; `unknown` is no value already); a 0 or -1 may be a
 # real user (RetailRocket's visitor 0), so it is said when it looks like guests, not refused
@@ -153,7 +156,7 @@ def resolve_columns(
         if name not in inner:  # a key inside a JSON object: by --map or its last part only
             by_loose_key.setdefault(_loose(name), name)
         parent, dot, leaf = name.strip(". ").rpartition(".")
-        if dot and _loose(parent) in LEAF_PARENTS:
+        if dot and _loose(parent) in map(_loose, LEAF_PARENTS):
             by_leaf.setdefault(_loose(leaf), name)
     resolved: dict[str, str] = {}
     for target, column in mapping.items():
@@ -424,6 +427,8 @@ def _column_levels(
             lv.checks.append((lossy, f"lossy_id:{col.name}"))
         if col.name == "user_id" and lv.hmac:  # an address as the id: personal, so pseudonymised
             final = f"CASE WHEN {email_sql(p)} THEN {lv.hmac}({normalise_sql('email', p)}) ELSE {final} END"
+        if col.name == "session_id":  # Amplitude's -1: the event belongs to no session
+            final = f"CASE WHEN {p} = '-1' THEN NULL ELSE {final} END"
         if col.name == "user_id":
             words = ", ".join(quote_literal(w) for w in PLACEHOLDER_IDS)
             lv.checks.append((f"lower(__t_{col.name}) IN ({words})", "placeholder_user_id"))

@@ -269,6 +269,39 @@ def test_map_takes_any_header_as_written(con, tmp_path):
     ]
 
 
+def test_amplitude_event_properties_are_read_and_an_empty_column_is_said(con, tmp_path):
+    """helper-35: Amplitude's export nests the product in `event_properties` (ignored whole),
+    read `item_id` from its top-level `productId` (set on revenue events only: empty on every
+    line, unsaid), and its session -1 ("no session") made one session of a day. REES46's first
+    views of one user, as Amplitude sends them."""
+    import json as _json
+
+    with REES46.open() as fh:
+        head = fh.readline().rstrip("\n").split(",")
+        lines = [dict(zip(head, r.rstrip("\n").split(","), strict=True)) for r in fh]
+    user = next(r["user_id"] for r in lines if r["event_type"] == "view")
+    views = [r for r in lines if r["user_id"] == user and r["event_type"] == "view"][:3]
+    body = "".join(
+        _json.dumps({
+            "user_id": user, "event_type": "Product Viewed", "session_id": -1, "productId": None,
+            "event_time": r["event_time"].removesuffix(" UTC") + ".123000",
+            "event_properties": {"product_id": r["product_id"], "price": float(r["price"]), "brand": r["brand"]},
+        }) + "\n"
+        for r in views
+    )  # fmt: skip
+    got = ingest(con, "events", write(tmp_path / "amplitude.json", body), pii_key=KEY)
+    said = " ".join(describe_ingest(got).split())
+    assert "warning: read but empty on every loaded line: item_id <- productId" in said, said
+    assert "price <- event_properties.price" in said and "user_id," in said, said
+    assert rows(con, "SELECT count(session_id), count(price) FROM raw_events") == [(0, len(views))]
+    again = ingest(con, "events", write(tmp_path / "amplitude.json", body), pii_key=KEY,
+                   mapping={"item_id": "event_properties.product_id"}, replace=True)  # fmt: skip
+    assert again.empty == []
+    assert rows(con, "SELECT item_id FROM raw_events ORDER BY ts") == [
+        (r["product_id"],) for r in views
+    ]
+
+
 def test_a_value_mapped_to_skip_is_quarantined_as_skipped(con, tmp_path):
     """helper-35: Snowplow sends an order as `transaction` beside its `transaction_item` lines;
     both read as purchases, the order counted twice, and nothing could leave one out. REES46's
