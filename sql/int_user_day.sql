@@ -15,7 +15,7 @@
 --   purchases: purchase events (one per purchased line)
 --   searches: search events
 --   sessions: sessions that day
---   session_seconds: summed session durations, first to last event of each session (browse time), seconds
+--   session_seconds: summed session durations, first to last event of each session (browse time), seconds to the millisecond
 --   purchase_quantity: units bought (1 per purchase line without a quantity; a line of quantity 0 adds none); NULL without purchases
 --   purchase_amount: money spent (amount, else price x quantity), rounded to the millionth; NULL when no purchase had an amount or a price
 --   first_ts: first event of the day (shop time)
@@ -137,10 +137,13 @@ SELECT
     CAST(sum(starts_session) AS BIGINT)
         + CASE WHEN bool_and(date_only AND session_id IS NULL) THEN 1 ELSE 0 END AS sessions,
     -- a session lasts from its first to its last event: each piece's own span, plus the gaps
-    -- between pieces of one session
-    sum(epoch(last_ts) - epoch(first_ts))
-        + coalesce(sum(gap_seconds) FILTER (WHERE starts_session = 0 AND NOT date_only), 0)
-        AS session_seconds,
+    -- between pieces of one session; to the millisecond (epoch differences of millisecond times
+    -- came out as 95.0329999923706)
+    round(
+        sum(epoch(last_ts) - epoch(first_ts))
+            + coalesce(sum(gap_seconds) FILTER (WHERE starts_session = 0 AND NOT date_only), 0),
+        3
+    ) AS session_seconds,
     CAST(sum(purchase_quantity) AS BIGINT) AS purchase_quantity,
     -- to the millionth: a parallel sum's last bits (699.0200000000001) are no money
     round(sum(purchase_amount), 6) AS purchase_amount,

@@ -15,7 +15,7 @@
 --   purchases: purchase events
 --   searches: search events
 --   sessions: sessions
---   session_seconds: summed session durations, seconds
+--   session_seconds: summed session durations, seconds to the millisecond
 --   priced_events: views, carts and purchases whose unit price is known
 --   price_sum: sum of the unit prices of those events
 --   purchase_days: days with at least one purchase
@@ -94,7 +94,7 @@ activity AS (
         CAST(sum(purchases) AS BIGINT) AS purchases,
         CAST(sum(searches) AS BIGINT) AS searches,
         CAST(sum(sessions) AS BIGINT) AS sessions,
-        sum(session_seconds) AS session_seconds,
+        round(sum(session_seconds), 3) AS session_seconds,  -- to the millisecond, as the days
         CAST(sum(priced_events) AS BIGINT) AS priced_events,
         sum(price_sum) AS price_sum,
         coalesce(CAST(sum(purchase_quantity) AS BIGINT), 0) AS purchase_quantity,
