@@ -100,7 +100,7 @@ class BuildPrinter:
                     "an --as-of before the data gives an empty profile",
                     soft_wrap=True,
                 )
-        ahead = _ahead_of_data(con, run)
+        ahead = _as_of_against_data(con, run)
         if ahead:
             self.console.print(ahead, soft_wrap=True)
         cleaned = _cleaning(con)
@@ -115,9 +115,10 @@ class BuildPrinter:
             )
 
 
-def _ahead_of_data(con, run: RunResults) -> str:
+def _as_of_against_data(con, run: RunResults) -> str:
     """An --as-of days after the newest data is allowed (a profile stated at a chosen time), but
-    every user then looks idle since: say so."""
+    every user then looks idle since; one before it replaces the published profile with a past
+    one: say either."""
     from datetime import datetime
 
     from profiler.state import newest_data
@@ -125,7 +126,13 @@ def _ahead_of_data(con, run: RunResults) -> str:
     newest = newest_data(con)
     if run.as_of is None or newest is None:
         return ""
-    days = (datetime.fromisoformat(run.as_of) - newest).days
+    as_of = datetime.fromisoformat(run.as_of)
+    if as_of < newest:  # helper-37: a look at the past replaced what BI and audiences read, unsaid
+        return (
+            f"note: the as-of is before the newest data ({newest}): the tables built and the "
+            "serving copy show the profile as of then until a build without --as-of"
+        )
+    days = (as_of - newest).days
     if days < 1:
         return ""
     return (
