@@ -222,6 +222,12 @@ def describe_ingest(result) -> str:
     read = [f"{t} <- {c}" if t != c else t for t, c in result.columns.items()]
     if read:
         lines.append(f"  read: {', '.join(read)}")
+    if result.cut_short:
+        lines.append(
+            f"  warning: the file ends in the middle of its last line, quarantined as "
+            f"{result.cut_short}: was it cut short? Send it whole with --replace-batch "
+            f"{result.batch_id}"
+        )
     if result.empty:
         said = ", ".join(f"{c} <- {result.columns[c]}" for c in result.empty)
         lines.append(

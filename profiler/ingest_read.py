@@ -53,6 +53,7 @@ class FileInfo:
     foreign_byte: tuple[int, int] | None = None  # (line, byte): the first byte that is not UTF-8
     utf8_text: bool = False  # holds a character written in UTF-8's multi-byte form
     sent_as: Path | None = None  # the file as sent, when `path` is its UTF-8 copy (`--encoding`)
+    ends_mid_line: bool = False  # text whose last line has no line break: cut short, maybe
 
     @property
     def shown_path(self) -> Path:
@@ -132,7 +133,8 @@ def file_info(path: Path) -> FileInfo:
     if size and last != b"\n":
         lines += 1  # a last line without a line break is still a line
     file_sha256 = on_disk.hexdigest() if on_disk else ""
-    return FileInfo(path, fmt, gz, digest.hexdigest(), lines, size, file_sha256, foreign, utf8_text)
+    return FileInfo(path, fmt, gz, digest.hexdigest(), lines, size, file_sha256, foreign, utf8_text,
+                    ends_mid_line=fmt != "parquet" and bool(size) and last != b"\n")  # fmt: skip
 
 
 class _Gunzip:

@@ -302,6 +302,23 @@ def test_amplitude_event_properties_are_read_and_an_empty_column_is_said(con, tm
     ]
 
 
+def test_a_file_cut_short_is_said(con, tmp_path):
+    """helper-37: a day's file cut off in the middle of a line loaded with one quarantined line
+    and exit code 0, nothing saying it was short. Taobao's first 50 lines, the last one cut."""
+    text = "".join(TAOBAO.read_text().splitlines(keepends=True)[:51])
+    cut = write(tmp_path / "day35.csv", text[: len(text) - 20])
+    got = ingest(con, "events", cut, pii_key=KEY)
+    assert (got.loaded, got.quarantined) == (49, {"wrong_field_count": 1})
+    said = " ".join(describe_ingest(got).split())
+    assert "the file ends in the middle of its last line, quarantined as wrong_field_count" in said
+    whole = ingest(con, "events", write(tmp_path / "day36.csv", text), pii_key=KEY)
+    assert whole.cut_short is None  # a whole file's last line ends with its line break, or not
+    assert (
+        ingest(con, "events", write(tmp_path / "d.csv", text.rstrip("\n")), pii_key=KEY).cut_short
+        is None
+    )
+
+
 def test_a_value_mapped_to_skip_is_quarantined_as_skipped(con, tmp_path):
     """helper-35: Snowplow sends an order as `transaction` beside its `transaction_item` lines;
     both read as purchases, the order counted twice, and nothing could leave one out. REES46's
