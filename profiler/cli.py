@@ -34,6 +34,14 @@ DecimalCommaOpt = Annotated[
         help="Numbers sent as text use a decimal comma, as European exports do: 1.234,50.",
     ),
 ]
+MinorUnitsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--minor-units",
+        help="Money is sent in minor units (cents), as Stripe's API does: amount and price are "
+        "divided by 100.",
+    ),
+]
 RatingScaleOpt = Annotated[
     int | None,
     typer.Option(
@@ -130,6 +138,7 @@ def ingest(
     ] = None,
     encoding: EncodingOpt = None,
     rating_scale: RatingScaleOpt = None,
+    minor_units: MinorUnitsOpt = False,
     replace: Annotated[
         bool,
         typer.Option(
@@ -174,6 +183,7 @@ def ingest(
                 columns,
                 encoding,
                 rating_scale,
+                minor_units,
             ),
             replace,
             replace_batch,
@@ -390,6 +400,7 @@ def watch(
     ] = None,
     encoding: EncodingOpt = None,
     rating_scale: RatingScaleOpt = None,
+    minor_units: MinorUnitsOpt = False,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -408,6 +419,7 @@ def watch(
             columns or [],
             encoding,
             rating_scale,
+            minor_units,
         )
         watch_folder(
             _settings(project_dir, warehouse),

@@ -40,6 +40,7 @@ def reading_of(
     columns: str | None = None,
     encoding: str | None = None,
     rating_scale: int | None = None,
+    minor_units: bool = False,
 ):
     """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
     or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike;
@@ -68,6 +69,7 @@ def reading_of(
         parse_columns(columns),
         encoding,
         rating_scale,
+        minor_units,
     )
 
 
@@ -81,6 +83,7 @@ def landing_readings(
     columns: list[str] = (),
     encoding: str | None = None,
     rating_scale: int | None = None,
+    minor_units: bool = False,
 ) -> dict[str, tuple[dict[str, str], object]]:
     """How `profiler watch` reads each source folder: source -> (mapping, `Reading`).
 
@@ -135,6 +138,7 @@ def landing_readings(
             headers.get(name, ()),
             encoding,
             rating_scale,
+            minor_units,
         )
         readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))
     return readings
@@ -222,6 +226,15 @@ def describe_ingest(result) -> str:
     read = [f"{t} <- {c}" if t != c else t for t, c in result.columns.items()]
     if read:
         lines.append(f"  read: {', '.join(read)}")
+    if result.reading.minor_units:
+        lines.append("  money: sent in minor units (cents), divided by 100")
+    if result.cents:
+        currency, example = result.cents
+        lines.append(
+            f"  warning: every purchase's money is a whole number (up to {example:,.0f}) and the "
+            f"currency is {currency}: sent in cents? --minor-units divides it by 100 (with "
+            "--replace for this file)"
+        )
     if result.cut_short:
         lines.append(
             f"  warning: the file ends in the middle of its last line, quarantined as "

@@ -25,6 +25,7 @@ import duckdb
 from profiler.errors import ProfilerError
 from profiler.ingest_checks import (
     UnknownItems,
+    cents_suspect,
     currencies,
     dated_again_count,
     empty_columns,
@@ -124,6 +125,9 @@ class IngestResult:
     empty: list[str] = field(default_factory=list)
     # the reason the file's last line was quarantined for, when it ends without a line break
     cut_short: str | None = None
+    # (currency, an amount) when every purchase's money is a whole number beside a currency
+    # with cents: sent in cents?
+    cents: tuple[str, float] | None = None
 
 
 def ingest(
@@ -276,6 +280,7 @@ def _load(
         )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
         money_in = _currencies(con, staged, ignored)
+        cents = _cents(con, src, staged, ignored, reading)
         unpaid = _unpaid(con, staged, ignored) if src.name == "events" else None
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
@@ -306,6 +311,7 @@ def _load(
         unpaid=unpaid,
         # a session id is often unset (Amplitude's -1): the 30-minute rule then makes sessions
         cut_short=_cut_short(con, info),
+        cents=cents,
         empty=empty_columns(con, TYPED, [c for c in resolved
                                          if c not in (*reading.constants(), "session_id")])
         if stats.loaded else [],
@@ -368,6 +374,15 @@ def _ignored_column(
 def _currencies(con, staged: Staged, ignored: list[str]) -> list[tuple[str, int]]:
     column = _ignored_column(staged, ignored, "currency", never=("rate", "amount", "total"))
     return currencies(con, staged.relation, staged.values[column]) if column else []
+
+
+def _cents(con, src: Source, staged: Staged, ignored: list[str], reading: Reading):
+    if reading.minor_units or src.name != "events":
+        return None
+    column = _ignored_column(staged, ignored, "currency", never=("rate", "amount", "total"))
+    return (
+        cents_suspect(con, src, TYPED, staged.relation, staged.values[column]) if column else None
+    )
 
 
 def _unpaid(con, staged: Staged, ignored: list[str]) -> tuple[str, list[tuple[str, int]]] | None:

@@ -112,6 +112,36 @@ def empty_columns(con: duckdb.DuckDBPyConnection, typed: str, read: list[str]) -
     return [c for c, n in zip(read, counts, strict=True) if n == 0]
 
 
+# currencies without minor units: their whole amounts are no sign of cents
+_WHOLE_CURRENCIES = ("jpy", "krw", "vnd", "clp", "isk", "huf", "twd", "ugx", "pyg", "xaf", "xof")
+
+
+def cents_suspect(
+    con: duckdb.DuckDBPyConnection, src: Source, typed: str, relation: str, currency_sql: str
+) -> tuple[str, float] | None:
+    """(currency, an amount) when every priced purchase's money is a whole number of at least
+    100 and an ignored currency column names a currency with cents: Stripe's API sends 1999 usd
+    for $19.99, and spend read 100x, unsaid (helper-36)."""
+    if src.name != "events":
+        return None
+    money = "coalesce(amount, price)"
+    n, whole, example = one_row(
+        con,
+        f"SELECT count({money}), count(*) FILTER (WHERE {money} = trunc({money}) AND {money} >= 100), "
+        f"max({money}) FROM {typed} WHERE _reason IS NULL AND event_type = 'purchase'",
+    )
+    if not n or whole < n:
+        return None
+    (currency,) = one_row(
+        con,
+        f"SELECT mode(lower(trim(CAST({currency_sql} AS VARCHAR)))) FROM {relation} "
+        f"WHERE regexp_full_match(trim(CAST({currency_sql} AS VARCHAR)), '[A-Za-z]{{3}}')",
+    )
+    if currency is None or currency in _WHOLE_CURRENCIES:
+        return None
+    return currency, example
+
+
 def order_totals_on_lines(
     con: duckdb.DuckDBPyConnection, src: Source, typed: str
 ) -> tuple[int, int]:

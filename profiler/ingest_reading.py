@@ -59,6 +59,7 @@ class Reading:
     columns: tuple[str, ...] = ()  # `--columns`: a headerless CSV file's column names
     encoding: str | None = None  # `--encoding`: a text file's encoding when it is not UTF-8
     rating_scale: int | None = None  # `--rating-scale`: 5, 10 or 100 points (None: 5, checked)
+    minor_units: bool = False  # `--minor-units`: money in cents (Stripe's API): divided by 100
 
     def constants(self) -> dict[str, str]:
         """Canonical column -> the value every record gets."""
@@ -136,6 +137,7 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         check_columns(reading.columns),
         check_encoding(reading.encoding),
         reading.rating_scale,
+        reading.minor_units,
     )
 
 

@@ -393,6 +393,8 @@ def _column_levels(
         if reading.decimal_comma and native in (None, "VARCHAR"):
             number = decimal_comma_sql(number)
         typed = f"CAST({p} AS {col.type})"
+        if col.name in MONEY and reading.minor_units:  # Stripe's 1999 is 19.99
+            typed = f"({p} / 100.0)"
         parsed = f"TRY_CAST({number} AS DOUBLE)"
         if col.name == "birth_year" and not is_numeric(native):  # a birthday: its year, in
             # any order (05/03/1990, 31.12.1980) or written as digits (19900305; helpers 32, 33)

@@ -93,6 +93,7 @@ SOURCES: dict[str, Source] = {
                     "event_ts",
                     "datetime",
                     "created_at",
+                    "created",  # Stripe's, Unix seconds
                     "order_time",
                     "order_date",
                     "invoice_date",

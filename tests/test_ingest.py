@@ -302,6 +302,40 @@ def test_amplitude_event_properties_are_read_and_an_empty_column_is_said(con, tm
     ]
 
 
+def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
+    """helper-36: Stripe's API sends `"amount": 1999, "currency": "usd"` for $19.99; every
+    buyer's spend read 100x, unsaid. REES46's first purchases as Stripe charges."""
+    import json as _json
+
+    bought = rees46_purchases()[:5]
+    body = "".join(
+        _json.dumps({"id": f"ch_{n}", "object": "charge", "amount": round(p * 100), "currency": "usd",
+                     "customer": u, "created": int(t.timestamp()), "status": "succeeded"}) + "\n"
+        for n, (u, t, i, p) in enumerate(bought)
+    )  # fmt: skip
+    path = write(tmp_path / "charges.jsonl", body)
+    stripe = {"user_id": "customer"}
+    got = ingest(
+        con, "events", path, pii_key=KEY, reading=Reading(event_type="purchase"), mapping=stripe
+    )
+    said = " ".join(describe_ingest(got).split())
+    assert "and the currency is usd: sent in cents? --minor-units divides it by 100" in said, said
+    again = ingest(con, "events", path, pii_key=KEY, replace=True, mapping=stripe,
+                   reading=Reading(event_type="purchase", minor_units=True))  # fmt: skip
+    assert again.cents is None and "money: sent in minor units" in describe_ingest(again)
+    assert sorted(a for (a,) in rows(con, "SELECT amount FROM raw_events")) == sorted(
+        round(p, 2) for _, _, _, p in bought
+    )
+    # a shop of whole yen is no shop of cents
+    yen = write(tmp_path / "yen.jsonl", body.replace('"usd"', '"jpy"'))
+    assert (
+        ingest(
+            con, "events", yen, pii_key=KEY, mapping=stripe, reading=Reading(event_type="purchase")
+        ).cents  # fmt: skip
+        is None
+    )
+
+
 def test_a_file_cut_short_is_said(con, tmp_path):
     """helper-37: a day's file cut off in the middle of a line loaded with one quarantined line
     and exit code 0, nothing saying it was short. Taobao's first 50 lines, the last one cut."""
