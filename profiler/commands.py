@@ -235,6 +235,12 @@ def describe_ingest(result) -> str:
             f"currency is {currency}: sent in cents? --minor-units divides it by 100 (with "
             "--replace for this file)"
         )
+    if result.repeated_ids:
+        column, n = result.repeated_ids
+        lines.append(
+            f"  warning: {n:,} line(s) repeat an event id {column!r} (ignored) sent before in the "
+            "file: one event sent twice? Each line counts (equal purchase lines are two purchases)"
+        )
     if result.cut_short:
         lines.append(
             f"  warning: the file ends in the middle of its last line, quarantined as "

@@ -30,6 +30,7 @@ from profiler.ingest_checks import (
     dated_again_count,
     empty_columns,
     order_totals_on_lines,
+    repeated_ids,
     unknown_items,
     unpaid_statuses,
     unpriced_purchases,
@@ -128,6 +129,8 @@ class IngestResult:
     # (currency, an amount) when every purchase's money is a whole number beside a currency
     # with cents: sent in cents?
     cents: tuple[str, float] | None = None
+    # (ignored event id column, lines repeating an id an earlier line sent)
+    repeated_ids: tuple[str, int] | None = None
 
 
 def ingest(
@@ -281,6 +284,7 @@ def _load(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
         money_in = _currencies(con, staged, ignored)
         cents = _cents(con, src, staged, ignored, reading)
+        repeats = _repeated_ids(con, src, staged, ignored)
         unpaid = _unpaid(con, staged, ignored) if src.name == "events" else None
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
@@ -312,6 +316,7 @@ def _load(
         # a session id is often unset (Amplitude's -1): the 30-minute rule then makes sessions
         cut_short=_cut_short(con, info),
         cents=cents,
+        repeated_ids=repeats,
         empty=empty_columns(con, TYPED, [c for c in resolved
                                          if c not in (*reading.constants(), "session_id")])
         if stats.loaded else [],
@@ -383,6 +388,15 @@ def _cents(con, src: Source, staged: Staged, ignored: list[str], reading: Readin
     return (
         cents_suspect(con, src, TYPED, staged.relation, staged.values[column]) if column else None
     )
+
+
+def _repeated_ids(con, src: Source, staged: Staged, ignored: list[str]) -> tuple[str, int] | None:
+    if src.name != "events":
+        return None
+    words = ("insert_id", "message_id", "messageid", "event_id", "eventid", "uuid")
+    column = _ignored_column(staged, ignored, *words)
+    n = repeated_ids(con, staged.relation, staged.values[column]) if column else 0
+    return (column, n) if n else None
 
 
 def _unpaid(con, staged: Staged, ignored: list[str]) -> tuple[str, list[tuple[str, int]]] | None:

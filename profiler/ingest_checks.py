@@ -112,6 +112,17 @@ def empty_columns(con: duckdb.DuckDBPyConnection, typed: str, read: list[str]) -
     return [c for c, n in zip(read, counts, strict=True) if n == 0]
 
 
+def repeated_ids(con: duckdb.DuckDBPyConnection, relation: str, value_sql: str) -> int:
+    """Lines whose event id (an ignored `$insert_id`, `message_id`, `uuid`) an earlier line of
+    the file already sent: the tool sent one event twice (Mixpanel's raw export, Snowplow's
+    at-least-once delivery), and each copy counts (helper-35: a purchase and its spend twice)."""
+    (n,) = one_row(
+        con,
+        f"SELECT count({value_sql}) - count(DISTINCT {value_sql}) FROM {relation}",
+    )
+    return n
+
+
 # currencies without minor units: their whole amounts are no sign of cents
 _WHOLE_CURRENCIES = ("jpy", "krw", "vnd", "clp", "isk", "huf", "twd", "ugx", "pyg", "xaf", "xof")
 

@@ -336,6 +336,28 @@ def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
     )
 
 
+def test_an_event_id_sent_twice_is_said(con, tmp_path):
+    """helper-35: Mixpanel's raw export held one purchase twice, the same `$insert_id`, only
+    `mp_processing_time_ms` apart: two purchases and twice the spend, unsaid. REES46's first
+    purchases as Mixpanel events, the first one sent again."""
+    import json as _json
+
+    bought = rees46_purchases()[:4]
+    events = [
+        {"event": "Order Completed", "properties": {
+            "time": int(t.timestamp()), "distinct_id": u, "$insert_id": f"ins{n}",
+            "product_id": i, "price": p, "mp_processing_time_ms": 1_569_900_000_000 + n}}
+        for n, (u, t, i, p) in enumerate(bought)
+    ]  # fmt: skip
+    again = _json.loads(_json.dumps(events[0]))
+    again["properties"]["mp_processing_time_ms"] += 5
+    body = "".join(_json.dumps(e) + "\n" for e in [*events, again])
+    got = ingest(con, "events", write(tmp_path / "mixpanel.jsonl", body), pii_key=KEY,
+                 mapping={"user_id": "properties.distinct_id"})  # fmt: skip
+    said = " ".join(describe_ingest(got).split())
+    assert "warning: 1 line(s) repeat an event id 'properties.$insert_id' (ignored)" in said, said
+
+
 def test_a_file_cut_short_is_said(con, tmp_path):
     """helper-37: a day's file cut off in the middle of a line loaded with one quarantined line
     and exit code 0, nothing saying it was short. Taobao's first 50 lines, the last one cut."""
