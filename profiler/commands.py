@@ -241,6 +241,13 @@ def describe_ingest(result) -> str:
             f"  warning: {n:,} line(s) repeat an event id {column!r} (ignored) sent before in the "
             "file: one event sent twice? Each line counts (equal purchase lines are two purchases)"
         )
+    if result.item_lists:
+        key, n = result.item_lists
+        lines.append(
+            f"  warning: {key!r} (ignored) holds a list of items on {n:,} line(s): they load as "
+            "one event each, their items, prices and categories unread; flatten the file, one "
+            "line per item"
+        )
     if result.cut_short:
         lines.append(
             f"  warning: the file ends in the middle of its last line, quarantined as "

@@ -41,6 +41,7 @@ from profiler.ingest_read import (
     FileInfo,
     as_utf8,
     file_info,
+    json_path,
     jsonl_unread_value,
     jsonl_values,
     one_row,
@@ -131,6 +132,8 @@ class IngestResult:
     cents: tuple[str, float] | None = None
     # (ignored event id column, lines repeating an id an earlier line sent)
     repeated_ids: tuple[str, int] | None = None
+    # (ignored JSON key, lines) holding a list of items (Segment's `properties.products`)
+    item_lists: tuple[str, int] | None = None
 
 
 def ingest(
@@ -285,6 +288,7 @@ def _load(
         money_in = _currencies(con, staged, ignored)
         cents = _cents(con, src, staged, ignored, reading)
         repeats = _repeated_ids(con, src, staged, ignored)
+        item_lists = _item_lists(con, src, staged, ignored)
         unpaid = _unpaid(con, staged, ignored) if src.name == "events" else None
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
@@ -317,6 +321,7 @@ def _load(
         cut_short=_cut_short(con, info),
         cents=cents,
         repeated_ids=repeats,
+        item_lists=item_lists,
         empty=empty_columns(con, TYPED, [c for c in resolved
                                          if c not in (*reading.constants(), "session_id")])
         if stats.loaded else [],
@@ -397,6 +402,27 @@ def _repeated_ids(con, src: Source, staged: Staged, ignored: list[str]) -> tuple
     column = _ignored_column(staged, ignored, *words)
     n = repeated_ids(con, staged.relation, staged.values[column]) if column else 0
     return (column, n) if n else None
+
+
+def _item_lists(con, src: Source, staged: Staged, ignored: list[str]) -> tuple[str, int] | None:
+    """An ignored JSON key named like a list of items that holds one: an order's products nested
+    in one line (Segment's and Mixpanel's `properties.products`) load as one event without them,
+    their items, brands and categories unread (helper-35); a Parquet list is refused outright."""
+    if src.name != "events" or staged.fault != "__json_fault":
+        return None
+    # an object none of whose keys was read is ignored whole (`properties`): its keys too
+    inner = [k for k in staged.paths if k.partition(".")[0] in ignored]
+    for c in [*ignored, *inner]:
+        if c.rpartition(".")[2].lower() in ("items", "products", "line_items", "lineitems"):
+            path = staged.paths.get(c) or json_path(c)
+            (n,) = one_row(
+                con,
+                f"SELECT count(*) FROM {staged.relation} WHERE __json_fault0 IS NULL "
+                f"AND json_type(_raw, {path}) = 'ARRAY'",
+            )
+            if n:
+                return c, n
+    return None
 
 
 def _unpaid(con, staged: Staged, ignored: list[str]) -> tuple[str, list[tuple[str, int]]] | None:

@@ -339,7 +339,7 @@ def _json_key(key: str) -> str:
     return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _json_path(key: str) -> str:
+def json_path(key: str) -> str:
     return quote_literal("$." + _json_key(key))
 
 
@@ -350,7 +350,7 @@ def jsonl_values(staged: Staged, resolved: dict[str, str]) -> None:
     column: the record is quarantined as `bad_type:<column>`, never stored as JSON text."""
     used = list(dict.fromkeys(resolved.values()))
     column = {key: name for name, key in reversed(list(resolved.items()))}  # the first one
-    path = {k: staged.paths.get(k) or _json_path(k) for k in used}
+    path = {k: staged.paths.get(k) or json_path(k) for k in used}
     paths = ", ".join(path[k] for k in used)
     fault = (  # try(): json_type raises on malformed text instead of returning NULL
         "coalesce(_fault, CASE WHEN try(json_type(_raw)) IS DISTINCT FROM 'OBJECT' "
@@ -374,7 +374,7 @@ def jsonl_values(staged: Staged, resolved: dict[str, str]) -> None:
 def jsonl_unread_value(staged: Staged, key: str) -> str:
     """SQL for a key `jsonl_values` did not extract (an ignored `status` or `currency`, asked
     only what it says), on the lines that parse."""
-    path = staged.paths.get(key) or _json_path(key)
+    path = staged.paths.get(key) or json_path(key)
     return f"CASE WHEN __json_fault0 IS NULL THEN json_extract_string(_raw, {path}) END"
 
 

@@ -358,6 +358,26 @@ def test_an_event_id_sent_twice_is_said(con, tmp_path):
     assert "warning: 1 line(s) repeat an event id 'properties.$insert_id' (ignored)" in said, said
 
 
+def test_a_json_list_of_items_is_said(con, tmp_path):
+    """helper-35: an `Order Completed` whose `properties.products` lists the order's items loaded
+    as one purchase without them, said only as an ignored key. REES46's first purchases as one
+    Segment order."""
+    import json as _json
+
+    bought = rees46_purchases()[:2]
+    (u, t, _, _) = bought[0]
+    order = {"userId": u, "event": "Order Completed", "timestamp": t.isoformat(), "properties": {
+        "total": round(sum(p for *_, p in bought), 2),
+        "products": [{"product_id": i, "price": p} for _, _, i, p in bought]}}  # fmt: skip
+    got = ingest(
+        con, "events", write(tmp_path / "segment.jsonl", _json.dumps(order) + "\n"), pii_key=KEY
+    )
+    said = " ".join(describe_ingest(got).split())
+    assert "warning: 'properties.products' (ignored) holds a list of items on 1 line(s)" in said, (
+        said
+    )
+
+
 def test_a_file_cut_short_is_said(con, tmp_path):
     """helper-37: a day's file cut off in the middle of a line loaded with one quarantined line
     and exit code 0, nothing saying it was short. Taobao's first 50 lines, the last one cut."""
