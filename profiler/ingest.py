@@ -47,6 +47,7 @@ from profiler.ingest_read import (
     one_row,
     stage_jsonl,
     stage_parquet,
+    unpack_json_text,
 )
 from profiler.ingest_reading import AS_SENT, Reading, check_reading
 from profiler.ingest_rules import (
@@ -222,12 +223,14 @@ def _stage(
     columns: tuple[str, ...],
     mapped: tuple[str, ...],
 ) -> Staged:
-    if info.format == "parquet":
-        return stage_parquet(con, info)
-    if info.format == "jsonl":  # inside the objects items and events nest in, or that --map names
-        parents = {*LEAF_PARENTS, *(m.rpartition(".")[0].lower() for m in mapped if "." in m)}
-        return stage_jsonl(con, info, tuple(sorted(parents)))
-    return stage_csv(con, info, columns)
+    # inside the objects items and events nest in, or that --map names
+    parents = tuple(
+        sorted({*LEAF_PARENTS, *(m.rpartition(".")[0].lower() for m in mapped if "." in m)})
+    )
+    if info.format == "jsonl":
+        return stage_jsonl(con, info, parents)
+    staged = stage_parquet(con, info) if info.format == "parquet" else stage_csv(con, info, columns)
+    return unpack_json_text(con, staged, parents) if not staged.empty else staged
 
 
 def _load(

@@ -299,6 +299,39 @@ def stage_jsonl(
     )
 
 
+def unpack_json_text(
+    con: duckdb.DuckDBPyConnection, staged: Staged, parents: tuple[str, ...]
+) -> Staged:
+    """A text column of JSON objects named like a parent (PostHog's CSV `properties`) gives its
+    keys as `column.key`, as a JSON lines file's objects do (helper-35: every product, price and
+    session of a PostHog export was ignored with its `properties`, and `--map` could not name
+    them). Only lines whose value parses are asked for a key."""
+    for name in list(staged.columns):
+        native = staged.native.get(name)
+        if (
+            name.lower() not in parents
+            or name not in staged.values
+            or native not in (None, "VARCHAR", "JSON")
+        ):
+            continue
+        v = f"CAST({staged.values[name]} AS VARCHAR)"
+        obj = f"(starts_with(ltrim({v}), '{{') AND json_valid({v}))"
+        keys = con.execute(
+            f"SELECT k FROM (SELECT unnest(json_keys({v})) AS k, {staged.rec} AS r "
+            f"FROM {staged.relation} WHERE {obj}) GROUP BY k ORDER BY min(r), k"
+        ).fetchall()
+        for (key,) in keys:
+            column = f"{name}.{key}"
+            if column in staged.columns:
+                continue
+            staged.columns.append(column)
+            staged.values[column] = (
+                f"CASE WHEN {obj} THEN json_extract_string({v}, {json_path(key)}) END"
+            )
+            staged.paths[column] = json_path(key)
+    return staged
+
+
 def _lines_by_duckdb(con: duckdb.DuckDBPyConnection, info: FileInfo) -> str | None:
     """Lines read by DuckDB as one text column; None if it cannot (bad bytes, mixed line ends).
 

@@ -378,6 +378,42 @@ def test_a_json_list_of_items_is_said(con, tmp_path):
     )
 
 
+def test_a_csv_column_of_json_objects_gives_its_keys(con, tmp_path):
+    """helper-35: PostHog's CSV export keeps an event's product, price and session in a JSON
+    `properties` column: ignored whole, spend 0 and no top category for anyone, and `--map
+    amount=properties.revenue` found no such column. REES46's first lines as PostHog events."""
+    import csv as _csv
+    import io
+    import json as _json
+
+    with REES46.open() as fh:
+        head = fh.readline().rstrip("\n").split(",")
+        lines = [dict(zip(head, next(fh).rstrip("\n").split(","), strict=True)) for _ in range(20)]
+    out = io.StringIO()
+    writer = _csv.writer(out)
+    writer.writerow(["uuid", "event", "properties", "timestamp", "distinct_id"])
+    for n, r in enumerate(lines):
+        props = {"product_id": r["product_id"], "price": float(r["price"]), "brand": r["brand"],
+                 "$session_id": r["user_session"], "$current_url": "https://shop.example/p"}  # fmt: skip
+        writer.writerow([f"u{n}", f"product_{r['event_type']}", _json.dumps(props),
+                         r["event_time"].removesuffix(" UTC"), r["user_id"]])  # fmt: skip
+    path = write(tmp_path / "posthog.csv", out.getvalue())
+    got = ingest(con, "events", path, pii_key=KEY, mapping={"user_id": "distinct_id",
+                 "session_id": "properties.$session_id"},
+                 reading=check_reading(SOURCES["events"], Reading(values=(
+                     ("event_type", "product_view", "view"), ("event_type", "product_cart", "cart"),
+                     ("event_type", "product_purchase", "purchase")))))  # fmt: skip
+    assert (got.loaded, got.quarantined) == (20, {})
+    assert (
+        got.columns["item_id"] == "properties.product_id"
+        and got.columns["price"] == "properties.price"
+    )
+    want = sorted(
+        (r["user_id"], r["product_id"], float(r["price"]), r["user_session"]) for r in lines
+    )
+    assert sorted(rows(con, "SELECT user_id, item_id, price, session_id FROM raw_events")) == want
+
+
 def test_a_file_cut_short_is_said(con, tmp_path):
     """helper-37: a day's file cut off in the middle of a line loaded with one quarantined line
     and exit code 0, nothing saying it was short. Taobao's first 50 lines, the last one cut."""
