@@ -42,6 +42,14 @@ MinorUnitsOpt = Annotated[
         "divided by 100.",
     ),
 ]
+TimesUtcOpt = Annotated[
+    bool,
+    typer.Option(
+        "--times-utc",
+        help="Times without a zone are UTC (Amplitude's, Snowplow's, warehouse exports): "
+        "converted to the shop's time zone, as Unix times are.",
+    ),
+]
 RatingScaleOpt = Annotated[
     int | None,
     typer.Option(
@@ -139,6 +147,7 @@ def ingest(
     encoding: EncodingOpt = None,
     rating_scale: RatingScaleOpt = None,
     minor_units: MinorUnitsOpt = False,
+    times_utc: TimesUtcOpt = False,
     replace: Annotated[
         bool,
         typer.Option(
@@ -184,6 +193,7 @@ def ingest(
                 encoding,
                 rating_scale,
                 minor_units,
+                times_utc,
             ),
             replace,
             replace_batch,
@@ -401,6 +411,7 @@ def watch(
     encoding: EncodingOpt = None,
     rating_scale: RatingScaleOpt = None,
     minor_units: MinorUnitsOpt = False,
+    times_utc: TimesUtcOpt = False,
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
@@ -420,6 +431,7 @@ def watch(
             encoding,
             rating_scale,
             minor_units,
+            times_utc,
         )
         watch_folder(
             _settings(project_dir, warehouse),

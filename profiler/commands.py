@@ -41,6 +41,7 @@ def reading_of(
     encoding: str | None = None,
     rating_scale: int | None = None,
     minor_units: bool = False,
+    times_utc: bool = False,
 ):
     """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
     or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike;
@@ -70,6 +71,7 @@ def reading_of(
         encoding,
         rating_scale,
         minor_units,
+        times_utc,
     )
 
 
@@ -84,6 +86,7 @@ def landing_readings(
     encoding: str | None = None,
     rating_scale: int | None = None,
     minor_units: bool = False,
+    times_utc: bool = False,
 ) -> dict[str, tuple[dict[str, str], object]]:
     """How `profiler watch` reads each source folder: source -> (mapping, `Reading`).
 
@@ -139,6 +142,7 @@ def landing_readings(
             encoding,
             rating_scale,
             minor_units,
+            times_utc,
         )
         readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))
     return readings
@@ -269,8 +273,16 @@ def describe_ingest(result) -> str:
             f"  ratings: a scale of {scale} points, read as ceil(rating x 5 / {scale}) stars "
             "(the scale this warehouse's feedback was last sent with; --rating-scale 5 for stars)"
         )
-    if result.reading.time_zone not in (None, "UTC"):
-        lines.append(f"  times: shop time, {result.reading.time_zone}")
+    if result.reading.time_zone not in (None, "UTC"):  # helper-35: which times were converted?
+        naive = (
+            "read as UTC and converted"
+            if result.reading.times_utc
+            else "taken as shop time (--times-utc if they are UTC)"
+        )
+        lines.append(
+            f"  times: shop time, {result.reading.time_zone}: Unix and zoned times converted, "
+            f"times without a zone {naive}"
+        )
     if result.ignored:  # a column a shop meant as its user id or city should not vanish unsaid
         lines.append(
             f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"

@@ -196,7 +196,8 @@ def ingest(
             # read from a UTF-8 copy, gone when the ingest ends
             folder = Path(cleanup.enter_context(TemporaryDirectory(prefix="profiler-ingest-")))
             info = as_utf8(info, reading.encoding, folder)
-        with _ingest_session(con, reading.time_zone):
+        # text without a zone is read in the session's zone: the shop's, or UTC with --times-utc
+        with _ingest_session(con, "UTC" if reading.times_utc else reading.time_zone):
             staged = _stage(con, info, reading.columns, tuple(wanted.values()))
             try:
                 result = _load(con, src, info, staged, wanted, pii_key, reading, loads)

@@ -60,6 +60,7 @@ class Reading:
     encoding: str | None = None  # `--encoding`: a text file's encoding when it is not UTF-8
     rating_scale: int | None = None  # `--rating-scale`: 5, 10 or 100 points (None: 5, checked)
     minor_units: bool = False  # `--minor-units`: money in cents (Stripe's API): divided by 100
+    times_utc: bool = False  # `--times-utc`: times without a zone are UTC, not the shop's clock
 
     def constants(self) -> dict[str, str]:
         """Canonical column -> the value every record gets."""
@@ -138,6 +139,7 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         check_encoding(reading.encoding),
         reading.rating_scale,
         reading.minor_units,
+        reading.times_utc,
     )
 
 

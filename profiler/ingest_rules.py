@@ -379,7 +379,8 @@ def _column_levels(
         number = "NULL" if is_temporal(native) else f"TRY_CAST({v} AS DOUBLE)"
         if native in (None, "VARCHAR"):  # a Unix number never holds ':': skip the cast for text
             number = f"CASE WHEN contains({v}, ':') THEN NULL ELSE {number} END"
-        lv.add(col, value, number, timestamp_sql(v, p, native, fmt, reading.time_zone or "UTC"))
+        zone = reading.time_zone or "UTC"
+        lv.add(col, value, number, timestamp_sql(v, p, native, fmt, zone, reading.times_utc))
         lv.checks.append((f"{v} IS NOT NULL AND NOT {absent} AND {t} IS NULL", "bad_timestamp"))
         lv.checks.append((f"{t} < '{MIN_TS}'", "early_timestamp"))
         lv.checks.append((f"{t} > '{lv.future}'", "future_timestamp"))

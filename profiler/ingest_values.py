@@ -102,20 +102,30 @@ def epoch_sql(d: str) -> str:
 
 
 def timestamp_sql(
-    v: str, d: str, native: str | None, fmt: str | None = None, zone: str = "UTC"
+    v: str,
+    d: str,
+    native: str | None,
+    fmt: str | None = None,
+    zone: str = "UTC",
+    naive_utc: bool = False,
 ) -> str:
     """The shop's wall-clock time (`zone`, see `shop_time`) from a native value, a Unix number,
     or text with or without a zone.
 
     Instants (zone-aware values, Unix numbers, text with an offset or a zone name) are converted
     to the zone; text without one is read in it, because ingest runs with the session time zone
-    at the shop's. With a strptime format (`--ts-format`) text is read by that format first.
+    at the shop's. With `naive_utc` (`--times-utc`) times without a zone are UTC instants, the
+    session runs in UTC, and dates stay the shop's dates. With a strptime format (`--ts-format`)
+    text is read by that format first.
     """
     z = quote_literal(zone)
+    utc = naive_utc and zone != "UTC"
     if native is not None and native.startswith("TIMESTAMP WITH TIME ZONE"):
         return f"timezone({z}, {v})"
-    if is_temporal(native):
+    if native == "DATE":
         return f"CAST({v} AS TIMESTAMP)"
+    if is_temporal(native):
+        return f"timezone({z}, timezone('UTC', {v}))" if utc else f"CAST({v} AS TIMESTAMP)"
     epoch = epoch_sql(d) if zone == "UTC" else f"timezone({z}, timezone('UTC', {epoch_sql(d)}))"
     if is_numeric(native):
         return epoch
@@ -124,10 +134,15 @@ def timestamp_sql(
         f"coalesce(timezone({z}, TRY_CAST({v} AS TIMESTAMPTZ)), "
         f"timezone({z}, TRY_CAST({spaced_offset} AS TIMESTAMPTZ)))"
     )
+    if utc:  # a date is no instant: 2019-10-01 stays that day
+        text = f"CASE WHEN length({v}) = 10 THEN TRY_CAST(TRY_CAST({v} AS DATE) AS TIMESTAMP) ELSE {text} END"
     if fmt is not None:  # the format first; Unix numbers and ISO 8601 text still read, unless
         # the format itself starts like ISO (`%Y-%d-%m`): then 2024-01-13 is a bad time, not 13 Jan
         parsed = f"try_strptime({v}, {quote_literal(fmt)})"
-        parsed = f"timezone({z}, {parsed})" if re.search("%[zZ]", fmt) else parsed
+        if re.search("%[zZ]", fmt):
+            parsed = f"timezone({z}, {parsed})"
+        elif utc and re.search("%[HIMS]", fmt):
+            parsed = f"timezone({z}, timezone('UTC', {parsed}))"
         iso = "NULL" if fmt.startswith("%Y-") else text
         return f"coalesce({parsed}, CASE WHEN {d} IS NOT NULL THEN {epoch} ELSE {iso} END)"
     return f"CASE WHEN {d} IS NOT NULL THEN {epoch} ELSE {text} END"

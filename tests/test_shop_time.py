@@ -90,6 +90,23 @@ def test_each_form_of_time_lands_on_the_shops_clock(tmp_path: Path) -> None:
     got = rows(warehouse, "SELECT DISTINCT ts FROM raw_events WHERE user_id = 'p'")
     assert got == [(datetime(2019, 10, 1, 12),)]
 
+    # helper-35: Amplitude's and Snowplow's times carry no zone but are UTC: --times-utc
+    # converts them as instants; a date stays its day
+    utc = tmp_path / "utc.csv"
+    utc.write_text(csv.read_text().replace("u,view,", "t,view,"))
+    out = run_cli("ingest", "events", str(utc), "--times-utc", warehouse=warehouse)
+    assert "times without a zone read as UTC and converted" in " ".join(out.split())
+    got = dict(rows(warehouse, "SELECT item_id, ts FROM raw_events WHERE user_id = 't'"))
+    assert got == {k: v[1] for k, v in cases.items()} | {"naive": datetime(2019, 10, 1, 12)}
+    con.execute(
+        f"COPY (SELECT 'q' AS user_id, 'view' AS event_type, TIMESTAMP '2019-12-01 10:00:00' AS ts) "
+        f"TO '{tmp_path / 'naive.parquet'}'"
+    )
+    run_cli("ingest", "events", str(tmp_path / "naive.parquet"), "--times-utc", warehouse=warehouse)
+    assert rows(warehouse, "SELECT ts FROM raw_events WHERE user_id = 'q'") == [
+        (datetime(2019, 12, 1, 11),)
+    ]
+
 
 def test_one_zone_per_warehouse(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
