@@ -252,6 +252,18 @@ def describe_ingest(result) -> str:
             "one event each, their items, prices and categories unread; flatten the file, one "
             "line per item"
         )
+    found, of = result.by_address
+    if found:
+        what = (
+            "of this file's users are known to events or feedback by their e-mail address"
+            if result.source == "users"
+            else "of this file are the e-mail address of a user registered under another id"
+        )
+        lines.append(
+            f"  warning: {found:,} of {of:,} user id(s) {what}: the profile keeps them apart, one "
+            "person as two users; read one id in both (--map user_id=COLUMN, e.g. the customers "
+            "file's Email)"
+        )
     if result.cut_short:
         lines.append(
             f"  warning: the file ends in the middle of its last line, quarantined as "

@@ -29,6 +29,7 @@ from profiler.ingest_checks import (
     currencies,
     dated_again_count,
     empty_columns,
+    ids_by_address,
     order_totals_on_lines,
     repeated_ids,
     unknown_items,
@@ -135,6 +136,8 @@ class IngestResult:
     repeated_ids: tuple[str, int] | None = None
     # (ignored JSON key, lines) holding a list of items (Segment's `properties.products`)
     item_lists: tuple[str, int] | None = None
+    # (user ids that are another registered id's e-mail, the file's user ids): one person twice
+    by_address: tuple[int, int] = (0, 0)
 
 
 def ingest(
@@ -314,6 +317,7 @@ def _load(
         dated_again=dated_again, replaced=replaced,
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
+        by_address=ids_by_address(con, src, TYPED) if stats.loaded else (0, 0),
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,
         catch_all=catch_all_ids(con, src) if stats.loaded else [],

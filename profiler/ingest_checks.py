@@ -123,6 +123,34 @@ def repeated_ids(con: duckdb.DuckDBPyConnection, relation: str, value_sql: str) 
     return n
 
 
+def ids_by_address(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> tuple[int, int]:
+    """(user ids, of the file's) that are the e-mail pseudonym of a user registered under
+    another id, or for a users file, the ids events or feedback use for its users' addresses:
+    one person as two profiles (helper-36: orders by customer id, reviews by address, 74
+    review-only phantoms and every buyer's ratings empty)."""
+    if src.name == "users":
+        if "email" not in src.column_names_lower():
+            return 0, 0
+        others = [t for t in ("raw_events", "raw_feedback") if has_table(con, t)]
+        if not others:
+            return 0, 0
+        used = " UNION ".join(f"SELECT DISTINCT user_id FROM {t}" for t in others)
+        return one_row(
+            con,
+            f"SELECT count(DISTINCT t.user_id) FILTER (WHERE t.email IN ({used}) "
+            "AND t.email <> t.user_id), count(DISTINCT t.user_id) "
+            f"FROM {typed} AS t WHERE t._reason IS NULL",
+        )
+    if not has_table(con, "raw_users") or "user_id" not in src.column_names_lower():
+        return 0, 0
+    return one_row(
+        con,
+        "SELECT count(DISTINCT t.user_id) FILTER (WHERE t.user_id IN (SELECT email FROM raw_users "
+        "WHERE email IS NOT NULL AND email <> user_id)), count(DISTINCT t.user_id) "
+        f"FROM {typed} AS t WHERE t._reason IS NULL",
+    )
+
+
 # currencies without minor units: their whole amounts are no sign of cents
 _WHOLE_CURRENCIES = ("jpy", "krw", "vnd", "clp", "isk", "huf", "twd", "ugx", "pyg", "xaf", "xof")
 

@@ -765,6 +765,36 @@ def test_an_email_address_as_user_id_is_pseudonymised(con, tmp_path):
     assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = ?", [ada]) == [(2,)]
 
 
+def test_one_person_by_id_and_by_address_is_said(con, tmp_path):
+    """helper-36: PrestaShop orders and customers by customer id, the review app's reviews by the
+    buyer's address: one person became two users (74 review-only phantoms, every buyer's ratings
+    empty), unsaid. The fixture's customers; reviews of REES46's first purchased items."""
+    items = [i for _, _, i, _ in rees46_purchases()[:2]]
+    reviews = "customer_email,product_id,rating,created_at\n" + "".join(
+        f"{a},{i},{r},2019-10-02 10:00:00\n"
+        for a, i, r in zip(
+            ["ada.quill@example.com", "bo.lin@example.org"], items, [1, 5], strict=True
+        )
+    )
+    path = write(tmp_path / "reviews.csv", reviews)
+    reading = Reading(kind="review")
+    first = ingest(
+        con, "feedback", path, pii_key=KEY, reading=reading, mapping={"user_id": "customer_email"}
+    )
+    assert first.by_address == (0, 2)  # no customers file yet
+    users = ingest(con, "users", USERS, pii_key=KEY)  # Ada is customer 1, Bo 100
+    said = " ".join(describe_ingest(users).split())
+    assert users.by_address[0] == 2 and "2 of " in said, said
+    assert "known to events or feedback by their e-mail" in said
+    again = ingest(con, "feedback", write(tmp_path / "reviews2.csv", reviews.replace("10:00", "11:00")),
+                   pii_key=KEY, reading=reading, mapping={"user_id": "customer_email"})  # fmt: skip
+    said = " ".join(describe_ingest(again).split())
+    assert (
+        "warning: 2 of 2 user id(s) of this file are the e-mail address of a user registered"
+        in said
+    )
+
+
 def test_pseudonyms_stable_per_key(tmp_path):
     def emails(key: bytes, name: str) -> list[tuple]:
         with duckdb.connect(str(tmp_path / name)) as c:
