@@ -416,12 +416,52 @@ def describe_ingest(result) -> str:
                 "if it is wrong (day and month swapped?), loaded times may be wrong too: ingest "
                 "the file again with the right format and --replace"
             )
-        if reason == "bad_timestamp" and result.loaded == 0 and not result.reading.ts_format:
-            lines.append(
-                "  nothing loaded: if those times share one format, send the file again with it, "
-                "e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"
-            )
+        if reason == "bad_timestamp" and not result.reading.ts_format:
+            fits = _ts_formats(result.bad_times)
+            if fits:  # helper-36: the hint named a month-first format for 01/10/2019 and RFC 2822
+                said = " or ".join(repr(f) for f in fits)
+                lines.append(
+                    f"  those times read with --ts-format {said}"
+                    + (
+                        " (day or month first? a day above 12 in the file tells)"
+                        if len(fits) > 1
+                        else ""
+                    )
+                    + ": send the file again with it and --replace"
+                )
+            elif result.loaded == 0:
+                lines.append(
+                    "  nothing loaded: if those times share one format, send the file again with "
+                    "it, e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"
+                )
     return "\n".join(lines)
+
+
+# common export time formats, tried on the values a file's bad times show
+_TS_FORMATS = tuple(
+    f"{day}{sep}{time}"
+    for day in ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y",
+                "%d %b %Y", "%b %d, %Y", "%d-%b-%Y", "%Y%m%d")
+    for sep, time in (("", ""), (" ", "%H:%M"), (" ", "%H:%M:%S"), (" ", "%I:%M %p"),
+                      (" ", "%I:%M:%S %p"))
+) + ("%a, %d %b %Y %H:%M:%S %z", "%d/%b/%Y:%H:%M:%S %z")  # fmt: skip
+
+
+def _ts_formats(values: list[str]) -> list[str]:
+    """The strptime formats (at most two) that read every shown value of a file's bad times."""
+    from datetime import datetime
+
+    if not values:
+        return []
+    fits = []
+    for fmt in _TS_FORMATS:
+        try:
+            for v in values:
+                datetime.strptime(v.strip(), fmt)
+        except ValueError:
+            continue
+        fits.append(fmt)
+    return fits[:2]
 
 
 def _guest_map(result) -> str:

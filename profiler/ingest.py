@@ -138,6 +138,8 @@ class IngestResult:
     item_lists: tuple[str, int] | None = None
     # (user ids that are another registered id's e-mail, the file's user ids): one person twice
     by_address: tuple[int, int] = (0, 0)
+    # up to 200 distinct unreadable times, for the summary to find the format that reads them
+    bad_times: list[str] = field(default_factory=list)
 
 
 def ingest(
@@ -318,6 +320,9 @@ def _load(
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
         by_address=ids_by_address(con, src, TYPED) if stats.loaded else (0, 0),
+        bad_times=[v for (v,) in con.execute(
+            f"SELECT DISTINCT _unknown FROM {TYPED} WHERE _reason = 'bad_timestamp' LIMIT 200"
+        ).fetchall()] if stats.reasons.get("bad_timestamp") else [],
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,
         catch_all=catch_all_ids(con, src) if stats.loaded else [],

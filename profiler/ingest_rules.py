@@ -563,6 +563,7 @@ def typed_query(
         )
         + (
             f" WHEN 'early_timestamp' THEN CAST(__v_{source.time_column} AS VARCHAR)"
+            f" WHEN 'bad_timestamp' THEN CAST(__v_{source.time_column} AS VARCHAR)"
             if source.time_column
             else ""
         )

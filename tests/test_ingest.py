@@ -640,6 +640,27 @@ def test_refused_file_changes_nothing(con, tmp_path, source, name, content, mapp
     assert snapshot(con) == before
 
 
+def test_bad_times_name_the_format_that_reads_them(con, tmp_path):
+    """helper-36: every file of unreadable times got the hint '%m/%d/%Y %H:%M', also BigCommerce's
+    day-first 01/10/2019 and its RFC 2822 dates. REES46's first purchases, written both ways."""
+    bought = rees46_purchases()[:13]
+    day_first = "customer_id,order_date,product_id,price\n" + "".join(
+        f"{u},{t.replace(day=n + 1):%d/%m/%Y %H:%M},{i},{p}\n"
+        for n, (u, t, i, p) in enumerate(bought)
+    )
+    got = ingest(con, "events", write(tmp_path / "bc.csv", day_first), pii_key=KEY,
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    said = " ".join(describe_ingest(got).split())
+    assert "those times read with --ts-format '%d/%m/%Y %H:%M': send the file again" in said, said
+    rfc = "customer_id,order_date,product_id,price\n" + "".join(
+        f'{u},"{t:%a, %d %b %Y %H:%M:%S} +0000",{i},{p}\n' for u, t, i, p in bought[:2]
+    )
+    got = ingest(con, "events", write(tmp_path / "rfc.csv", rfc), pii_key=KEY,
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    said = " ".join(describe_ingest(got).split())
+    assert "--ts-format '%a, %d %b %Y %H:%M:%S %z'" in said, said
+
+
 def test_missing_column_message_helps(con, tmp_path):
     with pytest.raises(ProfilerError) as err:
         ingest(con, "events", write(tmp_path / "a.csv", "uid2,action,when\n"), pii_key=KEY)
