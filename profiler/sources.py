@@ -67,6 +67,7 @@ SOURCES: dict[str, Source] = {
                     "visitor_id",
                     "uid",
                     "household_key",  # Dunnhumby's The Complete Journey
+                    "id_customer",  # PrestaShop's
                 ),
             ),
             Column(
@@ -114,6 +115,7 @@ SOURCES: dict[str, Source] = {
                     "article_id",
                     "parent_asin",  # Amazon 2023: products by parent_asin, as in its metadata
                     "asin",
+                    "id_product",  # PrestaShop's order_detail
                 ),
             ),
             Column("category_id", "VARCHAR", synonyms=("categoryid", "category", "cat_id")),
@@ -153,9 +155,9 @@ SOURCES: dict[str, Source] = {
                 "user_id",
                 "VARCHAR",
                 True,
-                synonyms=("userid", "customer_unique_id", "customer_id", "uid"),
+                synonyms=("userid", "customer_unique_id", "customer_id", "uid", "id_customer"),
             ),
-            Column("gender", "VARCHAR", synonyms=("sex",)),
+            Column("gender", "VARCHAR", synonyms=("sex", "id_gender")),  # PrestaShop's codes
             # a date of birth reads as its year
             Column(
                 "birth_year",
@@ -183,7 +185,15 @@ SOURCES: dict[str, Source] = {
                 True,
                 # Amazon 2023's metadata names a product by parent_asin alone; its reviews send
                 # both, asin the variant: parent_asin first everywhere, so the two join
-                synonyms=("product_id", "itemid", "sku", "article_id", "parent_asin", "asin"),
+                synonyms=(
+                    "product_id",
+                    "itemid",
+                    "sku",
+                    "article_id",
+                    "parent_asin",
+                    "asin",
+                    "id_product",
+                ),  # fmt: skip
             ),
             Column("category_id", "VARCHAR", synonyms=("categoryid",)),
             Column("category_path", "VARCHAR", synonyms=("category_code", "category_name")),
@@ -200,7 +210,14 @@ SOURCES: dict[str, Source] = {
                 "user_id",
                 "VARCHAR",
                 True,
-                synonyms=("userid", "customer_unique_id", "customer_id", "uid", "reviewer_id"),
+                synonyms=(
+                    "userid",
+                    "customer_unique_id",
+                    "customer_id",
+                    "uid",
+                    "reviewer_id",
+                    "id_customer",
+                ),  # fmt: skip
             ),
             Column(
                 "ts",
@@ -219,7 +236,7 @@ SOURCES: dict[str, Source] = {
             Column(
                 "item_id",
                 "VARCHAR",
-                synonyms=("product_id", "itemid", "sku", "parent_asin", "asin"),
+                synonyms=("product_id", "itemid", "sku", "parent_asin", "asin", "id_product"),
             ),
             Column("rating", "INTEGER", synonyms=("score", "stars", "review_score", "overall")),
             Column(

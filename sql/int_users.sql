@@ -7,7 +7,7 @@
 --   is_registered: TRUE when the user is in the users feed and registered by the as-of (a signup time after it: FALSE, and the users feed's attributes NULL: the shop did not know them yet)
 --   has_events: TRUE when the user has at least one (cleaned) event up to the as-of
 --   has_feedback: TRUE when the user left at least one piece of feedback up to the as-of
---   gender: gender, lower case, with male/man as m and female/woman as f; NULL when unknown or not registered by the as-of
+--   gender: gender, lower case, with male/man and ISO 5218's 1 as m, female/woman and 2 as f; NULL when unknown (0 or 9) or not registered by the as-of
 --   birth_year: year of birth; NULL when unknown, outside 1900..2030, or not registered by the as-of
 --   age: as-of year minus birth year (the birthday is not known: a user born in December 1990 counts 27 all through 2017); NULL when the birth year is NULL or gives an age outside 0..120
 --   city: city; NULL when unknown or not registered by the as-of

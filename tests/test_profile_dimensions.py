@@ -332,6 +332,18 @@ def test_registration_is_stated_as_of_the_build(tmp_path: Path, taobao) -> None:
         (user, True, "f", 27, "Hangzhou", date(2017, 12, 1)),
         ("777", True, "m", 37, "Xi'an", date(2017, 12, 1)),
     ]
+    # helper-36: PrestaShop's id_gender (ISO 5218: 1 male, 2 female, 0 unknown) came out as
+    # genders "1", "2" and "0"
+    codes = write_csv(
+        tmp_path / "customer.csv",
+        ["id_customer", "id_gender"],
+        [[user, "2"], ["777", "1"], ["778", "0"]],
+    )
+    run_cli("ingest", "users", str(codes), warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    assert query(wh, "SELECT user_id, gender FROM user_profile ORDER BY 1") == [
+        (user, "f"), ("777", "m"), ("778", None)
+    ]  # fmt: skip
 
 
 def test_repeats_across_exports_count_once_and_bursts_are_set_aside(
