@@ -386,6 +386,12 @@ def describe_ingest(result) -> str:
                 "  ids in scientific notation lost digits (Excel saves long numbers so, and different "
                 "ids then read alike): export that column as text and send the file again"
             )
+        if reason in ("negative_money", "bad_quantity") and result.source == "events":
+            lines.append(  # helper-36: a refund line left its purchase counted, unsaid
+                f"  {n:,} line(s) of negative money or quantity: refunds or returns? They are not "
+                "taken off the purchases they undo, which still count; leave refunded orders out "
+                "of the feed (or send --replace-batch without them)"
+            )
         if reason == "bad_type:rating":
             lines.append(
                 "  ratings are whole stars, 1 to 5: a half star (4.5) or a text is no rating "

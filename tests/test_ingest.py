@@ -117,6 +117,8 @@ def test_messy_csv_every_record_accounted_for(con):
     assert result.loaded == 9
     # a time before 1990 is named so, not "check --ts-format" (helper-21: 1984 read as a bad time)
     assert "1 time(s) before 1990, which profiler does not take" in describe_ingest(result)
+    # helper-36: a refund line's purchase still counts, which the summary now says
+    assert "refunds or returns? They are not taken off" in " ".join(describe_ingest(result).split())
     physical_data_lines = MESSY.read_bytes().count(b"\n") - 1
     assert result.lines == physical_data_lines - 1  # record 7 spans two lines
     assert result.loaded + sum(result.quarantined.values()) == result.lines
