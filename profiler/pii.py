@@ -94,8 +94,12 @@ def normalise_sql(column: str, expr: str) -> str:
 
     Emails compare case-insensitively, phones by their digits; an empty result counts as missing.
     """
-    if column == "email":  # the address alone: `Jane Doe <jane@x.com>` is jane@x.com
-        inner = f"lower(coalesce(nullif(regexp_extract({expr}, '{ADDRESS}'), ''), trim({expr})))"
+    if column == "email":  # an address as it was always hashed; `Jane Doe <jane@x.com>`, which
+        # never was one, is jane@x.com (pseudonyms stored before stay the same)
+        inner = (
+            f"lower(CASE WHEN regexp_full_match(trim({expr}), '{EMAIL_ID}') THEN trim({expr}) "
+            f"ELSE coalesce(nullif(regexp_extract({expr}, '{ADDRESS}'), ''), trim({expr})) END)"
+        )
     elif column == "phone":
         inner = f"regexp_replace({expr}, '[^0-9]', '', 'g')"
     else:
@@ -119,6 +123,8 @@ def address_of(value: str) -> str | None:
     """The e-mail address in `value`, as `normalise_sql` finds it; None when there is none."""
     import re
 
+    if re.fullmatch(EMAIL_ID, value.strip()):
+        return value.strip()
     found = re.search(ADDRESS, value)
     return found.group(0) if found else None
 

@@ -765,7 +765,7 @@ def test_an_email_address_as_user_id_is_pseudonymised(con, tmp_path):
         "1000,2017-11-22 12:00:00,4\n"
         # helper-36: a mail header's form was stored as sent, name and address
         '"Ada Quill <ada.quill@example.com>",2017-11-23 09:00:00,5\n'
-        "mailto:Bo.Lin@example.org,2017-11-24 09:00:00,6\n"
+        "Bo Lin <Bo.Lin@example.org>,2017-11-24 09:00:00,6\n"
     )
     orders = write(tmp_path / "orders.csv", body)
     reading = Reading(event_type="purchase")
@@ -785,6 +785,9 @@ def test_an_email_address_as_user_id_is_pseudonymised(con, tmp_path):
     assert raw.startswith("[redacted: the line holds an e-mail address; hmac ")
     assert pii.user_id_pseudonym(KEY, " Ada.Quill@Example.com") == ada  # what `show` looks up
     assert pii.user_id_pseudonym(KEY, "Ada <ada.quill@example.com>") == ada
+    # a value that was always one address keeps the pseudonym older warehouses hold (helper-38)
+    old = "<Ada.Quill@example.com>"
+    assert pii.user_id_pseudonym(KEY, old) == pii.pseudonymise(KEY, old.lower())
     assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = ?", [ada]) == [(2,)]
 
 
