@@ -319,7 +319,7 @@ def _load(
         dated_again=dated_again, replaced=replaced,
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
-        by_address=ids_by_address(con, src, TYPED) if stats.loaded else (0, 0),
+        by_address=ids_by_address(con, src, TYPED, resolved) if stats.loaded else (0, 0),
         bad_times=[v for (v,) in con.execute(
             f"SELECT DISTINCT _unknown FROM {TYPED} WHERE _reason = 'bad_timestamp' LIMIT 200"
         ).fetchall()] if stats.reasons.get("bad_timestamp") else [],

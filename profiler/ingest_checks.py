@@ -6,6 +6,7 @@ what the summary states; none refuses a line.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -123,18 +124,23 @@ def repeated_ids(con: duckdb.DuckDBPyConnection, relation: str, value_sql: str) 
     return n
 
 
-def ids_by_address(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> tuple[int, int]:
+def ids_by_address(
+    con: duckdb.DuckDBPyConnection, src: Source, typed: str, read: Mapping[str, str]
+) -> tuple[int, int]:
     """(user ids, of the file's) that are the e-mail pseudonym of a user registered under
     another id, or for a users file, the ids events or feedback use for its users' addresses:
     one person as two profiles (helper-36: orders by customer id, reviews by address, 74
     review-only phantoms and every buyer's ratings empty)."""
     if src.name == "users":
-        if "email" not in src.column_names_lower():
-            return 0, 0
         others = [t for t in ("raw_events", "raw_feedback") if has_table(con, t)]
-        if not others:
+        if "email" not in read or not others:
             return 0, 0
-        used = " UNION ".join(f"SELECT DISTINCT user_id FROM {t}" for t in others)
+        # the file's addresses probe the raw ids (a semi-join), never a DISTINCT over them
+        # (helper-38: 2.3 s for 1,000 users beside 10M events)
+        mine = f"(SELECT email FROM {typed} WHERE _reason IS NULL AND email IS NOT NULL)"
+        used = " UNION ".join(
+            f"SELECT DISTINCT user_id FROM {t} WHERE user_id IN {mine}" for t in others
+        )
         return one_row(
             con,
             f"SELECT count(DISTINCT t.user_id) FILTER (WHERE t.email IN ({used}) "
