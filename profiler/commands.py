@@ -352,7 +352,7 @@ def describe_ingest(result) -> str:
             f"  warning: {column!r} (ignored) says some orders were not bought ("
             + ", ".join(f"{_clipped(v)!r} {n:,}" for v, n in found)
             + " lines), yet every line counts as a purchase: leave them out and ingest the file "
-            "again with --replace"
+            f"in place of this one with --replace-batch {result.batch_id}"
         )
     if result.unpriced:
         lines.append(

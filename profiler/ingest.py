@@ -196,6 +196,13 @@ def ingest(
         loads = _batch_to_replace(con, src, replace_batch, loads, path)
     elif loads and not replace:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=loads[0])
+    elif replace and not _seen(con, src, info.fingerprints):  # helper-39: an edited file
+        # "replaced" nothing and loaded beside the one it was to correct
+        raise ProfilerError(
+            f"--replace: {path.name}'s content was never ingested as {src.name}, so it replaces "
+            "nothing; to put an edited or corrected file in place of an earlier one, give "
+            "--replace-batch N (each ingest summary names its batch); nothing loaded"
+        )
     with ExitStack() as cleanup:
         if _needs_decoding(info, reading.encoding):
             # read from a UTF-8 copy, gone when the ingest ends
@@ -699,6 +706,18 @@ def _batch_to_replace(
             f"--replace-batch {batch}: batch {batch} was already taken over by batch {row[1]}"
         )
     return (batch,)
+
+
+def _seen(con: duckdb.DuckDBPyConnection, src: Source, fingerprints: tuple[str, ...]) -> bool:
+    """Was this content ingested as this source before, whatever loaded of it?"""
+    if not has_table(con, "batches", SCHEMA):
+        return False
+    (n,) = one_row(
+        con,
+        f"SELECT count(*) FROM {SCHEMA}.batches WHERE source = ? AND list_contains(?, content_sha256)",
+        [src.name, list(fingerprints)],
+    )
+    return n > 0
 
 
 def _loads_of(

@@ -791,6 +791,36 @@ def test_an_email_address_as_user_id_is_pseudonymised(con, tmp_path):
     assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = ?", [ada]) == [(2,)]
 
 
+def test_replace_of_content_never_ingested_is_refused(con, tmp_path):
+    """helper-39: the status warning said "ingest the file again with --replace"; the edited file
+    (its refunded lines left out) loaded as a new batch beside the first, and the refunds, equal
+    purchase lines of both, counted still. --replace is for the same content read anew."""
+    bought = rees46_purchases()[:4]
+    body = "customer_id,order_date,product_id,price,financial_status\n" + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},{i},{p},{'refunded' if n == 0 else 'paid'}\n"
+        for n, (u, t, i, p) in enumerate(bought)
+    )
+    first = ingest(con, "events", write(tmp_path / "orders.csv", body), pii_key=KEY,
+                   reading=Reading(event_type="purchase"))  # fmt: skip
+    assert f"--replace-batch {first.batch_id}" in " ".join(describe_ingest(first).split())
+    paid = write(
+        tmp_path / "orders_paid.csv",
+        "".join(body.splitlines(keepends=True)[:1] + body.splitlines(keepends=True)[2:]),
+    )
+    before = snapshot(con)
+    with pytest.raises(
+        ProfilerError, match="never ingested as events, so it replaces nothing.*--replace-batch N"
+    ):
+        ingest(
+            con, "events", paid, pii_key=KEY, replace=True, reading=Reading(event_type="purchase")
+        )
+    assert snapshot(con) == before
+    fixed = ingest(con, "events", paid, pii_key=KEY, replace_batch=first.batch_id,
+                   reading=Reading(event_type="purchase"))  # fmt: skip
+    assert (fixed.batch_id, fixed.loaded) == (first.batch_id, 3)
+    assert rows(con, "SELECT count(*) FROM raw_events") == [(3,)]
+
+
 def test_one_person_by_id_and_by_address_is_said(con, tmp_path):
     """helper-36: PrestaShop orders and customers by customer id, the review app's reviews by the
     buyer's address: one person became two users (74 review-only phantoms, every buyer's ratings
