@@ -185,7 +185,8 @@ def ingest(
         guess = (
             "a UTF-16 file (it starts with the bytes FF FE or FE FF) loads with --encoding utf-16"
             if line == 1 and byte in (0xFE, 0xFF)
-            else "a Latin-1 or Windows-1252 file (as Excel saves CSV) loads with --encoding cp1252"
+            else "a Latin-1 or Windows-1252 file (as Excel saves CSV) loads with --encoding cp1252, "
+            "a Japanese one with --encoding cp932"
         )
         raise ProfilerError(
             f"{path.name} is not UTF-8: line {line:,} holds byte 0x{byte:02X}, which is not UTF-8 "

@@ -108,7 +108,7 @@ def file_info(path: Path) -> FileInfo:
     on_disk = hashlib.sha256() if gz else None
     unzip = _Gunzip() if gz else None
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")  # across chunk edges
-    foreign, utf8_text = None, False
+    foreign, utf8_chars, bad_bytes = None, 0, 0
     try:
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
@@ -119,9 +119,14 @@ def file_info(path: Path) -> FileInfo:
                 digest.update(text)
                 if on_disk:
                     on_disk.update(chunk)
-                if not utf8_text and not text.isascii():  # only where a byte is not ASCII
+                clearly = utf8_chars > 10 * bad_bytes + 10_000  # UTF-8 beyond doubt: stop counting
+                if not text.isascii() and not (clearly and foreign is not None):
                     decoded = decoder.decode(text)
-                    utf8_text = UTF8_TEXT.search(decoded) is not None
+                    # UTF-8 text and broken bytes counted: Shift-JIS makes a few UTF-8 characters
+                    # by chance among many broken bytes (helper-39)
+                    if not clearly:
+                        utf8_chars += len(UTF8_TEXT.findall(decoded))
+                        bad_bytes += len(BAD_BYTE.findall(decoded))
                     bad = BAD_BYTE.search(decoded) if foreign is None else None
                     if bad:
                         line = lines + decoded.count("\n", 0, bad.start()) + 1
@@ -133,6 +138,9 @@ def file_info(path: Path) -> FileInfo:
     if size and last != b"\n":
         lines += 1  # a last line without a line break is still a line
     file_sha256 = on_disk.hexdigest() if on_disk else ""
+    # a UTF-8 file with a broken byte has about as many UTF-8 characters or more; Shift-JIS a
+    # chance one among dozens of broken bytes
+    utf8_text = utf8_chars > 0 and 4 * utf8_chars >= bad_bytes
     return FileInfo(path, fmt, gz, digest.hexdigest(), lines, size, file_sha256, foreign, utf8_text,
                     ends_mid_line=fmt != "parquet" and bool(size) and last != b"\n")  # fmt: skip
 

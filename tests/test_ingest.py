@@ -1489,6 +1489,26 @@ def test_a_utf8_file_reads_as_utf8_whatever_encoding_says(con, tmp_path):
     assert messy.quarantined == MESSY_REASONS
 
 
+def test_a_shift_jis_file_with_chance_utf8_loads_with_its_encoding(con, tmp_path):
+    """helper-39: a Shift-JIS reviews file (half-width katakana ﾃｱ is C3 B1, UTF-8's ñ) read as
+    UTF-8 with broken bytes: --encoding cp932 was ignored and every Japanese line quarantined.
+    REES46's first purchased items, reviewed in Japanese."""
+    items = [i for _, _, i, _ in rees46_purchases()[:4]]
+    texts = ["ﾃｱﾗｼ付きで良い", "サイズが合わなかった", "普通です", "また買いたい"]
+    body = "user_id,product_id,rating,text,ts\n" + "".join(
+        f"u{n},{i},{n + 2},{t},2019-10-02 10:00:00\n"
+        for n, (i, t) in enumerate(zip(items, texts, strict=True))
+    )
+    path = write(tmp_path / "reviews_sjis.csv", body.encode("cp932"))
+    with pytest.raises(ProfilerError, match="is not UTF-8.*--encoding cp932"):
+        ingest(con, "feedback", path, pii_key=KEY, reading=Reading(kind="review"))
+    got = ingest(
+        con, "feedback", path, pii_key=KEY, reading=Reading(kind="review", encoding="cp932")
+    )
+    assert (got.loaded, got.quarantined) == (4, {})
+    assert sorted(t for (t,) in rows(con, "SELECT text FROM raw_feedback")) == sorted(texts)
+
+
 def test_a_utf16_export_is_named_as_such_and_loads_with_encoding(con, tmp_path):
     """Some spreadsheet tools save "Unicode text" as UTF-16 with a byte-order mark."""
     path = write(tmp_path / "unicode.csv", TAOBAO.read_text().encode("utf-16"))
