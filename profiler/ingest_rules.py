@@ -87,6 +87,8 @@ PLACEHOLDER_IDS = ("guest", "anonymous")
 LOSSY_ID = r"-?[0-9](\.[0-9]+)?[eE]\+[0-9]+"  # a number in scientific notation
 FUTURE_SLACK = timedelta(days=1)
 MONEY = ("price", "amount")
+# a two-digit birth year up to this is 20xx, above it 19xx: fixed, so a file reads the same any year
+TWO_DIGIT_PIVOT = 15
 _COLUMN_NAME = re.compile(r"[^\x00-\x1f]{1,255}")  # as written; quoted wherever it is used
 
 
@@ -400,12 +402,19 @@ def _column_levels(
         if col.name == "birth_year" and not is_numeric(native):  # a birthday: its year, in
             # any order (05/03/1990, 31.12.1980) or written as digits (19900305; helpers 32, 33)
             year = r"(^|[^0-9])((19|20)[0-9][0-9])([^0-9]|$)"
-            # 7/1/02: a two-digit year is of this century unless that makes the customer
-            # younger than ten (7/1/85 is 1985), not Python's 1969 pivot; DuckDB's date cast
-            # would read it as the year 2
-            yy = r"^[0-9]{1,2}[/.-][0-9]{1,2}[/.-]([0-9][0-9])$"
-            short = f"TRY_CAST(regexp_extract(trim({v}), '{yy}', 1) AS DOUBLE)"
-            short = f"{short} + CASE WHEN 2000 + {short} > year(current_date) - 10 THEN 1900 ELSE 2000 END"
+            # 7/1/02: a two-digit year up to TWO_DIGIT_PIVOT is 20xx, else 19xx (7/1/85 is 1985;
+            # never the wall clock, helper-38), and a month is at most 12 (helper-39); DuckDB's
+            # date cast would read 7/1/02 as the year 2
+            three = r"^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{2})$"
+            a, b, c = (
+                f"TRY_CAST(regexp_extract(trim({v}), '{three}', {g}) AS INTEGER)" for g in (1, 2, 3)
+            )
+            two = (  # 85/07/01 (Japan's YY/MM/DD: a first part above 31), else day and month first
+                f"CASE WHEN {a} > 31 AND {b} BETWEEN 1 AND 12 AND {c} BETWEEN 1 AND 31 THEN {a} "
+                f"WHEN {a} BETWEEN 1 AND 31 AND {b} BETWEEN 1 AND 31 AND least({a}, {b}) <= 12 "
+                f"THEN {c} END"
+            )
+            short = f"{two} + CASE WHEN {two} <= {TWO_DIGIT_PIVOT} THEN 2000 ELSE 1900 END"
             parsed = (
                 f"CASE WHEN {parsed} >= 10000000 AND {parsed} < 30000000 "
                 f"THEN floor({parsed} / 10000) ELSE coalesce({parsed}, {short}, "

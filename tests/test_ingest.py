@@ -2147,7 +2147,7 @@ def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_pa
     their city and gender lost; other date formats did too (helper-33). Taobao's first user ids."""
     with TAOBAO.open() as fh:
         next(fh)
-        users = list(dict.fromkeys(line.split(",")[0] for line in fh))[:8]
+        users = list(dict.fromkeys(line.split(",")[0] for line in fh))[:10]
     days = [
         "1990-01-01",
         "0000-00-00",
@@ -2157,17 +2157,19 @@ def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_pa
         "19770305",
         "3.5.85",
         "",
+        "85/07/01",  # Japan's YY/MM/DD (helper-39: read as 2001)
+        "99/04/20",
     ]
     body = "customer_number,birthday,city\n" + "".join(
         f"{u},{d},Hangzhou\n" for u, d in zip(users, days, strict=True)
     )
     result = ingest(con, "users", write(tmp_path / "customers.csv", body), pii_key=KEY,
                     mapping={"user_id": "customer_number"})  # fmt: skip
-    assert (result.loaded, result.quarantined) == (8, {})
+    assert (result.loaded, result.quarantined) == (10, {})
     assert result.columns["birth_year"] == "birthday"
     got = dict(rows(con, "SELECT user_id, birth_year FROM raw_users"))
-    # two-digit years (note 13: quarantined): this century unless that is under ten years ago
-    years = [1990, None, 1985, 2002, 2001, 1977, 1985, None]
+    # two-digit years (note 13: quarantined): 20xx up to 15, else 19xx, whatever the year now
+    years = [1990, None, 1985, 2002, 2001, 1977, 1985, None, 1985, 1999]
     assert got == dict(zip(users, years, strict=True))
     # a Parquet DATE column of birthdays, and one of years, read alike
     from datetime import date
