@@ -13,6 +13,7 @@ nothing it writes depends on it.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -419,8 +420,15 @@ def _cents(con, src: Source, staged: Staged, ignored: list[str], reading: Readin
 def _repeated_ids(con, src: Source, staged: Staged, ignored: list[str]) -> tuple[str, int] | None:
     if src.name != "events":
         return None
-    words = ("insert_id", "message_id", "messageid", "event_id", "eventid", "uuid")
-    column = _ignored_column(staged, ignored, *words)
+    # the whole name only: an orders file's `order_uuid` repeats on each line of an order, and a
+    # `device_uuid` on each event of a device (helper-38)
+    names = ("insertid", "messageid", "eventid", "uuid", "eventuuid")
+    column = next(
+        (c for c in ignored if re.sub(r"[^a-z0-9]", "", c.rpartition(".")[2].lower()) in names),
+        None,
+    )
+    if column and column not in staged.values and staged.fault == "__json_fault":
+        staged.values[column] = jsonl_unread_value(staged, column)
     n = repeated_ids(con, staged.relation, staged.values[column]) if column else 0
     return (column, n) if n else None
 

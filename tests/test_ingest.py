@@ -358,6 +358,13 @@ def test_an_event_id_sent_twice_is_said(con, tmp_path):
                  mapping={"user_id": "properties.distinct_id"})  # fmt: skip
     said = " ".join(describe_ingest(got).split())
     assert "warning: 1 line(s) repeat an event id 'properties.$insert_id' (ignored)" in said, said
+    # an order's id repeats on each of its lines: no event sent twice (helper-38)
+    orders = "customer_id,order_uuid,created_at,product_id,price\n" + "".join(
+        f"{u},o1,{t:%Y-%m-%d %H:%M:%S},{i},{p}\n" for u, t, i, p in rees46_purchases()[:3]
+    )
+    got = ingest(con, "events", write(tmp_path / "orders.csv", orders), pii_key=KEY,
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    assert got.repeated_ids is None
 
 
 def test_a_json_list_of_items_is_said(con, tmp_path):
