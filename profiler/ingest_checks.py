@@ -162,7 +162,7 @@ _WHOLE_CURRENCIES = ("jpy", "krw", "vnd", "clp", "isk", "huf", "twd", "ugx", "py
 
 
 def cents_suspect(
-    con: duckdb.DuckDBPyConnection, src: Source, typed: str, relation: str, currency_sql: str
+    con: duckdb.DuckDBPyConnection, src: Source, typed: str, currency_sql: str
 ) -> tuple[str, float] | None:
     """(currency, an amount) when every priced purchase's money is a whole number of at least
     100 and an ignored currency column names a currency with cents: Stripe's API sends 1999 usd
@@ -179,7 +179,7 @@ def cents_suspect(
         return None
     (currency,) = one_row(
         con,
-        f"SELECT mode(lower(trim(CAST({currency_sql} AS VARCHAR)))) FROM {relation} "
+        f"SELECT mode(lower(trim(CAST({currency_sql} AS VARCHAR)))) FROM {typed} "
         f"WHERE regexp_full_match(trim(CAST({currency_sql} AS VARCHAR)), '[A-Za-z]{{3}}')",
     )
     if currency is None or currency in _WHOLE_CURRENCIES:

@@ -384,12 +384,14 @@ def json_path(key: str) -> str:
     return quote_literal("$." + _json_key(key))
 
 
-def jsonl_values(staged: Staged, resolved: dict[str, str]) -> None:
-    """Extract only the keys ingest will use (`resolved`: canonical column -> key): each line is
-    parsed twice in all (its type, then every used key at once), and only when it holds no other
-    fault. A used key holding an object or an array (`{"user": {"id": 1}}`) is no value of that
-    column: the record is quarantined as `bad_type:<column>`, never stored as JSON text."""
-    used = list(dict.fromkeys(resolved.values()))
+def jsonl_values(staged: Staged, resolved: dict[str, str], checked: list[str] = ()) -> None:
+    """Extract only the keys ingest will use (`resolved`: canonical column -> key, and the
+    ignored keys the warnings read, `checked`): each line is parsed twice in all (its type, then
+    every used key at once), and only when it holds no other fault. A used key holding an object
+    or an array (`{"user": {"id": 1}}`) is no value of that column: the record is quarantined as
+    `bad_type:<column>`, never stored as JSON text."""
+    read = list(dict.fromkeys(resolved.values()))
+    used = read + [k for k in dict.fromkeys(checked) if k not in read]
     column = {key: name for name, key in reversed(list(resolved.items()))}  # the first one
     path = {k: staged.paths.get(k) or json_path(k) for k in used}
     paths = ", ".join(path[k] for k in used)
@@ -402,21 +404,15 @@ def jsonl_values(staged: Staged, resolved: dict[str, str]) -> None:
         f"WHEN (starts_with(__json[{i + 1}], '{{') OR starts_with(__json[{i + 1}], '[')) "
         f"AND json_type(_raw, {path[k]}) IN ('OBJECT', 'ARRAY') "
         f"THEN {quote_literal('bad_type:' + column[k])}"
-        for i, k in enumerate(used)
+        for i, k in enumerate(read)
     )
+    nested = f"CASE {nested} END" if nested else "NULL"
     staged.relation = (
-        f"(SELECT *, coalesce(__json_fault0, CASE {nested} END) AS __json_fault FROM "
+        f"(SELECT *, coalesce(__json_fault0, {nested}) AS __json_fault FROM "
         f"(SELECT *, CASE WHEN __json_fault0 IS NULL THEN json_extract_string(_raw, [{paths}]) "
         f"END AS __json FROM (SELECT *, {fault} AS __json_fault0 FROM {staged.relation})))"
     )
     staged.values = {k: f"__json[{i + 1}]" for i, k in enumerate(used)}
-
-
-def jsonl_unread_value(staged: Staged, key: str) -> str:
-    """SQL for a key `jsonl_values` did not extract (an ignored `status` or `currency`, asked
-    only what it says), on the lines that parse."""
-    path = staged.paths.get(key) or json_path(key)
-    return f"CASE WHEN __json_fault0 IS NULL THEN json_extract_string(_raw, {path}) END"
 
 
 def _first_line(exc: BaseException) -> str:

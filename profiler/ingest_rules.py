@@ -533,10 +533,13 @@ def typed_query(
     hmac: str | None = None,
     reading: Reading = AS_SENT,
     unread: bool = False,
+    kept: Mapping[str, str] | None = None,
 ) -> str:
     """One SELECT giving, per record: `_rec`, `_reason` (NULL when loaded), `_raw` (only when
     quarantined), `_unknown` (the value an `unknown_<column>` record sent) and every canonical
-    column typed. `now` is the wall clock, used only to refuse timestamps from the future.
+    column typed, plus `__kept_<what>`, the text of each ignored column of `kept` (what -> file
+    column) the warnings read, so they read the typed table, not the file again. `now` is the
+    wall clock, used only to refuse timestamps from the future.
     """
     lv = _Levels(hmac=hmac, future=(now + FUTURE_SLACK).isoformat(sep=" "))
     for col in source.columns:
@@ -552,6 +555,10 @@ def typed_query(
         whens = f"WHEN {blank} THEN 'empty_line' {whens}"
     outs = ", ".join(
         f"{_output_sql(source, c.name)} AS {quote_ident(c.name)}" for c in source.columns
+    )
+    extra = "".join(
+        f", CAST({staged.values[c]} AS VARCHAR) AS __kept_{what}"
+        for what, c in (kept or {}).items()
     )
     # the value a record sent for the rule it broke, to name the most frequent ones
     unknown = (
@@ -611,5 +618,5 @@ f AS (SELECT *, {", ".join(lv.finals)} FROM p),
 r AS (SELECT *, CASE WHEN __fault IS NOT NULL THEN __fault {whens} END AS __reason FROM f)
 SELECT __rec AS _rec, __reason AS _reason,
        CASE WHEN __reason IS NOT NULL THEN {_raw_sql(source, staged, hmac, unread)} END AS _raw,
-       {unknown} AS _unknown, {emailed} AS _email_id, {sent_words} AS _sent_word, {outs}
+       {unknown} AS _unknown, {emailed} AS _email_id, {sent_words} AS _sent_word, {outs}{extra}
 FROM r"""
