@@ -135,6 +135,11 @@ def file_info(path: Path) -> FileInfo:
                 last = text[-1:] or last
     except (OSError, zlib.error) as exc:
         raise ProfilerError(f"cannot read {path}: {exc}") from None
+    if unzip and not unzip.complete:  # helper-38: DuckDB's "Unexpected end of GZIP stream"
+        raise ProfilerError(
+            f"{path.name} is cut short: its gzip data ends before the end of the file it holds "
+            "(a copy or a download cut off?); send it whole; nothing loaded"
+        )
     if size and last != b"\n":
         lines += 1  # a last line without a line break is still a line
     file_sha256 = on_disk.hexdigest() if on_disk else ""
@@ -159,6 +164,11 @@ class _Gunzip:
             self._member = zlib.decompressobj(wbits=47)
             out.append(self._member.decompress(rest))
         return b"".join(out)
+
+    @property
+    def complete(self) -> bool:
+        """Did the last member end? A copy or download cut short ends inside one."""
+        return self._member.eof
 
 
 def as_utf8(info: FileInfo, encoding: str, folder: Path) -> FileInfo:

@@ -432,6 +432,14 @@ def test_a_file_cut_short_is_said(con, tmp_path):
     assert (got.loaded, got.quarantined) == (49, {"wrong_field_count": 1})
     said = " ".join(describe_ingest(got).split())
     assert "the file ends in the middle of its last line, quarantined as wrong_field_count" in said
+    # gzipped, the cut is in the compressed stream: refused whole, not DuckDB's IO error
+    packed = gzip.compress(text.encode())
+    before = snapshot(con)
+    with pytest.raises(ProfilerError, match="day35.csv.gz is cut short"):
+        ingest(
+            con, "events", write(tmp_path / "day35.csv.gz", packed[: len(packed) // 2]), pii_key=KEY
+        )
+    assert snapshot(con) == before
     whole = ingest(con, "events", write(tmp_path / "day36.csv", text), pii_key=KEY)
     assert whole.cut_short is None  # a whole file's last line ends with its line break, or not
     assert (
