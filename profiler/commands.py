@@ -227,7 +227,11 @@ def describe_ingest(result) -> str:
         )
     # every column read, the renamed ones with their file column (helper-36: an `amount` read
     # under its own name went unsaid)
-    read = [f"{t} <- {c}" if t != c else t for t, c in result.columns.items()]
+    read = [
+        (f"{t} <- {c}" if t != c else t)
+        + (f" (else {result.fallbacks[t]})" if t in result.fallbacks else "")
+        for t, c in result.columns.items()
+    ]
     if read:
         lines.append(f"  read: {', '.join(read)}")
     if result.reading.minor_units:

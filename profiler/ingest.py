@@ -56,6 +56,7 @@ from profiler.ingest_rules import (
     Staged,
     check_mapping,
     joined_date_and_time,
+    nested_fallbacks,
     resolve_columns,
     sends_email_ids,
     typed_query,
@@ -138,6 +139,8 @@ class IngestResult:
     item_lists: tuple[str, int] | None = None
     # (user ids that are another registered id's e-mail, the file's user ids): one person twice
     by_address: tuple[int, int] = (0, 0)
+    # canonical column -> the nested key that gives its value where the column read is empty
+    fallbacks: dict[str, str] = field(default_factory=dict)
     # up to 200 distinct unreadable times, for the summary to find the format that reads them
     bad_times: list[str] = field(default_factory=list)
 
@@ -274,8 +277,14 @@ def _load(
     resolved, ignored = resolve_columns(
         src, staged.columns, mapping, file, tuple(reading.constants()), tuple(staged.paths)
     )
+    fallbacks = nested_fallbacks(src, resolved, mapping, tuple(staged.paths))
+    ignored = [c for c in ignored if c not in fallbacks.values()]
     if staged.paths:  # keys inside an object: named by it, unless some of its keys are read
-        read = {c.split(".", 1)[0] for c in resolved.values() if c in staged.paths}
+        read = {
+            c.split(".", 1)[0]
+            for c in [*resolved.values(), *fallbacks.values()]
+            if c in staged.paths
+        }
         ignored = [
             c
             for c in ignored
@@ -290,8 +299,11 @@ def _load(
                 staged.native[column] = "VARCHAR"
     checked = _checked_columns(src, ignored)
     if info.format == "jsonl":
-        jsonl_values(staged, resolved, list(checked.values()))
-    else:
+        jsonl_values(staged, resolved, [*checked.values(), *fallbacks.values()])
+    for target, key in fallbacks.items():  # the top-level value, else the nested one
+        column = resolved[target]
+        staged.values[column] = f"coalesce({staged.values[column]}, {staged.values[key]})"
+    if info.format != "jsonl":
         resolved, ignored = joined_date_and_time(con, src, staged, resolved, ignored, mapping)
     # personal columns, and a user id that is an e-mail address, are keyed hashes
     keyed = src.personal or sends_email_ids(con, src, staged, resolved)
@@ -323,7 +335,7 @@ def _load(
     batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading, replaced)
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
-        columns=resolved, ignored=ignored, unknown=stats.unknown, reading=reading,
+        columns=resolved, ignored=ignored, fallbacks=fallbacks, unknown=stats.unknown, reading=reading,
         dated_again=dated_again, replaced=replaced,
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,

@@ -113,6 +113,34 @@ class Staged:
     paths: dict[str, str] = field(default_factory=dict)
 
 
+def nested_fallbacks(
+    source: Source,
+    resolved: Mapping[str, str],
+    mapping: Mapping[str, str],
+    nested: Sequence[str],
+) -> dict[str, str]:
+    """Canonical column -> a key inside an item or event object (`LEAF_PARENTS`) named like it,
+    for a column read from a top-level name the user did not --map: that key gives the value
+    where the top-level one is empty. Amplitude sends `productId` and `price` at the top level of
+    revenue events only, and the product of every event in `event_properties` (helper-39: every
+    view lost its item and price)."""
+    parents = {_loose(p) for p in LEAF_PARENTS}
+    taken = set(resolved.values())
+    out: dict[str, str] = {}
+    for col in source.columns:
+        column = resolved.get(col.name)
+        if column is None or col.name in mapping or column in nested:
+            continue
+        names = {_loose(n) for n in (col.name, *col.synonyms)}
+        for key in nested:
+            parent, _, leaf = key.rpartition(".")
+            if _loose(parent) in parents and _loose(leaf) in names and key not in taken:
+                out[col.name] = key
+                taken.add(key)
+                break
+    return out
+
+
 def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str, str]:
     """Refuse a `--map` before any work: its target must be canonical, its column a name."""
     names = [c.name for c in source.columns]

@@ -291,17 +291,36 @@ def test_amplitude_event_properties_are_read_and_an_empty_column_is_said(con, tm
         }) + "\n"
         for r in views
     )  # fmt: skip
-    got = ingest(con, "events", write(tmp_path / "amplitude.json", body), pii_key=KEY)
+    # helper-39: a revenue event's top-level productId and price made the nested ones of every
+    # other event unread; each line now takes the top-level value, else the nested one
+    bought = next(r for r in lines if r["event_type"] == "purchase")
+    body += _json.dumps({
+        "user_id": user, "event_type": "revenue_amount", "productId": bought["product_id"],
+        "price": float(bought["price"]), "quantity": 1, "event_time": "2019-10-01 23:00:00.000000",
+        "event_properties": {},
+    }) + "\n"  # fmt: skip
+    reading = check_reading(
+        SOURCES["events"], Reading(values=(("event_type", "revenue_amount", "purchase"),))
+    )
+    got = ingest(
+        con, "events", write(tmp_path / "amplitude.json", body), pii_key=KEY, reading=reading
+    )
     said = " ".join(describe_ingest(got).split())
-    assert "warning: read but empty on every loaded line: item_id <- productId" in said, said
-    assert "price <- event_properties.price" in said and "user_id," in said, said
-    assert rows(con, "SELECT count(session_id), count(price) FROM raw_events") == [(0, len(views))]
-    again = ingest(con, "events", write(tmp_path / "amplitude.json", body), pii_key=KEY,
-                   mapping={"item_id": "event_properties.product_id"}, replace=True)  # fmt: skip
-    assert again.empty == []
+    assert "item_id <- productId (else event_properties.product_id)" in said, said
+    assert "price (else event_properties.price)" in said and "user_id," in said, said
+    assert rows(con, "SELECT count(session_id), count(price) FROM raw_events") == [
+        (0, len(views) + 1)
+    ]
     assert rows(con, "SELECT item_id FROM raw_events ORDER BY ts") == [
         (r["product_id"],) for r in views
-    ]
+    ] + [(bought["product_id"],)]
+    # a column read from a name that is empty on every line is said (no nested key to fall to)
+    empty = body.replace('"product_id"', '"sku_code"').replace(
+        f'"productId": "{bought["product_id"]}"', '"productId": null'
+    )
+    got = ingest(con, "events", write(tmp_path / "empty.json", empty), pii_key=KEY, reading=reading)
+    said = " ".join(describe_ingest(got).split())
+    assert "warning: read but empty on every loaded line: item_id <- productId" in said, said
 
 
 def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
