@@ -85,6 +85,9 @@ def _move(path: Path, folder: str, reason: str | None = None) -> None:
     path.replace(target / name)
     if reason:
         (target / (name + ".reason.txt")).write_text(reason + "\n")
+    rejected = path.parent / "_rejected"
+    if folder == "_loaded" and not (rejected / path.name).exists():  # moved back, then loaded:
+        (rejected / (path.name + ".reason.txt")).unlink(missing_ok=True)  # its old reason goes
 
 
 def watch_folder(

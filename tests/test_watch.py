@@ -72,10 +72,16 @@ def test_watch_reads_each_folder_with_its_options(tmp_path: Path) -> None:
 
 def test_watch_without_the_options_rejects_the_export_with_the_reason(tmp_path: Path) -> None:
     land, _ = landing(tmp_path / "landing")
-    wh = tmp_path / "wh.duckdb"
-    run_cli("watch", str(land), "--once", warehouse=wh, project=sql_project(tmp_path / "p"))
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "p")
+    run_cli("watch", str(land), "--once", warehouse=wh, project=project)
     reason = (land / "events" / "_rejected" / "orders.csv.reason.txt").read_text()
     assert "--event-type purchase" in reason
+    # moved back and read with the option it lacked, it loads; its old reason goes (helper-39)
+    (land / "events" / "_rejected" / "orders.csv").replace(land / "events" / "orders.csv")
+    run_cli("watch", str(land), "--once", "--map", "events.user_id=buyer", *OPTIONS,
+            warehouse=wh, project=project)  # fmt: skip
+    assert (land / "events" / "_loaded" / "orders.csv").exists()
+    assert list((land / "events" / "_rejected").iterdir()) == []
 
 
 def test_watch_refuses_bad_options_before_touching_anything(tmp_path: Path) -> None:
