@@ -298,6 +298,14 @@ def _load(
                 staged.values[column] = f"CAST({staged.values[column]} AS VARCHAR)"
                 staged.native[column] = "VARCHAR"
     checked = _checked_columns(src, ignored)
+    # a JSON text column's key holding an object is no value, as in JSON lines (helper-38)
+    nested = [
+        f"WHEN {staged.nested_value[c]} THEN {quote_literal('bad_type:' + target)}"
+        for target, c in resolved.items()
+        if c in staged.nested_value
+    ]
+    if nested:
+        staged.fault = f"coalesce({staged.fault}, CASE {' '.join(nested)} END)"
     if info.format == "jsonl":
         jsonl_values(staged, resolved, [*checked.values(), *fallbacks.values()])
     for target, key in fallbacks.items():  # the top-level value, else the nested one

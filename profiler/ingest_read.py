@@ -347,6 +347,9 @@ def unpack_json_text(
                 f"CASE WHEN {obj} THEN json_extract_string({v}, {json_path(key)}) END"
             )
             staged.paths[column] = json_path(key)
+            staged.nested_value[column] = (
+                f"({obj} AND json_type({v}, {json_path(key)}) IN ('OBJECT', 'ARRAY'))"
+            )
     return staged
 
 

@@ -111,6 +111,9 @@ class Staged:
     empty: bool = False  # no header, no records: nothing to type
     # JSON lines: the path of a key inside an object (`properties.product_id`, Segment's shape)
     paths: dict[str, str] = field(default_factory=dict)
+    # a text column's JSON key (PostHog's CSV `properties`): its SQL holding a value found an
+    # object or an array, which no canonical column takes (`unpack_json_text`)
+    nested_value: dict[str, str] = field(default_factory=dict)
 
 
 def nested_fallbacks(

@@ -440,6 +440,18 @@ def test_a_csv_column_of_json_objects_gives_its_keys(con, tmp_path):
         (r["user_id"], r["product_id"], float(r["price"]), r["user_session"]) for r in lines
     )
     assert sorted(rows(con, "SELECT user_id, item_id, price, session_id FROM raw_events")) == want
+    # a key holding an object is no value: quarantined, as in JSON lines (helper-38: stored as
+    # the text {"id": 5})
+    nested = io.StringIO()
+    _csv.writer(nested).writerows([
+        ["event", "properties", "timestamp", "distinct_id"],
+        ["product_view", _json.dumps({"product_id": {"id": 5}}), "2019-10-01 10:00:00", "u1"],
+        ["product_view", _json.dumps({"product_id": "6"}), "2019-10-01 10:01:00", "u1"],
+    ])  # fmt: skip
+    got = ingest(con, "events", write(tmp_path / "nested.csv", nested.getvalue()), pii_key=KEY,
+                 mapping={"user_id": "distinct_id"},
+                 reading=check_reading(SOURCES["events"], Reading(values=(("event_type", "product_view", "view"),))))  # fmt: skip
+    assert (got.loaded, got.quarantined) == (1, {"bad_type:item_id": 1})
 
 
 def test_a_file_cut_short_is_said(con, tmp_path):
