@@ -13,7 +13,6 @@ nothing it writes depends on it.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -26,15 +25,16 @@ import duckdb
 from profiler.errors import ProfilerError
 from profiler.ingest_checks import (
     UnknownItems,
-    cents_suspect,
-    currencies,
+    catch_all_ids,
+    checked_columns,
+    cut_short,
     dated_again_count,
     empty_columns,
     ids_by_address,
+    item_lists,
+    kept_warnings,
     order_totals_on_lines,
-    repeated_ids,
     unknown_items,
-    unpaid_statuses,
     unpriced_purchases,
 )
 from profiler.ingest_csv import stage_csv
@@ -43,7 +43,6 @@ from profiler.ingest_read import (
     FileInfo,
     as_utf8,
     file_info,
-    json_path,
     jsonl_values,
     one_row,
     stage_jsonl,
@@ -297,7 +296,7 @@ def _load(
             if column and is_numeric(staged.native.get(column)):
                 staged.values[column] = f"CAST({staged.values[column]} AS VARCHAR)"
                 staged.native[column] = "VARCHAR"
-    checked = _checked_columns(src, ignored)
+    checked = checked_columns(src, ignored)
     # a JSON text column's key holding an object is no value, as in JSON lines (helper-38)
     nested = [
         f"WHEN {staged.nested_value[c]} THEN {quote_literal('bad_type:' + target)}"
@@ -322,11 +321,8 @@ def _load(
         sql = typed_query(src, staged, resolved, now=now, hmac=hmac, reading=reading,
                           unread=bool(ignored), kept=checked)  # fmt: skip
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
-        money_in = _currencies(con, checked)
-        cents = _cents(con, src, checked, reading)
-        repeats = _repeated_ids(con, checked)
-        item_lists = _item_lists(con, src, staged, ignored)
-        unpaid = _unpaid(con, checked)
+        kept = kept_warnings(con, src, TYPED, checked, reading.minor_units)
+        nested_lists = item_lists(con, src, staged, ignored)
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
         if hmac:
@@ -353,132 +349,20 @@ def _load(
         ).fetchall()] if stats.reasons.get("bad_timestamp") else [],
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,
-        catch_all=catch_all_ids(con, src) if stats.loaded else [],
+        catch_all=catch_all_ids(con, src, TYPED) if stats.loaded else [],
         unpriced=unpriced_purchases(con, src, TYPED) if stats.loaded else 0,
         order_totals=order_totals_on_lines(con, src, TYPED) if "amount" in resolved else (0, 0),
-        currencies=money_in,
-        unpaid=unpaid,
+        currencies=kept.currencies,
+        unpaid=kept.unpaid,
+        cut_short=cut_short(con, info, TYPED),
+        cents=kept.cents,
+        repeated_ids=kept.repeated_ids,
+        item_lists=nested_lists,
         # a session id is often unset (Amplitude's -1): the 30-minute rule then makes sessions
-        cut_short=_cut_short(con, info),
-        cents=cents,
-        repeated_ids=repeats,
-        item_lists=item_lists,
         empty=empty_columns(con, TYPED, [c for c in resolved
                                          if c not in (*reading.constants(), "session_id")])
         if stats.loaded else [],
     )  # fmt: skip
-
-
-def catch_all_ids(con: duckdb.DuckDBPyConnection, src: Source) -> list[tuple[str, int, int]]:
-    """(id, its lines, the busiest other user's lines) for `0` or `-1` as the user id of more
-    loaded lines than 3x any other user has (and 3 at least): a placeholder for guests?
-    (WooCommerce: 30 guests as one customer 0, helper-27.) Said, not quarantined: a shop whose ids
-    start at 0 has a real user 0 (helper-31), and a file of one user's lines must load the same
-    as the others (helper-33). Read from the typed rows."""
-    if "user_id" not in src.column_names_lower():
-        return []
-    zeros = con.execute(
-        f"SELECT user_id, count(*) FROM {TYPED} WHERE _reason IS NULL AND user_id IN ('0', '-1') "
-        "GROUP BY user_id"
-    ).fetchall()
-    if not zeros:
-        return []
-    (busiest,) = one_row(
-        con,
-        f"SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM {TYPED} "
-        "WHERE _reason IS NULL AND user_id NOT IN ('0', '-1') GROUP BY user_id)",
-    )
-    return sorted((u, n, busiest) for u, n in zeros if n >= 3 and n > 3 * busiest)
-
-
-def _cut_short(con: duckdb.DuckDBPyConnection, info: FileInfo) -> str | None:
-    """The reason the last line was quarantined for, when the file ends in the middle of it and
-    that line cannot be read: a copy or a download cut short (helper-37: a day's file 40% short
-    loaded with one quarantined line and exit code 0)."""
-    if not info.ends_mid_line:
-        return None
-    rows = con.execute(
-        f"SELECT _reason FROM {TYPED} WHERE _rec = (SELECT max(_rec) FROM {TYPED})"
-    ).fetchall()
-    structural = ("wrong_field_count", "bad_quoting", "bad_json", "bad_encoding")
-    return rows[0][0] if rows and rows[0][0] in structural else None
-
-
-def _ignored_column(ignored: list[str], *words: str, never: tuple[str, ...] = ()) -> str | None:
-    """The ignored column whose name holds the first of `words` that one holds (`currency_iso`,
-    `Order Status` before `order_state`), never one holding a word of `never` (`currency_rate`,
-    `customer_state`)."""
-    for word in words:
-        for c in ignored:
-            name = c.lower()
-            if word in name and not any(n in name for n in never):
-                return c
-    return None
-
-
-def _checked_columns(src: Source, ignored: list[str]) -> dict[str, str]:
-    """The ignored columns the file's warnings read, by what they hold: a currency, an order
-    status, an event id. JSON lines extract them with the used keys, in the one pass over each
-    line's JSON (helper-38: one more pass per warning made a 1M-line ingest 80% slower)."""
-    found = {"currency": _ignored_column(ignored, "currency", never=("rate", "amount", "total"))}
-    if src.name == "events":
-        found["status"] = _ignored_column(
-            ignored, "status", "state",
-            never=("customer", "billing", "shipping", "province", "region", "country"),
-        )  # fmt: skip
-        # the whole name only: an orders file's `order_uuid` repeats on each line of an order,
-        # and a `device_uuid` on each event of a device (helper-38)
-        names = ("insertid", "messageid", "eventid", "uuid", "eventuuid")
-        found["event_id"] = next(
-            (c for c in ignored if re.sub(r"[^a-z0-9]", "", c.rpartition(".")[2].lower()) in names),
-            None,
-        )
-    return {what: c for what, c in found.items() if c is not None}
-
-
-def _currencies(con, checked: dict[str, str]) -> list[tuple[str, int]]:
-    column = checked.get("currency")
-    return currencies(con, TYPED, "__kept_currency") if column else []
-
-
-def _cents(con, src: Source, checked: dict[str, str], reading: Reading):
-    column = checked.get("currency")
-    if reading.minor_units or src.name != "events" or not column:
-        return None
-    return cents_suspect(con, src, TYPED, "__kept_currency")
-
-
-def _repeated_ids(con, checked: dict[str, str]) -> tuple[str, int] | None:
-    column = checked.get("event_id")
-    n = repeated_ids(con, TYPED, "__kept_event_id") if column else 0
-    return (column, n) if n else None
-
-
-def _item_lists(con, src: Source, staged: Staged, ignored: list[str]) -> tuple[str, int] | None:
-    """An ignored JSON key named like a list of items that holds one: an order's products nested
-    in one line (Segment's and Mixpanel's `properties.products`) load as one event without them,
-    their items, brands and categories unread (helper-35); a Parquet list is refused outright."""
-    if src.name != "events" or staged.fault != "__json_fault":
-        return None
-    # an object none of whose keys was read is ignored whole (`properties`): its keys too
-    inner = [k for k in staged.paths if k.partition(".")[0] in ignored]
-    for c in [*ignored, *inner]:
-        if c.rpartition(".")[2].lower() in ("items", "products", "line_items", "lineitems"):
-            path = staged.paths.get(c) or json_path(c)
-            (n,) = one_row(
-                con,
-                f"SELECT count(*) FROM {staged.relation} WHERE __json_fault0 IS NULL "
-                f"AND json_type(_raw, {path}) = 'ARRAY'",
-            )
-            if n:
-                return c, n
-    return None
-
-
-def _unpaid(con, checked: dict[str, str]) -> tuple[str, list[tuple[str, int]]] | None:
-    column = checked.get("status")
-    found = unpaid_statuses(con, TYPED, "__kept_status") if column else []
-    return (column, found) if found else None
 
 
 RATING_SCALE_KEY = "rating_scale"
