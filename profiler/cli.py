@@ -200,7 +200,7 @@ def ingest(
         )
     except ProfilerError as err:
         _fail(str(err))
-    from profiler.commands import describe_ingest
+    from profiler.ingest_summary import describe_ingest
 
     _console().print(describe_ingest(result), soft_wrap=True, markup=False)
     if result.loaded == 0 and result.lines > 0:  # a scheduler must not see this as a success

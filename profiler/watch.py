@@ -103,7 +103,8 @@ def watch_folder(
     every file as sent."""
     from rich.markup import escape
 
-    from profiler.commands import build_project, describe_ingest, ingest_file
+    from profiler.commands import build_project, ingest_file
+    from profiler.ingest_summary import describe_ingest
 
     if not directory.is_dir():
         raise ProfilerError(

@@ -16,10 +16,10 @@ import pytest
 from conftest import REES46, TAOBAO, rees46_purchases
 
 from profiler import pii
-from profiler.commands import describe_ingest
 from profiler.errors import ProfilerError
 from profiler.ingest import ingest
 from profiler.ingest_reading import Reading, check_reading
+from profiler.ingest_summary import describe_ingest
 from profiler.settings import Settings
 from profiler.sources import SOURCES
 

@@ -1,0 +1,307 @@
+"""The ingest summary: what a loaded file said, in lines a person reads after `profiler ingest`
+(and `watch`): where each column came from, what went to quarantine and why, and what to do
+about each warning. It formats `IngestResult`; it decides nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def describe_ingest(result) -> str:
+    if result.duplicate:
+        return (
+            f"{result.file}: already ingested (same content, batch {result.duplicate_of}); "
+            "nothing loaded. To read it again another way (--ts-format, --map, --event-type), "
+            "ingest it with --replace: the earlier load is taken out"
+        )
+    lines = [
+        f"{result.source}: {result.file}: {result.loaded:,} loaded, {sum(result.quarantined.values()):,} quarantined of {result.lines:,} lines (batch {result.batch_id})"
+    ]
+    if result.replaced:
+        lines.append(
+            f"  replaced: batch {result.batch_id}: its earlier rows left raw_{result.source} and "
+            "quarantine and this file's took their place; the next build recomputes the models "
+            "in full"
+        )
+    # every column read, the renamed ones with their file column (helper-36: an `amount` read
+    # under its own name went unsaid)
+    read = [
+        (f"{t} <- {c}" if t != c else t)
+        + (f" (else {result.fallbacks[t]})" if t in result.fallbacks else "")
+        for t, c in result.columns.items()
+    ]
+    if read:
+        lines.append(f"  read: {', '.join(read)}")
+    if result.reading.minor_units:
+        lines.append("  money: sent in minor units (cents), divided by 100")
+    if result.cents:
+        currency, example = result.cents
+        lines.append(
+            f"  warning: every purchase's money is a whole number (up to {example:,.0f}) and the "
+            f"currency is {currency}: sent in cents? --minor-units divides it by 100 (with "
+            "--replace for this file)"
+        )
+    if result.repeated_ids:
+        column, n = result.repeated_ids
+        lines.append(
+            f"  warning: {n:,} line(s) repeat an event id {column!r} (ignored) sent before in the "
+            "file: one event sent twice? Each line counts (equal purchase lines are two purchases)"
+        )
+    if result.item_lists:
+        key, n = result.item_lists
+        lines.append(
+            f"  warning: {key!r} (ignored) holds a list of items on {n:,} line(s): they load as "
+            "one event each, their items, prices and categories unread; flatten the file, one "
+            "line per item"
+        )
+    found, of = result.by_address
+    if found:
+        what = (
+            "of this file's users are known to events or feedback by their e-mail address"
+            if result.source == "users"
+            else "of this file are the e-mail address of a user registered under another id"
+        )
+        lines.append(
+            f"  warning: {found:,} of {of:,} user id(s) {what}: the profile keeps them apart, one "
+            "person as two users; read one id in both (--map user_id=COLUMN, e.g. the customers "
+            "file's Email)"
+        )
+    if result.cut_short:
+        lines.append(
+            f"  warning: the file ends in the middle of its last line, quarantined as "
+            f"{result.cut_short}: was it cut short? Send it whole with --replace-batch "
+            f"{result.batch_id}"
+        )
+    if result.empty:
+        said = ", ".join(f"{c} <- {result.columns[c]}" for c in result.empty)
+        lines.append(
+            f"  warning: read but empty on every loaded line: {said}; is it in another column "
+            "(--map names it)?"
+        )
+    if result.read_as:  # built-in words (`pv`, Coveo's `click`) as much as --event-type's
+        words = ", ".join(f"{w!r} as {t} {n:,}" for w, t, n in result.read_as)
+        lines.append(f"  read as: {words}")
+    scale = result.reading.rating_scale
+    if result.source == "feedback" and scale not in (None, 5):  # given, or the feed's last one
+        lines.append(
+            f"  ratings: a scale of {scale} points, read as ceil(rating x 5 / {scale}) stars "
+            "(the scale this warehouse's feedback was last sent with; --rating-scale 5 for stars)"
+        )
+    if result.reading.time_zone not in (None, "UTC"):  # helper-35: which times were converted?
+        naive = (
+            "read as UTC and converted"
+            if result.reading.times_utc
+            else "taken as shop time (--times-utc if they are UTC)"
+        )
+        lines.append(
+            f"  times: shop time, {result.reading.time_zone}: Unix and zoned times converted, "
+            f"times without a zone {naive}"
+        )
+    if result.ignored:  # a column a shop meant as its user id or city should not vanish unsaid
+        lines.append(
+            f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"
+        )
+    for source, batch in result.also_as:
+        fed = [c for c in result.columns if c not in ("user_id", "item_id")]
+        lines.append(
+            f"  warning: the same content is loaded as {source} too (batch {batch}): is it "
+            f"{result.source} as well? "
+            + (
+                f"Its {', '.join(fed)} are now the newest values of those {result.source}"
+                if fed
+                else "It sent ids alone, which change no value"
+            )
+        )
+    if result.email_ids:
+        lines.append(
+            f"  {result.email_ids:,} line(s) had an e-mail address as the user id: stored as its "
+            "pseudonym, like the users' email column (`profiler show ADDRESS` finds the user)"
+        )
+    missing = result.unknown_items
+    if missing:
+        whose = "these events'" if missing.this_file else "the events' (all loaded)"
+        lines.append(
+            f"  warning: {missing.missing:,} of {whose} {missing.of:,} item ids are not in the "
+            f"items loaded (e.g. {missing.example!r}; the items have {missing.catalogue_example!r}"
+            "): written differently in the two files (a leading zero, a prefix)? Such events get "
+            "no category, brand or price from the items"
+        )
+    totals, orders = result.order_totals
+    if totals:
+        lines.append(
+            f"  warning: in {totals:,} of {orders:,} orders of several items, every line carries "
+            f"the same {result.columns.get('amount')!r}, not its price x quantity: the order's "
+            "total on each line? Spend counts it once per line. Map the line's money instead, or "
+            "leave amount out (price x quantity is used), and ingest the file again with --replace"
+        )
+    if result.currencies:
+        lines.append(
+            "  warning: amounts in more than one currency ("
+            + ", ".join(f"{c} {n:,}" for c, n in result.currencies)
+            + " lines); profiler sums money as sent, so spend mixes them: convert to one "
+            "currency before ingesting, or send each currency to a warehouse of its own"
+        )
+    for user, n, busiest in result.catch_all:
+        lines.append(
+            f"  warning: user id {user!r} has {n:,} lines, more than 3x any other user "
+            f"({busiest:,}): guest checkouts written as one customer (WooCommerce's 0)? Then they "
+            f"merge strangers into one profile: map a column that names each guest "
+            f"({_guest_map(result)}) and ingest the file again with --replace"
+        )
+    if result.unpaid:
+        column, found = result.unpaid
+        lines.append(
+            f"  warning: {column!r} (ignored) says some orders were not bought ("
+            + ", ".join(f"{_clipped(v)!r} {n:,}" for v, n in found)
+            + " lines), yet every line counts as a purchase: leave them out and ingest the file "
+            f"in place of this one with --replace-batch {result.batch_id}"
+        )
+    if result.unpriced:
+        lines.append(
+            f"  warning: none of the {result.unpriced:,} purchases has an amount or a price: they "
+            "take the items' prices where an items file gives them, else spend counts them as 0. "
+            "If the file has the money in another column, --map amount=COLUMN (the line's money) "
+            "or price=COLUMN (a unit's), and ingest it again with --replace"
+        )
+    if result.dated_again:
+        lines.append(
+            f"  warning: {result.dated_again:,} line(s) sent as dates equal lines already loaded "
+            "on the same dates; equal lines of a date are separate orders, so both count. If this "
+            "file sends earlier orders again, they now count twice"
+        )
+    for reason, n in sorted(result.quarantined.items(), key=lambda kv: -kv[1]):
+        values = result.unknown.get(reason)
+        named = ", ".join(f"{_clipped(v)!r} {c:,}" for v, c in values) if values else ""
+        if result.unknown_more.get(reason):
+            named += f", and {result.unknown_more[reason]:,} more value(s)"
+        lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
+        if reason.startswith("bad_type:") and result.loaded == 0:
+            lines += _bad_type_hint(result, reason.split(":", 1)[1])
+        if reason == "placeholder_user_id":
+            lines.append(
+                f"  {n:,} line(s) with a user id that stands for no account (a guest checkout): "
+                "as one user they would merge strangers. To keep them, map a column that names "
+                f"each guest ({_guest_map(result)}); they are in `quarantine`"
+            )
+        if reason.startswith("lossy_id:"):
+            lines.append(
+                "  ids in scientific notation lost digits (Excel saves long numbers so, and different "
+                "ids then read alike): export that column as text and send the file again"
+            )
+        if reason in ("negative_money", "bad_quantity") and result.source == "events":
+            lines.append(  # helper-36: a refund line left its purchase counted, unsaid
+                f"  {n:,} line(s) of negative money or quantity: refunds or returns? They are not "
+                "taken off the purchases they undo, which still count; leave refunded orders out "
+                "of the feed (or send --replace-batch without them)"
+            )
+        if reason == "bad_type:rating":
+            lines.append(
+                "  ratings are whole stars, 1 to 5: a half star (4.5) or a text is no rating "
+                "(the line, its text too, is in `quarantine`)"
+            )
+        if reason == "missing_user_id" and "--map user_id=COLUMN" not in _guest_map(result):
+            lines.append(
+                f"  lines without a user id (guest orders?) load with {_guest_map(result)}, "
+                "if that column names each buyer"
+            )
+        if reason == "early_timestamp" and any(
+            re.fullmatch(r"(19|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])", str(v))
+            for v, _ in values or []
+        ):
+            lines.append(
+                "  these are dates written as YYYYMMDD (GA4's event_date), read as Unix seconds: "
+                "send the file again with --ts-format %Y%m%d, or map the real time column "
+                "(--map ts=event_timestamp)"
+            )
+        elif reason == "early_timestamp":
+            lines.append(
+                f"  {n:,} time(s) before 1990, which profiler does not take: a 0 or a small "
+                "number for a missing time? (lines in `quarantine`)"
+            )
+        if reason == "bad_timestamp" and result.loaded and result.reading.ts_format:
+            lines.append(
+                f"  check --ts-format {result.reading.ts_format!r}: {n:,} time(s) do not match it; "
+                "if it is wrong (day and month swapped?), loaded times may be wrong too: ingest "
+                "the file again with the right format and --replace"
+            )
+        if reason == "bad_timestamp" and not result.reading.ts_format:
+            fits = _ts_formats(result.bad_times)
+            if fits:  # helper-36: the hint named a month-first format for 01/10/2019 and RFC 2822
+                said = " or ".join(repr(f) for f in fits)
+                lines.append(
+                    f"  those times read with --ts-format {said}"
+                    + (
+                        " (day or month first? a day above 12 in the file tells)"
+                        if len(fits) > 1
+                        else ""
+                    )
+                    + ": send the file again with it and --replace"
+                )
+            elif result.loaded == 0:
+                lines.append(
+                    "  nothing loaded: if those times share one format, send the file again with "
+                    "it, e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"
+                )
+    return "\n".join(lines)
+
+
+# common export time formats, tried on the values a file's bad times show
+_TS_FORMATS = tuple(
+    f"{day}{sep}{time}"
+    for day in ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y",
+                "%d %b %Y", "%b %d, %Y", "%d-%b-%Y", "%Y%m%d")
+    for sep, time in (("", ""), (" ", "%H:%M"), (" ", "%H:%M:%S"), (" ", "%I:%M %p"),
+                      (" ", "%I:%M:%S %p"))
+) + ("%a, %d %b %Y %H:%M:%S %z", "%d/%b/%Y:%H:%M:%S %z")  # fmt: skip
+
+
+def _ts_formats(values: list[str]) -> list[str]:
+    """The strptime formats (at most two) that read every shown value of a file's bad times."""
+    from datetime import datetime
+
+    if not values:
+        return []
+    fits = []
+    for fmt in _TS_FORMATS:
+        try:
+            for v in values:
+                datetime.strptime(v.strip(), fmt)
+        except ValueError:
+            continue
+        fits.append(fmt)
+    return fits[:2]
+
+
+def _guest_map(result) -> str:
+    """The --map that tells guests apart: an e-mail column first; never a note, a user agent
+    or an IP address."""
+    other = [c for c in result.ignored if re.search(r"e-?mail", c, re.I)] or [
+        c
+        for c in result.ignored
+        if re.search(r"customer|user|buyer", c, re.I)
+        and not re.search(r"note|agent|ip\b|ip_", c, re.I)
+    ]
+    return f"--map user_id={other[0]}" if other else "--map user_id=COLUMN"
+
+
+def _bad_type_hint(result, column: str) -> list[str]:
+    """Why a whole file's `bad_type` lines did not load: a text column only refuses JSON objects
+    and arrays; a number column, numbers it cannot read."""
+    from profiler.sources import get_source
+
+    if get_source(result.source).column(column).type == "VARCHAR":
+        return [
+            f"  nothing loaded: {column} holds JSON objects or arrays (nested values); flatten the "
+            "file first, one plain value per key (DuckDB: unnest(), jq: .[])"
+        ]
+    if result.reading.decimal_comma:
+        return []
+    return [
+        "  nothing loaded: if those numbers use a decimal comma (12,50 or 1.234,50), "
+        "send the file again with --decimal-comma (lines in `quarantine`)"
+    ]
+
+
+def _clipped(value: str, width: int = 40) -> str:
+    return value if len(value) <= width else value[: width - 3] + "..."
