@@ -296,7 +296,7 @@ def _load(
             if column and is_numeric(staged.native.get(column)):
                 staged.values[column] = f"CAST({staged.values[column]} AS VARCHAR)"
                 staged.native[column] = "VARCHAR"
-    checked = checked_columns(src, ignored)
+    checked = checked_columns(src, ignored, {*staged.values, *staged.columns})
     # a JSON text column's key holding an object is no value, as in JSON lines (helper-38)
     nested = [
         f"WHEN {staged.nested_value[c]} THEN {quote_literal('bad_type:' + target)}"
@@ -307,9 +307,16 @@ def _load(
         staged.fault = f"coalesce({staged.fault}, CASE {' '.join(nested)} END)"
     if info.format == "jsonl":
         jsonl_values(staged, resolved, [*checked.values(), *fallbacks.values()])
-    for target, key in fallbacks.items():  # the top-level value, else the nested one
-        column = resolved[target]
-        staged.values[column] = f"coalesce({staged.values[column]}, {staged.values[key]})"
+    for target, key in fallbacks.items():  # the top-level value, else the nested one, as text
+        column, nested_value = resolved[target], f"CAST({staged.values[key]} AS VARCHAR)"
+        top = f"nullif(trim(CAST({staged.values[column]} AS VARCHAR)), '')"
+        # an object or array inside is no value of the column (helper-41): no fallback there
+        nested_value = (
+            f"CASE WHEN starts_with({nested_value}, '{{') OR starts_with({nested_value}, '[') "
+            f"THEN NULL ELSE {nested_value} END"
+        )
+        staged.values[column] = f"coalesce({top}, {nested_value})"
+        staged.native[column] = "VARCHAR"
     if info.format != "jsonl":
         resolved, ignored = joined_date_and_time(con, src, staged, resolved, ignored, mapping)
     # personal columns, and a user id that is an e-mail address, are keyed hashes

@@ -291,7 +291,7 @@ def _ignored_column(ignored: list[str], *words: str, never: tuple[str, ...] = ()
     return None
 
 
-def checked_columns(src: Source, ignored: list[str]) -> dict[str, str]:
+def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict[str, str]:
     """The ignored columns the file's warnings read, by what they hold: a currency, an order
     status, an event id. JSON lines extract them with the used keys, in the one pass over each
     line's JSON (helper-38: one more pass per warning made a 1M-line ingest 80% slower)."""
@@ -308,7 +308,8 @@ def checked_columns(src: Source, ignored: list[str]) -> dict[str, str]:
             (c for c in ignored if re.sub(r"[^a-z0-9]", "", c.rpartition(".")[2].lower()) in names),
             None,
         )
-    return {what: c for what, c in found.items() if c is not None}
+    # a repeated header's second copy (`status (repeated)`) is no column to read (helper-41)
+    return {what: c for what, c in found.items() if c is not None and c in readable}
 
 
 def item_lists(

@@ -36,7 +36,7 @@ FORMATS = {
 CHUNK = 1 << 24
 STAGE = "_ingest_stage"  # the temp table a reader fills when DuckDB cannot read the file in place
 BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
-UTF8_TEXT = re.compile("[^\x00-\x7f\udc80-\udcff]")  # a character UTF-8 needed several bytes for
+SAMPLE_CHARS = 1 << 20  # of each decoded chunk, counted for UTF-8 text against broken bytes
 
 
 @dataclass(frozen=True)
@@ -119,14 +119,18 @@ def file_info(path: Path) -> FileInfo:
                 digest.update(text)
                 if on_disk:
                     on_disk.update(chunk)
-                clearly = utf8_chars > 10 * bad_bytes + 10_000  # UTF-8 beyond doubt: stop counting
-                if not text.isascii() and not (clearly and foreign is not None):
+                # UTF-8 characters and broken bytes are counted, on a bounded part of each chunk,
+                # until one kind clearly wins: Shift-JIS makes a few UTF-8 characters by chance
+                # among many broken bytes (helper-39); a clean file stops being decoded (helper-41)
+                decided = utf8_chars > 4 * bad_bytes + 100_000 or (
+                    foreign is not None and bad_bytes > 4 * utf8_chars + 10_000
+                )
+                if not text.isascii() and not decided:
                     decoded = decoder.decode(text)
-                    # UTF-8 text and broken bytes counted: Shift-JIS makes a few UTF-8 characters
-                    # by chance among many broken bytes (helper-39)
-                    if not clearly:
-                        utf8_chars += len(UTF8_TEXT.findall(decoded))
-                        bad_bytes += len(BAD_BYTE.findall(decoded))
+                    sample = decoded[:SAMPLE_CHARS]
+                    broken = len(sample) - len(BAD_BYTE.sub("", sample))
+                    bad_bytes += broken
+                    utf8_chars += len(sample) - len(sample.encode("ascii", "ignore")) - broken
                     bad = BAD_BYTE.search(decoded) if foreign is None else None
                     if bad:
                         line = lines + decoded.count("\n", 0, bad.start()) + 1
@@ -156,8 +160,10 @@ class _Gunzip:
 
     def __init__(self) -> None:
         self._member = zlib.decompressobj(wbits=47)
+        self._fed = False
 
     def decompress(self, data: bytes) -> bytes:
+        self._fed = True
         out = [self._member.decompress(data)]
         while self._member.eof and self._member.unused_data:
             rest = self._member.unused_data
@@ -167,8 +173,9 @@ class _Gunzip:
 
     @property
     def complete(self) -> bool:
-        """Did the last member end? A copy or download cut short ends inside one."""
-        return self._member.eof
+        """Did the last member end? A copy or download cut short ends inside one; an empty file
+        is no gzip data at all (refused as empty, helper-41)."""
+        return self._member.eof or not self._fed
 
 
 def as_utf8(info: FileInfo, encoding: str, folder: Path) -> FileInfo:

@@ -116,6 +116,10 @@ class Staged:
     nested_value: dict[str, str] = field(default_factory=dict)
 
 
+# the columns a nested key may fill where the top-level one is empty: the item's own
+FALLBACK_COLUMNS = ("item_id", "price", "quantity", "brand", "category_id", "category_path")
+
+
 def nested_fallbacks(
     source: Source,
     resolved: Mapping[str, str],
@@ -126,21 +130,26 @@ def nested_fallbacks(
     for a column read from a top-level name the user did not --map: that key gives the value
     where the top-level one is empty. Amplitude sends `productId` and `price` at the top level of
     revenue events only, and the product of every event in `event_properties` (helper-39: every
-    view lost its item and price)."""
+    view lost its item and price). Only the item's own columns, by their names in order (a
+    generic `value` or `type` inside an object is no amount or event type: helper-41)."""
     parents = {_loose(p) for p in LEAF_PARENTS}
     taken = set(resolved.values())
+    leaves: dict[str, str] = {}  # loose leaf -> the first nested key with it
+    for key in nested:
+        parent, _, leaf = key.rpartition(".")
+        if _loose(parent) in parents and key not in taken:
+            leaves.setdefault(_loose(leaf), key)
     out: dict[str, str] = {}
     for col in source.columns:
         column = resolved.get(col.name)
-        if column is None or col.name in mapping or column in nested:
+        if col.name not in FALLBACK_COLUMNS or column is None or col.name in mapping:
             continue
-        names = {_loose(n) for n in (col.name, *col.synonyms)}
-        for key in nested:
-            parent, _, leaf = key.rpartition(".")
-            if _loose(parent) in parents and _loose(leaf) in names and key not in taken:
-                out[col.name] = key
-                taken.add(key)
-                break
+        if column in nested:
+            continue
+        key = next((leaves[k] for k in map(_loose, (col.name, *col.synonyms)) if k in leaves), None)
+        if key is not None and key not in taken:
+            out[col.name] = key
+            taken.add(key)
     return out
 
 

@@ -108,9 +108,11 @@ def normalise_sql(column: str, expr: str) -> str:
 
 
 # an e-mail address, where a user id was expected (orders exports keyed by the buyer's address)
-EMAIL_ID = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+# (ASCII white space, as DuckDB's RE2 reads `\s`: Python's would take U+3000 too, helper-41)
+SPACES = " \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+EMAIL_ID = r"[^@ \t\n\f\r]+@[^@ \t\n\f\r]+\.[^@ \t\n\f\r]+"
 # an address inside a value: a mail header's `Jane Doe <jane@x.com>`, `mailto:jane@x.com`
-ADDRESS = r"[^@\s<>()\[\]\",;:]+@[^@\s<>()\[\]\",;:]+\.[^@\s<>()\[\]\",;:]+"
+ADDRESS = r"[^@ \t\n\f\r<>()\[\]\",;:]+@[^@ \t\n\f\r<>()\[\]\",;:]+\.[^@ \t\n\f\r<>()\[\]\",;:]+"
 
 
 def email_sql(expr: str) -> str:
@@ -123,8 +125,9 @@ def address_of(value: str) -> str | None:
     """The e-mail address in `value`, as `normalise_sql` finds it; None when there is none."""
     import re
 
-    if re.fullmatch(EMAIL_ID, value.strip()):
-        return value.strip()
+    value = value.strip(SPACES)  # as DuckDB's trim(): spaces, never tabs or line breaks
+    if re.fullmatch(EMAIL_ID, value):
+        return value
     found = re.search(ADDRESS, value)
     return found.group(0) if found else None
 
@@ -133,7 +136,7 @@ def user_id_pseudonym(key: bytes, value: str) -> str:
     """The user id ingest stores for `value`: an e-mail address becomes its pseudonym (as the
     `email` column's), any other id stays as sent; `show` finds a user by address this way."""
     address = address_of(value)
-    return pseudonymise(key, address.lower()) if address else value.strip()
+    return pseudonymise(key, address.lower()) if address else value.strip(SPACES)
 
 
 def register_hmac(con: duckdb.DuckDBPyConnection, key: bytes) -> str:

@@ -323,6 +323,45 @@ def test_amplitude_event_properties_are_read_and_an_empty_column_is_said(con, tm
     assert "warning: read but empty on every loaded line: item_id <- productId" in said, said
 
 
+def test_a_nested_fallback_takes_only_the_items_own_columns(con, tmp_path):
+    """helper-41: the fallback took `event_properties.product` (a name) before `product_id`, a
+    generic `value` as the amount of views, an object as an item id, and crashed on a typed
+    Parquet column beside a JSON text one. REES46's first purchase, its item and price."""
+    import json as _json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    u, t, i, p = rees46_purchases()[0]
+    at = f"{t:%Y-%m-%d %H:%M:%S}"
+    lines = [
+        {"user_id": u, "event_type": "view", "event_time": at, "productId": None, "revenue": None,
+         "event_properties": {"product": "Blue Shirt", "product_id": i, "value": "red"}},
+        {"user_id": u, "event_type": "view", "event_time": at, "productId": "", "revenue": None,
+         "event_properties": {"product_id": {"id": i}, "value": 42}},
+        {"user_id": u, "event_type": "purchase", "event_time": at, "productId": i, "revenue": p,
+         "event_properties": {}},
+    ]  # fmt: skip
+    body = "".join(_json.dumps(line) + "\n" for line in lines)
+    got = ingest(con, "events", write(tmp_path / "amp.jsonl", body), pii_key=KEY)
+    assert (got.loaded, got.quarantined, got.fallbacks) == (
+        3,
+        {},
+        {"item_id": "event_properties.product_id"},
+    )
+    assert rows(con, "SELECT event_type, item_id, amount FROM raw_events ORDER BY event_type, item_id") == [
+        ("purchase", i, p), ("view", i, None), ("view", None, None)
+    ]  # fmt: skip
+    table = {"user_id": [u, u], "event_type": ["view", "purchase"], "ts": [t, t],
+             "item_id": pa.array([None, int(i)], pa.int64()),
+             "properties": [_json.dumps({"product_id": "P-9"}), "{}"]}  # fmt: skip
+    pq.write_table(pa.table(table), tmp_path / "typed.parquet")
+    got = ingest(con, "events", tmp_path / "typed.parquet", pii_key=KEY)
+    assert (got.loaded, got.quarantined) == (2, {})
+    assert rows(con, "SELECT item_id FROM raw_events WHERE _batch_id = ? ORDER BY event_type DESC",
+                [got.batch_id]) == [("P-9",), (i,)]  # fmt: skip
+
+
 def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
     """helper-36: Stripe's API sends `"amount": 1999, "currency": "usd"` for $19.99; every
     buyer's spend read 100x, unsaid. REES46's first purchases as Stripe charges."""
@@ -471,6 +510,8 @@ def test_a_file_cut_short_is_said(con, tmp_path):
             con, "events", write(tmp_path / "day35.csv.gz", packed[: len(packed) // 2]), pii_key=KEY
         )
     assert snapshot(con) == before
+    with pytest.raises(ProfilerError, match="empty file"):  # no gzip data at all is empty
+        ingest(con, "events", write(tmp_path / "none.csv.gz", b""), pii_key=KEY)
     whole = ingest(con, "events", write(tmp_path / "day36.csv", text), pii_key=KEY)
     assert whole.cut_short is None  # a whole file's last line ends with its line break, or not
     assert (
