@@ -342,6 +342,11 @@ def _load(
             f"{file}: read this way no line loads ({stats.lines:,} lines, most quarantined as "
             f"{worst}); the earlier load (batch {replaced[0]}) stays as it was; nothing changed"
         )
+    if replaced and _reads_as_before(con, src, replaced, sum(stats.reasons.values())):
+        raise ProfilerError(  # helper-40: a replace that changed nothing took back all history
+            f"{file}: read this way it gives the rows and the quarantine of batch {replaced[0]} "
+            "again: nothing to replace, so nothing changed (the history stays)"
+        )
     dated_again = dated_again_count(con, src, TYPED, replaced) if stats.loaded else 0
     batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading, replaced)
     return IngestResult(
@@ -624,6 +629,30 @@ def _batch_to_replace(
             f"--replace-batch {batch}: batch {batch} was already taken over by batch {row[1]}"
         )
     return (batch,)
+
+
+def _reads_as_before(
+    con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, ...], quarantined: int
+) -> bool:
+    """Does this reading give exactly the rows the replaced loads hold, and as many quarantined
+    lines? Then a replace would change nothing but take back the history stamped since."""
+    (before,) = one_row(
+        con,
+        f"SELECT coalesce(sum(quarantined), 0) FROM {SCHEMA}.batches "
+        f"WHERE batch_id IN ({', '.join(map(str, replaced))}) AND source = ?",
+        [src.name],
+    )
+    if before != quarantined:
+        return False
+    cols = ", ".join(quote_ident(c.name) for c in src.columns)
+    new = f"SELECT {cols} FROM {TYPED} WHERE _reason IS NULL"
+    old = f"SELECT {cols} FROM raw_{src.name} WHERE {BATCH_COLUMN} IN ({', '.join(map(str, replaced))})"
+    (differ,) = one_row(
+        con,
+        f"SELECT (SELECT count(*) FROM ({new} EXCEPT ALL {old})) "
+        f"+ (SELECT count(*) FROM ({old} EXCEPT ALL {new}))",
+    )
+    return differ == 0
 
 
 def _seen(con: duckdb.DuckDBPyConnection, src: Source, fingerprints: tuple[str, ...]) -> bool:

@@ -878,6 +878,20 @@ def test_an_email_address_as_user_id_is_pseudonymised(con, tmp_path):
     assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = ?", [ada]) == [(2,)]
 
 
+def test_replace_that_reads_as_before_changes_nothing(con, tmp_path):
+    """helper-40: `ingest users X --replace` of the same file read the same way took back the
+    whole profile history at the next build, for nothing. The fixture's customers file."""
+    first = ingest(con, "users", USERS, pii_key=KEY)
+    before = snapshot(con)
+    with pytest.raises(
+        ProfilerError, match=f"rows and the quarantine of batch {first.batch_id} again"
+    ):
+        ingest(con, "users", USERS, pii_key=KEY, replace=True)
+    assert snapshot(con) == before
+    fixed = ingest(con, "users", USERS, pii_key=KEY, replace=True, mapping={"region": "city"})
+    assert fixed.replaced == (first.batch_id,)  # read another way, it replaces
+
+
 def test_replace_of_content_never_ingested_is_refused(con, tmp_path):
     """helper-39: the status warning said "ingest the file again with --replace"; the edited file
     (its refunded lines left out) loaded as a new batch beside the first, and the refunds, equal
