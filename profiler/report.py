@@ -91,6 +91,9 @@ class BuildPrinter:
             guests = _catch_all_user(con)
             if guests:
                 self.console.print(guests, style="bold red", soft_wrap=True)
+        addresses = address_ids(con)
+        if addresses:
+            self.console.print(addresses, style="bold red", soft_wrap=True)
             stale = _stale_profile(con, run)
             if stale:  # a blocked model holds back only what reads it: say which profile this is
                 self.console.print(stale, style="bold red", soft_wrap=True)
@@ -138,6 +141,40 @@ def _as_of_against_data(con, run: RunResults) -> str:
     return (
         f"note: the as-of is {days:,} day(s) after the newest data ({newest}): windows, recency "
         "and lifecycle stages count up to it"
+    )
+
+
+ADDRESS_IDS_CHECKED = "address_ids_checked_through_batch"
+
+
+def address_ids(con) -> str:
+    """User ids that hold an e-mail address as sent: profiler before session 14 stored
+    `Jane Doe <jane@x.com>` so, in the profile and its exports (helper-40), where ingest now
+    keeps the address's pseudonym. Each batch is looked at until it is clean, then remembered."""
+    from profiler.pii import ADDRESS
+    from profiler.state import get_setting, has_table, max_batch, put_setting
+
+    mark = int(get_setting(con, ADDRESS_IDS_CHECKED) or 0)
+    found = []
+    for source in ("events", "feedback", "users"):
+        if not has_table(con, f"raw_{source}"):
+            continue
+        n, batches = con.execute(
+            f"SELECT count(*), array_sort(list(DISTINCT _batch_id)) FROM raw_{source} "
+            f"WHERE _batch_id > ? AND contains(user_id, '@') AND regexp_matches(user_id, '{ADDRESS}')",
+            [mark],
+        ).fetchone()
+        if n:
+            found.append(f"{n:,} in raw_{source} (batch {', '.join(map(str, batches[:5]))})")
+    if not found:
+        newest = max_batch(con)
+        if newest > mark:  # nothing written when nothing was new
+            put_setting(con, ADDRESS_IDS_CHECKED, str(newest))
+        return ""
+    return (
+        f"WARNING: user ids that hold an e-mail address as sent, loaded by an older profiler: "
+        f"{'; '.join(found)}; ingest those files again with --replace, which keeps only the "
+        "address's pseudonym (the same user as the address's other rows)"
     )
 
 

@@ -952,6 +952,28 @@ def test_one_person_by_id_and_by_address_is_said(con, tmp_path):
     )
 
 
+def test_address_ids_an_older_version_stored_are_named_until_sent_again(con, tmp_path):
+    """helper-40: a warehouse of an older profiler holds `Jane Doe <jane@x.com>` user ids as
+    sent; the upgrade said nothing. REES46's first purchases, their buyers as such addresses."""
+    from profiler.report import address_ids
+
+    body = "customer,order_date,product_id,price\n" + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},{i},{p}\n" for u, t, i, p in rees46_purchases()[:3]
+    )
+    path = write(tmp_path / "orders.csv", body)
+    first = ingest(con, "events", path, pii_key=KEY, reading=Reading(event_type="purchase"),
+                   mapping={"user_id": "customer"})  # fmt: skip
+    assert address_ids(con) == ""
+    con.execute("UPDATE raw_events SET user_id = 'Jane Doe <jane@x.com>'")  # as stored before
+    con.execute("DELETE FROM _profiler.settings WHERE name = 'address_ids_checked_through_batch'")
+    said = address_ids(con)
+    assert f"3 in raw_events (batch {first.batch_id})" in said and "--replace" in said, said
+    assert address_ids(con) == said  # said again until the file is sent again
+    ingest(con, "events", path, pii_key=KEY, reading=Reading(event_type="purchase"),
+           mapping={"user_id": "customer"}, replace=True)  # fmt: skip
+    assert address_ids(con) == ""
+
+
 def test_pseudonyms_stable_per_key(tmp_path):
     def emails(key: bytes, name: str) -> list[tuple]:
         with duckdb.connect(str(tmp_path / name)) as c:
