@@ -132,6 +132,8 @@ class IngestResult:
     # (currency, an amount) when every purchase's money is a whole number beside a currency
     # with cents: sent in cents?
     cents: tuple[str, float] | None = None
+    # a currency without cents (jpy) whose money --minor-units divided by 100
+    whole_in_minor_units: str | None = None
     # (ignored event id column, lines repeating an id an earlier line sent)
     repeated_ids: tuple[str, int] | None = None
     # (ignored JSON key, lines) holding a list of items (Segment's `properties.products`)
@@ -368,6 +370,7 @@ def _load(
         unpaid=kept.unpaid,
         cut_short=cut_short(con, info, TYPED),
         cents=kept.cents,
+        whole_in_minor_units=kept.whole_in_minor_units,
         repeated_ids=kept.repeated_ids,
         item_lists=nested_lists,
         # a session id is often unset (Amplitude's -1): the 30-minute rule then makes sessions

@@ -189,6 +189,17 @@ def cents_suspect(
     return currency, example
 
 
+def whole_currency(con: duckdb.DuckDBPyConnection, typed: str, currency_sql: str) -> str | None:
+    """The file's currency, when it has no cents (jpy): `--minor-units` then divided whole yen
+    by 100 (helper-40)."""
+    (currency,) = one_row(
+        con,
+        f"SELECT mode(lower(trim(CAST({currency_sql} AS VARCHAR)))) FROM {typed} "
+        f"WHERE regexp_full_match(trim(CAST({currency_sql} AS VARCHAR)), '[A-Za-z]{{3}}')",
+    )
+    return currency if currency in _WHOLE_CURRENCIES else None
+
+
 def order_totals_on_lines(
     con: duckdb.DuckDBPyConnection, src: Source, typed: str
 ) -> tuple[int, int]:
@@ -341,6 +352,7 @@ class Kept:
 
     currencies: list[tuple[str, int]]
     cents: tuple[str, float] | None
+    whole_in_minor_units: str | None  # --minor-units given for a currency without cents
     repeated_ids: tuple[str, int] | None
     unpaid: tuple[str, list[tuple[str, int]]] | None
 
@@ -360,6 +372,9 @@ def kept_warnings(
     return Kept(
         currencies=currencies(con, typed, currency) if currency else [],
         cents=cents_suspect(con, src, typed, currency) if currency and not minor_units else None,
+        whole_in_minor_units=whole_currency(con, typed, currency)
+        if currency and minor_units
+        else None,
         repeated_ids=(checked["event_id"], repeats) if repeats else None,
         unpaid=(checked["status"], unpaid) if unpaid else None,
     )

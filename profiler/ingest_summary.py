@@ -35,6 +35,12 @@ def describe_ingest(result) -> str:
         lines.append(f"  read: {', '.join(read)}")
     if result.reading.minor_units:
         lines.append("  money: sent in minor units (cents), divided by 100")
+    if result.whole_in_minor_units:
+        lines.append(
+            f"  warning: --minor-units divided the money by 100, but the currency is "
+            f"{result.whole_in_minor_units}, which has no cents: send the file again without it "
+            "(--replace)"
+        )
     if result.cents:
         currency, example = result.cents
         lines.append(

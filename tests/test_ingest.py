@@ -386,6 +386,12 @@ def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
     assert sorted(a for (a,) in rows(con, "SELECT amount FROM raw_events")) == sorted(
         round(p, 2) for _, _, _, p in bought
     )
+    # --minor-units on whole yen is said (helper-40: 5000 yen loaded as 50.0, unsaid)
+    yen_cents = ingest(con, "events", write(tmp_path / "yen2.jsonl", body.replace('"usd"', '"jpy"').replace("ch_", "cy_")),
+                       pii_key=KEY, mapping=stripe, reading=Reading(event_type="purchase", minor_units=True))  # fmt: skip
+    assert "but the currency is jpy, which has no cents" in " ".join(
+        describe_ingest(yen_cents).split()
+    )
     # a shop of whole yen is no shop of cents
     yen = write(tmp_path / "yen.jsonl", body.replace('"usd"', '"jpy"'))
     assert (
