@@ -648,8 +648,11 @@ def _reads_as_before(
     if before != quarantined:
         return False
     cols = ", ".join(quote_ident(c.name) for c in src.columns)
-    new = f"SELECT {cols} FROM {TYPED} WHERE _reason IS NULL"
-    old = f"SELECT {cols} FROM raw_{src.name} WHERE {BATCH_COLUMN} IN ({', '.join(map(str, replaced))})"
+    # users and items keep each line's number: the later line of a file wins (helper-42: a
+    # reordered file is no same reading)
+    numbered = RECORD_COLUMN in engine_columns(src)
+    new = f"SELECT {cols}{', _rec' if numbered else ''} FROM {TYPED} WHERE _reason IS NULL"
+    old = f"SELECT {cols}{f', {RECORD_COLUMN}' if numbered else ''} FROM raw_{src.name} WHERE {BATCH_COLUMN} IN ({', '.join(map(str, replaced))})"
     (differ,) = one_row(
         con,
         f"SELECT (SELECT count(*) FROM ({new} EXCEPT ALL {old})) "

@@ -189,6 +189,9 @@ def cents_suspect(
     return currency, example
 
 
+_STRIPE_TWO_DECIMALS = ("huf", "twd", "isk", "ugx")
+
+
 def whole_currency(con: duckdb.DuckDBPyConnection, typed: str, currency_sql: str) -> str | None:
     """The file's currency, when it has no cents (jpy): `--minor-units` then divided whole yen
     by 100 (helper-40)."""
@@ -197,7 +200,10 @@ def whole_currency(con: duckdb.DuckDBPyConnection, typed: str, currency_sql: str
         f"SELECT mode(lower(trim(CAST({currency_sql} AS VARCHAR)))) FROM {typed} "
         f"WHERE regexp_full_match(trim(CAST({currency_sql} AS VARCHAR)), '[A-Za-z]{{3}}')",
     )
-    return currency if currency in _WHOLE_CURRENCIES else None
+    # Stripe sends huf, twd, isk and ugx with two decimals like any other: not those
+    return (
+        currency if currency in _WHOLE_CURRENCIES and currency not in _STRIPE_TWO_DECIMALS else None
+    )
 
 
 def order_totals_on_lines(

@@ -36,7 +36,6 @@ FORMATS = {
 CHUNK = 1 << 24
 STAGE = "_ingest_stage"  # the temp table a reader fills when DuckDB cannot read the file in place
 BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of bytes that are not UTF-8
-SAMPLE_CHARS = 1 << 20  # of each decoded chunk, counted for UTF-8 text against broken bytes
 
 
 @dataclass(frozen=True)
@@ -119,18 +118,18 @@ def file_info(path: Path) -> FileInfo:
                 digest.update(text)
                 if on_disk:
                     on_disk.update(chunk)
-                # UTF-8 characters and broken bytes are counted, on a bounded part of each chunk,
-                # until one kind clearly wins: Shift-JIS makes a few UTF-8 characters by chance
+                # UTF-8 characters and broken bytes are counted, chunk by chunk, until one kind
+                # clearly wins: Shift-JIS makes a few UTF-8 characters by chance
                 # among many broken bytes (helper-39); a clean file stops being decoded (helper-41)
                 decided = utf8_chars > 4 * bad_bytes + 100_000 or (
                     foreign is not None and bad_bytes > 4 * utf8_chars + 10_000
                 )
                 if not text.isascii() and not decided:
                     decoded = decoder.decode(text)
-                    sample = decoded[:SAMPLE_CHARS]
-                    broken = len(sample) - len(BAD_BYTE.sub("", sample))
+                    # counted by string lengths, never a list per character (helper-41)
+                    broken = len(decoded) - len(BAD_BYTE.sub("", decoded))
                     bad_bytes += broken
-                    utf8_chars += len(sample) - len(sample.encode("ascii", "ignore")) - broken
+                    utf8_chars += len(decoded) - len(decoded.encode("ascii", "ignore")) - broken
                     bad = BAD_BYTE.search(decoded) if foreign is None else None
                     if bad:
                         line = lines + decoded.count("\n", 0, bad.start()) + 1

@@ -91,9 +91,6 @@ class BuildPrinter:
             guests = _catch_all_user(con)
             if guests:
                 self.console.print(guests, style="bold red", soft_wrap=True)
-        addresses = address_ids(con)
-        if addresses:
-            self.console.print(addresses, style="bold red", soft_wrap=True)
             stale = _stale_profile(con, run)
             if stale:  # a blocked model holds back only what reads it: say which profile this is
                 self.console.print(stale, style="bold red", soft_wrap=True)
@@ -103,6 +100,9 @@ class BuildPrinter:
                     "an --as-of before the data gives an empty profile",
                     soft_wrap=True,
                 )
+        addresses = address_ids(con)
+        if addresses:
+            self.console.print(addresses, style="bold red", soft_wrap=True)
         ahead = _as_of_against_data(con, run)
         if ahead:
             self.console.print(ahead, soft_wrap=True)

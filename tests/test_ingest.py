@@ -896,6 +896,12 @@ def test_replace_that_reads_as_before_changes_nothing(con, tmp_path):
     assert snapshot(con) == before
     fixed = ingest(con, "users", USERS, pii_key=KEY, replace=True, mapping={"region": "city"})
     assert fixed.replaced == (first.batch_id,)  # read another way, it replaces
+    # the same rows in another order are no same reading: the later line of a file wins
+    lines = USERS.read_text().splitlines(keepends=True)
+    reordered = write(tmp_path / "users_reordered.csv", "".join(lines[:1] + lines[1:][::-1]))
+    later = ingest(con, "users", reordered, pii_key=KEY, replace_batch=first.batch_id,
+                   mapping={"region": "city"})  # fmt: skip
+    assert later.replaced == (first.batch_id,)
 
 
 def test_replace_of_content_never_ingested_is_refused(con, tmp_path):
@@ -1636,6 +1642,22 @@ def test_a_shift_jis_file_with_chance_utf8_loads_with_its_encoding(con, tmp_path
     )
     assert (got.loaded, got.quarantined) == (4, {})
     assert sorted(t for (t,) in rows(con, "SELECT text FROM raw_feedback")) == sorted(texts)
+
+
+def test_utf8_text_after_a_long_ascii_start_is_still_utf8(con, tmp_path):
+    """helper-42: UTF-8 counted on the first million characters of a chunk only: a file whose
+    accents came later, with one broken byte, was refused as "no line holds UTF-8 text". REES46,
+    its brands written `café` from line 30,000 on, one byte broken at the end."""
+    text = REES46.read_text().splitlines(keepends=True)
+    head, rows_ = text[0], (text[1:] * 3)[:30_050]
+    body = (
+        head + "".join(rows_[:30_000]) + "".join(r.replace(",", ",café", 1) for r in rows_[30_000:])
+    ).encode()
+    path = write(tmp_path / "late_accents.csv", body + b"x\xff,view\n")
+    from profiler.ingest_read import file_info
+
+    info = file_info(path)
+    assert info.utf8_text and not info.other_encoding
 
 
 def test_a_utf16_export_is_named_as_such_and_loads_with_encoding(con, tmp_path):
