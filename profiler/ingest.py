@@ -25,6 +25,7 @@ import duckdb
 from profiler.errors import ProfilerError
 from profiler.ingest_checks import (
     UnknownItems,
+    bad_times,
     catch_all_ids,
     checked_columns,
     cut_short,
@@ -53,9 +54,11 @@ from profiler.ingest_reading import AS_SENT, Reading, check_reading
 from profiler.ingest_rules import (
     LEAF_PARENTS,
     Staged,
+    apply_fallbacks,
     check_mapping,
     joined_date_and_time,
     nested_fallbacks,
+    refuse_nested_values,
     resolve_columns,
     sends_email_ids,
     typed_query,
@@ -299,26 +302,10 @@ def _load(
                 staged.values[column] = f"CAST({staged.values[column]} AS VARCHAR)"
                 staged.native[column] = "VARCHAR"
     checked = checked_columns(src, ignored, {*staged.values, *staged.columns})
-    # a JSON text column's key holding an object is no value, as in JSON lines (helper-38)
-    nested = [
-        f"WHEN {staged.nested_value[c]} THEN {quote_literal('bad_type:' + target)}"
-        for target, c in resolved.items()
-        if c in staged.nested_value
-    ]
-    if nested:
-        staged.fault = f"coalesce({staged.fault}, CASE {' '.join(nested)} END)"
+    refuse_nested_values(staged, resolved)
     if info.format == "jsonl":
         jsonl_values(staged, resolved, [*checked.values(), *fallbacks.values()])
-    for target, key in fallbacks.items():  # the top-level value, else the nested one, as text
-        column, nested_value = resolved[target], f"CAST({staged.values[key]} AS VARCHAR)"
-        top = f"nullif(trim(CAST({staged.values[column]} AS VARCHAR)), '')"
-        # an object or array inside is no value of the column (helper-41): no fallback there
-        nested_value = (
-            f"CASE WHEN starts_with({nested_value}, '{{') OR starts_with({nested_value}, '[') "
-            f"THEN NULL ELSE {nested_value} END"
-        )
-        staged.values[column] = f"coalesce({top}, {nested_value})"
-        staged.native[column] = "VARCHAR"
+    apply_fallbacks(staged, resolved, fallbacks)
     if info.format != "jsonl":
         resolved, ignored = joined_date_and_time(con, src, staged, resolved, ignored, mapping)
     # personal columns, and a user id that is an e-mail address, are keyed hashes
@@ -358,9 +345,7 @@ def _load(
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
         by_address=ids_by_address(con, src, TYPED, resolved) if stats.loaded else (0, 0),
-        bad_times=[v for (v,) in con.execute(
-            f"SELECT DISTINCT _unknown FROM {TYPED} WHERE _reason = 'bad_timestamp' LIMIT 200"
-        ).fetchall()] if stats.reasons.get("bad_timestamp") else [],
+        bad_times=bad_times(con, TYPED) if stats.reasons.get("bad_timestamp") else [],
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,
         catch_all=catch_all_ids(con, src, TYPED) if stats.loaded else [],

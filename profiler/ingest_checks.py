@@ -189,6 +189,16 @@ def cents_suspect(
     return currency, example
 
 
+def bad_times(con: duckdb.DuckDBPyConnection, typed: str) -> list[str]:
+    """Up to 200 distinct unreadable times: the summary looks for the format that reads them."""
+    return [
+        v
+        for (v,) in con.execute(
+            f"SELECT DISTINCT _unknown FROM {typed} WHERE _reason = 'bad_timestamp' LIMIT 200"
+        ).fetchall()
+    ]
+
+
 _STRIPE_TWO_DECIMALS = ("huf", "twd", "isk", "ugx")
 
 

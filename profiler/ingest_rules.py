@@ -153,6 +153,34 @@ def nested_fallbacks(
     return out
 
 
+def apply_fallbacks(
+    staged: Staged, resolved: Mapping[str, str], fallbacks: Mapping[str, str]
+) -> None:
+    """Each fallback's column reads the top-level value, else the nested one, as text; an object
+    or array inside is no value of the column (helper-41): no fallback there."""
+    for target, key in fallbacks.items():
+        column, inner = resolved[target], f"CAST({staged.values[key]} AS VARCHAR)"
+        top = f"nullif(trim(CAST({staged.values[column]} AS VARCHAR)), '')"
+        inner = (
+            f"CASE WHEN starts_with({inner}, '{{') OR starts_with({inner}, '[') "
+            f"THEN NULL ELSE {inner} END"
+        )
+        staged.values[column] = f"coalesce({top}, {inner})"
+        staged.native[column] = "VARCHAR"
+
+
+def refuse_nested_values(staged: Staged, resolved: Mapping[str, str]) -> None:
+    """A JSON text column's key that holds an object where a column's value is read is no value:
+    the record is quarantined as `bad_type:<column>`, as in JSON lines (helper-38)."""
+    whens = [
+        f"WHEN {staged.nested_value[c]} THEN {quote_literal('bad_type:' + target)}"
+        for target, c in resolved.items()
+        if c in staged.nested_value
+    ]
+    if whens:
+        staged.fault = f"coalesce({staged.fault}, CASE {' '.join(whens)} END)"
+
+
 def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str, str]:
     """Refuse a `--map` before any work: its target must be canonical, its column a name."""
     names = [c.name for c in source.columns]
