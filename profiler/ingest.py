@@ -204,7 +204,9 @@ def ingest(
         loads = _batch_to_replace(con, src, replace_batch, loads, path)
     elif loads and not replace:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=loads[0])
-    elif replace and not _seen(con, src, info.fingerprints):  # helper-39: an edited file
+    elif replace and not _loads_of(
+        con, src, info.fingerprints, in_raw=False
+    ):  # helper-39: an edited file
         # "replaced" nothing and loaded beside the one it was to correct
         raise ProfilerError(
             f"--replace: {path.name}'s content was never ingested as {src.name}, so it replaces "
@@ -646,22 +648,15 @@ def _reads_as_before(
     return differ == 0
 
 
-def _seen(con: duckdb.DuckDBPyConnection, src: Source, fingerprints: tuple[str, ...]) -> bool:
-    """Was this content ingested as this source before, whatever loaded of it?"""
-    if not has_table(con, "batches", SCHEMA):
-        return False
-    (n,) = one_row(
-        con,
-        f"SELECT count(*) FROM {SCHEMA}.batches WHERE source = ? AND list_contains(?, content_sha256)",
-        [src.name, list(fingerprints)],
-    )
-    return n > 0
-
-
 def _loads_of(
-    con: duckdb.DuckDBPyConnection, src: Source, fingerprints: tuple[str, ...]
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    fingerprints: tuple[str, ...],
+    *,
+    in_raw: bool = True,
 ) -> tuple[int, ...]:
-    """The batches whose rows of this content for this source are in raw now, oldest first.
+    """The batches whose rows of this content for this source are in raw now, oldest first;
+    with `in_raw=False`, every batch that ever read it.
 
     A file whose every line went to quarantine may be sent again, read another way (`--map`,
     `--event-type`, `--ts-format`): none of its rows is in raw yet, so none can count twice.
@@ -669,9 +664,10 @@ def _loads_of(
     if not has_table(con, "batches", SCHEMA):
         return ()
     ensure_schema(con)  # a warehouse from before `superseded_by` gets it
+    now = "AND loaded > 0 AND superseded_by IS NULL " if in_raw else ""
     rows = con.execute(
         f"SELECT batch_id FROM {SCHEMA}.batches WHERE source = ? AND list_contains(?, content_sha256) "
-        "AND loaded > 0 AND superseded_by IS NULL ORDER BY batch_id",
+        f"{now}ORDER BY batch_id",
         [src.name, list(fingerprints)],
     ).fetchall()
     return tuple(r[0] for r in rows)

@@ -179,11 +179,7 @@ def cents_suspect(
     )
     if not n or whole < n:
         return None
-    (currency,) = one_row(
-        con,
-        f"SELECT mode(lower(trim(CAST({currency_sql} AS VARCHAR)))) FROM {typed} "
-        f"WHERE regexp_full_match(trim(CAST({currency_sql} AS VARCHAR)), '[A-Za-z]{{3}}')",
-    )
+    currency = _currency(con, typed, currency_sql)
     if currency is None or currency in _WHOLE_CURRENCIES:
         return None
     return currency, example
@@ -202,14 +198,20 @@ def bad_times(con: duckdb.DuckDBPyConnection, typed: str) -> list[str]:
 _STRIPE_TWO_DECIMALS = ("huf", "twd", "isk", "ugx")
 
 
-def whole_currency(con: duckdb.DuckDBPyConnection, typed: str, currency_sql: str) -> str | None:
-    """The file's currency, when it has no cents (jpy): `--minor-units` then divided whole yen
-    by 100 (helper-40)."""
+def _currency(con: duckdb.DuckDBPyConnection, typed: str, currency_sql: str) -> str | None:
+    """The file's most frequent three-letter currency code, lower case."""
     (currency,) = one_row(
         con,
         f"SELECT mode(lower(trim(CAST({currency_sql} AS VARCHAR)))) FROM {typed} "
         f"WHERE regexp_full_match(trim(CAST({currency_sql} AS VARCHAR)), '[A-Za-z]{{3}}')",
     )
+    return currency
+
+
+def whole_currency(con: duckdb.DuckDBPyConnection, typed: str, currency_sql: str) -> str | None:
+    """The file's currency, when it has no cents (jpy): `--minor-units` then divided whole yen
+    by 100 (helper-40)."""
+    currency = _currency(con, typed, currency_sql)
     # Stripe sends huf, twd, isk and ugx with two decimals like any other: not those
     return (
         currency if currency in _WHOLE_CURRENCIES and currency not in _STRIPE_TWO_DECIMALS else None

@@ -13,6 +13,7 @@ import hashlib
 import re
 import shutil
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -403,7 +404,7 @@ def json_path(key: str) -> str:
     return quote_literal("$." + _json_key(key))
 
 
-def jsonl_values(staged: Staged, resolved: dict[str, str], checked: list[str] = ()) -> None:
+def jsonl_values(staged: Staged, resolved: dict[str, str], checked: Sequence[str] = ()) -> None:
     """Extract only the keys ingest will use (`resolved`: canonical column -> key, and the
     ignored keys the warnings read, `checked`): each line is parsed twice in all (its type, then
     every used key at once), and only when it holds no other fault. A used key holding an object

@@ -151,7 +151,7 @@ def address_ids(con) -> str:
     """User ids that hold an e-mail address as sent: profiler before session 14 stored
     `Jane Doe <jane@x.com>` so, in the profile and its exports (helper-40), where ingest now
     keeps the address's pseudonym. Each batch is looked at until it is clean, then remembered."""
-    from profiler.pii import ADDRESS
+    from profiler.pii import email_sql
     from profiler.state import get_setting, has_table, max_batch, put_setting
 
     mark = int(get_setting(con, ADDRESS_IDS_CHECKED) or 0)
@@ -161,7 +161,7 @@ def address_ids(con) -> str:
             continue
         n, batches = con.execute(
             f"SELECT count(*), array_sort(list(DISTINCT _batch_id)) FROM raw_{source} "
-            f"WHERE _batch_id > ? AND contains(user_id, '@') AND regexp_matches(user_id, '{ADDRESS}')",
+            f"WHERE _batch_id > ? AND {email_sql('user_id')}",
             [mark],
         ).fetchone()
         if n:
