@@ -172,7 +172,10 @@ def ingest(
     project_dir: ProjectOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Append a file to raw_<source>; lines that cannot be used go to `quarantine`, with the reason."""
+    """Append a file to raw_<source>; lines that cannot be used go to `quarantine`, with the reason.
+
+    How columns, times, money, ids and repeats are read: docs/ingest.md.
+    """
     from profiler.commands import ingest_file, parse_mapping, reading_of
 
     try:
