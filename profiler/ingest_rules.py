@@ -157,10 +157,12 @@ def apply_fallbacks(
     staged: Staged, resolved: Mapping[str, str], fallbacks: Mapping[str, str]
 ) -> None:
     """Each fallback's column reads the top-level value, else the nested one, as text; an object
-    or array inside is no value of the column (helper-41): no fallback there."""
+    or array inside is no value of the column (helper-41): no fallback there. A top-level word
+    for no value (`"N/A"`, `"null"`) is none: the nested value is read."""
     for target, key in fallbacks.items():
         column, inner = resolved[target], f"CAST({staged.values[key]} AS VARCHAR)"
         top = f"nullif(trim(CAST({staged.values[column]} AS VARCHAR)), '')"
+        top = f"CASE WHEN {null_word(top)} THEN NULL ELSE {top} END"
         inner = (
             f"CASE WHEN starts_with({inner}, '{{') OR starts_with({inner}, '[') "
             f"THEN NULL ELSE {inner} END"
