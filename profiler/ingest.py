@@ -118,6 +118,7 @@ class IngestResult:
     unknown_items: UnknownItems | None = None
     # the file's purchases, when none of them has an amount or a price
     unpriced: int = 0
+    serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     # reason -> how many more values than `unknown` shows
     unknown_more: dict[str, int] = field(default_factory=dict)
     # (orders whose lines all carry the order's total, orders of several items), when most do
@@ -304,6 +305,8 @@ def _load(
                 staged.values[column] = f"CAST({staged.values[column]} AS VARCHAR)"
                 staged.native[column] = "VARCHAR"
     checked = checked_columns(src, ignored, {*staged.values, *staged.columns})
+    if src.name == "users" and "birth_year" in resolved:  # read: its serial days are said
+        checked["birthday"] = resolved["birth_year"]
     refuse_nested_values(staged, resolved)
     if info.format == "jsonl":
         jsonl_values(staged, resolved, [*checked.values(), *fallbacks.values()])
@@ -359,6 +362,7 @@ def _load(
         cents=kept.cents,
         whole_in_minor_units=kept.whole_in_minor_units,
         repeated_ids=kept.repeated_ids,
+        serial_birthdays=kept.serial_birthdays,
         item_lists=nested_lists,
         # a session id is often unset (Amplitude's -1): the 30-minute rule then makes sessions
         empty=empty_columns(con, TYPED, [c for c in resolved

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import duckdb
 
 from profiler.ingest_read import FileInfo, json_path, one_row
-from profiler.ingest_rules import Staged
+from profiler.ingest_rules import EXCEL_SERIALS, Staged
 from profiler.ingest_values import quote_ident
 from profiler.sources import BATCH_COLUMN, Source
 from profiler.state import has_table
@@ -373,6 +373,7 @@ class Kept:
     whole_in_minor_units: str | None  # --minor-units given for a currency without cents
     repeated_ids: tuple[str, int] | None
     unpaid: tuple[str, list[tuple[str, int]]] | None
+    serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
 
 
 def kept_warnings(
@@ -395,4 +396,19 @@ def kept_warnings(
         else None,
         repeated_ids=(checked["event_id"], repeats) if repeats else None,
         unpaid=(checked["status"], unpaid) if unpaid else None,
+        serial_birthdays=serial_birthdays(con, typed) if "birthday" in checked else None,
     )
+
+
+def serial_birthdays(con: duckdb.DuckDBPyConnection, typed: str) -> tuple[int, str] | None:
+    """(count, one as sent) of the birthdays read as spreadsheet serial days: a date
+    column saved as General (32874 for 1990-01-01) gave a birth year of 32874, NULL in the
+    profile, unsaid. Said, since a five-digit number could be meant otherwise."""
+    lo, hi = EXCEL_SERIALS
+    sent = "TRY_CAST(__kept_birthday AS DOUBLE)"
+    n, example = one_row(
+        con,
+        f"SELECT count(*), min(trim(__kept_birthday)) FROM {typed} "
+        f"WHERE _reason IS NULL AND {sent} BETWEEN {lo} AND {hi} AND {sent} = trunc({sent})",
+    )
+    return (n, example) if n else None

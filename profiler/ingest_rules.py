@@ -89,6 +89,9 @@ FUTURE_SLACK = timedelta(days=1)
 MONEY = ("price", "amount")
 # a two-digit birth year up to this is 20xx, above it 19xx: fixed, so a file reads the same any year
 TWO_DIGIT_PIVOT = 15
+# a birthday of five digits is the day number a spreadsheet stores a date as (Excel's serial day,
+# counted from 1899-12-30): 10000 is 1927-05-18, 73050 is 2099-12-31
+EXCEL_SERIALS = (10000, 73050)
 _COLUMN_NAME = re.compile(r"[^\x00-\x1f]{1,255}")  # as written; quoted wherever it is used
 
 
@@ -469,6 +472,14 @@ def _column_levels(
         if col.name in MONEY and reading.minor_units:  # Stripe's 1999 is 19.99
             typed = f"({p} / 100.0)"
         parsed = f"TRY_CAST({number} AS DOUBLE)"
+        if col.name == "birth_year":  # a birthday as a number: 19900305, or Excel's serial day
+            lo, hi = EXCEL_SERIALS
+            parsed = (
+                f"CASE WHEN {parsed} >= 10000000 AND {parsed} < 30000000 "
+                f"THEN floor({parsed} / 10000) "
+                f"WHEN {parsed} BETWEEN {lo} AND {hi} AND {parsed} = trunc({parsed}) "
+                f"THEN year(DATE '1899-12-30' + CAST({parsed} AS INTEGER)) ELSE {parsed} END"
+            )
         if col.name == "birth_year" and not is_numeric(native):  # a birthday: its year, in
             # any order (05/03/1990, 31.12.1980) or written as digits (19900305; helpers 32, 33)
             year = r"(^|[^0-9])((19|20)[0-9][0-9])([^0-9]|$)"
@@ -486,10 +497,8 @@ def _column_levels(
             )
             short = f"{two} + CASE WHEN {two} <= {TWO_DIGIT_PIVOT} THEN 2000 ELSE 1900 END"
             parsed = (
-                f"CASE WHEN {parsed} >= 10000000 AND {parsed} < 30000000 "
-                f"THEN floor({parsed} / 10000) ELSE coalesce({parsed}, {short}, "
-                f"year(TRY_CAST({v} AS DATE)), "
-                f"TRY_CAST(regexp_extract({v}, '{year}', 2) AS DOUBLE)) END"
+                f"coalesce({parsed}, {short}, year(TRY_CAST({v} AS DATE)), "
+                f"TRY_CAST(regexp_extract({v}, '{year}', 2) AS DOUBLE))"
             )
         if col.name == "rating" and (reading.rating_scale or 5) != 5:  # 9 and 10 of 10: 5 stars
             # 0 of 10 (an NPS detractor's 0) is the lowest: one star

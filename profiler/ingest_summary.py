@@ -6,6 +6,7 @@ about each warning. It formats `IngestResult`; it decides nothing.
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 
 def describe_ingest(result) -> str:
@@ -162,6 +163,14 @@ def describe_ingest(result) -> str:
             + ", ".join(f"{_clipped(v)!r} {n:,}" for v, n in found)
             + " lines), yet every line counts as a purchase: leave them out and ingest the file "
             f"in place of this one with --replace-batch {result.batch_id}"
+        )
+    if result.serial_birthdays:
+        n, sent = result.serial_birthdays
+        day = date(1899, 12, 30) + timedelta(days=int(float(sent)))
+        lines.append(
+            f"  note: {n:,} birthday(s) are the numbers a spreadsheet stores dates as ({sent} is "
+            f"{day}), read as those dates' years; if they mean something else, send the column "
+            "as dates"
         )
     if result.unpriced:
         lines.append(

@@ -2339,6 +2339,22 @@ def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_pa
         pa.table({"customer_id": users[:2], "birth_year": [1990, None]}), tmp_path / "y.parquet"
     )
     assert ingest(con, "users", tmp_path / "y.parquet", pii_key=KEY).quarantined == {}
+    # a spreadsheet's date column saved as General: serial days (32874 is 1990-01-01; note 14:
+    # birth year 32874, NULL in the profile, unsaid), and a Parquet column of numbers like them
+    body = "customer_number,dob\n" + "".join(
+        f"{u},{d}\n"
+        for u, d in zip(users[:4], ["32874", "28491.0", "1975", "19800101"], strict=True)
+    )
+    serial = ingest(con, "users", write(tmp_path / "serial.csv", body), pii_key=KEY,
+                    mapping={"user_id": "customer_number"})  # fmt: skip
+    assert serial.serial_birthdays == (2, "28491.0")
+    assert "(28491.0 is 1978-01-01)" in describe_ingest(serial)
+    pq.write_table(
+        pa.table({"customer_id": users[4:6], "birthday": [32874, 19800101]}), tmp_path / "n.parquet"
+    )
+    ingest(con, "users", tmp_path / "n.parquet", pii_key=KEY)
+    got = dict(rows(con, "SELECT user_id, birth_year FROM raw_users WHERE _batch_id > 3"))
+    assert got == dict(zip(users[:6], [1990, 1978, 1975, 1980, 1990, 1980], strict=True))
 
 
 def test_segment_events_read_keys_inside_properties(con, tmp_path):
