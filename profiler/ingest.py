@@ -119,6 +119,7 @@ class IngestResult:
     # the file's purchases, when none of them has an amount or a price
     unpriced: int = 0
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
+    scale_remembered: bool = False  # the rating scale is the warehouse's last, not given
     # reason -> how many more values than `unknown` shows
     unknown_more: dict[str, int] = field(default_factory=dict)
     # (orders whose lines all carry the order's total, orders of several items), when most do
@@ -346,6 +347,7 @@ def _load(
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
         columns=resolved, ignored=ignored, fallbacks=fallbacks, unknown=stats.unknown, reading=reading,
+        scale_remembered=bool(remembered),
         dated_again=dated_again, replaced=replaced,
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,

@@ -253,9 +253,15 @@ def currencies(
 
 
 # helper-36: BigCommerce's `Awaiting Payment`, Stripe's `incomplete`, WooCommerce's `on-hold`
+# helper-44: the same in other languages (Allegro's `Anulowane`, JTL's `Storniert`, Shopee's
+# `Batal` and `Belum Bayar`, Nuvemshop's `Aguardando pagamento`), and Recharge's charges that
+# were skipped, are queued for later or failed
 UNPAID = (
     r"cancel|refund|return|void|fail|declin|pending|unpaid|abandon|chargeback|awaiting"
-    r"|incomplete|expired|on.hold"
+    r"|incomplete|expired|on.hold|skipped|queued|error|balance.?due"
+    r"|anul|annul|storn|abgebrochen|erstatt|offen|zwrot|nieop|oczekuj|batal|belum|dikembalikan"
+    r"|aguardando|pendente|pendiente|reembols|devolu|devolv|rembours|rimbors"
+    r"|取消|退款|关闭|關閉|待付款|キャンセル|返金|返品|未払|취소|환불|반품|입금대기"
 )
 
 
@@ -308,6 +314,14 @@ def cut_short(con: duckdb.DuckDBPyConnection, info: FileInfo, typed: str) -> str
     return rows[0][0] if rows and rows[0][0] in structural else None
 
 
+# a currency or an order status column, as exports name them in English and elsewhere
+# (helper-44: Allegro's `Waluta`, JTL's `Währung`, Mercado Livre's `Estado` said nothing)
+CURRENCY_WORDS = ("currency", "waluta", "währung", "waehrung", "moeda", "moneda", "divisa",
+                  "devise", "valuta", "mata uang", "货币", "币种", "幣別", "通貨", "통화")  # fmt: skip
+STATUS_WORDS = ("status", "state", "estado", "stato", "statut", "situação", "situacao",
+                "zustand", "状态", "狀態", "ステータス", "상태")  # fmt: skip
+
+
 def _ignored_column(ignored: list[str], *words: str, never: tuple[str, ...] = ()) -> str | None:
     """The ignored column whose name holds the first of `words` that one holds (`currency_iso`,
     `Order Status` before `order_state`), never one holding a word of `never` (`currency_rate`,
@@ -324,10 +338,14 @@ def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict
     """The ignored columns the file's warnings read, by what they hold: a currency, an order
     status, an event id. JSON lines extract them with the used keys, in the one pass over each
     line's JSON (helper-38: one more pass per warning made a 1M-line ingest 80% slower)."""
-    found = {"currency": _ignored_column(ignored, "currency", never=("rate", "amount", "total"))}
+    found = {
+        "currency": _ignored_column(
+            ignored, *CURRENCY_WORDS, never=("rate", "amount", "total", "kurs", "taxa", "tasa")
+        )
+    }
     if src.name == "events":
         found["status"] = _ignored_column(
-            ignored, "status", "state",
+            ignored, *STATUS_WORDS,
             never=("customer", "billing", "shipping", "province", "region", "country"),
         )  # fmt: skip
         # the whole name only: an orders file's `order_uuid` repeats on each line of an order,
@@ -337,7 +355,7 @@ def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict
             (c for c in ignored if re.sub(r"[^a-z0-9]", "", c.rpartition(".")[2].lower()) in names),
             None,
         )
-    # a repeated header's second copy (`status (repeated)`) is no column to read (helper-41)
+    # only what the file has (helper-41: a name the summary made up)
     return {what: c for what, c in found.items() if c is not None and c in readable}
 
 

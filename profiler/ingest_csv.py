@@ -71,6 +71,7 @@ def stage_csv(
         raise ProfilerError(
             f"{info.shown_path}: the first line is empty; a CSV file needs a header line"
         )
+    names = numbered(names)
     has_header = not columns
     if not _stage_strict(con, info, delim, len(names), has_header):
         return _stage_fallback(con, info, delim, names, has_header)
@@ -84,11 +85,22 @@ def stage_csv(
 
 
 def _positions(names: list[str]) -> dict[str, int]:
-    """Column name -> position; a repeated name means its first occurrence."""
-    positions: dict[str, int] = {}
-    for i, name in enumerate(names):
-        positions.setdefault(name, i)
-    return positions
+    """Column name -> position (names are unique: `numbered`)."""
+    return {name: i for i, name in enumerate(names)}
+
+
+def numbered(names: list[str]) -> list[str]:
+    """A name the header repeats is `NAME (2)` at its second place, `NAME (3)` at its third:
+    Mercado Livre's `Estado` is an order's status, then the buyer's state (helper-44: the second
+    could not be read), and `--map region='Estado (2)'` reads it."""
+    out: list[str] = []
+    for name in names:
+        new, n = name, 1
+        while name and new in out:
+            n += 1
+            new = f"{name} ({n})"
+        out.append(new)
+    return out
 
 
 def _sniff(header: str) -> str:

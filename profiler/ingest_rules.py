@@ -291,13 +291,12 @@ def resolve_columns(
             f"{file} lacks required {source.name} column(s) {', '.join(missing)}; "
             f"found: {', '.join(found) or '(none)'}; {hint}"
         )
-    ignored, seen = [], set()
-    for position, name in enumerate(found, 1):  # a repeated name: only its first column is read
+    ignored = []
+    for position, name in enumerate(found, 1):
         if not name.strip():
             ignored.append(f"(unnamed column {position})")  # a header ending in a delimiter
-        elif name not in used or name in seen:
-            ignored.append(name if name not in seen else f"{name} (repeated)")
-        seen.add(name)
+        elif name not in used:
+            ignored.append(name)
     return {c.name: resolved[c.name] for c in source.columns if c.name in resolved}, ignored
 
 

@@ -90,10 +90,16 @@ def describe_ingest(result) -> str:
         words = ", ".join(f"{w!r} as {t} {n:,}" for w, t, n in result.read_as)
         lines.append(f"  read as: {words}")
     scale = result.reading.rating_scale
-    if result.source == "feedback" and scale not in (None, 5):  # given, or the feed's last one
+    if result.scale_remembered:  # helper-44: a stars feed read at an NPS feed's scale, unsaid
         lines.append(
-            f"  ratings: a scale of {scale} points, read as ceil(rating x 5 / {scale}) stars "
-            "(the scale this warehouse's feedback was last sent with; --rating-scale 5 for stars)"
+            f"  warning: ratings read on a scale of {scale} points, as ceil(rating x 5 / {scale}) "
+            "stars: the scale this warehouse's feedback was last sent with, since this file gave "
+            "none. If its ratings are stars, ingest it again with --rating-scale 5 --replace; "
+            "give --rating-scale with every file to say which"
+        )
+    elif result.source == "feedback" and scale not in (None, 5):
+        lines.append(
+            f"  ratings: a scale of {scale} points, read as ceil(rating x 5 / {scale}) stars"
         )
     if result.reading.time_zone not in (None, "UTC"):  # helper-35: which times were converted?
         naive = (
@@ -109,6 +115,12 @@ def describe_ingest(result) -> str:
         lines.append(
             f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"
         )
+    for target, column in result.columns.items():  # Mercado Livre's two `Estado` (helper-44)
+        if f"{column} (2)" in result.ignored:
+            lines.append(
+                f"  warning: the header names {column!r} more than once: {target} reads the first; "
+                f"--map {target}='{column} (2)' reads the second"
+            )
     for source, batch in result.also_as:
         fed = [c for c in result.columns if c not in ("user_id", "item_id")]
         lines.append(
