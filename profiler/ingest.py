@@ -195,11 +195,12 @@ def ingest(
             "a UTF-16 file (it starts with the bytes FF FE or FE FF) loads with --encoding utf-16"
             if line == 1 and byte in (0xFE, 0xFF)
             else "a Latin-1 or Windows-1252 file (as Excel saves CSV) loads with --encoding cp1252, "
-            "a Japanese one with --encoding cp932"
+            "a Japanese one with --encoding cp932, a Chinese one with --encoding gb18030 (Taiwan, "
+            "Hong Kong: big5), a Korean one with --encoding cp949"
         )
         raise ProfilerError(
             f"{path.name} is not UTF-8: line {line:,} holds byte 0x{byte:02X}, which is not UTF-8 "
-            f"there, and no line holds UTF-8 text; {guess}; nothing loaded"
+            f"there, nor are more of its bytes than make UTF-8 characters; {guess}; nothing loaded"
         )
     loads = _loads_of(con, src, info.fingerprints)
     if replace_batch is not None:

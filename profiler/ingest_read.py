@@ -147,9 +147,10 @@ def file_info(path: Path) -> FileInfo:
     if size and last != b"\n":
         lines += 1  # a last line without a line break is still a line
     file_sha256 = on_disk.hexdigest() if on_disk else ""
-    # a UTF-8 file with a broken byte has about as many UTF-8 characters or more; Shift-JIS a
-    # chance one among dozens of broken bytes
-    utf8_text = utf8_chars > 0 and 4 * utf8_chars >= bad_bytes
+    # a UTF-8 file with a few broken bytes has as many UTF-8 characters or more; Shift-JIS
+    # makes a chance one among dozens of broken bytes, and GBK one among three (helper-45: 女
+    # and 装 are two valid UTF-8 characters in GBK, and --encoding gbk was overruled)
+    utf8_text = utf8_chars > 0 and utf8_chars >= bad_bytes
     return FileInfo(path, fmt, gz, digest.hexdigest(), lines, size, file_sha256, foreign, utf8_text,
                     ends_mid_line=fmt != "parquet" and bool(size) and last != b"\n")  # fmt: skip
 

@@ -1654,6 +1654,26 @@ def test_a_shift_jis_file_with_chance_utf8_loads_with_its_encoding(con, tmp_path
     assert sorted(t for (t,) in rows(con, "SELECT text FROM raw_feedback")) == sorted(texts)
 
 
+def test_a_gbk_file_loads_with_its_encoding(con, tmp_path):
+    """helper-45: in GBK, 女 and 装 (C5 AE, D7 B0) are two valid UTF-8 characters, so a Chinese
+    file read as UTF-8 with a few broken bytes: --encoding gbk was overruled and every line
+    quarantined, or mangled where it loaded. Taobao's first lines, with Chinese categories."""
+    names = ["服装>女装>连衣裙", "数码>手机配件>充电器", "食品>坚果", "家居>床上用品"]
+    lines = TAOBAO.read_text().splitlines()[1:41]
+    body = "user_id,item_id,category_path,event_type,ts\n" + "".join(
+        f"{u},{i},{names[n % 4]},{b},{t}\n"
+        for n, (u, i, _, b, t) in enumerate(line.split(",") for line in lines)
+    )
+    path = write(tmp_path / "behavior_gbk.csv", body.encode("gbk"))
+    with pytest.raises(ProfilerError, match="is not UTF-8.*--encoding gb18030"):
+        ingest(con, "events", path, pii_key=KEY)
+    got = ingest(con, "events", path, pii_key=KEY, reading=Reading(encoding="gbk"))
+    assert (got.loaded, got.quarantined) == (40, {})
+    assert rows(con, "SELECT DISTINCT category_path FROM raw_events ORDER BY 1") == sorted(
+        (n,) for n in names
+    )
+
+
 def test_utf8_text_after_a_long_ascii_start_is_still_utf8(con, tmp_path):
     """helper-42: UTF-8 counted on the first million characters of a chunk only: a file whose
     accents came later, with one broken byte, was refused as "no line holds UTF-8 text". REES46,
