@@ -34,6 +34,14 @@ DecimalCommaOpt = Annotated[
         help="Numbers sent as text use a decimal comma, as European exports do: 1.234,50.",
     ),
 ]
+DecimalPointOpt = Annotated[
+    bool,
+    typer.Option(
+        "--decimal-point",
+        help="Numbers sent as text use a decimal point and commas only group thousands: 1,899 is "
+        "1899 (won, yen or peso exports), which is refused as ambiguous without it.",
+    ),
+]
 MinorUnitsOpt = Annotated[
     bool,
     typer.Option(
@@ -136,6 +144,7 @@ def ingest(
         ),
     ] = None,
     decimal_comma: DecimalCommaOpt = False,
+    decimal_point: DecimalPointOpt = False,
     time_zone: TimeZoneOpt = None,
     columns: Annotated[
         str | None,
@@ -197,6 +206,7 @@ def ingest(
                 rating_scale,
                 minor_units,
                 times_utc,
+                decimal_point,
             ),
             replace,
             replace_batch,
@@ -403,6 +413,7 @@ def watch(
         str | None, typer.Option(help="strptime format of times sent as text, in every folder.")
     ] = None,
     decimal_comma: DecimalCommaOpt = False,
+    decimal_point: DecimalPointOpt = False,
     time_zone: TimeZoneOpt = None,
     columns: Annotated[
         list[str] | None,
@@ -435,6 +446,7 @@ def watch(
             rating_scale,
             minor_units,
             times_utc,
+            decimal_point,
         )
         watch_folder(
             _settings(project_dir, warehouse),

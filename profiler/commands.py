@@ -21,12 +21,14 @@ _COLUMN_NAME = re.compile(r"[^\x00-\x1f]{1,255}")
 
 
 def parse_mapping(items: list[str]) -> dict[str, str]:
-    """`--map TARGET=COLUMN` pairs; a COLUMN is a file's column name as written, quoted in SQL."""
+    """`--map TARGET=COLUMN` pairs; a COLUMN is a file's column name as written, quoted in SQL;
+    `TARGET=` (no column) reads TARGET from no column."""
     mapping: dict[str, str] = {}
     for item in items:
         target, sep, column = item.partition("=")
-        if not sep or not target.strip() or not _COLUMN_NAME.fullmatch(column.strip()):
-            raise ProfilerError(f"--map {item!r} must look like TARGET=COLUMN")
+        named = not column.strip() or _COLUMN_NAME.fullmatch(column.strip())
+        if not sep or not target.strip() or not named:
+            raise ProfilerError(f"--map {item!r} must look like TARGET=COLUMN (or TARGET=)")
         mapping[target.strip()] = column.strip()
     return mapping
 
@@ -42,6 +44,7 @@ def reading_of(
     rating_scale: int | None = None,
     minor_units: bool = False,
     times_utc: bool = False,
+    decimal_point: bool = False,
 ):
     """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
     or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike;
@@ -72,6 +75,7 @@ def reading_of(
         rating_scale,
         minor_units,
         times_utc,
+        decimal_point=decimal_point,
     )
 
 
@@ -87,6 +91,7 @@ def landing_readings(
     rating_scale: int | None = None,
     minor_units: bool = False,
     times_utc: bool = False,
+    decimal_point: bool = False,
 ) -> dict[str, tuple[dict[str, str], object]]:
     """How `profiler watch` reads each source folder: source -> (mapping, `Reading`).
 
@@ -143,6 +148,7 @@ def landing_readings(
             rating_scale,
             minor_units,
             times_utc,
+            decimal_point=decimal_point,
         )
         readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))
     return readings

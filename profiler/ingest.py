@@ -53,6 +53,7 @@ from profiler.ingest_read import (
 from profiler.ingest_reading import AS_SENT, Reading, check_reading
 from profiler.ingest_rules import (
     LEAF_PARENTS,
+    MONEY,
     Staged,
     apply_fallbacks,
     check_mapping,
@@ -120,6 +121,7 @@ class IngestResult:
     unpriced: int = 0
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     scale_remembered: bool = False  # the rating scale is the warehouse's last, not given
+    thousands: list[tuple[str, int, str]] = field(default_factory=list)  # `three_decimals`
     # reason -> how many more values than `unknown` shows
     unknown_more: dict[str, int] = field(default_factory=dict)
     # (orders whose lines all carry the order's total, orders of several items), when most do
@@ -309,6 +311,9 @@ def _load(
     checked = checked_columns(src, ignored, {*staged.values, *staged.columns})
     if src.name == "users" and "birth_year" in resolved:  # read: its serial days are said
         checked["birthday"] = resolved["birth_year"]
+    for money in MONEY:  # read: money whose decimals all have three digits is said
+        if money in resolved and not is_numeric(staged.native.get(resolved[money])):
+            checked[f"sent_{money}"] = resolved[money]
     refuse_nested_values(staged, resolved)
     if info.format == "jsonl":
         jsonl_values(staged, resolved, [*checked.values(), *fallbacks.values()])
@@ -324,7 +329,7 @@ def _load(
         sql = typed_query(src, staged, resolved, now=now, hmac=hmac, reading=reading,
                           unread=bool(ignored), kept=checked)  # fmt: skip
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
-        kept = kept_warnings(con, src, TYPED, checked, reading.minor_units)
+        kept = kept_warnings(con, src, TYPED, checked, reading.minor_units, reading.decimal_comma)
         nested_lists = item_lists(con, src, staged, ignored)
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
@@ -366,6 +371,7 @@ def _load(
         whole_in_minor_units=kept.whole_in_minor_units,
         repeated_ids=kept.repeated_ids,
         serial_birthdays=kept.serial_birthdays,
+        thousands=kept.thousands,
         item_lists=nested_lists,
         # a session id is often unset (Amplitude's -1): the 30-minute rule then makes sessions
         empty=empty_columns(con, TYPED, [c for c in resolved

@@ -61,6 +61,7 @@ class Reading:
     rating_scale: int | None = None  # `--rating-scale`: 5, 10 or 100 points (None: 5, checked)
     minor_units: bool = False  # `--minor-units`: money in cents (Stripe's API): divided by 100
     times_utc: bool = False  # `--times-utc`: times without a zone are UTC, not the shop's clock
+    decimal_point: bool = False  # `--decimal-point`: commas only group thousands, 1,899 is 1899
 
     def constants(self) -> dict[str, str]:
         """Canonical column -> the value every record gets."""
@@ -123,6 +124,8 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         values.append((column, vocabulary_key(sent), target))
     if reading.ts_format is not None:
         check_ts_format(reading.ts_format)
+    if reading.decimal_comma and reading.decimal_point:
+        raise ProfilerError("--decimal-comma and --decimal-point: give the one the file uses")
     if reading.rating_scale is not None and reading.rating_scale not in RATING_SCALES:
         raise ProfilerError(
             f"--rating-scale {reading.rating_scale}: give the points of the file's best rating, "
@@ -140,6 +143,7 @@ def check_reading(source: Source, reading: Reading) -> Reading:
         reading.rating_scale,
         reading.minor_units,
         reading.times_utc,
+        decimal_point=reading.decimal_point,
     )
 
 

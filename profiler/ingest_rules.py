@@ -33,6 +33,7 @@ from profiler.ingest_reading import AS_SENT, SKIP, VOCABULARIES, Reading, option
 from profiler.ingest_values import (
     FREE_TEXT,
     decimal_comma_sql,
+    decimal_point_sql,
     is_numeric,
     is_temporal,
     null_word,
@@ -195,7 +196,11 @@ def check_mapping(source: Source, mapping: Mapping[str, str] | None) -> dict[str
                 f"--map {target}={column}: {target!r} is not a column of source {source.name}; "
                 f"choose one of: {', '.join(names)}"
             )
-        if not isinstance(column, str) or not _COLUMN_NAME.fullmatch(column.strip()):
+        if not isinstance(column, str):
+            raise ProfilerError(f"--map {target}={column!r}: name a column of the file")
+        if not column.strip() and target in source.required:  # `--map quantity=`: none read
+            raise ProfilerError(f"--map {target}=: {target} is required; name its column")
+        if column.strip() and not _COLUMN_NAME.fullmatch(column.strip()):
             raise ProfilerError(f"--map {target}={column!r}: name a column of the file")
     return {t: c.strip() for t, c in (mapping or {}).items()}
 
@@ -234,7 +239,10 @@ def resolve_columns(
         if dot and _loose(parent) in map(_loose, LEAF_PARENTS):
             by_leaf.setdefault(_loose(leaf), name)
     resolved: dict[str, str] = {}
+    left_out = {target for target, column in mapping.items() if not column}  # `--map amount=`
     for target, column in mapping.items():
+        if target in left_out:
+            continue
         if column.lower() not in by_key:
             raise ProfilerError(
                 f"--map {target}={column}: {file} has no column {column!r}; "
@@ -243,7 +251,7 @@ def resolve_columns(
         resolved[target] = by_key[column.lower()]
     used = set(resolved.values())
     for col in source.columns:
-        if col.name in resolved:
+        if col.name in resolved or col.name in left_out:
             continue
         if col.name in constant:
             # a file that says what each record is must be read, not overridden
@@ -265,7 +273,7 @@ def resolve_columns(
                 used.add(name)
                 break
     for col in source.columns:  # then the last part of dotted names (`items.item_id`)
-        if col.name in resolved or col.name in constant:
+        if col.name in resolved or col.name in constant or col.name in left_out:
             continue
         name = next(
             (by_leaf[k] for k in map(_loose, (col.name, *col.synonyms)) if k in by_leaf), None
@@ -467,6 +475,8 @@ def _column_levels(
             number = without_currency_sql(v)
         if reading.decimal_comma and native in (None, "VARCHAR"):
             number = decimal_comma_sql(number)
+        if reading.decimal_point and native in (None, "VARCHAR"):
+            number = decimal_point_sql(number)
         typed = f"CAST({p} AS {col.type})"
         if col.name in MONEY and reading.minor_units:  # Stripe's 1999 is 19.99
             typed = f"({p} / 100.0)"

@@ -152,7 +152,8 @@ def describe_ingest(result) -> str:
             f"  warning: in {totals:,} of {orders:,} orders of several items, every line carries "
             f"the same {result.columns.get('amount')!r}, not its price x quantity: the order's "
             "total on each line? Spend counts it once per line. Map the line's money instead, or "
-            "leave amount out (price x quantity is used), and ingest the file again with --replace"
+            "leave amount out with --map amount= (price x quantity is used), and ingest the file again "
+            "with --replace"
         )
     if result.currencies:
         lines.append(
@@ -176,6 +177,19 @@ def describe_ingest(result) -> str:
             + " lines), yet every line counts as a purchase: leave them out and ingest the file "
             f"in place of this one with --replace-batch {result.batch_id}"
         )
+    for column, n, sent in result.thousands:
+        if result.reading.decimal_comma:
+            lines.append(
+                f"  warning: {result.columns[column]!r} ({column}): every decimal part has three "
+                f"digits ({n:,} value(s); {sent}): if its commas group thousands (won, yen, peso), "
+                "send the file again with --decimal-point instead of --decimal-comma, with --replace"
+            )
+        else:
+            lines.append(
+                f"  warning: {result.columns[column]!r} ({column}): every decimal part has three "
+                f"digits ({n:,} value(s); {sent}): if its dots group thousands (Rp 49.000 is "
+                "forty-nine thousand), send the file again with --decimal-comma --replace"
+            )
     if result.serial_birthdays:
         n, sent = result.serial_birthdays
         day = date(1899, 12, 30) + timedelta(days=int(float(sent)))
@@ -203,8 +217,10 @@ def describe_ingest(result) -> str:
         if result.unknown_more.get(reason):
             named += f", and {result.unknown_more[reason]:,} more value(s)"
         lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
-        if reason.startswith("bad_type:") and result.loaded == 0:
-            lines += _bad_type_hint(result, reason.split(":", 1)[1])
+        if reason.startswith("bad_type:"):
+            column = reason.split(":", 1)[1]
+            hint = _number_hint(result, column, [v for v, _ in values or []])
+            lines += hint or (_bad_type_hint(result, column) if result.loaded == 0 else [])
         if reason == "placeholder_user_id":
             lines.append(
                 f"  {n:,} line(s) with a user id that stands for no account (a guest checkout): "
@@ -310,6 +326,39 @@ def _guest_map(result) -> str:
         and not re.search(r"note|agent|ip\b|ip_", c, re.I)
     ]
     return f"--map user_id={other[0]}" if other else "--map user_id=COLUMN"
+
+
+_COMMA_GROUPED = re.compile(r"^\D{0,4}\d{1,3}(,\d{3})+\D{0,4}$")  # 1,899, ₱1,899, 129,000원
+_DOT_GROUPED = re.compile(r"^\D{0,4}\d{1,3}(\.\d{3}){2,}\D{0,4}$")  # 1.250.000, Rp 1.250.000
+_FRACTION = re.compile(r"^\d*[.,]\d+$")  # 0.75, 1,5
+
+
+def _number_hint(result, column: str, values: list[str]) -> list[str]:
+    """Which option reads the numbers a column's quarantined lines sent: `1,899` is twelve
+    hundred with commas grouping thousands, or 1.899 with a decimal comma (helpers 44 and 45: a
+    peso and a won export had no way in, and --decimal-comma, the only hint, read 129,000 as
+    129); `1.250.000` groups thousands with dots; a quantity of 0.75 is a weight, no count."""
+    reading = result.reading
+    if column == "quantity" and any(_FRACTION.match(v.strip()) for v in values):
+        return [
+            "  quantity counts whole units: a fraction (a weight or a volume sold) is no count. "
+            "Leave the column out with --map quantity= (each line then counts as one unit, its "
+            "money as sent) and ingest the file again with --replace"
+        ]
+    if reading.decimal_comma or reading.decimal_point:
+        return []
+    if any(_COMMA_GROUPED.match(v.strip()) for v in values):
+        return [
+            f"  {column}: if its commas group thousands (1,899 as one thousand eight hundred and "
+            "ninety-nine: won, yen, peso), send the file again with --decimal-point; if they are "
+            "decimal commas (1,899 as 1.899), with --decimal-comma"
+        ]
+    if any(_DOT_GROUPED.match(v.strip()) for v in values):
+        return [
+            f"  {column}: its dots group thousands (1.250.000): send the file again with "
+            "--decimal-comma, which reads them so (and 49.000 as forty-nine thousand)"
+        ]
+    return []
 
 
 def _bad_type_hint(result, column: str) -> list[str]:

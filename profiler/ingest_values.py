@@ -183,10 +183,24 @@ def decimal_comma_sql(v: str) -> str:
     )
 
 
+def decimal_point_sql(v: str) -> str:
+    """`1,899` -> `1899`, `1,234.50` -> `1234.50`: commas group thousands, the dot marks
+    decimals (`--decimal-point`: a won, yen or peso export's `129,000`, ambiguous without it)."""
+    grouped = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$"
+    return (
+        f"CASE WHEN regexp_full_match({v}, {quote_literal(grouped)}) THEN replace({v}, ',', '') END"
+    )
+
+
 # a currency sign or an ISO code before or after an amount, as shop exports write prices; a
 # sign before the currency stays (`-$5` is -5)
-CURRENCY_BEFORE = r"^([+-]?)\s*(R\$|US\$|[$€£¥₹₽₩₺]|[A-Z]{3}\s?)\s*"
-CURRENCY_AFTER = r"\s*([$€£¥₹₽₩₺]|\s[A-Z]{3})$"
+# (helpers 44, 45: Shopee's `Rp 149.000`, `₱1,899`, a Chinese shop's `￥199.00` and `199.00元`,
+# a Korean one's `4,900원`)
+CURRENCY_BEFORE = (
+    r"^([+-]?)\s*(R\$|US\$|S\$|HK\$|NT\$|A\$|C\$|NZ\$|MX\$|Rp\.?|RM|[$€£¥₹₽₩₺₱₫฿₴₦₪￥]"
+    r"|[A-Z]{3}\s?)\s*"
+)
+CURRENCY_AFTER = r"\s*([$€£¥₹₽₩₺₱₫฿₴₦₪￥元円원]|zł|Kč|kr|Ft|\s[A-Z]{3})$"
 THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+\.\d+$"  # 1,234.56; 1,234 alone could be 1.234 in Europe
 
 

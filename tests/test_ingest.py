@@ -4,6 +4,7 @@ nothing, personal values never reach the warehouse."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -19,6 +20,7 @@ from profiler import pii
 from profiler.errors import ProfilerError
 from profiler.ingest import ingest
 from profiler.ingest_reading import Reading, check_reading
+from profiler.ingest_rules import check_mapping
 from profiler.ingest_summary import describe_ingest
 from profiler.settings import Settings
 from profiler.sources import SOURCES
@@ -1306,13 +1308,79 @@ def test_decimal_comma_reads_a_european_export(con, tmp_path):
     assert got == sorted((float(r[at]),) for r in records)
 
 
+def test_money_grouped_in_thousands_reads_with_the_option_that_says_so(con, tmp_path):
+    """helpers 44, 45: a won or peso export writes `129,000` (quarantined, the only hint
+    --decimal-comma, which then read it as 129, unsaid), an Indonesian one `49.000` (read as 49,
+    unsaid). --decimal-point reads commas as thousands; a column whose every decimal part has
+    three digits is warned about. REES46's purchases, priced in thousands."""
+    bought = rees46_purchases()[:12]
+    won = [int(p * 1000) for _, _, _, p in bought]
+    body = "buyer,ts,item,price\n" + "".join(
+        f'{u},{t:%Y-%m-%d %H:%M:%S},{i},"{w:,}"\n'
+        for (u, t, i, _), w in zip(bought, won, strict=True)
+    )
+    path = write(tmp_path / "won.csv", body)
+    reading, mapping = Reading(event_type="purchase"), {"user_id": "buyer", "item_id": "item"}
+    as_sent = ingest(con, "events", path, pii_key=KEY, reading=reading, mapping=mapping)
+    assert as_sent.loaded < len(won) and as_sent.quarantined["bad_type:price"] > 0
+    assert "--decimal-point" in describe_ingest(as_sent)
+    comma = ingest(con, "events", path, pii_key=KEY, mapping=mapping, replace=True,
+                   reading=dataclasses.replace(reading, decimal_comma=True))  # fmt: skip
+    said = " ".join(describe_ingest(comma).split())
+    assert "every decimal part has three digits" in said and "--decimal-point instead" in said
+    point = ingest(con, "events", path, pii_key=KEY, mapping=mapping, replace=True,
+                   reading=dataclasses.replace(reading, decimal_point=True))  # fmt: skip
+    assert (point.loaded, point.quarantined, point.thousands) == (len(won), {}, [])
+    assert sorted(p for (p,) in rows(con, "SELECT price FROM raw_events")) == sorted(won)
+    # the dot as thousands: read as decimals, and said
+    dotted = "buyer,ts,item,price\n" + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},{i},{w:,}\n".replace(f"{w:,}", f"{w:,}".replace(",", "."))
+        for (u, t, i, _), w in zip(bought, won, strict=True)
+        if w < 1_000_000
+    )
+    idr = ingest(con, "events", write(tmp_path / "idr.csv", dotted), pii_key=KEY, reading=reading, mapping=mapping)  # fmt: skip
+    said = " ".join(describe_ingest(idr).split())
+    assert "every decimal part has three digits" in said and "--decimal-comma --replace" in said
+    with pytest.raises(ProfilerError, match="--decimal-comma and --decimal-point"):
+        check_reading(SOURCES["events"], Reading(decimal_comma=True, decimal_point=True))
+
+
+def test_a_column_left_out_with_an_empty_map(con, tmp_path):
+    """helper-44: a point of sale sells apples by weight (`Qty` 0.75): quarantined with a hint at
+    --decimal-comma, and no way to leave a synonym's column out. `--map quantity=` reads none;
+    the hint says so. REES46's first purchases."""
+    bought = rees46_purchases()[:4]
+    body = "customer,date,sku,Qty,Net Sales\n" + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},{i},{q},{p:.2f}\n"
+        for (u, t, i, p), q in zip(bought, ["0.75", "2", "1.5", "1"], strict=True)
+    )
+    path = write(tmp_path / "items-sold.csv", body)
+    mapping = {"user_id": "customer", "amount": "Net Sales"}
+    reading = Reading(event_type="purchase")
+    weighed = ingest(con, "events", path, pii_key=KEY, reading=reading, mapping=mapping)
+    assert weighed.quarantined == {"bad_type:quantity": 2}
+    said = " ".join(describe_ingest(weighed).split())
+    assert "--map quantity=" in said and "decimal" not in said
+    left = ingest(con, "events", path, pii_key=KEY, reading=reading, replace=True,
+                  mapping={**mapping, "quantity": ""})  # fmt: skip
+    assert (left.loaded, left.quarantined, left.ignored) == (4, {}, ["Qty"])
+    assert rows(con, "SELECT count(quantity), sum(amount) FROM raw_events") == [
+        (0, pytest.approx(sum(round(p, 2) for _, _, _, p in bought)))
+    ]
+    with pytest.raises(ProfilerError, match="user_id is required"):
+        check_mapping(SOURCES["events"], {"user_id": ""})
+
+
 def test_prices_with_a_currency_read_as_the_number(con, tmp_path):
     """REES46's prices as shop exports print them: `$35.79`, `USD 35.79`, `35,79 €` (with a
     decimal comma); a word that is no price still goes to quarantine."""
     lines = REES46.read_text().splitlines()
     header, records = lines[0].split(","), [line.split(",") for line in lines[1:51]]
     at = header.index("price")
-    shapes = ["${}", "USD {}", "{} $", "{}€", "£ {}", "R$ {}", "USD{}", "{} EUR"]
+    # helpers 44, 45: Shopee's `Rp`, the peso sign, a Chinese shop's fullwidth yen and `元`, a
+    # Korean shop's `원`, a Polish one's `zł` were quarantined
+    shapes = ["${}", "USD {}", "{} $", "{}€", "£ {}", "R$ {}", "USD{}", "{} EUR", "Rp {}", "₱{}",
+              "￥{}", "{}元", "{}원", "{} zł", "S$ {}"]  # fmt: skip
     body = "".join(
         ",".join(r[:at] + [shapes[i % len(shapes)].format(r[at])] + r[at + 1 :]) + "\n"
         for i, r in enumerate(records)
