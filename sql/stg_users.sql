@@ -5,7 +5,7 @@
 -- description: Registered users, one row per user: each column is the newest value the shop sent for it, so a later file (or a later line of one file) that sends a user's city alone changes the city and keeps the rest; an empty value never erases a known one. Newest: the later file, then the later line of a file (rows loaded before lines were kept: the latest signup time, then the first by values). Personal columns arrive pseudonymised from ingest and stay that way; the profile does not carry them.
 -- columns:
 --   user_id: pseudonymous user id
---   gender: gender as the shop records it, lower case, with male/man and ISO 5218's 1 as m, female/woman and 2 as f; NULL when unknown (0 or 9)
+--   gender: gender as the shop records it, lower case, with male/man (and the same in Spanish, Portuguese, German, French, Italian, Polish, Indonesian, Chinese, Japanese and Korean, and the salutations Mr and Herr) and ISO 5218's 1 as m, female/woman (likewise, Mrs, Ms and Frau) and 2 as f; NULL when unknown (0 or 9)
 --   birth_year: year of birth; NULL when unknown or outside 1900..2030
 --   city: city, trimmed; NULL when unknown
 --   region: region or state, trimmed; NULL when unknown
@@ -21,6 +21,20 @@ WITH cleaned AS (
             WHEN '' THEN NULL
             WHEN 'male' THEN 'm' WHEN 'man' THEN 'm'
             WHEN 'female' THEN 'f' WHEN 'woman' THEN 'f'
+            -- the same in the languages shop exports are written in, and salutations (Shopware's
+            -- Herr and Frau): an audience on gender = 'f' must not miss a Frau or a 여성
+            WHEN 'masculino' THEN 'm' WHEN 'hombre' THEN 'm' WHEN 'homem' THEN 'm'
+            WHEN 'männlich' THEN 'm' WHEN 'mann' THEN 'm' WHEN 'herr' THEN 'm'
+            WHEN 'homme' THEN 'm' WHEN 'masculin' THEN 'm' WHEN 'uomo' THEN 'm'
+            WHEN 'maschio' THEN 'm' WHEN 'mężczyzna' THEN 'm' WHEN 'pria' THEN 'm'
+            WHEN 'laki-laki' THEN 'm' WHEN 'mr' THEN 'm' WHEN 'mr.' THEN 'm'
+            WHEN '男' THEN 'm' WHEN '男性' THEN 'm' WHEN '남' THEN 'm' WHEN '남성' THEN 'm'
+            WHEN 'feminino' THEN 'f' WHEN 'mujer' THEN 'f' WHEN 'mulher' THEN 'f'
+            WHEN 'weiblich' THEN 'f' WHEN 'frau' THEN 'f' WHEN 'femme' THEN 'f'
+            WHEN 'féminin' THEN 'f' WHEN 'donna' THEN 'f' WHEN 'femmina' THEN 'f'
+            WHEN 'kobieta' THEN 'f' WHEN 'wanita' THEN 'f' WHEN 'perempuan' THEN 'f'
+            WHEN 'mrs' THEN 'f' WHEN 'mrs.' THEN 'f' WHEN 'ms' THEN 'f' WHEN 'ms.' THEN 'f'
+            WHEN '女' THEN 'f' WHEN '女性' THEN 'f' WHEN '여' THEN 'f' WHEN '여성' THEN 'f'
             -- ISO/IEC 5218 codes, as PrestaShop's id_gender: 1 male, 2 female, 0 and 9 unknown
             WHEN '1' THEN 'm' WHEN '2' THEN 'f' WHEN '0' THEN NULL WHEN '9' THEN NULL
             ELSE lower(trim(gender))

@@ -168,7 +168,8 @@ FEEDBACK_ROWS = [  # user, time, kind, item, rating, text: stated here, for thre
 USERS_ROWS = [  # user, gender, birth year, city, signup: two Taobao users, one silent, one future
     ["100101", "F", "1990", "Hangzhou", "Zhejiang", "2015-03-01 00:00:00"],
     ["1000417", "Male", "2025", "Beijing", "Beijing", "2017-11-26 12:00:00"],  # born "later"
-    ["registered_only_1", "female", "2001", "Shanghai", "Shanghai", "2017-06-01 00:00:00"],
+    # helpers 44, 45: Shopware's salutation Frau (and 여, Feminino) stayed as sent, never `f`
+    ["registered_only_1", "Frau", "2001", "Shanghai", "Shanghai", "2017-06-01 00:00:00"],
     ["registered_later_1", "M", "1999", "Shanghai", "Shanghai", "2018-01-01 00:00:00"],
 ]
 
