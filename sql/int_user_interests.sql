@@ -87,7 +87,7 @@ normalised AS (
     SELECT
         a.user_id,
         coalesce(
-            replace(replace(replace(lower(a.category_path), ' > ', '.'), '>', '.'), '/', '.'),
+            CASE WHEN contains(lower(a.category_path), '>') THEN replace(replace(lower(a.category_path), ' > ', '.'), '>', '.') ELSE replace(lower(a.category_path), '/', '.') END,
             i.category_path,
             a.category_id,
             i.category_id

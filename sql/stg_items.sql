@@ -6,7 +6,7 @@
 -- columns:
 --   item_id: item id as the shop sends it
 --   category_id: category id (trimmed); NULL when unknown
---   category_path: dotted category path, lower case (for example electronics.audio.headphone); NULL when unknown
+--   category_path: dotted category path, lower case (for example electronics.audio.headphone): levels sent as `a > b`, `a>b` or, in a path without `>`, `a/b` (a `/` beside a `>` is part of a name: 디지털/가전>음향기기 has two levels); NULL when unknown
 --   brand: brand, lower case and trimmed; NULL when unknown
 --   price: unit price; NULL when unknown or negative
 --   title: item title
@@ -15,7 +15,7 @@ WITH cleaned AS (
     SELECT
         item_id,
         nullif(trim(category_id), '') AS category_id,
-        nullif(replace(replace(replace(lower(trim(category_path)), ' > ', '.'), '>', '.'), '/', '.'), '') AS category_path,
+        nullif(CASE WHEN contains(lower(trim(category_path)), '>') THEN replace(replace(lower(trim(category_path)), ' > ', '.'), '>', '.') ELSE replace(lower(trim(category_path)), '/', '.') END, '') AS category_path,
         nullif(lower(trim(brand)), '') AS brand,
         CASE WHEN price >= 0 THEN price END AS price,
         nullif(trim(title), '') AS title,

@@ -547,6 +547,36 @@ def test_a_category_only_searched_in_is_no_top_category(tmp_path: Path, taobao) 
     assert row["top_search_term_1"] == "warm socks" and row["searches_lifetime"] == 2
 
 
+def test_category_paths_read_as_levels_whatever_they_are_written_with(
+    tmp_path: Path, taobao
+) -> None:
+    """`a > b`, `a>b` and `a/b` are levels; a `/` beside a `>` is part of a name (helper-45:
+    Naver's 디지털/가전>음향기기 became three levels). Three Taobao users, each with one path
+    for all their events, in each shape."""
+    users = sorted(taobao, key=lambda u: (-len(taobao[u]), u))[:4]
+    paths = [
+        "Electronics > Audio",
+        "electronics>audio",
+        "Electronics/Audio",
+        "디지털/가전>음향기기",
+    ]
+    with TAOBAO.open(newline="") as f:
+        rows = [r for r in csv.reader(f) if r[0] in users]
+    by_user = dict(zip(users, paths, strict=True))
+    path = write_csv(
+        tmp_path / "events.csv",
+        ["user_id", "item_id", "category_path", "behavior_type", "ts"],
+        [[r[0], r[1], by_user[r[0]], r[3], r[4]] for r in rows],
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(path), warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    got = {u: r["top_category_1"] for u, r in profile(wh, users).items()}
+    assert got == dict(
+        zip(users, ["electronics.audio"] * 3 + ["디지털/가전.음향기기"], strict=True)
+    )
+
+
 def test_preference_rees46_brands_spend_and_price_band(rees46_wh: Path, rees46) -> None:
     buyers = sorted(u for u, evs in rees46.items() if any(e.event_type == "purchase" for e in evs))[
         :4

@@ -22,7 +22,7 @@ WITH cleaned AS (
         e.day,
         e.event_type,
         coalesce(
-            nullif(replace(replace(replace(lower(trim(e.category_path)), ' > ', '.'), '>', '.'), '/', '.'), ''),
+            nullif(CASE WHEN contains(lower(trim(e.category_path)), '>') THEN replace(replace(lower(trim(e.category_path)), ' > ', '.'), '>', '.') ELSE replace(lower(trim(e.category_path)), '/', '.') END, ''),
             i.category_path,
             nullif(trim(e.category_id), ''),
             i.category_id
