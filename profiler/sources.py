@@ -116,18 +116,32 @@ SOURCES: dict[str, Source] = {
                     "parent_asin",  # Amazon 2023: products by parent_asin, as in its metadata
                     "asin",
                     "id_product",  # PrestaShop's order_detail
+                    "lineitem_sku",  # Shopify's orders export, Recharge's charges
+                    "line_item_sku",
                 ),
             ),
             Column("category_id", "VARCHAR", synonyms=("categoryid", "category", "cat_id")),
             Column("category_path", "VARCHAR", synonyms=("category_code", "item_category")),
             # Tmall sends brand ids; GA4 item_brand
             Column("brand", "VARCHAR", synonyms=("brand_id", "item_brand")),
-            Column("price", "DOUBLE", synonyms=("unit_price", "item_price")),
+            # Shopify's and Recharge's line price and quantity, beside an order's total (helper-44)
+            Column(
+                "price",
+                "DOUBLE",
+                synonyms=("unit_price", "item_price", "lineitem_price", "line_item_price"),
+            ),
             Column(
                 "quantity",
                 "INTEGER",
                 # Magento's qty_ordered (read as 1 without it: spend -47% in helper-27's export)
-                synonyms=("qty", "quantity_purchased", "qty_ordered", "quantity_ordered"),
+                synonyms=(
+                    "qty",
+                    "quantity_purchased",
+                    "qty_ordered",
+                    "quantity_ordered",
+                    "lineitem_quantity",
+                    "line_item_quantity",
+                ),  # fmt: skip
             ),
             Column(
                 "amount",
@@ -137,6 +151,7 @@ SOURCES: dict[str, Source] = {
                 synonyms=(
                     "revenue",
                     "value",
+                    "$value",  # Klaviyo's
                     "order_amount",
                     "sales_value",
                     "line_total",
@@ -164,8 +179,18 @@ SOURCES: dict[str, Source] = {
                 "INTEGER",
                 synonyms=("year_of_birth", "birthday", "birth_date", "date_of_birth", "dob"),
             ),
-            Column("city", "VARCHAR", synonyms=("customer_city",)),
-            Column("region", "VARCHAR", synonyms=("state", "province", "customer_state")),
+            Column("city", "VARCHAR", synonyms=("customer_city", "billing_city")),
+            Column(
+                "region",
+                "VARCHAR",
+                synonyms=(
+                    "state",
+                    "province",
+                    "customer_state",
+                    "billing_state",
+                    "billing_province",
+                ),
+            ),
             Column(
                 "signup_ts",
                 "TIMESTAMP",
@@ -229,6 +254,7 @@ SOURCES: dict[str, Source] = {
                     "unix_review_time",
                     "review_time",
                     "review_creation_date",
+                    "review_date",  # Judge.me's
                     DATE_SYNONYM,
                 ),
             ),
