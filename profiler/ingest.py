@@ -120,6 +120,7 @@ class IngestResult:
     # the file's purchases, when none of them has an amount or a price
     unpriced: int = 0
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
+    yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     scale_remembered: bool = False  # the rating scale is the warehouse's last, not given
     thousands: list[tuple[str, int, str]] = field(default_factory=list)  # `three_decimals`
     # reason -> how many more values than `unknown` shows
@@ -371,6 +372,7 @@ def _load(
         whole_in_minor_units=kept.whole_in_minor_units,
         repeated_ids=kept.repeated_ids,
         serial_birthdays=kept.serial_birthdays,
+        yearless_birthdays=kept.yearless_birthdays,
         thousands=kept.thousands,
         item_lists=nested_lists,
         # a session id is often unset (Amplitude's -1): the 30-minute rule then makes sessions

@@ -392,6 +392,7 @@ class Kept:
     repeated_ids: tuple[str, int] | None
     unpaid: tuple[str, list[tuple[str, int]]] | None
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
+    yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     # (column, count, one as sent): money whose every decimal part has three digits
     thousands: list[tuple[str, int, str]] = field(default_factory=list)
 
@@ -418,6 +419,7 @@ def kept_warnings(
         repeated_ids=(checked["event_id"], repeats) if repeats else None,
         unpaid=(checked["status"], unpaid) if unpaid else None,
         serial_birthdays=serial_birthdays(con, typed) if "birthday" in checked else None,
+        yearless_birthdays=yearless_birthdays(con, typed) if "birthday" in checked else None,
         thousands=[
             found
             for money in MONEY
@@ -454,6 +456,19 @@ def serial_birthdays(con: duckdb.DuckDBPyConnection, typed: str) -> tuple[int, s
     n, example = one_row(
         con,
         f"SELECT count(*), min(trim(__kept_birthday)) FROM {typed} "
-        f"WHERE _reason IS NULL AND {sent} BETWEEN {lo} AND {hi} AND {sent} = trunc({sent})",
+        f"WHERE _reason IS NULL AND {sent} BETWEEN {lo} AND {hi} "
+        "AND regexp_full_match(trim(__kept_birthday), '[1-9][0-9]{4}(\\.0+)?')",
     )
     return (n, example) if n else None
+
+
+def yearless_birthdays(con: duckdb.DuckDBPyConnection, typed: str) -> tuple[int, list[str]] | None:
+    """(count, up to 3 as sent) of birthdays that give no year in 1900..2030 (Square's
+    `0000-03-15`, an ambiguous `010203`): the profile reads them as unknown; said, not silent
+    (helpers 44, 45)."""
+    n, examples = one_row(
+        con,
+        f"SELECT count(*), list(DISTINCT trim(__kept_birthday) ORDER BY trim(__kept_birthday))[:3] "
+        f"FROM {typed} WHERE _reason IS NULL AND birth_year NOT BETWEEN 1900 AND 2030",
+    )
+    return (n, examples) if n else None

@@ -483,10 +483,13 @@ def _column_levels(
         parsed = f"TRY_CAST({number} AS DOUBLE)"
         if col.name == "birth_year":  # a birthday as a number: 19900305, or Excel's serial day
             lo, hi = EXCEL_SERIALS
+            text = f"trim(CAST({v} AS VARCHAR))"
             parsed = (
                 f"CASE WHEN {parsed} >= 10000000 AND {parsed} < 30000000 "
                 f"THEN floor({parsed} / 10000) "
+                f"WHEN regexp_full_match({text}, '[0-9]{{6}}(\\.0+)?') THEN {_six_digits(text)} "
                 f"WHEN {parsed} BETWEEN {lo} AND {hi} AND {parsed} = trunc({parsed}) "
+                f"AND NOT starts_with({text}, '0') "
                 f"THEN year(DATE '1899-12-30' + CAST({parsed} AS INTEGER)) ELSE {parsed} END"
             )
         if col.name == "birth_year" and not is_numeric(native):  # a birthday: its year, in
@@ -533,6 +536,18 @@ def _column_levels(
             words = ", ".join(quote_literal(w) for w in PLACEHOLDER_IDS)
             lv.checks.append((f"lower(__t_{col.name}) IN ({words})", "placeholder_user_id"))
         lv.add(col, value, kept, final)
+
+
+def _six_digits(text: str) -> str:
+    """The year of a six-digit birthday: Korea's YYMMDD (930516) when its first pair cannot be a
+    day or a month, a DDMMYY or MMDDYY (160593) when its last cannot; else (010203) no year, 0,
+    which the profile reads as unknown and the summary names (helper-45: NULL, unsaid)."""
+    a, b, c = (f"CAST(substr({text}, {i}, 2) AS INTEGER)" for i in (1, 3, 5))
+    return (
+        f"CASE WHEN {a} > 31 AND {b} BETWEEN 1 AND 12 AND {c} BETWEEN 1 AND 31 THEN 1900 + {a} "
+        f"WHEN {c} > 31 AND {a} BETWEEN 1 AND 31 AND {b} BETWEEN 1 AND 31 "
+        f"AND least({a}, {b}) <= 12 THEN 1900 + {c} ELSE 0 END"
+    )
 
 
 def _range_checks(source: Source) -> list[tuple[str, str]]:

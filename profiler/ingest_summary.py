@@ -190,6 +190,14 @@ def describe_ingest(result) -> str:
                 f"digits ({n:,} value(s); {sent}): if its dots group thousands (Rp 49.000 is "
                 "forty-nine thousand), send the file again with --decimal-comma --replace"
             )
+    if result.yearless_birthdays:
+        n, sent = result.yearless_birthdays
+        lines.append(
+            f"  note: {n:,} birthday(s) give no year between 1900 and 2030 ("
+            + ", ".join(map(repr, sent))
+            + "): the profile reads their birth years as unknown (six digits are read as YYMMDD "
+            "or DDMMYY only where one pair can only be a year)"
+        )
     if result.serial_birthdays:
         n, sent = result.serial_birthdays
         day = date(1899, 12, 30) + timedelta(days=int(float(sent)))
