@@ -35,6 +35,8 @@ from profiler.ingest_checks import (
     item_lists,
     kept_warnings,
     order_totals_on_lines,
+    purchase_words_together,
+    purchases_twice,
     unknown_items,
     unpriced_purchases,
 )
@@ -121,6 +123,8 @@ class IngestResult:
     unpriced: int = 0
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
+    purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
+    purchase_words: tuple[int, list[str]] = (0, [])  # `ingest_checks.purchase_words_together`
     scale_remembered: bool = False  # the rating scale is the warehouse's last, not given
     thousands: list[tuple[str, int, str]] = field(default_factory=list)  # `three_decimals`
     # reason -> how many more values than `unknown` shows
@@ -350,6 +354,7 @@ def _load(
             "again: nothing to replace, so nothing changed (the history stays)"
         )
     dated_again = dated_again_count(con, src, TYPED, replaced) if stats.loaded else 0
+    twice = purchases_twice(con, src, TYPED, replaced) if stats.loaded else (0, [])
     batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading, replaced)
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
@@ -373,6 +378,10 @@ def _load(
         repeated_ids=kept.repeated_ids,
         serial_birthdays=kept.serial_birthdays,
         yearless_birthdays=kept.yearless_birthdays,
+        purchases_twice=twice,
+        purchase_words=purchase_words_together(con, TYPED)
+        if stats.loaded and src.name == "events"
+        else (0, []),
         thousands=kept.thousands,
         item_lists=nested_lists,
         # a session id is often unset (Amplitude's -1): the 30-minute rule then makes sessions

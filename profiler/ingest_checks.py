@@ -51,6 +51,43 @@ def dated_again_count(
     return count
 
 
+def purchases_twice(
+    con: duckdb.DuckDBPyConnection, src: Source, typed: str, replaced: tuple[int, ...]
+) -> tuple[int, list[int]]:
+    """(lines, batches): this file's timed purchases at the moment (user, time) and of the item
+    of a purchase another load sent, other in price, quantity or amount, so no exact repeat:
+    one order from two feeds (a clickstream's unpriced `buy` and the orders export, helper-45:
+    spend doubled) counts twice, unsaid before. A purchase without an item matches any item."""
+    if src.name != "events" or not has_table(con, src.table):
+        return 0, []
+    other = "".join(f" AND r.{BATCH_COLUMN} <> {int(b)}" for b in replaced)
+    rows = con.execute(
+        f"SELECT count(DISTINCT t._rec), list(DISTINCT r.{BATCH_COLUMN} ORDER BY r.{BATCH_COLUMN}) "
+        f"FROM {typed} AS t JOIN {src.table} AS r ON r.user_id = t.user_id AND r.ts = t.ts "
+        "AND r.event_type = 'purchase' AND (r.item_id = t.item_id OR r.item_id IS NULL "
+        "OR t.item_id IS NULL) AND (r.price, r.quantity, r.amount) IS DISTINCT FROM "
+        f"(t.price, t.quantity, t.amount){other} "
+        "WHERE t._reason IS NULL AND t.event_type = 'purchase' "
+        "AND CAST(t.ts AS TIME) <> TIME '00:00:00'"
+    ).fetchone()
+    return rows[0], rows[1] or []
+
+
+def purchase_words_together(con: duckdb.DuckDBPyConnection, typed: str) -> tuple[int, list[str]]:
+    """(moments, words): moments (user, time) holding purchases read from two or more words of
+    the file's event type column: Klaviyo's `Placed Order` (the order) and `Ordered Product`
+    (each item), both mapped to purchase, count each order twice (helper-45)."""
+    word = "coalesce(_sent_word, event_type)"
+    n, words = one_row(
+        con,
+        f"WITH m AS (SELECT list(DISTINCT {word}) AS words FROM {typed} "
+        "WHERE _reason IS NULL AND event_type = 'purchase' "
+        f"GROUP BY user_id, ts HAVING count(DISTINCT {word}) > 1) "
+        "SELECT count(*), list_sort(list_distinct(flatten(list(words)))) FROM m",
+    )
+    return n, words or []
+
+
 @dataclass(frozen=True)
 class UnknownItems:
     missing: int  # distinct item ids of the events that no items row has

@@ -190,6 +190,23 @@ def describe_ingest(result) -> str:
                 f"digits ({n:,} value(s); {sent}): if its dots group thousands (Rp 49.000 is "
                 "forty-nine thousand), send the file again with --decimal-comma --replace"
             )
+    n, batches = result.purchases_twice
+    if n:
+        lines.append(
+            f"  warning: {n:,} purchase(s) share user, time and item with purchases batch(es) "
+            f"{', '.join(map(str, batches))} loaded, yet differ in price, quantity or amount: the "
+            "same orders from two feeds (a clickstream's purchases and an orders export)? Both "
+            "count; send each purchase from one feed only (--event-type VALUE=skip leaves a "
+            "feed's purchase lines out)"
+        )
+    n, words = result.purchase_words
+    if n:
+        lines.append(
+            f"  warning: at {n:,} moment(s) a user has purchases read from "
+            + " and ".join(map(repr, words))
+            + " at once: an order and its items? Each counts; keep the lines of one (--event-type "
+            f"{words[0]!r}=skip leaves its lines out)"
+        )
     if result.yearless_birthdays:
         n, sent = result.yearless_birthdays
         lines.append(

@@ -1345,6 +1345,49 @@ def test_money_grouped_in_thousands_reads_with_the_option_that_says_so(con, tmp_
         check_reading(SOURCES["events"], Reading(decimal_comma=True, decimal_point=True))
 
 
+def test_one_order_from_two_feeds_or_two_words_is_warned_about(con, tmp_path):
+    """helper-45: a clickstream's unpriced purchases and the orders export of the same orders
+    (spend doubled once an items file priced the first), and Klaviyo's `Placed Order` beside
+    its `Ordered Product` lines, both read as purchases, counted each order twice, unsaid.
+    REES46's purchases."""
+    import json as _json
+
+    bought = rees46_purchases()[:10]
+    clicks = "user_id,event_type,ts,product_id\n" + "".join(
+        f"{u},purchase,{t:%Y-%m-%d %H:%M:%S},{i}\n" for u, t, i, _ in bought
+    )
+    first = ingest(con, "events", write(tmp_path / "clicks.csv", clicks), pii_key=KEY)
+    assert first.purchases_twice == (0, [])
+    orders = "customer,order_time,sku,price\n" + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},{i},{p:.2f}\n" for u, t, i, p in bought[:6]
+    )
+    got = ingest(con, "events", write(tmp_path / "orders.csv", orders), pii_key=KEY,
+                 mapping={"user_id": "customer"}, reading=Reading(event_type="purchase"))  # fmt: skip
+    assert got.purchases_twice == (6, [first.batch_id])
+    assert "6 purchase(s) share user, time and item with purchases batch(es) 1 loaded" in " ".join(
+        describe_ingest(got).split()
+    )
+    again = ingest(con, "events", write(tmp_path / "orders2.csv", orders + "\n"), pii_key=KEY,
+                   mapping={"user_id": "customer"}, reading=Reading(event_type="purchase"))  # fmt: skip
+    assert again.purchases_twice == (6, [first.batch_id])  # an exact repeat of batch 2 is none
+    # Klaviyo: the order and its products at one moment, both mapped to purchase
+    events = []
+    for u, t, i, p in bought[:4]:
+        when = t.strftime("%Y-%m-%dT%H:%M:%S")
+        events.append({"event": "Placed Order", "person": u, "datetime": when, "$value": p})
+        events.append(
+            {"event": "Ordered Product", "person": u, "datetime": when, "ProductID": i, "$value": p}
+        )
+    body = "".join(_json.dumps(e) + "\n" for e in events)
+    reading = check_reading(SOURCES["events"], Reading(values=(
+        ("event_type", "Placed Order", "purchase"), ("event_type", "Ordered Product", "purchase"))))  # fmt: skip
+    klaviyo = ingest(con, "events", write(tmp_path / "klaviyo.jsonl", body), pii_key=KEY,
+                     reading=reading, mapping={"user_id": "person", "ts": "datetime", "item_id": "ProductID"})  # fmt: skip
+    said = " ".join(describe_ingest(klaviyo).split())
+    assert klaviyo.purchase_words == (4, ["Ordered Product", "Placed Order"]), said
+    assert "--event-type 'Ordered Product'=skip" in said
+
+
 def test_a_column_left_out_with_an_empty_map(con, tmp_path):
     """helper-44: a point of sale sells apples by weight (`Qty` 0.75): quarantined with a hint at
     --decimal-comma, and no way to leave a synonym's column out. `--map quantity=` reads none;
