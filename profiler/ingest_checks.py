@@ -396,18 +396,38 @@ def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict
     return {what: c for what, c in found.items() if c is not None and c in readable}
 
 
+_ITEM_LISTS = ("items", "products", "lineitems")
+
+
+def _loose_name(name: str) -> str:
+    return re.sub(r"[\s_.-]", "", name.lower())
+
+
 def item_lists(
     con: duckdb.DuckDBPyConnection, src: Source, staged: Staged, ignored: list[str]
 ) -> tuple[str, int] | None:
     """An ignored JSON key named like a list of items that holds one: an order's products nested
     in one line (Segment's and Mixpanel's `properties.products`) load as one event without them,
-    their items, brands and categories unread (helper-35); a Parquet list is refused outright."""
-    if src.name != "events" or staged.fault != "__json_fault":
+    their items, brands and categories unread (helper-35); a Parquet list is refused outright.
+    A CSV or Parquet text column of them (RudderStack's warehouse `products`) alike (helper-45)."""
+    if src.name != "events":
+        return None
+    if staged.fault != "__json_fault":
+        for c in ignored:
+            if _loose_name(c) in _ITEM_LISTS and c in staged.values:
+                v = f"CAST({staged.values[c]} AS VARCHAR)"
+                (n,) = one_row(
+                    con,
+                    f"SELECT count(*) FROM {staged.relation} WHERE starts_with(ltrim({v}), '[') "
+                    f"AND json_valid({v}) AND json_type({v}) = 'ARRAY'",
+                )
+                if n:
+                    return c, n
         return None
     # an object none of whose keys was read is ignored whole (`properties`): its keys too
     inner = [k for k in staged.paths if k.partition(".")[0] in ignored]
     for c in [*ignored, *inner]:
-        if c.rpartition(".")[2].lower() in ("items", "products", "line_items", "lineitems"):
+        if _loose_name(c.rpartition(".")[2]) in _ITEM_LISTS:
             path = staged.paths.get(c) or json_path(c)
             (n,) = one_row(
                 con,

@@ -452,6 +452,22 @@ def test_a_json_list_of_items_is_said(con, tmp_path):
     assert "warning: 'properties.products' (ignored) holds a list of items on 1 line(s)" in said, (
         said
     )
+    # the same order as a warehouse table's CSV export: `products` a JSON text column (helper-45)
+    import csv as _csv
+    import io
+
+    out = io.StringIO()
+    writer = _csv.writer(out)
+    writer.writerow(["user_id", "event", "timestamp", "total", "products"])
+    writer.writerow([u, "Order Completed", t.isoformat(), order["properties"]["total"],
+                     _json.dumps(order["properties"]["products"])])  # fmt: skip
+    reading = check_reading(
+        SOURCES["events"], Reading(values=(("event_type", "Order Completed", "purchase"),))
+    )
+    got = ingest(con, "events", write(tmp_path / "rudder.csv", out.getvalue()), pii_key=KEY,
+                 reading=reading)  # fmt: skip
+    said = " ".join(describe_ingest(got).split())
+    assert "warning: 'products' (ignored) holds a list of items on 1 line(s)" in said, said
 
 
 def test_a_csv_column_of_json_objects_gives_its_keys(con, tmp_path):
