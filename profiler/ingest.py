@@ -72,7 +72,7 @@ from profiler.pii import register_hmac, unregister_hmac
 from profiler.project import Kind
 from profiler.serve.catalog import SCORES
 from profiler.settings import refuse_example_warehouse
-from profiler.shop_time import record_zone, zone_for_ingest
+from profiler.shop_time import record_zone, warehouse_zone, zone_for_ingest
 from profiler.sources import BATCH_COLUMN, RECORD_COLUMN, Source, engine_columns, get_source
 from profiler.state import (
     SCHEMA,
@@ -124,6 +124,7 @@ class IngestResult:
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
+    sets_utc: bool = False  # the warehouse's first batch, without --time-zone: its clock is UTC
     purchase_words: tuple[int, list[str]] = (0, [])  # `ingest_checks.purchase_words_together`
     scale_remembered: bool = False  # the rating scale is the warehouse's last, not given
     thousands: list[tuple[str, int, str]] = field(default_factory=list)  # `three_decimals`
@@ -185,6 +186,8 @@ def ingest(
     wanted = check_mapping(src, mapping)
     reading = check_reading(src, reading)
     refuse_example_warehouse(con)
+    # helper-45: a first ingest without --time-zone fixed the clock at UTC, unsaid
+    sets_utc = reading.time_zone is None and warehouse_zone(con) is None
     reading = dataclasses.replace(reading, time_zone=zone_for_ingest(con, reading.time_zone))
     info = file_info(path)
     if reading.columns and info.format != "csv":
@@ -234,6 +237,7 @@ def ingest(
             try:
                 result = _load(con, src, info, staged, wanted, pii_key, reading, loads)
                 result.also_as = _loads_elsewhere(con, src, info.fingerprints)
+                result.sets_utc = sets_utc and result.batch_id is not None
                 return result
             finally:
                 for table in (TYPED, STAGE):

@@ -111,6 +111,12 @@ def describe_ingest(result) -> str:
             f"  times: shop time, {result.reading.time_zone}: Unix and zoned times converted, "
             f"times without a zone {naive}"
         )
+    if result.sets_utc:
+        lines.append(
+            "  times: this warehouse's first load sets the shop's clock to UTC (no --time-zone): "
+            "days, hours and sessions follow it, and it cannot change later; a shop on another "
+            "clock starts a new warehouse with --time-zone on its first ingest"
+        )
     if result.ignored:  # a column a shop meant as its user id or city should not vanish unsaid
         lines.append(
             f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"

@@ -144,6 +144,12 @@ def test_one_zone_per_warehouse(tmp_path: Path) -> None:
     assert rows(warehouse, "SELECT DISTINCT as_of FROM user_profile") == [
         (datetime(2019, 10, 1, 20, 30),)
     ]
+    # a first ingest without the option sets UTC, and says so once (helper-45: a shop in Seoul
+    # found its clock fixed at UTC, unsaid, after its first ingest with the option was refused)
+    utc = tmp_path / "utc.duckdb"
+    said = " ".join(run_cli("ingest", "events", str(first), warehouse=utc).split())
+    assert "this warehouse's first load sets the shop's clock to UTC (no --time-zone)" in said
+    assert "first load sets" not in run_cli("ingest", "events", str(second), warehouse=utc)
 
 
 def test_a_warehouse_from_before_zones_is_utc(tmp_path: Path) -> None:
