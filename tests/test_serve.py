@@ -855,3 +855,15 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
         ).fetchone() == (0,)
     missing = run_cli("show", "nobody@example.org", warehouse=wh, project=project, ok=False)
     assert missing == "error: user 'nobody@example.org' is not in user_profile\n"
+    # a customer registered with an address, keyed by number elsewhere, is found by it too, and
+    # the address's own profile names its registered twin (helper-45: neither was)
+    users = tmp_path / "customers.csv"
+    users.write_text(
+        "customer_id,email,city\nC7,Cy.Rho@example.net,Lyon\nC8,bo.lin@example.org,Oslo\n"
+    )
+    run_cli("ingest", "users", str(users), warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
+    out = run_cli("show", "cy.rho@example.net", warehouse=wh, project=project)
+    assert out.splitlines()[0] == "user C7 (cy.rho@example.net)" and re.search(r"city\s+Lyon", out)
+    out = run_cli("show", "Bo.Lin@example.org", warehouse=wh, project=project)
+    assert "also registered with this address: user C8" in out, out

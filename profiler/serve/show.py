@@ -99,9 +99,17 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         except Exception:
             raise ProfilerError("no user_profile table yet; run `profiler build` first") from None
         row = cur.fetchone()
+        names = [d[0] for d in cur.description]  # before any other query on the connection
+        # an address also finds the users registered with it (helper-45: orders keyed by
+        # customer number, the address only in the users file, and `show ADDRESS` found none)
+        twins = _registered_with(con, user_id) if "@" in asked else []
+        if row is None and len(twins) == 1:
+            user_id = twins.pop()
+            row = con.execute("SELECT * FROM user_profile WHERE user_id = ?", [user_id]).fetchone()
         if row is None:
-            raise ProfilerError(f"user {asked.strip()!r} is not in user_profile")
-        names = [d[0] for d in cur.description]
+            also = f"; users registered with it: {', '.join(twins)}" if twins else ""
+            raise ProfilerError(f"user {asked.strip()!r} is not in user_profile{also}")
+        twins = [t for t in twins if t != user_id]
         history = _history(con, user_id)
         extras = _serving_parts(con, settings, user_id)
     dims = column_dimensions(settings)
@@ -110,6 +118,8 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         groups.setdefault(dims.get(name, "other"), []).append((name, value))
     named = f" ({asked.strip()})" if "@" in asked else ""  # the address the pseudonym stands for
     console.print(Text(f"user {user_id}{named}", style="bold"))
+    if twins:  # one person, two ids: the profile does not merge them (README)
+        console.print(f"  also registered with this address: user {', '.join(twins)}")
     for dim in (*DIMENSIONS, "other"):
         if dim not in groups:
             continue
@@ -166,6 +176,14 @@ def _pseudonym(settings: Settings, user_id: str) -> str:
             f"to make it ({KEY_ENV}, or {settings.state_dir / KEY_FILE}); use the user's stored id"
         )
     return user_id_pseudonym(load_pii_key(settings), user_id)
+
+
+def _registered_with(con, pseudonym: str) -> list[str]:
+    """The users whose e-mail (its pseudonym, as stored) is this address's."""
+    got = _query(
+        con, "SELECT user_id FROM stg_users WHERE email = ? ORDER BY 1 LIMIT 5", [pseudonym]
+    )
+    return [r[0] for r in got[1]] if got else []
 
 
 def _query(con, sql: str, params: list) -> tuple[list[str], list[tuple]] | None:
