@@ -135,12 +135,13 @@ def _as_of_against_data(con, run: RunResults) -> str:
             f"note: the as-of is before the newest data ({newest}): the tables built and the "
             "serving copy show the profile as of then until a build without --as-of"
         )
-    days = (as_of - newest).days
-    if days < 1:
+    # calendar days, as the profile's recency counts them (helper-43: 6 said, 7 idle)
+    days = (as_of.date() - newest.date()).days
+    if (as_of - newest).days < 1:
         return ""
     return (
-        f"note: the as-of is {days:,} day(s) after the newest data ({newest}): windows, recency "
-        "and lifecycle stages count up to it"
+        f"note: the as-of is {days:,} calendar day(s) after the newest data ({newest}): "
+        "windows, recency and lifecycle stages count up to it"
     )
 
 
