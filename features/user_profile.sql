@@ -83,7 +83,7 @@
 --   top_brand_3_affinity: its affinity at the as-of
 --   categories_engaged: distinct categories the user ever had events on
 --   brands_engaged: distinct brands the user ever had events on
---   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (per event: an item viewed twice counts twice), rounded to 6 decimals; NULL when no price is known
+--   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (the event's price, else the item's, else a purchase's amount over its quantity; per event: an item viewed twice counts twice), rounded to 6 decimals; NULL when no price is known
 --   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank); NULL without prices
 --   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
 --   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases

@@ -19,7 +19,7 @@
 --   purchase_quantity: units bought (1 per purchase line without a quantity; a line of quantity 0 adds none); NULL without purchases
 --   purchase_amount: money spent (amount, else price x quantity), rounded to the millionth; NULL when no purchase had an amount or a price
 --   first_ts: first event of the day (shop time)
---   priced_events: views, carts and purchases whose unit price is known (from the event, else the item)
+--   priced_events: views, carts and purchases whose unit price is known (from the event, else the item, else a purchase's amount over its quantity)
 --   price_sum: sum of the unit prices of those events (price_sum / priced_events = mean price looked at)
 --   last_ts: last event of the day (shop time)
 --   sessions_h00: sessions that started between 00:00 and 00:59 shop time (events sent as dates, stg_date_only_events, start none)
@@ -58,7 +58,14 @@ cleaned AS (
         e.ts,
         e.event_type,
         e.session_id,
-        coalesce(e.price, i.price) AS price,
+        -- the unit price: the event's, else the item's, else a purchase's amount per unit
+        -- (helper-44: a point of sale sends the line's money and quantity alone)
+        coalesce(
+            e.price,
+            i.price,
+            CASE WHEN e.event_type = 'purchase' AND coalesce(e.quantity, 1) > 0
+                THEN e.amount / coalesce(e.quantity, 1) END
+        ) AS price,
         CASE WHEN e.event_type = 'purchase' THEN coalesce(e.quantity, 1) END AS quantity,
         -- money: the amount, else unit price x quantity (quantity 1 when not sent)
         CASE

@@ -356,7 +356,9 @@ def test_the_build_says_when_its_profile_is_not_the_new_one(
     refused = run_cli("build", "--as-of", "", warehouse=wh, project=edited, ok=False)
     assert refused == "error: --as-of is empty; give an ISO date or timestamp, e.g. 2017-12-01\n"
     ahead = run_cli("build", "--as-of", "2018-03-01", warehouse=wh, project=edited)
-    assert "note: the as-of is 88 calendar day(s) after the newest data (2017-12-03 15:59:28)" in ahead
+    assert (
+        "note: the as-of is 88 calendar day(s) after the newest data (2017-12-03 15:59:28)" in ahead
+    )
     assert "note: the as-of" not in run_cli("build", warehouse=wh, project=edited)
     model = edited / "features" / "behaviour_features.sql"
     model.write_text(model.read_text().replace("AS searches_1d", "AS searches_1d, nope", 1))

@@ -789,11 +789,10 @@ def test_purchases_only_feed(tmp_path: Path, rees46) -> None:
         mine = [e for e in buys if e.user_id == u]
         row = got[u]
         assert row["purchases_lifetime"] == len(mine) and row["views_lifetime"] == 0
-        assert (
-            row["view_to_cart_rate"] is None
-            and row["top_category_1"] is None
-            and row["avg_price_viewed"] is None
-        )
+        assert row["view_to_cart_rate"] is None and row["top_category_1"] is None
+        # the unit price of a line of money and quantity (helper-44: NULL, the band too)
+        unit = statistics.mean(round(2 * e.price, 2) / 2 for e in mine)
+        assert row["avg_price_viewed"] == approx(unit, abs_=1e-6) and row["price_band"]
         assert row["total_spend"] == approx(sum(round(2 * e.price, 2) for e in mine), abs_=1e-6)
         assert row["rfm_frequency"] == 0 and row["rfm_monetary_value"] == 0
         assert row["sessions_lifetime"] == len(
