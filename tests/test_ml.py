@@ -267,6 +267,30 @@ def stand_in_frames(taobao: Path, tmp_path_factory):
     return spec, cuts, features, frames, scoring
 
 
+def test_an_interrupted_feature_read_stops_scoring_never_skips_a_model(stand_in_frames) -> None:
+    """helper-46: Ctrl-C while the purchase model read its features became "not scored", and the
+    build published the scores without it (p_purchase_30d NULL for every user, an audience of the
+    wrong users) for the next builds to call up to date. An error of the SQL is still a
+    one-line "cannot read the features"."""
+    from profiler.ml.features import read_frame
+
+    spec, _, features, _, _ = stand_in_frames
+
+    class Failing:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def sql(self, _query: str):
+            raise self.error
+
+    with pytest.raises(duckdb.InterruptException):
+        read_frame(
+            Failing(duckdb.InterruptException("INTERRUPT Error: Interrupted!")), spec, features, T
+        )
+    with pytest.raises(ProfilerError, match="cannot read the features"):
+        read_frame(Failing(duckdb.CatalogException("no table")), spec, features, T)
+
+
 @pytest.mark.parametrize(
     "estimator",
     [

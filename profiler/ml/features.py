@@ -160,6 +160,8 @@ def read_frame(
         )
     try:
         table = con.sql(sql + " ORDER BY __user_id").to_arrow_table()
+    except duckdb.InterruptException:
+        raise  # Ctrl-C: no "not scored" (helper-46: scores published without this model)
     except duckdb.Error as err:
         raise ProfilerError(
             f"{spec.path}: cannot read the features: {str(err).splitlines()[0]}"
