@@ -100,6 +100,12 @@ def plan_model(
     if full:
         return Plan(model.name, "full", full, ctx.max_batch)
     assert state is not None
+    if model.kind.is_built and not _published(con, model.name):
+        # dropped by hand (helper-46: "up to date", and the serving copy lost user_profile)
+        gone = "its table is gone (dropped outside profiler): rebuilt"
+        if model.kind.keeps_history:
+            gone += "; the history starts again at this build"
+        return Plan(model.name, "full", gone, ctx.max_batch)
     raw = dag.raw_sources(model.name)
     changed = _has_new_batches(con, raw, state, ctx)
     as_of_moved = state.as_of != ctx.as_of
@@ -125,6 +131,16 @@ def plan_model(
 
 
 SQL_CHANGED_IN_HISTORY = "SQL or settings changed: merged into the kept history"
+
+
+def _published(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
+            "current_database() AND table_schema = 'main' AND table_name = ?",
+            [name],
+        ).fetchone()[0]
+    )
 
 
 def _why(changed: set[str], as_of_moved: bool) -> str:

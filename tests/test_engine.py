@@ -343,6 +343,33 @@ def test_users_and_items_keep_each_columns_newest_value(tmp_path: Path) -> None:
     assert user == ("f", 1990, "Suzhou", "Zhejiang")
 
 
+def test_a_table_dropped_by_hand_is_rebuilt(
+    tmp_path: Path, project: Path, full_build: Path
+) -> None:
+    """helper-46: with user_profile dropped by hand, a build said "up to date" and wrote a
+    serving copy without it; with an incremental table dropped, each build failed on it. The
+    build rebuilds each from its parents, and the tables end as the reference."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    with duckdb.connect(str(wh)) as con:
+        for table in ("user_profile", "int_user_day", "user_profile_history"):
+            con.execute(f"DROP TABLE {table}")
+    out = " ".join(run_cli("build", warehouse=wh, project=project).split())
+    gone = "full [0-9,]+ in [0-9,]+ out [0-9.]+s its table is gone \\(dropped outside profiler\\)"
+    assert re.search(f"int_user_day incremental_by_time {gone}: rebuilt success", out), out
+    assert re.search(f"user_profile_history scd2 {gone}: rebuilt; the history starts again", out)
+    assert re.search(r"user_profile table full .* upstream rebuilt", out), out
+    with duckdb.connect(str(wh)) as con:
+        con.execute("DROP TABLE user_profile")  # alone: nothing upstream moved
+    out = " ".join(run_cli("build", warehouse=wh, project=project).split())
+    assert re.search(f"user_profile table {gone}: rebuilt success", out), out
+    assert compare_all(full_build, wh) == {} and current_history_diff(full_build, wh) == 0
+    from profiler.serve.catalog import serving_path
+
+    with duckdb.connect(str(serving_path(wh)), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM user_profile").fetchone()[0] > 0
+
+
 def test_the_build_says_when_its_profile_is_not_the_new_one(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:
