@@ -312,6 +312,26 @@ def test_export_rewrites_only_what_changed(served: dict, tmp_path: Path) -> None
     assert len(list((out / ".tables").glob("user_profile_history-*"))) == 2  # current + previous
 
 
+def test_export_reads_one_whole_build(served: dict, tmp_path: Path) -> None:
+    """helper-46: after a build killed halfway the warehouse holds tables of two builds, and an
+    export read them, unsaid. It reads the serving copy, the last whole build. Here the
+    warehouse's user_profile is cut to one user, as a killed build could leave it newer than the
+    rest."""
+    root = tmp_path / "copy"
+    shutil.copytree(served["root"], root)
+    wh = root / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        users = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
+        con.execute(
+            "DELETE FROM user_profile WHERE user_id <> (SELECT min(user_id) FROM user_profile)"
+        )
+    printed = _export({**served, "wh": wh, "root": root}, tmp_path / "out")
+    assert "wh.serving.duckdb" in printed, printed
+    entry = json.loads((tmp_path / "out" / "_manifest.json").read_text())["tables"]["user_profile"]
+    exported = tmp_path / "out" / entry["path"]
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{exported}')").fetchall()[0][0] == users > 1
+
+
 def test_export_removes_a_table_no_longer_served(served: dict, tmp_path: Path) -> None:
     """helper-28: a model whose file was deleted left its Parquet and manifest entry in the
     export, though the serving copy dropped it. As an earlier export of such tables left them."""

@@ -248,7 +248,7 @@ def export_tables(
     """Export what changed since the last export into `out`; report sizes and overlaps of audiences."""
     from profiler.serve.audiences import audience_report, audience_tables, write_audience_csvs
 
-    with open_reader(settings) as (con, source):
+    with open_reader(settings, whole_build=True) as (con, source):
         out = make_folder(Path(out))  # once there is something to write
         tables = analyst_tables(con, settings.project_dir)
         if not tables:
