@@ -227,6 +227,11 @@ def build_project(
     from profiler.serve.serving import publish_serving_copy
 
     require_models(settings.project_dir)  # before the warehouse is touched
+    if settings.target_dir.exists() and not settings.target_dir.is_dir():  # helper-46: a traceback
+        raise ProfilerError(
+            f"{settings.target_dir} is a file; profiler keeps run results, its parse cache and "
+            "trained models in that folder: move the file away"
+        )
     if settings.warehouse_configured and not settings.warehouse.exists():
         # a typo in PROFILER_WAREHOUSE made folders and an empty warehouse (helper-29)
         raise ProfilerError(

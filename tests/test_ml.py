@@ -524,6 +524,17 @@ def test_build_step_retrains_only_when_the_spec_or_its_inputs_change(
     action, message, runs = step()
     assert runs == 4 and "validated on" in message
     assert len(list((target / "models" / "purchase_propensity").iterdir())) == 4
+    # a model file cut short (a full disk, a copy) is trained again, not a traceback in every
+    # build (helper-46)
+    newest = max(
+        (target / "models" / "purchase_propensity").iterdir(), key=lambda p: p.stat().st_mtime
+    )
+    model = newest / "model.joblib"
+    model.write_bytes(model.read_bytes()[:1000])
+    con.execute("DELETE FROM user_scores")
+    con.execute("UPDATE _profiler.models SET watermark = 0 WHERE name = 'user_scores'")
+    action, message, runs = step()
+    assert "trained on cutoffs" in message and runs == 4  # the same version, trained again
 
 
 # --- the CLI on the shared sample ----------------------------------------------------------------

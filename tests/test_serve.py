@@ -329,7 +329,9 @@ def test_export_reads_one_whole_build(served: dict, tmp_path: Path) -> None:
     assert "wh.serving.duckdb" in printed, printed
     entry = json.loads((tmp_path / "out" / "_manifest.json").read_text())["tables"]["user_profile"]
     exported = tmp_path / "out" / entry["path"]
-    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{exported}')").fetchall()[0][0] == users > 1
+    assert (
+        duckdb.sql(f"SELECT count(*) FROM read_parquet('{exported}')").fetchall()[0][0] == users > 1
+    )
 
 
 def test_export_removes_a_table_no_longer_served(served: dict, tmp_path: Path) -> None:

@@ -133,11 +133,17 @@ def save_artifact(target_dir: Path, trained) -> Path:
 
 
 def load_artifact(target_dir: Path, name: str, version: str) -> Artifact | None:
-    """The artifact of that version, or None when it was never trained (or is incomplete)."""
+    """The artifact of that version, or None when it was never trained, is incomplete or cannot
+    be read (a file cut short or edited: helper-46, every build failed on it): trained again."""
     folder = artifact_dir(target_dir, name, version)
     if not (folder / MODEL_FILE).exists() or not (folder / METADATA_FILE).exists():
         return None
-    return read_artifact(folder)
+    try:
+        return read_artifact(folder)
+    except ProfilerError:
+        raise  # another artifact schema: said
+    except Exception:  # unpickling or JSON errors of a damaged file, whatever their type
+        return None
 
 
 def recent_artifact(
