@@ -106,6 +106,19 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _interrupted(message: str) -> None:
+    """Ctrl-C or SIGTERM stopped a command: say what it left (helper-46: typer exits 130 and
+    says nothing, an ingest printed a traceback)."""
+    from rich.markup import escape
+
+    _console().print(f"[yellow]interrupted:[/yellow] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(130)
+
+
+def _was_interrupted(err: RuntimeError) -> bool:
+    return "interrupt" in str(err).lower()  # DuckDB's "Query interrupted", via a Python UDF
+
+
 def _settings(project_dir: Path | None, warehouse: Path | None):
     from profiler.settings import load_settings
 
@@ -213,6 +226,10 @@ def ingest(
         )
     except ProfilerError as err:
         _fail(str(err))
+    except (KeyboardInterrupt, RuntimeError) as err:
+        if isinstance(err, RuntimeError) and not _was_interrupted(err):
+            raise
+        _interrupted(f"nothing loaded from {path} (a file loads in one transaction); send it again")
     from profiler.ingest_summary import describe_ingest
 
     _console().print(describe_ingest(result), soft_wrap=True, markup=False)
@@ -245,6 +262,11 @@ def build(
         )
     except ProfilerError as err:
         _fail(str(err))
+    except KeyboardInterrupt:
+        _interrupted(
+            "the models published before the stop keep their new tables, the others their last "
+            "ones, and the serving copy is the last whole build; `profiler build` finishes the job"
+        )
     if not ok:
         raise typer.Exit(1)
 
@@ -346,6 +368,11 @@ def export(
         result = export_tables(_settings(project_dir, warehouse), out, select, audiences_csv)
     except ProfilerError as err:
         _fail(str(err))
+    except KeyboardInterrupt:
+        _interrupted(
+            f"the tables written so far are in {out} and its manifest; run the export again "
+            "to write the rest"
+        )
     console = _console()
     for line in result.lines():
         console.print(line, soft_wrap=True)
@@ -510,6 +537,8 @@ def train(
         report = train_command(_settings(project_dir, warehouse), name, as_of, horizon_days)
     except ProfilerError as err:
         _fail(str(err))
+    except KeyboardInterrupt:
+        _interrupted(f"no new version of {name} and no new scores")
     console = _console()
     for line in report.lines:
         console.print(

@@ -506,3 +506,30 @@ def test_wrong_paths_are_named_for_what_they_are(tmp_path: Path) -> None:
         out = run_cli(*args, warehouse=other, project=project, ok=False)
         assert "not a valid DuckDB database file" in out and out.count("\n") == 1, out
     assert other.read_text() == "not a database\n" and not (tmp_path / "bi").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "target", "said"),
+    [
+        (["build"], "profiler.commands.build_project", "the serving copy is the last whole build"),
+        (["ingest", "events", str(TAOBAO)], "profiler.commands.ingest_file", "nothing loaded from"),
+        (["export", "--out", "bi"], "profiler.serve.export.export_tables", "run the export again"),
+        (["train", "purchase_propensity"], "profiler.ml.command.train_command", "no new version"),
+    ],
+)
+def test_ctrl_c_says_what_the_command_left(monkeypatch, command, target, said) -> None:
+    """helper-46: Ctrl-C ended a build with exit code 130 and no word, an ingest with a
+    traceback. Each command says what the stop left, in one line, with exit code 130 (the
+    stops themselves are safe: helper-46's 170 interrupted runs)."""
+    from typer.testing import CliRunner
+
+    from profiler.cli import app
+
+    def stopped(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    module, _, name = target.rpartition(".")
+    monkeypatch.setattr(f"{module}.{name}", stopped)
+    got = CliRunner().invoke(app, command)
+    assert got.exit_code == 130, got.output
+    assert got.output.startswith("interrupted: ") and said in " ".join(got.output.split())
