@@ -6,6 +6,7 @@ Everything here comes from CLI options or the environment; nothing reads the wal
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,8 +151,17 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
         first = str(exc).strip().splitlines()[0]
         if "Conflicting lock" in first:  # another process has it open: busy, not broken
             from profiler.lock import Busy
+            from profiler.serve.catalog import serving_path
 
-            raise Busy(f"cannot open warehouse {settings.warehouse}: {first}") from None
+            held = re.search(r"held in (.*?\(PID \d+\))", first)
+            holder = f" ({held.group(1)})" if held else ""
+            # helper-46: DuckDB's words alone did not say what to do
+            raise Busy(
+                f"cannot open warehouse {settings.warehouse}: another process has it open"
+                f"{holder}, a BI tool or a notebook? Readers should open the serving copy "
+                f"{serving_path(settings.warehouse).name}, which no build locks; close that "
+                "connection and run the command again"
+            ) from None
         raise ProfilerError(f"cannot open warehouse {settings.warehouse}: {first}") from None
     con.execute(f"USE {catalog}")
     return con
