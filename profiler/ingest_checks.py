@@ -492,6 +492,19 @@ def three_decimals(
     """(column, count, `one as sent read as the number`) when every loaded value of a money column with a decimal
     part has exactly three digits in it: thousands read as decimals? An Indonesian `49.000` read
     as 49 without --decimal-comma, a won `129,000` as 129 with it (helpers 44, 45), unsaid."""
+    sent = f"__kept_sent_{money}"  # as sent: trim() on every value costs more than the rest
+    point = "," if decimal_comma else "."
+    # the common cases first, with LIKE and stopping at the first row: a price of one or two
+    # decimals says the mark is a decimal mark, and no price of three says nothing (the regexes
+    # on every value of a 1M-line file took 0.9 s)
+    cheap = (
+        f"SELECT EXISTS (SELECT 1 FROM {typed} WHERE _reason IS NULL AND ({sent} LIKE '%{point}_' "
+        f"OR {sent} LIKE '%{point}__') AND NOT {sent} LIKE '%{point}___'), "
+        f"EXISTS (SELECT 1 FROM {typed} WHERE _reason IS NULL AND {sent} LIKE '%{point}___')"
+    )
+    decimals, threes = one_row(con, cheap)
+    if decimals or not threes:
+        return None
     mark = "," if decimal_comma else "\\."
     three = f"regexp_matches(v, '\\d{mark}\\d{{3}}\\D{{0,4}}$')"
     other = f"regexp_matches(v, '{mark}(\\d{{1,2}}|\\d{{4,}})\\D{{0,4}}$')"
