@@ -28,6 +28,7 @@ from profiler.plan import (
     as_of_filter,
     interval_predicate,
     plan_model,
+    published_tables,
     ts_literal,
 )
 from profiler.project import Kind, Model, load_project
@@ -228,6 +229,7 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
             max_batch(con),
             options.full_refresh,
             Path(project_dir),
+            published_tables(con),
         )
         as_of = ctx.as_of
         options.gate.start_run(run_id, ctx.as_of)

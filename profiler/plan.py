@@ -46,6 +46,7 @@ class BuildContext:
     max_batch: int
     full_refresh: bool = False
     project_dir: Path = Path(".")
+    published: frozenset[str] | None = None  # the tables of `main` when the build started
 
 
 def ts_literal(value: datetime | date) -> str:
@@ -100,7 +101,10 @@ def plan_model(
     if full:
         return Plan(model.name, "full", full, ctx.max_batch)
     assert state is not None
-    if model.kind.is_built and not _published(con, model.name):
+    exists = (
+        model.name in ctx.published if ctx.published is not None else _published(con, model.name)
+    )
+    if model.kind.is_built and not exists:
         # dropped by hand (helper-46: "up to date", and the serving copy lost user_profile)
         gone = "its table is gone (dropped outside profiler): rebuilt"
         if model.kind.keeps_history:
@@ -133,14 +137,17 @@ def plan_model(
 SQL_CHANGED_IN_HISTORY = "SQL or settings changed: merged into the kept history"
 
 
+def published_tables(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The tables and views of the warehouse's `main` schema, in one query."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = "
+        "current_database() AND table_schema = 'main'"
+    ).fetchall()
+    return frozenset(r[0] for r in rows)
+
+
 def _published(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
-            "current_database() AND table_schema = 'main' AND table_name = ?",
-            [name],
-        ).fetchone()[0]
-    )
+    return name in published_tables(con)
 
 
 def _why(changed: set[str], as_of_moved: bool) -> str:
