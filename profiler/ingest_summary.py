@@ -186,13 +186,13 @@ def describe_ingest(result) -> str:
     for column, n, sent in result.thousands:
         if result.reading.decimal_comma:
             lines.append(
-                f"  warning: {result.columns[column]!r} ({column}): every decimal part has three "
+                f"  warning: {result.columns[column]!r} ({column}): most decimal parts have three "
                 f"digits ({n:,} value(s); {sent}): if its commas group thousands (won, yen, peso), "
                 "send the file again with --decimal-point instead of --decimal-comma, with --replace"
             )
         else:
             lines.append(
-                f"  warning: {result.columns[column]!r} ({column}): every decimal part has three "
+                f"  warning: {result.columns[column]!r} ({column}): most decimal parts have three "
                 f"digits ({n:,} value(s); {sent}): if its dots group thousands (Rp 49.000 is "
                 "forty-nine thousand), send the file again with --decimal-comma --replace"
             )
