@@ -137,7 +137,7 @@ class IngestResult:
     # the values of an ignored currency column and their lines, when there is more than one
     currencies: list[tuple[str, int]] = field(default_factory=list)
     # an ignored status column and its values that say an order was not paid (cancelled...)
-    unpaid: tuple[str, list[tuple[str, int]]] | None = None
+    unpaid: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
     # canonical columns read from a file column that is empty on every loaded line
     empty: list[str] = field(default_factory=list)
     # the reason the file's last line was quarantined for, when it ends without a line break

@@ -297,8 +297,9 @@ UNPAID = (
     r"cancel|refund|return|void|fail|declin|pending|unpaid|abandon|chargeback|awaiting"
     r"|incomplete|expired|on.hold|skipped|queued|error|balance.?due"
     r"|anul|annul|storn|abgebrochen|erstatt|offen|zwrot|nieop|oczekuj|batal|belum|dikembalikan"
-    r"|aguardando|pendente|pendiente|reembols|devolu|devolv|rembours|rimbors"
-    r"|取消|退款|关闭|關閉|待付款|キャンセル|返金|返品|未払|취소|환불|반품|입금대기"
+    r"|aguardando|pendente|pendiente|reembols|devolu|devolv|rembours|rimbors|recusad|rechaz"
+    r"|abgelehnt|odrzuc|pengembalian|hủy|hoàn tiền"
+    r"|取消|退款|关闭|關閉|待付款|等待买家付款|未付款|キャンセル|返金|返品|未払|취소|환불|반품|입금대기"
 )
 
 
@@ -355,6 +356,7 @@ def cut_short(con: duckdb.DuckDBPyConnection, info: FileInfo, typed: str) -> str
 # (helper-44: Allegro's `Waluta`, JTL's `Währung`, Mercado Livre's `Estado` said nothing)
 CURRENCY_WORDS = ("currency", "waluta", "währung", "waehrung", "moeda", "moneda", "divisa",
                   "devise", "valuta", "mata uang", "货币", "币种", "幣別", "通貨", "통화")  # fmt: skip
+STATUS_KEYS = ("status", "status_2", "status_3")  # `checked_columns`' names for them
 STATUS_WORDS = ("status", "state", "estado", "stato", "statut", "situação", "situacao",
                 "zustand", "状态", "狀態", "ステータス", "상태")  # fmt: skip
 
@@ -363,12 +365,19 @@ def _ignored_column(ignored: list[str], *words: str, never: tuple[str, ...] = ()
     """The ignored column whose name holds the first of `words` that one holds (`currency_iso`,
     `Order Status` before `order_state`), never one holding a word of `never` (`currency_rate`,
     `customer_state`)."""
+    found = _ignored_columns(ignored, *words, never=never)
+    return found[0] if found else None
+
+
+def _ignored_columns(ignored: list[str], *words: str, never: tuple[str, ...] = ()) -> list[str]:
+    """Every such column, the one `_ignored_column` names first."""
+    out: list[str] = []
     for word in words:
         for c in ignored:
             name = c.lower()
-            if word in name and not any(n in name for n in never):
-                return c
-    return None
+            if word in name and not any(n in name for n in never) and c not in out:
+                out.append(c)
+    return out
 
 
 def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict[str, str]:
@@ -381,10 +390,14 @@ def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict
         )
     }
     if src.name == "events":
-        found["status"] = _ignored_column(
+        # every status column, up to three: Nuvemshop sends the order's, the payment's and the
+        # shipping's, and only the first was looked at (helper-48: `Pendente` payments counted)
+        statuses = _ignored_columns(
             ignored, *STATUS_WORDS,
             never=("customer", "billing", "shipping", "province", "region", "country"),
-        )  # fmt: skip
+        )[:3]  # fmt: skip
+        for n, column in enumerate(statuses, 1):
+            found[STATUS_KEYS[n - 1]] = column
         # the whole name only: an orders file's `order_uuid` repeats on each line of an order,
         # and a `device_uuid` on each event of a device (helper-38)
         names = ("insertid", "messageid", "eventid", "uuid", "eventuuid")
@@ -447,7 +460,7 @@ class Kept:
     cents: tuple[str, float] | None
     whole_in_minor_units: str | None  # --minor-units given for a currency without cents
     repeated_ids: tuple[str, int] | None
-    unpaid: tuple[str, list[tuple[str, int]]] | None
+    unpaid: list[tuple[str, list[tuple[str, int]]]]  # (status column, its unpaid values)
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     # (column, count, one as sent): money whose every decimal part has three digits
@@ -466,7 +479,11 @@ def kept_warnings(
     money in cents, event ids sent twice, orders whose status says they were not bought."""
     currency = "__kept_currency" if "currency" in checked else None
     repeats = repeated_ids(con, typed, "__kept_event_id") if "event_id" in checked else 0
-    unpaid = unpaid_statuses(con, typed, "__kept_status") if "status" in checked else []
+    unpaid = [
+        (checked[key], found)
+        for key in STATUS_KEYS
+        if key in checked and (found := unpaid_statuses(con, typed, f"__kept_{key}"))
+    ]
     return Kept(
         currencies=currencies(con, typed, currency) if currency else [],
         cents=cents_suspect(con, src, typed, currency) if currency and not minor_units else None,
@@ -474,7 +491,7 @@ def kept_warnings(
         if currency and minor_units
         else None,
         repeated_ids=(checked["event_id"], repeats) if repeats else None,
-        unpaid=(checked["status"], unpaid) if unpaid else None,
+        unpaid=unpaid,
         serial_birthdays=serial_birthdays(con, typed) if "birthday" in checked else None,
         yearless_birthdays=yearless_birthdays(con, typed) if "birthday" in checked else None,
         thousands=[

@@ -175,8 +175,7 @@ def describe_ingest(result) -> str:
             f"merge strangers into one profile: map a column that names each guest "
             f"({_guest_map(result)}) and ingest the file again with --replace"
         )
-    if result.unpaid:
-        column, found = result.unpaid
+    for column, found in result.unpaid:
         lines.append(
             f"  warning: {column!r} (ignored) says some orders were not bought ("
             + ", ".join(f"{_clipped(v)!r} {n:,}" for v, n in found)

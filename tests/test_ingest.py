@@ -2479,6 +2479,25 @@ def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_calle
             f"warning: '{status}' (ignored) says some orders were not bought ('{words[0]}' 3 lines)"
             in said
         ), said
+    # every status column is read: Nuvemshop's order status says closed, its payment status
+    # says pending (helper-48: only the first column was looked at)
+    lines = body.replace("order_state", "Status do Pedido").splitlines()
+    two = (
+        lines[0]
+        + ",Status do Pagamento\n"
+        + "".join(
+            f"{line.replace('cancelled', 'Fechado').replace('completed', 'Fechado')},"
+            f"{'Pendente' if n % 5 == 0 else 'Pago'}\n"
+            for n, line in enumerate(lines[1:])
+        )
+    )
+    result = ingest(con, "events", write(tmp_path / "nuvem.csv", two), pii_key=KEY,
+                    reading=Reading(event_type="purchase"), mapping={"user_id": "customer_email"})  # fmt: skip
+    said = " ".join(describe_ingest(result).split())
+    assert (
+        "'Status do Pagamento' (ignored) says some orders were not bought ('Pendente' 6 lines)"
+        in said
+    ), said
 
 
 def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_path):
