@@ -237,7 +237,7 @@ def ingest(
             try:
                 result = _load(con, src, info, staged, wanted, pii_key, reading, loads)
                 result.also_as = _loads_elsewhere(con, src, info.fingerprints)
-                result.sets_utc = sets_utc and result.batch_id is not None
+                result.sets_utc = sets_utc and result.batch_id is not None and result.loaded > 0
                 return result
             finally:
                 for table in (TYPED, STAGE):
@@ -505,7 +505,8 @@ def _commit(
     con.execute("BEGIN TRANSACTION")
     try:
         _ensure_tables(con, src)
-        record_zone(con, reading.time_zone or "UTC")
+        if stats.loaded:  # a load that keeps no line sets no clock (helper-48: it fixed UTC)
+            record_zone(con, reading.time_zone or "UTC")
         if src.name == "feedback" and reading.rating_scale is not None:  # the latest one given
             put_setting(con, RATING_SCALE_KEY, str(reading.rating_scale))
         if replaced:  # in place: the file keeps its batch, so its place among the sends

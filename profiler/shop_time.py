@@ -92,4 +92,8 @@ def in_shop_time(con: duckdb.DuckDBPyConnection, when: datetime) -> datetime:
 
 
 def _any_batch(con: duckdb.DuckDBPyConnection) -> bool:
-    return con.execute(f"SELECT 1 FROM {SCHEMA}.batches LIMIT 1").fetchone() is not None
+    """A batch that loaded rows: one quarantined whole read no time into the warehouse."""
+    return (
+        con.execute(f"SELECT 1 FROM {SCHEMA}.batches WHERE loaded > 0 LIMIT 1").fetchone()
+        is not None
+    )

@@ -147,6 +147,10 @@ def test_one_zone_per_warehouse(tmp_path: Path) -> None:
     # a first ingest without the option sets UTC, and says so once (helper-45: a shop in Seoul
     # found its clock fixed at UTC, unsaid, after its first ingest with the option was refused)
     utc = tmp_path / "utc.duckdb"
+    # a first load that keeps no line sets no clock (helper-48: a file quarantined whole fixed UTC)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,event_type,ts\nu,view,yesterday\n")
+    run_cli("ingest", "events", str(bad), warehouse=utc, ok=False)
     said = " ".join(run_cli("ingest", "events", str(first), warehouse=utc).split())
     assert "this warehouse's first load sets the shop's clock to UTC (no --time-zone)" in said
     assert "first load sets" not in run_cli("ingest", "events", str(second), warehouse=utc)
