@@ -76,14 +76,18 @@ def purchases_twice(
 def purchase_words_together(con: duckdb.DuckDBPyConnection, typed: str) -> tuple[int, list[str]]:
     """(moments, words): moments (user, time) holding purchases read from two or more words of
     the file's event type column: Klaviyo's `Placed Order` (the order) and `Ordered Product`
-    (each item), both mapped to purchase, count each order twice (helper-45)."""
+    (each item), both mapped to purchase, count each order twice (helper-45). The words come
+    most item-less first: the order's own line, the one to leave out (helper-48: the items'
+    lines, with their item, brand and quantity, were named)."""
     word = "coalesce(_sent_word, event_type)"
     n, words = one_row(
         con,
-        f"WITH m AS (SELECT list(DISTINCT {word}) AS words FROM {typed} "
-        "WHERE _reason IS NULL AND event_type = 'purchase' "
-        f"GROUP BY user_id, ts HAVING count(DISTINCT {word}) > 1) "
-        "SELECT count(*), list_sort(list_distinct(flatten(list(words)))) FROM m",
+        f"WITH p AS (SELECT *, {word} AS w FROM {typed} "
+        "WHERE _reason IS NULL AND event_type = 'purchase'), "
+        "m AS (SELECT user_id, ts FROM p GROUP BY user_id, ts HAVING count(DISTINCT w) > 1), "
+        "words AS (SELECT w, avg(CASE WHEN item_id IS NULL THEN 1 ELSE 0 END) AS itemless "
+        "FROM p SEMI JOIN m USING (user_id, ts) GROUP BY w) "
+        "SELECT (SELECT count(*) FROM m), (SELECT list(w ORDER BY itemless DESC, w) FROM words)",
     )
     return n, words or []
 

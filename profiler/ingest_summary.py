@@ -210,7 +210,7 @@ def describe_ingest(result) -> str:
             f"  warning: at {n:,} moment(s) a user has purchases read from "
             + " and ".join(map(repr, words))
             + " at once: an order and its items? Each counts; keep the lines of one (--event-type "
-            f"{words[0]!r}=skip leaves its lines out)"
+            f"{words[0]!r}=skip leaves the lines with the fewest items out)"
         )
     if result.yearless_birthdays:
         n, sent = result.yearless_birthdays
