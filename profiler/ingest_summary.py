@@ -384,16 +384,22 @@ def _number_hint(result, column: str, values: list[str]) -> list[str]:
         ]
     if reading.decimal_comma or reading.decimal_point:
         return []
-    if any(_COMMA_GROUPED.match(v.strip()) for v in values):
+    # lines loaded: the file is in, and goes in again in place of itself (helper-48: the hint
+    # without --replace was refused as already ingested)
+    again = (
+        "send the file again with --replace and" if result.loaded else "send the file again with"
+    )
+    comma = next((v.strip() for v in values if _COMMA_GROUPED.match(v.strip())), None)
+    if comma:
         return [
-            f"  {column}: if its commas group thousands (1,899 as one thousand eight hundred and "
-            "ninety-nine: won, yen, peso), send the file again with --decimal-point; if they are "
-            "decimal commas (1,899 as 1.899), with --decimal-comma"
+            f"  {column}: if the commas of {comma!r} group thousands (won, yen, peso), {again} "
+            "--decimal-point; if they are decimal commas, with --decimal-comma"
         ]
-    if any(_DOT_GROUPED.match(v.strip()) for v in values):
+    dots = next((v.strip() for v in values if _DOT_GROUPED.match(v.strip())), None)
+    if dots:
         return [
-            f"  {column}: its dots group thousands (1.250.000): send the file again with "
-            "--decimal-comma, which reads them so (and 49.000 as forty-nine thousand)"
+            f"  {column}: the dots of {dots!r} group thousands: {again} --decimal-comma, which "
+            "reads them so (and 49.000 as forty-nine thousand)"
         ]
     return []
 
