@@ -413,7 +413,7 @@ def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict
     return {what: c for what, c in found.items() if c is not None and c in readable}
 
 
-_ITEM_LISTS = ("items", "products", "lineitems")
+_ITEM_LISTS = ("items", "products")  # and names ending so: `line_items`, `properties_products`
 
 
 def _loose_name(name: str) -> str:
@@ -431,7 +431,7 @@ def item_lists(
         return None
     if staged.fault != "__json_fault":
         for c in ignored:
-            if _loose_name(c) in _ITEM_LISTS and c in staged.values:
+            if _loose_name(c).endswith(_ITEM_LISTS) and c in staged.values:
                 v = f"CAST({staged.values[c]} AS VARCHAR)"
                 (n,) = one_row(
                     con,
@@ -444,7 +444,7 @@ def item_lists(
     # an object none of whose keys was read is ignored whole (`properties`): its keys too
     inner = [k for k in staged.paths if k.partition(".")[0] in ignored]
     for c in [*ignored, *inner]:
-        if _loose_name(c.rpartition(".")[2]) in _ITEM_LISTS:
+        if _loose_name(c.rpartition(".")[2]).endswith(_ITEM_LISTS):
             path = staged.paths.get(c) or json_path(c)
             (n,) = one_row(
                 con,

@@ -193,6 +193,8 @@ def as_utf8(info: FileInfo, encoding: str, folder: Path) -> FileInfo:
         raise ProfilerError(
             f"{info.path.name} is not {encoding}: byte 0x{exc.object[exc.start]:02X} has no "
             f"character in it; name the file's encoding with --encoding"
+            # GBK lacks what GB18030 has (helper-48: a `¥` sign)
+            + (" (gb18030, GBK's superset?)" if encoding in ("gbk", "gb2312") else "")
         ) from None
     except (OSError, EOFError, zlib.error) as exc:
         raise ProfilerError(f"cannot read {info.path}: {exc}") from None

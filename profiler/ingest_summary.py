@@ -278,12 +278,13 @@ def describe_ingest(result) -> str:
                 f"  lines without a user id (guest orders?) load with {_guest_map(result)}, "
                 "if that column names each buyer"
             )
-        if reason in ("missing_ts", "missing_user_id") and result.loaded:
+        if reason == "missing_ts" and result.loaded:
             # helper-44: Nuvemshop writes an order's date and buyer on its first line only
+            # (not for user ids: anonymous page views have none either, helper-48)
             lines.append(
-                f"  an export that writes an order's {reason.removeprefix('missing_')} on its "
-                "first line only leaves it empty on the order's other lines: fill the column "
-                "down before ingesting (a spreadsheet's fill down, pandas' ffill)"
+                "  an export that writes an order's date on its first line only leaves it empty "
+                "on the order's other lines: fill the column down before ingesting (a "
+                "spreadsheet's fill down, pandas' ffill)"
             )
         if reason == "early_timestamp" and any(
             re.fullmatch(r"(19|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])", str(v))

@@ -5,7 +5,7 @@
 -- description: Registered users, one row per user: each column is the newest value the shop sent for it, so a later file (or a later line of one file) that sends a user's city alone changes the city and keeps the rest; an empty value never erases a known one. Newest: the later file, then the later line of a file (rows loaded before lines were kept: the latest signup time, then the first by values). Personal columns arrive pseudonymised from ingest and stay that way; the profile does not carry them.
 -- columns:
 --   user_id: pseudonymous user id
---   gender: gender as the shop records it, lower case, with male/man (and the same in Spanish, Portuguese, German, French, Italian, Polish, Indonesian, Chinese, Japanese and Korean, and the salutations Mr and Herr) and ISO 5218's 1 as m, female/woman (likewise, Mrs, Ms and Frau) and 2 as f; NULL when unknown (0 or 9)
+--   gender: gender as the shop records it, lower case, with male/man (and the same in Spanish, Portuguese, German, French, Italian, Polish, Indonesian, Turkish, Vietnamese, Thai, Russian, Chinese, Japanese and Korean, and the salutations Mr and Herr) and ISO 5218's 1 as m, female/woman (likewise, w, Mrs, Ms, Mme and Frau) and 2 as f; NULL when unknown (0 or 9)
 --   birth_year: year of birth; NULL when unknown or outside 1900..2030
 --   city: city, trimmed; NULL when unknown
 --   region: region or state, trimmed; NULL when unknown
@@ -35,6 +35,9 @@ WITH cleaned AS (
             WHEN 'kobieta' THEN 'f' WHEN 'wanita' THEN 'f' WHEN 'perempuan' THEN 'f'
             WHEN 'mrs' THEN 'f' WHEN 'mrs.' THEN 'f' WHEN 'ms' THEN 'f' WHEN 'ms.' THEN 'f'
             WHEN '女' THEN 'f' WHEN '女性' THEN 'f' WHEN '여' THEN 'f' WHEN '여성' THEN 'f'
+            WHEN 'w' THEN 'f' WHEN 'mme' THEN 'f' WHEN 'mme.' THEN 'f' WHEN 'erkek' THEN 'm'
+            WHEN 'kadın' THEN 'f' WHEN 'nam' THEN 'm' WHEN 'nữ' THEN 'f' WHEN 'ชาย' THEN 'm'
+            WHEN 'หญิง' THEN 'f' WHEN 'мужской' THEN 'm' WHEN 'женский' THEN 'f'
             -- ISO/IEC 5218 codes, as PrestaShop's id_gender: 1 male, 2 female, 0 and 9 unknown
             WHEN '1' THEN 'm' WHEN '2' THEN 'f' WHEN '0' THEN NULL WHEN '9' THEN NULL
             ELSE lower(trim(gender))
