@@ -876,12 +876,16 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
             "SELECT count(*) FROM user_profile WHERE contains(user_id, '@')"
         ).fetchone() == (0,)
     missing = run_cli("show", "nobody@example.org", warehouse=wh, project=project, ok=False)
-    assert missing == "error: user 'nobody@example.org' is not in user_profile\n"
+    assert missing == (
+        "error: user 'nobody@example.org' is not in user_profile: no event, registration or "
+        "feedback of that id was ingested\n"
+    )
     # a customer registered with an address, keyed by number elsewhere, is found by it too, and
     # the address's own profile names its registered twin (helper-45: neither was)
     users = tmp_path / "customers.csv"
     users.write_text(
-        "customer_id,email,city\nC7,Cy.Rho@example.net,Lyon\nC8,bo.lin@example.org,Oslo\n"
+        "customer_id,email,city,signup_ts\nC7,Cy.Rho@example.net,Lyon,\nC8,bo.lin@example.org,Oslo,\n"
+        "C9,late@example.net,Nice,2018-01-05 10:00:00\n"
     )
     run_cli("ingest", "users", str(users), warehouse=wh, project=project)
     run_cli("build", warehouse=wh, project=project)
@@ -889,3 +893,6 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
     assert out.splitlines()[0] == "user C7 (cy.rho@example.net)" and re.search(r"city\s+Lyon", out)
     out = run_cli("show", "Bo.Lin@example.org", warehouse=wh, project=project)
     assert "also registered with this address: user C8" in out, out
+    # registered after the profile's as-of: said why (helper-48)
+    late = run_cli("show", "C9", warehouse=wh, project=project, ok=False)
+    assert "first seen at 2018-01-05 10:00:00, after the profile's as-of" in late, late

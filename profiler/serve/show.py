@@ -108,7 +108,9 @@ def show_user(settings: Settings, user_id: str, console) -> None:
             row = con.execute("SELECT * FROM user_profile WHERE user_id = ?", [user_id]).fetchone()
         if row is None:
             also = f"; users registered with it: {', '.join(twins)}" if twins else ""
-            raise ProfilerError(f"user {asked.strip()!r} is not in user_profile{also}")
+            raise ProfilerError(
+                f"user {asked.strip()!r} is not in user_profile{also}{_why_absent(con, user_id)}"
+            )
         twins = [t for t in twins if t != user_id]
         history = _history(con, user_id)
         extras = _serving_parts(con, settings, user_id)
@@ -176,6 +178,33 @@ def _pseudonym(settings: Settings, user_id: str) -> str:
             f"to make it ({KEY_ENV}, or {settings.state_dir / KEY_FILE}); use the user's stored id"
         )
     return user_id_pseudonym(load_pii_key(settings), user_id)
+
+
+def _why_absent(con, user_id: str) -> str:
+    """Why a user is not in the profile, where the raw tables can tell: first seen after its
+    as-of (helper-48: a customer registered later got no reason), or never ingested."""
+    found = [
+        got[1][0][0]
+        for table, column in (
+            ("raw_events", "ts"),
+            ("raw_users", "signup_ts"),
+            ("raw_feedback", "ts"),
+        )
+        if (got := _query(con, f"SELECT min({column}) FROM {table} WHERE user_id = ?", [user_id]))
+    ]
+    as_of = _query(con, "SELECT max(as_of) FROM user_profile", [])
+    if not found or not as_of:
+        return ""  # the serving copy holds no raw tables
+    seen = [t for t in found if t is not None]
+    first, built = (min(seen) if seen else None), as_of[1][0][0]
+    if first is None:
+        return ": no event, registration or feedback of that id was ingested"
+    if built is not None and first > built:
+        return (
+            f": first seen at {_fmt(first)}, after the profile's as-of {_fmt(built)}; a build "
+            "whose as-of reaches it shows the user"
+        )
+    return ""
 
 
 def _registered_with(con, pseudonym: str) -> list[str]:
