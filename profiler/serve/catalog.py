@@ -132,24 +132,18 @@ def serving_path(warehouse: Path) -> Path:
 
 
 @contextlib.contextmanager
-def open_reader(
-    settings, whole_build: bool = False
-) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+def open_reader(settings) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
     """A read-only connection to the published tables, and which file it reads.
 
     The warehouse itself when nobody writes it; while a build holds it, the serving copy (the
     state of the last successful build), so reading never waits for a build and never blocks one.
-    `whole_build`: the serving copy whenever there is one, so every table is of one build (an
-    export after a build killed halfway mixed two, helper-46).
     """
     from profiler.settings import connect
 
     serving = serving_path(settings.warehouse)
     con, refused = None, None
     source = str(settings.warehouse)
-    if whole_build and serving.exists():
-        con, source = duckdb.connect(str(serving), read_only=True), str(serving)
-    elif settings.warehouse.exists():
+    if settings.warehouse.exists():
         try:
             con = connect(settings, read_only=True)
         except ProfilerError as err:

@@ -27,6 +27,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from profiler.errors import ProfilerError
 from profiler.serve.catalog import ServedTable, analyst_tables, open_reader, table_state
 from profiler.serve.outdir import make_folder
@@ -47,9 +49,16 @@ class ExportResult:
     removed: list[str] = field(default_factory=list)  # exported before, served no more
     audiences: object | None = None  # AudienceReport
     csvs: list[Path] = field(default_factory=list)
+    as_ofs: dict[str, str] = field(default_factory=dict)  # table -> as-of, when not all one
 
     def lines(self) -> list[str]:
         out = [f"export of {self.source} -> {self.out}"]
+        if self.as_ofs:  # helper-46: a build stopped halfway left tables of two builds, unsaid
+            tables = ", ".join(f"{name} {as_of}" for name, as_of in self.as_ofs.items())
+            out.append(
+                f"  warning: the tables are of more than one as-of ({tables}): a build stopped "
+                "halfway, or one with --select? `profiler build` makes them one"
+            )
         out += [f"  {name}: {what}" for name, what in self.written.items()]
         if self.skipped:
             out.append(f"  unchanged since the last export: {', '.join(self.skipped)}")
@@ -60,6 +69,19 @@ class ExportResult:
         if self.csvs:
             out.append(f"audience ids: {', '.join(str(p) for p in self.csvs)}")
         return out
+
+
+def _mixed_as_ofs(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
+    """Each table's as-of when the tables are not all of one (the models' recorded state)."""
+    try:
+        rows = con.execute(
+            "SELECT name, CAST(as_of AS VARCHAR) FROM _profiler.models WHERE list_contains(?, name) "
+            "ORDER BY as_of, name",
+            [names],
+        ).fetchall()
+    except duckdb.Error:
+        return {}  # a serving copy from before the models table was copied
+    return dict(rows) if len({as_of for _, as_of in rows}) > 1 else {}
 
 
 def _q(name: str) -> str:
@@ -248,13 +270,13 @@ def export_tables(
     """Export what changed since the last export into `out`; report sizes and overlaps of audiences."""
     from profiler.serve.audiences import audience_report, audience_tables, write_audience_csvs
 
-    with open_reader(settings, whole_build=True) as (con, source):
+    with open_reader(settings) as (con, source):
         out = make_folder(Path(out))  # once there is something to write
         tables = analyst_tables(con, settings.project_dir)
         if not tables:
             raise ProfilerError("no analyst tables are published yet; run `profiler build` first")
         chosen = select_tables(settings.project_dir, tables, select)
-        result = ExportResult(out, source)
+        result = ExportResult(out, source, as_ofs=_mixed_as_ofs(con, [t.name for t in chosen]))
         manifest = read_manifest(out)
         for table in chosen:
             state = table_state(con, table)
