@@ -64,6 +64,7 @@ from profiler.ingest_rules import (
     refuse_nested_values,
     resolve_columns,
     sends_email_ids,
+    serial_days_possible,
     typed_query,
     vocabulary_column,
 )
@@ -320,6 +321,7 @@ def _load(
     checked = checked_columns(src, ignored, {*staged.values, *staged.columns})
     if src.name == "users" and "birth_year" in resolved:  # read: its serial days are said
         checked["birthday"] = resolved["birth_year"]
+        staged.serial_days = serial_days_possible(con, staged, resolved["birth_year"])
     for money in MONEY:  # read: money whose decimals all have three digits is said
         if money in resolved and not is_numeric(staged.native.get(resolved[money])):
             checked[f"sent_{money}"] = resolved[money]
@@ -338,7 +340,9 @@ def _load(
         sql = typed_query(src, staged, resolved, now=now, hmac=hmac, reading=reading,
                           unread=bool(ignored), kept=checked)  # fmt: skip
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
-        kept = kept_warnings(con, src, TYPED, checked, reading.minor_units, reading.decimal_comma)
+        kept = kept_warnings(
+            con, src, TYPED, checked, reading.minor_units, reading.decimal_comma, staged.serial_days
+        )
         nested_lists = item_lists(con, src, staged, ignored)
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:

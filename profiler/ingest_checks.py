@@ -374,25 +374,36 @@ def _ignored_column(ignored: list[str], *words: str, never: tuple[str, ...] = ()
 
 
 def _ignored_columns(ignored: list[str], *words: str, never: tuple[str, ...] = ()) -> list[str]:
-    """Every such column, the one `_ignored_column` names first."""
+    """Every such column, the one `_ignored_column` names first. English words match inside a
+    name (`currency_iso`, `OrderStatus`), CJK ones too (`订单状态`); the others only as a whole
+    word (helper-47: Italian `valutazione`, a rating, read as `valuta`, a currency)."""
     out: list[str] = []
     for word in words:
+        inside = word in _INSIDE_WORDS or any(ord(ch) >= 0x2E80 for ch in word)
         for c in ignored:
             name = c.lower()
-            if word in name and not any(n in name for n in never) and c not in out:
+            found = (
+                word in name
+                if inside
+                else word in re.split(r"[\W_]+", name) or (" " in word and word in name)
+            )
+            if found and not any(n in name for n in never) and c not in out:
                 out.append(c)
     return out
+
+
+_INSIDE_WORDS = ("currency", "status", "state")
 
 
 def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict[str, str]:
     """The ignored columns the file's warnings read, by what they hold: a currency, an order
     status, an event id. JSON lines extract them with the used keys, in the one pass over each
     line's JSON (helper-38: one more pass per warning made a 1M-line ingest 80% slower)."""
-    found = {
-        "currency": _ignored_column(
+    found: dict[str, str | None] = {}
+    if "price" in src.column_names_lower():  # events and items send money; feedback none
+        found["currency"] = _ignored_column(
             ignored, *CURRENCY_WORDS, never=("rate", "amount", "total", "kurs", "taxa", "tasa")
         )
-    }
     if src.name == "events":
         # every status column, up to three: Nuvemshop sends the order's, the payment's and the
         # shipping's, and only the first was looked at (helper-48: `Pendente` payments counted)
@@ -478,6 +489,7 @@ def kept_warnings(
     checked: dict[str, str],
     minor_units: bool,
     decimal_comma: bool = False,
+    serial_days: bool = True,
 ) -> Kept:
     """The warnings read from the kept columns (`typed_query(kept=...)`): mixed currencies,
     money in cents, event ids sent twice, orders whose status says they were not bought."""
@@ -496,7 +508,9 @@ def kept_warnings(
         else None,
         repeated_ids=(checked["event_id"], repeats) if repeats else None,
         unpaid=unpaid,
-        serial_birthdays=serial_birthdays(con, typed) if "birthday" in checked else None,
+        serial_birthdays=serial_birthdays(con, typed)
+        if "birthday" in checked and serial_days
+        else None,
         yearless_birthdays=yearless_birthdays(con, typed) if "birthday" in checked else None,
         thousands=[
             found

@@ -118,6 +118,9 @@ class Staged:
     # a text column's JSON key (PostHog's CSV `properties`): its SQL holding a value found an
     # object or an array, which no canonical column takes (`unpack_json_text`)
     nested_value: dict[str, str] = field(default_factory=dict)
+    # a birthday column of six-digit numbers (DDMMYY) holds no serial days: a 10190 is its
+    # 010190 with the zero lost (helper-47: read as 1927), see `serial_days_possible`
+    serial_days: bool = True
 
 
 # the columns a nested key may fill where the top-level one is empty: the item's own
@@ -488,9 +491,14 @@ def _column_levels(
                 f"CASE WHEN {parsed} >= 10000000 AND {parsed} < 30000000 "
                 f"THEN floor({parsed} / 10000) "
                 f"WHEN regexp_full_match({text}, '[0-9]{{6}}(\\.0+)?') THEN {_six_digits(text)} "
-                f"WHEN {parsed} BETWEEN {lo} AND {hi} AND {parsed} = trunc({parsed}) "
-                f"AND NOT starts_with({text}, '0') "
-                f"THEN year(DATE '1899-12-30' + CAST({parsed} AS INTEGER)) ELSE {parsed} END"
+                + (
+                    f"WHEN {parsed} BETWEEN {lo} AND {hi} AND {parsed} = trunc({parsed}) "
+                    f"AND NOT starts_with({text}, '0') "
+                    f"THEN year(DATE '1899-12-30' + CAST({parsed} AS INTEGER)) "
+                    if staged.serial_days
+                    else ""
+                )
+                + f"ELSE {parsed} END"
             )
         if col.name == "birth_year" and not is_numeric(native):  # a birthday: its year, in
             # any order (05/03/1990, 31.12.1980) or written as digits (19900305; helpers 32, 33)
@@ -536,6 +544,16 @@ def _column_levels(
             words = ", ".join(quote_literal(w) for w in PLACEHOLDER_IDS)
             lv.checks.append((f"lower(__t_{col.name}) IN ({words})", "placeholder_user_id"))
         lv.add(col, value, kept, final)
+
+
+def serial_days_possible(con, staged: Staged, column: str) -> bool:
+    """No value of the birthday column has six digits: its five-digit ones may be serial days."""
+    text = f"trim(CAST({staged.values[column]} AS VARCHAR))"
+    ((six,),) = con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {staged.relation} "
+        f"WHERE regexp_full_match({text}, '[0-9]{{6}}(\\.0+)?'))"
+    ).fetchall()  # whole: an unfinished result blocks the connection's next registration
+    return not six
 
 
 def _six_digits(text: str) -> str:

@@ -35,6 +35,7 @@ WITH cleaned AS (
             WHEN 'kobieta' THEN 'f' WHEN 'wanita' THEN 'f' WHEN 'perempuan' THEN 'f'
             WHEN 'mrs' THEN 'f' WHEN 'mrs.' THEN 'f' WHEN 'ms' THEN 'f' WHEN 'ms.' THEN 'f'
             WHEN '女' THEN 'f' WHEN '女性' THEN 'f' WHEN '여' THEN 'f' WHEN '여성' THEN 'f'
+            WHEN 'femenino' THEN 'f' WHEN 'maschile' THEN 'm' WHEN 'femminile' THEN 'f'
             WHEN 'w' THEN 'f' WHEN 'mme' THEN 'f' WHEN 'mme.' THEN 'f' WHEN 'erkek' THEN 'm'
             WHEN 'kadın' THEN 'f' WHEN 'nam' THEN 'm' WHEN 'nữ' THEN 'f' WHEN 'ชาย' THEN 'm'
             WHEN 'หญิง' THEN 'f' WHEN 'мужской' THEN 'm' WHEN 'женский' THEN 'f'

@@ -2577,6 +2577,13 @@ def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_pa
         rows(con, "SELECT user_id, birth_year FROM raw_users WHERE _batch_id = ?", [six.batch_id])
     )
     assert [got[u] for u in users[6:10]] == [1993, 1993, 0, 0]
+    # DDMMYY as numbers lose their zero (010190 is 10190): a column with six-digit values
+    # holds no serial days (helper-47: 10190 read as 1927)
+    pq.write_table(
+        pa.table({"customer_id": users[:2], "dob": [10190, 120590]}), tmp_path / "d.parquet"
+    )
+    ddmmyy = ingest(con, "users", tmp_path / "d.parquet", pii_key=KEY)
+    assert ddmmyy.serial_birthdays is None and ddmmyy.yearless_birthdays == (1, ["10190"])
 
 
 def test_segment_events_read_keys_inside_properties(con, tmp_path):
