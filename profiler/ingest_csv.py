@@ -94,9 +94,10 @@ def numbered(names: list[str]) -> list[str]:
     Mercado Livre's `Estado` is an order's status, then the buyer's state (helper-44: the second
     could not be read), and `--map region='Estado (2)'` reads it."""
     out: list[str] = []
+    taken = set(names)  # a header's own `Estado (2)` keeps its name (helper-47)
     for name in names:
         new, n = name, 1
-        while name and new in out:
+        while name and (new in out or (n > 1 and new in taken)):
             n += 1
             new = f"{name} ({n})"
         out.append(new)

@@ -122,10 +122,13 @@ def describe_ingest(result) -> str:
             f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"
         )
     for target, column in result.columns.items():  # Mercado Livre's two `Estado` (helper-44)
-        if f"{column} (2)" in result.ignored:
+        copy = next(
+            (c for c in result.ignored if re.fullmatch(re.escape(column) + r" \([2-9]\)", c)), None
+        )
+        if copy:
             lines.append(
                 f"  warning: the header names {column!r} more than once: {target} reads the first; "
-                f"--map {target}='{column} (2)' reads the second"
+                f"--map {target}='{copy}' reads the second"
             )
     for source, batch in result.also_as:
         fed = [c for c in result.columns if c not in ("user_id", "item_id")]
@@ -368,7 +371,7 @@ def _guest_map(result) -> str:
 
 _COMMA_GROUPED = re.compile(r"^\D{0,4}\d{1,3}(,\d{3})+\D{0,4}$")  # 1,899, ₱1,899, 129,000원
 _DOT_GROUPED = re.compile(r"^\D{0,4}\d{1,3}(\.\d{3}){2,}\D{0,4}$")  # 1.250.000, Rp 1.250.000
-_FRACTION = re.compile(r"^\d*[.,]\d+$")  # 0.75, 1,5
+_FRACTION = re.compile(r"^\d*[.,](\d{1,2}|\d{4,})$")  # 0.75, 1,5; not 1,200 (helper-47)
 
 
 def _number_hint(result, column: str, values: list[str]) -> list[str]:

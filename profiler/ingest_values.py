@@ -188,7 +188,8 @@ def decimal_point_sql(v: str) -> str:
     decimals (`--decimal-point`: a won, yen or peso export's `129,000`, ambiguous without it)."""
     grouped = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$"
     return (
-        f"CASE WHEN regexp_full_match({v}, {quote_literal(grouped)}) THEN replace({v}, ',', '') END"
+        f"CASE WHEN TRY_CAST({v} AS DOUBLE) IS NOT NULL THEN {v} "  # .5, 1e3: as without it
+        f"WHEN regexp_full_match({v}, {quote_literal(grouped)}) THEN replace({v}, ',', '') END"
     )
 
 

@@ -137,7 +137,7 @@ def _as_of_against_data(con, run: RunResults) -> str:
         )
     # calendar days, as the profile's recency counts them (helper-43: 6 said, 7 idle)
     days = (as_of.date() - newest.date()).days
-    if (as_of - newest).days < 1:
+    if days < 1:
         return ""
     return (
         f"note: the as-of is {days:,} calendar day(s) after the newest data ({newest}): "

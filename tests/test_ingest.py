@@ -1638,6 +1638,10 @@ def test_a_repeated_column_name_is_reported_and_can_be_read(con, tmp_path):
     )
     sent = sum(float(line.split(",")[6]) for line in lines[1:])
     assert rows(con, "SELECT sum(price) FROM raw_events") == [(pytest.approx(sent),)]
+    from profiler.ingest_csv import numbered
+
+    # a header's own `price (2)` keeps its name; the copy takes the next number (helper-47)
+    assert numbered(["price", "price", "price (2)"]) == ["price", "price (3)", "price (2)"]
     second = ingest(con, "events", path, pii_key=KEY, mapping={"price": "price (2)"}, replace=True)
     assert second.ignored == ["price"] and "more than once" not in describe_ingest(second)
     assert rows(con, "SELECT sum(price) FROM raw_events") == [(pytest.approx(sent * 10),)]
