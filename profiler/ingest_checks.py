@@ -540,10 +540,14 @@ def three_decimals(
     # LIKE, not regexes, on every value: these took 0.9 s on a 1M-line file (0.05 s now)
     three = f"{v} LIKE '%{point}___' AND NOT {v} LIKE '%{point}%{point}%'"
     other = f"({v} LIKE '%{point}_' OR {v} LIKE '%{point}__')"
-    (threes,) = one_row(
-        con, f"SELECT EXISTS (SELECT 1 FROM {typed} WHERE _reason IS NULL AND {three})"
+    # decided on the first 20,000 loaded lines, counted on all only when they say thousands: a
+    # 1M-line ingest paid 0.1 s for the two money columns of files that have none
+    threes, others = one_row(
+        con,
+        f"SELECT count(*) FILTER (WHERE {three}), count(*) FILTER (WHERE {other}) "
+        f"FROM (SELECT {v} FROM {typed} WHERE _reason IS NULL LIMIT 20000)",
     )
-    if not threes:
+    if not threes or threes <= others:
         return None
     n, others, example = one_row(
         con,
