@@ -321,13 +321,14 @@ def _load(
     checked = checked_columns(src, ignored, {*staged.values, *staged.columns})
     if src.name == "users" and "birth_year" in resolved:  # read: its serial days are said
         checked["birthday"] = resolved["birth_year"]
-        staged.serial_days = serial_days_possible(con, staged, resolved["birth_year"])
     for money in MONEY:  # read: money whose decimals all have three digits is said
         if money in resolved and not is_numeric(staged.native.get(resolved[money])):
             checked[f"sent_{money}"] = resolved[money]
     refuse_nested_values(staged, resolved)
     if info.format == "jsonl":
         jsonl_values(staged, resolved, [*checked.values(), *fallbacks.values()])
+    if "birthday" in checked:  # after jsonl_values: a JSON key's value is SQL from then on
+        staged.serial_days = serial_days_possible(con, staged, checked["birthday"])
     apply_fallbacks(staged, resolved, fallbacks)
     if info.format != "jsonl":
         resolved, ignored = joined_date_and_time(con, src, staged, resolved, ignored, mapping)

@@ -85,14 +85,14 @@ def purchase_words_together(con: duckdb.DuckDBPyConnection, typed: str) -> tuple
     (each item), both mapped to purchase, count each order twice (helper-45). The words come
     most item-less first: the order's own line, the one to leave out (helper-48: the items'
     lines, with their item, brand and quantity, were named)."""
-    word = "lower(trim(coalesce(_sent_word, event_type)))"  # `Placed Order` = `placed order`
+    sent = "trim(coalesce(_sent_word, event_type))"
     n, words = one_row(
-        con,
-        f"WITH p AS (SELECT *, {word} AS w FROM {typed} "
+        con,  # compared as the vocabulary compares them (`Placed Order` = `placed order`)
+        f"WITH p AS (SELECT *, lower({sent}) AS w, {sent} AS as_sent FROM {typed} "
         "WHERE _reason IS NULL AND event_type = 'purchase'), "
         "m AS (SELECT user_id, ts FROM p GROUP BY user_id, ts HAVING count(DISTINCT w) > 1), "
-        "words AS (SELECT w, avg(CASE WHEN item_id IS NULL THEN 1 ELSE 0 END) AS itemless "
-        "FROM p SEMI JOIN m USING (user_id, ts) GROUP BY w) "
+        "words AS (SELECT min(as_sent) AS w, avg(CASE WHEN item_id IS NULL THEN 1 ELSE 0 END) "
+        "AS itemless FROM p SEMI JOIN m USING (user_id, ts) GROUP BY p.w) "
         "SELECT (SELECT count(*) FROM m), (SELECT list(w ORDER BY itemless DESC, w) FROM words)",
     )
     return n, words or []
@@ -534,14 +534,14 @@ def three_decimals(
     column with a decimal part have exactly three digits in it: thousands read as decimals? An
     Indonesian `49.000` read as 49 without --decimal-comma, a won `129,000` as 129 with it
     (helpers 44, 45), unsaid; a `15.500` or a `12.50` among them does not make them decimals
-    (helper-48). A shop whose prices have two decimals, and a stray three, is not told."""
-    v = f"__kept_sent_{money}"  # as sent: trim() on every value costs more than the rest
-    point = "," if decimal_comma else "."
-    # LIKE, not regexes, on every value: these took 0.9 s on a 1M-line file (0.05 s now)
-    three = f"{v} LIKE '%{point}___' AND NOT {v} LIKE '%{point}%{point}%'"
-    other = f"({v} LIKE '%{point}_' OR {v} LIKE '%{point}__')"
-    # decided on the first 20,000 loaded lines, counted on all only when they say thousands: a
-    # 1M-line ingest paid 0.1 s for the two money columns of files that have none
+    (helper-48). A shop whose prices have two decimals, and a stray three, is not told; nor is
+    `12.50€` (helper-49: a currency after the digits counted as decimals)."""
+    v = f"__kept_sent_{money}"
+    mark = "," if decimal_comma else "\\."
+    three = f"regexp_matches({v}, '[0-9]{mark}[0-9]{{3}}[^0-9]{{0,4}}$')"
+    other = f"regexp_matches({v}, '{mark}([0-9]{{1,2}}|[0-9]{{4,}})[^0-9]{{0,4}}$')"
+    # decided on the first 20,000 loaded lines, counted on all only when they say thousands: the
+    # two regexes on every value of a 1M-line file took 0.9 s
     threes, others = one_row(
         con,
         f"SELECT count(*) FILTER (WHERE {three}), count(*) FILTER (WHERE {other}) "

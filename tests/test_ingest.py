@@ -1370,6 +1370,10 @@ def test_money_grouped_in_thousands_reads_with_the_option_that_says_so(con, tmp_
     )
     plain = ingest(con, "events", write(tmp_path / "cents.csv", cents), pii_key=KEY, reading=reading, mapping=mapping)  # fmt: skip
     assert plain.thousands == []
+    # a currency after the digits is no third decimal (helper-49: 12.50€ said to be thousands)
+    euros = cents.replace("\n", "€\n").replace("price€", "price").replace("1.250€", "5.5 €")
+    plain = ingest(con, "events", write(tmp_path / "euros.csv", euros), pii_key=KEY, reading=reading, mapping=mapping)  # fmt: skip
+    assert plain.loaded == len(bought) + 1 and plain.thousands == []
     with pytest.raises(ProfilerError, match="--decimal-comma and --decimal-point"):
         check_reading(SOURCES["events"], Reading(decimal_comma=True, decimal_point=True))
 
@@ -2588,6 +2592,13 @@ def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_pa
     )
     ddmmyy = ingest(con, "users", tmp_path / "d.parquet", pii_key=KEY)
     assert ddmmyy.serial_birthdays is None and ddmmyy.yearless_birthdays == (1, ["10190"])
+    # JSON lines too (helper-49: a KeyError before the key's value was read)
+    body = "".join(
+        f'{{"customer_id": "{u}", "birthday": "{d}"}}\n'
+        for u, d in zip(users[:2], ["1990-05-03", "32874"], strict=True)
+    )
+    got = ingest(con, "users", write(tmp_path / "b.jsonl", body), pii_key=KEY)
+    assert (got.loaded, got.serial_birthdays) == (2, (1, "32874"))
 
 
 def test_segment_events_read_keys_inside_properties(con, tmp_path):
