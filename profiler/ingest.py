@@ -128,6 +128,7 @@ class IngestResult:
     sets_utc: bool = False  # the warehouse's first batch, without --time-zone: its clock is UTC
     purchase_words: tuple[int, list[str]] = (0, [])  # `ingest_checks.purchase_words_together`
     scale_remembered: bool = False  # the rating scale is the warehouse's last, not given
+    header_copies: dict[str, str] = field(default_factory=dict)  # `NAME (2)` -> NAME (CSV)
     thousands: list[tuple[str, int, str]] = field(default_factory=list)  # `three_decimals`
     # reason -> how many more values than `unknown` shows
     unknown_more: dict[str, int] = field(default_factory=dict)
@@ -369,6 +370,7 @@ def _load(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
         columns=resolved, ignored=ignored, fallbacks=fallbacks, unknown=stats.unknown, reading=reading,
         scale_remembered=bool(remembered),
+        header_copies=staged.copies,
         dated_again=dated_again, replaced=replaced,
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,

@@ -388,10 +388,14 @@ def _ignored_columns(ignored: list[str], *words: str, never: tuple[str, ...] = (
         inside = word in _INSIDE_WORDS or any(ord(ch) >= 0x2E80 for ch in word)
         for c in ignored:
             name = c.lower()
+            # else a whole word, the end of a compound (German `Bestellwährung`) or a part of a
+            # camelCase name (`estadoPago`), never the start of another word (`valutazione`)
+            parts = re.split(r"[\W_]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", c).lower())
             found = (
                 word in name
                 if inside
-                else word in re.split(r"[\W_]+", name) or (" " in word and word in name)
+                else any(p == word or p.endswith(word) for p in parts if p)
+                or (" " in word and word.replace(" ", "") in re.sub(r"[\W_]+", "", name))
             )
             if found and not any(n in name for n in never) and c not in out:
                 out.append(c)

@@ -71,16 +71,20 @@ def stage_csv(
         raise ProfilerError(
             f"{info.shown_path}: the first line is empty; a CSV file needs a header line"
         )
-    names = numbered(names)
+    sent, names = names, numbered(names)
+    copies = {new: old for old, new in zip(sent, names, strict=True) if new != old}
     has_header = not columns
     if not _stage_strict(con, info, delim, len(names), has_header):
-        return _stage_fallback(con, info, delim, names, has_header)
+        staged = _stage_fallback(con, info, delim, names, has_header)
+        staged.copies = copies
+        return staged
     return Staged(
         relation=STAGE,
         columns=names,
         values={n: f"c{i}" for n, i in _positions(names).items()},
         rec="rowid + 1",  # a base table's rowid, so no later operator can reorder it
         raw=_rebuilt_line(len(names), delim),
+        copies=copies,
     )
 
 

@@ -121,6 +121,7 @@ class Staged:
     # a birthday column of six-digit numbers (DDMMYY) holds no serial days: a 10190 is its
     # 010190 with the zero lost (helper-47: read as 1927), see `serial_days_possible`
     serial_days: bool = True
+    copies: dict[str, str] = field(default_factory=dict)  # `NAME (2)` -> the NAME it repeats
 
 
 # the columns a nested key may fill where the top-level one is empty: the item's own

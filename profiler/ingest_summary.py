@@ -122,9 +122,7 @@ def describe_ingest(result) -> str:
             f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"
         )
     for target, column in result.columns.items():  # Mercado Livre's two `Estado` (helper-44)
-        copy = next(
-            (c for c in result.ignored if re.fullmatch(re.escape(column) + r" \([2-9]\)", c)), None
-        )
+        copy = next((c for c, of in result.header_copies.items() if of == column), None)
         if copy:
             lines.append(
                 f"  warning: the header names {column!r} more than once: {target} reads the first; "
@@ -371,7 +369,7 @@ def _guest_map(result) -> str:
 
 _COMMA_GROUPED = re.compile(r"^\D{0,4}\d{1,3}(,\d{3})+\D{0,4}$")  # 1,899, ₱1,899, 129,000원
 _DOT_GROUPED = re.compile(r"^\D{0,4}\d{1,3}(\.\d{3}){2,}\D{0,4}$")  # 1.250.000, Rp 1.250.000
-_FRACTION = re.compile(r"^\d*[.,](\d{1,2}|\d{4,})$")  # 0.75, 1,5; not 1,200 (helper-47)
+_FRACTION = re.compile(r"^(?!\d{1,3}(,\d{3})+$)\d*[.,]\d+$")  # 0.75, 1.500; not 1,200
 
 
 def _number_hint(result, column: str, values: list[str]) -> list[str]:

@@ -37,7 +37,7 @@ WITH cleaned AS (
             WHEN '女' THEN 'f' WHEN '女性' THEN 'f' WHEN '여' THEN 'f' WHEN '여성' THEN 'f'
             WHEN 'femenino' THEN 'f' WHEN 'maschile' THEN 'm' WHEN 'femminile' THEN 'f'
             WHEN 'w' THEN 'f' WHEN 'mme' THEN 'f' WHEN 'mme.' THEN 'f' WHEN 'erkek' THEN 'm'
-            WHEN 'kadın' THEN 'f' WHEN 'nam' THEN 'm' WHEN 'nữ' THEN 'f' WHEN 'ชาย' THEN 'm'
+            WHEN 'kadın' THEN 'f' WHEN 'kadin' THEN 'f' WHEN 'nam' THEN 'm' WHEN 'nữ' THEN 'f' WHEN 'ชาย' THEN 'm'
             WHEN 'หญิง' THEN 'f' WHEN 'мужской' THEN 'm' WHEN 'женский' THEN 'f'
             -- ISO/IEC 5218 codes, as PrestaShop's id_gender: 1 male, 2 female, 0 and 9 unknown
             WHEN '1' THEN 'm' WHEN '2' THEN 'f' WHEN '0' THEN NULL WHEN '9' THEN NULL

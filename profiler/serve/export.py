@@ -72,16 +72,18 @@ class ExportResult:
 
 
 def _mixed_as_ofs(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
-    """Each table's as-of when the tables are not all of one (the models' recorded state)."""
+    """Each table's as-of and last batch when the tables are not all of one build (the models'
+    recorded state: a whole build leaves every model at its as-of and newest batch; a late
+    batch inside the span keeps the as-of, so the batch counts too, helper-49)."""
     try:
         rows = con.execute(
-            "SELECT name, CAST(as_of AS VARCHAR) FROM _profiler.models WHERE list_contains(?, name) "
-            "ORDER BY as_of, name",
+            "SELECT name, CAST(as_of AS VARCHAR) || ' (batch ' || watermark || ')' "
+            "FROM _profiler.models WHERE list_contains(?, name) ORDER BY as_of, watermark, name",
             [names],
         ).fetchall()
     except duckdb.Error:
         return {}  # a serving copy from before the models table was copied
-    return dict(rows) if len({as_of for _, as_of in rows}) > 1 else {}
+    return dict(rows) if len({state for _, state in rows}) > 1 else {}
 
 
 def _q(name: str) -> str:
