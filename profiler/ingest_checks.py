@@ -488,7 +488,7 @@ class Kept:
     unpaid: list[tuple[str, list[tuple[str, int]]]]  # (status column, its unpaid values)
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
-    # (column, count, one as sent): money whose every decimal part has three digits
+    # (column, count, one as sent): money whose decimal parts mostly have three digits
     thousands: list[tuple[str, int, str]] = field(default_factory=list)
 
 

@@ -373,8 +373,8 @@ _FRACTION = re.compile(r"^(?!\d{1,3}(,\d{3})+$)\d*[.,]\d+$")  # 0.75, 1.500; not
 
 
 def _number_hint(result, column: str, values: list[str]) -> list[str]:
-    """Which option reads the numbers a column's quarantined lines sent: `1,899` is twelve
-    hundred with commas grouping thousands, or 1.899 with a decimal comma (helpers 44 and 45: a
+    """Which option reads the numbers a column's quarantined lines sent: `1,899` is 1899 with
+    commas grouping thousands, or 1.899 with a decimal comma (helpers 44 and 45: a
     peso and a won export had no way in, and --decimal-comma, the only hint, read 129,000 as
     129); `1.250.000` groups thousands with dots; a quantity of 0.75 is a weight, no count."""
     reading = result.reading
