@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from profiler.ingest_read import FileInfo, json_path, one_row
-from profiler.ingest_rules import EXCEL_SERIALS, MONEY, Staged
+from profiler.ingest_rules import EXCEL_SERIALS, MONEY, Staged, _loose
 from profiler.ingest_values import quote_ident
 from profiler.sources import BATCH_COLUMN, Source
 from profiler.state import has_table
@@ -437,10 +437,6 @@ def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict
 _ITEM_LISTS = ("items", "products")  # and names ending so: `line_items`, `properties_products`
 
 
-def _loose_name(name: str) -> str:
-    return re.sub(r"[\s_.-]", "", name.lower())
-
-
 def item_lists(
     con: duckdb.DuckDBPyConnection, src: Source, staged: Staged, ignored: list[str]
 ) -> tuple[str, int] | None:
@@ -452,7 +448,7 @@ def item_lists(
         return None
     if staged.fault != "__json_fault":
         for c in ignored:
-            if _loose_name(c).endswith(_ITEM_LISTS) and c in staged.values:
+            if _loose(c).endswith(_ITEM_LISTS) and c in staged.values:
                 v = f"CAST({staged.values[c]} AS VARCHAR)"
                 (n,) = one_row(
                     con,
@@ -465,7 +461,7 @@ def item_lists(
     # an object none of whose keys was read is ignored whole (`properties`): its keys too
     inner = [k for k in staged.paths if k.partition(".")[0] in ignored]
     for c in [*ignored, *inner]:
-        if _loose_name(c.rpartition(".")[2]).endswith(_ITEM_LISTS):
+        if _loose(c.rpartition(".")[2]).endswith(_ITEM_LISTS):
             path = staged.paths.get(c) or json_path(c)
             (n,) = one_row(
                 con,

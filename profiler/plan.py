@@ -101,15 +101,13 @@ def plan_model(
     if full:
         return Plan(model.name, "full", full, ctx.max_batch)
     assert state is not None
-    exists = (
-        model.name in ctx.published if ctx.published is not None else _published(con, model.name)
-    )
-    if model.kind.is_built and not exists:
+    gone = ctx.published is not None and model.name not in ctx.published
+    if model.kind.is_built and gone:
         # dropped by hand (helper-46: "up to date", and the serving copy lost user_profile)
-        gone = "its table is gone (dropped outside profiler): rebuilt"
+        why = "its table is gone (dropped outside profiler): rebuilt"
         if model.kind.keeps_history:
-            gone += "; the history starts again at this build"
-        return Plan(model.name, "full", gone, ctx.max_batch)
+            why += "; the history starts again at this build"
+        return Plan(model.name, "full", why, ctx.max_batch)
     raw = dag.raw_sources(model.name)
     changed = _has_new_batches(con, raw, state, ctx)
     as_of_moved = state.as_of != ctx.as_of
@@ -144,10 +142,6 @@ def published_tables(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
         "current_database() AND table_schema = 'main'"
     ).fetchall()
     return frozenset(r[0] for r in rows)
-
-
-def _published(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return name in published_tables(con)
 
 
 def _why(changed: set[str], as_of_moved: bool) -> str:

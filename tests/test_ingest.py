@@ -75,6 +75,11 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     }
 
 
+def said_of(result) -> str:
+    """The ingest summary on one line, as a test reads it."""
+    return " ".join(describe_ingest(result).split())
+
+
 def write(path: Path, text: str | bytes) -> Path:
     path.write_bytes(text.encode() if isinstance(text, str) else text)
     return path
@@ -120,7 +125,7 @@ def test_messy_csv_every_record_accounted_for(con):
     # a time before 1990 is named so, not "check --ts-format" (helper-21: 1984 read as a bad time)
     assert "1 time(s) before 1990, which profiler does not take" in describe_ingest(result)
     # helper-36: a refund line's purchase still counts, which the summary now says
-    assert "refunds or returns? They are not taken off" in " ".join(describe_ingest(result).split())
+    assert "refunds or returns? They are not taken off" in said_of(result)
     physical_data_lines = MESSY.read_bytes().count(b"\n") - 1
     assert result.lines == physical_data_lines - 1  # record 7 spans two lines
     assert result.loaded + sum(result.quarantined.values()) == result.lines
@@ -308,7 +313,7 @@ def test_amplitude_event_properties_are_read_and_an_empty_column_is_said(con, tm
     got = ingest(
         con, "events", write(tmp_path / "amplitude.json", body), pii_key=KEY, reading=reading
     )
-    said = " ".join(describe_ingest(got).split())
+    said = said_of(got)
     assert "item_id <- productId (else event_properties.product_id)" in said, said
     assert "price (else event_properties.price)" in said and "user_id," in said, said
     assert rows(con, "SELECT count(session_id), count(price) FROM raw_events") == [
@@ -322,7 +327,7 @@ def test_amplitude_event_properties_are_read_and_an_empty_column_is_said(con, tm
         f'"productId": "{bought["product_id"]}"', '"productId": null'
     )
     got = ingest(con, "events", write(tmp_path / "empty.json", empty), pii_key=KEY, reading=reading)
-    said = " ".join(describe_ingest(got).split())
+    said = said_of(got)
     assert "warning: read but empty on every loaded line: item_id <- productId" in said, said
 
 
@@ -381,7 +386,7 @@ def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
     got = ingest(
         con, "events", path, pii_key=KEY, reading=Reading(event_type="purchase"), mapping=stripe
     )
-    said = " ".join(describe_ingest(got).split())
+    said = said_of(got)
     assert "and the currency is usd: sent in cents? --minor-units divides it by 100" in said, said
     again = ingest(con, "events", path, pii_key=KEY, replace=True, mapping=stripe,
                    reading=Reading(event_type="purchase", minor_units=True))  # fmt: skip
@@ -392,9 +397,7 @@ def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
     # --minor-units on whole yen is said (helper-40: 5000 yen loaded as 50.0, unsaid)
     yen_cents = ingest(con, "events", write(tmp_path / "yen2.jsonl", body.replace('"usd"', '"jpy"').replace("ch_", "cy_")),
                        pii_key=KEY, mapping=stripe, reading=Reading(event_type="purchase", minor_units=True))  # fmt: skip
-    assert "but the currency is jpy, which has no cents" in " ".join(
-        describe_ingest(yen_cents).split()
-    )
+    assert "but the currency is jpy, which has no cents" in said_of(yen_cents)
     # a shop of whole yen is no shop of cents
     yen = write(tmp_path / "yen.jsonl", body.replace('"usd"', '"jpy"'))
     assert (
@@ -423,7 +426,7 @@ def test_an_event_id_sent_twice_is_said(con, tmp_path):
     body = "".join(_json.dumps(e) + "\n" for e in [*events, again])
     got = ingest(con, "events", write(tmp_path / "mixpanel.jsonl", body), pii_key=KEY,
                  mapping={"user_id": "properties.distinct_id"})  # fmt: skip
-    said = " ".join(describe_ingest(got).split())
+    said = said_of(got)
     assert "warning: 1 line(s) repeat an event id 'properties.$insert_id' (ignored)" in said, said
     # an order's id repeats on each of its lines: no event sent twice (helper-38)
     orders = "customer_id,order_uuid,created_at,product_id,price\n" + "".join(
@@ -448,7 +451,7 @@ def test_a_json_list_of_items_is_said(con, tmp_path):
     got = ingest(
         con, "events", write(tmp_path / "segment.jsonl", _json.dumps(order) + "\n"), pii_key=KEY
     )
-    said = " ".join(describe_ingest(got).split())
+    said = said_of(got)
     assert "warning: 'properties.products' (ignored) holds a list of items on 1 line(s)" in said, (
         said
     )
@@ -466,7 +469,7 @@ def test_a_json_list_of_items_is_said(con, tmp_path):
     )
     got = ingest(con, "events", write(tmp_path / "rudder.csv", out.getvalue()), pii_key=KEY,
                  reading=reading)  # fmt: skip
-    said = " ".join(describe_ingest(got).split())
+    said = said_of(got)
     assert "warning: 'products' (ignored) holds a list of items on 1 line(s)" in said, said
 
 
@@ -525,7 +528,7 @@ def test_a_file_cut_short_is_said(con, tmp_path):
     cut = write(tmp_path / "day35.csv", text[: len(text) - 20])
     got = ingest(con, "events", cut, pii_key=KEY)
     assert (got.loaded, got.quarantined) == (49, {"wrong_field_count": 1})
-    said = " ".join(describe_ingest(got).split())
+    said = said_of(got)
     assert "the file ends in the middle of its last line, quarantined as wrong_field_count" in said
     # gzipped, the cut is in the compressed stream: refused whole, not DuckDB's IO error
     packed = gzip.compress(text.encode())
@@ -764,14 +767,14 @@ def test_bad_times_name_the_format_that_reads_them(con, tmp_path):
     )
     got = ingest(con, "events", write(tmp_path / "bc.csv", day_first), pii_key=KEY,
                  reading=Reading(event_type="purchase"))  # fmt: skip
-    said = " ".join(describe_ingest(got).split())
+    said = said_of(got)
     assert "those times read with --ts-format '%d/%m/%Y %H:%M': send the file again" in said, said
     rfc = "customer_id,order_date,product_id,price\n" + "".join(
         f'{u},"{t:%a, %d %b %Y %H:%M:%S} +0000",{i},{p}\n' for u, t, i, p in bought[:2]
     )
     got = ingest(con, "events", write(tmp_path / "rfc.csv", rfc), pii_key=KEY,
                  reading=Reading(event_type="purchase"))  # fmt: skip
-    said = " ".join(describe_ingest(got).split())
+    said = said_of(got)
     assert "--ts-format '%a, %d %b %Y %H:%M:%S %z'" in said, said
 
 
@@ -934,7 +937,7 @@ def test_replace_of_content_never_ingested_is_refused(con, tmp_path):
     )
     first = ingest(con, "events", write(tmp_path / "orders.csv", body), pii_key=KEY,
                    reading=Reading(event_type="purchase"))  # fmt: skip
-    assert f"--replace-batch {first.batch_id}" in " ".join(describe_ingest(first).split())
+    assert f"--replace-batch {first.batch_id}" in said_of(first)
     paid = write(
         tmp_path / "orders_paid.csv",
         "".join(body.splitlines(keepends=True)[:1] + body.splitlines(keepends=True)[2:]),
@@ -971,12 +974,12 @@ def test_one_person_by_id_and_by_address_is_said(con, tmp_path):
     )
     assert first.by_address == (0, 2)  # no customers file yet
     users = ingest(con, "users", USERS, pii_key=KEY)  # Ada is customer 1, Bo 100
-    said = " ".join(describe_ingest(users).split())
+    said = said_of(users)
     assert users.by_address[0] == 2 and "2 of " in said, said
     assert "known to events or feedback by their e-mail" in said
     again = ingest(con, "feedback", write(tmp_path / "reviews2.csv", reviews.replace("10:00", "11:00")),
                    pii_key=KEY, reading=reading, mapping={"user_id": "customer_email"})  # fmt: skip
-    said = " ".join(describe_ingest(again).split())
+    said = said_of(again)
     assert (
         "warning: 2 of 2 user id(s) of this file are the e-mail address of a user registered"
         in said
@@ -1339,11 +1342,11 @@ def test_money_grouped_in_thousands_reads_with_the_option_that_says_so(con, tmp_
     reading, mapping = Reading(event_type="purchase"), {"user_id": "buyer", "item_id": "item"}
     as_sent = ingest(con, "events", path, pii_key=KEY, reading=reading, mapping=mapping)
     assert as_sent.loaded < len(won) and as_sent.quarantined["bad_type:price"] > 0
-    said = " ".join(describe_ingest(as_sent).split())
+    said = said_of(as_sent)
     assert "if the commas of '" in said and "again with --decimal-point" in said, said
     comma = ingest(con, "events", path, pii_key=KEY, mapping=mapping, replace=True,
                    reading=dataclasses.replace(reading, decimal_comma=True))  # fmt: skip
-    said = " ".join(describe_ingest(comma).split())
+    said = said_of(comma)
     assert "most decimal parts have three digits" in said and "--decimal-point instead" in said
     point = ingest(con, "events", path, pii_key=KEY, mapping=mapping, replace=True,
                    reading=dataclasses.replace(reading, decimal_point=True))  # fmt: skip
@@ -1356,7 +1359,7 @@ def test_money_grouped_in_thousands_reads_with_the_option_that_says_so(con, tmp_
         if w < 1_000_000
     )
     idr = ingest(con, "events", write(tmp_path / "idr.csv", dotted), pii_key=KEY, reading=reading, mapping=mapping)  # fmt: skip
-    said = " ".join(describe_ingest(idr).split())
+    said = said_of(idr)
     assert "most decimal parts have three digits" in said and "--decimal-comma --replace" in said
     # one price of two decimals among them does not silence it (helper-48); prices of two
     # decimals with a stray three are no thousands
@@ -1397,8 +1400,8 @@ def test_one_order_from_two_feeds_or_two_words_is_warned_about(con, tmp_path):
     got = ingest(con, "events", write(tmp_path / "orders.csv", orders), pii_key=KEY,
                  mapping={"user_id": "customer"}, reading=Reading(event_type="purchase"))  # fmt: skip
     assert got.purchases_twice == (6, [first.batch_id])
-    assert "6 purchase(s) share user, time and item with purchases batch(es) 1 loaded" in " ".join(
-        describe_ingest(got).split()
+    assert "6 purchase(s) share user, time and item with purchases batch(es) 1 loaded" in said_of(
+        got
     )
     again = ingest(con, "events", write(tmp_path / "orders2.csv", orders + "\n"), pii_key=KEY,
                    mapping={"user_id": "customer"}, reading=Reading(event_type="purchase"))  # fmt: skip
@@ -1416,7 +1419,7 @@ def test_one_order_from_two_feeds_or_two_words_is_warned_about(con, tmp_path):
         ("event_type", "Placed Order", "purchase"), ("event_type", "Ordered Product", "purchase"))))  # fmt: skip
     klaviyo = ingest(con, "events", write(tmp_path / "klaviyo.jsonl", body), pii_key=KEY,
                      reading=reading, mapping={"user_id": "person", "ts": "datetime", "item_id": "ProductID"})  # fmt: skip
-    said = " ".join(describe_ingest(klaviyo).split())
+    said = said_of(klaviyo)
     assert klaviyo.purchase_words == (4, ["Placed Order", "Ordered Product"]), said
     assert "--event-type 'Placed Order'=skip" in said
 
@@ -1435,7 +1438,7 @@ def test_a_column_left_out_with_an_empty_map(con, tmp_path):
     reading = Reading(event_type="purchase")
     weighed = ingest(con, "events", path, pii_key=KEY, reading=reading, mapping=mapping)
     assert weighed.quarantined == {"bad_type:quantity": 2}
-    said = " ".join(describe_ingest(weighed).split())
+    said = said_of(weighed)
     assert "--map quantity=" in said and "decimal" not in said
     left = ingest(con, "events", path, pii_key=KEY, reading=reading, replace=True,
                   mapping={**mapping, "quantity": ""})  # fmt: skip
@@ -1635,7 +1638,7 @@ def test_a_repeated_column_name_is_reported_and_can_be_read(con, tmp_path):
     path = write(tmp_path / "twice.csv", lines[0] + ",price\n" + body)
     result = ingest(con, "events", path, pii_key=KEY)
     assert result.loaded == 10 and result.ignored == ["price (2)"]
-    said = " ".join(describe_ingest(result).split())
+    said = said_of(result)
     assert (
         "the header names 'price' more than once: price reads the first; --map price='price (2)'"
         in said
@@ -2019,7 +2022,7 @@ def test_content_loaded_as_another_source_is_pointed_out(con, tmp_path):
     head = REES46.read_text().splitlines()[:4]
     path = write(tmp_path / "events.csv", "\n".join(head) + "\n")
     ingest(con, "events", path, pii_key=KEY)
-    said = " ".join(describe_ingest(ingest(con, "items", path, pii_key=KEY)).split())
+    said = said_of(ingest(con, "items", path, pii_key=KEY))
     assert "the same content is loaded as events too (batch 1): is it items as well?" in said
     assert (
         "Its category_id, category_path, brand, price are now the newest values of those items"
@@ -2232,7 +2235,7 @@ def test_guest_checkouts_as_customer_0_are_said_and_guest_words_quarantined(con,
                     reading=Reading(event_type="purchase"))  # fmt: skip
     guests = sum(n % 4 == 0 for n in range(len(bought)))
     assert (result.loaded, result.quarantined) == (len(bought), {})
-    said = " ".join(describe_ingest(result).split())
+    said = said_of(result)
     assert f"warning: user id '0' has {guests} lines, more than 3x any other user" in said, said
     assert "(--map user_id=billing_email) and ingest the file again with --replace" in said
     words = ingest(con, "events", write(tmp_path / "woo2.csv", body.replace(",0,", ",Guest,")),
@@ -2250,7 +2253,7 @@ def test_purchases_without_any_money_are_said(con, tmp_path):
     )
     result = ingest(con, "events", write(tmp_path / "orders.csv", body), pii_key=KEY,
                     reading=Reading(event_type="purchase"))  # fmt: skip
-    said = " ".join(describe_ingest(result).split())
+    said = said_of(result)
     assert "warning: none of the 10 purchases has an amount or a price" in said, said
     assert "ignored (no canonical column; --map names one): order_money" in said
     priced = ingest(con, "events", write(tmp_path / "priced.csv", body.replace("order_money", "price")),
@@ -2340,7 +2343,7 @@ def test_an_order_total_on_every_line_and_mixed_currencies_are_said(con, tmp_pat
     body = "user_id,ts,item_id,price,purchase_revenue,currency\n" + "".join(lines)
     result = ingest(con, "events", write(tmp_path / "ga4_purchases.csv", body), pii_key=KEY,
                     reading=Reading(event_type="purchase"), mapping={"amount": "purchase_revenue"})  # fmt: skip
-    said = " ".join(describe_ingest(result).split())
+    said = said_of(result)
     assert (
         "warning: in 10 of 10 orders of several items, every line carries the same 'purchase_revenue'"
         in said
@@ -2425,7 +2428,7 @@ def test_a_ten_point_rating_scale_is_refused_and_read_with_its_option(con, tmp_p
     )
     assert later.reading.rating_scale == 10 and later.quarantined == {}
     # said as a warning (helper-44: a stars feed after an NPS one read 5 stars as 3, in a note)
-    said = " ".join(describe_ingest(later).split())
+    said = said_of(later)
     assert "warning: ratings read on a scale of 10 points" in said
     assert "--rating-scale 5 --replace" in said
     assert rows(
@@ -2450,7 +2453,7 @@ def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_calle
     )
     result = ingest(con, "events", write(tmp_path / "shopware.csv", body), pii_key=KEY,
                     reading=Reading(event_type="purchase"), mapping={"user_id": "customer_email"})  # fmt: skip
-    said = " ".join(describe_ingest(result).split())
+    said = said_of(result)
     assert "warning: amounts in more than one currency (EUR 20, USD 10 lines)" in said, said
     assert (
         "warning: 'order_state' (ignored) says some orders were not bought ('cancelled' 3 lines)"
@@ -2468,7 +2471,7 @@ def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_calle
     jsonl = "".join(_json.dumps(line) + "\n" for line in lines)
     result = ingest(con, "events", write(tmp_path / "orders.jsonl", jsonl), pii_key=KEY,
                     reading=Reading(event_type="purchase"), mapping={"user_id": "customer_email"})  # fmt: skip
-    said = " ".join(describe_ingest(result).split())
+    said = said_of(result)
     assert "warning: amounts in more than one currency (EUR 20, USD 10 lines)" in said, said
     assert "('Awaiting Payment' 3, 'incomplete' 3 lines)" in said, said
     # helper-44: in other languages (Allegro's `Waluta` and `Anulowane`, a Chinese shop's
@@ -2482,7 +2485,7 @@ def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_calle
         local = local.replace("cancelled", words[0]).replace("completed", words[1])
         result = ingest(con, "events", write(tmp_path / f"{currency}.csv", local), pii_key=KEY,
                         reading=Reading(event_type="purchase"), mapping={"user_id": "customer_email"})  # fmt: skip
-        said = " ".join(describe_ingest(result).split())
+        said = said_of(result)
         assert "warning: amounts in more than one currency (EUR 20, USD 10 lines)" in said, said
         assert (
             f"warning: '{status}' (ignored) says some orders were not bought ('{words[0]}' 3 lines)"
@@ -2502,7 +2505,7 @@ def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_calle
     )
     result = ingest(con, "events", write(tmp_path / "nuvem.csv", two), pii_key=KEY,
                     reading=Reading(event_type="purchase"), mapping={"user_id": "customer_email"})  # fmt: skip
-    said = " ".join(describe_ingest(result).split())
+    said = said_of(result)
     assert (
         "'Status do Pagamento' (ignored) says some orders were not bought ('Pendente' 6 lines)"
         in said
@@ -2686,4 +2689,4 @@ def test_segment_and_ga4_names_and_guests_without_an_id_are_read_or_hinted(con, 
         reading=Reading(event_type="purchase"),
     )
     assert magento.quarantined == {"missing_user_id": 15}
-    assert "load with --map user_id=customer_email" in " ".join(describe_ingest(magento).split())
+    assert "load with --map user_id=customer_email" in said_of(magento)
