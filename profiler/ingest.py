@@ -50,6 +50,7 @@ from profiler.ingest_read import (
     one_row,
     stage_jsonl,
     stage_parquet,
+    starts_utf16,
     unpack_json_text,
 )
 from profiler.ingest_reading import AS_SENT, Reading, check_reading
@@ -203,12 +204,15 @@ def ingest(
         raise ProfilerError(f"{path.name}: empty file (not even a header): nothing loaded")
     if info.other_encoding and not reading.encoding:
         line, byte = info.foreign_byte
+        # helper-50: a Turkish file was called UTF-16 (its first line's ş is the byte 0xFE), a
+        # Cyrillic one got no encoding that reads it
         guess = (
             "a UTF-16 file (it starts with the bytes FF FE or FE FF) loads with --encoding utf-16"
-            if line == 1 and byte in (0xFE, 0xFF)
-            else "a Latin-1 or Windows-1252 file (as Excel saves CSV) loads with --encoding cp1252, "
-            "a Japanese one with --encoding cp932, a Chinese one with --encoding gb18030 (Taiwan, "
-            "Hong Kong: big5), a Korean one with --encoding cp949"
+            if starts_utf16(info)
+            else "a Latin-1 or Windows-1252 file (as Excel saves CSV) loads with --encoding cp1252; "
+            "Central European: --encoding cp1250, Cyrillic: --encoding cp1251, Turkish: --encoding "
+            "cp1254, Arabic: --encoding cp1256, Japanese: --encoding cp932, Chinese: --encoding "
+            "gb18030 (Taiwan, Hong Kong: big5), Korean: --encoding cp949"
         )
         raise ProfilerError(
             f"{path.name} is not UTF-8: line {line:,} holds byte 0x{byte:02X}, which is not UTF-8 "

@@ -206,6 +206,13 @@ def as_utf8(info: FileInfo, encoding: str, folder: Path) -> FileInfo:
     )
 
 
+def starts_utf16(info: FileInfo) -> bool:
+    """The file starts with UTF-16's byte-order mark (FF FE or FE FF)."""
+    opener = gzip.open if info.gzip else open
+    with opener(info.path, "rb") as fh:
+        return fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
 def read_lines(info: FileInfo) -> tuple[list[str], bool]:
     """The file's physical lines without terminators (LF or CRLF), and whether any byte was not
     UTF-8. Such bytes survive as surrogates (`surrogateescape`) for the reader to report."""

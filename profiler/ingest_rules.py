@@ -410,7 +410,7 @@ def _value_sql(col: Column, staged: Staged, file_column: str) -> str:
             f"THEN CAST(CAST({expr} AS BIGINT) AS VARCHAR) ELSE CAST({expr} AS VARCHAR) END"
         )
     text = expr if native in (None, "VARCHAR") else f"CAST({expr} AS VARCHAR)"
-    return trimmed(text)
+    return trimmed(text, fold=col.name not in ("title", "text"))  # prose stays as written
 
 
 @dataclass

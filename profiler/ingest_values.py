@@ -81,11 +81,37 @@ def whole_id(v: str) -> str:
     )
 
 
-def trimmed(text: str) -> str:
-    """Trim spaces, empty becomes NULL. The guard makes it ~3x cheaper: DuckDB's trim copies
-    every string, and almost none need trimming."""
+# Characters that show nothing: right-to-left and left-to-right marks around Arabic or Hebrew
+# values, zero-width spaces and joiners, the BOM, the soft hyphen. A customer id with one is
+# still that customer (helper-50: `\u200f1001629` beside `1001629` made two profiles).
+INVISIBLE = "[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
+# Spaces beyond ASCII's: no-break, narrow no-break (French and Russian thousands), ideographic.
+SPACES = "[\\s\u00a0\u2000-\u200a\u202f\u205f\u3000]"
+# Full-width ASCII (Japanese and Chinese exports' `１２３`, `ＰＣ`) and the Arabic-Indic and
+# Persian digits, with the Arabic decimal and thousands separators, as ASCII.
+_WIDE = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
+_NARROW = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
+_DIGITS_FROM = (
+    "".join(chr(c) for c in (*range(0x660, 0x66A), *range(0x6F0, 0x6FA))) + "\u066b\u066c"
+)
+_DIGITS_TO = "0123456789" * 2 + ".,"
+
+
+def trimmed(text: str, fold: bool = True) -> str:
+    """Trim spaces, empty becomes NULL. Text with characters beyond ASCII also loses invisible
+    marks and Unicode spaces at its ends, and (`fold`, every column but free text) reads
+    full-width letters and digits and Arabic-Indic digits as ASCII: `١٠٠١٦٢٩`, `１００１６２９`
+    and `1001629` are one id, `¥１，９８０` one price. The guards make it cheap: DuckDB's trim
+    copies every string, and almost none need trimming; strlen (bytes) equals length
+    (characters) for ASCII text, and translate costs 20x a plain read."""
+    wide = f"regexp_replace({text}, {quote_literal(INVISIBLE)}, '', 'g')"
+    if fold:
+        wide = f"translate({wide}, {quote_literal(_WIDE + _DIGITS_FROM)}, {quote_literal(_NARROW + _DIGITS_TO)})"
+    edges = f"^{SPACES}+|{SPACES}+$"
+    wide = f"regexp_replace({wide}, {quote_literal(edges)}, '', 'g')"
     return (
-        f"nullif(CASE WHEN starts_with({text}, ' ') OR ends_with({text}, ' ') "
+        f"nullif(CASE WHEN strlen({text}) <> length({text}) THEN {wide} "
+        f"WHEN starts_with({text}, ' ') OR ends_with({text}, ' ') "
         f"THEN trim({text}) ELSE {text} END, '')"
     )
 
@@ -186,7 +212,7 @@ def decimal_comma_sql(v: str) -> str:
 def decimal_point_sql(v: str) -> str:
     """`1,899` -> `1899`, `1,234.50` -> `1234.50`: commas group thousands, the dot marks
     decimals (`--decimal-point`: a won, yen or peso export's `129,000`, ambiguous without it)."""
-    grouped = r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$"
+    grouped = r"^[+-]?(\d{1,3}(,\d{3})+|\d{1,2}(,\d\d)+,\d{3}|\d+)(\.\d+)?$"  # and lakhs
     return (
         f"CASE WHEN TRY_CAST({v} AS DOUBLE) IS NOT NULL THEN {v} "  # .5, 1e3: as without it
         f"WHEN regexp_full_match({v}, {quote_literal(grouped)}) THEN replace({v}, ',', '') END"
@@ -196,13 +222,22 @@ def decimal_point_sql(v: str) -> str:
 # a currency sign or an ISO code before or after an amount, as shop exports write prices; a
 # sign before the currency stays (`-$5` is -5)
 # (helpers 44, 45: Shopee's `Rp 149.000`, `₱1,899`, a Chinese shop's `￥199.00` and `199.00元`,
-# a Korean one's `4,900원`)
+# a Korean one's `4,900원`; helper-50: `13 897,80 ₽` with a no-break space, `Rs. 30,547.32`,
+# `1.234,50 TL`, `1 234,50 руб.`, and `\7,680`: the yen sign cp932 decodes as a backslash)
+_S = "[\\s\u00a0\u202f]"
 CURRENCY_BEFORE = (
-    r"^([+-]?)\s*(R\$|US\$|S\$|HK\$|NT\$|A\$|C\$|NZ\$|MX\$|Rp\.?|RM|[$€£¥₹₽₩₺₱₫฿₴₦₪￥]"
-    r"|[A-Z]{3}\s?)\s*"
+    rf"^([+-]?){_S}*(R\$|US\$|S\$|HK\$|NT\$|A\$|C\$|NZ\$|MX\$|Rp\.?|Rs\.?|RM|Fr\.|[$€£¥₹₽₩₺₱₫฿₴₦₪￥\\]"
+    rf"|[A-Z]{{3}}{_S}?){_S}*"
 )
-CURRENCY_AFTER = r"\s*([$€£¥₹₽₩₺₱₫฿₴₦₪￥元円원]|zł|Kč|kr|Ft|\s[A-Z]{3})$"
-THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+\.\d+$"  # 1,234.56; 1,234 alone could be 1.234 in Europe
+CURRENCY_AFTER = (
+    rf"{_S}*([$€£¥₹₽₩₺₱₫฿₴₦₪￥元円원₸₾₼৳]|zł|Kč|kr|Ft|TL|lei|kn|руб\.?|р\.|грн\.?|лв\.?|Fr\.?"
+    rf"|ر\.س\.?|د\.إ\.?|{_S}[A-Z]{{3}})$"
+)
+# 1,234.56 (1,234 alone could be 1.234 in Europe); India's lakh grouping 1,00,000.50 and the
+# Swiss apostrophes 1'234.50 and 1’234.50, which no other reading shares
+THOUSANDS = (
+    r"^[+-]?(\d{1,3}(,\d{3})+\.\d+|\d{1,2}(,\d\d)+,\d{3}(\.\d+)?|\d{1,3}(['’]\d{3})+(\.\d+)?)$"
+)
 
 
 def without_currency_sql(v: str) -> str:
@@ -215,6 +250,7 @@ def without_currency_sql(v: str) -> str:
     )
     return (
         f"CASE WHEN TRY_CAST({v} AS DOUBLE) IS NOT NULL THEN {v} "
-        f"WHEN regexp_full_match({bare}, {quote_literal(THOUSANDS)}) THEN replace({bare}, ',', '') "
+        f"WHEN regexp_full_match({bare}, {quote_literal(THOUSANDS)}) "
+        f"THEN regexp_replace({bare}, '[,''’]', '', 'g') "
         f"ELSE {bare} END"
     )

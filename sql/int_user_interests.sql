@@ -2,7 +2,7 @@
 -- unique_key: user_id
 -- grain: user_id
 -- tags: preference, search
--- description: What each user is interested in, lifetime, one row per user with items or searches: the top 3 categories and brands by time-decayed affinity and the top 3 search queries. Affinity weighs views 1, favs 2, carts 3 and purchases 5, halving every 30 days (rules below). Scores are stated at a fixed reference day, so their order never depends on the as-of; preference_features ages them to the as-of. Events from stg_events (each event once, the browsing of bot-like user-days out), with category, brand and (for purchases without amount or price) price taken from stg_items where the event lacks them, categories as dotted lower-case paths (else the category id), brands and queries lower case.
+-- description: What each user is interested in, lifetime, one row per user with items or searches: the top 3 categories and brands by time-decayed affinity and the top 3 search queries. Affinity weighs views 1, favs 2, carts 3 and purchases 5, halving every 30 days (rules below). Scores are stated at a fixed reference day, so their order never depends on the as-of; preference_features ages them to the as-of. Events from stg_events (each event once, the browsing of bot-like user-days out), with category, brand and (for purchases without amount or price) price taken from stg_items where the event lacks them, categories as dotted lower-case paths (else the category id), brands and queries lower case (Turkish ı as i: KADIN and Kadın are one name).
 -- columns:
 --   user_id: pseudonymous user id
 --   reference_day: the day the scores are stated at (2020-01-01); a score at day D is score x 0.5 ^ ((D - reference_day) / half_life_days)
@@ -87,13 +87,13 @@ normalised AS (
     SELECT
         a.user_id,
         coalesce(
-            CASE WHEN contains(lower(a.category_path), '>') THEN replace(replace(lower(a.category_path), ' > ', '.'), '>', '.') ELSE replace(lower(a.category_path), '/', '.') END,
+            replace(CASE WHEN contains(lower(a.category_path), '>') THEN replace(replace(lower(a.category_path), ' > ', '.'), '>', '.') ELSE replace(lower(a.category_path), '/', '.') END, 'ı', 'i'),
             i.category_path,
             a.category_id,
             i.category_id
         ) AS category,
-        coalesce(lower(a.brand), i.brand) AS brand,
-        lower(a.query) AS query,
+        coalesce(replace(lower(a.brand), 'ı', 'i'), i.brand) AS brand,
+        replace(lower(a.query), 'ı', 'i') AS query,
         a.score,
         a.events,
         a.last_day,

@@ -75,6 +75,11 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     }
 
 
+def csv_field(value: str) -> str:
+    """One CSV field, quoted when it holds a comma or a quote."""
+    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"') else value
+
+
 def said_of(result) -> str:
     """The ingest summary on one line, as a test reads it."""
     return " ".join(describe_ingest(result).split())
@@ -1486,6 +1491,67 @@ def test_prices_with_a_currency_read_as_the_number(con, tmp_path):
     assert rows(con, "SELECT price FROM raw_events WHERE user_id = 'u3'") == [(1234.56,)]
 
 
+def test_local_money_formats_read_as_the_number(con, tmp_path):
+    """helper-50's shops: India's lakhs, Swiss apostrophes, `Rs.`, Turkish lira, roubles with a
+    no-break space (with --decimal-comma), the yen sign cp932 decodes as a backslash, full-width
+    and Arabic-Indic digits; an ambiguous `1,200` still goes to quarantine."""
+    sent = {
+        "₹1,00,000.50": 100000.5, "1,00,000": 100000.0, "1'234.50": 1234.5,
+        "CHF 1’573.00": 1573.0, "Rs. 30,547.32": 30547.32, "35.79 TL": 35.79,
+        "\\7,680.00": 7680.0, "¥１，９８０.００": 1980.0, "١,٣٥١.٢٧": 1351.27,
+        "\u200f240.34\u200f": 240.34, "1,200": None,
+    }  # fmt: skip
+    lines = [f"u{i},view,2019-10-01,{csv_field(v)}" for i, v in enumerate(sent)]
+    path = write(tmp_path / "local.csv", "user_id,event_type,ts,price\n" + "\n".join(lines) + "\n")
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert result.quarantined == {"bad_type:price": 1}
+    got = dict(rows(con, "SELECT user_id, price FROM raw_events"))
+    want = {f"u{i}": v for i, v in enumerate(sent.values()) if v is not None}
+    assert got == pytest.approx(want)
+    russian = write(
+        tmp_path / "ru.csv",
+        "user_id,event_type,ts,price\n"
+        'r1,view,2019-10-01,"13\u00a0897,80\u00a0₽"\nr2,view,2019-10-01,"1\u202f234,50 руб."\n',
+    )
+    read = ingest(con, "events", russian, pii_key=KEY, reading=Reading(decimal_comma=True))
+    assert (read.loaded, read.quarantined) == (2, {})
+    assert rows(con, "SELECT price FROM raw_events WHERE user_id LIKE 'r%' ORDER BY 1") == [
+        (1234.5,),
+        (13897.8,),
+    ]
+
+
+def test_one_id_whatever_digits_or_invisible_marks_it_is_written_with(con, tmp_path):
+    """A Salla-style export writes some customer ids in Arabic-Indic digits, some with a
+    right-to-left mark, a Japanese one in full-width digits: each is still the one customer
+    (helper-50: one REES46 buyer became three profiles), its category too; the time in
+    Arabic-Indic digits reads. Review text stays as written."""
+    user = rees46_purchases()[0][0]
+    arabic = user.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    wide = user.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    body = "".join(
+        f"{u},purchase,{ts},{cat}\n"
+        for u, ts, cat in [
+            (user, "2019-10-01 10:00:00", "إلكترونيات"),
+            ("\u200f" + user, "2019-10-01 11:00:00", "إلكترونيات\u200f"),
+            (arabic, "٢٠١٩/١٠/٠١ ١٢:٠٠", "إلكترونيات"),
+            (wide + "\u00a0", "2019-10-01 13:00:00", "\ufeffإلكترونيات"),
+        ]
+    )
+    path = write(tmp_path / "sa.csv", "user_id,event_type,ts,category_path\n" + body)
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert (result.loaded, result.quarantined) == (4, {})
+    assert rows(con, "SELECT DISTINCT user_id, category_path FROM raw_events") == [
+        (user, "إلكترونيات")
+    ]
+    assert rows(con, "SELECT max(ts) FROM raw_events") == [(datetime(2019, 10, 1, 13),)]
+    review = write(
+        tmp_path / "fb.csv", f"user_id,ts,kind,text\n{wide},2019-10-02,review,ＰＣ ok\u200f\n"
+    )
+    ingest(con, "feedback", review, pii_key=KEY)
+    assert rows(con, "SELECT user_id, text FROM raw_feedback") == [(user, "ＰＣ ok")]
+
+
 def test_words_for_no_value_are_no_value(con, tmp_path):
     """What pandas, R, SQL dumps and spreadsheets write for a missing value is missing: a `NULL`
     user is no user (quarantined), a `NaN` price no price (the view still counts), and a `N/A`
@@ -1839,6 +1905,27 @@ def test_utf8_text_after_a_long_ascii_start_is_still_utf8(con, tmp_path):
 
     info = file_info(path)
     assert info.utf8_text and not info.other_encoding
+
+
+def test_a_cyrillic_or_turkish_export_is_refused_naming_its_encoding(con, tmp_path):
+    """helper-50: a Windows-1251 file was named no encoding but cp1252 (Cyrillic as
+    `ýëåêòðîíèêà`), and a Windows-1254 one was called UTF-16 (its `ş` is the byte 0xFE). REES46's
+    lines, their brands in Russian or Turkish, the Turkish one in the header too."""
+    lines = REES46.read_text().splitlines()[:200]
+    for brand, encoding in (("Электроника", "cp1251"), ("Isıtıcı Şapka", "cp1254")):
+        text = "\n".join(line.replace(",samsung,", f",{brand},") for line in lines) + "\n"
+        if encoding == "cp1254":
+            text = text.replace("user_session", "oturum_ş", 1)  # 0xFE on the first line
+        path = write(tmp_path / f"{encoding}.csv", text.encode(encoding))
+        with pytest.raises(ProfilerError, match=f"--encoding {encoding},") as err:
+            ingest(con, "events", path, pii_key=KEY)
+        assert "utf-16" not in str(err.value)
+        assert snapshot(con) == {}
+    result = ingest(con, "events", path, pii_key=KEY, reading=Reading(encoding="cp1254"))
+    assert result.quarantined == {}
+    assert rows(con, "SELECT count(*) FROM raw_events WHERE brand = 'Isıtıcı Şapka'") == [
+        (text.count("Isıtıcı Şapka"),)
+    ]
 
 
 def test_a_utf16_export_is_named_as_such_and_loads_with_encoding(con, tmp_path):

@@ -577,6 +577,29 @@ def test_category_paths_read_as_levels_whatever_they_are_written_with(
     )
 
 
+def test_turkish_capitals_and_small_letters_are_one_name(tmp_path: Path, taobao) -> None:
+    """`KADIN GİYİM` and `Kadın Giyim` are one category, `ALTINYILDIZ` and `Altınyıldız` one
+    brand (helper-50: lower() makes I an i, never the ı of Kadın, and one category was two).
+    Two Taobao users, every other event of theirs in capitals."""
+    users = sorted(taobao, key=lambda u: (-len(taobao[u]), u))[:2]
+    with TAOBAO.open(newline="") as f:
+        rows = [r for r in csv.reader(f) if r[0] in users]
+    names = [("KADIN GİYİM", "ALTINYILDIZ"), ("Kadın Giyim", "Altınyıldız")]
+    path = write_csv(
+        tmp_path / "events.csv",
+        ["user_id", "item_id", "category_path", "brand", "behavior_type", "ts"],
+        [[r[0], r[1], *names[i % 2], r[3], r[4]] for i, r in enumerate(rows)],
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(path), warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    got = profile(wh, users)
+    for user in users:
+        row = got[user]
+        assert (row["top_category_1"], row["top_category_2"]) == ("kadin giyim", None)
+        assert (row["top_brand_1"], row["top_brand_2"]) == ("altinyildiz", None)
+
+
 def test_preference_rees46_brands_spend_and_price_band(rees46_wh: Path, rees46) -> None:
     buyers = sorted(u for u, evs in rees46.items() if any(e.event_type == "purchase" for e in evs))[
         :4

@@ -380,6 +380,12 @@ def test_audiences_sizes_overlaps_and_csv(served: dict, tmp_path: Path) -> None:
         for n in names:
             size = con.execute(f"SELECT count(DISTINCT user_id) FROM {n}").fetchone()[0]
             assert report.sizes[n] == size and f"{size:,}" in printed
+            if n == "audience_category_affinity":  # each line its category (helpers 52, 54)
+                lines = con.execute(f"SELECT category, user_id FROM {n} ORDER BY ALL").fetchall()
+                with open(out / "audiences" / f"{n}.csv") as fh:
+                    assert [tuple(r) for r in csv.reader(fh)] == [("category", "user_id"), *lines]
+                assert len({c for c, _ in lines}) > 1
+                continue
             ids = [
                 r[0] for r in con.execute(f"SELECT DISTINCT user_id FROM {n} ORDER BY 1").fetchall()
             ]
@@ -476,6 +482,17 @@ def test_recommendations_are_top_10_unbought_items_and_cold_start_gets_popular(
             "SELECT split_part(reason, ' ', 1), count(*) FROM user_recommendations GROUP BY 1"
         ).fetchall())  # fmt: skip
         assert {"viewed", "carted", "top", "popular"} <= set(kinds)
+    # a month after the last event no segment has recent shoppers: the shop's favourites stand
+    # in, and the reason says so (helper-52: it named the user's segment)
+    wh = served["root"] / "later.duckdb"
+    shutil.copy(served["wh"], wh)
+    later = ("--as-of", "2018-01-10T23:59:59", "--select", "+user_recommendations")
+    run_cli("build", *later, warehouse=wh, project=served["project"])
+    with _con(wh) as con:
+        said = con.execute(
+            "SELECT DISTINCT reason FROM user_recommendations WHERE reason LIKE 'popular%'"
+        ).fetchall()
+    assert said == [("popular in the shop",)]
 
 
 def test_recommendations_cut_at_the_nth_best_equal_a_ranking_of_every_candidate(

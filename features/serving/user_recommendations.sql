@@ -7,7 +7,7 @@
 --   rank: 1 = the best recommendation; 1..10
 --   item_id: the recommended item
 --   score: weighted sum of the source scores (higher is better; comparable within a user), rounded to 9 decimals
---   reason: why: 'viewed recently', 'carted recently', 'top category <category>', 'favourite brand <brand>' or 'popular with <segment> shoppers'
+--   reason: why: 'viewed recently', 'carted recently', 'top category <category>', 'favourite brand <brand>', 'popular with <segment> shoppers' or, when the segment had no events in the 30 days, 'popular in the shop'
 --   category: the item's category; NULL when unknown
 --   brand: the item's brand; NULL when unknown
 --   as_of: the as-of time of the build
@@ -216,7 +216,7 @@ SELECT
     CASE k.source
         WHEN 1 THEN 'carted recently'
         WHEN 2 THEN 'favourite brand ' || p.brand
-        WHEN 3 THEN 'popular with ' || s.segment || ' shoppers'
+        WHEN 3 THEN CASE WHEN s.source = 'shop' THEN 'popular in the shop' ELSE 'popular with ' || s.source || ' shoppers' END
         WHEN 4 THEN 'top category ' || p.category
         ELSE 'viewed recently'
     END AS reason,
@@ -227,5 +227,5 @@ FROM ranked AS k
 CROSS JOIN rules AS r
 CROSS JOIN as_of AS a
 LEFT JOIN rec_item_popularity AS p ON p.item_id = k.item_id
-LEFT JOIN segments AS s ON s.user_id = k.user_id
+LEFT JOIN segment_choice AS s ON s.user_id = k.user_id
 WHERE k.rank <= r.top_n

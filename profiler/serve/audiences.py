@@ -99,7 +99,9 @@ def user_audiences(con: duckdb.DuckDBPyConnection, names: list[str], user_id: st
 def write_audience_csvs(
     con: duckdb.DuckDBPyConnection, names: list[str], out_dir: Path
 ) -> list[Path]:
-    """`<out>/<audience>.csv`: a header `user_id` and one pseudonymous id per line, sorted.
+    """`<out>/<audience>.csv`: a header `user_id` and one id per line, sorted; an audience that
+    holds one audience per category (`audience_category_affinity`) keeps its `category` column,
+    so a campaign for category X takes X's lines, not every category's users (helpers 52, 54).
 
     Written next to a temporary name and renamed, so a campaign tool never uploads half a file.
     """
@@ -109,8 +111,14 @@ def write_audience_csvs(
         path = out_dir / f"{name}.csv"
         tmp = out_dir / f".{name}.csv.tmp"
         target = "'" + str(tmp).replace("'", "''") + "'"
+        has_category = con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = ? AND column_name = 'category'",
+            [name],
+        ).fetchall()[0][0]
+        columns = "category, user_id" if has_category else "user_id"
         con.execute(
-            f"COPY (SELECT DISTINCT user_id FROM {_q(name)} ORDER BY user_id) TO {target} "
+            f"COPY (SELECT DISTINCT {columns} FROM {_q(name)} ORDER BY ALL) TO {target} "
             "(HEADER, DELIMITER ',')"
         )
         os.replace(tmp, path)

@@ -25,7 +25,7 @@ judged AS (
         END AS basis
     FROM user_profile AS p
     CROSS JOIN rules AS r
-    WHERE p.days_since_last_purchase IS NULL OR p.days_since_last_purchase > r.no_purchase_days
+    WHERE p.days_since_last_purchase IS NULL OR p.days_since_last_purchase >= r.no_purchase_days  -- 14 days: the as-of day and the 13 before
 )
 
 SELECT
