@@ -223,6 +223,12 @@ def ingest(
         loads = _batch_to_replace(con, src, replace_batch, loads, path)
     elif loads and not replace:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=loads[0])
+    elif not replace and (taken := _replaced_by(con, src, info.fingerprints)):
+        raise ProfilerError(
+            f"{path.name} holds what batch {taken} held before --replace-batch {taken} put "
+            f"another file in its place; loading it would count both; to undo that replace, "
+            f"send it with --replace-batch {taken}; nothing loaded"
+        )
     elif replace and not _loads_of(
         con, src, info.fingerprints, in_raw=False
     ):  # helper-39: an edited file
@@ -609,6 +615,11 @@ def _take_out(
             mark_history_stale(con, state.name, stale)
     con.execute(f"DELETE FROM {src.table} WHERE {BATCH_COLUMN} IN ({ids})")
     con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({ids})")
+    con.execute(
+        f"INSERT INTO {SCHEMA}.replaced_contents SELECT source, content_sha256, ? "
+        f"FROM {SCHEMA}.batches WHERE batch_id IN ({ids})",
+        [replaced[0]],
+    )
     con.execute(f"DELETE FROM {SCHEMA}.batches WHERE batch_id = ?", [replaced[0]])
     con.execute(
         f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({ids})", [replaced[0]]
@@ -711,6 +722,20 @@ def _loads_of(
         [src.name, list(fingerprints)],
     ).fetchall()
     return tuple(r[0] for r in rows)
+
+
+def _replaced_by(
+    con: duckdb.DuckDBPyConnection, src: Source, fingerprints: tuple[str, ...]
+) -> int | None:
+    """The batch that now stands in place of this content, when a `--replace-batch` took it out."""
+    if not has_table(con, "replaced_contents", SCHEMA):
+        return None
+    row = con.execute(
+        f"SELECT max(batch_id) FROM {SCHEMA}.replaced_contents "
+        "WHERE source = ? AND list_contains(?, content_sha256)",
+        [src.name, list(fingerprints)],
+    ).fetchall()
+    return row[0][0]
 
 
 def _loads_elsewhere(

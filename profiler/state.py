@@ -37,6 +37,10 @@ _DDL = [
         lines BIGINT, loaded BIGINT, quarantined BIGINT, min_ts TIMESTAMP, max_ts TIMESTAMP,
         superseded_by BIGINT)""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.settings (name VARCHAR PRIMARY KEY, value VARCHAR)""",
+    # content a batch held before `--replace-batch` put another file in its place: sent again,
+    # it is refused (helper-53: the wrong file, re-sent by a scheduler, loaded beside its fix)
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.replaced_contents (
+        source VARCHAR, content_sha256 VARCHAR, batch_id BIGINT)""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         batch_id BIGINT, source VARCHAR, file VARCHAR, record BIGINT, reason VARCHAR, raw VARCHAR)""",
 ]

@@ -1207,6 +1207,15 @@ def test_a_corrected_export_replaces_its_batch(con, tmp_path):
     assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = 'u' AND price = 1.5") == [
         (1,)
     ]
+    # the wrong file sent again (a scheduler's retry) is refused: it would count beside its fix
+    # (helper-53: spend 7.6x); sent in place of batch 1 it undoes the replace
+    after = snapshot(con)
+    with pytest.raises(ProfilerError, match="--replace-batch 1 put another file in its place"):
+        ingest(con, "events", day1, pii_key=KEY, reading=orders)
+    assert snapshot(con) == after
+    undone = ingest(con, "events", day1, pii_key=KEY, reading=orders, replace_batch=1)
+    assert undone.loaded == 100
+    assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = 'u'") == [(0,)]
 
 
 def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
