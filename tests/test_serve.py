@@ -277,6 +277,8 @@ def test_exported_parquet_equals_the_warehouse_tables(served: dict, tmp_path: Pa
             assert schema.metadata[b"profiler.description"]
             state = json.loads(schema.metadata[b"profiler.state"])
             assert state == entry["state"]
+            # the served Taobao shop is on UTC (no --time-zone); a BI tool reads which (helper-52)
+            assert schema.metadata[b"profiler.time_zone"] == b"UTC" == state["time_zone"].encode()
         profile = pq.read_schema(out / "user_profile.parquet")
         assert b"purchase days minus one" in profile.field("rfm_frequency").metadata[b"description"]
         assert {"user_profile", "user_profile_history", "user_scores", "user_recommendations",

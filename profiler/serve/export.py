@@ -15,7 +15,8 @@ Layout of DIR:
 - `audiences/<audience>.csv` with `--audiences-csv`: the pseudonymous ids of each audience.
 
 Every file carries the table's description and column docs (from the model headers) in its
-Parquet metadata: `profiler.description`, `profiler.columns` and `profiler.state` in the schema
+Parquet metadata: `profiler.description`, `profiler.columns`, `profiler.state` and
+`profiler.time_zone` (the shop's zone, whose wall clock every timestamp is in) in the schema
 metadata, and `description` in each field's metadata.
 """
 
@@ -33,6 +34,7 @@ from profiler.errors import ProfilerError
 from profiler.serve.catalog import ServedTable, analyst_tables, open_reader, table_state
 from profiler.serve.outdir import make_folder
 from profiler.settings import cursor as settings_cursor
+from profiler.shop_time import warehouse_zone
 
 MANIFEST = "_manifest.json"
 GENERATIONS = ".tables"
@@ -57,7 +59,8 @@ class ExportResult:
             tables = ", ".join(f"{name} {as_of}" for name, as_of in self.as_ofs.items())
             out.append(
                 f"  warning: the tables are of more than one as-of ({tables}): a build stopped "
-                "halfway, or one with --select? `profiler build` makes them one"
+                "halfway, one with --select, or one --as-of in the past (which leaves the "
+                "history as it was)? `profiler build` makes them one"
             )
         out += [f"  {name}: {what}" for name, what in self.written.items()]
         if self.skipped:
@@ -148,6 +151,7 @@ def _schema_with_docs(schema, table: ServedTable, state: dict):
         "profiler.description": table.description,
         "profiler.columns": json.dumps(table.columns),
         "profiler.state": json.dumps(state, sort_keys=True, default=str),
+        "profiler.time_zone": state.get("time_zone", "UTC"),
     }
     return pa.schema(fields, metadata=meta)
 
@@ -280,8 +284,11 @@ def export_tables(
         chosen = select_tables(settings.project_dir, tables, select)
         result = ExportResult(out, source, as_ofs=_mixed_as_ofs(con, [t.name for t in chosen]))
         manifest = read_manifest(out)
+        # timestamps are the shop's wall clock (Parquet: not adjusted to UTC); the zone says
+        # which, for a BI tool joining shops (helper-52)
+        zone = warehouse_zone(con) or "UTC"
         for table in chosen:
-            state = table_state(con, table)
+            state = {**table_state(con, table), "time_zone": zone}
             previous = manifest["tables"].get(table.name)
             if previous and previous.get("state") == state and _present(out, previous):
                 result.skipped.append(table.name)

@@ -9,7 +9,8 @@ the rename gets the new one whole; nobody ever sees a half-written table. Open i
 `duckdb.connect(path, read_only=True)` (or a BI tool's read-only mode) while builds go on.
 
 The copy carries the tables' descriptions and column docs as DuckDB comments, the engine state
-that the docs and the export read (`_profiler.models`, `runs`, `model_runs`, `validations`), and
+that the docs and the export read (`_profiler.models`, `runs`, `model_runs`, `validations`,
+`settings`: the shop's zone), and
 `_serving.info`: the run and as-of it holds. A build that changed nothing skips the copy.
 """
 
@@ -29,7 +30,7 @@ from profiler.serve.catalog import ServedTable, analyst_tables, serving_path, ta
 from profiler.settings import ROW_GROUP_SIZE
 
 NEW_CATALOG = "__profiler_serving_new"
-ENGINE_TABLES = ("models", "runs", "model_runs", "validations")
+ENGINE_TABLES = ("models", "runs", "model_runs", "validations", "settings")  # settings: the zone
 INFO = "_serving.info"
 
 
