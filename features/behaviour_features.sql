@@ -3,7 +3,7 @@
 -- tags: behaviour, features
 -- description: Behaviour as of the build's as-of, one row per user of int_users: event counts over 1/7/30/90 days and lifetime, activity, sessions and browse time, funnel conversion, hour and weekday habits, purchase cycle and search terms. Windows are calendar days (shop time) ending on the as-of day. Users without events get zero counts and NULL rates.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   views_1d: product views in the as-of day
 --   carts_1d: add-to-cart events in the as-of day
 --   favs_1d: add-to-favourites events in the as-of day
@@ -42,7 +42,7 @@
 --   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views
 --   cart_to_purchase_rate: purchases per add-to-cart, lifetime; NULL without carts (can exceed 1 when purchases skip the cart)
 --   view_to_purchase_rate: purchases per product view, lifetime; NULL without views
---   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; NULL without sessions started at a time of day (events sent as dates, stg_date_only_events, start none)
+--   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; sessions end at midnight, so one running past it also starts again in hour 0 (a night-owl shop's hour 0 is inflated by them); NULL without sessions started at a time of day (events sent as dates, stg_date_only_events, start none)
 --   top_hour_share: share of the user's sessions on days with a time of day that started in top_hour
 --   top_weekday: ISO weekday (1 = Monday .. 7 = Sunday) with the most sessions, lifetime; ties go to the earlier day; NULL without sessions
 --   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions

@@ -3,7 +3,7 @@
 -- tags: preference, features
 -- description: Preferences as of the build's as-of, one row per user of int_users: the top 3 categories and brands by time-decayed affinity (weights and half-life are set in int_user_interests: view 1, fav 2, cart 3, purchase 5, half-life 30 days), each top category's share of the user's spend, and the price band the user shops in. Users without item events get NULLs.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   top_category_1: category with the highest affinity (ties: the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
 --   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day; rounded to 9 decimals, so builds of the same data in any batches give equal values (sums of doubles differ in the last bits with their order)
 --   top_category_2: second category by affinity

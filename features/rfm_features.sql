@@ -3,7 +3,7 @@
 -- tags: rfm, features
 -- description: RFM as of the build's as-of, one row per user of int_users, two ways. Modelling columns with the semantics of lifetimes.utils.summary_data_from_transaction_data (daily periods) for BG/NBD and Gamma-Gamma models; they are NULL for users who never purchased (lifetimes has no row for them). And segmentation: R, F and M scores 1-5 among purchasers and a named segment; 'prospect' for users who never purchased.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
 --   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases
 --   rfm_age_days: days from the first purchase day to the as-of day, lifetimes 'T'; NULL without purchases

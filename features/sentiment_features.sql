@@ -3,7 +3,7 @@
 -- tags: sentiment, loyalty, features
 -- description: Satisfaction and loyalty as of the build's as-of, one row per user of int_users: ratings and their trend, complaints, repeat purchasing, tenure, a 0-1 loyalty score with a band, and a lifecycle stage judged against the user's own purchase cycle. Every weight and threshold is in the rules below. Users without feedback get zero counts and NULL averages.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   feedback_count: feedback entries of any kind ever
 --   ratings: ratings given (1-5 stars, on ratings and reviews)
 --   avg_rating: mean rating; NULL without ratings

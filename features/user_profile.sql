@@ -3,7 +3,7 @@
 -- tags: profile
 -- description: The user profile: one row per user the shop knows, as of the build's as-of, with the four dimensions side by side (basic information, behaviour, preference, sentiment and loyalty) plus RFM. Each column comes from the model named in the comment above its block, which documents how it is computed. To add a dimension (model scores, say), join its table on user_id and list its columns in a new block.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   as_of: the as-of time the profile describes (shop time): --as-of when given, else the newest event (the newest feedback when the shop has no events)
 --   is_registered: TRUE when the user is in the users feed and registered by the as-of (a signup time after it: FALSE, and the users feed's attributes NULL: the shop did not know them yet)
 --   has_events: TRUE when the user has at least one (cleaned) event up to the as-of
@@ -56,7 +56,7 @@
 --   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views
 --   cart_to_purchase_rate: purchases per add-to-cart, lifetime; NULL without carts (can exceed 1 when purchases skip the cart)
 --   view_to_purchase_rate: purchases per product view, lifetime; NULL without views
---   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; NULL without sessions started at a time of day (events sent as dates, stg_date_only_events, start none)
+--   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; sessions end at midnight, so one running past it also starts again in hour 0 (a night-owl shop's hour 0 is inflated by them); NULL without sessions started at a time of day (events sent as dates, stg_date_only_events, start none)
 --   top_hour_share: share of the user's sessions on days with a time of day that started in top_hour
 --   top_weekday: ISO weekday (1 = Monday .. 7 = Sunday) with the most sessions, lifetime; ties go to the earlier day; NULL without sessions
 --   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions
@@ -91,7 +91,7 @@
 --   rfm_monetary_value: mean money spent per repeat purchase day (the first purchase day left out; unpriced purchases count as 0), lifetimes 'monetary_value'; 0 with a single purchase day; NULL without purchases
 --   purchase_days: days with at least one purchase (0 for non-purchasers)
 --   days_since_last_purchase: days from the last purchase day to the as-of day; NULL without purchases
---   total_spend: money spent ever, in the shop's currency as sent (no conversion), rounded to the millionth; 0 when purchases carry no amount or price, NULL without purchases
+--   total_spend: money spent ever, in the shop's currency as sent (no conversion), rounded to the millionth; a purchase without amount or price is valued at its item's newest catalogue price (stg_items), so a new price list revalues it; 0 when purchases carry no amount or price and their items none, NULL without purchases
 --   r_score: recency score 1-5 among purchasers: ceil(5 x cumulative share of purchasers whose last purchase day is this day or earlier), so ties share the higher score (everyone who bought on the as-of day gets 5); NULL without purchases
 --   f_score: frequency score 1-5 among purchasers: least(5, 1 + floor(5 x percent rank of purchase days)), so ties share the lower score (single-day buyers get 1); NULL without purchases
 --   m_score: monetary score 1-5 among purchasers by total spend, as f_score (without prices every purchaser gets 1); NULL without purchases

@@ -5,7 +5,7 @@
 -- tags: profile, history
 -- description: How each user's profile moved: SCD type 2 history of its slowly changing parts. A new row opens whenever one of the tracked columns changes at a build; valid_from and valid_to are build as-of times, is_current marks the open row. "Segment changes last month": WHERE valid_from >= <a month ago>.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   rfm_segment: RFM segment (see rfm_features)
 --   lifecycle_stage: lifecycle stage (see sentiment_features)
 --   top_category: the category with the highest affinity (top_category_1 of preference_features)

@@ -381,8 +381,9 @@ def _number_hint(result, column: str, values: list[str]) -> list[str]:
     if column == "quantity" and any(_FRACTION.match(v.strip()) for v in values):
         return [
             "  quantity counts whole units: a fraction (a weight or a volume sold) is no count. "
-            "Leave the column out with --map quantity= (each line then counts as one unit, its "
-            "money as sent) and ingest the file again with --replace"
+            "Leave the column out with --map quantity= (each line then counts as one unit, and "
+            "its price as the line's money: map the line's total, not the unit price, with "
+            "--map amount=COLUMN) and ingest the file again with --replace"
         ]
     if reading.decimal_comma or reading.decimal_point:
         return []

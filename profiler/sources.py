@@ -194,7 +194,14 @@ SOURCES: dict[str, Source] = {
             Column(
                 "signup_ts",
                 "TIMESTAMP",
-                synonyms=("signup_time", "registered_at", "created_at", "register_time"),
+                synonyms=(
+                    "signup_time",
+                    "signup_date",
+                    "registered_at",
+                    "registration_date",
+                    "created_at",
+                    "register_time",
+                ),
             ),
             Column("name", "VARCHAR", personal=True, synonyms=("full_name",)),
             Column("email", "VARCHAR", personal=True, synonyms=("email_address", "mail")),

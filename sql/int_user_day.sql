@@ -5,7 +5,7 @@
 -- tags: behaviour, sessions
 -- description: Per-user per-day rollup of cleaned events, read by every windowed behaviour feature and by int_user_lifetime instead of raw events. Cleaning: the events of stg_events (each event once, the browsing of bot-like user-days out), money is the amount, else unit price (from the event, else stg_items) x quantity, with quantity 1 for purchases that send none. Sessions: the shop's session_id, else a new session after more than 30 minutes without events; they end at midnight (shop time), so every day is built on its own. Events sent as dates (stg_date_only_events) state no hour and start no session of their own unless they carry a session_id (Diginetica's sessions of dated views); a day of nothing else is one session of 0 seconds, or one per session id.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   day: calendar day (shop time)
 --   weekday: ISO day of the week, 1 = Monday .. 7 = Sunday
 --   events: events that day (each once, as stg_events counts them)

@@ -5,7 +5,7 @@
 -- tags: sentiment, feedback
 -- description: Per-user per-day rollup of feedback (ratings, reviews, complaints, likes, comments, shares); ratings outside 1..5 are ignored. Equal lines of one file are separate entries (Olist: two reviews of one date, both 5 stars without a comment); the same line in several files is a re-export and counts as often as the file that sent it most often (repeats says how many lines that left out).
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   day: calendar day of the feedback (shop time)
 --   feedback: feedback entries of any kind
 --   ratings: entries with a rating from 1 to 5 (ratings and reviews with stars)

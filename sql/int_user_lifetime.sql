@@ -4,7 +4,7 @@
 -- tags: behaviour, rfm
 -- description: Lifetime totals per user from the day rollup: activity span, counts, sessions, purchase days, spend, the purchase cycle, and sessions by hour of day and weekday. Depends on nothing but the user's own days, so a batch recomputes only the users it touched.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   first_active_day: first day with an event (shop time)
 --   last_active_day: last day with an event (shop time)
 --   active_days: days with at least one event

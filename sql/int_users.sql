@@ -3,7 +3,7 @@
 -- tags: integration, users, basic
 -- description: Every user the shop knows, once: registered users (stg_users), users seen only in events and users seen only in feedback. The basic-information dimension of the profile.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   is_registered: TRUE when the user is in the users feed and registered by the as-of (a signup time after it: FALSE, and the users feed's attributes NULL: the shop did not know them yet)
 --   has_events: TRUE when the user has at least one (cleaned) event up to the as-of
 --   has_feedback: TRUE when the user left at least one piece of feedback up to the as-of

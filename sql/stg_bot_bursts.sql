@@ -5,7 +5,7 @@
 -- tags: cleaning, events, quality
 -- description: User-days dropped as bot-like bursts: more than 300 browsing events (views, carts, favs, searches) in one calendar minute or more than 5000 in one day (after removing exact repeats; every line sent as a date without a time of day, stg_date_only_events, counts, for the day limit only). Purchases are payments, not clicks: they never count toward a limit, and stg_events keeps them when it leaves the rest of a flagged user-day out (a wholesale order of 500 lines is one minute of purchases, not a bot). This table says which user-days and why.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   day: calendar day of the burst (shop time)
 --   events: browsing events (views, carts, favs, searches) the user had that day, exact repeats counted once; purchases do not count
 --   max_events_per_minute: most browsing events in one calendar minute that day (events sent as dates have no minute: 0 when all were)

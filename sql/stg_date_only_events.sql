@@ -5,7 +5,7 @@
 -- tags: cleaning, events
 -- description: A user's events of one type on one day that are all at midnight exactly, as sent: those were sent as dates, without a time of day (CDNOW's and H&M's purchase files, an orders export beside a timed clickstream). The rule lives here and only here. Their equal lines are separate events (two orders of one size, a line per unit bought), never exact repeats (stg_event_repeats); they count for the day's bot limit, not a minute's (stg_bot_bursts); they state no hour and start no session of their own unless they carry a session_id (int_user_day: a day with nothing else is one session of 0 seconds, or one per session id). One event of the type at another time of that day makes them timed events at midnight.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   day: calendar day the events were sent for (shop time)
 --   event_type: event type
 --   lines: raw lines of that type on that day, every one at midnight exactly

@@ -5,7 +5,7 @@
 -- tags: cleaning, events, quality
 -- description: Exact repeat events (equal in every canonical column; the batch does not count; equal lines sent as dates, without a time of day (stg_date_only_events), are separate events, never repeats; equal purchase lines of one file are separate units or orders, and only copies of them from other files are repeats), as the distinct timed events of every (user, time) moment at which some event arrived more than it counts. Readers of raw_events take these rows, each repeated `events` times, instead of the raw rows of their (user, time, event type), so each event counts once; copies says how often each arrived.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   ts: the moment (shop time)
 --   day: calendar day of the moment (shop time)
 --   event_type: event type

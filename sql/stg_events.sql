@@ -2,7 +2,7 @@
 -- tags: cleaning, events
 -- description: The cleaned event stream every rollup reads: each event once and no bot-like browsing. Equal lines sent as dates (stg_date_only_events) are separate events and all stay; at a moment where some other line arrived more often than it counts, stg_event_repeats' distinct events, each as often as it counts, replace the raw rows of their type (equal purchase lines of one file are separate units; a copy in another file adds nothing); the browsing events (views, carts, favs, searches) of user-days flagged in stg_bot_bursts are left out (they stay listed there, with the reason), their purchases stay. Ephemeral: never stored, inlined as a subquery into each reader, so an incremental reader still reads only its own slice of raw_events.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   event_type: event type
 --   ts: event time (shop time)
 --   day: calendar day of the event (shop time)

@@ -5,7 +5,7 @@
 -- tags: serving, recommendations, internal
 -- description: Per-user per-item per-day rollup of cleaned item events, the input of item popularity and of the recommendations (items already bought, items looked at lately). Events from stg_events (exact repeats once, bot-like user-days out); categories and brands come from the event, else the item (stg_items), normalised as in the profile (lower-case dotted path, else category id).
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   item_id: item id as the shop sends it
 --   day: calendar day (shop time)
 --   category: the item's category that day (lower-case dotted path, else category id); NULL when unknown

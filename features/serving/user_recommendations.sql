@@ -3,7 +3,7 @@
 -- tags: serving, recommendations
 -- description: Top 10 items per user as of the build's as-of, never an item the user already bought. Candidates come from four sources, each scored 0-1 and weighted (the rules below): items the user viewed, faved or carted in the last 30 days (interest halving every 3 days, relative to the user's strongest), the most popular items of the user's top 3 categories and top 3 brands (item popularity relative to the best of that category or brand, times the category's or brand's share of the user's top-3 affinity), and the items popular with shoppers of the user's RFM segment, which is all a cold-start user gets. An item's score is the weighted sum over the sources that proposed it; its reason is the source that contributed most. Offline evaluation: profiler.serve.recommend_eval (hit rate and recall at 10 against a global-popularity baseline, in _profiler.model_runs and the docs site).
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   rank: 1 = the best recommendation; 1..10
 --   item_id: the recommended item
 --   score: weighted sum of the source scores (higher is better; comparable within a user), rounded to 9 decimals

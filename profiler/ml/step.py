@@ -198,7 +198,7 @@ def scores_model(project_dir: Path):
         tags=("scores",),
         depends_on=tuple(sorted(feature_tables(project_dir))),
         columns={
-            "user_id": "pseudonymous user id",
+            "user_id": "the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)",
             "model": "the spec's name in models/",
             "score": "the model's probability (next_category: of the most likely category)",
             "as_of": "the as-of time the features were read at",

@@ -171,8 +171,8 @@ def _shorter(spec: ModelSpec) -> str:
     """The way out, for `profiler train` and for builds (which have no --horizon-days)."""
     return (
         f"set a shorter horizon_days (now {spec.horizon_days}), fewer cutoffs or a smaller "
-        f"step_days in models/{spec.name}.toml, or run `profiler train {spec.name} "
-        "--horizon-days H` once"
+        f"step_days in models/{spec.name}.toml (that lasts), or run `profiler train {spec.name} "
+        "--horizon-days H` after each build with new data (its scores last until the next one)"
     )
 
 

@@ -29,7 +29,7 @@ SCORES_DOC = (
     "supersedes). Written by `profiler train` and the model layer (profiler.ml.score)."
 )
 SCORES_COLUMNS = {
-    "user_id": "pseudonymous user id",
+    "user_id": "the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)",
     "model": "the model spec's name (models/<model>.toml)",
     "score": "P(purchase within the horizon) for purchase models; for next-category models the probability of the predicted category",
     "as_of": "the as-of time the score describes (UTC)",

@@ -12,7 +12,7 @@ Layout of DIR:
   metadata fingerprints, version, watermark, as-of, rows; a checksum for `user_scores`) and per
   partition its row count and checksum. A table whose state did not change is skipped; a
   partition whose checksum did not change is not rewritten.
-- `audiences/<audience>.csv` with `--audiences-csv`: the pseudonymous ids of each audience.
+- `audiences/<audience>.csv` with `--audiences-csv`: the user ids of each audience (the category affinity one with each user's category).
 
 Every file carries the table's description and column docs (from the model headers) in its
 Parquet metadata: `profiler.description`, `profiler.columns`, `profiler.state` and

@@ -3,7 +3,7 @@
 -- tags: audience, serving
 -- description: Ad audiences "category X affinity > 0.6", for every category X at once: users whose top category holds more than 60% of the affinity of their top 3 categories (time-decayed, see preference_features). Select one category's audience with WHERE category = 'X'; a user is in at most one.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   as_of: the as-of time of the profile the audience was drawn from
 --   category: the category the user leans to (top_category_1)
 --   affinity_share: that category's share of the user's top-3 category affinity, 0.6-1

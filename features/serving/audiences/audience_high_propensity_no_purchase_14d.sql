@@ -3,7 +3,7 @@
 -- tags: audience, serving
 -- description: Campaign audience "high propensity, no purchase in 14 days": the users the purchase_propensity model ranks in its top two deciles (user_scores, through the profile's p_purchase_30d_decile) who have not bought in the last 14 days, or never. Where the model could not score (too little history: p_purchase_30d is NULL), purchase intent this week stands in: an add-to-cart or favourite in the last 7 days, on at least 2 active days. `basis` says which rule admitted the user.
 -- columns:
---   user_id: pseudonymous user id
+--   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   as_of: the as-of time of the profile the audience was drawn from
 --   basis: 'score' (top deciles of purchase_propensity) or 'intent' (no score; carts or favourites this week)
 --   p_purchase_30d: the model's purchase probability; NULL when not scored
