@@ -3,7 +3,7 @@
 -- lookback: 0
 -- grain: user_id, ts, event_type, item_id, category_id, category_path, brand, price, quantity, amount, session_id, query
 -- tags: cleaning, events, quality
--- description: Exact repeat events (equal in every canonical column; the batch does not count; equal lines sent as dates, without a time of day (stg_date_only_events), are separate events, never repeats; equal purchase lines of one file are separate units or orders, and only copies of them from other files are repeats), as the distinct timed events of every (user, time) moment at which some event arrived more than it counts. Readers of raw_events take these rows, each repeated `events` times, instead of the raw rows of their (user, time, event type), so each event counts once; copies says how often each arrived.
+-- description: Exact repeat events (equal in every canonical column; the batch does not count; equal lines sent as dates, without a time of day (stg_date_only_events), are separate events, never repeats; equal purchase lines of one file are separate units or orders, and only copies of them from other files are repeats, unless their time has a fraction of a second: an event stream's stamp, whose equal lines are repeats), as the distinct timed events of every (user, time) moment at which some event arrived more than it counts. Readers of raw_events take these rows, each repeated `events` times, instead of the raw rows of their (user, time, event type), so each event counts once; copies says how often each arrived.
 -- columns:
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   ts: the moment (shop time)
@@ -19,7 +19,7 @@
 --   session_id: session id as sent
 --   query: search query as sent
 --   copies: how many raw rows carried this event (1 for a distinct event that merely shares the moment)
---   events: how many events those rows stand for: 1, except for purchases, whose equal lines in one file are separate units or orders (the most any one file sent; the same line in another file is a re-export)
+--   events: how many events those rows stand for: 1, except for purchases timed to the whole second, whose equal lines in one file are separate units or orders (the most any one file sent; the same line in another file is a re-export)
 WITH shared_moments AS (
     -- Only a moment (user, time) holding more than one raw line can hold a repeat. Grouping on
     -- those two columns is cheaper than on the whole row, and few moments qualify.
@@ -46,12 +46,14 @@ lines AS (
     -- A purchase is a payment, and an orders export writes one line per unit or order: equal
     -- purchase lines of one file are that many events. The same line in several files is a
     -- re-export, so a purchase line stands for as many events as the file that sent it most
-    -- often; any other equal lines are one event.
+    -- often; any other equal lines are one event. A time with a fraction of a second is an
+    -- event stream's (GA4's microseconds): two equal purchase lines there are one purchase sent
+    -- twice (helper-51: BigQuery's events_* read the intraday table's copy of a day too).
     SELECT
         user_id, ts, event_type, item_id, category_id, category_path, brand,
         price, quantity, amount, session_id, query,
         sum(copies) AS copies,
-        CASE WHEN event_type = 'purchase' THEN max(copies) ELSE 1 END AS events
+        CASE WHEN event_type = 'purchase' AND epoch_us(ts) % 1000000 = 0 THEN max(copies) ELSE 1 END AS events
     FROM per_file
     GROUP BY
         user_id, ts, event_type, item_id, category_id, category_path, brand,

@@ -306,6 +306,33 @@ def test_equal_purchase_lines_of_one_file_are_units_and_a_re_export_is_not(tmp_p
     assert "4 exact repeat line(s) of" in out
 
 
+def test_equal_purchase_lines_timed_to_the_microsecond_are_one_purchase(tmp_path: Path) -> None:
+    """GA4's BigQuery export stamps events to the microsecond, and `events_*` also reads the
+    intraday table's copy of the last day (helper-51: 12 of 60 users' purchases and spend
+    inflated): equal purchase lines with a fraction of a second are one purchase sent twice,
+    while the whole-second purchase beside them keeps its two units. (Made-up ids, GA4's
+    shapes: event_timestamp in microseconds.)"""
+    header = ["user_pseudo_id", "event_timestamp", "event_name", "item_id", "price"]
+    stamp = 1707904800123456  # 2024-02-14 10:00:00.123456 UTC
+    lines = [
+        ("u1", stamp, "purchase", "p1", "49.90"),
+        ("u1", stamp, "purchase", "p1", "49.90"),  # the intraday table's copy
+        ("u1", stamp + 60_000_000 - 123456, "purchase", "p2", "5.00"),  # whole seconds: 2 units
+        ("u1", stamp + 60_000_000 - 123456, "purchase", "p2", "5.00"),
+    ]
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    path = tmp_path / "ga4.csv"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *lines])
+    pseudo = ("--map", "user_id=user_pseudo_id")
+    run_cli("ingest", "events", str(path), *pseudo, warehouse=wh, project=project)
+    out = run_cli("build", *PROFILE, warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = con.execute("SELECT purchases_lifetime, total_spend FROM user_profile").fetchall()
+    assert got == [(3, pytest.approx(49.90 + 2 * 5.0))]
+    assert "1 exact repeat line(s) of" in out
+
+
 def test_equal_reviews_of_one_file_are_separate_and_a_re_export_is_not(tmp_path: Path) -> None:
     """Olist reviews are dated at midnight and often have no comment: two 5-star reviews of two
     orders, written the same day, are equal lines of one file and both count. A second export
