@@ -356,15 +356,21 @@ def _ts_formats(values: list[str]) -> list[str]:
 
 
 def _guest_map(result) -> str:
-    """The --map that tells guests apart: an e-mail column first; never a note, a user agent
-    or an IP address."""
-    other = [c for c in result.ignored if re.search(r"e-?mail", c, re.I)] or [
-        c
-        for c in result.ignored
-        if re.search(r"customer|user|buyer", c, re.I)
-        and not re.search(r"note|agent|ip\b|ip_", c, re.I)
-    ]
-    return f"--map user_id={other[0]}" if other else "--map user_id=COLUMN"
+    """The --map that tells guests apart: an e-mail column first, then an analytics tool's
+    anonymous id (GA4's user_pseudo_id, Snowplow's domain_userid, Amplitude's device_id); never
+    a note, a user agent, an IP address, a flag or a time (helper-51: GA4's is_active_user,
+    Snowplow's user_ipaddress and Amplitude's user_creation_time were suggested)."""
+    never = r"note|agent|ip\b|ip_|ipaddress|^is_|^has_|\.is_|time|date|_at$|count|type|name"
+    for pattern in (r"e-?mail", r"pseudo|anonymous|device_?id|domain_userid|client_?id|visitor",
+                    r"customer|user|buyer"):  # fmt: skip
+        other = [
+            c
+            for c in result.ignored
+            if re.search(pattern, c, re.I) and not re.search(never, c, re.I)
+        ]
+        if other:
+            return f"--map user_id={other[0]}"
+    return "--map user_id=COLUMN"
 
 
 _COMMA_GROUPED = re.compile(r"^\D{0,4}\d{1,3}(,\d{3})+\D{0,4}$")  # 1,899, ₱1,899, 129,000원

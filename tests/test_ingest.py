@@ -2786,3 +2786,16 @@ def test_segment_and_ga4_names_and_guests_without_an_id_are_read_or_hinted(con, 
     )
     assert magento.quarantined == {"missing_user_id": 15}
     assert "load with --map user_id=customer_email" in said_of(magento)
+    # GA4's flat export: a flag and a time come before the anonymous id in the file (helper-51:
+    # `--map user_id=is_active_user` made every guest one user `true`)
+    ga4 = (
+        "is_active_user,user_first_touch_time,user_pseudo_id,user_id,event_timestamp,event_name,item_id\n"
+        + "".join(
+            f"true,1569888000000000,{r['user_session']},{'' if n % 2 else r['user_id']},"
+            f"{r['event_time'].removesuffix(' UTC')},view_item,{r['product_id']}\n"
+            for n, r in enumerate(lines)
+        )
+    )
+    anonymous = ingest(con, "events", write(tmp_path / "ga4.csv", ga4), pii_key=KEY)
+    assert anonymous.quarantined == {"missing_user_id": 15}
+    assert "load with --map user_id=user_pseudo_id" in said_of(anonymous)
