@@ -34,6 +34,19 @@ def describe_ingest(result) -> str:
     ]
     if read:
         lines.append(f"  read: {', '.join(read)}")
+    zone = result.reading.time_zone or "UTC"
+    names = {*result.ignored, *result.columns.values()}
+    if (
+        zone != "UTC"
+        and not result.reading.times_utc
+        and result.columns.get("ts") in ("event_time", "client_event_time")
+        and {"amplitude_id", "server_upload_time"} & names
+    ):  # helper-51: every user's hours shifted, with only a passing hint
+        lines.append(
+            f"  warning: Amplitude writes {result.columns['ts']} in UTC without saying so, and "
+            f"it was read as the shop's clock ({zone}): send the file again with --replace "
+            "--times-utc"
+        )
     if result.reading.minor_units:
         lines.append("  money: sent in minor units (cents), divided by 100")
     if result.whole_in_minor_units:

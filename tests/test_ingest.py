@@ -334,6 +334,19 @@ def test_amplitude_event_properties_are_read_and_an_empty_column_is_said(con, tm
     got = ingest(con, "events", write(tmp_path / "empty.json", empty), pii_key=KEY, reading=reading)
     said = said_of(got)
     assert "warning: read but empty on every loaded line: item_id <- productId" in said, said
+    assert "Amplitude writes" not in said  # a shop on UTC reads UTC either way
+    # a New York shop: Amplitude's event_time is UTC, unsaid in the file (helper-51: every
+    # user's hours shifted by 5)
+    ny = duckdb.connect(str(tmp_path / "ny.duckdb"))
+    stamped = body.replace(
+        '"event_type": "Product Viewed"', '"amplitude_id": 7, "event_type": "Product Viewed"'
+    )
+    zoned = dataclasses.replace(reading, time_zone="America/New_York")
+    got = ingest(ny, "events", write(tmp_path / "ny.json", stamped), pii_key=KEY, reading=zoned)
+    assert "warning: Amplitude writes event_time in UTC" in said_of(got)
+    fixed = dataclasses.replace(zoned, times_utc=True)
+    again = ingest(ny, "events", tmp_path / "ny.json", pii_key=KEY, reading=fixed, replace=True)
+    assert "Amplitude writes" not in said_of(again)
 
 
 def test_a_nested_fallback_takes_only_the_items_own_columns(con, tmp_path):
