@@ -28,6 +28,7 @@ from profiler.ingest_checks import (
     bad_times,
     catch_all_ids,
     checked_columns,
+    columns_dropped,
     cut_short,
     dated_again_count,
     empty_columns,
@@ -126,6 +127,7 @@ class IngestResult:
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
+    dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
     sets_utc: bool = False  # the warehouse's first batch, without --time-zone: its clock is UTC
     purchase_words: tuple[int, list[str]] = (0, [])  # `ingest_checks.purchase_words_together`
     scale_remembered: bool = False  # the rating scale is the warehouse's last, not given
@@ -375,6 +377,7 @@ def _load(
         )
     dated_again = dated_again_count(con, src, TYPED, replaced) if stats.loaded else 0
     twice = purchases_twice(con, src, TYPED, replaced) if stats.loaded else (0, [])
+    dropped = columns_dropped(con, src, TYPED, resolved, replaced) if stats.loaded else (0, [])
     batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading, replaced)
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
@@ -400,6 +403,7 @@ def _load(
         serial_birthdays=kept.serial_birthdays,
         yearless_birthdays=kept.yearless_birthdays,
         purchases_twice=twice,
+        dropped=dropped,
         purchase_words=purchase_words_together(con, TYPED)
         if stats.loaded and src.name == "events"
         else (0, []),

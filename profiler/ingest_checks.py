@@ -79,6 +79,56 @@ def purchases_twice(
     return rows[0], rows[1] or []
 
 
+# columns a daily feed keeps sending; one gone from the next file is likely renamed
+_KEPT = {
+    "events": ("item_id", "category_id", "category_path", "brand", "price", "quantity", "amount",
+               "session_id", "query"),
+    "feedback": ("item_id", "rating", "text"),
+}  # fmt: skip
+
+
+def columns_dropped(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    typed: str,
+    resolved: Mapping[str, str],
+    replaced: tuple[int, ...],
+) -> tuple[int, list[str]]:
+    """(batch, columns): the columns the newest earlier load of the same kind of file (events:
+    the same event types) sent on nine lines in ten or more, which this file does not read at
+    all: a renamed column (helper-53: `price` as `sale_price`, `user_session` as `session_uuid`
+    loaded with only an "ignored" line; sessions then fell back to 30-minute gaps)."""
+    kept = [c for c in _KEPT.get(src.name, ()) if c not in resolved]
+    if not kept or not has_table(con, src.table):
+        return 0, []
+    kinds = "event_type" if src.name == "events" else "kind"
+    taken = "".join(f" AND batch_id <> {int(b)}" for b in replaced)
+    recent = con.execute(
+        f"SELECT batch_id FROM _profiler.batches WHERE source = ? AND loaded > 0 "
+        f"AND superseded_by IS NULL{taken} ORDER BY batch_id DESC LIMIT 5",
+        [src.name],
+    ).fetchall()
+    if not recent:
+        return 0, []
+    counts = ", ".join(f"count({quote_ident(c)})" for c in kept)
+    first = 50_000  # lines of each: a 10M-line first load is not read whole on every ingest
+    ((mine,),) = con.execute(
+        f"SELECT list(DISTINCT {kinds} ORDER BY {kinds}) FROM "
+        f"(SELECT {kinds} FROM {typed} WHERE _reason IS NULL LIMIT {first})"
+    ).fetchall()
+    for (batch,) in recent:
+        ((shape, lines, *sent),) = con.execute(
+            f"SELECT list(DISTINCT {kinds} ORDER BY {kinds}), count(*), {counts} FROM "
+            f"(SELECT * FROM {src.table} WHERE {BATCH_COLUMN} = {int(batch)} LIMIT {first})"
+        ).fetchall()
+        if lines and shape == mine:
+            gone = [c for c, n in zip(kept, sent, strict=True) if n >= 0.9 * lines]
+            if "price" in gone and "amount" in gone:  # raw's amount is price x quantity
+                gone.remove("amount")
+            return batch, gone
+    return 0, []
+
+
 def purchase_words_together(con: duckdb.DuckDBPyConnection, typed: str) -> tuple[int, list[str]]:
     """(moments, words): moments (user, time) holding purchases read from two or more words of
     the file's event type column: Klaviyo's `Placed Order` (the order) and `Ordered Product`

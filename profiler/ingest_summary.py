@@ -99,6 +99,13 @@ def describe_ingest(result) -> str:
             f"  warning: read but empty on every loaded line: {said}; is it in another column "
             "(--map names it)?"
         )
+    batch, gone = result.dropped
+    if gone:
+        others = f" (ignored here: {', '.join(result.ignored)})" if result.ignored else ""
+        lines.append(
+            f"  warning: batch {batch}, a file like this one, sent {', '.join(gone)}; this file "
+            f"has no column for it{others}: renamed? --map names it (with --replace)"
+        )
     if result.read_as:  # built-in words (`pv`, Coveo's `click`) as much as --event-type's
         words = ", ".join(f"{w!r} as {t} {n:,}" for w, t, n in result.read_as)
         lines.append(f"  read as: {words}")

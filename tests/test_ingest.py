@@ -1231,6 +1231,33 @@ def test_a_corrected_export_replaces_its_batch(con, tmp_path):
     assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = 'u'") == [(0,)]
 
 
+def test_a_column_the_feed_sent_before_and_this_file_lacks_is_warned_about(con, tmp_path):
+    """A daily feed's next file with `user_session` renamed `session_uuid` and `price` renamed
+    `sale_price` loaded with only an "ignored" line (helper-53: sessions fell back to 30-minute
+    gaps). REES46's hour in two files; an orders file (purchases only) beside the clickstream is
+    another kind of file, whose lack of sessions is no news."""
+    lines = REES46.read_text().splitlines()
+    half = len(lines) // 2
+    first = write(tmp_path / "day1.csv", "\n".join(lines[:half]) + "\n")
+    renamed = lines[0].replace("user_session", "session_uuid").replace("price", "sale_price")
+    second = write(tmp_path / "day2.csv", "\n".join([renamed, *lines[half:]]) + "\n")
+    ingest(con, "events", first, pii_key=KEY)
+    said = said_of(ingest(con, "events", second, pii_key=KEY))
+    assert (
+        "warning: batch 1, a file like this one, sent price, session_id; this file has no" in said
+    ), said
+    assert "ignored here: sale_price, session_uuid" in said, said
+    orders = write(
+        tmp_path / "orders.csv",
+        "user_id,ts,item_id,amount\n"
+        + "".join(f"{u},{t},{i},{p}\n" for u, t, i, p in rees46_purchases()[:20]),
+    )
+    said = said_of(
+        ingest(con, "events", orders, pii_key=KEY, reading=Reading(event_type="purchase"))
+    )
+    assert "a file like this one" not in said, said
+
+
 def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
     path = write(
         tmp_path / "z.csv",
