@@ -235,6 +235,12 @@ def ingest(
     _console().print(describe_ingest(result), soft_wrap=True, markup=False)
     if result.loaded == 0 and result.lines > 0:  # a scheduler must not see this as a success
         _fail(f"nothing loaded from {result.lines:,} lines; they are in `quarantine`, see above")
+    bad = sum(result.quarantined.values())
+    if bad > result.loaded:  # helper-50: 6 of 1,281 lines loaded, exit 0; a file read wrong
+        _fail(
+            f"only {result.loaded:,} of {result.lines:,} lines loaded ({bad:,} in `quarantine`, "
+            f"see above): read the way the hints say, send it again with --replace"
+        )
 
 
 @app.command()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REES46, TAOBAO, rees46_purchases
+from conftest import REES46, TAOBAO, rees46_purchases, run_cli
 
 from profiler import pii
 from profiler.errors import ProfilerError
@@ -1256,6 +1256,26 @@ def test_a_column_the_feed_sent_before_and_this_file_lacks_is_warned_about(con, 
         ingest(con, "events", orders, pii_key=KEY, reading=Reading(event_type="purchase"))
     )
     assert "a file like this one" not in said, said
+
+
+def test_a_file_mostly_quarantined_fails_the_command_and_keeps_what_loaded(tmp_path):
+    """helper-50: a Rakuten export read without its options loaded 6 of 1,281 lines and exited 0,
+    so a scheduler saw success. REES46's lines, most prices written `1,200`-style (ambiguous):
+    the command fails, what loaded stays, and the file goes in again with --replace."""
+    lines = REES46.read_text().splitlines()[:101]
+    at = lines[0].split(",").index("price")
+    body = [lines[0]] + [
+        ",".join(f[:at] + ['"1,200"' if n % 4 else f[at]] + f[at + 1 :])
+        for n, f in enumerate((line.split(",") for line in lines[1:]))
+    ]
+    path = write(tmp_path / "grouped.csv", "\n".join(body) + "\n")
+    wh = tmp_path / "wh.duckdb"
+    out = run_cli("ingest", "events", str(path), warehouse=wh, ok=False)
+    assert "only 25 of 100 lines loaded (75 in `quarantine`" in " ".join(out.split()), out
+    fixed = run_cli("ingest", "events", str(path), "--decimal-point", "--replace", warehouse=wh)
+    assert "100 loaded, 0 quarantined" in fixed
+    half = write(tmp_path / "half.csv", "\n".join(body[:1] + body[1:5] + lines[60:64]) + "\n")
+    run_cli("ingest", "events", str(half), warehouse=wh)  # 3 of 8 quarantined: a success
 
 
 def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
