@@ -354,6 +354,8 @@ def _load(
         sql = typed_query(src, staged, resolved, now=now, hmac=hmac, reading=reading,
                           unread=bool(ignored), kept=checked)  # fmt: skip
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
+        if "event_id" in checked:
+            _quarantine_resent_events(con, src)
         kept = kept_warnings(
             con, src, TYPED, checked, reading.minor_units, reading.decimal_comma, staged.serial_days
         )
@@ -475,6 +477,20 @@ class _Stats:
     email_ids: int = 0  # loaded lines whose user id was an e-mail address (now its pseudonym)
     read_as: list[tuple[str, str, int]] = field(default_factory=list)  # (word sent, type, lines)
     unknown_more: dict[str, int] = field(default_factory=dict)
+
+
+def _quarantine_resent_events(con: duckdb.DuckDBPyConnection, src: Source) -> None:
+    """A line equal to an earlier line of the file in every column read and in its event id
+    (Mixpanel's `$insert_id`, Segment's `messageId`) is that event sent again: quarantined as
+    `repeated_event_id`. Without the id, equal purchase lines of one file count as units, and a
+    resent purchase counted twice (helper-51: 6 purchases became 9). Lines of one event with
+    other items (a flattened order) differ in their item, and all count."""
+    cols = ", ".join(quote_ident(c.name) for c in src.columns)
+    con.execute(
+        f"UPDATE {TYPED} SET _reason = 'repeated_event_id' WHERE _rec IN (SELECT _rec FROM {TYPED} "
+        "WHERE _reason IS NULL AND __kept_event_id IS NOT NULL "
+        f"QUALIFY row_number() OVER (PARTITION BY __kept_event_id, {cols} ORDER BY _rec) > 1)"
+    )
 
 
 def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:

@@ -213,9 +213,9 @@ def empty_columns(con: duckdb.DuckDBPyConnection, typed: str, read: list[str]) -
 
 
 def repeated_ids(con: duckdb.DuckDBPyConnection, relation: str, value_sql: str) -> int:
-    """Lines whose event id (an ignored `$insert_id`, `message_id`, `uuid`) an earlier line of
-    the file already sent: the tool sent one event twice (Mixpanel's raw export, Snowplow's
-    at-least-once delivery), and each copy counts (helper-35: a purchase and its spend twice)."""
+    """Loaded lines whose event id (an ignored `$insert_id`, `message_id`, `uuid`) an earlier
+    line of the file already sent, with something else: an order's items flattened, or an event
+    changed on the way; each counts. Exact copies are in quarantine (`repeated_event_id`)."""
     (n,) = one_row(
         con,
         f"SELECT count({value_sql}) - count(DISTINCT {value_sql}) FROM {relation}",
@@ -550,7 +550,8 @@ def kept_warnings(
     """The warnings read from the kept columns (`typed_query(kept=...)`): mixed currencies,
     money in cents, event ids sent twice, orders whose status says they were not bought."""
     currency = "__kept_currency" if "currency" in checked else None
-    repeats = repeated_ids(con, typed, "__kept_event_id") if "event_id" in checked else 0
+    loaded = f"(SELECT __kept_event_id FROM {typed} WHERE _reason IS NULL)"
+    repeats = repeated_ids(con, loaded, "__kept_event_id") if "event_id" in checked else 0
     unpaid = [
         (checked[key], found)
         for key in STATUS_KEYS

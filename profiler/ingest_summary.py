@@ -65,8 +65,8 @@ def describe_ingest(result) -> str:
     if result.repeated_ids:
         column, n = result.repeated_ids
         lines.append(
-            f"  warning: {n:,} line(s) repeat an event id {column!r} (ignored) sent before in the "
-            "file: one event sent twice? Each line counts (equal purchase lines are two purchases)"
+            f"  warning: {n:,} line(s) repeat an event id {column!r} (ignored) of an earlier line "
+            "of the file with other values (an order's items, flattened?): each line counts"
         )
     if result.item_lists:
         key, n = result.item_lists

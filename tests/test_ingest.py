@@ -426,10 +426,12 @@ def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
     )
 
 
-def test_an_event_id_sent_twice_is_said(con, tmp_path):
+def test_an_event_id_sent_twice_counts_once(con, tmp_path):
     """helper-35: Mixpanel's raw export held one purchase twice, the same `$insert_id`, only
-    `mp_processing_time_ms` apart: two purchases and twice the spend, unsaid. REES46's first
-    purchases as Mixpanel events, the first one sent again."""
+    `mp_processing_time_ms` apart: two purchases and twice the spend, unsaid; helper-51: then
+    said, but still counted twice. The copy now goes to quarantine as `repeated_event_id`, while
+    one event's lines with other items (a flattened order) all count. REES46's first purchases as
+    Mixpanel events, the first one sent again."""
     import json as _json
 
     bought = rees46_purchases()[:4]
@@ -444,7 +446,16 @@ def test_an_event_id_sent_twice_is_said(con, tmp_path):
     body = "".join(_json.dumps(e) + "\n" for e in [*events, again])
     got = ingest(con, "events", write(tmp_path / "mixpanel.jsonl", body), pii_key=KEY,
                  mapping={"user_id": "properties.distinct_id"})  # fmt: skip
+    assert (got.loaded, got.quarantined) == (4, {"repeated_event_id": 1})
+    assert got.repeated_ids is None
+    # the order's second item, flattened under the same $insert_id: a line of its own
+    item = _json.loads(_json.dumps(events[0]))
+    item["properties"]["product_id"] = "p2"
+    flat = "".join(_json.dumps(e) + "\n" for e in [*events, item])
+    got = ingest(con, "events", write(tmp_path / "flat.jsonl", flat), pii_key=KEY,
+                 mapping={"user_id": "properties.distinct_id"}, replace=False)  # fmt: skip
     said = said_of(got)
+    assert got.quarantined == {} and got.loaded == 5
     assert "warning: 1 line(s) repeat an event id 'properties.$insert_id' (ignored)" in said, said
     # an order's id repeats on each of its lines: no event sent twice (helper-38)
     orders = "customer_id,order_uuid,created_at,product_id,price\n" + "".join(
