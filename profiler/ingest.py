@@ -36,6 +36,7 @@ from profiler.ingest_checks import (
     item_lists,
     kept_warnings,
     order_totals_on_lines,
+    product_strings,
     purchase_words_together,
     purchases_twice,
     unknown_items,
@@ -128,6 +129,7 @@ class IngestResult:
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
+    product_strings: tuple[int, str] = (0, "")  # `ingest_checks.product_strings`
     sets_utc: bool = False  # the warehouse's first batch, without --time-zone: its clock is UTC
     purchase_words: tuple[int, list[str]] = (0, [])  # `ingest_checks.purchase_words_together`
     scale_remembered: bool = False  # the rating scale is the warehouse's last, not given
@@ -395,6 +397,7 @@ def _load(
         unknown_more=stats.unknown_more,
         catch_all=catch_all_ids(con, src, TYPED) if stats.loaded else [],
         unpriced=unpriced_purchases(con, src, TYPED) if stats.loaded else 0,
+        product_strings=product_strings(con, src, TYPED) if "item_id" in resolved else (0, ""),
         order_totals=order_totals_on_lines(con, src, TYPED) if "amount" in resolved else (0, 0),
         currencies=kept.currencies,
         unpaid=kept.unpaid,

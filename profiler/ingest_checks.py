@@ -184,6 +184,20 @@ def unknown_items(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> Un
     return UnknownItems(missing, of, example, known, src.name == "events")
 
 
+def product_strings(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> tuple[int, str]:
+    """(lines, one as sent): item ids that are Adobe Analytics product lists
+    (`;sku;qty;price;;,;sku2;...`), which load as one made-up item per line (helper-51: the
+    recommendations then offered `;1004243;;;;`)."""
+    if src.name != "events":
+        return 0, ""
+    n, example = one_row(
+        con,
+        f"SELECT count(*), min(item_id) FROM {typed} WHERE _reason IS NULL "
+        "AND starts_with(item_id, ';') AND length(item_id) - length(replace(item_id, ';', '')) >= 3",
+    )
+    return n, example or ""
+
+
 def unpriced_purchases(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> int:
     """The file's purchases when none of them has an amount or a price (0 otherwise): the file
     sends no money, or it sits in a column no name matched (WooCommerce's `line_total`, a
@@ -484,7 +498,8 @@ def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict
     return {what: c for what, c in found.items() if c is not None and c in readable}
 
 
-_ITEM_LISTS = ("items", "products")  # and names ending so: `line_items`, `properties_products`
+_ITEM_LISTS = ("items", "products", "product1")  # and names ending so: `line_items`,
+# `properties_products`, Snowplow's `contexts_com_snowplowanalytics_snowplow_ecommerce_product_1`
 
 
 def item_lists(

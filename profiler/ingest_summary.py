@@ -99,6 +99,13 @@ def describe_ingest(result) -> str:
             f"  warning: read but empty on every loaded line: {said}; is it in another column "
             "(--map names it)?"
         )
+    n, example = result.product_strings
+    if n:
+        lines.append(
+            f"  warning: {n:,} item id(s) are product lists like Adobe Analytics' ({example!r}): "
+            "each loads as one item made of the list; flatten the file, one line per product "
+            "with its sku as item_id"
+        )
     batch, gone = result.dropped
     if gone:
         others = f" (ignored here: {', '.join(result.ignored)})" if result.ignored else ""

@@ -500,6 +500,21 @@ def test_a_json_list_of_items_is_said(con, tmp_path):
                  reading=reading)  # fmt: skip
     said = said_of(got)
     assert "warning: 'products' (ignored) holds a list of items on 1 line(s)" in said, said
+    # Snowplow's enriched JSON keeps the products in a context (helper-51: lost, unsaid)
+    snowplow = {"user_id": u, "event": "purchase", "derived_tstamp": t.isoformat() + "Z",
+                "contexts_com_snowplowanalytics_snowplow_ecommerce_product_1":
+                    [{"id": i, "price": p} for _, _, i, p in bought]}  # fmt: skip
+    got = ingest(con, "events", write(tmp_path / "sp.jsonl", _json.dumps(snowplow) + "\n"),
+                 pii_key=KEY, mapping={"ts": "derived_tstamp", "event_type": "event"})  # fmt: skip
+    assert "snowplow_ecommerce_product_1' (ignored) holds a list of items" in said_of(got)
+    # Adobe's post_product_list read as the item id (helper-51: recommended as `;1004243;;;;`)
+    adobe = "visid,date_time,post_product_list\n" + "".join(
+        f'{u},{t:%Y-%m-%d %H:%M:%S},";{i};1;{p};;"\n' for u, t, i, p in bought
+    )
+    got = ingest(con, "events", write(tmp_path / "hit_data.csv", adobe), pii_key=KEY,
+                 mapping={"user_id": "visid", "ts": "date_time", "item_id": "post_product_list"},
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    assert "warning: 2 item id(s) are product lists like Adobe Analytics' (';" in said_of(got)
 
 
 def test_a_csv_column_of_json_objects_gives_its_keys(con, tmp_path):
@@ -1277,7 +1292,7 @@ def test_a_file_mostly_quarantined_fails_the_command_and_keeps_what_loaded(tmp_p
     at = lines[0].split(",").index("price")
     body = [lines[0]] + [
         ",".join(f[:at] + ['"1,200"' if n % 4 else f[at]] + f[at + 1 :])
-        for n, f in enumerate((line.split(",") for line in lines[1:]))
+        for n, f in enumerate(line.split(",") for line in lines[1:])
     ]
     path = write(tmp_path / "grouped.csv", "\n".join(body) + "\n")
     wh = tmp_path / "wh.duckdb"
