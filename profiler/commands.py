@@ -170,10 +170,14 @@ def ingest_file(
     from profiler.ingest_reading import Reading
     from profiler.lock import lock_path, warehouse_lock
     from profiler.pii import load_pii_key
+    from profiler.project import require_models
     from profiler.sources import get_source
     from profiler.state import ensure_schema
 
     get_source(source)
+    # outside the project a warehouse and a PII key of its own were made, unsaid: e-mail ids
+    # then got other pseudonyms than the project's (helper-54)
+    require_models(settings.project_dir)
     if path.is_dir():
         raise ProfilerError(
             f"{path} is a folder; ingest takes one file (`profiler watch` takes a folder of them)"

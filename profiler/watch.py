@@ -18,6 +18,7 @@ import duckdb
 from profiler.errors import ProfilerError
 from profiler.faults import StorageFault
 from profiler.lock import Busy
+from profiler.project import require_models
 from profiler.settings import Settings
 from profiler.sources import SOURCES
 
@@ -110,6 +111,7 @@ def watch_folder(
         raise ProfilerError(
             f"{directory}: not a folder; create it with one subfolder per source ({', '.join(SOURCES)})"
         )
+    require_models(settings.project_dir)  # the project's warehouse and PII key, as ingest
     _check_zone(settings, readings or {})
     for source in SOURCES:
         (directory / source).mkdir(exist_ok=True)

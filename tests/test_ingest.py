@@ -1304,6 +1304,17 @@ def test_a_file_mostly_quarantined_fails_the_command_and_keeps_what_loaded(tmp_p
     run_cli("ingest", "events", str(half), warehouse=wh)  # 3 of 8 quarantined: a success
 
 
+def test_ingest_outside_the_project_is_refused(tmp_path):
+    """helper-54: run from another folder, ingest made a warehouse and a PII key of its own there,
+    unsaid, and e-mail ids got pseudonyms the project's never matched."""
+    elsewhere = tmp_path / "downloads"
+    elsewhere.mkdir()
+    wh = elsewhere / "warehouse.duckdb"
+    out = run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=elsewhere, ok=False)
+    assert "no models" in out and "PROFILER_PROJECT_DIR" in out
+    assert not wh.exists() and not (elsewhere / ".profiler").exists()
+
+
 def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
     path = write(
         tmp_path / "z.csv",
