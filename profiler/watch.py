@@ -119,6 +119,17 @@ def watch_folder(
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     sizes: dict[Path, int] = {}
     console.print(f"watching {directory} every {every:g}s (Ctrl-C to stop)")
+    loose = sorted(
+        p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
+    )
+    if loose:  # helper-54: `generate --out data/` then `watch data/` read nothing, unsaid
+        shown = ", ".join(loose[:3]) + (f" and {len(loose) - 3} more" if len(loose) > 3 else "")
+        console.print(
+            f"note: files in {directory} itself are not read ({shown}): move each into the "
+            f"subfolder of its source ({', '.join(f'{s}/' for s in SOURCES)})",
+            soft_wrap=True,
+            markup=False,
+        )
     # data a watch stopped before building (or a busy warehouse kept from building) is built on
     # the first scan; a build with nothing new costs well under a second
     pending = settings.warehouse.exists()
@@ -152,7 +163,9 @@ def watch_folder(
                     console.print(f"[red]rejected[/red] {escape(path.name)}: {escape(str(err))}")
                     continue
                 summary = describe_ingest(result)
-                console.print(summary, markup=False)  # it quotes the file
+                console.print(
+                    summary, markup=False, soft_wrap=True
+                )  # it quotes the file; lines whole (helper-53: grep)
                 sizes.pop(path, None)
                 arrived += result.loaded > 0  # something for the build to do
                 if _replaced(path, inode):

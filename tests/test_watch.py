@@ -41,11 +41,14 @@ def landing(root: Path) -> tuple[Path, list[tuple[str, datetime, str, float]]]:
 
 def test_watch_reads_each_folder_with_its_options(tmp_path: Path) -> None:
     land, buys = landing(tmp_path / "landing")
+    (land / "events.parquet").write_bytes(b"PAR1")  # where `generate --out` puts its files
     wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
     out = run_cli(
         "watch", str(land), "--once", "--map", "events.user_id=buyer", *OPTIONS,
         warehouse=wh, project=project,
     )  # fmt: skip
+    # helper-54: files beside the source folders were left unread, unsaid
+    assert f"note: files in {land} itself are not read (events.parquet)" in out
     assert "214 loaded, 0 quarantined of 214 lines" in out
     assert "read: user_id <- buyer, ts <- InvoiceDate, item_id <- StockCode" in out
     assert "ignored (no canonical column; --map names one): InvoiceNo" in out
