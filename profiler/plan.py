@@ -158,8 +158,10 @@ def _needs_full(
     parent_versions: dict[str, int],
     ctx: BuildContext,
 ) -> str | None:
-    if state is None:
-        return "first build"
+    if state is None:  # published without a state: `ingest --replace` took rows out (helper-53:
+        # every model said "first build", as after a reset)
+        published = ctx.published is not None and model.name in ctx.published
+        return "a replaced load took rows out" if published else "first build"
     if ctx.full_refresh and not model.kind.keeps_history:
         return "--full-refresh"
     if state.data_fingerprint != model.data_fingerprint and not model.kind.keeps_history:
