@@ -110,7 +110,7 @@
 --   shares: shares
 --   repeat_purchase_rate: share of purchase days that were repeat purchases, (purchase days - 1) / purchase days; NULL without purchases
 --   tenure_days: days from first_seen_day (registration, first event or first feedback) to the as-of day
---   loyalty_score: 0-1: 0.35 repeat ((purchase days - 1) / 4, at most 1: 5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, a complaint rate of NULL counting as 0)
+--   loyalty_score: 0-1: 0.35 repeat ((purchase days - 1) / 4, at most 1: 5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, at most 1; without purchases a complaint counts as a rate of 1)
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
 --   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7; NULL without purchases
 --   lifecycle_stage: 'new' (one purchase day, within 2 cycles), 'active' (last purchase within 1.5 cycles), 'at risk' (within 3 cycles), 'churned' (longer ago); 'prospect' without purchases

@@ -164,6 +164,7 @@ FEEDBACK_ROWS = [  # user, time, kind, item, rating, text: stated here, for thre
     ["1000417", "2017-12-02 20:05:00", "complaint", "5", "", "Late"],
     ["1000417", "2017-12-02 20:06:00", "complaint", "5", "", "Still late"],
     ["feedback_only_1", "2017-11-30 11:00:00", "like", "6", "", ""],
+    ["feedback_only_2", "2017-11-30 12:00:00", "complaint", "6", "", "Never arrived"],
 ]
 USERS_ROWS = [  # user, gender, birth year, city, signup: two Taobao users, one silent, one future
     ["100101", "F", "1990", "Hangzhou", "Zhejiang", "2015-03-01 00:00:00"],
@@ -261,7 +262,7 @@ def chosen_taobao_users(taobao: dict[str, list[Event]]) -> list[str]:
 
 def test_every_user_once_whatever_feed_they_came_from(taobao_wh: Path, taobao) -> None:
     rows = profile(taobao_wh)
-    expected = set(taobao) | {BOT_USER, "feedback_only_1", "registered_only_1"}
+    expected = set(taobao) | {BOT_USER, "feedback_only_1", "feedback_only_2", "registered_only_1"}
     assert set(rows) == expected  # registered_later_1 signed up after the as-of and did nothing
     only_feedback = rows["feedback_only_1"]
     assert (
@@ -744,7 +745,9 @@ def test_sentiment_loyalty_and_lifecycle(taobao_wh: Path, taobao) -> None:
             0.35 * min(max(len(days) - 1, 0) / 4, 1)
             + 0.25 * (0.5 ** (since_last / 30) if days else 0)
             + 0.2 * min(tenure / 365, 1)
-            + 0.2 * ((avg - 1) / 4 if avg is not None else 0.5) * (1 - min(complaint_rate or 0, 1))
+            + 0.2
+            * ((avg - 1) / 4 if avg is not None else 0.5)
+            * (1 - min(complaint_rate if days else complaints, 1))
         )
         own = (
             statistics.mean([(b - a).days for a, b in zip(days, days[1:], strict=False)])
@@ -781,6 +784,10 @@ def test_sentiment_loyalty_and_lifecycle(taobao_wh: Path, taobao) -> None:
             "lifecycle_stage": stage,
         }
         assert_matches(row, expected, u)
+    # a complaint without a purchase leaves no satisfaction (helper-52: scored as no complaint)
+    tenure = (today - date(2017, 11, 30)).days
+    assert rows["feedback_only_1"]["loyalty_score"] == approx(0.2 * tenure / 365 + 0.2 * 0.5)
+    assert rows["feedback_only_2"]["loyalty_score"] == approx(0.2 * tenure / 365)
     assert rows["100101"]["rating_trend"] == approx(-1.0)  # 4 lately against 5 before
     assert rows["1000417"]["complaint_rate"] == approx(2 / len(purchase_days["1000417"]))
 
