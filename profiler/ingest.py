@@ -682,8 +682,21 @@ def _batch_to_replace(
         if has_table(con, "batches", SCHEMA)
         else None
     )
-    if row is None:
-        raise ProfilerError(f"--replace-batch {batch}: no such batch (see _profiler.batches)")
+    if row is None:  # helper-54: the batch numbers were only in the table; the newest here
+        newest = (
+            con.execute(
+                f"SELECT batch_id, file FROM {SCHEMA}.batches WHERE source = ? "
+                "AND superseded_by IS NULL ORDER BY batch_id DESC LIMIT 5",
+                [src.name],
+            ).fetchall()
+            if has_table(con, "batches", SCHEMA)
+            else []
+        )
+        sent = "; ".join(f"{b} {Path(f).name}" for b, f in newest) or "none yet"
+        raise ProfilerError(
+            f"--replace-batch {batch}: no such batch; the newest {src.name} batches: {sent} "
+            "(all in _profiler.batches); nothing loaded"
+        )
     if row[0] != src.name:
         raise ProfilerError(
             f"--replace-batch {batch}: batch {batch} holds {row[0]}, not {src.name}"

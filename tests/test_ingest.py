@@ -1228,7 +1228,7 @@ def test_a_corrected_export_replaces_its_batch(con, tmp_path):
     assert "(batch 1)" in describe_ingest(first)
     before = snapshot(con)
     for batch, content, message in [
-        (7, fixed, "no such batch"),
+        (7, fixed, "no such batch; the newest events batches: 2 day2.csv; 1 day1.csv"),
         (1, day2, "already loaded as batch 2"),
     ]:
         with pytest.raises(ProfilerError, match=message):
