@@ -131,6 +131,7 @@ class IngestResult:
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
     product_strings: tuple[int, str] = (0, "")  # `ingest_checks.product_strings`
     sets_utc: bool = False  # the warehouse's first batch, without --time-zone: its clock is UTC
+    zone_unset: str | None = None  # a first load's --time-zone, no clock set: nothing loaded
     purchase_words: tuple[int, list[str]] = (0, [])  # `ingest_checks.purchase_words_together`
     scale_remembered: bool = False  # the rating scale is the warehouse's last, not given
     header_copies: dict[str, str] = field(default_factory=dict)  # `NAME (2)` -> NAME (CSV)
@@ -194,7 +195,9 @@ def ingest(
     reading = check_reading(src, reading)
     refuse_example_warehouse(con)
     # helper-45: a first ingest without --time-zone fixed the clock at UTC, unsaid
-    sets_utc = reading.time_zone is None and warehouse_zone(con) is None
+    unset = warehouse_zone(con) is None
+    sets_utc = reading.time_zone is None and unset
+    given_zone = reading.time_zone if unset else None  # a first load's --time-zone
     reading = dataclasses.replace(reading, time_zone=zone_for_ingest(con, reading.time_zone))
     info = file_info(path)
     if reading.columns and info.format != "csv":
@@ -254,6 +257,9 @@ def ingest(
                 result = _load(con, src, info, staged, wanted, pii_key, reading, loads)
                 result.also_as = _loads_elsewhere(con, src, info.fingerprints)
                 result.sets_utc = sets_utc and result.batch_id is not None and result.loaded > 0
+                # helper-50: nothing loaded, so no clock was set; the retry without the option
+                # set UTC
+                result.zone_unset = given_zone if result.loaded == 0 else None
                 return result
             finally:
                 for table in (TYPED, STAGE):

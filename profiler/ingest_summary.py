@@ -138,6 +138,11 @@ def describe_ingest(result) -> str:
             f"  times: shop time, {result.reading.time_zone}: Unix and zoned times converted, "
             f"times without a zone {naive}"
         )
+    if result.zone_unset:
+        lines.append(
+            f"  times: nothing loaded, so the shop's clock is not set yet: give --time-zone "
+            f"{result.zone_unset} again when the file goes in again"
+        )
     if result.sets_utc:
         lines.append(
             "  times: this warehouse's first load sets the shop's clock to UTC (no --time-zone): "

@@ -151,6 +151,15 @@ def test_one_zone_per_warehouse(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("user_id,event_type,ts\nu,view,yesterday\n")
     run_cli("ingest", "events", str(bad), warehouse=utc, ok=False)
+    # given a zone, the failed first load says to give it again (helper-50: the retry without
+    # it set UTC)
+    kolkata = tmp_path / "kolkata.duckdb"
+    out = run_cli(
+        "ingest", "events", str(bad), "--time-zone", "Asia/Kolkata", warehouse=kolkata, ok=False
+    )
+    assert "the shop's clock is not set yet: give --time-zone Asia/Kolkata again" in " ".join(
+        out.split()
+    )
     said = " ".join(run_cli("ingest", "events", str(first), warehouse=utc).split())
     assert "this warehouse's first load sets the shop's clock to UTC (no --time-zone)" in said
     assert "first load sets" not in run_cli("ingest", "events", str(second), warehouse=utc)
