@@ -321,11 +321,12 @@ def _gate(settings: Settings):
     return OpenGate()
 
 
-LS_COLUMNS = ("model", "kind", "key / time", "reads", "description")
+LS_COLUMNS = ("model", "kind", "key / time", "tags", "reads", "description")
 
 
-def list_models(settings: Settings) -> list[tuple[str, str, str, str, str]]:
-    """One row per model, in DAG order: name, kind, keys (@ time column), parents, description."""
+def list_models(settings: Settings) -> list[tuple[str, str, str, str, str, str]]:
+    """One row per model, in DAG order: name, kind, keys (@ time column), tags (what `--select
+    tag:x` picks), parents, description."""
     from profiler.dag import build_dag
     from profiler.project import load_project
 
@@ -338,7 +339,8 @@ def list_models(settings: Settings) -> list[tuple[str, str, str, str, str]]:
             if m.time_column
             else ", ".join(m.unique_key)
         )
-        rows.append((name, m.kind.value, keys, ", ".join(dag.parents[name]), m.description))
+        tags = ", ".join(m.tags)
+        rows.append((name, m.kind.value, keys, tags, ", ".join(dag.parents[name]), m.description))
     return rows
 
 

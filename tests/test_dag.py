@@ -127,14 +127,16 @@ def test_ls_piped_prints_whole_tab_separated_rows() -> None:
         check=True,
     )
     header, *rows = [line.split("\t") for line in proc.stdout.splitlines()]
-    assert header == ["model", "kind", "key / time", "reads", "description"]
+    assert header == ["model", "kind", "key / time", "tags", "reads", "description"]
     models = load_project(REPO)
     by_name = {row[0]: row for row in rows}
     assert len(rows) == len(by_name) == len(build_dag(models).models)
     day = by_name["int_user_day"]
-    assert day[1:3] == ["incremental_by_time", "@ day"] and "stg_events" in day[3].split(", ")
+    assert day[1:3] == ["incremental_by_time", "@ day"] and "stg_events" in day[4].split(", ")
+    # what `--select tag:x` picks (helper-54: only the SQL headers said)
+    assert day[3] == ", ".join(models["int_user_day"].tags) and "behaviour" in day[3]
     # the description whole, not cut to the 60-column width
-    assert day[4] == models["int_user_day"].description
+    assert day[5] == models["int_user_day"].description
     assert by_name["int_user_interests"][2] == "user_id"
 
 
