@@ -272,7 +272,8 @@ def describe_ingest(result) -> str:
         lines.append(
             f"  warning: {result.dated_again:,} line(s) sent as dates equal lines already loaded "
             "on the same dates; equal lines of a date are separate orders, so both count. If this "
-            "file sends earlier orders again, they now count twice"
+            "file sends earlier orders again, they now count twice: send it again without the "
+            f"days sent before, with --replace-batch {result.batch_id}"
         )
     for reason, n in sorted(result.quarantined.items(), key=lambda kv: -kv[1]):
         values = result.unknown.get(reason)
