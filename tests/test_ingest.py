@@ -574,6 +574,9 @@ def test_a_file_cut_short_is_said(con, tmp_path):
     assert (got.loaded, got.quarantined) == (49, {"wrong_field_count": 1})
     said = said_of(got)
     assert "the file ends in the middle of its last line, quarantined as wrong_field_count" in said
+    # and the command fails, so a scheduler notices (helper-53: exit 0, and the build went on)
+    out = run_cli("ingest", "events", str(cut), warehouse=tmp_path / "cli.duckdb", ok=False)
+    assert "day35.csv ends in the middle of its last line: cut short?" in " ".join(out.split())
     # gzipped, the cut is in the compressed stream: refused whole, not DuckDB's IO error
     packed = gzip.compress(text.encode())
     before = snapshot(con)
