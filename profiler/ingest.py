@@ -34,6 +34,7 @@ from profiler.ingest_checks import (
     empty_columns,
     ids_by_address,
     item_lists,
+    itemless_purchases,
     kept_warnings,
     order_totals_on_lines,
     product_strings,
@@ -130,6 +131,7 @@ class IngestResult:
     purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
     product_strings: tuple[int, str] = (0, "")  # `ingest_checks.product_strings`
+    itemless: tuple[int, int] = (0, 0)  # `ingest_checks.itemless_purchases`
     sets_utc: bool = False  # the warehouse's first batch, without --time-zone: its clock is UTC
     zone_unset: str | None = None  # a first load's --time-zone, no clock set: nothing loaded
     purchase_words: tuple[int, list[str]] = (0, [])  # `ingest_checks.purchase_words_together`
@@ -404,6 +406,7 @@ def _load(
         catch_all=catch_all_ids(con, src, TYPED) if stats.loaded else [],
         unpriced=unpriced_purchases(con, src, TYPED) if stats.loaded else 0,
         product_strings=product_strings(con, src, TYPED) if "item_id" in resolved else (0, ""),
+        itemless=itemless_purchases(con, src, TYPED) if "item_id" in resolved else (0, 0),
         order_totals=order_totals_on_lines(con, src, TYPED) if "amount" in resolved else (0, 0),
         currencies=kept.currencies,
         unpaid=kept.unpaid,

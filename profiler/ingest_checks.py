@@ -198,6 +198,20 @@ def product_strings(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> 
     return n, example or ""
 
 
+def itemless_purchases(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> tuple[int, int]:
+    """(lines, of): purchase lines without an item in a file whose other purchase lines have
+    one: an order's summary line (eBay's, for multi-item orders), a tip or a fee, each counted as
+    one more purchase (helper-57: eBay's purchases +25%)."""
+    if src.name != "events":
+        return 0, 0
+    n, of = one_row(
+        con,
+        f"SELECT count(*) FILTER (WHERE item_id IS NULL), count(*) FROM {typed} "
+        "WHERE _reason IS NULL AND event_type = 'purchase'",
+    )
+    return (n, of) if 0 < n < of else (0, 0)
+
+
 def unpriced_purchases(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> int:
     """The file's purchases when none of them has an amount or a price (0 otherwise): the file
     sends no money, or it sits in a column no name matched (WooCommerce's `line_total`, a

@@ -254,6 +254,13 @@ def resolve_columns(
             )
         resolved[target] = by_key[column.lower()]
     used = set(resolved.values())
+    # Amazon's order reports: `item-price` is the line's total, "aggregates of the quantity"
+    # (helper-57: read as a unit price, spend +47%); GA4's `item_price` is a unit's
+    amazon = by_loose_key.get("itemprice")
+    free = "amount" not in resolved and "amount" not in left_out and amazon not in (None, *used)
+    if source.name == "events" and "amazonorderid" in by_loose_key and free:
+        resolved["amount"] = amazon
+        used.add(amazon)
     for col in source.columns:
         if col.name in resolved or col.name in left_out:
             continue
@@ -294,7 +301,7 @@ def resolve_columns(
             "(any other name for a column to leave out)"
         )
     if missing:
-        hint = f"name the right ones with --map {missing[0]}=COLUMN"
+        hint = "name the right ones with " + " ".join(f"--map {m}=COLUMN" for m in missing)
         if "event_type" in missing:
             hint += "; a file of one kind of event (an orders export) can say --event-type purchase"
         if "kind" in missing:

@@ -99,6 +99,13 @@ def describe_ingest(result) -> str:
             f"  warning: read but empty on every loaded line: {said}; is it in another column "
             "(--map names it)?"
         )
+    n, of = result.itemless
+    if n and not result.purchase_words[0]:  # two purchase words: said below, with the fix
+        lines.append(
+            f"  warning: {n:,} of {of:,} purchase lines have no item while the others have one "
+            "(an order's summary line, a tip, a fee?): each counts as a purchase, its money as "
+            "spend; leave them out if they are none"
+        )
     n, example = result.product_strings
     if n:
         lines.append(

@@ -1318,6 +1318,29 @@ def test_ingest_outside_the_project_is_refused(tmp_path):
     assert not wh.exists() and not (elsewhere / ".profiler").exists()
 
 
+def test_amazon_item_price_is_the_lines_money(con, tmp_path):
+    """Amazon's All Orders report: `item-price` is the line's total ("aggregates of the
+    quantity"), read as a unit price (helper-57: spend +47%). REES46's purchases, two units each,
+    as an Amazon TSV; GA4's `item_price` stays a unit's."""
+    bought = rees46_purchases()[:20]
+    body = "amazon-order-id\tpurchase-date\tbuyer-email\tsku\tquantity\titem-price\n" + "".join(
+        f"{n:03}-1\t{t:%Y-%m-%dT%H:%M:%S}+00:00\t{u}\t{i}\t2\t{2 * p:.2f}\n"
+        for n, (u, t, i, p) in enumerate(bought)
+    )
+    got = ingest(con, "events", write(tmp_path / "orders.txt", body), pii_key=KEY,
+                 mapping={"user_id": "buyer-email", "ts": "purchase-date"},
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    assert "amount <- item-price" in said_of(got)
+    spent = rows(con, "SELECT sum(amount), count(price) FROM raw_events")
+    assert spent == [(pytest.approx(sum(2 * p for *_, p in bought)), 0)]
+    ga4 = "user_pseudo_id,event_timestamp,event_name,item_id,item_price,quantity\n" + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},purchase,{i},{p},2\n" for u, t, i, p in bought
+    )
+    unit = ingest(con, "events", write(tmp_path / "ga4.csv", ga4), pii_key=KEY,
+                  mapping={"user_id": "user_pseudo_id"})  # fmt: skip
+    assert "price <- item_price" in said_of(unit)
+
+
 def test_ts_format_with_a_zone_is_stored_in_utc(con, tmp_path):
     path = write(
         tmp_path / "z.csv",

@@ -629,6 +629,44 @@ def test_next_category_scores_the_users_own_categories(taobao: Path, tmp_path: P
     assert con.execute("SELECT count(DISTINCT label) FROM user_scores").fetchone()[0] > 1
 
 
+def test_the_next_category_label_is_the_profiles_category(tmp_path: Path) -> None:
+    """The shipped next_category spec writes the label's category as the profile writes its top
+    categories, whatever shape the path is sent in: a label in another form is never a candidate
+    and every row learns 'other' (helper-56: Turkish capitals; `a > b` paths alike). Taobao's
+    first users, each category sent in two shapes."""
+    import csv
+    import tomllib
+
+    label = tomllib.loads((REPO / "models" / "next_category.toml").read_text())["label_category"]
+    shapes = [("Kadın Giyim > Elbise", "KADIN GİYİM>ELBİSE"), ("Ev/Mutfak", "EV/MUTFAK"),
+              ("electronics.audio", "Electronics.Audio")]  # fmt: skip
+    with TAOBAO.open(newline="") as f:
+        rows = [r for r in csv.reader(f)][1:3001]
+    path = tmp_path / "events.csv"
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["user_id", "item_id", "category_path", "behavior_type", "ts"])
+        for n, r in enumerate(rows):
+            out.writerow([r[0], r[1], shapes[int(r[2]) % 3][n % 2], r[3], r[4]])
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(path), warehouse=wh)
+    run_cli("build", "--select", "+int_user_interests", warehouse=wh)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        labels = con.execute(
+            f"SELECT DISTINCT {label} FROM raw_events AS e "
+            "LEFT JOIN raw_items AS i ON FALSE"  # no items file: the event's own path
+        ).fetchall()
+        tops = con.execute(
+            "SELECT DISTINCT c FROM int_user_interests, "
+            "unnest([top_category_1, top_category_2, top_category_3]) AS t(c) WHERE c IS NOT NULL"
+        ).fetchall()
+    assert (
+        sorted(labels)
+        == sorted(tops)
+        == [("electronics.audio",), ("ev.mutfak",), ("kadin giyim.elbise",)]
+    )
+
+
 def test_a_purchases_only_feed_trains_scores_and_beats_recency(tmp_path: Path) -> None:
     project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec()})
     wh = tmp_path / "wh.duckdb"
