@@ -24,6 +24,7 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.ingest_checks import (
+    SOME_EVENT_ID,
     UnknownItems,
     bad_times,
     catch_all_ids,
@@ -500,7 +501,7 @@ def _quarantine_resent_events(con: duckdb.DuckDBPyConnection, src: Source) -> No
     cols = ", ".join(quote_ident(c.name) for c in src.columns)
     con.execute(
         f"UPDATE {TYPED} SET _reason = 'repeated_event_id' WHERE _rec IN (SELECT _rec FROM {TYPED} "
-        "WHERE _reason IS NULL AND __kept_event_id IS NOT NULL "
+        f"WHERE _reason IS NULL AND {SOME_EVENT_ID} "
         f"QUALIFY row_number() OVER (PARTITION BY __kept_event_id, {cols} ORDER BY _rec) > 1)"
     )
 

@@ -14,7 +14,7 @@ import duckdb
 
 from profiler.ingest_read import FileInfo, json_path, one_row
 from profiler.ingest_rules import EXCEL_SERIALS, MONEY, Staged, _loose
-from profiler.ingest_values import quote_ident
+from profiler.ingest_values import null_word, quote_ident
 from profiler.sources import BATCH_COLUMN, Source
 from profiler.state import has_table
 
@@ -238,6 +238,14 @@ def empty_columns(con: duckdb.DuckDBPyConnection, typed: str, read: list[str]) -
         "WHERE _reason IS NULL",
     )
     return [c for c, n in zip(read, counts, strict=True) if n == 0]
+
+
+# an event id that is one: not blank, not `0`, not a word for no value (helper-56: three equal
+# purchases with uuid `NULL` became one)
+SOME_EVENT_ID = (
+    "nullif(trim(__kept_event_id), '') IS NOT NULL AND trim(__kept_event_id) <> '0' "
+    f"AND NOT {null_word('trim(__kept_event_id)')}"
+)
 
 
 def repeated_ids(con: duckdb.DuckDBPyConnection, relation: str, value_sql: str) -> int:
@@ -579,7 +587,7 @@ def kept_warnings(
     """The warnings read from the kept columns (`typed_query(kept=...)`): mixed currencies,
     money in cents, event ids sent twice, orders whose status says they were not bought."""
     currency = "__kept_currency" if "currency" in checked else None
-    loaded = f"(SELECT __kept_event_id FROM {typed} WHERE _reason IS NULL)"
+    loaded = f"(SELECT __kept_event_id FROM {typed} WHERE _reason IS NULL AND {SOME_EVENT_ID})"
     repeats = repeated_ids(con, loaded, "__kept_event_id") if "event_id" in checked else 0
     unpaid = [
         (checked[key], found)

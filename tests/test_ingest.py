@@ -457,6 +457,15 @@ def test_an_event_id_sent_twice_counts_once(con, tmp_path):
     said = said_of(got)
     assert got.quarantined == {} and got.loaded == 5
     assert "warning: 1 line(s) repeat an event id 'properties.$insert_id' (ignored)" in said, said
+    # an id that is no value (`NULL`, blank, `0`) tells no event from another: three equal
+    # purchase lines with it are three units (helper-56: they became one)
+    (u, t, i, p) = bought[0]
+    units = "uuid,user_id,ts,item_id,price\n" + "".join(
+        f"{w},{u},{t:%Y-%m-%d %H:%M:%S},{i},{p}\n" for w in ("NULL", "NULL", "", "0", "0")
+    )
+    got = ingest(con, "events", write(tmp_path / "units.csv", units), pii_key=KEY,
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    assert (got.loaded, got.quarantined, got.repeated_ids) == (5, {}, None)
     # an order's id repeats on each of its lines: no event sent twice (helper-38)
     orders = "customer_id,order_uuid,created_at,product_id,price\n" + "".join(
         f"{u},o1,{t:%Y-%m-%d %H:%M:%S},{i},{p}\n" for u, t, i, p in rees46_purchases()[:3]
