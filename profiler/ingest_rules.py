@@ -71,6 +71,7 @@ REASONS = (
     "negative_money",
     "bad_quantity",
     "bad_rating",
+    "repeated_event_id",
 )
 
 # the objects whose keys are the item's or the event's own (GA4's `items.price`, Segment's
