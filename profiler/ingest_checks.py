@@ -94,11 +94,18 @@ def columns_dropped(
     resolved: Mapping[str, str],
     replaced: tuple[int, ...],
 ) -> tuple[int, list[str]]:
-    """(batch, columns): the columns the newest earlier load of the same kind of file (events:
-    the same event types) sent on nine lines in ten or more, which this file does not read at
-    all: a renamed column (helper-53: `price` as `sale_price`, `user_session` as `session_uuid`
-    loaded with only an "ignored" line; sessions then fell back to 30-minute gaps)."""
+    """(batch, columns): the columns the newest earlier load of the same kind of file sent on
+    nine lines in ten or more, which this file does not read at all: a renamed column
+    (helper-53: `price` as `sale_price`, `user_session` as `session_uuid` loaded with only an
+    "ignored" line; sessions then fell back to 30-minute gaps). The same kind: the same event
+    types (events), and every column this file reads that load sent too, on some line (another
+    feed sends something of its own). Raw `amount` is price x quantity where only a price was sent,
+    so it counts only where no price is (helper-56: a false warning on every second file)."""
+    own = [c for c in _KEPT.get(src.name, ()) if c in resolved]
     kept = [c for c in _KEPT.get(src.name, ()) if c not in resolved]
+    if "price" in resolved or "price" in kept:
+        kept = [c for c in kept if c != "amount"]
+        own = [c for c in own if c != "amount"]
     if not kept or not has_table(con, src.table):
         return 0, []
     kinds = "event_type" if src.name == "events" else "kind"
@@ -110,7 +117,7 @@ def columns_dropped(
     ).fetchall()
     if not recent:
         return 0, []
-    counts = ", ".join(f"count({quote_ident(c)})" for c in kept)
+    counts = ", ".join(f"count({quote_ident(c)})" for c in [*kept, *own])
     first = 50_000  # lines of each: a 10M-line first load is not read whole on every ingest
     ((mine,),) = con.execute(
         f"SELECT list(DISTINCT {kinds} ORDER BY {kinds}) FROM "
@@ -121,11 +128,12 @@ def columns_dropped(
             f"SELECT list(DISTINCT {kinds} ORDER BY {kinds}), count(*), {counts} FROM "
             f"(SELECT * FROM {src.table} WHERE {BATCH_COLUMN} = {int(batch)} LIMIT {first})"
         ).fetchall()
-        if lines and shape == mine:
-            gone = [c for c, n in zip(kept, sent, strict=True) if n >= 0.9 * lines]
-            if "price" in gone and "amount" in gone:  # raw's amount is price x quantity
-                gone.remove("amount")
-            return batch, gone
+        if not lines or shape != mine:
+            continue
+        counted = dict(zip([*kept, *own], sent, strict=True))
+        if all(counted[c] for c in own):  # every column read here, that load sent too
+            return batch, [c for c in kept if counted[c] >= 0.9 * lines]
+        return 0, []
     return 0, []
 
 
