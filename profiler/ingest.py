@@ -32,6 +32,7 @@ from profiler.ingest_checks import (
     columns_dropped,
     cut_short,
     dated_again_count,
+    dedupe_id,
     empty_columns,
     ids_by_address,
     item_lists,
@@ -365,7 +366,7 @@ def _load(
         sql = typed_query(src, staged, resolved, now=now, hmac=hmac, reading=reading,
                           unread=bool(ignored), kept=checked)  # fmt: skip
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
-        if "event_id" in checked:
+        if "event_id" in checked and dedupe_id(checked["event_id"]):
             _quarantine_resent_events(con, src)
         kept = kept_warnings(
             con, src, TYPED, checked, reading.minor_units, reading.decimal_comma, staged.serial_days
@@ -493,11 +494,11 @@ class _Stats:
 
 
 def _quarantine_resent_events(con: duckdb.DuckDBPyConnection, src: Source) -> None:
-    """A line equal to an earlier line of the file in every column read and in its event id
-    (Mixpanel's `$insert_id`, Segment's `messageId`) is that event sent again: quarantined as
-    `repeated_event_id`. Without the id, equal purchase lines of one file count as units, and a
-    resent purchase counted twice (helper-51: 6 purchases became 9). Lines of one event with
-    other items (a flattened order) differ in their item, and all count."""
+    """A line equal to an earlier line of the file in every column read and in its dedupe id
+    (`dedupe_id`: Mixpanel's `$insert_id`, Segment's `messageId`) is that event sent again:
+    quarantined as `repeated_event_id`. Without the id, equal purchase lines of one file count as
+    units, and a resent purchase counted twice (helper-51: 6 purchases became 9). Lines of one
+    event with other items (a flattened order) differ in their item, and all count."""
     cols = ", ".join(quote_ident(c.name) for c in src.columns)
     con.execute(
         f"UPDATE {TYPED} SET _reason = 'repeated_event_id' WHERE _rec IN (SELECT _rec FROM {TYPED} "

@@ -256,6 +256,13 @@ SOME_EVENT_ID = (
 )
 
 
+def dedupe_id(column: str) -> bool:
+    """An event id the tool itself dedupes on (Mixpanel's and Amplitude's `insert_id`, Segment's
+    and RudderStack's `messageId`): its copies are one event. A `uuid` or `event_id` may be an
+    order's, repeated on each unit's line (helper-55: a unit lost), so those are only warned."""
+    return re.sub(r"[^a-z0-9]", "", column.rpartition(".")[2].lower()) in ("insertid", "messageid")
+
+
 def repeated_ids(con: duckdb.DuckDBPyConnection, relation: str, value_sql: str) -> int:
     """Loaded lines whose event id (an ignored `$insert_id`, `message_id`, `uuid`) an earlier
     line of the file already sent, with something else: an order's items flattened, or an event

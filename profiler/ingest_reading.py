@@ -19,8 +19,7 @@ EVENT_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "fav": ("fav", "favorite", "favourite", "favorites", "favourites", "wishlist",
             "add_to_wishlist", "like", "product_added_to_wishlist"),
     "purchase": ("purchase", "purchases", "purchased", "buy", "bought", "order", "orders",
-                 "transaction", "checkout_complete", "order_completed",
-                 "product_purchased"),  # Amplitude's per-item event (helper-51)
+                 "transaction", "checkout_complete", "order_completed"),
     "search": ("search", "searches", "searched", "query", "view_search_results",
                "products_searched"),
 }  # fmt: skip

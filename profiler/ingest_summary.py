@@ -66,7 +66,8 @@ def describe_ingest(result) -> str:
         column, n = result.repeated_ids
         lines.append(
             f"  warning: {n:,} line(s) repeat an event id {column!r} (ignored) of an earlier line "
-            "of the file with other values (an order's items, flattened?): each line counts"
+            "of the file: each line counts (an order's lines under its id? one event sent twice "
+            "counts twice: leave the copies out)"
         )
     if result.item_lists:
         key, n = result.item_lists

@@ -466,6 +466,12 @@ def test_an_event_id_sent_twice_counts_once(con, tmp_path):
     got = ingest(con, "events", write(tmp_path / "units.csv", units), pii_key=KEY,
                  reading=Reading(event_type="purchase"))  # fmt: skip
     assert (got.loaded, got.quarantined, got.repeated_ids) == (5, {}, None)
+    # a `uuid` may be an order's, on each unit's line: both units count, and it is said
+    # (helper-55: the second unit was quarantined)
+    order = units.replace("NULL,", "o-7,", 2).replace("\n,", "\no-8,").replace("\n0,", "\no-9,")
+    got = ingest(con, "events", write(tmp_path / "order.csv", order), pii_key=KEY,
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    assert (got.loaded, got.quarantined, got.repeated_ids) == (5, {}, ("uuid", 2))
     # an order's id repeats on each of its lines: no event sent twice (helper-38)
     orders = "customer_id,order_uuid,created_at,product_id,price\n" + "".join(
         f"{u},o1,{t:%Y-%m-%d %H:%M:%S},{i},{p}\n" for u, t, i, p in rees46_purchases()[:3]
