@@ -81,13 +81,15 @@ def whole_id(v: str) -> str:
     )
 
 
-# Characters that show nothing: right-to-left and left-to-right marks around Arabic or Hebrew
-# values, zero-width spaces and joiners, the BOM, the soft hyphen. A customer id with one is
-# still that customer (helper-50: `\u200f1001629` beside `1001629` made two profiles).
-INVISIBLE = "[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]"
+# Characters that show nothing and mean nothing in a key: right-to-left and left-to-right marks
+# and isolates around Arabic or Hebrew values, zero-width spaces, word joiners, the BOM, the soft
+# hyphen. A customer id with one is still that customer (helper-50: `\u200f1001629` beside
+# `1001629` made two profiles). Not the zero-width joiner and non-joiner: Persian spelling and
+# emoji sequences are made with them (helper-56), so they go only from a value's ends.
+INVISIBLE = "[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+_JOINERS = "\u200c\u200d"
 # Spaces beyond ASCII's: no-break, narrow no-break (French and Russian thousands), ideographic.
 _UNICODE_SPACES = "\u00a0\u2000-\u200a\u202f\u205f\u3000"
-SPACES = f"[\\s{_UNICODE_SPACES}]"
 # Full-width ASCII (Japanese and Chinese exports' `１２３`, `ＰＣ`) and the Arabic-Indic and
 # Persian digits, with the Arabic decimal and thousands separators, as ASCII.
 _WIDE = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
@@ -99,20 +101,22 @@ _DIGITS_TO = "0123456789" * 2 + ".,"
 
 
 def trimmed(text: str, fold: bool = True) -> str:
-    """Trim spaces, empty becomes NULL. Text with characters beyond ASCII also loses invisible
-    marks and Unicode spaces at its ends, and (`fold`, every column but prose) reads full-width
-    letters and digits and Arabic-Indic digits as ASCII: `١٠٠١٦٢٩`, `１００１６２９` and
-    `1001629` are one id, `¥１，９８０` one price. The guards make it cheap: DuckDB's trim copies
-    every string, and almost none need trimming; strlen (bytes) equals length (characters) for
-    ASCII text, and one search for the special characters spares a Chinese shop's text the
-    rewrite (translate alone made its ingest 3x slower)."""
+    """Trim spaces, empty becomes NULL. Text with characters beyond ASCII also loses Unicode
+    spaces and invisible marks at its ends; with `fold` (every column but prose: titles and
+    review text stay as written) also its invisible marks inside, and it reads full-width letters
+    and digits and Arabic-Indic digits as ASCII: `١٠٠١٦٢٩`, `１００１６２９` and `1001629` are one
+    id, `¥１，９８０` one price. The guards make it cheap: DuckDB's trim copies every string, and
+    almost none need trimming; strlen (bytes) equals length (characters) for ASCII text, and one
+    search for the special characters spares a Chinese shop's text the rewrite (translate alone
+    made its ingest 3x slower)."""
     wides = "\uff01-\uff5e\u0660-\u066c\u06f0-\u06f9" if fold else ""
-    special = f"{INVISIBLE[:-1]}{_UNICODE_SPACES}{wides}]"
-    wide = f"regexp_replace({text}, {quote_literal(INVISIBLE)}, '', 'g')"
+    special = f"{INVISIBLE[:-1]}{_JOINERS}{_UNICODE_SPACES}{wides}]"
+    wide = text
     if fold:
+        wide = f"regexp_replace({wide}, {quote_literal(INVISIBLE)}, '', 'g')"
         wide = f"translate({wide}, {quote_literal(_WIDE + _DIGITS_FROM)}, {quote_literal(_NARROW + _DIGITS_TO)})"
-    edges = f"^{SPACES}+|{SPACES}+$"
-    wide = f"regexp_replace({wide}, {quote_literal(edges)}, '', 'g')"
+    ends = f"[\\s{INVISIBLE[1:-1]}{_JOINERS}{_UNICODE_SPACES}]"
+    wide = f"regexp_replace({wide}, {quote_literal(f'^{ends}+|{ends}+$')}, '', 'g')"
     return (
         f"nullif(CASE WHEN strlen({text}) <> length({text}) "
         f"AND regexp_matches({text}, {quote_literal(special)}) THEN {wide} "
