@@ -201,7 +201,8 @@ def product_strings(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> 
     n, example = one_row(
         con,
         f"SELECT count(*), min(item_id) FROM {typed} WHERE _reason IS NULL "
-        "AND starts_with(item_id, ';') AND length(item_id) - length(replace(item_id, ';', '')) >= 3",
+        "AND contains(item_id, ';') "  # Category;Product;Quantity;Price;events;eVars (helper-56)
+        "AND regexp_matches(item_id, '^[^;,]*;[^;,]+;[0-9]*;[0-9.]*(;|,|$)')",
     )
     return n, example or ""
 

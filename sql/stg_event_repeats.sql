@@ -53,7 +53,7 @@ lines AS (
         user_id, ts, event_type, item_id, category_id, category_path, brand,
         price, quantity, amount, session_id, query,
         sum(copies) AS copies,
-        CASE WHEN event_type = 'purchase' AND epoch_us(ts) % 1000000 = 0 THEN max(copies) ELSE 1 END AS events
+        CASE WHEN event_type = 'purchase' AND ts = date_trunc('second', ts) THEN max(copies) ELSE 1 END AS events
     FROM per_file
     GROUP BY
         user_id, ts, event_type, item_id, category_id, category_path, brand,

@@ -524,7 +524,8 @@ def test_a_json_list_of_items_is_said(con, tmp_path):
     assert "snowplow_ecommerce_product_1' (ignored) holds a list of items" in said_of(got)
     # Adobe's post_product_list read as the item id (helper-51: recommended as `;1004243;;;;`)
     adobe = "visid,date_time,post_product_list\n" + "".join(
-        f'{u},{t:%Y-%m-%d %H:%M:%S},";{i};1;{p};;"\n' for u, t, i, p in bought
+        f'{u},{t:%Y-%m-%d %H:%M:%S},"{c};{i};1;{p};;"\n'  # the category first, or empty
+        for (u, t, i, p), c in zip(bought, ["", "Shoes"], strict=True)
     )
     got = ingest(con, "events", write(tmp_path / "hit_data.csv", adobe), pii_key=KEY,
                  mapping={"user_id": "visid", "ts": "date_time", "item_id": "post_product_list"},

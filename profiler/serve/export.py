@@ -151,8 +151,9 @@ def _schema_with_docs(schema, table: ServedTable, state: dict):
         "profiler.description": table.description,
         "profiler.columns": json.dumps(table.columns),
         "profiler.state": json.dumps(state, sort_keys=True, default=str),
-        "profiler.time_zone": state.get("time_zone", "UTC"),
     }
+    if state.get("time_zone"):  # never guessed (helper-56: an old serving copy said UTC)
+        meta["profiler.time_zone"] = state["time_zone"]
     return pa.schema(fields, metadata=meta)
 
 
@@ -286,9 +287,9 @@ def export_tables(
         manifest = read_manifest(out)
         # timestamps are the shop's wall clock (Parquet: not adjusted to UTC); the zone says
         # which, for a BI tool joining shops (helper-52)
-        zone = warehouse_zone(con) or "UTC"
+        zone = warehouse_zone(con)  # None: a serving copy from before it carried the zone
         for table in chosen:
-            state = {**table_state(con, table), "time_zone": zone}
+            state = {**table_state(con, table), **({"time_zone": zone} if zone else {})}
             previous = manifest["tables"].get(table.name)
             if previous and previous.get("state") == state and _present(out, previous):
                 result.skipped.append(table.name)
