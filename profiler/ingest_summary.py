@@ -136,7 +136,7 @@ def describe_ingest(result) -> str:
         lines.append(
             f"  ratings: a scale of {scale} points, read as ceil(rating x 5 / {scale}) stars"
         )
-    if result.reading.time_zone not in (None, "UTC"):  # helper-35: which times were converted?
+    if result.reading.time_zone not in (None, "UTC") and not result.zone_unset:  # helper-35
         naive = (
             "read as UTC and converted"
             if result.reading.times_utc
