@@ -34,6 +34,7 @@ from profiler.ingest_checks import (
     dated_again_count,
     dedupe_id,
     empty_columns,
+    guest_columns,
     ids_by_address,
     item_lists,
     itemless_purchases,
@@ -134,6 +135,7 @@ class IngestResult:
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
     product_strings: tuple[int, str] = (0, "")  # `ingest_checks.product_strings`
     itemless: tuple[int, int] = (0, 0)  # `ingest_checks.itemless_purchases`
+    guest_columns: list[str] | None = None  # `ingest_checks.guest_columns`
     sets_utc: bool = False  # the warehouse's first batch, without --time-zone: its clock is UTC
     zone_unset: str | None = None  # a first load's --time-zone, no clock set: nothing loaded
     purchase_words: tuple[int, list[str]] = (0, [])  # `ingest_checks.purchase_words_together`
@@ -372,6 +374,7 @@ def _load(
             con, src, TYPED, checked, reading.minor_units, reading.decimal_comma, staged.serial_days
         )
         nested_lists = item_lists(con, src, staged, ignored)
+        guests = guest_columns(con, staged, ignored, TYPED)
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
         if hmac:
@@ -425,6 +428,7 @@ def _load(
         else (0, []),
         thousands=kept.thousands,
         item_lists=nested_lists,
+        guest_columns=guests,
         # a session id is often unset (Amplitude's -1): the 30-minute rule then makes sessions
         empty=empty_columns(con, TYPED, [c for c in resolved
                                          if c not in (*reading.constants(), "session_id")])

@@ -207,6 +207,33 @@ def product_strings(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> 
     return n, example or ""
 
 
+def guest_columns(
+    con: duckdb.DuckDBPyConnection, staged: Staged, ignored: list[str], typed: str
+) -> list[str] | None:
+    """The ignored columns that hold a value on most lines quarantined for lacking a user id, in
+    file order, leaving out those whose values are mostly words with spaces (a person's name);
+    None when no line lacks one or the file's columns cannot be read here (JSON keys). What the
+    summary's guest hint may name (helper-57: it named a `Customer` column of display names,
+    empty on those very lines, and an Etsy column empty everywhere)."""
+    (missing,) = one_row(con, f"SELECT count(*) FROM {typed} WHERE _reason = 'missing_user_id'")
+    columns = [c for c in ignored if c in staged.values]
+    if not missing or not columns:
+        return None
+    texts = [f"nullif(trim(CAST({staged.values[c]} AS VARCHAR)), '')" for c in columns]
+    counts = ", ".join(f"count({t}), count({t}) FILTER (WHERE contains({t}, ' '))" for t in texts)
+    row = one_row(
+        con,
+        f"SELECT count(*), {counts} FROM {staged.relation} WHERE {staged.rec} IN "
+        f"(SELECT _rec FROM {typed} WHERE _reason = 'missing_user_id')",
+    )
+    lines, pairs = row[0], list(zip(row[1::2], row[2::2], strict=True))
+    return [
+        c
+        for c, (n, spaced) in zip(columns, pairs, strict=True)
+        if n * 2 > lines and spaced * 2 <= n
+    ]
+
+
 def itemless_purchases(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> tuple[int, int]:
     """(lines, of): purchase lines without an item in a file whose other purchase lines have
     one: an order's summary line (eBay's, for multi-item orders), a tip or a fee, each counted as

@@ -404,10 +404,14 @@ def _guest_map(result) -> str:
     never = r"note|agent|ip\b|ip_|ipaddress|^is_|^has_|\.is_|time|date|_at$|count|type|name"
     for pattern in (r"e-?mail", r"pseudo|anonymous|device_?id|domain_userid|client_?id|visitor",
                     r"customer|user|buyer"):  # fmt: skip
+        # only a column the guests' lines fill, and not with names (`ingest_checks.guest_columns`)
+        filled = result.guest_columns
         other = [
             c
             for c in result.ignored
-            if re.search(pattern, c, re.I) and not re.search(never, c, re.I)
+            if re.search(pattern, c, re.I)
+            and not re.search(never, c, re.I)
+            and (filled is None or c in filled)
         ]
         if other:
             return f"--map user_id={other[0]}"

@@ -2956,3 +2956,14 @@ def test_segment_and_ga4_names_and_guests_without_an_id_are_read_or_hinted(con, 
     anonymous = ingest(con, "events", write(tmp_path / "ga4.csv", ga4), pii_key=KEY)
     assert anonymous.quarantined == {"missing_user_id": 15}
     assert "load with --map user_id=user_pseudo_id" in said_of(anonymous)
+    # a POS export: `Customer` holds display names, on the guests' lines too; never the hint
+    # (helper-57: following it stored raw names as ids, 249 customers as 20)
+    pos = "customer_code,customer,ts,item_id,price\n" + "".join(
+        f"{'' if n % 2 else r['user_id']},{'Walk In' if n % 2 else 'Ana Khan'},"
+        f"{r['event_time'].removesuffix(' UTC')},{r['product_id']},{r['price']}\n"
+        for n, r in enumerate(lines)
+    )
+    till = ingest(con, "events", write(tmp_path / "pos.csv", pos), pii_key=KEY,
+                  mapping={"user_id": "customer_code"}, reading=Reading(event_type="purchase"))  # fmt: skip
+    assert till.quarantined == {"missing_user_id": 15}
+    assert "--map user_id=customer" not in said_of(till)
