@@ -450,6 +450,8 @@ def unpaid_statuses(
     return con.execute(
         f"SELECT trim(CAST({value_sql} AS VARCHAR)) AS v, count(*) AS n FROM {relation} "
         f"WHERE regexp_matches(lower(CAST({value_sql} AS VARCHAR)), '{UNPAID}') "
+        # a partial refund keeps the rest of the order (helper-57: Shopify's partially_refunded)
+        f"AND NOT contains(lower(CAST({value_sql} AS VARCHAR)), 'partial') "
         "GROUP BY v ORDER BY n DESC, v LIMIT 5"
     ).fetchall()
 
@@ -548,7 +550,9 @@ def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict
         # shipping's, and only the first was looked at (helper-48: `Pendente` payments counted)
         statuses = _ignored_columns(
             ignored, *STATUS_WORDS,
-            never=("customer", "billing", "shipping", "province", "region", "country"),
+            # a fulfilment's `pending` is a paid order not shipped yet (helper-57)
+            never=("customer", "billing", "shipping", "province", "region", "country", "fulfil",
+                   "deliver", "shipment"),
         )[:3]  # fmt: skip
         for n, column in enumerate(statuses, 1):
             found[STATUS_KEYS[n - 1]] = column

@@ -220,8 +220,9 @@ def describe_ingest(result) -> str:
         lines.append(
             f"  warning: {column!r} (ignored) says some orders were not bought ("
             + ", ".join(f"{_clipped(v)!r} {n:,}" for v, n in found)
-            + " lines), yet every line counts as a purchase: leave them out and ingest the file "
-            f"in place of this one with --replace-batch {result.batch_id}"
+            + " lines), yet every line counts as a purchase: leave those orders out, every line "
+            "of them (Shopify writes the status on an order's first line only), and ingest the "
+            f"file in place of this one with --replace-batch {result.batch_id}"
         )
     for column, n, sent in result.thousands:
         if result.reading.decimal_comma:

@@ -2763,6 +2763,25 @@ def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_calle
         "'Status do Pagamento' (ignored) says some orders were not bought ('Pendente' 6 lines)"
         in said
     ), said
+    # Shopify: a paid order not shipped yet and a partial refund are bought (helper-57: told to
+    # leave them out); a refunded one is not
+    shopify = (
+        lines[0].replace("Status do Pedido", "Financial Status")
+        + ",Lineitem fulfillment status\n"
+        + "".join(
+            f"{line.replace('cancelled', 'partially_refunded').replace('completed', 'paid' if n % 7 else 'refunded')},pending\n"
+            for n, line in enumerate(lines[1:])
+        )
+    )
+    result = ingest(con, "events", write(tmp_path / "shopify.csv", shopify), pii_key=KEY,
+                    reading=Reading(event_type="purchase"), mapping={"user_id": "customer_email"})  # fmt: skip
+    said = said_of(result)
+    assert "'Financial Status' (ignored) says some orders were not bought ('refunded'" in said, said
+    assert (
+        "partially_refunded" not in said
+        and "'Lineitem fulfillment status' (ignored) says" not in said
+    )
+    assert "every line of them (Shopify writes the status on an order's first line only)" in said
 
 
 def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_path):
