@@ -2986,3 +2986,12 @@ def test_segment_and_ga4_names_and_guests_without_an_id_are_read_or_hinted(con, 
                   mapping={"user_id": "customer_code"}, reading=Reading(event_type="purchase"))  # fmt: skip
     assert till.quarantined == {"missing_user_id": 15}
     assert "--map user_id=customer" not in said_of(till)
+
+
+def test_an_empty_first_line_is_refused_naming_the_fix(con, tmp_path):
+    """eBay's orders report starts with an empty line (helper-57: refused without a way out).
+    Taobao's first lines after one."""
+    text = "".join(TAOBAO.read_text().splitlines(keepends=True)[:20])
+    with pytest.raises(ProfilerError, match=r"the first line is empty.*sed '/\./,\$!d' FILE"):
+        ingest(con, "events", write(tmp_path / "ebay.csv", "\n" + text), pii_key=KEY)
+    assert snapshot(con) == {}
