@@ -338,6 +338,14 @@ def describe_ingest(result) -> str:
                 "send the file again with --ts-format %Y%m%d, or map the real time column "
                 "(--map ts=event_timestamp)"
             )
+        elif reason == "early_timestamp" and (
+            short := _ts_formats([v for v, _ in values or []], _SHORT_YEAR)
+        ):
+            # helper-57: Etsy's `01/10/24` read as the year 24
+            lines.append(
+                f"  these are dates with a two-digit year, read as years 0-99: send the file again "
+                f"with --ts-format '{short[0]}'" + (f" (or '{short[1]}')" if len(short) > 1 else "")
+            )
         elif reason == "early_timestamp":
             lines.append(
                 f"  {n:,} time(s) before 1990, which profiler does not take: a 0 or a small "
@@ -350,7 +358,7 @@ def describe_ingest(result) -> str:
                 "the file again with the right format and --replace"
             )
         if reason == "bad_timestamp" and not result.reading.ts_format:
-            fits = _ts_formats(result.bad_times)
+            fits = _ts_formats(result.bad_times, _TS_FORMATS + _SHORT_YEAR)
             if fits:  # helper-36: the hint named a month-first format for 01/10/2019 and RFC 2822
                 said = " or ".join(repr(f) for f in fits)
                 lines.append(
@@ -380,14 +388,21 @@ _TS_FORMATS = tuple(
 ) + ("%a, %d %b %Y %H:%M:%S %z", "%d/%b/%Y:%H:%M:%S %z")  # fmt: skip
 
 
-def _ts_formats(values: list[str]) -> list[str]:
+_SHORT_YEAR = tuple(
+    f"{day}{sep}{time}"
+    for day in ("%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%m-%d-%y", "%d-%m-%y")
+    for sep, time in (("", ""), (" ", "%H:%M"), (" ", "%H:%M:%S"), (" ", "%I:%M %p"))
+)  # fmt: skip
+
+
+def _ts_formats(values: list[str], formats: tuple[str, ...] = _TS_FORMATS) -> list[str]:
     """The strptime formats (at most two) that read every shown value of a file's bad times."""
     from datetime import datetime
 
     if not values:
         return []
     fits = []
-    for fmt in _TS_FORMATS:
+    for fmt in formats:
         try:
             for v in values:
                 datetime.strptime(v.strip(), fmt)

@@ -2995,3 +2995,24 @@ def test_an_empty_first_line_is_refused_naming_the_fix(con, tmp_path):
     with pytest.raises(ProfilerError, match=r"the first line is empty.*sed '/\./,\$!d' FILE"):
         ingest(con, "events", write(tmp_path / "ebay.csv", "\n" + text), pii_key=KEY)
     assert snapshot(con) == {}
+
+
+def test_dates_with_a_two_digit_year_name_the_format(con, tmp_path):
+    """Etsy's sold-items export writes `01/10/24`: read as the year 24 and quarantined as too
+    early, with a hint about missing times (helper-57). REES46's first purchases, so dated."""
+    bought = rees46_purchases()[:6]
+    body = "user_id,ts,item_id,price\n" + "".join(
+        f"{u},{t:%m/%d/%y},{i},{p}\n" for u, t, i, p in bought
+    )
+    got = ingest(con, "events", write(tmp_path / "etsy.csv", body), pii_key=KEY,
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    assert got.loaded == 0
+    assert (
+        "a two-digit year, read as years 0-99: send the file again with --ts-format '%m/%d/%y'"
+        in said_of(got)
+    )
+    fixed = Reading(event_type="purchase", ts_format="%m/%d/%y")
+    again = ingest(con, "events", write(tmp_path / "etsy.csv", body), pii_key=KEY, reading=fixed)
+    assert again.loaded == 6 and rows(con, "SELECT min(ts) FROM raw_events") == [
+        (datetime(2019, 10, 1),)
+    ]
