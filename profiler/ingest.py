@@ -163,6 +163,7 @@ class IngestResult:
     whole_in_minor_units: str | None = None
     # (ignored event id column, lines repeating an id an earlier line sent)
     repeated_ids: tuple[str, int] | None = None
+    orders_again: tuple[str, int, int] | None = None  # `ingest_checks.orders_again`
     # (ignored JSON key, lines) holding a list of items (Segment's `properties.products`)
     item_lists: tuple[str, int] | None = None
     # (user ids that are another registered id's e-mail, the file's user ids): one person twice
@@ -419,6 +420,7 @@ def _load(
         cents=kept.cents,
         whole_in_minor_units=kept.whole_in_minor_units,
         repeated_ids=kept.repeated_ids,
+        orders_again=kept.orders_again,
         serial_birthdays=kept.serial_birthdays,
         yearless_birthdays=kept.yearless_birthdays,
         purchases_twice=twice,

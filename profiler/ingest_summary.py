@@ -62,6 +62,13 @@ def describe_ingest(result) -> str:
             f"currency is {currency}: sent in cents? --minor-units divides it by 100 (with "
             "--replace for this file)"
         )
+    if result.orders_again:
+        column, n, orders = result.orders_again
+        lines.append(
+            f"  warning: {orders:,} order(s) of {column!r} (ignored) come again later in the file "
+            f"({n:,} purchase line(s) after their first time: a confirmation page reloaded?); "
+            "each counts as a purchase again: leave the later copies out"
+        )
     if result.repeated_ids:
         column, n = result.repeated_ids
         lines.append(
