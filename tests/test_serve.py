@@ -142,6 +142,25 @@ def _published(serving: Path) -> tuple[str, dict]:
         return fp, {n: [str(v) for v in _checksum(con, n)] for n in _tables(con)}
 
 
+def test_a_build_with_nothing_new_after_a_batch_leaves_the_serving_copy(
+    served: dict, tmp_path: Path
+) -> None:
+    """The build after a batch records which batches its address check read, after the copy is
+    published; the next build with nothing new rewrote the copy for it (1.65 s instead of 0.4 s
+    on the 10M benchmark)."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(served["wh"], wh)
+    shutil.copy(served["wh"].with_name("wh.serving.duckdb"), tmp_path / "wh.serving.duckdb")
+    late = tmp_path / "late.csv"
+    late.write_text("user_id,item_id,behavior_type,ts\n100,1,pv,1512320000\n")
+    run_cli("ingest", "events", str(late), warehouse=wh, project=served["project"])
+    run_cli("build", warehouse=wh, project=served["project"])
+    serving = tmp_path / "wh.serving.duckdb"
+    published = serving.stat().st_ino
+    run_cli("build", warehouse=wh, project=served["project"])
+    assert serving.stat().st_ino == published
+
+
 def test_a_reader_sees_one_whole_published_state_while_a_build_runs(
     served: dict, tmp_path: Path
 ) -> None:
