@@ -259,7 +259,10 @@ def resolve_columns(
     # (helper-57: read as a unit price, spend +47%); GA4's `item_price` is a unit's
     amazon = by_loose_key.get("itemprice")
     free = "amount" not in resolved and "amount" not in left_out and amazon not in (None, *used)
-    if source.name == "events" and "amazonorderid" in by_loose_key and free:
+    # its All Orders report names `amazon-order-id`, its Order Report `order-item-id` and
+    # `quantity-purchased` (helper-58)
+    marks = ("amazonorderid", "orderitemid", "quantitypurchased")
+    if source.name == "events" and any(m in by_loose_key for m in marks) and free:
         resolved["amount"] = amazon
         used.add(amazon)
     for col in source.columns:

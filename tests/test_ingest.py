@@ -1364,6 +1364,15 @@ def test_amazon_item_price_is_the_lines_money(con, tmp_path):
     assert "amount <- item-price" in said_of(got)
     spent = rows(con, "SELECT sum(amount), count(price) FROM raw_events")
     assert spent == [(pytest.approx(sum(2 * p for *_, p in bought)), 0)]
+    # its Order Report names the columns otherwise (helper-58: still a unit price there)
+    report = body.replace("amazon-order-id", "order-id").replace(
+        "\tquantity\t", "\tquantity-purchased\t"
+    )
+    other = duckdb.connect(str(tmp_path / "report.duckdb"))
+    got = ingest(other, "events", write(tmp_path / "report.txt", report), pii_key=KEY,
+                 mapping={"user_id": "buyer-email", "ts": "purchase-date"},
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    assert "amount <- item-price" in said_of(got)
     ga4 = "user_pseudo_id,event_timestamp,event_name,item_id,item_price,quantity\n" + "".join(
         f"{u},{t:%Y-%m-%d %H:%M:%S},purchase,{i},{p},2\n" for u, t, i, p in bought
     )

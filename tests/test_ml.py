@@ -667,6 +667,28 @@ def test_the_next_category_label_is_the_profiles_category(tmp_path: Path) -> Non
     )
 
 
+def test_the_next_category_label_takes_the_items_newest_category(tmp_path: Path) -> None:
+    """An item's category is its newest value sent, as stg_items keeps it; the label took the
+    smallest of every value ever sent (helper-58: `shoes` beside the profile's `apparel.shoes`).
+    Two items files, then a cart of the item."""
+    import tomllib
+
+    from profiler.ml.targets import next_category_labels
+
+    label = tomllib.loads((REPO / "models" / "next_category.toml").read_text())["label_category"]
+    wh = tmp_path / "wh.duckdb"
+    for n, path in enumerate(("Shoes", "apparel > shoes")):
+        items = tmp_path / f"items{n}.csv"
+        items.write_text(f"item_id,category_path\nX1,{path}\n")
+        run_cli("ingest", "items", str(items), warehouse=wh)
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,event_type,ts,item_id\nu1,cart,2024-01-02 10:00:00,X1\n")
+    run_cli("ingest", "events", str(events), warehouse=wh)
+    with duckdb.connect(str(wh)) as con:
+        sql = next_category_labels("wh", datetime(2024, 1, 1), 2, ("cart",), label)
+        assert con.execute(sql).fetchall() == [("u1", "apparel.shoes")]
+
+
 def test_a_purchases_only_feed_trains_scores_and_beats_recency(tmp_path: Path) -> None:
     project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec()})
     wh = tmp_path / "wh.duckdb"

@@ -47,8 +47,11 @@ def next_category_labels(
                    row_number() OVER (PARTITION BY e.user_id
                                       ORDER BY e.ts, CAST(({category}) AS VARCHAR)) AS n
             FROM {raw}.raw_events AS e
-            LEFT JOIN (SELECT item_id, min(category_id) AS category_id,
-                              min(category_path) AS category_path
+            LEFT JOIN (SELECT item_id,  -- each column's newest value, as stg_items keeps it
+                              arg_max(category_id, (_batch_id, coalesce(_record, -1)))
+                                  FILTER (WHERE category_id IS NOT NULL) AS category_id,
+                              arg_max(category_path, (_batch_id, coalesce(_record, -1)))
+                                  FILTER (WHERE category_path IS NOT NULL) AS category_path
                        FROM {raw}.raw_items GROUP BY item_id) AS i USING (item_id)
             WHERE e.event_type IN ({kinds}) AND {window(cutoff, horizon_days, "e.ts")}
               AND ({category}) IS NOT NULL
