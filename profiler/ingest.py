@@ -152,6 +152,7 @@ class IngestResult:
     currencies: list[tuple[str, int]] = field(default_factory=list)
     # an ignored status column and its values that say an order was not paid (cancelled...)
     unpaid: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
+    partly_refunded: list = field(default_factory=list)  # `ingest_checks.unpaid_statuses`
     # canonical columns read from a file column that is empty on every loaded line
     empty: list[str] = field(default_factory=list)
     # the reason the file's last line was quarantined for, when it ends without a line break
@@ -416,6 +417,7 @@ def _load(
         order_totals=order_totals_on_lines(con, src, TYPED) if "amount" in resolved else (0, 0),
         currencies=kept.currencies,
         unpaid=kept.unpaid,
+        partly_refunded=kept.partly_refunded,
         cut_short=cut_short(con, info, TYPED),
         cents=kept.cents,
         whole_in_minor_units=kept.whole_in_minor_units,

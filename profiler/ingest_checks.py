@@ -443,15 +443,18 @@ UNPAID = (
 
 
 def unpaid_statuses(
-    con: duckdb.DuckDBPyConnection, relation: str, value_sql: str
+    con: duckdb.DuckDBPyConnection, relation: str, value_sql: str, partial: bool = False
 ) -> list[tuple[str, int]]:
     """Values of a file's order status column (ignored) that say an order was not bought:
-    every line still counts as a purchase, so the summary names them (helper-32)."""
+    every line still counts as a purchase, so the summary names them (helper-32). With
+    `partial`, those that say it was refunded in part: bought, but not for all its money, which
+    counts in full (helper-57: Shopify's partially_refunded was told to go whole; helper-58:
+    then went unsaid)."""
+    text = f"lower(CAST({value_sql} AS VARCHAR))"
+    which = f"contains({text}, 'partial')" if partial else f"NOT contains({text}, 'partial')"
     return con.execute(
         f"SELECT trim(CAST({value_sql} AS VARCHAR)) AS v, count(*) AS n FROM {relation} "
-        f"WHERE regexp_matches(lower(CAST({value_sql} AS VARCHAR)), '{UNPAID}') "
-        # a partial refund keeps the rest of the order (helper-57: Shopify's partially_refunded)
-        f"AND NOT contains(lower(CAST({value_sql} AS VARCHAR)), 'partial') "
+        f"WHERE regexp_matches({text}, '{UNPAID}') AND {which} "
         "GROUP BY v ORDER BY n DESC, v LIMIT 5"
     ).fetchall()
 
@@ -626,6 +629,7 @@ class Kept:
     whole_in_minor_units: str | None  # --minor-units given for a currency without cents
     repeated_ids: tuple[str, int] | None
     unpaid: list[tuple[str, list[tuple[str, int]]]]  # (status column, its unpaid values)
+    partly_refunded: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     # (column, count, one as sent): money whose decimal parts mostly have three digits
@@ -653,6 +657,11 @@ def kept_warnings(
         for key in STATUS_KEYS
         if key in checked and (found := unpaid_statuses(con, typed, f"__kept_{key}"))
     ]
+    partly = [
+        (checked[key], found)
+        for key in STATUS_KEYS
+        if key in checked and (found := unpaid_statuses(con, typed, f"__kept_{key}", True))
+    ]
     return Kept(
         currencies=currencies(con, typed, currency) if currency else [],
         cents=cents_suspect(con, src, typed, currency) if currency and not minor_units else None,
@@ -661,6 +670,7 @@ def kept_warnings(
         else None,
         repeated_ids=(checked["event_id"], repeats) if repeats else None,
         unpaid=unpaid,
+        partly_refunded=partly,
         serial_birthdays=serial_birthdays(con, typed)
         if "birthday" in checked and serial_days
         else None,

@@ -224,12 +224,26 @@ def describe_ingest(result) -> str:
             f"({_guest_map(result)}) and ingest the file again with --replace"
         )
     for column, found in result.unpaid:
+        # an item's status is its line's (Amazon's item-status: helper-58), an order's may be
+        # on its first line only (Shopify's Financial Status)
+        item = re.search(r"item|line|product|artikel|producto|produto", column, re.I)
+        what = (
+            "leave those lines out"
+            if item
+            else "leave those orders out, every line of them (Shopify writes the status on an "
+            "order's first line only)"
+        )
         lines.append(
             f"  warning: {column!r} (ignored) says some orders were not bought ("
             + ", ".join(f"{_clipped(v)!r} {n:,}" for v, n in found)
-            + " lines), yet every line counts as a purchase: leave those orders out, every line "
-            "of them (Shopify writes the status on an order's first line only), and ingest the "
-            f"file in place of this one with --replace-batch {result.batch_id}"
+            + f" lines), yet every line counts as a purchase: {what}, and ingest the file in "
+            f"place of this one with --replace-batch {result.batch_id}"
+        )
+    for column, found in result.partly_refunded:
+        lines.append(
+            f"  warning: {column!r} (ignored) says some orders were refunded in part ("
+            + ", ".join(f"{_clipped(v)!r} {n:,}" for v, n in found)
+            + " lines): they count in full, the refunded money is not taken off"
         )
     for column, n, sent in result.thousands:
         if result.reading.decimal_comma:
