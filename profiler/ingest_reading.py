@@ -13,11 +13,11 @@ from profiler.sources import Source
 EVENT_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
     # not GA4's page_view: any page, the product's besides its view_item (views counted twice)
     "view": ("view", "views", "viewed", "pv", "detail", "view_item", "product_view", "click",
-             "clicks", "product_viewed"),  # Segment's ecommerce spec: Product Viewed, ...
+             "clicks", "product_viewed", "viewcontent"),  # Segment: Product Viewed; Meta: ViewContent
     "cart": ("cart", "carts", "addtocart", "add_to_cart", "add_cart", "addcart", "add_to_basket",
              "product_added"),
     "fav": ("fav", "favorite", "favourite", "favorites", "favourites", "wishlist",
-            "add_to_wishlist", "like", "product_added_to_wishlist"),
+            "add_to_wishlist", "addtowishlist", "like", "product_added_to_wishlist"),
     "purchase": ("purchase", "purchases", "purchased", "buy", "bought", "order", "orders",
                  "transaction", "checkout_complete", "order_completed"),
     "search": ("search", "searches", "searched", "query", "view_search_results",

@@ -315,6 +315,17 @@ def describe_ingest(result) -> str:
             column = reason.split(":", 1)[1]
             hint = _number_hint(result, column, [v for v, _ in values or []])
             lines += hint or (_bad_type_hint(result, column) if result.loaded == 0 else [])
+        if reason in ("unknown_event_type", "unknown_kind") and values:
+            # helper-58: Meta Pixel's ViewContent went to quarantine with no word of the way in
+            option, types = (
+                ("--event-type", "view, cart, fav, purchase or search")
+                if reason == "unknown_event_type"
+                else ("--kind", "rating, review, complaint, like, comment or share")
+            )
+            lines.append(
+                f"  map such a word with {option} '{values[0][0]}=TYPE' (TYPE: {types}; skip "
+                "leaves its lines out) and send the file again with --replace"
+            )
         if reason == "placeholder_user_id":
             lines.append(
                 f"  {n:,} line(s) with a user id that stands for no account (a guest checkout): "

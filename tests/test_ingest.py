@@ -3063,3 +3063,19 @@ def test_an_item_status_says_to_leave_the_lines_out(con, tmp_path):
     assert (
         "('Cancelled' 3 lines), yet every line counts as a purchase: leave those lines out" in said
     )
+
+
+def test_an_unknown_event_word_names_the_option_and_pixel_words_read(con, tmp_path):
+    """Meta Pixel's ViewContent and AddToWishlist went to quarantine with no word of the way in
+    (helper-58). REES46's first views as pixel events, one InitiateCheckout among them."""
+    bought = rees46_purchases()[:4]
+    words = ["ViewContent", "AddToWishlist", "InitiateCheckout", "Purchase"]
+    body = "user_id,event,ts,item_id,price\n" + "".join(
+        f"{u},{w},{t:%Y-%m-%d %H:%M:%S},{i},{p}\n"
+        for (u, t, i, p), w in zip(bought, words, strict=True)
+    )
+    got = ingest(con, "events", write(tmp_path / "pixel.csv", body), pii_key=KEY)
+    assert (got.loaded, got.quarantined) == (3, {"unknown_event_type": 1})
+    said = said_of(got)
+    assert "'AddToWishlist' as fav 1, 'ViewContent' as view 1" in said, said
+    assert "map such a word with --event-type 'InitiateCheckout=TYPE'" in said, said
