@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from profiler.ingest_checks import GUEST_PATTERNS
+
 
 def describe_ingest(result) -> str:
     if result.duplicate:
@@ -450,8 +452,7 @@ def _guest_map(result) -> str:
     a note, a user agent, an IP address, a flag or a time (helper-51: GA4's is_active_user,
     Snowplow's user_ipaddress and Amplitude's user_creation_time were suggested)."""
     never = r"note|agent|ip\b|ip_|ipaddress|^is_|^has_|\.is_|time|date|_at$|count|type|name"
-    for pattern in (r"e-?mail", r"pseudo|anonymous|device_?id|domain_userid|client_?id|visitor",
-                    r"customer|user|buyer"):  # fmt: skip
+    for pattern in GUEST_PATTERNS:
         # only a column the guests' lines fill, and not with names (`ingest_checks.guest_columns`)
         filled = result.guest_columns
         other = [

@@ -2996,6 +2996,12 @@ def test_segment_and_ga4_names_and_guests_without_an_id_are_read_or_hinted(con, 
                   mapping={"user_id": "customer_code"}, reading=Reading(event_type="purchase"))  # fmt: skip
     assert till.quarantined == {"missing_user_id": 15}
     assert "--map user_id=customer" not in said_of(till)
+    # the same with `guest` as the guests' id (helper-58: its hint still named the names)
+    guest = pos.replace("\n,Walk In", "\nguest,Walk In")
+    till = ingest(con, "events", write(tmp_path / "pos2.csv", guest), pii_key=KEY,
+                  mapping={"user_id": "customer_code"}, reading=Reading(event_type="purchase"))  # fmt: skip
+    assert till.quarantined == {"placeholder_user_id": 15}
+    assert "--map user_id=customer" not in said_of(till)
 
 
 def test_an_empty_first_line_is_refused_naming_the_fix(con, tmp_path):
