@@ -71,7 +71,7 @@ def stage_csv(
         raise ProfilerError(
             f"{info.shown_path}: the first line is empty; a CSV file needs a header line (eBay's "
             "orders report starts with an empty line: drop the empty lines before the header "
-            "first: sed '/./,$!d' FILE > FIXED)"
+            "first: sed '/[^[:space:]]/,$!d' FILE > FIXED)"
         )
     sent, names = names, numbered(names)
     copies = {new: old for old, new in zip(sent, names, strict=True) if new != old}

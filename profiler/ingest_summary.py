@@ -113,8 +113,8 @@ def describe_ingest(result) -> str:
     if n and not result.purchase_words[0]:  # two purchase words: said below, with the fix
         lines.append(
             f"  warning: {n:,} of {of:,} purchase lines have no item while the others have one "
-            "(an order's summary line, a tip, a fee?): each counts as a purchase, its money as "
-            "spend; leave them out if they are none"
+            "(an order's summary line, a tip, a fee, or an item with its id in another column?): "
+            "each counts as a purchase, its money as spend; leave out those that are none"
         )
     n, example = result.product_strings
     if n:
@@ -378,7 +378,7 @@ def describe_ingest(result) -> str:
             # helper-57: Etsy's `01/10/24` read as the year 24
             lines.append(
                 f"  these are dates with a two-digit year, read as years 0-99: send the file again "
-                f"with --ts-format '{short[0]}'" + (f" (or '{short[1]}')" if len(short) > 1 else "")
+                f"with --ts-format '{short[0]}'"
             )
         elif reason == "early_timestamp":
             lines.append(
@@ -424,7 +424,7 @@ _TS_FORMATS = tuple(
 
 _SHORT_YEAR = tuple(
     f"{day}{sep}{time}"
-    for day in ("%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%m-%d-%y", "%d-%m-%y")
+    for day in ("%m/%d/%y", "%d/%m/%y", "%d.%m.%y", "%m-%d-%y", "%d-%m-%y", "%b-%d-%y")
     for sep, time in (("", ""), (" ", "%H:%M"), (" ", "%H:%M:%S"), (" ", "%I:%M %p"))
 )  # fmt: skip
 
