@@ -396,8 +396,14 @@ def _load(
         )
     dated_again = dated_again_count(con, src, TYPED, replaced) if stats.loaded else 0
     twice = purchases_twice(con, src, TYPED, replaced) if stats.loaded else (0, [])
-    dropped = columns_dropped(con, src, TYPED, resolved, replaced) if stats.loaded else (0, [])
-    batch_id = _commit(con, src, info, stats, [c.name for c in src.columns], reading, replaced)
+    dropped = (
+        columns_dropped(con, src, TYPED, resolved, replaced, staged.columns)
+        if stats.loaded
+        else (0, [])
+    )
+    batch_id = _commit(
+        con, src, info, stats, [c.name for c in src.columns], reading, replaced, staged.columns
+    )
     return IngestResult(
         src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
         columns=resolved, ignored=ignored, fallbacks=fallbacks, unknown=stats.unknown, reading=reading,
@@ -558,6 +564,7 @@ def _commit(
     columns: list[str] | None,
     reading: Reading,
     replaced: tuple[int, ...] = (),
+    file_columns: list[str] | None = None,
 ) -> int:
     """Raw rows, quarantine rows and the batch row: all of them or, on any error, none. The rows
     of `replaced` loads leave in the same transaction, and the models' state with them."""
@@ -610,10 +617,11 @@ def _commit(
             )
         con.execute(
             f"INSERT INTO {SCHEMA}.batches (batch_id, source, file, content_sha256, lines, "
-            "loaded, quarantined, min_ts, max_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "loaded, quarantined, min_ts, max_ts, file_columns) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 batch_id, src.name, file, info.sha256, stats.lines, stats.loaded,
-                sum(stats.reasons.values()), stats.min_ts, stats.max_ts,
+                sum(stats.reasons.values()), stats.min_ts, stats.max_ts, file_columns,
             ],
         )  # fmt: skip
         con.execute("COMMIT")

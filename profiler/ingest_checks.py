@@ -93,14 +93,16 @@ def columns_dropped(
     typed: str,
     resolved: Mapping[str, str],
     replaced: tuple[int, ...],
+    file_columns: list[str] = (),
 ) -> tuple[int, list[str]]:
     """(batch, columns): the columns the newest earlier load of the same kind of file sent on
     nine lines in ten or more, which this file does not read at all: a renamed column
     (helper-53: `price` as `sale_price`, `user_session` as `session_uuid` loaded with only an
     "ignored" line; sessions then fell back to 30-minute gaps). The same kind: the same event
-    types (events), and every column this file reads that load sent too, on some line (another
-    feed sends something of its own). Raw `amount` is price x quantity where only a price was sent,
-    so it counts only where no price is (helper-56: a false warning on every second file)."""
+    types (events), and a header that shares at least half its names with this one's (another
+    feed, a point of sale beside the web shop, has its own: helper-58), or, for loads from
+    before headers were kept, one that sent every column this file reads. Raw `amount` is price
+    x quantity where only a price was sent, so it counts only where no price is (helper-56)."""
     own = [c for c in _KEPT.get(src.name, ()) if c in resolved]
     kept = [c for c in _KEPT.get(src.name, ()) if c not in resolved]
     if "price" in resolved or "price" in kept:
@@ -111,7 +113,7 @@ def columns_dropped(
     kinds = "event_type" if src.name == "events" else "kind"
     taken = "".join(f" AND batch_id <> {int(b)}" for b in replaced)
     recent = con.execute(
-        f"SELECT batch_id FROM _profiler.batches WHERE source = ? AND loaded > 0 "
+        f"SELECT batch_id, file_columns FROM _profiler.batches WHERE source = ? AND loaded > 0 "
         f"AND superseded_by IS NULL{taken} ORDER BY batch_id DESC LIMIT 5",
         [src.name],
     ).fetchall()
@@ -123,17 +125,20 @@ def columns_dropped(
         f"SELECT list(DISTINCT {kinds} ORDER BY {kinds}) FROM "
         f"(SELECT {kinds} FROM {typed} WHERE _reason IS NULL LIMIT {first})"
     ).fetchall()
-    for (batch,) in recent:
+    header = {c.lower() for c in file_columns}
+    for batch, theirs in recent:
+        if theirs is not None:
+            names = {c.lower() for c in theirs}
+            if len(header & names) * 2 < len(header | names):
+                continue  # another feed's file
         ((shape, lines, *sent),) = con.execute(
             f"SELECT list(DISTINCT {kinds} ORDER BY {kinds}), count(*), {counts} FROM "
             f"(SELECT * FROM {src.table} WHERE {BATCH_COLUMN} = {int(batch)} LIMIT {first})"
         ).fetchall()
-        if not lines or shape != mine:
-            continue
         counted = dict(zip([*kept, *own], sent, strict=True))
-        if all(counted[c] for c in own):  # every column read here, that load sent too
-            return batch, [c for c in kept if counted[c] >= 0.9 * lines]
-        return 0, []
+        if not lines or shape != mine or (theirs is None and not all(counted[c] for c in own)):
+            continue
+        return batch, [c for c in kept if counted[c] >= 0.9 * lines]
     return 0, []
 
 

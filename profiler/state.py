@@ -35,7 +35,7 @@ _DDL = [
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.batches (
         batch_id BIGINT PRIMARY KEY, source VARCHAR, file VARCHAR, content_sha256 VARCHAR,
         lines BIGINT, loaded BIGINT, quarantined BIGINT, min_ts TIMESTAMP, max_ts TIMESTAMP,
-        superseded_by BIGINT)""",
+        superseded_by BIGINT, file_columns VARCHAR[])""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.settings (name VARCHAR PRIMARY KEY, value VARCHAR)""",
     # content a batch held before `--replace-batch` put another file in its place: sent again,
     # it is refused (helper-53: the wrong file, re-sent by a scheduler, loaded beside its fix)
@@ -103,6 +103,14 @@ def _add_superseded_by(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchone()
     if missing:
         con.execute(f"ALTER TABLE {SCHEMA}.batches ADD COLUMN superseded_by BIGINT")
+    # the file's header, for telling a renamed column from another feed (ingest_checks)
+    (columns,) = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_catalog = current_database() "
+        "AND table_schema = ? AND table_name = 'batches' AND column_name = 'file_columns'",
+        [SCHEMA],
+    ).fetchone()
+    if not columns and has_table(con, "batches", SCHEMA):
+        con.execute(f"ALTER TABLE {SCHEMA}.batches ADD COLUMN file_columns VARCHAR[]")
 
 
 def add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:

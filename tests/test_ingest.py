@@ -1307,6 +1307,17 @@ def test_a_column_the_feed_sent_before_and_this_file_lacks_is_warned_about(con, 
         again = write(tmp_path / f"day{3 + n}.csv", "\n".join([lines[0], *part]) + "\n")
         said = said_of(ingest(con, "events", again, pii_key=KEY))
         assert "a file like this one" not in said, said
+    # a point of sale's feed beside the web shop's: its own header, no category or brand, of
+    # the same event types (helper-58: warned on every file of it)
+    till = "Customer Code,Sale Time,SKU,Net,event_type\n" + "".join(
+        f"{r.split(',')[7]},{r.split(',')[0].removesuffix(' UTC')},{r.split(',')[2]},1.0,{r.split(',')[1]}\n"
+        for r in lines[1:half:3]
+    )
+    pos = {"user_id": "Customer Code", "ts": "Sale Time", "item_id": "SKU", "amount": "Net"}
+    said = said_of(
+        ingest(con, "events", write(tmp_path / "pos.csv", till), pii_key=KEY, mapping=pos)
+    )
+    assert "a file like this one" not in said, said
 
 
 def test_a_file_mostly_quarantined_fails_the_command_and_keeps_what_loaded(tmp_path):
