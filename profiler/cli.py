@@ -235,7 +235,7 @@ def ingest(
     _console().print(describe_ingest(result), soft_wrap=True, markup=False)
     if result.loaded == 0 and result.lines > 0:  # a scheduler must not see this as a success
         _fail(f"nothing loaded from {result.lines:,} lines; they are in `quarantine`, see above")
-    if result.cut_short:  # helper-53: a day 40% short loaded, exit 0, and was built on
+    if result.cut_record:  # helper-53: a day 40% short loaded, exit 0, and was built on
         _fail(
             f"{path.name} ends in the middle of its last line: cut short? what loaded stays; "
             f"send it whole with --replace-batch {result.batch_id}"

@@ -30,6 +30,7 @@ from profiler.ingest_checks import (
     catch_all_ids,
     checked_columns,
     columns_dropped,
+    cut_record,
     cut_short,
     dated_again_count,
     dedupe_id,
@@ -157,6 +158,7 @@ class IngestResult:
     empty: list[str] = field(default_factory=list)
     # the reason the file's last line was quarantined for, when it ends without a line break
     cut_short: str | None = None
+    cut_record: bool = False  # and that line is part of a record, no footer: the command fails
     # (currency, an amount) when every purchase's money is a whole number beside a currency
     # with cents: sent in cents?
     cents: tuple[str, float] | None = None
@@ -424,7 +426,8 @@ def _load(
         currencies=kept.currencies,
         unpaid=kept.unpaid,
         partly_refunded=kept.partly_refunded,
-        cut_short=cut_short(con, info, TYPED),
+        cut_short=(cut := cut_short(con, info, TYPED)),
+        cut_record=bool(cut) and cut_record(con, TYPED),
         cents=kept.cents,
         whole_in_minor_units=kept.whole_in_minor_units,
         repeated_ids=kept.repeated_ids,

@@ -512,6 +512,20 @@ def cut_short(con: duckdb.DuckDBPyConnection, info: FileInfo, typed: str) -> str
     return rows[0][0] if rows and rows[0][0] in structural else None
 
 
+def cut_record(con: duckdb.DuckDBPyConnection, typed: str) -> bool:
+    """The cut last line is part of a record (two field separators or more, or an open quote),
+    not an export's footer sentence (`3 record(s) downloaded`, eBay's, written without a final
+    line break: helper-58), which a command should not fail for."""
+    rows = con.execute(
+        f"SELECT _reason, _raw FROM {typed} WHERE _rec = (SELECT max(_rec) FROM {typed})"
+    ).fetchall()
+    if not rows:
+        return False
+    reason, raw = rows[0]
+    separators = max((raw or "").count(d) for d in (",", ";", "\t", "|"))
+    return reason != "wrong_field_count" or separators >= 2
+
+
 # a currency or an order status column, as exports name them in English and elsewhere
 # (helper-44: Allegro's `Waluta`, JTL's `Währung`, Mercado Livre's `Estado` said nothing)
 CURRENCY_WORDS = ("currency", "waluta", "währung", "waehrung", "moeda", "moneda", "divisa",

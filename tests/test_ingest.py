@@ -593,6 +593,11 @@ def test_a_file_cut_short_is_said(con, tmp_path):
     # and the command fails, so a scheduler notices (helper-53: exit 0, and the build went on)
     out = run_cli("ingest", "events", str(cut), warehouse=tmp_path / "cli.duckdb", ok=False)
     assert "day35.csv ends in the middle of its last line: cut short?" in " ".join(out.split())
+    # a footer sentence without a line break is no cut record: said, but no failure (helper-58:
+    # eBay's report failed every run)
+    footer = write(tmp_path / "day36.csv", text + "50 record(s) downloaded")
+    out = run_cli("ingest", "events", str(footer), warehouse=tmp_path / "cli2.duckdb")
+    assert "49 loaded" not in out and "50 loaded, 1 quarantined" in out
     # gzipped, the cut is in the compressed stream: refused whole, not DuckDB's IO error
     packed = gzip.compress(text.encode())
     before = snapshot(con)
