@@ -154,7 +154,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, lo: int, hi: int, fault: str = ""
     )
     n = con.execute(f"SELECT count(*) FROM raw_events WHERE _batch_id = {batch}").fetchone()[0]
     con.execute(
-        "INSERT INTO _profiler.batches VALUES (?, 'events', ?, ?, ?, ?, 0, NULL, NULL, NULL)",
+        "INSERT INTO _profiler.batches VALUES (?, 'events', ?, ?, ?, ?, 0, NULL, NULL, NULL, NULL)",
         [batch, f"taobao_{lo}_{hi}{fault}.csv", f"sha-{batch}", n, n],
     )
     return batch

@@ -117,7 +117,7 @@ def load_taobao(con, where: str = "TRUE", *, purchases_only: bool = False) -> in
     )
     n = con.execute(f"SELECT count(*) FROM raw_events WHERE _batch_id = {batch}").fetchone()[0]
     con.execute(
-        "INSERT INTO _profiler.batches VALUES (?, 'events', 'taobao', ?, ?, ?, 0, NULL, NULL, NULL)",
+        "INSERT INTO _profiler.batches VALUES (?, 'events', 'taobao', ?, ?, ?, 0, NULL, NULL, NULL, NULL)",
         [batch, f"sha-{batch}", n, n],
     )
     return n
