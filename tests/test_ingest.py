@@ -1923,8 +1923,8 @@ def test_an_iso_shaped_format_is_not_second_guessed(con, tmp_path):
 
 
 def test_a_warehouse_from_before_superseded_by_gets_it(tmp_path):
-    """The embedded example was written before `batches.superseded_by`: its first ingest adds
-    the column and keeps every batch row as it was."""
+    """The embedded example was written before `batches.superseded_by` and `file_columns`: its
+    first ingest adds them and keeps every batch row as it was; the new batch keeps its header."""
     from conftest import REPO
 
     wh = tmp_path / "wh.duckdb"
@@ -1935,8 +1935,10 @@ def test_a_warehouse_from_before_superseded_by_gets_it(tmp_path):
             "SELECT * FROM _profiler.batches LIMIT 0").description]  # fmt: skip
         ingest(con, "events", MESSY, pii_key=KEY)
         after = rows(con, "SELECT * FROM _profiler.batches ORDER BY batch_id")
-    assert [r[:-1] for r in after[: len(before)]] == before
-    assert all(r[-1] is None for r in after)
+    assert [r[:-2] for r in after[: len(before)]] == before
+    assert all(r[-2] is None for r in after)  # superseded by none
+    assert [r[-1] for r in after[: len(before)]] == [None] * len(before)
+    assert after[-1][-1] == MESSY.read_bytes().splitlines()[0].decode().split(",")
 
 
 # --- files without a header line ------------------------------------------------------------------
