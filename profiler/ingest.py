@@ -751,6 +751,16 @@ def _reads_as_before(
     )
     if before != quarantined:
         return False
+    # the same lines quarantined for other reasons is another reading: an unknown word now
+    # skipped (helper-59: `--event-type 'X=skip' --replace`, as the summary advises, was refused)
+    (other_reasons,) = one_row(
+        con,
+        f"SELECT (SELECT count(*) FROM (SELECT reason FROM quarantine WHERE batch_id IN "
+        f"({', '.join(map(str, replaced))}) EXCEPT ALL SELECT _reason FROM {TYPED} "
+        "WHERE _reason IS NOT NULL))",
+    )
+    if other_reasons:
+        return False
     cols = ", ".join(quote_ident(c.name) for c in src.columns)
     # users and items keep each line's number: the later line of a file wins (helper-42: a
     # reordered file is no same reading)

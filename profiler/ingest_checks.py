@@ -93,13 +93,13 @@ def columns_dropped(
     typed: str,
     resolved: Mapping[str, str],
     replaced: tuple[int, ...],
-    file_columns: list[str] = (),
+    file_columns: list[str],
 ) -> tuple[int, list[str]]:
     """(batch, columns): the columns the newest earlier load of the same kind of file sent on
     nine lines in ten or more, which this file does not read at all: a renamed column
     (helper-53: `price` as `sale_price`, `user_session` as `session_uuid` loaded with only an
     "ignored" line; sessions then fell back to 30-minute gaps). The same kind: the same event
-    types (events), and a header that shares at least half its names with this one's (another
+    types (events), and headers that share at least half the names of the shorter (another
     feed, a point of sale beside the web shop, has its own: helper-58), or, for loads from
     before headers were kept, one that sent every column this file reads. Raw `amount` is price
     x quantity where only a price was sent, so it counts only where no price is (helper-56)."""
@@ -129,7 +129,7 @@ def columns_dropped(
     for batch, theirs in recent:
         if theirs is not None:
             names = {c.lower() for c in theirs}
-            if len(header & names) * 2 < len(header | names):
+            if len(header & names) * 2 < min(len(header), len(names)):
                 continue  # another feed's file
         ((shape, lines, *sent),) = con.execute(
             f"SELECT list(DISTINCT {kinds} ORDER BY {kinds}), count(*), {counts} FROM "
@@ -294,10 +294,13 @@ def empty_columns(con: duckdb.DuckDBPyConnection, typed: str, read: list[str]) -
 
 # an event id that is one: not blank, not `0`, not a word for no value (helper-56: three equal
 # purchases with uuid `NULL` became one)
-SOME_EVENT_ID = (
-    "nullif(trim(__kept_event_id), '') IS NOT NULL AND trim(__kept_event_id) <> '0' "
-    f"AND NOT {null_word('trim(__kept_event_id)')}"
-)
+def some_id(column: str) -> str:
+    """SQL: the kept id column holds an id, not a blank, `0` or a word for no value."""
+    v = f"trim({column})"
+    return f"nullif({v}, '') IS NOT NULL AND {v} <> '0' AND NOT {null_word(v)}"
+
+
+SOME_EVENT_ID = some_id("__kept_event_id")
 
 
 def dedupe_id(column: str) -> bool:
@@ -512,18 +515,27 @@ def cut_short(con: duckdb.DuckDBPyConnection, info: FileInfo, typed: str) -> str
     return rows[0][0] if rows and rows[0][0] in structural else None
 
 
+_FOOTER = re.compile(r"record|rows?\b|total|download|export|generated|seller", re.I)
+
+
 def cut_record(con: duckdb.DuckDBPyConnection, typed: str) -> bool:
-    """The cut last line is part of a record (two field separators or more, or an open quote),
-    not an export's footer sentence (`3 record(s) downloaded`, eBay's, written without a final
-    line break: helper-58), which a command should not fail for."""
+    """The cut last line is part of a record, not an export's footer sentence
+    (`3 record(s) downloaded`, eBay's, written without a final line break: helper-58), which a
+    command should not fail for. A footer: a line of words with no field separator, or one
+    that names records, rows or a total in under three fields; anything else cut (`1,22683`,
+    `12345`) is a record
+    (helper-59: a cut inside the first two fields passed as a footer)."""
     rows = con.execute(
         f"SELECT _reason, _raw FROM {typed} WHERE _rec = (SELECT max(_rec) FROM {typed})"
     ).fetchall()
     if not rows:
         return False
     reason, raw = rows[0]
-    separators = max((raw or "").count(d) for d in (",", ";", "\t", "|"))
-    return reason != "wrong_field_count" or separators >= 2
+    raw = raw or ""
+    separators = max(raw.count(d) for d in (",", ";", "\t", "|"))
+    words = separators == 0 and " " in raw.strip()
+    named = separators < 2 and _FOOTER.search(raw) is not None
+    return reason != "wrong_field_count" or not (words or named)
 
 
 # a currency or an order status column, as exports name them in English and elsewhere
@@ -726,10 +738,13 @@ def orders_again(
     order."""
     lines, orders = one_row(
         con,
-        f"WITH p AS (SELECT __kept_order_id AS o, ts FROM {typed} WHERE _reason IS NULL "
-        "AND event_type = 'purchase' AND nullif(trim(__kept_order_id), '') IS NOT NULL), "
-        "again AS (SELECT o, min(ts) AS first FROM p GROUP BY o HAVING count(DISTINCT ts) > 1) "
-        "SELECT count(*), count(DISTINCT p.o) FROM p JOIN again AS a ON a.o = p.o AND p.ts > a.first",
+        # per user: an id GA4 writes `(not set)` or a 0 is no order (helper-59: 39 purchases
+        # of 39 users were one order to leave out)
+        f"WITH p AS (SELECT user_id AS u, __kept_order_id AS o, ts FROM {typed} "
+        f"WHERE _reason IS NULL AND event_type = 'purchase' AND {some_id('__kept_order_id')}), "
+        "again AS (SELECT u, o, min(ts) AS first FROM p GROUP BY u, o HAVING count(DISTINCT ts) > 1) "
+        "SELECT count(*), count(DISTINCT (p.u, p.o)) FROM p "
+        "JOIN again AS a ON a.u = p.u AND a.o = p.o AND p.ts > a.first",
     )
     return (column, lines, orders) if lines else None
 

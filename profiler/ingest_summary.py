@@ -9,6 +9,7 @@ import re
 from datetime import date, timedelta
 
 from profiler.ingest_checks import GUEST_PATTERNS
+from profiler.sources import EVENT_TYPES, FEEDBACK_KINDS
 
 
 def describe_ingest(result) -> str:
@@ -97,11 +98,16 @@ def describe_ingest(result) -> str:
             "person as two users; read one id in both (--map user_id=COLUMN, e.g. the customers "
             "file's Email)"
         )
-    if result.cut_short:
+    if result.cut_short and result.cut_record:
         lines.append(
             f"  warning: the file ends in the middle of its last line, quarantined as "
             f"{result.cut_short}: was it cut short? Send it whole with --replace-batch "
             f"{result.batch_id}"
+        )
+    elif result.cut_short:  # helper-59: a footer was called a cut
+        lines.append(
+            f"  the file's last line, without a line break, is no record (a footer?): quarantined "
+            f"as {result.cut_short}"
         )
     if result.empty:
         said = ", ".join(f"{c} <- {result.columns[c]}" for c in result.empty)
@@ -319,11 +325,12 @@ def describe_ingest(result) -> str:
             lines += hint or (_bad_type_hint(result, column) if result.loaded == 0 else [])
         if reason in ("unknown_event_type", "unknown_kind") and values:
             # helper-58: Meta Pixel's ViewContent went to quarantine with no word of the way in
-            option, types = (
-                ("--event-type", "view, cart, fav, purchase or search")
+            option, words = (
+                ("--event-type", EVENT_TYPES)
                 if reason == "unknown_event_type"
-                else ("--kind", "rating, review, complaint, like, comment or share")
+                else ("--kind", FEEDBACK_KINDS)
             )
+            types = f"{', '.join(words[:-1])} or {words[-1]}"
             lines.append(
                 f"  map such a word with {option} '{values[0][0]}=TYPE' (TYPE: {types}; skip "
                 "leaves its lines out) and send the file again with --replace"
@@ -379,6 +386,11 @@ def describe_ingest(result) -> str:
             lines.append(
                 f"  these are dates with a two-digit year, read as years 0-99: send the file again "
                 f"with --ts-format '{short[0]}'"
+                + (
+                    f" or '{short[1]}' (day or month first? a day above 12 tells)"
+                    if short[1:]
+                    else ""
+                )
             )
         elif reason == "early_timestamp":
             lines.append(

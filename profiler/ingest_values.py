@@ -24,7 +24,8 @@ NULL_WORDS = (
     "?",
     "0000-00-00",
     "0000-00-00 00:00:00",
-)  # fmt: skip  (MySQL's zero dates: Shopware)
+    "(not set)",
+)  # fmt: skip  (MySQL's zero dates: Shopware; GA4's `(not set)`)
 FREE_TEXT = ("query", "title", "text")
 _NULL_SPELLINGS = tuple(
     dict.fromkeys(

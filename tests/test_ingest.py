@@ -596,8 +596,14 @@ def test_a_file_cut_short_is_said(con, tmp_path):
     # a footer sentence without a line break is no cut record: said, but no failure (helper-58:
     # eBay's report failed every run)
     footer = write(tmp_path / "day36.csv", text + "50 record(s) downloaded")
-    out = run_cli("ingest", "events", str(footer), warehouse=tmp_path / "cli2.duckdb")
-    assert "49 loaded" not in out and "50 loaded, 1 quarantined" in out
+    out = " ".join(
+        run_cli("ingest", "events", str(footer), warehouse=tmp_path / "cli2.duckdb").split()
+    )
+    assert "50 loaded, 1 quarantined" in out and "cut short" not in out
+    assert "the file's last line, without a line break, is no record (a footer?)" in out
+    # a record cut in its first two fields is still a cut (helper-59)
+    early = write(tmp_path / "day37.csv", text + "1,22683")
+    run_cli("ingest", "events", str(early), warehouse=tmp_path / "cli3.duckdb", ok=False)
     # gzipped, the cut is in the compressed stream: refused whole, not DuckDB's IO error
     packed = gzip.compress(text.encode())
     before = snapshot(con)
@@ -1323,6 +1329,16 @@ def test_a_column_the_feed_sent_before_and_this_file_lacks_is_warned_about(con, 
         ingest(con, "events", write(tmp_path / "pos.csv", till), pii_key=KEY, mapping=pos)
     )
     assert "a file like this one" not in said, said
+    # a rename beside new columns (utm tags) is still the same feed (helper-59: unsaid)
+    wider = (
+        lines[0].replace("user_session", "session_uuid")
+        + ",utm_source,utm_medium,utm_campaign,device"
+    )
+    tagged = write(
+        tmp_path / "day5.csv", "\n".join([wider, *(f"{r},a,b,c,d" for r in lines[3:half:2])]) + "\n"
+    )
+    said = said_of(ingest(con, "events", tagged, pii_key=KEY))
+    assert "a file like this one, sent session_id; this file has no column for it" in said, said
 
 
 def test_a_file_mostly_quarantined_fails_the_command_and_keeps_what_loaded(tmp_path):
@@ -3047,6 +3063,11 @@ def test_dates_with_a_two_digit_year_name_the_format(con, tmp_path):
         "a two-digit year, read as years 0-99: send the file again with --ts-format '%m/%d/%y'"
         in said_of(got)
     )
+    # day or month first, when the file cannot tell (helper-59: the day-first reading went unsaid)
+    ambiguous = "user_id,ts,item_id,price\nu1,05/03/24,i1,1.0\nu2,06/03/24,i2,2.0\n"
+    unsure = ingest(con, "events", write(tmp_path / "eu.csv", ambiguous), pii_key=KEY,
+                    reading=Reading(event_type="purchase"))  # fmt: skip
+    assert "--ts-format '%m/%d/%y' or '%d/%m/%y' (day or month first?" in said_of(unsure)
     fixed = Reading(event_type="purchase", ts_format="%m/%d/%y")
     again = ingest(con, "events", write(tmp_path / "etsy.csv", body), pii_key=KEY, reading=fixed)
     assert again.loaded == 6 and rows(con, "SELECT min(ts) FROM raw_events") == [
@@ -3072,6 +3093,14 @@ def test_an_order_sent_again_later_is_said(con, tmp_path):
     once = ingest(con, "events", write(tmp_path / "once.csv", body + "\n".join(lines) + "\n"),
                   pii_key=KEY, mapping={"user_id": "user_pseudo_id"}, replace=False)  # fmt: skip
     assert once.orders_again is None
+    # GA4 writes `(not set)` where a purchase has no id: no order, whatever the users and times
+    # (helper-59: 39 purchases of 39 users were told to go)
+    unset = body + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},purchase,{i},{p},(not set)\n" for u, t, i, p in bought
+    )
+    none = ingest(con, "events", write(tmp_path / "unset.csv", unset), pii_key=KEY,
+                  mapping={"user_id": "user_pseudo_id"})  # fmt: skip
+    assert none.orders_again is None
 
 
 def test_an_item_status_says_to_leave_the_lines_out(con, tmp_path):
@@ -3105,3 +3134,8 @@ def test_an_unknown_event_word_names_the_option_and_pixel_words_read(con, tmp_pa
     said = said_of(got)
     assert "'AddToWishlist' as fav 1, 'ViewContent' as view 1" in said, said
     assert "map such a word with --event-type 'InitiateCheckout=TYPE'" in said, said
+    # as it says: skipped, the file goes in again (helper-59: refused as the same reading)
+    skipped = Reading(values=(("event_type", "InitiateCheckout", "skip"),))
+    again = ingest(con, "events", tmp_path / "pixel.csv", pii_key=KEY,
+                   reading=check_reading(SOURCES["events"], skipped), replace=True)  # fmt: skip
+    assert again.quarantined == {"skipped_event_type": 1}
