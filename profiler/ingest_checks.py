@@ -292,10 +292,9 @@ def empty_columns(con: duckdb.DuckDBPyConnection, typed: str, read: list[str]) -
     return [c for c, n in zip(read, counts, strict=True) if n == 0]
 
 
-# an event id that is one: not blank, not `0`, not a word for no value (helper-56: three equal
-# purchases with uuid `NULL` became one)
 def some_id(column: str) -> str:
-    """SQL: the kept id column holds an id, not a blank, `0` or a word for no value."""
+    """SQL: the kept id column holds an id, not a blank, `0` or a word for no value (helper-56:
+    three equal purchases with uuid `NULL` became one; helper-59: GA4's `(not set)` order)."""
     v = f"trim({column})"
     return f"nullif({v}, '') IS NOT NULL AND {v} <> '0' AND NOT {null_word(v)}"
 
@@ -307,7 +306,13 @@ def dedupe_id(column: str) -> bool:
     """An event id the tool itself dedupes on (Mixpanel's and Amplitude's `insert_id`, Segment's
     and RudderStack's `messageId`): its copies are one event. A `uuid` or `event_id` may be an
     order's, repeated on each unit's line (helper-55: a unit lost), so those are only warned."""
-    return re.sub(r"[^a-z0-9]", "", column.rpartition(".")[2].lower()) in ("insertid", "messageid")
+    return _leaf(column) in ("insertid", "messageid")
+
+
+def _leaf(column: str) -> str:
+    """A column's last name part, lower case, letters and digits only (`properties.$insert_id`
+    -> `insertid`)."""
+    return re.sub(r"[^a-z0-9]", "", column.rpartition(".")[2].lower())
 
 
 def repeated_ids(con: duckdb.DuckDBPyConnection, relation: str, value_sql: str) -> int:
@@ -523,8 +528,7 @@ def cut_record(con: duckdb.DuckDBPyConnection, typed: str) -> bool:
     (`3 record(s) downloaded`, eBay's, written without a final line break: helper-58), which a
     command should not fail for. A footer: a line of words with no field separator, or one
     that names records, rows or a total in under three fields; anything else cut (`1,22683`,
-    `12345`) is a record
-    (helper-59: a cut inside the first two fields passed as a footer)."""
+    `12345`) is a record (helper-59: a cut inside the first two fields passed as a footer)."""
     rows = con.execute(
         f"SELECT _reason, _raw FROM {typed} WHERE _rec = (SELECT max(_rec) FROM {typed})"
     ).fetchall()
@@ -604,20 +608,10 @@ def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict
         # the whole name only: an orders file's `order_uuid` repeats on each line of an order,
         # and a `device_uuid` on each event of a device (helper-38)
         names = ("insertid", "messageid", "eventid", "uuid", "eventuuid")
-        found["event_id"] = next(
-            (c for c in ignored if re.sub(r"[^a-z0-9]", "", c.rpartition(".")[2].lower()) in names),
-            None,
-        )
+        found["event_id"] = next((c for c in ignored if _leaf(c) in names), None)
         # an order's id: GA4's transaction_id, sent again when the confirmation page reloads
         orders = ("transactionid", "orderid", "ordernumber", "ecommercetransactionid")
-        found["order_id"] = next(
-            (
-                c
-                for c in ignored
-                if re.sub(r"[^a-z0-9]", "", c.rpartition(".")[2].lower()) in orders
-            ),
-            None,
-        )
+        found["order_id"] = next((c for c in ignored if _leaf(c) in orders), None)
     # only what the file has (helper-41: a name the summary made up)
     return {what: c for what, c in found.items() if c is not None and c in readable}
 
