@@ -427,7 +427,7 @@ def _load(
         unpaid=kept.unpaid,
         partly_refunded=kept.partly_refunded,
         cut_short=(cut := cut_short(con, info, TYPED)),
-        cut_record=bool(cut) and cut_record(con, TYPED),
+        cut_record=bool(cut) and cut_record(con, TYPED, cut),
         cents=kept.cents,
         whole_in_minor_units=kept.whole_in_minor_units,
         repeated_ids=kept.repeated_ids,

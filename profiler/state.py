@@ -60,7 +60,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw tables, quarantine and engine state when missing (idempotent)."""
     for ddl in _DDL + [raw_table_ddl(s) for s in SOURCES.values()]:
         con.execute(ddl)
-    _add_superseded_by(con)
+    _add_batch_columns(con)
     add_missing_columns(con)
     _add_version_seq(con)
     con.execute(
@@ -90,27 +90,29 @@ def new_lineage(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _add_superseded_by(con: duckdb.DuckDBPyConnection) -> None:
-    """Warehouses from before `batches.superseded_by` get it: the batch that took over the
-    quarantine rows of a send whose every line was quarantined (the file sent again)."""
-    (missing,) = con.execute(
-        "SELECT count(*) = 0 AND (SELECT count(*) FROM information_schema.tables "
-        "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = 'batches' "
-        "AND table_type = 'BASE TABLE') > 0 FROM information_schema.columns "
-        "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = 'batches' "
-        "AND column_name = 'superseded_by'",
-        [SCHEMA, SCHEMA],
-    ).fetchone()
-    if missing:
-        con.execute(f"ALTER TABLE {SCHEMA}.batches ADD COLUMN superseded_by BIGINT")
-    # the file's header, for telling a renamed column from another feed (ingest_checks)
-    (columns,) = con.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_catalog = current_database() "
-        "AND table_schema = ? AND table_name = 'batches' AND column_name = 'file_columns'",
-        [SCHEMA],
-    ).fetchone()
-    if not columns and has_table(con, "batches", SCHEMA):
-        con.execute(f"ALTER TABLE {SCHEMA}.batches ADD COLUMN file_columns VARCHAR[]")
+# columns `batches` gained after warehouses were made: the batch that took over the quarantine
+# rows of a send whose every line was quarantined (the file sent again), and the file's header
+# (for telling a renamed column from another feed: `ingest_checks.columns_dropped`)
+_BATCH_COLUMNS = {"superseded_by": "BIGINT", "file_columns": "VARCHAR[]"}
+
+
+def _add_batch_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses from before a column of `_BATCH_COLUMNS` get it, NULL in their rows."""
+    present = {
+        r[0]
+        for r in con.execute(
+            "SELECT c.column_name FROM information_schema.columns AS c "
+            "JOIN information_schema.tables AS t USING (table_catalog, table_schema, table_name) "
+            "WHERE c.table_catalog = current_database() AND c.table_schema = ? "
+            "AND c.table_name = 'batches' AND t.table_type = 'BASE TABLE'",
+            [SCHEMA],
+        ).fetchall()
+    }
+    if not present:  # no table (a view of that name is none either)
+        return
+    for name, kind in _BATCH_COLUMNS.items():
+        if name not in present:
+            con.execute(f"ALTER TABLE {SCHEMA}.batches ADD COLUMN {name} {kind}")
 
 
 def add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
