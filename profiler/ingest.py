@@ -24,22 +24,17 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.ingest_checks import (
-    SOME_EVENT_ID,
     UnknownItems,
     bad_times,
     catch_all_ids,
-    checked_columns,
     columns_dropped,
     cut_record,
     cut_short,
     dated_again_count,
-    dedupe_id,
     empty_columns,
     guest_columns,
     ids_by_address,
-    item_lists,
     itemless_purchases,
-    kept_warnings,
     order_totals_on_lines,
     product_strings,
     purchase_words_together,
@@ -48,6 +43,13 @@ from profiler.ingest_checks import (
     unpriced_purchases,
 )
 from profiler.ingest_csv import stage_csv
+from profiler.ingest_kept import (
+    SOME_EVENT_ID,
+    checked_columns,
+    dedupe_id,
+    item_lists,
+    kept_warnings,
+)
 from profiler.ingest_read import (
     STAGE,
     FileInfo,
@@ -153,7 +155,7 @@ class IngestResult:
     currencies: list[tuple[str, int]] = field(default_factory=list)
     # an ignored status column and its values that say an order was not paid (cancelled...)
     unpaid: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
-    partly_refunded: list = field(default_factory=list)  # `ingest_checks.unpaid_statuses`
+    partly_refunded: list = field(default_factory=list)  # `ingest_kept.unpaid_statuses`
     # canonical columns read from a file column that is empty on every loaded line
     empty: list[str] = field(default_factory=list)
     # the reason the file's last line was quarantined for, when it ends without a line break
@@ -166,7 +168,7 @@ class IngestResult:
     whole_in_minor_units: str | None = None
     # (ignored event id column, lines repeating an id an earlier line sent)
     repeated_ids: tuple[str, int] | None = None
-    orders_again: tuple[str, int, int] | None = None  # `ingest_checks.orders_again`
+    orders_again: tuple[str, int, int] | None = None  # `ingest_kept.orders_again`
     # (ignored JSON key, lines) holding a list of items (Segment's `properties.products`)
     item_lists: tuple[str, int] | None = None
     # (user ids that are another registered id's e-mail, the file's user ids): one person twice
