@@ -63,6 +63,14 @@ from profiler.ingest_read import (
     unpack_json_text,
 )
 from profiler.ingest_reading import AS_SENT, Reading, check_reading
+from profiler.ingest_resend import (
+    batch_to_replace,
+    loads_elsewhere,
+    loads_of,
+    reads_as_before,
+    replaced_by,
+    take_out,
+)
 from profiler.ingest_rules import (
     LEAF_PARENTS,
     MONEY,
@@ -80,22 +88,14 @@ from profiler.ingest_rules import (
 )
 from profiler.ingest_values import is_numeric, quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
-from profiler.project import Kind
-from profiler.serve.catalog import SCORES
 from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, warehouse_zone, zone_for_ingest
 from profiler.sources import BATCH_COLUMN, RECORD_COLUMN, Source, engine_columns, get_source
 from profiler.state import (
     SCHEMA,
     ensure_schema,
-    forget_model,
     get_setting,
-    has_table,
-    mark_history_stale,
-    new_lineage,
-    newest_data,
     put_setting,
-    read_states,
 )
 
 TYPED = "_ingest_typed"
@@ -237,18 +237,18 @@ def ingest(
             f"{path.name} is not UTF-8: line {line:,} holds byte 0x{byte:02X}, which is not UTF-8 "
             f"there, nor are more of its bytes than make UTF-8 characters; {guess}; nothing loaded"
         )
-    loads = _loads_of(con, src, info.fingerprints)
+    loads = loads_of(con, src, info.fingerprints)
     if replace_batch is not None:
-        loads = _batch_to_replace(con, src, replace_batch, loads, path)
+        loads = batch_to_replace(con, src, replace_batch, loads, path)
     elif loads and not replace:
         return IngestResult(src.name, str(path), None, 0, 0, {}, True, duplicate_of=loads[0])
-    elif not replace and (taken := _replaced_by(con, src, info.fingerprints)):
+    elif not replace and (taken := replaced_by(con, src, info.fingerprints)):
         raise ProfilerError(
             f"{path.name} holds what batch {taken} held before --replace-batch {taken} put "
             f"another file in its place; loading it would count both; to undo that replace, "
             f"send it with --replace-batch {taken}; nothing loaded"
         )
-    elif replace and not _loads_of(
+    elif replace and not loads_of(
         con, src, info.fingerprints, in_raw=False
     ):  # helper-39: an edited file
         # "replaced" nothing and loaded beside the one it was to correct
@@ -267,7 +267,7 @@ def ingest(
             staged = _stage(con, info, reading.columns, tuple(wanted.values()))
             try:
                 result = _load(con, src, info, staged, wanted, pii_key, reading, loads)
-                result.also_as = _loads_elsewhere(con, src, info.fingerprints)
+                result.also_as = loads_elsewhere(con, src, info.fingerprints)
                 result.sets_utc = sets_utc and result.batch_id is not None and result.loaded > 0
                 # helper-50: nothing loaded, so no clock was set; the retry without the option
                 # set UTC
@@ -393,7 +393,7 @@ def _load(
             f"{file}: read this way no line loads ({stats.lines:,} lines, most quarantined as "
             f"{worst}); the earlier load (batch {replaced[0]}) stays as it was; nothing changed"
         )
-    if replaced and _reads_as_before(con, src, replaced, sum(stats.reasons.values())):
+    if replaced and reads_as_before(con, src, replaced, sum(stats.reasons.values()), TYPED):
         raise ProfilerError(  # helper-40: a replace that changed nothing took back all history
             f"{file}: read this way it gives the rows and the quarantine of batch {replaced[0]} "
             "again: nothing to replace, so nothing changed (the history stays)"
@@ -582,7 +582,7 @@ def _commit(
             put_setting(con, RATING_SCALE_KEY, str(reading.rating_scale))
         if replaced:  # in place: the file keeps its batch, so its place among the sends
             batch_id = replaced[0]
-            _take_out(con, src, replaced, stats.min_ts)
+            take_out(con, src, replaced, stats.min_ts)
         else:
             (batch_id,) = one_row(
                 con,
@@ -591,7 +591,7 @@ def _commit(
             )
         file = str(info.shown_path)
         # this send accounts for every line again: an earlier send of the same content, which
-        # loaded nothing (see `_previous_batch`), keeps its batch row, marked superseded by this
+        # loaded nothing (see `ingest_resend.loads_of`), keeps its batch row, marked superseded by this
         # one, but not its quarantine rows
         earlier = (
             f"SELECT batch_id FROM {SCHEMA}.batches WHERE source = ? "
@@ -637,196 +637,9 @@ def _commit(
     return batch_id
 
 
-def _take_out(
-    con: duckdb.DuckDBPyConnection,
-    src: Source,
-    replaced: tuple[int, ...],
-    new_min_ts: datetime | None,
-) -> None:
-    """Remove earlier loads of a file (inside `_commit`'s transaction) before it goes in again
-    as batch `replaced[0]`: their raw and quarantine rows go, and that batch's row, written anew;
-    another load of the same content (if any) keeps its row, marked superseded. The file keeps
-    its batch id, so a newer users or items file still wins over it, and the histories see the
-    corrected times of the batches they were built from (`build._history_plan` takes back a
-    history stamped after them). Rows that left raw leave no trace the planner could slice by,
-    so every other model forgets its state and the next build recomputes it in full; the data's
-    lineage is new, so no classifier trained on them is reused, and the scores of as-ofs that saw
-    either reading (from the earlier of the two first times on; all of them for a file without
-    times) leave `user_scores`."""
-    ids = ", ".join(str(int(b)) for b in replaced)
-    (old_min_ts,) = one_row(
-        con, f"SELECT min(min_ts) FROM {SCHEMA}.batches WHERE batch_id IN ({ids})"
-    )
-    since = min(old_min_ts, new_min_ts) if old_min_ts and new_min_ts else None
-    if has_table(con, SCORES):
-        con.execute(f"DELETE FROM {SCORES} WHERE ? IS NULL OR as_of >= ?", [since, since])
-    # history changes that saw either reading: stamped from its first time on; for users and
-    # items (no times), after the data that came before the load
-    stale = since or old_min_ts or new_min_ts
-    if src.time_column is None:
-        stale = newest_data(con, through_batch=min(replaced) - 1) or datetime(1900, 1, 1)
-    for state in read_states(con).values():
-        if Kind(state.kind).keeps_history and stale is not None:
-            mark_history_stale(con, state.name, stale)
-    con.execute(f"DELETE FROM {src.table} WHERE {BATCH_COLUMN} IN ({ids})")
-    con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({ids})")
-    con.execute(
-        f"INSERT INTO {SCHEMA}.replaced_contents SELECT source, content_sha256, ? "
-        f"FROM {SCHEMA}.batches WHERE batch_id IN ({ids})",
-        [replaced[0]],
-    )
-    con.execute(f"DELETE FROM {SCHEMA}.batches WHERE batch_id = ?", [replaced[0]])
-    con.execute(
-        f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({ids})", [replaced[0]]
-    )
-    new_lineage(con)  # models trained on the rows that left are not reused
-    for state in read_states(con).values():
-        if not Kind(state.kind).keeps_history:
-            forget_model(con, state.name)
-
-
 def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
     """Create what is missing; an older `raw_<source>` gets the columns it lacks."""
     ensure_schema(con)  # raw tables included, and `state.add_missing_columns`
-
-
-def _batch_to_replace(
-    con: duckdb.DuckDBPyConnection, src: Source, batch: int, loads: tuple[int, ...], path: Path
-) -> tuple[int, ...]:
-    """`--replace-batch N`: N must be a current send of this source; this content must not be
-    loaded already under another batch (that would count it twice)."""
-    other = [b for b in loads if b != batch]
-    if other:
-        raise ProfilerError(
-            f"{path.name} is already loaded as batch {other[0]}; replacing batch {batch} with it "
-            "would count it twice; nothing changed"
-        )
-    row = (
-        next(
-            iter(
-                con.execute(
-                    f"SELECT source, superseded_by FROM {SCHEMA}.batches WHERE batch_id = ?",
-                    [batch],
-                ).fetchall()
-            ),
-            None,
-        )  # all: a result left open blocks the connection's next statement
-        if has_table(con, "batches", SCHEMA)
-        else None
-    )
-    if row is None:  # helper-54: the batch numbers were only in the table; the newest here
-        newest = (
-            con.execute(
-                f"SELECT batch_id, file FROM {SCHEMA}.batches WHERE source = ? "
-                "AND superseded_by IS NULL ORDER BY batch_id DESC LIMIT 5",
-                [src.name],
-            ).fetchall()
-            if has_table(con, "batches", SCHEMA)
-            else []
-        )
-        sent = "; ".join(f"{b} {Path(f).name}" for b, f in newest) or "none yet"
-        raise ProfilerError(
-            f"--replace-batch {batch}: no such batch; the newest {src.name} batches: {sent} "
-            "(all in _profiler.batches); nothing loaded"
-        )
-    if row[0] != src.name:
-        raise ProfilerError(
-            f"--replace-batch {batch}: batch {batch} holds {row[0]}, not {src.name}"
-        )
-    if row[1] is not None:
-        raise ProfilerError(
-            f"--replace-batch {batch}: batch {batch} was already taken over by batch {row[1]}"
-        )
-    return (batch,)
-
-
-def _reads_as_before(
-    con: duckdb.DuckDBPyConnection, src: Source, replaced: tuple[int, ...], quarantined: int
-) -> bool:
-    """Does this reading give exactly the rows the replaced loads hold, and as many quarantined
-    lines? Then a replace would change nothing but take back the history stamped since."""
-    (before,) = one_row(
-        con,
-        f"SELECT coalesce(sum(quarantined), 0) FROM {SCHEMA}.batches "
-        f"WHERE batch_id IN ({', '.join(map(str, replaced))}) AND source = ?",
-        [src.name],
-    )
-    if before != quarantined:
-        return False
-    # the same lines quarantined for other reasons is another reading: an unknown word now
-    # skipped (helper-59: `--event-type 'X=skip' --replace`, as the summary advises, was refused)
-    (other_reasons,) = one_row(
-        con,
-        f"SELECT (SELECT count(*) FROM (SELECT reason FROM quarantine WHERE batch_id IN "
-        f"({', '.join(map(str, replaced))}) EXCEPT ALL SELECT _reason FROM {TYPED} "
-        "WHERE _reason IS NOT NULL))",
-    )
-    if other_reasons:
-        return False
-    cols = ", ".join(quote_ident(c.name) for c in src.columns)
-    # users and items keep each line's number: the later line of a file wins (helper-42: a
-    # reordered file is no same reading)
-    numbered = RECORD_COLUMN in engine_columns(src)
-    new = f"SELECT {cols}{', _rec' if numbered else ''} FROM {TYPED} WHERE _reason IS NULL"
-    old = f"SELECT {cols}{f', {RECORD_COLUMN}' if numbered else ''} FROM raw_{src.name} WHERE {BATCH_COLUMN} IN ({', '.join(map(str, replaced))})"
-    (differ,) = one_row(
-        con,
-        f"SELECT (SELECT count(*) FROM ({new} EXCEPT ALL {old})) "
-        f"+ (SELECT count(*) FROM ({old} EXCEPT ALL {new}))",
-    )
-    return differ == 0
-
-
-def _loads_of(
-    con: duckdb.DuckDBPyConnection,
-    src: Source,
-    fingerprints: tuple[str, ...],
-    *,
-    in_raw: bool = True,
-) -> tuple[int, ...]:
-    """The batches whose rows of this content for this source are in raw now, oldest first;
-    with `in_raw=False`, every batch that ever read it.
-
-    A file whose every line went to quarantine may be sent again, read another way (`--map`,
-    `--event-type`, `--ts-format`): none of its rows is in raw yet, so none can count twice.
-    """
-    if not has_table(con, "batches", SCHEMA):
-        return ()
-    ensure_schema(con)  # a warehouse from before `superseded_by` gets it
-    now = "AND loaded > 0 AND superseded_by IS NULL " if in_raw else ""
-    rows = con.execute(
-        f"SELECT batch_id FROM {SCHEMA}.batches WHERE source = ? AND list_contains(?, content_sha256) "
-        f"{now}ORDER BY batch_id",
-        [src.name, list(fingerprints)],
-    ).fetchall()
-    return tuple(r[0] for r in rows)
-
-
-def _replaced_by(
-    con: duckdb.DuckDBPyConnection, src: Source, fingerprints: tuple[str, ...]
-) -> int | None:
-    """The batch that now stands in place of this content, when a `--replace-batch` took it out."""
-    if not has_table(con, "replaced_contents", SCHEMA):
-        return None
-    row = con.execute(
-        f"SELECT max(batch_id) FROM {SCHEMA}.replaced_contents "
-        "WHERE source = ? AND list_contains(?, content_sha256)",
-        [src.name, list(fingerprints)],
-    ).fetchall()
-    return row[0][0]
-
-
-def _loads_elsewhere(
-    con: duckdb.DuckDBPyConnection, src: Source, fingerprints: tuple[str, ...]
-) -> tuple[tuple[str, int], ...]:
-    """(source, batch) of current loads of this content as another source."""
-    rows = con.execute(
-        f"SELECT source, batch_id FROM {SCHEMA}.batches WHERE source <> ? "
-        "AND list_contains(?, content_sha256) AND loaded > 0 AND superseded_by IS NULL "
-        "ORDER BY batch_id",
-        [src.name, list(fingerprints)],
-    ).fetchall()
-    return tuple((r[0], r[1]) for r in rows)
 
 
 @contextmanager
