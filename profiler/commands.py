@@ -101,8 +101,8 @@ def landing_readings(
     Checked here, before the loop starts, so a typo stops the command instead of rejecting every
     file that lands.
     """
+    from profiler.ingest_columns import check_mapping
     from profiler.ingest_reading import Reading, check_reading, parse_columns
-    from profiler.ingest_rules import check_mapping
     from profiler.sources import SOURCES
 
     if time_zone is not None:

@@ -42,6 +42,17 @@ from profiler.ingest_checks import (
     unknown_items,
     unpriced_purchases,
 )
+from profiler.ingest_columns import (
+    LEAF_PARENTS,
+    Staged,
+    apply_fallbacks,
+    check_mapping,
+    joined_date_and_time,
+    nested_fallbacks,
+    refuse_nested_values,
+    resolve_columns,
+    sends_email_ids,
+)
 from profiler.ingest_csv import stage_csv
 from profiler.ingest_kept import (
     SOME_EVENT_ID,
@@ -71,21 +82,7 @@ from profiler.ingest_resend import (
     replaced_by,
     take_out,
 )
-from profiler.ingest_rules import (
-    LEAF_PARENTS,
-    MONEY,
-    Staged,
-    apply_fallbacks,
-    check_mapping,
-    joined_date_and_time,
-    nested_fallbacks,
-    refuse_nested_values,
-    resolve_columns,
-    sends_email_ids,
-    serial_days_possible,
-    typed_query,
-    vocabulary_column,
-)
+from profiler.ingest_rules import MONEY, serial_days_possible, typed_query, vocabulary_column
 from profiler.ingest_values import is_numeric, quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
 from profiler.settings import refuse_example_warehouse

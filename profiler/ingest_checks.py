@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from profiler.ingest_columns import Staged
 from profiler.ingest_read import FileInfo, one_row
-from profiler.ingest_rules import Staged
 from profiler.ingest_values import quote_ident
 from profiler.sources import BATCH_COLUMN, Source
 from profiler.state import has_table

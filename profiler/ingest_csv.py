@@ -14,6 +14,7 @@ import csv
 import duckdb
 
 from profiler.errors import ProfilerError
+from profiler.ingest_columns import Staged
 from profiler.ingest_read import (
     BAD_BYTE,
     STAGE,
@@ -24,7 +25,6 @@ from profiler.ingest_read import (
     shown,
     stage_arrow,
 )
-from profiler.ingest_rules import Staged
 from profiler.ingest_values import quote_literal
 
 DELIMITERS = (",", ";", "\t", "|")

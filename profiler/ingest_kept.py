@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from profiler.ingest_columns import Staged, loose
 from profiler.ingest_read import json_path, one_row
-from profiler.ingest_rules import EXCEL_SERIALS, MONEY, Staged, _loose
+from profiler.ingest_rules import EXCEL_SERIALS, MONEY
 from profiler.ingest_values import null_word
 from profiler.sources import Source
 
@@ -239,7 +240,7 @@ def item_lists(
         return None
     if staged.fault != "__json_fault":
         for c in ignored:
-            if _loose(c).endswith(_ITEM_LISTS) and c in staged.values:
+            if loose(c).endswith(_ITEM_LISTS) and c in staged.values:
                 v = f"CAST({staged.values[c]} AS VARCHAR)"
                 (n,) = one_row(
                     con,
@@ -252,7 +253,7 @@ def item_lists(
     # an object none of whose keys was read is ignored whole (`properties`): its keys too
     inner = [k for k in staged.paths if k.partition(".")[0] in ignored]
     for c in [*ignored, *inner]:
-        if _loose(c.rpartition(".")[2]).endswith(_ITEM_LISTS):
+        if loose(c.rpartition(".")[2]).endswith(_ITEM_LISTS):
             path = staged.paths.get(c) or json_path(c)
             (n,) = one_row(
                 con,

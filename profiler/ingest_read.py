@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from profiler.errors import ProfilerError
-from profiler.ingest_rules import Staged
+from profiler.ingest_columns import Staged
 from profiler.ingest_values import quote_ident, quote_literal
 
 FORMATS = {

@@ -19,8 +19,8 @@ from conftest import REES46, TAOBAO, rees46_purchases, run_cli
 from profiler import pii
 from profiler.errors import ProfilerError
 from profiler.ingest import ingest
+from profiler.ingest_columns import check_mapping
 from profiler.ingest_reading import Reading, check_reading
-from profiler.ingest_rules import check_mapping
 from profiler.ingest_summary import describe_ingest
 from profiler.settings import Settings
 from profiler.sources import SOURCES
@@ -655,7 +655,7 @@ def test_a_value_mapped_to_skip_is_quarantined_as_skipped(con, tmp_path):
 def test_a_bare_date_column_is_the_time_only_when_no_other_column_is():
     """CDNOW's `date` is the time; an export with `date` and `datetime` (or `created_at`) keeps its
     real times. H&M's `article_id` is the item."""
-    from profiler.ingest_rules import resolve_columns
+    from profiler.ingest_columns import resolve_columns
     from profiler.sources import SOURCES
 
     def ts(*columns: str) -> str:
