@@ -165,7 +165,7 @@ class IngestResult:
     whole_in_minor_units: str | None = None
     # (ignored event id column, lines repeating an id an earlier line sent)
     repeated_ids: tuple[str, int] | None = None
-    orders_again: tuple[str, int, int] | None = None  # `ingest_kept.orders_again`
+    orders_again: tuple[str, int, int, int, int] | None = None  # `ingest_kept.orders_again`
     # (ignored JSON key, lines) holding a list of items (Segment's `properties.products`)
     item_lists: tuple[str, int] | None = None
     # (user ids that are another registered id's e-mail, the file's user ids): one person twice

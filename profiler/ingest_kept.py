@@ -279,8 +279,9 @@ class Kept:
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     # (column, count, one as sent): money whose decimal parts mostly have three digits
     thousands: list[tuple[str, int, str]] = field(default_factory=list)
-    # (column, purchase lines, orders): an order id whose purchases come at two times or more
-    orders_again: tuple[str, int, int] | None = None
+    # (column, purchase lines, orders sent again, lines, orders spread over times):
+    # an order id whose purchases come at two times or more
+    orders_again: tuple[str, int, int, int, int] | None = None
 
 
 def kept_warnings(
@@ -334,22 +335,29 @@ def kept_warnings(
 
 def orders_again(
     con: duckdb.DuckDBPyConnection, typed: str, column: str
-) -> tuple[str, int, int] | None:
-    """(column, lines, orders): purchase lines of an order id that the file sends at more than
-    one time: the order sent again (GA4 sends a purchase again when its confirmation page is
-    reloaded; helper-51: 8 purchases counted twice, unsaid). An order's items at one time are one
+) -> tuple[str, int, int, int, int] | None:
+    """(column, lines, orders, spread lines, spread orders): purchase lines of an order id that
+    the file sends at more than one time. A later line with an item the order had at an earlier
+    time is the order sent again (GA4 sends a purchase again when its confirmation page is
+    reloaded; helper-51: 8 purchases counted twice, unsaid); one with another item is the same
+    order's lines spread over times (helper-61: an order across midnight made a one-time buyer
+    a champion, and was told to leave its real lines out). An order's items at one time are one
     order."""
-    lines, orders = one_row(
+    again, orders, spread, spread_orders = one_row(
         con,
         # per user: an id GA4 writes `(not set)` or a 0 is no order (helper-59: 39 purchases
         # of 39 users were one order to leave out)
-        f"WITH p AS (SELECT user_id AS u, __kept_order_id AS o, ts FROM {typed} "
+        f"WITH p AS (SELECT user_id AS u, __kept_order_id AS o, ts, item_id AS i FROM {typed} "
         f"WHERE _reason IS NULL AND event_type = 'purchase' AND {some_id('__kept_order_id')}), "
-        "again AS (SELECT u, o, min(ts) AS first FROM p GROUP BY u, o HAVING count(DISTINCT ts) > 1) "
-        "SELECT count(*), count(DISTINCT (p.u, p.o)) FROM p "
-        "JOIN again AS a ON a.u = p.u AND a.o = p.o AND p.ts > a.first",
+        "many AS (SELECT u, o, min(ts) AS first FROM p GROUP BY u, o HAVING count(DISTINCT ts) > 1), "
+        "later AS (SELECT l.u, l.o, EXISTS (SELECT 1 FROM p AS q WHERE q.u = l.u AND q.o = l.o "
+        "AND q.ts < l.ts AND q.i IS NOT DISTINCT FROM l.i) AS sent_again "
+        "FROM p AS l JOIN many AS m ON m.u = l.u AND m.o = l.o AND l.ts > m.first) "
+        "SELECT count(*) FILTER (WHERE sent_again), count(DISTINCT (u, o)) FILTER (WHERE sent_again), "
+        "count(*) FILTER (WHERE NOT sent_again), count(DISTINCT (u, o)) FILTER (WHERE NOT sent_again) "
+        "FROM later",
     )
-    return (column, lines, orders) if lines else None
+    return (column, again, orders, spread, spread_orders) if again or spread else None
 
 
 def three_decimals(

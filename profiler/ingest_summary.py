@@ -65,12 +65,19 @@ def describe_ingest(result) -> str:
             f"currency is {currency}: sent in cents? --minor-units divides it by 100 (with "
             "--replace for this file)"
         )
-    if result.orders_again:
-        column, n, orders = result.orders_again
+    column, n, orders, spread, spread_orders = result.orders_again or ("", 0, 0, 0, 0)
+    if n:
         lines.append(
             f"  warning: {orders:,} order(s) of {column!r} (ignored) come again later in the file "
-            f"({n:,} purchase line(s) after their first time: a confirmation page reloaded?); "
-            "each counts as a purchase again: leave the later copies out"
+            f"({n:,} purchase line(s) repeat an item of the order at a later time: a confirmation "
+            "page reloaded?); each counts as a purchase again: leave the later copies out"
+        )
+    if spread:
+        lines.append(
+            f"  warning: {spread_orders:,} order(s) of {column!r} (ignored) have items at several "
+            f"times ({spread:,} purchase line(s) after the order's first time: an order across "
+            "midnight?); each time counts as a purchase of its own (purchase days, rfm_frequency): "
+            "give an order's lines its first time to count it once"
         )
     if result.repeated_ids:
         column, n = result.repeated_ids

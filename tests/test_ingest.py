@@ -3093,6 +3093,15 @@ def test_an_order_sent_again_later_is_said(con, tmp_path):
     once = ingest(con, "events", write(tmp_path / "once.csv", body + "\n".join(lines) + "\n"),
                   pii_key=KEY, mapping={"user_id": "user_pseudo_id"}, replace=False)  # fmt: skip
     assert once.orders_again is None
+    # an order's other items a minute later, past midnight: its lines spread over two times,
+    # not sent again (helper-61: told to leave 14 real purchases out)
+    u, t, _, _ = bought[2]
+    midnight = f"{u},{t + timedelta(minutes=1):%Y-%m-%d %H:%M:%S},purchase,other-item,9.5,T1"
+    spread = ingest(con, "events", write(tmp_path / "midnight.csv", body + "\n".join([*lines, midnight]) + "\n"),
+                    pii_key=KEY, mapping={"user_id": "user_pseudo_id"})  # fmt: skip
+    assert spread.orders_again == ("transaction_id", 0, 0, 1, 1)
+    assert "come again later" not in said_of(spread)
+    assert "1 order(s) of 'transaction_id' (ignored) have items at several times" in said_of(spread)
     # GA4 writes `(not set)` where a purchase has no id: no order, whatever the users and times
     # (helper-59: 39 purchases of 39 users were told to go)
     unset = body + "".join(
