@@ -48,6 +48,7 @@ from profiler.ingest_columns import (
     apply_fallbacks,
     check_mapping,
     joined_date_and_time,
+    loose,
     nested_fallbacks,
     refuse_nested_values,
     resolve_columns,
@@ -55,6 +56,7 @@ from profiler.ingest_columns import (
 )
 from profiler.ingest_csv import stage_csv
 from profiler.ingest_kept import (
+    ITEM_LISTS,
     SOME_EVENT_ID,
     checked_columns,
     dedupe_id,
@@ -342,6 +344,8 @@ def _load(
             if c not in read and (c not in staged.paths or c.split(".", 1)[0] in read)
         ]  # an unread key beside read ones stays unread: quarantine never shows it (helper-33)
     _refuse_nested(staged, resolved, file)
+    if src.name == "events":
+        _refuse_item_lists(staged, ignored, file)
     if reading.ts_format:  # a Parquet integer of dates (GA4's event_date, 20191001) takes it too
         for target in ("ts", "signup_ts"):
             column = resolved.get(target)
@@ -490,6 +494,20 @@ def _refuse_nested(staged: Staged, resolved: dict[str, str], file: str) -> None:
             raise ProfilerError(
                 f"{file}: column {column!r} ({kind[:60]}) holds nested values, not one {target}; "
                 "flatten the file first, one line per item (DuckDB: SELECT *, unnest(items, "
+                "recursive := true) FROM 'file.parquet'); nothing loaded"
+            )
+
+
+def _refuse_item_lists(staged: Staged, ignored: list[str], file: str) -> None:
+    """A Parquet column of an order's items, unread (helper-61: a Spark file's `items`
+    list<struct> loaded 200 purchases without their 214 items, prices or categories)."""
+    for column in ignored:
+        kind = staged.native.get(column) or ""
+        if kind.startswith("STRUCT") and kind.endswith("[]") and loose(column).endswith(ITEM_LISTS):
+            raise ProfilerError(
+                f"{file}: column {column!r} holds a list of items on each line, which one event "
+                "cannot hold (its items, prices and categories would go unread); flatten the file "
+                f"first, one line per item (DuckDB: SELECT * EXCLUDE ({column}), unnest({column}, "
                 "recursive := true) FROM 'file.parquet'); nothing loaded"
             )
 

@@ -225,7 +225,7 @@ def checked_columns(src: Source, ignored: list[str], readable: set[str]) -> dict
     return {what: c for what, c in found.items() if c is not None and c in readable}
 
 
-_ITEM_LISTS = ("items", "products", "product1")  # and names ending so: `line_items`,
+ITEM_LISTS = ("items", "products", "product1")  # and names ending so: `line_items`,
 # `properties_products`, Snowplow's `contexts_com_snowplowanalytics_snowplow_ecommerce_product_1`
 
 
@@ -240,7 +240,7 @@ def item_lists(
         return None
     if staged.fault != "__json_fault":
         for c in ignored:
-            if loose(c).endswith(_ITEM_LISTS) and c in staged.values:
+            if loose(c).endswith(ITEM_LISTS) and c in staged.values:
                 v = f"CAST({staged.values[c]} AS VARCHAR)"
                 (n,) = one_row(
                     con,
@@ -253,7 +253,7 @@ def item_lists(
     # an object none of whose keys was read is ignored whole (`properties`): its keys too
     inner = [k for k in staged.paths if k.partition(".")[0] in ignored]
     for c in [*ignored, *inner]:
-        if loose(c.rpartition(".")[2]).endswith(_ITEM_LISTS):
+        if loose(c.rpartition(".")[2]).endswith(ITEM_LISTS):
             path = staged.paths.get(c) or json_path(c)
             (n,) = one_row(
                 con,

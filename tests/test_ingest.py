@@ -8,6 +8,7 @@ import dataclasses
 import gzip
 import hashlib
 import os
+import re
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -2582,6 +2583,20 @@ def test_a_nested_parquet_column_is_refused_as_one_value(con, tmp_path):
         ingest(con, "events", path, pii_key=KEY,
                mapping={"user_id": "user_pseudo_id", "event_type": "event_name", "item_id": "items"})  # fmt: skip
     assert snapshot(con) == before
+    # unmapped, the list loaded each line as one event without its items (helper-61)
+    reading = {"user_id": "user_pseudo_id", "event_type": "event_name"}
+    with pytest.raises(
+        ProfilerError, match="column 'items' holds a list of items on each line"
+    ) as e:
+        ingest(con, "events", path, pii_key=KEY, mapping=reading)
+    assert snapshot(con) == before
+    # the command the message gives flattens it: one line per item, each read
+    flat = tmp_path / "flat.parquet"
+    query = re.search(r"DuckDB: (SELECT .*?FROM 'file\.parquet')", str(e.value)).group(1)
+    con.execute(f"COPY ({query.replace('file.parquet', str(path))}) TO '{flat}'")
+    got = ingest(con, "events", flat, pii_key=KEY, mapping=reading)
+    assert got.loaded == 20
+    assert rows(con, "SELECT count(item_id), count(price) FROM raw_events") == [(20, 20)]
 
 
 def test_ga4_event_date_reads_with_a_format_and_is_named_without_one(con, tmp_path):
