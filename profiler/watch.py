@@ -1,9 +1,10 @@
-"""`profiler watch DIR`: ingest files landing in DIR/<source>/ and build after each arrival window.
+"""`profiler watch DIR`: ingest files landing in DIR/<source>/ (or folders under it) and build after
+each arrival window.
 
 A file is taken once its size has stopped changing for one scan (so half-copied files wait), is
-ingested once (ingest itself refuses content it has seen), then moved to `DIR/<source>/_loaded/`;
-a file ingest refuses, or of which no line loaded (all in `quarantine`: send it again read another
-way), goes to `DIR/<source>/_rejected/` with a `.reason.txt` beside it. Ctrl-C and
+ingested once (ingest itself refuses content it has seen), then moved to a `_loaded/` folder beside
+it; a file ingest refuses, or of which no line loaded (all in `quarantine`: send it again read
+another way), goes to a `_rejected/` folder beside it with a `.reason.txt`. Ctrl-C and
 SIGTERM stop the loop between steps, never inside an ingest or a build.
 """
 
@@ -240,12 +241,19 @@ def _all_files(directory: Path) -> list[tuple[str, Path]]:
 
 
 def _arrived(folder: Path) -> list[Path]:
-    """The files to take from one source's folder, in the order they landed (then by name): the
-    newer users or items file must load later to win (`--once` took them by name: `export_10`
-    before `export_9`)."""
-    return sorted(
-        (p for p in folder.iterdir() if _landed(p)), key=lambda p: (p.stat().st_mtime, p.name)
+    """The files to take from one source's folder and the folders under it (a partitioned
+    export's `dt=2019-10-17/part-0.parquet`: helper-61, skipped unsaid), in the order they
+    landed (then by path): the newer users or items file must load later to win (`--once` took
+    them by name: `export_10` before `export_9`). Archives and hidden folders are not read."""
+    found = (
+        p
+        for p in folder.rglob("*")
+        if _landed(p)
+        and not any(
+            part in ARCHIVES or part.startswith(".") for part in p.relative_to(folder).parts[:-1]
+        )
     )
+    return sorted(found, key=lambda p: (p.stat().st_mtime, str(p.relative_to(folder))))
 
 
 def _sleep(seconds: float, stop: _Stop) -> None:

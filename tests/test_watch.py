@@ -227,6 +227,33 @@ def test_watch_takes_every_file_and_overwrites_none(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (250,)
 
 
+def test_watch_reads_a_partitioned_export_and_archives_each_part_beside_it(tmp_path: Path) -> None:
+    """A Spark or Hive export lands as `events/dt=.../part-0.parquet`: watch read none of it and
+    said nothing (helper-61). Taobao's lines in three day partitions, each part under one name;
+    a second scan takes nothing again."""
+    lines = TAOBAO.read_text().splitlines()
+    land, wh = tmp_path / "landing", tmp_path / "wh.duckdb"
+    project = sql_project(tmp_path / "project")
+    for n in range(3):
+        part = land / "events" / f"dt=2017-11-2{n}"
+        part.mkdir(parents=True)
+        body = "\n".join([lines[0], *lines[1 + 100 * n : 101 + 100 * n]]) + "\n"
+        (part / "part-0.csv").write_text(body)
+    run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    for n in range(3):
+        assert [p.name for p in (land / "events" / f"dt=2017-11-2{n}" / "_loaded").iterdir()] == [
+            "part-0.csv"
+        ]
+    run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*), count(DISTINCT _batch_id) FROM raw_events"
+        ).fetchone() == (
+            300,
+            3,
+        )
+
+
 def test_a_mapped_value_wins_over_a_synonym_whatever_its_case(tmp_path: Path) -> None:
     """A shop whose `Buy` means a view (a "buy box" impression): the mapping is compared the way
     synonyms are, so `Buy`, `buy` and `BUY` are all views, not purchases. Taobao's lines."""
