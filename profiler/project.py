@@ -18,6 +18,9 @@ MODEL_DIRS = ("sql", "features")
 _HEADER_LINE = re.compile(r"^--\s?(?P<key>[a-z_]+):\s*(?P<value>.*)$")
 _COLUMN_LINE = re.compile(r"^--\s{2,}(?P<name>[A-Za-z_][A-Za-z0-9_]*):\s*(?P<doc>.*)$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# the warehouse's own tables and names, which a model of that name would overwrite or shadow
+# (helper-60: a model `quarantine` replaced the quarantined lines with its one row)
+RESERVED = ("raw_events", "raw_users", "raw_items", "raw_feedback", "quarantine", "as_of_time")
 
 
 class Kind(StrEnum):
@@ -125,6 +128,11 @@ def parse_model(path: Path, text: str | None = None) -> Model:
         raise ProfilerError(
             f"{where}: model name {name!r} must be lower_snake_case (it becomes a table name)"
         )
+    if name in RESERVED:
+        raise ProfilerError(
+            f"{where}: {name!r} is the warehouse's own table or name, which a model would "
+            f"overwrite; rename the file (reserved: {', '.join(RESERVED)})"
+        )
     known = {
         "kind",
         "time_column",
@@ -173,6 +181,11 @@ def _check_kind_options(model: Model, where: str) -> None:
     """Fail fast on a kind without what it needs, like dbt-duckdb's strategies do."""
     if not model.sql:
         raise ProfilerError(f"{where}: the model has no SQL after its header")
+    if model.kind is Kind.PYTHON:  # helper-60: accepted, then failed at the gate
+        raise ProfilerError(
+            f"{where}: kind python is the model layer's (user_scores, from models/*.toml); a SQL "
+            f"model is one of {', '.join(k.value for k in Kind if k is not Kind.PYTHON)}"
+        )
     if model.kind is Kind.INCREMENTAL_BY_TIME and not model.time_column:
         raise ProfilerError(f"{where}: kind incremental_by_time needs a `-- time_column:` header")
     if model.kind in (Kind.INCREMENTAL_BY_KEY, Kind.SCD2) and not model.unique_key:

@@ -75,6 +75,7 @@ def test_docs_do_not_change_the_data_fingerprint(tmp_path: Path) -> None:
         ("-- kind: incremental_by_key\n", "needs a `-- unique_key:` header"),
         ("-- lookback: soon\n", "lookback must be a whole number"),
         ("-- colour: red\n", "unknown header key"),
+        ("-- kind: python\n", "kind python is the model layer's"),
     ],
 )
 def test_bad_headers_name_the_file(tmp_path: Path, header: str, message: str) -> None:
@@ -82,6 +83,16 @@ def test_bad_headers_name_the_file(tmp_path: Path, header: str, message: str) ->
     with pytest.raises(ProfilerError, match=message) as err:
         parse_model(path)
     assert str(err.value).startswith(f"{path}:1:")
+
+
+@pytest.mark.parametrize("name", ["quarantine", "raw_events", "as_of_time"])
+def test_a_model_may_not_take_the_name_of_the_warehouses_own_tables(
+    tmp_path: Path, name: str
+) -> None:
+    """helper-60: a model `quarantine` replaced the quarantined lines with its one row."""
+    path = write(tmp_path, f"sql/{name}.sql", "SELECT 1 AS x\n")
+    with pytest.raises(ProfilerError, match=f"{name!r} is the warehouse's own table or name"):
+        parse_model(path)
 
 
 def test_order_and_lineage(tmp_path: Path) -> None:
