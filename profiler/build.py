@@ -368,6 +368,31 @@ def _regate(con, model: Model, plan, state: ModelState, gate, t0: float) -> Mode
     return result
 
 
+def _header_columns_missing(con: duckdb.DuckDBPyConnection, model: Model, staged) -> str | None:
+    """The header's time_column, unique_key and track_columns name columns of the model's
+    output (helper-60: a misspelt time_column passed every full build and failed the first
+    batch, days later)."""
+    named = {
+        "time_column": [model.time_column] if model.kind is Kind.INCREMENTAL_BY_TIME else [],
+        "unique_key": model.unique_key
+        if model.kind.is_incremental or model.kind is Kind.SCD2
+        else [],
+        "track_columns": model.track_columns if model.kind is Kind.SCD2 else [],
+    }
+    if not any(named.values()):
+        return None
+    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {staged.relation}").fetchall()}
+    for key, columns in named.items():
+        missing = [c for c in columns if c and c not in have]
+        if missing:
+            return (
+                f"-- {key}: {', '.join(missing)} is no column of the model's output "
+                f"(it has {', '.join(sorted(have)[:12])}{', ...' if len(have) > 12 else ''}); "
+                "nothing was published"
+            )
+    return None
+
+
 def _repeated_key(con: duckdb.DuckDBPyConnection, model: Model, staged) -> str | None:
     """An incremental_by_key model's rows replace the published ones by key: two rows of one key
     would both stay (helper-28: 1,856 rows for 928 users, published). None when the key is unique."""
@@ -509,7 +534,7 @@ def _build_one(
         sql = prepare_sql(con, dag, model, plan, ctx)
         staged = stage(con, model, sql, plan, ctx)
         new_state.rows = staged.rows
-        repeated = _repeated_key(con, model, staged)
+        repeated = _header_columns_missing(con, model, staged) or _repeated_key(con, model, staged)
         if repeated:
             staged.drop(con)
             failed.add(model.name)

@@ -682,6 +682,26 @@ def test_an_incremental_by_key_model_with_a_repeated_key_is_not_published(
     assert table_diff(full_build, wh, "int_user_interests") == 0
 
 
+def test_a_misspelt_time_column_fails_the_first_build_not_a_later_batch(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """helper-60: `-- time_column: dayz` passed every full build and failed the first
+    incremental one, days later. Now the full build that meets it says so and publishes nothing."""
+    edited = tmp_path / "project"
+    shutil.copytree(project, edited)
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    model = edited / "sql" / "int_user_feedback_day.sql"
+    model.write_text(
+        model.read_text().replace("-- time_column: day\n", "-- time_column: dayz\n", 1)
+    )
+    out = " ".join(
+        run_cli("build", "--full-refresh", warehouse=wh, project=edited, ok=False).split()
+    )
+    assert "-- time_column: dayz is no column of the model's output" in out, out
+    assert table_diff(full_build, wh, "int_user_feedback_day") == 0
+
+
 def test_a_selected_model_is_not_built_on_parents_of_another_as_of(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:
