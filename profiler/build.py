@@ -341,7 +341,8 @@ def _error(model: Model, plan, message: str, t0: float) -> ModelResult:
 def _regate(con, model: Model, plan, state: ModelState, gate, t0: float) -> ModelResult | None:
     """A suite edited since the table was published validates the published table (helper-28: a
     stricter or renamed suite never looked at it); None when it passes. The table stays either way:
-    its readers are skipped until the data or the suite is fixed."""
+    its readers are skipped until the data or the suite is fixed. A pass is returned too, as a
+    skip with its validations and warnings (helper-60: a failing `warn` went unsaid)."""
     from profiler.gate import published_query
     from profiler.materialize import Staged
 
@@ -351,7 +352,17 @@ def _regate(con, model: Model, plan, state: ModelState, gate, t0: float) -> Mode
     staged = Staged(model, plan, f"({query})", state.rows, lambda c: None)
     outcome = gate.check(con, staged)
     if outcome.passed:
-        return None
+        result = ModelResult(
+            model.name,
+            model.kind.value,
+            "success",
+            "skip",
+            "suite changed: published table checked",
+            execution_time=round(time.perf_counter() - t0, 3),
+        )
+        result.validations, result.gate_time = outcome.results, round(outcome.seconds, 3)
+        result.message = "\n".join(outcome.warnings)
+        return result
     result = ModelResult(
         model.name,
         model.kind.value,
@@ -507,9 +518,10 @@ def _build_one(
         parent_versions,
         state.rows if state else 0,
     )
+    regated = None
     if suite_changed and not plan.does_work:
         regated = _regate(con, model, plan, state, options.gate, t0)
-        if regated is not None:  # the published table fails its changed suite: stays as it is
+        if regated is not None and regated.status == "blocked":  # stays as it is
             failed.add(model.name)
             return regated
     if not plan.does_work:
@@ -520,7 +532,7 @@ def _build_one(
         ):
             write_state(con, new_state)
         states[model.name] = new_state
-        return ModelResult(
+        return regated or ModelResult(
             model.name,
             model.kind.value,
             "success",

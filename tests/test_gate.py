@@ -647,6 +647,19 @@ def test_a_changed_suite_checks_the_published_table_and_a_suite_of_nothing_is_na
     suite["expectations"][-1]["kwargs"]["max_value"] = 1
     path.write_text(json.dumps(suite))
     run_cli("build", warehouse=wh, project=project)
+    # a failing `warn` on the published table is said, and recorded (helper-60: unsaid)
+    suite["expectations"].append(exp(
+        "expect_column_values_to_be_between", "warn", column="weekend_share", max_value=0.01
+    ))  # fmt: skip
+    path.write_text(json.dumps(suite))
+    out = " ".join(run_cli("build", warehouse=wh, project=project).split())
+    assert "suite changed: published table checked" in out and "weekend_share" in out, out
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    (checked,) = [r for r in results if r["model"] == "behaviour_features"]
+    assert checked["action"] == "skip" and len(checked["validations"]) == len(suite["expectations"])
+    suite["expectations"].pop()
+    path.write_text(json.dumps(suite))
+    run_cli("build", warehouse=wh, project=project)
     path.rename(path.with_name("engagement.json"))
     out = " ".join(run_cli("build", warehouse=wh, project=project).split())
     assert "note: expectations/engagement.json checks no model or raw table" in out, out
