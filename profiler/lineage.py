@@ -31,10 +31,23 @@ class TableRef:
 
 def parse(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> exp.Expression:
     """Parse one statement; a syntax error names the file and line."""
+    import duckdb
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError
 
+    try:  # DuckDB's parser first: sqlglot reads `a,, b` and writes it back as valid SQL, so the
+        # model built from SQL its author never wrote (helper-60)
+        duckdb.extract_statements(sql)
+    except duckdb.ParserException as err:
+        text = str(err).removeprefix("Parser Error: ")
+        # DuckDB shows the line as `LINE 2:   b * FROM t` and a caret under the place
+        found = re.search(r"\n(LINE (\d+): ).*\n( *)\^", text)
+        line = (int(found.group(2)) if found else 1) + line_offset
+        column = f" (column {len(found.group(3)) - len(found.group(1)) + 1})" if found else ""
+        raise ProfilerError(
+            f"{where}:{line}: SQL does not parse{column}: {text.splitlines()[0]}"
+        ) from None
     try:
         statements = sqlglot.parse(sql, read=DIALECT)
     except ParseError as err:
