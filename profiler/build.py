@@ -379,7 +379,7 @@ def _regate(con, model: Model, plan, state: ModelState, gate, t0: float) -> Mode
     return result
 
 
-def _header_columns_missing(con: duckdb.DuckDBPyConnection, model: Model, staged) -> str | None:
+def _header_columns_missing(model: Model, have: list[str]) -> str | None:
     """The header's time_column, unique_key and track_columns name columns of the model's
     output (helper-60: a misspelt time_column passed every full build and failed the first
     batch, days later)."""
@@ -390,9 +390,6 @@ def _header_columns_missing(con: duckdb.DuckDBPyConnection, model: Model, staged
         else [],
         "track_columns": model.track_columns if model.kind is Kind.SCD2 else [],
     }
-    if not any(named.values()):
-        return None
-    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {staged.relation}").fetchall()}
     for key, columns in named.items():
         missing = [c for c in columns if c and c not in have]
         if missing:
@@ -402,6 +399,26 @@ def _header_columns_missing(con: duckdb.DuckDBPyConnection, model: Model, staged
                 "nothing was published"
             )
     return None
+
+
+def _documented_otherwise(model: Model, have: list[str]) -> list[str]:
+    """The header's `-- columns:` against the output's columns, when it documents any: a column
+    documented but gone, or made but undocumented, leaves the docs site and the export's
+    descriptions wrong, unsaid (helper-60)."""
+    if not model.columns:
+        return []
+    if model.kind is Kind.SCD2:  # the engine's stamps: in the table, not in the staged rows
+        from profiler.materialize.scd2 import STAMPS
+
+        have = [*have, *STAMPS]
+    gone = [c for c in model.columns if c not in have]
+    new = [c for c in have if c not in model.columns and not c.startswith("_")]
+    notes = []
+    if gone:
+        notes.append(f"note: the header documents {', '.join(gone)}, which the model does not make")
+    if new:
+        notes.append(f"note: the header's columns do not document {', '.join(new)}")
+    return notes
 
 
 def _repeated_key(con: duckdb.DuckDBPyConnection, model: Model, staged) -> str | None:
@@ -546,7 +563,8 @@ def _build_one(
         sql = prepare_sql(con, dag, model, plan, ctx)
         staged = stage(con, model, sql, plan, ctx)
         new_state.rows = staged.rows
-        repeated = _header_columns_missing(con, model, staged) or _repeated_key(con, model, staged)
+        have = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {staged.relation}").fetchall()]
+        repeated = _header_columns_missing(model, have) or _repeated_key(con, model, staged)
         if repeated:
             staged.drop(con)
             failed.add(model.name)
@@ -574,7 +592,9 @@ def _build_one(
         result.status = "blocked"
         result.message = "; ".join(outcome.errors + outcome.raised)
         return result
-    result.message = "\n".join(staged.messages + outcome.warnings)
+    result.message = "\n".join(
+        staged.messages + outcome.warnings + _documented_otherwise(model, have)
+    )
     if model.kind.keeps_history:  # rewound past a replaced load: done (again would be harmless)
         clear_history_mark(con, model.name)
     states[model.name] = new_state

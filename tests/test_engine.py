@@ -702,6 +702,24 @@ def test_a_misspelt_time_column_fails_the_first_build_not_a_later_batch(
     assert table_diff(full_build, wh, "int_user_feedback_day") == 0
 
 
+def test_a_header_that_documents_other_columns_than_the_model_makes_is_said(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """helper-60: a documented column the model no longer made vanished from the docs site, and
+    a new one went undocumented, both unsaid. A new model of the analyst's over the profile."""
+    edited = tmp_path / "project"
+    shutil.copytree(project, edited)
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    (edited / "features" / "big_buyers.sql").write_text(
+        "-- kind: table\n-- columns:\n--   user_id: the user\n--   ghost: gone\n"
+        "SELECT user_id, total_spend > 100 AS big_spender FROM user_profile\n"
+    )
+    out = " ".join(run_cli("build", "--select", "big_buyers", warehouse=wh, project=edited).split())
+    assert "note: the header documents ghost, which the model does not make" in out, out
+    assert "note: the header's columns do not document big_spender" in out
+
+
 def test_a_selected_model_is_not_built_on_parents_of_another_as_of(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:

@@ -28,7 +28,7 @@ from profiler.materialize import STAGE_PREFIX, Staged, quote, relation_type
 from profiler.plan import SQL_CHANGED_IN_HISTORY, BuildContext, Plan, ts_literal
 from profiler.project import Model
 
-_STAMPS = ("valid_from", "valid_to", "is_current")
+STAMPS = ("valid_from", "valid_to", "is_current")
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
@@ -57,7 +57,7 @@ def _kept(
     if relation_type(con, model.name) is None:
         return [], "no history yet", []
     have, new = _columns(con, quote(model.name)), _columns(con, quote(staging))
-    if any(s not in have for s in _STAMPS):
+    if any(s not in have for s in STAMPS):
         return [], f"{model.name} was no history before (kind changed)", []
     if any(k not in have for k in model.unique_key):
         return [], f"its key {', '.join(model.unique_key)} is new", []
