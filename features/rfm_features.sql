@@ -7,7 +7,7 @@
 --   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
 --   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases
 --   rfm_age_days: days from the first purchase day to the as-of day, lifetimes 'T'; NULL without purchases
---   rfm_monetary_value: mean money spent per repeat purchase day (the first purchase day left out; unpriced purchases count as 0), lifetimes 'monetary_value'; 0 with a single purchase day; NULL without purchases
+--   rfm_monetary_value: mean money spent per repeat purchase day (the first purchase day left out; money as in total_spend: the amount, else the event's or the catalogue's unit price x quantity, 0 when priced nowhere), lifetimes 'monetary_value', unrounded as lifetimes computes it; 0 with a single purchase day; NULL without purchases
 --   purchase_days: days with at least one purchase (0 for non-purchasers)
 --   days_since_last_purchase: days from the last purchase day to the as-of day; NULL without purchases
 --   total_spend: money spent ever, in the shop's currency as sent (no conversion), rounded to the millionth; 0 when purchases carry no amount or price, NULL without purchases

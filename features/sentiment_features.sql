@@ -20,7 +20,7 @@
 --   loyalty_score: 0-1: 0.35 repeat (repeat purchase days, purchase days - 1, over 4: 5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, at most 1; without purchases a complaint counts as a rate of 1)
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
 --   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7; NULL without purchases
---   lifecycle_stage: 'new' (one purchase day, within 2 cycles), 'active' (last purchase within 1.5 cycles), 'at risk' (within 3 cycles), 'churned' (longer ago); 'prospect' without purchases
+--   lifecycle_stage: 'new' (one purchase day, the last at most 2 cycles ago), 'active' (last purchase at most 1.5 cycles ago), 'at risk' (at most 3 cycles), 'churned' (longer ago; a one-purchase-day user past 2 cycles is at risk or churned by the same bounds); 'prospect' without purchases
 WITH rules AS (
     -- Loyalty weights, bands and lifecycle thresholds: stated here and only here.
     SELECT

@@ -67,7 +67,7 @@
 --   top_search_term_3: third most frequent search query
 --   search_terms_used: distinct search queries ever
 --   top_category_1: category with the highest affinity (ties: the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
---   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day
+--   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day (the half-life: int_user_interests' half_life_days, 30 days as shipped)
 --   top_category_2: second category by affinity
 --   top_category_2_affinity: its affinity at the as-of
 --   top_category_3: third category by affinity
@@ -88,7 +88,7 @@
 --   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
 --   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases
 --   rfm_age_days: days from the first purchase day to the as-of day, lifetimes 'T'; NULL without purchases
---   rfm_monetary_value: mean money spent per repeat purchase day (the first purchase day left out; unpriced purchases count as 0), lifetimes 'monetary_value'; 0 with a single purchase day; NULL without purchases
+--   rfm_monetary_value: mean money spent per repeat purchase day (the first purchase day left out; money as in total_spend: the amount, else the event's or the catalogue's unit price x quantity, 0 when priced nowhere), lifetimes 'monetary_value', unrounded as lifetimes computes it; 0 with a single purchase day; NULL without purchases
 --   purchase_days: days with at least one purchase (0 for non-purchasers)
 --   days_since_last_purchase: days from the last purchase day to the as-of day; NULL without purchases
 --   total_spend: money spent ever, in the shop's currency as sent (no conversion), rounded to the millionth; a purchase without amount or price is valued at its item's newest catalogue price (stg_items), so a new price list revalues it; 0 when purchases carry no amount or price and their items none, NULL without purchases
@@ -113,7 +113,7 @@
 --   loyalty_score: 0-1: 0.35 repeat ((purchase days - 1) / 4, at most 1: 5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, at most 1; without purchases a complaint counts as a rate of 1)
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
 --   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7; NULL without purchases
---   lifecycle_stage: 'new' (one purchase day, within 2 cycles), 'active' (last purchase within 1.5 cycles), 'at risk' (within 3 cycles), 'churned' (longer ago); 'prospect' without purchases
+--   lifecycle_stage: 'new' (one purchase day, the last at most 2 cycles ago), 'active' (last purchase at most 1.5 cycles ago), 'at risk' (at most 3 cycles), 'churned' (longer ago; a one-purchase-day user past 2 cycles is at risk or churned by the same bounds); 'prospect' without purchases
 --   p_purchase_30d: model purchase_propensity: probability of at least one purchase in the p_purchase_horizon_days days after as-of (the name keeps the spec's default horizon, 30 days); NULL when the model could not be trained or scored (too little history)
 --   p_purchase_30d_decile: decile of p_purchase_30d among all users at this as-of, 1 = the 10% most likely buyers
 --   p_purchase_horizon_days: the horizon p_purchase_30d is for, in days: horizon_days in models/purchase_propensity.toml (30), or what `profiler train --horizon-days H` trained; NULL when not scored, or scored before this column existed

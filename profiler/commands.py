@@ -264,7 +264,7 @@ def build_project(
             write_run_results(settings.target_dir, run)
             if run.status == "success":
                 publish_serving_copy(settings, con, run)
-            printer.summary(con, run, settings.warehouse)
+            printer.summary(con, run, settings.warehouse, as_of_given=as_of is not None)
             gone = _models_gone(con, settings)
             if gone:  # its table stays, as it was: say so rather than let it go stale unsaid
                 console.print(

@@ -54,7 +54,7 @@ class BuildPrinter:
             indented = "\n".join(f"         {line}" for line in r.message.splitlines())
             self.console.print(indented, soft_wrap=True, style=style, markup=False)
 
-    def summary(self, con, run: RunResults, warehouse: Path) -> None:
+    def summary(self, con, run: RunResults, warehouse: Path, as_of_given: bool = False) -> None:
         worked = sum(r.action != "skip" and r.status == "success" for r in run.results)
         bad = [r for r in run.results if r.status in ("error", "blocked")]
         held = sum(r.status == "skipped" for r in run.results)  # behind a failed upstream
@@ -113,7 +113,12 @@ class BuildPrinter:
         if waiting:  # reviews are often written days after the last event a shop sent
             self.console.print(
                 f"{waiting:,} feedback row(s) are newer than the as-of and not in the profile yet: "
-                "they count once events reach their time, or with --as-of",
+                # helper-63: said to a build given --as-of too
+                + (
+                    "a build at a later as-of counts them"
+                    if as_of_given
+                    else "they count once events reach their time, or with --as-of"
+                ),
                 soft_wrap=True,
             )
 

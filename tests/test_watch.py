@@ -71,6 +71,12 @@ def test_watch_reads_each_folder_with_its_options(tmp_path: Path) -> None:
     # REES46 logged them seconds apart, and they count as the separate purchases they are
     assert (users, bought) == (len({b[0] for b in buys}), len(buys))
     assert len(set(buys)) == 212 and len(buys) == 214
+    # a build given --as-of is not told to give --as-of (helper-63)
+    past = run_cli("build", "--as-of", "2019-10-01T12:00:00", warehouse=wh, project=project)
+    assert (
+        "newer than the as-of and not in the profile yet: a build at a later as-of counts"
+        in " ".join(past.split())
+    )
 
 
 def test_watch_without_the_options_rejects_the_export_with_the_reason(tmp_path: Path) -> None:
