@@ -38,6 +38,7 @@ from profiler.ingest_checks import (
     order_totals_on_lines,
     product_strings,
     purchase_words_together,
+    purchases_resent,
     purchases_twice,
     unknown_items,
     unpriced_purchases,
@@ -134,6 +135,7 @@ class IngestResult:
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
+    purchases_resent: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_resent`
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
     product_strings: tuple[int, str] = (0, "")  # `ingest_checks.product_strings`
     itemless: tuple[int, int] = (0, 0)  # `ingest_checks.itemless_purchases`
@@ -401,6 +403,7 @@ def _load(
         )
     dated_again = dated_again_count(con, src, TYPED, replaced) if stats.loaded else 0
     twice = purchases_twice(con, src, TYPED, replaced) if stats.loaded else (0, [])
+    resent = purchases_resent(con, src, TYPED, replaced) if stats.loaded else (0, [])
     dropped = (
         columns_dropped(con, src, TYPED, resolved, replaced, staged.columns)
         if stats.loaded
@@ -438,6 +441,7 @@ def _load(
         serial_birthdays=kept.serial_birthdays,
         yearless_birthdays=kept.yearless_birthdays,
         purchases_twice=twice,
+        purchases_resent=resent,
         dropped=dropped,
         purchase_words=purchase_words_together(con, TYPED)
         if stats.loaded and src.name == "events"

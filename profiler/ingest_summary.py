@@ -282,6 +282,16 @@ def describe_ingest(result) -> str:
             "count; send each purchase from one feed only (--event-type VALUE=skip leaves a "
             "feed's purchase lines out)"
         )
+    n, batches = result.purchases_resent
+    if n:
+        lines.append(
+            f"  note: {n:,} purchase line(s) equal purchase lines of batch(es) "
+            f"{', '.join(map(str, batches))} in every column: the build counts each once, as an "
+            "export sent again; if the files are parts of one export (a parallel unload's "
+            "data_0_0_0, data_0_0_1), such lines are separate units: join the parts into one "
+            "file (DuckDB: COPY (FROM read_csv('data_*.csv.gz')) TO 'all.csv') and load that "
+            "instead"
+        )
     n, words = result.purchase_words
     if n:
         lines.append(
