@@ -136,6 +136,7 @@ class IngestResult:
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
     purchases_resent: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_resent`
+    int96: list[str] = field(default_factory=list)  # time columns read from Parquet INT96
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
     product_strings: tuple[int, str] = (0, "")  # `ingest_checks.product_strings`
     itemless: tuple[int, int] = (0, 0)  # `ingest_checks.itemless_purchases`
@@ -442,6 +443,7 @@ def _load(
         yearless_birthdays=kept.yearless_birthdays,
         purchases_twice=twice,
         purchases_resent=resent,
+        int96=[t for t, c in resolved.items() if c in staged.int96],
         dropped=dropped,
         purchase_words=purchase_words_together(con, TYPED)
         if stats.loaded and src.name == "events"

@@ -63,6 +63,9 @@ class Staged:
     # 010190 with the zero lost (helper-47: read as 1927), see `serial_days_possible`
     serial_days: bool = True
     copies: dict[str, str] = field(default_factory=dict)  # `NAME (2)` -> the NAME it repeats
+    # Parquet columns of INT96 times (Spark's and Hive's legacy type): zone-less when read, though
+    # Spark wrote UTC instants (helper-61: every time 4 hours off, unsaid)
+    int96: list[str] = field(default_factory=list)
 
 
 # the columns a nested key may fill where the top-level one is empty: the item's own

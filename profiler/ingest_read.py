@@ -285,6 +285,9 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
     names = [row[0] for row in described if row[0] != "file_row_number"]
     types = {row[0]: row[1] for row in described}
     fields = ", ".join(f"{quote_ident(n)} := {quote_ident(n)}" for n in names)
+    int96 = con.execute(
+        f"SELECT name FROM parquet_schema({quote_literal(str(info.path))}) WHERE type = 'INT96'"
+    ).fetchall()
     return Staged(
         relation=relation,
         columns=names,
@@ -292,6 +295,7 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
         native={n: types[n] for n in names},
         rec="file_row_number + 1",
         raw=f"to_json(struct_pack({fields}))::VARCHAR",
+        int96=[n for (n,) in int96 if n in names],
     )
 
 

@@ -158,7 +158,8 @@ def describe_ingest(result) -> str:
         lines.append(
             f"  ratings: a scale of {scale} points, read as ceil(rating x 5 / {scale}) stars"
         )
-    if result.reading.time_zone not in (None, "UTC") and not result.zone_unset:  # helper-35
+    timed = any(t in result.columns for t in ("ts", "signup_ts"))  # helper-61: items said it
+    if result.reading.time_zone not in (None, "UTC") and not result.zone_unset and timed:
         naive = (
             "read as UTC and converted"
             if result.reading.times_utc
@@ -167,6 +168,16 @@ def describe_ingest(result) -> str:
         lines.append(
             f"  times: shop time, {result.reading.time_zone}: Unix and zoned times converted, "
             f"times without a zone {naive}"
+        )
+    if (
+        result.int96
+        and result.reading.time_zone not in (None, "UTC")
+        and not result.reading.times_utc
+    ):
+        lines.append(
+            f"  warning: {', '.join(result.int96)} read from Parquet INT96 times (Spark's and "
+            "Hive's legacy type), which carry no zone: taken as shop time; Spark writes them as "
+            "UTC: if so, ingest the file again with --times-utc --replace"
         )
     if result.zone_unset:
         lines.append(

@@ -205,3 +205,33 @@ def test_watch_refuses_a_zone_it_cannot_use_before_it_starts(
     )
     assert message in out
     assert (landing / "events" / "b.csv").exists()  # not rejected: the option was wrong
+
+
+def test_parquet_int96_times_are_said_and_read_as_utc_when_told(tmp_path: Path) -> None:
+    """Spark's and Hive's INT96 times carry no zone when read, though Spark wrote UTC instants:
+    taken as shop time, every Beijing time was 8 hours early, unsaid (helper-61). Taobao's
+    first lines as such a file; an items file, which has no time, says nothing of times."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lines = [line.split(",") for line in TAOBAO.read_text().splitlines()[1:21]]
+    path = tmp_path / "part-0.parquet"
+    table = pa.table({
+        "user_id": [u for u, *_ in lines],
+        "item_id": [i for _, i, *_ in lines],
+        "event_type": [e for *_, e, _ in lines],
+        "ts": pa.array([datetime.utcfromtimestamp(int(t)) for *_, t in lines], pa.timestamp("us")),
+    })  # fmt: skip
+    pq.write_table(table, path, use_deprecated_int96_timestamps=True)
+    wh = tmp_path / "w.duckdb"
+    out = " ".join(
+        run_cli("ingest", "events", str(path), "--time-zone", "Asia/Shanghai", warehouse=wh).split()
+    )
+    assert "warning: ts read from Parquet INT96 times" in out and "--times-utc --replace" in out
+    again = run_cli("ingest", "events", str(path), "--times-utc", "--replace", warehouse=wh)
+    assert "INT96" not in again
+    utc = sorted(datetime.utcfromtimestamp(int(t)) + timedelta(hours=8) for *_, t in lines)
+    assert [t for (t,) in rows(wh, "SELECT ts FROM raw_events ORDER BY ts")] == utc
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,category_id\n1,2\n")
+    assert "times:" not in run_cli("ingest", "items", str(items), warehouse=wh)
