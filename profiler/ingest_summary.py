@@ -201,7 +201,8 @@ def describe_ingest(result) -> str:
                 f"  warning: the header names {column!r} more than once: {target} reads the first; "
                 f"--map {target}='{copy}' reads the second"
             )
-    for source, batch in result.also_as:
+    # a load of no line changed nothing (helper-61: "now the newest values" of nothing loaded)
+    for source, batch in result.also_as if result.loaded else ():
         fed = [c for c in result.columns if c not in ("user_id", "item_id")]
         lines.append(
             f"  warning: the same content is loaded as {source} too (batch {batch}): is it "
@@ -350,7 +351,11 @@ def describe_ingest(result) -> str:
         if reason.startswith("bad_type:"):
             column = reason.split(":", 1)[1]
             hint = _number_hint(result, column, [v for v, _ in values or []])
-            lines += hint or (_bad_type_hint(result, column) if result.loaded == 0 else [])
+            lines += hint or (
+                _bad_type_hint(result, column, [v for v, _ in values or []])
+                if result.loaded == 0
+                else []
+            )
         if reason in ("unknown_event_type", "unknown_kind") and values:
             # helper-58: Meta Pixel's ViewContent went to quarantine with no word of the way in
             option, words = (
@@ -547,9 +552,11 @@ def _number_hint(result, column: str, values: list[str]) -> list[str]:
     return []
 
 
-def _bad_type_hint(result, column: str) -> list[str]:
+def _bad_type_hint(result, column: str, values: list[str]) -> list[str]:
     """Why a whole file's `bad_type` lines did not load: a text column only refuses JSON objects
-    and arrays; a number column, numbers it cannot read."""
+    and arrays; a number column, numbers it cannot read: a decimal comma when they hold one, else
+    values that are no number of that column (helper-61: Ta Feng's age group `50-54` as a birth
+    year was told to try --decimal-comma)."""
     from profiler.sources import get_source
 
     if get_source(result.source).column(column).type == "VARCHAR":
@@ -559,6 +566,13 @@ def _bad_type_hint(result, column: str) -> list[str]:
         ]
     if result.reading.decimal_comma:
         return []
+    if values and not any("," in v for v in values):
+        file_column = result.columns.get(column, column)
+        return [
+            f"  nothing loaded: {file_column!r} holds no {column} the way it is read "
+            f"({_clipped(values[0])!r}): map another column with --map {column}=COLUMN, or none "
+            f"with --map {column}= (lines in `quarantine`)"
+        ]
     return [
         "  nothing loaded: if those numbers use a decimal comma (12,50 or 1.234,50), "
         "send the file again with --decimal-comma (lines in `quarantine`)"

@@ -3147,6 +3147,28 @@ def test_equal_purchase_units_split_over_the_parts_of_one_export_are_said(con, t
     assert views.purchases_resent == (0, []) and "separate units" not in said_of(views)
 
 
+def test_an_age_group_read_as_a_birth_year_is_told_what_to_map(con, tmp_path):
+    """Ta Feng's transactions carry the buyer's age group (`50-54`): read as a birth year, every
+    line went to quarantine with a hint to try --decimal-comma, and a warning that the file's
+    values were now the users' newest, though none loaded (helper-61)."""
+    body = (
+        "TRANSACTION_DT,CUSTOMER_ID,AGE_GROUP,PIN_CODE,PRODUCT_ID,event_type\n"
+        "11/1/2000,1104905,50-54,115,4710199010372,purchase\n"
+        "11/1/2000,418683,30-34,221,4710857472535,purchase\n"
+    )
+    path = write(tmp_path / "tafeng.csv", body)
+    events = ingest(con, "events", path, pii_key=KEY, mapping={"ts": "TRANSACTION_DT"},
+                    reading=Reading(ts_format="%m/%d/%Y"))  # fmt: skip
+    assert events.loaded == 2
+    users = ingest(con, "users", path, pii_key=KEY,
+                   mapping={"birth_year": "AGE_GROUP", "region": "PIN_CODE"})  # fmt: skip
+    said = said_of(users)
+    assert users.loaded == 0 and "decimal comma" not in said
+    assert "'AGE_GROUP' holds no birth_year the way it is read ('30-34')" in said
+    assert "--map birth_year= (lines in `quarantine`)" in said
+    assert "newest values" not in said
+
+
 def test_an_item_status_says_to_leave_the_lines_out(con, tmp_path):
     """Amazon's `item-status` is a line's: one cancelled item of a shipped order is one line to
     leave out, not the order (helper-58: told to drop whole orders, 59 shipped lines lost).
