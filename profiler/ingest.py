@@ -40,6 +40,7 @@ from profiler.ingest_checks import (
     purchase_words_together,
     purchases_resent,
     purchases_twice,
+    signups_after_events,
     unknown_items,
     unpriced_purchases,
 )
@@ -137,6 +138,7 @@ class IngestResult:
     purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
     purchases_resent: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_resent`
     int96: list[str] = field(default_factory=list)  # time columns read from Parquet INT96
+    late_signups: tuple[int, int, float] | None = None  # `ingest_checks.signups_after_events`
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
     product_strings: tuple[int, str] = (0, "")  # `ingest_checks.product_strings`
     itemless: tuple[int, int] = (0, 0)  # `ingest_checks.itemless_purchases`
@@ -422,6 +424,7 @@ def _load(
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
         by_address=ids_by_address(con, src, TYPED, resolved) if stats.loaded else (0, 0),
+        late_signups=signups_after_events(con, src, TYPED) if "signup_ts" in resolved else None,
         bad_times=bad_times(con, TYPED) if stats.reasons.get("bad_timestamp") else [],
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,

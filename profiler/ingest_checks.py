@@ -110,6 +110,30 @@ def purchases_resent(
     return rows[0], rows[1] or []
 
 
+def signups_after_events(
+    con: duckdb.DuckDBPyConnection, src: Source, typed: str
+) -> tuple[int, int, float] | None:
+    """(users signed up after their first event, users with events and a signup, the median
+    hours after) when most signed up after their first event, by less than a day: the signup
+    times on another clock (helper-61: a users file's UTC `created_at` read as Los Angeles time
+    put all 4,504 signups hours after each user's first event, unsaid). Users who browsed for
+    days before signing up are no sign of it: their gaps are days."""
+    if src.name != "users" or not has_table(con, "raw_events"):
+        return None
+    signed = f"SELECT user_id, max(signup_ts) AS signup FROM {typed} WHERE _reason IS NULL AND signup_ts IS NOT NULL GROUP BY user_id"
+    after, n, hours = one_row(
+        con,
+        f"WITH s AS ({signed}), f AS (SELECT user_id, min(ts) AS first FROM raw_events "
+        "WHERE user_id IN (SELECT user_id FROM s) GROUP BY user_id) "
+        "SELECT count(*) FILTER (WHERE s.signup > f.first), count(*), "
+        "median(epoch(s.signup) - epoch(f.first)) FILTER (WHERE s.signup > f.first) / 3600 "
+        "FROM s JOIN f USING (user_id)",
+    )
+    if n < 5 or after < 0.8 * n or hours is None or hours >= 24:
+        return None
+    return after, n, hours
+
+
 # columns a daily feed keeps sending; one gone from the next file is likely renamed
 _KEPT = {
     "events": ("item_id", "category_id", "category_path", "brand", "price", "quantity", "amount",

@@ -179,6 +179,18 @@ def describe_ingest(result) -> str:
             "Hive's legacy type), which carry no zone: taken as shop time; Spark writes them as "
             "UTC: if so, ingest the file again with --times-utc --replace"
         )
+    if result.late_signups:
+        after, n, hours = result.late_signups
+        utc = result.reading.time_zone not in (None, "UTC") and not result.reading.times_utc
+        lines.append(
+            f"  warning: {after:,} of {n:,} users with events signed up after their first event, "
+            f"by a median of {hours:.1f} hours: are the signup times on another clock? "
+            + (
+                "If they are UTC, ingest the file again with --times-utc --replace"
+                if utc
+                else "signup_ts is read as the shop's time"
+            )
+        )
     if result.zone_unset:
         lines.append(
             f"  times: nothing loaded, so the shop's clock is not set yet: give --time-zone "

@@ -235,3 +235,27 @@ def test_parquet_int96_times_are_said_and_read_as_utc_when_told(tmp_path: Path) 
     items = tmp_path / "items.csv"
     items.write_text("item_id,category_id\n1,2\n")
     assert "times:" not in run_cli("ingest", "items", str(items), warehouse=wh)
+
+
+def test_signup_times_on_another_clock_are_said(tmp_path: Path) -> None:
+    """A users file's UTC `created_at`, read as a Los Angeles shop's time, put every signup
+    hours after the user's first event, unsaid (helper-61). Taobao's users, each signed up at
+    its first event, the times written in UTC."""
+    wh = tmp_path / "w.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), "--time-zone", "America/Los_Angeles", warehouse=wh)
+    first: dict[str, int] = {}
+    for line in TAOBAO.read_text().splitlines()[1:]:
+        user, *_, ts = line.split(",")
+        first[user] = min(first.get(user, int(ts)), int(ts))
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,created_at\n" + "".join(
+        f"{u},{datetime.utcfromtimestamp(t):%Y-%m-%d %H:%M:%S}\n" for u, t in first.items()
+    ))  # fmt: skip
+    out = " ".join(run_cli("ingest", "users", str(users), warehouse=wh).split())
+    assert (
+        f"warning: {len(first):,} of {len(first):,} users with events signed up after their first event"
+        in out
+    ), out
+    assert "If they are UTC, ingest the file again with --times-utc --replace" in out
+    again = run_cli("ingest", "users", str(users), "--times-utc", "--replace", warehouse=wh)
+    assert "signed up after" not in again
