@@ -43,6 +43,7 @@ from profiler.ingest_checks import (
     signups_after_events,
     unknown_items,
     unpriced_purchases,
+    updates_by_line_order,
 )
 from profiler.ingest_columns import (
     LEAF_PARENTS,
@@ -139,6 +140,7 @@ class IngestResult:
     purchases_resent: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_resent`
     int96: list[str] = field(default_factory=list)  # time columns read from Parquet INT96
     late_signups: tuple[int, int, float] | None = None  # `ingest_checks.signups_after_events`
+    by_line_order: tuple[str, int] | None = None  # `ingest_checks.updates_by_line_order`
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
     product_strings: tuple[int, str] = (0, "")  # `ingest_checks.product_strings`
     itemless: tuple[int, int] = (0, 0)  # `ingest_checks.itemless_purchases`
@@ -387,6 +389,7 @@ def _load(
         )
         nested_lists = item_lists(con, src, staged, ignored)
         guests = guest_columns(con, staged, ignored, TYPED)
+        by_line_order = updates_by_line_order(con, src, staged, TYPED, ignored)
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
         if hmac:
@@ -425,6 +428,7 @@ def _load(
         email_ids=stats.email_ids,
         by_address=ids_by_address(con, src, TYPED, resolved) if stats.loaded else (0, 0),
         late_signups=signups_after_events(con, src, TYPED) if "signup_ts" in resolved else None,
+        by_line_order=by_line_order,
         bad_times=bad_times(con, TYPED) if stats.reasons.get("bad_timestamp") else [],
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,

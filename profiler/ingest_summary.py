@@ -179,6 +179,13 @@ def describe_ingest(result) -> str:
             "Hive's legacy type), which carry no zone: taken as shop time; Spark writes them as "
             "UTC: if so, ingest the file again with --times-utc --replace"
         )
+    if result.by_line_order:
+        column, ids = result.by_line_order
+        lines.append(
+            f"  warning: {ids:,} {result.source} come on several lines with different values, their "
+            f"last line not their newest by {column!r} (ignored): the later line wins, not the "
+            f"later {column}; sort the file by it, oldest first, and ingest it again with --replace"
+        )
     if result.late_signups:
         after, n, hours = result.late_signups
         utc = result.reading.time_zone not in (None, "UTC") and not result.reading.times_utc

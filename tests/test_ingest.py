@@ -3205,3 +3205,31 @@ def test_an_unknown_event_word_names_the_option_and_pixel_words_read(con, tmp_pa
     again = ingest(con, "events", tmp_path / "pixel.csv", pii_key=KEY,
                    reading=check_reading(SOURCES["events"], skipped), replace=True)  # fmt: skip
     assert again.quarantined == {"skipped_event_type": 1}
+
+
+def test_updates_sent_out_of_order_beside_their_time_are_said(con, tmp_path):
+    """A users export holding three versions of each user, sorted by user and city instead of
+    by its `updated_at`: the later line wins, so a user's city was an older one, unsaid
+    (helper-61). Taobao's first users moving between three cities."""
+    users = sorted({line.split(",")[0] for line in TAOBAO.read_text().splitlines()[1:40]})
+    versions = [
+        (u, city, f"2017-11-{20 + n} 10:00:00")
+        for u in users
+        for n, city in enumerate(("Suzhou", "Hangzhou", "Ningbo"))
+    ]
+    body = "user_id,city,updated_at\n" + "".join(
+        f"{u},{c},{t}\n"
+        for u, c, t in sorted(versions)  # by user, then city
+    )
+    got = ingest(con, "users", write(tmp_path / "users.csv", body), pii_key=KEY)
+    assert got.by_line_order == ("updated_at", len(users))
+    assert "the later line wins, not the later updated_at; sort the file by it" in said_of(got)
+    ordered = "user_id,city,updated_at\n" + "".join(
+        f"{u},{c},{t}\n" for u, c, t in sorted(versions, key=lambda v: (v[2], v[0]))
+    )
+    fixed = ingest(con, "users", write(tmp_path / "sorted.csv", ordered), pii_key=KEY)
+    assert fixed.by_line_order is None  # sorted by its time: nothing to say
+    once = "user_id,city,updated_at\n" + "".join(f"{u},Ningbo,2017-11-22 10:00:00\n" for u in users)
+    assert (
+        ingest(con, "users", write(tmp_path / "once.csv", once), pii_key=KEY).by_line_order is None
+    )
