@@ -25,6 +25,7 @@ import duckdb
 from profiler.errors import ProfilerError
 from profiler.ingest_checks import (
     UnknownItems,
+    amount_like_quantity,
     bad_times,
     catch_all_ids,
     columns_dropped,
@@ -141,6 +142,7 @@ class IngestResult:
     int96: list[str] = field(default_factory=list)  # time columns read from Parquet INT96
     late_signups: tuple[int, int, float] | None = None  # `ingest_checks.signups_after_events`
     by_line_order: tuple[str, int] | None = None  # `ingest_checks.updates_by_line_order`
+    amount_counts: tuple[int, str] | None = None  # `ingest_checks.amount_like_quantity`
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
     product_strings: tuple[int, str] = (0, "")  # `ingest_checks.product_strings`
     itemless: tuple[int, int] = (0, 0)  # `ingest_checks.itemless_purchases`
@@ -390,6 +392,7 @@ def _load(
         nested_lists = item_lists(con, src, staged, ignored)
         guests = guest_columns(con, staged, ignored, TYPED)
         by_line_order = updates_by_line_order(con, src, staged, TYPED, ignored)
+        counted = amount_like_quantity(con, src, staged, TYPED, resolved, ignored)
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
         if hmac:
@@ -429,6 +432,7 @@ def _load(
         by_address=ids_by_address(con, src, TYPED, resolved) if stats.loaded else (0, 0),
         late_signups=signups_after_events(con, src, TYPED) if "signup_ts" in resolved else None,
         by_line_order=by_line_order,
+        amount_counts=counted,
         bad_times=bad_times(con, TYPED) if stats.reasons.get("bad_timestamp") else [],
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,

@@ -340,6 +340,46 @@ def updates_by_line_order(
     return (column, ids) if ids else None
 
 
+_MONEY_WORDS = ("price", "sales", "revenue", "total", "value", "cost", "asset", "spend", "money")
+
+
+def amount_like_quantity(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    staged: Staged,
+    typed: str,
+    resolved: Mapping[str, str],
+    ignored: list[str],
+) -> tuple[int, str] | None:
+    """(the largest amount, an ignored column named like money) when the column read as the
+    events' amount holds small whole numbers only, no quantity or price is read, and an ignored
+    column named like money holds larger numbers: a count read as money (helper-61: Ta Feng's
+    `AMOUNT` is the units bought and `SALES_PRICE` the line's money; spend was 13,981 for a true
+    3,532,993, unsaid)."""
+    if src.name != "events" or "amount" not in resolved or {"price", "quantity"} & set(resolved):
+        return None
+    n, whole, largest, mean = one_row(
+        con,
+        f"SELECT count(amount), count(*) FILTER (WHERE amount = trunc(amount)), max(amount), "
+        f"avg(amount) FROM {typed} WHERE _reason IS NULL AND event_type = 'purchase'",
+    )
+    if n < 10 or whole < n or largest > 100:
+        return None
+    for column in ignored:
+        words = re.sub(r"[^a-z]", " ", column.lower()).split()
+        if column not in staged.values or not any(w.startswith(_MONEY_WORDS) for w in words):
+            continue
+        value = (
+            f"TRY_CAST(replace(trim(CAST({staged.values[column]} AS VARCHAR)), ',', '') AS DOUBLE)"
+        )
+        numbers, other_mean = one_row(
+            con, f"SELECT count({value}), avg({value}) FROM {staged.relation}"
+        )
+        if numbers >= 0.9 * n and other_mean is not None and other_mean > 3 * mean:
+            return int(largest), column
+    return None
+
+
 def itemless_purchases(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> tuple[int, int]:
     """(lines, of): purchase lines without an item in a file whose other purchase lines have
     one: an order's summary line (eBay's, for multi-item orders), a tip or a fee, each counted as

@@ -179,6 +179,15 @@ def describe_ingest(result) -> str:
             "Hive's legacy type), which carry no zone: taken as shop time; Spark writes them as "
             "UTC: if so, ingest the file again with --times-utc --replace"
         )
+    if result.amount_counts:
+        largest, money = result.amount_counts
+        sent = result.columns["amount"]
+        lines.append(
+            f"  warning: amount <- {sent!r} holds whole numbers up to {largest:,} only, and "
+            f"{money!r} (ignored) holds larger ones: is {sent!r} the units bought? Then send the "
+            f"file again with --map quantity='{sent}' --map amount='{money}' (a line's money) or "
+            f"price='{money}' (a unit's), with --replace"
+        )
     if result.by_line_order:
         column, ids = result.by_line_order
         lines.append(

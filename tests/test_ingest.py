@@ -3233,3 +3233,26 @@ def test_updates_sent_out_of_order_beside_their_time_are_said(con, tmp_path):
     assert (
         ingest(con, "users", write(tmp_path / "once.csv", once), pii_key=KEY).by_line_order is None
     )
+
+
+def test_units_read_as_money_beside_a_money_column_are_said(con, tmp_path):
+    """Ta Feng names the units bought `AMOUNT` and the line's money `SALES_PRICE`: read as sent,
+    spend was the count of units, unsaid (helper-61). REES46's purchases in that shape; mapped as
+    the warning says, the money is read."""
+    bought = rees46_purchases()[:30]
+    body = "TRANSACTION_DT,CUSTOMER_ID,PRODUCT_ID,AMOUNT,SALES_PRICE\n" + "".join(
+        f"{t:%Y-%m-%d %H:%M:%S},{u},{i},{1 + n % 3},{p * (1 + n % 3):.2f}\n"
+        for n, (u, t, i, p) in enumerate(bought)
+    )
+    path = write(tmp_path / "tafeng.csv", body)
+    purchase = Reading(event_type="purchase")
+    got = ingest(
+        con, "events", path, pii_key=KEY, mapping={"ts": "TRANSACTION_DT"}, reading=purchase
+    )
+    assert got.amount_counts == (3, "SALES_PRICE")
+    assert "--map quantity='AMOUNT' --map amount='SALES_PRICE'" in said_of(got)
+    fixed = ingest(con, "events", path, pii_key=KEY, reading=purchase, replace=True,
+                   mapping={"ts": "TRANSACTION_DT", "quantity": "AMOUNT", "amount": "SALES_PRICE"})  # fmt: skip
+    assert fixed.amount_counts is None
+    total = sum(round(p * (1 + n % 3), 2) for n, (_, _, _, p) in enumerate(bought))
+    assert rows(con, "SELECT round(sum(amount), 2) FROM raw_events") == [(round(total, 2),)]
