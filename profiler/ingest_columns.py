@@ -253,6 +253,13 @@ def resolve_columns(
             hint += "; a file of one kind of event (an orders export) can say --event-type purchase"
         if "kind" in missing:
             hint += "; a file of one kind of feedback (a reviews export) can say --kind review"
+        if "user_id" in missing and "session_id" in resolved:
+            # helper-61: a session-only clickstream (RecSys 2015's clicks) was told only --map
+            hint += (
+                f"; a file of sessions without users ({resolved['session_id']!r}) can say "
+                f"--map user_id='{resolved['session_id']}', and then profiles each session as "
+                "a user (no one's sessions add up)"
+            )
         raise ProfilerError(
             f"{file} lacks required {source.name} column(s) {', '.join(missing)}; "
             f"found: {', '.join(found) or '(none)'}; {hint}"

@@ -858,6 +858,15 @@ def test_missing_column_message_helps(con, tmp_path):
         ingest(con, "events", write(tmp_path / "a.csv", "uid2,action,when\n"), pii_key=KEY)
     msg = str(err.value)
     assert "user_id" in msg and "uid2, action, when" in msg and "--map" in msg
+    # RecSys 2015's clicks: sessions, no users (helper-61: told only --map user_id=COLUMN)
+    clicks = "session_id,timestamp,item_id,category\n1,2014-04-07T10:51:09.277Z,214536502,0\n"
+    with pytest.raises(ProfilerError) as err:
+        ingest(con, "events", write(tmp_path / "clicks.csv", clicks), pii_key=KEY,
+               reading=Reading(event_type="view"))  # fmt: skip
+    assert (
+        "a file of sessions without users ('session_id') can say --map user_id='session_id'"
+        in str(err.value)
+    )
 
 
 def test_unreadable_file_refused(con, tmp_path):
