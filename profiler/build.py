@@ -401,6 +401,26 @@ def _header_columns_missing(model: Model, have: list[str]) -> str | None:
     return None
 
 
+def _parents_changed(dag: Dag, model: Model, states: dict[str, ModelState]) -> str:
+    """A note when a parent's SQL changed since its table was built and this build did not
+    build it (not selected): the model reads the table as it was (helper-60: `--select M` said
+    M was up to date, with M's upstream edited)."""
+    stale = [
+        p
+        for p in dag.built_parents(model.name)
+        if p in states
+        and not dag.models[p].kind.keeps_history
+        and states[p].data_fingerprint != dag.models[p].data_fingerprint
+    ]
+    if not stale:
+        return ""
+    return (
+        f"note: the SQL of {', '.join(stale)} changed since {'it was' if len(stale) == 1 else 'they were'} "
+        f"built, and this build left {'it' if len(stale) == 1 else 'them'} as {'it was' if len(stale) == 1 else 'they were'}: "
+        f"select {'it' if len(stale) == 1 else 'them'} too (+{model.name})"
+    )
+
+
 def _documented_otherwise(model: Model, have: list[str]) -> list[str]:
     """The header's `-- columns:` against the output's columns, when it documents any: a column
     documented but gone, or made but undocumented, leaves the docs site and the export's
@@ -556,6 +576,7 @@ def _build_one(
             "skip",
             plan.reason,
             execution_time=round(time.perf_counter() - t0, 3),
+            message=_parents_changed(dag, model, states),
         )
     if options.on_start:
         options.on_start(model, plan)
@@ -592,8 +613,12 @@ def _build_one(
         result.status = "blocked"
         result.message = "; ".join(outcome.errors + outcome.raised)
         return result
+    changed = _parents_changed(dag, model, states)
     result.message = "\n".join(
-        staged.messages + outcome.warnings + _documented_otherwise(model, have)
+        staged.messages
+        + outcome.warnings
+        + _documented_otherwise(model, have)
+        + ([changed] if changed else [])
     )
     if model.kind.keeps_history:  # rewound past a replaced load: done (again would be harmless)
         clear_history_mark(con, model.name)

@@ -720,6 +720,29 @@ def test_a_header_that_documents_other_columns_than_the_model_makes_is_said(
     assert "note: the header's columns do not document big_spender" in out
 
 
+def test_a_selected_model_whose_upstream_sql_changed_unbuilt_says_so(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """helper-60: `--select M` said M was up to date while M's upstream SQL had been edited and
+    not built; dbt would have built M, SQLMesh shown the change."""
+    edited = tmp_path / "project"
+    shutil.copytree(project, edited)
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    model = edited / "features" / "sentiment_features.sql"
+    text = model.read_text()
+    assert text.count("m.tenure_days,") == 1
+    model.write_text(text.replace("m.tenure_days,", "m.tenure_days + 0 AS tenure_days,"))
+    out = " ".join(
+        run_cli("build", "--select", "user_profile", warehouse=wh, project=edited).split()
+    )
+    assert "note: the SQL of sentiment_features changed since it was built" in out, out
+    assert "select it too (+user_profile)" in out
+    run_cli("build", "--select", "+user_profile", warehouse=wh, project=edited)
+    again = run_cli("build", "--select", "user_profile", warehouse=wh, project=edited)
+    assert "changed since" not in again
+
+
 def test_a_selected_model_is_not_built_on_parents_of_another_as_of(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:
