@@ -10,7 +10,7 @@
 --   rfm_monetary_value: mean money spent per repeat purchase day (the first purchase day left out; money as in total_spend: the amount, else the event's or the catalogue's unit price x quantity, 0 when priced nowhere), lifetimes 'monetary_value', unrounded as lifetimes computes it; 0 with a single purchase day; NULL without purchases
 --   purchase_days: days with at least one purchase (0 for non-purchasers)
 --   days_since_last_purchase: days from the last purchase day to the as-of day; NULL without purchases
---   total_spend: money spent ever, in the shop's currency as sent (no conversion), rounded to the millionth; 0 when purchases carry no amount or price, NULL without purchases
+--   total_spend: money spent ever, in the shop's currency as sent (no conversion), rounded to the millionth: the amount, else the event's or the catalogue's unit price x quantity; 0 when purchases are priced nowhere, NULL without purchases
 --   r_score: recency score 1-5 among purchasers: ceil(5 x cumulative share of purchasers whose last purchase day is this day or earlier), so ties share the higher score (everyone who bought on the as-of day gets 5); NULL without purchases
 --   f_score: frequency score 1-5 among purchasers: least(5, 1 + floor(5 x percent rank of purchase days)), so ties share the lower score (single-day buyers get 1); NULL without purchases
 --   m_score: monetary score 1-5 among purchasers by total spend, as f_score (without prices every purchaser gets 1); NULL without purchases

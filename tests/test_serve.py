@@ -748,6 +748,27 @@ HREF = re.compile(r'\bhref="([^"]*)"')
 ID = re.compile(r'\bid="([^"]*)"')
 
 
+def test_a_capped_profile_lookup_embeds_the_most_active_users(
+    served: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """helper-64: past the cap, the lookup held the first ids in text order (`1`, `10`, `100`)."""
+    from profiler.serve import docs_data
+
+    monkeypatch.setattr(docs_data, "LOOKUP_CAP", 25)
+    with _con(served["wh"]) as con:
+        data = docs_data.lookup_data(con, {}, [])
+        busiest = {
+            u
+            for (u,) in con.execute(
+                "SELECT user_id FROM user_profile ORDER BY events_lifetime DESC, user_id LIMIT 25"
+            ).fetchall()
+        }
+    embedded = set()
+    for text in data["shards"].values():
+        embedded |= set(json.loads(text)["profile"])
+    assert data["meta"]["shown"] == 25 and embedded == busiest
+
+
 def test_docs_site_renders_in_a_browser_with_working_links_and_lookup(
     served: dict, tmp_path: Path
 ) -> None:

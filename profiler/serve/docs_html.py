@@ -165,7 +165,7 @@ LOOKUP_JS = r"""
   }
   function missing(id) {
     out.appendChild(el('p', 'User ' + id + ' is not among the ' + M.shown.toLocaleString('en') +
-      ' users embedded in this site (of ' + M.total.toLocaleString('en') + ').', 'bad'));
+      ' most active users embedded in this site (of ' + M.total.toLocaleString('en') + ').', 'bad'));
   }
   function render(id, D) {
     out.textContent = '';
