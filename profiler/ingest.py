@@ -391,7 +391,7 @@ def _load(
         )
         nested_lists = item_lists(con, src, staged, ignored)
         guests = guest_columns(con, staged, ignored, TYPED)
-        by_line_order = updates_by_line_order(con, src, staged, TYPED, ignored)
+        by_line_order = updates_by_line_order(con, src, staged, TYPED, ignored, reading.ts_format)
         counted = amount_like_quantity(con, src, staged, TYPED, resolved, ignored)
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
@@ -521,12 +521,43 @@ def _refuse_item_lists(staged: Staged, ignored: list[str], file: str) -> None:
     for column in ignored:
         kind = staged.native.get(column) or ""
         if kind.startswith("STRUCT") and kind.endswith("[]") and loose(column).endswith(ITEM_LISTS):
+            # an order's own column named as an item's (its total as `price`) would take the
+            # item's name, and the item's value be renamed away (helper-66: spend +14%)
+            clash = [c for c in staged.columns if c != column and c in _struct_fields(kind)]
+            left_out = ", ".join(quote_ident(c) for c in [column, *clash])
             raise ProfilerError(
                 f"{file}: column {column!r} holds a list of items on each line, which one event "
                 "cannot hold (its items, prices and categories would go unread); flatten the file "
-                f"first, one line per item (DuckDB: SELECT * EXCLUDE ({column}), unnest({column}, "
-                "recursive := true) FROM 'file.parquet'); nothing loaded"
+                f"first, one line per item (DuckDB: COPY (SELECT * EXCLUDE ({left_out}), "
+                f"unnest({quote_ident(column)}, recursive := true) FROM 'file.parquet') TO "
+                "'flat.parquet'"
+                + (
+                    f"; the order's own {', '.join(clash)} left out for the items' own"
+                    if clash
+                    else ""
+                )
+                + "); nothing loaded"
             )
+
+
+def _struct_fields(kind: str) -> set[str]:
+    """The field names of a DuckDB STRUCT type as written (`STRUCT(a VARCHAR, "b c" INT)[]`),
+    the outer level only."""
+    inner = kind[kind.index("(") + 1 : kind.rindex(")")]
+    fields, depth, start = set(), 0, 0
+    for n, ch in enumerate(inner + ","):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            field_text = inner[start:n].strip()
+            quoted = field_text.startswith('"')
+            fields.add(
+                field_text[1 : field_text.index('"', 1)] if quoted else field_text.split(" ")[0]
+            )
+            start = n + 1
+    return fields
 
 
 @dataclass

@@ -15,7 +15,7 @@ import duckdb
 
 from profiler.ingest_columns import Staged
 from profiler.ingest_read import FileInfo, one_row
-from profiler.ingest_values import quote_ident
+from profiler.ingest_values import quote_ident, quote_literal
 from profiler.sources import BATCH_COLUMN, Source
 from profiler.state import has_table
 
@@ -309,11 +309,17 @@ def guest_columns(
 
 # what exports call the time a record last changed (dbt snapshots' `updated_at`)
 _UPDATED = ("updatedat", "updated", "lastupdated", "modifiedat", "modified", "lastmodified",
-            "datemodified", "dateupdated", "updatetime", "updatedtime", "changedat")  # fmt: skip
+            "datemodified", "dateupdated", "updatetime", "updatedtime", "changedat",
+            "validfrom", "effectivefrom", "effectivedate")  # fmt: skip
 
 
 def updates_by_line_order(
-    con: duckdb.DuckDBPyConnection, src: Source, staged: Staged, typed: str, ignored: list[str]
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    staged: Staged,
+    typed: str,
+    ignored: list[str],
+    ts_format: str | None = None,
 ) -> tuple[str, int] | None:
     """(the ignored column, ids): a users or items file that sends an id on several lines with
     different values, whose later line is not its newest by a column of when each record changed
@@ -329,7 +335,16 @@ def updates_by_line_order(
         return None
     key = "user_id" if src.name == "users" else "item_id"
     values = ", ".join(quote_ident(c.name) for c in src.columns if c.name != key)
-    changed = f"TRY_CAST(trim(CAST({staged.values[column]} AS VARCHAR)) AS TIMESTAMP)"
+    # ISO text, the file's --ts-format, or Unix seconds or milliseconds (helper-66: US times and
+    # Unix seconds went unread, and the warning unsaid)
+    text = f"trim(CAST({staged.values[column]} AS VARCHAR))"
+    unix = f"TRY_CAST({text} AS DOUBLE)"
+    changed = (
+        f"coalesce(TRY_CAST({text} AS TIMESTAMP), "
+        + (f"try_strptime({text}, {quote_literal(ts_format)}), " if ts_format else "")
+        + f"CAST(to_timestamp(CASE WHEN {unix} BETWEEN 1e8 AND 1e11 THEN {unix} "
+        f"WHEN {unix} BETWEEN 1e11 AND 1e14 THEN {unix} / 1000 END) AS TIMESTAMP))"
+    )
     (ids,) = one_row(
         con,
         f"SELECT count(*) FILTER (WHERE last_line < newest) FROM (SELECT arg_max(s.changed, "
@@ -340,7 +355,9 @@ def updates_by_line_order(
     return (column, ids) if ids else None
 
 
-_MONEY_WORDS = ("price", "sales", "revenue", "total", "value", "cost", "asset", "spend", "money")
+# what a line's money is called, the likeliest first; never a cost or an asset (what the shop
+# paid: helper-66, Ta Feng's ASSET before its SALES_PRICE was named)
+_MONEY_WORDS = ("sales", "revenue", "total", "price", "spend", "money", "value")
 
 
 def amount_like_quantity(
@@ -365,9 +382,15 @@ def amount_like_quantity(
     )
     if n < 10 or whole < n or largest > 100:
         return None
-    for column in ignored:
+
+    def likeliest(column: str) -> int:
         words = re.sub(r"[^a-z]", " ", column.lower()).split()
-        if column not in staged.values or not any(w.startswith(_MONEY_WORDS) for w in words):
+        return min(
+            (n for n, m in enumerate(_MONEY_WORDS) for w in words if w.startswith(m)), default=99
+        )
+
+    for column in sorted(ignored, key=likeliest):
+        if column not in staged.values or likeliest(column) == 99:
             continue
         value = (
             f"TRY_CAST(replace(trim(CAST({staged.values[column]} AS VARCHAR)), ',', '') AS DOUBLE)"

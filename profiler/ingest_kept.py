@@ -352,10 +352,13 @@ def orders_again(
         "many AS (SELECT u, o, min(ts) AS first FROM p GROUP BY u, o HAVING count(DISTINCT ts) > 1), "
         "later AS (SELECT l.u, l.o, EXISTS (SELECT 1 FROM p AS q WHERE q.u = l.u AND q.o = l.o "
         "AND q.ts < l.ts AND q.i IS NOT DISTINCT FROM l.i) AS sent_again "
-        "FROM p AS l JOIN many AS m ON m.u = l.u AND m.o = l.o AND l.ts > m.first) "
-        "SELECT count(*) FILTER (WHERE sent_again), count(DISTINCT (u, o)) FILTER (WHERE sent_again), "
-        "count(*) FILTER (WHERE NOT sent_again), count(DISTINCT (u, o)) FILTER (WHERE NOT sent_again) "
-        "FROM later",
+        "FROM p AS l JOIN many AS m ON m.u = l.u AND m.o = l.o AND l.ts > m.first), "
+        # an order whose later lines bring any new item is spread, all its later lines
+        # (helper-66: one order told both to leave its later lines out and to keep them)
+        "orders AS (SELECT u, o, bool_and(sent_again) AS again, count(*) AS n FROM later GROUP BY u, o) "
+        "SELECT coalesce(sum(n) FILTER (WHERE again), 0), count(*) FILTER (WHERE again), "
+        "coalesce(sum(n) FILTER (WHERE NOT again), 0), count(*) FILTER (WHERE NOT again) "
+        "FROM orders",
     )
     return (column, again, orders, spread, spread_orders) if again or spread else None
 

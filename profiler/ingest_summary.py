@@ -193,7 +193,8 @@ def describe_ingest(result) -> str:
         lines.append(
             f"  warning: {ids:,} {result.source} come on several lines with different values, their "
             f"last line not their newest by {column!r} (ignored): the later line wins, not the "
-            f"later {column}; sort the file by it, oldest first, and ingest it again with --replace"
+            f"later {column}; sort the file by it, oldest first, and send it in place of this one "
+            f"with --replace-batch {result.batch_id}"
         )
     if result.late_signups:
         after, n, hours = result.late_signups

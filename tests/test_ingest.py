@@ -21,7 +21,7 @@ from profiler import pii
 from profiler.errors import ProfilerError
 from profiler.ingest import ingest
 from profiler.ingest_columns import check_mapping
-from profiler.ingest_reading import Reading, check_reading
+from profiler.ingest_reading import AS_SENT, Reading, check_reading
 from profiler.ingest_summary import describe_ingest
 from profiler.settings import Settings
 from profiler.sources import SOURCES
@@ -2592,20 +2592,24 @@ def test_a_nested_parquet_column_is_refused_as_one_value(con, tmp_path):
         ingest(con, "events", path, pii_key=KEY,
                mapping={"user_id": "user_pseudo_id", "event_type": "event_name", "item_id": "items"})  # fmt: skip
     assert snapshot(con) == before
-    # unmapped, the list loaded each line as one event without its items (helper-61)
+    # unmapped, the list loaded each line as one event without its items (helper-61); an
+    # order-level `price` beside the items' took their name when flattened (helper-66)
+    pq.write_table(table.append_column("price", pa.array([999.0] * len(lines))), path)
     reading = {"user_id": "user_pseudo_id", "event_type": "event_name"}
     with pytest.raises(
         ProfilerError, match="column 'items' holds a list of items on each line"
     ) as e:
         ingest(con, "events", path, pii_key=KEY, mapping=reading)
     assert snapshot(con) == before
+    assert "the order's own price left out for the items' own" in str(e.value)
     # the command the message gives flattens it: one line per item, each read
+    command = re.search(r"DuckDB: (COPY .*?TO 'flat\.parquet')", str(e.value)).group(1)
     flat = tmp_path / "flat.parquet"
-    query = re.search(r"DuckDB: (SELECT .*?FROM 'file\.parquet')", str(e.value)).group(1)
-    con.execute(f"COPY ({query.replace('file.parquet', str(path))}) TO '{flat}'")
+    con.execute(command.replace("file.parquet", str(path)).replace("'flat.parquet'", f"'{flat}'"))
     got = ingest(con, "events", flat, pii_key=KEY, mapping=reading)
     assert got.loaded == 20
-    assert rows(con, "SELECT count(item_id), count(price) FROM raw_events") == [(20, 20)]
+    prices = sorted(float(r["price"]) for r in lines)
+    assert sorted(p for (p,) in rows(con, "SELECT price FROM raw_events")) == prices
 
 
 def test_ga4_event_date_reads_with_a_format_and_is_named_without_one(con, tmp_path):
@@ -3119,11 +3123,14 @@ def test_an_order_sent_again_later_is_said(con, tmp_path):
     assert once.orders_again is None
     # an order's other items a minute later, past midnight: its lines spread over two times,
     # not sent again (helper-61: told to leave 14 real purchases out)
-    u, t, _, _ = bought[2]
-    midnight = f"{u},{t + timedelta(minutes=1):%Y-%m-%d %H:%M:%S},purchase,other-item,9.5,T1"
-    spread = ingest(con, "events", write(tmp_path / "midnight.csv", body + "\n".join([*lines, midnight]) + "\n"),
+    # and an order whose later time repeats one of its items beside a new one is spread too,
+    # never told to leave its later lines out as well (helper-66)
+    u, t, i, p = bought[2]
+    later = f"{t + timedelta(minutes=1):%Y-%m-%d %H:%M:%S}"
+    midnight = [f"{u},{later},purchase,other-item,9.5,T1", f"{u},{later},purchase,{i},{p},T1"]
+    spread = ingest(con, "events", write(tmp_path / "midnight.csv", body + "\n".join([*lines, *midnight]) + "\n"),
                     pii_key=KEY, mapping={"user_id": "user_pseudo_id"})  # fmt: skip
-    assert spread.orders_again == ("transaction_id", 0, 0, 1, 1)
+    assert spread.orders_again == ("transaction_id", 0, 0, 2, 1)
     assert "come again later" not in said_of(spread)
     assert "1 order(s) of 'transaction_id' (ignored) have items at several times" in said_of(spread)
     # GA4 writes `(not set)` where a purchase has no id: no order, whatever the users and times
@@ -3233,11 +3240,25 @@ def test_updates_sent_out_of_order_beside_their_time_are_said(con, tmp_path):
     got = ingest(con, "users", write(tmp_path / "users.csv", body), pii_key=KEY)
     assert got.by_line_order == ("updated_at", len(users))
     assert "the later line wins, not the later updated_at; sort the file by it" in said_of(got)
+    assert f"with --replace-batch {got.batch_id}" in said_of(got)
     ordered = "user_id,city,updated_at\n" + "".join(
         f"{u},{c},{t}\n" for u, c, t in sorted(versions, key=lambda v: (v[2], v[0]))
     )
     fixed = ingest(con, "users", write(tmp_path / "sorted.csv", ordered), pii_key=KEY)
     assert fixed.by_line_order is None  # sorted by its time: nothing to say
+    # US times with their --ts-format, Unix seconds, and an SCD export's valid_from (helper-66)
+    for name, stamp, reading in (
+        ("updated_at", lambda t: f"{datetime.fromisoformat(t):%m/%d/%Y %H:%M}", Reading(ts_format="%m/%d/%Y %H:%M")),
+        ("updated_at", lambda t: str(int(datetime.fromisoformat(t).timestamp())), AS_SENT),
+        ("valid_from", lambda t: t, AS_SENT),
+    ):  # fmt: skip
+        other = f"user_id,city,{name}\n" + "".join(
+            f"{u},{c},{stamp(t)}\n" for u, c, t in sorted(versions)
+        )
+        got = ingest(
+            con, "users", write(tmp_path / f"{name}.csv", other), pii_key=KEY, reading=reading
+        )
+        assert got.by_line_order == (name, len(users)), (name, stamp("2017-11-20 10:00:00"))
     once = "user_id,city,updated_at\n" + "".join(f"{u},Ningbo,2017-11-22 10:00:00\n" for u in users)
     assert (
         ingest(con, "users", write(tmp_path / "once.csv", once), pii_key=KEY).by_line_order is None
@@ -3245,12 +3266,13 @@ def test_updates_sent_out_of_order_beside_their_time_are_said(con, tmp_path):
 
 
 def test_units_read_as_money_beside_a_money_column_are_said(con, tmp_path):
-    """Ta Feng names the units bought `AMOUNT` and the line's money `SALES_PRICE`: read as sent,
-    spend was the count of units, unsaid (helper-61). REES46's purchases in that shape; mapped as
+    """Ta Feng names the units bought `AMOUNT`, the shop's cost `ASSET` and the line's money
+    `SALES_PRICE`: read as sent, spend was the count of units, unsaid (helper-61), and the first
+    warning named ASSET (helper-66). REES46's purchases in that shape; mapped as
     the warning says, the money is read."""
     bought = rees46_purchases()[:30]
-    body = "TRANSACTION_DT,CUSTOMER_ID,PRODUCT_ID,AMOUNT,SALES_PRICE\n" + "".join(
-        f"{t:%Y-%m-%d %H:%M:%S},{u},{i},{1 + n % 3},{p * (1 + n % 3):.2f}\n"
+    body = "TRANSACTION_DT,CUSTOMER_ID,PRODUCT_ID,AMOUNT,ASSET,SALES_PRICE\n" + "".join(
+        f"{t:%Y-%m-%d %H:%M:%S},{u},{i},{1 + n % 3},{p * 0.8 * (1 + n % 3):.2f},{p * (1 + n % 3):.2f}\n"
         for n, (u, t, i, p) in enumerate(bought)
     )
     path = write(tmp_path / "tafeng.csv", body)
