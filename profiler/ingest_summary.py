@@ -330,8 +330,8 @@ def describe_ingest(result) -> str:
             f"{', '.join(map(str, batches))} in every column: the build counts each once, as an "
             "export sent again; if the files are parts of one export (a parallel unload's "
             "data_0_0_0, data_0_0_1), such lines are separate units: join the parts into one "
-            "file (DuckDB: COPY (FROM read_csv('data_*.csv.gz')) TO 'all.csv') and load that "
-            "instead"
+            "file (DuckDB: COPY (FROM read_csv('data_*.csv.gz')) TO 'all.csv') and load it too "
+            "(each line then counts as often as the joined file sends it)"
         )
     n, words = result.purchase_words
     if n:
