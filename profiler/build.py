@@ -351,27 +351,18 @@ def _regate(con, model: Model, plan, state: ModelState, gate, t0: float) -> Mode
         return None
     staged = Staged(model, plan, f"({query})", state.rows, lambda c: None)
     outcome = gate.check(con, staged)
-    if outcome.passed:
-        result = ModelResult(
-            model.name,
-            model.kind.value,
-            "success",
-            "skip",
-            "suite changed: published table checked",
-            execution_time=round(time.perf_counter() - t0, 3),
-        )
-        result.validations, result.gate_time = outcome.results, round(outcome.seconds, 3)
-        result.message = "\n".join(outcome.warnings)
-        return result
     result = ModelResult(
         model.name,
         model.kind.value,
-        "blocked",
+        "success" if outcome.passed else "blocked",
         "skip",
         "suite changed: published table checked",
         execution_time=round(time.perf_counter() - t0, 3),
     )
     result.validations, result.gate_time = outcome.results, round(outcome.seconds, 3)
+    if outcome.passed:
+        result.message = "\n".join(outcome.warnings)
+        return result
     result.message = "; ".join(outcome.errors + outcome.raised) + (
         "; the published table fails its changed suite and stays as it is (its readers are "
         "skipped): fix the data or the suite"

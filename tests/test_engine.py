@@ -378,10 +378,7 @@ def test_the_build_says_when_its_profile_is_not_the_new_one(
     """A failed model holds back only what reads it, so the profile can be the last build's
     while other tables moved on: the summary says so (helper-21). An --as-of long after the data
     is allowed and noted; an empty one is refused."""
-    edited = tmp_path / "project"
-    shutil.copytree(project, edited)
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(full_build, wh)
+    edited, wh = edited_copy(project, full_build, tmp_path)
     refused = run_cli("build", "--as-of", "", warehouse=wh, project=edited, ok=False)
     assert refused == "error: --as-of is empty; give an ISO date or timestamp, e.g. 2017-12-01\n"
     ahead = run_cli("build", "--as-of", "2018-03-01", warehouse=wh, project=edited)
@@ -403,10 +400,7 @@ def test_the_build_says_when_its_profile_is_not_the_new_one(
 def test_a_model_whose_file_left_is_named(full_build: Path, project: Path, tmp_path: Path) -> None:
     """Its table stays as last built, as in dbt; the build says so instead of leaving it to go
     stale unsaid (helper-21)."""
-    edited = tmp_path / "project"
-    shutil.copytree(project, edited)
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(full_build, wh)
+    edited, wh = edited_copy(project, full_build, tmp_path)
     assert "note:" not in run_cli("build", warehouse=wh, project=edited)
     (edited / "features" / "user_profile_history.sql").unlink()
     out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
@@ -660,16 +654,21 @@ def test_first_build_starts_from_the_example_only_when_it_can_run(tmp_path: Path
     assert own.returncode == 0, own.stdout + own.stderr
 
 
+def edited_copy(project: Path, full_build: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the project to edit, and of its built warehouse to build it on."""
+    edited, wh = tmp_path / "project", tmp_path / "wh.duckdb"
+    shutil.copytree(project, edited)
+    shutil.copy(full_build, wh)
+    return edited, wh
+
+
 def test_an_incremental_by_key_model_with_a_repeated_key_is_not_published(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:
     """helper-28: grouping int_user_interests by one more column published 1,856 rows for 928
     users; delete + insert by key would keep both rows of a key forever. Its table stays as it
     was and the build says which key repeats."""
-    edited = tmp_path / "project"
-    shutil.copytree(project, edited)
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(full_build, wh)
+    edited, wh = edited_copy(project, full_build, tmp_path)
     model = edited / "sql" / "int_user_interests.sql"
     text = model.read_text()
     assert text.rstrip().endswith("GROUP BY v.user_id")
@@ -687,10 +686,7 @@ def test_a_misspelt_time_column_fails_the_first_build_not_a_later_batch(
 ) -> None:
     """helper-60: `-- time_column: dayz` passed every full build and failed the first
     incremental one, days later. Now the full build that meets it says so and publishes nothing."""
-    edited = tmp_path / "project"
-    shutil.copytree(project, edited)
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(full_build, wh)
+    edited, wh = edited_copy(project, full_build, tmp_path)
     model = edited / "sql" / "int_user_feedback_day.sql"
     model.write_text(
         model.read_text().replace("-- time_column: day\n", "-- time_column: dayz\n", 1)
@@ -707,10 +703,7 @@ def test_a_header_that_documents_other_columns_than_the_model_makes_is_said(
 ) -> None:
     """helper-60: a documented column the model no longer made vanished from the docs site, and
     a new one went undocumented, both unsaid. A new model of the analyst's over the profile."""
-    edited = tmp_path / "project"
-    shutil.copytree(project, edited)
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(full_build, wh)
+    edited, wh = edited_copy(project, full_build, tmp_path)
     (edited / "features" / "big_buyers.sql").write_text(
         "-- kind: table\n-- columns:\n--   user_id: the user\n--   ghost: gone\n"
         "SELECT user_id, total_spend > 100 AS big_spender FROM user_profile\n"
@@ -725,10 +718,7 @@ def test_a_selected_model_whose_upstream_sql_changed_unbuilt_says_so(
 ) -> None:
     """helper-60: `--select M` said M was up to date while M's upstream SQL had been edited and
     not built; dbt would have built M, SQLMesh shown the change."""
-    edited = tmp_path / "project"
-    shutil.copytree(project, edited)
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(full_build, wh)
+    edited, wh = edited_copy(project, full_build, tmp_path)
     model = edited / "features" / "sentiment_features.sql"
     text = model.read_text()
     assert text.count("m.tenure_days,") == 1
