@@ -354,7 +354,7 @@ def _load(
         ]  # an unread key beside read ones stays unread: quarantine never shows it (helper-33)
     _refuse_nested(staged, resolved, file)
     if src.name == "events":
-        _refuse_item_lists(staged, ignored, file)
+        _refuse_item_lists(con, staged, ignored, file)
     if reading.ts_format:  # a Parquet integer of dates (GA4's event_date, 20191001) takes it too
         for target in ("ts", "signup_ts"):
             column = resolved.get(target)
@@ -515,22 +515,34 @@ def _refuse_nested(staged: Staged, resolved: dict[str, str], file: str) -> None:
             )
 
 
-def _refuse_item_lists(staged: Staged, ignored: list[str], file: str) -> None:
+def _refuse_item_lists(
+    con: duckdb.DuckDBPyConnection, staged: Staged, ignored: list[str], file: str
+) -> None:
     """A Parquet column of an order's items, unread (helper-61: a Spark file's `items`
-    list<struct> loaded 200 purchases without their 214 items, prices or categories)."""
+    list<struct> loaded 200 purchases without their 214 items, prices or categories); a column
+    whose lists are all empty is none (helper-65: GA4's page_views, `items = []`, were refused)."""
     for column in ignored:
         kind = staged.native.get(column) or ""
-        if kind.startswith("STRUCT") and kind.endswith("[]") and loose(column).endswith(ITEM_LISTS):
+        if not (
+            kind.startswith("STRUCT") and kind.endswith("[]") and loose(column).endswith(ITEM_LISTS)
+        ):
+            continue
+        (filled,) = one_row(
+            con,
+            f"SELECT count(*) FROM {staged.relation} WHERE len({quote_ident(column)}) > 0",
+        )
+        if filled:
             # an order's own column named as an item's (its total as `price`) would take the
             # item's name, and the item's value be renamed away (helper-66: spend +14%)
             clash = [c for c in staged.columns if c != column and c in _struct_fields(kind)]
             left_out = ", ".join(quote_ident(c) for c in [column, *clash])
             raise ProfilerError(
-                f"{file}: column {column!r} holds a list of items on each line, which one event "
+                f"{file}: column {column!r} holds a list of items on {filled:,} line(s), which one event "
                 "cannot hold (its items, prices and categories would go unread); flatten the file "
-                f"first, one line per item (DuckDB: COPY (SELECT * EXCLUDE ({left_out}), "
-                f"unnest({quote_ident(column)}, recursive := true) FROM 'file.parquet') TO "
-                "'flat.parquet'"
+                f"first, one line per item, a line without items kept (DuckDB: COPY (SELECT * "
+                f"EXCLUDE ({left_out}), unnest(CASE WHEN len({quote_ident(column)}) > 0 THEN "
+                f"{quote_ident(column)} ELSE [NULL] END, recursive := true) FROM 'file.parquet') "
+                "TO 'flat.parquet'"
                 + (
                     f"; the order's own {', '.join(clash)} left out for the items' own"
                     if clash
