@@ -10,6 +10,7 @@ SIGTERM stop the loop between steps, never inside an ingest or a build.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -244,15 +245,18 @@ def _arrived(folder: Path) -> list[Path]:
     """The files to take from one source's folder and the folders under it (a partitioned
     export's `dt=2019-10-17/part-0.parquet`: helper-61, skipped unsaid), in the order they
     landed (then by path): the newer users or items file must load later to win (`--once` took
-    them by name: `export_10` before `export_9`). Archives and hidden folders are not read."""
-    found = (
-        p
-        for p in folder.rglob("*")
-        if _landed(p)
-        and not any(
-            part in ARCHIVES or part.startswith(".") for part in p.relative_to(folder).parts[:-1]
-        )
-    )
+    them by name: `export_10` before `export_9`). Below the source's folder, folders and files
+    named `_...` or `.…` are not read nor walked: the archives, and what Spark and Hadoop write
+    beside their output (`_temporary/` attempts, `_SUCCESS`, `_delta_log/`: helper-65)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
+        below = Path(root) != folder
+        found += [
+            p
+            for name in files
+            if _landed(p := Path(root) / name) and not (below and name.startswith("_"))
+        ]
     return sorted(found, key=lambda p: (p.stat().st_mtime, str(p.relative_to(folder))))
 
 

@@ -245,7 +245,15 @@ def test_watch_reads_a_partitioned_export_and_archives_each_part_beside_it(tmp_p
         part.mkdir(parents=True)
         body = "\n".join([lines[0], *lines[1 + 100 * n : 101 + 100 * n]]) + "\n"
         (part / "part-0.csv").write_text(body)
+        (part / "_SUCCESS").write_text("")
+    # what Spark writes beside its output is never read nor moved (helper-65)
+    attempt = land / "events" / "_temporary" / "0" / "attempt_1" / "dt=2017-11-20"
+    attempt.mkdir(parents=True)
+    (attempt / "part-0.csv").write_text("\n".join(lines[:50]) + "\n")
     run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    assert (attempt / "part-0.csv").exists() and (
+        land / "events" / "dt=2017-11-20" / "_SUCCESS"
+    ).exists()
     for n in range(3):
         assert [p.name for p in (land / "events" / f"dt=2017-11-2{n}" / "_loaded").iterdir()] == [
             "part-0.csv"
