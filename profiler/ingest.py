@@ -430,7 +430,9 @@ def _load(
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
         by_address=ids_by_address(con, src, TYPED, resolved) if stats.loaded else (0, 0),
-        late_signups=signups_after_events(con, src, TYPED) if "signup_ts" in resolved else None,
+        late_signups=signups_after_events(con, src, TYPED)
+        if "signup_ts" in resolved and not reading.times_utc
+        else None,
         by_line_order=by_line_order,
         amount_counts=counted,
         bad_times=bad_times(con, TYPED) if stats.reasons.get("bad_timestamp") else [],

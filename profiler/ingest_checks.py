@@ -136,7 +136,9 @@ def signups_after_events(
         "median(epoch(s.signup) - epoch(f.first)) FILTER (WHERE s.signup > f.first) / 3600 "
         "FROM s JOIN f USING (user_id)",
     )
-    if n < 5 or after < 0.8 * n or hours is None or hours >= 24:
+    # a clock error is whole hours; signing up minutes after browsing is a shop's normal
+    # (helper-65: a UTC warehouse's zoned signups were told of another clock)
+    if n < 5 or after < 0.8 * n or hours is None or not 1 <= hours < 24:
         return None
     return after, n, hours
 
@@ -365,6 +367,7 @@ def updates_by_line_order(
 # what a line's money is called, the likeliest first; never a cost or an asset (what the shop
 # paid: helper-66, Ta Feng's ASSET before its SALES_PRICE was named)
 _MONEY_WORDS = ("sales", "revenue", "total", "price", "spend", "money", "value")
+_NOT_A_LINES = ("customer", "lifetime", "ltv", "clv", "user", "account", "avg", "average")
 
 
 def amount_like_quantity(
@@ -392,6 +395,8 @@ def amount_like_quantity(
 
     def likeliest(column: str) -> int:
         words = re.sub(r"[^a-z]", " ", column.lower()).split()
+        if any(w.startswith(_NOT_A_LINES) for w in words):  # a customer's lifetime total
+            return 99  # (helper-65: a subscription shop was told to map it as each order's)
         return min(
             (n for n, m in enumerate(_MONEY_WORDS) for w in words if w.startswith(m)), default=99
         )

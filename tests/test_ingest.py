@@ -3297,3 +3297,10 @@ def test_units_read_as_money_beside_a_money_column_are_said(con, tmp_path):
     assert fixed.amount_counts is None
     total = sum(round(p * (1 + n % 3), 2) for n, (_, _, _, p) in enumerate(bought))
     assert rows(con, "SELECT round(sum(amount), 2) FROM raw_events") == [(round(total, 2),)]
+    # a subscription shop's whole prices beside each customer's lifetime total (helper-65)
+    subs = "customer_id,ts,amount,customer_total_spent\n" + "".join(
+        f"{u},{t:%Y-%m-%d %H:%M:%S},{(19, 29, 49, 99)[n % 4]},{500 + n}\n"
+        for n, (u, t, _, _) in enumerate(bought)
+    )
+    quiet = ingest(con, "events", write(tmp_path / "subs.csv", subs), pii_key=KEY, reading=purchase)
+    assert quiet.loaded == len(bought) and quiet.amount_counts is None

@@ -6,7 +6,7 @@ Data: the shared Taobao sample (Unix seconds from a shop in China) and a few lin
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -259,3 +259,10 @@ def test_signup_times_on_another_clock_are_said(tmp_path: Path) -> None:
     assert "If they are UTC, ingest the file again with --times-utc --replace" in out
     again = run_cli("ingest", "users", str(users), "--times-utc", "--replace", warehouse=wh)
     assert "signed up after" not in again
+    # signing up minutes after browsing is a shop's normal, no other clock (helper-65)
+    minutes = tmp_path / "minutes.csv"
+    minutes.write_text("user_id,created_at\n" + "".join(
+        f"{u},{datetime.fromtimestamp(t, UTC) + timedelta(minutes=5):%Y-%m-%d %H:%M:%S%z}\n"
+        for u, t in first.items()
+    ))  # fmt: skip
+    assert "signed up after" not in run_cli("ingest", "users", str(minutes), warehouse=wh)
