@@ -342,7 +342,9 @@ def orders_again(
     reloaded; helper-51: 8 purchases counted twice, unsaid); one with another item is the same
     order's lines spread over times (helper-61: an order across midnight made a one-time buyer
     a champion, and was told to leave its real lines out). An order's items at one time are one
-    order."""
+    order, and so are lines within 2 seconds of its first (helper-65: Retailrocket's lines of an
+    order 137 ms apart, whose repeated item is a unit); spread lines are said only on another
+    day than the order's first, where they change purchase days."""
     again, orders, spread, spread_orders = one_row(
         con,
         # per user: an id GA4 writes `(not set)` or a 0 is no order (helper-59: 39 purchases
@@ -350,15 +352,18 @@ def orders_again(
         f"WITH p AS (SELECT user_id AS u, __kept_order_id AS o, ts, item_id AS i FROM {typed} "
         f"WHERE _reason IS NULL AND event_type = 'purchase' AND {some_id('__kept_order_id')}), "
         "many AS (SELECT u, o, min(ts) AS first FROM p GROUP BY u, o HAVING count(DISTINCT ts) > 1), "
-        "later AS (SELECT l.u, l.o, EXISTS (SELECT 1 FROM p AS q WHERE q.u = l.u AND q.o = l.o "
+        "later AS (SELECT l.u, l.o, CAST(l.ts AS DATE) <> CAST(m.first AS DATE) AS other_day, "
+        "EXISTS (SELECT 1 FROM p AS q WHERE q.u = l.u AND q.o = l.o "
         "AND q.ts < l.ts AND q.i IS NOT DISTINCT FROM l.i) AS sent_again "
-        "FROM p AS l JOIN many AS m ON m.u = l.u AND m.o = l.o AND l.ts > m.first), "
+        "FROM p AS l JOIN many AS m ON m.u = l.u AND m.o = l.o "
+        "AND l.ts >= m.first + INTERVAL 2 SECOND), "
         # an order whose later lines bring any new item is spread, all its later lines
         # (helper-66: one order told both to leave its later lines out and to keep them)
-        "orders AS (SELECT u, o, bool_and(sent_again) AS again, count(*) AS n FROM later GROUP BY u, o) "
+        "orders AS (SELECT u, o, bool_and(sent_again) AS again, count(*) AS n, "
+        "count(*) FILTER (WHERE other_day) AS days FROM later GROUP BY u, o) "
         "SELECT coalesce(sum(n) FILTER (WHERE again), 0), count(*) FILTER (WHERE again), "
-        "coalesce(sum(n) FILTER (WHERE NOT again), 0), count(*) FILTER (WHERE NOT again) "
-        "FROM orders",
+        "coalesce(sum(days) FILTER (WHERE NOT again), 0), "
+        "count(*) FILTER (WHERE NOT again AND days > 0) FROM orders",
     )
     return (column, again, orders, spread, spread_orders) if again or spread else None
 

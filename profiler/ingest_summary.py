@@ -74,10 +74,10 @@ def describe_ingest(result) -> str:
         )
     if spread:
         lines.append(
-            f"  warning: {spread_orders:,} order(s) of {column!r} (ignored) have items at several "
-            f"times ({spread:,} purchase line(s) after the order's first time: an order across "
-            "midnight?); each time counts as a purchase of its own (purchase days, rfm_frequency): "
-            "give an order's lines its first time to count it once"
+            f"  warning: {spread_orders:,} order(s) of {column!r} (ignored) have items on a later "
+            f"day than their first ({spread:,} purchase line(s): orders across midnight?); each "
+            "day counts as a purchase day of its own (purchase days, rfm_frequency): give an "
+            "order's lines its first time to count it on one day"
         )
     if result.repeated_ids:
         column, n = result.repeated_ids

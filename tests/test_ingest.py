@@ -3124,18 +3124,22 @@ def test_an_order_sent_again_later_is_said(con, tmp_path):
     once = ingest(con, "events", write(tmp_path / "once.csv", body + "\n".join(lines) + "\n"),
                   pii_key=KEY, mapping={"user_id": "user_pseudo_id"}, replace=False)  # fmt: skip
     assert once.orders_again is None
-    # an order's other items a minute later, past midnight: its lines spread over two times,
-    # not sent again (helper-61: told to leave 14 real purchases out)
-    # and an order whose later time repeats one of its items beside a new one is spread too,
-    # never told to leave its later lines out as well (helper-66)
-    u, t, i, p = bought[2]
-    later = f"{t + timedelta(minutes=1):%Y-%m-%d %H:%M:%S}"
-    midnight = [f"{u},{later},purchase,other-item,9.5,T1", f"{u},{later},purchase,{i},{p},T1"]
-    spread = ingest(con, "events", write(tmp_path / "midnight.csv", body + "\n".join([*lines, *midnight]) + "\n"),
+    # an order's other items past midnight: its lines spread over two days, not sent again
+    # (helper-61: told to leave 14 real purchases out); one whose later time repeats an item
+    # beside a new one is spread too, never also told to leave its lines out (helper-66); a unit
+    # 137 ms after its order's first line is the order's (Retailrocket, helper-65)
+    late = (
+        "u9,2019-10-01 23:59:30,purchase,a,1.5,T9\nu9,2019-10-01 23:59:30.137,purchase,a,1.5,T9\n"
+    )
+    after = "u9,2019-10-02 00:00:40,purchase,b,2.5,T9\nu9,2019-10-02 00:00:40,purchase,a,1.5,T9\n"
+    spread = ingest(con, "events", write(tmp_path / "midnight.csv", body + late + after),
                     pii_key=KEY, mapping={"user_id": "user_pseudo_id"})  # fmt: skip
     assert spread.orders_again == ("transaction_id", 0, 0, 2, 1)
     assert "come again later" not in said_of(spread)
-    assert "1 order(s) of 'transaction_id' (ignored) have items at several times" in said_of(spread)
+    assert "1 order(s) of 'transaction_id' (ignored) have items on a later day" in said_of(spread)
+    same_day = ingest(con, "events", write(tmp_path / "rr.csv", body + late), pii_key=KEY,
+                      mapping={"user_id": "user_pseudo_id"})  # fmt: skip
+    assert same_day.orders_again is None
     # GA4 writes `(not set)` where a purchase has no id: no order, whatever the users and times
     # (helper-59: 39 purchases of 39 users were told to go)
     unset = body + "".join(
