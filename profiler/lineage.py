@@ -42,9 +42,11 @@ def parse(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> exp.Expres
     except duckdb.ParserException as err:
         text = str(err).removeprefix("Parser Error: ")
         # DuckDB shows the line as `LINE 2:   b * FROM t` and a caret under the place
-        found = re.search(r"\n(LINE (\d+): ).*\n( *)\^", text)
+        found = re.search(r"\n(LINE (\d+): )(.*)\n( *)\^", text)
         line = (int(found.group(2)) if found else 1) + line_offset
-        column = f" (column {len(found.group(3)) - len(found.group(1)) + 1})" if found else ""
+        # a long line is shown cut (`LINE 5: ...`): its column is then unknown (helper-65)
+        whole = found and not found.group(3).startswith("...")
+        column = f" (column {len(found.group(4)) - len(found.group(1)) + 1})" if whole else ""
         raise ProfilerError(
             f"{where}:{line}: SQL does not parse{column}: {text.splitlines()[0]}"
         ) from None

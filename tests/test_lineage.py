@@ -63,6 +63,11 @@ def test_syntax_error_names_file_and_line() -> None:
     with pytest.raises(ProfilerError) as err:
         upstream_tables("SELECT\n    user_id,,\n    x\nFROM t", where="m.sql", line_offset=5)
     assert str(err.value) == 'm.sql:7: SQL does not parse (column 13): syntax error at or near ","'
+    # a long line DuckDB shows cut: no column rather than a wrong one (helper-65)
+    long = "SELECT " + ", ".join(f"col_{n} AS alias_{n}" for n in range(30)) + ",, x FROM t"
+    with pytest.raises(ProfilerError) as err:
+        upstream_tables(long, where="m.sql")
+    assert str(err.value) == 'm.sql:1: SQL does not parse: syntax error at or near ","'
 
 
 def test_only_one_select_per_model() -> None:
