@@ -1,10 +1,12 @@
 """`profiler ingest`: append one file to `raw_<source>`, every record loaded or quarantined.
 
-The steps: fingerprint the file (same content twice loads once), stage it as text in DuckDB
-(`ingest_csv`, `ingest_read`), type and check every record in one SQL (`ingest_rules`, from the
-options of `ingest_reading` and the value SQL of `ingest_values`), then write
-raw rows, quarantine rows and the batch row in ONE transaction, so a refused or crashing file
-changes nothing. Personal columns are pseudonymised on the way (`pii`).
+The steps: fingerprint the file (same content twice loads once, a replace swaps a load:
+`ingest_resend`), stage it as text in DuckDB (`ingest_csv`, `ingest_read`), choose which file
+column feeds which canonical column (`ingest_columns`), type and check every record in one SQL
+(`ingest_rules`, from the options of `ingest_reading` and the value SQL of `ingest_values`), say
+what looks wrong (`ingest_checks`, `ingest_kept`), then write raw rows, quarantine rows and the
+batch row in ONE transaction, so a refused or crashing file changes nothing. Personal columns are
+pseudonymised on the way (`pii`).
 
 Ingest is the one place allowed to read the wall clock, and only to refuse future timestamps;
 nothing it writes depends on it.

@@ -1,8 +1,11 @@
 """What ingest tells about a file it loaded, beyond its lines: its typed rows checked against
-themselves and against what is loaded already (the ignored columns it keeps: `ingest_kept`).
+themselves and against what is loaded already.
 
-Each reads the file's typed rows (`typed`, a temp table of ingest) and the raw tables, and returns
-what the summary states; none refuses a line.
+Each reads the file's typed rows (`typed`, a temp table of ingest), the raw tables and, for a few,
+a staged column the file sent and no canonical column reads (a guest's e-mail, an `updated_at`, a
+money column beside the amount), and returns what the summary states; none refuses a line. The
+unread columns kept in the typed table for warnings (currency, status, event and order ids) are
+`ingest_kept`'s.
 """
 
 from __future__ import annotations
