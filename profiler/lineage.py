@@ -44,8 +44,10 @@ def parse(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> exp.Expres
         # DuckDB shows the line as `LINE 2:   b * FROM t` and a caret under the place
         found = re.search(r"\n(LINE (\d+): )(.*)\n( *)\^", text)
         line = (int(found.group(2)) if found else 1) + line_offset
-        # a long line is shown cut (`LINE 5: ...`): its column is then unknown (helper-65)
-        whole = found and not found.group(3).startswith("...")
+        # a long line is shown cut (`LINE 5: ...`), and the caret stands at a display width (a tab
+        # 0, a CJK character 2): the column is then unknown (helpers 65, 67)
+        shown = found.group(3) if found else ""
+        whole = found and not shown.startswith("...") and shown.isascii() and "\t" not in shown
         column = f" (column {len(found.group(4)) - len(found.group(1)) + 1})" if whole else ""
         raise ProfilerError(
             f"{where}:{line}: SQL does not parse{column}: {text.splitlines()[0]}"

@@ -245,17 +245,15 @@ def _arrived(folder: Path) -> list[Path]:
     """The files to take from one source's folder and the folders under it (a partitioned
     export's `dt=2019-10-17/part-0.parquet`: helper-61, skipped unsaid), in the order they
     landed (then by path): the newer users or items file must load later to win (`--once` took
-    them by name: `export_10` before `export_9`). Below the source's folder, folders and files
-    named `_...` or `.…` are not read nor walked: the archives, and what Spark and Hadoop write
-    beside their output (`_temporary/` attempts, `_SUCCESS`, `_delta_log/`: helper-65)."""
+    them by name: `export_10` before `export_9`). Files named `_...`, and folders below the
+    source's named `_...` or `.…`, are not read nor walked: the archives, and what Spark and
+    Hadoop write beside their output (`_temporary/` attempts, `_SUCCESS`, `_delta_log/`:
+    helpers 65, 67)."""
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
-        below = Path(root) != folder
         found += [
-            p
-            for name in files
-            if _landed(p := Path(root) / name) and not (below and name.startswith("_"))
+            p for name in files if _landed(p := Path(root) / name) and not name.startswith("_")
         ]
     return sorted(found, key=lambda p: (p.stat().st_mtime, str(p.relative_to(folder))))
 

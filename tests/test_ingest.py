@@ -2612,7 +2612,8 @@ def test_a_nested_parquet_column_is_refused_as_one_value(con, tmp_path):
     empty = pa.array([[] for _ in lines], table.schema.field("items").type)
     views = tmp_path / "views.parquet"
     pq.write_table(table.set_column(table.schema.get_field_index("items"), "items", empty), views)
-    assert ingest(con, "events", views, pii_key=KEY, mapping=reading).loaded == 20
+    page_views = ingest(con, "events", views, pii_key=KEY, mapping=reading)
+    assert page_views.loaded == 20 and page_views.item_lists is None  # nothing to flatten
 
 
 def test_ga4_event_date_reads_with_a_format_and_is_named_without_one(con, tmp_path):
@@ -3140,6 +3141,11 @@ def test_an_order_sent_again_later_is_said(con, tmp_path):
     same_day = ingest(con, "events", write(tmp_path / "rr.csv", body + late), pii_key=KEY,
                       mapping={"user_id": "user_pseudo_id"})  # fmt: skip
     assert same_day.orders_again is None
+    # ...unless those milliseconds cross midnight: two purchase days (helper-67)
+    across = "u8,2019-10-01 23:59:59.900,purchase,a,1.5,T8\nu8,2019-10-02 00:00:00.037,purchase,b,1.5,T8\n"
+    crossing = ingest(con, "events", write(tmp_path / "rr2.csv", body + across), pii_key=KEY,
+                      mapping={"user_id": "user_pseudo_id"})  # fmt: skip
+    assert crossing.orders_again == ("transaction_id", 0, 0, 1, 1)
     # GA4 writes `(not set)` where a purchase has no id: no order, whatever the users and times
     # (helper-59: 39 purchases of 39 users were told to go)
     unset = body + "".join(

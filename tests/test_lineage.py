@@ -68,6 +68,9 @@ def test_syntax_error_names_file_and_line() -> None:
     with pytest.raises(ProfilerError) as err:
         upstream_tables(long, where="m.sql")
     assert str(err.value) == 'm.sql:1: SQL does not parse: syntax error at or near ","'
+    with pytest.raises(ProfilerError) as err:
+        upstream_tables("SELECT\n\t\tuser_id,,\n x FROM t", where="m.sql")
+    assert str(err.value) == 'm.sql:2: SQL does not parse: syntax error at or near ","'
 
 
 def test_only_one_select_per_model() -> None:

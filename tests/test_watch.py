@@ -246,6 +246,7 @@ def test_watch_reads_a_partitioned_export_and_archives_each_part_beside_it(tmp_p
         body = "\n".join([lines[0], *lines[1 + 100 * n : 101 + 100 * n]]) + "\n"
         (part / "part-0.csv").write_text(body)
         (part / "_SUCCESS").write_text("")
+    (land / "events" / "_SUCCESS").write_text("")  # Spark's, in the output folder itself
     # what Spark writes beside its output is never read nor moved (helper-65)
     attempt = land / "events" / "_temporary" / "0" / "attempt_1" / "dt=2017-11-20"
     attempt.mkdir(parents=True)
@@ -254,6 +255,7 @@ def test_watch_reads_a_partitioned_export_and_archives_each_part_beside_it(tmp_p
     assert (attempt / "part-0.csv").exists() and (
         land / "events" / "dt=2017-11-20" / "_SUCCESS"
     ).exists()
+    assert (land / "events" / "_SUCCESS").exists()
     for n in range(3):
         assert [p.name for p in (land / "events" / f"dt=2017-11-2{n}" / "_loaded").iterdir()] == [
             "part-0.csv"
