@@ -545,7 +545,8 @@ def _refuse_item_lists(
                 "cannot hold (its items, prices and categories would go unread); flatten the file "
                 f"first, one line per item, a line without items kept (DuckDB: COPY (SELECT * "
                 f"EXCLUDE ({left_out}), unnest(CASE WHEN len({quote_ident(column)}) > 0 THEN "
-                f"{quote_ident(column)} ELSE [NULL] END, recursive := true) FROM 'file.parquet') "
+                f"{quote_ident(column)} ELSE [NULL] END, recursive := true) FROM "
+                f"{quote_literal(file)}) "
                 "TO 'flat.parquet'"
                 + (
                     f"; the order's own {', '.join(clash)} left out for the items' own"
