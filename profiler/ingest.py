@@ -95,7 +95,14 @@ from profiler.ingest_values import is_numeric, quote_ident, quote_literal
 from profiler.pii import register_hmac, unregister_hmac
 from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, warehouse_zone, zone_for_ingest
-from profiler.sources import BATCH_COLUMN, RECORD_COLUMN, Source, engine_columns, get_source
+from profiler.sources import (
+    BATCH_COLUMN,
+    RECORD_COLUMN,
+    SOURCES,
+    Source,
+    engine_columns,
+    get_source,
+)
 from profiler.state import (
     SCHEMA,
     ensure_schema,
@@ -664,10 +671,17 @@ def _commit(
             batch_id = replaced[0]
             take_out(con, src, replaced, stats.min_ts)
         else:
+            # above every batch id the data holds too: engine state dropped (or lost) made the
+            # ids start again at 1, and a replace then took another file's rows out (helper-62)
+            held = [
+                f"(SELECT coalesce(max({BATCH_COLUMN}), 0) + 1 FROM {s.table})"
+                for s in SOURCES.values()  # all made by `_ensure_tables` above
+            ]
             (batch_id,) = one_row(
                 con,
                 f"SELECT greatest(nextval('{SCHEMA}.batch_seq'), "
-                f"(SELECT coalesce(max(batch_id), 0) + 1 FROM {SCHEMA}.batches))",
+                f"(SELECT coalesce(max(batch_id), 0) + 1 FROM {SCHEMA}.batches), "
+                f"(SELECT coalesce(max(batch_id), 0) + 1 FROM quarantine), {', '.join(held) or '1'})",
             )
         file = str(info.shown_path)
         # this send accounts for every line again: an earlier send of the same content, which

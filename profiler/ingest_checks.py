@@ -175,7 +175,7 @@ def columns_dropped(
     if "price" in resolved or "price" in kept:
         kept = [c for c in kept if c != "amount"]
         own = [c for c in own if c != "amount"]
-    if not kept or not has_table(con, src.table):
+    if not kept or not has_table(con, src.table) or not has_table(con, "batches", "_profiler"):
         return 0, []
     kinds = "event_type" if src.name == "events" else "kind"
     taken = "".join(f" AND batch_id <> {int(b)}" for b in replaced)

@@ -3316,3 +3316,23 @@ def test_units_read_as_money_beside_a_money_column_are_said(con, tmp_path):
     )
     quiet = ingest(con, "events", write(tmp_path / "subs.csv", subs), pii_key=KEY, reading=purchase)
     assert quiet.loaded == len(bought) and quiet.amount_counts is None
+
+
+def test_batch_ids_stay_above_the_datas_own_after_engine_state_is_lost(con, tmp_path):
+    """With `_profiler` dropped, batch ids started again at 1: a second file shared the first
+    one's id, and `--replace` of it took the first file's rows out too (helper-62: 20,342 of
+    Taobao's rows gone). Taobao's first two hundred lines in two files."""
+    lines = TAOBAO.read_text().splitlines()
+    first = ingest(
+        con, "events", write(tmp_path / "d1.csv", "\n".join(lines[:101]) + "\n"), pii_key=KEY
+    )
+    con.execute("DROP SCHEMA _profiler CASCADE")
+    second = ingest(con, "events", write(tmp_path / "d2.csv", "\n".join([lines[0], *lines[101:201]]) + "\n"),
+                    pii_key=KEY)  # fmt: skip
+    assert second.batch_id > first.batch_id
+    fixed = write(tmp_path / "d2_fixed.csv", "\n".join([lines[0], *lines[101:151]]) + "\n")
+    ingest(con, "events", fixed, pii_key=KEY, replace_batch=second.batch_id)
+    assert rows(con, "SELECT _batch_id, count(*) FROM raw_events GROUP BY ALL ORDER BY 1") == [
+        (first.batch_id, 100),
+        (second.batch_id, 50),
+    ]
