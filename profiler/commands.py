@@ -261,9 +261,18 @@ def build_project(
         try:
             with printer:
                 run = run_build(con, settings.project_dir, options)
-            write_run_results(settings.target_dir, run)
             if run.status == "success":
                 publish_serving_copy(settings, con, run)
+            try:  # after the serving copy: published models are served whatever target/ allows
+                write_run_results(settings.target_dir, run)
+            except OSError as err:  # helper-62: a traceback after every model was published
+                if storage_fault(err, settings):
+                    raise
+                console.print(
+                    f"warning: {settings.target_dir / 'run_results.json'} not written "
+                    f"({err.strerror or err}); the build itself is published",
+                    soft_wrap=True,
+                )
             printer.summary(con, run, settings.warehouse, as_of_given=as_of is not None)
             gone = _models_gone(con, settings)
             if gone:  # its table stays, as it was: say so rather than let it go stale unsaid

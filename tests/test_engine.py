@@ -681,6 +681,23 @@ def test_an_incremental_by_key_model_with_a_repeated_key_is_not_published(
     assert table_diff(full_build, wh, "int_user_interests") == 0
 
 
+def test_a_target_folder_it_cannot_write_leaves_the_build_published_and_served(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """helper-62: with target/ not writable, every model was published, then a traceback, and
+    the serving copy stayed stale. run_results.json cannot be written here (a folder holds its
+    temporary name); the build says so and is served."""
+    from profiler.serve.catalog import serving_path
+
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    serving_path(wh).unlink(missing_ok=True)
+    (edited / "target" / "run_results.json.tmp").mkdir(parents=True)
+    out = " ".join(run_cli("build", "--full-refresh", warehouse=wh, project=edited).split())
+    assert "run_results.json not written" in out and "the build itself is published" in out, out
+    with duckdb.connect(str(serving_path(wh)), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM user_profile").fetchone()[0] > 0
+
+
 def test_a_misspelt_time_column_fails_the_first_build_not_a_later_batch(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:
