@@ -846,6 +846,10 @@ def test_a_build_of_a_warehouse_path_that_does_not_exist_creates_nothing(tmp_pat
     out = run_cli("build", warehouse=wh, project=sql_project(tmp_path / "project"), ok=False)
     assert "no warehouse there (a typo in the path?)" in out and out.count("\n") == 1, out
     assert not (tmp_path / "nope").exists()
+    # nor does a training (helper-62: it made the folders and a warehouse)
+    out = run_cli("train", "purchase_propensity", warehouse=wh, ok=False)
+    assert "no warehouse there (a typo in the path?)" in out, out
+    assert not (tmp_path / "nope").exists()
 
 
 def test_an_edited_history_looked_at_in_the_past_stays_and_takes_the_edit_later(

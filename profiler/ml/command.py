@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from profiler.errors import ProfilerError
+
 
 @dataclass
 class TrainReport:
@@ -28,6 +30,11 @@ def train_command(settings, name: str, as_of: str | None, horizon_days: int | No
 
     spec = load_spec(settings.project_dir, name).with_horizon(horizon_days)
     given = parse_as_of(as_of)
+    if settings.warehouse_configured and not settings.warehouse.exists():  # helper-62: a typo
+        raise ProfilerError(
+            f"{settings.warehouse}: no warehouse there (a typo in the path?); ingest and build "
+            "before training"
+        )
     with warehouse_lock(settings.warehouse, f"train {name}"):
         con = connect(settings)
         try:
