@@ -681,7 +681,7 @@ def _commit(
                 con,
                 f"SELECT greatest(nextval('{SCHEMA}.batch_seq'), "
                 f"(SELECT coalesce(max(batch_id), 0) + 1 FROM {SCHEMA}.batches), "
-                f"(SELECT coalesce(max(batch_id), 0) + 1 FROM quarantine), {', '.join(held) or '1'})",
+                f"(SELECT coalesce(max(batch_id), 0) + 1 FROM quarantine), {', '.join(held)})",
             )
         file = str(info.shown_path)
         # this send accounts for every line again: an earlier send of the same content, which

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from profiler.ingest_columns import Staged
+from profiler.ingest_columns import Staged, loose
 from profiler.ingest_read import FileInfo, one_row
-from profiler.ingest_values import quote_ident, quote_literal
+from profiler.ingest_values import quote_ident, timestamp_sql
 from profiler.sources import BATCH_COLUMN, Source
 from profiler.state import has_table
 
@@ -64,13 +64,7 @@ def purchases_twice(
     spend doubled) counts twice, unsaid before. A purchase without an item matches any item."""
     if src.name != "events" or not has_table(con, src.table):
         return 0, []
-    other = "".join(f" AND r.{BATCH_COLUMN} <> {int(b)}" for b in replaced)
-    # the file's own span of time: zone maps skip the rest of raw_events (helper-47: the whole
-    # table was read, 0.12-0.19 s per ingest into 10M rows)
-    other += (
-        f" AND r.ts BETWEEN (SELECT min(ts) FROM {typed} WHERE _reason IS NULL) "
-        f"AND (SELECT max(ts) FROM {typed} WHERE _reason IS NULL)"
-    )
+    other = _other_loads_in_span(typed, replaced)
     rows = con.execute(
         f"SELECT count(DISTINCT t._rec), list(DISTINCT r.{BATCH_COLUMN} ORDER BY r.{BATCH_COLUMN}) "
         f"FROM {typed} AS t JOIN {src.table} AS r ON r.user_id = t.user_id AND r.ts = t.ts "
@@ -81,6 +75,17 @@ def purchases_twice(
         "AND CAST(t.ts AS TIME) <> TIME '00:00:00'"
     ).fetchone()
     return rows[0], rows[1] or []
+
+
+def _other_loads_in_span(typed: str, replaced: tuple[int, ...]) -> str:
+    """SQL conditions on raw rows `r`: not of the loads this one replaces, and within the file's
+    own span of time, so zone maps skip the rest of raw_events (helper-47: the whole table was
+    read, 0.12-0.19 s per ingest into 10M rows)."""
+    other = "".join(f" AND r.{BATCH_COLUMN} <> {int(b)}" for b in replaced)
+    return other + (
+        f" AND r.ts BETWEEN (SELECT min(ts) FROM {typed} WHERE _reason IS NULL) "
+        f"AND (SELECT max(ts) FROM {typed} WHERE _reason IS NULL)"
+    )
 
 
 def purchases_resent(
@@ -95,11 +100,7 @@ def purchases_resent(
     the joined file got the note again)."""
     if src.name != "events" or not has_table(con, src.table):
         return 0, []
-    other = "".join(f" AND r.{BATCH_COLUMN} <> {int(b)}" for b in replaced)
-    other += (  # the file's own span of time, as in `purchases_twice`
-        f" AND r.ts BETWEEN (SELECT min(ts) FROM {typed} WHERE _reason IS NULL) "
-        f"AND (SELECT max(ts) FROM {typed} WHERE _reason IS NULL)"
-    )
+    other = _other_loads_in_span(typed, replaced)
     equal = " AND ".join(
         f"r.{quote_ident(c.name)} IS NOT DISTINCT FROM t.{quote_ident(c.name)}"
         for c in src.columns
@@ -340,23 +341,17 @@ def updates_by_line_order(
     if src.name not in ("users", "items"):
         return None
     column = next(
-        (c for c in ignored if c in staged.values and re.sub(r"[^a-z]", "", c.lower()) in _UPDATED),
+        (c for c in ignored if c in staged.values and loose(c) in _UPDATED),
         None,
     )
     if column is None:
         return None
     key = "user_id" if src.name == "users" else "item_id"
     values = ", ".join(quote_ident(c.name) for c in src.columns if c.name != key)
-    # ISO text, the file's --ts-format, or Unix seconds or milliseconds (helper-66: US times and
-    # Unix seconds went unread, and the warning unsaid)
+    # read as ingest reads times: ISO text, the file's --ts-format, Unix seconds or milliseconds
+    # (helper-66: US times and Unix seconds went unread, and the warning unsaid)
     text = f"trim(CAST({staged.values[column]} AS VARCHAR))"
-    unix = f"TRY_CAST({text} AS DOUBLE)"
-    changed = (
-        f"coalesce(TRY_CAST({text} AS TIMESTAMP), "
-        + (f"try_strptime({text}, {quote_literal(ts_format)}), " if ts_format else "")
-        + f"CAST(to_timestamp(CASE WHEN {unix} BETWEEN 1e8 AND 1e11 THEN {unix} "
-        f"WHEN {unix} BETWEEN 1e11 AND 1e14 THEN {unix} / 1000 END) AS TIMESTAMP))"
-    )
+    changed = timestamp_sql(text, f"TRY_CAST({text} AS DOUBLE)", None, ts_format)
     (ids,) = one_row(
         con,
         f"SELECT count(*) FILTER (WHERE last_line < newest) FROM (SELECT arg_max(s.changed, "
@@ -404,9 +399,8 @@ def amount_like_quantity(
             (n for n, m in enumerate(_MONEY_WORDS) for w in words if w.startswith(m)), default=99
         )
 
-    for column in sorted(ignored, key=likeliest):
-        if column not in staged.values or likeliest(column) == 99:
-            continue
+    ranked = sorted((likeliest(c), c) for c in ignored if c in staged.values)
+    for column in [c for rank, c in ranked if rank < 99]:
         value = (
             f"TRY_CAST(replace(trim(CAST({staged.values[column]} AS VARCHAR)), ',', '') AS DOUBLE)"
         )
