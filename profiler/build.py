@@ -248,7 +248,8 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         status = "error" if any(r.status in ("error", "blocked") for r in results) else "success"
         run = _run(run_id, ctx.as_of, started, t0, status, results)
         con.execute(
-            f"INSERT INTO {SCHEMA}.runs VALUES (?, 'build', ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {SCHEMA}.runs (run_id, command, started_at, finished_at, as_of, status, "
+            "models_built, models_failed) VALUES (?, 'build', ?, ?, ?, ?, ?, ?)",
             [
                 run.run_id,
                 started.replace(tzinfo=None),

@@ -107,6 +107,9 @@ _VALIDATIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.validations (
     expectation VARCHAR, kwargs VARCHAR, status VARCHAR, success BOOLEAN, severity VARCHAR,
     unexpected_count BIGINT, element_count BIGINT, observed_value VARCHAR, sample VARCHAR,
     sample_keys VARCHAR, exception VARCHAR, as_of TIMESTAMP, validated_at TIMESTAMP)"""
+_VALIDATION_COLUMNS = ", ".join(
+    part.split()[0] for part in _VALIDATIONS_DDL.split("(", 1)[1].rstrip(")").split(",")
+)
 
 
 # Validating a table: what the gate and `profiler check` share.
@@ -254,7 +257,8 @@ def record(
     if rows:  # one statement: executemany costs ~0.6 ms per row
         one = f"({', '.join('?' * len(rows[0]))})"
         con.execute(
-            f"INSERT INTO {SCHEMA}.validations VALUES {', '.join([one] * len(rows))}",
+            f"INSERT INTO {SCHEMA}.validations ({_VALIDATION_COLUMNS}) "
+            f"VALUES {', '.join([one] * len(rows))}",
             [value for row in rows for value in row],
         )
 

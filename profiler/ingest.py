@@ -710,7 +710,8 @@ def _commit(
                 [batch_id],
             )
             con.execute(
-                "INSERT INTO quarantine SELECT ?, ?, ?, _rec, _reason, _raw "
+                "INSERT INTO quarantine (batch_id, source, file, record, reason, raw) "
+                "SELECT ?, ?, ?, _rec, _reason, _raw "
                 f"FROM {TYPED} WHERE _reason IS NOT NULL ORDER BY _rec",
                 [batch_id, src.name, file],
             )

@@ -64,7 +64,8 @@ def take_out(
     con.execute(f"DELETE FROM {src.table} WHERE {BATCH_COLUMN} IN ({ids})")
     con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({ids})")
     con.execute(
-        f"INSERT INTO {SCHEMA}.replaced_contents SELECT source, content_sha256, ? "
+        f"INSERT INTO {SCHEMA}.replaced_contents (source, content_sha256, batch_id) "
+        "SELECT source, content_sha256, ? "
         f"FROM {SCHEMA}.batches WHERE batch_id IN ({ids})",
         [replaced[0]],
     )

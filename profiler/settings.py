@@ -15,7 +15,7 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.faults import check_writable, raise_if_storage_fault
-from profiler.state import SCHEMA
+from profiler.state import SCHEMA, check_state_version
 
 EXAMPLE_WAREHOUSE = "warehouse.duckdb.example"
 _EXAMPLE_KEY = "example"  # in _profiler.settings: this warehouse began as a copy of the example
@@ -164,6 +164,11 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
             ) from None
         raise ProfilerError(f"cannot open warehouse {settings.warehouse}: {first}") from None
     con.execute(f"USE {catalog}")
+    try:
+        check_state_version(con, f"warehouse {settings.warehouse}")
+    except ProfilerError:
+        con.close()
+        raise
     return con
 
 

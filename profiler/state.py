@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
+from profiler.errors import ProfilerError
 from profiler.sources import SOURCES, engine_columns, raw_table_ddl
 
 SCHEMA = "_profiler"
@@ -56,15 +57,41 @@ def has_table(con: duckdb.DuckDBPyConnection, name: str, schema: str = "main") -
     return n > 0
 
 
+# The layout of the engine state. A profiler that changes `_profiler` so that an older one would
+# misread it raises this; the older one then refuses the warehouse instead of crashing or writing
+# rows a newer reader would misread (helper-62: an extra state column broke every command).
+STATE_VERSION = 1
+_STATE_VERSION_KEY = "state_version"
+
+
+def check_state_version(
+    con: duckdb.DuckDBPyConnection, warehouse: object = "the warehouse"
+) -> None:
+    """Refuse a warehouse whose engine state a newer profiler wrote."""
+    found = get_setting(con, _STATE_VERSION_KEY)
+    if found is None or (found.isdigit() and int(found) <= STATE_VERSION):
+        return
+    raise ProfilerError(
+        f"{warehouse} was written by a newer profiler (engine state version {found}; this one "
+        f"knows up to {STATE_VERSION}): upgrade profiler to use it"
+    )
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw tables, quarantine and engine state when missing (idempotent)."""
     for ddl in _DDL + [raw_table_ddl(s) for s in SOURCES.values()]:
         con.execute(ddl)
+    check_state_version(con)
     _add_batch_columns(con)
     add_missing_columns(con)
     _add_version_seq(con)
     con.execute(
-        f"INSERT INTO {SCHEMA}.settings SELECT ?, CAST(uuid() AS VARCHAR) "
+        f"INSERT INTO {SCHEMA}.settings (name, value) SELECT ?, ? "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.settings WHERE name = ?)",
+        [_STATE_VERSION_KEY, str(STATE_VERSION), _STATE_VERSION_KEY],
+    )
+    con.execute(
+        f"INSERT INTO {SCHEMA}.settings (name, value) SELECT ?, CAST(uuid() AS VARCHAR) "
         f"WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.settings WHERE name = ?)",
         [LINEAGE, LINEAGE],
     )
@@ -199,7 +226,8 @@ def write_state(con: duckdb.DuckDBPyConnection, s: ModelState) -> None:
     """Upsert one model's state; call inside the publish transaction."""
     con.execute(f"DELETE FROM {SCHEMA}.models WHERE name = ?", [s.name])
     con.execute(
-        f"INSERT INTO {SCHEMA}.models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {SCHEMA}.models (name, kind, data_fingerprint, metadata_fingerprint, version, "
+        "watermark, as_of, parent_versions, rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             s.name,
             s.kind,
@@ -282,7 +310,7 @@ def get_setting(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
 def put_setting(con: duckdb.DuckDBPyConnection, name: str, value: str) -> None:
     """Set a value of `_profiler.settings`, in the caller's transaction."""
     con.execute(f"DELETE FROM {SCHEMA}.settings WHERE name = ?", [name])
-    con.execute(f"INSERT INTO {SCHEMA}.settings VALUES (?, ?)", [name, value])
+    con.execute(f"INSERT INTO {SCHEMA}.settings (name, value) VALUES (?, ?)", [name, value])
 
 
 def mark_history_stale(con: duckdb.DuckDBPyConnection, model: str, since: datetime) -> None:
@@ -347,4 +375,7 @@ def record_intervals(
         ]
     con.execute(f"DELETE FROM {SCHEMA}.intervals WHERE model = ?", [model])
     for start, end in merge_intervals(old + new):
-        con.execute(f"INSERT INTO {SCHEMA}.intervals VALUES (?, ?, ?)", [model, start, end])
+        con.execute(
+            f"INSERT INTO {SCHEMA}.intervals (model, start_day, end_day) VALUES (?, ?, ?)",
+            [model, start, end],
+        )

@@ -543,3 +543,34 @@ def test_ctrl_c_says_what_the_command_left(monkeypatch, command, target, said) -
     got = CliRunner().invoke(app, command)
     assert got.exit_code == 130, got.output
     assert got.output.startswith("interrupted: ") and said in " ".join(got.output.split())
+
+
+def test_a_newer_profilers_state_is_refused_and_extra_state_columns_are_no_crash(
+    samples: dict[str, Path], project: Path, tmp_path: Path
+) -> None:
+    """helper-62: a `_profiler` table with a column a newer profiler added crashed every command
+    (the state INSERTs were positional). Extra columns are now filled by name; a newer state
+    layout (its version above ours) is refused in one line before anything is written."""
+    wh = _copy(samples["first"], tmp_path / "wh.duckdb")
+    with duckdb.connect(str(wh)) as con:
+        for table in ("models", "runs", "intervals", "settings", "batches"):
+            con.execute(f"ALTER TABLE _profiler.{table} ADD COLUMN newer_column INTEGER")
+    built = _profiler("build", warehouse=wh, project=project)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert _models(_snapshot(wh)) == _models(_snapshot(samples["first_reference"]))
+    assert (
+        _profiler(
+            "ingest", "events", str(samples["batch2"]), warehouse=wh, project=project
+        ).returncode
+        == 0
+    )
+
+    with duckdb.connect(str(wh)) as con:
+        con.execute("UPDATE _profiler.settings SET value = '2' WHERE name = 'state_version'")
+    digest = _file_digest(wh)
+    # (`show` reads the serving copy, a plain reader's file, and still works)
+    for args in (("build",), ("ingest", "events", str(samples["batch2"])), ("check",)):
+        line = _one_error_line(_profiler(*args, warehouse=wh, project=project))
+        assert "written by a newer profiler (engine state version 2" in line, line
+        assert "upgrade profiler" in line
+    assert _file_digest(wh) == digest
