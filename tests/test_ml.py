@@ -11,6 +11,7 @@ project's own feature models and shipped specs.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -183,6 +184,43 @@ def test_peeking_past_the_cutoff_is_impossible_by_construction(
         ).fetchone()
     assert row[0] == 0 and row[1] == 0 and row[2] <= CUT
     assert con.execute("SELECT max(ts) FROM raw_events").fetchone()[0] > CUT  # the data was there
+
+
+def test_scratch_files_of_dead_runs_are_removed(taobao: Path, tmp_path: Path) -> None:
+    """helper-62: a killed `train` left its pit-<pid>.duckdb behind for good (133 MB after 39
+    kills). A live process's scratch file is in use and stays."""
+    from profiler.ml.pit import point_in_time
+
+    project = make_project(tmp_path / "p", {})
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = [scratch / f"pit-{dead.pid}.duckdb", scratch / f"pit-{dead.pid}.duckdb.wal"]
+    running = scratch / f"pit-{os.getppid()}.duckdb"
+    for path in [*left, running]:
+        path.write_bytes(b"x" * 1000)
+    con = copy_of(taobao, tmp_path)
+    with point_in_time(con, project, scratch):
+        assert not any(p.exists() for p in left) and running.exists()
+    assert [p.name for p in scratch.iterdir()] == [running.name]
+
+
+def test_a_failure_inside_a_point_in_time_build_is_not_hidden_by_its_clean_up(
+    taobao: Path, tmp_path: Path
+) -> None:
+    """helper-62: on a full disk the scratch catalog's DETACH failed too, and its error hid the
+    real one."""
+    from profiler.ml.pit import point_in_time
+
+    project = make_project(tmp_path / "p", {})
+    con = copy_of(taobao, tmp_path)
+    with (
+        pytest.raises(RuntimeError, match="the real error"),
+        point_in_time(con, project, tmp_path / "scratch"),
+    ):
+        con.close()  # every statement of the clean-up now fails
+        raise RuntimeError("the real error")
 
 
 def test_a_catalog_qualified_peek_is_detected(taobao: Path, tmp_path: Path) -> None:
