@@ -106,17 +106,34 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _interrupted(message: str) -> None:
+@app.callback()
+def _stop_on_sigterm() -> None:
+    # SIGTERM (a scheduler's stop, `kill`) stops a command as Ctrl-C does, so it too says what
+    # the command left instead of dying without a word (helper-62)
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def _stops() -> tuple[type[BaseException], ...]:
+    """What a Ctrl-C or SIGTERM surfaces as: KeyboardInterrupt between queries, DuckDB's
+    InterruptException or a RuntimeError "Query interrupted" inside one (helper-62: 8 of 139
+    stops printed that traceback). Only evaluated when an exception is raised."""
+    import duckdb
+
+    return (KeyboardInterrupt, RuntimeError, duckdb.InterruptException)
+
+
+def _interrupted(err: BaseException, message: str) -> None:
     """Ctrl-C or SIGTERM stopped a command: say what it left (helper-46: typer exits 130 and
-    says nothing, an ingest printed a traceback)."""
+    says nothing, an ingest printed a traceback). Any other error of `_stops()`'s kinds is
+    raised on."""
     from rich.markup import escape
 
+    if isinstance(err, RuntimeError) and "interrupt" not in str(err).lower():
+        raise err
     _console().print(f"[yellow]interrupted:[/yellow] {escape(message)}", soft_wrap=True)
     raise typer.Exit(130)
-
-
-def _was_interrupted(err: RuntimeError) -> bool:
-    return "interrupt" in str(err).lower()  # DuckDB's "Query interrupted", via a Python UDF
 
 
 def _settings(project_dir: Path | None, warehouse: Path | None):
@@ -226,10 +243,10 @@ def ingest(
         )
     except ProfilerError as err:
         _fail(str(err))
-    except (KeyboardInterrupt, RuntimeError) as err:
-        if isinstance(err, RuntimeError) and not _was_interrupted(err):
-            raise
-        _interrupted(f"nothing loaded from {path} (a file loads in one transaction); send it again")
+    except _stops() as err:
+        _interrupted(
+            err, f"nothing loaded from {path} (a file loads in one transaction); send it again"
+        )
     from profiler.ingest_summary import describe_ingest
 
     _console().print(describe_ingest(result), soft_wrap=True, markup=False)
@@ -280,10 +297,11 @@ def build(
         )
     except ProfilerError as err:
         _fail(str(err))
-    except KeyboardInterrupt:
+    except _stops() as err:
         _interrupted(
+            err,
             "the models published before the stop keep their new tables, the others their last "
-            "ones, and the serving copy is the last whole build; `profiler build` finishes the job"
+            "ones, and the serving copy is the last whole build; `profiler build` finishes the job",
         )
     if not ok:
         raise typer.Exit(1)
@@ -305,6 +323,8 @@ def check(
         ok = check_project(_settings(project_dir, warehouse), select, _console())
     except ProfilerError as err:
         _fail(str(err))
+    except _stops() as err:
+        _interrupted(err, "no table was changed (check only reads them)")
     if not ok:
         raise typer.Exit(1)
 
@@ -386,10 +406,11 @@ def export(
         result = export_tables(_settings(project_dir, warehouse), out, select, audiences_csv)
     except ProfilerError as err:
         _fail(str(err))
-    except KeyboardInterrupt:
+    except _stops() as err:
         _interrupted(
+            err,
             f"the tables written so far are in {out} and its manifest; run the export again "
-            "to write the rest"
+            "to write the rest",
         )
     console = _console()
     for line in result.lines():
@@ -423,6 +444,8 @@ def docs(
         )
     except ProfilerError as err:
         _fail(str(err))
+    except _stops() as err:
+        _interrupted(err, f"the site in {out} may be partly written; run `profiler docs` again")
     console = _console()
     for line in lines:
         console.print(
@@ -532,6 +555,10 @@ def generate(
         )
     except ProfilerError as err:
         _fail(str(err))
+    except _stops() as err:
+        _interrupted(
+            err, f"the files in {out} may be partly written; run `profiler generate` again"
+        )
     _console().print(", ".join(f"{k}: {v:,}" for k, v in counts.items()) + f" -> {out}")
 
 
@@ -555,8 +582,8 @@ def train(
         report = train_command(_settings(project_dir, warehouse), name, as_of, horizon_days)
     except ProfilerError as err:
         _fail(str(err))
-    except KeyboardInterrupt:
-        _interrupted(f"no new version of {name} and no new scores")
+    except _stops() as err:
+        _interrupted(err, f"no new version of {name} and no new scores")
     console = _console()
     for line in report.lines:
         console.print(

@@ -519,8 +519,21 @@ def test_wrong_paths_are_named_for_what_they_are(tmp_path: Path) -> None:
             "profiler.commands.ingest_file:RuntimeError",
             "nothing loaded from",
         ),
+        (["build"], "profiler.commands.build_project:RuntimeError", "`profiler build` finishes"),
         (["export", "--out", "bi"], "profiler.serve.export.export_tables", "run the export again"),
         (["train", "purchase_propensity"], "profiler.ml.command.train_command", "no new version"),
+        # inside a query, DuckDB raises its own InterruptException (helper-62: a traceback)
+        (
+            ["train", "purchase_propensity"],
+            "profiler.ml.command.train_command:InterruptException",
+            "no new version",
+        ),
+        (["check"], "profiler.check.check_project:InterruptException", "no table was changed"),
+        (
+            ["docs", "--out", "site"],
+            "profiler.serve.docs.docs_command",
+            "run `profiler docs` again",
+        ),
     ],
 )
 def test_ctrl_c_says_what_the_command_left(monkeypatch, command, target, said) -> None:
@@ -534,8 +547,10 @@ def test_ctrl_c_says_what_the_command_left(monkeypatch, command, target, said) -
     target, _, kind = target.partition(":")
 
     def stopped(*_args, **_kwargs):
-        if kind:
+        if kind == "RuntimeError":
             raise RuntimeError("Query interrupted")
+        if kind:
+            raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
         raise KeyboardInterrupt
 
     module, _, name = target.rpartition(".")
@@ -543,6 +558,33 @@ def test_ctrl_c_says_what_the_command_left(monkeypatch, command, target, said) -
     got = CliRunner().invoke(app, command)
     assert got.exit_code == 130, got.output
     assert got.output.startswith("interrupted: ") and said in " ".join(got.output.split())
+
+
+def test_sigterm_stops_a_build_as_ctrl_c_does_and_the_next_build_finishes_the_job(
+    samples: dict[str, Path], project: Path, tmp_path: Path
+) -> None:
+    """helper-62: SIGTERM (a scheduler's stop) ended commands without a word. It now stops them
+    as Ctrl-C does: one `interrupted:` line, exit code 130, and the next build ends equal to an
+    uninterrupted one."""
+    wh = _copy(samples["first"], tmp_path / "wh.duckdb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "profiler", "build"],
+        env={**env_for(wh, project), "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    for line in proc.stdout:  # stop it once its first model is published, mid-build
+        lines.append(line)
+        if "stg_" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    out = "".join(lines) + proc.stdout.read()
+    assert proc.wait(timeout=300) == 130, out
+    assert "Traceback" not in out and "\ninterrupted: " in out, out
+    assert _profiler("build", warehouse=wh, project=project).returncode == 0
+    assert _models(_snapshot(wh)) == _models(_snapshot(samples["first_reference"]))
 
 
 def test_a_newer_profilers_state_is_refused_and_extra_state_columns_are_no_crash(
