@@ -616,3 +616,39 @@ def test_a_newer_profilers_state_is_refused_and_extra_state_columns_are_no_crash
         assert "written by a newer profiler (engine state version 2" in line, line
         assert "upgrade profiler" in line
     assert _file_digest(wh) == digest
+
+
+@pytest.mark.parametrize("command", ["export", "docs"])
+def test_an_out_folder_on_a_full_disk_is_one_line_and_leaves_no_half_files(
+    samples: dict[str, Path], project: Path, tmp_path: Path, command: str
+) -> None:
+    """helper-62: a full or unwritable --out gave a traceback. Now one line says what stays: the
+    site as it was (it is replaced whole), the export's earlier tables with their manifest."""
+    import pyarrow.parquet as pq
+
+    wh = _copy(samples["first_reference"], tmp_path / "wh.duckdb")
+    out = tmp_path / "out"
+    if command == "docs":  # an earlier site, to be kept whole
+        assert _profiler(command, "--out", str(out), warehouse=wh, project=project).returncode == 0
+    before = _files(out) if out.exists() else {}
+    proc = _profiler(
+        command, "--out", str(out), warehouse=wh, project=project, preexec=_file_size_limit(65536)
+    )
+    line = _one_error_line(proc)
+    assert f"cannot write --out {out} (disk full:" in line
+    assert f"Free space or name another folder, and run `profiler {command}` again" in line
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]  # no half files
+    if command == "docs":
+        assert _files(out) == before  # the old site, whole
+        return
+    manifest = json.loads((out / "_manifest.json").read_text())["tables"]
+    assert manifest  # some tables fit under the limit: they are written, and whole
+    for name, entry in manifest.items():
+        assert pq.read_table(out / entry["path"]).num_rows == entry["rows"], name
+    assert {p.name for p in out.iterdir()} == {"_manifest.json"} | {
+        e["path"] for e in manifest.values()
+    }
+
+
+def _files(folder: Path) -> dict[Path, bytes]:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}

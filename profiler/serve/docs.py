@@ -18,6 +18,7 @@ import os
 import shutil
 from pathlib import Path
 
+from profiler.project import Kind
 from profiler.serve import docs_data as data
 from profiler.serve.docs_html import LOOKUP_JS, esc, fmt, page, status, table
 from profiler.serve.docs_svg import KIND_COLOURS, bar_chart, line_chart, lineage_svg, stacked_bars
@@ -26,7 +27,7 @@ from profiler.serve.outdir import SITE_MARKER
 
 def docs_command(settings, out: Path, evaluate_cutoff: str | None, horizon_days: int) -> list[str]:
     from profiler.serve.catalog import open_reader
-    from profiler.serve.outdir import site_folder
+    from profiler.serve.outdir import site_folder, writing_to
 
     out = site_folder(Path(out))  # before any work: a folder of other files is never replaced
     lines: list[str] = []
@@ -34,7 +35,8 @@ def docs_command(settings, out: Path, evaluate_cutoff: str | None, horizon_days:
         from profiler.serve.recommend_eval import evaluate_command
 
         lines += evaluate_command(settings, evaluate_cutoff, horizon_days).lines()
-    with open_reader(settings) as (con, source):
+    kept = "the site there is as it was (it is only ever replaced whole)"
+    with open_reader(settings) as (con, source), writing_to(out, kept, "docs"):
         pages = build_site(con, settings, out)
     lines.append(f"docs of {source}: {pages} pages -> {out / 'index.html'}")
     return lines
@@ -71,6 +73,23 @@ def build_site(con, settings, out: Path) -> int:
     tmp = out.with_name(f".{out.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
+    try:
+        pages = _write_site(tmp, dag, ctx, lookup)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a site cut short is never left beside it
+        raise
+    old = out.with_name(f".{out.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+    return pages
+
+
+def _write_site(tmp: Path, dag, ctx: dict, lookup: dict) -> int:
+    """The site's files in `tmp`; returns the number of pages."""
     (tmp / "models").mkdir(parents=True)
     (tmp / "assets").mkdir()
     (tmp / SITE_MARKER).write_text("written by `profiler docs`, which replaces this folder whole\n")
@@ -92,13 +111,6 @@ def build_site(con, settings, out: Path) -> int:
         (tmp / "assets" / "profiles" / f"{shard}.js").write_text(
             f"window.PROFILER_SHARD({shard}, {text});\n"
         )
-    old = out.with_name(f".{out.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
     return len(files)
 
 
@@ -306,10 +318,13 @@ def _model_page(ctx: dict, name: str) -> str:
 
 def _source(m) -> str:
     """The model's SQL file; for the model layer's python node, its classifier specs."""
-    if m.path.is_dir():
-        specs = "".join(
-            f"<h3>{esc(p.name)}</h3><pre><code>{esc(p.read_text())}</code></pre>"
-            for p in sorted(m.path.glob("*.toml"))
+    if m.kind is Kind.PYTHON:  # its folder may be missing: a project with no specs
+        specs = (
+            "".join(
+                f"<h3>{esc(p.name)}</h3><pre><code>{esc(p.read_text())}</code></pre>"
+                for p in sorted(m.path.glob("*.toml"))
+            )
+            or '<p class="muted">None: the project has no <code>models/*.toml</code>.</p>'
         )
         return (
             f"<h2>Specs</h2><p>Computed in Python by the model layer from these specs.</p>{specs}"

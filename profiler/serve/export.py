@@ -32,7 +32,7 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.serve.catalog import ServedTable, analyst_tables, open_reader, table_state
-from profiler.serve.outdir import make_folder
+from profiler.serve.outdir import make_folder, writing_to
 from profiler.settings import cursor as settings_cursor
 from profiler.shop_time import warehouse_zone
 
@@ -171,6 +171,9 @@ def _write_parquet(con, sql: str, path: Path, table: ServedTable, state: dict) -
             for batch in reader:
                 writer.write_batch(batch)
                 rows += batch.num_rows
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or a stop leaves no half file behind
+        raise
     finally:
         cursor.close()
     os.replace(tmp, path)
@@ -277,7 +280,8 @@ def export_tables(
     """Export what changed since the last export into `out`; report sizes and overlaps of audiences."""
     from profiler.serve.audiences import audience_report, audience_tables, write_audience_csvs
 
-    with open_reader(settings) as (con, source):
+    kept = "the tables written before it are there, with their manifest"
+    with open_reader(settings) as (con, source), writing_to(Path(out), kept, "export"):
         out = make_folder(Path(out))  # once there is something to write
         tables = analyst_tables(con, settings.project_dir)
         if not tables:

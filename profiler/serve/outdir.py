@@ -8,9 +8,14 @@ missing, empty or a site it wrote itself (marked by `SITE_MARKER`): `--out docs`
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
+
 from profiler.errors import ProfilerError
+from profiler.faults import fault_kind
 
 SITE_MARKER = ".profiler-docs"  # in every site `docs` writes
 _OLD_SITE = ("index.html", "models.html", "assets/profiles")  # a site written before the marker
@@ -25,6 +30,27 @@ def make_folder(out: Path) -> Path:
     except OSError as err:
         raise ProfilerError(f"cannot create --out {out}: {err.strerror}") from None
     return out
+
+
+@contextlib.contextmanager
+def writing_to(out: Path, kept: str, command: str) -> Iterator[None]:
+    """Writes into `out` by `profiler <command>`: a disk that refuses them (full, read-only) is
+    one line saying what stays (`kept`) and what to do, not a traceback (helper-62)."""
+    try:
+        yield
+    except (OSError, duckdb.Error) as err:
+        kind = fault_kind(err)
+        if kind not in ("disk full", "not writable"):
+            raise
+        if isinstance(err, OSError):
+            detail = f"{err.strerror}: {err.filename or out}"
+        else:
+            detail = str(err).strip().splitlines()[0]
+        fix = "free space" if kind == "disk full" else "make it writable"
+        raise ProfilerError(
+            f"cannot write --out {out} ({kind}: {detail}); {kept}. {fix.capitalize()} or name "
+            f"another folder, and run `profiler {command}` again"
+        ) from None
 
 
 def site_folder(out: Path) -> Path:
