@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 _FULL = ("no space left on device", "file too large", "disk quota exceeded")
 _READ_ONLY = ("permission denied", "read-only file system", "operation not permitted")
+# a warehouse file shorter than its own blocks say (cut short by a copy, a crash of the disk):
+# DuckDB finds it only when it reads a lost block (helper-62: a traceback at a build's COMMIT)
+_DAMAGED = ("could not read enough bytes",)
+# a block whose checksum fails arrives as a bare duckdb.Error whose message starts so
+_BAD_BLOCK = "Corrupt database file:"
 _FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _READ_ONLY_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 _QUOTED_PATH = re.compile(r'"(/[^"]+)"')
@@ -48,13 +53,16 @@ class StorageFault(ProfilerError):
 
 
 def fault_kind(err: BaseException) -> str | None:
-    """Which fault: "disk full", "not writable", "out of memory"; None when not about storage."""
+    """Which fault: "disk full", "not writable", "out of memory", "damaged"; None when not
+    about storage."""
     if isinstance(err, duckdb.OutOfMemoryException):
         return "out of memory"
     if isinstance(err, OSError):
         if err.errno in _FULL_ERRNOS:
             return "disk full"
         return "not writable" if err.errno in _READ_ONLY_ERRNOS else None
+    if isinstance(err, duckdb.Error) and str(err).startswith(_BAD_BLOCK):
+        return "damaged"
     if not isinstance(err, _STORAGE_ERRORS) or isinstance(err, duckdb.HTTPException):
         return None
     lowered = str(err).lower()
@@ -66,6 +74,8 @@ def fault_kind(err: BaseException) -> str | None:
         return "not writable"
     if "could not write" in lowered or "could not truncate" in lowered:
         return "disk full"
+    if any(word in lowered for word in _DAMAGED):
+        return "damaged"
     return None
 
 
@@ -94,6 +104,9 @@ def storage_fault(err: BaseException, settings: Settings) -> StorageFault | None
         return StorageFault(_out_of_memory(settings))
     if kind == "not writable" and str(settings.warehouse) in detail:
         return StorageFault(_read_only(settings.warehouse, detail))
+    # a bad checksum names no file: the commands read no other DuckDB file than the warehouse
+    if kind == "damaged" and (str(settings.warehouse) in detail or "/" not in detail):
+        return StorageFault(_damaged(settings.warehouse, detail))
     return None
 
 
@@ -138,6 +151,14 @@ def _disk_full(warehouse: Path, detail: str) -> str:
         "table. Free space on that disk (or set PROFILER_TEMP_DIR to a disk with room, where "
         "DuckDB spills) and run the command again: an ingest loaded none of the file, a build "
         "carries on where it stopped"
+    )
+
+
+def _damaged(warehouse: Path, detail: str) -> str:
+    return (
+        f"warehouse {warehouse} is damaged: part of the file cannot be read ({detail}); cut short "
+        "by a copy, or a disk error? Restore the file from a backup, or start a new warehouse and "
+        "ingest the raw files again"
     )
 
 

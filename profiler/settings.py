@@ -166,8 +166,9 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
     con.execute(f"USE {catalog}")
     try:
         check_state_version(con, f"warehouse {settings.warehouse}")
-    except ProfilerError:
+    except (ProfilerError, duckdb.Error) as err:
         con.close()
+        raise_if_storage_fault(err, settings)  # a damaged file is found by this first read
         raise
     return con
 

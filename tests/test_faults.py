@@ -445,6 +445,12 @@ def test_only_storage_errors_are_storage_faults() -> None:
     assert fault_kind(duckdb.TransactionException('TransactionContext Error: Failed to commit: Could not write file "/w.duckdb.wal": File too large')) == "disk full"  # fmt: skip
     assert fault_kind(duckdb.FatalException('FATAL Error: Failed to create checkpoint because of error: Could not write file "/w.duckdb": File too large')) == "disk full"  # fmt: skip
     assert fault_kind(duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")) == "out of memory"  # fmt: skip
+    # and reading a warehouse file cut short (helper-62: tracebacks)
+    assert fault_kind(duckdb.TransactionException('TransactionContext Error: Failed to commit: Could not read enough bytes from file "/w.duckdb": attempted to read 4096 bytes from location 27795456')) == "damaged"  # fmt: skip
+    assert fault_kind(duckdb.Error("Corrupt database file: computed checksum 5381 does not match stored checksum 0 in block at location 27275264")) == "damaged"  # fmt: skip
+    with pytest.raises(duckdb.Error) as err:  # data that says so is no damage
+        con.execute("SELECT CAST('Corrupt database file: could not read enough bytes' AS INTEGER)")
+    assert fault_kind(err.value) is None
 
 
 class _DiskFullOnDrop:
@@ -652,3 +658,17 @@ def test_an_out_folder_on_a_full_disk_is_one_line_and_leaves_no_half_files(
 
 def _files(folder: Path) -> dict[Path, bytes]:
     return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("cut", [0.1, 0.5])
+def test_a_warehouse_cut_short_is_named_damaged_in_one_line(
+    samples: dict[str, Path], project: Path, tmp_path: Path, cut: float
+) -> None:
+    """helper-62: a warehouse truncated near its end gave tracebacks (a COMMIT that could not
+    read enough bytes, a block whose checksum failed)."""
+    wh = _copy(samples["incremental_reference"], tmp_path / "wh.duckdb")
+    with open(wh, "r+b") as f:
+        f.truncate(int(wh.stat().st_size * (1 - cut)))
+    line = _one_error_line(_profiler("build", "--full-refresh", warehouse=wh, project=project))
+    assert f"warehouse {wh} is damaged: part of the file cannot be read" in line, line
+    assert "Restore the file from a backup" in line
