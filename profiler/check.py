@@ -7,6 +7,7 @@ Results go to `_profiler.validations` and `target/run_results.json`, like a buil
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from datetime import UTC, datetime
@@ -15,7 +16,13 @@ import duckdb
 
 from profiler.dag import Dag, build_dag
 from profiler.errors import ProfilerError
-from profiler.faults import fault_kind, raise_if_storage_fault
+from profiler.faults import (
+    fault_kind,
+    raise_if_storage_fault,
+    read_only_refusal,
+    refused_write,
+    write_refused,
+)
 from profiler.gate import (
     Suite,
     describe,
@@ -61,7 +68,12 @@ def _as_of(con: duckdb.DuckDBPyConnection, table: str) -> datetime | None:
 
 
 def check_table(
-    con: duckdb.DuckDBPyConnection, dag: Dag, suite: Suite | None, table: str, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    dag: Dag,
+    suite: Suite | None,
+    table: str,
+    run_id: str,
+    recorded: bool = True,
 ) -> ModelResult:
     t0 = time.perf_counter()
     model = dag.models.get(table)
@@ -85,7 +97,8 @@ def check_table(
         if fault_kind(err):
             raise  # a full disk or no memory is no verdict on this table: stop, say what to do
         out = gate_error(table, err)
-    record(con, run_id, "check", table, table, out.results, as_of)
+    if recorded:
+        record(con, run_id, "check", table, table, out.results, as_of)
     status = "error" if out.raised else "fail" if out.errors else "warn" if out.warnings else "pass"
     failed = sum(not v.success for v in out.results)
     return ModelResult(
@@ -100,16 +113,24 @@ def check_table(
     )
 
 
-def run_check(con: duckdb.DuckDBPyConnection, project_dir, select: str | None, on_result=None):
-    """Validate the selected published tables; returns the run, one result per table."""
+def run_check(
+    con: duckdb.DuckDBPyConnection,
+    project_dir,
+    select: str | None,
+    on_result=None,
+    recorded: bool = True,
+):
+    """Validate the selected published tables; returns the run, one result per table.
+    `recorded`: the results go to `_profiler.validations` too (not in a read-only warehouse)."""
     started, t0 = datetime.now(UTC), time.perf_counter()
-    ensure_schema(con)
+    if recorded:
+        ensure_schema(con)
     suites = load_suites(project_dir)
     dag = build_dag(load_project(project_dir))
     run_id = str(uuid.uuid4())
     results = []
     for table in selected_tables(dag, suites, select):
-        result = check_table(con, dag, suites.get(table), table, run_id)
+        result = check_table(con, dag, suites.get(table), table, run_id, recorded)
         results.append(result)
         if on_result:
             on_result(result)
@@ -148,16 +169,28 @@ def check_project(settings, select: str | None, console) -> bool:
                     f"         {escape(describe(r.model, v))}", soft_wrap=True, style=style
                 )
 
-    with warehouse_lock(settings.warehouse, "check"):
-        con = connect(settings)
+    # A read-only warehouse (a mount of production, a file shared to read) is checked all the
+    # same; only the record in _profiler.validations is left out (helper-62: it was refused)
+    refused = write_refused(settings.warehouse)
+    if refused is not None and not read_only_refusal(refused):
+        raise refused_write(settings.warehouse, refused)  # a full disk: as for any command
+    read_only = refused is not None
+    with contextlib.nullcontext() if read_only else warehouse_lock(settings.warehouse, "check"):
+        con = connect(settings, read_only=read_only)
         try:
-            run = run_check(con, settings.project_dir, select, on_result=show)
+            run = run_check(con, settings.project_dir, select, show, recorded=not read_only)
         except duckdb.Error as err:
             raise_if_storage_fault(err, settings)  # one clear line, as for build and ingest
             raise
         finally:
             con.close()
     write_run_results(settings.target_dir, run)
+    if read_only:
+        console.print(
+            f"note: {settings.warehouse} is read-only ({refused.strerror}): the results are in "
+            f"{settings.target_dir / 'run_results.json'}, not in _profiler.validations",
+            soft_wrap=True,
+        )
     counts = {s: sum(r.status == s for r in run.results) for s in ("pass", "warn", "fail", "error")}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" in {run.elapsed_time:.2f}s")
     return run.status == "success"

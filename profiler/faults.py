@@ -125,16 +125,27 @@ def check_writable(settings: Settings) -> None:
     writes DuckDB needs (the file, a new file beside it) refuses that at once, whatever the reason:
     permissions, a read-only mount, ACLs.
     """
-    warehouse = settings.warehouse
-    folder = warehouse.parent
+    refused = write_refused(settings.warehouse)
+    if refused is not None:
+        raise refused_write(settings.warehouse, refused) from None
+
+
+def write_refused(warehouse: Path) -> OSError | None:
+    """The error of the first write DuckDB would need that the system refuses, else None."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
         if warehouse.exists():
             os.close(os.open(warehouse, os.O_WRONLY))
-        with tempfile.TemporaryFile(dir=folder, prefix=f".{warehouse.name}.probe"):
+        with tempfile.TemporaryFile(dir=warehouse.parent, prefix=f".{warehouse.name}.probe"):
             pass
     except OSError as err:
-        raise refused_write(warehouse, err) from None
+        return err
+    return None
+
+
+def read_only_refusal(err: OSError) -> bool:
+    """Is this refused write a read-only file, folder or mount (not a full disk)?"""
+    return err.errno in _READ_ONLY_ERRNOS
 
 
 def refused_write(warehouse: Path, err: OSError) -> StorageFault:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TAOBAO, env_for, run_cli, split_csv_by_time, sql_project
+from conftest import REPO, TAOBAO, env_for, run_cli, split_csv_by_time, sql_project
 
 from profiler.faults import fault_kind
 from profiler.gate import ExpectationGate, validate
@@ -672,3 +672,29 @@ def test_a_warehouse_cut_short_is_named_damaged_in_one_line(
     line = _one_error_line(_profiler("build", "--full-refresh", warehouse=wh, project=project))
     assert f"warehouse {wh} is damaged: part of the file cannot be read" in line, line
     assert "Restore the file from a backup" in line
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_check_reads_a_read_only_warehouse_and_says_where_the_results_went(
+    samples: dict[str, Path], project: Path, tmp_path: Path, what: str
+) -> None:
+    """helper-62: `check` refused a read-only warehouse, though it only reads the tables. It now
+    checks them and says the results are in run_results.json, not in _profiler.validations."""
+    shutil.copytree(REPO / "expectations", project / "expectations")
+    folder = tmp_path / "wh"
+    folder.mkdir()
+    wh = _copy(samples["first_reference"], folder / "wh.duckdb")
+    digest = _file_digest(wh)
+    preexec = _read_only([wh] if what == "file" else [folder])
+    try:
+        args = ("check", "--select", "user_profile")
+        proc = _profiler(*args, warehouse=wh, project=project, preexec=preexec)
+    finally:
+        _writable([wh, folder])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Traceback" not in out, out
+    assert f"note: {wh} is read-only" in out and "not in _profiler.validations" in out, out
+    results = read_run_results(project / "target" / "run_results.json")
+    assert results.command == "check" and results.results
+    assert all(r.status == "pass" for r in results.results), results
+    assert _file_digest(wh) == digest
