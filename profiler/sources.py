@@ -68,6 +68,7 @@ SOURCES: dict[str, Source] = {
                     "uid",
                     "household_key",  # Dunnhumby's The Complete Journey
                     "id_customer",  # PrestaShop's
+                    "user_pseudo_id",  # GA4's BigQuery export (its user_id, when sent, wins)
                 ),
             ),
             Column(
@@ -97,6 +98,7 @@ SOURCES: dict[str, Source] = {
                     "created",  # Stripe's, Unix seconds
                     "order_time",
                     "order_date",
+                    "order_purchase_timestamp",  # Olist's orders (not its delivery dates)
                     "invoice_date",
                     "t_dat",  # H&M's transactions
                     "event_date",  # Diginetica's eventdate

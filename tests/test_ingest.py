@@ -674,6 +674,11 @@ def test_a_bare_date_column_is_the_time_only_when_no_other_column_is():
     found = ["customer_id", "event_type", "t_dat", "article_id"]
     resolved = resolve_columns(SOURCES["events"], found, {"ts": "t_dat"}, "f")
     assert resolved[0]["item_id"] == "article_id"
+    # Olist's orders: the purchase time, never a delivery date (helper-61)
+    olist = ["order_id", "customer_id", "order_status", "order_purchase_timestamp",
+             "order_approved_at", "order_delivered_customer_date", "order_estimated_delivery_date"]  # fmt: skip
+    resolved = resolve_columns(SOURCES["events"], olist, {}, "f", constant=["event_type"])
+    assert resolved[0]["ts"] == "order_purchase_timestamp"
 
 
 def test_timestamp_forms(con, tmp_path):
@@ -2479,10 +2484,11 @@ def test_a_flattened_ga4_export_reads_its_times_items_and_event_names(con, tmp_p
         w = csv.DictWriter(fh, fieldnames=list(events[1]))
         w.writeheader()
         w.writerows(events)
-    result = ingest(con, "events", path, pii_key=KEY,
-                    mapping={"event_type": "event_name", "user_id": "user_pseudo_id"})  # fmt: skip
+    result = ingest(con, "events", path, pii_key=KEY, mapping={"event_type": "event_name"})
     sent = {k: sum(e["event_name"] == k for e in events) for k in ("page_view", "view_item")}
-    assert result.columns["ts"] == "event_timestamp"
+    assert (
+        result.columns["ts"] == "event_timestamp" and result.columns["user_id"] == "user_pseudo_id"
+    )
     assert result.columns["item_id"] == "items.item_id" and result.columns["price"] == "items.price"
     assert result.columns["brand"] == "items.item_brand"
     # GA4's device.category and user_ltv.revenue are no category and no amount (helper-31)
