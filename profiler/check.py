@@ -2,7 +2,8 @@
 
 Statuses follow dbt's tests: `pass`, `warn` (only warn-severity expectations failed), `fail` (an
 error-severity one failed) and `error` (an expectation raised, or the table could not be checked).
-Results go to `_profiler.validations` and `target/run_results.json`, like a build's.
+Results go to `_profiler.validations` and `target/run_results.json`, like a build's; a read-only
+warehouse is checked all the same, its results in `run_results.json` only.
 """
 
 from __future__ import annotations
