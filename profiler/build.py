@@ -82,6 +82,10 @@ def parse_as_of(value: str | None) -> datetime | None:
     return parsed
 
 
+# why a history is left as it is by a look at the past (the summary counts it apart: helper-69)
+PAST_AS_OF = "as-of is earlier than the history's newest change"
+
+
 def _history_plan(
     con: duckdb.DuckDBPyConnection, plan: Plan, state: ModelState, ctx: BuildContext
 ) -> Plan:
@@ -97,9 +101,7 @@ def _history_plan(
     seen = newest_data(con, through_batch=state.watermark)
     ahead = seen is not None and state.as_of is not None and state.as_of > seen
     if state.as_of and ctx.as_of < state.as_of and not (ahead and ctx.as_of >= seen):
-        return Plan(
-            plan.model, "skip", "as-of is earlier than the history's newest change", state.watermark
-        )
+        return Plan(plan.model, "skip", PAST_AS_OF, state.watermark)
     missed = ahead and (
         ctx.as_of < state.as_of or data_arrived_between(con, state.watermark, seen, state.as_of)
     )

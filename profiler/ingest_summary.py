@@ -22,6 +22,11 @@ def describe_ingest(result) -> str:
     lines = [
         f"{result.source}: {result.file}: {result.loaded:,} loaded, {sum(result.quarantined.values()):,} quarantined of {result.lines:,} lines (batch {result.batch_id})"
     ]
+    if result.lines == 0:  # helper-69: a day's header-only file went by unsaid
+        lines.append(
+            "  warning: the file holds a header and no line: nothing new from it (a day without "
+            "data, or an export that failed upstream?)"
+        )
     if result.replaced:
         lines.append(
             f"  replaced: batch {result.batch_id}: its earlier rows left raw_{result.source} and "

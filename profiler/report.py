@@ -47,7 +47,8 @@ class BuildPrinter:
             if task is not None:
                 self.progress.remove_task(task)
         style = _STYLE.get(r.status, "white")
-        rows = f"{r.rows_in:>11,} in {r.rows_out:>11,} out" if r.action != "skip" else " " * 30
+        # rows in: the raw rows behind the model's work (helper-69 took them for its input's)
+        rows = f"{r.rows_in:>11,} raw in {r.rows_out:>11,} out" if r.action != "skip" else " " * 34
         line = f"[{style}]{r.status:<8}[/{style}] {r.model:<28} {r.kind:<20} {r.action:<6} {rows} {r.execution_time:7.2f}s  {r.reason}"
         self.console.print(line, soft_wrap=True)
         if r.message:  # it may quote data: text, never markup
@@ -55,14 +56,19 @@ class BuildPrinter:
             self.console.print(indented, soft_wrap=True, style=style, markup=False)
 
     def summary(self, con, run: RunResults, warehouse: Path, as_of_given: bool = False) -> None:
+        from profiler.build import PAST_AS_OF
+
         worked = sum(r.action != "skip" and r.status == "success" for r in run.results)
         bad = [r for r in run.results if r.status in ("error", "blocked")]
         held = sum(r.status == "skipped" for r in run.results)  # behind a failed upstream
+        # a history a look at the past leaves as it is is not up to date (helper-69)
+        kept = sum(r.action == "skip" and r.reason == PAST_AS_OF for r in run.results)
         zone = warehouse_zone(con) or DEFAULT
         shop_time = f" ({zone})" if zone != DEFAULT else ""
         self.console.print(
-            f"as of {run.as_of}{shop_time}: {worked} model(s) built, {len(run.results) - worked - len(bad) - held} up to date, {len(bad)} failed"
+            f"as of {run.as_of}{shop_time}: {worked} model(s) built, {len(run.results) - worked - len(bad) - held - kept} up to date, {len(bad)} failed"
             + (f", {held} not built (upstream failed)" if held else "")
+            + (f", {kept} history left as it is (an as-of in its past)" if kept else "")
             + f", in {run.elapsed_time:.2f}s",
             soft_wrap=True,
         )

@@ -914,6 +914,8 @@ def test_empty_and_header_only_files(con, tmp_path):
     assert (header.lines, header.loaded, header.quarantined) == (0, 0, {})
     assert header.batch_id is not None
     assert rows(con, "SELECT count(*), sum(lines) FROM _profiler.batches") == [(1, 0)]
+    # said, so an outage day does not go by unnoticed (helper-69)
+    assert "warning: the file holds a header and no line" in describe_ingest(header)
 
 
 # --- personal data ------------------------------------------------------------------------------
