@@ -261,8 +261,7 @@ def build_project(
         try:
             with printer:
                 run = run_build(con, settings.project_dir, options)
-            if run.status == "success":
-                publish_serving_copy(settings, con, run)
+            kept = publish_serving_copy(settings, con, run) if run.status == "success" else None
             try:  # after the serving copy: published models are served whatever target/ allows
                 write_run_results(settings.target_dir, run)
             except OSError as err:  # helper-62: a traceback after every model was published
@@ -274,6 +273,20 @@ def build_project(
                     soft_wrap=True,
                 )
             printer.summary(con, run, settings.warehouse, as_of_given=as_of is not None)
+            if isinstance(kept, dict):
+                from profiler.serve.catalog import serving_path
+
+                newest = max(kept.values())
+                behind = ", ".join(name for name, state in kept.items() if state != newest)
+                serving = serving_path(settings.warehouse)
+                console.print(
+                    f"note: {serving.name} "
+                    + ("stays at its last whole build" if serving.exists() else "not written")
+                    + f": the analyst tables are of more than one build ({behind} behind "
+                    f"{newest.split(' (')[0]}); a build of them all "
+                    + ("replaces it" if serving.exists() else "writes it"),
+                    soft_wrap=True,
+                )
             gone = _models_gone(con, settings)
             if gone:  # its table stays, as it was: say so rather than let it go stale unsaid
                 console.print(

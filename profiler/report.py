@@ -143,8 +143,9 @@ def _as_of_against_data(con, run: RunResults) -> str:
     as_of = datetime.fromisoformat(run.as_of)
     if as_of < newest:  # helper-37: a look at the past replaced what BI and audiences read, unsaid
         return (
-            f"note: the as-of is before the newest data ({newest}): the tables built and the "
-            "serving copy show the profile as of then until a build without --as-of"
+            f"note: the as-of is before the newest data ({newest}): the tables built (and the "
+            "serving copy, when this build replaced it) show the profile as of then until a "
+            "build without --as-of"
         )
     # calendar days, as the profile's recency counts them (helper-43: 6 said, 7 idle)
     days = (as_of.date() - newest.date()).days

@@ -161,6 +161,33 @@ def test_a_build_with_nothing_new_after_a_batch_leaves_the_serving_copy(
     assert serving.stat().st_ino == published
 
 
+def test_a_build_of_some_analyst_tables_leaves_the_serving_copy_at_one_whole_build(
+    served: dict, tmp_path: Path
+) -> None:
+    """helper-70: `build --select +user_profile` after new data swapped in a copy whose profile
+    was newer than its audiences, recommendations and history, under one as-of, unsaid."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(served["wh"], wh)
+    serving = tmp_path / "wh.serving.duckdb"
+    shutil.copy(served["wh"].with_name("wh.serving.duckdb"), serving)
+    before = _published(serving)
+    late = tmp_path / "next_day.csv"
+    late.write_text("user_id,item_id,behavior_type,ts\n100,1,pv,1512400000\n")
+    run_cli("ingest", "events", str(late), warehouse=wh, project=served["project"])
+    out = " ".join(run_cli("build", "--select", "+user_profile", warehouse=wh, project=served["project"]).split())  # fmt: skip
+    assert "note: wh.serving.duckdb stays at its last whole build: the analyst tables are" in out
+    assert "user_recommendations" in out.split("stays at its last whole build")[1], out
+    assert _published(serving) == before
+    run_cli("build", warehouse=wh, project=served["project"])
+    with _con(serving) as con:
+        as_ofs = {
+            con.execute(f"SELECT max({c}) FROM {t}").fetchone()[0]
+            for t, c in (("user_profile", "as_of"), ("user_profile_history", "valid_from"))
+        }
+        (info,) = con.execute("SELECT as_of FROM _serving.info").fetchone()
+    assert as_ofs == {info} and str(info) == "2017-12-04 15:06:40"
+
+
 def test_a_reader_sees_one_whole_published_state_while_a_build_runs(
     served: dict, tmp_path: Path
 ) -> None:

@@ -97,6 +97,21 @@ def analyst_tables(con: duckdb.DuckDBPyConnection, project_dir: Path) -> list[Se
     return out
 
 
+def mixed_as_ofs(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
+    """Each table's as-of and last batch when the tables are not all of one build (the models'
+    recorded state: a whole build leaves every model at its as-of and newest batch; a late
+    batch inside the span keeps the as-of, so the batch counts too, helper-49)."""
+    try:
+        rows = con.execute(
+            "SELECT name, CAST(as_of AS VARCHAR) || ' (batch ' || watermark || ')' "
+            "FROM _profiler.models WHERE list_contains(?, name) ORDER BY as_of, watermark, name",
+            [names],
+        ).fetchall()
+    except duckdb.Error:
+        return {}  # a serving copy from before the models table was copied
+    return dict(rows) if len({state for _, state in rows}) > 1 else {}
+
+
 def table_state(con: duckdb.DuckDBPyConnection, table: ServedTable) -> dict:
     """What identifies the table's content: the engine's state for models, a checksum otherwise.
 

@@ -28,10 +28,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from profiler.errors import ProfilerError
-from profiler.serve.catalog import ServedTable, analyst_tables, open_reader, table_state
+from profiler.serve.catalog import (
+    ServedTable,
+    analyst_tables,
+    mixed_as_ofs,
+    open_reader,
+    table_state,
+)
 from profiler.serve.outdir import make_folder, writing_to
 from profiler.settings import cursor as settings_cursor
 from profiler.shop_time import warehouse_zone
@@ -72,21 +76,6 @@ class ExportResult:
         if self.csvs:
             out.append(f"audience ids: {', '.join(str(p) for p in self.csvs)}")
         return out
-
-
-def _mixed_as_ofs(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
-    """Each table's as-of and last batch when the tables are not all of one build (the models'
-    recorded state: a whole build leaves every model at its as-of and newest batch; a late
-    batch inside the span keeps the as-of, so the batch counts too, helper-49)."""
-    try:
-        rows = con.execute(
-            "SELECT name, CAST(as_of AS VARCHAR) || ' (batch ' || watermark || ')' "
-            "FROM _profiler.models WHERE list_contains(?, name) ORDER BY as_of, watermark, name",
-            [names],
-        ).fetchall()
-    except duckdb.Error:
-        return {}  # a serving copy from before the models table was copied
-    return dict(rows) if len({state for _, state in rows}) > 1 else {}
 
 
 def _q(name: str) -> str:
@@ -287,7 +276,7 @@ def export_tables(
         if not tables:
             raise ProfilerError("no analyst tables are published yet; run `profiler build` first")
         chosen = select_tables(settings.project_dir, tables, select)
-        result = ExportResult(out, source, as_ofs=_mixed_as_ofs(con, [t.name for t in chosen]))
+        result = ExportResult(out, source, as_ofs=mixed_as_ofs(con, [t.name for t in chosen]))
         manifest = read_manifest(out)
         # timestamps are the shop's wall clock (Parquet: not adjusted to UTC); the zone says
         # which, for a BI tool joining shops (helper-52)

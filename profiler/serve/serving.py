@@ -26,7 +26,13 @@ from pathlib import Path
 import duckdb
 
 from profiler.schedule import NodeFailed, run_in_order
-from profiler.serve.catalog import ServedTable, analyst_tables, serving_path, table_state
+from profiler.serve.catalog import (
+    ServedTable,
+    analyst_tables,
+    mixed_as_ofs,
+    serving_path,
+    table_state,
+)
 from profiler.settings import ROW_GROUP_SIZE
 
 NEW_CATALOG = "__profiler_serving_new"
@@ -124,11 +130,16 @@ def _copy_table(con: duckdb.DuckDBPyConnection, table: ServedTable) -> int:
     return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
 
-def publish_serving_copy(settings, con: duckdb.DuckDBPyConnection, run=None) -> Path | None:
+def publish_serving_copy(
+    settings, con: duckdb.DuckDBPyConnection, run=None
+) -> Path | dict[str, str] | None:
     """Copy the analyst tables into a new file and swap it in; None when nothing changed.
 
     `con` is the build's connection to the warehouse, still under the build lock, so the tables
-    copied are exactly the state the build just published.
+    copied are exactly the state the build just published. The copy holds one whole build: when
+    the analyst tables are of more than one (a `--select` that built some of them, a look at the
+    past that left the history), the last copy stays, and their as-ofs are returned instead
+    (helper-70: the copy mixed two builds under one as-of).
     """
     path = serving_path(settings.warehouse)
     # copies (and their WALs) of builds killed while copying: this build holds the lock, so no
@@ -136,6 +147,9 @@ def publish_serving_copy(settings, con: duckdb.DuckDBPyConnection, run=None) -> 
     for leftover in path.parent.glob(f"{glob.escape(path.name)}.tmp-*"):
         leftover.unlink(missing_ok=True)
     tables = analyst_tables(con, settings.project_dir)
+    mixed = mixed_as_ofs(con, [t.name for t in tables])
+    if mixed:
+        return mixed
     fingerprint = state_fingerprint(con, tables)
     if _published_fingerprint(path) == fingerprint:
         return None
