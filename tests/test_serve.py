@@ -827,6 +827,10 @@ def test_docs_site_renders_in_a_browser_with_working_links_and_lookup(
         item = con.execute(
             "SELECT item_id FROM user_recommendations WHERE user_id = ? AND rank = 1", [user]
         ).fetchone()[0]
+        (history,) = con.execute("SELECT count(*) FROM user_profile_history").fetchone()
+    # every version, not the current ones its state counts (helper-70)
+    page = (site / "models" / "user_profile_history.html").read_text()
+    assert f"<tr><td>rows</td><td>{history:,}</td>" in page
     dom = _chromium(f"{(site / 'index.html').as_uri()}#user={user}", tmp_path, "--dump-dom")
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="lineage"' in dom
     assert dom.count('class="node"') >= 20
