@@ -992,3 +992,14 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
     # registered after the profile's as-of: said why (helper-48)
     late = run_cli("show", "C9", warehouse=wh, project=project, ok=False)
     assert "first seen at 2018-01-05 10:00:00, after the profile's as-of" in late, late
+
+
+def test_show_reads_an_id_as_ingest_stores_it(served: dict) -> None:
+    """helper-70: ingest reads `１２３` (full-width) and `\u200f123` (a right-to-left mark) as
+    id 123, but `show` looked them up as typed and found no one."""
+    with _con(served["wh"]) as con:
+        (user,) = con.execute("SELECT min(user_id) FROM user_profile").fetchone()
+    wide = user.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    for typed in (wide, f"\u200f{user}", f"{user}.0"):
+        out = run_cli("show", typed, warehouse=served["wh"], project=served["project"])
+        assert out.splitlines()[0].strip() == f"user {user}", (typed, out[:200])

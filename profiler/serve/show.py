@@ -86,13 +86,16 @@ def show_user(settings: Settings, user_id: str, console) -> None:
 
     if not settings.warehouse.exists():
         raise ProfilerError(f"no warehouse at {settings.warehouse}; run `profiler build` first")
-    from profiler.ingest_values import whole_id
+    from profiler.ingest_values import trimmed, whole_id
 
     asked = user_id
     with open_reader(settings) as (con, _source):
-        # the id as ingest stores it: `12001.0`, as a float column writes it, is user 12001; an
-        # e-mail address, its pseudonym
-        (user_id,) = con.execute(f"SELECT {whole_id('trim($1)')}", [user_id]).fetchone()
+        # the id as ingest stores it: `12001.0`, as a float column writes it, is user 12001;
+        # `１２００１` (full-width) too, and an id with invisible marks (helper-70); an e-mail
+        # address, its pseudonym
+        (user_id,) = con.execute(
+            f"SELECT coalesce({whole_id(trimmed('$1'))}, $1)", [user_id]
+        ).fetchone()
         user_id = _pseudonym(settings, user_id)
         try:
             cur = con.execute("SELECT * FROM user_profile WHERE user_id = ?", [user_id])
