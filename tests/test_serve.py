@@ -838,6 +838,12 @@ def test_docs_site_renders_in_a_browser_with_working_links_and_lookup(
     assert f"User {user}" in lookup
     for value in (segment, top, item, "purchase_propensity", "Profile history", "Audiences"):
         assert f">{value}<" in lookup, value
+    # a miss says whether the site left the user out or there is none (helper-70)
+    nobody = _chromium(
+        f"{(site / 'index.html').as_uri()}#user=jane%40x.com", tmp_path, "--dump-dom"
+    )
+    assert "User jane@x.com is not in user_profile (all " in nobody
+    assert "stored as keyed pseudonyms, which this site cannot compute" in nobody
     ml = _chromium((site / "ml.html").as_uri(), tmp_path, "--dump-dom")
     assert "ROC curve" in ml and "Calibration" in ml and "Feature importances" in ml
     assert "<polyline" in ml and "hit rate@10" in ml

@@ -164,8 +164,15 @@ LOOKUP_JS = r"""
     document.body.appendChild(s);
   }
   function missing(id) {
-    out.appendChild(el('p', 'User ' + id + ' is not among the ' + M.shown.toLocaleString('en') +
-      ' most active users embedded in this site (of ' + M.total.toLocaleString('en') + ').', 'bad'));
+    // helper-70: every user embedded, yet the miss read as if the site had left it out
+    var where = M.shown >= M.total
+      ? 'User ' + id + ' is not in user_profile (all ' + M.total.toLocaleString('en') + ' users are embedded in this site).'
+      : 'User ' + id + ' is not among the ' + M.shown.toLocaleString('en') +
+        ' most active users embedded in this site (of ' + M.total.toLocaleString('en') + ').';
+    if (id.indexOf('@') >= 0) {
+      where += ' Users sent as e-mail addresses are stored as keyed pseudonyms, which this site cannot compute: use profiler show ADDRESS.';
+    }
+    out.appendChild(el('p', where + ' profiler show ID looks any user up.', 'bad'));
   }
   function render(id, D) {
     out.textContent = '';
