@@ -376,7 +376,7 @@ def test_export_says_when_its_tables_are_of_two_builds(served: dict, tmp_path: P
             "WHERE name = 'behaviour_features'"
         )
     printed = " ".join(_export(copy, tmp_path / "two").split())
-    assert "warning: the tables are of more than one as-of (" in printed, printed
+    assert "warning: the tables here are of more than one as-of (" in printed, printed
     assert re.search(r"behaviour_features 2017-12-0\d", printed), printed
     # a late batch inside the span keeps the as-of: the batch a table took in tells (helper-49)
     with duckdb.connect(str(wh)) as con:
@@ -386,6 +386,14 @@ def test_export_says_when_its_tables_are_of_two_builds(served: dict, tmp_path: P
         )
     printed = " ".join(_export(copy, tmp_path / "three").split())
     assert re.search(r"behaviour_features \S+ \S+ \(batch \d+\)", printed), printed
+    # an export of one table beside the older export of the others (helper-70: unsaid)
+    with duckdb.connect(str(wh)) as con:
+        con.execute(
+            "UPDATE _profiler.models SET as_of = as_of - INTERVAL 1 DAY WHERE name = 'user_profile'"
+        )
+    printed = " ".join(_export(copy, tmp_path / "one", "--select", "user_profile").split())
+    assert "warning: the tables here are of more than one as-of (user_profile 2017-12-0" in printed
+    assert "audiences (of" not in printed and "built yet" not in printed  # none exported
 
 
 def test_export_removes_a_table_no_longer_served(served: dict, tmp_path: Path) -> None:

@@ -32,7 +32,6 @@ from profiler.errors import ProfilerError
 from profiler.serve.catalog import (
     ServedTable,
     analyst_tables,
-    mixed_as_ofs,
     open_reader,
     table_state,
 )
@@ -62,9 +61,10 @@ class ExportResult:
         if self.as_ofs:  # helper-46: a build stopped halfway left tables of two builds, unsaid
             tables = ", ".join(f"{name} {as_of}" for name, as_of in self.as_ofs.items())
             out.append(
-                f"  warning: the tables are of more than one as-of ({tables}): a build stopped "
-                "halfway, one with --select, or one --as-of in the past (which leaves the "
-                "history as it was)? `profiler build` makes them one"
+                f"  warning: the tables here are of more than one as-of ({tables}): a build stopped "
+                "halfway, a build or an export with --select, or a build --as-of in the past "
+                "(which leaves the history as it was)? `profiler build` and an export of all "
+                "tables make them one"
             )
         out += [f"  {name}: {what}" for name, what in self.written.items()]
         if self.skipped:
@@ -76,6 +76,19 @@ class ExportResult:
         if self.csvs:
             out.append(f"audience ids: {', '.join(str(p) for p in self.csvs)}")
         return out
+
+
+def _mixed_in_folder(manifest: dict) -> dict[str, str]:
+    """Each exported table's as-of and last batch when they are not all of one build (as
+    `catalog.mixed_as_ofs` says of the warehouse's)."""
+    states = {
+        name: f"{entry['state']['as_of']} (batch {entry['state']['watermark']})"
+        for name, entry in manifest["tables"].items()
+        if "as_of" in entry.get("state", {})
+    }
+    if len(set(states.values())) < 2:
+        return {}
+    return dict(sorted(states.items(), key=lambda kv: (kv[1], kv[0])))
 
 
 def _q(name: str) -> str:
@@ -276,7 +289,7 @@ def export_tables(
         if not tables:
             raise ProfilerError("no analyst tables are published yet; run `profiler build` first")
         chosen = select_tables(settings.project_dir, tables, select)
-        result = ExportResult(out, source, as_ofs=mixed_as_ofs(con, [t.name for t in chosen]))
+        result = ExportResult(out, source)
         manifest = read_manifest(out)
         # timestamps are the shop's wall clock (Parquet: not adjusted to UTC); the zone says
         # which, for a BI tool joining shops (helper-52)
@@ -301,8 +314,12 @@ def export_tables(
             _remove(out, name, manifest["tables"].pop(name))
             _write_manifest(out, manifest)
             result.removed.append(name)
-        names = audience_tables(tables)
-        result.audiences = audience_report(con, names)
+        # the folder's tables, not only this export's (helper-70: `--select user_profile` after
+        # a build left it beside the other tables' older build, unsaid)
+        result.as_ofs = _mixed_in_folder(manifest)
+        names = audience_tables(chosen)  # the ones written or current here, not the others
+        if names or not select:
+            result.audiences = audience_report(con, names)
         if audiences_csv:
             result.csvs = write_audience_csvs(con, names, out / "audiences")
     return result
