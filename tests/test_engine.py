@@ -357,7 +357,9 @@ def test_a_table_dropped_by_hand_is_rebuilt(
         for table in ("user_profile", "int_user_day", "user_profile_history"):
             con.execute(f"DROP TABLE {table}")
     out = " ".join(run_cli("build", warehouse=wh, project=project).split())
-    gone = "full [0-9,]+ in [0-9,]+ out [0-9.]+s its table is gone \\(dropped outside profiler\\)"
+    gone = (
+        "full [0-9,]+ raw in [0-9,]+ out [0-9.]+s its table is gone \\(dropped outside profiler\\)"
+    )
     assert re.search(f"int_user_day incremental_by_time {gone}: rebuilt success", out), out
     assert re.search(f"user_profile_history scd2 {gone}: rebuilt; the history starts again", out)
     assert re.search(r"user_profile table full .* upstream rebuilt", out), out

@@ -181,7 +181,7 @@ def test_a_warehouse_from_before_zones_is_utc(tmp_path: Path) -> None:
     )
     assert "keeps its times in UTC" in out
     run_cli("ingest", "events", str(other), "--time-zone", "UTC", warehouse=warehouse)
-    assert rows(warehouse, "SELECT value FROM _profiler.settings WHERE name <> 'data_lineage'") == [
+    assert rows(warehouse, "SELECT value FROM _profiler.settings WHERE name = 'time_zone'") == [
         ("UTC",)
     ]
 
