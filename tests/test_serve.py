@@ -551,45 +551,41 @@ def test_recommendations_are_top_10_unbought_items_and_cold_start_gets_popular(
     assert said == [("popular in the shop",)]
 
 
-def test_recommendations_cut_at_the_nth_best_equal_a_ranking_of_every_candidate(
-    served: dict,
-) -> None:
-    """The model ranks only the candidates at or above each user's n-th best score (recent_cut,
-    scored_cut). Ranking every candidate instead (the cuts turned off) must give the same table."""
+def test_recommendations_equal_a_plain_ranking_of_every_candidate(served: dict) -> None:
+    """The model scores each (user, item) candidate once by construction (no GROUP BY over the
+    candidates) and ranks with one packed integer key per candidate. The plain reading of the same
+    rules (tests/fixtures/user_recommendations_reference.sql: one GROUP BY of every candidate row,
+    a window over every scored candidate) must give the same table, row for row."""
     from profiler import lineage
     from profiler.dag import build_dag
     from profiler.project import load_project
 
     model = build_dag(load_project(served["project"])).models["user_recommendations"]
-    cuts = ("round(c.interest, 9) >= k.threshold", "round(s.score, 9) >= k.threshold")
-    assert all(cut in model.sql for cut in cuts)
-    uncut = model.sql
-    for cut in cuts:
-        uncut = uncut.replace(cut, "TRUE")
+    reference = (REPO / "tests" / "fixtures" / "user_recommendations_reference.sql").read_text()
     with _con(served["wh"]) as con:
         (as_of,) = con.execute("SELECT max(as_of) FROM user_recommendations").fetchone()
-        sql, uncut = (
+        sql, plain = (
             lineage.rewrite(
                 text,
                 inline=dict(model.inlined),
                 predicates={},
                 replace={"as_of_time": f"SELECT TIMESTAMP '{as_of}' AS as_of"},
             )
-            for text in (model.sql, uncut)
+            for text in (model.sql, reference)
         )
-        cols = "user_id, rank, item_id, round(score, 9), reason, category, brand, as_of"
-        published, cut, every = (
+        cols = "user_id, rank, item_id, score, reason, category, brand, as_of"
+        published, fresh, every = (
             con.execute(f"SELECT {cols} FROM ({q}) ORDER BY user_id, rank").fetchall()
-            for q in ("SELECT * FROM user_recommendations", sql, uncut)
+            for q in ("SELECT * FROM user_recommendations", sql, plain)
         )
-        # users with more candidates than the cut keeps, so the cut did remove some
-        (cut_users,) = con.execute(
+        # users with more candidates than a top 10 and than one source's 15, so ranking mattered
+        (many_users,) = con.execute(
             "SELECT count(*) FROM (SELECT user_id FROM rec_user_item_day GROUP BY user_id "
             "HAVING count(DISTINCT item_id) > 30)"
         ).fetchone()
-    assert cut_users > 100
+    assert many_users > 100
     assert len(every) == len(published) > 0
-    assert cut == every == published
+    assert fresh == every == published
 
 
 def test_an_item_seen_only_in_searches_is_no_interest(served: dict, tmp_path: Path) -> None:

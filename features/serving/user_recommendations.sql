@@ -28,13 +28,38 @@ as_of AS (
     SELECT as_of, CAST(as_of AS DATE) AS as_of_day FROM as_of_time
 ),
 
-bought AS (
-    SELECT DISTINCT user_id, item_id
-    FROM rec_user_item_day
-    WHERE purchases > 0
+item_order AS (
+    -- Every item a candidate can be (items with events in the recent window, items with a
+    -- popularity), numbered in item id order: candidates are keyed by (user, number), and the
+    -- ranking key below breaks ties with the number, as an ORDER BY item_id would. With the
+    -- item's category and brand (rec_item_popularity) for the final rows.
+    SELECT n.item_id, n.position, p.category, p.brand
+    FROM (
+        SELECT item_id, row_number() OVER (ORDER BY item_id) AS position
+        FROM (
+            SELECT d.item_id
+            FROM rec_user_item_day AS d
+            CROSS JOIN as_of AS a
+            CROSS JOIN rules AS r
+            WHERE date_diff('day', d.day, a.as_of_day) < r.recent_window_days
+            UNION
+            SELECT item_id FROM rec_item_popularity
+        ) AS i
+    ) AS n
+    LEFT JOIN rec_item_popularity AS p ON p.item_id = n.item_id
+    -- the ranking key has 29 bits for the number
+    WHERE n.position <= 536870911 OR error('user_recommendations: more than 536,870,911 items')
 ),
 
-recent AS MATERIALIZED (
+bought AS (
+    -- items the user ever bought, by their number (an item without one can be no candidate)
+    SELECT DISTINCT d.user_id, o.position
+    FROM rec_user_item_day AS d
+    JOIN item_order AS o ON o.item_id = d.item_id
+    WHERE d.purchases > 0
+),
+
+recent AS (
     SELECT
         d.user_id,
         d.item_id,
@@ -50,62 +75,44 @@ recent AS MATERIALIZED (
     HAVING sum(d.views + 2 * d.favs + 3 * d.carts) > 0
 ),
 
-recent_cut AS (
-    -- Only the top candidates_per_source of each user are kept: the user's n-th best interest
-    -- bounds them, so the window below ranks a few items per user instead of every one.
-    SELECT
-        c.user_id,
-        max(c.interest) AS best,
-        list_last(max(round(c.interest, 9), r.candidates_per_source)) AS threshold
-    FROM recent AS c
-    CROSS JOIN rules AS r
-    GROUP BY c.user_id, r.candidates_per_source
-),
-
-recent_ranked AS (
-    SELECT
-        c.*,
-        c.interest / k.best AS relative,
-        row_number() OVER (PARTITION BY c.user_id ORDER BY round(c.interest, 9) DESC, c.item_id) AS rank
-    FROM recent AS c
-    INNER JOIN recent_cut AS k ON k.user_id = c.user_id
-    WHERE round(c.interest, 9) >= k.threshold
-),
-
 tastes AS (
     -- The user's top 3 categories and brands, each with its share of the user's top-3 affinity.
-    SELECT user_id, 'category' AS dimension, value, affinity / sum(affinity) OVER (PARTITION BY user_id) AS share
+    SELECT user_id, 'category' AS dimension, slot, value, affinity / sum(affinity) OVER (PARTITION BY user_id) AS share
     FROM (
-        SELECT user_id, top_category_1 AS value, top_category_1_affinity AS affinity FROM preference_features
+        SELECT user_id, 1 AS slot, top_category_1 AS value, top_category_1_affinity AS affinity FROM preference_features
         UNION ALL
-        SELECT user_id, top_category_2, top_category_2_affinity FROM preference_features
+        SELECT user_id, 2, top_category_2, top_category_2_affinity FROM preference_features
         UNION ALL
-        SELECT user_id, top_category_3, top_category_3_affinity FROM preference_features
+        SELECT user_id, 3, top_category_3, top_category_3_affinity FROM preference_features
     ) AS c
     WHERE value IS NOT NULL AND affinity > 0
     UNION ALL
-    SELECT user_id, 'brand' AS dimension, value, affinity / sum(affinity) OVER (PARTITION BY user_id) AS share
+    SELECT user_id, 'brand' AS dimension, slot, value, affinity / sum(affinity) OVER (PARTITION BY user_id) AS share
     FROM (
-        SELECT user_id, top_brand_1 AS value, top_brand_1_affinity AS affinity FROM preference_features
+        SELECT user_id, 1 AS slot, top_brand_1 AS value, top_brand_1_affinity AS affinity FROM preference_features
         UNION ALL
-        SELECT user_id, top_brand_2, top_brand_2_affinity FROM preference_features
+        SELECT user_id, 2, top_brand_2, top_brand_2_affinity FROM preference_features
         UNION ALL
-        SELECT user_id, top_brand_3, top_brand_3_affinity FROM preference_features
+        SELECT user_id, 3, top_brand_3, top_brand_3_affinity FROM preference_features
     ) AS b
     WHERE value IS NOT NULL AND affinity > 0
 ),
 
 leaders AS (
-    -- The most popular items of every category and brand, relative to the best one.
-    SELECT 'category' AS dimension, p.category AS value, p.item_id, p.popularity / max(p.popularity) OVER (PARTITION BY p.category) AS relative
+    -- The most popular items of every category and brand, relative to the best one: one row per
+    -- item that leads its category or its brand (the relative popularity of the other is NULL
+    -- where it does not lead that one).
+    SELECT
+        p.item_id,
+        o.position,
+        p.category,
+        p.brand,
+        CASE WHEN p.rank_in_category <= r.candidates_per_source THEN p.popularity / max(p.popularity) OVER (PARTITION BY p.category) END AS category_relative,
+        CASE WHEN p.rank_in_brand <= r.candidates_per_source THEN p.popularity / max(p.popularity) OVER (PARTITION BY p.brand) END AS brand_relative
     FROM rec_item_popularity AS p
+    JOIN item_order AS o ON o.item_id = p.item_id
     CROSS JOIN rules AS r
-    WHERE p.rank_in_category <= r.candidates_per_source
-    UNION ALL
-    SELECT 'brand' AS dimension, p.brand, p.item_id, p.popularity / max(p.popularity) OVER (PARTITION BY p.brand) AS relative
-    FROM rec_item_popularity AS p
-    CROSS JOIN rules AS r
-    WHERE p.rank_in_brand <= r.candidates_per_source
+    WHERE p.rank_in_category <= r.candidates_per_source OR p.rank_in_brand <= r.candidates_per_source
 ),
 
 segments AS (
@@ -151,81 +158,212 @@ segment_choice AS (
     FROM segments AS s
 ),
 
-candidates AS (
-    -- source codes, in the order of their reasons' names (ties go to the later name):
-    -- 1 carted recently, 2 favourite brand, 3 popular with the segment, 4 top category,
-    -- 5 viewed recently. The reason's text is written only for the final top 10.
-    SELECT
-        c.user_id,
-        c.item_id,
-        r.recent_weight * c.relative AS contribution,
-        CASE WHEN c.carts > 0 THEN 1 ELSE 5 END AS source
-    FROM recent_ranked AS c
-    CROSS JOIN rules AS r
-    WHERE c.rank <= r.candidates_per_source
-    UNION ALL
-    SELECT
-        t.user_id,
-        l.item_id,
-        CASE WHEN t.dimension = 'category' THEN r.category_weight ELSE r.brand_weight END * t.share * l.relative,
-        CASE WHEN t.dimension = 'category' THEN 4 ELSE 2 END
-    FROM tastes AS t
-    JOIN leaders AS l ON l.dimension = t.dimension AND l.value = t.value
-    CROSS JOIN rules AS r
-    UNION ALL
-    SELECT s.user_id, p.item_id, r.segment_weight * p.relative, 3
+profile AS (
+    -- One row per user: the segment its popular items come from and the top categories and brands
+    -- with their shares, carried on each of the user's candidates so that every source's
+    -- contribution to an item is read off the item's own row (no join per candidate and source).
+    SELECT coalesce(s.user_id, t.user_id) AS user_id, s.source, t.* EXCLUDE (user_id)
     FROM segment_choice AS s
-    JOIN segment_popular AS p ON p.segment = s.source
-    CROSS JOIN rules AS r
+    FULL JOIN (
+        SELECT
+            user_id,
+            max(value) FILTER (WHERE dimension = 'category' AND slot = 1) AS category_1,
+            max(share) FILTER (WHERE dimension = 'category' AND slot = 1) AS category_1_share,
+            max(value) FILTER (WHERE dimension = 'category' AND slot = 2) AS category_2,
+            max(share) FILTER (WHERE dimension = 'category' AND slot = 2) AS category_2_share,
+            max(value) FILTER (WHERE dimension = 'category' AND slot = 3) AS category_3,
+            max(share) FILTER (WHERE dimension = 'category' AND slot = 3) AS category_3_share,
+            max(value) FILTER (WHERE dimension = 'brand' AND slot = 1) AS brand_1,
+            max(share) FILTER (WHERE dimension = 'brand' AND slot = 1) AS brand_1_share,
+            max(value) FILTER (WHERE dimension = 'brand' AND slot = 2) AS brand_2,
+            max(share) FILTER (WHERE dimension = 'brand' AND slot = 2) AS brand_2_share,
+            max(value) FILTER (WHERE dimension = 'brand' AND slot = 3) AS brand_3,
+            max(share) FILTER (WHERE dimension = 'brand' AND slot = 3) AS brand_3_share
+        FROM tastes
+        GROUP BY user_id
+    ) AS t ON t.user_id = s.user_id
 ),
 
-scored AS MATERIALIZED (
-    -- the reason is the source with the largest contribution (ties: the later reason by name)
+proposed AS (
+    -- What the sources besides the recent top propose, keyed by what a user's profile names: 2 a
+    -- top category's leaders, 3 a favourite brand's leaders, 4 a segment's popular items; each
+    -- with the item's category and brand leadership.
+    SELECT 2 AS proposer, l.category AS key, l.item_id, l.position, l.category, l.brand, l.category_relative, l.brand_relative
+    FROM leaders AS l
+    WHERE l.category_relative IS NOT NULL
+    UNION ALL
+    SELECT 3, l.brand, l.item_id, l.position, l.category, l.brand, l.category_relative, l.brand_relative
+    FROM leaders AS l
+    WHERE l.brand_relative IS NOT NULL
+    UNION ALL
+    SELECT 4, sp.segment, sp.item_id, o.position, l.category, l.brand, l.category_relative, l.brand_relative
+    FROM segment_popular AS sp
+    JOIN item_order AS o ON o.item_id = sp.item_id
+    LEFT JOIN leaders AS l ON l.item_id = sp.item_id
+),
+
+recent_ranked AS (
+    -- Each user's top candidates_per_source items by interest (rounded to 9 places, then item id),
+    -- with the interest relative to the user's strongest, in one window over the user's items (an
+    -- interest has no upper bound, so it cannot share one integer key with the item number as the
+    -- final ranking does).
     SELECT
-        c.user_id,
-        c.item_id,
-        sum(c.contribution) AS score,
-        arg_max(c.source, CAST(round(c.contribution * 1e9) AS BIGINT) * 8 + c.source) AS source
-    FROM candidates AS c
-    WHERE NOT EXISTS (SELECT 1 FROM bought AS b WHERE b.user_id = c.user_id AND b.item_id = c.item_id)
-    GROUP BY c.user_id, c.item_id
+        ranked.user_id,
+        o.position,
+        ranked.relative,
+        CASE WHEN ranked.carts > 0 THEN 1 ELSE 5 END AS recent_code,
+        o.position IN (SELECT position FROM proposed) AS proposed_elsewhere
+    FROM (
+        SELECT
+            c.user_id,
+            c.item_id,
+            c.carts,
+            c.interest / max(c.interest) OVER (
+                PARTITION BY c.user_id ORDER BY round(c.interest, 9) DESC, c.item_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+            ) AS relative,
+            row_number() OVER (PARTITION BY c.user_id ORDER BY round(c.interest, 9) DESC, c.item_id) AS rank
+        FROM recent AS c
+    ) AS ranked
+    JOIN item_order AS o ON o.item_id = ranked.item_id
+    CROSS JOIN rules AS r
+    WHERE ranked.rank <= r.candidates_per_source
 ),
 
-scored_cut AS (
-    -- the user's top_n-th best score bounds the top top_n, as in recent_cut
-    SELECT s.user_id, list_last(max(round(s.score, 9), r.top_n)) AS threshold
+others AS (
+    -- The items the user's top categories, favourite brands and segment propose, each once: on the
+    -- row of the first of those sources proposing it, where the user's profile gives the share of
+    -- the item's category and brand (NULL: not one of the user's, or the item does not lead it).
+    -- No GROUP BY over (user, item): at ~60-90 candidates per user that aggregate (and the table
+    -- of them) outgrew the memory limit and spilled from about 1M users on.
+    SELECT user_id, position, source, category_share * category_relative AS category_part, brand_share * brand_relative AS brand_part, segment_relative
+    FROM (
+        SELECT
+            p.user_id,
+            x.position,
+            p.source,
+            x.proposer,
+            CASE WHEN x.category_relative IS NOT NULL THEN CASE x.category WHEN p.category_1 THEN p.category_1_share WHEN p.category_2 THEN p.category_2_share WHEN p.category_3 THEN p.category_3_share END END AS category_share,
+            x.category_relative,
+            CASE WHEN x.brand_relative IS NOT NULL THEN CASE x.brand WHEN p.brand_1 THEN p.brand_1_share WHEN p.brand_2 THEN p.brand_2_share WHEN p.brand_3 THEN p.brand_3_share END END AS brand_share,
+            x.brand_relative,
+            sp.relative AS segment_relative
+        FROM (
+            SELECT
+                *,
+                unnest([
+                    {'proposer': 2, 'key': category_1}, {'proposer': 2, 'key': category_2}, {'proposer': 2, 'key': category_3},
+                    {'proposer': 3, 'key': brand_1}, {'proposer': 3, 'key': brand_2}, {'proposer': 3, 'key': brand_3},
+                    {'proposer': 4, 'key': source}
+                ]) AS k
+            FROM profile
+        ) AS p
+        JOIN proposed AS x ON x.proposer = p.k.proposer AND x.key = p.k.key
+        LEFT JOIN segment_popular AS sp ON sp.segment = p.source AND sp.item_id = x.item_id
+    ) AS c
+    -- a top category's leader is always on its own row; a brand's or a segment's item only when no
+    -- earlier source proposes it
+    WHERE proposer = 2
+        OR (proposer = 3 AND category_share IS NULL)
+        OR (proposer = 4 AND category_share IS NULL AND brand_share IS NULL)
+),
+
+candidates AS (
+    -- Each candidate once per user: the recent top joined to the other sources' items. Only recent
+    -- items that another source proposes at all go into the join (it builds on them); the rest
+    -- come as they are.
+    SELECT
+        coalesce(c.user_id, o.user_id) AS user_id,
+        coalesce(c.position, o.position) AS position,
+        o.source AS segment_source,
+        c.relative AS recent_relative,
+        c.recent_code,
+        o.category_part,
+        o.brand_part,
+        o.segment_relative
+    FROM (SELECT * FROM recent_ranked WHERE proposed_elsewhere) AS c
+    FULL JOIN others AS o ON o.user_id = c.user_id AND o.position = c.position
+    UNION ALL BY NAME
+    SELECT user_id, position, relative AS recent_relative, recent_code
+    FROM recent_ranked
+    WHERE NOT proposed_elsewhere
+),
+
+scored AS (
+    -- Never an item already bought. The score is the weighted sum of the sources' scores; the
+    -- reason is the source with the largest contribution (ties: the later reason by name). Source
+    -- codes, in the order of their reasons' names: 1 carted recently, 2 favourite brand, 3 popular
+    -- with the segment, 4 top category, 5 viewed recently. The reason's text is written only for
+    -- the final top 10.
+    SELECT
+        user_id,
+        position,
+        segment_source,
+        coalesce(by_recent, 0) + coalesce(by_category, 0) + coalesce(by_brand, 0) + coalesce(by_segment, 0) AS score,
+        greatest(
+            CAST(round(by_recent * 1e9) AS BIGINT) * 8 + recent_code,
+            CAST(round(by_category * 1e9) AS BIGINT) * 8 + 4,
+            CAST(round(by_brand * 1e9) AS BIGINT) * 8 + 2,
+            CAST(round(by_segment * 1e9) AS BIGINT) * 8 + 3
+        ) % 8 AS source
+    FROM (
+        SELECT
+            c.user_id,
+            c.position,
+            c.segment_source,
+            r.recent_weight * c.recent_relative AS by_recent,
+            c.recent_code,
+            r.category_weight * c.category_part AS by_category,
+            r.brand_weight * c.brand_part AS by_brand,
+            r.segment_weight * c.segment_relative AS by_segment
+        FROM candidates AS c
+        CROSS JOIN rules AS r
+    ) AS x
+    WHERE NOT EXISTS (SELECT 1 FROM bought AS b WHERE b.user_id = x.user_id AND b.position = x.position)
+),
+
+ranked AS (
+    -- The user's top_n items by score rounded to 9 places, then item id, with their sources, in one
+    -- pass over fixed-size values: each candidate is one BIGINT key, the rounded score in
+    -- billionths above bit 32, the item number reversed below it, the source code in the lowest 3
+    -- bits. (Scores stay under 2.05, the sum of the weights; weights summing to over 2.147 would
+    -- overflow the key, loudly.) The segment's name comes along for the reason.
+    SELECT
+        s.user_id,
+        max(s.segment_source) AS segment_source,
+        max(CAST(round(s.score * 1e9) AS BIGINT) * 4294967296 + (536870911 - s.position) * 8 + s.source, r.top_n) AS keys
     FROM scored AS s
     CROSS JOIN rules AS r
     GROUP BY s.user_id, r.top_n
 ),
 
-ranked AS (
+top AS (
+    -- the keys taken apart again, ranked 1..top_n
     SELECT
-        s.*,
-        row_number() OVER (PARTITION BY s.user_id ORDER BY round(s.score, 9) DESC, s.item_id) AS rank
-    FROM scored AS s
-    INNER JOIN scored_cut AS k ON k.user_id = s.user_id
-    WHERE round(s.score, 9) >= k.threshold
+        user_id,
+        segment_source,
+        rank,
+        key // 4294967296 AS score_nanos,
+        536870911 - key % 4294967296 // 8 AS position,
+        key % 8 AS source
+    FROM (SELECT user_id, segment_source, generate_subscripts(keys, 1) AS rank, unnest(keys) AS key FROM ranked) AS k
 )
 
 SELECT
     k.user_id,
     k.rank,
-    k.item_id,
-    round(k.score, 9) AS score,
+    o.item_id,
+    CAST(k.score_nanos AS DOUBLE) / 1e9 AS score,
     CASE k.source
         WHEN 1 THEN 'carted recently'
-        WHEN 2 THEN 'favourite brand ' || p.brand
-        WHEN 3 THEN CASE WHEN s.source = 'shop' THEN 'popular in the shop' ELSE 'popular with ' || s.source || ' shoppers' END
-        WHEN 4 THEN 'top category ' || p.category
+        WHEN 2 THEN 'favourite brand ' || o.brand
+        WHEN 3 THEN CASE WHEN k.segment_source = 'shop' THEN 'popular in the shop' ELSE 'popular with ' || k.segment_source || ' shoppers' END
+        WHEN 4 THEN 'top category ' || o.category
         ELSE 'viewed recently'
     END AS reason,
-    p.category,
-    p.brand,
+    o.category,
+    o.brand,
     a.as_of
-FROM ranked AS k
-CROSS JOIN rules AS r
+FROM top AS k
 CROSS JOIN as_of AS a
-LEFT JOIN rec_item_popularity AS p ON p.item_id = k.item_id
-LEFT JOIN segment_choice AS s ON s.user_id = k.user_id
-WHERE k.rank <= r.top_n
+JOIN item_order AS o ON o.position = k.position
