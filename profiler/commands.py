@@ -276,7 +276,7 @@ def build_project(
             if isinstance(kept, dict):
                 from profiler.serve.catalog import serving_path
 
-                newest = max(kept.values())
+                newest = list(kept.values())[-1]  # ordered by as-of, then batch: text would not
                 behind = ", ".join(name for name, state in kept.items() if state != newest)
                 serving = serving_path(settings.warehouse)
                 console.print(
