@@ -445,7 +445,9 @@ def docs(
     except ProfilerError as err:
         _fail(str(err))
     except _stops() as err:
-        _interrupted(err, f"the site in {out} may be partly written; run `profiler docs` again")
+        _interrupted(
+            err, f"the site in {out} is as it was (it is replaced whole); run `profiler docs` again"
+        )
     console = _console()
     for line in lines:
         console.print(
