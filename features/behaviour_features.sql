@@ -24,6 +24,9 @@
 --   favs_90d: add-to-favourites events in the 90 days up to and including the as-of day
 --   purchases_90d: purchase events in the 90 days up to and including the as-of day
 --   searches_90d: searches in the 90 days up to and including the as-of day
+--   spend_7d: money spent in the 7 days up to and including the as-of day, as total_spend counts it (the amount, else the event's or the catalogue's unit price x quantity), rounded to the millionth; 0 without purchases in the window or when they are priced nowhere
+--   spend_30d: money spent in the 30 days up to and including the as-of day, as spend_7d
+--   spend_90d: money spent in the 90 days up to and including the as-of day, as spend_7d
 --   views_lifetime: product views ever (up to the as-of)
 --   carts_lifetime: add-to-cart events ever (up to the as-of)
 --   favs_lifetime: add-to-favourites events ever (up to the as-of)
@@ -86,6 +89,9 @@ windows AS (
         CAST(coalesce(sum(favs) FILTER (WHERE age_days < 90), 0) AS BIGINT) AS favs_90d,
         CAST(coalesce(sum(purchases) FILTER (WHERE age_days < 90), 0) AS BIGINT) AS purchases_90d,
         CAST(coalesce(sum(searches) FILTER (WHERE age_days < 90), 0) AS BIGINT) AS searches_90d,
+        round(coalesce(sum(purchase_amount) FILTER (WHERE age_days < 7), 0), 6) AS spend_7d,
+        round(coalesce(sum(purchase_amount) FILTER (WHERE age_days < 30), 0), 6) AS spend_30d,
+        round(coalesce(sum(purchase_amount), 0), 6) AS spend_90d,
         count(*) FILTER (WHERE age_days < 7) AS active_days_7d,
         count(*) FILTER (WHERE age_days < 30) AS active_days_30d,
         count(*) AS active_days_90d,
@@ -116,6 +122,9 @@ SELECT
     coalesce(w.favs_90d, 0) AS favs_90d,
     coalesce(w.purchases_90d, 0) AS purchases_90d,
     coalesce(w.searches_90d, 0) AS searches_90d,
+    coalesce(w.spend_7d, 0) AS spend_7d,
+    coalesce(w.spend_30d, 0) AS spend_30d,
+    coalesce(w.spend_90d, 0) AS spend_90d,
     coalesce(l.views, 0) AS views_lifetime,
     coalesce(l.carts, 0) AS carts_lifetime,
     coalesce(l.favs, 0) AS favs_lifetime,

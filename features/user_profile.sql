@@ -38,6 +38,9 @@
 --   favs_90d: add-to-favourites events in the 90 days up to and including the as-of day
 --   purchases_90d: purchase events in the 90 days up to and including the as-of day
 --   searches_90d: searches in the 90 days up to and including the as-of day
+--   spend_7d: money spent in the 7 days up to and including the as-of day, as total_spend counts it, rounded to the millionth; 0 without purchases in the window or when they are priced nowhere
+--   spend_30d: money spent in the 30 days up to and including the as-of day, as spend_7d
+--   spend_90d: money spent in the 90 days up to and including the as-of day, as spend_7d
 --   views_lifetime: product views ever (up to the as-of)
 --   carts_lifetime: add-to-cart events ever (up to the as-of)
 --   favs_lifetime: add-to-favourites events ever (up to the as-of)
@@ -157,6 +160,9 @@ SELECT
     b.favs_90d,
     b.purchases_90d,
     b.searches_90d,
+    b.spend_7d,
+    b.spend_30d,
+    b.spend_90d,
     b.views_lifetime,
     b.carts_lifetime,
     b.favs_lifetime,

@@ -828,3 +828,42 @@ def test_purchases_only_feed(tmp_path: Path, rees46) -> None:
         assert row["sessions_lifetime"] == len(
             sessions_of([Event(u, "purchase", e.ts) for e in mine])
         )
+
+
+def test_spend_over_windows_sums_the_money_of_the_purchases_in_them(tmp_path: Path, rees46) -> None:
+    """REES46's purchases moved back 0, 3, 12, 45 or 150 days, in turn along the users and each
+    user's purchases (the slice is one day): spend_7d/30d/90d sum the money of the purchases in
+    each window, as total_spend does over all of them."""
+    back = (0, 3, 12, 45, 150)
+    buys = sorted(
+        (e for evs in rees46.values() for e in evs if e.event_type == "purchase"),
+        key=lambda e: (e.user_id, e.ts),
+    )
+    moved, turn = [], {}
+    for e in buys:
+        k = turn[e.user_id] = turn.get(e.user_id, len(turn)) + 1
+        moved.append((e.user_id, e.ts - timedelta(days=back[k % len(back)]), e.price))
+    feed = write_csv(
+        tmp_path / "orders.csv",
+        ["user_id", "ts", "amount"],
+        [[u, ts.isoformat(sep=" "), f"{price:.2f}"] for u, ts, price in moved],
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(feed), "--event-type", "purchase", warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    today = max(ts for _, ts, _ in moved).date()
+    got = profile(wh)
+    assert set(got) == {u for u, _, _ in moved}
+    for u, row in got.items():
+        mine = [(ts.date(), round(price, 2)) for v, ts, price in moved if v == u]
+        for n in (7, 30, 90):
+            spent = round(sum(p for day, p in mine if (today - day).days < n), 6)
+            assert row[f"spend_{n}d"] == approx(spent, abs_=1e-6), (u, n)
+        assert row["total_spend"] == approx(round(sum(p for _, p in mine), 6), abs_=1e-6), u
+    # the windows are told apart: money in each that is not in the next shorter one
+    rows = got.values()
+    assert any(r["spend_7d"] > 0 for r in rows) and any(
+        r["spend_30d"] > r["spend_7d"] for r in rows
+    )
+    assert any(r["spend_90d"] > r["spend_30d"] for r in rows)
+    assert any(r["spend_90d"] < r["total_spend"] for r in rows)
