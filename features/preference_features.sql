@@ -1,10 +1,10 @@
 -- kind: table
 -- grain: user_id
 -- tags: preference, features
--- description: Preferences as of the build's as-of, one row per user of int_users: the top 3 categories and brands by time-decayed affinity (weights and half-life are set in int_user_interests: view 1, fav 2, cart 3, purchase 5, half-life 30 days), each top category's share of the user's spend, and the price band the user shops in. Users without item events get NULLs.
+-- description: Preferences as of the build's as-of, one row per user of int_users: the top 3 categories and brands by time-decayed affinity (weights and half-life are set in int_user_interests: view 1, fav 2, cart 3, purchase 5, half-life 30 days), each top category's share of the user's spend, and the price band the user shops in. Users without item events get NULL tops, shares, price and price band, and 0 categories and brands engaged.
 -- columns:
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
---   top_category_1: category with the highest affinity (ties: the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
+--   top_category_1: category with the highest affinity (ties, affinities equal to float noise (their log2 to 9 decimals): the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
 --   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day; rounded to 9 decimals, so builds of the same data in any batches give equal values (sums of doubles differ in the last bits with their order)
 --   top_category_2: second category by affinity
 --   top_category_2_affinity: its affinity at the as-of
@@ -13,7 +13,7 @@
 --   top_category_1_spend_share: share of the user's lifetime spend that went to top_category_1; NULL without priced purchases, or when those purchases have no category
 --   top_category_2_spend_share: share of lifetime spend on top_category_2
 --   top_category_3_spend_share: share of lifetime spend on top_category_3
---   top_brand_1: brand with the highest affinity (ties: the more recent last day with it, then alphabetical; lower case); only brands with affinity count; NULL when the user has none
+--   top_brand_1: brand with the highest affinity (ties, affinities equal to float noise (their log2 to 9 decimals): the more recent last day with it, then alphabetical; lower case); only brands with affinity count; NULL when the user has none
 --   top_brand_1_affinity: its affinity at the as-of
 --   top_brand_2: second brand by affinity
 --   top_brand_2_affinity: its affinity at the as-of
@@ -21,7 +21,7 @@
 --   top_brand_3_affinity: its affinity at the as-of
 --   categories_engaged: distinct categories the user ever had events on
 --   brands_engaged: distinct brands the user ever had events on
---   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (the event's price, else the item's, else a purchase's amount over its quantity; per event: an item viewed twice counts twice), rounded to 6 decimals; NULL when no price is known
+--   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (the event's price, else the item's, else a purchase's amount over its quantity, so a purchase line of quantity 0 has none; per event: an item viewed twice counts twice), rounded to 6 decimals; NULL when no price is known
 --   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank); NULL without prices
 WITH as_of AS (
     SELECT CAST(as_of AS DATE) AS as_of_day FROM as_of_time

@@ -12,10 +12,10 @@
 --   days_since_last_purchase: days from the last purchase day to the as-of day; NULL without purchases
 --   total_spend: money spent ever, in the shop's currency as sent (no conversion), rounded to the millionth: the amount, else the event's or the catalogue's unit price x quantity; 0 when purchases are priced nowhere, NULL without purchases
 --   r_score: recency score 1-5 among purchasers: ceil(5 x cumulative share of purchasers whose last purchase day is this day or earlier), so ties share the higher score (everyone who bought on the as-of day gets 5); NULL without purchases
---   f_score: frequency score 1-5 among purchasers: least(5, 1 + floor(5 x percent rank of purchase days)), so ties share the lower score (single-day buyers get 1); NULL without purchases
+--   f_score: frequency score 1-5 among purchasers: least(5, 1 + floor(5 x percent rank of purchase days)), so ties share the lower score (single-day buyers get 1; where most buyers bought on one day, two purchase days can already give 3); NULL without purchases
 --   m_score: monetary score 1-5 among purchasers by total spend, as f_score (without prices every purchaser gets 1); NULL without purchases
 --   rfm_score: the three scores as text, e.g. '545'; NULL without purchases
---   rfm_segment: champions, loyal, new, potential loyalist, needs attention, at risk, hibernating or lost by R and F (the CASE in rfm_features.sql; docs/models.md lists the rules); 'prospect' without purchases. Its 'new' and 'at risk' are RFM ranks among all buyers, not lifecycle_stage's of the same names, which judge the user's own purchase cycle
+--   rfm_segment: champions, loyal, new, potential loyalist, needs attention, at risk, hibernating or lost by R and F (the CASE in rfm_features.sql; docs/models.md lists the rules); 'prospect' without purchases. Its 'new' and 'at risk' are RFM ranks among all buyers, not lifecycle_stage's of the same names, which judge the user's own purchase cycle: so champions or loyal can be lifecycle 'churned' and lost can be lifecycle 'new'
 WITH as_of AS (
     SELECT CAST(as_of AS DATE) AS as_of_day FROM as_of_time
 ),

@@ -11,7 +11,7 @@
 --   rating_trend: mean rating of the last 30 days minus the mean before them (positive = improving); NULL unless both periods have ratings
 --   complaints: complaints ever
 --   complaints_90d: complaints over the as-of day and the 89 days before it
---   complaint_rate: complaints per purchase day (an order proxy); NULL without purchases
+--   complaint_rate: complaints per purchase day (an order proxy; above 1 when the complaints outnumber the purchase days); NULL without purchases (loyalty_score then counts any complaint as a rate of 1)
 --   reviews: reviews written
 --   likes: likes given
 --   shares: shares

@@ -8,14 +8,15 @@
 --   is_registered: TRUE when the user is in the users feed and registered by the as-of (a signup time after it: FALSE, and the users feed's attributes NULL: the shop did not know them yet)
 --   has_events: TRUE when the user has at least one (cleaned) event up to the as-of
 --   has_feedback: TRUE when the user left at least one piece of feedback up to the as-of
+--   bot_like_days: days whose browsing was left out as a bot-like burst (stg_bot_bursts) up to the as-of; 0 for most users (one whose every event was such browsing has a row all the same, has_events FALSE)
 --   gender: gender, lower case, with male/man and ISO 5218's 1 as m, female/woman and 2 as f; NULL when unknown (0 or 9) or not registered by the as-of
 --   birth_year: year of birth; NULL when unknown, outside 1900..2030, or not registered by the as-of
 --   age: as-of year minus birth year (the birthday is not known: a user born in December 1990 counts 27 all through 2017); NULL when the birth year is NULL or gives an age outside 0..120
 --   city: city; NULL when unknown or not registered by the as-of
 --   region: region or state; NULL when unknown or not registered by the as-of
 --   signup_day: registration day; NULL when unknown or after the as-of (users who registered after the as-of and did nothing before it are left out)
---   first_seen_day: earliest of registration, first event and first feedback; NULL for a registered user without a signup time, events or feedback
---   last_seen_day: latest day with an event or feedback; NULL for registered users who never acted
+--   first_seen_day: earliest of registration, first event (a bot-like day's included) and first feedback; NULL for a registered user without a signup time, events or feedback
+--   last_seen_day: latest day with an event (a bot-like day's included) or feedback; NULL for registered users who never acted
 --   first_active_day: first day with an event; NULL without events
 --   last_active_day: last day with an event; NULL without events
 --   views_1d: product views in the as-of day
@@ -53,14 +54,14 @@
 --   active_days_lifetime: days with an event ever
 --   days_since_last_active: days from the last active day to the as-of day; NULL without events
 --   sessions_30d: sessions in the 30 days up to and including the as-of day
---   sessions_lifetime: sessions ever (session_id, else a new session after more than 30 minutes without events; split at midnight)
+--   sessions_lifetime: sessions ever (session_id, else a new session after more than 30 minutes without events; split at midnight); events without a session_id form sessions among themselves, by the 30 minutes, even on a day whose other events carry one
 --   events_per_session: mean events per session, lifetime; NULL without sessions
 --   avg_session_seconds: mean session duration (first to last event), seconds, lifetime; NULL without sessions
 --   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views
 --   cart_to_purchase_rate: purchases per add-to-cart, lifetime; NULL without carts (can exceed 1 when purchases skip the cart)
 --   view_to_purchase_rate: purchases per product view, lifetime; NULL without views
 --   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; sessions end at midnight, so one running past it also starts again in hour 0 (a night-owl shop's hour 0 is inflated by them); NULL without sessions started at a time of day (events sent as dates, stg_date_only_events, start none)
---   top_hour_share: share of the user's sessions on days with a time of day that started in top_hour
+--   top_hour_share: share of the user's sessions with a start hour (those not started by events sent as dates) that started in top_hour; NULL without such sessions
 --   top_weekday: ISO weekday (1 = Monday .. 7 = Sunday) with the most sessions, lifetime; ties go to the earlier day; NULL without sessions
 --   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions
 --   purchase_cycle_days_mean: mean days between consecutive purchase days; NULL with fewer than 2 purchase days
@@ -69,7 +70,7 @@
 --   top_search_term_2: second most frequent search query
 --   top_search_term_3: third most frequent search query
 --   search_terms_used: distinct search queries ever
---   top_category_1: category with the highest affinity (ties: the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
+--   top_category_1: category with the highest affinity (ties, affinities equal to float noise (their log2 to 9 decimals): the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
 --   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day (the half-life: int_user_interests' half_life_days, 30 days as shipped)
 --   top_category_2: second category by affinity
 --   top_category_2_affinity: its affinity at the as-of
@@ -78,7 +79,7 @@
 --   top_category_1_spend_share: share of the user's lifetime spend that went to top_category_1; NULL without priced purchases, or when those purchases have no category
 --   top_category_2_spend_share: share of lifetime spend on top_category_2
 --   top_category_3_spend_share: share of lifetime spend on top_category_3
---   top_brand_1: brand with the highest affinity (ties: the more recent last day with it, then alphabetical; lower case); only brands with affinity count; NULL when the user has none
+--   top_brand_1: brand with the highest affinity (ties, affinities equal to float noise (their log2 to 9 decimals): the more recent last day with it, then alphabetical; lower case); only brands with affinity count; NULL when the user has none
 --   top_brand_1_affinity: its affinity at the as-of
 --   top_brand_2: second brand by affinity
 --   top_brand_2_affinity: its affinity at the as-of
@@ -86,7 +87,7 @@
 --   top_brand_3_affinity: its affinity at the as-of
 --   categories_engaged: distinct categories the user ever had events on
 --   brands_engaged: distinct brands the user ever had events on
---   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (the event's price, else the item's, else a purchase's amount over its quantity; per event: an item viewed twice counts twice), rounded to 6 decimals; NULL when no price is known
+--   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (the event's price, else the item's, else a purchase's amount over its quantity, so a purchase line of quantity 0 has none; per event: an item viewed twice counts twice), rounded to 6 decimals; NULL when no price is known
 --   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank); NULL without prices
 --   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
 --   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases
@@ -96,10 +97,10 @@
 --   days_since_last_purchase: days from the last purchase day to the as-of day; NULL without purchases
 --   total_spend: money spent ever, in the shop's currency as sent (no conversion), rounded to the millionth; a purchase without amount or price is valued at its item's newest catalogue price (stg_items), so a new price list revalues it; 0 when purchases carry no amount or price and their items none, NULL without purchases
 --   r_score: recency score 1-5 among purchasers: ceil(5 x cumulative share of purchasers whose last purchase day is this day or earlier), so ties share the higher score (everyone who bought on the as-of day gets 5); NULL without purchases
---   f_score: frequency score 1-5 among purchasers: least(5, 1 + floor(5 x percent rank of purchase days)), so ties share the lower score (single-day buyers get 1); NULL without purchases
+--   f_score: frequency score 1-5 among purchasers: least(5, 1 + floor(5 x percent rank of purchase days)), so ties share the lower score (single-day buyers get 1; where most buyers bought on one day, two purchase days can already give 3); NULL without purchases
 --   m_score: monetary score 1-5 among purchasers by total spend, as f_score (without prices every purchaser gets 1); NULL without purchases
 --   rfm_score: the three scores as text, e.g. '545'; NULL without purchases
---   rfm_segment: champions, loyal, new, potential loyalist, needs attention, at risk, hibernating or lost by R and F (the CASE in rfm_features.sql; docs/models.md lists the rules); 'prospect' without purchases. Its 'new' and 'at risk' are RFM ranks among all buyers, not lifecycle_stage's of the same names, which judge the user's own purchase cycle
+--   rfm_segment: champions, loyal, new, potential loyalist, needs attention, at risk, hibernating or lost by R and F (the CASE in rfm_features.sql; docs/models.md lists the rules); 'prospect' without purchases. Its 'new' and 'at risk' are RFM ranks among all buyers, not lifecycle_stage's of the same names, which judge the user's own purchase cycle: so champions or loyal can be lifecycle 'churned' and lost can be lifecycle 'new'
 --   feedback_count: feedback entries of any kind ever
 --   ratings: ratings given (1-5 stars, on ratings and reviews)
 --   avg_rating: mean rating; NULL without ratings
@@ -107,7 +108,7 @@
 --   rating_trend: mean rating of the last 30 days minus the mean before them (positive = improving); NULL unless both periods have ratings
 --   complaints: complaints ever
 --   complaints_90d: complaints over the as-of day and the 89 days before it
---   complaint_rate: complaints per purchase day (an order proxy); NULL without purchases
+--   complaint_rate: complaints per purchase day (an order proxy; above 1 when the complaints outnumber the purchase days); NULL without purchases (loyalty_score then counts any complaint as a rate of 1)
 --   reviews: reviews written
 --   likes: likes given
 --   shares: shares
@@ -129,6 +130,7 @@ SELECT
     u.is_registered,
     u.has_events,
     u.has_feedback,
+    u.bot_like_days,
     u.gender,
     u.birth_year,
     u.age,

@@ -276,14 +276,16 @@ def build_project(
             if isinstance(kept, dict):
                 from profiler.serve.catalog import serving_path
 
-                newest = list(kept.values())[-1]  # ordered by as-of, then batch: text would not
-                behind = ", ".join(name for name, state in kept.items() if state != newest)
+                builds: dict[str, list[str]] = {}  # ordered by as-of, then batch
+                for name, state in kept.items():
+                    builds.setdefault(state, []).append(name)
                 serving = serving_path(settings.warehouse)
-                console.print(
+                console.print(  # helper-71: "X behind T" read as stale when X was just built
                     f"note: {serving.name} "
                     + ("stays at its last whole build" if serving.exists() else "not written")
-                    + f": the analyst tables are of more than one build ({behind} behind "
-                    f"{newest.split(' (')[0]}); a build of them all "
+                    + ": the analyst tables are of more than one build ("
+                    + "; ".join(f"{', '.join(n)} as of {state}" for state, n in builds.items())
+                    + "); a build of them all "
                     + ("replaces it" if serving.exists() else "writes it"),
                     soft_wrap=True,
                 )

@@ -7,7 +7,7 @@
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   reference_day: the day the scores are stated at (2020-01-01); a score at day D is score x 0.5 ^ ((D - reference_day) / half_life_days)
 --   half_life_days: the decay half-life, in days
---   top_category_1: category with the highest affinity (ties: the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0: a category only searched in has none); NULL when the user has none
+--   top_category_1: category with the highest affinity (ties, affinities equal to float noise (their log2 to 9 decimals): the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0: a category only searched in has none); NULL when the user has none
 --   top_category_1_score: its affinity at reference_day
 --   top_category_1_spend: money spent in it; 0 when nothing priced was bought there
 --   top_category_2: second category by affinity
@@ -16,13 +16,13 @@
 --   top_category_3: third category by affinity
 --   top_category_3_score: its affinity at reference_day
 --   top_category_3_spend: money spent in it
---   top_brand_1: brand with the highest affinity (ties: the more recent last day with it, then alphabetical; lower case); only brands with affinity count; NULL when the user has none
+--   top_brand_1: brand with the highest affinity (ties, affinities equal to float noise (their log2 to 9 decimals): the more recent last day with it, then alphabetical; lower case); only brands with affinity count; NULL when the user has none
 --   top_brand_1_score: its affinity at reference_day
 --   top_brand_2: second brand by affinity
 --   top_brand_2_score: its affinity at reference_day
 --   top_brand_3: third brand by affinity
 --   top_brand_3_score: its affinity at reference_day
---   top_search_term_1: most frequent search query (lower case, trimmed; ties: the more recent, then alphabetical); NULL without searches
+--   top_search_term_1: most frequent search query (lower case, trimmed; ties: the more recent last day with it, then alphabetical); NULL without searches
 --   top_search_term_2: second most frequent search query
 --   top_search_term_3: third most frequent search query
 --   categories_engaged: distinct categories the user had events on

@@ -154,6 +154,7 @@ def approx(x, rel=1e-9, abs_=1e-9):
 # --- fixtures: real samples plus small derived feeds ---------------------------------------------
 
 BOT_USER = "bot_1"
+BOT_ONLY_USER = "bot_only_1"  # nothing but a burst: seen all the same (helper-71: no row at all)
 BOT_DAY = date(2017, 12, 1)
 FEEDBACK_ROWS = [  # user, time, kind, item, rating, text: stated here, for three Taobao users and one new
     ["100101", "2017-10-01 10:00:00", "rating", "1", "5", ""],
@@ -178,31 +179,49 @@ USERS_ROWS = [  # user, gender, birth year, city, signup: two Taobao users, one 
 @pytest.fixture(scope="module")
 def taobao_wh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Taobao, plus an overlapping re-export of its first 2,000 rows (exact repeats across batches),
-    a bot that fires 400 views in one minute, a users feed and a feedback feed."""
+    a bot that fires 400 views in one minute (and one that does nothing else), a users feed and a
+    feedback feed."""
     tmp = tmp_path_factory.mktemp("taobao")
     wh = tmp / "wh.duckdb"
     with TAOBAO.open(newline="") as f:
         rows = list(csv.reader(f))
     overlap = write_csv(tmp / "overlap.csv", rows[0], rows[1:2001])
     burst_start = datetime(2017, 12, 1, 10, 0, 0)
-    bot = [
+    bot = (
         [
-            BOT_USER,
-            str(5_000_000 + i),
-            "2520377",
-            "pv",
-            str(int((burst_start + timedelta(seconds=i * 0.1)).replace(tzinfo=UTC).timestamp())),
+            [
+                BOT_USER,
+                str(5_000_000 + i),
+                "2520377",
+                "pv",
+                str(
+                    int((burst_start + timedelta(seconds=i * 0.1)).replace(tzinfo=UTC).timestamp())
+                ),
+            ]
+            for i in range(400)
         ]
-        for i in range(400)
-    ] + [
-        [
-            BOT_USER,
-            "5000999",
-            "2520377",
-            "pv",
-            str(int(datetime(2017, 11, 30, 9, 0, tzinfo=UTC).timestamp())),
+        + [
+            [
+                BOT_ONLY_USER,
+                str(6_000_000 + i),
+                "2520377",
+                "pv",
+                str(
+                    int((burst_start + timedelta(seconds=i * 0.1)).replace(tzinfo=UTC).timestamp())
+                ),
+            ]
+            for i in range(400)
         ]
-    ]
+        + [
+            [
+                BOT_USER,
+                "5000999",
+                "2520377",
+                "pv",
+                str(int(datetime(2017, 11, 30, 9, 0, tzinfo=UTC).timestamp())),
+            ]
+        ]
+    )
     bot_file = write_csv(tmp / "bot.csv", rows[0], bot)
     users = write_csv(
         tmp / "users.csv",
@@ -263,7 +282,16 @@ def chosen_taobao_users(taobao: dict[str, list[Event]]) -> list[str]:
 def test_every_user_once_whatever_feed_they_came_from(taobao_wh: Path, taobao) -> None:
     rows = profile(taobao_wh)
     expected = set(taobao) | {BOT_USER, "feedback_only_1", "feedback_only_2", "registered_only_1"}
+    expected.add(BOT_ONLY_USER)  # seen only in a burst: a row, its browsing left out
     assert set(rows) == expected  # registered_later_1 signed up after the as-of and did nothing
+    bot_only = rows[BOT_ONLY_USER]
+    assert (bot_only["has_events"], bot_only["bot_like_days"], bot_only["events_lifetime"]) == (
+        False,
+        1,
+        0,
+    )
+    assert bot_only["first_seen_day"] == bot_only["last_seen_day"] == BOT_DAY
+    assert bot_only["rfm_segment"] == "prospect" and bot_only["top_category_1"] is None
     only_feedback = rows["feedback_only_1"]
     assert (
         only_feedback["is_registered"],
@@ -356,11 +384,20 @@ def test_repeats_across_exports_count_once_and_bursts_are_set_aside(
     bursts = query(
         taobao_wh, "SELECT user_id, day, events, max_events_per_minute, reason FROM stg_bot_bursts"
     )
-    assert bursts == [(BOT_USER, BOT_DAY, 400, 400, "400 events in one minute (limit 300)")]
+    assert sorted(bursts) == [
+        (user, BOT_DAY, 400, 400, "400 events in one minute (limit 300)")
+        for user in (BOT_USER, BOT_ONLY_USER)
+    ]
     bot = profile(taobao_wh, [BOT_USER])[BOT_USER]
     assert (
         bot["views_lifetime"] == 1 and bot["active_days_lifetime"] == 1
     )  # only the quiet day counts
+    # the burst's day was seen all the same: the last day the shop saw the user
+    assert (bot["bot_like_days"], bot["last_active_day"], bot["last_seen_day"]) == (
+        1,
+        date(2017, 11, 30),
+        BOT_DAY,
+    )
     first_user = next(iter(taobao))
     assert profile(taobao_wh, [first_user])[first_user]["events_lifetime"] == len(
         taobao[first_user]
