@@ -52,6 +52,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
     wh = root / "wh.duckdb"
     run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
     run_cli("ingest", "users", str(PERSONAL), warehouse=wh, project=project)
+    # Taobao's first line again (an exact repeat: it counts once) and two lines no one can load
+    bad = root / "bad_events.csv"
+    bad.write_text(
+        "user_id,item_id,category_id,behavior_type,ts\n"
+        "1,2268318,2520377,pv,1511544070\n"
+        "100101,2268318,2520377,pv,yesterday\n"
+        "ada.quill@example.com,2268318,2520377,pv,\n"
+    )
+    run_cli("ingest", "events", str(bad), warehouse=wh, project=project)
     first = "+user_profile_history +user_recommendations tag:audience"  # no training yet
     run_cli("build", "--as-of", FIRST_BUILD, "--select", first, warehouse=wh, project=project)
     run_cli("build", warehouse=wh, project=project)
@@ -98,6 +107,17 @@ def test_serving_copy_holds_the_analyst_tables_with_docs(served: dict) -> None:
                 "rec_item_popularity", "audience_at_risk_loyal"} <= tables  # fmt: skip
         assert not any(t.startswith(("raw_", "stg_", "int_")) for t in tables)
         assert "rec_user_item_day" not in tables  # tagged internal
+        # the contract's table of lines ingest could not load is read where the profile is
+        assert sv.execute(
+            "SELECT source, record, reason FROM quarantine WHERE source = 'events' ORDER BY record"
+        ).fetchall() == [
+            ("events", 2, "bad_timestamp"),
+            ("events", 3, "missing_ts"),
+        ]
+        (doc,) = sv.execute(
+            "SELECT comment FROM duckdb_columns() WHERE table_name = 'quarantine' AND column_name = 'reason'"
+        ).fetchone()
+        assert "why it was not loaded" in doc
         for t in tables:
             assert _checksum(sv, t) == _checksum(wh, t), t
         comment = sv.execute(
@@ -328,7 +348,7 @@ def test_exported_parquet_equals_the_warehouse_tables(served: dict, tmp_path: Pa
         profile = pq.read_schema(out / "user_profile.parquet")
         assert b"purchase days minus one" in profile.field("rfm_frequency").metadata[b"description"]
         assert {"user_profile", "user_profile_history", "user_scores", "user_recommendations",
-                "audience_category_affinity", "behaviour_features"} <= set(manifest["tables"])  # fmt: skip
+                "audience_category_affinity", "behaviour_features", "quarantine"} <= set(manifest["tables"])  # fmt: skip
 
 
 def test_export_rewrites_only_what_changed(served: dict, tmp_path: Path) -> None:

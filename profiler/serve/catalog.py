@@ -2,9 +2,10 @@
 
 Analyst-facing tables are the published models of `features/` (feature tables, the profile, its
 history, recommendations, audiences) that are not tagged `internal`, plus the model layer's
-`user_scores` (a python model of the build graph, or a table `profiler train` wrote). The
-serving copy, the Parquet export and the docs site all serve this one list. Cleaning and
-integration tables (`sql/`) and engine state stay in the warehouse.
+`user_scores` (a python model of the build graph, or a table `profiler train` wrote) and the
+ingest's `quarantine` (the lines it could not load: GUIDE's contract lists it among the tables
+people read). The serving copy, the Parquet export and the docs site all serve this one list.
+Cleaning and integration tables (`sql/`) and engine state stay in the warehouse.
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ SCORES_COLUMNS = {
     "label": "next-category models: the predicted category; NULL for purchase models",
     "decile": "1..10 within the model and as-of, 1 = the highest tenth of scores",
     "horizon_days": "the days after as-of the model predicts for (its spec's horizon_days, or train --horizon-days); NULL on scores from before this column",
+}
+QUARANTINE = "quarantine"
+QUARANTINE_DOC = (
+    "Input lines `profiler ingest` could not load, one row each with its reason: nothing is "
+    "dropped silently. Written by ingest (docs/ingest.md lists the reasons), never by a build."
+)
+QUARANTINE_COLUMNS = {
+    "batch_id": "the load the line came with (`_profiler.batches`; the ingest summary names it)",
+    "source": "events, users, items or feedback",
+    "file": "the file as ingest was given it",
+    "record": "the record's number in the file, 1 = the first after the header",
+    "reason": "why it was not loaded, e.g. missing_user_id, bad_timestamp, unknown_event_type",
+    "raw": "the record: its line as read when every column of the file is one profiler reads and none is personal (an e-mail address redacted), else its columns as JSON with personal values pseudonymised",
 }
 
 
@@ -94,6 +108,8 @@ def analyst_tables(con: duckdb.DuckDBPyConnection, project_dir: Path) -> list[Se
         out.append(ServedTable(name, model.description, dict(model.columns), model))
     if SCORES in existing and SCORES not in {t.name for t in out}:
         out.append(ServedTable(SCORES, SCORES_DOC, dict(SCORES_COLUMNS)))
+    if QUARANTINE in existing and QUARANTINE not in {t.name for t in out}:
+        out.append(ServedTable(QUARANTINE, QUARANTINE_DOC, dict(QUARANTINE_COLUMNS)))
     return out
 
 
