@@ -75,7 +75,8 @@ cleaned AS (
         -- sent as a date, without a time of day: no session of its own, no hour
         d.user_id IS NOT NULL AS date_only
     FROM stg_events AS e
-    LEFT JOIN stg_items AS i ON i.item_id = e.item_id AND e.price IS NULL
+    -- only an event without a price looks its item up (a NULL key probes nothing)
+    LEFT JOIN stg_items AS i ON i.item_id = CASE WHEN e.price IS NULL THEN e.item_id END
     LEFT JOIN stg_date_only_events AS d
         ON d.user_id = e.user_id AND d.day = e.day AND d.event_type = e.event_type
 ),
@@ -95,15 +96,15 @@ pieces AS (
         coalesce(min(CASE WHEN NOT date_only THEN ts END), min(ts)) AS first_ts,
         coalesce(max(CASE WHEN NOT date_only THEN ts END), max(ts)) AS last_ts,
         count(*) AS events,
-        count(*) FILTER (WHERE event_type = 'view') AS views,
-        count(*) FILTER (WHERE event_type = 'cart') AS carts,
-        count(*) FILTER (WHERE event_type = 'fav') AS favs,
-        count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
-        count(*) FILTER (WHERE event_type = 'search') AS searches,
+        count(CASE WHEN event_type = 'view' THEN 1 END) AS views,
+        count(CASE WHEN event_type = 'cart' THEN 1 END) AS carts,
+        count(CASE WHEN event_type = 'fav' THEN 1 END) AS favs,
+        count(CASE WHEN event_type = 'purchase' THEN 1 END) AS purchases,
+        count(CASE WHEN event_type = 'search' THEN 1 END) AS searches,
         sum(quantity) AS purchase_quantity,
         sum(amount) AS purchase_amount,
-        count(price) FILTER (WHERE event_type IN ('view', 'cart', 'purchase')) AS priced_events,
-        sum(price) FILTER (WHERE event_type IN ('view', 'cart', 'purchase')) AS price_sum
+        count(CASE WHEN event_type IN ('view', 'cart', 'purchase') THEN price END) AS priced_events,
+        sum(CASE WHEN event_type IN ('view', 'cart', 'purchase') THEN price END) AS price_sum
     FROM cleaned
     GROUP BY
         user_id, day, session_id, session_id IS NULL AND date_only,
@@ -118,7 +119,14 @@ cut AS (
             WHEN p.date_only THEN 0
             WHEN p.gap_seconds IS NULL OR p.gap_seconds > r.session_gap_seconds THEN 1
             ELSE 0
-        END AS starts_session
+        END AS starts_session,
+        -- the hour the session it starts starts in: none for a piece that starts none, or whose
+        -- events were all sent as dates (the 24 counters below read it, computed once here)
+        CASE
+            WHEN p.date_only THEN NULL
+            WHEN p.session_id IS NOT NULL OR p.gap_seconds IS NULL OR p.gap_seconds > r.session_gap_seconds
+                THEN hour(p.first_ts)
+        END AS start_hour
     FROM (
         SELECT
             *,
@@ -158,29 +166,29 @@ SELECT
     sum(price_sum) AS price_sum,
     min(first_ts) AS first_ts,
     max(last_ts) AS last_ts,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 0) AS sessions_h00,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 1) AS sessions_h01,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 2) AS sessions_h02,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 3) AS sessions_h03,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 4) AS sessions_h04,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 5) AS sessions_h05,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 6) AS sessions_h06,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 7) AS sessions_h07,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 8) AS sessions_h08,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 9) AS sessions_h09,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 10) AS sessions_h10,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 11) AS sessions_h11,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 12) AS sessions_h12,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 13) AS sessions_h13,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 14) AS sessions_h14,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 15) AS sessions_h15,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 16) AS sessions_h16,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 17) AS sessions_h17,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 18) AS sessions_h18,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 19) AS sessions_h19,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 20) AS sessions_h20,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 21) AS sessions_h21,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 22) AS sessions_h22,
-    count(*) FILTER (WHERE starts_session = 1 AND NOT date_only AND hour(first_ts) = 23) AS sessions_h23
+    count(CASE WHEN start_hour = 0 THEN 1 END) AS sessions_h00,
+    count(CASE WHEN start_hour = 1 THEN 1 END) AS sessions_h01,
+    count(CASE WHEN start_hour = 2 THEN 1 END) AS sessions_h02,
+    count(CASE WHEN start_hour = 3 THEN 1 END) AS sessions_h03,
+    count(CASE WHEN start_hour = 4 THEN 1 END) AS sessions_h04,
+    count(CASE WHEN start_hour = 5 THEN 1 END) AS sessions_h05,
+    count(CASE WHEN start_hour = 6 THEN 1 END) AS sessions_h06,
+    count(CASE WHEN start_hour = 7 THEN 1 END) AS sessions_h07,
+    count(CASE WHEN start_hour = 8 THEN 1 END) AS sessions_h08,
+    count(CASE WHEN start_hour = 9 THEN 1 END) AS sessions_h09,
+    count(CASE WHEN start_hour = 10 THEN 1 END) AS sessions_h10,
+    count(CASE WHEN start_hour = 11 THEN 1 END) AS sessions_h11,
+    count(CASE WHEN start_hour = 12 THEN 1 END) AS sessions_h12,
+    count(CASE WHEN start_hour = 13 THEN 1 END) AS sessions_h13,
+    count(CASE WHEN start_hour = 14 THEN 1 END) AS sessions_h14,
+    count(CASE WHEN start_hour = 15 THEN 1 END) AS sessions_h15,
+    count(CASE WHEN start_hour = 16 THEN 1 END) AS sessions_h16,
+    count(CASE WHEN start_hour = 17 THEN 1 END) AS sessions_h17,
+    count(CASE WHEN start_hour = 18 THEN 1 END) AS sessions_h18,
+    count(CASE WHEN start_hour = 19 THEN 1 END) AS sessions_h19,
+    count(CASE WHEN start_hour = 20 THEN 1 END) AS sessions_h20,
+    count(CASE WHEN start_hour = 21 THEN 1 END) AS sessions_h21,
+    count(CASE WHEN start_hour = 22 THEN 1 END) AS sessions_h22,
+    count(CASE WHEN start_hour = 23 THEN 1 END) AS sessions_h23
 FROM cut
 GROUP BY user_id, day

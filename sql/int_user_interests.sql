@@ -67,9 +67,9 @@ as_sent AS (
             END * power(2.0, date_diff('day', r.reference_day, CAST(e.ts AS DATE)) / r.half_life_days)
         ) AS score,
         count(*) AS events,
-        max(CAST(e.ts AS DATE)) AS last_day,
-        sum(coalesce(e.amount, e.price * coalesce(e.quantity, 1))) FILTER (WHERE e.event_type = 'purchase') AS spend,
-        sum(coalesce(e.quantity, 1)) FILTER (WHERE e.event_type = 'purchase' AND e.amount IS NULL AND e.price IS NULL)
+        CAST(max(e.ts) AS DATE) AS last_day,
+        sum(CASE WHEN e.event_type = 'purchase' THEN coalesce(e.amount, e.price * coalesce(e.quantity, 1)) END) AS spend,
+        sum(CASE WHEN e.event_type = 'purchase' AND e.amount IS NULL AND e.price IS NULL THEN coalesce(e.quantity, 1) END)
             AS unpriced_quantity
     FROM stg_events AS e  -- each event once, the browsing of bot-like user-days out
     CROSS JOIN rules AS r
@@ -104,16 +104,13 @@ normalised AS (
 ),
 
 per_value AS (
-    -- Small enough now to group four ways: per category, per brand, per query, per user.
+    -- Small enough now to group four ways, each way only the rows with a value for it and only
+    -- the sums it needs: per category, per brand (no spend), per query (no score or spend: searches
+    -- rank by count), per user (spend).
     SELECT
         user_id,
-        CASE
-            WHEN grouping(category) = 0 THEN 'category'
-            WHEN grouping(brand) = 0 THEN 'brand'
-            WHEN grouping(query) = 0 THEN 'query'
-            ELSE 'user'
-        END AS dimension,
-        coalesce(category, brand, query) AS value,
+        'category' AS dimension,
+        category AS value,
         sum(score) AS score,
         CAST(sum(events) AS BIGINT) AS events,
         max(last_day) AS last_day,
@@ -122,7 +119,46 @@ per_value AS (
                 THEN round(sum(coalesce(spend, 0) + coalesce(spend_from_items, 0)), 6)  -- to the millionth
         END AS spend
     FROM normalised
-    GROUP BY GROUPING SETS ((user_id, category), (user_id, brand), (user_id, query), (user_id))
+    WHERE category IS NOT NULL
+    GROUP BY user_id, category
+    UNION ALL
+    SELECT
+        user_id,
+        'brand' AS dimension,
+        brand AS value,
+        sum(score) AS score,
+        CAST(sum(events) AS BIGINT) AS events,
+        max(last_day) AS last_day,
+        NULL AS spend
+    FROM normalised
+    WHERE brand IS NOT NULL
+    GROUP BY user_id, brand
+    UNION ALL
+    SELECT
+        user_id,
+        'query' AS dimension,
+        query AS value,
+        NULL AS score,
+        CAST(sum(events) AS BIGINT) AS events,
+        max(last_day) AS last_day,
+        NULL AS spend
+    FROM normalised
+    WHERE query IS NOT NULL
+    GROUP BY user_id, query
+    UNION ALL
+    SELECT
+        user_id,
+        'user' AS dimension,
+        NULL AS value,
+        NULL AS score,
+        NULL AS events,
+        NULL AS last_day,
+        CASE
+            WHEN count(spend) + count(spend_from_items) > 0
+                THEN round(sum(coalesce(spend, 0) + coalesce(spend_from_items, 0)), 6)  -- to the millionth
+        END AS spend
+    FROM normalised
+    GROUP BY user_id
 ),
 
 ranked AS (
@@ -147,7 +183,6 @@ ranked AS (
                 value
         ) AS rank
     FROM per_value
-    WHERE value IS NOT NULL OR dimension = 'user'
 )
 
 SELECT
