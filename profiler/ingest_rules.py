@@ -383,7 +383,11 @@ def typed_query(
         f", CAST({staged.values[c]} AS VARCHAR) AS __kept_{what}"
         for what, c in (kept or {}).items()
     )
-    # the value a record sent for the rule it broke, to name the most frequent ones
+    # the value a record sent for the rule it broke, to name the most frequent ones; a time:
+    # the source's time column, else its one timestamp (users' signup_ts: helper-74's crash)
+    stamp = source.time_column or next(
+        (c.name for c in source.columns if c.type == "TIMESTAMP"), None
+    )
     unknown = (
         " ".join(
             f"WHEN 'unknown_{c.name}' THEN __v_{c.name} WHEN 'skipped_{c.name}' THEN __v_{c.name}"
@@ -401,9 +405,9 @@ def typed_query(
             else ""
         )
         + (
-            f" WHEN 'early_timestamp' THEN CAST(__v_{source.time_column} AS VARCHAR)"
-            f" WHEN 'bad_timestamp' THEN CAST(__v_{source.time_column} AS VARCHAR)"
-            if source.time_column
+            f" WHEN 'early_timestamp' THEN CAST(__v_{stamp} AS VARCHAR)"
+            f" WHEN 'bad_timestamp' THEN CAST(__v_{stamp} AS VARCHAR)"
+            if stamp
             else ""
         )
         + (

@@ -3344,3 +3344,18 @@ def test_batch_ids_stay_above_the_datas_own_after_engine_state_is_lost(con, tmp_
         (first.batch_id, 100),
         (second.batch_id, 50),
     ]
+
+
+def test_a_users_file_with_an_unreadable_signup_time_names_it(tmp_path: Path) -> None:
+    """helper-74: `ingest users` crashed after loading (AttributeError in the summary's search
+    for a time format) when a signup time could not be read: users have no time column, so the
+    value the record sent was not kept."""
+    rows = [f"u{i},F,1990,Paris,2024-01-{i + 1:02d} 10:00:00" for i in range(9)]
+    users = write(
+        tmp_path / "users.csv",
+        "user_id,gender,birth_year,city,signup_ts\n"
+        + "\n".join(rows)
+        + "\nu9,M,1985,Lyon,notadate\n",
+    )
+    out = run_cli("ingest", "users", str(users), warehouse=tmp_path / "wh.duckdb")
+    assert "9 loaded, 1 quarantined" in out and "bad_timestamp ('notadate' 1)" in out, out
