@@ -8,15 +8,15 @@
 --   is_registered: TRUE when the user is in the users feed and registered by the as-of (a signup time after it: FALSE, and the users feed's attributes NULL: the shop did not know them yet)
 --   has_events: TRUE when the user has at least one (cleaned) event up to the as-of
 --   has_feedback: TRUE when the user left at least one piece of feedback up to the as-of
---   bot_like_days: days whose browsing was left out as a bot-like burst (stg_bot_bursts) up to the as-of; 0 for most users (one whose every event was such browsing has a row all the same, has_events FALSE)
+--   bot_like_days: days whose browsing was left out as a bot-like burst (stg_bot_bursts) up to the as-of, counted nowhere else (not in first_seen_day, tenure or activity); 0 for most users (one whose every event was such browsing has no row: the build's line says how many)
 --   gender: gender, lower case, with male/man and ISO 5218's 1 as m, female/woman and 2 as f; NULL when unknown (0 or 9) or not registered by the as-of
 --   birth_year: year of birth; NULL when unknown, outside 1900..2030, or not registered by the as-of
 --   age: as-of year minus birth year (the birthday is not known: a user born in December 1990 counts 27 all through 2017); NULL when the birth year is NULL or gives an age outside 0..120
 --   city: city; NULL when unknown or not registered by the as-of
 --   region: region or state; NULL when unknown or not registered by the as-of
 --   signup_day: registration day; NULL when unknown or after the as-of (users who registered after the as-of and did nothing before it are left out)
---   first_seen_day: earliest of registration, first event (a bot-like day's included) and first feedback; NULL for a registered user without a signup time, events or feedback
---   last_seen_day: latest day with an event (a bot-like day's included) or feedback; NULL for registered users who never acted
+--   first_seen_day: earliest of registration, first event and first feedback; NULL for a registered user without a signup time, events or feedback
+--   last_seen_day: latest day with an event or feedback; NULL for registered users who never acted
 --   first_active_day: first day with an event; NULL without events
 --   last_active_day: last day with an event; NULL without events
 --   views_1d: product views in the as-of day

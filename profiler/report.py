@@ -258,7 +258,21 @@ def _cleaning(con) -> str:
         (days,) = con.execute("SELECT count(*) FROM stg_bot_bursts").fetchone()
         if days:
             parts.append(f"{days:,} bot-like user-day(s), their browsing left out (stg_bot_bursts)")
+            parts.extend(_bots_only(con))
     return "; ".join(parts)
+
+
+def _bots_only(con) -> list[str]:
+    """Users whose every event was bot-like browsing: they have no profile row (helper-71: they
+    were gone without a word)."""
+    try:
+        (users,) = con.execute(
+            "SELECT count(DISTINCT b.user_id) FROM stg_bot_bursts AS b "
+            "WHERE NOT EXISTS (SELECT 1 FROM int_users AS u WHERE u.user_id = b.user_id)"
+        ).fetchone()
+    except duckdb.Error:  # a project without int_users
+        return []
+    return [f"{users:,} user(s) with nothing else, so no profile"] if users else []
 
 
 def _feedback_after(con, as_of) -> int:

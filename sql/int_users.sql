@@ -1,21 +1,21 @@
 -- kind: table
 -- grain: user_id
 -- tags: integration, users, basic
--- description: Every user the shop knows, once: registered users (stg_users), users seen only in events (those whose every event was bot-like browsing, stg_bot_bursts, included: they were seen, their browsing is left out) and users seen only in feedback. The basic-information dimension of the profile.
+-- description: Every user the shop knows, once: registered users (stg_users), users seen only in events and users seen only in feedback. A user whose every event was bot-like browsing (stg_bot_bursts: a scraper's id, most likely) has no row; the build's line says how many. The basic-information dimension of the profile.
 -- columns:
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   is_registered: TRUE when the user is in the users feed and registered by the as-of (a signup time after it: FALSE, and the users feed's attributes NULL: the shop did not know them yet)
 --   has_events: TRUE when the user has at least one (cleaned) event up to the as-of
 --   has_feedback: TRUE when the user left at least one piece of feedback up to the as-of
---   bot_like_days: days whose browsing was left out as a bot-like burst (stg_bot_bursts) up to the as-of; 0 for most users
+--   bot_like_days: days whose browsing was left out as a bot-like burst (stg_bot_bursts) up to the as-of, counted nowhere else (not in first_seen_day, tenure or activity); 0 for most users
 --   gender: gender, lower case, with male/man and ISO 5218's 1 as m, female/woman and 2 as f; NULL when unknown (0 or 9) or not registered by the as-of
 --   birth_year: year of birth; NULL when unknown, outside 1900..2030, or not registered by the as-of
 --   age: as-of year minus birth year (the birthday is not known: a user born in December 1990 counts 27 all through 2017); NULL when the birth year is NULL or gives an age outside 0..120
 --   city: city; NULL when unknown or not registered by the as-of
 --   region: region or state; NULL when unknown or not registered by the as-of
 --   signup_day: registration day; NULL when unknown or after the as-of (users who registered after the as-of and did nothing before it are left out)
---   first_seen_day: earliest of registration, first event (a bot-like day's included) and first feedback; NULL for a registered user without a signup time, events or feedback
---   last_seen_day: latest day with an event (a bot-like day's included) or feedback; NULL for registered users who never acted
+--   first_seen_day: earliest of registration, first event and first feedback; NULL for a registered user without a signup time, events or feedback
+--   last_seen_day: latest day with an event or feedback; NULL for registered users who never acted
 --   first_active_day: first day with an event; NULL without events
 --   last_active_day: last day with an event; NULL without events
 WITH feedback_users AS (
@@ -25,8 +25,8 @@ WITH feedback_users AS (
 ),
 
 bot_days AS (
-    -- user-days whose browsing stg_events left out: the user was seen all the same
-    SELECT user_id, count(*) AS bot_like_days, min(day) AS first_bot_day, max(day) AS last_bot_day
+    -- user-days whose browsing stg_events left out
+    SELECT user_id, count(*) AS bot_like_days
     FROM stg_bot_bursts
     GROUP BY user_id
 ),
@@ -37,8 +37,6 @@ all_users AS (
     SELECT user_id FROM int_user_lifetime
     UNION
     SELECT user_id FROM feedback_users
-    UNION
-    SELECT user_id FROM bot_days
 )
 
 SELECT
@@ -53,8 +51,8 @@ SELECT
     u.city,
     u.region,
     CAST(u.signup_ts AS DATE) AS signup_day,
-    least(CAST(u.signup_ts AS DATE), l.first_active_day, f.first_feedback_day, b.first_bot_day) AS first_seen_day,
-    greatest(l.last_active_day, f.last_feedback_day, b.last_bot_day) AS last_seen_day,
+    least(CAST(u.signup_ts AS DATE), l.first_active_day, f.first_feedback_day) AS first_seen_day,
+    greatest(l.last_active_day, f.last_feedback_day) AS last_seen_day,
     l.first_active_day,
     l.last_active_day
 FROM all_users AS a
@@ -66,4 +64,4 @@ LEFT JOIN int_user_lifetime AS l ON l.user_id = a.user_id
 LEFT JOIN feedback_users AS f ON f.user_id = a.user_id
 LEFT JOIN bot_days AS b ON b.user_id = a.user_id
 -- Registered after the as-of and silent until then: not a user yet at that time.
-WHERE u.user_id IS NOT NULL OR l.user_id IS NOT NULL OR f.user_id IS NOT NULL OR b.user_id IS NOT NULL
+WHERE u.user_id IS NOT NULL OR l.user_id IS NOT NULL OR f.user_id IS NOT NULL

@@ -61,6 +61,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "ada.quill@example.com,2268318,2520377,pv,\n"
     )
     run_cli("ingest", "events", str(bad), warehouse=wh, project=project)
+    # a review whose text names a person, on a line no one can load (helper-74: served as sent)
+    reviews = root / "reviews.csv"
+    reviews.write_text(
+        "user_id,ts,kind,item_id,rating,text\n"
+        "100101,2017-12-01 10:00:00,rating,2268318,5,\n"
+        "100101,not a time,review,2268318,4,call Ada Quill on +86 138 0013 8000\n"
+    )
+    run_cli("ingest", "feedback", str(reviews), warehouse=wh, project=project)
     first = "+user_profile_history +user_recommendations tag:audience"  # no training yet
     run_cli("build", "--as-of", FIRST_BUILD, "--select", first, warehouse=wh, project=project)
     run_cli("build", warehouse=wh, project=project)
@@ -118,8 +126,17 @@ def test_serving_copy_holds_the_analyst_tables_with_docs(served: dict) -> None:
             "SELECT comment FROM duckdb_columns() WHERE table_name = 'quarantine' AND column_name = 'reason'"
         ).fetchone()
         assert "why it was not loaded" in doc
-        for t in tables:
+        for t in tables - {"quarantine"}:
             assert _checksum(sv, t) == _checksum(wh, t), t
+        served = "SELECT count(*), sum(hash(t)::HUGEINT) FROM (SELECT {} FROM quarantine) AS t"
+        got = sv.execute(served.format("*")).fetchall()  # the record's text stays behind
+        assert got == wh.execute(served.format("* EXCLUDE (raw)")).fetchall() != [(0, None)]
+        assert "raw" not in {
+            c
+            for (c,) in sv.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'quarantine'"
+            ).fetchall()
+        }
         comment = sv.execute(
             "SELECT comment FROM duckdb_columns() WHERE table_name = 'user_profile' AND column_name = 'rfm_frequency'"
         ).fetchone()[0]
@@ -329,8 +346,11 @@ def test_exported_parquet_equals_the_warehouse_tables(served: dict, tmp_path: Pa
                 files = [path]
                 duck = f"read_parquet('{path}')"
             con.register("exported", arrow)
-            assert _same(con, f'"{name}"', "exported") == 0, f"{name} (pyarrow)"
-            assert _same(con, f'"{name}"', duck) == 0, f"{name} (duckdb)"
+            table = (
+                "(SELECT * EXCLUDE (raw) FROM quarantine)" if name == "quarantine" else f'"{name}"'
+            )
+            assert _same(con, table, "exported") == 0, f"{name} (pyarrow)"
+            assert _same(con, table, duck) == 0, f"{name} (duckdb)"
             con.unregister("exported")
             meta = pq.ParquetFile(files[0])
             assert (

@@ -3,9 +3,10 @@
 Analyst-facing tables are the published models of `features/` (feature tables, the profile, its
 history, recommendations, audiences) that are not tagged `internal`, plus the model layer's
 `user_scores` (a python model of the build graph, or a table `profiler train` wrote) and the
-ingest's `quarantine` (the lines it could not load: GUIDE's contract lists it among the tables
-people read). The serving copy, the Parquet export and the docs site all serve this one list.
-Cleaning and integration tables (`sql/`) and engine state stay in the warehouse.
+ingest's `quarantine` (the lines it could not load, which GUIDE's contract lists among the tables
+people read; served without their raw text, which may name people). The serving copy and the
+Parquet export serve this one list, the docs site its models. Cleaning and integration tables
+(`sql/`) and engine state stay in the warehouse.
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ QUARANTINE_COLUMNS = {
     "batch_id": "the load the line came with (`_profiler.batches`; the ingest summary names it)",
     "source": "events, users, items or feedback",
     "file": "the file as ingest was given it",
-    "record": "the record's number in the file, 1 = the first after the header",
+    "record": "the record's number in the file, 1 = its first record (after the header line when it has one)",
     "reason": "why it was not loaded, e.g. missing_user_id, bad_timestamp, unknown_event_type",
-    "raw": "the record: its line as read when every column of the file is one profiler reads and none is personal (an e-mail address redacted), else its columns as JSON with personal values pseudonymised",
 }
+# the record itself stays in the warehouse's quarantine: a review's free text (helper-74: "call
+# Alice Martin on +33 ...") must not reach BI tools
+QUARANTINE_SELECT = "* EXCLUDE (raw)"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class ServedTable:
     description: str
     columns: dict[str, str] = field(default_factory=dict)
     model: Model | None = None
+    select: str = "*"  # what of the table is served
 
     @property
     def partition_by(self) -> tuple[str, str] | None:
@@ -109,7 +113,11 @@ def analyst_tables(con: duckdb.DuckDBPyConnection, project_dir: Path) -> list[Se
     if SCORES in existing and SCORES not in {t.name for t in out}:
         out.append(ServedTable(SCORES, SCORES_DOC, dict(SCORES_COLUMNS)))
     if QUARANTINE in existing and QUARANTINE not in {t.name for t in out}:
-        out.append(ServedTable(QUARANTINE, QUARANTINE_DOC, dict(QUARANTINE_COLUMNS)))
+        out.append(
+            ServedTable(
+                QUARANTINE, QUARANTINE_DOC, dict(QUARANTINE_COLUMNS), select=QUARANTINE_SELECT
+            )
+        )
     return out
 
 

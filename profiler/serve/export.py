@@ -184,7 +184,7 @@ def _write_parquet(con, sql: str, path: Path, table: ServedTable, state: dict) -
 
 def _export_single(con, table: ServedTable, out: Path, state: dict) -> dict:
     path = out / f"{table.name}.parquet"
-    rows = _write_parquet(con, f"SELECT * FROM {_q(table.name)}", path, table, state)
+    rows = _write_parquet(con, f"SELECT {table.select} FROM {_q(table.name)}", path, table, state)
     return {"state": state, "path": path.name, "rows": rows}
 
 
@@ -239,7 +239,7 @@ def _export_partitioned(
         where = f"coalesce({expr}, '{NULL_PARTITION}') = {_lit(part)}"
         _write_parquet(
             con,
-            f"SELECT * FROM {_q(table.name)} WHERE {where}",
+            f"SELECT {table.select} FROM {_q(table.name)} WHERE {where}",
             folder / "part-0.parquet",
             table,
             state,

@@ -114,7 +114,7 @@ def _copy_tables(con: duckdb.DuckDBPyConnection, tables: list[ServedTable]) -> d
 
 def _copy_table(con: duckdb.DuckDBPyConnection, table: ServedTable) -> int:
     target = f"{NEW_CATALOG}.main.{_q(table.name)}"
-    con.execute(f"CREATE TABLE {target} AS SELECT * FROM main.{_q(table.name)}")
+    con.execute(f"CREATE TABLE {target} AS SELECT {table.select} FROM main.{_q(table.name)}")
     if table.description:
         con.execute(f"COMMENT ON TABLE {target} IS {_lit(table.description)}")
     columns = {
