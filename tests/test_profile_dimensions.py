@@ -187,41 +187,25 @@ def taobao_wh(tmp_path_factory: pytest.TempPathFactory) -> Path:
         rows = list(csv.reader(f))
     overlap = write_csv(tmp / "overlap.csv", rows[0], rows[1:2001])
     burst_start = datetime(2017, 12, 1, 10, 0, 0)
-    bot = (
+    bot = [
         [
-            [
-                BOT_USER,
-                str(5_000_000 + i),
-                "2520377",
-                "pv",
-                str(
-                    int((burst_start + timedelta(seconds=i * 0.1)).replace(tzinfo=UTC).timestamp())
-                ),
-            ]
-            for i in range(400)
+            user,
+            str(first_item + i),
+            "2520377",
+            "pv",
+            str(int((burst_start + timedelta(seconds=i * 0.1)).replace(tzinfo=UTC).timestamp())),
         ]
-        + [
-            [
-                BOT_ONLY_USER,
-                str(6_000_000 + i),
-                "2520377",
-                "pv",
-                str(
-                    int((burst_start + timedelta(seconds=i * 0.1)).replace(tzinfo=UTC).timestamp())
-                ),
-            ]
-            for i in range(400)
+        for user, first_item in ((BOT_USER, 5_000_000), (BOT_ONLY_USER, 6_000_000))
+        for i in range(400)
+    ] + [
+        [
+            BOT_USER,
+            "5000999",
+            "2520377",
+            "pv",
+            str(int(datetime(2017, 11, 30, 9, 0, tzinfo=UTC).timestamp())),
         ]
-        + [
-            [
-                BOT_USER,
-                "5000999",
-                "2520377",
-                "pv",
-                str(int(datetime(2017, 11, 30, 9, 0, tzinfo=UTC).timestamp())),
-            ]
-        ]
-    )
+    ]
     bot_file = write_csv(tmp / "bot.csv", rows[0], bot)
     users = write_csv(
         tmp / "users.csv",
