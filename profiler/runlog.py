@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-SCHEMA_URL = "https://profiler.dev/schemas/run-results/v1.json"
 
 
 @dataclass
@@ -55,9 +55,16 @@ class RunResults:
     elapsed_time: float
     status: str
     results: list[ModelResult] = field(default_factory=list)
-    metadata: dict = field(
-        default_factory=lambda: {"schema_version": SCHEMA_VERSION, "dbt_schema_version": SCHEMA_URL}
-    )
+    metadata: dict = field(default_factory=lambda: _metadata())
+
+
+def _metadata() -> dict:
+    """Which writer and schema made the file. Not dbt's schema, so no `dbt_schema_version` key."""
+    try:
+        profiler_version = version("profiler")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        profiler_version = None
+    return {"schema_version": SCHEMA_VERSION, "profiler_version": profiler_version}
 
 
 def write_run_results(target_dir: Path, run: RunResults) -> Path:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
@@ -99,9 +100,12 @@ def test_nothing_new_does_no_work(full_build: Path, project: Path, tmp_path: Pat
     wh = tmp_path / "wh.duckdb"
     shutil.copy(full_build, wh)
     run_cli("build", warehouse=wh, project=project)
-    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    data = json.loads((project / "target" / "run_results.json").read_text())
+    results = data["results"]
     assert results and all(r["action"] == "skip" for r in results)
     assert all(r["status"] == "success" for r in results)
+    # the file says which profiler wrote it, and does not claim to be one of dbt's schemas
+    assert data["metadata"] == {"schema_version": 1, "profiler_version": version("profiler")}
 
 
 def test_same_file_twice_changes_nothing(full_build: Path, project: Path, tmp_path: Path) -> None:
