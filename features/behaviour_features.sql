@@ -4,6 +4,7 @@
 -- description: Behaviour as of the build's as-of, one row per user of int_users: event counts over 1/7/30/90 days and lifetime, activity, sessions and browse time, funnel conversion, hour and weekday habits, purchase cycle and search terms. Windows are calendar days (shop time) ending on the as-of day. Users without events get zero counts and NULL rates.
 -- columns:
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
+--   as_of: the as-of time these features are stated at (shop time), the same as user_profile.as_of
 --   views_1d: product views in the as-of day
 --   carts_1d: add-to-cart events in the as-of day
 --   favs_1d: add-to-favourites events in the as-of day
@@ -102,6 +103,7 @@ windows AS (
 
 SELECT
     u.user_id,
+    t.as_of,
     coalesce(w.views_1d, 0) AS views_1d,
     coalesce(w.carts_1d, 0) AS carts_1d,
     coalesce(w.favs_1d, 0) AS favs_1d,
@@ -192,6 +194,7 @@ SELECT
     coalesce(i.search_terms_used, 0) AS search_terms_used
 FROM int_users AS u
 CROSS JOIN as_of AS a
+CROSS JOIN as_of_time AS t
 LEFT JOIN int_user_lifetime AS l ON l.user_id = u.user_id
 LEFT JOIN windows AS w ON w.user_id = u.user_id
 LEFT JOIN int_user_interests AS i ON i.user_id = u.user_id

@@ -4,6 +4,7 @@
 -- description: Preferences as of the build's as-of, one row per user of int_users: the top 3 categories and brands by time-decayed affinity (weights and half-life are set in int_user_interests: view 1, fav 2, cart 3, purchase 5, half-life 30 days), each top category's share of the user's spend, and the price band the user shops in. Users without item events get NULL tops, shares, price and price band; categories_engaged and brands_engaged count the categories and brands of any event, searches included (0 without any).
 -- columns:
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
+--   as_of: the as-of time these features are stated at (shop time), the same as user_profile.as_of
 --   top_category_1: category with the highest affinity (ties, affinities equal to float noise (their log2 to 9 decimals): the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
 --   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day; rounded to 9 decimals, so builds of the same data in any batches give equal values (sums of doubles differ in the last bits with their order)
 --   top_category_2: second category by affinity
@@ -56,6 +57,7 @@ prices AS (
 
 SELECT
     u.user_id,
+    t.as_of,
     i.top_category_1,
     round(i.top_category_1_score * i.to_as_of, 9) AS top_category_1_affinity,
     i.top_category_2,
@@ -82,5 +84,6 @@ SELECT
     p.avg_price_viewed,
     p.price_band
 FROM int_users AS u
+CROSS JOIN as_of_time AS t
 LEFT JOIN aged AS i ON i.user_id = u.user_id
 LEFT JOIN prices AS p ON p.user_id = u.user_id

@@ -4,6 +4,7 @@
 -- description: RFM as of the build's as-of, one row per user of int_users, two ways. Modelling columns with the semantics of lifetimes.utils.summary_data_from_transaction_data (daily periods) for BG/NBD and Gamma-Gamma models; they are NULL for users who never purchased (lifetimes has no row for them). And segmentation: R, F and M scores 1-5 among purchasers and a named segment; 'prospect' for users who never purchased.
 -- columns:
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
+--   as_of: the as-of time these features are stated at (shop time), the same as user_profile.as_of
 --   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
 --   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases
 --   rfm_age_days: days from the first purchase day to the as-of day, lifetimes 'T'; NULL without purchases
@@ -54,6 +55,7 @@ scored AS (
 
 SELECT
     u.user_id,
+    t.as_of,
     s.rfm_frequency,
     s.rfm_recency_days,
     s.rfm_age_days,
@@ -77,4 +79,5 @@ SELECT
         ELSE 'lost'
     END AS rfm_segment
 FROM int_users AS u
+CROSS JOIN as_of_time AS t
 LEFT JOIN scored AS s ON s.user_id = u.user_id

@@ -4,6 +4,7 @@
 -- description: Satisfaction and loyalty as of the build's as-of, one row per user of int_users: ratings and their trend, complaints, repeat purchasing, tenure, a 0-1 loyalty score with a band, and a lifecycle stage judged against the user's own purchase cycle. Every weight and threshold is in the rules below. Users without feedback get zero counts and NULL averages.
 -- columns:
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
+--   as_of: the as-of time these features are stated at (shop time), the same as user_profile.as_of
 --   feedback_count: feedback entries of any kind ever
 --   ratings: ratings given (1-5 stars, on ratings and reviews)
 --   avg_rating: mean rating; NULL without ratings
@@ -115,6 +116,7 @@ measured AS (
 
 SELECT
     m.user_id,
+    t.as_of,
     m.feedback_count,
     m.ratings,
     m.avg_rating,
@@ -144,3 +146,4 @@ SELECT
     END AS lifecycle_stage
 FROM measured AS m
 CROSS JOIN rules AS r
+CROSS JOIN as_of_time AS t

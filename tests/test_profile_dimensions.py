@@ -245,6 +245,9 @@ def rees46() -> dict[str, list[Event]]:
     return by_user(rees46_events())
 
 
+FEATURE_TABLES = ("behaviour_features", "preference_features", "rfm_features", "sentiment_features")
+
+
 def taobao_as_of() -> datetime:
     return max(e.ts for e in taobao_events())
 
@@ -289,6 +292,14 @@ def test_every_user_once_whatever_feed_they_came_from(taobao_wh: Path, taobao) -
         "Shanghai",
     )
     assert silent["first_seen_day"] == date(2017, 6, 1) and silent["last_seen_day"] is None
+
+
+def test_every_feature_table_states_the_as_of_of_its_rows(taobao_wh: Path) -> None:
+    """An analyst reading one feature table alone sees which day its windows end on."""
+    (profile_rows,) = query(taobao_wh, "SELECT count(*) FROM user_profile")
+    for table in FEATURE_TABLES:
+        stated = query(taobao_wh, f"SELECT as_of, count(*) FROM {table} GROUP BY as_of")
+        assert stated == [(taobao_as_of(), profile_rows[0])], table
 
 
 def test_basic_information(taobao_wh: Path, taobao) -> None:
