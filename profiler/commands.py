@@ -46,10 +46,10 @@ def reading_of(
     times_utc: bool = False,
     decimal_point: bool = False,
 ):
-    """An `ingest_reading.Reading` from the CLI's options: `--event-type purchase` (every line),
+    """An `ingest_options.Reading` from the CLI's options: `--event-type purchase` (every line),
     or `--event-type 0=view --event-type 1=cart ...` (the file's own codes); `--kind` alike;
     `--columns a,b,c` for a file without a header line."""
-    from profiler.ingest_reading import Reading, option_name, parse_columns
+    from profiler.ingest_options import Reading, option_name, parse_columns
 
     constants: dict[str, str | None] = {"event_type": None, "kind": None}
     values = []
@@ -102,7 +102,7 @@ def landing_readings(
     file that lands.
     """
     from profiler.ingest_columns import check_mapping
-    from profiler.ingest_reading import Reading, check_reading, parse_columns
+    from profiler.ingest_options import Reading, check_reading, parse_columns
     from profiler.sources import SOURCES
 
     if time_zone is not None:
@@ -163,11 +163,11 @@ def ingest_file(
     replace: bool = False,
     replace_batch: int | None = None,
 ):
-    """`reading`: an `ingest_reading.Reading` (`--event-type`, `--ts-format`); None reads as sent.
+    """`reading`: an `ingest_options.Reading` (`--event-type`, `--ts-format`); None reads as sent.
     `replace`: load content ingested before again, in place of the earlier load;
     `replace_batch`: load this file in place of batch N."""
     from profiler.ingest import ingest
-    from profiler.ingest_reading import Reading
+    from profiler.ingest_options import Reading
     from profiler.lock import lock_path, warehouse_lock
     from profiler.pii import load_pii_key
     from profiler.project import require_models

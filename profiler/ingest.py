@@ -3,7 +3,7 @@
 The steps: fingerprint the file (same content twice loads once, a replace swaps a load:
 `ingest_resend`), stage it as text in DuckDB (`ingest_csv`, `ingest_read`), choose which file
 column feeds which canonical column (`ingest_columns`), type and check every record in one SQL
-(`ingest_rules`, from the options of `ingest_reading` and the value SQL of `ingest_values`), say
+(`ingest_rules`, from the options of `ingest_options` and the value SQL of `ingest_values`), say
 what looks wrong (`ingest_checks`, `ingest_kept`), then write raw rows, quarantine rows and the
 batch row in ONE transaction, so a refused or crashing file changes nothing. Personal columns are
 pseudonymised on the way (`pii`).
@@ -69,6 +69,7 @@ from profiler.ingest_kept import (
     item_lists,
     kept_warnings,
 )
+from profiler.ingest_options import AS_SENT, Reading, check_reading
 from profiler.ingest_read import (
     STAGE,
     FileInfo,
@@ -81,7 +82,6 @@ from profiler.ingest_read import (
     starts_utf16,
     unpack_json_text,
 )
-from profiler.ingest_reading import AS_SENT, Reading, check_reading
 from profiler.ingest_resend import (
     batch_to_replace,
     loads_elsewhere,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from profiler.errors import ProfilerError
-from profiler.ingest_reading import option_name
+from profiler.ingest_options import option_name
 from profiler.ingest_values import (
     is_temporal,
     null_word,

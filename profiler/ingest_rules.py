@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from profiler.ingest_columns import Staged
-from profiler.ingest_reading import AS_SENT, SKIP, VOCABULARIES, Reading
+from profiler.ingest_options import AS_SENT, SKIP, VOCABULARIES, Reading
 from profiler.ingest_values import (
     FREE_TEXT,
     decimal_comma_sql,

@@ -21,7 +21,7 @@ from profiler import pii
 from profiler.errors import ProfilerError
 from profiler.ingest import ingest
 from profiler.ingest_columns import check_mapping
-from profiler.ingest_reading import AS_SENT, Reading, check_reading
+from profiler.ingest_options import AS_SENT, Reading, check_reading
 from profiler.ingest_summary import describe_ingest
 from profiler.settings import Settings
 from profiler.sources import SOURCES
