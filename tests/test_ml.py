@@ -633,6 +633,29 @@ def test_train_command_evaluates_out_of_time_and_replaces_its_scores(
     assert con.execute("SELECT DISTINCT as_of FROM user_scores").fetchall() == [(T,)]
 
 
+def test_an_as_of_past_the_data_ends_the_label_windows_at_the_newest_event(
+    taobao: Path, tmp_path: Path
+) -> None:
+    """helper-76: a window reaching past the data counted its unseen days as "no purchase"."""
+    project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec()})
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(taobao, wh)
+    newest = datetime(2017, 12, 3, 15, 59, 28)  # the sample's last event (UTC)
+    out = run_cli(
+        "train", "purchase_propensity", "--as-of", "2017-12-05", "--horizon-days", "2",
+        warehouse=wh, project=project,
+    )  # fmt: skip
+    assert f"past the newest event ({newest})" in " ".join(out.split()), out
+    run = _latest_run(wh, "purchase_propensity")
+    assert run["validation_cutoff"] == datetime(2017, 12, 1, 15, 59, 28)
+    assert run["training_window_end"] == newest
+    assert json.loads(run["final_cutoffs"])[-1] == "2017-12-01T15:59:28"
+    con = duckdb.connect(str(wh), read_only=True)  # scored at the as-of asked for
+    assert con.execute("SELECT DISTINCT as_of FROM user_scores").fetchall() == [
+        (datetime(2017, 12, 5),)
+    ]
+
+
 def test_a_model_that_does_not_beat_recency_is_reported_loudly(
     taobao: Path, tmp_path: Path
 ) -> None:

@@ -98,7 +98,7 @@ def metadata_for(trained) -> dict:
         "training_window": {
             "as_of": cuts.as_of.isoformat(),
             "final_cutoffs": [c.isoformat() for c in cuts.final],
-            "labels_until": cuts.as_of.isoformat(),
+            "labels_until": cuts.labels_until.isoformat(),
         },
         "validation": {
             "train_cutoffs": [c.isoformat() for c in cuts.train],

@@ -28,7 +28,10 @@ _COLUMNS = [
     ("validation_cutoff", "TIMESTAMP"),
     ("final_cutoffs", "VARCHAR"),  # JSON list, of the refit that scores
     ("training_window_start", "TIMESTAMP"),
-    ("training_window_end", "TIMESTAMP"),  # labels are known up to here (the as-of)
+    (
+        "training_window_end",
+        "TIMESTAMP",
+    ),  # labels are known up to here (the as-of, or the newest event before it)
     ("rows_train", "BIGINT"),
     ("rows_validation", "BIGINT"),
     ("rows_final", "BIGINT"),
@@ -68,7 +71,7 @@ def record_run(con: duckdb.DuckDBPyConnection, trained, artifact_path) -> None:
         "validation_cutoff": cuts.validation,
         "final_cutoffs": json.dumps([c.isoformat() for c in cuts.final]),
         "training_window_start": min(cuts.train),
-        "training_window_end": cuts.as_of,
+        "training_window_end": cuts.labels_until,
         "rows_train": trained.rows["train"],
         "rows_validation": trained.rows["validation"],
         "rows_final": trained.rows.get("final"),

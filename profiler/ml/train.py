@@ -1,7 +1,8 @@
 """Training with an honest, out-of-time evaluation.
 
 For an as-of time T and horizon H, labels are known up to T, so the latest usable cutoff is
-V = T - H. The model is evaluated the way it will be used: fitted on earlier cutoffs
+V = T - H. An as-of past the newest event knows labels only up to that event, L: then V = L - H
+(a window reaching past L would count its unseen days as "no purchase"). The model is evaluated the way it will be used: fitted on earlier cutoffs
 (V - H, V - H - step, ...: their label windows end by V) and validated on cutoff V, against two
 baselines fitted on the same training rows. Then it is refitted on the latest cutoffs
 (V, V - step, ...) and that refit is what scores users as of T.
@@ -39,18 +40,27 @@ class Cutoffs:
     validation: datetime
     train: tuple[datetime, ...]  # of the model that is validated
     final: tuple[datetime, ...]  # of the refit that scores
+    labels_until: datetime  # the as-of, or the newest event when the as-of is past it
 
     @property
     def all(self) -> list[datetime]:
         return sorted({*self.train, *self.final})
 
 
-def plan_cutoffs(spec: ModelSpec, as_of: datetime) -> Cutoffs:
+def plan_cutoffs(spec: ModelSpec, as_of: datetime, newest_event: datetime | None = None) -> Cutoffs:
+    """Every label window ends by the as-of, and by the newest event (what is known then)."""
+    until = min(as_of, newest_event) if newest_event is not None else as_of
     h, step = timedelta(days=spec.horizon_days), timedelta(days=spec.step)
-    v = as_of - h
+    v = until - h
     train = tuple(v - h - i * step for i in reversed(range(spec.cutoffs)))
     final = tuple(v - i * step for i in reversed(range(spec.cutoffs)))
-    return Cutoffs(as_of, v, train, final)
+    return Cutoffs(as_of, v, train, final, until)
+
+
+def newest_event(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """Where the data ends: a window past it is unseen, not empty (events after the as-of only
+    say that the data reaches the as-of; no feature reads them)."""
+    return con.execute("SELECT max(ts) FROM raw_events").fetchone()[0]
 
 
 @dataclass
@@ -333,7 +343,7 @@ def train_model(
     from profiler.state import data_lineage
 
     data_fp = data_fingerprint(con, project_dir, spec, as_of)
-    cuts = plan_cutoffs(spec, as_of)
+    cuts = plan_cutoffs(spec, as_of, newest_event(con))
     check_history(con, spec, cuts)
     features, frames, scoring = collect_frames(
         con, project_dir, spec, cuts.all, score_at=score_at, scratch_dir=scratch_dir
@@ -363,6 +373,11 @@ def train_model(
         recency_baseline=report["recency_baseline"],
         roc_curves=report.get("roc_curves", {}),
     )
+    if cuts.labels_until < as_of:
+        trained.warnings.append(
+            f"note: the as-of {as_of} is past the newest event ({cuts.labels_until}): label "
+            f"windows end there, so the validation cutoff is {cuts.validation}"
+        )
     if not trained.beats_recency:
         trained.warnings.append(
             f"WARNING: {spec.name} does not beat the recency baseline on the validation cutoff "
