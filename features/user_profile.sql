@@ -121,7 +121,7 @@
 --   p_purchase_30d: model purchase_propensity: probability of at least one purchase in the p_purchase_horizon_days days after as-of (the name keeps the spec's default horizon, 30 days); NULL when the model could not be trained or scored (too little history)
 --   p_purchase_30d_decile: decile of p_purchase_30d among all users at this as-of, 1 = the 10% most likely buyers
 --   p_purchase_horizon_days: the horizon p_purchase_30d is for, in days: horizon_days in models/purchase_propensity.toml (30), or what `profiler train --horizon-days H` trained; NULL when not scored, or scored before this column existed
---   next_category: model next_category: the most likely category of the user's next purchase or cart, among their own top categories; NULL when not scored
+--   next_category: model next_category: the most likely category of the user's next purchase or cart, among their own top categories; NULL for a user without any top category, and when not scored
 --   next_category_probability: probability that the next purchase or cart falls in next_category
 SELECT
     u.user_id,

@@ -17,7 +17,7 @@ import duckdb
 
 from profiler import lineage
 from profiler.dag import Dag, build_dag
-from profiler.errors import ProfilerError
+from profiler.errors import ProfilerError, SpecError
 from profiler.faults import fault_detail, fault_kind
 from profiler.materialize import STAGE_PREFIX, drop_relation, quote, stage
 from profiler.materialize.incremental import keys_table
@@ -590,6 +590,9 @@ def _build_one(
             raise  # the whole build stops: the next model would hit the same full disk
         failed.add(model.name)
         return _error(model, plan, str(err).strip().splitlines()[0], t0)
+    except SpecError as err:  # a model spec that does not fit the tables: this model fails
+        failed.add(model.name)
+        return _error(model, plan, str(err), t0)
     rows_in = _rows_in(con, dag, model, plan, state)
     result = ModelResult(
         model.name,

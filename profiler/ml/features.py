@@ -15,7 +15,7 @@ from datetime import datetime
 
 import duckdb
 
-from profiler.errors import ProfilerError
+from profiler.errors import ProfilerError, SpecError
 from profiler.ml.spec import ModelSpec
 
 KEY = "user_id"
@@ -76,7 +76,7 @@ def resolve_features(con: duckdb.DuckDBPyConnection, spec: ModelSpec) -> list[Fe
                 f"{spec.path}: feature table {source.table!r} is not built; run `profiler build`"
             )
         if KEY not in {c.lower() for c in cols}:
-            raise ProfilerError(f"{spec.path}: feature table {source.table!r} has no {KEY} column")
+            raise SpecError(f"{spec.path}: feature table {source.table!r} has no {KEY} column")
         wanted = (
             [c for c, t in cols.items() if is_numeric(t) and c.lower() != KEY]
             if source.columns == "numeric"
@@ -84,21 +84,21 @@ def resolve_features(con: duckdb.DuckDBPyConnection, spec: ModelSpec) -> list[Fe
         )
         for column in [*wanted, *source.categorical]:
             if column not in cols:
-                raise ProfilerError(
+                raise SpecError(
                     f"{spec.path}: {source.table} has no column {column!r} (it has: {', '.join(cols)})"
                 )
         for column in wanted:
             if column in source.exclude or column in source.categorical:
                 continue
             if not is_numeric(cols[column]):
-                raise ProfilerError(
+                raise SpecError(
                     f"{spec.path}: {source.table}.{column} is {cols[column]}, not numeric; "
                     "list it under categorical = [...] instead"
                 )
             numeric.append(Feature(source.table, column, cols[column]))
         categorical += [Feature(source.table, c, cols[c], True) for c in source.categorical]
     if not numeric and not categorical:
-        raise ProfilerError(f"{spec.path}: the spec selects no feature columns")
+        raise SpecError(f"{spec.path}: the spec selects no feature columns")
     return numeric + categorical
 
 
@@ -148,10 +148,16 @@ def read_frame(
     *,
     labelled_only: bool = False,
 ) -> Frame:
-    """Features (and labels, when given) of every user of the population, ordered by user."""
+    """Features (and labels, when given) of every user of the population, ordered by user.
+
+    A next-category model's population is the users with at least one candidate: for a user
+    without one the answer is "other" by construction, which would flatter every metric
+    (helper-76: 92 of 1,640 validation rows) and write "other" at probability 1."""
     import numpy as np
 
     sql = features_sql(spec, features)
+    if spec.candidates:  # a user without any candidate has nothing to choose among: no row
+        sql = f"SELECT * FROM ({sql}) WHERE coalesce({', '.join(f'__cand_{i}' for i in range(1, len(spec.candidates) + 1))}) IS NOT NULL"
     if labels_sql:
         join = "JOIN" if labelled_only else "LEFT JOIN"
         sql = (

@@ -3,13 +3,19 @@
 Every number here is computed on rows the model never saw (a later cutoff). The baselines are
 fitted on the training rows only: the base rate (class frequencies), and a heuristic a person
 would try first - for purchases, days since the last purchase turned into a probability by an
-isotonic (monotone) fit; for the next category, "the user's own top category again".
+isotonic (monotone) fit; for the next category, the hit rate of each of the user's own top
+categories (by position, for users with as many of them) on the training rows.
 
 For multi-class targets the binary metrics generalise as follows: `roc_auc` is the macro
 one-vs-rest AUC over the classes present in the validation rows, `pr_auc` the micro-averaged
 average precision, `brier` the mean squared error summed over classes, `base_rate` the share of
-the most frequent class, and `lift_top_decile` the accuracy of the 10% most confident predictions
-divided by that share.
+the most frequent class, `accuracy` the share of rows whose written label (`pick`: the class
+each row is given) is right, and `lift_top_decile` that accuracy over the 10% most confident rows
+divided by the accuracy over all rows (as the binary lift divides the top decile's rate of
+positives by the overall rate).
+
+Ties in the top decile (many rows with one score) count at their average: the lift a random
+order among the tied rows gives on average, never an order by user id.
 """
 
 from __future__ import annotations
@@ -21,12 +27,18 @@ METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile")
 
 
 def _top_decile(order_key, hits) -> float:
+    """Mean of `hits` over the 10% of rows with the highest `order_key`; the rows tied at the
+    boundary score count with their mean (helper-76: a stable sort chose them by user id)."""
     import numpy as np
 
+    key, hits = np.asarray(order_key, dtype=float), np.asarray(hits, dtype=float)
     n = len(hits)
     top = max(1, math.ceil(n / 10))
-    order = np.argsort(-order_key, kind="stable")[:top]
-    return float(np.mean(hits[order]))
+    threshold = np.sort(key)[::-1][top - 1]
+    above = key > threshold
+    tied = key == threshold
+    from_tied = top - int(above.sum())
+    return float((hits[above].sum() + from_tied * hits[tied].mean()) / top)
 
 
 def roc_points(y, scores, max_points: int = 101) -> list[list[float]] | None:
@@ -72,7 +84,8 @@ def binary_metrics(y, p) -> dict[str, float | None]:
     }
 
 
-def multiclass_metrics(y, P, classes) -> dict[str, float | None]:
+def multiclass_metrics(y, P, classes, pick=None) -> dict[str, float | None]:
+    """`pick`: the class index each row is given (default: its most likely class)."""
     import numpy as np
     from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
@@ -85,7 +98,9 @@ def multiclass_metrics(y, P, classes) -> dict[str, float | None]:
     aucs = [roc_auc_score(onehot[:, k], P[:, k]) for k in present]
     shares = onehot.mean(axis=0)
     base = float(shares.max()) if len(y) else 0.0
-    correct = onehot[np.arange(len(y)), P.argmax(axis=1)]
+    pick = P.argmax(axis=1) if pick is None else np.asarray(pick, dtype=int)
+    correct = onehot[np.arange(len(y)), pick]
+    accuracy = float(correct.mean()) if len(y) else None
     return {
         "roc_auc": float(np.mean(aucs)) if aucs else None,
         "pr_auc": float(average_precision_score(onehot.ravel(), P.ravel()))
@@ -94,8 +109,10 @@ def multiclass_metrics(y, P, classes) -> dict[str, float | None]:
         "log_loss": float(log_loss(onehot.argmax(axis=1), P, labels=list(range(len(classes))))),
         "brier": float(np.mean(np.sum((P - onehot) ** 2, axis=1))),
         "base_rate": base,
-        "accuracy": float(correct.mean()) if len(y) else None,
-        "lift_top_decile": _top_decile(P.max(axis=1), correct) / base if base else None,
+        "accuracy": accuracy,
+        "lift_top_decile": _top_decile(P[np.arange(len(y)), pick], correct) / accuracy
+        if accuracy
+        else None,
     }
 
 
@@ -126,10 +143,14 @@ def calibration_table(y, p, bins: int = 10) -> list[dict]:
 
 
 def beats(model: dict, baseline: dict) -> bool:
-    """Better log loss and better ROC AUC (when both are defined) than the baseline."""
+    """Better log loss, better ROC AUC and (for a written label) better accuracy than the
+    baseline, each when both are defined."""
     if model.get("log_loss") is None or baseline.get("log_loss") is None:
         return False
     if model["log_loss"] >= baseline["log_loss"]:
+        return False
+    accuracies = (model.get("accuracy"), baseline.get("accuracy"))
+    if None not in accuracies and accuracies[0] <= accuracies[1]:
         return False
     if model.get("roc_auc") is not None and baseline.get("roc_auc") is not None:
         return model["roc_auc"] > baseline["roc_auc"]
@@ -174,24 +195,21 @@ def prior_multiclass(y_train, classes, n: int):
     return np.tile(freq / freq.sum(), (n, 1))
 
 
-def top_candidate_multiclass(has_top_train, y_train, has_top_valid, classes):
-    """Baseline "the next category is the user's own top one": P(class "1") for users who have
-    a top category is its hit rate on the training rows, the remaining mass spread by the prior."""
+def top_candidate_multiclass(count_train, y_train, count_valid, classes):
+    """Baseline "the next category is one of the user's own top ones, as often as before": for a
+    user with k top categories, each class's share among the training rows of users with k of
+    them (the prior where no training row has k). Its written label is the position hit most
+    often: in practice "the top category again"."""
     import numpy as np
 
     classes = list(classes)
     y = np.asarray(y_train, dtype=object)
-    has_t, has_v = np.asarray(has_top_train, bool), np.asarray(has_top_valid, bool)
-    prior = prior_multiclass(y, classes, 1)[0]
-    hit = float((y[has_t] == classes[0]).mean()) if has_t.any() else prior[0]
-    rest = prior.copy()
-    rest[0] = 0
-    rest = rest / rest.sum() * (1 - hit) if rest.sum() else rest
-    rest[0] = max(hit, EPS)
-    P = np.tile(prior, (len(has_v), 1))
-    P[has_v] = rest
-    P[~has_v] = EPS
-    P[~has_v, classes.index("other")] = 1
+    k_train, k_valid = np.asarray(count_train, int), np.asarray(count_valid, int)
+    P = np.tile(prior_multiclass(y, classes, 1)[0], (len(k_valid), 1))
+    for k in np.unique(k_valid):
+        rows = y[k_train == k]
+        if len(rows):
+            P[k_valid == k] = [(rows == c).mean() + EPS for c in classes]
     return P / P.sum(axis=1, keepdims=True)
 
 

@@ -62,7 +62,7 @@ def score_frame(artifact: Artifact, frame: Frame, as_of: datetime):
     import numpy as np
     import pyarrow as pa
 
-    from profiler.ml.train import probabilities
+    from profiler.ml.train import probabilities, written_pick
 
     n = len(frame.user_ids)
     if n == 0:
@@ -75,9 +75,8 @@ def score_frame(artifact: Artifact, frame: Frame, as_of: datetime):
     if artifact.metadata["target"] == "purchase":
         score, label = P[:, 1], pa.nulls(n, pa.string())
     else:
-        # the most likely of the user's own categories; "other" only for users without any
-        own = frame.candidates.astype(bool).any(axis=1)
-        best = np.where(own, P[:, :-1].argmax(axis=1), P.shape[1] - 1)
+        # the most likely of the user's own categories (a user without any is not in the frame)
+        best = written_pick(P)
         score = P[np.arange(n), best]
         # a position names the user's own candidate category; the last class is "other"
         padded = np.column_stack([frame.candidates, np.full(n, classes[-1], dtype=object)])

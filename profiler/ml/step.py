@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from profiler.errors import ProfilerError
+from profiler.errors import ProfilerError, SpecError
 from profiler.ml.spec import ModelSpec, load_specs
 
 
@@ -116,6 +116,7 @@ def describe_training(trained) -> list[str]:
             f"  {label:<10} ROC AUC {_fmt(values['roc_auc'])}  PR AUC {_fmt(values['pr_auc'])}  "
             f"log loss {_fmt(values['log_loss'])}  Brier {_fmt(values['brier'])}  "
             f"lift@10% {_fmt(values['lift_top_decile'])}"
+            + (f"  accuracy {_fmt(values['accuracy'])}" if "accuracy" in values else "")
         )
     return lines + trained.warnings
 
@@ -126,7 +127,8 @@ def scores_for_build(
     """`user_scores` rows of every spec at `as_of` (None without specs), and lines to print.
 
     A spec that cannot be trained or scored yet (too little history, a missing table) is reported
-    in the messages and left out; the other specs still score.
+    in the messages and left out; the other specs still score. A spec that does not fit the
+    tables (`SpecError`: a column it names does not exist) fails the build.
     """
     import pyarrow as pa
 
@@ -137,6 +139,8 @@ def scores_for_build(
     for name, spec in specs.items():
         try:
             scored = score_published(con, project_dir, spec, as_of, target_dir)
+        except SpecError:
+            raise  # the project must change: the build fails, loudly (helper-76)
         except ProfilerError as err:
             messages.append(f"{name}: not scored: {err}" + _kept_scores(con, name, as_of))
             continue

@@ -179,6 +179,11 @@ def check_history(con: duckdb.DuckDBPyConnection, spec: ModelSpec, cuts: Cutoffs
 
 def _shorter(spec: ModelSpec) -> str:
     """The way out, for `profiler train` and for builds (which have no --horizon-days)."""
+    if spec.horizon_days == 1:  # no shorter horizon exists (helper-76: it was advised)
+        return (
+            f"set fewer cutoffs or a smaller step_days in models/{spec.name}.toml; with a 1-day "
+            "horizon, the data is too short for this model until more days arrive"
+        )
     return (
         f"set a shorter horizon_days (now {spec.horizon_days}), fewer cutoffs or a smaller "
         f"step_days in models/{spec.name}.toml (that lasts), or run `profiler train {spec.name} "
@@ -224,6 +229,18 @@ def probabilities(pipeline, X, classes: list, candidates=None):
     return out
 
 
+def written_pick(P):
+    """The class scoring writes for each row: the most likely of the user's own categories (every
+    position but the last, "other"; a position without a candidate has probability 0)."""
+    return P[:, :-1].argmax(axis=1)
+
+
+def _candidate_count(candidates):
+    import numpy as np
+
+    return np.array([sum(c is not None for c in row) for row in candidates], dtype=int)
+
+
 def _check(spec: ModelSpec, what: str, y, classes_needed: int = 2) -> None:
     import numpy as np
 
@@ -233,8 +250,12 @@ def _check(spec: ModelSpec, what: str, y, classes_needed: int = 2) -> None:
             f"them: {_shorter(spec)}"
         )
     if len(np.unique(y)) < classes_needed:
+        label = y[0].item() if hasattr(y[0], "item") else y[0]
+        why = ""
+        if spec.target == "purchase":
+            why = " (nobody bought in any label window)" if label == 0 else " (everybody bought)"
         raise ProfilerError(
-            f"{spec.name}: every {what} row has the same label ({y[0]!r}); nothing to learn: "
+            f"{spec.name}: every {what} row has the same label, {label}{why}; nothing to learn: "
             "try a longer horizon or more cutoffs"
         )
 
@@ -304,20 +325,27 @@ def evaluate(spec: ModelSpec, features: list[Feature], train: list[Frame], valid
         calibration = m.calibration_table(yv, p)
         described = "days since the last purchase, isotonic fit on the training rows"
     else:
-        result = m.multiclass_metrics(yv, P, classes)
+        # every number is of the label scoring writes: the most likely of the user's own
+        # categories, never "other" (helper-76: an argmax that could say "other" was measured)
+        pick = written_pick
+        result = m.multiclass_metrics(yv, P, classes, pick(P))
         prior = m.prior_multiclass(y, classes, len(yv))
         top = m.top_candidate_multiclass(
-            cands[:, 0].astype(bool), y, valid.candidates[:, 0].astype(bool), classes
+            _candidate_count(cands), y, _candidate_count(valid.candidates), classes
         )
         baselines = {
-            "base_rate": m.multiclass_metrics(yv, prior, classes),
-            "recency": m.multiclass_metrics(yv, top, classes),
+            "base_rate": m.multiclass_metrics(yv, prior, classes, pick(prior)),
+            "recency": m.multiclass_metrics(yv, top, classes, pick(top)),
         }
         scored = {"model": P, "base_rate": prior, "recency": top}
         roc = {name: m.roc_points_multiclass(yv, Q, classes) for name, Q in scored.items()}
-        correct = (np.asarray(classes, dtype=object)[P.argmax(axis=1)] == yv).astype(float)
-        calibration = m.calibration_table(correct, P.max(axis=1))
-        described = "the user's own top category again, hit rate fitted on the training rows"
+        chosen = pick(P)
+        correct = (np.asarray(classes, dtype=object)[chosen] == yv).astype(float)
+        calibration = m.calibration_table(correct, P[np.arange(len(yv)), chosen])
+        described = (
+            "the user's own top categories, each as often as it came next on the training rows "
+            "(by position, among users with as many top categories)"
+        )
     return {
         "metrics": result,
         "baselines": baselines,
