@@ -107,12 +107,15 @@ def _fail(message: str) -> None:
 
 
 @app.callback()
-def _stop_on_sigterm() -> None:
+def _stop_on_sigterm(ctx: typer.Context) -> None:
     # SIGTERM (a scheduler's stop, `kill`) stops a command as Ctrl-C does, so it too says what
-    # the command left instead of dying without a word (helper-62)
+    # the command left instead of dying without a word (helper-62); for the command only: a
+    # process that runs commands in-process (pytest) gets its own handler back (helper-75: the
+    # test suite could not be stopped)
     import signal
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def _stops() -> tuple[type[BaseException], ...]:

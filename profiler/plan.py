@@ -18,7 +18,7 @@ import duckdb
 from profiler.dag import Dag
 from profiler.project import Kind, Model
 from profiler.sources import BATCH_COLUMN, SOURCES
-from profiler.state import Interval, ModelState, days_to_intervals, merge_intervals
+from profiler.state import SCHEMA, Interval, ModelState, days_to_intervals, merge_intervals
 
 SOURCE_BY_TABLE = {s.table: s for s in SOURCES.values()}
 MAX_INTERVALS = 32  # beyond this many separate day ranges, one covering range reads faster
@@ -97,7 +97,7 @@ def plan_model(
     ctx: BuildContext,
 ) -> Plan:
     """The one decision per model. Reasons are shown to the user, so they say why."""
-    full = _needs_full(dag, model, state, parent_versions, ctx)
+    full = _needs_full(con, dag, model, state, parent_versions, ctx)
     if full:
         return Plan(model.name, "full", full, ctx.max_batch)
     assert state is not None
@@ -152,6 +152,7 @@ def _why(changed: set[str], as_of_moved: bool) -> str:
 
 
 def _needs_full(
+    con: duckdb.DuckDBPyConnection,
     dag: Dag,
     model: Model,
     state: ModelState | None,
@@ -159,9 +160,15 @@ def _needs_full(
     ctx: BuildContext,
 ) -> str | None:
     if state is None:  # published without a state: `ingest --replace` took rows out (helper-53:
-        # every model said "first build", as after a reset)
+        # every model said "first build", as after a reset), or `profiler train` wrote the scores
+        # before any build (helper-75: that was called a replaced load too)
         published = ctx.published is not None and model.name in ctx.published
-        return "a replaced load took rows out" if published else "first build"
+        if not published:
+            return "first build"
+        replaced = con.execute(f"SELECT count(*) FROM {SCHEMA}.replaced_contents").fetchone()[0]
+        if replaced:
+            return "a replaced load took rows out"
+        return "first build (its table was written by `profiler train`)"
     if ctx.full_refresh and not model.kind.keeps_history:
         return "--full-refresh"
     if state.data_fingerprint != model.data_fingerprint and not model.kind.keeps_history:

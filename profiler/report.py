@@ -63,10 +63,13 @@ class BuildPrinter:
         held = sum(r.status == "skipped" for r in run.results)  # behind a failed upstream
         # a history a look at the past leaves as it is is not up to date (helper-69)
         kept = sum(r.action == "skip" and r.reason == PAST_AS_OF for r in run.results)
+        # an ephemeral model is never built, so never "up to date" either (helper-75: a first
+        # build said "1 up to date")
+        inlined = sum(r.kind == "ephemeral" and r.status == "success" for r in run.results)
         zone = warehouse_zone(con) or DEFAULT
         shop_time = f" ({zone})" if zone != DEFAULT else ""
         self.console.print(
-            f"as of {run.as_of}{shop_time}: {worked} model(s) built, {len(run.results) - worked - len(bad) - held - kept} up to date, {len(bad)} failed"
+            f"as of {run.as_of}{shop_time}: {worked} model(s) built, {len(run.results) - worked - len(bad) - held - kept - inlined} up to date, {len(bad)} failed"
             + (f", {held} not built (upstream failed)" if held else "")
             + (f", {kept} history left as it is (an as-of in its past)" if kept else "")
             + f", in {run.elapsed_time:.2f}s",
@@ -142,6 +145,8 @@ def _as_of_against_data(con, run: RunResults) -> str:
         return ""
     as_of = datetime.fromisoformat(run.as_of)
     if as_of < newest:  # helper-37: a look at the past replaced what BI and audiences read, unsaid
+        if not any(r.action != "skip" and r.status == "success" for r in run.results):
+            return ""  # nothing was built as of then (helper-75: said after a refused build)
         return (
             f"note: the as-of is before the newest data ({newest}): the tables built (and the "
             "serving copy, when this build replaced it) show the profile as of then until a "
@@ -221,9 +226,16 @@ def _stale_profile(con, run: RunResults) -> str:
         "SELECT max(as_of) FROM _profiler.models WHERE name = 'user_profile'"
     ).fetchone()
     which = f"the build as of {as_of}" if as_of else "a build from before the data was replaced"
+    built = any(r.action != "skip" and r.status == "success" for r in run.results)
     return (
         f"WARNING: user_profile was not rebuilt ({mine.status}: see above); it still holds "
-        f"{which}, while the tables that did publish hold the new data"
+        f"{which}"
+        # helper-75: said after a build that published nothing
+        + (
+            ", while the tables that did publish hold the new data"
+            if built
+            else "; nothing was published"
+        )
     )
 
 

@@ -99,13 +99,16 @@ def test_late_data_lands_in_its_own_day(full_build: Path, project: Path, tmp_pat
 def test_nothing_new_does_no_work(full_build: Path, project: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     shutil.copy(full_build, wh)
-    run_cli("build", warehouse=wh, project=project)
+    out = " ".join(run_cli("build", warehouse=wh, project=project).split())
     data = json.loads((project / "target" / "run_results.json").read_text())
     results = data["results"]
     assert results and all(r["action"] == "skip" for r in results)
     assert all(r["status"] == "success" for r in results)
     # the file says which profiler wrote it, and does not claim to be one of dbt's schemas
     assert data["metadata"] == {"schema_version": 1, "profiler_version": version("profiler")}
+    # stg_events is inlined, never built: not counted as "up to date" (helper-75)
+    stored = sum(r["kind"] != "ephemeral" for r in results)
+    assert stored < len(results) and f"0 model(s) built, {stored} up to date" in out, out
 
 
 def test_same_file_twice_changes_nothing(full_build: Path, project: Path, tmp_path: Path) -> None:
@@ -779,6 +782,9 @@ def test_a_selected_model_is_not_built_on_parents_of_another_as_of(
     )  # fmt: skip
     assert "upstream" in out and "select it too (+user_profile)" in out, out
     assert _profile_rows(wh) == before
+    # nothing was built: no word of tables that published or of a profile shown as of then
+    assert "nothing was published" in out and "did publish" not in out, out
+    assert "the tables built" not in out, out
     run_cli(
         "build", "--select", "+user_profile", "--as-of", "2017-12-01", warehouse=wh, project=project
     )

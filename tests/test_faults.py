@@ -593,6 +593,14 @@ def test_sigterm_stops_a_build_as_ctrl_c_does_and_the_next_build_finishes_the_jo
     assert _models(_snapshot(wh)) == _models(_snapshot(samples["first_reference"]))
 
 
+def test_a_command_run_in_process_gives_its_sigterm_handler_back(tmp_path: Path) -> None:
+    """helper-75: the handler stayed in the process after the command (pytest's own SIGTERM
+    became a KeyboardInterrupt that the next command turned into a failed test)."""
+    before = signal.getsignal(signal.SIGTERM)
+    run_cli("ls", warehouse=tmp_path / "wh.duckdb")
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_a_newer_profilers_state_is_refused_and_extra_state_columns_are_no_crash(
     samples: dict[str, Path], project: Path, tmp_path: Path
 ) -> None:

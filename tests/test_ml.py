@@ -687,6 +687,18 @@ def test_an_as_of_past_the_data_ends_the_label_windows_at_the_newest_event(
     ]
 
 
+def test_a_build_after_train_calls_itself_a_first_build(taobao: Path, tmp_path: Path) -> None:
+    """helper-75: scores `train` wrote before any build read as "a replaced load took rows out"."""
+    project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec()})
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(taobao, wh)
+    _train_cli(project, wh, "purchase_propensity")
+    built = run_cli("build", warehouse=wh, project=project)
+    line = next(x for x in built.splitlines() if " user_scores " in x)
+    assert "first build (its table was written by `profiler train`)" in line, built
+    assert "replaced" not in built
+
+
 def test_a_model_that_does_not_beat_recency_is_reported_loudly(
     taobao: Path, tmp_path: Path
 ) -> None:
