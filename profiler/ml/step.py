@@ -100,7 +100,7 @@ def score_published(
 
 def describe_training(trained) -> list[str]:
     """Two lines per trained version: what it was validated on, and model vs baselines."""
-    from profiler.ml.train import _fmt
+    from profiler.ml.train import _fmt, heuristic_name
 
     m, b = trained.metrics, trained.baselines
     cuts = trained.cutoffs
@@ -111,9 +111,10 @@ def describe_training(trained) -> list[str]:
         f"({trained.rows['validation']:,} rows, base rate {_fmt(m['base_rate'])}), "
         f"refit on {', '.join(c.isoformat(sep=' ') for c in cuts.final)}"
     ]
-    for label, values in (("model", m), ("base rate", b["base_rate"]), ("recency", b["recency"])):
+    heuristic = heuristic_name(trained.spec)
+    for label, values in (("model", m), ("base rate", b["base_rate"]), (heuristic, b["recency"])):
         lines.append(
-            f"  {label:<10} ROC AUC {_fmt(values['roc_auc'])}  PR AUC {_fmt(values['pr_auc'])}  "
+            f"  {label:<12} ROC AUC {_fmt(values['roc_auc'])}  PR AUC {_fmt(values['pr_auc'])}  "
             f"log loss {_fmt(values['log_loss'])}  Brier {_fmt(values['brier'])}  "
             f"lift@10% {_fmt(values['lift_top_decile'])}"
             + (f"  accuracy {_fmt(values['accuracy'])}" if "accuracy" in values else "")
@@ -131,6 +132,8 @@ def scores_for_build(
     tables (`SpecError`: a column it names does not exist) fails the build.
     """
     import pyarrow as pa
+
+    from profiler.ml.train import heuristic_name
 
     specs = load_specs(Path(project_dir))
     if not specs:
@@ -153,7 +156,8 @@ def scores_for_build(
             )
         if not scored.artifact.metadata.get("beats_recency", False) and scored.trained is None:
             messages.append(
-                f"WARNING: {name} {scored.artifact.version} does not beat the recency baseline"
+                f"WARNING: {name} {scored.artifact.version} does not beat the "
+                f"{heuristic_name(spec)} baseline"
             )
         messages.append(f"{name}: scored {scored.rows.num_rows:,} users as of {as_of}")
         tables.append(scored.rows)

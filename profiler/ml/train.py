@@ -229,6 +229,12 @@ def probabilities(pipeline, X, classes: list, candidates=None):
     return out
 
 
+def heuristic_name(spec: ModelSpec) -> str:
+    """What the second baseline (stored as `recency`) is, in words: days since the last purchase
+    for purchase models, the user's own top categories for next-category ones."""
+    return "recency" if spec.target == "purchase" else "top category"
+
+
 def written_pick(P):
     """The class scoring writes for each row: the most likely of the user's own categories (every
     position but the last, "other"; a position without a candidate has probability 0)."""
@@ -408,7 +414,7 @@ def train_model(
         )
     if not trained.beats_recency:
         trained.warnings.append(
-            f"WARNING: {spec.name} does not beat the recency baseline on the validation cutoff "
+            f"WARNING: {spec.name} does not beat the {heuristic_name(spec)} baseline on the validation cutoff "
             f"{cuts.validation} (log loss {_fmt(trained.metrics['log_loss'])} vs "
             f"{_fmt(trained.baselines['recency']['log_loss'])}, ROC AUC "
             f"{_fmt(trained.metrics['roc_auc'])} vs {_fmt(trained.baselines['recency']['roc_auc'])}); "
