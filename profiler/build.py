@@ -592,7 +592,9 @@ def _build_one(
         return _error(model, plan, str(err).strip().splitlines()[0], t0)
     except SpecError as err:  # a model spec that does not fit the tables: this model fails
         failed.add(model.name)
-        return _error(model, plan, str(err), t0)
+        result = _error(model, plan, str(err), t0)
+        result.message = str(err)  # it names the spec's file already
+        return result
     rows_in = _rows_in(con, dag, model, plan, state)
     result = ModelResult(
         model.name,
