@@ -483,6 +483,10 @@ def test_the_top_decile_counts_tied_scores_at_their_mean() -> None:
     labels = ["1"] * 30 + ["2"] * 70
     got = multiclass_metrics(labels, P, ["1", "2", "other"])
     assert got["accuracy"] == pytest.approx(0.3) and got["lift_top_decile"] == pytest.approx(1.0)
+    from profiler.ml.metrics import _top_decile
+
+    keys = [float("nan"), *[i / 18 for i in range(19)]]  # helper-77: a NaN sorted first
+    assert _top_decile(keys, [0] * 19 + [1]) == pytest.approx(0.5)
 
 
 def test_a_spec_with_a_bad_estimator_or_param_fails_with_the_file_named(tmp_path: Path) -> None:
@@ -533,6 +537,15 @@ def test_a_spec_naming_a_column_the_tables_lack_fails_the_build(
     result = next(r for r in run.results if r.model == "user_scores")
     assert result.status == "error", result
     assert "has no column 'vews'" in result.message and run.status != "success"
+    # a misspelt column in the spec's own SQL (helper-77: candidates, the recency baseline)
+    spec = NEXT_CATEGORY_SPEC.format(estimator="random_forest", params=RF)
+    (project / "models" / "purchase_propensity.toml").unlink()
+    (project / "models" / "next_category.toml").write_text(
+        spec.replace('"top_category_3"', '"top_categry_3"')
+    )
+    run = run_build(con, project, BuildOptions())
+    result = next(r for r in run.results if r.model == "user_scores")
+    assert result.status == "error" and "top_categry_3" in result.message, result
 
 
 def test_build_step_retrains_only_when_the_spec_or_its_inputs_change(
@@ -923,6 +936,20 @@ def test_a_shop_where_nobody_bought_is_told_so_in_words(tmp_path: Path) -> None:
     short = make_project(tmp_path / "q", {"p1": one_day.replace("cutoffs = 2", "cutoffs = 90")})
     out = " ".join(run_cli("train", "p1", warehouse=wh, project=short, ok=False).split())
     assert "set fewer cutoffs or a smaller step_days" in out and "shorter horizon" not in out
+
+
+def test_a_next_category_model_without_candidates_says_so(taobao: Path, tmp_path: Path) -> None:
+    """helper-77: no user with a candidate read as too little history ("a shorter horizon")."""
+    spec = NEXT_CATEGORY_SPEC.format(estimator="random_forest", params=RF).replace(
+        'candidates = ["top_category_1", "top_category_2", "top_category_3"]',
+        'candidates = ["CAST(NULL AS VARCHAR)"]',
+    )
+    project = make_project(tmp_path / "p", {"nc": spec})
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(taobao, wh)
+    out = " ".join(_train_cli(project, wh, "nc", ok=False).split())
+    assert "no user with one of the candidates (CAST(NULL AS VARCHAR))" in out, out
+    assert "shorter horizon" not in out
 
 
 def test_a_build_that_cannot_score_says_the_earlier_scores_stay(

@@ -156,7 +156,7 @@ def read_frame(
     import numpy as np
 
     sql = features_sql(spec, features)
-    if spec.candidates:  # a user without any candidate has nothing to choose among: no row
+    if spec.target != "purchase" and spec.candidates:  # nothing to choose among: no row
         sql = f"SELECT * FROM ({sql}) WHERE coalesce({', '.join(f'__cand_{i}' for i in range(1, len(spec.candidates) + 1))}) IS NOT NULL"
     if labels_sql:
         join = "JOIN" if labelled_only else "LEFT JOIN"
@@ -168,6 +168,12 @@ def read_frame(
         table = con.sql(sql + " ORDER BY __user_id").to_arrow_table()
     except duckdb.InterruptException:
         raise  # Ctrl-C: no "not scored" (helper-46: scores published without this model)
+    except (duckdb.BinderException, duckdb.ParserException) as err:
+        # the spec's own SQL (candidates, recency, the label's category) names what is not
+        # there: the project must change, so a build fails on it (helper-77)
+        raise SpecError(
+            f"{spec.path}: cannot read the features: {str(err).splitlines()[0]}"
+        ) from None
     except duckdb.Error as err:
         raise ProfilerError(
             f"{spec.path}: cannot read the features: {str(err).splitlines()[0]}"

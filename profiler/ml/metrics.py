@@ -32,6 +32,7 @@ def _top_decile(order_key, hits) -> float:
     import numpy as np
 
     key, hits = np.asarray(order_key, dtype=float), np.asarray(hits, dtype=float)
+    key = np.where(np.isnan(key), -np.inf, key)  # a missing score ranks last, never first
     n = len(hits)
     top = max(1, math.ceil(n / 10))
     threshold = np.sort(key)[::-1][top - 1]
@@ -142,19 +143,25 @@ def calibration_table(y, p, bins: int = 10) -> list[dict]:
     return out
 
 
+def shortfalls(model: dict, baseline: dict) -> list[str]:
+    """Where the model is not better than the baseline, with both numbers: log loss (lower is
+    better), ROC AUC and, for a written label, accuracy (higher), each when both are defined."""
+    out = []
+    for name, key, lower in (("log loss", "log_loss", True), ("ROC AUC", "roc_auc", False),
+                             ("accuracy", "accuracy", False)):  # fmt: skip
+        mine, theirs = model.get(key), baseline.get(key)
+        if key == "log_loss" and (mine is None or theirs is None):
+            return ["log loss not measured"]
+        if mine is None or theirs is None:
+            continue
+        if (mine >= theirs) if lower else (mine <= theirs):
+            out.append(f"{name} {mine:.4f} vs {theirs:.4f}")
+    return out
+
+
 def beats(model: dict, baseline: dict) -> bool:
-    """Better log loss, better ROC AUC and (for a written label) better accuracy than the
-    baseline, each when both are defined."""
-    if model.get("log_loss") is None or baseline.get("log_loss") is None:
-        return False
-    if model["log_loss"] >= baseline["log_loss"]:
-        return False
-    accuracies = (model.get("accuracy"), baseline.get("accuracy"))
-    if None not in accuracies and accuracies[0] <= accuracies[1]:
-        return False
-    if model.get("roc_auc") is not None and baseline.get("roc_auc") is not None:
-        return model["roc_auc"] > baseline["roc_auc"]
-    return True
+    """Better on every measure `shortfalls` compares."""
+    return not shortfalls(model, baseline)
 
 
 # Baselines: fitted on training rows, applied to validation rows.

@@ -4,7 +4,8 @@ Metrics are measured on the validation cutoff (out of time). Each metric appears
 the model, for the base-rate baseline (`base_rate_*`) and for the heuristic baseline
 (`recency_*`: days since the last purchase for purchase models, the user's own top category for
 next-category models; `recency_baseline` says which). `beats_recency` is false for a model that
-does not beat that baseline on both log loss and ROC AUC: its scores should not be trusted.
+does not beat that baseline on log loss, ROC AUC and (next category: the label it writes)
+accuracy; `metrics` holds every number.
 """
 
 from __future__ import annotations

@@ -313,6 +313,12 @@ def evaluate(spec: ModelSpec, features: list[Feature], train: list[Frame], valid
     import numpy as np
 
     X, y, rec, cands = _stack(train)
+    if spec.target != "purchase" and not len(y):  # helper-77: advised a shorter horizon
+        raise ProfilerError(
+            f"{spec.name}: no training row: no user with one of the candidates "
+            f"({', '.join(spec.candidates)}) has a {' or '.join(spec.label_events)} in a label "
+            "window after the training cutoffs (a shop without categories cannot train it)"
+        )
     _check(spec, "training", y)
     _check(spec, "validation", valid.y, 1)
     classes, yv = _classes(spec), valid.y
@@ -413,12 +419,15 @@ def train_model(
             f"windows end there, so the validation cutoff is {cuts.validation}"
         )
     if not trained.beats_recency:
+        short = m.shortfalls(trained.metrics, trained.baselines["recency"])
         trained.warnings.append(
-            f"WARNING: {spec.name} does not beat the {heuristic_name(spec)} baseline on the validation cutoff "
-            f"{cuts.validation} (log loss {_fmt(trained.metrics['log_loss'])} vs "
-            f"{_fmt(trained.baselines['recency']['log_loss'])}, ROC AUC "
-            f"{_fmt(trained.metrics['roc_auc'])} vs {_fmt(trained.baselines['recency']['roc_auc'])}); "
-            "do not trust its scores"
+            f"WARNING: {spec.name} does not beat the {heuristic_name(spec)} baseline on the "
+            f"validation cutoff {cuts.validation} ({', '.join(short)}); "
+            + (
+                "the category it writes is right no more often than the user's top category"
+                if all(s.startswith("accuracy") for s in short)
+                else "do not trust its scores"
+            )
         )
     return trained, scoring
 

@@ -362,7 +362,7 @@ def _curve(metrics: dict, key: str) -> list[tuple[float, float]]:
 
 
 def _ml(ctx: dict) -> str:
-    from profiler.ml.metrics import METRICS
+    from profiler.ml.metrics import METRICS, shortfalls
 
     parts = [
         "<h1>Model metrics</h1><p>Out-of-time evaluation on the validation cutoff, against two baselines.</p>"
@@ -376,21 +376,31 @@ def _ml(ctx: dict) -> str:
         )
     for name, r in latest.items():
         metrics = r["metrics"]
+        heuristic = "recency" if r["target"] == "purchase" else "top category"
+        short = shortfalls(metrics.get("model") or {}, metrics.get("recency") or {})
         verdict = (
-            '<span class="ok">beats the recency baseline</span>'
+            f'<span class="ok">beats the {heuristic} baseline</span>'
             if r["beats_recency"]
-            else '<span class="bad">does NOT beat the recency baseline: do not trust its scores</span>'
+            else f'<span class="bad">does NOT beat the {heuristic} baseline '
+            f"({esc(', '.join(short))}): "
+            + (
+                "the category it writes is right no more often than the user's top category"
+                if short and all(x.startswith("accuracy") for x in short)
+                else "do not trust its scores"
+            )
+            + "</span>"
         ) + (
             ' and <span class="ok">the base rate</span>'
             if r.get("beats_base_rate")
-            else ', <span class="bad">does NOT beat the base rate</span> (log loss and ROC AUC)'
+            else ', <span class="bad">does NOT beat the base rate</span>'
         )
+        shown = [*METRICS, *(["accuracy"] if "accuracy" in (metrics.get("model") or {}) else [])]
         rows = [
-            [label, *[(metrics.get(key) or {}).get(k) for k in METRICS]]
+            [label, *[(metrics.get(key) or {}).get(k) for k in shown]]
             for label, key in (
                 ("model", "model"),
                 ("base rate", "base_rate"),
-                ("recency", "recency"),
+                (heuristic, "recency"),
             )
         ]
         parts.append(
@@ -398,7 +408,7 @@ def _ml(ctx: dict) -> str:
             f"<p>{esc(r['estimator'])}, target {esc(r['target'])}, horizon {esc(r['horizon_days'])} days; "
             f"validated on {esc(fmt(r['validation_cutoff']))} ({esc(fmt(r['rows_validation']))} rows, "
             f"base rate {esc(fmt(r['base_rate']))}); {verdict}. Recency baseline: {esc(r['recency_baseline'])}.</p>"
-            + table(["", *METRICS], rows)
+            + table(["", *shown], rows)
         )
         roc = [
             (label, _curve(metrics, key))
