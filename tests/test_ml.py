@@ -151,6 +151,13 @@ def taobao(tmp_path_factory) -> Path:
     return path
 
 
+def taobao_project(taobao: Path, tmp_path: Path, specs: dict[str, str]) -> tuple[Path, Path]:
+    """A project of the stand-in features with these specs, and a copy of the Taobao warehouse."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(taobao, wh)
+    return make_project(tmp_path / "p", specs), wh
+
+
 def copy_of(path: Path, tmp_path: Path) -> duckdb.DuckDBPyConnection:
     target = tmp_path / "wh.duckdb"
     shutil.copy(path, target)
@@ -650,9 +657,7 @@ def _latest_run(wh: Path, name: str) -> dict:
 def test_train_command_evaluates_out_of_time_and_replaces_its_scores(
     taobao: Path, tmp_path: Path
 ) -> None:
-    project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec()})
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(taobao, wh)
+    project, wh = taobao_project(taobao, tmp_path, {"purchase_propensity": purchase_spec()})
     out = _train_cli(project, wh, "purchase_propensity")
     assert "validated on 2017-12-01 00:00:00" in out and "scored 928 users" in out
     run = _latest_run(wh, "purchase_propensity")
@@ -681,9 +686,7 @@ def test_an_as_of_past_the_data_ends_the_label_windows_at_the_newest_event(
     taobao: Path, tmp_path: Path
 ) -> None:
     """helper-76: a window reaching past the data counted its unseen days as "no purchase"."""
-    project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec()})
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(taobao, wh)
+    project, wh = taobao_project(taobao, tmp_path, {"purchase_propensity": purchase_spec()})
     newest = datetime(2017, 12, 3, 15, 59, 28)  # the sample's last event (UTC)
     out = run_cli(
         "train", "purchase_propensity", "--as-of", "2017-12-05", "--horizon-days", "2",
@@ -702,9 +705,7 @@ def test_an_as_of_past_the_data_ends_the_label_windows_at_the_newest_event(
 
 def test_a_build_after_train_calls_itself_a_first_build(taobao: Path, tmp_path: Path) -> None:
     """helper-75: scores `train` wrote before any build read as "a replaced load took rows out"."""
-    project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec()})
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(taobao, wh)
+    project, wh = taobao_project(taobao, tmp_path, {"purchase_propensity": purchase_spec()})
     _train_cli(project, wh, "purchase_propensity")
     built = run_cli("build", warehouse=wh, project=project)
     line = next(x for x in built.splitlines() if " user_scores " in x)
@@ -716,9 +717,7 @@ def test_a_model_that_does_not_beat_recency_is_reported_loudly(
     taobao: Path, tmp_path: Path
 ) -> None:
     weak = purchase_spec("logistic_regression", "{}", cutoffs=1, columns='["categories"]')
-    project = make_project(tmp_path / "p", {"weak": weak})
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(taobao, wh)
+    project, wh = taobao_project(taobao, tmp_path, {"weak": weak})
     out = _train_cli(project, wh, "weak")
     assert "WARNING: weak does not beat the recency baseline" in out
     assert _latest_run(wh, "weak")["beats_recency"] is False
@@ -726,9 +725,7 @@ def test_a_model_that_does_not_beat_recency_is_reported_loudly(
 
 def test_next_category_scores_the_users_own_categories(taobao: Path, tmp_path: Path) -> None:
     spec = NEXT_CATEGORY_SPEC.format(estimator="random_forest", params=RF)
-    project = make_project(tmp_path / "p", {"next_category": spec})
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(taobao, wh)
+    project, wh = taobao_project(taobao, tmp_path, {"next_category": spec})
     con = duckdb.connect(str(wh))  # a user whose events name no category has none to choose
     con.execute(
         "INSERT INTO raw_events (user_id, event_type, ts, item_id, _batch_id) VALUES "
@@ -944,9 +941,7 @@ def test_a_next_category_model_without_candidates_says_so(taobao: Path, tmp_path
         'candidates = ["top_category_1", "top_category_2", "top_category_3"]',
         'candidates = ["CAST(NULL AS VARCHAR)"]',
     )
-    project = make_project(tmp_path / "p", {"nc": spec})
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(taobao, wh)
+    project, wh = taobao_project(taobao, tmp_path, {"nc": spec})
     out = " ".join(_train_cli(project, wh, "nc", ok=False).split())
     assert "no user with one of the candidates (CAST(NULL AS VARCHAR))" in out, out
     assert "shorter horizon" not in out
@@ -958,9 +953,7 @@ def test_a_build_that_cannot_score_says_the_earlier_scores_stay(
     """helper-32: after `train --horizon-days 2` and new data, the build said "not scored" while
     the profile kept showing the 928 scores train had written at that as-of."""
     spec = purchase_spec().replace("horizon_days = 2", "horizon_days = 30")
-    project = make_project(tmp_path / "p", {"purchase_propensity": spec})
-    wh = tmp_path / "wh.duckdb"
-    shutil.copy(taobao, wh)
+    project, wh = taobao_project(taobao, tmp_path, {"purchase_propensity": spec})
     _train_cli(project, wh, "purchase_propensity")  # 2 days: trains on the sample's 9 days
     out = " ".join(
         run_cli("build", "--as-of", T.isoformat(), warehouse=wh, project=project).split()
