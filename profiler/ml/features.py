@@ -157,7 +157,8 @@ def read_frame(
 
     sql = features_sql(spec, features)
     if spec.target != "purchase" and spec.candidates:  # nothing to choose among: no row
-        sql = f"SELECT * FROM ({sql}) WHERE coalesce({', '.join(f'__cand_{i}' for i in range(1, len(spec.candidates) + 1))}) IS NOT NULL"
+        cands = ", ".join(f"__cand_{i}" for i in range(1, len(spec.candidates) + 1))
+        sql = f"SELECT * FROM ({sql}) WHERE coalesce({cands}) IS NOT NULL"
     if labels_sql:
         join = "JOIN" if labelled_only else "LEFT JOIN"
         sql = (

@@ -2,9 +2,9 @@
 
 For an as-of time T and horizon H, labels are known up to T, so the latest usable cutoff is
 V = T - H. An as-of past the newest event knows labels only up to that event, L: then V = L - H
-(a window reaching past L would count its unseen days as "no purchase"). The model is evaluated the way it will be used: fitted on earlier cutoffs
-(V - H, V - H - step, ...: their label windows end by V) and validated on cutoff V, against two
-baselines fitted on the same training rows. Then it is refitted on the latest cutoffs
+(a window reaching past L would count its unseen days as "no purchase"). The model is evaluated
+the way it will be used: fitted on earlier cutoffs (V - H, V - H - step, ...: their label windows
+end by V) and validated on cutoff V, against two baselines fitted on the same training rows. Then it is refitted on the latest cutoffs
 (V, V - step, ...) and that refit is what scores users as of T.
 
 Every feature block comes from a point-in-time build of the project's own models

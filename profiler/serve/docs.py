@@ -415,7 +415,7 @@ def _ml(ctx: dict) -> str:
             for label, key in (
                 ("model", "model"),
                 ("base rate", "base_rate"),
-                ("recency", "recency"),
+                (heuristic, "recency"),
             )
             if _curve(metrics, key)
         ]
