@@ -159,6 +159,19 @@ def shortfalls(model: dict, baseline: dict) -> list[str]:
     return out
 
 
+def heuristic_name(target: str) -> str:
+    """What the second baseline (stored as `recency`) is, in words: days since the last purchase
+    for purchase models, the user's own top categories for next-category ones."""
+    return "recency" if target == "purchase" else "top category"
+
+
+def what_it_means(short: list[str]) -> str:
+    """What a model that misses the heuristic baseline (`shortfalls`) means for its user."""
+    if short and all(s.startswith("accuracy") for s in short):
+        return "the category it writes is right no more often than the user's top category"
+    return "do not trust its scores"
+
+
 def beats(model: dict, baseline: dict) -> bool:
     """Better on every measure `shortfalls` compares."""
     return not shortfalls(model, baseline)

@@ -100,7 +100,8 @@ def score_published(
 
 def describe_training(trained) -> list[str]:
     """Two lines per trained version: what it was validated on, and model vs baselines."""
-    from profiler.ml.train import _fmt, heuristic_name
+    from profiler.ml.metrics import heuristic_name
+    from profiler.ml.train import _fmt
 
     m, b = trained.metrics, trained.baselines
     cuts = trained.cutoffs
@@ -111,7 +112,7 @@ def describe_training(trained) -> list[str]:
         f"({trained.rows['validation']:,} rows, base rate {_fmt(m['base_rate'])}), "
         f"refit on {', '.join(c.isoformat(sep=' ') for c in cuts.final)}"
     ]
-    heuristic = heuristic_name(trained.spec)
+    heuristic = heuristic_name(trained.spec.target)
     for label, values in (("model", m), ("base rate", b["base_rate"]), (heuristic, b["recency"])):
         lines.append(
             f"  {label:<12} ROC AUC {_fmt(values['roc_auc'])}  PR AUC {_fmt(values['pr_auc'])}  "
@@ -133,7 +134,7 @@ def scores_for_build(
     """
     import pyarrow as pa
 
-    from profiler.ml.train import heuristic_name
+    from profiler.ml.metrics import heuristic_name
 
     specs = load_specs(Path(project_dir))
     if not specs:
@@ -157,7 +158,7 @@ def scores_for_build(
         if not scored.artifact.metadata.get("beats_recency", False) and scored.trained is None:
             messages.append(
                 f"WARNING: {name} {scored.artifact.version} does not beat the "
-                f"{heuristic_name(spec)} baseline"
+                f"{heuristic_name(spec.target)} baseline"
             )
         messages.append(f"{name}: scored {scored.rows.num_rows:,} users as of {as_of}")
         tables.append(scored.rows)

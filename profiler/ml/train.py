@@ -229,12 +229,6 @@ def probabilities(pipeline, X, classes: list, candidates=None):
     return out
 
 
-def heuristic_name(spec: ModelSpec) -> str:
-    """What the second baseline (stored as `recency`) is, in words: days since the last purchase
-    for purchase models, the user's own top categories for next-category ones."""
-    return "recency" if spec.target == "purchase" else "top category"
-
-
 def written_pick(P):
     """The class scoring writes for each row: the most likely of the user's own categories (every
     position but the last, "other"; a position without a candidate has probability 0)."""
@@ -421,13 +415,8 @@ def train_model(
     if not trained.beats_recency:
         short = m.shortfalls(trained.metrics, trained.baselines["recency"])
         trained.warnings.append(
-            f"WARNING: {spec.name} does not beat the {heuristic_name(spec)} baseline on the "
-            f"validation cutoff {cuts.validation} ({', '.join(short)}); "
-            + (
-                "the category it writes is right no more often than the user's top category"
-                if all(s.startswith("accuracy") for s in short)
-                else "do not trust its scores"
-            )
+            f"WARNING: {spec.name} does not beat the {m.heuristic_name(spec.target)} baseline on "
+            f"the validation cutoff {cuts.validation} ({', '.join(short)}); {m.what_it_means(short)}"
         )
     return trained, scoring
 

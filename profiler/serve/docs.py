@@ -362,7 +362,7 @@ def _curve(metrics: dict, key: str) -> list[tuple[float, float]]:
 
 
 def _ml(ctx: dict) -> str:
-    from profiler.ml.metrics import METRICS, shortfalls
+    from profiler.ml.metrics import METRICS, heuristic_name, shortfalls, what_it_means
 
     parts = [
         "<h1>Model metrics</h1><p>Out-of-time evaluation on the validation cutoff, against two baselines.</p>"
@@ -376,19 +376,13 @@ def _ml(ctx: dict) -> str:
         )
     for name, r in latest.items():
         metrics = r["metrics"]
-        heuristic = "recency" if r["target"] == "purchase" else "top category"
+        heuristic = heuristic_name(r["target"])
         short = shortfalls(metrics.get("model") or {}, metrics.get("recency") or {})
         verdict = (
             f'<span class="ok">beats the {heuristic} baseline</span>'
             if r["beats_recency"]
             else f'<span class="bad">does NOT beat the {heuristic} baseline '
-            f"({esc(', '.join(short))}): "
-            + (
-                "the category it writes is right no more often than the user's top category"
-                if short and all(x.startswith("accuracy") for x in short)
-                else "do not trust its scores"
-            )
-            + "</span>"
+            f"({esc(', '.join(short))}): {what_it_means(short)}</span>"
         ) + (
             ' and <span class="ok">the base rate</span>'
             if r.get("beats_base_rate")
