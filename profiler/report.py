@@ -78,6 +78,7 @@ class BuildPrinter:
         row = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = 'user_profile'"
         ).fetchone()
+        stale = ""
         if row[0]:
             users = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
             (as_of,) = con.execute(
@@ -118,7 +119,9 @@ class BuildPrinter:
         cleaned = _cleaning(con)
         if cleaned:  # nothing a shop sent is dropped unsaid
             self.console.print(f"cleaning: {cleaned}", soft_wrap=True)
-        waiting = _feedback_after(con, run.as_of)
+        # a profile this build did not publish is behind for the reason above, not for feedback
+        # yet to come (helper-77: the line followed a refused build)
+        waiting = 0 if stale else _feedback_after(con, run.as_of)
         if waiting:  # reviews are often written days after the last event a shop sent
             self.console.print(
                 f"{waiting:,} feedback row(s) are newer than the as-of and not in the profile yet: "

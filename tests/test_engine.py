@@ -776,6 +776,9 @@ def test_a_selected_model_is_not_built_on_parents_of_another_as_of(
     wh = tmp_path / "wh.duckdb"
     shutil.copy(full_build, wh)
     before = _profile_rows(wh)
+    feedback = tmp_path / "feedback.csv"  # after the refused as-of, before the profile's
+    feedback.write_text("user_id,ts,kind,rating\n1,2017-12-02 11:00:00,rating,5\n")
+    run_cli("ingest", "feedback", str(feedback), warehouse=wh, project=project)
     out = " ".join(
         run_cli("build", "--select", "user_profile", "--as-of", "2017-12-01",
                 warehouse=wh, project=project, ok=False).split()
@@ -785,6 +788,7 @@ def test_a_selected_model_is_not_built_on_parents_of_another_as_of(
     # nothing was built: no word of tables that published or of a profile shown as of then
     assert "nothing was published" in out and "did publish" not in out, out
     assert "the tables built" not in out, out
+    assert "feedback row(s) are newer than the as-of" not in out, out
     run_cli(
         "build", "--select", "+user_profile", "--as-of", "2017-12-01", warehouse=wh, project=project
     )
