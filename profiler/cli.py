@@ -6,6 +6,7 @@ them, so `profiler --help` and `profiler ls` start fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -95,7 +96,17 @@ WarehouseOpt = Annotated[
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # `profiler build | head`: the reader left, the command goes on unheard, as with its
+            # output in a file (helper-80: rich's own handler exited 1 and the build stopped
+            # halfway, some models published, the rest not, without a word)
+            self.quiet = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+    return _Console(highlight=False)
 
 
 def _fail(message: str) -> None:

@@ -593,6 +593,25 @@ def test_sigterm_stops_a_build_as_ctrl_c_does_and_the_next_build_finishes_the_jo
     assert _models(_snapshot(wh)) == _models(_snapshot(samples["first_reference"]))
 
 
+def test_a_reader_that_leaves_the_pipe_does_not_stop_the_build(
+    samples: dict[str, Path], project: Path, tmp_path: Path
+) -> None:
+    """helper-80: `profiler build | head -2` exited 1 without a word once `head` left, with 3 of
+    24 models published. The build now goes on unheard and ends equal to an uninterrupted one."""
+    wh = _copy(samples["first"], tmp_path / "wh.duckdb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "profiler", "build"],
+        env={**env_for(wh, project), "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "success" in proc.stdout.readline()  # as `head -1` does: one line, then gone
+    proc.stdout.close()
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    assert _models(_snapshot(wh)) == _models(_snapshot(samples["first_reference"]))
+
+
 def test_a_command_run_in_process_gives_its_sigterm_handler_back(tmp_path: Path) -> None:
     """helper-75: the handler stayed in the process after the command (pytest's own SIGTERM
     became a KeyboardInterrupt that the next command turned into a failed test)."""
