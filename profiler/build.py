@@ -43,10 +43,13 @@ from profiler.state import (
     data_arrived_between,
     ensure_schema,
     forget_model,
+    get_setting,
+    has_table,
     history_stale_from,
     max_batch,
     newest_data,
     next_version,
+    put_setting,
     read_states,
     write_state,
 )
@@ -237,6 +240,11 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         options.gate.start_run(run_id, ctx.as_of)
         states = read_states(con)
         failed: set[str] = set()
+        for result in _gate_sources(con, dag, list(selected), options):
+            failed.add(result.model)  # its readers are blocked as by a failed model
+            results.append(result)
+            if options.on_result:
+                options.on_result(result)
 
         def build(cursor: duckdb.DuckDBPyConnection, name: str) -> ModelResult:
             return _build_one(cursor, dag, dag.models[name], ctx, states, failed, options)
@@ -246,7 +254,8 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
             results.append(result)
             if options.on_result:
                 options.on_result(result)
-        results.sort(key=lambda r: models.index(r.model))
+        order = [*(r.model for r in results if r.model not in selected), *models]
+        results.sort(key=lambda r: order.index(r.model))
         status = "error" if any(r.status in ("error", "blocked") for r in results) else "success"
         run = _run(run_id, ctx.as_of, started, t0, status, results)
         con.execute(
@@ -276,6 +285,55 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         _stop(results, selected, [(None, err)], options)
         raise BuildStopped(_run(run_id, as_of, started, t0, "error", results), err) from None
     return run
+
+
+def _gate_sources(
+    con: duckdb.DuckDBPyConnection, dag: Dag, selected: list[str], options: BuildOptions
+) -> list[ModelResult]:
+    """A source's suite (`expectations/raw_events.json`) gates the batches loaded since it last
+    passed (all of them after an edit of the suite): a failure blocks every model that reads the
+    source, which keeps its last table. The raw rows stay as ingest loaded them (helper-78: a
+    rule added to a source's suite ran in `profiler check` only, and the build published the row
+    it refused)."""
+    read = set().union(*(dag.raw_sources(name) for name in selected))
+    refused = []
+    for table in sorted(read):
+        fingerprint = options.gate.suite_fingerprint(table)
+        if not fingerprint or not has_table(con, table):
+            continue
+        (newest,) = con.execute(
+            f"SELECT max(batch_id) FROM {SCHEMA}.batches WHERE source = ?", [table[len("raw_") :]]
+        ).fetchone()
+        through, _, passed_suite = (get_setting(con, f"gated:{table}") or "").partition(" ")
+        after = int(through) if through and passed_suite == fingerprint else None
+        if newest is None or (after is not None and newest <= after):
+            continue
+        t0 = time.perf_counter()
+        out = options.gate.check_source(con, table, after)
+        if out.passed:
+            put_setting(con, f"gated:{table}", f"{newest} {fingerprint}")
+            continue
+        source = table[len("raw_") :]
+        refused.append(
+            ModelResult(
+                table,
+                "source",
+                "error",
+                "gate",
+                "batches loaded since its suite last passed" if after else "every batch",
+                message="\n".join(
+                    [
+                        *out.errors,
+                        *out.raised,
+                        f"the rows stay as loaded, and every model reading {table} keeps its last "
+                        f"table: correct the batch (`profiler ingest {source} FILE --replace-batch "
+                        f"N`; the keys above name it) or expectations/{table}.json, then build",
+                    ]
+                ),
+                execution_time=round(time.perf_counter() - t0, 3),
+            )
+        )
+    return refused
 
 
 def _run(
@@ -480,11 +538,16 @@ def _build_one(
         return ModelResult(
             model.name, model.kind.value, "success", "skip", "ephemeral: inlined into its readers"
         )
-    blocked_by = [p for p in dag.built_parents(model.name) if p in failed or p not in states]
+    refused = [p for p in dag.run_parents(model.name) if p in failed and p not in dag.models]
+    blocked_by = refused + [
+        p for p in dag.built_parents(model.name) if p in failed or p not in states
+    ]
     if blocked_by:
         failed.add(model.name)
         why = (
-            "failed or was blocked"
+            "failed its suite"
+            if refused
+            else "failed or was blocked"
             if blocked_by[0] in failed
             else "has never been built (select it too: +" + model.name + ")"
         )

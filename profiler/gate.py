@@ -71,6 +71,7 @@ from profiler.materialize import Staged, quote, relation_type
 from profiler.project import Kind
 from profiler.publish import GateOutcome
 from profiler.runlog import ValidationResult
+from profiler.sources import BATCH_COLUMN, SOURCES
 from profiler.state import SCHEMA
 
 __all__ = [
@@ -345,6 +346,36 @@ class ExpectationGate:
                 raise  # out of memory, a full disk: the build stops (`profiler.faults`)
             out = gate_error(model.name, err)
         record(con, self.run_id, "build", model.name, staged.relation, out.results, self.as_of)
+        out.seconds = time.perf_counter() - t0
+        return out
+
+    def check_source(
+        self, con: duckdb.DuckDBPyConnection, table: str, after_batch: int | None
+    ) -> GateOutcome:
+        """A source's suite (`expectations/raw_events.json`) on the batches loaded after
+        `after_batch` (every batch when None): row-level expectations and uniqueness that includes
+        the batch column on those rows, the rest on the whole table."""
+        suite = self.suites[table]
+        t0 = time.perf_counter()
+        whole = f"SELECT * FROM {quote(table)}"
+        rows = (
+            whole if after_batch is None else f"{whole} WHERE {BATCH_COLUMN} > {int(after_batch)}"
+        )
+        try:
+            params = supply_parameters(
+                con, parameter_names(suite.expectations), None, self.as_of or _newest(con)
+            )
+            source = next(s for s in SOURCES.values() if s.table == table)
+            # the rows' keys name the batch that sent them, for `--replace-batch`
+            default = (source.key, *filter(None, (source.time_column,)), BATCH_COLUMN)
+            keys = list(suite.key_columns or default)
+            batch = frozenset({BATCH_COLUMN})
+            out = outcome(table, validate(con, suite, rows, whole, params, keys, batch, "sql"))
+        except Exception as err:
+            if fault_kind(err):
+                raise
+            out = gate_error(table, err)
+        record(con, self.run_id, "build", table, table, out.results, self.as_of)
         out.seconds = time.perf_counter() - t0
         return out
 

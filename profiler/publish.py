@@ -37,6 +37,10 @@ class Gate(Protocol):
 
     def suite_fingerprint(self, table: str) -> str: ...
 
+    def check_source(
+        self, con: duckdb.DuckDBPyConnection, table: str, after_batch: int | None
+    ) -> GateOutcome: ...
+
 
 class OpenGate:
     """The gate of a project without expectations: everything passes."""
@@ -49,6 +53,11 @@ class OpenGate:
 
     def suite_fingerprint(self, table: str) -> str:
         return ""
+
+    def check_source(
+        self, con: duckdb.DuckDBPyConnection, table: str, after_batch: int | None
+    ) -> GateOutcome:
+        return GateOutcome()
 
 
 def publish(

@@ -802,6 +802,48 @@ def test_a_selected_model_is_not_built_on_parents_of_another_as_of(
     assert "users, as of 2017-12-01 00:00:00: not selected in this build)" in " ".join(out.split())
 
 
+def test_a_sources_suite_gates_the_batches_a_build_reads(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """helper-78: a rule added to expectations/raw_events.json ran in `profiler check` only; the
+    build published the purchase it refused, exit 0. The new batches now pass the source's suite
+    before any model reads them: a failure blocks the source's readers (their tables stay), names
+    the batch, and a corrected batch builds. Batches that passed are not validated again."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    (edited / "expectations").mkdir(exist_ok=True)
+    rule = {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "price", "max_value": 1e5},
+    }
+    (edited / "expectations" / "raw_events.json").write_text(
+        json.dumps({"name": "raw_events", "expectations": [rule]})
+    )
+    bad, good = tmp_path / "bad.csv", tmp_path / "good.csv"
+    bad.write_text("user_id,event_type,ts,item_id,price\n1,purchase,2017-12-03 20:00:00,7,999999\n")
+    good.write_text("user_id,event_type,ts,item_id,price\n1,purchase,2017-12-03 20:00:00,7,99.5\n")
+    assert "gate " not in run_cli("build", warehouse=wh, project=edited)  # the edit: all pass
+    before = _profile_rows(wh)
+    out = run_cli("ingest", "events", str(bad), warehouse=wh, project=edited)
+    batch = re.search(r"batch (\d+)", out).group(1)
+    out = " ".join(run_cli("build", warehouse=wh, project=edited, ok=False).split())
+    assert (
+        "raw_events: expect_column_values_to_be_between(column='price', max_value=100000.0) "
+        f"failed on the new slice: 1 unexpected of 1 rows, e.g. 999999.0; keys user_id='1' "
+        f"ts='2017-12-03 20:00:00' _batch_id={batch}" in out
+    ), out
+    assert "--replace-batch N" in out and "upstream raw_events failed its suite" in out
+    assert _profile_rows(wh) == before
+    run_cli("ingest", "events", str(good), "--replace-batch", batch, warehouse=wh, project=edited)
+    run_cli("build", warehouse=wh, project=edited)
+    assert _profile_rows(wh) != before
+    with duckdb.connect(str(wh), read_only=True) as con:
+        gated = "SELECT count(*) FROM _profiler.validations WHERE table_name = 'raw_events'"
+        runs = con.execute(gated).fetchone()[0]
+    run_cli("build", warehouse=wh, project=edited)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute(gated).fetchone()[0] == runs
+
+
 def _profile_rows(wh: Path) -> list[tuple]:
     con = duckdb.connect(str(wh), read_only=True)
     try:
