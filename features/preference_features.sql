@@ -6,7 +6,7 @@
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   as_of: the as-of time these features are stated at (shop time), the same as user_profile.as_of
 --   top_category_1: category with the highest affinity (ties, affinities equal to float noise (their log2 to 9 decimals): the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
---   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day; rounded to 9 decimals, so builds of the same data in any batches give equal values (sums of doubles differ in the last bits with their order)
+--   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day; rounded to 9 decimals, or to 9 significant digits below 0.1, so builds of the same data in any batches give equal values (sums of doubles differ in the last bits with their order) and a category last seen years ago keeps a value above 0
 --   top_category_2: second category by affinity
 --   top_category_2_affinity: its affinity at the as-of
 --   top_category_3: third category by affinity
@@ -59,11 +59,11 @@ SELECT
     u.user_id,
     t.as_of,
     i.top_category_1,
-    round(i.top_category_1_score * i.to_as_of, 9) AS top_category_1_affinity,
+    round(i.top_category_1_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_category_1_score * i.to_as_of)) AS INTEGER))) AS top_category_1_affinity,
     i.top_category_2,
-    round(i.top_category_2_score * i.to_as_of, 9) AS top_category_2_affinity,
+    round(i.top_category_2_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_category_2_score * i.to_as_of)) AS INTEGER))) AS top_category_2_affinity,
     i.top_category_3,
-    round(i.top_category_3_score * i.to_as_of, 9) AS top_category_3_affinity,
+    round(i.top_category_3_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_category_3_score * i.to_as_of)) AS INTEGER))) AS top_category_3_affinity,
     -- a category's spend and the total are summed in different orders: float rounding can put
     -- a share that is really 1 a hair above it (seen at 100M events), so cap it there (least() would
     -- turn a NULL share into 1)
@@ -74,11 +74,11 @@ SELECT
     CASE WHEN i.spend > 0 AND i.top_category_3_spend >= i.spend THEN 1.0 ELSE i.top_category_3_spend / nullif(i.spend, 0) END
         AS top_category_3_spend_share,
     i.top_brand_1,
-    round(i.top_brand_1_score * i.to_as_of, 9) AS top_brand_1_affinity,
+    round(i.top_brand_1_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_brand_1_score * i.to_as_of)) AS INTEGER))) AS top_brand_1_affinity,
     i.top_brand_2,
-    round(i.top_brand_2_score * i.to_as_of, 9) AS top_brand_2_affinity,
+    round(i.top_brand_2_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_brand_2_score * i.to_as_of)) AS INTEGER))) AS top_brand_2_affinity,
     i.top_brand_3,
-    round(i.top_brand_3_score * i.to_as_of, 9) AS top_brand_3_affinity,
+    round(i.top_brand_3_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_brand_3_score * i.to_as_of)) AS INTEGER))) AS top_brand_3_affinity,
     coalesce(i.categories_engaged, 0) AS categories_engaged,
     coalesce(i.brands_engaged, 0) AS brands_engaged,
     p.avg_price_viewed,

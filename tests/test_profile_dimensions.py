@@ -14,7 +14,7 @@ import csv
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -575,6 +575,32 @@ def test_a_category_only_searched_in_is_no_top_category(tmp_path: Path, taobao) 
     assert row["top_category_3_affinity"] is None
     assert row["categories_engaged"] == len(categories) + 1
     assert row["top_search_term_1"] == "warm socks" and row["searches_lifetime"] == 2
+
+
+def test_a_category_last_seen_years_ago_keeps_its_affinity(tmp_path: Path, taobao) -> None:
+    """helper-79: affinities were rounded to 9 decimals, so a user last active about 930 days
+    (31 half-lives) before the as-of showed 0.0 beside a named top category, and dropped out of
+    the affinity audience and the recommendations' categories. Nine significant digits keep it.
+    A Taobao user's own events moved back 1,100 days, beside another user's as they were."""
+    lapsed, current = sorted(taobao, key=lambda u: (-len(taobao[u]), u))[:2]
+    back = 1100 * 86400
+    with TAOBAO.open(newline="") as f:
+        rows = [r for r in csv.reader(f) if r[0] in (lapsed, current)]
+    moved = [[*r[:4], str(int(r[4]) - back)] if r[0] == lapsed else r for r in rows]
+    path = write_csv(
+        tmp_path / "events.csv", ["user_id", "item_id", "category_id", "behavior_type", "ts"], moved
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(path), warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    row = profile(wh, [lapsed])[lapsed]
+    as_of_day = max(e.ts for e in taobao[current]).date()
+    shifted = [replace(e, ts=e.ts - timedelta(days=1100)) for e in taobao[lapsed]]
+    for k, (value, score, _) in enumerate(expected_tops(shifted, "category"), start=1):
+        age = 0.5 ** ((as_of_day - REFERENCE_DAY).days / HALF_LIFE)
+        assert row[f"top_category_{k}"] == value
+        assert 0 < row[f"top_category_{k}_affinity"] < 1e-9
+        assert row[f"top_category_{k}_affinity"] == approx(score * age, rel=1e-8, abs_=0)
 
 
 def test_category_paths_read_as_levels_whatever_they_are_written_with(
