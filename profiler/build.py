@@ -69,18 +69,19 @@ class BuildOptions:
     workers: int = 1
 
 
-def parse_as_of(value: str | None) -> datetime | None:
+def parse_as_of(value: str | None, option: str = "--as-of") -> datetime | None:
     """ISO date or timestamp; one with a zone stays aware, for `resolve_as_of` to state in the
-    shop's time (`shop_time.in_shop_time`)."""
+    shop's time (`shop_time.in_shop_time`). `option` names the option in errors."""
     if value is None:
         return None
     if not value.strip():
-        raise ProfilerError("--as-of is empty; give an ISO date or timestamp, e.g. 2017-12-01")
+        raise ProfilerError(f"{option} is empty; give an ISO date or timestamp, e.g. 2017-12-01")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" UTC", "+00:00"))
     except ValueError:
         raise ProfilerError(
-            f"--as-of {value!r} is not an ISO date or timestamp, e.g. 2017-12-01 or 2017-12-01T12:00"
+            f"{option} {value!r} is not an ISO date or timestamp, e.g. 2017-12-01 or "
+            "2017-12-01T12:00"
         ) from None
     return parsed
 

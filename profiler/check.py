@@ -156,7 +156,9 @@ def check_project(settings, select: str | None, console) -> bool:
     from profiler.settings import connect
 
     if not settings.warehouse.exists():
-        raise ProfilerError(f"no warehouse at {settings.warehouse}: run `profiler build` first")
+        from profiler.settings import no_warehouse
+
+        raise ProfilerError(no_warehouse(settings))
 
     def show(r: ModelResult) -> None:
         style = _STYLE.get(r.status, "white")

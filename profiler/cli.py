@@ -474,7 +474,7 @@ def watch(
     directory: Annotated[
         Path, typer.Argument(help="Landing folder with one subfolder per source.")
     ],
-    every: Annotated[float, typer.Option("--every", help="Seconds between scans.")] = 10.0,
+    every: Annotated[float, typer.Option("--every", min=0.1, help="Seconds between scans.")] = 10.0,
     once: Annotated[
         bool, typer.Option("--once", help="Scan, ingest and build once, then stop.")
     ] = False,

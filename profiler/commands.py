@@ -14,7 +14,7 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.faults import raise_if_storage_fault, storage_fault
-from profiler.settings import Settings, connect, ensure_warehouse
+from profiler.settings import Settings, connect, ensure_warehouse, no_warehouse
 
 # any header as written (`Created (UTC)`, Mixpanel's `$user_id`): names are quoted, never SQL
 _COLUMN_NAME = re.compile(r"[^\x00-\x1f]{1,255}")
@@ -237,11 +237,7 @@ def build_project(
             "trained models in that folder: move the file away"
         )
     if settings.warehouse_configured and not settings.warehouse.exists():
-        # a typo in PROFILER_WAREHOUSE made folders and an empty warehouse (helper-29)
-        raise ProfilerError(
-            f"{settings.warehouse}: no warehouse there (a typo in the path?); "
-            "`profiler ingest events FILE` creates one"
-        )
+        raise ProfilerError(no_warehouse(settings))
     printer = BuildPrinter(console)
     options = BuildOptions(
         select,

@@ -247,6 +247,13 @@ def resolve_columns(
             f"in order with --columns A,B,C, from {', '.join(c.name for c in source.columns)} "
             "(any other name for a column to leave out)"
         )
+    other = _another_sources_file(source, found) if not mapping and not constant else None
+    if missing and other:  # helper-80: a reviews file sent as events was told --event-type
+        raise ProfilerError(
+            f"{file} lacks required {source.name} column(s) {', '.join(missing)}, and its columns "
+            f"({', '.join(found)}) are those of {other} (`profiler ingest {other} {file}`); "
+            f"if it is {source.name} all the same, name the columns with --map"
+        )
     if missing:
         hint = "name the right ones with " + " ".join(f"--map {m}=COLUMN" for m in missing)
         if "event_type" in missing:
@@ -263,6 +270,13 @@ def resolve_columns(
         raise ProfilerError(
             f"{file} lacks required {source.name} column(s) {', '.join(missing)}; "
             f"found: {', '.join(found) or '(none)'}; {hint}"
+        )
+    if other and set(resolved) <= {source.key}:  # helper-80: an events file sent as users
+        raise ProfilerError(
+            f"{file} sends {source.name} no column but {source.key}, and its columns "
+            f"({', '.join(found)}) are those of {other} (`profiler ingest {other} {file}`); "
+            f"loaded as {source.name}, each {source.key} would become one of the shop's "
+            f"{source.name}. To load the ids alone, send a file of the {source.key} column"
         )
     ignored = []
     for position, name in enumerate(found, 1):
@@ -329,6 +343,27 @@ def joined_date_and_time(
     )
     staged.native.pop(joined, None)
     return {**resolved, ts: joined}, [c for c in ignored if c != date_column]
+
+
+def _another_sources_file(source: Source, found: Sequence[str]) -> str | None:
+    """The source, of those whose records say what they are (events' `event_type`, feedback's
+    `kind`), whose required columns a file's header all names (by name or synonym), when it is
+    not `source`; None when none or several."""
+    from profiler.sources import SOURCES
+
+    names = {loose(name) for name in found}
+    fits = [
+        other.name
+        for other in SOURCES.values()
+        if other.name != source.name
+        and any(c in other.required for c in ("event_type", "kind"))
+        and all(
+            any(loose(n) in names for n in (c.name, *c.synonyms))
+            for c in other.columns
+            if c.required
+        )
+    ]
+    return fits[0] if len(fits) == 1 else None
 
 
 def loose(name: str) -> str:

@@ -244,7 +244,8 @@ def describe_ingest(result) -> str:
             + (
                 f"Its {', '.join(fed)} are now the newest values of those {result.source}"
                 if fed
-                else "It sent ids alone, which change no value"
+                # helper-80: "which change no value" was false: the users feed is what registers
+                else f"Its ids alone are now {result.source} of the shop, with no other value"
             )
         )
     if result.email_ids:

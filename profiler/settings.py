@@ -48,6 +48,21 @@ class Settings:
         return self.project_dir / ".profiler"
 
 
+def no_warehouse(settings: Settings) -> str:
+    """What to do when the warehouse file is not there: one message for every command
+    (helper-80: show, check and export said "run `profiler build`", which refuses a path set by
+    PROFILER_WAREHOUSE that does not exist)."""
+    if settings.warehouse_configured:  # a typo in PROFILER_WAREHOUSE made folders (helper-29)
+        return (
+            f"{settings.warehouse}: no warehouse there (a typo in the path?); "
+            "`profiler ingest events FILE` creates one, then `profiler build`"
+        )
+    return (
+        f"no warehouse at {settings.warehouse}; `profiler build` starts it from the example shop, "
+        "or set PROFILER_WAREHOUSE to your shop's"
+    )
+
+
 def load_settings(
     project_dir: str | Path | None = None, warehouse: str | Path | None = None
 ) -> Settings:

@@ -304,8 +304,8 @@ def test_users_and_items_keep_each_columns_newest_value(tmp_path: Path) -> None:
     """A users or items file that sends some columns changes those and keeps the rest; within a
     file the later line wins. REES46's catalogue (the slice's items with a category and a
     brand), then a price list of their ids and new prices; the personal users fixture, then a
-    file moving user 1 twice, and the same content ingested as feedback sent as users too
-    (helper-21: its rows of ids alone had emptied 1,234 users' gender)."""
+    file moving user 1 twice, and a file of ids ingested as items and as users too (helper-21:
+    rows of ids alone had emptied 1,234 users' gender)."""
     import csv
 
     project = sql_project(tmp_path / "project")
@@ -331,9 +331,15 @@ def test_users_and_items_keep_each_columns_newest_value(tmp_path: Path) -> None:
     run_cli("build", "--select", "+int_users", **cli)  # then the changes, built incrementally
     for source, path in (("items", prices), ("users", moves), ("feedback", feedback)):
         run_cli("ingest", source, str(path), **cli)
-    out = run_cli("ingest", "users", str(feedback), **cli)
-    assert "the same content is loaded as feedback too (batch 6)" in " ".join(out.split())
-    assert "It sent ids alone, which change no value" in " ".join(out.split())
+    # helper-80: loaded as users, its ids would all have become registered users, unsaid
+    out = run_cli("ingest", "users", str(feedback), **cli, ok=False)
+    assert "are those of feedback (`profiler ingest feedback " in " ".join(out.split())
+    ids = tmp_path / "ids.csv"  # the same content as users and as items: said
+    ids.write_text(f"customer_id,product_id\n1,{next(iter(catalogue))}\n")
+    run_cli("ingest", "items", str(ids), **cli)
+    out = " ".join(run_cli("ingest", "users", str(ids), **cli).split())
+    assert "the same content is loaded as items too (batch 7)" in out, out
+    assert "Its ids alone are now users of the shop, with no other value" in out
     run_cli("build", "--select", "+int_users", **cli)
     full = tmp_path / "full.duckdb"
     shutil.copy(wh, full)
@@ -916,6 +922,13 @@ def test_a_build_of_a_warehouse_path_that_does_not_exist_creates_nothing(tmp_pat
     out = run_cli("train", "purchase_propensity", warehouse=wh, ok=False)
     assert "no warehouse there (a typo in the path?)" in out, out
     assert not (tmp_path / "nope").exists()
+    # nor do the readers send you to `profiler build`, which refuses it (helper-80)
+    for command in (("show", "1"), ("check",), ("export", "--out", str(tmp_path / "bi"))):
+        out = run_cli(*command, warehouse=wh, ok=False)
+        assert (
+            "no warehouse there (a typo in the path?); `profiler ingest events FILE` creates "
+            "one, then `profiler build`" in " ".join(out.split())
+        ), out
 
 
 def test_an_edited_history_looked_at_in_the_past_stays_and_takes_the_edit_later(

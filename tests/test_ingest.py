@@ -3359,3 +3359,24 @@ def test_a_users_file_with_an_unreadable_signup_time_names_it(tmp_path: Path) ->
     )
     out = run_cli("ingest", "users", str(users), warehouse=tmp_path / "wh.duckdb")
     assert "9 loaded, 1 quarantined" in out and "bad_timestamp ('notadate' 1)" in out, out
+
+
+def test_a_file_of_another_source_is_refused_with_the_right_command(tmp_path):
+    """helper-80: a reviews file sent as events was told `--event-type purchase`, which loaded
+    its reviews as purchases; the REES46 events file sent as users loaded 17,434 rows and made
+    every one of its 4,505 ids a registered user, with a warning that it changed nothing."""
+    wh = tmp_path / "wh.duckdb"
+    reviews = write(
+        tmp_path / "reviews.csv", "user_id,ts,kind,rating,text\n5,2019-10-02,review,4,ok\n"
+    )
+    out = " ".join(run_cli("ingest", "events", str(reviews), warehouse=wh, ok=False).split())
+    assert f"are those of feedback (`profiler ingest feedback {reviews}`)" in out, out
+    out = " ".join(run_cli("ingest", "users", str(REES46), warehouse=wh, ok=False).split())
+    assert f"are those of events (`profiler ingest events {REES46}`)" in out, out
+    assert "each user_id would become one of the shop's users" in out
+    # what each file is, it loads as; an events file with item attributes is a catalogue too
+    run_cli("ingest", "feedback", str(reviews), warehouse=wh)
+    assert "loaded" in run_cli("ingest", "items", str(REES46), warehouse=wh)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_users").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (0,)

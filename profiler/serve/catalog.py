@@ -194,10 +194,9 @@ def open_reader(settings) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
                 f"no serving copy {serving.name} yet; wait for it to finish"
             )
         if not serving.exists():
-            raise refused or ProfilerError(
-                f"no warehouse at {settings.warehouse} and no serving copy {serving.name}; "
-                "run `profiler build` first"
-            )
+            from profiler.settings import no_warehouse
+
+            raise refused or ProfilerError(no_warehouse(settings))
         con = duckdb.connect(str(serving), read_only=True)
         source = str(serving)
     try:

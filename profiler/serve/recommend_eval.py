@@ -247,7 +247,7 @@ def evaluate_command(settings, cutoff: str, horizon_days: int) -> RecEvaluation:
     from profiler.shop_time import in_shop_time
     from profiler.state import ensure_schema
 
-    when = parse_as_of(cutoff)
+    when = parse_as_of(cutoff, "--evaluate-recommendations")  # helper-80: it said --as-of
     if when is None:
         raise ProfilerError("give the evaluation cutoff as an ISO date, e.g. 2017-12-02")
     if horizon_days < 1:

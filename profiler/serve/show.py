@@ -85,7 +85,9 @@ def show_user(settings: Settings, user_id: str, console) -> None:
     from profiler.serve.catalog import open_reader
 
     if not settings.warehouse.exists():
-        raise ProfilerError(f"no warehouse at {settings.warehouse}; run `profiler build` first")
+        from profiler.settings import no_warehouse
+
+        raise ProfilerError(no_warehouse(settings))
     from profiler.ingest_values import trimmed, whole_id
 
     asked = user_id
@@ -111,13 +113,17 @@ def show_user(settings: Settings, user_id: str, console) -> None:
             row = con.execute("SELECT * FROM user_profile WHERE user_id = ?", [user_id]).fetchone()
         if row is None:
             also = f"; users registered with it: {', '.join(twins)}" if twins else ""
+            # helper-80: with PROFILER_WAREHOUSE unset, the example shop's profile was read and
+            # the id blamed
             raise ProfilerError(
-                f"user {asked.strip()!r} is not in user_profile{also}{_why_absent(con, user_id)}"
+                f"user {asked.strip()!r} is not in user_profile of {settings.warehouse}{also}"
+                f"{_why_absent(con, user_id)}"
             )
         twins = [t for t in twins if t != user_id]
         history = _history(con, user_id)
         extras = _serving_parts(con, settings, user_id)
     dims = column_dimensions(settings)
+    said = _what_each_says(settings)
     groups: dict[str, list[tuple[str, object]]] = {}
     for name, value in zip(names, row, strict=True):
         groups.setdefault(dims.get(name, "other"), []).append((name, value))
@@ -131,8 +137,14 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         table = Table(title=dim, title_justify="left", show_header=False, box=None, pad_edge=False)
         table.add_column(no_wrap=True)
         table.add_column(overflow="fold")
-        for name, value in groups[dim]:
-            table.add_row(f"  {name}", _fmt(value))
+        rows = [(f"  {name}", _fmt(value), said.get(name, "")) for name, value in groups[dim]]
+        # what each column means, in the room the name and the value leave (none when narrow)
+        room = console.width - max(len(r[0]) for r in rows) - max(len(r[1]) for r in rows) - 4
+        if room >= 24:
+            table.add_column(no_wrap=True, style="dim")
+        for name, value, means in rows:
+            cut = means if len(means) <= room else means[: room - 3].rstrip() + "..."
+            table.add_row(name, value, *([cut] if room >= 24 else []))
         console.print(table)
     for title, (headers, rows) in extras.items():
         table = Table(title=title, title_justify="left", box=None, pad_edge=False)
@@ -151,6 +163,18 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         for valid, change in _changes(*history):
             table.add_row(valid, Text(change))
         console.print(table)
+
+
+def _what_each_says(settings: Settings) -> dict[str, str]:
+    """Each profile column's description up to its first `;`, from user_profile's header
+    (helper-80: `rfm_frequency 0` beside `purchases_lifetime 3`, `top_weekday 4` and
+    `purchase_cycle_days 30` needed the docs to be read right)."""
+    from profiler.project import load_project
+
+    profile = load_project(settings.project_dir).get("user_profile")
+    if profile is None:
+        return {}
+    return {name: doc.split("; ")[0] for name, doc in profile.columns.items()}
 
 
 def _changes(names: list[str], rows: list[list]) -> list[tuple[str, str]]:
