@@ -674,7 +674,16 @@ def _build_one(
     if not outcome.passed:
         failed.add(model.name)
         result.status = "blocked"
-        result.message = "; ".join(outcome.errors + outcome.raised)
+        # what to do next (helper-78: the failure was named, the way out was not)
+        fix = (
+            "the data (a wrong batch: `profiler ingest SOURCE FILE --replace-batch N`) or "
+            if outcome.errors
+            else ""
+        )
+        result.message = "; ".join(outcome.errors + outcome.raised) + (
+            f"\nnot published: {model.name} keeps its last table and its readers are skipped; "
+            f"fix {fix}expectations/{model.name}.json, then build"
+        )
         return result
     changed = _parents_changed(dag, model, states)
     result.message = "\n".join(

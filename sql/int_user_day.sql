@@ -20,7 +20,7 @@
 --   purchase_amount: money spent (amount, else price x quantity), rounded to the millionth; NULL when no purchase had an amount or a price
 --   first_ts: first event of the day (shop time)
 --   priced_events: views, carts and purchases whose unit price is known (from the event, else the item, else a purchase's amount over its quantity)
---   price_sum: sum of the unit prices of those events (price_sum / priced_events = mean price looked at)
+--   price_sum: sum of the unit prices of those events, rounded to the millionth (price_sum / priced_events = mean price looked at)
 --   last_ts: last event of the day (shop time)
 --   sessions_h00: sessions that started between 00:00 and 00:59 shop time (events sent as dates, stg_date_only_events, start none)
 --   sessions_h01: sessions that started between 01:00 and 01:59 shop time
@@ -163,7 +163,7 @@ SELECT
     -- to the millionth: a parallel sum's last bits (699.0200000000001) are no money
     round(sum(purchase_amount), 6) AS purchase_amount,
     CAST(sum(priced_events) AS BIGINT) AS priced_events,
-    sum(price_sum) AS price_sum,
+    round(sum(price_sum), 6) AS price_sum,  -- to the millionth, as the money
     min(first_ts) AS first_ts,
     max(last_ts) AS last_ts,
     count(CASE WHEN start_hour = 0 THEN 1 END) AS sessions_h00,

@@ -17,7 +17,7 @@
 --   sessions: sessions
 --   session_seconds: summed session durations, seconds to the millisecond
 --   priced_events: views, carts and purchases whose unit price is known
---   price_sum: sum of the unit prices of those events
+--   price_sum: sum of the unit prices of those events, rounded to the millionth
 --   purchase_days: days with at least one purchase
 --   first_purchase_day: first day with a purchase; NULL without purchases
 --   last_purchase_day: last day with a purchase; NULL without purchases
@@ -96,7 +96,7 @@ activity AS (
         CAST(sum(sessions) AS BIGINT) AS sessions,
         round(sum(session_seconds), 3) AS session_seconds,  -- to the millisecond, as the days
         CAST(sum(priced_events) AS BIGINT) AS priced_events,
-        sum(price_sum) AS price_sum,
+        round(sum(price_sum), 6) AS price_sum,  -- to the millionth: a --full-refresh sums in another order (helper-78)
         coalesce(CAST(sum(purchase_quantity) AS BIGINT), 0) AS purchase_quantity,
         round(sum(purchase_amount), 6) AS purchase_amount,  -- to the millionth, as the days
         CAST(sum(sessions_h00) AS BIGINT) AS sessions_h00,

@@ -395,6 +395,7 @@ def test_an_expectation_that_raises_is_a_gate_error(project: Path) -> None:
     assert (
         "the suite expects column 'no_such_column', which user_day does not have" in result.message
     )
+    assert result.message.endswith("; fix expectations/user_day.json, then build")
     raised = [v for v in result.validations if v.exception]
     assert len(raised) == 1 and not raised[0].success
     assert con.execute("SELECT * FROM user_day ORDER BY ALL").fetchall() == before
@@ -441,6 +442,12 @@ def test_cli_build_and_check_exit_non_zero_and_name_the_fault(project: Path) -> 
     out = run_cli("build", warehouse=wh, project=project, ok=False)
     assert "blocked" in out and "stg_events: expect_column_values_to_be_in_set" in out
     assert "'click'" in out
+    # and what to do about it (helper-78: named, with no way out)
+    assert (
+        "not published: stg_events keeps its last table and its readers are skipped; fix the "
+        "data (a wrong batch: `profiler ingest SOURCE FILE --replace-batch N`) or "
+        "expectations/stg_events.json, then build" in " ".join(out.split())
+    ), out
     results = json.loads((project / "target" / "run_results.json").read_text())["results"]
     stg = next(r for r in results if r["model"] == "stg_events")
     assert stg["status"] == "blocked" and any(v["unexpected_count"] for v in stg["validations"])
