@@ -253,6 +253,11 @@ def resolve_columns(
             f"{file} lacks required {source.name} column(s) {', '.join(missing)}, and its columns "
             f"({', '.join(found)}) are those of {other} (`profiler ingest {other} {file}`); "
             f"if it is {source.name} all the same, name the columns with --map"
+            + (
+                " (or a file of one kind of event: --event-type purchase)"
+                if "event_type" in missing
+                else ""
+            )
         )
     if missing:
         hint = "name the right ones with " + " ".join(f"--map {m}=COLUMN" for m in missing)
