@@ -918,6 +918,7 @@ def test_too_little_history_is_reported_without_building_anything(
     rows, messages = scores_for_build(con, project, T, project / "target")
     assert rows is None and len(messages) == 1
     assert "purchase_propensity: not scored:" in messages[0] and "--horizon-days" in messages[0]
+    assert messages[0].count("purchase_propensity:") == 1, messages[0]
 
 
 def test_a_shop_where_nobody_bought_is_told_so_in_words(tmp_path: Path) -> None:

@@ -146,7 +146,8 @@ def scores_for_build(
         except SpecError:
             raise  # the project must change: the build fails, loudly (helper-76)
         except ProfilerError as err:
-            messages.append(f"{name}: not scored: {err}" + _kept_scores(con, name, as_of))
+            why = str(err).removeprefix(f"{name}: ")  # helper-80: the name twice in one line
+            messages.append(f"{name}: not scored: {why}" + _kept_scores(con, name, as_of))
             continue
         if scored.trained is not None:
             messages += describe_training(scored.trained)
