@@ -566,6 +566,17 @@ def test_ctrl_c_says_what_the_command_left(monkeypatch, command, target, said) -
     assert got.output.startswith("interrupted: ") and said in " ".join(got.output.split())
 
 
+def _build_process(wh: Path, project: Path, stderr: int) -> subprocess.Popen:
+    """`profiler build` in its own process, its output line by line as it prints it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "profiler", "build"],
+        env={**env_for(wh, project), "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+
+
 def test_sigterm_stops_a_build_as_ctrl_c_does_and_the_next_build_finishes_the_job(
     samples: dict[str, Path], project: Path, tmp_path: Path
 ) -> None:
@@ -573,13 +584,7 @@ def test_sigterm_stops_a_build_as_ctrl_c_does_and_the_next_build_finishes_the_jo
     as Ctrl-C does: one `interrupted:` line, exit code 130, and the next build ends equal to an
     uninterrupted one."""
     wh = _copy(samples["first"], tmp_path / "wh.duckdb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "profiler", "build"],
-        env={**env_for(wh, project), "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = _build_process(wh, project, stderr=subprocess.STDOUT)
     lines = []
     for line in proc.stdout:  # stop it once its first model is published, mid-build
         lines.append(line)
@@ -599,13 +604,7 @@ def test_a_reader_that_leaves_the_pipe_does_not_stop_the_build(
     """helper-80: `profiler build | head -2` exited 1 without a word once `head` left, with 3 of
     24 models published. The build now goes on unheard and ends equal to an uninterrupted one."""
     wh = _copy(samples["first"], tmp_path / "wh.duckdb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "profiler", "build"],
-        env={**env_for(wh, project), "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _build_process(wh, project, stderr=subprocess.PIPE)
     assert "success" in proc.stdout.readline()  # as `head -1` does: one line, then gone
     proc.stdout.close()
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
