@@ -242,7 +242,8 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         states = read_states(con)
         failed: set[str] = set()
         for result in _gate_sources(con, dag, list(selected), options):
-            failed.add(result.model)  # its readers are blocked as by a failed model
+            if result.status == "error":
+                failed.add(result.model)  # its readers are blocked as by a failed model
             results.append(result)
             if options.on_result:
                 options.on_result(result)
@@ -295,9 +296,9 @@ def _gate_sources(
     passed (all of them after an edit of the suite): a failure blocks every model that reads the
     source, which keeps its last table. The raw rows stay as ingest loaded them (helper-78: a
     rule added to a source's suite ran in `profiler check` only, and the build published the row
-    it refused)."""
+    it refused). Returns a result per source that failed, or passed with warnings."""
     read = set().union(*(dag.raw_sources(name) for name in selected))
-    refused = []
+    said = []
     for table in sorted(read):
         fingerprint = options.gate.suite_fingerprint(table)
         if not fingerprint or not has_table(con, table):
@@ -311,30 +312,35 @@ def _gate_sources(
             continue
         t0 = time.perf_counter()
         out = options.gate.check_source(con, table, after)
+        what = (
+            "the batches loaded since its suite last passed"
+            if after is not None
+            else "every batch (its suite is new or changed, or a batch was replaced)"
+        )
+        source = table[len("raw_") :]
+        fix = (
+            f"the rows stay as loaded, and every model reading {table} keeps its last table: "
+            f"correct the batch (`profiler ingest {source} FILE --replace-batch N`; the keys above "
+            f"name it) or expectations/{table}.json, then build"
+        )
+        result = ModelResult(
+            table,
+            "source",
+            "success" if out.passed else "error",
+            "skip" if out.passed else "gate",
+            what,
+            message="\n".join(
+                [*out.warnings, *out.errors, *out.raised, *([] if out.passed else [fix])]
+            ),
+            execution_time=round(time.perf_counter() - t0, 3),
+            validations=out.results,
+            gate_time=round(out.seconds, 3),
+        )
         if out.passed:
             put_setting(con, f"gated:{table}", f"{newest} {fingerprint}")
-            continue
-        source = table[len("raw_") :]
-        refused.append(
-            ModelResult(
-                table,
-                "source",
-                "error",
-                "gate",
-                "batches loaded since its suite last passed" if after else "every batch",
-                message="\n".join(
-                    [
-                        *out.errors,
-                        *out.raised,
-                        f"the rows stay as loaded, and every model reading {table} keeps its last "
-                        f"table: correct the batch (`profiler ingest {source} FILE --replace-batch "
-                        f"N`; the keys above name it) or expectations/{table}.json, then build",
-                    ]
-                ),
-                execution_time=round(time.perf_counter() - t0, 3),
-            )
-        )
-    return refused
+        if not out.passed or out.warnings:  # a pass says nothing unless it warns
+            said.append(result)
+    return said
 
 
 def _run(

@@ -66,6 +66,8 @@ class BuildPrinter:
         # an ephemeral model is never built, so never "up to date" either (helper-75: a first
         # build said "1 up to date")
         inlined = sum(r.kind == "ephemeral" and r.status == "success" for r in run.results)
+        # a source's suite that passed with warnings is said, not counted as a model
+        inlined += sum(r.kind == "source" and r.status == "success" for r in run.results)
         zone = warehouse_zone(con) or DEFAULT
         shop_time = f" ({zone})" if zone != DEFAULT else ""
         self.console.print(

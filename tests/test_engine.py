@@ -821,8 +821,9 @@ def test_a_sources_suite_gates_the_batches_a_build_reads(
         "type": "expect_column_values_to_be_between",
         "kwargs": {"column": "price", "max_value": 1e5},
     }
+    warn = {**rule, "kwargs": {"column": "price", "max_value": 50}, "meta": {"severity": "warn"}}
     (edited / "expectations" / "raw_events.json").write_text(
-        json.dumps({"name": "raw_events", "expectations": [rule]})
+        json.dumps({"name": "raw_events", "expectations": [rule, warn]})
     )
     bad, good = tmp_path / "bad.csv", tmp_path / "good.csv"
     bad.write_text("user_id,event_type,ts,item_id,price\n1,purchase,2017-12-03 20:00:00,7,999999\n")
@@ -840,8 +841,14 @@ def test_a_sources_suite_gates_the_batches_a_build_reads(
     assert "--replace-batch N" in out and "upstream raw_events failed its suite" in out
     assert _profile_rows(wh) == before
     run_cli("ingest", "events", str(good), "--replace-batch", batch, warehouse=wh, project=edited)
-    run_cli("build", warehouse=wh, project=edited)
+    out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
     assert _profile_rows(wh) != before
+    # a warning publishes and is said, and no source is counted among the models
+    assert (
+        "raw_events: expect_column_values_to_be_between(column='price', max_value=50) "
+        "failed (warn)" in out
+    ), out
+    assert "0 failed" in out and re.search(r"\d+ model\(s\) built, 0 up to date", out), out
     with duckdb.connect(str(wh), read_only=True) as con:
         gated = "SELECT count(*) FROM _profiler.validations WHERE table_name = 'raw_events'"
         runs = con.execute(gated).fetchone()[0]
