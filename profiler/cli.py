@@ -312,10 +312,20 @@ def build(
     except ProfilerError as err:
         _fail(str(err))
     except _stops() as err:
+        published = getattr(err, "published", None)
+        which = (
+            "no model was published before the stop"
+            if published == []
+            else f"the models published before the stop ({', '.join(published)}) keep their new "
+            "tables, the others their last ones"
+            if published
+            else "the models published before the stop keep their new tables, the others their "
+            "last ones"
+        )
         _interrupted(
             err,
-            "the models published before the stop keep their new tables, the others their last "
-            "ones, and the serving copy is the last whole build; `profiler build` finishes the job",
+            f"{which}, and the serving copy is the last whole build; `profiler build` finishes "
+            "the job",
         )
     if not ok:
         raise typer.Exit(1)

@@ -255,8 +255,14 @@ def build_project(
             )
         con = connect(settings)
         try:
-            with printer:
-                run = run_build(con, settings.project_dir, options)
+            versions = _versions(con)
+            try:
+                with printer:
+                    run = run_build(con, settings.project_dir, options)
+            except BaseException as err:  # Ctrl-C, SIGTERM: say which models it published
+                # (helper-80: one published as the stop came had no line, and the run no row)
+                err.published = _published_since(con, versions)
+                raise
             kept = publish_serving_copy(settings, con, run) if run.status == "success" else None
             try:  # after the serving copy: published models are served whatever target/ allows
                 write_run_results(settings.target_dir, run)
@@ -310,6 +316,23 @@ def build_project(
         finally:
             con.close()
     return run.status == "success"
+
+
+def _versions(con) -> dict[str, int]:
+    from profiler.state import ensure_schema, read_states
+
+    ensure_schema(con)
+    return {name: state.version for name, state in read_states(con).items()}
+
+
+def _published_since(con, versions: dict[str, int]) -> list[str] | None:
+    """The models whose state moved since `versions` was read; None when the warehouse cannot
+    tell (the stop left the connection unusable)."""
+    try:
+        now = _versions(con)
+    except Exception:
+        return None
+    return sorted(name for name, version in now.items() if versions.get(name) != version)
 
 
 def _models_gone(con, settings: Settings) -> list[str]:

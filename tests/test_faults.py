@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -594,6 +595,12 @@ def test_sigterm_stops_a_build_as_ctrl_c_does_and_the_next_build_finishes_the_jo
     out = "".join(lines) + proc.stdout.read()
     assert proc.wait(timeout=300) == 130, out
     assert "Traceback" not in out and "\ninterrupted: " in out, out
+    # it names what it published (helper-80: a model published as the stop came had no line)
+    built = {
+        line.split()[1] for line in lines if line.startswith("success") and " skip " not in line
+    }
+    named = re.search(r"the models published before the stop \(([^)]*)\)", " ".join(out.split()))
+    assert named and built <= set(named.group(1).split(", ")), out
     assert _profiler("build", warehouse=wh, project=project).returncode == 0
     assert _models(_snapshot(wh)) == _models(_snapshot(samples["first_reference"]))
 
