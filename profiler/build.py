@@ -36,6 +36,7 @@ from profiler.publish import Gate, OpenGate, publish
 from profiler.runlog import ModelResult, RunResults
 from profiler.schedule import NodeFailed, run_in_order
 from profiler.shop_time import in_shop_time
+from profiler.sources import BATCH_COLUMN
 from profiler.state import (
     SCHEMA,
     ModelState,
@@ -230,23 +231,24 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         clean_leftovers(con)
         dag = build_dag(load_project(project_dir))
         selected = {name: dag.models[name].kind.value for name in dag.select(options.select)}
-        ctx = BuildContext(
-            resolve_as_of(con, options.as_of),
-            max_batch(con),
-            options.full_refresh,
-            Path(project_dir),
-            published_tables(con),
-        )
-        as_of = ctx.as_of
-        options.gate.start_run(run_id, ctx.as_of)
-        states = read_states(con)
+        as_of = resolve_as_of(con, options.as_of)
+        options.gate.start_run(run_id, as_of)
         failed: set[str] = set()
-        for result in _gate_sources(con, dag, list(selected), options):
-            if result.status == "error":
+        for result, batches in _gate_sources(con, dag, list(selected), options, as_of):
+            if batches:
                 failed.add(result.model)  # its readers are blocked as by a failed model
             results.append(result)
             if options.on_result:
                 options.on_result(result)
+        held = _refused_batches(con, options)  # by this build or one before it
+        if held and options.as_of is None:  # the data's as-of, without the refused rows
+            # (helper-81: a refused row's time moved the as-of of what did publish)
+            as_of = newest_passed(con, held) or as_of
+            options.gate.start_run(run_id, as_of)
+        ctx = BuildContext(
+            as_of, max_batch(con), options.full_refresh, Path(project_dir), published_tables(con)
+        )
+        states = read_states(con)
 
         def build(cursor: duckdb.DuckDBPyConnection, name: str) -> ModelResult:
             return _build_one(cursor, dag, dag.models[name], ctx, states, failed, options)
@@ -290,57 +292,118 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
 
 
 def _gate_sources(
-    con: duckdb.DuckDBPyConnection, dag: Dag, selected: list[str], options: BuildOptions
-) -> list[ModelResult]:
-    """A source's suite (`expectations/raw_events.json`) gates the batches loaded since it last
-    passed (all of them after an edit of the suite): a failure blocks every model that reads the
-    source, which keeps its last table. The raw rows stay as ingest loaded them (helper-78: a
-    rule added to a source's suite ran in `profiler check` only, and the build published the row
-    it refused). Returns a result per source that failed, or passed with warnings."""
-    read = set().union(*(dag.raw_sources(name) for name in selected))
+    con: duckdb.DuckDBPyConnection,
+    dag: Dag,
+    selected: list[str],
+    options: BuildOptions,
+    as_of: datetime,
+) -> list[tuple[ModelResult, tuple[int, int] | None]]:
+    """A source's suite (`expectations/raw_events.json`) gates the batches a build's models read
+    straight from it, before they run (helper-78: a rule added to a source's suite ran in
+    `profiler check` only, and the build published the row it refused).
+
+    What is validated: the batches loaded since the suite last passed (every batch after an edit
+    of the suite or a replaced batch; `_profiler.settings` `gated:<table>`), up to the as-of. A
+    refusal sticks to its batches (`refused:<table>`) until one is replaced or the suite edited:
+    batches loaded later are judged on their own, never with it (helper-81: a `mostly` refusal
+    passed once a clean batch joined it). A failure blocks the source's readers, which keep their
+    tables; the raw rows stay as ingest loaded them. Returns, per source that failed or warned,
+    its result and its refused batches (first, last), None when it passed."""
+    from profiler.sources import SOURCES
+
+    read = {p for name in selected for p in dag.run_parents(name) if p not in dag.models}
     said = []
-    for table in sorted(read):
+    for source in (s for s in SOURCES.values() if s.table in read):
+        table = source.table
         fingerprint = options.gate.suite_fingerprint(table)
         if not fingerprint or not has_table(con, table):
             continue
         (newest,) = con.execute(
-            f"SELECT max(batch_id) FROM {SCHEMA}.batches WHERE source = ?", [table[len("raw_") :]]
+            f"SELECT max(batch_id) FROM {SCHEMA}.batches WHERE source = ?", [source.name]
         ).fetchone()
         through, _, passed_suite = (get_setting(con, f"gated:{table}") or "").partition(" ")
-        after = int(through) if through and passed_suite == fingerprint else None
-        if newest is None or (after is not None and newest <= after):
+        after = int(through) if through and passed_suite == fingerprint else 0
+        stuck, _, stuck_suite = (get_setting(con, f"refused:{table}") or "").partition(" ")
+        last = int(stuck) if stuck and stuck_suite == fingerprint and int(stuck) > after else newest
+        if newest is None or newest <= after:
             continue
+        # a look at the past reads its rows up to the as-of: those are checked, and nothing is
+        # recorded as passed (helper-81: batches it never reads refused it)
+        before = None
+        if source.time_column:
+            (latest,) = con.execute(
+                f"SELECT max({source.time_column}) FROM {table} WHERE {BATCH_COLUMN} > ? "
+                f"AND {BATCH_COLUMN} <= ?",
+                [after, last],
+            ).fetchone()
+            before = as_of if latest is not None and latest > as_of else None
         t0 = time.perf_counter()
-        out = options.gate.check_source(con, table, after)
-        what = (
-            "the batches loaded since its suite last passed"
-            if after is not None
-            else "every batch (its suite is new or changed, or a batch was replaced)"
+        out = options.gate.check_source(con, table, after, last, before)
+        if out.passed and before is None:
+            put_setting(con, f"gated:{table}", f"{last} {fingerprint}")
+        elif not out.passed:
+            put_setting(con, f"refused:{table}", f"{last} {fingerprint}")
+        batches = (
+            "every batch (its suite is new or changed, or a batch was replaced)"
+            if after == 0
+            else f"batch(es) {after + 1}..{last}, loaded since its suite last passed"
         )
-        source = table[len("raw_") :]
         fix = (
-            f"the rows stay as loaded, and every model reading {table} keeps its last table: "
-            f"correct the batch (`profiler ingest {source} FILE --replace-batch N`; the keys above "
-            f"name it) or expectations/{table}.json, then build"
+            f"correct the batch (`profiler ingest {source.name} FILE --replace-batch N`, N the "
+            f"_batch_id of the rows above) or "
+            if out.errors
+            else ""
         )
         result = ModelResult(
             table,
             "source",
             "success" if out.passed else "error",
             "skip" if out.passed else "gate",
-            what,
+            batches,
             message="\n".join(
-                [*out.warnings, *out.errors, *out.raised, *([] if out.passed else [fix])]
+                [*out.warnings, *out.errors, *out.raised]
+                + (
+                    []
+                    if out.passed
+                    else [
+                        f"the rows stay as loaded, and every model reading {table} keeps its last "
+                        f"table: {fix}fix expectations/{table}.json, then build"
+                    ]
+                )
             ),
             execution_time=round(time.perf_counter() - t0, 3),
             validations=out.results,
             gate_time=round(out.seconds, 3),
         )
-        if out.passed:
-            put_setting(con, f"gated:{table}", f"{newest} {fingerprint}")
         if not out.passed or out.warnings:  # a pass says nothing unless it warns
-            said.append(result)
+            said.append((result, None if out.passed else (after + 1, last)))
     return said
+
+
+def _refused_batches(con: duckdb.DuckDBPyConnection, options: BuildOptions) -> dict[str, tuple]:
+    """Per source whose suite refused batches that nothing has replaced since: the batches not
+    passed, (first, last): the refused ones and any loaded after them, not validated yet."""
+    held = {}
+    for table in ("raw_events", "raw_feedback"):
+        fingerprint = options.gate.suite_fingerprint(table)
+        stuck, _, suite = (get_setting(con, f"refused:{table}") or "").partition(" ")
+        through, _, passed_suite = (get_setting(con, f"gated:{table}") or "").partition(" ")
+        after = int(through) if through and passed_suite == fingerprint else 0
+        if fingerprint and stuck and suite == fingerprint and int(stuck) > after:
+            held[table] = (after + 1, 2**62)
+    return held
+
+
+def newest_passed(con: duckdb.DuckDBPyConnection, refused: dict[str, tuple[int, int]]):
+    """The data's as-of (`state.newest_data`) without the rows of refused batches."""
+    for table in ("raw_events", "raw_feedback"):
+        first, last = refused.get(table, (0, -1))
+        (newest,) = con.execute(
+            f"SELECT max(ts) FROM {table} WHERE {BATCH_COLUMN} NOT BETWEEN ? AND ?", [first, last]
+        ).fetchone()
+        if newest:
+            return newest
+    return None
 
 
 def _run(

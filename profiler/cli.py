@@ -542,7 +542,7 @@ def watch(
             times_utc,
             decimal_point,
         )
-        watch_folder(
+        ok = watch_folder(
             _settings(project_dir, warehouse),
             directory,
             every,
@@ -552,6 +552,8 @@ def watch(
         )
     except ProfilerError as err:
         _fail(str(err))
+    if not ok:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -68,6 +68,7 @@ from profiler.gate_suites import (
     slice_local,
 )
 from profiler.materialize import Staged, quote, relation_type
+from profiler.plan import ts_literal
 from profiler.project import Kind
 from profiler.publish import GateOutcome
 from profiler.runlog import ValidationResult
@@ -350,25 +351,34 @@ class ExpectationGate:
         return out
 
     def check_source(
-        self, con: duckdb.DuckDBPyConnection, table: str, after_batch: int | None
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        after: int,
+        through: int,
+        before: datetime | None = None,
     ) -> GateOutcome:
-        """A source's suite (`expectations/raw_events.json`) on the batches loaded after
-        `after_batch` (every batch when None): row-level expectations and uniqueness that includes
-        the batch column on those rows, the rest on the whole table."""
+        """A source's suite (`expectations/raw_events.json`) on its batches after `after` up to
+        `through` (and, with `before`, its rows timed up to then): row-level expectations and
+        uniqueness that includes the batch column on those rows, the rest on the whole table as
+        the build reads it."""
         suite = self.suites[table]
+        source = next(s for s in SOURCES.values() if s.table == table)
         t0 = time.perf_counter()
-        whole = f"SELECT * FROM {quote(table)}"
+        upto = f" WHERE {source.time_column} <= {ts_literal(before)}" if before else ""
+        whole = f"SELECT * FROM {quote(table)}{upto}"
         rows = (
-            whole if after_batch is None else f"{whole} WHERE {BATCH_COLUMN} > {int(after_batch)}"
+            f"{whole}{' AND' if upto else ' WHERE'} {BATCH_COLUMN} > {int(after)} "
+            f"AND {BATCH_COLUMN} <= {int(through)}"
         )
         try:
             params = supply_parameters(
                 con, parameter_names(suite.expectations), None, self.as_of or _newest(con)
             )
-            source = next(s for s in SOURCES.values() if s.table == table)
-            # the rows' keys name the batch that sent them, for `--replace-batch`
-            default = (source.key, *filter(None, (source.time_column,)), BATCH_COLUMN)
-            keys = list(suite.key_columns or default)
+            # the rows' keys name the batch that sent them, for `--replace-batch` (helper-81: a
+            # suite's own key_columns left it out)
+            keys = list(suite.key_columns or (source.key, *filter(None, (source.time_column,))))
+            keys = list(dict.fromkeys([*keys, BATCH_COLUMN]))
             batch = frozenset({BATCH_COLUMN})
             out = outcome(table, validate(con, suite, rows, whole, params, keys, batch, "sql"))
         except Exception as err:

@@ -248,17 +248,13 @@ def resolve_columns(
             "(any other name for a column to leave out)"
         )
     other = _another_sources_file(source, found) if not mapping and not constant else None
-    if missing and other:  # helper-80: a reviews file sent as events was told --event-type
-        raise ProfilerError(
-            f"{file} lacks required {source.name} column(s) {', '.join(missing)}, and its columns "
-            f"({', '.join(found)}) are those of {other} (`profiler ingest {other} {file}`); "
-            f"if it is {source.name} all the same, name the columns with --map"
-            + (
-                " (or a file of one kind of event: --event-type purchase)"
-                if "event_type" in missing
-                else ""
-            )
-        )
+    # helper-80: a reviews file sent as events was told --event-type, which loaded its reviews
+    # as purchases; an events file sent as users made each id a registered user
+    theirs = (
+        f"its columns are those of {other} ("
+        + " or ".join(f"`profiler ingest {o} {file}`" for o in (other or "").split(" or "))
+        + ")"
+    )
     if missing:
         hint = "name the right ones with " + " ".join(f"--map {m}=COLUMN" for m in missing)
         if "event_type" in missing:
@@ -274,14 +270,14 @@ def resolve_columns(
             )
         raise ProfilerError(
             f"{file} lacks required {source.name} column(s) {', '.join(missing)}; "
-            f"found: {', '.join(found) or '(none)'}; {hint}"
+            f"found: {', '.join(found) or '(none)'}; "
+            + (f"{theirs}; if it is {source.name} all the same, {hint}" if other else hint)
         )
-    if other and set(resolved) <= {source.key}:  # helper-80: an events file sent as users
+    if other and set(resolved) <= {source.key}:
         raise ProfilerError(
-            f"{file} sends {source.name} no column but {source.key}, and its columns "
-            f"({', '.join(found)}) are those of {other} (`profiler ingest {other} {file}`); "
-            f"loaded as {source.name}, each {source.key} would become one of the shop's "
-            f"{source.name}. To load the ids alone, send a file of the {source.key} column"
+            f"{file} sends {source.name} no column but {source.key}, and {theirs}; loaded as "
+            f"{source.name}, each {source.key} would become one of the shop's {source.name}. "
+            f"To load the ids alone, send a file of the {source.key} column"
         )
     ignored = []
     for position, name in enumerate(found, 1):
@@ -351,24 +347,27 @@ def joined_date_and_time(
 
 
 def _another_sources_file(source: Source, found: Sequence[str]) -> str | None:
-    """The source, of those whose records say what they are (events' `event_type`, feedback's
+    """The source(s), of those whose records say what they are (events' `event_type`, feedback's
     `kind`), whose required columns a file's header all names (by name or synonym), when it is
-    not `source`; None when none or several."""
+    not `source` and names no column only `source` has; None when none."""
     from profiler.sources import SOURCES
 
     names = {loose(name) for name in found}
+
+    def named(c) -> bool:
+        return any(loose(n) in names for n in (c.name, *c.synonyms))
+
     fits = [
         other.name
         for other in SOURCES.values()
         if other.name != source.name
         and any(c in other.required for c in ("event_type", "kind"))
-        and all(
-            any(loose(n) in names for n in (c.name, *c.synonyms))
-            for c in other.columns
-            if c.required
-        )
+        and all(named(c) for c in other.columns if c.required)
+        # a column only `source` has says the file is `source`'s after all (helper-81: reviews
+        # whose kind column is called `event`, with a rating and a text)
+        and not any(named(c) for c in source.columns if c.name not in other.column_names_lower())
     ]
-    return fits[0] if len(fits) == 1 else None
+    return " or ".join(fits) or None
 
 
 def loose(name: str) -> str:

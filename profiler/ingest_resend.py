@@ -76,7 +76,10 @@ def take_out(
     new_lineage(con)  # models trained on the rows that left are not reused
     # the source's suite validates the whole table at the next build: the new rows may carry the
     # batch id of rows it passed before (`build._gate_sources`)
-    con.execute(f"DELETE FROM {SCHEMA}.settings WHERE name = ?", [f"gated:{src.table}"])
+    con.execute(
+        f"DELETE FROM {SCHEMA}.settings WHERE name IN (?, ?)",
+        [f"gated:{src.table}", f"refused:{src.table}"],
+    )
     for state in read_states(con).values():
         if not Kind(state.kind).keeps_history:
             forget_model(con, state.name)

@@ -38,7 +38,12 @@ class Gate(Protocol):
     def suite_fingerprint(self, table: str) -> str: ...
 
     def check_source(
-        self, con: duckdb.DuckDBPyConnection, table: str, after_batch: int | None
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        after: int,
+        through: int,
+        before: datetime | None = None,
     ) -> GateOutcome: ...
 
 
@@ -55,7 +60,12 @@ class OpenGate:
         return ""
 
     def check_source(
-        self, con: duckdb.DuckDBPyConnection, table: str, after_batch: int | None
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        after: int,
+        through: int,
+        before: datetime | None = None,
     ) -> GateOutcome:
         return GateOutcome()
 

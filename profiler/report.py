@@ -58,21 +58,23 @@ class BuildPrinter:
     def summary(self, con, run: RunResults, warehouse: Path, as_of_given: bool = False) -> None:
         from profiler.build import PAST_AS_OF
 
-        worked = sum(r.action != "skip" and r.status == "success" for r in run.results)
-        bad = [r for r in run.results if r.status in ("error", "blocked")]
-        held = sum(r.status == "skipped" for r in run.results)  # behind a failed upstream
+        # a source's suite is said apart, not counted as a model (helper-81: 25 of 24 models)
+        models = [r for r in run.results if r.kind != "source"]
+        refused = [r.model for r in run.results if r.kind == "source" and r.status == "error"]
+        worked = sum(r.action != "skip" and r.status == "success" for r in models)
+        bad = [r for r in models if r.status in ("error", "blocked")]
+        held = sum(r.status == "skipped" for r in models)  # behind a failed upstream
         # a history a look at the past leaves as it is is not up to date (helper-69)
-        kept = sum(r.action == "skip" and r.reason == PAST_AS_OF for r in run.results)
+        kept = sum(r.action == "skip" and r.reason == PAST_AS_OF for r in models)
         # an ephemeral model is never built, so never "up to date" either (helper-75: a first
         # build said "1 up to date")
-        inlined = sum(r.kind == "ephemeral" and r.status == "success" for r in run.results)
-        # a source's suite that passed with warnings is said, not counted as a model
-        inlined += sum(r.kind == "source" and r.status == "success" for r in run.results)
+        inlined = sum(r.kind == "ephemeral" and r.status == "success" for r in models)
         zone = warehouse_zone(con) or DEFAULT
         shop_time = f" ({zone})" if zone != DEFAULT else ""
         self.console.print(
-            f"as of {run.as_of}{shop_time}: {worked} model(s) built, {len(run.results) - worked - len(bad) - held - kept - inlined} up to date, {len(bad)} failed"
+            f"as of {run.as_of}{shop_time}: {worked} model(s) built, {len(models) - worked - len(bad) - held - kept - inlined} up to date, {len(bad)} failed"
             + (f", {held} not built (upstream failed)" if held else "")
+            + (f", new batches of {', '.join(refused)} refused by its suite" if refused else "")
             + (f", {kept} history left as it is (an as-of in its past)" if kept else "")
             + f", in {run.elapsed_time:.2f}s",
             soft_wrap=True,

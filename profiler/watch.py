@@ -101,9 +101,10 @@ def watch_folder(
     *,
     once: bool = False,
     readings: dict | None = None,
-) -> None:
+) -> bool:
     """`readings`: source -> (mapping, `Reading`), from `commands.landing_readings`; None reads
-    every file as sent."""
+    every file as sent. False when the last build did not publish everything (`--once` then
+    exits 1, as `profiler build` does)."""
     from rich.markup import escape
 
     from profiler.commands import build_project, ingest_file
@@ -135,6 +136,7 @@ def watch_folder(
     # data a watch stopped before building (or a busy warehouse kept from building) is built on
     # the first scan; a build with nothing new costs well under a second
     pending = settings.warehouse.exists()
+    ok = True  # the last build published everything (helper-81: --once said 0 after a refusal)
     try:
         while not stop.requested:
             arrived = 0
@@ -185,7 +187,7 @@ def watch_folder(
                 console.print("no events yet: the profile is built once events arrive in events/")
             if pending and not stop.requested and _has_events(settings):
                 try:
-                    build_project(settings, None, False, None, console)
+                    ok = build_project(settings, None, False, None, console)
                     pending = False
                 except Busy as err:
                     console.print(f"build: {escape(str(err))}; built at the next scan")
@@ -196,6 +198,7 @@ def watch_folder(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     console.print("stopped")
+    return ok
 
 
 def _has_events(settings: Settings) -> bool:

@@ -839,7 +839,20 @@ def test_a_sources_suite_gates_the_batches_a_build_reads(
         f"ts='2017-12-03 20:00:00' _batch_id={batch}" in out
     ), out
     assert "--replace-batch N" in out and "upstream raw_events failed its suite" in out
+    assert "new batches of raw_events refused by its suite" in out
+    # the refused row does not move the as-of of what did build (helper-81)
+    assert "as of 2017-12-03T15:59:28:" in out, out
     assert _profile_rows(wh) == before
+    # a refusal sticks to its batch: a good batch after it is no way round it (helper-81: a
+    # `mostly` rule passed the two together), and a selection reading no raw table builds
+    later = tmp_path / "later.csv"
+    later.write_text("user_id,event_type,ts,item_id,price\n2,purchase,2017-12-03 21:00:00,7,9\n")
+    run_cli("ingest", "events", str(later), warehouse=wh, project=edited)
+    out = " ".join(run_cli("build", warehouse=wh, project=edited, ok=False).split())
+    assert f"_batch_id={batch}" in out and "refused by its suite" in out, out
+    assert _profile_rows(wh) == before
+    out = run_cli("build", "--select", "user_profile", warehouse=wh, project=edited)
+    assert "refused" not in out and _profile_rows(wh) == before, out
     run_cli("ingest", "events", str(good), "--replace-batch", batch, warehouse=wh, project=edited)
     out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
     assert _profile_rows(wh) != before
@@ -849,6 +862,7 @@ def test_a_sources_suite_gates_the_batches_a_build_reads(
         "failed (warn)" in out
     ), out
     assert "0 failed" in out and re.search(r"\d+ model\(s\) built, 0 up to date", out), out
+    assert "as of 2017-12-03T21:00:00:" in out, out
     with duckdb.connect(str(wh), read_only=True) as con:
         gated = "SELECT count(*) FROM _profiler.validations WHERE table_name = 'raw_events'"
         runs = con.execute(gated).fetchone()[0]

@@ -3374,6 +3374,11 @@ def test_a_file_of_another_source_is_refused_with_the_right_command(tmp_path):
     out = " ".join(run_cli("ingest", "users", str(REES46), warehouse=wh, ok=False).split())
     assert f"are those of events (`profiler ingest events {REES46}`)" in out, out
     assert "each user_id would become one of the shop's users" in out
+    # a column only feedback has (a rating) says it is feedback, whatever its kind is called
+    # (helper-81: told it was an events file)
+    named = write(tmp_path / "named.csv", "user_id,event,ts,rating\n5,review,2019-10-02,4\n")
+    out = " ".join(run_cli("ingest", "feedback", str(named), warehouse=wh, ok=False).split())
+    assert "those of" not in out and "--map kind=COLUMN" in out, out
     # what each file is, it loads as; an events file with item attributes is a catalogue too
     run_cli("ingest", "feedback", str(reviews), warehouse=wh)
     assert "loaded" in run_cli("ingest", "items", str(REES46), warehouse=wh)

@@ -1021,8 +1021,14 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
     run_cli("build", warehouse=wh, project=project)
     out = run_cli("show", "ADA.QUILL@example.com", warehouse=wh, project=project)
     assert re.search(r"purchases_lifetime\s+2\b", out), out
-    # each line says what its number is (helper-80: rfm_frequency 1 beside 2 purchases)
+    # each line says what its number is (helper-80: rfm_frequency 1 beside 2 purchases), in a
+    # whole clause (helper-81: one was cut inside its parentheses)
     assert re.search(r"rfm_frequency\s+1\s+purchase days minus one \(repeat purchase", out), out
+    from profiler.serve.show import _what_each_says
+    from profiler.settings import load_settings
+
+    said = _what_each_says(load_settings(REPO))
+    assert len(said) > 100 and all(t.count("(") == t.count(")") for t in said.values())
     assert out.splitlines()[0].endswith(" (ADA.QUILL@example.com)")
     with duckdb.connect(str(wh), read_only=True) as con:
         assert con.execute(

@@ -428,3 +428,25 @@ def test_guest_orders_as_customer_0_over_daily_files_are_warned_at_the_build(
         )
     out = " ".join(run_cli("build", warehouse=wh, project=project).split())
     assert "WARNING: user '0' has 20 events, more than 3x anyone else" in out, out
+
+
+def test_watch_once_exits_non_zero_when_its_build_is_refused(tmp_path: Path) -> None:
+    """helper-81: `watch --once` exited 0 after a build its gate refused, so a scheduler saw a
+    success. A source's suite that the landed orders fail (a price above 1) refuses the build."""
+    import json
+
+    land, _ = landing(tmp_path / "landing")
+    wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "project")
+    (project / "expectations").mkdir(exist_ok=True)
+    rule = {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "price", "max_value": 1},
+    }
+    (project / "expectations" / "raw_events.json").write_text(
+        json.dumps({"name": "raw_events", "expectations": [rule]})
+    )
+    out = run_cli(
+        "watch", str(land), "--once", "--map", "events.user_id=buyer", *OPTIONS,
+        warehouse=wh, project=project, ok=False,
+    )  # fmt: skip
+    assert "new batches of raw_events refused by its suite" in " ".join(out.split()), out

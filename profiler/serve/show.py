@@ -174,7 +174,18 @@ def _what_each_says(settings: Settings) -> dict[str, str]:
     profile = load_project(settings.project_dir).get("user_profile")
     if profile is None:
         return {}
-    return {name: doc.split("; ")[0] for name, doc in profile.columns.items()}
+    return {name: _first_clause(doc) for name, doc in profile.columns.items()}
+
+
+def _first_clause(doc: str) -> str:
+    """A description up to its first `; ` outside parentheses (helper-81: "complaints per
+    purchase day (an order proxy" was cut inside one)."""
+    depth = 0
+    for i, ch in enumerate(doc):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and doc.startswith("; ", i):
+            return doc[:i]
+    return doc
 
 
 def _changes(names: list[str], rows: list[list]) -> list[tuple[str, str]]:
