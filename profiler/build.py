@@ -321,10 +321,8 @@ def _gate_sources(
         (newest,) = con.execute(
             f"SELECT max(batch_id) FROM {SCHEMA}.batches WHERE source = ?", [source.name]
         ).fetchone()
-        through, _, passed_suite = (get_setting(con, f"gated:{table}") or "").partition(" ")
-        after = int(through) if through and passed_suite == fingerprint else 0
-        stuck, _, stuck_suite = (get_setting(con, f"refused:{table}") or "").partition(" ")
-        last = int(stuck) if stuck and stuck_suite == fingerprint and int(stuck) > after else newest
+        after, stuck = _gate_marks(con, table, fingerprint)
+        last = stuck or newest
         if newest is None or newest <= after:
             continue
         # a look at the past reads its rows up to the as-of: those are checked, and nothing is
@@ -380,16 +378,25 @@ def _gate_sources(
     return said
 
 
+def _gate_marks(con: duckdb.DuckDBPyConnection, table: str, fingerprint: str) -> tuple[int, int]:
+    """What a source's suite (at this fingerprint) passed and refused: (the last batch it
+    passed, 0 for none; the last batch of its standing refusal, 0 for none)."""
+    marks = []
+    for key in ("gated", "refused"):
+        batch, _, suite = (get_setting(con, f"{key}:{table}") or "").partition(" ")
+        marks.append(int(batch) if batch and suite == fingerprint else 0)
+    after, stuck = marks
+    return after, stuck if stuck > after else 0
+
+
 def _refused_batches(con: duckdb.DuckDBPyConnection, options: BuildOptions) -> dict[str, tuple]:
     """Per source whose suite refused batches that nothing has replaced since: the batches not
     passed, (first, last): the refused ones and any loaded after them, not validated yet."""
     held = {}
     for table in ("raw_events", "raw_feedback"):
         fingerprint = options.gate.suite_fingerprint(table)
-        stuck, _, suite = (get_setting(con, f"refused:{table}") or "").partition(" ")
-        through, _, passed_suite = (get_setting(con, f"gated:{table}") or "").partition(" ")
-        after = int(through) if through and passed_suite == fingerprint else 0
-        if fingerprint and stuck and suite == fingerprint and int(stuck) > after:
+        after, stuck = _gate_marks(con, table, fingerprint) if fingerprint else (0, 0)
+        if stuck:
             held[table] = (after + 1, 2**62)
     return held
 
