@@ -260,7 +260,7 @@ def build_project(
                 with printer:
                     run = run_build(con, settings.project_dir, options)
             except BaseException as err:  # Ctrl-C, SIGTERM: say which models it published
-                # (helper-80: one published as the stop came had no line, and the run no row)
+                # (helper-80: one published as the stop came had no line)
                 err.published = _published_since(con, versions)
                 raise
             kept = publish_serving_copy(settings, con, run) if run.status == "success" else None

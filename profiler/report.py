@@ -74,7 +74,12 @@ class BuildPrinter:
         self.console.print(
             f"as of {run.as_of}{shop_time}: {worked} model(s) built, {len(models) - worked - len(bad) - held - kept - inlined} up to date, {len(bad)} failed"
             + (f", {held} not built (upstream failed)" if held else "")
-            + (f", new batches of {', '.join(refused)} refused by its suite" if refused else "")
+            + (
+                f", new batches of {', '.join(refused)} refused by "
+                + ("its suite" if len(refused) == 1 else "their suites")
+                if refused
+                else ""
+            )
             + (f", {kept} history left as it is (an as-of in its past)" if kept else "")
             + f", in {run.elapsed_time:.2f}s",
             soft_wrap=True,
