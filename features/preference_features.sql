@@ -59,11 +59,11 @@ SELECT
     u.user_id,
     t.as_of,
     i.top_category_1,
-    round(i.top_category_1_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_category_1_score * i.to_as_of)) AS INTEGER))) AS top_category_1_affinity,
+    round(i.top_category_1_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(nullif(i.top_category_1_score * i.to_as_of, 0))) AS INTEGER))) AS top_category_1_affinity,
     i.top_category_2,
-    round(i.top_category_2_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_category_2_score * i.to_as_of)) AS INTEGER))) AS top_category_2_affinity,
+    round(i.top_category_2_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(nullif(i.top_category_2_score * i.to_as_of, 0))) AS INTEGER))) AS top_category_2_affinity,
     i.top_category_3,
-    round(i.top_category_3_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_category_3_score * i.to_as_of)) AS INTEGER))) AS top_category_3_affinity,
+    round(i.top_category_3_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(nullif(i.top_category_3_score * i.to_as_of, 0))) AS INTEGER))) AS top_category_3_affinity,
     -- a category's spend and the total are summed in different orders: float rounding can put
     -- a share that is really 1 a hair above it (seen at 100M events), so cap it there (least() would
     -- turn a NULL share into 1)
@@ -74,11 +74,11 @@ SELECT
     CASE WHEN i.spend > 0 AND i.top_category_3_spend >= i.spend THEN 1.0 ELSE i.top_category_3_spend / nullif(i.spend, 0) END
         AS top_category_3_spend_share,
     i.top_brand_1,
-    round(i.top_brand_1_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_brand_1_score * i.to_as_of)) AS INTEGER))) AS top_brand_1_affinity,
+    round(i.top_brand_1_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(nullif(i.top_brand_1_score * i.to_as_of, 0))) AS INTEGER))) AS top_brand_1_affinity,
     i.top_brand_2,
-    round(i.top_brand_2_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_brand_2_score * i.to_as_of)) AS INTEGER))) AS top_brand_2_affinity,
+    round(i.top_brand_2_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(nullif(i.top_brand_2_score * i.to_as_of, 0))) AS INTEGER))) AS top_brand_2_affinity,
     i.top_brand_3,
-    round(i.top_brand_3_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(i.top_brand_3_score * i.to_as_of)) AS INTEGER))) AS top_brand_3_affinity,
+    round(i.top_brand_3_score * i.to_as_of, greatest(9, 8 - CAST(floor(log10(nullif(i.top_brand_3_score * i.to_as_of, 0))) AS INTEGER))) AS top_brand_3_affinity,
     coalesce(i.categories_engaged, 0) AS categories_engaged,
     coalesce(i.brands_engaged, 0) AS brands_engaged,
     p.avg_price_viewed,
