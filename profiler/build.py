@@ -36,7 +36,7 @@ from profiler.publish import Gate, OpenGate, publish
 from profiler.runlog import ModelResult, RunResults
 from profiler.schedule import NodeFailed, run_in_order
 from profiler.shop_time import in_shop_time
-from profiler.sources import BATCH_COLUMN
+from profiler.sources import SOURCES
 from profiler.state import (
     SCHEMA,
     ModelState,
@@ -309,8 +309,6 @@ def _gate_sources(
     passed once a clean batch joined it). A failure blocks the source's readers, which keep their
     tables; the raw rows stay as ingest loaded them. Returns, per source that failed or warned,
     its result and its refused batches (first, last), None when it passed."""
-    from profiler.sources import SOURCES
-
     read = {p for name in selected for p in dag.run_parents(name) if p not in dag.models}
     said = []
     for source in (s for s in SOURCES.values() if s.table in read):
@@ -327,14 +325,12 @@ def _gate_sources(
             continue
         # a look at the past reads its rows up to the as-of: those are checked, and nothing is
         # recorded as passed (helper-81: batches it never reads refused it)
-        before = None
-        if source.time_column:
-            (latest,) = con.execute(
-                f"SELECT max({source.time_column}) FROM {table} WHERE {BATCH_COLUMN} > ? "
-                f"AND {BATCH_COLUMN} <= ?",
-                [after, last],
-            ).fetchone()
-            before = as_of if latest is not None and latest > as_of else None
+        (latest,) = con.execute(
+            f"SELECT max(max_ts) FROM {SCHEMA}.batches WHERE source = ? AND batch_id > ? "
+            "AND batch_id <= ?",
+            [source.name, after, last],
+        ).fetchone()
+        before = as_of if source.time_column and latest is not None and latest > as_of else None
         t0 = time.perf_counter()
         out = options.gate.check_source(con, table, after, last, before)
         if out.passed and before is None:
@@ -402,11 +398,14 @@ def _refused_batches(con: duckdb.DuckDBPyConnection, options: BuildOptions) -> d
 
 
 def newest_passed(con: duckdb.DuckDBPyConnection, refused: dict[str, tuple[int, int]]):
-    """The data's as-of (`state.newest_data`) without the rows of refused batches."""
-    for table in ("raw_events", "raw_feedback"):
-        first, last = refused.get(table, (0, -1))
+    """The data's as-of (`state.newest_data`) without the batches not passed, from the batches'
+    own time ranges as `newest_data(through_batch=)` reads them."""
+    for source in ("events", "feedback"):
+        first, last = refused.get(f"raw_{source}", (0, -1))
         (newest,) = con.execute(
-            f"SELECT max(ts) FROM {table} WHERE {BATCH_COLUMN} NOT BETWEEN ? AND ?", [first, last]
+            f"SELECT max(max_ts) FROM {SCHEMA}.batches WHERE source = ? AND loaded > 0 "
+            "AND superseded_by IS NULL AND batch_id NOT BETWEEN ? AND ?",
+            [source, first, last],
         ).fetchone()
         if newest:
             return newest

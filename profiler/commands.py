@@ -319,9 +319,12 @@ def build_project(
 
 
 def _versions(con) -> dict[str, int]:
-    from profiler.state import ensure_schema, read_states
+    """Each model's state version; none before the first build made the state (the build's own
+    `ensure_schema` does, once)."""
+    from profiler.state import SCHEMA, has_table, read_states
 
-    ensure_schema(con)
+    if not has_table(con, "models", SCHEMA):
+        return {}
     return {name: state.version for name, state in read_states(con).items()}
 
 

@@ -250,9 +250,9 @@ def resolve_columns(
     other = _another_sources_file(source, found) if not mapping and not constant else None
     # helper-80: a reviews file sent as events was told --event-type, which loaded its reviews
     # as purchases; an events file sent as users made each id a registered user
-    theirs = (
+    theirs = other and (
         f"its columns are those of {other} ("
-        + " or ".join(f"`profiler ingest {o} {file}`" for o in (other or "").split(" or "))
+        + " or ".join(f"`profiler ingest {o} {file}`" for o in other.split(" or "))
         + ")"
     )
     if missing:
