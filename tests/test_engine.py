@@ -517,7 +517,7 @@ def test_daily_builds_at_the_end_of_each_day_keep_each_days_history(
     wh = tmp_path / "wh.duckdb"
     for day, batch in zip(days, batches, strict=True):
         run_cli("ingest", "events", str(batch), warehouse=wh, project=project)
-        run_cli("build", "--as-of", f"{day}T23:59:59", warehouse=wh, project=project)
+        out = run_cli("build", "--as-of", f"{day}T23:59:59", warehouse=wh, project=project)
     with duckdb.connect(str(wh), read_only=True) as con:
         stamps = con.execute(
             "SELECT strftime(valid_from, '%Y-%m-%d %H:%M:%S'), count(*) FROM user_profile_history "
@@ -526,8 +526,15 @@ def test_daily_builds_at_the_end_of_each_day_keep_each_days_history(
         (first,) = con.execute(
             "SELECT count(DISTINCT user_id) FROM raw_events WHERE ts < '2017-11-26'"
         ).fetchone()
+        (closed,) = con.execute(
+            "SELECT count(*) FROM user_profile_history WHERE valid_to = '2017-11-27 23:59:59'"
+        ).fetchone()
     assert [s for s, _ in stamps] == [f"{d} 23:59:59" for d in days], stamps
     assert stamps[0][1] == first  # day one's users keep the version they were first seen with
+    # the last build says what it moved ("out" is the current state's rows, every user)
+    opened = stamps[-1][1]
+    assert 0 < closed < opened  # users who changed, and users seen for the first time
+    assert f"user_profile_history: {opened:,} version(s) opened, {closed:,} closed" in out, out
 
 
 def test_changed_model_rebuilds_it_and_its_descendants_only(

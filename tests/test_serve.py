@@ -1057,6 +1057,26 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
     assert "first seen at 2018-01-05 10:00:00, after the profile's as-of" in late, late
 
 
+def test_show_keeps_the_meanings_beside_a_long_category(tmp_path: Path) -> None:
+    """helper-80: one long value (a category path) took the meanings off its whole group on 80
+    columns. It now wraps on its own line and the lines beside it keep theirs."""
+    from conftest import sql_project
+
+    project = sql_project(tmp_path / "project")
+    wh = tmp_path / "wh.duckdb"
+    events = tmp_path / "events.csv"
+    path = "computers.components.videocards.workstation.professional"
+    events.write_text(
+        "user_id,event_type,ts,item_id,category_path,price\n"
+        f"7,view,2017-11-20 10:00:00,1,{path},10\n7,purchase,2017-11-20 10:05:00,1,{path},10\n"
+    )
+    run_cli("ingest", "events", str(events), warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
+    out = run_cli("show", "7", warehouse=wh, project=project, width=80)
+    assert path in re.sub(r"\s+", "", out), out  # whole, wrapped or not
+    assert re.search(r"top_category_1_affinity +[0-9.]+ +its affinity", out), out
+
+
 def test_show_reads_an_id_as_ingest_stores_it(served: dict) -> None:
     """helper-70: ingest reads `１２３` (full-width) and `\u200f123` (a right-to-left mark) as
     id 123, but `show` looked them up as typed and found no one."""

@@ -16,6 +16,7 @@ from profiler.errors import ProfilerError
 from profiler.settings import Settings
 
 DIMENSIONS = ("basic", "behaviour", "preference", "rfm", "sentiment", "scores")
+VALUE_WIDTH = 28  # a longer value wraps, so the columns' meanings keep their room
 
 
 def column_dimensions(settings: Settings) -> dict[str, str]:
@@ -135,16 +136,23 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         if dim not in groups:
             continue
         table = Table(title=dim, title_justify="left", show_header=False, box=None, pad_edge=False)
+        rows = [(f"  {name}", _fmt(value), said.get(name, "")) for name, value in groups[dim]]
+        # what each column means, in the room the name and the value leave (none when narrow);
+        # a value longer than VALUE_WIDTH (a category path) takes its line's room for itself and
+        # wraps there, so one long value does not take the meanings off every other line
+        values = max((len(r[1]) for r in rows if len(r[1]) <= VALUE_WIDTH), default=0)
+        room = console.width - max(len(r[0]) for r in rows) - values - 4
         table.add_column(no_wrap=True)
         table.add_column(overflow="fold")
-        rows = [(f"  {name}", _fmt(value), said.get(name, "")) for name, value in groups[dim]]
-        # what each column means, in the room the name and the value leave (none when narrow)
-        room = console.width - max(len(r[0]) for r in rows) - max(len(r[1]) for r in rows) - 4
-        if room >= 24:
-            table.add_column(no_wrap=True, style="dim")
         for name, value, means in rows:
+            if room < 24 or len(value) > values or not means:
+                table.add_row(name, value)
+                continue
             cut = means if len(means) <= room else means[: room - 3].rstrip() + "..."
-            table.add_row(name, value, *([cut] if room >= 24 else []))
+            line = value.copy()
+            line.pad_right(values + 2 - len(value))
+            line.append(cut, style="dim")
+            table.add_row(name, line)
         console.print(table)
     for title, (headers, rows) in extras.items():
         table = Table(title=title, title_justify="left", box=None, pad_edge=False)
