@@ -264,26 +264,9 @@ def ingest(
     from profiler.ingest_summary import describe_ingest
 
     _console().print(describe_ingest(result), soft_wrap=True, markup=False)
-    if result.loaded == 0 and result.lines > 0:  # a scheduler must not see this as a success
-        _fail(f"nothing loaded from {result.lines:,} lines; they are in `quarantine`, see above")
-    if result.cut_record:  # helper-53: a day 40% short loaded, exit 0, and was built on
-        _fail(
-            f"{path.name} ends in the middle of its last line: cut short? what loaded stays; "
-            f"send it whole with --replace-batch {result.batch_id}"
-        )
-    # values it could not read, not lines left out by design (a skipped event type, GA4's
-    # page_view, an anonymous line, an event sent twice: helper-56)
-    unread = sum(n for why, n in result.quarantined.items() if why.startswith(UNREAD))
-    if unread > result.loaded:  # helper-50: 6 of 1,281 lines loaded, exit 0; a file read wrong
-        _fail(
-            f"only {result.loaded:,} of {result.lines:,} lines loaded ({unread:,} with values it "
-            "could not read, in `quarantine`, see above): read the way the hints say, send it "
-            "again with --replace"
-        )
-
-
-# quarantine reasons that mean a value was not read: a file read the wrong way
-UNREAD = ("bad_", "wrong_field_count", "early_timestamp", "future_timestamp", "lossy_id")
+    failure = result.failure()  # a scheduler must not see these as a success
+    if failure:
+        _fail(failure)
 
 
 @app.command()

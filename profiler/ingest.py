@@ -195,6 +195,31 @@ class IngestResult:
     # up to 200 distinct unreadable times, for the summary to find the format that reads them
     bad_times: list[str] = field(default_factory=list)
 
+    def failure(self) -> str | None:
+        """Why a scheduler must see this load as failed (`ingest` exits 1, `watch` rejects the
+        file), or None. What loaded stays either way."""
+        if self.loaded == 0 and self.lines > 0:
+            return f"nothing loaded from {self.lines:,} lines; they are in `quarantine`, with the reasons"
+        if self.cut_record:  # helper-53: a day 40% short loaded, exit 0, and was built on
+            return (
+                f"{Path(self.file).name} ends in the middle of its last line: cut short? what "
+                f"loaded stays; send it whole with --replace-batch {self.batch_id}"
+            )
+        # values it could not read, not lines left out by design (a skipped event type, GA4's
+        # page_view, an anonymous line, an event sent twice: helper-56)
+        unread = sum(n for why, n in self.quarantined.items() if why.startswith(UNREAD))
+        if unread > self.loaded:  # helper-50: 6 of 1,281 lines loaded, exit 0; a file read wrong
+            return (
+                f"only {self.loaded:,} of {self.lines:,} lines loaded ({unread:,} with values it "
+                "could not read, in `quarantine`): read the way the summary's hints say, send "
+                "it again with --replace"
+            )
+        return None
+
+
+# quarantine reasons that mean a value was not read: a file read the wrong way
+UNREAD = ("bad_", "wrong_field_count", "early_timestamp", "future_timestamp", "lossy_id")
+
 
 def ingest(
     con: duckdb.DuckDBPyConnection,

@@ -103,8 +103,8 @@ def watch_folder(
     readings: dict | None = None,
 ) -> bool:
     """`readings`: source -> (mapping, `Reading`), from `commands.landing_readings`; None reads
-    every file as sent. False when the last build did not publish everything (`--once` then
-    exits 1, as `profiler build` does)."""
+    every file as sent. False when the last build did not publish everything, or with `once` when
+    a file was rejected (`--once` then exits 1, as `profiler build` and `profiler ingest` do)."""
     from rich.markup import escape
 
     from profiler.commands import build_project, ingest_file
@@ -137,6 +137,7 @@ def watch_folder(
     # the first scan; a build with nothing new costs well under a second
     pending = settings.warehouse.exists()
     ok = True  # the last build published everything (helper-81: --once said 0 after a refusal)
+    rejected = False  # a file went to _rejected: --once exits 1, as `profiler ingest` does
     try:
         while not stop.requested:
             arrived = 0
@@ -165,6 +166,7 @@ def watch_folder(
                         continue  # what is there now is another file: the next scan takes it
                     _move(path, "_rejected", str(err))
                     console.print(f"[red]rejected[/red] {escape(path.name)}: {escape(str(err))}")
+                    rejected = True
                     continue
                 summary = describe_ingest(result)
                 console.print(
@@ -178,8 +180,11 @@ def watch_folder(
                         f"{escape(path.name)} was replaced while read; left for the next scan"
                     )
                     continue
-                if result.loaded == 0 and result.lines > 0:  # fix the reading, drop it in again
-                    _move(path, "_rejected", f"nothing loaded (lines in `quarantine`)\n{summary}")
+                failure = result.failure()  # as `profiler ingest` exits 1 (helper-84: a file
+                if failure:  # cut short went to _loaded, was built on, and --once said 0)
+                    _move(path, "_rejected", f"{failure}\n{summary}")
+                    console.print(f"[red]rejected[/red] {escape(path.name)}: {escape(failure)}")
+                    rejected = True
                     continue
                 _move(path, "_loaded")
             pending = pending or arrived > 0
@@ -198,7 +203,7 @@ def watch_folder(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     console.print("stopped")
-    return ok
+    return ok and not (once and rejected)
 
 
 def _has_events(settings: Settings) -> bool:

@@ -82,7 +82,7 @@ def test_watch_reads_each_folder_with_its_options(tmp_path: Path) -> None:
 def test_watch_without_the_options_rejects_the_export_with_the_reason(tmp_path: Path) -> None:
     land, _ = landing(tmp_path / "landing")
     wh, project = tmp_path / "wh.duckdb", sql_project(tmp_path / "p")
-    run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    run_cli("watch", str(land), "--once", warehouse=wh, project=project, ok=False)
     reason = (land / "events" / "_rejected" / "orders.csv.reason.txt").read_text()
     assert "--event-type purchase" in reason
     # moved back and read with the option it lacked, it loads; its old reason goes (helper-39)
@@ -198,12 +198,37 @@ def test_a_file_of_which_nothing_loaded_is_not_a_success(tmp_path: Path) -> None
                   warehouse=wh, project=project, ok=False)  # fmt: skip
     assert "0 loaded, 214 quarantined" in out and "error: nothing loaded from 214 lines" in out
     (land / "feedback" / "reviews.csv").unlink()
-    run_cli("watch", str(land), "--once", "--map", "events.user_id=buyer", *args[2:],
-            warehouse=wh, project=project)  # fmt: skip
+    out = run_cli("watch", str(land), "--once", "--map", "events.user_id=buyer", *args[2:],
+                  warehouse=wh, project=project, ok=False)  # fmt: skip
+    assert "rejected orders.csv: nothing loaded from 214 lines" in out, out
     reason = (land / "events" / "_rejected" / "orders.csv.reason.txt").read_text()
     assert reason.startswith("nothing loaded") and "bad_timestamp" in reason
     with duckdb.connect(str(wh), read_only=True) as con:  # each send's lines once, in quarantine
         assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (214,)
+
+
+def test_watch_rejects_a_file_cut_short_as_ingest_fails_it(tmp_path: Path) -> None:
+    """helper-84: `ingest` fails a file that ends inside its last line (cut short), but `watch`
+    archived it in `_loaded/`, built on it and said 0. Both now apply one rule: the file goes to
+    `_rejected/` with the way out, what loaded stays, and `--once` exits 1. Taobao."""
+    lines = TAOBAO.read_text().splitlines()
+    land, wh = tmp_path / "landing", tmp_path / "wh.duckdb"
+    project = sql_project(tmp_path / "project")
+    events = land / "events"
+    events.mkdir(parents=True)
+    cut = "\n".join(lines[:101]) + "\n" + lines[101][:12]  # a line stopped halfway
+    (events / "day.csv").write_text(cut)
+    (tmp_path / "day.csv").write_text(cut)
+    said = run_cli("ingest", "events", str(tmp_path / "day.csv"), warehouse=tmp_path / "i.duckdb",
+                   project=project, ok=False)  # fmt: skip
+    assert "day.csv ends in the middle of its last line" in said, said
+    out = run_cli("watch", str(land), "--once", warehouse=wh, project=project, ok=False)
+    assert "rejected day.csv: day.csv ends in the middle of its last line" in " ".join(out.split())
+    assert not (events / "_loaded").exists() or not list((events / "_loaded").iterdir())
+    reason = (events / "_rejected" / "day.csv.reason.txt").read_text()
+    assert "--replace-batch 1" in reason
+    with duckdb.connect(str(wh), read_only=True) as con:  # what loaded stays, as with ingest
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (100,)
 
 
 def test_watch_takes_every_file_and_overwrites_none(tmp_path: Path) -> None:
@@ -221,7 +246,7 @@ def test_watch_takes_every_file_and_overwrites_none(tmp_path: Path) -> None:
         "\n".join(x.replace(",", "\t") for x in [lines[0], *lines[201:251]])
     )
     (events / "orders.xlsx").write_bytes(b"PK\x03\x04 not a csv")
-    out = run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    out = run_cli("watch", str(land), "--once", warehouse=wh, project=project, ok=False)
     assert sorted(p.name for p in (events / "_loaded").iterdir()) == [
         "day.2.csv",
         "day.csv",
