@@ -17,7 +17,7 @@ import duckdb
 
 from profiler.materialize import Staged
 from profiler.runlog import ValidationResult
-from profiler.state import ModelState, record_intervals, write_state
+from profiler.state import ModelState, write_state
 
 
 @dataclass
@@ -102,13 +102,6 @@ def _swap(con: duckdb.DuckDBPyConnection, staged: Staged, new_state: ModelState)
     con.execute("BEGIN TRANSACTION")
     try:
         staged.apply(con)
-        if staged.plan.intervals or staged.plan.action == "full":
-            record_intervals(
-                con,
-                staged.model.name,
-                staged.plan.intervals,
-                replace=staged.plan.action == "full",
-            )
         write_state(con, new_state)
         con.execute("COMMIT")
     except BaseException:

@@ -4,7 +4,6 @@ A model's row says which batches it has incorporated (`watermark`, the highest g
 the as-of time it was built at, its fingerprints, a `version` new on every full rebuild, drawn
 from one sequence (so incremental children know they must rebuild too, also after
 `ingest --replace` forgot the models), and the parents' versions it last saw.
-Processed day intervals of time-incremental models are kept as merged `[start, end)` pairs.
 State rows are written in the same transaction as the data they describe: a killed build can
 never leave state that claims work the tables do not hold.
 """
@@ -27,8 +26,9 @@ _DDL = [
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.models (
         name VARCHAR PRIMARY KEY, kind VARCHAR, data_fingerprint VARCHAR, metadata_fingerprint VARCHAR,
         version BIGINT, watermark BIGINT, as_of TIMESTAMP, parent_versions VARCHAR, rows BIGINT)""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.intervals (
-        model VARCHAR, start_day DATE, end_day DATE)""",
+    # processed day intervals, written by earlier versions and read by none (days to rebuild
+    # come from the batches): gone, so nobody mistakes it for a record
+    f"DROP TABLE IF EXISTS {SCHEMA}.intervals",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.runs (
         run_id VARCHAR PRIMARY KEY, command VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
         as_of TIMESTAMP, status VARCHAR, models_built INTEGER, models_failed INTEGER)""",
@@ -244,7 +244,6 @@ def write_state(con: duckdb.DuckDBPyConnection, s: ModelState) -> None:
 
 def forget_model(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"DELETE FROM {SCHEMA}.models WHERE name = ?", [name])
-    con.execute(f"DELETE FROM {SCHEMA}.intervals WHERE model = ?", [name])
 
 
 def newest_data(
@@ -359,23 +358,3 @@ def merge_intervals(intervals: list[Interval]) -> list[Interval]:
 
 def days_to_intervals(days: list[date]) -> list[Interval]:
     return merge_intervals([(d, d + timedelta(days=1)) for d in days])
-
-
-def record_intervals(
-    con: duckdb.DuckDBPyConnection, model: str, new: list[Interval], *, replace: bool
-) -> None:
-    """Add processed intervals (or replace them after a full build); inside the publish transaction."""
-    old: list[Interval] = []
-    if not replace:
-        old = [
-            (r[0], r[1])
-            for r in con.execute(
-                f"SELECT start_day, end_day FROM {SCHEMA}.intervals WHERE model = ?", [model]
-            ).fetchall()
-        ]
-    con.execute(f"DELETE FROM {SCHEMA}.intervals WHERE model = ?", [model])
-    for start, end in merge_intervals(old + new):
-        con.execute(
-            f"INSERT INTO {SCHEMA}.intervals (model, start_day, end_day) VALUES (?, ?, ?)",
-            [model, start, end],
-        )

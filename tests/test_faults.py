@@ -202,14 +202,9 @@ def _snapshot(warehouse: Path) -> dict[str, tuple]:
             ).fetchone()
         if "_profiler.models" in snap:
             for (model,) in con.execute("SELECT name FROM _profiler.models").fetchall():
-                snap[f"state:{model}"] = (
-                    con.execute(
-                        "SELECT * FROM _profiler.models WHERE name = ?", [model]
-                    ).fetchall(),
-                    con.execute(
-                        "SELECT * FROM _profiler.intervals WHERE model = ? ORDER BY ALL", [model]
-                    ).fetchall(),
-                )
+                snap[f"state:{model}"] = con.execute(
+                    "SELECT * FROM _profiler.models WHERE name = ?", [model]
+                ).fetchall()
         return snap
     finally:
         con.close()
@@ -634,7 +629,7 @@ def test_a_newer_profilers_state_is_refused_and_extra_state_columns_are_no_crash
     layout (its version above ours) is refused in one line before anything is written."""
     wh = _copy(samples["first"], tmp_path / "wh.duckdb")
     with duckdb.connect(str(wh)) as con:
-        for table in ("models", "runs", "intervals", "settings", "batches"):
+        for table in ("models", "runs", "settings", "batches"):
             con.execute(f"ALTER TABLE _profiler.{table} ADD COLUMN newer_column INTEGER")
     built = _profiler("build", warehouse=wh, project=project)
     assert built.returncode == 0, built.stdout + built.stderr
