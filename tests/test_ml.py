@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -936,6 +936,35 @@ def test_a_shop_where_nobody_bought_is_told_so_in_words(tmp_path: Path) -> None:
     assert "set fewer cutoffs or a smaller step_days" in out and "shorter horizon" not in out
 
 
+def test_a_build_does_not_rebuild_training_sets_that_held_nothing_to_learn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """helper-83: a spec whose training sets hold one label was trained again on every build,
+    15 s of each daily batch. A build now remembers it as it remembers a trained model: the
+    next build within retrain_every_days says why without training; an edited spec tries again."""
+    from profiler.ml import step
+    from profiler.ml.step import scores_for_build
+
+    project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec()})
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    load_taobao(con, "behavior_type <> 'buy'")
+    run_build(con, project, BuildOptions(as_of=T))
+    rows, messages = scores_for_build(con, project, T, project / "target")
+    assert rows is None and "nothing to learn" in messages[0], messages
+    attempts = []
+    real = step.train_version
+    monkeypatch.setattr(step, "train_version", lambda *a, **k: attempts.append(1) or real(*a, **k))
+    later = T + timedelta(days=1)
+    rows, messages = scores_for_build(con, project, later, project / "target")
+    assert rows is None and attempts == [], messages
+    assert "the same label, 0 (nobody bought in any label window)" in messages[0]
+    assert "at as-of 2017-12-03 00:00:00; a build tries again 7 day(s)" in messages[0]
+    spec = project / "models" / "purchase_propensity.toml"
+    spec.write_text(spec.read_text().replace("horizon_days = 2", "horizon_days = 1"))
+    rows, messages = scores_for_build(con, project, later, project / "target")
+    assert rows is None and attempts == [1] and "a build tries again" not in messages[0]
+
+
 def test_a_next_category_model_without_candidates_says_so(taobao: Path, tmp_path: Path) -> None:
     """helper-77: no user with a candidate read as too little history ("a shorter horizon")."""
     spec = NEXT_CATEGORY_SPEC.format(estimator="random_forest", params=RF).replace(
@@ -946,6 +975,14 @@ def test_a_next_category_model_without_candidates_says_so(taobao: Path, tmp_path
     out = " ".join(_train_cli(project, wh, "nc", ok=False).split())
     assert "no user with one of the candidates (CAST(NULL AS VARCHAR))" in out, out
     assert "shorter horizon" not in out
+    # candidates no label ever falls in (helper-83: 20,000 categories): every label is "other",
+    # and a longer horizon or more cutoffs would not help
+    spec = spec.replace('candidates = ["CAST(NULL AS VARCHAR)"]', "candidates = [\"'no such'\"]")
+    (tmp_path / "fine").mkdir()
+    project, wh = taobao_project(taobao, tmp_path / "fine", {"nc": spec})
+    out = " ".join(_train_cli(project, wh, "nc", ok=False).split())
+    assert "the same label, other (no next purchase or cart fell in the user's own top" in out, out
+    assert "longer horizon" not in out
 
 
 def test_a_build_that_cannot_score_says_the_earlier_scores_stay(

@@ -172,6 +172,53 @@ def recent_artifact(
     return load_artifact(target_dir, name, best[1].name) if best else None
 
 
+FAILED_FILE = "nothing_to_learn.json"  # beside the versions: the build's last failed training
+
+
+def remember_failure(
+    target_dir: Path, name: str, inputs_fp: str, lineage: str | None, as_of, reason: str
+) -> None:
+    """A build's training that found nothing to learn, kept as `recent_artifact` keeps a model."""
+    folder = Path(target_dir) / "models" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "inputs_fingerprint": inputs_fp,
+        "data_lineage": lineage,
+        "as_of": as_of.isoformat(),
+        "reason": reason,
+    }
+    tmp = folder / f".{FAILED_FILE}.tmp"
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, folder / FAILED_FILE)
+
+
+def recent_failure(
+    target_dir: Path, name: str, inputs_fp: str, as_of, max_age_days: int, lineage: str | None
+) -> str | None:
+    """Why the last build's training of the same spec and feature SQL on this warehouse's data,
+    at most `max_age_days` of as-of time before `as_of`, found nothing to learn; None otherwise.
+    Under the rule that reuses a model, a build does not pay for the training sets again
+    (helper-83: 15 s on every daily batch of a shop whose categories were too fine)."""
+    from datetime import datetime, timedelta
+
+    try:
+        record = json.loads((Path(target_dir) / "models" / name / FAILED_FILE).read_text())
+        failed_at = datetime.fromisoformat(record["as_of"])
+    except (OSError, ValueError, KeyError):
+        return None
+    if (
+        record.get("inputs_fingerprint") != inputs_fp
+        or record.get("data_lineage") != lineage
+        or not timedelta(0) <= as_of - failed_at <= timedelta(days=max_age_days)
+    ):
+        return None
+    return (
+        f"{record['reason']} (at as-of {failed_at:%Y-%m-%d %H:%M:%S}; a build tries again "
+        f"{max_age_days} day(s) of data later or when the spec or its feature SQL changes, "
+        f"`profiler train {name}` now)"
+    )
+
+
 def read_artifact(folder: Path) -> Artifact:
     import joblib
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from profiler.errors import ProfilerError, SpecError
+from profiler.errors import NothingToLearn, ProfilerError, SpecError
 from profiler.ml.spec import ModelSpec, load_specs
 
 
@@ -76,7 +76,12 @@ def score_published(
     target_dir: Path,
 ) -> Scored:
     """Reuse (or train) the spec's current version, then score the published tables at `as_of`."""
-    from profiler.ml.artifacts import load_artifact, recent_artifact
+    from profiler.ml.artifacts import (
+        load_artifact,
+        recent_artifact,
+        recent_failure,
+        remember_failure,
+    )
     from profiler.ml.features import resolve_features
     from profiler.ml.score import score_users
     from profiler.ml.train import data_fingerprint, inputs_fingerprint, model_version
@@ -84,17 +89,24 @@ def score_published(
 
     features = resolve_features(con, spec)
     version = model_version(spec, features, data_fingerprint(con, project_dir, spec, as_of))
-    artifact = load_artifact(target_dir, spec.name, version) or recent_artifact(
-        target_dir,
-        spec.name,
+    inputs, lineage, days = (
         inputs_fingerprint(project_dir, spec),
-        as_of,
-        spec.retrain_every_days,
         data_lineage(con),
+        spec.retrain_every_days,
+    )
+    artifact = load_artifact(target_dir, spec.name, version) or recent_artifact(
+        target_dir, spec.name, inputs, as_of, days, lineage
     )
     trained = None
     if artifact is None:
-        trained, artifact, _ = train_version(con, project_dir, spec, as_of, target_dir)
+        failed = recent_failure(target_dir, spec.name, inputs, as_of, days, lineage)
+        if failed:
+            raise ProfilerError(failed)
+        try:
+            trained, artifact, _ = train_version(con, project_dir, spec, as_of, target_dir)
+        except NothingToLearn as err:
+            remember_failure(target_dir, spec.name, inputs, lineage, as_of, str(err))
+            raise
     return Scored(spec, artifact, score_users(con, spec, artifact, as_of), trained)
 
 

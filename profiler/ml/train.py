@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from profiler.errors import ProfilerError
+from profiler.errors import NothingToLearn, ProfilerError
 from profiler.ml import metrics as m
 from profiler.ml.features import Feature, Frame, read_frame, resolve_features, schema_fingerprint
 from profiler.ml.pit import point_in_time
@@ -245,18 +245,21 @@ def _check(spec: ModelSpec, what: str, y, classes_needed: int = 2) -> None:
     import numpy as np
 
     if len(y) < MIN_ROWS:
-        raise ProfilerError(
+        raise NothingToLearn(
             f"{spec.name}: only {len(y)} {what} row(s); the cutoffs need more history before "
             f"them: {_shorter(spec)}"
         )
     if len(np.unique(y)) < classes_needed:
         label = y[0].item() if hasattr(y[0], "item") else y[0]
-        why = ""
+        why, advice = "", "try a longer horizon or more cutoffs"
         if spec.target == "purchase":
             why = " (nobody bought in any label window)" if label == 0 else " (everybody bought)"
-        raise ProfilerError(
+        elif label == OTHER:  # helper-83: 20,000 categories, the advice named the wrong cause
+            why = " (no next purchase or cart fell in the user's own top categories)"
+            advice = "the categories are too fine for this spec's candidates and label_category"
+        raise NothingToLearn(
             f"{spec.name}: every {what} row has the same label, {label}{why}; nothing to learn: "
-            "try a longer horizon or more cutoffs"
+            f"{advice}"
         )
 
 
