@@ -224,7 +224,7 @@ def scores_model(project_dir: Path):
             "model": "the spec's name in models/",
             "score": "the model's probability (next_category: of the most likely category)",
             "as_of": "the as-of time the features were read at",
-            "model_version": "content hash of spec, feature schema and training data",
+            "model_version": "hash of the spec, the feature schema and what the training data depends on (the batches loaded, the as-of, the feature SQL, and the warehouse: two warehouses of the same data train versions of their own)",
             "label": "next_category: the most likely category; NULL otherwise",
             "decile": "1 = the 10% highest scores of this model and as-of",
             "horizon_days": "the days after as-of the model predicts for (its spec's horizon_days, or train --horizon-days)",
