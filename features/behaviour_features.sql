@@ -43,9 +43,9 @@
 --   sessions_lifetime: sessions ever (session_id, else a new session after more than 30 minutes without events; split at midnight); events without a session_id form sessions among themselves, by the 30 minutes, even on a day whose other events carry one
 --   events_per_session: mean events per session, lifetime; NULL without sessions
 --   avg_session_seconds: mean session duration (first to last event), seconds, lifetime; NULL without sessions
---   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views
+--   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views (can exceed 1 when carts come without views in the feed)
 --   cart_to_purchase_rate: purchases per add-to-cart, lifetime; NULL without carts (can exceed 1 when purchases skip the cart)
---   view_to_purchase_rate: purchases per product view, lifetime; NULL without views
+--   view_to_purchase_rate: purchases per product view, lifetime; NULL without views (can exceed 1 when purchases come without views in the feed, or when bot-like days' browsing was left out: their purchases stay)
 --   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; sessions end at midnight, so one running past it also starts again in hour 0 (a night-owl shop's hour 0 is inflated by them); NULL without sessions started at a time of day (events sent as dates, stg_date_only_events, start none)
 --   top_hour_share: share of the user's sessions with a start hour (those not started by events sent as dates) that started in top_hour; NULL without such sessions
 --   top_weekday: ISO weekday (1 = Monday .. 7 = Sunday) with the most sessions, lifetime; ties go to the earlier day; NULL without sessions
