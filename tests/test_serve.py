@@ -1057,6 +1057,32 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
     assert "first seen at 2018-01-05 10:00:00, after the profile's as-of" in late, late
 
 
+def test_one_account_does_not_make_the_shops_favourite_items(tmp_path: Path) -> None:
+    """helper-83: a reseller's 100,000 purchase lines of 9 items made them the shop's 9 most
+    popular and put them in 62% of everyone's recommendations. Popularity counts users: each
+    user-day once, by its deepest action. Taobao plus one account buying one item 3,000 times
+    in a day."""
+    from conftest import sql_project
+
+    project = sql_project(tmp_path / "project")
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
+    reseller = tmp_path / "reseller.csv"
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT 'reseller' AS user_id, 999999999 AS item_id, 1 AS category_id, "
+            "'buy' AS behavior_type, 1512086400 + i * 20 AS ts FROM range(3000) AS t(i)) "
+            f"TO '{reseller}' (HEADER)"
+        )
+    run_cli("ingest", "events", str(reseller), warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        (rank,) = con.execute(
+            "SELECT rank_overall FROM rec_item_popularity WHERE item_id = '999999999'"
+        ).fetchone()
+    assert rank > 20, rank  # a day of 3,000 purchase lines weighs what any buyer's day weighs
+
+
 def test_show_keeps_the_meanings_beside_a_long_category(tmp_path: Path) -> None:
     """helper-80: one long value (a category path) took the meanings off its whole group on 80
     columns. It now wraps on its own line and the lines beside it keep theirs."""

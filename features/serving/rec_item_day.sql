@@ -15,6 +15,9 @@
 --   carts: add-to-cart events
 --   purchases: purchase events
 --   buyers: users who bought the item that day
+--   carters: users whose deepest action on the item that day was a cart (no purchase)
+--   favers: users whose deepest action on the item that day was a fav (no cart or purchase)
+--   viewers: users who only viewed the item that day
 SELECT
     item_id,
     day,
@@ -25,6 +28,9 @@ SELECT
     CAST(sum(favs) AS BIGINT) AS favs,
     CAST(sum(carts) AS BIGINT) AS carts,
     CAST(sum(purchases) AS BIGINT) AS purchases,
-    count(*) FILTER (WHERE purchases > 0) AS buyers
+    count(*) FILTER (WHERE purchases > 0) AS buyers,
+    count(*) FILTER (WHERE purchases = 0 AND carts > 0) AS carters,
+    count(*) FILTER (WHERE purchases = 0 AND carts = 0 AND favs > 0) AS favers,
+    count(*) FILTER (WHERE purchases = 0 AND carts = 0 AND favs = 0 AND views > 0) AS viewers
 FROM rec_user_item_day
 GROUP BY item_id, day

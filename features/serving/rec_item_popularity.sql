@@ -1,12 +1,12 @@
 -- kind: table
 -- grain: item_id
 -- tags: serving, recommendations
--- description: Item popularity as of the build's as-of: weighted events (view 1, fav 2, cart 3, purchase 5) over the last 90 days, each halved for every 7 days between its day and the as-of day (the rules below), with the item's rank overall, in its category and in its brand. Items without an event in those 90 days are left out.
+-- description: Item popularity as of the build's as-of: the users who acted on the item each day of the last 90, each weighted by their deepest action that day (view 1, fav 2, cart 3, purchase 5) and halved for every 7 days between that day and the as-of day (the rules below), with the item's rank overall, in its category and in its brand. A user counts once per item and day however many events they sent, so one account (a reseller's 100,000 purchase lines) cannot make an item the shop's favourite (helper-83). Items without an event in those 90 days are left out.
 -- columns:
 --   item_id: item id as the shop sends it
 --   category: the item's category on its latest day with one; NULL when unknown
 --   brand: the item's brand on its latest day with one; NULL when unknown
---   popularity: time-decayed weighted events up to the as-of, rounded to 9 decimals (equal whatever the order of the sum)
+--   popularity: time-decayed weighted user-days up to the as-of, rounded to 9 decimals (equal whatever the order of the sum)
 --   users_90d: user-days with an event on the item in the last 90 days
 --   buyers_90d: user-days with a purchase of the item in the last 90 days
 --   rank_overall: 1 = the most popular item of the shop (ties: smaller item id first)
@@ -32,7 +32,7 @@ scored AS (
         arg_max(d.category, CASE WHEN d.category IS NOT NULL THEN d.day END) AS category,
         arg_max(d.brand, CASE WHEN d.brand IS NOT NULL THEN d.day END) AS brand,
         sum(
-            (d.views * r.view_weight + d.favs * r.fav_weight + d.carts * r.cart_weight + d.purchases * r.purchase_weight)
+            (d.viewers * r.view_weight + d.favers * r.fav_weight + d.carters * r.cart_weight + d.buyers * r.purchase_weight)
             * power(0.5, date_diff('day', d.day, a.as_of_day) / r.half_life_days)
         ) AS popularity,
         CAST(sum(d.users) AS BIGINT) AS users_90d,

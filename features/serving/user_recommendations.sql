@@ -124,17 +124,19 @@ segments AS (
 
 segment_popular AS (
     -- Items popular with a segment's shoppers over the last 30 days (popularity weights as in
-    -- rec_item_popularity); segments too small to have any get the shop's overall favourites.
+    -- rec_item_popularity: each user-day once, by its deepest action, so one account's many
+    -- lines do not make the segment's favourites); segments too small to have any get the
+    -- shop's overall favourites.
     SELECT segment, item_id, relative
     FROM (
         SELECT
             s.segment,
             d.item_id,
-            CAST(sum(d.views + 2 * d.favs + 3 * d.carts + 5 * d.purchases) AS DOUBLE)
-                / max(sum(d.views + 2 * d.favs + 3 * d.carts + 5 * d.purchases)) OVER (PARTITION BY s.segment) AS relative,
+            CAST(sum(CASE WHEN d.purchases > 0 THEN 5 WHEN d.carts > 0 THEN 3 WHEN d.favs > 0 THEN 2 WHEN d.views > 0 THEN 1 ELSE 0 END) AS DOUBLE)
+                / max(sum(CASE WHEN d.purchases > 0 THEN 5 WHEN d.carts > 0 THEN 3 WHEN d.favs > 0 THEN 2 WHEN d.views > 0 THEN 1 ELSE 0 END)) OVER (PARTITION BY s.segment) AS relative,
             row_number() OVER (
                 PARTITION BY s.segment
-                ORDER BY sum(d.views + 2 * d.favs + 3 * d.carts + 5 * d.purchases) DESC, d.item_id
+                ORDER BY sum(CASE WHEN d.purchases > 0 THEN 5 WHEN d.carts > 0 THEN 3 WHEN d.favs > 0 THEN 2 WHEN d.views > 0 THEN 1 ELSE 0 END) DESC, d.item_id
             ) AS rank
         FROM rec_user_item_day AS d
         JOIN segments AS s ON s.user_id = d.user_id
@@ -142,7 +144,7 @@ segment_popular AS (
         CROSS JOIN rules AS r
         WHERE date_diff('day', d.day, a.as_of_day) < r.recent_window_days
         GROUP BY s.segment, d.item_id
-        HAVING sum(d.views + 2 * d.favs + 3 * d.carts + 5 * d.purchases) > 0
+        HAVING sum(CASE WHEN d.purchases > 0 THEN 5 WHEN d.carts > 0 THEN 3 WHEN d.favs > 0 THEN 2 WHEN d.views > 0 THEN 1 ELSE 0 END) > 0
     ) AS ranked
     CROSS JOIN rules AS r
     WHERE rank <= r.segment_candidates
