@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from profiler.project import Kind
 from profiler.serve.catalog import (
     ServedTable,
     analyst_tables,
@@ -182,9 +183,20 @@ def _write_parquet(con, sql: str, path: Path, table: ServedTable, state: dict) -
     return rows
 
 
+def _order(table: ServedTable) -> str:
+    """Rows in the order of the table's key (else of all its columns), so the same table gives the
+    same file whatever threads or batches built it (helper-82: every file's checksum changed)."""
+    model = table.model
+    if model is None or not model.unique_key:
+        return " ORDER BY ALL"
+    keys = [*model.unique_key, *(["valid_from"] if model.kind is Kind.SCD2 else [])]
+    return " ORDER BY " + ", ".join(_q(k) for k in keys)
+
+
 def _export_single(con, table: ServedTable, out: Path, state: dict) -> dict:
     path = out / f"{table.name}.parquet"
-    rows = _write_parquet(con, f"SELECT {table.select} FROM {_q(table.name)}", path, table, state)
+    sql = f"SELECT {table.select} FROM {_q(table.name)}{_order(table)}"
+    rows = _write_parquet(con, sql, path, table, state)
     return {"state": state, "path": path.name, "rows": rows}
 
 
@@ -239,7 +251,7 @@ def _export_partitioned(
         where = f"coalesce({expr}, '{NULL_PARTITION}') = {_lit(part)}"
         _write_parquet(
             con,
-            f"SELECT {table.select} FROM {_q(table.name)} WHERE {where}",
+            f"SELECT {table.select} FROM {_q(table.name)} WHERE {where}{_order(table)}",
             folder / "part-0.parquet",
             table,
             state,
