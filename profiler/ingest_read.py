@@ -277,12 +277,19 @@ def stage_arrow(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, li
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
     """Parquet is already typed and framed: read it in place, numbering rows from 1."""
-    relation = f"read_parquet({quote_literal(str(info.path))}, file_row_number=true)"
+    path = quote_literal(str(info.path))
+    relation, number = f"read_parquet({path}, file_row_number=true)", "file_row_number"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     except duckdb.Error as exc:
-        raise ProfilerError(f"cannot read {info.path} as Parquet: {_first_line(exc)}") from None
-    names = [row[0] for row in described if row[0] != "file_row_number"]
+        if "file_row_number" not in str(exc):
+            raise ProfilerError(f"cannot read {info.path} as Parquet: {_first_line(exc)}") from None
+        # the file has a column of that name (DuckDB writes one on request, helper-82): a copy
+        # numbers the rows instead, its row ids in the file's order (insertion order is kept)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT * FROM read_parquet({path})")
+        relation, number = f"(SELECT *, rowid AS __row FROM {STAGE})", "__row"
+        described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    names = [row[0] for row in described if row[0] != number]
     types = {row[0]: row[1] for row in described}
     fields = ", ".join(f"{quote_ident(n)} := {quote_ident(n)}" for n in names)
     int96 = con.execute(
@@ -293,7 +300,7 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
         columns=names,
         values={n: quote_ident(n) for n in names},
         native={n: types[n] for n in names},
-        rec="file_row_number + 1",
+        rec=f"{number} + 1",
         raw=f"to_json(struct_pack({fields}))::VARCHAR",
         int96=[n for (n,) in int96 if n in names],
     )

@@ -744,6 +744,23 @@ def test_parquet_native_types(con, tmp_path):
     assert rows(con, "SELECT ts FROM raw_events LIMIT 1") == expected
 
 
+def test_parquet_with_a_file_row_number_column_loads(con, tmp_path):
+    """helper-82: a DuckDB export written with `file_row_number=true` carries that column, and
+    reading it numbered rows under the same name: "cannot read as Parquet". Rows are numbered
+    in the file's order all the same (the 3rd line, quarantined, is record 3)."""
+    path = tmp_path / "events.parquet"
+    con.execute(
+        f"COPY (SELECT CASE WHEN row_number() OVER () = 3 THEN NULL ELSE user_id END AS user_id, "
+        f"item_id, behavior_type AS event_type, to_timestamp(ts) AS ts, "
+        f"1000 - row_number() OVER () AS file_row_number FROM read_csv('{TAOBAO}') LIMIT 100) "
+        f"TO '{path}'"
+    )
+    result = ingest(con, "events", path, pii_key=KEY)
+    assert (result.lines, result.loaded, result.quarantined) == (100, 99, {"missing_user_id": 1})
+    assert "file_row_number" in result.ignored
+    assert rows(con, "SELECT record FROM quarantine") == [(3,)]
+
+
 def test_parquet_float32_prices_are_read_as_written(con, tmp_path):
     """A REAL price 0.0123 (H&M's prices are that small) is 0.0123, not 0.012299999594688416."""
     path = tmp_path / "events.parquet"
