@@ -3,18 +3,20 @@
 -- lookback: 0
 -- grain: user_id, day
 -- tags: cleaning, events, quality
--- description: User-days dropped as bot-like bursts: more than 300 browsing events (views, carts, favs, searches) in one calendar minute or more than 5000 in one day (after removing exact repeats; every line sent as a date without a time of day, stg_date_only_events, counts, for the day limit only). Purchases are payments, not clicks: they never count toward a limit, and stg_events keeps them when it leaves the rest of a flagged user-day out (a wholesale order of 500 lines is one minute of purchases, not a bot). This table says which user-days and why.
+-- description: User-days dropped as bot-like bursts: more than 300 browsing events (views, carts, favs, searches) in one calendar minute or more than 5000 in one day (after removing exact repeats; every line sent as a date without a time of day, stg_date_only_events, counts, for the day limit only). Purchases are payments, not clicks: they never count toward a limit, and stg_events keeps them when it leaves the rest of a flagged user-day out (a wholesale order of 500 lines is one minute of purchases, not a bot). A day with at least one purchase line per 100 browsing events is a buyer's (a reseller's, a company account's), not a scraper's: the day limit does not apply to it, the minute limit does (helper-83: a reseller buying 150 times a day lost all its browsing). This table says which user-days and why.
 -- columns:
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   day: calendar day of the burst (shop time)
 --   events: browsing events (views, carts, favs, searches) the user had that day, exact repeats counted once; purchases do not count
 --   max_events_per_minute: most browsing events in one calendar minute that day (events sent as dates have no minute: 0 when all were)
+--   purchases: purchase lines the user sent that day
 --   reason: which limit the user-day broke, with the numbers
 WITH rules AS (
     -- The bot limits live here, and only here.
     SELECT
         300 AS max_events_per_minute,
-        5000 AS max_events_per_day
+        5000 AS max_events_per_day,
+        0.01 AS buyer_purchases_per_event  -- at least this many purchase lines per browsing event: no day limit
 ),
 
 -- Raw rows per user and hour bound the deduplicated counts from above, and a calendar minute
@@ -68,6 +70,14 @@ per_minute AS (
     GROUP BY user_id, CAST(ts AS DATE), CASE WHEN NOT date_only THEN date_trunc('minute', ts) END
 ),
 
+day_purchases AS (
+    SELECT e.user_id, c.day, count(*) AS purchases
+    FROM raw_events AS e
+    INNER JOIN candidate_days AS c ON c.user_id = e.user_id AND c.day = CAST(e.ts AS DATE)
+    WHERE e.event_type = 'purchase'
+    GROUP BY e.user_id, c.day
+),
+
 per_day AS (
     SELECT
         user_id,
@@ -83,6 +93,7 @@ SELECT
     d.day,
     d.events,
     d.max_events_per_minute,
+    CAST(coalesce(p.purchases, 0) AS BIGINT) AS purchases,
     CASE
         WHEN d.max_events_per_minute > r.max_events_per_minute
             THEN CAST(d.max_events_per_minute AS VARCHAR) || ' events in one minute (limit '
@@ -92,4 +103,6 @@ SELECT
     END AS reason
 FROM per_day AS d
 CROSS JOIN rules AS r
-WHERE d.max_events_per_minute > r.max_events_per_minute OR d.events > r.max_events_per_day
+LEFT JOIN day_purchases AS p ON p.user_id = d.user_id AND p.day = d.day
+WHERE d.max_events_per_minute > r.max_events_per_minute
+    OR (d.events > r.max_events_per_day AND coalesce(p.purchases, 0) < d.events * r.buyer_purchases_per_event)

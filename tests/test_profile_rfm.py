@@ -223,6 +223,40 @@ def test_a_date_of_many_equal_lines_is_no_burst(tmp_path: Path) -> None:
     assert "exact repeat" not in out
 
 
+def test_a_buyers_busy_day_is_no_burst(tmp_path: Path) -> None:
+    """helper-83: a reseller browsing 8,000 times and buying 100 times a day lost all its browsing
+    to the day limit, as a scraper would. A day with at least one purchase line per 100 browsing
+    events is a buyer's: the day limit does not apply (the minute limit does). The same browsing
+    with 10 purchases is still a burst."""
+    path = tmp_path / "events.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["user_id", "ts", "item_id", "price", "event_type"])
+        for user, buys in (("reseller", 60), ("scraper", 10)):
+            # 6,000 views over 10 hours: 10 a minute, under the minute limit, over the day limit
+            w.writerows(
+                [
+                    user,
+                    f"2024-03-01 {8 + i // 600:02d}:{i // 10 % 60:02d}:{i % 10 * 6:02d}",
+                    str(i),
+                    "2",
+                    "view",
+                ]
+                for i in range(6000)
+            )
+            w.writerows(
+                [user, f"2024-03-01 19:{i:02d}:00", str(i), "2", "purchase"] for i in range(buys)
+            )
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(path), warehouse=wh, project=project)
+    run_cli("build", *PROFILE, warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        bursts = con.execute("SELECT user_id, purchases, reason FROM stg_bot_bursts").fetchall()
+        views = dict(con.execute("SELECT user_id, views_lifetime FROM user_profile").fetchall())
+    assert bursts == [("scraper", 10, "6000 events in one day (limit 5000)")]
+    assert views == {"reseller": 6000, "scraper": 0}
+
+
 def test_a_wholesale_invoice_is_no_burst_and_a_bot_day_keeps_its_purchases(tmp_path: Path) -> None:
     """Purchases are payments, not clicks. Online Retail II writes one line per invoice line,
     every line at the invoice's minute: 301 lines of one invoice are 301 purchases, not a bot.
