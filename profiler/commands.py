@@ -357,11 +357,12 @@ def _suites_of_nothing(settings: Settings) -> list[str]:
 
 
 def _gate(settings: Settings):
-    """The Great Expectations gate when the project has suites; otherwise everything passes."""
+    """The gate of the project's suites (compiled to SQL; GX runs only what the compiler does not
+    know), when it has suites; otherwise everything passes."""
     from profiler.publish import OpenGate
 
     if any((settings.project_dir / "expectations").glob("*.json")):
-        from profiler.gate import ExpectationGate  # GX itself is imported only when a suite runs
+        from profiler.gate import ExpectationGate  # GX is imported only for what SQL cannot run
 
         return ExpectationGate(settings)
     return OpenGate()

@@ -843,13 +843,7 @@ def test_importing_the_cli_does_not_import_sklearn_or_pyarrow() -> None:
     assert out.strip() == "[]"
 
 
-# --- the project's own models and specs (once the profile's feature models exist) ----------------
-
-needs_profile = pytest.mark.skipif(
-    not (REPO / "features" / "user_profile.sql").exists()
-    and not (REPO / "sql" / "user_profile.sql").exists(),
-    reason="the profile's feature models (issue 3) are not in the project yet",
-)
+# --- the project's own models and specs ---------------------------------------------------------
 
 
 def test_the_shipped_specs_parse_and_read_the_profile_dimensions() -> None:
@@ -876,14 +870,12 @@ def _repo_warehouse(tmp_path: Path, **load) -> Path:
     return wh
 
 
-@needs_profile
 def test_repo_profile_at_a_cutoff_equals_the_profile_without_the_future(
     taobao: Path, tmp_path: Path
 ) -> None:
     assert_same_features(REPO, "purchase_propensity", taobao, tmp_path)
 
 
-@needs_profile
 def test_repo_purchase_propensity_beats_both_baselines_out_of_time_on_taobao(
     tmp_path: Path,
 ) -> None:
@@ -898,7 +890,6 @@ def test_repo_purchase_propensity_beats_both_baselines_out_of_time_on_taobao(
         assert run["log_loss"] < run[f"{baseline}_log_loss"], out
 
 
-@needs_profile
 def test_repo_purchases_only_feed_trains_scores_and_beats_recency(tmp_path: Path) -> None:
     wh = _repo_warehouse(tmp_path, purchases_only=True)
     out = _train_cli(REPO, wh, "purchase_propensity")
