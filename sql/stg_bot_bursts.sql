@@ -9,7 +9,7 @@
 --   day: calendar day of the burst (shop time)
 --   events: browsing events (views, carts, favs, searches) the user had that day, exact repeats counted once; purchases do not count
 --   max_events_per_minute: most browsing events in one calendar minute that day (events sent as dates have no minute: 0 when all were)
---   purchases: purchase lines the user sent that day
+--   purchases: purchases the user made that day (equal lines of one file count each, a copy in another file does not)
 --   reason: which limit the user-day broke, with the numbers
 WITH rules AS (
     -- The bot limits live here, and only here.
@@ -71,11 +71,29 @@ per_minute AS (
 ),
 
 day_purchases AS (
-    SELECT e.user_id, c.day, count(*) AS purchases
-    FROM raw_events AS e
-    INNER JOIN candidate_days AS c ON c.user_id = e.user_id AND c.day = CAST(e.ts AS DATE)
-    WHERE e.event_type = 'purchase'
-    GROUP BY e.user_id, c.day
+    -- purchases as stg_events counts them, near enough: equal lines of one file are that many
+    -- (units of an order), the same lines in another file add nothing (helper-86: a re-sent
+    -- copy of a day's purchases made a bot's day a buyer's)
+    SELECT user_id, day, sum(copies) AS purchases
+    FROM (
+        SELECT user_id, day, max(copies) AS copies
+        FROM (
+            SELECT
+                e.user_id, c.day, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
+                e.price, e.quantity, e.amount, e.session_id, e.query, e._batch_id,
+                count(*) AS copies
+            FROM raw_events AS e
+            INNER JOIN candidate_days AS c ON c.user_id = e.user_id AND c.day = CAST(e.ts AS DATE)
+            WHERE e.event_type = 'purchase'
+            GROUP BY
+                e.user_id, c.day, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
+                e.price, e.quantity, e.amount, e.session_id, e.query, e._batch_id
+        ) AS per_file
+        GROUP BY
+            user_id, day, ts, item_id, category_id, category_path, brand, price, quantity,
+            amount, session_id, query
+    ) AS lines
+    GROUP BY user_id, day
 ),
 
 per_day AS (
@@ -99,7 +117,8 @@ SELECT
             THEN CAST(d.max_events_per_minute AS VARCHAR) || ' events in one minute (limit '
                 || CAST(r.max_events_per_minute AS VARCHAR) || ')'
         ELSE CAST(d.events AS VARCHAR) || ' events in one day (limit '
-            || CAST(r.max_events_per_day AS VARCHAR) || ')'
+            || CAST(r.max_events_per_day AS VARCHAR) || ') and ' || CAST(coalesce(p.purchases, 0) AS VARCHAR)
+            || ' purchase(s), fewer than 1 per ' || CAST(CAST(1 / r.buyer_purchases_per_event AS INTEGER) AS VARCHAR)
     END AS reason
 FROM per_day AS d
 CROSS JOIN rules AS r

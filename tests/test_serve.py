@@ -403,6 +403,33 @@ def test_the_same_tables_export_to_the_same_files(served: dict, tmp_path: Path) 
     assert len(a) >= 2 and a == b
 
 
+def test_a_large_table_exports_to_the_same_file_at_any_thread_count(tmp_path: Path) -> None:
+    """helper-86: above one row group, the groups followed the batches DuckDB's threads made, so
+    the same rows in the same order gave another file with 1 thread than with 2."""
+    import hashlib
+
+    from profiler.serve.catalog import ServedTable
+    from profiler.serve.export import BATCH_ROWS, _write_parquet
+
+    digests = []
+    for threads in (1, 2):
+        con = duckdb.connect(str(tmp_path / f"w{threads}.duckdb"))
+        con.execute(f"SET threads = {threads}")
+        con.execute(
+            f"CREATE TABLE t AS SELECT i AS user_id, i * 0.5 AS x, 'u' || i AS s "
+            f"FROM range({BATCH_ROWS * 2 + 12_345}) AS r(i)"
+        )
+        path = tmp_path / f"t{threads}.parquet"
+        rows = _write_parquet(
+            con, "SELECT * FROM t ORDER BY user_id", path, ServedTable("t", ""), {}
+        )
+        con.close()
+        assert rows == BATCH_ROWS * 2 + 12_345
+        assert pq.ParquetFile(path).metadata.num_row_groups == 3
+        digests.append(hashlib.sha256(path.read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+
+
 def test_export_rewrites_only_what_changed(served: dict, tmp_path: Path) -> None:
     out = tmp_path / "export"
     _export(served, out, "--select", "user_profile user_profile_history user_scores")

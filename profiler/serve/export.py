@@ -162,6 +162,7 @@ def _schema_with_docs(schema, table: ServedTable, state: dict):
 
 def _write_parquet(con, sql: str, path: Path, table: ServedTable, state: dict) -> int:
     """Stream a query into `path` (through a temporary name and a rename): Arrow batches, zstd."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     tmp = path.with_name(f".{path.name}.tmp")
@@ -171,9 +172,23 @@ def _write_parquet(con, sql: str, path: Path, table: ServedTable, state: dict) -
         schema = _schema_with_docs(reader.schema, table, state)
         rows = 0
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            # row groups of BATCH_ROWS whatever sizes the batches come in (they follow DuckDB's
+            # threads: helper-86 saw another file for the same rows at another thread count)
+            pending: list = []
             for batch in reader:
-                writer.write_batch(batch)
-                rows += batch.num_rows
+                pending.append(batch)
+                if sum(b.num_rows for b in pending) >= BATCH_ROWS:
+                    whole = pa.Table.from_batches(pending, schema=reader.schema)
+                    cut = whole.num_rows - whole.num_rows % BATCH_ROWS
+                    writer.write_table(
+                        whole.slice(0, cut).combine_chunks(), row_group_size=BATCH_ROWS
+                    )
+                    pending = whole.slice(cut).to_batches()
+                    rows += cut
+            if pending:
+                rest = pa.Table.from_batches(pending, schema=reader.schema)
+                writer.write_table(rest.combine_chunks(), row_group_size=BATCH_ROWS)
+                rows += rest.num_rows
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk or a stop leaves no half file behind
         raise
@@ -187,9 +202,12 @@ def _order(table: ServedTable) -> str:
     """Rows in the order of the table's key (else of all its columns), so the same table gives the
     same file whatever threads or batches built it (helper-82: every file's checksum changed)."""
     model = table.model
-    if model is None or not model.unique_key:
+    if model is None or not (model.unique_key or model.grain):
         return " ORDER BY ALL"
-    keys = [*model.unique_key, *(["valid_from"] if model.kind is Kind.SCD2 else [])]
+    if model.unique_key:
+        keys = [*model.unique_key, *(["valid_from"] if model.kind is Kind.SCD2 else [])]
+    else:
+        keys = list(model.grain)  # helper-86: ORDER BY ALL cost 60% more than no order
     return " ORDER BY " + ", ".join(_q(k) for k in keys)
 
 
