@@ -932,13 +932,14 @@ def test_a_build_does_not_rebuild_training_sets_that_held_nothing_to_learn(
 ) -> None:
     """helper-83: a spec whose training sets hold one label was trained again on every build,
     15 s of each daily batch. A build now remembers it as it remembers a trained model: the
-    next build within retrain_every_days says why without training; an edited spec tries again."""
+    next build within retrain_every_days says why without training; a tenth more lines
+    (helper-86: new purchases stayed unscored for a week) or an edited spec try again."""
     from profiler.ml import step
     from profiler.ml.step import scores_for_build
 
     project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec()})
     con = duckdb.connect(str(tmp_path / "wh.duckdb"))
-    load_taobao(con, "behavior_type <> 'buy'")
+    first = load_taobao(con, "behavior_type <> 'buy' AND user_id % 2 = 0")
     run_build(con, project, BuildOptions(as_of=T))
     rows, messages = scores_for_build(con, project, T, project / "target")
     assert rows is None and "nothing to learn" in messages[0], messages
@@ -949,11 +950,17 @@ def test_a_build_does_not_rebuild_training_sets_that_held_nothing_to_learn(
     rows, messages = scores_for_build(con, project, later, project / "target")
     assert rows is None and attempts == [], messages
     assert "the same label, 0 (nobody bought in any label window)" in messages[0]
-    assert "at as-of 2017-12-03 00:00:00; a build tries again 7 day(s)" in messages[0]
+    assert f"at as-of 2017-12-03 00:00:00, on {first:,} lines; a build tries again" in messages[0]
+    load_taobao(con, "behavior_type = 'buy' AND user_id % 2 = 0")  # 2% more: still remembered
+    rows, messages = scores_for_build(con, project, later, project / "target")
+    assert attempts == [], messages
+    load_taobao(con, "behavior_type <> 'buy' AND user_id % 2 = 1")  # twice the lines: tried
+    rows, messages = scores_for_build(con, project, later, project / "target")
+    assert attempts == [1], messages
     spec = project / "models" / "purchase_propensity.toml"
     spec.write_text(spec.read_text().replace("horizon_days = 2", "horizon_days = 1"))
     rows, messages = scores_for_build(con, project, later, project / "target")
-    assert rows is None and attempts == [1] and "a build tries again" not in messages[0]
+    assert attempts == [1, 1] and "a build tries again" not in messages[0], messages
 
 
 def test_a_next_category_model_without_candidates_says_so(taobao: Path, tmp_path: Path) -> None:

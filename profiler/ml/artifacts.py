@@ -175,16 +175,27 @@ def recent_artifact(
 FAILED_FILE = "nothing_to_learn.json"  # beside the versions: the build's last failed training
 
 
+GROWTH = 1.1  # data grown by a tenth since a training found nothing to learn: try again
+
+
 def remember_failure(
-    target_dir: Path, name: str, inputs_fp: str, lineage: str | None, as_of, reason: str
+    target_dir: Path,
+    name: str,
+    inputs_fp: str,
+    lineage: str | None,
+    as_of,
+    loaded: int,
+    reason: str,
 ) -> None:
-    """A build's training that found nothing to learn, kept as `recent_artifact` keeps a model."""
+    """A build's training that found nothing to learn, kept as `recent_artifact` keeps a model,
+    with the lines loaded then (`loaded`)."""
     folder = Path(target_dir) / "models" / name
     folder.mkdir(parents=True, exist_ok=True)
     record = {
         "inputs_fingerprint": inputs_fp,
         "data_lineage": lineage,
         "as_of": as_of.isoformat(),
+        "loaded": loaded,
         "reason": reason,
     }
     tmp = folder / f".{FAILED_FILE}.tmp"
@@ -193,12 +204,19 @@ def remember_failure(
 
 
 def recent_failure(
-    target_dir: Path, name: str, inputs_fp: str, as_of, max_age_days: int, lineage: str | None
+    target_dir: Path,
+    name: str,
+    inputs_fp: str,
+    as_of,
+    max_age_days: int,
+    lineage: str | None,
+    loaded: int,
 ) -> str | None:
     """Why the last build's training of the same spec and feature SQL on this warehouse's data,
-    at most `max_age_days` of as-of time before `as_of`, found nothing to learn; None otherwise.
-    Under the rule that reuses a model, a build does not pay for the training sets again
-    (helper-83: 15 s on every daily batch of a shop whose categories were too fine)."""
+    at most `max_age_days` of as-of time before `as_of` and on less than a tenth fewer lines
+    than `loaded` now, found nothing to learn; None otherwise. A build then does not pay for the
+    training sets again (helper-83: 15 s on every daily batch of a shop whose categories were
+    too fine), and a shop whose data grows fast (a young one) is tried again soon (helper-86)."""
     from datetime import datetime, timedelta
 
     try:
@@ -210,12 +228,13 @@ def recent_failure(
         record.get("inputs_fingerprint") != inputs_fp
         or record.get("data_lineage") != lineage
         or not timedelta(0) <= as_of - failed_at <= timedelta(days=max_age_days)
+        or loaded >= GROWTH * record.get("loaded", 0)
     ):
         return None
     return (
-        f"{record['reason']} (at as-of {failed_at:%Y-%m-%d %H:%M:%S}; a build tries again "
-        f"{max_age_days} day(s) of data later or when the spec or its feature SQL changes, "
-        f"`profiler train {name}` now)"
+        f"{record['reason']} (at as-of {failed_at:%Y-%m-%d %H:%M:%S}, on {record['loaded']:,} "
+        f"lines; a build tries again once {max_age_days} day(s) of data or a tenth more lines "
+        f"arrive, or the spec or its feature SQL changes; `profiler train {name}` now)"
     )
 
 

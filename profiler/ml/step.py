@@ -99,13 +99,16 @@ def score_published(
     )
     trained = None
     if artifact is None:
-        failed = recent_failure(target_dir, spec.name, inputs, as_of, days, lineage)
+        (loaded,) = con.execute(
+            "SELECT coalesce(sum(loaded), 0) FROM _profiler.batches WHERE superseded_by IS NULL"
+        ).fetchone()
+        failed = recent_failure(target_dir, spec.name, inputs, as_of, days, lineage, loaded)
         if failed:
             raise ProfilerError(failed)
         try:
             trained, artifact, _ = train_version(con, project_dir, spec, as_of, target_dir)
         except NothingToLearn as err:
-            remember_failure(target_dir, spec.name, inputs, lineage, as_of, str(err))
+            remember_failure(target_dir, spec.name, inputs, lineage, as_of, loaded, str(err))
             raise
     return Scored(spec, artifact, score_users(con, spec, artifact, as_of), trained)
 

@@ -311,7 +311,7 @@ def evaluate(spec: ModelSpec, features: list[Feature], train: list[Frame], valid
 
     X, y, rec, cands = _stack(train)
     if spec.target != "purchase" and not len(y):  # helper-77: advised a shorter horizon
-        raise ProfilerError(
+        raise NothingToLearn(
             f"{spec.name}: no training row: no user with one of the candidates "
             f"({', '.join(spec.candidates)}) has a {' or '.join(spec.label_events)} in a label "
             "window after the training cutoffs (a shop without categories cannot train it)"
