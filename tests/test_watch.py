@@ -223,7 +223,8 @@ def test_watch_rejects_a_file_cut_short_as_ingest_fails_it(tmp_path: Path) -> No
                    project=project, ok=False)  # fmt: skip
     assert "day.csv ends in the middle of its last line" in said, said
     out = run_cli("watch", str(land), "--once", warehouse=wh, project=project, ok=False)
-    assert "rejected day.csv: day.csv ends in the middle of its last line" in " ".join(out.split())
+    assert "rejected day.csv: day.csv ends in the middle of its last line" in out, out
+    assert "`profiler ingest events FILE --replace-batch 1`; dropped in here again" in out
     assert not (events / "_loaded").exists() or not list((events / "_loaded").iterdir())
     reason = (events / "_rejected" / "day.csv.reason.txt").read_text()
     assert "--replace-batch 1" in reason
