@@ -275,6 +275,30 @@ def stage_arrow(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, li
         con.unregister("_ingest_arrow")
 
 
+def _stage_numbered(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """The Parquet file into the STAGE table with `__profiler_row` numbering its rows from 0,
+    batch by batch, so memory holds one batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    schema = file.schema_arrow.append(pa.field("__profiler_row", pa.int64()))
+
+    def numbered():
+        start = 0
+        for batch in file.iter_batches():
+            rows = pa.array(range(start, start + batch.num_rows), pa.int64())
+            yield pa.RecordBatch.from_arrays([*batch.columns, rows], schema=schema)
+            start += batch.num_rows
+
+    reader = pa.RecordBatchReader.from_batches(schema, numbered())
+    con.register("_ingest_numbered", reader)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT * FROM _ingest_numbered")
+    finally:
+        con.unregister("_ingest_numbered")
+
+
 def stage_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
     """Parquet is already typed and framed: read it in place, numbering rows from 1."""
     path = quote_literal(str(info.path))
@@ -284,10 +308,11 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
     except duckdb.Error as exc:
         if "file_row_number" not in str(exc):
             raise ProfilerError(f"cannot read {info.path} as Parquet: {_first_line(exc)}") from None
-        # the file has a column of that name (DuckDB writes one on request, helper-82): a copy
-        # numbers the rows instead, its row ids in the file's order (insertion order is kept)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT * FROM read_parquet({path})")
-        relation, number = f"(SELECT *, rowid AS __row FROM {STAGE})", "__row"
+        # the file has a column of that name (DuckDB writes one on request, helper-82): its
+        # batches, numbered as they are read, go into a copy (helper-86: a `rowid` column of the
+        # file shadowed DuckDB's row ids)
+        _stage_numbered(con, info.path)
+        relation, number = STAGE, "__profiler_row"
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     names = [row[0] for row in described if row[0] != number]
     types = {row[0]: row[1] for row in described}

@@ -747,12 +747,14 @@ def test_parquet_native_types(con, tmp_path):
 def test_parquet_with_a_file_row_number_column_loads(con, tmp_path):
     """helper-82: a DuckDB export written with `file_row_number=true` carries that column, and
     reading it numbered rows under the same name: "cannot read as Parquet". Rows are numbered
-    in the file's order all the same (the 3rd line, quarantined, is record 3)."""
+    in the file's order all the same (the 3rd line, quarantined, is record 3), also beside a
+    `rowid` column (helper-86: it shadowed DuckDB's row ids, and every line was record 8)."""
     path = tmp_path / "events.parquet"
     con.execute(
         f"COPY (SELECT CASE WHEN row_number() OVER () = 3 THEN NULL ELSE user_id END AS user_id, "
         f"item_id, behavior_type AS event_type, to_timestamp(ts) AS ts, "
-        f"1000 - row_number() OVER () AS file_row_number FROM read_csv('{TAOBAO}') LIMIT 100) "
+        f"1000 - row_number() OVER () AS file_row_number, 7 AS rowid FROM read_csv('{TAOBAO}') "
+        "LIMIT 100) "
         f"TO '{path}'"
     )
     result = ingest(con, "events", path, pii_key=KEY)
