@@ -243,7 +243,7 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         held = _refused_batches(con, options)  # by this build or one before it
         if held and options.as_of is None:  # the data's as-of, without the refused rows
             # (helper-81: a refused row's time moved the as-of of what did publish)
-            as_of = newest_passed(con, held) or as_of
+            as_of = newest_data(con, leaving_out=held) or as_of
             options.gate.start_run(run_id, as_of)
         ctx = BuildContext(
             as_of, max_batch(con), options.full_refresh, Path(project_dir), published_tables(con)
@@ -395,21 +395,6 @@ def _refused_batches(con: duckdb.DuckDBPyConnection, options: BuildOptions) -> d
         if stuck:
             held[table] = (after + 1, 2**62)
     return held
-
-
-def newest_passed(con: duckdb.DuckDBPyConnection, refused: dict[str, tuple[int, int]]):
-    """The data's as-of (`state.newest_data`) without the batches not passed, from the batches'
-    own time ranges as `newest_data(through_batch=)` reads them."""
-    for source in ("events", "feedback"):
-        first, last = refused.get(f"raw_{source}", (0, -1))
-        (newest,) = con.execute(
-            f"SELECT max(max_ts) FROM {SCHEMA}.batches WHERE source = ? AND loaded > 0 "
-            "AND superseded_by IS NULL AND batch_id NOT BETWEEN ? AND ?",
-            [source, first, last],
-        ).fetchone()
-        if newest:
-            return newest
-    return None
 
 
 def _run(

@@ -73,7 +73,7 @@ from profiler.project import Kind
 from profiler.publish import GateOutcome
 from profiler.runlog import ValidationResult
 from profiler.sources import BATCH_COLUMN, SOURCES
-from profiler.state import SCHEMA
+from profiler.state import SCHEMA, newest_data
 
 __all__ = [
     "ROW_LEVEL",
@@ -335,7 +335,7 @@ class ExpectationGate:
             if published and _earlier_as_of(con, model.name, self.as_of):
                 published = None  # going back in time shrinks tables: no baseline to compare with
             params = supply_parameters(
-                con, parameter_names(suite.expectations), published, self.as_of or _newest(con)
+                con, parameter_names(suite.expectations), published, self.as_of or newest_data(con)
             )
             keys = list(suite.key_columns or model.unique_key or ("user_id",))
             results = validate(
@@ -373,7 +373,7 @@ class ExpectationGate:
         )
         try:
             params = supply_parameters(
-                con, parameter_names(suite.expectations), None, self.as_of or _newest(con)
+                con, parameter_names(suite.expectations), None, self.as_of or newest_data(con)
             )
             # the rows' keys name the batch that sent them, for `--replace-batch` (helper-81: a
             # suite's own key_columns left it out)
@@ -394,12 +394,3 @@ def _earlier_as_of(con: duckdb.DuckDBPyConnection, name: str, as_of: datetime | 
     """Whether this build's as-of is before the one the published table was built at."""
     row = con.execute(f"SELECT as_of FROM {SCHEMA}.models WHERE name = ?", [name]).fetchone()
     return bool(as_of and row and row[0] and as_of < row[0])
-
-
-def _newest(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    for table in ("raw_events", "raw_feedback"):
-        if relation_type(con, table):
-            newest = con.execute(f"SELECT max(ts) FROM {table}").fetchone()[0]
-            if newest:
-                return newest
-    return None

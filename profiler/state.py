@@ -247,19 +247,27 @@ def forget_model(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def newest_data(
-    con: duckdb.DuckDBPyConnection, through_batch: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    through_batch: int | None = None,
+    *,
+    leaving_out: dict[str, tuple[int, int]] | None = None,
 ) -> datetime | None:
-    """The newest event time ingested, else the newest feedback time: the data's as-of; with
-    `through_batch`, as it was once that batch had been ingested."""
+    """The newest event time ingested, else the newest feedback time: the data's as-of (the one
+    place this rule lives); with `through_batch`, as it was once that batch had been ingested;
+    with `leaving_out` ({raw table: (first, last) batch}), without those batches (a source suite
+    did not pass them). Both read the batches' own time ranges, not the raw rows."""
     for source in ("events", "feedback"):
-        if through_batch is None:
+        if through_batch is None and not leaving_out:
+            if not has_table(con, f"raw_{source}"):  # `check` on a warehouse without it
+                continue
             sql, params = f"SELECT max(ts) FROM raw_{source}", []
         else:
+            first, last = (leaving_out or {}).get(f"raw_{source}", (0, -1))
             sql = (
-                f"SELECT max(max_ts) FROM {SCHEMA}.batches "
-                "WHERE source = ? AND loaded > 0 AND batch_id <= ? AND superseded_by IS NULL"
+                f"SELECT max(max_ts) FROM {SCHEMA}.batches WHERE source = ? AND loaded > 0 "
+                "AND batch_id <= ? AND superseded_by IS NULL AND batch_id NOT BETWEEN ? AND ?"
             )
-            params = [source, through_batch]
+            params = [source, 2**62 if through_batch is None else through_batch, first, last]
         newest = con.execute(sql, params).fetchone()[0]
         if newest:
             return newest
