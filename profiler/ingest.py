@@ -91,7 +91,7 @@ from profiler.ingest_resend import (
     take_out,
 )
 from profiler.ingest_rules import MONEY, serial_days_possible, typed_query, vocabulary_column
-from profiler.ingest_values import is_numeric, quote_ident, quote_literal
+from profiler.ingest_values import is_numeric
 from profiler.pii import register_hmac, unregister_hmac
 from profiler.settings import refuse_example_warehouse
 from profiler.shop_time import record_zone, warehouse_zone, zone_for_ingest
@@ -103,6 +103,8 @@ from profiler.sources import (
     engine_columns,
     get_source,
 )
+from profiler.sqltext import literal as quote_literal
+from profiler.sqltext import quote as quote_ident
 from profiler.state import (
     SCHEMA,
     ensure_schema,

@@ -18,8 +18,9 @@ import duckdb
 
 from profiler.ingest_columns import Staged, loose
 from profiler.ingest_read import FileInfo, one_row
-from profiler.ingest_values import quote_ident, timestamp_sql
+from profiler.ingest_values import timestamp_sql
 from profiler.sources import BATCH_COLUMN, Source
+from profiler.sqltext import quote as quote_ident
 from profiler.state import has_table
 
 

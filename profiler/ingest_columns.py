@@ -14,12 +14,9 @@ from typing import TYPE_CHECKING
 
 from profiler.errors import ProfilerError
 from profiler.ingest_options import option_name
-from profiler.ingest_values import (
-    is_temporal,
-    null_word,
-    quote_literal,
-)
+from profiler.ingest_values import is_temporal, null_word
 from profiler.sources import Source
+from profiler.sqltext import literal as quote_literal
 
 if TYPE_CHECKING:
     import duckdb

@@ -25,7 +25,7 @@ from profiler.ingest_read import (
     shown,
     stage_arrow,
 )
-from profiler.ingest_values import quote_literal
+from profiler.sqltext import literal as quote_literal
 
 DELIMITERS = (",", ";", "\t", "|")
 MAX_SPAN = 1000  # physical lines one quoted field may span before its quote counts as broken

@@ -21,7 +21,8 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.ingest_columns import Staged
-from profiler.ingest_values import quote_ident, quote_literal
+from profiler.sqltext import literal as quote_literal
+from profiler.sqltext import quote as quote_ident
 
 FORMATS = {
     ".csv": "csv",

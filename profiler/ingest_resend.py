@@ -14,10 +14,10 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.ingest_read import one_row
-from profiler.ingest_values import quote_ident
 from profiler.project import Kind
 from profiler.serve.catalog import SCORES
 from profiler.sources import BATCH_COLUMN, RECORD_COLUMN, Source, engine_columns
+from profiler.sqltext import quote as quote_ident
 from profiler.state import (
     SCHEMA,
     ensure_schema,

@@ -36,8 +36,6 @@ from profiler.ingest_values import (
     is_numeric,
     is_temporal,
     null_word,
-    quote_ident,
-    quote_literal,
     timestamp_sql,
     trimmed,
     vocabulary_sql,
@@ -46,6 +44,8 @@ from profiler.ingest_values import (
 )
 from profiler.pii import EMAIL_ID, email_sql, normalise_sql
 from profiler.sources import Column, Source
+from profiler.sqltext import literal as quote_literal
+from profiler.sqltext import quote as quote_ident
 
 if TYPE_CHECKING:
     pass

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from profiler.sqltext import literal as quote_literal
+
 # Text that means "no value" in exports (pandas, R, SQL dumps, spreadsheets), in these spellings
 # lower-case, upper-case or capitalised; never applied to free text (a search for "none" is a
 # search). Personal columns included: two users with e-mail `N/A` must not share a pseudonym.
@@ -32,14 +34,6 @@ _NULL_SPELLINGS = tuple(
         [w for word in NULL_WORDS for w in (word, word.upper(), word.capitalize())] + ["NaN", "NaT"]
     )
 )
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",

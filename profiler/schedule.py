@@ -16,6 +16,8 @@ from typing import TypeVar
 
 import duckdb
 
+from profiler.sqltext import quote as _quote
+
 T = TypeVar("T")
 WORKERS = 2  # the machines we measure on have 2 cores
 
@@ -35,10 +37,6 @@ class NodeFailed(Exception):
         super().__init__("; ".join(f"{node}: {err}" for node, err in failures))
         self.failures = failures
         self.node, self.cause = failures[0]
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _open_cursor(con: duckdb.DuckDBPyConnection, use: str, path: str) -> duckdb.DuckDBPyConnection:

@@ -15,6 +15,8 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.faults import check_writable, raise_if_storage_fault
+from profiler.sqltext import literal as _literal
+from profiler.sqltext import quote as _quote
 from profiler.state import SCHEMA, check_state_version
 
 EXAMPLE_WAREHOUSE = "warehouse.duckdb.example"
@@ -200,11 +202,3 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     cur = con.cursor()
     cur.execute(f"USE {_quote(catalog)}.{_quote(schema)}")
     return cur
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -14,6 +14,7 @@ import duckdb
 
 from profiler.plan import BuildContext, Plan
 from profiler.project import Kind, Model
+from profiler.sqltext import quote
 
 STAGE_PREFIX = "__profiler_stg_"
 
@@ -32,10 +33,6 @@ class Staged:
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
         for stmt in self.cleanup:
             con.execute(stmt)
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def relation_type(con: duckdb.DuckDBPyConnection, name: str, schema: str = "main") -> str | None:

@@ -17,6 +17,7 @@ import duckdb
 
 from profiler.errors import ProfilerError, SpecError
 from profiler.ml.spec import ModelSpec
+from profiler.sqltext import quote as _q
 
 KEY = "user_id"
 _NUMERIC = (
@@ -105,10 +106,6 @@ def resolve_features(con: duckdb.DuckDBPyConnection, spec: ModelSpec) -> list[Fe
 def schema_fingerprint(features: list[Feature]) -> str:
     body = json.dumps([f.as_dict() for f in features])
     return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def features_sql(spec: ModelSpec, features: list[Feature]) -> str:

@@ -26,12 +26,9 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.sources import SOURCES
+from profiler.sqltext import quote as _q
 
 PIT_CATALOG = "__profiler_pit"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def current_catalog(con: duckdb.DuckDBPyConnection) -> str:

@@ -10,10 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from profiler.plan import ts_literal
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+from profiler.sqltext import quote as _q
 
 
 def window(cutoff: datetime, horizon_days: int, column: str = "ts") -> str:

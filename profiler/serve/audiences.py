@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from profiler.serve.catalog import ServedTable
+from profiler.sqltext import quote as _q
 
 TAG = "audience"
 
@@ -46,10 +47,6 @@ class AudienceReport:
                     + (f" (Jaccard {j:.3f})" if j is not None else "")
                 )
         return out
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def audience_tables(tables: list[ServedTable]) -> list[str]:

@@ -22,6 +22,7 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.project import Kind, Model, load_project
+from profiler.sqltext import quote as _q
 
 ANALYST_DIR = "features"
 INTERNAL_TAG = "internal"
@@ -79,10 +80,6 @@ class ServedTable:
     @property
     def tags(self) -> tuple[str, ...]:
         return self.model.tags if self.model else ()
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def relations(con: duckdb.DuckDBPyConnection, schema: str = "main") -> set[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from profiler.sqltext import quote as _q
 from profiler.state import has_table
 
 PROFILE = "user_profile"
@@ -21,10 +22,6 @@ SHARD_USERS = 1_000  # users per file the lookup loads
 MAX_PERIODS = 60  # history snapshots drawn per distribution
 MAX_CATEGORIES = 12  # tracked columns with more distinct values are not drawn
 DIMENSION_ORDER = ("basic", "behaviour", "preference", "rfm", "sentiment", "scores")
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:

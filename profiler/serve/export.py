@@ -39,6 +39,8 @@ from profiler.serve.catalog import (
 from profiler.serve.outdir import make_folder, writing_to
 from profiler.settings import cursor as settings_cursor
 from profiler.shop_time import warehouse_zone
+from profiler.sqltext import literal as _lit
+from profiler.sqltext import quote as _q
 
 MANIFEST = "_manifest.json"
 GENERATIONS = ".tables"
@@ -90,14 +92,6 @@ def _mixed_in_folder(manifest: dict) -> dict[str, str]:
     if len(set(states.values())) < 2:
         return {}
     return dict(sorted(states.items(), key=lambda kv: (kv[1], kv[0])))
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def read_manifest(out: Path) -> dict:

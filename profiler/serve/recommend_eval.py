@@ -32,6 +32,7 @@ from pathlib import Path
 import duckdb
 
 from profiler.errors import ProfilerError
+from profiler.sqltext import quote as _q
 
 MODEL = "user_recommendations"
 TARGET = "bought_or_carted_next"
@@ -70,10 +71,6 @@ class RecEvaluation:
         if not self.beats_popularity:
             out.append(f"WARNING: {MODEL} does not beat global popularity on this split")
         return out
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def recommendation_version(project_dir: Path, cutoff: datetime, horizon_days: int, k: int) -> str:

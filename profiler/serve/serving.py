@@ -34,18 +34,12 @@ from profiler.serve.catalog import (
     table_state,
 )
 from profiler.settings import ROW_GROUP_SIZE
+from profiler.sqltext import literal as _lit
+from profiler.sqltext import quote as _q
 
 NEW_CATALOG = "__profiler_serving_new"
 ENGINE_TABLES = ("models", "runs", "model_runs", "validations", "settings")  # settings: the zone
 INFO = "_serving.info"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _engine_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
