@@ -575,36 +575,34 @@ def _repeated_key(con: duckdb.DuckDBPyConnection, model: Model, staged) -> str |
     )
 
 
-def _build_one(
-    con,
-    dag: Dag,
-    model: Model,
-    ctx: BuildContext,
-    states: dict[str, ModelState],
-    failed: set[str],
-    options: BuildOptions,
-) -> ModelResult:
-    t0 = time.perf_counter()
-    if not model.kind.is_built:
-        if model.name in states:  # built before it became ephemeral: its table would go stale
-            con.execute("BEGIN TRANSACTION")
-            try:
-                drop_relation(con, model.name)
-                forget_model(con, model.name)
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-            del states[model.name]
-        return ModelResult(
-            model.name, model.kind.value, "success", "skip", "ephemeral: inlined into its readers"
-        )
+def _retire_ephemeral(con, model: Model, states: dict[str, ModelState]) -> ModelResult:
+    """An ephemeral model is never built; one built before it became ephemeral loses its table
+    and state, which would go stale."""
+    if model.name in states:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            drop_relation(con, model.name)
+            forget_model(con, model.name)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        del states[model.name]
+    return ModelResult(
+        model.name, model.kind.value, "success", "skip", "ephemeral: inlined into its readers"
+    )
+
+
+def _unbuildable(
+    dag: Dag, model: Model, ctx: BuildContext, states: dict[str, ModelState], failed: set[str]
+) -> ModelResult | None:
+    """Why the model cannot be built in this build (a parent failed, was refused by its source
+    suite, was never built, or is stated at another as-of), or None."""
     refused = [p for p in dag.run_parents(model.name) if p in failed and p not in dag.models]
     blocked_by = refused + [
         p for p in dag.built_parents(model.name) if p in failed or p not in states
     ]
     if blocked_by:
-        failed.add(model.name)
         why = (
             "failed its suite"
             if refused
@@ -626,7 +624,6 @@ def _build_one(
         and states[p].as_of != ctx.as_of
     ]
     if elsewhen:
-        failed.add(model.name)
         p = elsewhen[0]
         return ModelResult(
             model.name,
@@ -639,6 +636,25 @@ def _build_one(
                 f"{ctx.as_of}: select it too (+{model.name}); nothing was published"
             ),
         )
+    return None
+
+
+def _build_one(
+    con,
+    dag: Dag,
+    model: Model,
+    ctx: BuildContext,
+    states: dict[str, ModelState],
+    failed: set[str],
+    options: BuildOptions,
+) -> ModelResult:
+    t0 = time.perf_counter()
+    if not model.kind.is_built:
+        return _retire_ephemeral(con, model, states)
+    unbuildable = _unbuildable(dag, model, ctx, states, failed)
+    if unbuildable is not None:
+        failed.add(model.name)
+        return unbuildable
     parent_versions = {p: states[p].version for p in dag.built_parents(model.name)}
     state = states.get(model.name)
     plan = plan_model(con, dag, model, state, parent_versions, ctx)
