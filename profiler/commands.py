@@ -63,18 +63,18 @@ def reading_of(
                 raise ProfilerError(f"{option} given twice ({constants[column]}, {item}); keep one")
             else:
                 constants[column] = item
-    return Reading(
-        constants["event_type"],
-        constants["kind"],
-        ts_format,
-        decimal_comma,
-        tuple(values),
-        time_zone,
-        parse_columns(columns),
-        encoding,
-        rating_scale,
-        minor_units,
-        times_utc,
+    return Reading(  # by name: a swapped pair of flags would read a file wrong, silently
+        event_type=constants["event_type"],
+        kind=constants["kind"],
+        ts_format=ts_format,
+        decimal_comma=decimal_comma,
+        values=tuple(values),
+        time_zone=time_zone,
+        columns=parse_columns(columns),
+        encoding=encoding,
+        rating_scale=rating_scale,
+        minor_units=minor_units,
+        times_utc=times_utc,
         decimal_point=decimal_point,
     )
 
@@ -133,21 +133,21 @@ def landing_readings(
     readings = {}
     for name, source in SOURCES.items():
         reading = Reading(
-            read.event_type if name == "events" else None,
-            read.kind if name == "feedback" else None,
-            ts_format,
-            decimal_comma,
-            tuple(
+            event_type=read.event_type if name == "events" else None,
+            kind=read.kind if name == "feedback" else None,
+            ts_format=ts_format,
+            decimal_comma=decimal_comma,
+            values=tuple(
                 v
                 for v in read.values
                 if v[0] == {"events": "event_type", "feedback": "kind"}.get(name)
             ),
-            time_zone,
-            headers.get(name, ()),
-            encoding,
-            rating_scale,
-            minor_units,
-            times_utc,
+            time_zone=time_zone,
+            columns=headers.get(name, ()),
+            encoding=encoding,
+            rating_scale=rating_scale,
+            minor_units=minor_units,
+            times_utc=times_utc,
             decimal_point=decimal_point,
         )
         readings[name] = (check_mapping(source, mappings[name]), check_reading(source, reading))

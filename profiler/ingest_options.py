@@ -36,7 +36,8 @@ VOCABULARIES = {"event_type": EVENT_TYPE_SYNONYMS, "kind": FEEDBACK_KIND_SYNONYM
 
 @dataclass(frozen=True)
 class Reading:
-    """How to read a file beyond its column names: `--event-type`, `--kind` and `--ts-format`.
+    """How to read a file beyond its column names: one field per ingest option (`--event-type`,
+    `--kind`, `--ts-format`, ... `--decimal-point`), built by name (`commands.reading_of`).
 
     `event_type` (events) and `kind` (feedback) give every record that value, for a file that
     holds one kind of record and no column saying so: an orders export is all `purchase`, a
