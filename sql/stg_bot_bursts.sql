@@ -9,7 +9,7 @@
 --   day: calendar day of the burst (shop time)
 --   events: browsing events (views, carts, favs, searches) the user had that day, exact repeats counted once; purchases do not count
 --   max_events_per_minute: most browsing events in one calendar minute that day (events sent as dates have no minute: 0 when all were)
---   purchases: purchases the user made that day (equal lines of one file count each, a copy in another file does not)
+--   purchases: purchases the user made that day, as stg_events counts them (equal lines of one file count each, a copy in another file does not; equal lines timed to a fraction of a second are one purchase; lines sent as dates all count)
 --   reason: which limit the user-day broke, with the numbers
 WITH rules AS (
     -- The bot limits live here, and only here.
@@ -71,27 +71,39 @@ per_minute AS (
 ),
 
 day_purchases AS (
-    -- purchases as stg_events counts them, near enough: equal lines of one file are that many
-    -- (units of an order), the same lines in another file add nothing (helper-86: a re-sent
-    -- copy of a day's purchases made a bot's day a buyer's)
-    SELECT user_id, day, sum(copies) AS purchases
+    -- purchases as stg_events counts them (stg_event_repeats' rule): equal lines of one file are
+    -- that many (units of an order) and the same lines in another file add nothing (helper-86: a
+    -- re-sent copy of a day's purchases made a bot's day a buyer's), except lines timed to a
+    -- fraction of a second, an event stream's, whose equal lines are one purchase (helper-89),
+    -- and lines sent as dates (stg_date_only_events), every one of which counts
+    SELECT user_id, day, sum(events) AS purchases
     FROM (
-        SELECT user_id, day, max(copies) AS copies
+        SELECT
+            user_id,
+            day,
+            CASE
+                WHEN date_only THEN sum(copies)
+                WHEN ts = date_trunc('second', ts) THEN max(copies)
+                ELSE 1
+            END AS events
         FROM (
             SELECT
                 e.user_id, c.day, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
                 e.price, e.quantity, e.amount, e.session_id, e.query, e._batch_id,
+                d.user_id IS NOT NULL AS date_only,
                 count(*) AS copies
             FROM raw_events AS e
             INNER JOIN candidate_days AS c ON c.user_id = e.user_id AND c.day = CAST(e.ts AS DATE)
+            LEFT JOIN stg_date_only_events AS d
+                ON d.user_id = e.user_id AND d.day = c.day AND d.event_type = e.event_type
             WHERE e.event_type = 'purchase'
             GROUP BY
                 e.user_id, c.day, e.ts, e.item_id, e.category_id, e.category_path, e.brand,
-                e.price, e.quantity, e.amount, e.session_id, e.query, e._batch_id
+                e.price, e.quantity, e.amount, e.session_id, e.query, e._batch_id, d.user_id
         ) AS per_file
         GROUP BY
             user_id, day, ts, item_id, category_id, category_path, brand, price, quantity,
-            amount, session_id, query
+            amount, session_id, query, date_only
     ) AS lines
     GROUP BY user_id, day
 ),

@@ -227,12 +227,12 @@ def test_a_buyers_busy_day_is_no_burst(tmp_path: Path) -> None:
     """helper-83: a reseller browsing 8,000 times and buying 100 times a day lost all its browsing
     to the day limit, as a scraper would. A day with at least one purchase line per 100 browsing
     events is a buyer's: the day limit does not apply (the minute limit does). The same browsing
-    with 10 purchases is still a burst."""
+    with 10 purchases is still a burst. Purchases count as stg_events counts them."""
     path = tmp_path / "events.csv"
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["user_id", "ts", "item_id", "price", "event_type"])
-        for user, buys in (("reseller", 60), ("scraper", 10)):
+        for user in ("reseller", "scraper", "stream", "dated"):
             # 6,000 views over 10 hours: 10 a minute, under the minute limit, over the day limit
             w.writerows(
                 [
@@ -244,32 +244,46 @@ def test_a_buyers_busy_day_is_no_burst(tmp_path: Path) -> None:
                 ]
                 for i in range(6000)
             )
+        for user, buys in (("reseller", 60), ("scraper", 10)):
             w.writerows(
                 [user, f"2024-03-01 19:{i:02d}:00", str(i), "2", "purchase"] for i in range(buys)
             )
+        # an event stream's 40 purchases, each sent twice (microsecond stamps): 40, not 80, so
+        # too few for 6,000 views (helper-89: counted twice, they made a bot's day a buyer's)
+        w.writerows(
+            ["stream", f"2024-03-01 19:{i:02d}:00.250001", str(i), "2", "purchase"]
+            for i in range(40)
+            for _ in range(2)
+        )
     project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
     run_cli("ingest", "events", str(path), warehouse=wh, project=project)
+    header = path.read_text().splitlines()[0]
     # the scraper's purchase lines sent again in 6 more files: copies, not purchases (helper-86:
     # counted, they made its day a buyer's)
     lines = [
         r for r in path.read_text().splitlines() if r.startswith("scraper") and "purchase" in r
     ]
-    for n in range(6):
+    # 30 purchases sent as dates, in two files: equal dated lines are separate purchases, 60
+    dated = [f"dated,2024-03-01,{i},2,purchase" for i in range(30)]
+    for n, sent in enumerate([lines] * 6 + [dated] * 2):
         again = tmp_path / f"again{n}.csv"
         again.write_text(
-            "\n".join(
-                [path.read_text().splitlines()[0], *lines, f"other{n},2024-03-01 09:00:00,1,2,view"]
-            )
-            + "\n"
+            "\n".join([header, *sent, f"other{n},2024-03-01 09:00:00,1,2,view"]) + "\n"
         )
         run_cli("ingest", "events", str(again), warehouse=wh, project=project)
     run_cli("build", *PROFILE, warehouse=wh, project=project)
     with duckdb.connect(str(wh), read_only=True) as con:
         bursts = con.execute("SELECT user_id, purchases, reason FROM stg_bot_bursts").fetchall()
         views = dict(con.execute("SELECT user_id, views_lifetime FROM user_profile").fetchall())
-    reason = "6000 events in one day (limit 5000) and 10 purchase(s), fewer than 1 per 100"
-    assert bursts == [("scraper", 10, reason)]
-    assert views["reseller"] == 6000 and views["scraper"] == 0
+        bought = con.execute(
+            "SELECT purchases_lifetime FROM user_profile WHERE user_id = 'dated'"
+        ).fetchone()
+    reason = "6000 events in one day (limit 5000) and {} purchase(s), fewer than 1 per 100"
+    assert sorted(bursts) == [("scraper", 10, reason.format(10)), ("stream", 40, reason.format(40))]
+    assert views == {"reseller": 6000, "scraper": 0, "stream": 0, "dated": 6000} | {
+        f"other{n}": 1 for n in range(8)
+    }
+    assert bought == (60,)
 
 
 def test_a_wholesale_invoice_is_no_burst_and_a_bot_day_keeps_its_purchases(tmp_path: Path) -> None:
