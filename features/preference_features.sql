@@ -6,7 +6,7 @@
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   as_of: the as-of time these features are stated at (shop time), the same as user_profile.as_of
 --   top_category_1: category with the highest affinity (ties, affinities equal to float noise (their log2 to 9 decimals): the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
---   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day; rounded to 9 decimals, or to 9 significant digits below 0.1, so builds of the same data in any batches give equal values (sums of doubles differ in the last bits with their order) and a category last seen years ago keeps a value above 0
+--   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day (the half-life: int_user_interests' half_life_days, 30 days as shipped); rounded to 9 decimals, or to 9 significant digits below 0.1, so builds of the same data in any batches give equal values (sums of doubles differ in the last bits with their order) and a category last seen years ago keeps a value above 0
 --   top_category_2: second category by affinity
 --   top_category_2_affinity: its affinity at the as-of
 --   top_category_3: third category by affinity

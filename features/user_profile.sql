@@ -39,7 +39,7 @@
 --   favs_90d: add-to-favourites events in the 90 days up to and including the as-of day
 --   purchases_90d: purchase events in the 90 days up to and including the as-of day
 --   searches_90d: searches in the 90 days up to and including the as-of day
---   spend_7d: money spent in the 7 days up to and including the as-of day, as total_spend counts it, rounded to the millionth; 0 without purchases in the window or when they are priced nowhere
+--   spend_7d: money spent in the 7 days up to and including the as-of day, as total_spend counts it (the amount, else the event's or the catalogue's unit price x quantity), rounded to the millionth; 0 without purchases in the window or when they are priced nowhere
 --   spend_30d: money spent in the 30 days up to and including the as-of day, as spend_7d
 --   spend_90d: money spent in the 90 days up to and including the as-of day, as spend_7d
 --   views_lifetime: product views ever (up to the as-of)
@@ -57,9 +57,9 @@
 --   sessions_lifetime: sessions ever (session_id, else a new session after more than 30 minutes without events; split at midnight); events without a session_id form sessions among themselves, by the 30 minutes, even on a day whose other events carry one
 --   events_per_session: mean events per session, lifetime; NULL without sessions
 --   avg_session_seconds: mean session duration (first to last event), seconds, lifetime; NULL without sessions
---   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views
+--   view_to_cart_rate: add-to-carts per product view, lifetime; NULL without views (can exceed 1 when carts come without views in the feed)
 --   cart_to_purchase_rate: purchases per add-to-cart, lifetime; NULL without carts (can exceed 1 when purchases skip the cart)
---   view_to_purchase_rate: purchases per product view, lifetime; NULL without views
+--   view_to_purchase_rate: purchases per product view, lifetime; NULL without views (can exceed 1 when purchases come without views in the feed, or when bot-like days' browsing was left out: their purchases stay)
 --   top_hour: hour of day (shop time, 0..23) in which the user started the most sessions, lifetime; ties go to the earlier hour; sessions end at midnight, so one running past it also starts again in hour 0 (a night-owl shop's hour 0 is inflated by them); NULL without sessions started at a time of day (events sent as dates, stg_date_only_events, start none)
 --   top_hour_share: share of the user's sessions with a start hour (those not started by events sent as dates) that started in top_hour; NULL without such sessions
 --   top_weekday: ISO weekday (1 = Monday .. 7 = Sunday) with the most sessions, lifetime; ties go to the earlier day; NULL without sessions
@@ -71,7 +71,7 @@
 --   top_search_term_3: third most frequent search query
 --   search_terms_used: distinct search queries ever
 --   top_category_1: category with the highest affinity (ties, affinities equal to float noise (their log2 to 9 decimals): the more recent last day with it, then alphabetical; dotted path, lower case, else category id); only categories with affinity count (searches weigh 0); NULL when the user has none
---   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day (the half-life: int_user_interests' half_life_days, 30 days as shipped); rounded to 9 decimals, or to 9 significant digits below 0.1, so a category last seen years ago keeps a value above 0
+--   top_category_1_affinity: its affinity at the as-of: each event weighted by type and halved for every half-life between its day and the as-of day (the half-life: int_user_interests' half_life_days, 30 days as shipped); rounded to 9 decimals, or to 9 significant digits below 0.1, so builds of the same data in any batches give equal values (sums of doubles differ in the last bits with their order) and a category last seen years ago keeps a value above 0
 --   top_category_2: second category by affinity
 --   top_category_2_affinity: its affinity at the as-of
 --   top_category_3: third category by affinity
@@ -95,9 +95,9 @@
 --   rfm_monetary_value: mean money spent per repeat purchase day (the first purchase day left out; money as in total_spend: the amount, else the event's or the catalogue's unit price x quantity, 0 when priced nowhere), lifetimes 'monetary_value', unrounded as lifetimes computes it; 0 with a single purchase day; NULL without purchases
 --   purchase_days: days with at least one purchase (0 for non-purchasers)
 --   days_since_last_purchase: days from the last purchase day to the as-of day; NULL without purchases
---   total_spend: money spent ever, in the shop's currency as sent (no conversion), rounded to the millionth; a purchase without amount or price is valued at its item's newest catalogue price (stg_items), so a new price list revalues it; 0 when purchases carry no amount or price and their items none, NULL without purchases
+--   total_spend: money spent ever, in the shop's currency as sent (no conversion), rounded to the millionth: the amount, else the event's or the catalogue's unit price x quantity (a purchase without amount or price is valued at its item's newest catalogue price, stg_items, so a new price list revalues it); 0 when purchases are priced nowhere, NULL without purchases
 --   r_score: recency score 1-5 among purchasers: ceil(5 x cumulative share of purchasers whose last purchase day is this day or earlier), so ties share the higher score (everyone who bought on the as-of day gets 5); NULL without purchases
---   f_score: frequency score 1-5 among purchasers: least(5, 1 + floor(5 x percent rank of purchase days)), so ties share the lower score (single-day buyers get 1; two purchase days give 1 + floor(5 x the share of buyers with one purchase day): 5 in a young shop where over 80% bought once, 3 where 40-60% did). Like r_score and m_score it ranks the user among all purchasers, so it moves as other buyers buy: a user who did nothing can change score and segment, and user_profile_history records that change; NULL without purchases
+--   f_score: frequency score 1-5 among purchasers: least(5, 1 + floor(5 x percent rank of purchase days)), so ties share the lower score (single-day buyers get 1; two purchase days give 1 + floor(5 x the share of the other purchasers with one purchase day): 5 in a young shop where over 80% of them bought once, 3 where 40-60% did). Like r_score and m_score it ranks the user among all purchasers, so it moves as other buyers buy: a user who did nothing can change score and segment, and user_profile_history records that change; NULL without purchases
 --   m_score: monetary score 1-5 among purchasers by total spend, as f_score (without prices every purchaser gets 1); NULL without purchases
 --   rfm_score: the three scores as text, e.g. '545'; NULL without purchases
 --   rfm_segment: champions, loyal, new, potential loyalist, needs attention, at risk, hibernating or lost by R and F (the CASE in rfm_features.sql; docs/models.md lists the rules); 'prospect' without purchases. Its 'new' and 'at risk' are RFM ranks among all buyers, not lifecycle_stage's of the same names, which judge the user's own purchase cycle: so champions or loyal can be lifecycle 'churned' and lost can be lifecycle 'new'
@@ -114,7 +114,7 @@
 --   shares: shares
 --   repeat_purchase_rate: share of purchase days that were repeat purchases, (purchase days - 1) / purchase days; NULL without purchases
 --   tenure_days: days from first_seen_day (registration, first event or first feedback) to the as-of day
---   loyalty_score: 0-1: 0.35 repeat ((purchase days - 1) / 4, at most 1: 5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, at most 1; without purchases a complaint counts as a rate of 1)
+--   loyalty_score: 0-1: 0.35 repeat (repeat purchase days, purchase days - 1, over 4: 5+ purchase days = 1) + 0.25 purchase recency (halves every 30 days; 0 without purchases) + 0.2 tenure (a year = 1) + 0.2 satisfaction ((avg rating - 1) / 4, 0.5 without ratings, times 1 - complaint rate, at most 1; without purchases a complaint counts as a rate of 1)
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
 --   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7; NULL without purchases
 --   lifecycle_stage: 'new' (one purchase day, the last at most 2 cycles ago), 'active' (last purchase at most 1.5 cycles ago), 'at risk' (at most 3 cycles), 'churned' (longer ago; a one-purchase-day user past 2 cycles is at risk or churned by the same bounds); 'prospect' without purchases

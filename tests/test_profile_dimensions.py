@@ -922,3 +922,26 @@ def test_spend_over_windows_sums_the_money_of_the_purchases_in_them(tmp_path: Pa
     )
     assert any(r["spend_90d"] > r["spend_30d"] for r in rows)
     assert any(r["spend_90d"] < r["total_spend"] for r in rows)
+
+
+def test_the_profile_says_of_each_column_what_its_feature_table_says() -> None:
+    """`user_profile` restates the column docs of the feature tables it joins, for analysts who
+    read one file. helper-89: seven copies had drifted (the profile's `view_to_cart_rate` lost
+    "can exceed 1"). A copy may add what is particular to the profile, never say less."""
+    from conftest import REPO
+
+    from profiler.lineage import upstream_tables
+    from profiler.project import load_project
+
+    models = load_project(REPO)
+    profile_model = models["user_profile"]
+    parents = [models[t.name] for t in upstream_tables(profile_model.sql) if t.name in models]
+    drifted = [
+        f"{column} ({parent.name})"
+        for column, doc in profile_model.columns.items()
+        for parent in parents
+        if column != "as_of"
+        and column in parent.columns
+        and not doc.startswith(parent.columns[column])
+    ]
+    assert drifted == []
