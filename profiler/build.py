@@ -19,6 +19,8 @@ from profiler import lineage
 from profiler.dag import Dag, build_dag
 from profiler.errors import ProfilerError, SpecError
 from profiler.faults import fault_detail, fault_kind
+from profiler.macros import install as install_macros
+from profiler.macros import load_macros
 from profiler.materialize import STAGE_PREFIX, drop_relation, quote, stage
 from profiler.materialize.incremental import keys_table
 from profiler.plan import (
@@ -230,6 +232,7 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         ensure_schema(con)
         clean_leftovers(con)
         dag = build_dag(load_project(project_dir))
+        install_macros(con, load_macros(Path(project_dir)))  # before any model calls one
         selected = {name: dag.models[name].kind.value for name in dag.select(options.select)}
         as_of = resolve_as_of(con, options.as_of)
         options.gate.start_run(run_id, as_of)

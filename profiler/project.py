@@ -1,4 +1,4 @@
-"""Find the models in `sql/` and `features/` and read their headers.
+"""Find the models in `sql/` and `features/` and read their headers (and the macros they call).
 
 A model is one `.sql` file: a header of `-- key: value` comment lines, then one SELECT. The file
 stem is the model's name and the name of the relation it publishes.
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from profiler.macros import Macro, load_macros
 
 MODEL_DIRS = ("sql", "features")
 _HEADER_LINE = re.compile(r"^--\s?(?P<key>[a-z_]+):\s*(?P<value>.*)$")
@@ -66,6 +67,7 @@ class Model:
     columns: dict[str, str] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()  # python models only: SQL models carry their lineage in SQL
     inlined: tuple[tuple[str, str], ...] = ()  # (name, SQL) of the ephemeral models it reads
+    macros: tuple[Macro, ...] = ()  # the project's macros (macros/*.sql), called or not
 
     @property
     def data_fingerprint(self) -> str:
@@ -75,10 +77,12 @@ class Model:
         (they are metadata, see `metadata_fingerprint`).
         """
         from profiler.lineage import normalized_sql
+        from profiler.macros import fingerprint_parts
 
         parts = [
             normalized_sql(self.sql),
             *(f"{name}:{normalized_sql(sql)}" for name, sql in self.inlined),
+            *fingerprint_parts([self.sql, *(sql for _, sql in self.inlined)], self.macros),
             self.kind.value,
             str(self.time_column),
             ",".join(self.unique_key),
@@ -226,6 +230,9 @@ def load_project(project_dir: Path) -> dict[str, Model]:
             models[model.name] = model
     if not models:
         require_models(project_dir)
+    macros = load_macros(project_dir)
+    if macros:  # each model's fingerprint holds the macros it calls
+        models = {name: replace(model, macros=macros) for name, model in models.items()}
     specs = any((project_dir / "models").glob("*.toml"))
     if not specs and not any("user_scores" in m.sql.lower() for m in models.values()):
         return models

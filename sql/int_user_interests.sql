@@ -87,13 +87,13 @@ normalised AS (
     SELECT
         a.user_id,
         coalesce(
-            replace(CASE WHEN contains(lower(a.category_path), '>') THEN replace(replace(lower(a.category_path), ' > ', '.'), '>', '.') ELSE replace(lower(a.category_path), '/', '.') END, 'ı', 'i'),
+            category_levels(a.category_path),
             i.category_path,
             a.category_id,
             i.category_id
         ) AS category,
-        coalesce(replace(lower(a.brand), 'ı', 'i'), i.brand) AS brand,
-        replace(lower(a.query), 'ı', 'i') AS query,
+        coalesce(name_key(a.brand), i.brand) AS brand,
+        name_key(a.query) AS query,
         a.score,
         a.events,
         a.last_day,

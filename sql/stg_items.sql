@@ -6,7 +6,7 @@
 -- columns:
 --   item_id: item id as the shop sends it
 --   category_id: category id (trimmed); NULL when unknown
---   category_path: dotted category path, lower case (for example electronics.audio.headphone): levels sent as `a > b`, `a>b` or, in a path without `>`, `a/b` (a `/` beside a `>` is part of a name: 디지털/가전>음향기기 has two levels); NULL when unknown
+--   category_path: dotted category path, lower case (for example electronics.audio.headphone): levels sent as `a > b`, `a>b` or, in a path without `>`, `a / b` or `a/b` (a `/` beside a `>` is part of a name: 디지털/가전>음향기기 has two levels; macros/names.sql's category_levels); NULL when unknown
 --   brand: brand, lower case and trimmed (Turkish ı as i, so KADIN and Kadın are one name, here and in categories); NULL when unknown
 --   price: unit price; NULL when unknown or negative
 --   title: item title
@@ -15,8 +15,8 @@ WITH cleaned AS (
     SELECT
         item_id,
         nullif(trim(category_id), '') AS category_id,
-        nullif(replace(CASE WHEN contains(lower(trim(category_path)), '>') THEN replace(replace(lower(trim(category_path)), ' > ', '.'), '>', '.') ELSE replace(lower(trim(category_path)), '/', '.') END, 'ı', 'i'), '') AS category_path,
-        nullif(replace(lower(trim(brand)), 'ı', 'i'), '') AS brand,
+        category_levels(category_path) AS category_path,
+        name_key(brand) AS brand,
         CASE WHEN price >= 0 THEN price END AS price,
         nullif(trim(title), '') AS title,
         _batch_id,

@@ -75,7 +75,7 @@ def sql_project(root: Path) -> Path:
     """
     import shutil
 
-    for folder in ("sql", "features"):
+    for folder in ("sql", "features", "macros"):
         shutil.copytree(REPO / folder, root / folder)
     return root
 

@@ -329,7 +329,7 @@ def taobao_built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         "1000417,2017-12-02 20:05:00,complaint,5,,Late\n"
     )
     project = tmp / "project"  # a copy, so the build's target/ stays out of the repository
-    for folder in ("sql", "features", "expectations"):
+    for folder in ("sql", "features", "macros", "expectations"):
         shutil.copytree(REPO / folder, project / folder)
     commands = [
         ["ingest", "events", str(TAOBAO)],
@@ -368,7 +368,7 @@ def test_every_shipped_expectation_agrees_on_taobao(taobao_built: tuple[Path, st
 def test_every_shipped_expectation_agrees_on_rees46(tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     project = tmp_path / "project"
-    for folder in ("sql", "features", "expectations"):
+    for folder in ("sql", "features", "macros", "expectations"):
         shutil.copytree(REPO / folder, project / folder)
     run_cli("ingest", "events", str(REES46), warehouse=wh, project=project)
     run_cli("build", "--select", "+user_profile", warehouse=wh, project=project)

@@ -807,6 +807,7 @@ def test_the_next_category_label_takes_the_items_newest_category(tmp_path: Path)
     Two items files, then a cart of the item."""
     import tomllib
 
+    from profiler.macros import install, load_macros
     from profiler.ml.targets import next_category_labels
 
     label = tomllib.loads((REPO / "models" / "next_category.toml").read_text())["label_category"]
@@ -819,6 +820,7 @@ def test_the_next_category_label_takes_the_items_newest_category(tmp_path: Path)
     events.write_text("user_id,event_type,ts,item_id\nu1,cart,2024-01-02 10:00:00,X1\n")
     run_cli("ingest", "events", str(events), warehouse=wh)
     with duckdb.connect(str(wh)) as con:
+        install(con, load_macros(REPO))  # as `profiler train` does: the label calls one
         sql = next_category_labels("wh", datetime(2024, 1, 1), 2, ("cart",), label)
         assert con.execute(sql).fetchall() == [("u1", "apparel.shoes")]
 

@@ -42,7 +42,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
     mp.setenv("PROFILER_THREADS", "2")
     root = tmp_path_factory.mktemp("served")
     project = root / "project"
-    for folder in ("sql", "features", "expectations", "models"):
+    for folder in ("sql", "features", "macros", "expectations", "models"):
         shutil.copytree(REPO / folder, project / folder)
     spec = project / "models" / "purchase_propensity.toml"
     text = re.sub(r'name = "random_forest"\nparams = \{[^}]*\}', 'name = "logistic_regression"\nparams = { C = 0.5 }', spec.read_text())  # fmt: skip

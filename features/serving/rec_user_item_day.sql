@@ -22,12 +22,12 @@ WITH cleaned AS (
         e.day,
         e.event_type,
         coalesce(
-            nullif(replace(CASE WHEN contains(lower(trim(e.category_path)), '>') THEN replace(replace(lower(trim(e.category_path)), ' > ', '.'), '>', '.') ELSE replace(lower(trim(e.category_path)), '/', '.') END, 'ı', 'i'), ''),
+            category_levels(e.category_path),
             i.category_path,
             nullif(trim(e.category_id), ''),
             i.category_id
         ) AS category,
-        coalesce(nullif(replace(lower(trim(e.brand)), 'ı', 'i'), ''), i.brand) AS brand
+        coalesce(name_key(e.brand), i.brand) AS brand
     FROM stg_events AS e
     LEFT JOIN stg_items AS i ON i.item_id = e.item_id
     WHERE e.item_id IS NOT NULL

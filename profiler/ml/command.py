@@ -22,6 +22,8 @@ class TrainReport:
 def train_command(settings, name: str, as_of: str | None, horizon_days: int | None) -> TrainReport:
     from profiler.build import parse_as_of, resolve_as_of
     from profiler.lock import warehouse_lock
+    from profiler.macros import install as install_macros
+    from profiler.macros import load_macros
     from profiler.ml.score import score_frame, score_users, write_scores
     from profiler.ml.spec import load_spec
     from profiler.ml.step import describe_training, published_at, train_version
@@ -39,6 +41,7 @@ def train_command(settings, name: str, as_of: str | None, horizon_days: int | No
         con = connect(settings)
         try:
             ensure_schema(con)
+            install_macros(con, load_macros(settings.project_dir))  # the labels may call one
             t = resolve_as_of(con, given)
             published = published_at(con, spec.tables, t)
             trained, artifact, frame = train_version(

@@ -23,8 +23,17 @@ from profiler.ml.spec import ModelSpec, load_specs
 
 def spec_fingerprint(project_dir: Path) -> str:
     """Changes when any spec changes what it computes (comments and layout do not count)."""
+    from profiler.macros import fingerprint_parts, load_macros
+
     specs = load_specs(Path(project_dir))
-    body = "\x1f".join(f"{name}:{spec.fingerprint}" for name, spec in sorted(specs.items()))
+    body = "\x1f".join(
+        [
+            *(f"{name}:{spec.fingerprint}" for name, spec in sorted(specs.items())),
+            *fingerprint_parts(
+                [spec.label_category for spec in specs.values()], load_macros(Path(project_dir))
+            ),
+        ]
+    )
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 

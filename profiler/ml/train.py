@@ -100,8 +100,11 @@ def inputs_fingerprint(project_dir: Path, spec: ModelSpec) -> str:
     for table in spec.tables:
         if table in dag.models:
             names |= {table} | {a for a in dag.ancestors(table) if a in dag.models}
+    from profiler.macros import fingerprint_parts, load_macros
+
     sql = [f"{n}:{dag.models[n].data_fingerprint}" for n in sorted(names)]
-    return hashlib.sha256("\x1f".join([spec.fingerprint, *sql]).encode()).hexdigest()[:16]
+    labels = fingerprint_parts([spec.label_category], load_macros(Path(project_dir)))
+    return hashlib.sha256("\x1f".join([spec.fingerprint, *sql, *labels]).encode()).hexdigest()[:16]
 
 
 def data_fingerprint(

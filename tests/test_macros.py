@@ -1,0 +1,120 @@
+"""Project macros (`macros/*.sql`): installed by a build, part of their callers' fingerprints,
+and a macro file holding anything but scalar macros is refused at file:line."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+from conftest import REPO, run_cli
+
+from profiler.macros import load_macros
+
+EVENTS = (
+    "user_id,ts,event_type,item_id,category_path,brand\n"
+    "u1,2024-01-01 10:00:00,view,i1,Women / Dresses,ACME\n"
+    "u1,2024-01-01 10:05:00,view,i2,women/dresses,acme\n"
+    "u2,2024-01-02 11:00:00,purchase,i3,Home >Kitchen,\n"
+)
+
+
+def project(root: Path, macro: str) -> Path:
+    (root / "macros").mkdir(parents=True)
+    (root / "macros" / "rules.sql").write_text(macro)
+    (root / "sql").mkdir()
+    (root / "sql" / "categories.sql").write_text(
+        "-- kind: table\n"
+        "SELECT DISTINCT user_id, shout(category_path) AS category FROM raw_events\n"
+    )
+    (root / "sql" / "counts.sql").write_text(
+        "-- kind: table\nSELECT user_id, count(*) AS events FROM raw_events GROUP BY user_id\n"
+    )
+    return root
+
+
+def test_a_macro_is_installed_and_its_edit_rebuilds_only_its_callers(tmp_path: Path) -> None:
+    root = project(tmp_path / "p", "-- loud\nCREATE MACRO shout(x) AS upper(x);\n")
+    wh = tmp_path / "wh.duckdb"
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    run_cli("ingest", "events", str(events), warehouse=wh, project=root)
+    first = run_cli("build", warehouse=wh, project=root)
+    assert "2 model(s) built" in first, first
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT category FROM categories ORDER BY 1").fetchall() == [
+            ("HOME >KITCHEN",),
+            ("WOMEN / DRESSES",),
+            ("WOMEN/DRESSES",),
+        ]
+    # a comment edited: nothing to rebuild
+    (root / "macros" / "rules.sql").write_text("-- louder\nCREATE MACRO shout(x) AS upper(x);\n")
+    assert "0 model(s) built" in run_cli("build", warehouse=wh, project=root)
+    # the body edited: its caller is rebuilt, the other model is not
+    (root / "macros" / "rules.sql").write_text("CREATE MACRO shout(x) AS upper(x) || '!';\n")
+    out = run_cli("build", warehouse=wh, project=root)
+    assert "1 model(s) built" in out, out
+    assert re.search(r"success +categories +table +full .*SQL or settings changed", out), out
+    assert re.search(r"counts +table +skip .*up to date", out), out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert ("HOME >KITCHEN!",) in con.execute("SELECT category FROM categories").fetchall()
+    # a macro nothing defines any more leaves the warehouse
+    (root / "macros" / "rules.sql").write_text(
+        "CREATE MACRO shout(x) AS upper(x) || '!';\nCREATE MACRO whisper(x) AS lower(x);\n"
+    )
+    run_cli("build", warehouse=wh, project=root)
+    (root / "macros" / "rules.sql").write_text("CREATE MACRO shout(x) AS upper(x) || '!';\n")
+    run_cli("build", warehouse=wh, project=root)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        macros = con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE function_type = 'macro' "
+            "AND database_name = current_database() AND NOT internal ORDER BY 1"
+        ).fetchall()
+    assert macros == [("shout",)]
+
+
+def test_a_macro_file_holds_scalar_macros_only(tmp_path: Path) -> None:
+    """A table macro would hide the tables it reads from the lineage; a query or a TEMP macro
+    (one connection's) is no project macro either. Refused at file:line, nothing built."""
+    wh = tmp_path / "wh.duckdb"
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    for n, (text, line) in enumerate(
+        [
+            ("CREATE MACRO shout(x) AS upper(x);\n\nCREATE MACRO t() AS TABLE SELECT 1;\n", 3),
+            ("-- a note\nSELECT 1;\n", 2),
+            ("CREATE TEMP MACRO shout(x) AS upper(x);\n", 1),
+            ("CREATE MACRO shout(x) AS upper(x);\nCREATE MACRO SHOUT(x) AS lower(x);\n", 2),
+        ]
+    ):
+        root = project(tmp_path / f"p{n}", text)
+        run_cli("ingest", "events", str(events), warehouse=wh, project=root)
+        out = run_cli("build", warehouse=wh, project=root, ok=False)
+        assert f"rules.sql:{line}: " in out, out
+        assert len(out.strip().splitlines()) == 1, out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
+                           "AND table_name IN ('categories', 'counts')").fetchone() == (0,)  # fmt: skip
+
+
+def test_the_shipped_category_rule_reads_every_way_of_writing_levels() -> None:
+    """helper-89: `Women / Dresses` and `women/dresses` were two categories, `Home >Kitchen` and
+    `Home>Kitchen` too. The shipped macro, as a build installs it."""
+    con = duckdb.connect()
+    for macro in load_macros(REPO):
+        con.execute(macro.create)
+    paths = {
+        "Women / Dresses": "women.dresses",
+        "women/dresses": "women.dresses",
+        "Home >Kitchen": "home.kitchen",
+        "Home> Kitchen": "home.kitchen",
+        "home > kitchen": "home.kitchen",
+        "디지털/가전>음향기기": "디지털/가전.음향기기",  # a `/` beside a `>` is part of a name
+        "KADIN Giyim": "kadin giyim",
+        "electronics.audio": "electronics.audio",
+        " ": None,
+    }
+    got = dict(
+        con.execute("SELECT p, category_levels(p) FROM unnest(?) AS t(p)", [list(paths)]).fetchall()
+    )
+    assert got == paths
