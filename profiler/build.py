@@ -31,6 +31,7 @@ from profiler.plan import (
     interval_predicate,
     plan_model,
     published_tables,
+    stale_sql,
     ts_literal,
 )
 from profiler.project import Kind, Model, load_project
@@ -248,10 +249,15 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
             # (helper-81: a refused row's time moved the as-of of what did publish)
             as_of = newest_data(con, leaving_out=held) or as_of
             options.gate.start_run(run_id, as_of)
-        ctx = BuildContext(
-            as_of, max_batch(con), options.full_refresh, Path(project_dir), published_tables(con)
-        )
         states = read_states(con)
+        ctx = BuildContext(
+            as_of,
+            max_batch(con),
+            options.full_refresh,
+            Path(project_dir),
+            published_tables(con),
+            frozenset(stale_sql(dag, states)),
+        )
 
         def build(cursor: duckdb.DuckDBPyConnection, name: str) -> ModelResult:
             return _build_one(cursor, dag, dag.models[name], ctx, states, failed, options)
@@ -521,13 +527,7 @@ def _parents_changed(dag: Dag, model: Model, states: dict[str, ModelState]) -> s
     """A note when a parent's SQL changed since its table was built and this build did not
     build it (not selected): the model reads the table as it was (helper-60: `--select M` said
     M was up to date, with M's upstream edited)."""
-    stale = [
-        p
-        for p in dag.built_parents(model.name)
-        if p in states
-        and not dag.models[p].kind.keeps_history
-        and states[p].data_fingerprint != dag.models[p].data_fingerprint
-    ]
+    stale = stale_sql(dag, states, dag.built_parents(model.name))
     if not stale:
         return ""
     return (
@@ -732,7 +732,11 @@ def _build_one(
         if fault_kind(err):
             raise  # the whole build stops: the next model would hit the same full disk
         failed.add(model.name)
-        return _error(model, plan, str(err).strip().splitlines()[0], t0)
+        # helper-87: after an upgrade, `--select M` failed on a parent built by the old SQL
+        # (a column it lacks), and said nothing of that parent
+        changed = _parents_changed(dag, model, states)
+        why = str(err).strip().splitlines()[0]
+        return _error(model, plan, why + (f" ({changed})" if changed else ""), t0)
     except SpecError as err:  # a model spec that does not fit the tables: this model fails
         failed.add(model.name)
         result = _error(model, plan, str(err), t0)
@@ -765,6 +769,13 @@ def _build_one(
         )
         return result
     changed = _parents_changed(dag, model, states)
+    edited = sorted(ctx.edited & dag.ancestors(model.name)) if model.kind.keeps_history else []
+    if edited:  # helper-87: an upgrade's new rules were recorded as the users' changes, unsaid
+        changed = (
+            f"note: the SQL of {', '.join(edited[:3])}{' and more' if len(edited) > 3 else ''} "
+            "changed since the last version: a change recorded now may be the new SQL's, not "
+            "the user's"
+        )
     result.message = "\n".join(
         staged.messages
         + outcome.warnings

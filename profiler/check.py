@@ -36,7 +36,7 @@ from profiler.gate import (
     supply_parameters,
     validate,
 )
-from profiler.plan import SOURCE_BY_TABLE
+from profiler.plan import SOURCE_BY_TABLE, edited_since_built
 from profiler.project import load_project
 from profiler.runlog import ModelResult, RunResults
 from profiler.state import SCHEMA, ensure_schema
@@ -182,6 +182,8 @@ def check_project(settings, select: str | None, console) -> bool:
         con = connect(settings, read_only=read_only)
         try:
             run = run_check(con, settings.project_dir, select, show, recorded=not read_only)
+            checked = [r.model for r in run.results]
+            edited = edited_since_built(con, settings.project_dir, checked)
         except duckdb.Error as err:
             raise_if_storage_fault(err, settings)  # one clear line, as for build and ingest
             raise
@@ -192,6 +194,13 @@ def check_project(settings, select: str | None, console) -> bool:
         console.print(
             f"note: {settings.warehouse} is read-only ({refused.strerror}): the results are in "
             f"{settings.target_dir / 'run_results.json'}, not in _profiler.validations",
+            soft_wrap=True,
+        )
+    if edited:  # helper-87: after an upgrade, "edit the suite" for a table the old SQL built
+        console.print(
+            f"note: {', '.join(edited)} were built by SQL edited since (a model file changed, "
+            "profiler upgraded): these checks read the tables as that SQL made them; "
+            "`profiler build` first",
             soft_wrap=True,
         )
     counts = {s: sum(r.status == s for r in run.results) for s in ("pass", "warn", "fail", "error")}

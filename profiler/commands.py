@@ -228,7 +228,7 @@ def build_project(
     from profiler.project import require_models
     from profiler.report import BuildPrinter
     from profiler.runlog import write_run_results
-    from profiler.serve.serving import publish_serving_copy
+    from profiler.serve.serving import Held, publish_serving_copy
 
     require_models(settings.project_dir)  # before the warehouse is touched
     if settings.target_dir.exists() and not settings.target_dir.is_dir():  # helper-46: a traceback
@@ -275,19 +275,14 @@ def build_project(
                     soft_wrap=True,
                 )
             printer.summary(con, run, settings.warehouse, as_of_given=as_of is not None)
-            if isinstance(kept, dict):
+            if isinstance(kept, Held):
                 from profiler.serve.catalog import serving_path
 
-                builds: dict[str, list[str]] = {}  # ordered by as-of, then batch
-                for name, state in kept.items():
-                    builds.setdefault(state, []).append(name)
                 serving = serving_path(settings.warehouse)
                 console.print(  # helper-71: "X behind T" read as stale when X was just built
                     f"note: {serving.name} "
                     + ("stays at its last whole build" if serving.exists() else "not written")
-                    + ": the analyst tables are of more than one build ("
-                    + "; ".join(f"{', '.join(n)} as of {state}" for state, n in builds.items())
-                    + "); a build of them all "
+                    + f": {kept.why}; a build of them all "
                     + ("replaces it" if serving.exists() else "writes it"),
                     soft_wrap=True,
                 )

@@ -47,6 +47,7 @@ class BuildContext:
     full_refresh: bool = False
     project_dir: Path = Path(".")
     published: frozenset[str] | None = None  # the tables of `main` when the build started
+    edited: frozenset[str] = frozenset()  # models whose SQL changed since their table was built
 
 
 def ts_literal(value: datetime | date) -> str:
@@ -133,6 +134,31 @@ def plan_model(
 
 
 SQL_CHANGED_IN_HISTORY = "SQL or settings changed: merged into the kept history"
+
+
+def stale_sql(dag: Dag, states: dict[str, ModelState], names=None) -> list[str]:
+    """The models (of `names`, else all) whose table was built by other SQL than the project's
+    now: edited and not rebuilt since (a `--select` that left them, an upgrade of profiler before
+    its first build). A history keeps its rows across edits, so it is never stale."""
+    return [
+        name
+        for name in (dag.models if names is None else names)
+        if name in states
+        and name in dag.models
+        and not dag.models[name].kind.keeps_history
+        and states[name].data_fingerprint != dag.models[name].data_fingerprint
+    ]
+
+
+def edited_since_built(con: duckdb.DuckDBPyConnection, project_dir: Path, names=None) -> list[str]:
+    """`stale_sql` of the warehouse `con` holds, against the project's SQL now."""
+    from profiler.dag import build_dag
+    from profiler.project import load_project
+    from profiler.state import has_table, read_states
+
+    if not has_table(con, "models", SCHEMA):
+        return []
+    return stale_sql(build_dag(load_project(Path(project_dir))), read_states(con), names)
 
 
 def published_tables(con: duckdb.DuckDBPyConnection) -> frozenset[str]:

@@ -766,7 +766,10 @@ def test_a_selected_model_whose_upstream_sql_changed_unbuilt_says_so(
 ) -> None:
     """helper-60: `--select M` said M was up to date while M's upstream SQL had been edited and
     not built; dbt would have built M, SQLMesh shown the change."""
+    from profiler.serve.catalog import serving_path
+
     edited, wh = edited_copy(project, full_build, tmp_path)
+    shutil.copy(serving_path(full_build), serving_path(wh))
     model = edited / "features" / "sentiment_features.sql"
     text = model.read_text()
     assert text.count("m.tenure_days,") == 1
@@ -776,9 +779,71 @@ def test_a_selected_model_whose_upstream_sql_changed_unbuilt_says_so(
     )
     assert "note: the SQL of sentiment_features changed since it was built" in out, out
     assert "select it too (+user_profile)" in out
+    # the serving copy holds one whole build of the project's SQL (helper-87: after an upgrade,
+    # `--select M` served M's new SQL beside its parents' old)
+    assert (
+        "note: wh.serving.duckdb stays at its last whole build: sentiment_features were built "
+        "by SQL edited since; a build of them all replaces it" in out
+    ), out
+    served = serving_path(wh).stat().st_ino
+    # check and export read the tables as the old SQL made them: said (helper-87: `check` told
+    # to edit the suites, `export` wrote the old tables under the new docs, unsaid)
+    note = "sentiment_features were built by SQL edited since"
+    checked = " ".join(
+        run_cli("check", "--select", "sentiment_features", warehouse=wh, project=edited).split()
+    )
+    assert f"note: {note}" in checked and "`profiler build` first" in checked, checked
+    exported = " ".join(
+        run_cli("export", "--out", str(tmp_path / "out"), warehouse=wh, project=edited).split()
+    )
+    assert f"warning: {note}" in exported, exported
     run_cli("build", "--select", "+user_profile", warehouse=wh, project=edited)
     again = run_cli("build", "--select", "user_profile", warehouse=wh, project=edited)
     assert "changed since" not in again
+    assert serving_path(wh).stat().st_ino != served  # a whole build again: served
+
+
+def test_a_model_failing_on_a_parent_of_older_sql_names_it(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """helper-87: after an upgrade, `--select user_profile` failed on a column the old SQL's
+    int_users lacks, with DuckDB's words alone."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    model = edited / "features" / "sentiment_features.sql"
+    text = model.read_text()
+    model.write_text(text.replace("m.tenure_days,", "m.tenure_days, 1 AS novel,"))
+    profile = edited / "features" / "user_profile.sql"
+    profile.write_text(profile.read_text().replace("s.loyalty_score,", "s.loyalty_score, s.novel,"))
+    out = " ".join(
+        run_cli("build", "--select", "user_profile", warehouse=wh, project=edited, ok=False).split()
+    )
+    assert "novel" in out and "(note: the SQL of sentiment_features changed since it was" in out, (
+        out
+    )
+
+
+def test_a_history_built_on_edited_sql_says_its_changes_may_be_the_sqls(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """helper-87: an upgrade's new rules moved users' top categories, and the history recorded
+    it as the users' changes, unsaid. An edit of the lifecycle rule here."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    model = edited / "features" / "sentiment_features.sql"
+    text = model.read_text()
+    assert text.count("1.5 AS active_within_cycles") == 1, "the rule moved: edit the test"
+    model.write_text(text.replace("1.5 AS active_within_cycles", "0.5 AS active_within_cycles"))
+    feedback = tmp_path / "feedback.csv"  # a later as-of: a new version
+    feedback.write_text("user_id,ts,kind,rating\n1,2017-12-04 11:00:00,rating,5\n")
+    run_cli("ingest", "feedback", str(feedback), warehouse=wh, project=edited)
+    out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
+    assert re.search(r"user_profile_history: [1-9][\d,]* changed", out), out
+    assert (
+        "note: the SQL of sentiment_features changed since the last version: a change recorded "
+        "now may be the new SQL's, not the user's" in out
+    ), out
+    feedback.write_text("user_id,ts,kind,rating\n1,2017-12-05 11:00:00,rating,4\n")
+    run_cli("ingest", "feedback", str(feedback), warehouse=wh, project=edited)
+    assert "may be the new SQL's" not in run_cli("build", warehouse=wh, project=edited)
 
 
 def test_a_selected_model_is_not_built_on_parents_of_another_as_of(

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from profiler.plan import edited_since_built
 from profiler.project import Kind
 from profiler.serve.catalog import (
     ServedTable,
@@ -58,6 +59,7 @@ class ExportResult:
     audiences: object | None = None  # AudienceReport
     csvs: list[Path] = field(default_factory=list)
     as_ofs: dict[str, str] = field(default_factory=dict)  # table -> as-of, when not all one
+    edited: list[str] = field(default_factory=list)  # models built by SQL edited since
 
     def lines(self) -> list[str]:
         out = [f"export of {self.source} -> {self.out}"]
@@ -68,6 +70,11 @@ class ExportResult:
                 "halfway, a build or an export with --select, or a build --as-of in the past "
                 "(which leaves the history as it was)? `profiler build` and an export of all "
                 "tables make them one"
+            )
+        if self.edited:  # helper-87: after an upgrade, the old SQL's tables under the new docs
+            out.append(
+                f"  warning: {', '.join(self.edited)} were built by SQL edited since (a model "
+                "file changed, profiler upgraded): `profiler build` first, then export"
             )
         out += [f"  {name}: {what}" for name, what in self.written.items()]
         if self.skipped:
@@ -341,6 +348,7 @@ def export_tables(
         # the folder's tables, not only this export's (helper-70: `--select user_profile` after
         # a build left it beside the other tables' older build, unsaid)
         result.as_ofs = _mixed_in_folder(manifest)
+        result.edited = edited_since_built(con, settings.project_dir)
         names = audience_tables(chosen)  # the ones written or current here, not the others
         if names or not select:
             result.audiences = audience_report(con, names)

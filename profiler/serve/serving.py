@@ -21,6 +21,7 @@ import glob
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -124,16 +125,40 @@ def _copy_table(con: duckdb.DuckDBPyConnection, table: ServedTable) -> int:
     return con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
 
 
-def publish_serving_copy(
-    settings, con: duckdb.DuckDBPyConnection, run=None
-) -> Path | dict[str, str] | None:
+@dataclass(frozen=True)
+class Held:
+    """The serving copy stayed at its last whole build, and why."""
+
+    why: str
+
+
+def _not_whole(con: duckdb.DuckDBPyConnection, settings, names: list[str]) -> Held | None:
+    """Why the analyst tables are not one whole build of the project's SQL, if they are not."""
+    from profiler.plan import edited_since_built
+
+    mixed = mixed_as_ofs(con, names)
+    if mixed:
+        builds: dict[str, list[str]] = {}  # ordered by as-of, then batch
+        for name, state in mixed.items():
+            builds.setdefault(state, []).append(name)
+        listed = "; ".join(f"{', '.join(n)} as of {state}" for state, n in builds.items())
+        return Held(f"the analyst tables are of more than one build ({listed})")
+    # helper-87: after an upgrade, `--select M` served M's new SQL beside its parents' old one
+    stale = edited_since_built(con, settings.project_dir)
+    if stale:
+        return Held(f"{', '.join(stale)} were built by SQL edited since")
+    return None
+
+
+def publish_serving_copy(settings, con: duckdb.DuckDBPyConnection, run=None) -> Path | Held | None:
     """Copy the analyst tables into a new file and swap it in; None when nothing changed.
 
     `con` is the build's connection to the warehouse, still under the build lock, so the tables
-    copied are exactly the state the build just published. The copy holds one whole build: when
-    the analyst tables are of more than one (a `--select` that built some of them, a look at the
-    past that left the history), the last copy stays, and their as-ofs are returned instead
-    (helper-70: the copy mixed two builds under one as-of).
+    copied are exactly the state the build just published. The copy holds one whole build of
+    the project's SQL: when the analyst tables are of more than one build (a `--select` that
+    built some of them, a look at the past that left the history; helper-70: the copy mixed two
+    builds under one as-of) or a model was built by SQL edited since, the last copy stays, and
+    why is returned instead.
     """
     path = serving_path(settings.warehouse)
     # copies (and their WALs) of builds killed while copying: this build holds the lock, so no
@@ -141,9 +166,9 @@ def publish_serving_copy(
     for leftover in path.parent.glob(f"{glob.escape(path.name)}.tmp-*"):
         leftover.unlink(missing_ok=True)
     tables = analyst_tables(con, settings.project_dir)
-    mixed = mixed_as_ofs(con, [t.name for t in tables])
-    if mixed:
-        return mixed
+    held = _not_whole(con, settings, [t.name for t in tables])
+    if held:
+        return held
     fingerprint = state_fingerprint(con, tables)
     if _published_fingerprint(path) == fingerprint:
         return None
