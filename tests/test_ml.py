@@ -1000,3 +1000,17 @@ def test_a_build_that_cannot_score_says_the_earlier_scores_stay(
     assert (
         "the 928 scores of model version" in out and "written earlier at this as-of stay" in out
     ), out
+    assert "(made from the data then: `profiler train" in out, out
+    # the feature SQL edited (helper-87: an upgrade): the scores kept are the old SQL's, said
+    features = project / "features" / "user_features.sql"
+    view = "count(*) FILTER (WHERE event_type = 'view') AS views,"
+    assert features.read_text().count(view) == 1
+    features.write_text(features.read_text().replace(view, view.replace(") AS", ") + 0 AS")))
+    out = " ".join(
+        run_cli("build", "--as-of", T.isoformat(), warehouse=wh, project=project).split()
+    )
+    assert "(made from the data then, by a spec or feature SQL edited since: `profiler" in out, out
+    # edited again and not built: train reads no table of the old SQL, it builds its own
+    features.write_text(features.read_text().replace(") + 0 AS views", ") + 0 + 0 AS views"))
+    out = " ".join(_train_cli(project, wh, "purchase_propensity").split())
+    assert "(features from a point-in-time build)" in out, out

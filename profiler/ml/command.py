@@ -43,7 +43,7 @@ def train_command(settings, name: str, as_of: str | None, horizon_days: int | No
             ensure_schema(con)
             install_macros(con, load_macros(settings.project_dir))  # the labels may call one
             t = resolve_as_of(con, given)
-            published = published_at(con, spec.tables, t)
+            published = published_at(con, settings.project_dir, spec.tables, t)
             trained, artifact, frame = train_version(
                 con, settings.project_dir, spec, t, settings.target_dir,
                 score_at=None if published else t,

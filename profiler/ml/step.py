@@ -42,15 +42,26 @@ def feature_tables(project_dir: Path) -> set[str]:
     return {t for spec in load_specs(Path(project_dir)).values() for t in spec.tables}
 
 
-def published_at(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], as_of: datetime) -> bool:
-    """True when every table is published as of `as_of` and has taken in every batch."""
+def published_at(
+    con: duckdb.DuckDBPyConnection, project_dir: Path, tables: tuple[str, ...], as_of: datetime
+) -> bool:
+    """True when every table is published as of `as_of`, has taken in every batch, and it and
+    the models it is built from were built by the project's SQL as it is now (helper-87: after an
+    upgrade, `train` fitted the new SQL's features and scored the old SQL's tables)."""
+    from profiler.dag import build_dag
+    from profiler.plan import stale_sql
+    from profiler.project import load_project
     from profiler.state import max_batch, read_states
 
     states = read_states(con)
     newest = max_batch(con)
-    return all(
+    if not all(
         t in states and states[t].as_of == as_of and states[t].watermark >= newest for t in tables
-    )
+    ):
+        return False
+    dag = build_dag(load_project(Path(project_dir)))
+    lineage = {a for t in tables if t in dag.models for a in [t, *dag.ancestors(t)]}
+    return not stale_sql(dag, states, sorted(lineage))
 
 
 @dataclass
@@ -171,7 +182,8 @@ def scores_for_build(
             raise  # the project must change: the build fails, loudly (helper-76)
         except ProfilerError as err:
             why = str(err).removeprefix(f"{name}: ")  # helper-80: the name twice in one line
-            messages.append(f"{name}: not scored: {why}" + _kept_scores(con, name, as_of))
+            kept = _kept_scores(con, project_dir, spec, as_of, target_dir)
+            messages.append(f"{name}: not scored: {why}{kept}")
             continue
         if scored.trained is not None:
             messages += describe_training(scored.trained)
@@ -190,11 +202,18 @@ def scores_for_build(
     return (pa.concat_tables(tables) if tables else None), messages
 
 
-def _kept_scores(con: duckdb.DuckDBPyConnection, name: str, as_of: datetime) -> str:
+def _kept_scores(
+    con: duckdb.DuckDBPyConnection, project_dir: Path, spec, as_of: datetime, target_dir: Path
+) -> str:
     """Scores `profiler train` wrote at this as-of stay what the profile shows: say so, since
-    "not scored" reads as none (helper-32: 928 scores stayed, made before the latest data)."""
+    "not scored" reads as none (helper-32: 928 scores stayed, made before the latest data), and
+    say when their model read features of SQL edited since (helper-87: an upgrade's)."""
+    from profiler.ml.artifacts import load_artifact
     from profiler.ml.score import TABLE
+    from profiler.ml.train import inputs_fingerprint
     from profiler.state import has_table
+
+    name = spec.name
 
     if not has_table(con, TABLE):
         return ""
@@ -204,10 +223,15 @@ def _kept_scores(con: duckdb.DuckDBPyConnection, name: str, as_of: datetime) -> 
     ).fetchone()
     if not rows[0]:
         return ""
+    artifact = load_artifact(target_dir, name, rows[1])
+    edited = artifact is not None and artifact.metadata.get("inputs_fingerprint") != (
+        inputs_fingerprint(project_dir, spec.with_horizon(artifact.metadata.get("horizon_days")))
+    )  # `train --horizon-days` is no edit
+    then = "the data then, by a spec or feature SQL edited since" if edited else "the data then"
     return (
         f"; the {rows[0]:,} scores of model version {rows[1]} written earlier at this as-of stay "
-        "in user_scores and the profile (made from the data then: `profiler train "
-        f"{name}` scores the data now)"
+        f"in user_scores and the profile (made from {then}: `profiler train {name}` scores the "
+        "data now)"
     )
 
 
