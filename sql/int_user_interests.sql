@@ -2,7 +2,7 @@
 -- unique_key: user_id
 -- grain: user_id
 -- tags: preference, search
--- description: What each user is interested in, lifetime, one row per user with items or searches: the top 3 categories and brands by time-decayed affinity and the top 3 search queries. Affinity weighs views 1, favs 2, carts 3 and purchases 5, halving every 30 days (rules below). Scores are stated at a fixed reference day, so their order never depends on the as-of; preference_features ages them to the as-of and rounds them to 9 significant digits. They are sums of doubles, so their last bits (about 1e-15 relative) may differ between two builds of the same data (helper-82: in half the users of a generated shop); nothing ranked or published from them does. Events from stg_events (each event once, the browsing of bot-like user-days out), with category, brand and (for purchases without amount or price) price taken from stg_items where the event lacks them, categories as dotted lower-case paths (else the category id), brands and queries lower case (Turkish ı as i: KADIN and Kadın are one name).
+-- description: What each user is interested in, lifetime, one row per user with items or searches: the top 3 categories and brands by time-decayed affinity and the top 3 search queries. Affinity weighs views 1, favs 2, carts 3 and purchases 5 (macros/weights.sql), halving every 30 days (rules below). Scores are stated at a fixed reference day, so their order never depends on the as-of; preference_features ages them to the as-of and rounds them to 9 significant digits. They are sums of doubles, so their last bits (about 1e-15 relative) may differ between two builds of the same data (helper-82: in half the users of a generated shop); nothing ranked or published from them does. Events from stg_events (each event once, the browsing of bot-like user-days out), with category, brand and (for purchases without amount or price) price taken from stg_items where the event lacks them, categories as dotted lower-case paths (else the category id), brands and queries lower case (Turkish ı as i: KADIN and Kadın are one name).
 -- columns:
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
 --   reference_day: the day the scores are stated at (2020-01-01); a score at day D is score x 0.5 ^ ((D - reference_day) / half_life_days)
@@ -30,14 +30,11 @@
 --   search_terms_used: distinct search queries
 --   spend: money spent on purchases with an amount or price (the denominator of spend shares); NULL without such purchases
 WITH rules AS (
-    -- Affinity weights per event type, the half-life and the reference day: here and only here.
-    -- Scores grow as 2 ^ (days since the reference / half-life), which stays inside double range
-    -- for days up to 1000 half-lives from the reference: 1938..2102 at 30 days.
+    -- The half-life and the reference day: here and only here (the weights per event type are
+    -- macros/weights.sql's action_weight). Scores grow as 2 ^ (days since the reference /
+    -- half-life), which stays inside double range for days up to 1000 half-lives from the
+    -- reference: 1938..2102 at 30 days.
     SELECT
-        1.0 AS view_weight,
-        2.0 AS fav_weight,
-        3.0 AS cart_weight,
-        5.0 AS purchase_weight,
         30.0 AS half_life_days,
         CAST('2020-01-01' AS DATE) AS reference_day
 ),
@@ -58,13 +55,7 @@ as_sent AS (
                 THEN e.item_id
         END AS lookup_item,
         sum(
-            CASE e.event_type
-                WHEN 'view' THEN r.view_weight
-                WHEN 'fav' THEN r.fav_weight
-                WHEN 'cart' THEN r.cart_weight
-                WHEN 'purchase' THEN r.purchase_weight
-                ELSE 0
-            END * power(2.0, date_diff('day', r.reference_day, CAST(e.ts AS DATE)) / r.half_life_days)
+            action_weight(e.event_type) * power(2.0, date_diff('day', r.reference_day, CAST(e.ts AS DATE)) / r.half_life_days)
         ) AS score,
         count(*) AS events,
         CAST(max(e.ts) AS DATE) AS last_day,

@@ -1,7 +1,7 @@
 -- kind: table
 -- grain: item_id
 -- tags: serving, recommendations
--- description: Item popularity as of the build's as-of: the users who acted on the item each day of the last 90, each weighted by their deepest action that day (view 1, fav 2, cart 3, purchase 5) and halved for every 7 days between that day and the as-of day (the rules below), with the item's rank overall, in its category and in its brand. A user counts once per item and day however many events they sent, so one account (a reseller's 100,000 purchase lines) cannot make an item the shop's favourite (helper-83). Items without an event in those 90 days are left out.
+-- description: Item popularity as of the build's as-of: the users who acted on the item each day of the last 90, each weighted by their deepest action that day (view 1, fav 2, cart 3, purchase 5: macros/weights.sql) and halved for every 7 days between that day and the as-of day (the rules below), with the item's rank overall, in its category and in its brand. A user counts once per item and day however many events they sent, so one account (a reseller's 100,000 purchase lines) cannot make an item the shop's favourite (helper-83). Items without an event in those 90 days are left out.
 -- columns:
 --   item_id: item id as the shop sends it
 --   category: the item's category on its latest day with one; NULL when unknown
@@ -14,10 +14,6 @@
 --   rank_in_brand: rank within its brand; NULL without a brand
 WITH rules AS (
     SELECT
-        1.0 AS view_weight,
-        2.0 AS fav_weight,
-        3.0 AS cart_weight,
-        5.0 AS purchase_weight,
         7.0 AS half_life_days,
         90 AS window_days
 ),
@@ -32,7 +28,8 @@ scored AS (
         arg_max(d.category, CASE WHEN d.category IS NOT NULL THEN d.day END) AS category,
         arg_max(d.brand, CASE WHEN d.brand IS NOT NULL THEN d.day END) AS brand,
         sum(
-            (d.viewers * r.view_weight + d.favers * r.fav_weight + d.carters * r.cart_weight + d.buyers * r.purchase_weight)
+            (d.viewers * action_weight('view') + d.favers * action_weight('fav')
+                + d.carters * action_weight('cart') + d.buyers * action_weight('purchase'))
             * power(0.5, date_diff('day', d.day, a.as_of_day) / r.half_life_days)
         ) AS popularity,
         CAST(sum(d.users) AS BIGINT) AS users_90d,

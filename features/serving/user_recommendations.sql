@@ -63,7 +63,9 @@ recent AS (
     SELECT
         d.user_id,
         d.item_id,
-        sum(CAST(d.views + 2 * d.favs + 3 * d.carts AS DOUBLE) * power(0.5, date_diff('day', d.day, a.as_of_day) / r.recent_half_life_days)) AS interest,
+        sum(
+            (d.views * action_weight('view') + d.favs * action_weight('fav') + d.carts * action_weight('cart'))
+            * power(0.5, date_diff('day', d.day, a.as_of_day) / r.recent_half_life_days)) AS interest,
         sum(d.carts) AS carts
     FROM rec_user_item_day AS d
     CROSS JOIN as_of AS a
@@ -72,7 +74,7 @@ recent AS (
     GROUP BY d.user_id, d.item_id
     -- an item seen only in searches (an item_id on a search event) is no interest: leaving it out
     -- also keeps the relative scores below from dividing 0 by 0
-    HAVING sum(d.views + 2 * d.favs + 3 * d.carts) > 0
+    HAVING sum(d.views * action_weight('view') + d.favs * action_weight('fav') + d.carts * action_weight('cart')) > 0
 ),
 
 tastes AS (
@@ -123,20 +125,19 @@ segments AS (
 ),
 
 segment_popular AS (
-    -- Items popular with a segment's shoppers over the last 30 days (popularity weights as in
-    -- rec_item_popularity: each user-day once, by its deepest action, so one account's many
-    -- lines do not make the segment's favourites); segments too small to have any get the
-    -- shop's overall favourites.
+    -- Items popular with a segment's shoppers over the last 30 days (as rec_item_popularity
+    -- counts: each user-day once, by its deepest action, so one account's many lines do not make
+    -- the segment's favourites); segments too small to have any get the shop's overall favourites.
     SELECT segment, item_id, relative
     FROM (
         SELECT
             s.segment,
             d.item_id,
-            CAST(sum(CASE WHEN d.purchases > 0 THEN 5 WHEN d.carts > 0 THEN 3 WHEN d.favs > 0 THEN 2 WHEN d.views > 0 THEN 1 ELSE 0 END) AS DOUBLE)
-                / max(sum(CASE WHEN d.purchases > 0 THEN 5 WHEN d.carts > 0 THEN 3 WHEN d.favs > 0 THEN 2 WHEN d.views > 0 THEN 1 ELSE 0 END)) OVER (PARTITION BY s.segment) AS relative,
+            CAST(sum(deepest_action_weight(d.purchases, d.carts, d.favs, d.views)) AS DOUBLE)
+                / max(sum(deepest_action_weight(d.purchases, d.carts, d.favs, d.views))) OVER (PARTITION BY s.segment) AS relative,
             row_number() OVER (
                 PARTITION BY s.segment
-                ORDER BY sum(CASE WHEN d.purchases > 0 THEN 5 WHEN d.carts > 0 THEN 3 WHEN d.favs > 0 THEN 2 WHEN d.views > 0 THEN 1 ELSE 0 END) DESC, d.item_id
+                ORDER BY sum(deepest_action_weight(d.purchases, d.carts, d.favs, d.views)) DESC, d.item_id
             ) AS rank
         FROM rec_user_item_day AS d
         JOIN segments AS s ON s.user_id = d.user_id
@@ -144,7 +145,7 @@ segment_popular AS (
         CROSS JOIN rules AS r
         WHERE date_diff('day', d.day, a.as_of_day) < r.recent_window_days
         GROUP BY s.segment, d.item_id
-        HAVING sum(CASE WHEN d.purchases > 0 THEN 5 WHEN d.carts > 0 THEN 3 WHEN d.favs > 0 THEN 2 WHEN d.views > 0 THEN 1 ELSE 0 END) > 0
+        HAVING sum(deepest_action_weight(d.purchases, d.carts, d.favs, d.views)) > 0
     ) AS ranked
     CROSS JOIN rules AS r
     WHERE rank <= r.segment_candidates
