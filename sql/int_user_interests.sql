@@ -198,9 +198,10 @@ SELECT
     max(CASE WHEN v.dimension = 'query' AND v.rank = 1 THEN v.value END) AS top_search_term_1,
     max(CASE WHEN v.dimension = 'query' AND v.rank = 2 THEN v.value END) AS top_search_term_2,
     max(CASE WHEN v.dimension = 'query' AND v.rank = 3 THEN v.value END) AS top_search_term_3,
-    coalesce(max(CASE WHEN v.dimension = 'category' THEN v.rank END), 0) AS categories_engaged,
-    coalesce(max(CASE WHEN v.dimension = 'brand' THEN v.rank END), 0) AS brands_engaged,
-    coalesce(max(CASE WHEN v.dimension = 'query' THEN v.rank END), 0) AS search_terms_used,
+    -- every value counts here, those without affinity too (a category only searched in)
+    count(*) FILTER (WHERE v.dimension = 'category') AS categories_engaged,
+    count(*) FILTER (WHERE v.dimension = 'brand') AS brands_engaged,
+    count(*) FILTER (WHERE v.dimension = 'query') AS search_terms_used,
     max(CASE WHEN v.dimension = 'user' THEN v.spend END) AS spend
 FROM ranked AS v
 CROSS JOIN rules AS r
