@@ -812,6 +812,64 @@ def test_show_of_a_past_profile_lists_its_history_up_to_it(served: dict, tmp_pat
     assert not re.search(r"\d,\d{3}\b", past.split("recommendations")[0]), past
 
 
+def test_show_lists_the_first_version_and_the_newest_changes(served: dict, tmp_path: Path) -> None:
+    """helper-88: 60 days of builds every 4 hours gave a user 36 versions, and show printed every
+    one. The first version, then the ten newest changes, with the count of those left out. The
+    versions here are the user's current one, its segment moved 15 times, a day apart."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(served["wh"], wh)
+    with duckdb.connect(str(wh)) as con:
+        (user,) = con.execute("SELECT min(user_id) FROM user_profile_history").fetchone()
+        con.execute(
+            "CREATE TEMP TABLE one AS SELECT * FROM user_profile_history "
+            "WHERE user_id = ? AND is_current",
+            [user],
+        )
+        con.execute("DELETE FROM user_profile_history WHERE user_id = ?", [user])
+        con.execute(
+            """INSERT INTO user_profile_history
+            SELECT o.* REPLACE (
+                ['champions', 'loyal'][n % 2 + 1] AS rfm_segment,
+                (SELECT min(as_of) FROM user_profile) - INTERVAL 15 DAY + INTERVAL (n) DAY AS valid_from,
+                CASE WHEN n < 14 THEN (SELECT min(as_of) FROM user_profile)
+                    - INTERVAL 14 DAY + INTERVAL (n) DAY END AS valid_to,
+                n = 14 AS is_current)
+            FROM one AS o, range(15) AS r(n)"""
+        )
+    out = run_cli("show", user, warehouse=wh, project=served["project"])
+    history = " ".join(out.split("\nhistory")[-1].split())
+    assert "... 4 more version(s): user_profile_history holds them all" in history, history
+    assert history.count("->") == 11, history  # the first version and the ten newest
+
+
+def test_the_serving_copy_holds_each_tables_newest_validations(served: dict) -> None:
+    """helper-88: every build's validations were copied whole into every serving copy (a year of
+    hourly builds: 3.8M rows, a 41 MB copy, a build twice as long) and the docs sorted them all
+    to find the newest. The copy holds each table's newest validating run, the same rows the
+    docs show from the warehouse."""
+    from profiler.serve.catalog import serving_path
+    from profiler.serve.docs_data import latest_validations
+
+    newest = """SELECT table_name, run_id, expectation FROM _profiler.validations
+        QUALIFY run_id = first_value(run_id) OVER (PARTITION BY table_name ORDER BY validated_at DESC)"""
+    with _con(served["wh"]) as con:
+        (runs,) = con.execute("SELECT count(DISTINCT run_id) FROM _profiler.validations").fetchone()
+        expected = sorted(con.execute(newest).fetchall())
+        docs = latest_validations(con)
+    with _con(serving_path(served["wh"])) as con:
+        copied = sorted(
+            con.execute(
+                "SELECT table_name, run_id, expectation FROM _profiler.validations"
+            ).fetchall()
+        )
+    assert runs >= 2 and len({r for _, r, _ in expected}) >= 1  # two builds validated tables
+    assert copied == expected
+    assert (
+        sorted((t, r["run_id"], r["expectation"]) for t, rows in docs.items() for r in rows)
+        == expected
+    )
+
+
 def test_show_finds_what_user_profile_columns_read_in_any_query_shape() -> None:
     """CTEs, subqueries, case-insensitive qualifiers and a single unqualified source."""
     from profiler.serve.show import _profile_sources

@@ -118,6 +118,15 @@ def analyst_tables(con: duckdb.DuckDBPyConnection, project_dir: Path) -> list[Se
     return out
 
 
+# Per table, the rows of its newest validating run: an aggregate, not a sort of every row ever
+# written (helper-88: 3.8M rows, a year of hourly builds, took 4.5 s and 2.3 GB in a window)
+LATEST_VALIDATIONS = """SELECT v.* FROM _profiler.validations AS v
+JOIN (
+    SELECT table_name, arg_max(run_id, validated_at) AS run_id
+    FROM _profiler.validations GROUP BY table_name
+) AS newest USING (table_name, run_id)"""
+
+
 def mixed_as_ofs(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
     """Each table's as-of and last batch when the tables are not all of one build (the models'
     recorded state: a whole build leaves every model at its as-of and newest batch; a late

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from profiler.serve.catalog import LATEST_VALIDATIONS
 from profiler.sqltext import quote as _q
 from profiler.state import has_table
 
@@ -76,12 +77,7 @@ def read_suites(project_dir: Path) -> dict[str, dict]:
 
 def latest_validations(con) -> dict[str, list[dict]]:
     """Per table, the results of the newest run that validated it."""
-    rows = _rows(
-        con,
-        """SELECT * FROM _profiler.validations
-        QUALIFY run_id = first_value(run_id) OVER (PARTITION BY table_name ORDER BY validated_at DESC)
-        ORDER BY table_name, expectation""",
-    )
+    rows = _rows(con, f"{LATEST_VALIDATIONS} ORDER BY table_name, expectation")
     out: dict[str, list[dict]] = {}
     for r in rows:
         out.setdefault(r["table_name"], []).append(r)

@@ -168,9 +168,20 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         table = Table(title="history", title_justify="left", show_header=False, box=None)
         table.add_column(no_wrap=True)
         table.add_column(overflow="fold")
-        for valid, change in _changes(*history):
+        lines = _changes(*history)
+        if len(lines) > HISTORY_LINES + 1:  # helper-88: 36 versions in 60 days of 4-hourly builds
+            skipped = len(lines) - HISTORY_LINES - 1
+            lines = [
+                lines[0],
+                ("...", f"{skipped} more version(s): user_profile_history holds them all"),
+                *lines[-HISTORY_LINES:],
+            ]
+        for valid, change in lines:
             table.add_row(valid, Text(change))
         console.print(table)
+
+
+HISTORY_LINES = 10  # the first version, then the newest changes up to this many
 
 
 def _what_each_says(settings: Settings) -> dict[str, str]:
