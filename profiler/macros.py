@@ -6,8 +6,9 @@ catalog it builds in (the warehouse, or a point-in-time build's scratch catalog)
 runs, and a model's data fingerprint holds the text of every macro it calls (directly or through
 another macro), so editing a macro rebuilds the models that call it, and only those.
 
-Only scalar macros: a shared query is a model (an ephemeral one is inlined into its readers), so
-the lineage always sees every table a model reads.
+A macro computes a value from its arguments: it reads no table (no subquery, no table macro), so
+the lineage always sees every table a model reads, and it takes no name DuckDB's own functions
+have (it would replace that function for everything in the warehouse, ingest too).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import duckdb
@@ -23,13 +26,13 @@ from profiler.errors import ProfilerError
 from profiler.sqltext import quote
 
 MACRO_DIR = "macros"
-SETTING = "macros"  # `_profiler.settings`: the macros installed in this catalog, name -> text
+SETTING = "macros"  # `_profiler.settings`: name -> [its text, DuckDB's definition of it]
 _CREATE = re.compile(
     r"CREATE\s+(?:OR\s+REPLACE\s+)?(?P<temp>TEMP(?:ORARY)?\s+)?(?:MACRO|FUNCTION)\s+"
-    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\(",
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_.\"]*)\s*\(",
     re.IGNORECASE,
 )
-_TABLE_MACRO = re.compile(r"\)\s*AS\s+TABLE\b", re.IGNORECASE)
+_SHAPE = "`CREATE MACRO name(x) AS expression`"
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class Macro:
     name: str  # lower case
     path: Path
     line: int
-    sql: str  # the statement without comments, whitespace collapsed
+    sql: str  # the statement as written, without its comments
+    normal: str  # the same, whitespace outside string literals collapsed: its fingerprint
 
     @property
     def create(self) -> str:
@@ -46,71 +50,136 @@ class Macro:
         assert found is not None
         return f"CREATE OR REPLACE MACRO {quote(self.name)}{self.sql[found.end('name') :]}"
 
+    @property
+    def body(self) -> str:
+        """Its arguments and expression: where the macros it calls are named."""
+        return self.sql[_CREATE.match(self.sql).end() :]
 
-def _without_comments(sql: str) -> str:
-    """The statement's text with its comments blanked (DuckDB's tokenizer finds them; its
-    offsets count UTF-8 bytes)."""
+
+def _tokens(sql: str) -> list[tuple[str, object]]:
+    """DuckDB's tokens of `sql` with their text (its offsets count UTF-8 bytes)."""
     raw = sql.encode()
-    tokens = duckdb.tokenize(sql)
-    out, start = [], 0
-    for i, (offset, kind) in enumerate(tokens):
-        if kind == duckdb.token_type.comment:
-            end = tokens[i + 1][0] if i + 1 < len(tokens) else len(raw)
-            out.append(raw[start:offset] + b" ")
-            start = end
-    out.append(raw[start:])
-    return " ".join(b"".join(out).decode().split()).rstrip(";").strip()
+    found = duckdb.tokenize(sql)
+    ends = [offset for offset, _ in found[1:]] + [len(raw)]
+    return [(raw[o:e].decode(), kind) for (o, kind), e in zip(found, ends, strict=True)]
+
+
+def _texts(statement: str) -> tuple[str, str]:
+    """The statement without comments (string literals kept byte for byte), and its normal form.
+    A comment's token runs to the next token, so it takes the space after it along."""
+    comment = duckdb.token_type.comment
+    tokens = _tokens(statement)
+    sql = "".join(" " if k == comment else t for t, k in tokens).strip().rstrip(";").strip()
+    normal = " ".join(
+        t.strip() for t, k in tokens if k != comment and t.strip() and t.strip() != ";"
+    )
+    return sql, normal
+
+
+def _reads_a_table(body: str) -> bool:
+    """A subquery in the expression (`(SELECT ...)`, `x IN (SELECT ...)`, DuckDB's `(FROM t)`)."""
+    words = [(t.strip().upper(), k) for t, k in _tokens(body) if t.strip()]
+    for i, (word, kind) in enumerate(words):
+        if kind == duckdb.token_type.keyword and word == "SELECT":
+            return True
+        if word == "FROM" and i and words[i - 1][0].endswith("("):
+            return True
+    return False
+
+
+@cache
+def _duckdb_functions() -> frozenset[str]:
+    with duckdb.connect() as con:
+        rows = con.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions()")
+        return frozenset(r[0] for r in rows.fetchall())
+
+
+def _parse_error(path: Path, err: duckdb.Error) -> ProfilerError:
+    text = str(err).removeprefix("Parser Error: ")
+    found = re.search(r"\nLINE (\d+):", text)
+    return ProfilerError(
+        f"{path}:{found.group(1) if found else 1}: SQL does not parse: {text.splitlines()[0]}"
+    )
 
 
 def load_macros(project_dir: Path) -> tuple[Macro, ...]:
-    """The macros of `macros/*.sql`, in file order; a file holding anything else is an error."""
+    """The macros of `macros/*.sql`, each after the macros it calls; anything else is refused
+    at its file and line."""
     macros: dict[str, Macro] = {}
     for path in sorted((Path(project_dir) / MACRO_DIR).glob("*.sql")):
         text = path.read_text(encoding="utf-8")
         try:
             statements = duckdb.extract_statements(text)
         except duckdb.ParserException as err:
-            first = str(err).removeprefix("Parser Error: ").splitlines()[0]
-            raise ProfilerError(f"{path}: SQL does not parse: {first}") from None
+            raise _parse_error(path, err) from None
         raw, at = text.encode(), 0
         for statement in statements:
-            sql = _without_comments(statement.query)
+            sql, normal = _texts(statement.query)
             if not sql:
                 continue
             query = statement.query.encode()
             found_at = max(raw.find(query, at), 0)
             at = found_at + len(query)
             first = next(  # the statement's first word: its line, after any comment
-                (
-                    o
-                    for o, kind in duckdb.tokenize(statement.query)
-                    if kind != duckdb.token_type.comment
-                ),
+                (o for o, k in duckdb.tokenize(statement.query) if k != duckdb.token_type.comment),
                 0,
             )
             line = raw.count(b"\n", 0, found_at + first) + 1
-            where = f"{path}:{line}"
-            found = _CREATE.match(sql)
-            if not found or found["temp"] or _TABLE_MACRO.search(sql):
-                raise ProfilerError(
-                    f"{where}: a macro file holds scalar macros only, as `CREATE MACRO name(x) AS "
-                    "expression`; a shared query is a model (kind: ephemeral is inlined)"
-                )
-            name = found["name"].lower()
-            if name in macros:
-                raise ProfilerError(
-                    f"{where}: macro {name!r} is also defined in {macros[name].path}"
-                )
-            macros[name] = Macro(name, path, line, sql)
-    return tuple(macros.values())
+            macro = _checked(path, line, sql, normal, macros)
+            macros[macro.name] = macro
+    return _in_order(macros)
 
 
-def called(texts: list[str], macros: tuple[Macro, ...]) -> list[Macro]:
-    """The macros the SQL texts call, directly or through other macros, by name."""
+def _checked(path: Path, line: int, sql: str, normal: str, macros: dict[str, Macro]) -> Macro:
+    where = f"{path}:{line}"
+    found = _CREATE.match(sql)
+    if not found:
+        raise ProfilerError(f"{where}: a macro file holds macros only, as {_SHAPE}")
+    name = found["name"]
+    if "." in name or '"' in name:
+        raise ProfilerError(f"{where}: macro {name}: a plain name, without schema or quotes")
+    name = name.lower()
+    if found["temp"]:
+        raise ProfilerError(f"{where}: macro {name}: TEMP macros live in one connection; {_SHAPE}")
+    macro = Macro(name, path, line, sql, normal)
+    if re.match(r"\s*[^)]*\)\s*AS\s+TABLE\b", macro.body, re.IGNORECASE) or _reads_a_table(
+        macro.body
+    ):
+        raise ProfilerError(
+            f"{where}: macro {name} reads a table; a macro computes a value from its "
+            "arguments (a query over tables is a model, so the lineage sees what it reads)"
+        )
+    if name in _duckdb_functions():
+        raise ProfilerError(
+            f"{where}: macro {name} has the name of a DuckDB function, which it would replace "
+            "for everything in the warehouse; name it otherwise"
+        )
+    if name in macros:
+        raise ProfilerError(f"{where}: macro {name!r} is also defined in {macros[name].path}")
+    return macro
+
+
+def _in_order(macros: dict[str, Macro]) -> tuple[Macro, ...]:
+    """Each macro after those it calls: DuckDB looks a called function up when it creates one."""
+    graph = {m.name: {c.name for c in called([m.body], tuple(macros.values()), deep=False)} - {m.name} for m in macros.values()}  # fmt: skip
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as err:
+        cycle = err.args[1]
+        raise ProfilerError(
+            f"{macros[cycle[0]].path}:{macros[cycle[0]].line}: macros call each other in a "
+            f"cycle: {' -> '.join(cycle)}"
+        ) from None
+    return tuple(macros[n] for n in order)
+
+
+def called(texts: list[str], macros: tuple[Macro, ...], deep: bool = True) -> list[Macro]:
+    """The macros the SQL texts call (and, `deep`, those they call in turn), by name."""
     by_name = {m.name: m for m in macros}
     if not by_name:
         return []
-    call = re.compile(r"\b(" + "|".join(re.escape(n) for n in by_name) + r")\s*\(", re.IGNORECASE)
+    names = "|".join(re.escape(n) for n in by_name)
+    call = re.compile(rf'(?<![\w."])"?({names})"?\s*\(', re.IGNORECASE)
     seen: dict[str, Macro] = {}
     todo = list(texts)
     while todo:
@@ -118,32 +187,44 @@ def called(texts: list[str], macros: tuple[Macro, ...]) -> list[Macro]:
             macro = by_name[name.lower()]
             if macro.name not in seen:
                 seen[macro.name] = macro
-                todo.append(macro.sql[_CREATE.match(macro.sql).end() :])
+                if deep:
+                    todo.append(macro.body)
     return sorted(seen.values(), key=lambda m: m.name)
 
 
 def fingerprint_parts(texts: list[str], macros: tuple[Macro, ...]) -> list[str]:
-    """What a fingerprint of SQL texts adds for the macros they call (nothing when none)."""
-    return [f"macro {m.name}:{m.sql}" for m in called(texts, macros)]
+    """What a fingerprint of SQL texts (without comments) adds for the macros they call."""
+    return [f"macro {m.name}:{m.normal}" for m in called(texts, macros)]
 
 
 def install(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> None:
     """Create the project's macros in the current catalog and drop the ones no file defines any
-    more; nothing is written when they are installed as they are."""
+    more. Nothing is written when the catalog holds them as they are (helper-90: a macro
+    dropped or replaced by hand there was trusted, and the build failed or used it)."""
     from profiler.state import get_setting, put_setting
 
-    want = {m.name: m.sql for m in macros}
+    def present() -> dict[str, str]:
+        rows = con.execute(
+            "SELECT lower(function_name), string_agg(macro_definition, ';' ORDER BY "
+            "macro_definition) FROM duckdb_functions() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND function_type = 'macro' AND NOT internal GROUP BY 1"
+        ).fetchall()
+        return dict(rows)
+
     had = json.loads(get_setting(con, SETTING) or "{}")
-    if had == want:
+    now = present()
+    want = {m.name: m.sql for m in macros}
+    if {n: v[0] for n, v in had.items()} == want and all(
+        now.get(n) == v[1] for n, v in had.items()
+    ):
         return
     for name in had.keys() - want.keys():
         con.execute(f"DROP MACRO IF EXISTS {quote(name)}")
-    for macro in macros:
-        if had.get(macro.name) == macro.sql:
-            continue
+    for macro in macros:  # in order: each after the macros it calls
         try:
             con.execute(macro.create)
         except duckdb.Error as err:
             first = str(err).splitlines()[0]
             raise ProfilerError(f"{macro.path}:{macro.line}: macro {macro.name}: {first}") from None
-    put_setting(con, SETTING, json.dumps(want, sort_keys=True))
+    now = present()
+    put_setting(con, SETTING, json.dumps({n: [s, now.get(n)] for n, s in want.items()}))

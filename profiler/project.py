@@ -82,7 +82,10 @@ class Model:
         parts = [
             normalized_sql(self.sql),
             *(f"{name}:{normalized_sql(sql)}" for name, sql in self.inlined),
-            *fingerprint_parts([self.sql, *(sql for _, sql in self.inlined)], self.macros),
+            *fingerprint_parts(  # the macros called outside comments
+                [normalized_sql(self.sql), *(normalized_sql(sql) for _, sql in self.inlined)],
+                self.macros,
+            ),
             self.kind.value,
             str(self.time_column),
             ",".join(self.unique_key),

@@ -85,6 +85,14 @@ def test_a_macro_file_holds_scalar_macros_only(tmp_path: Path) -> None:
             ("-- a note\nSELECT 1;\n", 2),
             ("CREATE TEMP MACRO shout(x) AS upper(x);\n", 1),
             ("CREATE MACRO shout(x) AS upper(x);\nCREATE MACRO SHOUT(x) AS lower(x);\n", 2),
+            # helper-90: a subquery hid raw_events from the lineage (future data in a past as-of)
+            ("CREATE MACRO shout(x) AS (SELECT max(ts) FROM raw_events);\n", 1),
+            ("CREATE MACRO shout(x) AS x IN (FROM raw_events SELECT user_id);\n", 1),
+            # helper-90: `lower` replaced DuckDB's for the whole warehouse, and ingest
+            # quarantined every event type
+            ("CREATE MACRO shout(x) AS upper(x);\nCREATE MACRO lower(s) AS s;\n", 2),
+            ("CREATE MACRO main.shout(x) AS upper(x);\n", 1),
+            ("CREATE MACRO shout(x) AS upper(x);\n\nCREATE MACRO g(x) AS ;\n", 3),
         ]
     ):
         root = project(tmp_path / f"p{n}", text)
@@ -112,9 +120,54 @@ def test_the_shipped_category_rule_reads_every_way_of_writing_levels() -> None:
         "디지털/가전>음향기기": "디지털/가전.음향기기",  # a `/` beside a `>` is part of a name
         "KADIN Giyim": "kadin giyim",
         "electronics.audio": "electronics.audio",
+        # helper-90: still two categories, or an empty level
+        "A > B / C": "a.b/c",
+        "a>b/c": "a.b/c",
+        "/Shoes": "shoes",
+        "a // b": "a.b",
+        "Home\xa0/ Decor": "home.decor",
+        "Home >> Kitchen": "home.kitchen",
         " ": None,
     }
     got = dict(
         con.execute("SELECT p, category_levels(p) FROM unnest(?) AS t(p)", [list(paths)]).fetchall()
     )
     assert got == paths
+
+
+def test_macros_keep_their_strings_call_each_other_and_are_repaired(tmp_path: Path) -> None:
+    """helper-90: whitespace in a macro's string literals was collapsed ('  ' became ' '); a macro
+    calling one of a later file failed on a fresh catalog; a macro dropped or replaced by hand in
+    the warehouse was trusted; a comment naming a macro counted as a call."""
+    root = project(tmp_path / "p", "CREATE MACRO shout(x) AS squash(upper(x)) || '!';\n")
+    (root / "macros" / "squash.sql").write_text(
+        "CREATE MACRO squash(x) AS replace(x, '  ', ' ');\n"
+    )
+    (root / "sql" / "counts.sql").write_text(
+        "-- kind: table\n-- the categories are shout(category_path) elsewhere, not here\n"
+        "SELECT user_id, count(*) AS events FROM raw_events GROUP BY user_id\n"
+    )
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "user_id,ts,event_type,category_path\nu1,2024-01-01 10:00:00,view,Garden  Tools\n"
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(events), warehouse=wh, project=root)
+    run_cli("build", warehouse=wh, project=root)
+
+    def categories() -> list:
+        with duckdb.connect(str(wh), read_only=True) as con:
+            return con.execute("SELECT category FROM categories").fetchall()
+
+    assert categories() == [("GARDEN TOOLS!",)]
+    (root / "macros" / "rules.sql").write_text(
+        "CREATE MACRO shout(x) AS squash(upper(x)) || '?';\n"
+    )
+    out = run_cli("build", warehouse=wh, project=root)
+    assert re.search(r"counts +table +skip .*up to date", out), out  # its comment is no call
+    assert categories() == [("GARDEN TOOLS?",)]
+    with duckdb.connect(str(wh)) as con:  # by hand, in the warehouse
+        con.execute("DROP MACRO squash")
+        con.execute("CREATE OR REPLACE MACRO shout(x) AS 'by hand'")
+    run_cli("build", "--full-refresh", "--select", "categories", warehouse=wh, project=root)
+    assert categories() == [("GARDEN TOOLS?",)]
