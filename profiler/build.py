@@ -719,7 +719,10 @@ def _build_one(
         options.on_start(model, plan)
     try:
         sql = prepare_sql(con, dag, model, plan, ctx)
-        staged = stage(con, model, sql, plan, ctx)
+        # a history hears which of its upstream models' SQL changed since it was built
+        # (helper-87: an upgrade's new rules were recorded as the users' changes, unsaid)
+        edited = ctx.edited & dag.ancestors(model.name) if model.kind.keeps_history else None
+        staged = stage(con, model, sql, plan, replace(ctx, edited=edited) if edited else ctx)
         new_state.rows = staged.rows
         have = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {staged.relation}").fetchall()]
         repeated = _header_columns_missing(model, have) or _repeated_key(con, model, staged)
@@ -769,13 +772,6 @@ def _build_one(
         )
         return result
     changed = _parents_changed(dag, model, states)
-    edited = sorted(ctx.edited & dag.ancestors(model.name)) if model.kind.keeps_history else []
-    if edited:  # helper-87: an upgrade's new rules were recorded as the users' changes, unsaid
-        changed = (
-            f"note: the SQL of {', '.join(edited[:3])}{' and more' if len(edited) > 3 else ''} "
-            "changed since the last version: a change recorded now may be the new SQL's, not "
-            "the user's"
-        )
     result.message = "\n".join(
         staged.messages
         + outcome.warnings

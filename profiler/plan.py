@@ -47,7 +47,8 @@ class BuildContext:
     full_refresh: bool = False
     project_dir: Path = Path(".")
     published: frozenset[str] | None = None  # the tables of `main` when the build started
-    edited: frozenset[str] = frozenset()  # models whose SQL changed since their table was built
+    # models whose SQL changed since their table was built (a history's stage: its ancestors')
+    edited: frozenset[str] = frozenset()
 
 
 def ts_literal(value: datetime | date) -> str:
@@ -147,6 +148,21 @@ def stale_sql(dag: Dag, states: dict[str, ModelState], names=None) -> list[str]:
         and name in dag.models
         and not dag.models[name].kind.keeps_history
         and states[name].data_fingerprint != dag.models[name].data_fingerprint
+    ]
+
+
+def behind_parents(dag: Dag, states: dict[str, ModelState]) -> list[str]:
+    """The models whose table was built on an earlier version of a parent (a `--select` that
+    rebuilt the parent and not them): what they hold is not what their SQL makes of it now."""
+    return [
+        name
+        for name in dag.models
+        if name in states
+        and any(
+            states[name].parent_versions.get(p) != states[p].version
+            for p in dag.built_parents(name)
+            if p in states
+        )
     ]
 
 

@@ -798,8 +798,15 @@ def test_a_selected_model_whose_upstream_sql_changed_unbuilt_says_so(
     )
     assert f"warning: {note}" in exported, exported
     run_cli("build", "--select", "+user_profile", warehouse=wh, project=edited)
-    again = run_cli("build", "--select", "user_profile", warehouse=wh, project=edited)
+    again = " ".join(
+        run_cli("build", "--select", "user_profile", warehouse=wh, project=edited).split()
+    )
     assert "changed since" not in again
+    # the profile's readers (the history, the audiences) were built on its earlier version
+    # (helper-90: the copy served them beside the new profile)
+    assert "were built on an earlier version of a parent" in again, again
+    assert serving_path(wh).stat().st_ino == served
+    run_cli("build", warehouse=wh, project=edited)
     assert serving_path(wh).stat().st_ino != served  # a whole build again: served
 
 
@@ -829,7 +836,10 @@ def test_a_history_built_on_edited_sql_says_its_changes_may_be_the_sqls(
     it as the users' changes, unsaid. An edit of the lifecycle rule here."""
     edited, wh = edited_copy(project, full_build, tmp_path)
     model = edited / "features" / "sentiment_features.sql"
-    text = model.read_text()
+    text = model.read_text().replace("m.tenure_days,", "m.tenure_days + 0 AS tenure_days,")
+    model.write_text(text)  # an edit that changes no value: no note (helper-90)
+    out = " ".join(run_cli("build", warehouse=wh, project=edited).split())
+    assert "user_profile_history: 0 changed, 0 new, 0 gone" in out and "may be the new" not in out
     assert text.count("1.5 AS active_within_cycles") == 1, "the rule moved: edit the test"
     model.write_text(text.replace("1.5 AS active_within_cycles", "0.5 AS active_within_cycles"))
     feedback = tmp_path / "feedback.csv"  # a later as-of: a new version

@@ -158,6 +158,13 @@ def stage(
         messages.append(
             f"{model.name}: {moved:,} changed, {new:,} new, {gone:,} gone since the last version"
         )
+        if ctx.edited and (moved or new or gone):
+            names = sorted(ctx.edited)
+            messages.append(
+                f"note: the SQL of {', '.join(names[:3])}{' and more' if len(names) > 3 else ''} "
+                "changed since the last version: a change recorded now may be the new SQL's, "
+                "not the user's"
+            )
         untracked = [name for name, _ in added if name not in model.track_columns]
         if untracked:  # the open versions are the current state: they show it (helper-31)
             sets = ", ".join(f"{quote(n)} = s.{quote(n)}" for n in untracked)

@@ -145,7 +145,10 @@ class Held:
 
 def _not_whole(con: duckdb.DuckDBPyConnection, settings, names: list[str]) -> Held | None:
     """Why the analyst tables are not one whole build of the project's SQL, if they are not."""
-    from profiler.plan import edited_since_built
+    from profiler.dag import build_dag
+    from profiler.plan import behind_parents, stale_sql
+    from profiler.project import load_project
+    from profiler.state import read_states
 
     mixed = mixed_as_ofs(con, names)
     if mixed:
@@ -155,9 +158,14 @@ def _not_whole(con: duckdb.DuckDBPyConnection, settings, names: list[str]) -> He
         listed = "; ".join(f"{', '.join(n)} as of {state}" for state, n in builds.items())
         return Held(f"the analyst tables are of more than one build ({listed})")
     # helper-87: after an upgrade, `--select M` served M's new SQL beside its parents' old one
-    stale = edited_since_built(con, settings.project_dir)
+    dag, states = build_dag(load_project(settings.project_dir)), read_states(con)
+    stale = stale_sql(dag, states)
     if stale:
         return Held(f"{', '.join(stale)} were built by SQL edited since")
+    # helper-90: `--select M` after an edit of M served the new M beside readers built on the old
+    behind = behind_parents(dag, states)
+    if behind:
+        return Held(f"{', '.join(behind)} were built on an earlier version of a parent")
     return None
 
 
