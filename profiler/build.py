@@ -6,6 +6,7 @@ This module only sequences; deciding lives in `plan`, SQL rewriting in `lineage`
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -222,6 +223,20 @@ class BuildStopped(ProfilerError):
         self.run, self.cause = run, cause
 
 
+def _installer(con: duckdb.DuckDBPyConnection, macros) -> Callable[[], None]:
+    """Installs the macros the first time it is called, from whichever model's thread: a build
+    with nothing to do installs none (checking them against the catalog costs 20 ms)."""
+    lock, done = threading.Lock(), []
+
+    def ready() -> None:
+        with lock:
+            if not done:
+                install_macros(con, macros)
+                done.append(True)
+
+    return ready
+
+
 def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions) -> RunResults:
     """Build the selected models into the open warehouse; returns what happened, per model."""
     started, t0 = datetime.now(UTC), time.perf_counter()
@@ -233,7 +248,7 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         ensure_schema(con)
         clean_leftovers(con)
         dag = build_dag(load_project(project_dir))
-        install_macros(con, load_macros(Path(project_dir)))  # before any model calls one
+        macros_ready = _installer(con, load_macros(Path(project_dir)))
         selected = {name: dag.models[name].kind.value for name in dag.select(options.select)}
         as_of = resolve_as_of(con, options.as_of)
         options.gate.start_run(run_id, as_of)
@@ -257,6 +272,7 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
             Path(project_dir),
             published_tables(con),
             frozenset(stale_sql(dag, states)),
+            macros_ready,
         )
 
         def build(cursor: duckdb.DuckDBPyConnection, name: str) -> ModelResult:
@@ -715,6 +731,7 @@ def _build_one(
             execution_time=round(time.perf_counter() - t0, 3),
             message=_parents_changed(dag, model, states),
         )
+    ctx.before_work()  # the project's macros, installed once a model has work to do
     if options.on_start:
         options.on_start(model, plan)
     try:

@@ -94,6 +94,19 @@ def _duckdb_functions() -> frozenset[str]:
         return frozenset(r[0] for r in rows.fetchall())
 
 
+def _is_duckdbs(name: str) -> bool:
+    """Whether DuckDB has a function of that name; remembered in the parse cache, since listing
+    DuckDB's functions takes 40 ms of a build with nothing to do."""
+    from profiler import parse_cache
+
+    entry = parse_cache.key("duckdb function", duckdb.__version__, name)
+    known = parse_cache.get(entry)
+    if known is None:
+        known = name in _duckdb_functions()
+        parse_cache.put(entry, known)
+    return known
+
+
 def _parse_error(path: Path, err: duckdb.Error) -> ProfilerError:
     text = str(err).removeprefix("Parser Error: ")
     found = re.search(r"\nLINE (\d+):", text)
@@ -104,10 +117,28 @@ def _parse_error(path: Path, err: duckdb.Error) -> ProfilerError:
 
 def load_macros(project_dir: Path) -> tuple[Macro, ...]:
     """The macros of `macros/*.sql`, each after the macros it calls; anything else is refused
-    at its file and line."""
+    at its file and line. Read once per process while the files stay as they are."""
+    paths = sorted((Path(project_dir) / MACRO_DIR).glob("*.sql"))
+    return _load(tuple((p, p.stat().st_mtime_ns, p.stat().st_size) for p in paths))
+
+
+@cache
+def _load(files: tuple[tuple[Path, int, int], ...]) -> tuple[Macro, ...]:
+    from profiler import parse_cache
+
+    texts = [(path, path.read_text(encoding="utf-8")) for path, _, _ in files]
+    entry = parse_cache.key("macros", duckdb.__version__, *(f"{p}\x1e{t}" for p, t in texts))
+    cached = parse_cache.get(entry)  # what these files held when last read: no DuckDB parsing
+    if cached is not None:
+        return tuple(Macro(n, Path(p), line, sql, normal) for n, p, line, sql, normal in cached)
+    macros = _parse(texts)
+    parse_cache.put(entry, [[m.name, str(m.path), m.line, m.sql, m.normal] for m in macros])
+    return macros
+
+
+def _parse(texts: list[tuple[Path, str]]) -> tuple[Macro, ...]:
     macros: dict[str, Macro] = {}
-    for path in sorted((Path(project_dir) / MACRO_DIR).glob("*.sql")):
-        text = path.read_text(encoding="utf-8")
+    for path, text in texts:
         try:
             statements = duckdb.extract_statements(text)
         except duckdb.ParserException as err:
@@ -149,7 +180,7 @@ def _checked(path: Path, line: int, sql: str, normal: str, macros: dict[str, Mac
             f"{where}: macro {name} reads a table; a macro computes a value from its "
             "arguments (a query over tables is a model, so the lineage sees what it reads)"
         )
-    if name in _duckdb_functions():
+    if _is_duckdbs(name):
         raise ProfilerError(
             f"{where}: macro {name} has the name of a DuckDB function, which it would replace "
             "for everything in the warehouse; name it otherwise"

@@ -9,6 +9,7 @@ did not publish still has its old watermark and simply sees more new rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,7 @@ class BuildContext:
     published: frozenset[str] | None = None  # the tables of `main` when the build started
     # models whose SQL changed since their table was built (a history's stage: its ancestors')
     edited: frozenset[str] = frozenset()
+    before_work: Callable[[], None] = lambda: None  # run before a model does any work
 
 
 def ts_literal(value: datetime | date) -> str:
