@@ -738,8 +738,9 @@ def _build_one(
         sql = prepare_sql(con, dag, model, plan, ctx)
         # a history hears which of its upstream models' SQL changed since it was built
         # (helper-87: an upgrade's new rules were recorded as the users' changes, unsaid)
-        edited = ctx.edited & dag.ancestors(model.name) if model.kind.keeps_history else None
-        staged = stage(con, model, sql, plan, replace(ctx, edited=edited) if edited else ctx)
+        if model.kind.keeps_history:  # (helper-91: not the edited models that read it)
+            ctx = replace(ctx, edited=ctx.edited & dag.ancestors(model.name))
+        staged = stage(con, model, sql, plan, ctx)
         new_state.rows = staged.rows
         have = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {staged.relation}").fetchall()]
         repeated = _header_columns_missing(model, have) or _repeated_key(con, model, staged)

@@ -282,7 +282,7 @@ def build_project(
                 console.print(  # helper-71: "X behind T" read as stale when X was just built
                     f"note: {serving.name} "
                     + ("stays at its last whole build" if serving.exists() else "not written")
-                    + f": {kept.why}; a build of them all "
+                    + f": {kept.why}; a build of them all (`profiler build`) "
                     + ("replaces it" if serving.exists() else "writes it"),
                     soft_wrap=True,
                 )

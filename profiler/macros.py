@@ -1,9 +1,9 @@
 """Project macros: a SQL rule several models share, defined once (`macros/*.sql`).
 
 A macro file holds DuckDB `CREATE MACRO name(arguments) AS expression` statements. Models call a
-macro by name, as they call DuckDB's own functions. A build installs the project's macros in the
-catalog it builds in (the warehouse, or a point-in-time build's scratch catalog) before any model
-runs, and a model's data fingerprint holds the text of every macro it calls (directly or through
+macro by name, as they call DuckDB's own functions. A build checks them (in a scratch catalog,
+once per edit: the parse cache remembers) and installs them in the catalog it builds in (the
+warehouse, or a point-in-time build's scratch catalog) before the first model with work runs, and a model's data fingerprint holds the text of every macro it calls (directly or through
 another macro), so editing a macro rebuilds the models that call it, and only those.
 
 A macro computes a value from its arguments: it reads no table (no subquery, no table macro), so
@@ -76,15 +76,23 @@ def _texts(statement: str) -> tuple[str, str]:
     return sql, normal
 
 
+def _expression(body: str) -> str:
+    """The expression of a macro's `args) AS expression`."""
+    depth, tokens = 1, _tokens(body)
+    for i, (text, kind) in enumerate(tokens):
+        if kind == duckdb.token_type.operator:
+            depth += text.count("(") - text.count(")")
+        elif depth == 0 and kind == duckdb.token_type.keyword and text.strip().upper() == "AS":
+            return "".join(t for t, _ in tokens[i + 1 :])
+    return body
+
+
 def _reads_a_table(body: str) -> bool:
-    """A subquery in the expression (`(SELECT ...)`, `x IN (SELECT ...)`, DuckDB's `(FROM t)`)."""
-    words = [(t.strip().upper(), k) for t, k in _tokens(body) if t.strip()]
-    for i, (word, kind) in enumerate(words):
-        if kind == duckdb.token_type.keyword and word == "SELECT":
-            return True
-        if word == "FROM" and i and words[i - 1][0].endswith("("):
-            return True
-    return False
+    """A subquery in the expression, as DuckDB's parser sees it (`(SELECT ...)`, `x IN (TABLE t)`,
+    `EXISTS (DESCRIBE t)`, `(FROM t)`; helper-91: a look for SELECT and FROM missed the others)."""
+    with duckdb.connect() as con:
+        tree = con.execute("SELECT json_serialize_sql(?)", [f"SELECT {_expression(body)}"])
+        return re.search(r'"(class|type)":"SUBQUERY"', tree.fetchone()[0]) is not None
 
 
 @cache
@@ -132,6 +140,9 @@ def _load(files: tuple[tuple[Path, int, int], ...]) -> tuple[Macro, ...]:
     if cached is not None:
         return tuple(Macro(n, Path(p), line, sql, normal) for n, p, line, sql, normal in cached)
     macros = _parse(texts)
+    with duckdb.connect() as con:  # created where nothing else is: what they call must exist
+        for macro in macros:  # (helper-91: an idle build installs none, and said nothing)
+            _create(con, macro)
     parse_cache.put(entry, [[m.name, str(m.path), m.line, m.sql, m.normal] for m in macros])
     return macros
 
@@ -210,7 +221,8 @@ def called(texts: list[str], macros: tuple[Macro, ...], deep: bool = True) -> li
     if not by_name:
         return []
     names = "|".join(re.escape(n) for n in by_name)
-    call = re.compile(rf'(?<![\w."])"?({names})"?\s*\(', re.IGNORECASE)
+    # `main.name(x)` and DuckDB's `x.name()` are calls too (helper-91)
+    call = re.compile(rf'(?<![\w"])"?({names})"?\s*\(', re.IGNORECASE)
     seen: dict[str, Macro] = {}
     todo = list(texts)
     while todo:
@@ -226,6 +238,14 @@ def called(texts: list[str], macros: tuple[Macro, ...], deep: bool = True) -> li
 def fingerprint_parts(texts: list[str], macros: tuple[Macro, ...]) -> list[str]:
     """What a fingerprint of SQL texts (without comments) adds for the macros they call."""
     return [f"macro {m.name}:{m.normal}" for m in called(texts, macros)]
+
+
+def _create(con: duckdb.DuckDBPyConnection, macro: Macro) -> None:
+    try:
+        con.execute(macro.create)
+    except duckdb.Error as err:
+        first = str(err).splitlines()[0]
+        raise ProfilerError(f"{macro.path}:{macro.line}: macro {macro.name}: {first}") from None
 
 
 def install(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> None:
@@ -252,10 +272,6 @@ def install(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> None:
     for name in had.keys() - want.keys():
         con.execute(f"DROP MACRO IF EXISTS {quote(name)}")
     for macro in macros:  # in order: each after the macros it calls
-        try:
-            con.execute(macro.create)
-        except duckdb.Error as err:
-            first = str(err).splitlines()[0]
-            raise ProfilerError(f"{macro.path}:{macro.line}: macro {macro.name}: {first}") from None
+        _create(con, macro)
     now = present()
     put_setting(con, SETTING, json.dumps({n: [s, now.get(n)] for n, s in want.items()}))

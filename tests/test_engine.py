@@ -783,7 +783,7 @@ def test_a_selected_model_whose_upstream_sql_changed_unbuilt_says_so(
     # `--select M` served M's new SQL beside its parents' old)
     assert (
         "note: wh.serving.duckdb stays at its last whole build: sentiment_features were built "
-        "by SQL edited since; a build of them all replaces it" in out
+        "by SQL edited since; a build of them all (`profiler build`) replaces it" in out
     ), out
     served = serving_path(wh).stat().st_ino
     # check and export read the tables as the old SQL made them: said (helper-87: `check` told
@@ -842,6 +842,11 @@ def test_a_history_built_on_edited_sql_says_its_changes_may_be_the_sqls(
     assert "user_profile_history: 0 changed, 0 new, 0 gone" in out and "may be the new" not in out
     assert text.count("1.5 AS active_within_cycles") == 1, "the rule moved: edit the test"
     model.write_text(text.replace("1.5 AS active_within_cycles", "0.5 AS active_within_cycles"))
+    # an audience, which reads the profile and does not feed the history, edited too: not named
+    # (helper-91: every edited model was)
+    audience = edited / "features" / "serving" / "audiences" / "audience_at_risk_loyal.sql"
+    assert "WHERE (" in audience.read_text()
+    audience.write_text(audience.read_text().replace("WHERE (", "WHERE TRUE AND (", 1))
     feedback = tmp_path / "feedback.csv"  # a later as-of: a new version
     feedback.write_text("user_id,ts,kind,rating\n1,2017-12-04 11:00:00,rating,5\n")
     run_cli("ingest", "feedback", str(feedback), warehouse=wh, project=edited)

@@ -71,6 +71,10 @@ def test_a_macro_is_installed_and_its_edit_rebuilds_only_its_callers(tmp_path: P
             "AND database_name = current_database() AND NOT internal ORDER BY 1"
         ).fetchall()
     assert macros == [("shout",)]
+    # a macro calling a function that does not exist fails a build with nothing to do too
+    (root / "macros" / "broken.sql").write_text("CREATE MACRO g(x) AS no_such_fn(x);\n")
+    out = run_cli("build", warehouse=wh, project=root, ok=False)
+    assert "broken.sql:1: macro g: Catalog Error" in out, out
 
 
 def test_a_macro_file_holds_scalar_macros_only(tmp_path: Path) -> None:
@@ -88,6 +92,9 @@ def test_a_macro_file_holds_scalar_macros_only(tmp_path: Path) -> None:
             # helper-90: a subquery hid raw_events from the lineage (future data in a past as-of)
             ("CREATE MACRO shout(x) AS (SELECT max(ts) FROM raw_events);\n", 1),
             ("CREATE MACRO shout(x) AS x IN (FROM raw_events SELECT user_id);\n", 1),
+            ("CREATE MACRO shout(x) AS EXISTS (TABLE raw_feedback);\n", 1),  # helper-91
+            # a function that does not exist: said by a build with nothing to do too (helper-91)
+            ("CREATE MACRO shout(x) AS upper(x);\nCREATE MACRO g(x) AS no_such_fn(x);\n", 2),
             # helper-90: `lower` replaced DuckDB's for the whole warehouse, and ingest
             # quarantined every event type
             ("CREATE MACRO shout(x) AS upper(x);\nCREATE MACRO lower(s) AS s;\n", 2),
@@ -166,6 +173,18 @@ def test_macros_keep_their_strings_call_each_other_and_are_repaired(tmp_path: Pa
     out = run_cli("build", warehouse=wh, project=root)
     assert re.search(r"counts +table +skip .*up to date", out), out  # its comment is no call
     assert categories() == [("GARDEN TOOLS?",)]
+    # a call qualified with the schema is a call (helper-91: its caller was left up to date)
+    model = root / "sql" / "categories.sql"
+    model.write_text(model.read_text().replace("shout(", "main.shout("))
+    run_cli("build", warehouse=wh, project=root)
+    (root / "macros" / "rules.sql").write_text(
+        "CREATE MACRO shout(x) AS squash(upper(x)) || '?!';\n"
+    )
+    run_cli("build", warehouse=wh, project=root)
+    assert categories() == [("GARDEN TOOLS?!",)]
+    (root / "macros" / "rules.sql").write_text(
+        "CREATE MACRO shout(x) AS squash(upper(x)) || '?';\n"
+    )
     with duckdb.connect(str(wh)) as con:  # by hand, in the warehouse
         con.execute("DROP MACRO squash")
         con.execute("CREATE OR REPLACE MACRO shout(x) AS 'by hand'")
