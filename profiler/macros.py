@@ -46,9 +46,14 @@ class Macro:
     @property
     def create(self) -> str:
         """The statement that installs it, replacing an earlier version."""
+        return self.create_in("")
+
+    def create_in(self, catalog: str) -> str:
+        """That statement for the `main` schema of another catalog (the serving copy's)."""
         found = _CREATE.match(self.sql)
         assert found is not None
-        return f"CREATE OR REPLACE MACRO {quote(self.name)}{self.sql[found.end('name') :]}"
+        where = f"{catalog}.main." if catalog else ""
+        return f"CREATE OR REPLACE MACRO {where}{quote(self.name)}{self.sql[found.end('name') :]}"
 
     @property
     def body(self) -> str:

@@ -246,5 +246,5 @@ def load_project(project_dir: Path) -> dict[str, Model]:
         raise ProfilerError(
             f"{models[scores.name].path}:1: {scores.name} is the model layer's table; rename this model"
         )
-    models[scores.name] = scores
+    models[scores.name] = replace(scores, macros=macros)  # its labels may call them
     return models

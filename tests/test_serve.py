@@ -870,6 +870,29 @@ def test_the_serving_copy_holds_each_tables_newest_validations(served: dict) -> 
     )
 
 
+def test_the_rules_macros_hold_are_served_and_documented(served: dict, tmp_path: Path) -> None:
+    """helper-90: a model's page showed `category_levels(category_path)` and never the rule, and
+    analysts reading the serving copy could not apply it to a path of their own."""
+    from profiler.serve.catalog import serving_path
+
+    with _con(serving_path(served["wh"])) as con:
+        assert con.execute("SELECT category_levels('Women / Dresses')").fetchone() == (
+            "women.dresses",
+        )
+    site = tmp_path / "site"
+    run_cli("docs", "--out", str(site), warehouse=served["wh"], project=served["project"])
+    page = (site / "models" / "int_user_interests.html").read_text()
+    assert "<h2>Macros it calls</h2>" in page
+    assert "category_levels <span" in page and "names.sql:" in page
+    assert "action_weight <span" in page and "WHEN &#x27;purchase&#x27; THEN 5.0" in page
+    # the model layer's page: the shipped next_category spec's labels call it (the fixture's
+    # project has no such spec)
+    shipped = tmp_path / "shipped"
+    run_cli("docs", "--out", str(shipped), warehouse=served["wh"], project=REPO)
+    assert "category_levels <span" in (shipped / "models" / "user_scores.html").read_text()
+    assert "<h2>Macros it calls</h2>" not in (site / "models" / "int_user_day.html").read_text()
+
+
 def test_show_finds_what_user_profile_columns_read_in_any_query_shape() -> None:
     """CTEs, subqueries, case-insensitive qualifiers and a single unqualified source."""
     from profiler.serve.show import _profile_sources

@@ -312,6 +312,7 @@ def _model_page(ctx: dict, name: str) -> str:
         + f"<h2>Columns</h2>{table(['column', 'type', 'description'], cols)}"
         + f"<h2>Expectations</h2>{_suite_html(ctx, name)}"
         + _source(m)
+        + _macros(ctx, m)
     )
     return page(name, body, root="../")
 
@@ -330,6 +331,28 @@ def _source(m) -> str:
             f"<h2>Specs</h2><p>Computed in Python by the model layer from these specs.</p>{specs}"
         )
     return f"<h2>SQL</h2><pre><code>{esc(m.path.read_text())}</code></pre>"
+
+
+def _macros(ctx: dict, m) -> str:
+    """The project macros the model calls, as defined: the rules its SQL names, on its page."""
+    from profiler.lineage import normalized_sql
+    from profiler.macros import called
+
+    if m.kind is Kind.PYTHON:  # the specs' label SQL
+        from profiler.ml.spec import load_specs
+
+        texts = [s.label_category for s in load_specs(ctx["project"]).values()]
+    else:
+        texts = [normalized_sql(sql) for sql in (m.sql, *(s for _, s in m.inlined))]
+    used = called(texts, m.macros)
+    if not used:
+        return ""
+    parts = "".join(
+        f'<h3>{esc(x.name)} <span class="muted">{esc(x.path.name)}:{x.line}</span></h3>'
+        f"<pre><code>{esc(x.sql)}</code></pre>"
+        for x in used
+    )
+    return f"<h2>Macros it calls</h2><p>From <code>macros/</code>.</p>{parts}"
 
 
 def _quality(ctx: dict) -> str:

@@ -10,7 +10,8 @@ the rename gets the new one whole; nobody ever sees a half-written table. Open i
 
 The copy carries the tables' descriptions and column docs as DuckDB comments, the engine state
 that the docs and the export read (`_profiler.models`, `runs`, `model_runs`, `settings`: the
-shop's zone, and of `validations` each table's newest run), and
+shop's zone, and of `validations` each table's newest run), the project's macros (so analysts
+can apply the profile's rules, `category_levels(path)`, in their own queries), and
 `_serving.info`: the run and as-of it holds. A build that changed nothing skips the copy.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 
+from profiler.macros import load_macros
 from profiler.schedule import NodeFailed, run_in_order
 from profiler.serve.catalog import (
     LATEST_VALIDATIONS,
@@ -198,6 +200,8 @@ def publish_serving_copy(settings, con: duckdb.DuckDBPyConnection, run=None) -> 
     attached = True
     try:
         counts = _copy_tables(con, tables)
+        for macro in load_macros(settings.project_dir):  # the rules, for analysts' own queries
+            con.execute(macro.create_in(NEW_CATALOG))
         con.execute(f"CREATE SCHEMA {NEW_CATALOG}._profiler")
         for name in _engine_tables(con):
             rows = ENGINE_ROWS.get(name, f"SELECT * FROM _profiler.{name}")
