@@ -20,8 +20,10 @@ from profiler import lineage
 from profiler.dag import Dag, build_dag
 from profiler.errors import ProfilerError, SpecError
 from profiler.faults import fault_detail, fault_kind
+from profiler.macros import drop_gone as drop_macros_gone
+from profiler.macros import edited as macros_edited
+from profiler.macros import gone_called, load_macros
 from profiler.macros import install as install_macros
-from profiler.macros import load_macros
 from profiler.materialize import STAGE_PREFIX, drop_relation, quote, stage
 from profiler.materialize.incremental import keys_table
 from profiler.plan import (
@@ -248,7 +250,10 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         ensure_schema(con)
         clean_leftovers(con)
         dag = build_dag(load_project(project_dir))
-        macros_ready = _installer(con, load_macros(Path(project_dir)))
+        macros = load_macros(Path(project_dir))
+        macros_ready = _installer(con, macros)
+        if macros_edited(con, macros):  # a new or edited one is installed by any build
+            macros_ready()
         selected = {name: dag.models[name].kind.value for name in dag.select(options.select)}
         as_of = resolve_as_of(con, options.as_of)
         options.gate.start_run(run_id, as_of)
@@ -286,6 +291,8 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         order = [*(r.model for r in results if r.model not in selected), *models]
         results.sort(key=lambda r: order.index(r.model))
         status = "error" if any(r.status in ("error", "blocked") for r in results) else "success"
+        if status == "success":
+            drop_macros_gone(con, macros)
         run = _run(run_id, ctx.as_of, started, t0, status, results)
         con.execute(
             f"INSERT INTO {SCHEMA}.runs (run_id, command, started_at, finished_at, as_of, status, "
@@ -732,6 +739,12 @@ def _build_one(
             message=_parents_changed(dag, model, states),
         )
     ctx.before_work()  # the project's macros, installed once a model has work to do
+    gone = gone_called(con, model.macros, lineage.normalized_sql(model.sql))
+    if gone:  # helper-92: it ran on the deleted macro, and the drop then broke it
+        failed.add(model.name)
+        return _error(
+            model, plan, f"calls {', '.join(gone)}, which no file in macros/ defines any more", t0
+        )
     if options.on_start:
         options.on_start(model, plan)
     try:

@@ -103,7 +103,12 @@ def _reads_a_table(body: str) -> bool:
 @cache
 def _duckdb_functions() -> frozenset[str]:
     with duckdb.connect() as con:
-        rows = con.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions()")
+        # and its keywords: `coalesce` is parsed as a form of its own, so a macro of that name
+        # could never be called, while every COALESCE read as a call to it (helper-92)
+        rows = con.execute(
+            "SELECT lower(function_name) FROM duckdb_functions() "
+            "UNION SELECT lower(keyword_name) FROM duckdb_keywords()"
+        )
         return frozenset(r[0] for r in rows.fetchall())
 
 
@@ -198,8 +203,8 @@ def _checked(path: Path, line: int, sql: str, normal: str, macros: dict[str, Mac
         )
     if _is_duckdbs(name):
         raise ProfilerError(
-            f"{where}: macro {name} has the name of a DuckDB function, which it would replace "
-            "for everything in the warehouse; name it otherwise"
+            f"{where}: macro {name} has the name of a DuckDB function or keyword, which it would "
+            "replace or never be called by, in everything in the warehouse; name it otherwise"
         )
     if name in macros:
         raise ProfilerError(f"{where}: macro {name!r} is also defined in {macros[name].path}")
@@ -208,7 +213,7 @@ def _checked(path: Path, line: int, sql: str, normal: str, macros: dict[str, Mac
 
 def _in_order(macros: dict[str, Macro]) -> tuple[Macro, ...]:
     """Each macro after those it calls: DuckDB looks a called function up when it creates one."""
-    graph = {m.name: {c.name for c in called([m.body], tuple(macros.values()), deep=False)} - {m.name} for m in macros.values()}  # fmt: skip
+    graph = {m.name: {c.name for c in called([m.body], tuple(macros.values()), deep=False)} for m in macros.values()}  # fmt: skip
     try:
         order = list(TopologicalSorter(graph).static_order())
     except CycleError as err:
@@ -253,10 +258,46 @@ def _create(con: duckdb.DuckDBPyConnection, macro: Macro) -> None:
         raise ProfilerError(f"{macro.path}:{macro.line}: macro {macro.name}: {first}") from None
 
 
+def edited(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> bool:
+    """Whether the files say otherwise than what this catalog last installed (one settings
+    read: a build with nothing else to do installs a new or edited macro, helper-92)."""
+    from profiler.state import get_setting
+
+    had = json.loads(get_setting(con, SETTING) or "{}")
+    return {n: v[0] for n, v in had.items()} != {m.name: m.sql for m in macros}
+
+
+def gone_called(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...], sql: str) -> list[str]:
+    """The installed macros no file defines any more that `sql` still calls: a model calling one
+    fails rather than run on the old rule (they stay installed until a build publishes)."""
+    from profiler.state import get_setting
+
+    gone = json.loads(get_setting(con, SETTING) or "{}").keys() - {m.name for m in macros}
+    names = "|".join(re.escape(n) for n in sorted(gone))
+    if not names:
+        return []
+    found = re.findall(rf'(?<![\w"])"?({names})"?\s*\(', sql, re.IGNORECASE)
+    return sorted({n.lower() for n in found})
+
+
+def drop_gone(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> None:
+    """Drop the installed macros no file defines any more: after a build whose models all
+    published, so a view that still called one keeps working until its own edit lands
+    (helper-92: the drop came first, and the failed build broke the published view)."""
+    from profiler.state import get_setting, put_setting
+
+    had = json.loads(get_setting(con, SETTING) or "{}")
+    gone = had.keys() - {m.name for m in macros}
+    for name in gone:
+        con.execute(f"DROP MACRO IF EXISTS {quote(name)}")
+    if gone:
+        put_setting(con, SETTING, json.dumps({n: v for n, v in had.items() if n not in gone}))
+
+
 def install(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> None:
-    """Create the project's macros in the current catalog and drop the ones no file defines any
-    more. Nothing is written when the catalog holds them as they are (helper-90: a macro
-    dropped or replaced by hand there was trusted, and the build failed or used it)."""
+    """Create the project's macros in the current catalog (the ones no file defines any more go
+    in `drop_gone`). Nothing is written when the catalog holds them as they are (helper-90: a
+    macro dropped or replaced by hand there was trusted, and the build failed or used it)."""
     from profiler.state import get_setting, put_setting
 
     def present() -> dict[str, str]:
@@ -270,13 +311,10 @@ def install(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> None:
     had = json.loads(get_setting(con, SETTING) or "{}")
     now = present()
     want = {m.name: m.sql for m in macros}
-    if {n: v[0] for n, v in had.items()} == want and all(
-        now.get(n) == v[1] for n, v in had.items()
-    ):
+    if all(n in had and had[n][0] == s and now.get(n) == had[n][1] for n, s in want.items()):
         return
-    for name in had.keys() - want.keys():
-        con.execute(f"DROP MACRO IF EXISTS {quote(name)}")
     for macro in macros:  # in order: each after the macros it calls
         _create(con, macro)
     now = present()
-    put_setting(con, SETTING, json.dumps({n: [s, now.get(n)] for n, s in want.items()}))
+    gone = {n: v for n, v in had.items() if n not in want}  # dropped once a build publishes
+    put_setting(con, SETTING, json.dumps({**gone, **{n: [s, now.get(n)] for n, s in want.items()}}))

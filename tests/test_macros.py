@@ -93,6 +93,9 @@ def test_a_macro_file_holds_scalar_macros_only(tmp_path: Path) -> None:
             ("CREATE MACRO shout(x) AS (SELECT max(ts) FROM raw_events);\n", 1),
             ("CREATE MACRO shout(x) AS x IN (FROM raw_events SELECT user_id);\n", 1),
             ("CREATE MACRO shout(x) AS EXISTS (TABLE raw_feedback);\n", 1),  # helper-91
+            # helper-92: never callable (a form of DuckDB's parser), and every COALESCE a call
+            ("CREATE MACRO shout(x) AS upper(x);\nCREATE MACRO coalesce(x) AS 42;\n", 2),
+            ("CREATE MACRO shout(x) AS upper(x);\nCREATE MACRO rec(x) AS rec(x);\n", 2),
             # a function that does not exist: said by a build with nothing to do too (helper-91)
             ("CREATE MACRO shout(x) AS upper(x);\nCREATE MACRO g(x) AS no_such_fn(x);\n", 2),
             # helper-90: `lower` replaced DuckDB's for the whole warehouse, and ingest
@@ -190,3 +193,39 @@ def test_macros_keep_their_strings_call_each_other_and_are_repaired(tmp_path: Pa
         con.execute("CREATE OR REPLACE MACRO shout(x) AS 'by hand'")
     run_cli("build", "--full-refresh", "--select", "categories", warehouse=wh, project=root)
     assert categories() == [("GARDEN TOOLS?",)]
+
+
+def test_a_macro_no_model_calls_is_served_and_a_deleted_one_breaks_no_view(tmp_path: Path) -> None:
+    """helper-92: an analyst's own macro reached neither the warehouse nor the serving copy
+    until some model had work; and deleting a macro a published view called dropped it before
+    the build failed, so the view broke."""
+    from profiler.serve.catalog import serving_path
+
+    root = project(tmp_path / "p", "CREATE MACRO shout(x) AS upper(x);\n")
+    (root / "sql" / "loud.sql").write_text(
+        "-- kind: view\nSELECT user_id, shout(event_type) AS loud FROM raw_events\n"
+    )
+    wh = tmp_path / "wh.duckdb"
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    run_cli("ingest", "events", str(events), warehouse=wh, project=root)
+    run_cli("build", warehouse=wh, project=root)
+
+    def ask(path: Path, sql: str):
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+    own = root / "macros" / "analyst.sql"
+    for body, want in (("x * 2", 42), ("x * 3", 63)):
+        own.write_text(f"CREATE MACRO twice(x) AS {body};\n")
+        assert "0 model(s) built" in run_cli("build", warehouse=wh, project=root)
+        for path in (wh, serving_path(wh)):
+            assert ask(path, "SELECT twice(21)") == [(want,)], path
+    own.unlink()
+    run_cli("build", warehouse=wh, project=root)
+    gone = "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'twice'"
+    assert ask(wh, gone) == ask(serving_path(wh), gone) == [(0,)]
+    # the view's macro deleted while the view still calls it: the build fails, the view works
+    (root / "macros" / "rules.sql").write_text("CREATE MACRO other(x) AS x;\n")
+    run_cli("build", warehouse=wh, project=root, ok=False)
+    assert ask(wh, "SELECT DISTINCT loud FROM loud ORDER BY 1") == [("PURCHASE",), ("VIEW",)]

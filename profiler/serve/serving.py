@@ -59,9 +59,11 @@ def _engine_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [t for t in ENGINE_TABLES if t in present]
 
 
-def state_fingerprint(con: duckdb.DuckDBPyConnection, tables: list[ServedTable]) -> str:
-    """Changes whenever anything the serving copy would hold changes."""
+def state_fingerprint(con: duckdb.DuckDBPyConnection, tables: list[ServedTable], macros=()) -> str:
+    """Changes whenever anything the serving copy would hold changes (a macro no model calls
+    too: helper-92, an analyst's own rule never reached the copy)."""
     parts = [json.dumps({t.name: table_state(con, t) for t in tables}, sort_keys=True, default=str)]
+    parts += [m.normal for m in macros]
     for name in _engine_tables(con):
         if name in ("models", "runs", "settings"):
             # models: covered by the table states; runs: a build that changed nothing; settings:
@@ -190,7 +192,8 @@ def publish_serving_copy(settings, con: duckdb.DuckDBPyConnection, run=None) -> 
     held = _not_whole(con, settings, [t.name for t in tables])
     if held:
         return held
-    fingerprint = state_fingerprint(con, tables)
+    macros = load_macros(settings.project_dir)
+    fingerprint = state_fingerprint(con, tables, macros)
     if _published_fingerprint(path) == fingerprint:
         return None
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
@@ -200,7 +203,7 @@ def publish_serving_copy(settings, con: duckdb.DuckDBPyConnection, run=None) -> 
     attached = True
     try:
         counts = _copy_tables(con, tables)
-        for macro in load_macros(settings.project_dir):  # the rules, for analysts' own queries
+        for macro in macros:  # the rules, for analysts' own queries
             con.execute(macro.create_in(NEW_CATALOG))
         con.execute(f"CREATE SCHEMA {NEW_CATALOG}._profiler")
         for name in _engine_tables(con):
