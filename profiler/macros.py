@@ -112,19 +112,6 @@ def _duckdb_functions() -> frozenset[str]:
         return frozenset(r[0] for r in rows.fetchall())
 
 
-def _is_duckdbs(name: str) -> bool:
-    """Whether DuckDB has a function of that name; remembered in the parse cache, since listing
-    DuckDB's functions takes 40 ms of a build with nothing to do."""
-    from profiler import parse_cache
-
-    entry = parse_cache.key("duckdb function", duckdb.__version__, name)
-    known = parse_cache.get(entry)
-    if known is None:
-        known = name in _duckdb_functions()
-        parse_cache.put(entry, known)
-    return known
-
-
 def _parse_error(path: Path, err: duckdb.Error) -> ProfilerError:
     text = str(err).removeprefix("Parser Error: ")
     found = re.search(r"\nLINE (\d+):", text)
@@ -201,7 +188,7 @@ def _checked(path: Path, line: int, sql: str, normal: str, macros: dict[str, Mac
             f"{where}: macro {name} reads a table; a macro computes a value from its "
             "arguments (a query over tables is a model, so the lineage sees what it reads)"
         )
-    if _is_duckdbs(name):
+    if name in _duckdb_functions():  # listed only when the files changed (parse cache)
         raise ProfilerError(
             f"{where}: macro {name} has the name of a DuckDB function or keyword, which it would "
             "replace or never be called by, in everything in the warehouse; name it otherwise"
@@ -225,14 +212,18 @@ def _in_order(macros: dict[str, Macro]) -> tuple[Macro, ...]:
     return tuple(macros[n] for n in order)
 
 
+def _calls(names) -> re.Pattern:
+    """A call of one of `names`: `main.name(x)` and DuckDB's `x.name()` too (helper-91)."""
+    alternatives = "|".join(re.escape(n) for n in sorted(names))
+    return re.compile(rf'(?<![\w"])"?({alternatives})"?\s*\(', re.IGNORECASE)
+
+
 def called(texts: list[str], macros: tuple[Macro, ...], deep: bool = True) -> list[Macro]:
     """The macros the SQL texts call (and, `deep`, those they call in turn), by name."""
     by_name = {m.name: m for m in macros}
     if not by_name:
         return []
-    names = "|".join(re.escape(n) for n in by_name)
-    # `main.name(x)` and DuckDB's `x.name()` are calls too (helper-91)
-    call = re.compile(rf'(?<![\w"])"?({names})"?\s*\(', re.IGNORECASE)
+    call = _calls(by_name)
     seen: dict[str, Macro] = {}
     todo = list(texts)
     while todo:
@@ -258,35 +249,34 @@ def _create(con: duckdb.DuckDBPyConnection, macro: Macro) -> None:
         raise ProfilerError(f"{macro.path}:{macro.line}: macro {macro.name}: {first}") from None
 
 
+def _recorded(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
+    """What this catalog's setting says was installed: name -> [its text, DuckDB's definition]."""
+    from profiler.state import get_setting
+
+    return json.loads(get_setting(con, SETTING) or "{}")
+
+
 def edited(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> bool:
     """Whether the files say otherwise than what this catalog last installed (one settings
     read: a build with nothing else to do installs a new or edited macro, helper-92)."""
-    from profiler.state import get_setting
-
-    had = json.loads(get_setting(con, SETTING) or "{}")
+    had = _recorded(con)
     return {n: v[0] for n, v in had.items()} != {m.name: m.sql for m in macros}
 
 
 def gone_called(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...], sql: str) -> list[str]:
     """The installed macros no file defines any more that `sql` still calls: a model calling one
     fails rather than run on the old rule (they stay installed until a build publishes)."""
-    from profiler.state import get_setting
-
-    gone = json.loads(get_setting(con, SETTING) or "{}").keys() - {m.name for m in macros}
-    names = "|".join(re.escape(n) for n in sorted(gone))
-    if not names:
-        return []
-    found = re.findall(rf'(?<![\w"])"?({names})"?\s*\(', sql, re.IGNORECASE)
-    return sorted({n.lower() for n in found})
+    gone = _recorded(con).keys() - {m.name for m in macros}
+    return sorted({n.lower() for n in _calls(gone).findall(sql)}) if gone else []
 
 
 def drop_gone(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> None:
     """Drop the installed macros no file defines any more: after a build whose models all
     published, so a view that still called one keeps working until its own edit lands
     (helper-92: the drop came first, and the failed build broke the published view)."""
-    from profiler.state import get_setting, put_setting
+    from profiler.state import put_setting
 
-    had = json.loads(get_setting(con, SETTING) or "{}")
+    had = _recorded(con)
     gone = had.keys() - {m.name for m in macros}
     for name in gone:
         con.execute(f"DROP MACRO IF EXISTS {quote(name)}")
@@ -298,7 +288,7 @@ def install(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> None:
     """Create the project's macros in the current catalog (the ones no file defines any more go
     in `drop_gone`). Nothing is written when the catalog holds them as they are (helper-90: a
     macro dropped or replaced by hand there was trusted, and the build failed or used it)."""
-    from profiler.state import get_setting, put_setting
+    from profiler.state import put_setting
 
     def present() -> dict[str, str]:
         rows = con.execute(
@@ -308,7 +298,7 @@ def install(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> None:
         ).fetchall()
         return dict(rows)
 
-    had = json.loads(get_setting(con, SETTING) or "{}")
+    had = _recorded(con)
     now = present()
     want = {m.name: m.sql for m in macros}
     if all(n in had and had[n][0] == s and now.get(n) == had[n][1] for n, s in want.items()):

@@ -77,15 +77,11 @@ class Model:
         (they are metadata, see `metadata_fingerprint`).
         """
         from profiler.lineage import normalized_sql
-        from profiler.macros import fingerprint_parts
 
         parts = [
             normalized_sql(self.sql),
             *(f"{name}:{normalized_sql(sql)}" for name, sql in self.inlined),
-            *fingerprint_parts(  # the macros called outside comments
-                [normalized_sql(self.sql), *(normalized_sql(sql) for _, sql in self.inlined)],
-                self.macros,
-            ),
+            *(f"macro {m.name}:{m.normal}" for m in self.macros_called),
             self.kind.value,
             str(self.time_column),
             ",".join(self.unique_key),
@@ -93,6 +89,16 @@ class Model:
             ",".join(self.track_columns),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+    @property
+    def macros_called(self) -> list[Macro]:
+        """The project macros its SQL (and its ephemeral parents') calls outside comments, and
+        those they call."""
+        from profiler.lineage import normalized_sql
+        from profiler.macros import called
+
+        texts = [normalized_sql(sql) for sql in (self.sql, *(s for _, s in self.inlined))]
+        return called(texts, self.macros)
 
     @property
     def metadata_fingerprint(self) -> str:

@@ -335,16 +335,13 @@ def _source(m) -> str:
 
 def _macros(ctx: dict, m) -> str:
     """The project macros the model calls, as defined: the rules its SQL names, on its page."""
-    from profiler.lineage import normalized_sql
-    from profiler.macros import called
-
     if m.kind is Kind.PYTHON:  # the specs' label SQL
+        from profiler.macros import called
         from profiler.ml.spec import load_specs
 
-        texts = [s.label_category for s in load_specs(ctx["project"]).values()]
+        used = called([s.label_category for s in load_specs(ctx["project"]).values()], m.macros)
     else:
-        texts = [normalized_sql(sql) for sql in (m.sql, *(s for _, s in m.inlined))]
-    used = called(texts, m.macros)
+        used = m.macros_called
     if not used:
         return ""
     parts = "".join(
