@@ -180,6 +180,8 @@ class IngestResult:
     # the reason the file's last line was quarantined for, when it ends without a line break
     cut_short: str | None = None
     cut_record: bool = False  # and that line is part of a record, no footer: the command fails
+    # why the file was refused whole (`_refusal`): every line went to quarantine, none to raw
+    refused: str | None = None
     # (currency, an amount) when every purchase's money is a whole number beside a currency
     # with cents: sent in cents?
     cents: tuple[str, float] | None = None
@@ -199,28 +201,44 @@ class IngestResult:
 
     def failure(self) -> str | None:
         """Why a scheduler must see this load as failed (`ingest` exits 1, `watch` rejects the
-        file), or None. What loaded stays either way."""
+        file), or None. Such a file loaded no line: its lines are in `quarantine`."""
+        if self.refused:
+            return self.refused
         if self.loaded == 0 and self.lines > 0:
             return f"nothing loaded from {self.lines:,} lines; they are in `quarantine`, with the reasons"
-        if self.cut_record:  # helper-53: a day 40% short loaded, exit 0, and was built on
-            return (
-                f"{Path(self.file).name} ends in the middle of its last line: cut short? what "
-                f"loaded stays; send it whole with --replace-batch {self.batch_id}"
-            )
-        # values it could not read, not lines left out by design (a skipped event type, GA4's
-        # page_view, an anonymous line, an event sent twice: helper-56)
-        unread = sum(n for why, n in self.quarantined.items() if why.startswith(UNREAD))
-        if unread > self.loaded:  # helper-50: 6 of 1,281 lines loaded, exit 0; a file read wrong
-            return (
-                f"only {self.loaded:,} of {self.lines:,} lines loaded ({unread:,} with values it "
-                "could not read, in `quarantine`): read the way the summary's hints say, send "
-                "it again with --replace"
-            )
         return None
+
+
+def _refusal(stats: _Stats, file: str, cut_record: bool) -> str | None:
+    """Why a file some of whose lines would load is refused whole, or None. Its good lines go to
+    `quarantine` as `REFUSED` with the others, so the file changes no table a build reads, and
+    it goes in again as any file does (helper-53: a day 40% short loaded, was built on, and its
+    lines stayed beside the whole file sent again; helper-50: 6 of 1,281 lines of a file read the
+    wrong way loaded)."""
+    if not stats.loaded:  # nothing to refuse: `IngestResult.failure` says so
+        return None
+    name = Path(file).name
+    if cut_record:
+        return (
+            f"{name} ends in the middle of its last line: cut short? nothing of it loaded (its "
+            f"lines are in `quarantine`, as {REFUSED}); send it whole"
+        )
+    # values it could not read, not lines left out by design (a skipped event type, GA4's
+    # page_view, an anonymous line, an event sent twice: helper-56)
+    unread = sum(n for why, n in stats.reasons.items() if why.startswith(UNREAD))
+    if unread > stats.loaded:
+        return (
+            f"{name}: only {stats.loaded:,} of {stats.lines:,} lines would load ({unread:,} with "
+            f"values it could not read): nothing loaded (its lines are in `quarantine`, the "
+            f"{stats.loaded:,} as {REFUSED}); read it the way the summary's hints say"
+        )
+    return None
 
 
 # quarantine reasons that mean a value was not read: a file read the wrong way
 UNREAD = ("bad_", "wrong_field_count", "early_timestamp", "future_timestamp", "lossy_id")
+# the quarantine reason of a line that would have loaded, in a file refused whole (`_refusal`)
+REFUSED = "file_refused"
 
 
 def ingest(
@@ -454,11 +472,21 @@ def _load(
         if stats.loaded
         else (0, [])
     )
+    cut = cut_short(con, info, TYPED)
+    cut_in_record = bool(cut) and cut_record(con, TYPED, cut)
+    refused = _refusal(stats, file, cut_in_record)
+    if refused and replaced:
+        raise ProfilerError(
+            f"{refused}; the earlier load (batch {replaced[0]}) stays as it was; nothing changed"
+        )
+    batch = (  # what the batch keeps: a refused file's lines all go to quarantine
+        _Stats(stats.lines, 0, {**stats.reasons, REFUSED: stats.loaded}) if refused else stats
+    )
     batch_id = _commit(
-        con, src, info, stats, [c.name for c in src.columns], reading, replaced, staged.columns
+        con, src, info, batch, [c.name for c in src.columns], reading, replaced, staged.columns
     )
     return IngestResult(
-        src.name, file, batch_id, stats.lines, stats.loaded, stats.reasons, False,
+        src.name, file, batch_id, batch.lines, batch.loaded, batch.reasons, False,
         columns=resolved, ignored=ignored, fallbacks=fallbacks, unknown=stats.unknown, reading=reading,
         scale_remembered=bool(remembered),
         header_copies=staged.copies,
@@ -482,8 +510,9 @@ def _load(
         currencies=kept.currencies,
         unpaid=kept.unpaid,
         partly_refunded=kept.partly_refunded,
-        cut_short=(cut := cut_short(con, info, TYPED)),
-        cut_record=bool(cut) and cut_record(con, TYPED, cut),
+        cut_short=cut,
+        cut_record=cut_in_record,
+        refused=refused,
         cents=kept.cents,
         whole_in_minor_units=kept.whole_in_minor_units,
         repeated_ids=kept.repeated_ids,
@@ -692,7 +721,8 @@ def _commit(
         _ensure_tables(con, src)
         if stats.loaded:  # a load that keeps no line sets no clock (helper-48: it fixed UTC)
             record_zone(con, reading.time_zone or "UTC")
-        if src.name == "feedback" and reading.rating_scale is not None:  # the latest one given
+        # the latest one given by a file that loads
+        if src.name == "feedback" and reading.rating_scale is not None and stats.loaded:
             put_setting(con, RATING_SCALE_KEY, str(reading.rating_scale))
         if replaced:  # in place: the file keeps its batch, so its place among the sends
             batch_id = replaced[0]
@@ -731,16 +761,17 @@ def _commit(
                 if RECORD_COLUMN in engine_columns(src)
                 else ("", "")
             )
-            con.execute(
-                f"INSERT INTO {src.table} ({cols}, {BATCH_COLUMN}{record[0]}) "
-                f"SELECT {cols}, ?{record[1]} FROM {TYPED} WHERE _reason IS NULL",
-                [batch_id],
-            )
-            con.execute(
+            if stats.loaded:
+                con.execute(
+                    f"INSERT INTO {src.table} ({cols}, {BATCH_COLUMN}{record[0]}) "
+                    f"SELECT {cols}, ?{record[1]} FROM {TYPED} WHERE _reason IS NULL",
+                    [batch_id],
+                )
+            con.execute(  # a refused file's lines that would load go there too (`_refusal`)
                 "INSERT INTO quarantine (batch_id, source, file, record, reason, raw) "
-                "SELECT ?, ?, ?, _rec, _reason, _raw "
-                f"FROM {TYPED} WHERE _reason IS NOT NULL ORDER BY _rec",
-                [batch_id, src.name, file],
+                "SELECT ?, ?, ?, _rec, coalesce(_reason, ?), _raw "
+                f"FROM {TYPED} WHERE _reason IS NOT NULL OR ? ORDER BY _rec",
+                [batch_id, src.name, file, REFUSED, stats.loaded == 0],
             )
         con.execute(
             f"INSERT INTO {SCHEMA}.batches (batch_id, source, file, content_sha256, lines, "

@@ -113,8 +113,7 @@ def describe_ingest(result) -> str:
     if result.cut_short and result.cut_record:
         lines.append(
             f"  warning: the file ends in the middle of its last line, quarantined as "
-            f"{result.cut_short}: was it cut short? Send it whole with --replace-batch "
-            f"{result.batch_id}"
+            f"{result.cut_short}: was it cut short? Send it whole"
         )
     elif result.cut_short:  # helper-59: a footer was called a cut
         lines.append(

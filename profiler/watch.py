@@ -185,11 +185,6 @@ def watch_folder(
                     continue
                 failure = result.failure()  # as `profiler ingest` exits 1 (helper-84: a file
                 if failure:  # cut short went to _loaded, was built on, and --once said 0)
-                    if result.loaded:  # helper-86: dropped in again, it loaded beside them
-                        failure += (
-                            f" (`profiler ingest {source} FILE --replace-batch {result.batch_id}`"
-                            "; dropped in here again, it would load beside the lines that did)"
-                        )
                     _move(path, "_rejected", f"{failure}\n{summary}")
                     console.print(
                         f"[red]rejected[/red] {escape(path.name)}: {escape(failure)}",

@@ -127,7 +127,7 @@ def test_rees46_sample_loads_whole(con):
 def test_messy_csv_every_record_accounted_for(con):
     result = ingest(con, "events", MESSY, pii_key=KEY)
     assert result.quarantined == MESSY_REASONS
-    assert result.loaded == 9
+    assert result.loaded == 12
     # a time before 1990 is named so, not "check --ts-format" (helper-21: 1984 read as a bad time)
     assert "1 time(s) before 1990, which profiler does not take" in describe_ingest(result)
     # helper-36: a refund line's purchase still counts, which the summary now says
@@ -135,7 +135,7 @@ def test_messy_csv_every_record_accounted_for(con):
     physical_data_lines = MESSY.read_bytes().count(b"\n") - 1
     assert result.lines == physical_data_lines - 1  # record 7 spans two lines
     assert result.loaded + sum(result.quarantined.values()) == result.lines
-    assert rows(con, "SELECT count(*) FROM raw_events") == [(9,)]
+    assert rows(con, "SELECT count(*) FROM raw_events") == [(12,)]
     quarantined = rows(con, "SELECT record, reason, raw FROM quarantine ORDER BY record")
     assert [r[0] for r in quarantined] == [8, 10, *range(12, 27)]
     by_record = {r[0]: (r[1], r[2]) for r in quarantined}
@@ -582,18 +582,37 @@ def test_a_csv_column_of_json_objects_gives_its_keys(con, tmp_path):
     assert (got.loaded, got.quarantined) == (1, {"bad_type:item_id": 1})
 
 
-def test_a_file_cut_short_is_said(con, tmp_path):
+def test_a_file_cut_short_is_refused_whole(con, tmp_path):
     """helper-37: a day's file cut off in the middle of a line loaded with one quarantined line
-    and exit code 0, nothing saying it was short. Taobao's first 50 lines, the last one cut."""
+    and exit code 0, nothing saying it was short; then (helper-53) it failed the command but its
+    49 lines stayed and were built on, and the whole file sent again loaded beside them. Now it
+    loads nothing: its lines are in quarantine, and the whole file goes in as any file does.
+    Taobao's first 50 lines, the last one cut."""
     text = "".join(TAOBAO.read_text().splitlines(keepends=True)[:51])
     cut = write(tmp_path / "day35.csv", text[: len(text) - 20])
+    raw_before = snapshot(con).get("main.raw_events", [])
     got = ingest(con, "events", cut, pii_key=KEY)
-    assert (got.loaded, got.quarantined) == (49, {"wrong_field_count": 1})
+    assert (got.loaded, got.quarantined) == (0, {"wrong_field_count": 1, "file_refused": 49})
+    assert snapshot(con)["main.raw_events"] == raw_before
     said = said_of(got)
     assert "the file ends in the middle of its last line, quarantined as wrong_field_count" in said
+    assert "day35.csv ends in the middle of its last line: cut short? nothing of it loaded" in (
+        got.failure() or ""
+    )
     # and the command fails, so a scheduler notices (helper-53: exit 0, and the build went on)
     out = run_cli("ingest", "events", str(cut), warehouse=tmp_path / "cli.duckdb", ok=False)
     assert "day35.csv ends in the middle of its last line: cut short?" in " ".join(out.split())
+    # the whole file, sent after it, loads its 50 lines once
+    sent = run_cli("ingest", "events", str(write(tmp_path / "whole.csv", text)),
+                   warehouse=tmp_path / "cli.duckdb")  # fmt: skip
+    assert "50 loaded, 0 quarantined" in sent
+    with duckdb.connect(str(tmp_path / "cli.duckdb"), read_only=True) as wh:
+        assert wh.execute("SELECT count(*) FROM raw_events").fetchone() == (50,)
+    # a --replace-batch with a cut file changes nothing either
+    before = snapshot(con)
+    with pytest.raises(ProfilerError, match="cut short.*the earlier load .batch 1. stays"):
+        ingest(con, "events", cut, pii_key=KEY, replace_batch=1)
+    assert snapshot(con) == before
     # a footer sentence without a line break is no cut record: said, but no failure (helper-58:
     # eBay's report failed every run)
     footer = write(tmp_path / "day36.csv", text + "50 record(s) downloaded")
@@ -786,7 +805,7 @@ def test_same_content_loads_once(con, tmp_path):
     assert again.duplicate and again.batch_id is None and again.loaded == 0
     assert again.duplicate_of == first.batch_id
     assert rows(con, "SELECT count(*) FROM _profiler.batches") == [(1,)]
-    assert rows(con, "SELECT count(*) FROM raw_events") == [(9,)]
+    assert rows(con, "SELECT count(*) FROM raw_events") == [(12,)]
 
 
 def test_the_same_content_gzipped_or_not_loads_once(con, tmp_path):
@@ -1377,10 +1396,12 @@ def test_a_column_the_feed_sent_before_and_this_file_lacks_is_warned_about(con, 
     assert "a file like this one, sent session_id; this file has no column for it" in said, said
 
 
-def test_a_file_mostly_quarantined_fails_the_command_and_keeps_what_loaded(tmp_path):
+def test_a_file_mostly_quarantined_is_refused_whole(tmp_path):
     """helper-50: a Rakuten export read without its options loaded 6 of 1,281 lines and exited 0,
     so a scheduler saw success. REES46's lines, most prices written `1,200`-style (ambiguous):
-    the command fails, what loaded stays, and the file goes in again with --replace."""
+    the command fails, nothing of the file loads (its 25 readable lines would have been built on
+    beside the 100 of the corrected send, helper-53), and it goes in again read the right way,
+    with or without --replace."""
     lines = REES46.read_text().splitlines()[:101]
     at = lines[0].split(",").index("price")
     body = [lines[0]] + [
@@ -1389,10 +1410,23 @@ def test_a_file_mostly_quarantined_fails_the_command_and_keeps_what_loaded(tmp_p
     ]
     path = write(tmp_path / "grouped.csv", "\n".join(body) + "\n")
     wh = tmp_path / "wh.duckdb"
-    out = run_cli("ingest", "events", str(path), warehouse=wh, ok=False)
-    assert "only 25 of 100 lines loaded (75 with values it could not read" in " ".join(out.split())
-    fixed = run_cli("ingest", "events", str(path), "--decimal-point", "--replace", warehouse=wh)
-    assert "100 loaded, 0 quarantined" in fixed
+    out = " ".join(run_cli("ingest", "events", str(path), warehouse=wh, ok=False).split())
+    assert "0 loaded, 100 quarantined of 100 lines" in out
+    assert (
+        "only 25 of 100 lines would load (75 with values it could not read): nothing loaded" in out
+    )
+    assert "quarantined 25: file_refused" in out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (0,)
+    other = tmp_path / "w2.duckdb"
+    run_cli("ingest", "events", str(path), warehouse=other, ok=False)
+    for warehouse, options in ((wh, ["--replace"]), (other, [])):  # either takes it out
+        fixed = run_cli("ingest", "events", str(path), "--decimal-point", *options,
+                        warehouse=warehouse)  # fmt: skip
+        assert "100 loaded, 0 quarantined" in fixed
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (100,)
+            assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
     half = write(tmp_path / "half.csv", "\n".join(body[:1] + body[1:5] + lines[60:64]) + "\n")
     run_cli("ingest", "events", str(half), warehouse=wh)  # 3 of 8 quarantined: a success
     # lines left out by design are no misreading (helper-56: a GA4 day, mostly page_view, failed
@@ -1917,21 +1951,22 @@ def test_ts_format_still_reads_iso_and_unix_times(con, tmp_path):
 
 def test_jsonl_objects_and_arrays_are_no_values(con, tmp_path):
     """A nested export (`{"user": {"id": ...}}`, as event trackers write them) must not turn the
-    object's JSON text into a user id: such records are `bad_type:user_id`. Taobao's lines."""
-    rows_ = [line.split(",") for line in TAOBAO.read_text().splitlines()[1:4]]
-    body = (
+    object's JSON text into a user id: such records are `bad_type:user_id`. Taobao's lines (more
+    of them read than not: a file mostly unread is refused whole)."""
+    rows_ = [line.split(",") for line in TAOBAO.read_text().splitlines()[1:6]]
+    nested_lines = (
         f'{{"user": {{"id": {rows_[0][0]}}}, "event": "pv", "ts": {rows_[0][4]}}}\n'
         f'{{"user": [{rows_[1][0]}, 2], "event": "pv", "ts": {rows_[1][4]}}}\n'
-        f'{{"user": {rows_[2][0]}, "event": "pv", "ts": {rows_[2][4]}, "ctx": {{"a": [1]}}}}\n'
+    )
+    body = nested_lines + "".join(
+        f'{{"user": {r[0]}, "event": "pv", "ts": {r[4]}, "ctx": {{"a": [1]}}}}\n' for r in rows_[2:]
     )
     result = ingest(con, "events", write(tmp_path / "nested.jsonl", body), pii_key=KEY)
-    assert (result.loaded, result.quarantined) == (1, {"bad_type:user_id": 2})
-    assert rows(con, "SELECT user_id FROM raw_events") == [(rows_[2][0],)]
+    assert (result.loaded, result.quarantined) == (3, {"bad_type:user_id": 2})
+    assert sorted(rows(con, "SELECT user_id FROM raw_events")) == sorted((r[0],) for r in rows_[2:])
     assert [r[0] for r in rows(con, "SELECT record FROM quarantine ORDER BY 1")] == [1, 2]
     # a file of nested lines only: the hint says to flatten it (not to try a decimal comma)
-    nested = ingest(
-        con, "events", write(tmp_path / "all.jsonl", body.rsplit("\n", 2)[0]), pii_key=KEY
-    )
+    nested = ingest(con, "events", write(tmp_path / "all.jsonl", nested_lines), pii_key=KEY)
     hint = describe_ingest(nested)
     assert nested.loaded == 0 and "user_id holds JSON objects or arrays" in hint, hint
     assert "decimal" not in hint
@@ -2032,7 +2067,7 @@ def test_a_messy_file_without_a_header_line_accounts_for_every_record(con, tmp_p
     and record numbers."""
     path, names = headerless(MESSY, tmp_path)
     result = ingest(con, "events", path, pii_key=KEY, reading=Reading(columns=names))
-    assert (result.loaded, result.quarantined) == (9, MESSY_REASONS)
+    assert (result.loaded, result.quarantined) == (12, MESSY_REASONS)
     quarantined = rows(con, "SELECT record, reason FROM quarantine ORDER BY record")
     assert [r[0] for r in quarantined] == [8, 10, *range(12, 27)]
 

@@ -210,7 +210,8 @@ def test_a_file_of_which_nothing_loaded_is_not_a_success(tmp_path: Path) -> None
 def test_watch_rejects_a_file_cut_short_as_ingest_fails_it(tmp_path: Path) -> None:
     """helper-84: `ingest` fails a file that ends inside its last line (cut short), but `watch`
     archived it in `_loaded/`, built on it and said 0. Both now apply one rule: the file goes to
-    `_rejected/` with the way out, what loaded stays, and `--once` exits 1. Taobao."""
+    `_rejected/` with the way out, nothing of it loads, and `--once` exits 1; the whole file
+    dropped in after it loads once. Taobao."""
     lines = TAOBAO.read_text().splitlines()
     land, wh = tmp_path / "landing", tmp_path / "wh.duckdb"
     project = sql_project(tmp_path / "project")
@@ -224,12 +225,15 @@ def test_watch_rejects_a_file_cut_short_as_ingest_fails_it(tmp_path: Path) -> No
     assert "day.csv ends in the middle of its last line" in said, said
     out = run_cli("watch", str(land), "--once", warehouse=wh, project=project, ok=False)
     assert "rejected day.csv: day.csv ends in the middle of its last line" in out, out
-    assert "`profiler ingest events FILE --replace-batch 1`; dropped in here again" in out
     assert not (events / "_loaded").exists() or not list((events / "_loaded").iterdir())
     reason = (events / "_rejected" / "day.csv.reason.txt").read_text()
-    assert "--replace-batch 1" in reason
-    with duckdb.connect(str(wh), read_only=True) as con:  # what loaded stays, as with ingest
-        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (100,)
+    assert "cut short? nothing of it loaded" in reason and "send it whole" in reason
+    with duckdb.connect(str(wh), read_only=True) as con:  # nothing loaded, as with ingest
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (0,)
+    (events / "day.csv").write_text("\n".join(lines[:102]) + "\n")  # sent whole
+    run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (101,)
 
 
 def test_watch_takes_every_file_and_overwrites_none(tmp_path: Path) -> None:
