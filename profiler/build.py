@@ -714,6 +714,7 @@ def _build_one(
         else ctx.as_of,
         parent_versions,
         state.rows if state else 0,
+        state.fingerprint_parts if kept else model.fingerprint_parts,
     )
     regated = None
     if suite_changed and not plan.does_work:

@@ -117,7 +117,9 @@ def plan_model(
     as_of_moved = state.as_of != ctx.as_of
     if model.kind.keeps_history:
         if state.data_fingerprint != model.data_fingerprint:  # kept, as a dbt snapshot is
-            return Plan(model.name, "slice", SQL_CHANGED_IN_HISTORY, ctx.max_batch)
+            return Plan(
+                model.name, "slice", f"{sql_changed(state, model)}{IN_HISTORY}", ctx.max_batch
+            )
         if state.parent_versions != parent_versions or changed or as_of_moved:
             return Plan(
                 model.name, "slice", "merge the current state into the history", ctx.max_batch
@@ -136,7 +138,18 @@ def plan_model(
     return _plan_by_key(dag, model, state, ctx, raw, changed)
 
 
-SQL_CHANGED_IN_HISTORY = "SQL or settings changed: merged into the kept history"
+IN_HISTORY = ": merged into the kept history"  # the end of a history's reason for an edit
+
+
+def sql_changed(state: ModelState, model: Model) -> str:
+    """The reason for a rebuild by an edit: what changed, named (helper-92: an edited macro's
+    callers said "SQL or settings changed"), as far as the state written before it says."""
+    was, now = state.fingerprint_parts, model.fingerprint_parts
+    changed = [label for label in now if was.get(label) != now[label]]
+    changed += [f"{label} (no longer)" for label in was if label not in now]
+    if not was or not changed:  # written by a profiler that kept no parts
+        return "SQL or settings changed"
+    return f"changed: {', '.join(changed)}"
 
 
 def stale_sql(dag: Dag, states: dict[str, ModelState], names=None) -> list[str]:
@@ -216,7 +229,7 @@ def _needs_full(
     if ctx.full_refresh and not model.kind.keeps_history:
         return "--full-refresh"
     if state.data_fingerprint != model.data_fingerprint and not model.kind.keeps_history:
-        return "SQL or settings changed"
+        return sql_changed(state, model)
     if state.kind != model.kind.value:
         return "kind changed"
     if state.parent_versions != parent_versions and not model.kind.keeps_history:

@@ -76,19 +76,33 @@ class Model:
         Comments and whitespace in the SQL do not count; descriptions and column docs do not either
         (they are metadata, see `metadata_fingerprint`).
         """
+        parts = [text for _, text in self._computes]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+    @property
+    def fingerprint_parts(self) -> dict[str, str]:
+        """What each part of `data_fingerprint` hashed to, by the name a build's reason gives it
+        (`its SQL`, `macro category_levels`, `ephemeral stg_events`, `unique_key`...)."""
+        return {
+            label: hashlib.sha256(text.encode()).hexdigest()[:12] for label, text in self._computes
+        }
+
+    @property
+    def _computes(self) -> list[tuple[str, str]]:
+        """(name, text) of what the model computes from: its SQL, the ephemeral models and
+        macros it calls, its kind and settings."""
         from profiler.lineage import normalized_sql
 
-        parts = [
-            normalized_sql(self.sql),
-            *(f"{name}:{normalized_sql(sql)}" for name, sql in self.inlined),
-            *(f"macro {m.name}:{m.normal}" for m in self.macros_called),
-            self.kind.value,
-            str(self.time_column),
-            ",".join(self.unique_key),
-            str(self.lookback),
-            ",".join(self.track_columns),
+        return [
+            ("its SQL", normalized_sql(self.sql)),
+            *((f"ephemeral {name}", f"{name}:{normalized_sql(sql)}") for name, sql in self.inlined),
+            *((f"macro {m.name}", f"macro {m.name}:{m.normal}") for m in self.macros_called),
+            ("kind", self.kind.value),
+            ("time_column", str(self.time_column)),
+            ("unique_key", ",".join(self.unique_key)),
+            ("lookback", str(self.lookback)),
+            ("track_columns", ",".join(self.track_columns)),
         ]
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
     @property
     def macros_called(self) -> list[Macro]:

@@ -25,7 +25,8 @@ _DDL = [
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.models (
         name VARCHAR PRIMARY KEY, kind VARCHAR, data_fingerprint VARCHAR, metadata_fingerprint VARCHAR,
-        version BIGINT, watermark BIGINT, as_of TIMESTAMP, parent_versions VARCHAR, rows BIGINT)""",
+        version BIGINT, watermark BIGINT, as_of TIMESTAMP, parent_versions VARCHAR, rows BIGINT,
+        fingerprint_parts VARCHAR)""",
     # processed day intervals, written by earlier versions and read by none (days to rebuild
     # come from the batches): gone, so nobody mistakes it for a record
     f"DROP TABLE IF EXISTS {SCHEMA}.intervals",
@@ -82,7 +83,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in _DDL + [raw_table_ddl(s) for s in SOURCES.values()]:
         con.execute(ddl)
     check_state_version(con)
-    _add_batch_columns(con)
+    _add_state_columns(con)
     add_missing_columns(con)
     _add_version_seq(con)
     con.execute(
@@ -117,29 +118,32 @@ def new_lineage(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-# columns `batches` gained after warehouses were made: the batch that took over the quarantine
-# rows of a send whose every line was quarantined (the file sent again), and the file's header
-# (for telling a renamed column from another feed: `ingest_checks.columns_dropped`)
-_BATCH_COLUMNS = {"superseded_by": "BIGINT", "file_columns": "VARCHAR[]"}
+# columns state tables gained after warehouses were made: in `batches`, the batch that took over
+# the quarantine rows of a send whose every line was quarantined (the file sent again), and the
+# file's header (for telling a renamed column from another feed: `ingest_checks.columns_dropped`);
+# in `models`, what each part of the SQL and settings hashed to (`Model.fingerprint_parts`)
+_STATE_COLUMNS = {
+    ("batches", "superseded_by"): "BIGINT",
+    ("batches", "file_columns"): "VARCHAR[]",
+    ("models", "fingerprint_parts"): "VARCHAR",
+}
 
 
-def _add_batch_columns(con: duckdb.DuckDBPyConnection) -> None:
-    """Warehouses from before a column of `_BATCH_COLUMNS` get it, NULL in their rows."""
-    present = {
-        r[0]
-        for r in con.execute(
-            "SELECT c.column_name FROM information_schema.columns AS c "
+def _add_state_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses from before a column of `_STATE_COLUMNS` get it, NULL in their rows."""
+    present = set(
+        con.execute(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns AS c "
             "JOIN information_schema.tables AS t USING (table_catalog, table_schema, table_name) "
             "WHERE c.table_catalog = current_database() AND c.table_schema = ? "
-            "AND c.table_name = 'batches' AND t.table_type = 'BASE TABLE'",
+            "AND t.table_type = 'BASE TABLE'",  # a view of that name is no table
             [SCHEMA],
         ).fetchall()
-    }
-    if not present:  # no table (a view of that name is none either)
-        return
-    for name, kind in _BATCH_COLUMNS.items():
-        if name not in present:
-            con.execute(f"ALTER TABLE {SCHEMA}.batches ADD COLUMN {name} {kind}")
+    )
+    tables = {t for t, _ in present}
+    for (table, name), kind in _STATE_COLUMNS.items():
+        if table in tables and (table, name) not in present:
+            con.execute(f"ALTER TABLE {SCHEMA}.{table} ADD COLUMN {name} {kind}")
 
 
 def add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
@@ -207,16 +211,28 @@ class ModelState:
     as_of: datetime | None
     parent_versions: dict[str, int] = field(default_factory=dict)
     rows: int = 0
+    # part of the SQL and settings -> its hash (`Model.fingerprint_parts`); empty when written by
+    # a profiler from before it
+    fingerprint_parts: dict[str, str] = field(default_factory=dict)
 
 
 def read_states(con: duckdb.DuckDBPyConnection) -> dict[str, ModelState]:
     rows = con.execute(
         f"SELECT name, kind, data_fingerprint, metadata_fingerprint, version, watermark, as_of, "
-        f"parent_versions, rows FROM {SCHEMA}.models"
+        f"parent_versions, rows, fingerprint_parts FROM {SCHEMA}.models"
     ).fetchall()
     return {
         r[0]: ModelState(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8] or 0
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            json.loads(r[7] or "{}"),
+            r[8] or 0,
+            json.loads(r[9] or "{}"),
         )
         for r in rows
     }
@@ -227,7 +243,8 @@ def write_state(con: duckdb.DuckDBPyConnection, s: ModelState) -> None:
     con.execute(f"DELETE FROM {SCHEMA}.models WHERE name = ?", [s.name])
     con.execute(
         f"INSERT INTO {SCHEMA}.models (name, kind, data_fingerprint, metadata_fingerprint, version, "
-        "watermark, as_of, parent_versions, rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "watermark, as_of, parent_versions, rows, fingerprint_parts) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             s.name,
             s.kind,
@@ -238,6 +255,7 @@ def write_state(con: duckdb.DuckDBPyConnection, s: ModelState) -> None:
             s.as_of,
             json.dumps(s.parent_versions, sort_keys=True),
             s.rows,
+            json.dumps(s.fingerprint_parts, sort_keys=True),
         ],
     )
 

@@ -54,7 +54,7 @@ def test_a_macro_is_installed_and_its_edit_rebuilds_only_its_callers(tmp_path: P
     (root / "macros" / "rules.sql").write_text("CREATE MACRO shout(x) AS upper(x) || '!';\n")
     out = run_cli("build", warehouse=wh, project=root)
     assert "1 model(s) built" in out, out
-    assert re.search(r"success +categories +table +full .*SQL or settings changed", out), out
+    assert re.search(r"success +categories +table +full .*changed: macro shout\b", out), out
     assert re.search(r"counts +table +skip .*up to date", out), out
     with duckdb.connect(str(wh), read_only=True) as con:
         assert ("HOME >KITCHEN!",) in con.execute("SELECT category FROM categories").fetchall()

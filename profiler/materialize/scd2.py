@@ -25,7 +25,7 @@ from __future__ import annotations
 import duckdb
 
 from profiler.materialize import STAGE_PREFIX, Staged, quote, relation_type
-from profiler.plan import SQL_CHANGED_IN_HISTORY, BuildContext, Plan, ts_literal
+from profiler.plan import IN_HISTORY, BuildContext, Plan, ts_literal
 from profiler.project import Model
 
 STAMPS = ("valid_from", "valid_to", "is_current")
@@ -82,7 +82,7 @@ def stage(
     rows = con.execute(f"SELECT count(*) FROM {quote(staging)}").fetchone()[0]
     added, anew, retyped = _kept(con, model, staging)
     messages = []
-    if plan.reason == SQL_CHANGED_IN_HISTORY and anew is None:
+    if plan.reason.endswith(IN_HISTORY) and anew is None:
         messages.append(
             f"{model.name}: its SQL changed; earlier versions kept"
             + (
@@ -97,7 +97,7 @@ def stage(
         messages.append(
             f"{model.name}: a new history starts: {anew}; the old one is kept as _profiler.{aside}"
         )
-    elif added and plan.reason != SQL_CHANGED_IN_HISTORY:  # a history from before a column
+    elif added and not plan.reason.endswith(IN_HISTORY):  # a history from before a column
         messages.append(f"{model.name}: new column(s) {', '.join(c for c, _ in added)}")
     if retyped and anew is None:
         messages.append(
