@@ -217,25 +217,19 @@ class ModelState:
 
 
 def read_states(con: duckdb.DuckDBPyConnection) -> dict[str, ModelState]:
-    rows = con.execute(
-        f"SELECT name, kind, data_fingerprint, metadata_fingerprint, version, watermark, as_of, "
-        f"parent_versions, rows, fingerprint_parts FROM {SCHEMA}.models"
-    ).fetchall()
-    return {
-        r[0]: ModelState(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            json.loads(r[7] or "{}"),
-            r[8] or 0,
-            json.loads(r[9] or "{}"),
-        )
-        for r in rows
-    }
+    """Every model's state; a warehouse that `ensure_schema` has not brought up to date yet (an
+    older profiler's, the embedded example) reads with its columns' defaults."""
+    cur = con.execute(f"SELECT * FROM {SCHEMA}.models")
+    names = [d[0] for d in cur.description]
+    states = {}
+    for row in cur.fetchall():
+        r = dict(zip(names, row, strict=True))
+        states[r["name"]] = ModelState(
+            r["name"], r["kind"], r["data_fingerprint"], r["metadata_fingerprint"], r["version"],
+            r["watermark"], r["as_of"], json.loads(r["parent_versions"] or "{}"), r["rows"] or 0,
+            json.loads(r.get("fingerprint_parts") or "{}"),
+        )  # fmt: skip
+    return states
 
 
 def write_state(con: duckdb.DuckDBPyConnection, s: ModelState) -> None:
