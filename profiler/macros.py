@@ -13,6 +13,7 @@ have (it would replace that function for everything in the warehouse, ingest too
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from profiler.errors import ProfilerError
-from profiler.sqltext import quote
+from profiler.sqltext import literal, quote
 
 MACRO_DIR = "macros"
 SETTING = "macros"  # `_profiler.settings`: name -> [its text, DuckDB's definition of it]
@@ -42,18 +43,25 @@ class Macro:
     line: int
     sql: str  # the statement as written, without its comments
     normal: str  # the same, whitespace outside string literals collapsed: its fingerprint
+    # the comment lines right above it, as one line: its description in DuckDB's catalog (what
+    # an analyst's `duckdb_functions()` shows) and on the docs site; no part of its fingerprint
+    doc: str = ""
 
     @property
-    def create(self) -> str:
-        """The statement that installs it, replacing an earlier version."""
-        return self.create_in("")
+    def installed(self) -> str:
+        """What a catalog records of it: a new text or description installs it again."""
+        return f"{self.sql}\n-- {self.doc}" if self.doc else self.sql
 
-    def create_in(self, catalog: str) -> str:
-        """That statement for the `main` schema of another catalog (the serving copy's)."""
+    def create_in(self, catalog: str = "") -> list[str]:
+        """The statements that install it, replacing an earlier version, in the current catalog
+        or the `main` schema of another (the serving copy's)."""
         found = _CREATE.match(self.sql)
         assert found is not None
-        where = f"{catalog}.main." if catalog else ""
-        return f"CREATE OR REPLACE MACRO {where}{quote(self.name)}{self.sql[found.end('name') :]}"
+        name = f"{catalog}.main.{quote(self.name)}" if catalog else quote(self.name)
+        statements = [f"CREATE OR REPLACE MACRO {name}{self.sql[found.end('name') :]}"]
+        if self.doc:
+            statements.append(f"COMMENT ON MACRO {name} IS {literal(self.doc)}")
+        return statements
 
     @property
     def body(self) -> str:
@@ -132,15 +140,15 @@ def _load(files: tuple[tuple[Path, int, int], ...]) -> tuple[Macro, ...]:
     from profiler import parse_cache
 
     texts = [(path, path.read_text(encoding="utf-8")) for path, _, _ in files]
-    entry = parse_cache.key("macros", duckdb.__version__, *(f"{p}\x1e{t}" for p, t in texts))
+    entry = parse_cache.key("macros 2", duckdb.__version__, *(f"{p}\x1e{t}" for p, t in texts))
     cached = parse_cache.get(entry)  # what these files held when last read: no DuckDB parsing
     if cached is not None:
-        return tuple(Macro(n, Path(p), line, sql, normal) for n, p, line, sql, normal in cached)
+        return tuple(Macro(n, Path(p), *rest) for n, p, *rest in cached)
     macros = _parse(texts)
     with duckdb.connect() as con:  # created where nothing else is: what they call must exist
         for macro in macros:  # (helper-91: an idle build installs none, and said nothing)
             _create(con, macro)
-    parse_cache.put(entry, [[m.name, str(m.path), m.line, m.sql, m.normal] for m in macros])
+    parse_cache.put(entry, [[m.name, str(m.path), m.line, m.sql, m.normal, m.doc] for m in macros])
     return macros
 
 
@@ -165,8 +173,17 @@ def _parse(texts: list[tuple[Path, str]]) -> tuple[Macro, ...]:
             )
             line = raw.count(b"\n", 0, found_at + first) + 1
             macro = _checked(path, line, sql, normal, macros)
-            macros[macro.name] = macro
+            macros[macro.name] = dataclasses.replace(macro, doc=_doc(text, line))
     return _in_order(macros)
+
+
+def _doc(text: str, line: int) -> str:
+    """The `--` comment lines right above line `line` (1-based), joined: a blank line ends them,
+    so a file's opening comment describes the file, not its first macro."""
+    lines, said = text.splitlines()[: line - 1], []
+    while lines and lines[-1].strip().startswith("--"):
+        said.insert(0, lines.pop().strip().removeprefix("--").strip())
+    return " ".join(w for w in said if w)
 
 
 def _checked(path: Path, line: int, sql: str, normal: str, macros: dict[str, Macro]) -> Macro:
@@ -243,7 +260,8 @@ def fingerprint_parts(texts: list[str], macros: tuple[Macro, ...]) -> list[str]:
 
 def _create(con: duckdb.DuckDBPyConnection, macro: Macro) -> None:
     try:
-        con.execute(macro.create)
+        for statement in macro.create_in():
+            con.execute(statement)
     except duckdb.Error as err:
         first = str(err).splitlines()[0]
         raise ProfilerError(f"{macro.path}:{macro.line}: macro {macro.name}: {first}") from None
@@ -260,7 +278,7 @@ def edited(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> bool:
     """Whether the files say otherwise than what this catalog last installed (one settings
     read: a build with nothing else to do installs a new or edited macro, helper-92)."""
     had = _recorded(con)
-    return {n: v[0] for n, v in had.items()} != {m.name: m.sql for m in macros}
+    return {n: v[0] for n, v in had.items()} != {m.name: m.installed for m in macros}
 
 
 def gone_called(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...], sql: str) -> list[str]:
@@ -300,7 +318,7 @@ def install(con: duckdb.DuckDBPyConnection, macros: tuple[Macro, ...]) -> None:
 
     had = _recorded(con)
     now = present()
-    want = {m.name: m.sql for m in macros}
+    want = {m.name: m.installed for m in macros}
     if all(n in had and had[n][0] == s and now.get(n) == had[n][1] for n, s in want.items()):
         return
     for macro in macros:  # in order: each after the macros it calls

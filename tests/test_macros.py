@@ -47,9 +47,16 @@ def test_a_macro_is_installed_and_its_edit_rebuilds_only_its_callers(tmp_path: P
             ("WOMEN / DRESSES",),
             ("WOMEN/DRESSES",),
         ]
-    # a comment edited: nothing to rebuild
-    (root / "macros" / "rules.sql").write_text("-- louder\nCREATE MACRO shout(x) AS upper(x);\n")
+    # a comment edited: nothing to rebuild; the comment above a macro is its description in
+    # DuckDB's catalog, the warehouse's and the serving copy's (helper-92: none was)
+    (root / "macros" / "rules.sql").write_text(
+        "-- the file's rules\n\n-- louder:\n-- upper case\nCREATE MACRO shout(x) AS upper(x);\n"
+    )
     assert "0 model(s) built" in run_cli("build", warehouse=wh, project=root)
+    said = "SELECT comment FROM duckdb_functions() WHERE function_name = 'shout'"
+    for path in (wh, wh.with_name("wh.serving.duckdb")):
+        with duckdb.connect(str(path), read_only=True) as con:
+            assert con.execute(said).fetchall() == [("louder: upper case",)], path
     # the body edited: its caller is rebuilt, the other model is not
     (root / "macros" / "rules.sql").write_text("CREATE MACRO shout(x) AS upper(x) || '!';\n")
     out = run_cli("build", warehouse=wh, project=root)
@@ -120,7 +127,8 @@ def test_the_shipped_category_rule_reads_every_way_of_writing_levels() -> None:
     `Home>Kitchen` too. The shipped macro, as a build installs it."""
     con = duckdb.connect()
     for macro in load_macros(REPO):
-        con.execute(macro.create)
+        for statement in macro.create_in():
+            con.execute(statement)
     paths = {
         "Women / Dresses": "women.dresses",
         "women/dresses": "women.dresses",

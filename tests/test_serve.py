@@ -884,6 +884,7 @@ def test_the_rules_macros_hold_are_served_and_documented(served: dict, tmp_path:
     page = (site / "models" / "int_user_interests.html").read_text()
     assert "<h2>Macros it calls</h2>" in page
     assert "category_levels <span" in page and "names.sql:" in page
+    assert "<p>A category path as dotted lower-case levels: levels sent as" in page  # its comment
     assert "action_weight <span" in page and "WHEN &#x27;purchase&#x27; THEN 5.0" in page
     # the model layer's page: the shipped next_category spec's labels call it (the fixture's
     # project has no such spec)

@@ -346,7 +346,8 @@ def _macros(ctx: dict, m) -> str:
         return ""
     parts = "".join(
         f'<h3>{esc(x.name)} <span class="muted">{esc(x.path.name)}:{x.line}</span></h3>'
-        f"<pre><code>{esc(x.sql)}</code></pre>"
+        + (f"<p>{esc(x.doc)}</p>" if x.doc else "")
+        + f"<pre><code>{esc(x.sql)}</code></pre>"
         for x in used
     )
     return f"<h2>Macros it calls</h2><p>From <code>macros/</code>.</p>{parts}"

@@ -63,7 +63,7 @@ def state_fingerprint(con: duckdb.DuckDBPyConnection, tables: list[ServedTable],
     """Changes whenever anything the serving copy would hold changes (a macro no model calls
     too: helper-92, an analyst's own rule never reached the copy)."""
     parts = [json.dumps({t.name: table_state(con, t) for t in tables}, sort_keys=True, default=str)]
-    parts += [m.normal for m in macros]
+    parts += [f"{m.normal}\n{m.doc}" for m in macros]  # a new description is served too
     for name in _engine_tables(con):
         if name in ("models", "runs", "settings"):
             # models: covered by the table states; runs: a build that changed nothing; settings:
@@ -203,8 +203,9 @@ def publish_serving_copy(settings, con: duckdb.DuckDBPyConnection, run=None) -> 
     attached = True
     try:
         counts = _copy_tables(con, tables)
-        for macro in macros:  # the rules, for analysts' own queries
-            con.execute(macro.create_in(NEW_CATALOG))
+        for macro in macros:  # the rules, for analysts' own queries, with their descriptions
+            for statement in macro.create_in(NEW_CATALOG):
+                con.execute(statement)
         con.execute(f"CREATE SCHEMA {NEW_CATALOG}._profiler")
         for name in _engine_tables(con):
             rows = ENGINE_ROWS.get(name, f"SELECT * FROM _profiler.{name}")
