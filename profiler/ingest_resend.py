@@ -7,7 +7,7 @@ in one transaction, and the models that read it recompute (`take_out`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -56,10 +56,21 @@ def take_out(
     # history changes that saw either reading: stamped from its first time on; for users and
     # items (no times), after the data that came before the load
     stale = since or old_min_ts or new_min_ts
+    before = None
     if src.time_column is None:
-        stale = newest_data(con, through_batch=min(replaced) - 1) or datetime(1900, 1, 1)
+        before = newest_data(con, through_batch=min(replaced) - 1) or datetime(1900, 1, 1)
     for state in read_states(con).values():
-        if Kind(state.kind).keeps_history and stale is not None:
+        if not Kind(state.kind).keeps_history:
+            continue
+        if before is not None:
+            # the changes of a build at that time saw the load only when the history's last
+            # merge was made there after it (helper-94: the versions of the build before the
+            # load went too, and the history began at the replace)
+            saw = state.as_of == before and state.watermark >= min(replaced)
+            mark_history_stale(
+                con, state.name, before if saw else before + timedelta(microseconds=1)
+            )
+        elif stale is not None:
             mark_history_stale(con, state.name, stale)
     con.execute(f"DELETE FROM {src.table} WHERE {BATCH_COLUMN} IN ({ids})")
     con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({ids})")

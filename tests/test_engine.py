@@ -300,6 +300,51 @@ def test_a_replaced_users_file_does_not_win_over_a_newer_one(tmp_path: Path) -> 
     assert got == [("u1", "Newtown", "North"), ("u2", "Elsewhere", "South")]
 
 
+def test_a_replaced_items_file_takes_back_only_the_history_that_saw_it(tmp_path: Path) -> None:
+    """helper-94: an items file read wrongly, loaded after the build of 11-28 and built on at
+    12-01 and 12-02, then sent again read the right way: the history's versions of 11-28, made
+    before the file came, are kept (all of them went, and the history began at the replace);
+    every version that saw the wrong reading goes. Taobao in time-cut batches."""
+    project = sql_project(tmp_path / "project")
+    wh = tmp_path / "wh.duckdb"
+    b0, b1, b2, b3, _ = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
+    wrong, right = tmp_path / "items_wrong.csv", tmp_path / "items_right.csv"
+    with duckdb.connect() as con:
+        for path, prefix in ((wrong, "wrong.c"), (right, "taobao.c")):
+            con.execute(
+                f"COPY (SELECT item_id, any_value('{prefix}' || category_id) AS category_path "
+                f"FROM read_csv('{TAOBAO}', all_varchar=true) GROUP BY item_id) TO '{path}' (HEADER)"
+            )
+
+    def ingest(source: str, path: Path, *options: str) -> None:
+        run_cli("ingest", source, str(path), *options, warehouse=wh, project=project)
+
+    def history() -> list[tuple]:
+        with duckdb.connect(str(wh), read_only=True) as con:
+            return con.execute(
+                "SELECT user_id, valid_from, rfm_segment, lifecycle_stage, top_category, "
+                "loyalty_band FROM user_profile_history ORDER BY ALL"
+            ).fetchall()
+
+    ingest("events", b0)
+    ingest("events", b1)
+    run_cli("build", warehouse=wh, project=project)
+    first = history()
+    start = first[0][1]
+    assert len(first) > 800 and {r[1] for r in first} == {start}
+    ingest("items", wrong)
+    for batch in (b2, b3):
+        ingest("events", batch)
+        run_cli("build", warehouse=wh, project=project)
+    assert any((r[4] or "").startswith("wrong.c") for r in history())
+    ingest("items", right, "--replace-batch", "3")
+    run_cli("build", warehouse=wh, project=project)
+    after = history()
+    assert [r for r in after if r[1] == start] == first  # the build before the load stays
+    assert not any((r[4] or "").startswith("wrong.c") for r in after)
+    assert any((r[4] or "").startswith("taobao.c") for r in after)
+
+
 def test_users_and_items_keep_each_columns_newest_value(tmp_path: Path) -> None:
     """A users or items file that sends some columns changes those and keeps the rest; within a
     file the later line wins. REES46's catalogue (the slice's items with a category and a
@@ -1145,3 +1190,139 @@ def test_an_edited_history_whose_text_column_turns_numeric_keeps_its_type(
             "FROM user_profile_history"
         ).fetchone()
     assert kind == "VARCHAR" and after > before and set(bands) <= {"1", "2", "3"}
+
+
+def _taobao_split(tmp_path: Path, late_where: str) -> tuple[Path, Path]:
+    """Taobao cut in two files: the rows `late_where` picks (a late batch), and the rest."""
+    con = duckdb.connect()
+    src = f"read_csv('{TAOBAO}', all_varchar=true)"
+    on_time, late = tmp_path / "on_time.csv", tmp_path / "late.csv"
+    con.execute(f"COPY (SELECT * FROM {src} WHERE NOT ({late_where})) TO '{on_time}' (HEADER)")
+    con.execute(f"COPY (SELECT * FROM {src} WHERE {late_where}) TO '{late}' (HEADER)")
+    con.close()
+    return on_time, late
+
+
+def test_a_late_batch_of_two_separate_days_equals_one_full_build(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """A late file holding part of two days three days apart (a shop's corrected export): every
+    day model recomputes both days, each replacing its rows once, as one build of all the data."""
+    day = "CAST(to_timestamp(CAST(ts AS BIGINT)) AT TIME ZONE 'UTC' AS DATE)"
+    late_where = (
+        f"{day} IN (DATE '2017-11-27', DATE '2017-11-30') AND CAST(item_id AS BIGINT) % 2 = 0"
+    )
+    on_time, late = _taobao_split(tmp_path, late_where)
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(on_time), warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
+    run_cli("ingest", "events", str(late), warehouse=wh, project=project)
+    run_cli("build", warehouse=wh, project=project)
+    assert compare_all(full_build, wh) == {}
+
+
+LOOKBACK_MODEL = """-- kind: incremental_by_time
+-- time_column: day
+-- lookback: 2
+-- description: a user's views over the three days up to each day they were active
+SELECT user_id, day, sum(views) OVER (
+    PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 2 DAY PRECEDING AND CURRENT ROW
+) AS views_3d
+FROM int_user_day
+"""
+
+
+@pytest.mark.parametrize("order", ["in time", "late first"])
+def test_a_lookback_model_built_by_batches_equals_one_build(tmp_path: Path, order: str) -> None:
+    """`lookback: 2` on a 3-day window: a batch recomputes the two days after the days it
+    touched (late data changes them) and reads two days before them (the window's first days
+    need them); batches in time and the newest first both equal one build."""
+    root = sql_project(tmp_path / "p")
+    (root / "features" / "user_views_3d.sql").write_text(LOOKBACK_MODEL)
+    select = ("--select", "+user_views_3d")
+    full = tmp_path / "full.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=full, project=root)
+    run_cli("build", *select, warehouse=full, project=root)
+    wh = tmp_path / "wh.duckdb"
+    batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
+    for batch in batches if order == "in time" else reversed(batches):
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=root)
+        run_cli("build", *select, warehouse=wh, project=root)
+    assert table_diff(full, wh, "int_user_day") == 0
+    assert table_diff(full, wh, "user_views_3d") == 0
+
+
+def test_an_items_file_after_the_events_reaches_the_interests(tmp_path: Path) -> None:
+    """Taobao's events name categories by id only; a catalogue sent after them names each item's
+    category path. int_user_interests (by user) reads it through stg_items: new items rows carry
+    no user, so the build recomputes every user, as one build of both files does."""
+    root = sql_project(tmp_path / "p")
+    items = tmp_path / "items.csv"
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT item_id, any_value('taobao.c' || category_id) AS category_path "
+            f"FROM read_csv('{TAOBAO}', all_varchar=true) GROUP BY item_id) TO '{items}' (HEADER)"
+        )
+    select = ("--select", "+int_user_interests")
+    full = tmp_path / "full.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=full, project=root)
+    run_cli("ingest", "items", str(items), warehouse=full, project=root)
+    run_cli("build", *select, warehouse=full, project=root)
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=root)
+    run_cli("build", *select, warehouse=wh, project=root)
+    run_cli("ingest", "items", str(items), warehouse=wh, project=root)
+    run_cli("build", *select, warehouse=wh, project=root)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        named = con.execute(
+            "SELECT count(*) FROM int_user_interests WHERE top_category_1 LIKE 'taobao.c%'"
+        ).fetchone()[0]
+    assert named > 0
+    assert table_diff(full, wh, "int_user_interests") == 0
+
+
+def test_a_view_shows_the_rows_a_later_as_of_brings(tmp_path: Path) -> None:
+    """A view is stated at its build's as-of: when the as-of moves, it is made again, so it reads
+    the new rows too (as a table of the same SQL does)."""
+    root = tmp_path / "p"
+    (root / "sql").mkdir(parents=True)
+    sql = "SELECT user_id, count(*) AS events FROM raw_events GROUP BY user_id\n"
+    (root / "sql" / "events_view.sql").write_text("-- kind: view\n" + sql)
+    (root / "sql" / "events_table.sql").write_text("-- kind: table\n" + sql)
+    wh = tmp_path / "wh.duckdb"
+    for batch in split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS[:1]):
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=root)
+        run_cli("build", warehouse=wh, project=root)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        seen = con.execute("SELECT sum(events) FROM events_view").fetchone()[0]
+        loaded = con.execute("SELECT count(*) FROM raw_events").fetchone()[0]
+        diff = con.execute(
+            "SELECT count(*) FROM (FROM events_view EXCEPT ALL FROM events_table)"
+        ).fetchone()[0]
+    assert loaded > 90_000 and (seen, diff) == (loaded, 0)
+
+
+def test_a_late_feed_at_the_same_as_of_gives_the_history_of_one_build(
+    project: Path, tmp_path: Path
+) -> None:
+    """The newest day's file arrives before the two days before it (a feed that was late). Its
+    build moves the as-of and records the users whose profile moved without those days; the late
+    days, at the same as-of, replace that build's record: a user they bring back to where they
+    were keeps one open version, so the history equals that of one build of the three days (no
+    version closed and reopened with the same values)."""
+    b0, b1, b2, b3, b4 = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
+    late = tmp_path / "late.csv"
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT * FROM read_csv(['{b2}', '{b3}'], all_varchar=true)) TO '{late}' (HEADER)"
+        )
+    once, early = tmp_path / "once.duckdb", tmp_path / "early.duckdb"
+    for wh, files in ((once, [b2, b3, b4]), (early, [b4, late])):
+        for path in (b0, b1):
+            run_cli("ingest", "events", str(path), warehouse=wh, project=project)
+        run_cli("build", warehouse=wh, project=project)
+        for path in files:
+            run_cli("ingest", "events", str(path), warehouse=wh, project=project)
+            if wh == early or path == b4:
+                run_cli("build", warehouse=wh, project=project)
+    assert table_diff(once, early, "user_profile_history") == 0

@@ -711,3 +711,35 @@ def test_a_changed_suite_of_a_history_checks_its_current_rows(tmp_path: Path) ->
     path.write_text(json.dumps(suite))
     out = " ".join(run_cli("build", warehouse=wh, project=project).split())
     assert "fails its changed suite" not in out, out
+
+
+def test_a_suite_made_stricter_with_a_new_batch_checks_the_rows_already_published(
+    tmp_path: Path,
+) -> None:
+    """A suite edited in the same build that slices an incremental model: the slice's rows alone
+    pass the new rule, the rows published before do not. The model is rebuilt and checked whole,
+    so it is blocked and keeps its table, instead of publishing the slice beside rows that were
+    never checked against the suite now in force."""
+    from conftest import split_csv_by_time
+
+    project = sql_project(tmp_path / "project")
+    (project / "expectations").mkdir()
+    path = project / "expectations" / "int_user_day.json"
+    rule = exp("expect_column_values_to_not_be_null", column="day")
+    path.write_text(json.dumps({"name": "int_user_day", "expectations": [rule]}))
+    wh = tmp_path / "wh.duckdb"
+    old, new = split_csv_by_time(TAOBAO, tmp_path / "batches", [1512086400])  # 2017-12-01 00:00 UTC
+    run_cli("ingest", "events", str(old), warehouse=wh, project=project)
+    run_cli("build", "--select", "+int_user_day", warehouse=wh, project=project)
+    stricter = exp("expect_column_values_to_be_between", column="day", min_value="2017-12-01")
+    path.write_text(json.dumps({"name": "int_user_day", "expectations": [rule, stricter]}))
+    run_cli("ingest", "events", str(new), warehouse=wh, project=project)
+    out = " ".join(
+        run_cli(
+            "build", "--select", "+int_user_day", warehouse=wh, project=project, ok=False
+        ).split()
+    )
+    assert "its suite changed: rebuilt, checked whole" in out and "not published" in out, out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        newest = con.execute("SELECT max(day) FROM int_user_day").fetchone()[0]
+    assert str(newest) < "2017-12-01"  # the published table is the one before

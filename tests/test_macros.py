@@ -237,3 +237,28 @@ def test_a_macro_no_model_calls_is_served_and_a_deleted_one_breaks_no_view(tmp_p
     (root / "macros" / "rules.sql").write_text("CREATE MACRO other(x) AS x;\n")
     run_cli("build", warehouse=wh, project=root, ok=False)
     assert ask(wh, "SELECT DISTINCT loud FROM loud ORDER BY 1") == [("PURCHASE",), ("VIEW",)]
+
+
+def test_editing_a_macro_another_one_calls_rebuilds_the_models_calling_that_one(
+    tmp_path: Path,
+) -> None:
+    """`shout` calls `squash`; a model calls `shout` only. Editing `squash` changes what
+    `shout` gives, so the model's fingerprint holds `squash` too: it rebuilds and shows the new rule."""
+    root = project(tmp_path / "p", "CREATE MACRO shout(x) AS squash(upper(x));\n")
+    (root / "macros" / "squash.sql").write_text("CREATE MACRO squash(x) AS replace(x, ' ', '');\n")
+    events = tmp_path / "events.csv"
+    events.write_text(EVENTS)
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(events), warehouse=wh, project=root)
+    run_cli("build", warehouse=wh, project=root)
+
+    def categories() -> list:
+        with duckdb.connect(str(wh), read_only=True) as con:
+            return con.execute("SELECT DISTINCT category FROM categories ORDER BY 1").fetchall()
+
+    assert categories() == [("HOME>KITCHEN",), ("WOMEN/DRESSES",)]
+    (root / "macros" / "squash.sql").write_text("CREATE MACRO squash(x) AS replace(x, ' ', '_');\n")
+    out = run_cli("build", warehouse=wh, project=root)
+    assert re.search(r"categories +table +full .*changed: macro squash\b", out), out
+    assert re.search(r"counts +table +skip .*up to date", out), out
+    assert categories() == [("HOME_>KITCHEN",), ("WOMEN/DRESSES",), ("WOMEN_/_DRESSES",)]
