@@ -948,3 +948,104 @@ def test_the_profile_says_of_each_column_what_its_feature_table_says() -> None:
         and not doc.startswith(parent.columns[column])
     ]
     assert drifted == []
+
+
+def test_feedback_windows_end_on_the_as_of_day(tmp_path: Path, taobao) -> None:
+    """Ratings of the as-of day and the 29 days before it are the last 30 days' (one 30 days old
+    is before them); complaints_90d counts the as-of day and the 89 before. Two Taobao users with
+    feedback at each side of both bounds (stated here, at noon, counted back from the as-of day)."""
+    today = taobao_as_of().date()
+    first, second = sorted(taobao)[:2]
+
+    def at(days_back: int) -> str:
+        return f"{today - timedelta(days=days_back)} 12:00:00"
+
+    rows = [  # user, time, kind, item, rating, text
+        [first, at(0), "rating", "1", "4", ""],
+        [first, at(29), "rating", "2", "5", ""],
+        [first, at(30), "rating", "3", "1", ""],
+        [first, at(120), "rating", "4", "2", ""],
+        [first, at(10), "complaint", "5", "", "Late"],
+        [first, at(89), "complaint", "6", "", "Broken"],
+        [first, at(90), "complaint", "7", "", "Wrong size"],
+        [second, at(30), "rating", "8", "3", ""],
+        [second, at(90), "complaint", "9", "", "Never came"],
+    ]
+    feedback = write_csv(
+        tmp_path / "feedback.csv", ["user_id", "ts", "kind", "item_id", "rating", "text"], rows
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh)
+    run_cli("ingest", "feedback", str(feedback), warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    got = profile(wh, [first, second])
+    one, two = got[first], got[second]
+    assert (one["ratings"], one["complaints"], one["complaints_90d"]) == (4, 3, 2)
+    assert one["avg_rating"] == approx((4 + 5 + 1 + 2) / 4)
+    assert one["avg_rating_30d"] == approx((4 + 5) / 2)  # the as-of day and 29 days back
+    assert one["rating_trend"] == approx((4 + 5) / 2 - (1 + 2) / 2)
+    assert (two["complaints"], two["complaints_90d"], two["avg_rating_30d"]) == (1, 0, None)
+    assert two["avg_rating"] == approx(3.0) and two["rating_trend"] is None
+
+
+def test_the_90_day_window_ends_89_days_before_the_as_of_day(tmp_path: Path, rees46) -> None:
+    """REES46's purchases moved back 0, 89 or 90 days, in turn along each user's purchases: the
+    90-day window (active days, purchases, spend) holds the as-of day and the 89 before it, so a
+    purchase 90 days back counts only in the lifetime columns."""
+    back = (0, 89, 90)
+    buys = sorted(
+        (e for evs in rees46.values() for e in evs if e.event_type == "purchase"),
+        key=lambda e: (e.user_id, e.ts),
+    )
+    moved, turn = [], defaultdict(int)
+    for e in buys:
+        moved.append((e.user_id, e.ts - timedelta(days=back[turn[e.user_id] % 3]), e.price))
+        turn[e.user_id] += 1
+    feed = write_csv(
+        tmp_path / "orders.csv",
+        ["user_id", "ts", "amount"],
+        [[u, ts.isoformat(sep=" "), f"{price:.2f}"] for u, ts, price in moved],
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(feed), "--event-type", "purchase", warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    today = max(ts for _, ts, _ in moved).date()
+    got = profile(wh)
+    assert any((today - ts.date()).days == 90 for _, ts, _ in moved)
+    for u, row in got.items():
+        mine = [(ts.date(), round(price, 2)) for v, ts, price in moved if v == u]
+        inside = [(day, p) for day, p in mine if (today - day).days < 90]
+        assert row["purchases_90d"] == len(inside), u
+        assert row["active_days_90d"] == len({day for day, _ in inside}), u
+        assert row["spend_90d"] == approx(round(sum(p for _, p in inside), 6), abs_=1e-6), u
+        assert row["purchases_lifetime"] == len(mine), u
+
+
+def test_top_search_terms_of_a_generated_shop(tmp_path: Path) -> None:
+    """Neither real sample has searches: a generated shop's (169 distinct queries, users who
+    searched one several times). Each user's top 3 queries rank by number of searches, then the
+    more recent last day, then alphabetically; worked out here from the generated file."""
+    out = tmp_path / "shop"
+    run_cli("generate", "--users", "300", "--events", "20000", "--days", "30",
+            "--start", "2024-01-01", "--seed", "3", "--out", str(out), warehouse=tmp_path / "x")  # fmt: skip
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(out / "events.parquet"), warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    con = duckdb.connect()
+    searches = con.execute(
+        f"SELECT user_id, lower(trim(query)), CAST(ts AS DATE) FROM '{out / 'events.parquet'}' "
+        "WHERE event_type = 'search' AND query IS NOT NULL"
+    ).fetchall()
+    con.close()
+    counts: dict[str, dict[str, tuple[int, date]]] = defaultdict(dict)
+    for user, q, day in searches:
+        n, last = counts[user].get(q, (0, day))
+        counts[user][q] = (n + 1, max(last, day))
+    assert sum(n > 1 for qs in counts.values() for n, _ in qs.values()) > 30  # repeats to rank
+    rows = profile(wh, sorted(counts))
+    for user, qs in counts.items():
+        ranked = sorted(qs, key=lambda q: (-qs[q][0], -qs[q][1].toordinal(), q))[:3]
+        ranked += [None] * (3 - len(ranked))
+        got = [rows[user][f"top_search_term_{k}"] for k in (1, 2, 3)]
+        assert got == ranked, user
+        assert rows[user]["search_terms_used"] == len(qs), user

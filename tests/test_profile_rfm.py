@@ -580,3 +580,144 @@ def test_orders_sent_as_dates_keep_their_copies_beside_a_timed_repeat_at_midnigh
     )
     assert got == [(2, 2, 14.0)]
     assert "1 exact repeat line(s) of 1 event(s) left out" in out
+
+
+# --- scores, segments and lifecycle of every buyer, worked out here from the purchases -----------
+
+
+def expected_scores(purchases: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """R, F and M scores and the segment of every buyer, by the rules of docs/models.md: R is
+    ceil(5 x the share of buyers whose last purchase day is this one or earlier); F (purchase
+    days) and M (spend) are least(5, 1 + floor(5 x the share of the other buyers below))."""
+    import math
+
+    seen = purchases[purchases["date"] <= as_of]
+    per = (
+        seen.assign(day=seen["date"].dt.normalize())
+        .groupby("user_id")
+        .agg(last=("day", "max"), days=("day", "nunique"), spend=("amount", "sum"))
+    )
+    n = len(per)
+    last, days, spend = per["last"], per["days"], per["spend"].round(6)
+    per["r"] = [math.ceil(5 * ((last <= v).sum() / n)) for v in last]
+    per["f"] = [min(5, 1 + math.floor(5 * ((days < v).sum() / (n - 1)))) for v in days]
+    per["m"] = [min(5, 1 + math.floor(5 * ((spend < v).sum() / (n - 1)))) for v in spend]
+
+    def segment(r: int, f: int, d: int) -> str:
+        if r >= 4 and f >= 4:
+            return "champions"
+        if r >= 3 and f >= 3:
+            return "loyal"
+        if r >= 4 and d == 1:
+            return "new"
+        if r >= 4:
+            return "potential loyalist"
+        if r == 3:
+            return "needs attention"
+        if f >= 3:
+            return "at risk"
+        return "hibernating" if r == 2 else "lost"
+
+    per["segment"] = [segment(r, f, d) for r, f, d in zip(per["r"], per["f"], days, strict=True)]
+    return per
+
+
+def test_every_buyers_scores_and_segment_with_prices(taobao_with_prices) -> None:
+    """Every buyer of the Taobao sample, priced by the items feed: R, F and M scores and the
+    segment equal the rules worked out here (the dimensions test checks a handful of users, and
+    without prices every M score there is 1)."""
+    wh, purchases = taobao_with_prices
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        got = (
+            con.execute(
+                "SELECT user_id, as_of, r_score, f_score, m_score, rfm_score, rfm_segment "
+                "FROM user_profile"
+            )
+            .df()
+            .set_index("user_id")
+        )
+    finally:
+        con.close()
+    as_of = got["as_of"].iloc[0].to_pydatetime()
+    expected = expected_scores(purchases, as_of)
+    assert len(expected) > 600 and set(expected["m"]) == {1, 2, 3, 4, 5}  # spend told apart
+    assert (expected["segment"] == "at risk").sum() > 20  # F = 3 among the late buyers
+    buyers = got.loc[expected.index]
+    assert (buyers["r_score"].to_numpy() == expected["r"].to_numpy()).all()
+    assert (buyers["f_score"].to_numpy() == expected["f"].to_numpy()).all()
+    assert (buyers["m_score"].to_numpy() == expected["m"].to_numpy()).all()
+    assert list(buyers["rfm_score"]) == [
+        f"{r}{f}{m}" for r, f, m in zip(expected["r"], expected["f"], expected["m"], strict=True)
+    ]
+    assert list(buyers["rfm_segment"]) == list(expected["segment"])
+    others = got.drop(expected.index)
+    assert (others["rfm_segment"] == "prospect").all() and others["m_score"].isna().all()
+
+
+def test_lifecycle_and_loyalty_of_every_cdnow_customer(cdnow) -> None:
+    """CDNOW's 18 months of real purchases: the purchase cycle (the user's mean days between
+    purchase days, else the median of that over the users with two or more, at least 7), the
+    lifecycle stage judged against it and the loyalty score (no feedback: satisfaction 0.5) of
+    every customer, worked out here from the purchase lines."""
+    import statistics
+
+    wh, purchases, _ = cdnow
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        got = (
+            con.execute(
+                "SELECT user_id, as_of, purchase_cycle_days, lifecycle_stage, loyalty_score, "
+                "loyalty_band, repeat_purchase_rate, tenure_days FROM user_profile"
+            )
+            .df()
+            .set_index("user_id")
+        )
+    finally:
+        con.close()
+    today = got["as_of"].iloc[0].to_pydatetime().date()
+    days = {u: sorted(set(d.date() for d in g)) for u, g in purchases.groupby("user_id")["date"]}
+    means = {
+        u: statistics.mean((b - a).days for a, b in zip(d, d[1:], strict=False))
+        for u, d in days.items()
+        if len(d) >= 2
+    }
+    population = statistics.median(means.values())
+    assert abs(population - statistics.mean(means.values())) > 10  # the median, not the mean
+    expected = {}
+    for u, d in days.items():
+        cycle = max(means.get(u, population), 7)
+        since = (today - d[-1]).days
+        stage = (
+            "new"
+            if len(d) == 1 and since <= 2 * cycle
+            else "active"
+            if since <= 1.5 * cycle
+            else "at risk"
+            if since <= 3 * cycle
+            else "churned"
+        )
+        tenure = (today - d[0]).days
+        score = (
+            0.35 * min((len(d) - 1) / 4, 1)
+            + 0.25 * 0.5 ** (since / 30)
+            + 0.2 * min(tenure / 365, 1)
+            + 0.2 * 0.5
+        )
+        band = "high" if score >= 0.7 else "medium" if score >= 0.4 else "low"
+        expected[u] = (cycle, stage, score, band, (len(d) - 1) / len(d), tenure)
+    assert {s for _, s, *_ in expected.values()} == {"active", "at risk", "churned"}
+    rows = got.loc[list(expected)]
+    want = pd.DataFrame.from_dict(
+        expected,
+        orient="index",
+        columns=["purchase_cycle_days", "lifecycle_stage", "loyalty_score", "loyalty_band",
+                 "repeat_purchase_rate", "tenure_days"],
+    )  # fmt: skip
+    for column in ("lifecycle_stage", "loyalty_band", "tenure_days"):
+        mismatched = (rows[column].to_numpy() != want[column].to_numpy()).sum()
+        assert mismatched == 0, column
+    for column in ("purchase_cycle_days", "loyalty_score", "repeat_purchase_rate"):
+        assert rows[column].astype(float).to_numpy() == pytest.approx(
+            want[column].astype(float).to_numpy(), rel=1e-9, abs=1e-9
+        ), column

@@ -571,7 +571,7 @@ def test_audiences_sizes_overlaps_and_csv(served: dict, tmp_path: Path) -> None:
         # high propensity comes from the model's scores (user_scores, through the profile)
         scored = con.execute(
             "SELECT count(*) FROM user_profile WHERE p_purchase_30d_decile <= 2 "
-            "AND (days_since_last_purchase IS NULL OR days_since_last_purchase > 14)"
+            "AND (days_since_last_purchase IS NULL OR days_since_last_purchase >= 14)"
         ).fetchone()[0]
         by_basis = dict(
             con.execute(
@@ -1253,3 +1253,132 @@ def test_show_reads_an_id_as_ingest_stores_it(served: dict) -> None:
     for typed in (wide, f"\u200f{user}", f"{user}.0"):
         out = run_cli("show", typed, warehouse=served["wh"], project=served["project"])
         assert out.splitlines()[0].strip() == f"user {user}", (typed, out[:200])
+
+
+def test_high_propensity_audience_bounds_and_the_intent_rule() -> None:
+    """`days_since_last_purchase >= 14`: a purchase 14 days ago is outside the 14 days (the as-of
+    day and the 13 before), one 13 days ago is inside. Unscored users come in on intent: a cart
+    or favourite this week on at least 2 active days. (The served shop scores every user, so its
+    audience never exercises the intent rule.)"""
+    sql = (
+        REPO / "features/serving/audiences/audience_high_propensity_no_purchase_14d.sql"
+    ).read_text()
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE user_profile AS SELECT * FROM (VALUES "
+        "('top_bought_14_days_ago', 0.9, 1, 0, 0, 1, 14), "
+        "('top_bought_13_days_ago', 0.9, 1, 0, 0, 1, 13), "
+        "('top_never_bought', 0.8, 2, 0, 0, 0, NULL), "
+        "('third_decile', 0.5, 3, 2, 0, 3, NULL), "
+        "('unscored_carts_on_2_days', NULL, NULL, 1, 0, 2, NULL), "
+        "('unscored_fav_on_1_day', NULL, NULL, 0, 1, 1, NULL), "
+        "('unscored_browsing_only', NULL, NULL, 0, 0, 5, 20)"
+        ") AS t(user_id, p_purchase_30d, p_purchase_30d_decile, carts_7d, favs_7d, "
+        "active_days_7d, days_since_last_purchase)"
+    )
+    con.execute(
+        "ALTER TABLE user_profile ADD COLUMN as_of TIMESTAMP DEFAULT TIMESTAMP '2024-01-31'"
+    )
+    got = {r[0]: r[1] for r in con.execute(f"SELECT user_id, basis FROM ({sql})").fetchall()}
+    assert got == {
+        "top_bought_14_days_ago": "score",
+        "top_never_bought": "score",
+        "unscored_carts_on_2_days": "intent",
+    }
+
+
+def test_item_popularity_equals_the_rule_worked_out_from_the_taobao_file(served: dict) -> None:
+    """rec_item_popularity, the input of the recommendations' leaders and of 'popular in the shop':
+    each user-day on an item weighs its deepest action (view 1, fav 2, cart 3, purchase 5), halved
+    for every 7 days back from the as-of day, over the last 90 days. Worked out here with plain SQL
+    from the raw Taobao file; the reference recommendations read the model's own table, so only
+    this test holds its numbers."""
+    con = duckdb.connect()
+    expected = con.execute(
+        f"""
+        WITH lines AS (
+            SELECT DISTINCT CAST(user_id AS VARCHAR) AS u, CAST(item_id AS VARCHAR) AS item,
+                behavior_type AS b, to_timestamp(ts) AT TIME ZONE 'UTC' AS t
+            FROM read_csv('{TAOBAO}')
+        ),
+        days AS (
+            SELECT item, u, CAST(t AS DATE) AS day,
+                max(CASE b WHEN 'buy' THEN 5 WHEN 'cart' THEN 3 WHEN 'fav' THEN 2 ELSE 1 END) AS w
+            FROM lines GROUP BY ALL
+        ),
+        today AS (SELECT CAST(max(t) AS DATE) AS d FROM lines)
+        SELECT item, round(sum(w * power(0.5, (today.d - day) / 7.0)), 9) AS popularity,
+            count(*) AS users_90d
+        FROM days, today WHERE today.d - day < 90 GROUP BY item
+        """
+    ).fetchall()
+    con.close()
+    ranked = sorted(expected, key=lambda r: (-r[1], r[0]))
+    with _con(served["wh"]) as con:
+        got = con.execute(
+            "SELECT item_id, popularity, users_90d, rank_overall FROM rec_item_popularity "
+            "ORDER BY rank_overall"
+        ).fetchall()
+    assert len(got) == len(ranked) > 50_000
+    assert [r[0] for r in got] == [r[0] for r in ranked]  # the ranks, ties by item id
+    assert [r[2] for r in got] == [r[2] for r in ranked]
+    assert [r[1] for r in got] == pytest.approx([r[1] for r in ranked], rel=1e-9, abs=1e-9)
+
+
+def test_the_history_and_the_affinity_audience_read_each_users_top_categories(
+    served: dict,
+) -> None:
+    """Each Taobao user's top 3 categories, worked out here with plain SQL from the raw file:
+    affinity weighs view 1, fav 2, cart 3, purchase 5, halving every 30 days (ties: the more recent
+    last day, then by name). user_profile_history's current rows hold the top one; the audience
+    "category affinity > 0.6" holds the users whose top one has more than 60% of the top 3's
+    affinity (the ageing to the as-of multiplies all three alike, so the share is the ratio of the
+    scores). The served test checks only that every share the audience lists is above 0.6."""
+    con = duckdb.connect()
+    tops = con.execute(
+        f"""
+        WITH lines AS (
+            SELECT DISTINCT CAST(user_id AS VARCHAR) AS u, CAST(category_id AS VARCHAR) AS c,
+                behavior_type AS b, CAST(to_timestamp(ts) AT TIME ZONE 'UTC' AS DATE) AS day,
+                item_id, ts
+            FROM read_csv('{TAOBAO}')
+        ),
+        scores AS (
+            SELECT u, c, max(day) AS last_day, sum(
+                CASE b WHEN 'buy' THEN 5 WHEN 'cart' THEN 3 WHEN 'fav' THEN 2 ELSE 1 END
+                * power(2.0, (day - DATE '2020-01-01') / 30.0)) AS score
+            FROM lines GROUP BY u, c
+        ),
+        top3 AS (
+            SELECT * FROM (
+                SELECT u, c, score, row_number() OVER (
+                    PARTITION BY u ORDER BY round(log2(score), 9) DESC, last_day DESC, c) AS k
+                FROM scores
+            ) WHERE k <= 3
+        )
+        SELECT u, max(c) FILTER (WHERE k = 1), max(score) FILTER (WHERE k = 1) / sum(score)
+        FROM top3 GROUP BY u
+        """
+    ).fetchall()
+    con.close()
+    assert len(tops) == 928
+    members = {(u, c): share for u, c, share in tops if share > 0.6}
+    assert 100 < len(members) < len(tops) - 100
+    assert any(share < 0.99 for share in members.values())  # second and third slots count
+    with _con(served["wh"]) as con:
+        history = dict(
+            con.execute(
+                "SELECT user_id, top_category FROM user_profile_history WHERE is_current"
+            ).fetchall()
+        )
+        audience = {
+            (u, c): share
+            for u, c, share in con.execute(
+                "SELECT user_id, category, affinity_share FROM audience_category_affinity"
+            ).fetchall()
+        }
+    assert {u: history[u] for u, _, _ in tops} == {u: c for u, c, _ in tops}
+    taobao_users = {u for u, _, _ in tops}
+    assert {k for k in audience if k[0] in taobao_users} == set(members)
+    for key, share in members.items():
+        assert audience[key] == pytest.approx(share, abs=1e-8), key
