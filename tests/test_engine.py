@@ -738,6 +738,38 @@ def edited_copy(project: Path, full_build: Path, tmp_path: Path) -> tuple[Path, 
     return edited, wh
 
 
+def test_a_history_merge_at_the_same_as_of_is_a_new_version_for_its_readers(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """An upstream edit merged into the history at the same as-of and batch: the history is a new
+    version, so an export writes it again (helper-94: with the version kept, the export skipped
+    it and its Parquet kept the versions the build had just replaced)."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    out = tmp_path / "out"
+    run_cli("export", "--out", str(out), warehouse=wh, project=edited)
+    stages = "SELECT lifecycle_stage, count(*) FROM user_profile_history GROUP BY 1 ORDER BY 1"
+    with duckdb.connect(str(wh), read_only=True) as con:
+        before = con.execute(stages).fetchall()
+    model = edited / "features" / "sentiment_features.sql"
+    text = model.read_text()
+    assert text.count("1.5 AS active_within_cycles") == 1
+    model.write_text(text.replace("1.5 AS active_within_cycles", "0.5 AS active_within_cycles"))
+    assert "changed" in run_cli("build", warehouse=wh, project=edited)
+    run_cli("export", "--out", str(out), warehouse=wh, project=edited)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        parquet = (
+            f"read_parquet('{out}/user_profile_history/**/*.parquet', hive_partitioning=false)"
+        )
+        cols = "user_id, valid_from, valid_to, lifecycle_stage"
+        differ = con.execute(
+            f"SELECT (SELECT count(*) FROM (SELECT {cols} FROM {parquet} EXCEPT ALL "
+            f"SELECT {cols} FROM user_profile_history)), (SELECT count(*) FROM (SELECT {cols} "
+            f"FROM user_profile_history EXCEPT ALL SELECT {cols} FROM {parquet}))"
+        ).fetchone()
+        assert con.execute(stages).fetchall() != before  # the edit moved some users' stage
+    assert differ == (0, 0)
+
+
 def test_an_incremental_by_key_model_with_a_repeated_key_is_not_published(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:
@@ -1250,6 +1282,21 @@ def test_a_lookback_model_built_by_batches_equals_one_build(tmp_path: Path, orde
         run_cli("build", *select, warehouse=wh, project=root)
     assert table_diff(full, wh, "int_user_day") == 0
     assert table_diff(full, wh, "user_views_3d") == 0
+
+
+def test_an_edited_setting_rebuilds_the_model_and_says_which(tmp_path: Path) -> None:
+    """A model's header settings are part of what it computes (helper-94: `lookback` left out of
+    the fingerprint went unnoticed): editing one rebuilds the model, and the reason names it."""
+    root = sql_project(tmp_path / "p")
+    model = root / "features" / "user_views_3d.sql"
+    model.write_text(LOOKBACK_MODEL)
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=root)
+    run_cli("build", "--select", "+user_views_3d", warehouse=wh, project=root)
+    model.write_text(LOOKBACK_MODEL.replace("-- lookback: 2", "-- lookback: 3"))
+    out = run_cli("build", "--select", "+user_views_3d", warehouse=wh, project=root)
+    assert re.search(r"user_views_3d +incremental_by_time +full .*changed: lookback\b", out), out
+    assert re.search(r"int_user_day +incremental_by_time +skip", out), out
 
 
 def test_an_items_file_after_the_events_reaches_the_interests(tmp_path: Path) -> None:

@@ -892,6 +892,24 @@ def test_repo_purchase_propensity_beats_both_baselines_out_of_time_on_taobao(
         assert run["log_loss"] < run[f"{baseline}_log_loss"], out
 
 
+def test_the_profile_shows_only_the_scores_of_its_own_as_of(tmp_path: Path) -> None:
+    """Scores `train` wrote at an earlier as-of are no prediction for the profile's later one:
+    its p_purchase_30d stays NULL (helper-93: joined on an as-of at or before its own, every user
+    showed the day-before scores as current)."""
+    wh = _repo_warehouse(tmp_path)
+    _train_cli(REPO, wh, "purchase_propensity")  # at T, before the newest event
+    run_cli("build", warehouse=wh, project=REPO)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        scored = con.execute(
+            "SELECT count(*) FROM user_scores WHERE model = 'purchase_propensity' "
+            "AND as_of < (SELECT max(as_of) FROM user_profile)"
+        ).fetchone()[0]
+        shown = con.execute(
+            "SELECT count(*), count(p_purchase_30d), count(p_purchase_30d_decile) FROM user_profile"
+        ).fetchone()
+    assert scored > 900 and shown[0] > 900 and shown[1:] == (0, 0)
+
+
 def test_repo_purchases_only_feed_trains_scores_and_beats_recency(tmp_path: Path) -> None:
     wh = _repo_warehouse(tmp_path, purchases_only=True)
     out = _train_cli(REPO, wh, "purchase_propensity")
