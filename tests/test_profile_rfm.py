@@ -721,3 +721,35 @@ def test_lifecycle_and_loyalty_of_every_cdnow_customer(cdnow) -> None:
         assert rows[column].astype(float).to_numpy() == pytest.approx(
             want[column].astype(float).to_numpy(), rel=1e-9, abs=1e-9
         ), column
+
+
+def test_the_mean_price_looked_at_and_the_price_band_of_every_user(taobao_with_prices) -> None:
+    """avg_price_viewed is the mean unit price of a user's views, carts and purchases, never
+    favourites (helper-93: favourites counted went unnoticed), and price_band its third among all
+    users with prices. Every Taobao user, priced by the items feed, worked out here."""
+    wh, _ = taobao_with_prices
+    with TAOBAO.open(newline="") as f:
+        seen = {
+            (r["user_id"], r["item_id"], r["behavior_type"], r["ts"])
+            for r in csv.DictReader(f)
+            if r["behavior_type"] in ("pv", "cart", "buy")
+        }  # an exact repeat counts once
+    prices: dict[str, list[float]] = {}
+    for user, item, _, _ in seen:
+        prices.setdefault(user, []).append(item_price(item))
+    want = pd.Series({u: round(sum(p) / len(p), 6) for u, p in prices.items()})
+    rank = want.rank(method="min").sub(1).div(len(want) - 1)  # percent_rank
+    band = rank.map(lambda r: "budget" if r < 1 / 3 else "mid" if r < 2 / 3 else "premium")
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        got = (
+            con.execute("SELECT user_id, avg_price_viewed, price_band FROM user_profile")
+            .df()
+            .set_index("user_id")
+            .loc[want.index]
+        )
+    finally:
+        con.close()
+    assert len(want) > 900
+    assert got["avg_price_viewed"].to_numpy() == pytest.approx(want.to_numpy(), abs=2e-6)
+    assert list(got["price_band"]) == list(band)
