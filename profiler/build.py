@@ -296,7 +296,7 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
         run = _run(run_id, ctx.as_of, started, t0, status, results)
         con.execute(
             f"INSERT INTO {SCHEMA}.runs (run_id, command, started_at, finished_at, as_of, status, "
-            "models_built, models_failed) VALUES (?, 'build', ?, ?, ?, ?, ?, ?)",
+            "models_built, models_failed, max_batch) VALUES (?, 'build', ?, ?, ?, ?, ?, ?, ?)",
             [
                 run.run_id,
                 started.replace(tzinfo=None),
@@ -305,6 +305,7 @@ def run_build(con: duckdb.DuckDBPyConnection, project_dir, options: BuildOptions
                 status,
                 sum(r.action != "skip" and r.status == "success" for r in results),
                 len(failed),
+                ctx.max_batch,  # the newest batch it saw (`ingest_resend.take_out` reads it)
             ],
         )
     except NodeFailed as stopped:

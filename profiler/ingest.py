@@ -26,6 +26,7 @@ import duckdb
 
 from profiler.errors import ProfilerError
 from profiler.ingest_checks import (
+    UNREAD,
     UnknownItems,
     amount_like_quantity,
     bad_times,
@@ -199,6 +200,11 @@ class IngestResult:
     # up to 200 distinct unreadable times, for the summary to find the format that reads them
     bad_times: list[str] = field(default_factory=list)
 
+    @property
+    def read(self) -> int:
+        """Lines read well: those loaded, or those a file refused whole would have loaded."""
+        return self.loaded + self.quarantined.get(REFUSED, 0)
+
     def failure(self) -> str | None:
         """Why a scheduler must see this load as failed (`ingest` exits 1, `watch` rejects the
         file), or None. Such a file loaded no line: its lines are in `quarantine`."""
@@ -209,34 +215,36 @@ class IngestResult:
         return None
 
 
-def _refusal(stats: _Stats, file: str, cut_record: bool) -> str | None:
-    """Why a file some of whose lines would load is refused whole, or None. Its good lines go to
-    `quarantine` as `REFUSED` with the others, so the file changes no table a build reads, and
-    it goes in again as any file does (helper-53: a day 40% short loaded, was built on, and its
-    lines stayed beside the whole file sent again; helper-50: 6 of 1,281 lines of a file read the
-    wrong way loaded)."""
+def _refusal(stats: _Stats, file: str, cut_record: bool) -> tuple[str, str] | None:
+    """Why a file some of whose lines would load is refused whole, and how it goes in again; or
+    None. Its good lines go to `quarantine` as `REFUSED` with the others, so the file changes no
+    table a build reads (helper-53: a day 40% short loaded, was built on, and its lines stayed
+    beside the whole file sent again; helper-50: 6 of 1,281 lines of a file read the wrong way
+    loaded). A replace with such a file changes nothing at all."""
     if not stats.loaded:  # nothing to refuse: `IngestResult.failure` says so
         return None
     name = Path(file).name
-    if cut_record:
-        return (
-            f"{name} ends in the middle of its last line: cut short? nothing of it loaded (its "
-            f"lines are in `quarantine`, as {REFUSED}); send it whole"
-        )
     # values it could not read, not lines left out by design (a skipped event type, GA4's
     # page_view, an anonymous line, an event sent twice: helper-56)
     unread = sum(n for why, n in stats.reasons.items() if why.startswith(UNREAD))
+    if cut_record:
+        return f"{name} ends in the middle of its last line: cut short?", "send it whole with"
     if unread > stats.loaded:
         return (
-            f"{name}: only {stats.loaded:,} of {stats.lines:,} lines would load ({unread:,} with "
-            f"values it could not read): nothing loaded (its lines are in `quarantine`, the "
-            f"{stats.loaded:,} as {REFUSED}); read it the way the summary's hints say"
+            f"{name}: only {stats.loaded:,} of {stats.lines:,} lines would load ({unread:,} "
+            "with values it could not read)",
+            "read the way the summary's hints say, send it again with",
         )
     return None
 
 
-# quarantine reasons that mean a value was not read: a file read the wrong way
-UNREAD = ("bad_", "wrong_field_count", "early_timestamp", "future_timestamp", "lossy_id")
+def _refused(why: str, fix: str, batch_id: int) -> str:
+    return (
+        f"{why}: nothing of it loaded (its lines are listed in `quarantine`, those that read as "
+        f"{REFUSED}); {fix} --replace-batch {batch_id}, which takes them out"
+    )
+
+
 # the quarantine reason of a line that would have loaded, in a file refused whole (`_refusal`)
 REFUSED = "file_refused"
 
@@ -474,13 +482,13 @@ def _load(
     )
     cut = cut_short(con, info, TYPED)
     cut_in_record = bool(cut) and cut_record(con, TYPED, cut)
-    refused = _refusal(stats, file, cut_in_record)
-    if refused and replaced:
+    refusal = _refusal(stats, file, cut_in_record)
+    if refusal and replaced:
         raise ProfilerError(
-            f"{refused}; the earlier load (batch {replaced[0]}) stays as it was; nothing changed"
+            f"{refusal[0]}: the earlier load (batch {replaced[0]}) stays as it was; nothing changed"
         )
     batch = (  # what the batch keeps: a refused file's lines all go to quarantine
-        _Stats(stats.lines, 0, {**stats.reasons, REFUSED: stats.loaded}) if refused else stats
+        _Stats(stats.lines, 0, {**stats.reasons, REFUSED: stats.loaded}) if refusal else stats
     )
     batch_id = _commit(
         con, src, info, batch, [c.name for c in src.columns], reading, replaced, staged.columns
@@ -512,7 +520,7 @@ def _load(
         partly_refunded=kept.partly_refunded,
         cut_short=cut,
         cut_record=cut_in_record,
-        refused=refused,
+        refused=_refused(*refusal, batch_id) if refusal else None,
         cents=kept.cents,
         whole_in_minor_units=kept.whole_in_minor_units,
         repeated_ids=kept.repeated_ids,

@@ -543,17 +543,22 @@ def catch_all_ids(
     return sorted((u, n, busiest) for u, n in zeros if n >= 3 and n > 3 * busiest)
 
 
+# quarantine reasons that mean a value was not read: a file read the wrong way
+UNREAD = ("bad_", "wrong_field_count", "early_timestamp", "future_timestamp", "lossy_id")
+
+
 def cut_short(con: duckdb.DuckDBPyConnection, info: FileInfo, typed: str) -> str | None:
     """The reason the last line was quarantined for, when the file ends in the middle of it and
-    that line cannot be read: a copy or a download cut short (helper-37: a day's file 40% short
-    loaded with one quarantined line and exit code 0)."""
+    a value of that line cannot be read: a copy or a download cut short (helper-37: a day's file
+    40% short loaded with one quarantined line and exit code 0; helper-95: a cut inside the last
+    column left `15115` of a Unix time, an early_timestamp). A cut line that still reads (a
+    session id cut short) cannot be told from a file without a final line break."""
     if not info.ends_mid_line:
         return None
     rows = con.execute(
         f"SELECT _reason FROM {typed} WHERE _rec = (SELECT max(_rec) FROM {typed})"
     ).fetchall()
-    structural = ("wrong_field_count", "bad_quoting", "bad_json", "bad_encoding")
-    return rows[0][0] if rows and rows[0][0] in structural else None
+    return rows[0][0] if rows and rows[0][0] and rows[0][0].startswith(UNREAD) else None
 
 
 _FOOTER = re.compile(r"record|rows?\b|total|download|export|generated|seller", re.I)

@@ -47,31 +47,12 @@ def take_out(
     either reading (from the earlier of the two first times on; all of them for a file without
     times) leave `user_scores`."""
     ids = ", ".join(str(int(b)) for b in replaced)
-    (old_min_ts,) = one_row(
-        con, f"SELECT min(min_ts) FROM {SCHEMA}.batches WHERE batch_id IN ({ids})"
+    (old_min_ts, old_loaded) = one_row(
+        con, f"SELECT min(min_ts), sum(loaded) FROM {SCHEMA}.batches WHERE batch_id IN ({ids})"
     )
-    since = min(old_min_ts, new_min_ts) if old_min_ts and new_min_ts else None
-    if has_table(con, SCORES):
-        con.execute(f"DELETE FROM {SCORES} WHERE ? IS NULL OR as_of >= ?", [since, since])
-    # history changes that saw either reading: stamped from its first time on; for users and
-    # items (no times), after the data that came before the load
-    stale = since or old_min_ts or new_min_ts
-    before = None
-    if src.time_column is None:
-        before = newest_data(con, through_batch=min(replaced) - 1) or datetime(1900, 1, 1)
-    for state in read_states(con).values():
-        if not Kind(state.kind).keeps_history:
-            continue
-        if before is not None:
-            # the changes of a build at that time saw the load only when the history's last
-            # merge was made there after it (helper-94: the versions of the build before the
-            # load went too, and the history began at the replace)
-            saw = state.as_of == before and state.watermark >= min(replaced)
-            mark_history_stale(
-                con, state.name, before if saw else before + timedelta(microseconds=1)
-            )
-        elif stale is not None:
-            mark_history_stale(con, state.name, stale)
+    if old_loaded:  # no table saw a load that kept no line (a file refused whole, helper-95:
+        # its replace took every score out)
+        _take_back_what_saw(con, src, replaced, old_min_ts, new_min_ts)
     con.execute(f"DELETE FROM {src.table} WHERE {BATCH_COLUMN} IN ({ids})")
     con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({ids})")
     con.execute(
@@ -94,6 +75,37 @@ def take_out(
     for state in read_states(con).values():
         if not Kind(state.kind).keeps_history:
             forget_model(con, state.name)
+
+
+def _take_back_what_saw(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    replaced: tuple[int, ...],
+    old_min_ts: datetime | None,
+    new_min_ts: datetime | None,
+) -> None:
+    """The scores and history changes that saw either reading of a replaced load leave (see
+    `take_out`)."""
+    since = min(old_min_ts, new_min_ts) if old_min_ts and new_min_ts else None
+    if has_table(con, SCORES):
+        con.execute(f"DELETE FROM {SCORES} WHERE ? IS NULL OR as_of >= ?", [since, since])
+    # history changes that saw either reading: stamped from its first time on; for users and
+    # items (no times), after the data that came before the load, and at that time too when a
+    # build there came after the load (helper-94: the versions of the build before the load
+    # went too; helper-95: not only the history's last merge can have seen it)
+    stale = since or old_min_ts or new_min_ts
+    if src.time_column is None:
+        before = newest_data(con, through_batch=min(replaced) - 1) or datetime(1900, 1, 1)
+        (saw,) = one_row(  # a run of an older profiler recorded no batch: it may have
+            con,
+            f"SELECT count(*) > 0 FROM {SCHEMA}.runs WHERE as_of = ? "
+            "AND (max_batch IS NULL OR max_batch >= ?)",
+            [before, min(replaced)],
+        )
+        stale = before if saw else before + timedelta(microseconds=1)
+    for state in read_states(con).values():
+        if Kind(state.kind).keeps_history and stale is not None:
+            mark_history_stale(con, state.name, stale)
 
 
 def batch_to_replace(

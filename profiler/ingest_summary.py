@@ -113,7 +113,8 @@ def describe_ingest(result) -> str:
     if result.cut_short and result.cut_record:
         lines.append(
             f"  warning: the file ends in the middle of its last line, quarantined as "
-            f"{result.cut_short}: was it cut short? Send it whole"
+            f"{result.cut_short}: was it cut short? Send it whole with --replace-batch "
+            f"{result.batch_id}"
         )
     elif result.cut_short:  # helper-59: a footer was called a cut
         lines.append(
@@ -235,7 +236,7 @@ def describe_ingest(result) -> str:
                 f"--map {target}='{copy}' reads the second"
             )
     # a load of no line changed nothing (helper-61: "now the newest values" of nothing loaded)
-    for source, batch in result.also_as if result.loaded else ():
+    for source, batch in result.also_as if result.read else ():
         fed = [c for c in result.columns if c not in ("user_id", "item_id")]
         lines.append(
             f"  warning: the same content is loaded as {source} too (batch {batch}): is it "
@@ -387,7 +388,7 @@ def describe_ingest(result) -> str:
             hint = _number_hint(result, column, [v for v, _ in values or []])
             lines += hint or (
                 _bad_type_hint(result, column, [v for v, _ in values or []])
-                if result.loaded == 0
+                if result.read == 0
                 else []
             )
         if reason in ("unknown_event_type", "unknown_kind") and values:
@@ -429,7 +430,7 @@ def describe_ingest(result) -> str:
                 f"  lines without a user id (guest orders?) load with {_guest_map(result)}, "
                 "if that column names each buyer"
             )
-        if reason == "missing_ts" and result.loaded:
+        if reason == "missing_ts" and result.read:
             # helper-44: Nuvemshop writes an order's date and buyer on its first line only
             # (not for user ids: anonymous page views have none either, helper-48)
             lines.append(
@@ -464,7 +465,7 @@ def describe_ingest(result) -> str:
                 f"  {n:,} time(s) before 1990, which profiler does not take: a 0 or a small "
                 "number for a missing time? (lines in `quarantine`)"
             )
-        if reason == "bad_timestamp" and result.loaded and result.reading.ts_format:
+        if reason == "bad_timestamp" and result.read and result.reading.ts_format:
             lines.append(
                 f"  check --ts-format {result.reading.ts_format!r}: {n:,} time(s) do not match it; "
                 "if it is wrong (day and month swapped?), loaded times may be wrong too: ingest "
@@ -483,7 +484,7 @@ def describe_ingest(result) -> str:
                     )
                     + ": send the file again with it and --replace"
                 )
-            elif result.loaded == 0:
+            elif result.read == 0:
                 lines.append(
                     "  nothing loaded: if those times share one format, send the file again with "
                     "it, e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"

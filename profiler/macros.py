@@ -177,12 +177,16 @@ def _parse(texts: list[tuple[Path, str]]) -> tuple[Macro, ...]:
     return _in_order(macros)
 
 
+# dashes that draw a line, not a minus sign: `--- name -----`, `----------`
+_RULER = re.compile(r"^-+(?=\s|$)|(?<=\s)-+$")
+
+
 def _doc(text: str, line: int) -> str:
     """The `--` comment lines right above line `line` (1-based), joined: a blank line ends them,
     so a file's opening comment describes the file, not its first macro."""
     lines, said = text.splitlines()[: line - 1], []
     while lines and lines[-1].strip().startswith("--"):
-        said.insert(0, lines.pop().strip().removeprefix("--").strip())
+        said.insert(0, _RULER.sub("", lines.pop().strip()[2:].strip()).strip())
     return " ".join(w for w in said if w)
 
 

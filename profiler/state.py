@@ -32,7 +32,8 @@ _DDL = [
     f"DROP TABLE IF EXISTS {SCHEMA}.intervals",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.runs (
         run_id VARCHAR PRIMARY KEY, command VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
-        as_of TIMESTAMP, status VARCHAR, models_built INTEGER, models_failed INTEGER)""",
+        as_of TIMESTAMP, status VARCHAR, models_built INTEGER, models_failed INTEGER,
+        max_batch BIGINT)""",
     f"CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.batch_seq START 1",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.batches (
         batch_id BIGINT PRIMARY KEY, source VARCHAR, file VARCHAR, content_sha256 VARCHAR,
@@ -121,8 +122,10 @@ def new_lineage(con: duckdb.DuckDBPyConnection) -> None:
 # columns state tables gained after warehouses were made: in `batches`, the batch that took over
 # the quarantine rows of a send whose every line was quarantined (the file sent again), and the
 # file's header (for telling a renamed column from another feed: `ingest_checks.columns_dropped`);
-# in `models`, what each part of the SQL and settings hashed to (`Model.fingerprint_parts`)
+# in `models`, what each part of the SQL and settings hashed to (`Model.fingerprint_parts`); in
+# `runs`, the newest batch a build saw
 _STATE_COLUMNS = {
+    ("runs", "max_batch"): "BIGINT",
     ("batches", "superseded_by"): "BIGINT",
     ("batches", "file_columns"): "VARCHAR[]",
     ("models", "fingerprint_parts"): "VARCHAR",

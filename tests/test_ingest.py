@@ -596,7 +596,7 @@ def test_a_file_cut_short_is_refused_whole(con, tmp_path):
     assert snapshot(con)["main.raw_events"] == raw_before
     said = said_of(got)
     assert "the file ends in the middle of its last line, quarantined as wrong_field_count" in said
-    assert "day35.csv ends in the middle of its last line: cut short? nothing of it loaded" in (
+    assert "day35.csv ends in the middle of its last line: cut short?: nothing of it loaded" in (
         got.failure() or ""
     )
     # and the command fails, so a scheduler notices (helper-53: exit 0, and the build went on)
@@ -608,6 +608,13 @@ def test_a_file_cut_short_is_refused_whole(con, tmp_path):
     assert "50 loaded, 0 quarantined" in sent
     with duckdb.connect(str(tmp_path / "cli.duckdb"), read_only=True) as wh:
         assert wh.execute("SELECT count(*) FROM raw_events").fetchone() == (50,)
+    # cut inside its last column, the line's time reads as 1970: cut too (helper-95: loaded)
+    late = write(tmp_path / "day38.csv", text[: len(text) - 7])
+    out = " ".join(
+        run_cli("ingest", "events", str(late), warehouse=tmp_path / "c.duckdb", ok=False).split()
+    )
+    assert "quarantined as early_timestamp: was it cut short?" in out, out
+    assert "0 loaded, 50 quarantined" in out, out
     # a --replace-batch with a cut file changes nothing either
     before = snapshot(con)
     with pytest.raises(ProfilerError, match="cut short.*the earlier load .batch 1. stays"):
@@ -1413,7 +1420,7 @@ def test_a_file_mostly_quarantined_is_refused_whole(tmp_path):
     out = " ".join(run_cli("ingest", "events", str(path), warehouse=wh, ok=False).split())
     assert "0 loaded, 100 quarantined of 100 lines" in out
     assert (
-        "only 25 of 100 lines would load (75 with values it could not read): nothing loaded" in out
+        "only 25 of 100 lines would load (75 with values it could not read): nothing of it" in out
     )
     assert "quarantined 25: file_refused" in out
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -1438,6 +1445,26 @@ def test_a_file_mostly_quarantined_is_refused_whole(tmp_path):
     day = write(tmp_path / "ga4.csv", ga4)
     out = run_cli("ingest", "events", str(day), "--map", "user_id=user_pseudo_id", warehouse=wh)
     assert "4 loaded, 16 quarantined" in out
+
+
+def test_a_file_refused_for_its_times_keeps_the_hint_that_reads_them(tmp_path):
+    """A file refused whole still gets the hints of a file that loaded (helper-95: the time
+    format hint went, as the refusal pointed at the hints). Taobao's lines with times written
+    month first, read day first: November's fail (no month 24), December's read as other days."""
+    lines = TAOBAO.read_text().splitlines()
+    header, december = lines[0], [x for x in lines[1:] if int(x.split(",")[4]) >= 1512086400]
+    body = []
+    for line in lines[1:31] + december[:10]:  # 30 lines of November, 10 of December
+        f = line.split(",")
+        f[4] = datetime.fromtimestamp(int(f[4]), UTC).strftime("%m/%d/%Y %H:%M:%S")
+        body.append(",".join(f))
+    path = write(tmp_path / "us.csv", "\n".join([header, *body]) + "\n")
+    out = " ".join(
+        run_cli("ingest", "events", str(path), "--ts-format", "%d/%m/%Y %H:%M:%S",
+                warehouse=tmp_path / "wh.duckdb", ok=False).split()
+    )  # fmt: skip
+    assert "nothing of it loaded" in out and "file_refused" in out, out
+    assert "check --ts-format '%d/%m/%Y %H:%M:%S'" in out and "day and month swapped?" in out, out
 
 
 def test_ingest_outside_the_project_is_refused(tmp_path):

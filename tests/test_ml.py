@@ -910,6 +910,34 @@ def test_the_profile_shows_only_the_scores_of_its_own_as_of(tmp_path: Path) -> N
     assert scored > 900 and shown[0] > 900 and shown[1:] == (0, 0)
 
 
+def test_a_file_refused_whole_then_replaced_keeps_the_scores(taobao: Path, tmp_path: Path) -> None:
+    """No table and no score saw a file refused whole, so putting the whole file in its place
+    (`--replace-batch N`) takes no score out (helper-95: every score of every as-of went). New
+    users' Taobao lines, the first file cut in its last line."""
+    project, wh = taobao_project(taobao, tmp_path, {"purchase_propensity": purchase_spec()})
+    _train_cli(project, wh, "purchase_propensity")
+    count = "SELECT count(*) FROM user_scores"
+    with duckdb.connect(str(wh), read_only=True) as con:
+        scores = con.execute(count).fetchone()[0]
+    assert scores > 900
+    rows = TAOBAO.read_text().splitlines()
+    text = rows[0] + "\n" + "".join(f"x{r}\n" for r in rows[1:51])
+    cut, whole = tmp_path / "day.csv", tmp_path / "day_whole.csv"
+    cut.write_text(text[:-20])
+    whole.write_text(text)
+    run_cli("ingest", "events", str(cut), warehouse=wh, project=project, ok=False)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        (batch,) = con.execute("SELECT max(batch_id) FROM _profiler.batches").fetchone()
+    run_cli("ingest", "events", str(whole), "--replace-batch", str(batch), warehouse=wh,
+            project=project)  # fmt: skip
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute(count).fetchone()[0] == scores
+        assert con.execute(
+            "SELECT count(*) FROM raw_events WHERE starts_with(user_id, 'x')"
+        ).fetchone() == (50,)
+        assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+
+
 def test_repo_purchases_only_feed_trains_scores_and_beats_recency(tmp_path: Path) -> None:
     wh = _repo_warehouse(tmp_path, purchases_only=True)
     out = _train_cli(REPO, wh, "purchase_propensity")

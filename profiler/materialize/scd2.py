@@ -84,7 +84,7 @@ def stage(
     messages = []
     if plan.reason.endswith(IN_HISTORY) and anew is None:
         messages.append(
-            f"{model.name}: its SQL changed; earlier versions kept"
+            f"{model.name}: {plan.reason.removesuffix(IN_HISTORY)}; earlier versions kept"
             + (
                 f", new column(s) {', '.join(c for c, _ in added)} NULL on them (filled on the "
                 "open versions when untracked)"
