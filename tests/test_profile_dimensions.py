@@ -899,6 +899,19 @@ def test_purchases_only_feed(tmp_path: Path, rees46) -> None:
         )
 
 
+def purchases_feed_profile(tmp_path: Path, moved: list[tuple[str, datetime, float]]) -> Path:
+    """A purchases-only feed of (user, time, amount) lines, ingested and built: its warehouse."""
+    feed = write_csv(
+        tmp_path / "orders.csv",
+        ["user_id", "ts", "amount"],
+        [[u, ts.isoformat(sep=" "), f"{price:.2f}"] for u, ts, price in moved],
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(feed), "--event-type", "purchase", warehouse=wh)
+    run_cli("build", *PROFILE, warehouse=wh)
+    return wh
+
+
 def test_spend_over_windows_sums_the_money_of_the_purchases_in_them(tmp_path: Path, rees46) -> None:
     """REES46's purchases moved back 0, 3, 12, 45 or 150 days, in turn along the users and each
     user's purchases (the slice is one day): spend_7d/30d/90d sum the money of the purchases in
@@ -912,14 +925,7 @@ def test_spend_over_windows_sums_the_money_of_the_purchases_in_them(tmp_path: Pa
     for e in buys:
         k = turn[e.user_id] = turn.get(e.user_id, len(turn)) + 1
         moved.append((e.user_id, e.ts - timedelta(days=back[k % len(back)]), e.price))
-    feed = write_csv(
-        tmp_path / "orders.csv",
-        ["user_id", "ts", "amount"],
-        [[u, ts.isoformat(sep=" "), f"{price:.2f}"] for u, ts, price in moved],
-    )
-    wh = tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(feed), "--event-type", "purchase", warehouse=wh)
-    run_cli("build", *PROFILE, warehouse=wh)
+    wh = purchases_feed_profile(tmp_path, moved)
     today = max(ts for _, ts, _ in moved).date()
     got = profile(wh)
     assert set(got) == {u for u, _, _ in moved}
@@ -1012,14 +1018,7 @@ def test_the_90_day_window_ends_89_days_before_the_as_of_day(tmp_path: Path, ree
     for e in buys:
         moved.append((e.user_id, e.ts - timedelta(days=back[turn[e.user_id] % 3]), e.price))
         turn[e.user_id] += 1
-    feed = write_csv(
-        tmp_path / "orders.csv",
-        ["user_id", "ts", "amount"],
-        [[u, ts.isoformat(sep=" "), f"{price:.2f}"] for u, ts, price in moved],
-    )
-    wh = tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(feed), "--event-type", "purchase", warehouse=wh)
-    run_cli("build", *PROFILE, warehouse=wh)
+    wh = purchases_feed_profile(tmp_path, moved)
     today = max(ts for _, ts, _ in moved).date()
     got = profile(wh)
     assert any((today - ts.date()).days == 90 for _, ts, _ in moved)

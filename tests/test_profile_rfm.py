@@ -62,16 +62,17 @@ def taobao_with_prices(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     return wh, purchases
 
 
-def profile_rfm(wh: Path) -> pd.DataFrame:
+def profile_frame(wh: Path, columns: str) -> pd.DataFrame:
+    """`user_profile`'s user_id and these columns, indexed by user."""
     con = duckdb.connect(str(wh), read_only=True)
     try:
-        return (
-            con.execute(f"SELECT user_id, as_of, purchase_days, {', '.join(RFM)} FROM user_profile")
-            .df()
-            .set_index("user_id")
-        )
+        return con.execute(f"SELECT user_id, {columns} FROM user_profile").df().set_index("user_id")
     finally:
         con.close()
+
+
+def profile_rfm(wh: Path) -> pd.DataFrame:
+    return profile_frame(wh, f"as_of, purchase_days, {', '.join(RFM)}")
 
 
 def lifetimes_summary(purchases: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
@@ -627,18 +628,7 @@ def test_every_buyers_scores_and_segment_with_prices(taobao_with_prices) -> None
     segment equal the rules worked out here (the dimensions test checks a handful of users, and
     without prices every M score there is 1)."""
     wh, purchases = taobao_with_prices
-    con = duckdb.connect(str(wh), read_only=True)
-    try:
-        got = (
-            con.execute(
-                "SELECT user_id, as_of, r_score, f_score, m_score, rfm_score, rfm_segment "
-                "FROM user_profile"
-            )
-            .df()
-            .set_index("user_id")
-        )
-    finally:
-        con.close()
+    got = profile_frame(wh, "as_of, r_score, f_score, m_score, rfm_score, rfm_segment")
     as_of = got["as_of"].iloc[0].to_pydatetime()
     expected = expected_scores(purchases, as_of)
     assert len(expected) > 600 and set(expected["m"]) == {1, 2, 3, 4, 5}  # spend told apart
@@ -663,18 +653,11 @@ def test_lifecycle_and_loyalty_of_every_cdnow_customer(cdnow) -> None:
     import statistics
 
     wh, purchases, _ = cdnow
-    con = duckdb.connect(str(wh), read_only=True)
-    try:
-        got = (
-            con.execute(
-                "SELECT user_id, as_of, purchase_cycle_days, lifecycle_stage, loyalty_score, "
-                "loyalty_band, repeat_purchase_rate, tenure_days FROM user_profile"
-            )
-            .df()
-            .set_index("user_id")
-        )
-    finally:
-        con.close()
+    got = profile_frame(
+        wh,
+        "as_of, purchase_cycle_days, lifecycle_stage, loyalty_score, loyalty_band, "
+        "repeat_purchase_rate, tenure_days",
+    )
     today = got["as_of"].iloc[0].to_pydatetime().date()
     days = {u: sorted(set(d.date() for d in g)) for u, g in purchases.groupby("user_id")["date"]}
     means = {
@@ -740,16 +723,7 @@ def test_the_mean_price_looked_at_and_the_price_band_of_every_user(taobao_with_p
     want = pd.Series({u: round(sum(p) / len(p), 6) for u, p in prices.items()})
     rank = want.rank(method="min").sub(1).div(len(want) - 1)  # percent_rank
     band = rank.map(lambda r: "budget" if r < 1 / 3 else "mid" if r < 2 / 3 else "premium")
-    con = duckdb.connect(str(wh), read_only=True)
-    try:
-        got = (
-            con.execute("SELECT user_id, avg_price_viewed, price_band FROM user_profile")
-            .df()
-            .set_index("user_id")
-            .loc[want.index]
-        )
-    finally:
-        con.close()
+    got = profile_frame(wh, "avg_price_viewed, price_band").loc[want.index]
     assert len(want) > 900
     assert got["avg_price_viewed"].to_numpy() == pytest.approx(want.to_numpy(), abs=2e-6)
     assert list(got["price_band"]) == list(band)
