@@ -144,3 +144,15 @@ def env_for(warehouse: Path, project: Path = REPO) -> dict[str, str]:
         "PROFILER_WAREHOUSE": str(warehouse),
         "PROFILER_PII_KEY": "test-key",
     }
+
+
+def lifecycle_stage(purchase_days: int, since_last: int, cycle: float) -> str:
+    """The lifecycle stage by docs/models.md's rule, worked out apart from the SQL: never bought,
+    once within two cycles, within 1.5 cycles, within 3, else churned."""
+    if not purchase_days:
+        return "prospect"
+    if purchase_days == 1 and since_last <= 2 * cycle:
+        return "new"
+    if since_last <= 1.5 * cycle:
+        return "active"
+    return "at risk" if since_last <= 3 * cycle else "churned"

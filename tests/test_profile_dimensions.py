@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REES46, TAOBAO, run_cli
+from conftest import REES46, TAOBAO, lifecycle_stage, run_cli
 
 PROFILE = ("--select", "+user_profile_history")  # the profile and everything it reads, nothing else
 TAOBAO_TYPES = {"pv": "view", "cart": "cart", "fav": "fav", "buy": "purchase"}
@@ -824,17 +824,7 @@ def test_sentiment_loyalty_and_lifecycle(taobao_wh: Path, taobao) -> None:
             else None
         )
         cycle = max(own if own is not None else population_cycle, 7)
-        stage = (
-            "prospect"
-            if not days
-            else "new"
-            if len(days) == 1 and since_last <= 2 * cycle
-            else "active"
-            if since_last <= 1.5 * cycle
-            else "at risk"
-            if since_last <= 3 * cycle
-            else "churned"
-        )
+        stage = lifecycle_stage(len(days), since_last, cycle)
         expected = {
             "feedback_count": len(fb),
             "ratings": len(ratings),

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import TAOBAO, cdnow_lines, run_cli, sql_project
+from conftest import TAOBAO, cdnow_lines, lifecycle_stage, run_cli, sql_project
 
 PROFILE = ("--select", "+user_profile_history")  # the profile and everything it reads, nothing else
 RFM = ["rfm_frequency", "rfm_recency_days", "rfm_age_days", "rfm_monetary_value"]
@@ -671,15 +671,7 @@ def test_lifecycle_and_loyalty_of_every_cdnow_customer(cdnow) -> None:
     for u, d in days.items():
         cycle = max(means.get(u, population), 7)
         since = (today - d[-1]).days
-        stage = (
-            "new"
-            if len(d) == 1 and since <= 2 * cycle
-            else "active"
-            if since <= 1.5 * cycle
-            else "at risk"
-            if since <= 3 * cycle
-            else "churned"
-        )
+        stage = lifecycle_stage(len(d), since, cycle)
         tenure = (today - d[0]).days
         score = (
             0.35 * min((len(d) - 1) / 4, 1)
