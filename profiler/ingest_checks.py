@@ -551,14 +551,16 @@ def cut_short(con: duckdb.DuckDBPyConnection, info: FileInfo, typed: str) -> str
     """The reason the last line was quarantined for, when the file ends in the middle of it and
     a value of that line cannot be read: a copy or a download cut short (helper-37: a day's file
     40% short loaded with one quarantined line and exit code 0; helper-95: a cut inside the last
-    column left `15115` of a Unix time, an early_timestamp). A cut line that still reads (a
-    session id cut short) cannot be told from a file without a final line break."""
+    column left `15115` of a Unix time, an early_timestamp). Not a value of another kind: a
+    totals footer's label in the date column is no cut (helper-96). A cut line that still reads
+    (a session id cut short) cannot be told from a file without a final line break."""
     if not info.ends_mid_line:
         return None
     rows = con.execute(
         f"SELECT _reason FROM {typed} WHERE _rec = (SELECT max(_rec) FROM {typed})"
     ).fetchall()
-    return rows[0][0] if rows and rows[0][0] and rows[0][0].startswith(UNREAD) else None
+    cut = ("wrong_field_count", "bad_quoting", "bad_json", "bad_encoding", "early_timestamp")
+    return rows[0][0] if rows and rows[0][0] in cut else None
 
 
 _FOOTER = re.compile(r"record|rows?\b|total|download|export|generated|seller", re.I)

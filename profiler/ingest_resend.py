@@ -7,7 +7,7 @@ in one transaction, and the models that read it recompute (`take_out`).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -94,17 +94,27 @@ def _take_back_what_saw(
     # build there came after the load (helper-94: the versions of the build before the load
     # went too; helper-95: not only the history's last merge can have seen it)
     stale = since or old_min_ts or new_min_ts
-    if src.time_column is None:
-        before = newest_data(con, through_batch=min(replaced) - 1) or datetime(1900, 1, 1)
-        (saw,) = one_row(  # a run of an older profiler recorded no batch: it may have
-            con,
-            f"SELECT count(*) > 0 FROM {SCHEMA}.runs WHERE as_of = ? "
-            "AND (max_batch IS NULL OR max_batch >= ?)",
-            [before, min(replaced)],
-        )
-        stale = before if saw else before + timedelta(microseconds=1)
+    first = min(replaced)
+    if src.time_column is None:  # users, items: from the first build that saw the load on
+        before = newest_data(con, through_batch=first - 1) or datetime(1900, 1, 1)
+        seen = [  # a run of an older profiler recorded no batch: it may have seen it
+            r[0]
+            for r in con.execute(
+                f"SELECT as_of FROM {SCHEMA}.runs WHERE as_of >= ? "
+                "AND (max_batch IS NULL OR max_batch >= ?)",
+                [before, first],
+            ).fetchall()
+        ]
     for state in read_states(con).values():
-        if Kind(state.kind).keeps_history and stale is not None:
+        if not Kind(state.kind).keeps_history:
+            continue
+        if src.time_column is None:
+            # a merge after the load (a build stopped before it recorded its run, too); not a
+            # build at the day's end before it (helper-96: `--as-of ...T23:59:59`)
+            merged = state.as_of if state.watermark >= first and state.as_of else None
+            marks = [t for t in (*seen, merged) if t is not None and t >= before]
+            stale = min(marks, default=None)
+        if stale is not None:
             mark_history_stale(con, state.name, stale)
 
 

@@ -177,8 +177,12 @@ def _parse(texts: list[tuple[Path, str]]) -> tuple[Macro, ...]:
     return _in_order(macros)
 
 
-# dashes that draw a line, not a minus sign: `--- name -----`, `----------`
-_RULER = re.compile(r"^-+(?=\s|$)|(?<=\s)-+$")
+def _said(comment: str) -> str:
+    """A `--` comment line's words: a ruler's dashes (`--- name -----`, `----------`) go, a
+    minus sign (`-- -1 is none`, `-- - 1`) stays."""
+    dashes = len(comment) - len(comment.lstrip("-"))
+    text = comment[dashes if dashes >= 3 else 2 :].strip()
+    return re.sub(r"(?<=\s)-{2,}$", "", text).strip()
 
 
 def _doc(text: str, line: int) -> str:
@@ -186,7 +190,7 @@ def _doc(text: str, line: int) -> str:
     so a file's opening comment describes the file, not its first macro."""
     lines, said = text.splitlines()[: line - 1], []
     while lines and lines[-1].strip().startswith("--"):
-        said.insert(0, _RULER.sub("", lines.pop().strip()[2:].strip()).strip())
+        said.insert(0, _said(lines.pop().strip()))
     return " ".join(w for w in said if w)
 
 

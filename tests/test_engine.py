@@ -357,6 +357,25 @@ def test_a_replaced_items_file_takes_back_only_the_history_that_saw_it(tmp_path:
     ingest("items", right, "--replace-batch", "3")
     run_cli("build", warehouse=wh, project=project)
     assert not any((r[4] or "").startswith("wrong.c") for r in history())
+    # builds at each day's end (`--as-of ...T23:59:59`, after the data's newest time), on files
+    # of whole days: the one before the load stays too (helper-96: it went, its as-of was not
+    # the data's)
+    wh.unlink()
+    midnights = [1511740800, 1511913600, 1512086400, 1512172800]  # 11-27 .. 12-02, UTC
+    d0, d1, d2, d3, _ = split_csv_by_time(TAOBAO, tmp_path / "days", midnights)
+    ingest("events", d0)
+    ingest("events", d1)
+    run_cli("build", "--as-of", "2017-11-28T23:59:59", warehouse=wh, project=project)
+    first = history()
+    ingest("items", wrong)
+    for batch, day in ((d2, "2017-11-30"), (d3, "2017-12-01")):
+        ingest("events", batch)
+        run_cli("build", "--as-of", f"{day}T23:59:59", warehouse=wh, project=project)
+    ingest("items", right, "--replace-batch", "3")
+    run_cli("build", "--as-of", "2017-12-01T23:59:59", warehouse=wh, project=project)
+    after = history()
+    assert len(first) > 800 and [r for r in after if r[1] == first[0][1]] == first
+    assert not any((r[4] or "").startswith("wrong.c") for r in after)
 
 
 def test_users_and_items_keep_each_columns_newest_value(tmp_path: Path) -> None:

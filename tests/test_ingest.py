@@ -628,6 +628,11 @@ def test_a_file_cut_short_is_refused_whole(con, tmp_path):
     )
     assert "50 loaded, 1 quarantined" in out and "cut short" not in out
     assert "the file's last line, without a line break, is no record (a footer?)" in out
+    # a totals line with a label where the time goes, without a line break, is no cut (helper-96:
+    # the whole file was refused)
+    total = write(tmp_path / "day39.csv", text + "Total,,,pv,ALL")
+    out = " ".join(run_cli("ingest", "events", str(total), warehouse=tmp_path / "t.duckdb").split())
+    assert "50 loaded, 1 quarantined" in out and "cut short" not in out, out
     # a record cut in its first two fields is still a cut (helper-59)
     early = write(tmp_path / "day37.csv", text + "1,22683")
     run_cli("ingest", "events", str(early), warehouse=tmp_path / "cli3.duckdb", ok=False)
