@@ -90,9 +90,8 @@ def _take_back_what_saw(
     if has_table(con, SCORES):
         con.execute(f"DELETE FROM {SCORES} WHERE ? IS NULL OR as_of >= ?", [since, since])
     # history changes that saw either reading: stamped from its first time on; for users and
-    # items (no times), after the data that came before the load, and at that time too when a
-    # build there came after the load (helper-94: the versions of the build before the load
-    # went too; helper-95: not only the history's last merge can have seen it)
+    # items (no times), from the first build after the load on (helper-94: the versions of the
+    # build before the load went too; helper-95: not only the history's last merge saw it)
     stale = since or old_min_ts or new_min_ts
     first = min(replaced)
     if src.time_column is None:  # users, items: from the first build that saw the load on
