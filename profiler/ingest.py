@@ -228,7 +228,7 @@ def _refusal(stats: _Stats, file: str, cut_record: bool) -> tuple[str, str] | No
     # page_view, an anonymous line, an event sent twice: helper-56)
     unread = sum(n for why, n in stats.reasons.items() if why.startswith(UNREAD))
     if cut_record:
-        return f"{name} ends in the middle of its last line: cut short?", "send it whole with"
+        return f"{name} ends in the middle of its last line (cut short?)", "send it whole with"
     if unread > stats.loaded:
         return (
             f"{name}: only {stats.loaded:,} of {stats.lines:,} lines would load ({unread:,} "

@@ -596,12 +596,12 @@ def test_a_file_cut_short_is_refused_whole(con, tmp_path):
     assert snapshot(con)["main.raw_events"] == raw_before
     said = said_of(got)
     assert "the file ends in the middle of its last line, quarantined as wrong_field_count" in said
-    assert "day35.csv ends in the middle of its last line: cut short?: nothing of it loaded" in (
+    assert "day35.csv ends in the middle of its last line (cut short?): nothing of it loaded" in (
         got.failure() or ""
     )
     # and the command fails, so a scheduler notices (helper-53: exit 0, and the build went on)
     out = run_cli("ingest", "events", str(cut), warehouse=tmp_path / "cli.duckdb", ok=False)
-    assert "day35.csv ends in the middle of its last line: cut short?" in " ".join(out.split())
+    assert "day35.csv ends in the middle of its last line (cut short?)" in " ".join(out.split())
     # the whole file, sent after it, loads its 50 lines once
     sent = run_cli("ingest", "events", str(write(tmp_path / "whole.csv", text)),
                    warehouse=tmp_path / "cli.duckdb")  # fmt: skip

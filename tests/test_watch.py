@@ -227,7 +227,7 @@ def test_watch_rejects_a_file_cut_short_as_ingest_fails_it(tmp_path: Path) -> No
     assert "rejected day.csv: day.csv ends in the middle of its last line" in out, out
     assert not (events / "_loaded").exists() or not list((events / "_loaded").iterdir())
     reason = (events / "_rejected" / "day.csv.reason.txt").read_text()
-    assert "cut short?: nothing of it loaded" in reason
+    assert "(cut short?): nothing of it loaded" in reason
     assert "send it whole with --replace-batch 1, which takes them out" in reason
     with duckdb.connect(str(wh), read_only=True) as con:  # nothing loaded, as with ingest
         assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (0,)
