@@ -48,6 +48,11 @@ class Macro:
     doc: str = ""
 
     @property
+    def fingerprint(self) -> str:
+        """What a caller's data fingerprint holds of it: its name and normal form."""
+        return f"macro {self.name}:{self.normal}"
+
+    @property
     def installed(self) -> str:
         """What a catalog records of it: a new text or description installs it again."""
         return f"{self.sql}\n-- {self.doc}" if self.doc else self.sql
@@ -263,7 +268,7 @@ def called(texts: list[str], macros: tuple[Macro, ...], deep: bool = True) -> li
 
 def fingerprint_parts(texts: list[str], macros: tuple[Macro, ...]) -> list[str]:
     """What a fingerprint of SQL texts (without comments) adds for the macros they call."""
-    return [f"macro {m.name}:{m.normal}" for m in called(texts, macros)]
+    return [m.fingerprint for m in called(texts, macros)]
 
 
 def _create(con: duckdb.DuckDBPyConnection, macro: Macro) -> None:

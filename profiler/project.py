@@ -96,7 +96,7 @@ class Model:
         return [
             ("its SQL", normalized_sql(self.sql)),
             *((f"ephemeral {name}", f"{name}:{normalized_sql(sql)}") for name, sql in self.inlined),
-            *((f"macro {m.name}", f"macro {m.name}:{m.normal}") for m in self.macros_called),
+            *((f"macro {m.name}", m.fingerprint) for m in self.macros_called),
             ("kind", self.kind.value),
             ("time_column", str(self.time_column)),
             ("unique_key", ",".join(self.unique_key)),
