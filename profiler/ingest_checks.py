@@ -563,19 +563,10 @@ def cut_short(con: duckdb.DuckDBPyConnection, info: FileInfo, typed: str) -> str
     return rows[0][0] if rows and rows[0][0] in cut else None
 
 
-_FOOTER = re.compile(r"record|rows?\b|total|download|export|generated|seller", re.I)
-
-
 def cut_record(con: duckdb.DuckDBPyConnection, typed: str, reason: str) -> bool:
-    """The cut last line is part of a record, not an export's footer sentence
-    (`3 record(s) downloaded`, eBay's, written without a final line break: helper-58), which a
-    command should not fail for. A footer: a line of words with no field separator, or one
-    that names records, rows or a total in under three fields; anything else cut (`1,22683`,
-    `12345`) is a record (helper-59: a cut inside the first two fields passed as a footer)."""
-    ((raw,),) = con.execute(
-        f"SELECT coalesce(_raw, '') FROM {typed} WHERE _rec = (SELECT max(_rec) FROM {typed})"
+    """The cut last line is part of a record, not an export's footer sentence, which a command
+    should not fail for (`ingest_rules.footer_sql` tells them apart, on the line as sent)."""
+    ((footer,),) = con.execute(
+        f"SELECT coalesce(_footer, FALSE) FROM {typed} WHERE _rec = (SELECT max(_rec) FROM {typed})"
     ).fetchall()
-    separators = max(raw.count(d) for d in (",", ";", "\t", "|"))
-    words = separators == 0 and " " in raw.strip()
-    named = separators < 2 and _FOOTER.search(raw) is not None
-    return reason != "wrong_field_count" or not (words or named)
+    return reason != "wrong_field_count" or not footer

@@ -334,6 +334,26 @@ def _raw_sql(source: Source, staged: Staged, hmac: str | None, unread: bool) -> 
     )
 
 
+def footer_sql(raw: str) -> str:
+    """Whether a line of too few fields reads as an export's footer sentence, not a record cut
+    short (`3 record(s) downloaded`, eBay's, written without a final line break: helper-58): a
+    line of words with no field separator, or one that names records, rows or a total in under
+    three fields; anything else (`1,22683`, `12345`) is a record (helper-59: a cut inside the
+    first two fields passed as a footer). Judged on the line as sent, before `_raw` redacts it
+    (helper-96: a redacted line says "record", so a cut users file passed as a footer)."""
+    counts = (f"length({raw}) - length(replace({raw}, {sep}, ''))" for sep in SEPARATORS)
+    separators = f"greatest({', '.join(counts)})"
+    blank = "' ' || chr(9) || chr(10) || chr(13)"
+    words = f"{separators} = 0 AND contains(trim({raw}, {blank}), ' ')"
+    named = f"{separators} < 2 AND regexp_matches({raw}, '(?i){FOOTER_WORDS}')"
+    return f"coalesce(({words}) OR ({named}), FALSE)"
+
+
+# a footer's field separators, and the words that name what it counts
+SEPARATORS = ("','", "';'", "chr(9)", "'|'")
+FOOTER_WORDS = r"record|rows?\b|total|download|export|generated|seller"
+
+
 def _output_sql(source: Source, name: str) -> str:
     """The stored value; an event's amount defaults to price times quantity (1 when absent)."""
     names = {c.name for c in source.columns}
@@ -445,5 +465,6 @@ f AS (SELECT *, {", ".join(lv.finals)} FROM p),
 r AS (SELECT *, CASE WHEN __fault IS NOT NULL THEN __fault {whens} END AS __reason FROM f)
 SELECT __rec AS _rec, __reason AS _reason,
        CASE WHEN __reason IS NOT NULL THEN {_raw_sql(source, staged, hmac, unread)} END AS _raw,
+       CASE WHEN __fault = 'wrong_field_count' THEN {footer_sql(staged.raw)} END AS _footer,
        {unknown} AS _unknown, {emailed} AS _email_id, {sent_words} AS _sent_word, {outs}{extra}
 FROM r"""

@@ -652,6 +652,19 @@ def test_a_file_cut_short_is_refused_whole(con, tmp_path):
         ingest(con, "events", write(tmp_path / "d.csv", text.rstrip("\n")), pii_key=KEY).cut_short
         is None
     )
+    # a file with a column profiler does not read, or with personal columns, keeps its lines'
+    # text out of `quarantine`; the footer is told from the line as sent (helper-96: the
+    # redaction's own word "record" passed these cut files as footers, exit 0)
+    extra = "".join(line.rstrip("\n") + ",web\n" for line in text.splitlines(keepends=True))
+    before = snapshot(con)
+    got = ingest(con, "events", write(tmp_path / "day40.csv", extra[:-20]), pii_key=KEY)
+    assert (got.loaded, got.cut_record) == (0, True) and "cut short" in (got.failure() or "")
+    assert snapshot(con)["main.raw_events"] == before["main.raw_events"]
+    users = USERS.read_text(encoding="utf-8")
+    got = ingest(con, "users", write(tmp_path / "users.csv", users[:-30]), pii_key=KEY)
+    assert (got.loaded, got.cut_record) == (0, True) and "cut short" in (got.failure() or "")
+    got = ingest(con, "events", write(tmp_path / "d41.csv", extra + "50 records"), pii_key=KEY)
+    assert (got.loaded, got.cut_short, got.cut_record) == (50, "wrong_field_count", False)
 
 
 def test_a_value_mapped_to_skip_is_quarantined_as_skipped(con, tmp_path):
