@@ -892,6 +892,21 @@ def test_the_rules_macros_hold_are_served_and_documented(served: dict, tmp_path:
     run_cli("docs", "--out", str(shipped), warehouse=served["wh"], project=REPO)
     assert "category_levels <span" in (shipped / "models" / "user_scores.html").read_text()
     assert "<h2>Macros it calls</h2>" not in (site / "models" / "int_user_day.html").read_text()
+    # every macro is listed on the models page with its callers, one no model calls too (it was
+    # on no page)
+    spare = tmp_path / "spare"
+    shutil.copytree(served["project"], spare)
+    (spare / "macros" / "spare.sql").write_text(
+        "-- A price in cents as money.\nCREATE MACRO from_cents(c) AS c / 100.0;\n"
+    )
+    run_cli("docs", "--out", str(tmp_path / "s2"), warehouse=served["wh"], project=spare)
+    listed = (tmp_path / "s2" / "models.html").read_text()
+    macros = listed[listed.index("<h2>Macros</h2>") :]
+    assert '<span id="macro-from_cents">from_cents</span>' in macros
+    assert "A price in cents as money." in macros and "none yet" in macros
+    called_by = macros[macros.index('id="macro-name_key"') :].split("</tr>")[0]
+    assert '<a href="models/int_user_interests.html">' in called_by
+    assert "int_user_day.html" not in called_by
 
 
 def test_show_finds_what_user_profile_columns_read_in_any_query_shape() -> None:

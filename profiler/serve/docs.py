@@ -1,8 +1,8 @@
 """`profiler docs --out DIR`: a static site about the project and its data, opened from disk.
 
 Pages: `index.html` (summary, the lineage graph with every node a link, the profile lookup),
-`models.html` and `models/<model>.html` (header, columns with types and docs, SQL, state,
-expectations with their latest results), `sources.html`, `quality.html` (every suite and its
+`models.html` (every model, and every macro with its callers) and `models/<model>.html` (header,
+columns with types and docs, SQL, state, expectations with their latest results, macros called), `sources.html`, `quality.html` (every suite and its
 latest results), `ml.html` (per trained model: metrics against both baselines, ROC curve,
 calibration plot, feature importances; the recommendation evaluation), `distributions.html`
 (tracked profile columns over time, from the SCD2 history) and `audiences.html` (sizes, overlaps).
@@ -195,8 +195,40 @@ def _models(ctx: dict) -> str:
         "<h1>Models</h1>"
         + _graph(ctx, "")
         + table(["model", "kind", "rows", "as of", "description"], rows, raw=True)
+        + _all_macros(ctx)
     )
     return page("Models", body)
+
+
+def _all_macros(ctx: dict) -> str:
+    """Every project macro, called or not, with the models calling it (dbt docs' macro list): a
+    macro no model calls yet is documented too."""
+    from profiler.macros import load_macros
+
+    dag = ctx["dag"]
+    callers: dict[str, list[str]] = {}
+    for name in dag.order():
+        for x in _called(ctx, dag.models[name]):
+            callers.setdefault(x.name, []).append(name)
+    rows = [
+        [
+            f'<span id="macro-{esc(x.name)}">{esc(x.name)}</span>',
+            f"<code>{esc(x.path.name)}:{x.line}</code>",
+            esc(x.doc),
+            ", ".join(
+                f'<a href="models/{esc(n)}.html">{esc(n)}</a>' for n in callers.get(x.name, [])
+            )
+            or '<span class="muted">none yet</span>',
+        ]
+        for x in load_macros(ctx["project"])
+    ]
+    if not rows:
+        return ""
+    return (
+        "<h2>Macros</h2><p>SQL macros from <code>macros/</code>, installed in the warehouse and "
+        "the serving copy.</p>"
+        + table(["macro", "file", "description", "called by"], rows, raw=True)
+    )
 
 
 def _sources(ctx: dict) -> str:
@@ -333,15 +365,19 @@ def _source(m) -> str:
     return f"<h2>SQL</h2><pre><code>{esc(m.path.read_text())}</code></pre>"
 
 
-def _macros(ctx: dict, m) -> str:
-    """The project macros the model calls, as defined: the rules its SQL names, on its page."""
-    if m.kind is Kind.PYTHON:  # the specs' label SQL
+def _called(ctx: dict, m) -> list:
+    """The project macros a model calls; the model layer's python node: its specs' labels."""
+    if m.kind is Kind.PYTHON:
         from profiler.macros import called
         from profiler.ml.spec import load_specs
 
-        used = called([s.label_category for s in load_specs(ctx["project"]).values()], m.macros)
-    else:
-        used = m.macros_called
+        return called([s.label_category for s in load_specs(ctx["project"]).values()], m.macros)
+    return m.macros_called
+
+
+def _macros(ctx: dict, m) -> str:
+    """The project macros the model calls, as defined: the rules its SQL names, on its page."""
+    used = _called(ctx, m)
     if not used:
         return ""
     parts = "".join(
