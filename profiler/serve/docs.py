@@ -2,10 +2,11 @@
 
 Pages: `index.html` (summary, the lineage graph with every node a link, the profile lookup),
 `models.html` (every model, and every macro with its callers) and `models/<model>.html` (header,
-columns with types and docs, SQL, state, expectations with their latest results, macros called), `sources.html`, `quality.html` (every suite and its
-latest results), `ml.html` (per trained model: metrics against both baselines, ROC curve,
-calibration plot, feature importances; the recommendation evaluation), `distributions.html`
-(tracked profile columns over time, from the SCD2 history) and `audiences.html` (sizes, overlaps).
+columns with types and docs, SQL, state, expectations with their latest results, macros called),
+`sources.html`, `quality.html` (every suite and its latest results), `ml.html` (per trained
+model: metrics against both baselines, ROC curve, calibration plot, feature importances; the
+recommendation evaluation), `distributions.html` (tracked profile columns over time, from the
+SCD2 history) and `audiences.html` (sizes, overlaps).
 No server and no network: CSS, JS and SVG are inline; the lookup's data is in
 `assets/profiles/<shard>.js`, loaded with a relative script tag for the one user looked up.
 The site is written to a temporary folder and renamed into place.
