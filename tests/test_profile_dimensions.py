@@ -905,7 +905,8 @@ def purchases_feed_profile(tmp_path: Path, moved: list[tuple[str, datetime, floa
 def test_spend_over_windows_sums_the_money_of_the_purchases_in_them(tmp_path: Path, rees46) -> None:
     """REES46's purchases moved back 0, 3, 12, 45 or 150 days, in turn along the users and each
     user's purchases (the slice is one day): spend_7d/30d/90d sum the money of the purchases in
-    each window, as total_spend does over all of them."""
+    each window, as total_spend does over all of them; and every user's lifecycle stage, one
+    user's single purchase moved to exactly two cycles back: still 'new' (docs/models.md)."""
     back = (0, 3, 12, 45, 150)
     buys = sorted(
         (e for evs in rees46.values() for e in evs if e.event_type == "purchase"),
@@ -915,8 +916,22 @@ def test_spend_over_windows_sums_the_money_of_the_purchases_in_them(tmp_path: Pa
     for e in buys:
         k = turn[e.user_id] = turn.get(e.user_id, len(turn)) + 1
         moved.append((e.user_id, e.ts - timedelta(days=back[k % len(back)]), e.price))
-    wh = purchases_feed_profile(tmp_path, moved)
     today = max(ts for _, ts, _ in moved).date()
+    days = defaultdict(set)
+    for u, ts, _ in moved:
+        days[u].add(ts.date())
+    gaps = {  # each user's mean days between purchase days; one-day users take the median
+        u: statistics.mean((b - a).days for a, b in zip(sorted(d), sorted(d)[1:], strict=False))
+        for u, d in days.items()
+        if len(d) >= 2
+    }
+    median = statistics.median(gaps.values())
+    assert float(2 * median).is_integer() and median >= 7  # a day exactly two cycles back exists
+    once = next(i for i, (u, ts, _) in enumerate(moved) if u not in gaps and ts.date() < today)
+    u, ts, price = moved[once]
+    moved[once] = (u, datetime.combine(today - timedelta(days=2 * median), ts.time()), price)
+    days[u] = {moved[once][1].date()}
+    wh = purchases_feed_profile(tmp_path, moved)
     got = profile(wh)
     assert set(got) == {u for u, _, _ in moved}
     for u, row in got.items():
@@ -925,6 +940,10 @@ def test_spend_over_windows_sums_the_money_of_the_purchases_in_them(tmp_path: Pa
             spent = round(sum(p for day, p in mine if (today - day).days < n), 6)
             assert row[f"spend_{n}d"] == approx(spent, abs_=1e-6), (u, n)
         assert row["total_spend"] == approx(round(sum(p for _, p in mine), 6), abs_=1e-6), u
+        since = (today - max(days[u])).days
+        stage = lifecycle_stage(len(days[u]), since, max(gaps.get(u, median), 7))
+        assert row["lifecycle_stage"] == stage, (u, since)
+    assert got[moved[once][0]]["lifecycle_stage"] == "new"  # at two cycles: at risk past them
     # the windows are told apart: money in each that is not in the next shorter one
     rows = got.values()
     assert any(r["spend_7d"] > 0 for r in rows) and any(
