@@ -33,8 +33,15 @@ def item_price(item_id: str) -> float:
     return round(1 + (int(item_id) % 997) * 0.37, 2)
 
 
+def quantity(item_id: str) -> int:
+    """Units bought per purchase line: 1 to 3, by item (Taobao sends no quantity)."""
+    return 1 + int(item_id) % 3
+
+
 @pytest.fixture(scope="module")
 def taobao_with_prices(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """Taobao's events, each purchase line of `quantity` units, valued by an items feed of
+    `item_price`s (the events carry no price): its warehouse, and the purchases with their money."""
     tmp = tmp_path_factory.mktemp("rfm")
     with TAOBAO.open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -44,19 +51,24 @@ def taobao_with_prices(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
         w.writerow(["item_id", "category_id", "price"])
         for item, category in sorted({(r["item_id"], r["category_id"]) for r in rows}):
             w.writerow([item, category, item_price(item)])
+    events = tmp / "events.csv"
+    with events.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*rows[0], "quantity"])
+        for r in rows:
+            bought = r["behavior_type"] == "buy"
+            w.writerow([*r.values(), quantity(r["item_id"]) if bought else ""])
     wh = tmp / "wh.duckdb"
-    run_cli("ingest", "events", str(TAOBAO), warehouse=wh)
+    run_cli("ingest", "events", str(events), warehouse=wh)
     run_cli("ingest", "items", str(items), warehouse=wh)
     run_cli("build", *PROFILE, warehouse=wh)
+    buys = [r for r in rows if r["behavior_type"] == "buy"]
     purchases = pd.DataFrame(
         {
-            "user_id": [r["user_id"] for r in rows if r["behavior_type"] == "buy"],
-            "date": [
-                datetime.fromtimestamp(int(r["ts"]), UTC).replace(tzinfo=None)
-                for r in rows
-                if r["behavior_type"] == "buy"
-            ],
-            "amount": [item_price(r["item_id"]) for r in rows if r["behavior_type"] == "buy"],
+            "user_id": [r["user_id"] for r in buys],
+            "date": [datetime.fromtimestamp(int(r["ts"]), UTC).replace(tzinfo=None) for r in buys],
+            "amount": [item_price(r["item_id"]) * quantity(r["item_id"]) for r in buys],
+            "category": [r["category_id"] for r in buys],
         }
     )
     return wh, purchases
@@ -696,6 +708,29 @@ def test_lifecycle_and_loyalty_of_every_cdnow_customer(cdnow) -> None:
         assert rows[column].astype(float).to_numpy() == pytest.approx(
             want[column].astype(float).to_numpy(), rel=1e-9, abs=1e-9
         ), column
+
+
+def test_catalogue_priced_spend_counts_the_units_bought(taobao_with_prices) -> None:
+    """A purchase without amount or price is valued at its item's catalogue price times its
+    quantity: every Taobao buyer's total spend and the spend shares of their top categories
+    (helper-93: the quantity left out of the shares went unnoticed), worked out here."""
+    wh, purchases = taobao_with_prices
+    spend = purchases.groupby(["user_id", "category"])["amount"].sum()
+    total = purchases.groupby("user_id")["amount"].sum()
+    tops = ", ".join(f"top_category_{k}, top_category_{k}_spend_share" for k in (1, 2, 3))
+    got = profile_frame(wh, f"total_spend, {tops}").loc[total.index]
+    assert len(total) > 600 and (purchases["amount"] > purchases["amount"].round(0)).any()
+    assert got["total_spend"].to_numpy() == pytest.approx(total.round(6).to_numpy(), abs=1e-6)
+    shared = 0
+    for user, row in got.iterrows():
+        for k in (1, 2, 3):
+            category = row[f"top_category_{k}"]
+            if pd.isna(category):
+                continue
+            want = spend.get((user, category), 0.0) / total[user]
+            assert row[f"top_category_{k}_spend_share"] == pytest.approx(want, abs=1e-6), user
+            shared += 0 < want < 1
+    assert shared > 100  # shares neither 0 nor all of it
 
 
 def test_the_mean_price_looked_at_and_the_price_band_of_every_user(taobao_with_prices) -> None:
