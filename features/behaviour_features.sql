@@ -31,7 +31,7 @@
 --   views_lifetime: product views ever (up to the as-of)
 --   carts_lifetime: add-to-cart events ever (up to the as-of)
 --   favs_lifetime: add-to-favourites events ever (up to the as-of)
---   purchases_lifetime: purchase events ever (up to the as-of)
+--   purchases_lifetime: purchase events ever (up to the as-of): lines, whatever their quantity, not units or orders
 --   searches_lifetime: searches ever (up to the as-of)
 --   events_lifetime: events of any type ever
 --   active_days_7d: days with an event in the 7 days up to and including the as-of day
@@ -52,7 +52,7 @@
 --   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions
 --   purchase_cycle_days_mean: mean days between consecutive purchase days; NULL with fewer than 2 purchase days
 --   purchase_cycle_days_std: sample standard deviation of the days between purchase days; NULL with fewer than 3 purchase days
---   top_search_term_1: the user's most frequent search query (ties: the more recent last day with it, then alphabetical); NULL without searches
+--   top_search_term_1: the user's most frequent search query, lower case and trimmed (ties: the more recent last day with it, then alphabetical); NULL without searches
 --   top_search_term_2: second most frequent search query
 --   top_search_term_3: third most frequent search query
 --   search_terms_used: distinct search queries ever

@@ -9,7 +9,7 @@
 --   has_events: TRUE when the user has at least one (cleaned) event up to the as-of
 --   has_feedback: TRUE when the user left at least one piece of feedback up to the as-of
 --   bot_like_days: days whose browsing was left out as a bot-like burst (stg_bot_bursts) up to the as-of; that browsing counts nowhere else (not in activity, first_seen_day or tenure), the day's purchases do; 0 for most users (one whose every event was such browsing has no row: the build's line says how many)
---   gender: gender, lower case, with male/man and ISO 5218's 1 as m, female/woman and 2 as f; NULL when unknown (0 or 9) or not registered by the as-of
+--   gender: gender, lower case, with male/man and ISO 5218's 1 as m, female/woman and 2 as f, any other value as sent (lower case: x, d, diverse); NULL when unknown (0 or 9) or not registered by the as-of
 --   birth_year: year of birth; NULL when unknown, outside 1900..2030, or not registered by the as-of
 --   age: as-of year minus birth year (the birthday is not known: a user born in December 1990 counts 27 all through 2017); NULL when the birth year is NULL or gives an age outside 0..120
 --   city: city; NULL when unknown or not registered by the as-of
@@ -45,7 +45,7 @@
 --   views_lifetime: product views ever (up to the as-of)
 --   carts_lifetime: add-to-cart events ever (up to the as-of)
 --   favs_lifetime: add-to-favourites events ever (up to the as-of)
---   purchases_lifetime: purchase events ever (up to the as-of)
+--   purchases_lifetime: purchase events ever (up to the as-of): lines, whatever their quantity, not units or orders
 --   searches_lifetime: searches ever (up to the as-of)
 --   events_lifetime: events of any type ever
 --   active_days_7d: days with an event in the 7 days up to and including the as-of day
@@ -66,7 +66,7 @@
 --   weekend_share: share of sessions on Saturday or Sunday; NULL without sessions
 --   purchase_cycle_days_mean: mean days between consecutive purchase days; NULL with fewer than 2 purchase days
 --   purchase_cycle_days_std: sample standard deviation of the days between purchase days; NULL with fewer than 3 purchase days
---   top_search_term_1: the user's most frequent search query (ties: the more recent last day with it, then alphabetical); NULL without searches
+--   top_search_term_1: the user's most frequent search query, lower case and trimmed (ties: the more recent last day with it, then alphabetical); NULL without searches
 --   top_search_term_2: second most frequent search query
 --   top_search_term_3: third most frequent search query
 --   search_terms_used: distinct search queries ever
@@ -85,9 +85,9 @@
 --   top_brand_2_affinity: its affinity at the as-of
 --   top_brand_3: third brand by affinity
 --   top_brand_3_affinity: its affinity at the as-of
---   categories_engaged: distinct categories the user ever had events on
+--   categories_engaged: distinct categories the user ever had events on, searches in one included
 --   brands_engaged: distinct brands the user ever had events on
---   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (the event's price, else the item's, else a purchase's amount over its quantity, so a purchase line of quantity 0 has none; per event: an item viewed twice counts twice), rounded to 6 decimals; NULL when no price is known
+--   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (the event's price, else the item's, else a purchase's amount over its quantity, so a purchase line of quantity 0 has none; per event: an item viewed twice counts twice), rounded to 6 decimals; a price of 0 is a price; NULL when no price is known
 --   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank); NULL without prices
 --   rfm_frequency: purchase days minus one (repeat purchase days), lifetimes 'frequency'; NULL without purchases
 --   rfm_recency_days: days from the first to the last purchase day, lifetimes 'recency'; NULL without purchases

@@ -8,7 +8,7 @@
 --   has_events: TRUE when the user has at least one (cleaned) event up to the as-of
 --   has_feedback: TRUE when the user left at least one piece of feedback up to the as-of
 --   bot_like_days: days whose browsing was left out as a bot-like burst (stg_bot_bursts) up to the as-of; that browsing counts nowhere else (not in activity, first_seen_day or tenure), the day's purchases do; 0 for most users
---   gender: gender, lower case, with male/man and ISO 5218's 1 as m, female/woman and 2 as f; NULL when unknown (0 or 9) or not registered by the as-of
+--   gender: gender, lower case, with male/man and ISO 5218's 1 as m, female/woman and 2 as f, any other value as sent (lower case: x, d, diverse); NULL when unknown (0 or 9) or not registered by the as-of
 --   birth_year: year of birth; NULL when unknown, outside 1900..2030, or not registered by the as-of
 --   age: as-of year minus birth year (the birthday is not known: a user born in December 1990 counts 27 all through 2017); NULL when the birth year is NULL or gives an age outside 0..120
 --   city: city; NULL when unknown or not registered by the as-of

@@ -5,7 +5,7 @@
 -- description: Registered users, one row per user: each column is the newest value the shop sent for it, so a later file (or a later line of one file) that sends a user's city alone changes the city and keeps the rest; an empty value never erases a known one. Newest: the later file, then the later line of a file (rows loaded before lines were kept: the latest signup time, then the first by values). Personal columns arrive pseudonymised from ingest and stay that way; the profile does not carry them.
 -- columns:
 --   user_id: the shop's user id, a pseudonym (one sent as an e-mail address is stored as its keyed hash)
---   gender: gender as the shop records it, lower case, with male/man (and the same in Spanish, Portuguese, German, French, Italian, Polish, Indonesian, Turkish, Vietnamese, Thai, Russian, Chinese, Japanese and Korean, and the salutations Mr and Herr) and ISO 5218's 1 as m, female/woman (likewise, w, Mrs, Ms, Mme and Frau) and 2 as f; NULL when unknown (0 or 9)
+--   gender: gender as the shop records it, lower case, with male/man (and the same in Spanish, Portuguese, German, French, Italian, Polish, Indonesian, Turkish, Vietnamese, Thai, Russian, Chinese, Japanese and Korean, and the salutations Mr and Herr) and ISO 5218's 1 as m, female/woman (likewise, w, Mrs, Ms, Mme and Frau) and 2 as f, any other value as sent (lower case: x, d, diverse); NULL when unknown (0 or 9)
 --   birth_year: year of birth; NULL when unknown or outside 1900..2030
 --   city: city, trimmed; NULL when unknown
 --   region: region or state, trimmed; NULL when unknown
