@@ -276,6 +276,8 @@ def test_every_user_once_whatever_feed_they_came_from(taobao_wh: Path, taobao) -
         "2 bot-like user-day(s), their browsing left out (stg_bot_bursts); 1 user(s) with nothing else, so no profile"
         in built
     ), built
+    absent = run_cli("show", BOT_ONLY_USER, warehouse=taobao_wh, ok=False)
+    assert "its events are browsing on 1 bot-like day(s), left out" in " ".join(absent.split())
     only_feedback = rows["feedback_only_1"]
     assert (
         only_feedback["is_registered"],

@@ -239,7 +239,8 @@ def _pseudonym(settings: Settings, user_id: str) -> str:
 
 def _why_absent(con, user_id: str) -> str:
     """Why a user is not in the profile, where the raw tables can tell: first seen after its
-    as-of (helper-48: a customer registered later got no reason), or never ingested."""
+    as-of (helper-48: a customer registered later got no reason), never ingested, or only
+    browsing on bot-like days (helper-98: no reason)."""
     found = [
         got[1][0][0]
         for table, column in (
@@ -260,6 +261,12 @@ def _why_absent(con, user_id: str) -> str:
         return (
             f": first seen at {_fmt(first)}, after the profile's as-of {_fmt(built)}; a build "
             "whose as-of reaches it shows the user"
+        )
+    bots = _query(con, "SELECT count(*) FROM stg_bot_bursts WHERE user_id = ?", [user_id])
+    if bots and bots[1][0][0]:
+        return (
+            f": its events are browsing on {bots[1][0][0]} bot-like day(s), left out of the "
+            "profile (stg_bot_bursts says why), and it never registered or sent feedback"
         )
     return ""
 
