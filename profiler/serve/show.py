@@ -124,7 +124,7 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         history = _history(con, user_id)
         extras = _serving_parts(con, settings, user_id)
     dims = column_dimensions(settings)
-    said = _what_each_says(settings)
+    said, null = _what_each_says(settings), _what_null_says(settings)
     groups: dict[str, list[tuple[str, object]]] = {}
     for name, value in zip(names, row, strict=True):
         groups.setdefault(dims.get(name, "other"), []).append((name, value))
@@ -136,7 +136,11 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         if dim not in groups:
             continue
         table = Table(title=dim, title_justify="left", show_header=False, box=None, pad_edge=False)
-        rows = [(f"  {name}", _fmt(value), said.get(name, "")) for name, value in groups[dim]]
+        # a NULL value's line says when the column is NULL, where its description says so
+        rows = [
+            (f"  {name}", _fmt(value), (value is None and null.get(name)) or said.get(name, ""))
+            for name, value in groups[dim]
+        ]
         # what each column means, in the room the name and the value leave (none when narrow);
         # a value longer than VALUE_WIDTH (a category path) takes its line's room for itself and
         # wraps there, so one long value does not take the meanings off every other line
@@ -193,18 +197,35 @@ def _what_each_says(settings: Settings) -> dict[str, str]:
     profile = load_project(settings.project_dir).get("user_profile")
     if profile is None:
         return {}
-    return {name: _first_clause(doc) for name, doc in profile.columns.items()}
+    return {name: _clauses(doc)[0] for name, doc in profile.columns.items()}
 
 
-def _first_clause(doc: str) -> str:
-    """A description up to its first `; ` outside parentheses (helper-81: "complaints per
+def _what_null_says(settings: Settings) -> dict[str, str]:
+    """Each profile column's clause saying when it is NULL (`NULL without purchases`), for the
+    lines whose value is NULL (helper-98: `birth_year -` beside "year of birth" said nothing of
+    why); the columns whose first clause says it, or no clause, have none."""
+    from profiler.project import load_project
+
+    profile = load_project(settings.project_dir).get("user_profile")
+    said = {}
+    for name, doc in profile.columns.items() if profile else ():
+        first, *rest = _clauses(doc)
+        null = next((c for c in rest if "NULL" in c), None)
+        if null and "NULL" not in first:
+            said[name] = null
+    return said
+
+
+def _clauses(doc: str) -> list[str]:
+    """A description split at each `; ` outside parentheses (helper-81: "complaints per
     purchase day (an order proxy" was cut inside one)."""
-    depth = 0
+    depth, start, out = 0, 0, []
     for i, ch in enumerate(doc):
         depth += (ch == "(") - (ch == ")")
         if depth == 0 and doc.startswith("; ", i):
-            return doc[:i]
-    return doc
+            out.append(doc[start:i])
+            start = i + 2
+    return [*out, doc[start:]]
 
 
 def _changes(names: list[str], rows: list[list]) -> list[tuple[str, str]]:
