@@ -118,10 +118,10 @@
 --   loyalty_band: 'low' (< 0.4), 'medium' (< 0.7) or 'high'
 --   purchase_cycle_days: the cycle lifecycle_stage is judged by: the user's mean days between purchase days (2+ purchase days), else the median of that over all such users, else 30; at least 7; NULL without purchases
 --   lifecycle_stage: 'new' (one purchase day, the last at most 2 cycles ago), 'active' (last purchase at most 1.5 cycles ago), 'at risk' (at most 3 cycles), 'churned' (longer ago; a one-purchase-day user past 2 cycles is at risk or churned by the same bounds); 'prospect' without purchases
---   p_purchase_30d: model purchase_propensity: probability of at least one purchase in the p_purchase_horizon_days days after as-of (the name keeps the spec's default horizon, 30 days); NULL when the model could not be trained or scored (too little history)
+--   p_purchase_30d: model purchase_propensity: probability of at least one purchase in the p_purchase_horizon_days days after as-of (the name keeps the spec's default horizon, 30 days); NULL when the model could not be trained or scored (too little history), and after a build that moved the as-of until `profiler train` scores again (scores are only shown at the as-of they were made for)
 --   p_purchase_30d_decile: decile of p_purchase_30d among all users at this as-of, 1 = the 10% most likely buyers
 --   p_purchase_horizon_days: the horizon p_purchase_30d is for, in days: horizon_days in models/purchase_propensity.toml (30), or what `profiler train --horizon-days H` trained; NULL when not scored, or scored before this column existed
---   next_category: model next_category: the most likely category of the user's next purchase or cart, among their own top categories; NULL for a user without any top category, and when not scored
+--   next_category: model next_category: the most likely category of the user's next purchase or cart, among their own top categories; NULL for a user without any top category, and when not scored at this as-of (as p_purchase_30d)
 --   next_category_probability: probability that the next purchase or cart falls in next_category
 SELECT
     u.user_id,
