@@ -23,7 +23,7 @@
 --   categories_engaged: distinct categories the user ever had events on, searches in one included
 --   brands_engaged: distinct brands the user ever had events on
 --   avg_price_viewed: mean unit price over the user's priced view, cart and purchase events (the event's price, else the item's, else a purchase's amount over its quantity, so a purchase line of quantity 0 has none; per event: an item viewed twice counts twice), rounded to 6 decimals; a price of 0 is a price; NULL when no price is known
---   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank); NULL without prices
+--   price_band: 'budget', 'mid' or 'premium': avg_price_viewed in the lower, middle or upper third of all users with prices (by percent rank: below 1/3, below 2/3, else; equal prices share a band, so among few users a band may be empty); NULL without prices
 WITH as_of AS (
     SELECT CAST(as_of AS DATE) AS as_of_day FROM as_of_time
 ),
