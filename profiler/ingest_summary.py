@@ -13,12 +13,30 @@ from profiler.sources import EVENT_TYPES, FEEDBACK_KINDS
 
 
 def describe_ingest(result) -> str:
+    """The summary `profiler ingest` prints: what was loaded and how, then each warning with its
+    way out, then the quarantine by reason with hints; topic by topic, in this order."""
     if result.duplicate:
         return (
             f"{result.file}: already ingested (same content, batch {result.duplicate_of}); "
             "nothing loaded. To read it again another way (--ts-format, --map, --event-type), "
             "ingest it with --replace: the earlier load is taken out"
         )
+    sections = (
+        _what_loaded,
+        _units_and_clock,
+        _orders_and_ids,
+        _file_shape,
+        _scales_and_times,
+        _columns_and_items,
+        _money,
+        _repeats_and_birthdays,
+        _quarantined,
+    )
+    return "\n".join(line for section in sections for line in section(result))
+
+
+def _what_loaded(result) -> list[str]:
+    """The counts, and the columns read (with their file columns)."""
     lines = [
         f"{result.source}: {result.file}: {result.loaded:,} loaded, {sum(result.quarantined.values()):,} quarantined of {result.lines:,} lines (batch {result.batch_id})"
     ]
@@ -42,6 +60,12 @@ def describe_ingest(result) -> str:
     ]
     if read:
         lines.append(f"  read: {', '.join(read)}")
+    return lines
+
+
+def _units_and_clock(result) -> list[str]:
+    """Money in minor units or cents, and Amplitude's UTC times."""
+    lines: list[str] = []
     zone = result.reading.time_zone or "UTC"
     names = {*result.ignored, *result.columns.values()}
     if (
@@ -70,6 +94,13 @@ def describe_ingest(result) -> str:
             f"currency is {currency}: sent in cents? --minor-units divides it by 100 (with "
             "--replace for this file)"
         )
+    return lines
+
+
+def _orders_and_ids(result) -> list[str]:
+    """Orders or event ids sent again, item lists, users known by address, updates out of
+    order."""
+    lines: list[str] = []
     column, n, orders, spread, spread_orders = result.orders_again or ("", 0, 0, 0, 0)
     if n:
         lines.append(
@@ -110,6 +141,20 @@ def describe_ingest(result) -> str:
             "person as two users; read one id in both (--map user_id=COLUMN, e.g. the customers "
             "file's Email)"
         )
+    if result.by_line_order:
+        column, ids = result.by_line_order
+        lines.append(
+            f"  warning: {ids:,} {result.source} come on several lines with different values, their "
+            f"last line not their newest by {column!r} (ignored): the later line wins, not the "
+            f"later {column}; sort the file by it, oldest first, and send it in place of this one "
+            f"with --replace-batch {result.batch_id}"
+        )
+    return lines
+
+
+def _file_shape(result) -> list[str]:
+    """A file cut short, empty or misread columns, and the words read as event types."""
+    lines: list[str] = []
     if result.cut_short and result.cut_record:
         lines.append(
             f"  warning: the file ends in the middle of its last line, quarantined as "
@@ -151,6 +196,12 @@ def describe_ingest(result) -> str:
     if result.read_as:  # built-in words (`pv`, Coveo's `click`) as much as --event-type's
         words = ", ".join(f"{w!r} as {t} {n:,}" for w, t, n in result.read_as)
         lines.append(f"  read as: {words}")
+    return lines
+
+
+def _scales_and_times(result) -> list[str]:
+    """Rating scales, the shop's clock and times on another one."""
+    lines: list[str] = []
     scale = result.reading.rating_scale
     if result.scale_remembered:  # helper-44: a stars feed read at an NPS feed's scale, unsaid
         lines.append(
@@ -184,23 +235,6 @@ def describe_ingest(result) -> str:
             "Hive's legacy type), which carry no zone: taken as shop time; Spark writes them as "
             "UTC: if so, ingest the file again with --times-utc --replace"
         )
-    if result.amount_counts:
-        largest, money = result.amount_counts
-        sent = result.columns["amount"]
-        lines.append(
-            f"  warning: amount <- {sent!r} holds whole numbers up to {largest:,} only, and "
-            f"{money!r} (ignored) holds larger ones: is {sent!r} the units bought? Then send the "
-            f"file again with --map quantity='{sent}' --map amount='{money}' (a line's money) or "
-            f"price='{money}' (a unit's), with --replace"
-        )
-    if result.by_line_order:
-        column, ids = result.by_line_order
-        lines.append(
-            f"  warning: {ids:,} {result.source} come on several lines with different values, their "
-            f"last line not their newest by {column!r} (ignored): the later line wins, not the "
-            f"later {column}; sort the file by it, oldest first, and send it in place of this one "
-            f"with --replace-batch {result.batch_id}"
-        )
     if result.late_signups:
         after, n, hours = result.late_signups
         utc = result.reading.time_zone not in (None, "UTC") and not result.reading.times_utc
@@ -224,6 +258,13 @@ def describe_ingest(result) -> str:
             "days, hours and sessions follow it, and it cannot change later; a shop on another "
             "clock starts a new warehouse with --time-zone on its first ingest"
         )
+    return lines
+
+
+def _columns_and_items(result) -> list[str]:
+    """Columns ignored or named twice, content loaded as another source, e-mail ids, unknown
+    items."""
+    lines: list[str] = []
     if result.ignored:  # a column a shop meant as its user id or city should not vanish unsaid
         lines.append(
             f"  ignored (no canonical column; --map names one): {', '.join(result.ignored)}"
@@ -261,6 +302,22 @@ def describe_ingest(result) -> str:
             f"items loaded (e.g. {missing.example!r}; the items have {missing.catalogue_example!r}"
             "): written differently in the two files (a leading zero, a prefix)? Such events get "
             "no category, brand or price from the items"
+        )
+    return lines
+
+
+def _money(result) -> list[str]:
+    """What the money says: units sent as money, order totals, currencies, guests, unpaid or
+    refunded orders, thousands separators."""
+    lines: list[str] = []
+    if result.amount_counts:
+        largest, money = result.amount_counts
+        sent = result.columns["amount"]
+        lines.append(
+            f"  warning: amount <- {sent!r} holds whole numbers up to {largest:,} only, and "
+            f"{money!r} (ignored) holds larger ones: is {sent!r} the units bought? Then send the "
+            f"file again with --map quantity='{sent}' --map amount='{money}' (a line's money) or "
+            f"price='{money}' (a unit's), with --replace"
         )
     totals, orders = result.order_totals
     if totals:
@@ -320,6 +377,13 @@ def describe_ingest(result) -> str:
                 f"digits ({n:,} value(s); {sent}): if its dots group thousands (Rp 49.000 is "
                 "forty-nine thousand), send the file again with --decimal-comma --replace"
             )
+    return lines
+
+
+def _repeats_and_birthdays(result) -> list[str]:
+    """Purchases sent twice or by two feeds, birthdays read as unknown or as serial days,
+    unpriced purchases, dates sent again."""
+    lines: list[str] = []
     n, batches = result.purchases_twice
     if n:
         lines.append(
@@ -377,119 +441,132 @@ def describe_ingest(result) -> str:
             "file sends earlier orders again, they now count twice: send it again without the "
             f"days sent before, with --replace-batch {result.batch_id}"
         )
+    return lines
+
+
+def _quarantined(result) -> list[str]:
+    """Each quarantine reason, most lines first, with its values and what to do about it."""
+    lines: list[str] = []
     for reason, n in sorted(result.quarantined.items(), key=lambda kv: -kv[1]):
         values = result.unknown.get(reason)
         named = ", ".join(f"{_clipped(v)!r} {c:,}" for v, c in values) if values else ""
         if result.unknown_more.get(reason):
             named += f", and {result.unknown_more[reason]:,} more value(s)"
         lines.append(f"  quarantined {n:,}: {reason}" + (f" ({named})" if named else ""))
-        if reason.startswith("bad_type:"):
-            column = reason.split(":", 1)[1]
-            hint = _number_hint(result, column, [v for v, _ in values or []])
-            lines += hint or (
-                _bad_type_hint(result, column, [v for v, _ in values or []])
-                if result.read == 0
-                else []
-            )
-        if reason in ("unknown_event_type", "unknown_kind") and values:
-            # helper-58: Meta Pixel's ViewContent went to quarantine with no word of the way in
-            option, words = (
-                ("--event-type", EVENT_TYPES)
-                if reason == "unknown_event_type"
-                else ("--kind", FEEDBACK_KINDS)
-            )
-            types = f"{', '.join(words[:-1])} or {words[-1]}"
+        lines += _value_hints(result, reason, n, values) + _time_hints(result, reason, n, values)
+    return lines
+
+
+def _value_hints(result, reason: str, n: int, values) -> list[str]:
+    """The way out for a reason about a value: a type, a word, a placeholder id, money."""
+    lines: list[str] = []
+    if reason.startswith("bad_type:"):
+        column = reason.split(":", 1)[1]
+        hint = _number_hint(result, column, [v for v, _ in values or []])
+        lines += hint or (
+            _bad_type_hint(result, column, [v for v, _ in values or []]) if result.read == 0 else []
+        )
+    if reason in ("unknown_event_type", "unknown_kind") and values:
+        # helper-58: Meta Pixel's ViewContent went to quarantine with no word of the way in
+        option, words = (
+            ("--event-type", EVENT_TYPES)
+            if reason == "unknown_event_type"
+            else ("--kind", FEEDBACK_KINDS)
+        )
+        types = f"{', '.join(words[:-1])} or {words[-1]}"
+        lines.append(
+            f"  map such a word with {option} '{values[0][0]}=TYPE' (TYPE: {types}; skip "
+            "leaves its lines out) and send the file again with --replace"
+        )
+    if reason == "placeholder_user_id":
+        lines.append(
+            f"  {n:,} line(s) with a user id that stands for no account (a guest checkout): "
+            "as one user they would merge strangers. To keep them, map a column that names "
+            f"each guest ({_guest_map(result)}); they are in `quarantine`"
+        )
+    if reason.startswith("lossy_id:"):
+        lines.append(
+            "  ids in scientific notation lost digits (Excel saves long numbers so, and different "
+            "ids then read alike): export that column as text and send the file again"
+        )
+    if reason in ("negative_money", "bad_quantity") and result.source == "events":
+        lines.append(  # helper-36: a refund line left its purchase counted, unsaid
+            f"  {n:,} line(s) of negative money or quantity: refunds or returns? They are not "
+            "taken off the purchases they undo, which still count; leave refunded orders out "
+            "of the feed (or send --replace-batch without them)"
+        )
+    if reason == "bad_type:rating":
+        lines.append(
+            "  ratings are whole stars, 1 to 5: a half star (4.5) or a text is no rating "
+            "(the line, its text too, is in `quarantine`)"
+        )
+    if reason == "missing_user_id" and "--map user_id=COLUMN" not in _guest_map(result):
+        lines.append(
+            f"  lines without a user id (guest orders?) load with {_guest_map(result)}, "
+            "if that column names each buyer"
+        )
+    if reason == "missing_ts" and result.read:
+        # helper-44: Nuvemshop writes an order's date and buyer on its first line only
+        # (not for user ids: anonymous page views have none either, helper-48)
+        lines.append(
+            "  an export that writes an order's date on its first line only leaves it empty "
+            "on the order's other lines: fill the column down before ingesting (a "
+            "spreadsheet's fill down, pandas' ffill)"
+        )
+    return lines
+
+
+def _time_hints(result, reason: str, n: int, values) -> list[str]:
+    """The way out for a time that did not read: the format that reads it, or what it was."""
+    lines: list[str] = []
+    if reason == "early_timestamp" and any(
+        re.fullmatch(r"(19|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])", str(v))
+        for v, _ in values or []
+    ):
+        lines.append(
+            "  these are dates written as YYYYMMDD (GA4's event_date), read as Unix seconds: "
+            "send the file again with --ts-format %Y%m%d, or map the real time column "
+            "(--map ts=event_timestamp)"
+        )
+    elif reason == "early_timestamp" and (
+        short := _ts_formats([v for v, _ in values or []], _SHORT_YEAR)
+    ):
+        # helper-57: Etsy's `01/10/24` read as the year 24
+        lines.append(
+            f"  these are dates with a two-digit year, read as years 0-99: send the file again "
+            f"with --ts-format '{short[0]}'"
+            + (f" or '{short[1]}' (day or month first? a day above 12 tells)" if short[1:] else "")
+        )
+    elif reason == "early_timestamp":
+        lines.append(
+            f"  {n:,} time(s) before 1990, which profiler does not take: a 0 or a small "
+            "number for a missing time? (lines in `quarantine`)"
+        )
+    if reason == "bad_timestamp" and result.read and result.reading.ts_format:
+        lines.append(
+            f"  check --ts-format {result.reading.ts_format!r}: {n:,} time(s) do not match it; "
+            "if it is wrong (day and month swapped?), loaded times may be wrong too: ingest "
+            "the file again with the right format and --replace"
+        )
+    if reason == "bad_timestamp" and not result.reading.ts_format:
+        fits = _ts_formats(result.bad_times, _TS_FORMATS + _SHORT_YEAR)
+        if fits:  # helper-36: the hint named a month-first format for 01/10/2019 and RFC 2822
+            said = " or ".join(repr(f) for f in fits)
             lines.append(
-                f"  map such a word with {option} '{values[0][0]}=TYPE' (TYPE: {types}; skip "
-                "leaves its lines out) and send the file again with --replace"
-            )
-        if reason == "placeholder_user_id":
-            lines.append(
-                f"  {n:,} line(s) with a user id that stands for no account (a guest checkout): "
-                "as one user they would merge strangers. To keep them, map a column that names "
-                f"each guest ({_guest_map(result)}); they are in `quarantine`"
-            )
-        if reason.startswith("lossy_id:"):
-            lines.append(
-                "  ids in scientific notation lost digits (Excel saves long numbers so, and different "
-                "ids then read alike): export that column as text and send the file again"
-            )
-        if reason in ("negative_money", "bad_quantity") and result.source == "events":
-            lines.append(  # helper-36: a refund line left its purchase counted, unsaid
-                f"  {n:,} line(s) of negative money or quantity: refunds or returns? They are not "
-                "taken off the purchases they undo, which still count; leave refunded orders out "
-                "of the feed (or send --replace-batch without them)"
-            )
-        if reason == "bad_type:rating":
-            lines.append(
-                "  ratings are whole stars, 1 to 5: a half star (4.5) or a text is no rating "
-                "(the line, its text too, is in `quarantine`)"
-            )
-        if reason == "missing_user_id" and "--map user_id=COLUMN" not in _guest_map(result):
-            lines.append(
-                f"  lines without a user id (guest orders?) load with {_guest_map(result)}, "
-                "if that column names each buyer"
-            )
-        if reason == "missing_ts" and result.read:
-            # helper-44: Nuvemshop writes an order's date and buyer on its first line only
-            # (not for user ids: anonymous page views have none either, helper-48)
-            lines.append(
-                "  an export that writes an order's date on its first line only leaves it empty "
-                "on the order's other lines: fill the column down before ingesting (a "
-                "spreadsheet's fill down, pandas' ffill)"
-            )
-        if reason == "early_timestamp" and any(
-            re.fullmatch(r"(19|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])", str(v))
-            for v, _ in values or []
-        ):
-            lines.append(
-                "  these are dates written as YYYYMMDD (GA4's event_date), read as Unix seconds: "
-                "send the file again with --ts-format %Y%m%d, or map the real time column "
-                "(--map ts=event_timestamp)"
-            )
-        elif reason == "early_timestamp" and (
-            short := _ts_formats([v for v, _ in values or []], _SHORT_YEAR)
-        ):
-            # helper-57: Etsy's `01/10/24` read as the year 24
-            lines.append(
-                f"  these are dates with a two-digit year, read as years 0-99: send the file again "
-                f"with --ts-format '{short[0]}'"
+                f"  those times read with --ts-format {said}"
                 + (
-                    f" or '{short[1]}' (day or month first? a day above 12 tells)"
-                    if short[1:]
+                    " (day or month first? a day above 12 in the file tells)"
+                    if len(fits) > 1
                     else ""
                 )
+                + ": send the file again with it and --replace"
             )
-        elif reason == "early_timestamp":
+        elif result.read == 0:
             lines.append(
-                f"  {n:,} time(s) before 1990, which profiler does not take: a 0 or a small "
-                "number for a missing time? (lines in `quarantine`)"
+                "  nothing loaded: if those times share one format, send the file again with "
+                "it, e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"
             )
-        if reason == "bad_timestamp" and result.read and result.reading.ts_format:
-            lines.append(
-                f"  check --ts-format {result.reading.ts_format!r}: {n:,} time(s) do not match it; "
-                "if it is wrong (day and month swapped?), loaded times may be wrong too: ingest "
-                "the file again with the right format and --replace"
-            )
-        if reason == "bad_timestamp" and not result.reading.ts_format:
-            fits = _ts_formats(result.bad_times, _TS_FORMATS + _SHORT_YEAR)
-            if fits:  # helper-36: the hint named a month-first format for 01/10/2019 and RFC 2822
-                said = " or ".join(repr(f) for f in fits)
-                lines.append(
-                    f"  those times read with --ts-format {said}"
-                    + (
-                        " (day or month first? a day above 12 in the file tells)"
-                        if len(fits) > 1
-                        else ""
-                    )
-                    + ": send the file again with it and --replace"
-                )
-            elif result.read == 0:
-                lines.append(
-                    "  nothing loaded: if those times share one format, send the file again with "
-                    "it, e.g. --ts-format '%m/%d/%Y %H:%M' for 12/1/2010 8:26 (lines in `quarantine`)"
-                )
-    return "\n".join(lines)
+    return lines
 
 
 # common export time formats, tried on the values a file's bad times show
