@@ -374,30 +374,20 @@ def _stage(
     return unpack_json_text(con, staged, parents) if not staged.empty else staged
 
 
-def _load(
+def _columns(
     con: duckdb.DuckDBPyConnection,
     src: Source,
     info: FileInfo,
     staged: Staged,
     mapping: Mapping[str, str],
-    pii_key: bytes,
     reading: Reading,
-    replaced: tuple[int, ...],
-) -> IngestResult:
-    """Type the staged records, then write everything for this file in one transaction."""
+) -> tuple[dict[str, str], list[str], dict[str, str], dict[str, str]]:
+    """Which file column gives each canonical column (`resolved`), the columns left unread
+    (`ignored`), the nested keys that fill an empty one (`fallbacks`), and the unread columns the
+    warnings read (`checked`); a file whose values cannot be read as sent is refused here. Fixes
+    `staged` where a value needs another reading (a JSON key, a numeric date, a split date and
+    time)."""
     file = str(info.shown_path)
-    # a feed's next file without --rating-scale reads at the scale its earlier files gave
-    # (helper-34: a day of 2-5 of 10 was read as stars)
-    remembered = (
-        _rating_scale(con) if src.name == "feedback" and reading.rating_scale is None else None
-    )
-    if remembered:
-        reading = dataclasses.replace(reading, rating_scale=remembered)
-    if staged.empty:  # an empty file is fine: a batch with no rows says it was seen
-        batch_id = _commit(con, src, info, _Stats(), None, reading, replaced)
-        return IngestResult(
-            src.name, file, batch_id, 0, 0, {}, False, reading=reading, replaced=replaced
-        )
     resolved, ignored = resolve_columns(
         src, staged.columns, mapping, file, tuple(reading.constants()), tuple(staged.paths)
     )
@@ -437,6 +427,34 @@ def _load(
     apply_fallbacks(staged, resolved, fallbacks)
     if info.format != "jsonl":
         resolved, ignored = joined_date_and_time(con, src, staged, resolved, ignored, mapping)
+    return resolved, ignored, fallbacks, checked
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    info: FileInfo,
+    staged: Staged,
+    mapping: Mapping[str, str],
+    pii_key: bytes,
+    reading: Reading,
+    replaced: tuple[int, ...],
+) -> IngestResult:
+    """Type the staged records, then write everything for this file in one transaction."""
+    file = str(info.shown_path)
+    # a feed's next file without --rating-scale reads at the scale its earlier files gave
+    # (helper-34: a day of 2-5 of 10 was read as stars)
+    remembered = (
+        _rating_scale(con) if src.name == "feedback" and reading.rating_scale is None else None
+    )
+    if remembered:
+        reading = dataclasses.replace(reading, rating_scale=remembered)
+    if staged.empty:  # an empty file is fine: a batch with no rows says it was seen
+        batch_id = _commit(con, src, info, _Stats(), None, reading, replaced)
+        return IngestResult(
+            src.name, file, batch_id, 0, 0, {}, False, reading=reading, replaced=replaced
+        )
+    resolved, ignored, fallbacks, checked = _columns(con, src, info, staged, mapping, reading)
     # personal columns, and a user id that is an e-mail address, are keyed hashes
     keyed = src.personal or sends_email_ids(con, src, staged, resolved)
     hmac = register_hmac(con, pii_key) if keyed else None
