@@ -804,7 +804,8 @@ def test_the_next_category_label_is_the_profiles_category(tmp_path: Path) -> Non
 def test_the_next_category_label_takes_the_items_newest_category(tmp_path: Path) -> None:
     """An item's category is its newest value sent, as stg_items keeps it; the label took the
     smallest of every value ever sent (helper-58: `shoes` beside the profile's `apparel.shoes`).
-    Two items files, then a cart of the item."""
+    Two items files, then a cart of the item; and one whose event sends a category of its own,
+    which wins over the item's, as in the profile (helper-93: the item's first went unnoticed)."""
     import tomllib
 
     from profiler.macros import install, load_macros
@@ -817,12 +818,16 @@ def test_the_next_category_label_takes_the_items_newest_category(tmp_path: Path)
         items.write_text(f"item_id,category_path\nX1,{path}\n")
         run_cli("ingest", "items", str(items), warehouse=wh)
     events = tmp_path / "events.csv"
-    events.write_text("user_id,event_type,ts,item_id\nu1,cart,2024-01-02 10:00:00,X1\n")
+    events.write_text(
+        "user_id,event_type,ts,item_id,category_path\nu1,cart,2024-01-02 10:00:00,X1,\n"
+        "u2,cart,2024-01-02 11:00:00,X1,Kids > Shoes\n"
+    )
     run_cli("ingest", "events", str(events), warehouse=wh)
     with duckdb.connect(str(wh)) as con:
         install(con, load_macros(REPO))  # as `profiler train` does: the label calls one
         sql = next_category_labels("wh", datetime(2024, 1, 1), 2, ("cart",), label)
-        assert con.execute(sql).fetchall() == [("u1", "apparel.shoes")]
+        got = sorted(con.execute(sql).fetchall())
+        assert got == [("u1", "apparel.shoes"), ("u2", "kids.shoes")]
 
 
 def test_a_purchases_only_feed_trains_scores_and_beats_recency(tmp_path: Path) -> None:
