@@ -17,6 +17,7 @@ reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`)
 - `lossy_id:<column>`: an id written in scientific notation (`2.10381E+18`, as Excel saves long
   numbers), whose dropped digits would merge different ids
 - a line of empty fields only (`,,,,`, as spreadsheets save blank rows) is an `empty_line` too
+- `repeated_header`: a line that repeats the header's names (files joined with `cat`)
 - `negative_money`, `bad_quantity` (< 0: returns are not purchases), `bad_rating` (outside 1-5)
 """
 
@@ -72,6 +73,7 @@ REASONS = (
     "bad_quantity",
     "bad_rating",
     "repeated_event_id",
+    "repeated_header",
 )
 
 
@@ -235,7 +237,9 @@ def _column_levels(
     else:
         kept = f"CASE WHEN {null_word(v)} THEN NULL ELSE {v} END" if words else v
         final = whole_id(p) if col.name.endswith("_id") else p
-        if col.name.endswith("_id") and native is None:  # Excel's 2.10381E+18 (text files)
+        # Excel's 2.10381E+18, in a text file or a Parquet text column (helper-97: a Parquet
+        # VARCHAR column of them loaded, 6 category ids as 2)
+        if col.name.endswith("_id") and native in (None, "VARCHAR"):
             lossy = f"(contains({p}, 'E+') OR contains({p}, 'e+')) AND regexp_full_match({p}, '{LOSSY_ID}')"
             lv.checks.append((lossy, f"lossy_id:{col.name}"))
         if col.name == "user_id" and lv.hmac:  # an address as the id: personal, so pseudonymised
@@ -396,6 +400,12 @@ def typed_query(
     if sent and source.key in resolved:  # a spreadsheet's blank row (`,,,,`): an empty line
         blank = " AND ".join(f"{v} IS NULL" for v in [f"__v_{source.key}", *sent])
         whens = f"WHEN {blank} THEN 'empty_line' {whens}"
+    if sent:  # the header again (daily files joined with `cat`; helper-97: a user 'user_id')
+        header = " AND ".join(
+            f"lower(trim(CAST({v} AS VARCHAR))) = {quote_literal(resolved[v[4:]].strip().lower())}"
+            for v in sent
+        )
+        whens = f"WHEN {header} THEN 'repeated_header' {whens}"
     outs = ", ".join(
         f"{_output_sql(source, c.name)} AS {quote_ident(c.name)}" for c in source.columns
     )

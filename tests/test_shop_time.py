@@ -106,6 +106,14 @@ def test_each_form_of_time_lands_on_the_shops_clock(tmp_path: Path) -> None:
     assert rows(warehouse, "SELECT ts FROM raw_events WHERE user_id = 'q'") == [
         (datetime(2019, 12, 1, 11),)
     ]
+    # and so are UTC times read with --ts-format (a US export of Snowplow's times)
+    us = tmp_path / "us.csv"
+    us.write_text("user_id,event_type,ts\nr,view,10/01/2019 10:00\nr,cart,12/01/2019 10:00\n")
+    run_cli("ingest", "events", str(us), "--ts-format", "%m/%d/%Y %H:%M", "--times-utc",
+            warehouse=warehouse)  # fmt: skip
+    assert rows(warehouse, "SELECT ts FROM raw_events WHERE user_id = 'r' ORDER BY ts") == [
+        (datetime(2019, 10, 1, 12),), (datetime(2019, 12, 1, 11),)
+    ]  # fmt: skip
 
 
 def test_one_zone_per_warehouse(tmp_path: Path) -> None:
