@@ -260,8 +260,13 @@ def test_watch_takes_every_file_and_overwrites_none(tmp_path: Path) -> None:
     ]
     reason = (events / "_rejected" / "orders.xlsx.reason.txt").read_text()
     assert "unknown file type .xlsx" in reason and "rejected" in out
+    # a third under the name overwrites neither (helper-97: an `if` for the `while` went unseen)
+    (events / "day.csv").write_text("\n".join([lines[0], *lines[251:301]]) + "\n")
+    run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    kept = sorted(p.name for p in (events / "_loaded").iterdir())
+    assert kept == ["day.2.csv", "day.3.csv", "day.csv", "more.tsv"]
     with duckdb.connect(str(wh), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (250,)
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (300,)
 
 
 def test_watch_reads_a_partitioned_export_and_archives_each_part_beside_it(tmp_path: Path) -> None:
