@@ -3550,3 +3550,43 @@ def test_a_file_of_another_source_is_refused_with_the_right_command(tmp_path):
     with duckdb.connect(str(wh), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_users").fetchone() == (0,)
         assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (0,)
+
+
+def test_the_edges_of_each_value_rule(con, tmp_path):
+    """Each rule at its edge, on REES46's first line varied one value at a time (helper-97's
+    mutants: each edge moved went unnoticed): `anonymous` is no account, `unknown` and MySQL's
+    zero date are no value, a purchase of quantity 0 loads, half a unit of money below 0 is
+    negative, a time more than a day ahead is in the future and one within it is not, and an id
+    a float column wrote with a fraction is no whole id."""
+    head, line = REES46.read_text().splitlines()[:2]
+    ahead = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S")
+    near = (datetime.now(UTC) + timedelta(hours=12)).strftime("%Y-%m-%d %H:%M:%S")
+
+    def varied(**values: str) -> str:
+        row = dict(zip(head.split(","), line.split(","), strict=True)) | values
+        return ",".join(row.values())
+
+    body = [
+        varied(user_id="anonymous"),  # placeholder_user_id
+        varied(user_id="Anonymous", event_time="2019-10-01 00:00:01 UTC"),  # any case
+        varied(brand="unknown", event_time="2019-10-01 00:00:02 UTC"),  # loads, brand NULL
+        varied(event_time="0000-00-00 00:00:00"),  # missing_ts
+        varied(price="-0.5", event_type="purchase"),  # negative_money
+        varied(event_time=ahead),  # future_timestamp
+        varied(event_time=near, user_id="541312141"),  # loads
+        varied(user_id="541312140.5", event_time="2019-10-01 00:00:03 UTC"),  # loads as sent
+    ]
+    got = ingest(
+        con, "events", write(tmp_path / "edges.csv", "\n".join([head, *body])), pii_key=KEY
+    )
+    assert got.quarantined == {
+        "placeholder_user_id": 2,
+        "missing_ts": 1,
+        "negative_money": 1,
+        "future_timestamp": 1,
+    }
+    assert rows(con, "SELECT user_id, brand FROM raw_events ORDER BY ts") == [
+        ("541312140", None),
+        ("541312140.5", "shiseido"),
+        ("541312141", "shiseido"),
+    ]
