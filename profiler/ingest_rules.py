@@ -401,9 +401,11 @@ def typed_query(
         blank = " AND ".join(f"{v} IS NULL" for v in [f"__v_{source.key}", *sent])
         whens = f"WHEN {blank} THEN 'empty_line' {whens}"
     if sent:  # the header again (daily files joined with `cat`; helper-97: a user 'user_id')
-        header = " AND ".join(
-            f"lower(trim(CAST({v} AS VARCHAR))) = {quote_literal(resolved[v[4:]].strip().lower())}"
-            for v in sent
+        names = {v: resolved[v[4:]].strip() for v in sent}  # `v`s are trimmed: the length first,
+        header = " AND ".join(  # which spares nearly every line the lower() (0.4 s at 10M)
+            f"strlen(CAST({v} AS VARCHAR)) = {len(name.encode())} "
+            f"AND lower(CAST({v} AS VARCHAR)) = {quote_literal(name.lower())}"
+            for v, name in names.items()
         )
         whens = f"WHEN {header} THEN 'repeated_header' {whens}"
     outs = ", ".join(
