@@ -121,7 +121,8 @@ def spark_problems(sql: str, macros: set[str]) -> list[str]:
     """What keeps `sql` (DuckDB's) from running on Spark once sqlglot transpiles it: what sqlglot
     cannot write for Spark, and what it would pass on as written, though Spark lacks it: a
     function sqlglot does not know (DuckDB's own, not a project macro), an ordered `list()`, a
-    `date_diff` on a raw timestamp (DuckDB counts boundaries, Spark elapsed units)."""
+    `UNION ... BY NAME`, a `date_diff` on a raw timestamp (DuckDB counts boundaries, Spark
+    elapsed units)."""
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ErrorLevel, UnsupportedError
@@ -140,6 +141,7 @@ def spark_problems(sql: str, macros: set[str]) -> list[str]:
     problems += [
         f"ordered {a.sql('duckdb')}" for a in tree.find_all(exp.ArrayAgg) if a.find(exp.Order)
     ]
+    problems += ["UNION BY NAME" for u in tree.find_all(exp.Union) if u.args.get("by_name")]
     problems += [
         f"date_diff on the timestamp {c.sql('duckdb')}"
         for d in tree.find_all(exp.DateDiff)
@@ -152,7 +154,8 @@ def spark_problems(sql: str, macros: set[str]) -> list[str]:
 def test_the_models_and_macros_stay_portable_to_spark_sql() -> None:
     """GUIDE: models stay transpilable by sqlglot to Spark SQL, so a shop that outgrows one
     machine can run them on Spark. user_recommendations ranked with DuckDB's top-N aggregate
-    `max(key, n)` and `generate_subscripts` (sqlglot refuses the one, passes the other on)."""
+    `max(key, n)`, `generate_subscripts` and `UNION ALL BY NAME` (sqlglot refuses the first,
+    passes the others on as written)."""
     from conftest import REPO
 
     from profiler.macros import load_macros
@@ -168,11 +171,12 @@ def test_the_models_and_macros_stay_portable_to_spark_sql() -> None:
     # the check finds what it is for
     assert spark_problems(
         "SELECT max(k, 3), list(x ORDER BY y), list_slice(l, 1, 2), date_diff('day', ts, t0) "
-        "FROM t",
+        "FROM t UNION ALL BY NAME SELECT 1 AS k",
         names,
     ) == [
         "Argument 'count' is not supported for expression 'Max' when targeting Spark.",
         "list_slice(): not Spark's",
         "ordered ARRAY_AGG(x ORDER BY y)",
+        "UNION BY NAME",
         "date_diff on the timestamp ts",
     ]

@@ -284,8 +284,16 @@ candidates AS (
         o.segment_relative
     FROM (SELECT * FROM recent_ranked WHERE proposed_elsewhere) AS c
     FULL JOIN others AS o ON o.user_id = c.user_id AND o.position = c.position
-    UNION ALL BY NAME
-    SELECT user_id, position, relative AS recent_relative, recent_code
+    UNION ALL
+    SELECT
+        user_id,
+        position,
+        NULL AS segment_source,
+        relative AS recent_relative,
+        recent_code,
+        NULL AS category_part,
+        NULL AS brand_part,
+        NULL AS segment_relative
     FROM recent_ranked
     WHERE NOT proposed_elsewhere
 ),
