@@ -292,6 +292,15 @@ _DATA_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$|^\d{4}-\d{2}-\d{2}")
 TIME_OF_DAY = r"\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?(\s*[AaPp]\.?[Mm]\.?)?"  # 10:00, 8:26:03, 9:05 PM
 
 
+JOINED = " + "  # the name of a date and a time column read as one: `date + time`
+
+
+def header_text(file_column: str) -> str:
+    """What a line repeating the header holds for this file column (`ingest_rules`): its name;
+    for a date and a time column read as one, the two names joined as their values are."""
+    return " ".join(part.strip() for part in file_column.split(JOINED)).strip()
+
+
 def joined_date_and_time(
     con: duckdb.DuckDBPyConnection,
     source: Source,
@@ -324,16 +333,19 @@ def joined_date_and_time(
         time_of_day = f"CAST({t} AS VARCHAR)"
     elif time_native in (None, "VARCHAR"):
         clock = f"regexp_full_match(trim({t}), {quote_literal(TIME_OF_DAY)})"
+        # the header again (files joined with `cat`) is no time (helper-99: the join was
+        # dropped and every line quarantined): `typed_query` quarantines it
+        header = f"lower(trim({t})) = {quote_literal(time_column.strip().lower())}"
         ((all_clocks,),) = con.execute(  # every time given is a time of day
-            f"SELECT coalesce(bool_and(nullif(trim({t}), '') IS NULL OR {clock}), true) "
-            f"FROM {staged.relation}"
+            f"SELECT coalesce(bool_and(nullif(trim({t}), '') IS NULL OR {clock} OR {header}), "
+            f"true) FROM {staged.relation}"
         ).fetchall()  # all: a result left open blocks the connection's next statement
         if not all_clocks:
             return resolved, ignored
         time_of_day = f"trim({t})"
     else:
         return resolved, ignored
-    joined = f"{date_column} + {time_column}"
+    joined = f"{date_column}{JOINED}{time_column}"
     # a day and no time of day is a date (see stg_date_only_events)
     staged.values[joined] = (
         f"CASE WHEN nullif(trim(CAST({t} AS VARCHAR)), '') IS NULL THEN {day} "

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from profiler.ingest_columns import Staged
+from profiler.ingest_columns import Staged, header_text
 from profiler.ingest_options import AS_SENT, SKIP, VOCABULARIES, Reading
 from profiler.ingest_values import (
     FREE_TEXT,
@@ -401,7 +401,7 @@ def typed_query(
         blank = " AND ".join(f"{v} IS NULL" for v in [f"__v_{source.key}", *sent])
         whens = f"WHEN {blank} THEN 'empty_line' {whens}"
     if sent:  # the header again (daily files joined with `cat`; helper-97: a user 'user_id')
-        names = {v: resolved[v[4:]].strip() for v in sent}  # `v`s are trimmed: the length first,
+        names = {v: header_text(resolved[v[4:]]) for v in sent}  # `v`s are trimmed: the length,
         header = " AND ".join(  # which spares nearly every line the lower() (0.4 s at 10M)
             f"strlen(CAST({v} AS VARCHAR)) = {len(name.encode())} "
             f"AND lower(CAST({v} AS VARCHAR)) = {quote_literal(name.lower())}"

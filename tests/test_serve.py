@@ -1181,8 +1181,8 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
     # whole clause (helper-81: one was cut inside its parentheses)
     assert re.search(r"rfm_frequency\s+1\s+purchase days minus one \(repeat purchase", out), out
     # a NULL's line says when the column is NULL (helper-98: "year of birth" said nothing)
-    assert re.search(r"birth_year\s+-\s+NULL when unknown, outside 1900..2030, or not regis", out)
-    assert re.search(r"avg_rating\s+-\s+NULL without ratings", out), out
+    assert re.search(r"birth_year\s+-\s+year of birth; NULL when unknown, outside 1900..2030", out)
+    assert re.search(r"avg_rating\s+-\s+mean rating; NULL without ratings", out), out
     from profiler.serve.show import _what_each_says
     from profiler.settings import load_settings
 

@@ -201,9 +201,10 @@ def _what_each_says(settings: Settings) -> dict[str, str]:
 
 
 def _what_null_says(settings: Settings) -> dict[str, str]:
-    """Each profile column's clause saying when it is NULL (`NULL without purchases`), for the
-    lines whose value is NULL (helper-98: `birth_year -` beside "year of birth" said nothing of
-    why); the columns whose first clause says it, or no clause, have none."""
+    """Each profile column's first clause and the clause saying when it is NULL (`NULL without
+    purchases`), for the lines whose value is NULL (helper-98: `birth_year -` beside "year of
+    birth" said nothing of why); the columns whose first clause says it, or no clause, have
+    none."""
     from profiler.project import load_project
 
     profile = load_project(settings.project_dir).get("user_profile")
@@ -212,7 +213,7 @@ def _what_null_says(settings: Settings) -> dict[str, str]:
         first, *rest = _clauses(doc)
         null = next((c for c in rest if "NULL" in c), None)
         if null and "NULL" not in first:
-            said[name] = null
+            said[name] = f"{first}; {null}"
     return said
 
 
@@ -285,9 +286,20 @@ def _why_absent(con, user_id: str) -> str:
         )
     bots = _query(con, "SELECT count(*) FROM stg_bot_bursts WHERE user_id = ?", [user_id])
     if bots and bots[1][0][0]:
+        later = [  # a registration or feedback before the as-of would have given it a row
+            what
+            for what, table in (("registration", "raw_users"), ("feedback", "raw_feedback"))
+            if (got := _query(con, f"SELECT count(*) FROM {table} WHERE user_id = ?", [user_id]))
+            and got[1][0][0]
+        ]
         return (
             f": its events are browsing on {bots[1][0][0]} bot-like day(s), left out of the "
-            "profile (stg_bot_bursts says why), and it never registered or sent feedback"
+            "profile (stg_bot_bursts says why), and "
+            + (
+                f"its {' and '.join(later)} came after the profile's as-of {_fmt(built)}"
+                if later
+                else "it never registered or sent feedback"
+            )
         )
     return ""
 
