@@ -3558,9 +3558,9 @@ def test_a_file_of_another_source_is_refused_with_the_right_command(tmp_path):
 def test_the_edges_of_each_value_rule(con, tmp_path):
     """Each rule at its edge, on REES46's first line varied one value at a time (helper-97's
     mutants: each edge moved went unnoticed): `anonymous` is no account, `unknown` and MySQL's
-    zero date are no value, a purchase of quantity 0 loads, half a unit of money below 0 is
-    negative, a time more than a day ahead is in the future and one within it is not, and an id
-    a float column wrote with a fraction is no whole id."""
+    zero date are no value, half a unit of money below 0 is negative, a time more than a day
+    ahead is in the future and one within it is not, and an id a float column wrote with a
+    fraction is no whole id."""
     head, line = REES46.read_text().splitlines()[:2]
     ahead = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S")
     near = (datetime.now(UTC) + timedelta(hours=12)).strftime("%Y-%m-%d %H:%M:%S")
