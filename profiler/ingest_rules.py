@@ -15,7 +15,7 @@ reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`)
 - `bad_type:<column>`: a number that does not parse (or an integer column with a fraction), or a
   JSON object or array where a value is expected
 - `lossy_id:<column>`: an id written in scientific notation (`2.10381E+18`, as Excel saves long
-  numbers), whose dropped digits would merge different ids
+  numbers), or a float column's past 2^53, whose dropped digits would merge different ids
 - a line of empty fields only (`,,,,`, as spreadsheets save blank rows) is an `empty_line` too
 - `repeated_header`: a line that repeats the header's names (files joined with `cat`)
 - `negative_money`, `bad_quantity` (< 0: returns are not purchases), `bad_rating` (outside 1-5)
@@ -242,6 +242,11 @@ def _column_levels(
         if col.name.endswith("_id") and native in (None, "VARCHAR"):
             lossy = f"(contains({p}, 'E+') OR contains({p}, 'e+')) AND regexp_full_match({p}, '{LOSSY_ID}')"
             lv.checks.append((lossy, f"lossy_id:{col.name}"))
+        if col.name.endswith("_id") and native in ("DOUBLE", "FLOAT"):  # pandas' ids with gaps
+            # past 2^53 (a float's 2^24) neighbouring whole numbers read alike: digits were lost
+            # (helper-99: 19-digit category ids stored as 2.0530135556318828e+18)
+            bound = 2**53 if native == "DOUBLE" else 2**24
+            lv.checks.append((f"abs(TRY_CAST({v} AS DOUBLE)) >= {bound}", f"lossy_id:{col.name}"))
         if col.name == "user_id" and lv.hmac:  # an address as the id: personal, so pseudonymised
             final = f"CASE WHEN {email_sql(p)} THEN {lv.hmac}({normalise_sql('email', p)}) ELSE {final} END"
         if col.name == "session_id":  # Amplitude's -1: the event belongs to no session
