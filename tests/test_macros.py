@@ -33,6 +33,15 @@ def project(root: Path, macro: str) -> Path:
     return root
 
 
+def _built(root: Path, tmp_path: Path, events: str) -> Path:
+    """A warehouse of these events, ingested and built with the project at `root`."""
+    path, wh = tmp_path / "events.csv", tmp_path / "wh.duckdb"
+    path.write_text(events)
+    run_cli("ingest", "events", str(path), warehouse=wh, project=root)
+    run_cli("build", warehouse=wh, project=root)
+    return wh
+
+
 def test_a_macro_is_installed_and_its_edit_rebuilds_only_its_callers(tmp_path: Path) -> None:
     root = project(tmp_path / "p", "-- loud\nCREATE MACRO shout(x) AS upper(x);\n")
     wh = tmp_path / "wh.duckdb"
@@ -165,13 +174,11 @@ def test_macros_keep_their_strings_call_each_other_and_are_repaired(tmp_path: Pa
         "-- kind: table\n-- the categories are shout(category_path) elsewhere, not here\n"
         "SELECT user_id, count(*) AS events FROM raw_events GROUP BY user_id\n"
     )
-    events = tmp_path / "events.csv"
-    events.write_text(
-        "user_id,ts,event_type,category_path\nu1,2024-01-01 10:00:00,view,Garden  Tools\n"
+    wh = _built(
+        root,
+        tmp_path,
+        "user_id,ts,event_type,category_path\nu1,2024-01-01 10:00:00,view,Garden  Tools\n",
     )
-    wh = tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(events), warehouse=wh, project=root)
-    run_cli("build", warehouse=wh, project=root)
 
     def categories() -> list:
         with duckdb.connect(str(wh), read_only=True) as con:
@@ -246,11 +253,7 @@ def test_editing_a_macro_another_one_calls_rebuilds_the_models_calling_that_one(
     `shout` gives, so the model's fingerprint holds `squash` too: it rebuilds and shows the new rule."""
     root = project(tmp_path / "p", "CREATE MACRO shout(x) AS squash(upper(x));\n")
     (root / "macros" / "squash.sql").write_text("CREATE MACRO squash(x) AS replace(x, ' ', '');\n")
-    events = tmp_path / "events.csv"
-    events.write_text(EVENTS)
-    wh = tmp_path / "wh.duckdb"
-    run_cli("ingest", "events", str(events), warehouse=wh, project=root)
-    run_cli("build", warehouse=wh, project=root)
+    wh = _built(root, tmp_path, EVENTS)
 
     def categories() -> list:
         with duckdb.connect(str(wh), read_only=True) as con:

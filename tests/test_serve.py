@@ -1186,7 +1186,7 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
     from profiler.serve.show import _what_each_says
     from profiler.settings import load_settings
 
-    said = _what_each_says(load_settings(REPO))
+    said, _ = _what_each_says(load_settings(REPO))
     assert len(said) > 100 and all(t.count("(") == t.count(")") for t in said.values())
     assert out.splitlines()[0].endswith(" (ADA.QUILL@example.com)")
     with duckdb.connect(str(wh), read_only=True) as con:

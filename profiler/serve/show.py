@@ -124,7 +124,7 @@ def show_user(settings: Settings, user_id: str, console) -> None:
         history = _history(con, user_id)
         extras = _serving_parts(con, settings, user_id)
     dims = column_dimensions(settings)
-    said, null = _what_each_says(settings), _what_null_says(settings)
+    said, null = _what_each_says(settings)
     groups: dict[str, list[tuple[str, object]]] = {}
     for name, value in zip(names, row, strict=True):
         groups.setdefault(dims.get(name, "other"), []).append((name, value))
@@ -188,33 +188,23 @@ def show_user(settings: Settings, user_id: str, console) -> None:
 HISTORY_LINES = 10  # the first version, then the newest changes up to this many
 
 
-def _what_each_says(settings: Settings) -> dict[str, str]:
+def _what_each_says(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
     """Each profile column's description up to its first `;`, from user_profile's header
     (helper-80: `rfm_frequency 0` beside `purchases_lifetime 3`, `top_weekday 4` and
-    `purchase_cycle_days 30` needed the docs to be read right)."""
+    `purchase_cycle_days 30` needed the docs to be read right); and, for the lines whose value is
+    NULL, that clause and the one saying when it is NULL (helper-98: `birth_year -` beside "year
+    of birth" said nothing of why), where a later clause says it."""
     from profiler.project import load_project
 
     profile = load_project(settings.project_dir).get("user_profile")
-    if profile is None:
-        return {}
-    return {name: _clauses(doc)[0] for name, doc in profile.columns.items()}
-
-
-def _what_null_says(settings: Settings) -> dict[str, str]:
-    """Each profile column's first clause and the clause saying when it is NULL (`NULL without
-    purchases`), for the lines whose value is NULL (helper-98: `birth_year -` beside "year of
-    birth" said nothing of why); the columns whose first clause says it, or no clause, have
-    none."""
-    from profiler.project import load_project
-
-    profile = load_project(settings.project_dir).get("user_profile")
-    said = {}
+    said, when_null = {}, {}
     for name, doc in profile.columns.items() if profile else ():
         first, *rest = _clauses(doc)
+        said[name] = first
         null = next((c for c in rest if "NULL" in c), None)
         if null and "NULL" not in first:
-            said[name] = f"{first}; {null}"
-    return said
+            when_null[name] = f"{first}; {null}"
+    return said, when_null
 
 
 def _clauses(doc: str) -> list[str]:
