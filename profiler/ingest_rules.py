@@ -15,7 +15,8 @@ reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`)
 - `bad_type:<column>`: a number that does not parse (or an integer column with a fraction), or a
   JSON object or array where a value is expected
 - `lossy_id:<column>`: an id written in scientific notation (`2.10381E+18`, as Excel saves long
-  numbers), or a float column's past 2^53, whose dropped digits would merge different ids
+  numbers), or a float column's (or JSON float's) past 2^53, whose dropped digits would merge
+  different ids
 - a line of empty fields only (`,,,,`, as spreadsheets save blank rows) is an `empty_line` too
 - `repeated_header`: a line that repeats the header's names (files joined with `cat`)
 - `negative_money`, `bad_quantity` (< 0: returns are not purchases), `bad_rating` (outside 1-5)

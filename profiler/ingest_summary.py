@@ -486,8 +486,9 @@ def _value_hints(result, reason: str, n: int, values) -> list[str]:
         )
     if reason.startswith("lossy_id:"):
         lines.append(
-            "  ids in scientific notation lost digits (Excel saves long numbers so, and different "
-            "ids then read alike): export that column as text and send the file again"
+            "  ids in scientific notation or past a float's 2^53 lost digits (Excel and pandas "
+            "save long numbers so, and different ids then read alike): export that column as "
+            "text (in JSON, a string) and send the file again"
         )
     if reason in ("negative_money", "bad_quantity") and result.source == "events":
         lines.append(  # helper-36: a refund line left its purchase counted, unsaid

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import gzip
 import hashlib
+import json
 import os
 import re
 import stat
@@ -2533,6 +2534,17 @@ def test_what_spreadsheets_do_to_a_file_is_named(con, tmp_path):
         f"CAST(user_id AS DOUBLE) AS user_id) FROM read_csv('{REES46}') LIMIT 5) TO '{doubles}'"
     )
     assert ingest(con, "events", doubles, pii_key=KEY).quarantined == {"lossy_id:category_id": 5}
+    # JSON lines of numbers: in scientific notation (or any float past 2^53) digits are gone
+    # (helper-99: 2.05301e+18 loaded as 2053010000000000000); 19 digits as sent, or a string, stay
+    keys = head.split(",")
+    numbers = [excel[0][0], excel[1][0], rows[2][3], f'"{rows[3][3]}"', rows[4][3]]
+    jsonl = [
+        json.dumps({**dict(zip(keys, r, strict=True)), "category_id": "@"}).replace('"@"', n)
+        for r, n in zip(rows, numbers, strict=True)
+    ]
+    result = ingest(con, "events", write(tmp_path / "e.jsonl", "\n".join(jsonl)), pii_key=KEY)
+    assert result.quarantined == {"lossy_id:category_id": 2}, describe_ingest(result)
+    assert result.loaded == 3 and "(in JSON, a string)" in describe_ingest(result)
     small = doubles.with_name("small.parquet")
     duckdb.execute(
         f"COPY (SELECT * REPLACE (CAST(category_id % 1000 AS DOUBLE) AS category_id) "
