@@ -40,7 +40,7 @@ def take_out(
     as batch `replaced[0]`: their raw and quarantine rows go, and that batch's row, written anew;
     another load of the same content (if any) keeps its row, marked superseded. The file keeps
     its batch id, so a newer users or items file still wins over it, and the histories see the
-    corrected times of the batches they were built from (`build._history_plan` takes back a
+    corrected times of the batches they were built from (`build_model._history_plan` takes back a
     history stamped after them). Rows that left raw leave no trace the planner could slice by,
     so every other model forgets its state and the next build recomputes it in full; the data's
     lineage is new, so no classifier trained on them is reused, and the scores of as-ofs that saw
@@ -67,7 +67,7 @@ def take_out(
     )
     new_lineage(con)  # models trained on the rows that left are not reused
     # the source's suite validates the whole table at the next build: the new rows may carry the
-    # batch id of rows it passed before (`build._gate_sources`)
+    # batch id of rows it passed before (`source_gate.gate_sources`)
     con.execute(
         f"DELETE FROM {SCHEMA}.settings WHERE name IN (?, ?)",
         [f"gated:{src.table}", f"refused:{src.table}"],

@@ -56,7 +56,7 @@ class BuildPrinter:
             self.console.print(indented, soft_wrap=True, style=style, markup=False)
 
     def summary(self, con, run: RunResults, warehouse: Path, as_of_given: bool = False) -> None:
-        from profiler.build import PAST_AS_OF
+        from profiler.build_model import PAST_AS_OF
 
         # a source's suite is said apart, not counted as a model (helper-81: 25 of 24 models)
         models = [r for r in run.results if r.kind != "source"]

@@ -317,7 +317,7 @@ def data_arrived_between(
 
 # A load taken out by `ingest --replace` fed every history change stamped from its first time on
 # (or, for users and items, since the data before it): the next build that merges a history
-# takes those back (`build._history_plan`), then forgets the mark.
+# takes those back (`build_model._history_plan`), then forgets the mark.
 _STALE = "history_stale_from:"
 
 
