@@ -108,7 +108,7 @@
 --   rating_trend: mean rating of the last 30 days minus the mean before them (positive = improving); NULL unless both periods have ratings
 --   complaints: complaints ever
 --   complaints_90d: complaints over the as-of day and the 89 days before it
---   complaint_rate: complaints per purchase day (an order proxy; above 1 when the complaints outnumber the purchase days); NULL without purchases (loyalty_score then counts any complaint as a rate of 1)
+--   complaint_rate: complaints per purchase day (an order proxy; above 1 when the complaints outnumber the purchase days); NULL without purchases (loyalty_score then counts any complaint as a rate of 1); 0 for every buyer of a shop that sends no feedback, where complaints are unknown rather than absent
 --   reviews: reviews written
 --   likes: likes given
 --   shares: shares
