@@ -27,6 +27,7 @@ import duckdb
 from profiler.errors import ProfilerError
 from profiler.ingest_checks import (
     UNREAD,
+    PaddedIds,
     UnknownItems,
     amount_like_quantity,
     bad_times,
@@ -36,10 +37,12 @@ from profiler.ingest_checks import (
     cut_short,
     dated_again_count,
     empty_columns,
+    gender_codes,
     guest_columns,
     ids_by_address,
     itemless_purchases,
     order_totals_on_lines,
+    padded_ids,
     product_strings,
     purchase_words_together,
     purchases_resent,
@@ -145,9 +148,11 @@ class IngestResult:
     read_as: list[tuple[str, str, int]] = field(default_factory=list)
     # events' item ids the catalogue lacks, when most of them do (ids written differently?)
     unknown_items: UnknownItems | None = None
+    padded_ids: PaddedIds | None = None
     # the file's purchases, when none of them has an amount or a price
     unpriced: int = 0
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
+    gender_codes: list[tuple[str, int]] = field(default_factory=list)  # (code, users)
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
     purchases_resent: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_resent`
@@ -518,6 +523,7 @@ def _load(
         header_copies=staged.copies,
         dated_again=dated_again, replaced=replaced,
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
+        padded_ids=padded_ids(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
         by_address=ids_by_address(con, src, TYPED, resolved) if stats.loaded else (0, 0),
         late_signups=signups_after_events(con, src, TYPED)
@@ -544,6 +550,7 @@ def _load(
         repeated_ids=kept.repeated_ids,
         orders_again=kept.orders_again,
         serial_birthdays=kept.serial_birthdays,
+        gender_codes=gender_codes(con, src, TYPED) if stats.loaded else [],
         yearless_birthdays=kept.yearless_birthdays,
         purchases_twice=twice,
         purchases_resent=resent,

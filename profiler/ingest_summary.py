@@ -294,6 +294,15 @@ def _columns_and_items(result) -> list[str]:
             f"  {result.email_ids:,} line(s) had an e-mail address as the user id: stored as its "
             "pseudonym, like the users' email column (`profiler show ADDRESS` finds the user)"
         )
+    padded = result.padded_ids
+    if padded:  # helper-101: Ta Feng's 01104905 in its events, 1104905 in a users file
+        lines.append(
+            f"  warning: {padded.found:,} of this file's {padded.of:,} user ids match ids in "
+            f"{padded.table} only with leading zeros added or cut ({padded.example!r} here, "
+            f"{padded.loaded_as!r} there): the same people written two ways (a spreadsheet or a "
+            "number column drops leading zeros)? Each way is a profile of its own: write the ids "
+            f"one way in both feeds and send the corrected file with --replace-batch {result.batch_id}"
+        )
     missing = result.unknown_items
     if missing:
         whose = "these events'" if missing.this_file else "the events' (all loaded)"
@@ -419,6 +428,14 @@ def _repeats_and_birthdays(result) -> list[str]:
             + "): the profile reads their birth years as unknown (six digits are read as YYMMDD "
             "or DDMMYY only where one pair can only be a year)"
         )
+    if result.gender_codes:
+        lines.append(
+            "  note: gender codes read as ISO 5218, 1 male, 2 female, 0 and 9 unknown ("
+            + ", ".join(f"{code!r} {n:,}" for code, n in result.gender_codes)
+            + "); if this feed's codes mean otherwise (Tmall's user_info: 0 female, 1 male, 2 "
+            "unknown), recode them to words (f, m) and send the file again with --replace-batch "
+            f"{result.batch_id}"
+        )
     if result.serial_birthdays:
         n, sent = result.serial_birthdays
         day = date(1899, 12, 30) + timedelta(days=int(float(sent)))
@@ -537,6 +554,20 @@ def _time_hints(result, reason: str, n: int, values) -> list[str]:
             f"  these are dates with a two-digit year, read as years 0-99: send the file again "
             f"with --ts-format '{short[0]}'"
             + (f" or '{short[1]}' (day or month first? a day above 12 tells)" if short[1:] else "")
+        )
+    elif (
+        reason == "early_timestamp"
+        and values
+        and all(
+            re.fullmatch(r"0?[1-9](0[1-9]|[12]\d|3[01])|1[0-2](0[1-9]|[12]\d|3[01])", str(v))
+            for v, _ in values
+        )
+    ):
+        # helper-101: Tmall's time_stamp `1111` (11 November, no year) was called a missing time
+        lines.append(
+            "  these look like a month and day without a year (Tmall's time_stamp: 1111 is 11 "
+            "November), read as Unix seconds: add the year before ingest (DuckDB: "
+            "strftime(make_date(2015, time_stamp // 100, time_stamp % 100), '%Y-%m-%d'))"
         )
     elif reason == "early_timestamp":
         lines.append(

@@ -2847,6 +2847,56 @@ def test_ga4_event_date_reads_with_a_format_and_is_named_without_one(con, tmp_pa
     assert rows(con, "SELECT DISTINCT ts FROM raw_events") == [(datetime(2019, 10, 1),)]
 
 
+def test_tmall_month_and_day_without_a_year_are_named(con, tmp_path):
+    """Tmall's user_log_format1 writes time_stamp as month and day without a year (`829`,
+    `1111`); read as Unix seconds, the hint asked whether they were missing times (helper-101).
+    Taobao's first lines in Tmall's columns; once the year is added they load."""
+    lines = TAOBAO.read_text().splitlines()[1:60]
+    codes = {"pv": 0, "cart": 1, "buy": 2, "fav": 3}
+    days = ("829", "1111", "511", "1001", "0615")
+    body = "user_id,item_id,cat_id,seller_id,brand_id,time_stamp,action_type\n" + "".join(
+        f"{u},{i},{c},{n % 7},{n % 5},{days[n % 5]},{codes[b]}\n"
+        for n, (u, i, c, b, _) in enumerate(line.split(",") for line in lines)
+    )
+    reading = Reading(
+        values=tuple(
+            ("event_type", k, v)
+            for k, v in (("0", "view"), ("1", "cart"), ("2", "purchase"), ("3", "fav"))
+        )
+    )
+    bare = ingest(con, "events", write(tmp_path / "user_log_format1.csv", body), pii_key=KEY,
+                  reading=reading)  # fmt: skip
+    assert bare.quarantined == {"early_timestamp": len(lines)}
+    said = describe_ingest(bare)
+    assert "a month and day without a year" in said and "missing time" not in said, said
+    dated = re.sub(r",(0?\d{3,4}),(\d)\n", lambda m: f",2015{int(m[1]):04d},{m[2]}\n", body)
+    read = ingest(con, "events", write(tmp_path / "dated.csv", dated), pii_key=KEY,
+                  reading=dataclasses.replace(reading, ts_format="%Y%m%d"))  # fmt: skip
+    assert (read.loaded, read.quarantined) == (len(lines), {})
+    assert rows(con, "SELECT min(ts), max(ts) FROM raw_events") == [
+        (datetime(2015, 5, 11), datetime(2015, 11, 11))
+    ]
+
+
+def test_a_brand_id_a_float_column_wrote_is_the_whole_id(con, tmp_path):
+    """pandas writes Tmall's brand_id, which has gaps, as `5848.0`, and as `5848` in a chunk
+    without one: one brand read as two (helper-101: `top_brand_1` was `6423.0`). Brand names
+    stay as sent. Taobao's first lines with Tmall's brand column."""
+    lines = TAOBAO.read_text().splitlines()[1:41]
+    body = "user_id,item_id,category_id,behavior_type,ts,brand_id\n" + "".join(
+        f"{line},{('5848.0', '5848', '', 'Nike 7.0', '3.50')[n % 5]}\n"
+        for n, line in enumerate(lines)
+    )
+    got = ingest(con, "events", write(tmp_path / "tmall.csv", body), pii_key=KEY)
+    assert got.loaded == len(lines)
+    assert rows(con, "SELECT DISTINCT brand FROM raw_events ORDER BY 1") == [
+        ("3.50",),
+        ("5848",),
+        ("Nike 7.0",),
+        (None,),
+    ]
+
+
 def test_the_summary_says_how_many_more_values_a_reason_had(con, tmp_path):
     """Only five values are named per reason: GA4 sends more event names than that, and the
     summary said nothing of the rest (helper-27)."""
@@ -3520,6 +3570,73 @@ def test_units_read_as_money_beside_a_money_column_are_said(con, tmp_path):
     )
     quiet = ingest(con, "events", write(tmp_path / "subs.csv", subs), pii_key=KEY, reading=purchase)
     assert quiet.loaded == len(bought) and quiet.amount_counts is None
+
+
+def test_units_read_as_money_are_said_beside_a_bulk_line(con, tmp_path):
+    """One line of 144 units (a shop buying a case of drinks) among Ta Feng's small counts
+    silenced the warning: every count had to be 100 or less (helper-101: spend 27,417 for a true
+    3,652,595, unsaid). REES46's purchases in Ta Feng's shape, one of them bulk."""
+    bought = rees46_purchases()[:200]
+    body = "TRANSACTION_DT,CUSTOMER_ID,PRODUCT_ID,AMOUNT,ASSET,SALES_PRICE\n" + "".join(
+        f"{t:%Y-%m-%d %H:%M:%S},{u},{i},{q},{p * 0.8 * q:.2f},{p * q:.2f}\n"
+        for n, (u, t, i, p) in enumerate(bought)
+        for q in [144 if n == 7 else 1 + n % 3]
+    )
+    got = ingest(con, "events", write(tmp_path / "tafeng.csv", body), pii_key=KEY,
+                 mapping={"ts": "TRANSACTION_DT"}, reading=Reading(event_type="purchase"))  # fmt: skip
+    assert got.amount_counts == (144, "SALES_PRICE")
+    assert "--map quantity='AMOUNT' --map amount='SALES_PRICE'" in said_of(got)
+
+
+def test_gender_codes_are_said_as_read(con, tmp_path):
+    """Tmall's user_info_format1 writes gender 0 female, 1 male, 2 unknown; read as ISO 5218
+    (0 unknown, 2 female) its women had no gender and its unknowns were all women, unsaid
+    (helper-101). The summary says how codes with a 0 read; words and PrestaShop's 1/2 say
+    nothing. Taobao's first users, Tmall's columns."""
+    users = sorted({line.split(",")[0] for line in TAOBAO.read_text().splitlines()[1:2000]})[:12]
+    tmall = "user_id,age_range,gender\n" + "".join(
+        f"{u},{n % 9},{('0', '0', '1', '2', '')[n % 5]}\n" for n, u in enumerate(users)
+    )
+    got = ingest(con, "users", write(tmp_path / "user_info_format1.csv", tmall), pii_key=KEY)
+    assert got.gender_codes == [("0", 6), ("1", 2), ("2", 2)]
+    assert "Tmall's user_info: 0 female, 1 male, 2 unknown" in said_of(got)
+    assert f"--replace-batch {got.batch_id}" in said_of(got)
+    for name, values in (("words", ("f", "m", "")), ("presta", ("1", "2", "1"))):
+        body = "user_id,gender\n" + "".join(f"{u},{values[n % 3]}\n" for n, u in enumerate(users))
+        quiet = ingest(con, "users", write(tmp_path / f"{name}.csv", body), pii_key=KEY)
+        assert quiet.gender_codes == [] and "ISO 5218" not in said_of(quiet), name
+
+
+def test_user_ids_written_with_and_without_leading_zeros_are_said(con, tmp_path):
+    """Ta Feng writes CUSTOMER_ID `01104905`; a users file made from a number column has
+    `1104905`: 300 customers made 600 profiles, none with both its purchases and its
+    registration, unsaid (helper-101). Either order of the two feeds is said; ids that match,
+    or new users unlike any loaded, say nothing. Taobao's first lines, their ids padded."""
+    lines = TAOBAO.read_text().splitlines()[1:400]
+    users = sorted({line.split(",")[0] for line in lines})
+    plain = write(tmp_path / "users.csv", "user_id,gender\n" + "".join(f"{u},f\n" for u in users))
+    got = ingest(con, "users", plain, pii_key=KEY)
+    assert got.padded_ids is None  # nothing to meet yet
+    padded = "user_id,item_id,category_id,behavior_type,ts\n" + "".join(
+        f"{int(u):08d},{rest}\n" for u, rest in (line.split(",", 1) for line in lines)
+    )
+    said = ingest(con, "events", write(tmp_path / "padded.csv", padded), pii_key=KEY)
+    assert said.padded_ids.found == said.padded_ids.of == len(users)
+    assert said.padded_ids.table == "raw_users"
+    assert said.padded_ids.loaded_as == said.padded_ids.example.lstrip("0")
+    assert "leading zeros added or cut" in said_of(said)
+    assert f"--replace-batch {said.batch_id}" in said_of(said)
+    # the other way round: the users file cut the zeros the events keep
+    again = ingest(con, "users", write(tmp_path / "users2.csv", "user_id,city\n" + "".join(
+        f"{u},Hangzhou\n" for u in users)), pii_key=KEY)  # fmt: skip
+    assert (again.padded_ids.found, again.padded_ids.table) == (len(users), "raw_events")
+    same = "\n".join(["user_id,item_id,category_id,behavior_type,ts", *lines]) + "\n"
+    quiet = ingest(con, "events", write(tmp_path / "same.csv", same), pii_key=KEY)
+    assert quiet.padded_ids is None
+    strangers = "\n".join(["user_id,item_id,category_id,behavior_type,ts", *(
+        f"9{u},{rest}" for u, rest in (line.split(",", 1) for line in lines))]) + "\n"  # fmt: skip
+    new = ingest(con, "events", write(tmp_path / "strangers.csv", strangers), pii_key=KEY)
+    assert new.padded_ids is None
 
 
 def test_batch_ids_stay_above_the_datas_own_after_engine_state_is_lost(con, tmp_path):
