@@ -41,6 +41,7 @@ from profiler.ingest_checks import (
     guest_columns,
     ids_by_address,
     itemless_purchases,
+    one_day_of_month,
     order_totals_on_lines,
     padded_ids,
     product_strings,
@@ -153,6 +154,7 @@ class IngestResult:
     unpriced: int = 0
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     gender_codes: list[tuple[str, int]] = field(default_factory=list)  # (code, users)
+    one_day: tuple[int, int] | None = None  # every time on this day of a month, over N months
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
     purchases_resent: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_resent`
@@ -532,6 +534,7 @@ def _load(
         by_line_order=by_line_order,
         amount_counts=counted,
         bad_times=bad_times(con, TYPED) if stats.reasons.get("bad_timestamp") else [],
+        one_day=one_day_of_month(con, src, TYPED, reading.ts_format) if stats.loaded else None,
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,
         catch_all=catch_all_ids(con, src, TYPED) if stats.loaded else [],

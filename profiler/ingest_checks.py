@@ -563,6 +563,26 @@ def padded_ids(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> Padde
     return None
 
 
+def one_day_of_month(
+    con: duckdb.DuckDBPyConnection, src: Source, typed: str, ts_format: str | None
+) -> tuple[int, int] | None:
+    """(the day, the months) when a `--ts-format` with a day and a month put every loaded time
+    on one day of the month across months: a file of a month's first twelve days read with day
+    and month swapped (Online Retail's `12/1/2010` ... `12/12/2010` by '%d/%m/%Y' loaded as the
+    12th of every month of 2010, unsaid: helper-101). Every such time parses, so no line is
+    quarantined to tell. Swapped, the true days are months of the true month's year: a file
+    spanning years (a shop billing on the 1st) says nothing. None otherwise."""
+    if not ts_format or "%d" not in ts_format or "%m" not in ts_format or not src.time_column:
+        return None
+    ts = quote_ident(src.time_column)
+    days, day, months, years = one_row(
+        con,
+        f"SELECT count(DISTINCT day({ts})), min(day({ts})), count(DISTINCT month({ts})), "
+        f"count(DISTINCT year({ts})) FROM {typed} WHERE _reason IS NULL",
+    )
+    return (day, months) if days == 1 and months > 1 and years == 1 else None
+
+
 def bad_times(con: duckdb.DuckDBPyConnection, typed: str) -> list[str]:
     """Up to 200 distinct unreadable times: the summary looks for the format that reads them."""
     return [

@@ -235,6 +235,14 @@ def _scales_and_times(result) -> list[str]:
             "Hive's legacy type), which carry no zone: taken as shop time; Spark writes them as "
             "UTC: if so, ingest the file again with --times-utc --replace"
         )
+    if result.one_day:
+        day, months = result.one_day
+        lines.append(
+            f"  warning: every loaded time falls on day {day} of a month, over {months} months of "
+            f"one year: day and month swapped? --ts-format {result.reading.ts_format!r} reads "
+            "a file of a month's first twelve days so without an error; if so, send it again "
+            "with the day and month the other way round and --replace"
+        )
     if result.late_signups:
         after, n, hours = result.late_signups
         utc = result.reading.time_zone not in (None, "UTC") and not result.reading.times_utc

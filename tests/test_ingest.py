@@ -11,7 +11,7 @@ import json
 import os
 import re
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -3737,4 +3737,29 @@ def test_the_edges_of_each_value_rule(con, tmp_path):
         ("541312140", None),
         ("541312140.5", "shiseido"),
         ("541312141", "shiseido"),
+    ]
+
+
+def test_day_and_month_swapped_over_a_months_first_days_are_said(con, tmp_path):
+    """Online Retail's `12/1/2010 7:45` ... `12/9/2010 20:01` all parse with day and month
+    swapped, so nothing is quarantined to tell: they loaded as the 12th of nine months, unsaid
+    (helper-101). Taobao's lines of 1-3 December 2017 (UTC), written as Online Retail writes
+    times; read the right way round, nothing is said."""
+    lines = [line.split(",") for line in TAOBAO.read_text().splitlines()[1:]]
+    when = [(r, datetime.fromtimestamp(int(r[4]), UTC)) for r in lines]
+    december = [(r, t) for r, t in when if t.month == 12][:300]
+    body = "Customer ID,StockCode,category_id,behavior_type,InvoiceDate\n" + "".join(
+        f"{r[0]},{r[1]},{r[2]},{r[3]},{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}\n"
+        for r, t in december
+    )
+    path = write(tmp_path / "online_retail.csv", body)
+    swapped = ingest(con, "events", path, pii_key=KEY,
+                     reading=Reading(ts_format="%d/%m/%Y %H:%M"))  # fmt: skip
+    assert swapped.loaded == len(december) and swapped.one_day == (12, 3)
+    assert "every loaded time falls on day 12 of a month, over 3 months" in said_of(swapped)
+    right = ingest(con, "events", path, pii_key=KEY, replace=True,
+                   reading=Reading(ts_format="%m/%d/%Y %H:%M"))  # fmt: skip
+    assert right.one_day is None and "day and month swapped" not in said_of(right)
+    assert rows(con, "SELECT min(ts)::DATE, max(ts)::DATE FROM raw_events") == [
+        (date(2017, 12, 1), date(2017, 12, 3))
     ]
