@@ -4,8 +4,9 @@ The steps: fingerprint the file (same content twice loads once, a replace swaps 
 `ingest_resend`), stage it as text in DuckDB (`ingest_csv`, `ingest_read`), choose which file
 column feeds which canonical column (`ingest_columns`), type and check every record in one SQL
 (`ingest_rules`, from the options of `ingest_options` and the value SQL of `ingest_values`), say
-what looks wrong (`ingest_checks`, `ingest_kept`), then write raw rows, quarantine rows and the
-batch row in ONE transaction, so a refused or crashing file changes nothing. Personal columns are
+what looks wrong (`ingest_checks`, `ingest_kept`) or refuse a shape that would load wrong
+(`ingest_refuse`), then write raw rows, quarantine rows and the batch row in ONE transaction
+(`ingest_write`), so a refused or crashing file changes nothing. Personal columns are
 pseudonymised on the way (`pii`).
 
 Ingest is the one place allowed to read the wall clock, and only to refuse future timestamps;
@@ -16,9 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -59,7 +59,6 @@ from profiler.ingest_columns import (
     apply_fallbacks,
     check_mapping,
     joined_date_and_time,
-    loose,
     nested_fallbacks,
     refuse_nested_values,
     resolve_columns,
@@ -67,8 +66,6 @@ from profiler.ingest_columns import (
 )
 from profiler.ingest_csv import stage_csv
 from profiler.ingest_kept import (
-    ITEM_LISTS,
-    SOME_EVENT_ID,
     checked_columns,
     dedupe_id,
     item_lists,
@@ -87,38 +84,34 @@ from profiler.ingest_read import (
     starts_utf16,
     unpack_json_text,
 )
+from profiler.ingest_refuse import refuse_another_scale, refuse_item_lists, refuse_nested
 from profiler.ingest_resend import (
     batch_to_replace,
     loads_elsewhere,
     loads_of,
     reads_as_before,
     replaced_by,
-    take_out,
 )
-from profiler.ingest_rules import MONEY, serial_days_possible, typed_query, vocabulary_column
+from profiler.ingest_rules import MONEY, serial_days_possible, typed_query
 from profiler.ingest_values import is_numeric
+from profiler.ingest_write import (
+    REFUSED,
+    Stats,
+    commit,
+    quarantine_resent_events,
+    read_stats,
+    remembered_rating_scale,
+)
 from profiler.pii import register_hmac, unregister_hmac
 from profiler.settings import refuse_example_warehouse
-from profiler.shop_time import record_zone, warehouse_zone, zone_for_ingest
+from profiler.shop_time import warehouse_zone, zone_for_ingest
 from profiler.sources import (
-    BATCH_COLUMN,
-    RECORD_COLUMN,
-    SOURCES,
     Source,
-    engine_columns,
     get_source,
 )
 from profiler.sqltext import literal as quote_literal
-from profiler.sqltext import quote as quote_ident
-from profiler.state import (
-    SCHEMA,
-    ensure_schema,
-    get_setting,
-    put_setting,
-)
 
 TYPED = "_ingest_typed"
-UNKNOWN_SHOWN = 5  # values named per `unknown_*` reason in the result
 
 
 @dataclass
@@ -222,7 +215,7 @@ class IngestResult:
         return None
 
 
-def _refusal(stats: _Stats, file: str, cut_record: bool) -> tuple[str, str] | None:
+def _refusal(stats: Stats, file: str, cut_record: bool) -> tuple[str, str] | None:
     """Why a file some of whose lines would load is refused whole, and how it goes in again; or
     None. Its good lines go to `quarantine` as `REFUSED` with the others, so the file changes no
     table a build reads (helper-53: a day 40% short loaded, was built on, and its lines stayed
@@ -250,10 +243,6 @@ def _refused(why: str, fix: str, batch_id: int) -> str:
         f"{why}: nothing of it loaded (its lines are listed in `quarantine`, those that read as "
         f"{REFUSED}); {fix} --replace-batch {batch_id}, which takes them out"
     )
-
-
-# the quarantine reason of a line that would have loaded, in a file refused whole (`_refusal`)
-REFUSED = "file_refused"
 
 
 def ingest(
@@ -411,9 +400,9 @@ def _columns(
             for c in ignored
             if c not in read and (c not in staged.paths or c.split(".", 1)[0] in read)
         ]  # an unread key beside read ones stays unread: quarantine never shows it (helper-33)
-    _refuse_nested(staged, resolved, file)
+    refuse_nested(staged, resolved, file)
     if src.name == "events":
-        _refuse_item_lists(con, staged, ignored, file)
+        refuse_item_lists(con, staged, ignored, file)
     if reading.ts_format:  # a Parquet integer of dates (GA4's event_date, 20191001) takes it too
         for target in ("ts", "signup_ts"):
             column = resolved.get(target)
@@ -452,12 +441,14 @@ def _load(
     # a feed's next file without --rating-scale reads at the scale its earlier files gave
     # (helper-34: a day of 2-5 of 10 was read as stars)
     remembered = (
-        _rating_scale(con) if src.name == "feedback" and reading.rating_scale is None else None
+        remembered_rating_scale(con)
+        if src.name == "feedback" and reading.rating_scale is None
+        else None
     )
     if remembered:
         reading = dataclasses.replace(reading, rating_scale=remembered)
     if staged.empty:  # an empty file is fine: a batch with no rows says it was seen
-        batch_id = _commit(con, src, info, _Stats(), None, reading, replaced)
+        batch_id = commit(con, src, info, Stats(), None, reading, TYPED, replaced)
         return IngestResult(
             src.name, file, batch_id, 0, 0, {}, False, reading=reading, replaced=replaced
         )
@@ -472,7 +463,7 @@ def _load(
                           unread=bool(ignored), kept=checked)  # fmt: skip
         con.execute(f"CREATE OR REPLACE TEMP TABLE {TYPED} AS {sql}")
         if "event_id" in checked and dedupe_id(checked["event_id"]):
-            _quarantine_resent_events(con, src)
+            quarantine_resent_events(con, src, TYPED)
         kept = kept_warnings(
             con, src, TYPED, checked, reading.minor_units, reading.decimal_comma, staged.serial_days
         )
@@ -484,8 +475,8 @@ def _load(
     finally:
         if hmac:
             unregister_hmac(con)
-    stats = _stats(con, src)
-    _refuse_another_scale(con, stats, reading, file)
+    stats = read_stats(con, src, TYPED)
+    refuse_another_scale(con, stats, reading, file, TYPED)
     if replaced and stats.loaded == 0:
         worst = max(stats.reasons, key=stats.reasons.get, default="no lines")
         raise ProfilerError(
@@ -513,11 +504,12 @@ def _load(
             f"{refusal[0]}: the earlier load (batch {replaced[0]}) stays as it was; nothing changed"
         )
     batch = (  # what the batch keeps: a refused file's lines all go to quarantine
-        _Stats(stats.lines, 0, {**stats.reasons, REFUSED: stats.loaded}) if refusal else stats
+        Stats(stats.lines, 0, {**stats.reasons, REFUSED: stats.loaded}) if refusal else stats
     )
-    batch_id = _commit(
-        con, src, info, batch, [c.name for c in src.columns], reading, replaced, staged.columns
-    )
+    batch_id = commit(
+        con, src, info, batch, [c.name for c in src.columns], reading, TYPED, replaced,
+        staged.columns,
+    )  # fmt: skip
     return IngestResult(
         src.name, file, batch_id, batch.lines, batch.loaded, batch.reasons, False,
         columns=resolved, ignored=ignored, fallbacks=fallbacks, unknown=stats.unknown, reading=reading,
@@ -570,265 +562,6 @@ def _load(
                                          if c not in (*reading.constants(), "session_id")])
         if stats.loaded else [],
     )  # fmt: skip
-
-
-RATING_SCALE_KEY = "rating_scale"
-
-
-def _rating_scale(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The last --rating-scale a feedback file of this warehouse was read with, when not 5."""
-    value = get_setting(con, RATING_SCALE_KEY)
-    return int(value) if value and int(value) != 5 else None
-
-
-def _refuse_another_scale(con, stats: _Stats, reading: Reading, file: str) -> None:
-    """Ratings spread over 6 to 10 are no stars: a 1-10 scale would lose its good ratings to
-    quarantine and read the rest as stars (helper-32: 480 of 977 lines loaded, the mean 2.99 stars
-    for a true 5.57 of 10). Refused whole, with the option that reads it; a few stray 10s of a
-    5-star file are not a scale (helper-33), and `--rating-scale 5` says so."""
-    if not stats.reasons.get("bad_rating") or reading.rating_scale is not None:
-        return
-    rated, above, top, spread = one_row(
-        con,
-        f"SELECT count(rating), count(*) FILTER (WHERE rating > 5), max(rating), "
-        f"count(DISTINCT rating) FILTER (WHERE rating BETWEEN 6 AND 9) FROM {TYPED} "
-        "WHERE _reason IS NULL OR _reason = 'bad_rating'",
-    )
-    if not above or top < 8 or top > 100 or (top <= 10 and spread < 2):
-        return  # a few stray 10s (helper-33): their lines are in quarantine, named
-    scale = 10 if top <= 10 else 100
-    raise ProfilerError(
-        f"{file}: {above:,} of {rated:,} ratings are above 5 (up to {top}): a scale of {scale} "
-        f"points? Ratings are stars 1-5, so those lines would be lost and the rest read as stars; "
-        f"send it with --rating-scale {scale} (read as ceil(rating x 5 / {scale}) stars), or "
-        "--rating-scale 5 if it is stars (values above 5 go to quarantine); nothing loaded"
-    )
-
-
-def _refuse_nested(staged: Staged, resolved: dict[str, str], file: str) -> None:
-    """A Parquet list or struct is many values (GA4's `items`, `event_params`): read as one text
-    it became one item id, or a session id holding the search (helper-27)."""
-    for target, column in resolved.items():
-        kind = staged.native.get(column) or ""
-        if kind.endswith("]") or kind.startswith(("STRUCT", "MAP", "UNION")):
-            raise ProfilerError(
-                f"{file}: column {column!r} ({kind[:60]}) holds nested values, not one {target}; "
-                "flatten the file first, one line per item (DuckDB: SELECT *, unnest(items, "
-                "recursive := true) FROM 'file.parquet'); nothing loaded"
-            )
-
-
-def _refuse_item_lists(
-    con: duckdb.DuckDBPyConnection, staged: Staged, ignored: list[str], file: str
-) -> None:
-    """A Parquet column of an order's items, unread (helper-61: a Spark file's `items`
-    list<struct> loaded 200 purchases without their 214 items, prices or categories); a column
-    whose lists are all empty is none (helper-65: GA4's page_views, `items = []`, were refused)."""
-    for column in ignored:
-        kind = staged.native.get(column) or ""
-        if not (
-            kind.startswith("STRUCT") and kind.endswith("[]") and loose(column).endswith(ITEM_LISTS)
-        ):
-            continue
-        (filled,) = one_row(
-            con,
-            f"SELECT count(*) FROM {staged.relation} WHERE len({quote_ident(column)}) > 0",
-        )
-        if filled:
-            # an order's own column named as an item's (its total as `price`) would take the
-            # item's name, and the item's value be renamed away (helper-66: spend +14%)
-            clash = [c for c in staged.columns if c != column and c in _struct_fields(kind)]
-            left_out = ", ".join(quote_ident(c) for c in [column, *clash])
-            raise ProfilerError(
-                f"{file}: column {column!r} holds a list of items on {filled:,} line(s), which one event "
-                "cannot hold (its items, prices and categories would go unread); flatten the file "
-                f"first, one line per item, a line without items kept (DuckDB: COPY (SELECT * "
-                f"EXCLUDE ({left_out}), unnest(CASE WHEN len({quote_ident(column)}) > 0 THEN "
-                f"{quote_ident(column)} ELSE [NULL] END, recursive := true) FROM "
-                f"{quote_literal(file)}) "
-                "TO 'flat.parquet'"
-                + (
-                    f"; the order's own {', '.join(clash)} left out for the items' own"
-                    if clash
-                    else ""
-                )
-                + "); nothing loaded"
-            )
-
-
-def _struct_fields(kind: str) -> set[str]:
-    """The field names of a DuckDB STRUCT type as written (`STRUCT(a VARCHAR, "b c" INT)[]`),
-    the outer level only."""
-    inner = kind[kind.index("(") + 1 : kind.rindex(")")]
-    fields, depth, start = set(), 0, 0
-    for n, ch in enumerate(inner + ","):
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            field_text = inner[start:n].strip()
-            quoted = field_text.startswith('"')
-            fields.add(
-                field_text[1 : field_text.index('"', 1)] if quoted else field_text.split(" ")[0]
-            )
-            start = n + 1
-    return fields
-
-
-@dataclass
-class _Stats:
-    """What the batch row records, read from the typed records before the transaction opens."""
-
-    lines: int = 0
-    loaded: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    min_ts: datetime | None = None
-    max_ts: datetime | None = None
-    unknown: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    email_ids: int = 0  # loaded lines whose user id was an e-mail address (now its pseudonym)
-    read_as: list[tuple[str, str, int]] = field(default_factory=list)  # (word sent, type, lines)
-    unknown_more: dict[str, int] = field(default_factory=dict)
-
-
-def _quarantine_resent_events(con: duckdb.DuckDBPyConnection, src: Source) -> None:
-    """A line equal to an earlier line of the file in every column read and in its dedupe id
-    (`dedupe_id`: Mixpanel's `$insert_id`, Segment's `messageId`) is that event sent again:
-    quarantined as `repeated_event_id`. Without the id, equal purchase lines of one file count as
-    units, and a resent purchase counted twice (helper-51: 6 purchases became 9). Lines of one
-    event with other items (a flattened order) differ in their item, and all count."""
-    cols = ", ".join(quote_ident(c.name) for c in src.columns)
-    con.execute(
-        f"UPDATE {TYPED} SET _reason = 'repeated_event_id' WHERE _rec IN (SELECT _rec FROM {TYPED} "
-        f"WHERE _reason IS NULL AND {SOME_EVENT_ID} "
-        f"QUALIFY row_number() OVER (PARTITION BY __kept_event_id, {cols} ORDER BY _rec) > 1)"
-    )
-
-
-def _stats(con: duckdb.DuckDBPyConnection, src: Source) -> _Stats:
-    ts = quote_ident(src.time_column) if src.time_column else "NULL::TIMESTAMP"
-    lines, loaded, min_ts, max_ts, email_ids = one_row(
-        con,
-        f"SELECT count(*), count(*) FILTER (WHERE _reason IS NULL), "
-        f"min({ts}) FILTER (WHERE _reason IS NULL), max({ts}) FILTER (WHERE _reason IS NULL), "
-        f"count(*) FILTER (WHERE _reason IS NULL AND _email_id) FROM {TYPED}",
-    )
-    reasons = con.execute(
-        f"SELECT _reason, count(*) FROM {TYPED} WHERE _reason IS NOT NULL "
-        "GROUP BY _reason ORDER BY count(*) DESC, _reason"
-    ).fetchall()
-    unknown: dict[str, list[tuple[str, int]]] = {}
-    more: dict[str, int] = {}  # values of a reason beyond the ones shown
-    for reason, value, n, values in con.execute(
-        f"SELECT _reason, _unknown, count(*) AS n, count(*) OVER (PARTITION BY _reason) "
-        f"FROM {TYPED} WHERE _unknown IS NOT NULL GROUP BY _reason, _unknown "
-        "QUALIFY row_number() OVER (PARTITION BY _reason ORDER BY n DESC, _unknown) "
-        f"<= {UNKNOWN_SHOWN} ORDER BY _reason, n DESC, _unknown"
-    ).fetchall():
-        unknown.setdefault(reason, []).append((value, n))
-        if values > UNKNOWN_SHOWN:
-            more[reason] = values - UNKNOWN_SHOWN
-    vocab = vocabulary_column(src)
-    read_as = (
-        con.execute(
-            f"SELECT _sent_word, {vocab}, count(*) AS n FROM {TYPED} WHERE _reason IS NULL "
-            f"AND _sent_word IS NOT NULL GROUP BY ALL ORDER BY n DESC, _sent_word LIMIT 12"
-        ).fetchall()
-        if vocab
-        else []
-    )
-    return _Stats(lines, loaded, dict(reasons), min_ts, max_ts, unknown, email_ids, read_as, more)
-
-
-def _commit(
-    con: duckdb.DuckDBPyConnection,
-    src: Source,
-    info: FileInfo,
-    stats: _Stats,
-    columns: list[str] | None,
-    reading: Reading,
-    replaced: tuple[int, ...] = (),
-    file_columns: list[str] | None = None,
-) -> int:
-    """Raw rows, quarantine rows and the batch row: all of them or, on any error, none. The rows
-    of `replaced` loads leave in the same transaction, and the models' state with them."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        _ensure_tables(con, src)
-        if stats.loaded:  # a load that keeps no line sets no clock (helper-48: it fixed UTC)
-            record_zone(con, reading.time_zone or "UTC")
-        # the latest one given by a file that loads
-        if src.name == "feedback" and reading.rating_scale is not None and stats.loaded:
-            put_setting(con, RATING_SCALE_KEY, str(reading.rating_scale))
-        if replaced:  # in place: the file keeps its batch, so its place among the sends
-            batch_id = replaced[0]
-            take_out(con, src, replaced, stats.min_ts)
-        else:
-            # above every batch id the data holds too: engine state dropped (or lost) made the
-            # ids start again at 1, and a replace then took another file's rows out (helper-62)
-            held = [
-                f"(SELECT coalesce(max({BATCH_COLUMN}), 0) + 1 FROM {s.table})"
-                for s in SOURCES.values()  # all made by `_ensure_tables` above
-            ]
-            (batch_id,) = one_row(
-                con,
-                f"SELECT greatest(nextval('{SCHEMA}.batch_seq'), "
-                f"(SELECT coalesce(max(batch_id), 0) + 1 FROM {SCHEMA}.batches), "
-                f"(SELECT coalesce(max(batch_id), 0) + 1 FROM quarantine), {', '.join(held)})",
-            )
-        file = str(info.shown_path)
-        # this send accounts for every line again: an earlier send of the same content, which
-        # loaded nothing (see `ingest_resend.loads_of`), keeps its batch row, marked superseded by this
-        # one, but not its quarantine rows
-        earlier = (
-            f"SELECT batch_id FROM {SCHEMA}.batches WHERE source = ? "
-            "AND list_contains(?, content_sha256) AND loaded = 0 AND superseded_by IS NULL"
-        )
-        sent = [src.name, list(info.fingerprints)]
-        con.execute(f"DELETE FROM quarantine WHERE batch_id IN ({earlier})", sent)
-        con.execute(
-            f"UPDATE {SCHEMA}.batches SET superseded_by = ? WHERE batch_id IN ({earlier})",
-            [batch_id, *sent],
-        )
-        if columns:
-            cols = ", ".join(quote_ident(c) for c in columns)
-            record = (
-                (f", {RECORD_COLUMN}", ", _rec")
-                if RECORD_COLUMN in engine_columns(src)
-                else ("", "")
-            )
-            if stats.loaded:
-                con.execute(
-                    f"INSERT INTO {src.table} ({cols}, {BATCH_COLUMN}{record[0]}) "
-                    f"SELECT {cols}, ?{record[1]} FROM {TYPED} WHERE _reason IS NULL",
-                    [batch_id],
-                )
-            con.execute(  # a refused file's lines that would load go there too (`_refusal`)
-                "INSERT INTO quarantine (batch_id, source, file, record, reason, raw) "
-                "SELECT ?, ?, ?, _rec, coalesce(_reason, ?), _raw "
-                f"FROM {TYPED} WHERE _reason IS NOT NULL OR ? ORDER BY _rec",
-                [batch_id, src.name, file, REFUSED, stats.loaded == 0],
-            )
-        con.execute(
-            f"INSERT INTO {SCHEMA}.batches (batch_id, source, file, content_sha256, lines, "
-            "loaded, quarantined, min_ts, max_ts, file_columns) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                batch_id, src.name, file, info.sha256, stats.lines, stats.loaded,
-                sum(stats.reasons.values()), stats.min_ts, stats.max_ts, file_columns,
-            ],
-        )  # fmt: skip
-        con.execute("COMMIT")
-    except BaseException:
-        with suppress(duckdb.Error):  # a broken connection must not hide the first error
-            con.execute("ROLLBACK")
-        raise
-    return batch_id
-
-
-def _ensure_tables(con: duckdb.DuckDBPyConnection, src: Source) -> None:
-    """Create what is missing; an older `raw_<source>` gets the columns it lacks."""
-    ensure_schema(con)  # raw tables included, and `state.add_missing_columns`
 
 
 @contextmanager

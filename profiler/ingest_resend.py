@@ -36,7 +36,7 @@ def take_out(
     replaced: tuple[int, ...],
     new_min_ts: datetime | None,
 ) -> None:
-    """Remove earlier loads of a file (inside `_commit`'s transaction) before it goes in again
+    """Remove earlier loads of a file (inside `ingest_write.commit`'s transaction) before it goes in again
     as batch `replaced[0]`: their raw and quarantine rows go, and that batch's row, written anew;
     another load of the same content (if any) keeps its row, marked superseded. The file keeps
     its batch id, so a newer users or items file still wins over it, and the histories see the
