@@ -281,7 +281,7 @@ def product_strings(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> 
     return n, example or ""
 
 
-# the column names a guest's id may be under, best first (`ingest_summary._guest_map`)
+# the column names a guest's id may be under, best first (`ingest_hints.guest_map`)
 GUEST_PATTERNS = (
     r"e-?mail",
     r"pseudo|anonymous|device_?id|domain_userid|client_?id|visitor",
