@@ -27,29 +27,21 @@ import duckdb
 from profiler.errors import ProfilerError
 from profiler.ingest_checks import (
     UNREAD,
-    PaddedIds,
-    UnknownItems,
     amount_like_quantity,
     bad_times,
-    catch_all_ids,
     columns_dropped,
     cut_record,
     cut_short,
     dated_again_count,
     empty_columns,
     gender_codes,
-    guest_columns,
-    ids_by_address,
     itemless_purchases,
     one_day_of_month,
     order_totals_on_lines,
-    padded_ids,
-    product_strings,
     purchase_words_together,
     purchases_resent,
     purchases_twice,
     signups_after_events,
-    unknown_items,
     unpriced_purchases,
     updates_by_line_order,
 )
@@ -65,6 +57,16 @@ from profiler.ingest_columns import (
     sends_email_ids,
 )
 from profiler.ingest_csv import stage_csv
+from profiler.ingest_ids import (
+    PaddedIds,
+    UnknownItems,
+    catch_all_ids,
+    guest_columns,
+    ids_by_address,
+    padded_ids,
+    product_strings,
+    unknown_items,
+)
 from profiler.ingest_kept import (
     checked_columns,
     dedupe_id,
@@ -156,9 +158,9 @@ class IngestResult:
     by_line_order: tuple[str, int] | None = None  # `ingest_checks.updates_by_line_order`
     amount_counts: tuple[int, str] | None = None  # `ingest_checks.amount_like_quantity`
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
-    product_strings: tuple[int, str] = (0, "")  # `ingest_checks.product_strings`
+    product_strings: tuple[int, str] = (0, "")  # `ingest_ids.product_strings`
     itemless: tuple[int, int] = (0, 0)  # `ingest_checks.itemless_purchases`
-    guest_columns: list[str] | None = None  # `ingest_checks.guest_columns`
+    guest_columns: list[str] | None = None  # `ingest_ids.guest_columns`
     sets_utc: bool = False  # the warehouse's first batch, without --time-zone: its clock is UTC
     zone_unset: str | None = None  # a first load's --time-zone, no clock set: nothing loaded
     purchase_words: tuple[int, list[str]] = (0, [])  # `ingest_checks.purchase_words_together`

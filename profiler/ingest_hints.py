@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from profiler.ingest_checks import GUEST_PATTERNS
+from profiler.ingest_ids import GUEST_PATTERNS
 from profiler.sources import EVENT_TYPES, FEEDBACK_KINDS
 
 
@@ -191,7 +191,7 @@ def guest_map(result) -> str:
     Snowplow's user_ipaddress and Amplitude's user_creation_time were suggested)."""
     never = r"note|agent|ip\b|ip_|ipaddress|^is_|^has_|\.is_|time|date|_at$|count|type|name"
     for pattern in GUEST_PATTERNS:
-        # only a column the guests' lines fill, and not with names (`ingest_checks.guest_columns`)
+        # only a column the guests' lines fill, and not with names (`ingest_ids.guest_columns`)
         filled = result.guest_columns
         other = [
             c

@@ -81,7 +81,7 @@ REASONS = (
 MIN_TS = "1990-01-01"
 # ids that stand for no account (lower case; `unknown` is no value already); a 0 or -1 may be a
 # real user (RetailRocket's visitor 0), so it is said when it looks like guests, not refused
-# (`ingest_checks.catch_all_ids`)
+# (`ingest_ids.catch_all_ids`)
 PLACEHOLDER_IDS = ("guest", "anonymous")
 LOSSY_ID = r"-?[0-9](\.[0-9]+)?[eE]\+[0-9]+"  # a number in scientific notation
 FUTURE_SLACK = timedelta(days=1)
