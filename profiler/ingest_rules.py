@@ -239,7 +239,13 @@ def _column_levels(
         kept = f"CASE WHEN {null_word(v)} THEN NULL ELSE {v} END" if words else v
         # a brand sent as an id (Tmall's brand_id) is written 5848.0 by pandas where the column
         # has gaps, and 5848 in a chunk without one: one brand (helper-101)
-        final = whole_id(p) if col.name.endswith("_id") or col.name == "brand" else p
+        final = (
+            whole_id(p)
+            if col.name.endswith("_id")
+            else whole_id(p, guarded=False)
+            if col.name == "brand"
+            else p
+        )
         # Excel's 2.10381E+18, in a text file or a Parquet text column (helper-97: a Parquet
         # VARCHAR column of them loaded, 6 category ids as 2)
         if col.name.endswith("_id") and native in (None, "VARCHAR"):

@@ -63,16 +63,20 @@ def null_word(v: str) -> str:
     return f"(({starts}) AND strlen({v}) <= {longest} AND CASE {v} {whens} ELSE FALSE END)"
 
 
-def whole_id(v: str) -> str:
+def whole_id(v: str, *, guarded: bool = True) -> str:
     """An id a float column wrote (`541312140.0`, as pandas does for ids with gaps) is the id
     `541312140`, and one written `'6800000000000` (the apostrophe Shopify puts before long
     numbers, to keep spreadsheets from rounding them) is `6800000000000`, so one user never
-    becomes two; any other id stays exactly as sent."""
+    becomes two; any other id stays exactly as sent. `guarded=False` keeps the apostrophe: a
+    brand sent as a number (Tmall's brand_id) loses only the `.0`, and '47 stays a brand."""
+    guard = (
+        f"WHEN starts_with({v}, '''') AND regexp_full_match({v}, '''[0-9]+') THEN substr({v}, 2) "
+        if guarded
+        else ""
+    )
     return (
         f"CASE WHEN contains({v}, '.') AND regexp_full_match({v}, '-?[0-9]+\\.0+') "
-        f"THEN split_part({v}, '.', 1) "
-        f"WHEN starts_with({v}, '''') AND regexp_full_match({v}, '''[0-9]+') THEN substr({v}, 2) "
-        f"ELSE {v} END"
+        f"THEN split_part({v}, '.', 1) {guard}ELSE {v} END"
     )
 
 

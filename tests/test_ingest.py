@@ -2881,15 +2881,16 @@ def test_tmall_month_and_day_without_a_year_are_named(con, tmp_path):
 def test_a_brand_id_a_float_column_wrote_is_the_whole_id(con, tmp_path):
     """pandas writes Tmall's brand_id, which has gaps, as `5848.0`, and as `5848` in a chunk
     without one: one brand read as two (helper-101: `top_brand_1` was `6423.0`). Brand names
-    stay as sent. Taobao's first lines with Tmall's brand column."""
+    stay as sent, '47 too. Taobao's first lines with Tmall's brand column."""
     lines = TAOBAO.read_text().splitlines()[1:41]
+    brands = ("5848.0", "5848", "", "Nike 7.0", "3.50", "'47")
     body = "user_id,item_id,category_id,behavior_type,ts,brand_id\n" + "".join(
-        f"{line},{('5848.0', '5848', '', 'Nike 7.0', '3.50')[n % 5]}\n"
-        for n, line in enumerate(lines)
+        f"{line},{brands[n % 6]}\n" for n, line in enumerate(lines)
     )
     got = ingest(con, "events", write(tmp_path / "tmall.csv", body), pii_key=KEY)
     assert got.loaded == len(lines)
     assert rows(con, "SELECT DISTINCT brand FROM raw_events ORDER BY 1") == [
+        ("'47",),
         ("3.50",),
         ("5848",),
         ("Nike 7.0",),
