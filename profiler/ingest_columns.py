@@ -258,6 +258,12 @@ def resolve_columns(
             hint += "; a file of one kind of event (an orders export) can say --event-type purchase"
         if "kind" in missing:
             hint += "; a file of one kind of feedback (a reviews export) can say --kind review"
+        if "ts" in missing:  # helper-101: Instacart's orders hold a weekday, an hour, a gap
+            hint += (
+                "; a file with no time at all (only a weekday, an hour or the days since the "
+                "last order) needs each line's time made before ingest: profiles are stated as "
+                "of a time"
+            )
         if "user_id" in missing and "session_id" in resolved:
             # helper-61: a session-only clickstream (RecSys 2015's clicks) was told only --map
             hint += (

@@ -3764,3 +3764,18 @@ def test_day_and_month_swapped_over_a_months_first_days_are_said(con, tmp_path):
     assert rows(con, "SELECT min(ts)::DATE, max(ts)::DATE FROM raw_events") == [
         (date(2017, 12, 1), date(2017, 12, 3))
     ]
+
+
+def test_a_file_without_any_time_is_told_to_make_one(con, tmp_path):
+    """Instacart's orders.csv has a weekday, an hour and the days since the prior order, no time:
+    the refusal said only --map ts=COLUMN, and no column is one (helper-101). REES46's purchases
+    in Instacart's columns; nothing loads."""
+    bought = rees46_purchases()[:20]
+    body = "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n"
+    body += "".join(
+        f"{n},{u},prior,{n + 1},{t:%w},{t.hour},\n" for n, (u, t, _, _) in enumerate(bought)
+    )
+    with pytest.raises(ProfilerError, match="needs each line's time made before ingest") as err:
+        ingest(con, "events", write(tmp_path / "orders.csv", body), pii_key=KEY,
+               reading=Reading(event_type="purchase"))  # fmt: skip
+    assert "\n" not in str(err.value) and snapshot(con) == {}
