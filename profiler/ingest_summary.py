@@ -168,8 +168,9 @@ def _file_shape(result) -> list[str]:
         )
     if result.empty:
         said = ", ".join(f"{c} <- {result.columns[c]}" for c in result.empty)
+        where = "line that would load" if result.refused else "loaded line"  # helper-101
         lines.append(
-            f"  warning: read but empty on every loaded line: {said}; is it in another column "
+            f"  warning: read but empty on every {where}: {said}; is it in another column "
             "(--map names it)?"
         )
     n, of = result.itemless

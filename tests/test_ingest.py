@@ -1504,6 +1504,25 @@ def test_a_file_mostly_quarantined_is_refused_whole(tmp_path):
     assert "4 loaded, 16 quarantined" in out
 
 
+def test_a_refused_files_empty_column_is_said_of_the_lines_that_would_load(con, tmp_path):
+    """Ta Feng's AGE_GROUP (`60-64`) mapped as the birth year: the file is refused whole, and its
+    empty-column warning said "every loaded line" of a file that loaded none (helper-101).
+    Taobao's users."""
+    users = sorted({line.split(",")[0] for line in TAOBAO.read_text().splitlines()[1:3000]})
+    body = "CUSTOMER_ID,AGE_GROUP\n" + "".join(
+        f"{u},{'' if n % 4 == 0 else '60-64'}\n" for n, u in enumerate(users)
+    )
+    got = ingest(con, "users", write(tmp_path / "tafeng_users.csv", body), pii_key=KEY,
+                 mapping={"user_id": "CUSTOMER_ID", "birth_year": "AGE_GROUP"})  # fmt: skip
+    said = said_of(got)
+    assert (
+        got.loaded == 0
+        and got.refused
+        and "empty on every line that would load: birth_year" in said
+    )
+    assert "every loaded line" not in said
+
+
 def test_a_file_refused_for_its_times_keeps_the_hint_that_reads_them(tmp_path):
     """A file refused whole still gets the hints of a file that loaded (helper-95: the time
     format hint went, as the refusal pointed at the hints). Taobao's lines with times written
