@@ -34,8 +34,10 @@ from profiler.ingest_checks import (
     cut_short,
     dated_again_count,
     empty_columns,
+    event_words_elsewhere,
     gender_codes,
     itemless_purchases,
+    midnight_utc,
     one_day_of_month,
     order_totals_on_lines,
     purchase_words_together,
@@ -59,12 +61,14 @@ from profiler.ingest_columns import (
 from profiler.ingest_csv import stage_csv
 from profiler.ingest_ids import (
     PaddedIds,
+    StrangerIds,
     UnknownItems,
     catch_all_ids,
     guest_columns,
     ids_by_address,
     padded_ids,
     product_strings,
+    stranger_ids,
     unknown_items,
 )
 from profiler.ingest_kept import (
@@ -145,11 +149,13 @@ class IngestResult:
     # events' item ids the catalogue lacks, when most of them do (ids written differently?)
     unknown_items: UnknownItems | None = None
     padded_ids: PaddedIds | None = None
+    stranger_ids: StrangerIds | None = None  # feedback keyed by another id (an order's)?
     # the file's purchases, when none of them has an amount or a price
     unpriced: int = 0
     serial_birthdays: tuple[int, str] | None = None  # (count, one as sent)
     gender_codes: list[tuple[str, int]] = field(default_factory=list)  # (code, users)
     one_day: tuple[int, int] | None = None  # every time on this day of a month, over N months
+    midnight_utc: tuple[int, int, str] | None = None  # `ingest_checks.midnight_utc`
     yearless_birthdays: tuple[int, list[str]] | None = None  # (count, some as sent)
     purchases_twice: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_twice`
     purchases_resent: tuple[int, list[int]] = (0, [])  # `ingest_checks.purchases_resent`
@@ -157,6 +163,7 @@ class IngestResult:
     late_signups: tuple[int, int, float] | None = None  # `ingest_checks.signups_after_events`
     by_line_order: tuple[str, int] | None = None  # `ingest_checks.updates_by_line_order`
     amount_counts: tuple[int, str] | None = None  # `ingest_checks.amount_like_quantity`
+    type_words: tuple[str, list[tuple[str, str, int]]] | None = None  # `event_words_elsewhere`
     dropped: tuple[int, list[str]] = (0, [])  # `ingest_checks.columns_dropped`
     product_strings: tuple[int, str] = (0, "")  # `ingest_ids.product_strings`
     itemless: tuple[int, int] = (0, 0)  # `ingest_checks.itemless_purchases`
@@ -473,6 +480,7 @@ def _load(
         guests = guest_columns(con, staged, ignored, TYPED)
         by_line_order = updates_by_line_order(con, src, staged, TYPED, ignored, reading.ts_format)
         counted = amount_like_quantity(con, src, staged, TYPED, resolved, ignored)
+        type_words = event_words_elsewhere(con, src, staged, TYPED, resolved, ignored)
         con.execute(f"DROP TABLE IF EXISTS temp.{STAGE}")  # free its memory before the insert
     finally:
         if hmac:
@@ -520,6 +528,7 @@ def _load(
         dated_again=dated_again, replaced=replaced,
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         padded_ids=padded_ids(con, src, TYPED) if stats.loaded else None,
+        stranger_ids=stranger_ids(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
         by_address=ids_by_address(con, src, TYPED, resolved) if stats.loaded else (0, 0),
         late_signups=signups_after_events(con, src, TYPED)
@@ -527,8 +536,10 @@ def _load(
         else None,
         by_line_order=by_line_order,
         amount_counts=counted,
+        type_words=type_words,
         bad_times=bad_times(con, TYPED) if stats.reasons.get("bad_timestamp") else [],
         one_day=one_day_of_month(con, src, TYPED, reading.ts_format) if stats.loaded else None,
+        midnight_utc=midnight_utc(con, src, TYPED, reading.time_zone) if stats.loaded else None,
         read_as=stats.read_as,
         unknown_more=stats.unknown_more,
         catch_all=catch_all_ids(con, src, TYPED) if stats.loaded else [],

@@ -16,9 +16,11 @@ from collections.abc import Mapping
 import duckdb
 
 from profiler.ingest_columns import Staged, loose
+from profiler.ingest_options import EVENT_TYPE_SYNONYMS
 from profiler.ingest_read import FileInfo, one_row
-from profiler.ingest_values import timestamp_sql
+from profiler.ingest_values import timestamp_sql, vocabulary_sql
 from profiler.sources import BATCH_COLUMN, Source
+from profiler.sqltext import literal as quote_literal
 from profiler.sqltext import quote as quote_ident
 from profiler.state import has_table
 
@@ -324,6 +326,43 @@ def amount_like_quantity(
     return None
 
 
+# the names an event type column goes by, beside the one read (Coveo's `product_action`)
+_TYPE_WORDS = ("action", "event", "type", "behavio", "activity")
+
+
+def event_words_elsewhere(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    staged: Staged,
+    typed: str,
+    resolved: Mapping[str, str],
+    ignored: list[str],
+) -> tuple[str, list[tuple[str, str, int]]] | None:
+    """(an ignored column, its words read as event types with their lines) when it holds words
+    of more event types than the column read as the event type gives: Coveo's browsing_train
+    sends `event_type` (`event_product`, `pageview`) beside `product_action` (`detail`, `add`,
+    `purchase`); told to map `event_product=TYPE`, its carts and purchases loaded as views,
+    unsaid (helper-102). None otherwise."""
+    if src.name != "events" or "event_type" not in resolved:
+        return None
+    (read,) = one_row(
+        con,
+        f"SELECT count(DISTINCT event_type) FROM {typed} WHERE _reason IS NULL",
+    )
+    for column in ignored:
+        if column not in staged.values or not any(w in loose(column) for w in _TYPE_WORDS):
+            continue
+        value = f"trim(CAST({staged.values[column]} AS VARCHAR))"
+        words = con.execute(
+            f"SELECT word, kind, count(*) FROM (SELECT {value} AS word, "
+            f"{vocabulary_sql(value, EVENT_TYPE_SYNONYMS)} AS kind FROM {staged.relation}) "
+            "WHERE kind IS NOT NULL GROUP BY ALL ORDER BY 3 DESC, 1"
+        ).fetchall()
+        if len({kind for _, kind, _ in words}) > max(read, 1):
+            return column, words
+    return None
+
+
 def itemless_purchases(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> tuple[int, int]:
     """(lines, of): purchase lines without an item in a file whose other purchase lines have
     one: an order's summary line (eBay's, for multi-item orders), a tip or a fee, each counted as
@@ -401,6 +440,32 @@ def one_day_of_month(
         f"count(DISTINCT year({ts})) FROM {typed} WHERE _reason IS NULL",
     )
     return (day, months) if days == 1 and months > 1 and years == 1 else None
+
+
+def midnight_utc(
+    con: duckdb.DuckDBPyConnection, src: Source, typed: str, zone: str | None
+) -> tuple[int, int, str] | None:
+    """(lines, lines read on the day before, one time as read) when every loaded time is midnight
+    UTC, over two days or more, and the shop's clock moved them off midnight: dates sent as Unix
+    times (Amazon's Fine Food and 2014/2018 reviews write a review's date so). With a clock west
+    of UTC each reads as 16:00 or 17:00 the day before (helper-102: all 598 reviewers' first and
+    last days one early in America/Los_Angeles, unsaid); east of it they keep their day but are
+    no dates (an hour, a session). None otherwise."""
+    if not src.time_column or zone in (None, "UTC"):
+        return None
+    ts = quote_ident(src.time_column)
+    utc = f"timezone('UTC', timezone({quote_literal(zone)}, {ts}))"
+    lines, midnights, days, moved, earlier, example = one_row(
+        con,
+        f"SELECT count(*), count(*) FILTER (WHERE CAST({utc} AS TIME) = TIME '00:00:00'), "
+        f"count(DISTINCT CAST({utc} AS DATE)), "
+        f"count(*) FILTER (WHERE CAST({ts} AS TIME) <> TIME '00:00:00'), "
+        f"count(*) FILTER (WHERE CAST({ts} AS DATE) < CAST({utc} AS DATE)), "
+        f"strftime(min({ts}), '%Y-%m-%d %H:%M') FROM {typed} WHERE _reason IS NULL",
+    )
+    if lines < 10 or midnights < lines or days < 2 or not moved:
+        return None
+    return lines, earlier, example
 
 
 def bad_times(con: duckdb.DuckDBPyConnection, typed: str) -> list[str]:

@@ -108,6 +108,44 @@ def padded_ids(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> Padde
     return None
 
 
+@dataclass(frozen=True)
+class StrangerIds:
+    known: int  # the file's user ids that are users of the events or users loaded
+    of: int  # the file's user ids
+    example: str  # one unknown id as this file writes it
+    users_example: str  # one id the events or users have
+
+
+def stranger_ids(con: duckdb.DuckDBPyConnection, src: Source, typed: str) -> StrangerIds | None:
+    """A feedback file whose user ids are almost none of the events' or users' users: keyed by
+    something else. Olist's reviews name orders, not customers: `--map user_id=order_id` loaded
+    801 orders as users with a rating each and left the 686 buyers' ratings empty, unsaid
+    (helper-102). Said when fewer than one id in ten is known and both sides have ten or more;
+    None otherwise (feedback sent before the events says nothing)."""
+    others = [t for t in ("raw_events", "raw_users") if has_table(con, t)]
+    if src.name != "feedback" or not others:
+        return None
+    known = " UNION ".join(
+        f"SELECT DISTINCT user_id FROM {t} WHERE user_id IN (SELECT user_id FROM mine)"
+        for t in others
+    )
+    of, matched, example = one_row(  # each table read once
+        con,
+        f"WITH mine AS (SELECT DISTINCT user_id FROM {typed} WHERE _reason IS NULL AND user_id "
+        f"IS NOT NULL), known AS ({known}) SELECT count(*), count(k.user_id), "
+        "min(m.user_id) FILTER (WHERE k.user_id IS NULL) FROM mine AS m "
+        "LEFT JOIN known AS k ON k.user_id = m.user_id",
+    )
+    if of < 10 or matched * 10 >= of:
+        return None
+    # scanned only when the file would be said: a feedback file of known users never pays it
+    everyone = " UNION ".join(f"SELECT DISTINCT user_id FROM {t}" for t in others)
+    users, theirs = one_row(con, f"SELECT count(*), min(user_id) FROM ({everyone})")
+    if users < 10:
+        return None
+    return StrangerIds(matched, of, example, theirs)
+
+
 def ids_by_address(
     con: duckdb.DuckDBPyConnection, src: Source, typed: str, read: Mapping[str, str]
 ) -> tuple[int, int]:

@@ -10,6 +10,8 @@ import re
 from datetime import date, timedelta
 
 from profiler.ingest_hints import clipped, guest_map, quarantine_lines
+from profiler.sqltext import literal as quote_literal
+from profiler.sqltext import quote as quote_ident
 
 
 def describe_ingest(result) -> str:
@@ -197,6 +199,16 @@ def _file_shape(result) -> list[str]:
     if result.read_as:  # built-in words (`pv`, Coveo's `click`) as much as --event-type's
         words = ", ".join(f"{w!r} as {t} {n:,}" for w, t, n in result.read_as)
         lines.append(f"  read as: {words}")
+    if result.type_words:  # helper-102: Coveo's product_action beside its event_type
+        column, found = result.type_words
+        words = ", ".join(f"{w!r} as {t} {n:,}" for w, t, n in found[:6])
+        sent = result.columns.get("event_type", "event_type")
+        lines.append(
+            f"  warning: the ignored column {column!r} holds words of more event types than "
+            f"{sent!r} ({words}): is it the event type? --map event_type='{column}' "
+            "reads it (--event-type VALUE=TYPE names its other words); send the file again so, "
+            "with --replace"
+        )
     return lines
 
 
@@ -243,6 +255,18 @@ def _scales_and_times(result) -> list[str]:
             f"one year: day and month swapped? --ts-format {result.reading.ts_format!r} reads "
             "a file of a month's first twelve days so without an error; if so, send it again "
             "with the day and month the other way round and --replace"
+        )
+    if result.midnight_utc:  # helper-102: Amazon's review dates as Unix midnights
+        lines_, earlier, example = result.midnight_utc
+        column = result.columns.get("ts", "ts")
+        lines.append(
+            f"  warning: all {lines_:,} times are midnight UTC: dates sent as Unix times? The "
+            f"shop's clock, {result.reading.time_zone}, reads them as {example} and the like"
+            + (f", {earlier:,} of them on the day before" if earlier else "")
+            + "; to keep their days, send the dates as dates (DuckDB: COPY (SELECT * REPLACE "
+            f"(CAST(timezone('UTC', to_timestamp({quote_ident(column)})) AS DATE) AS "
+            f"{quote_ident(column)}) FROM {quote_literal(result.file)}) TO 'dated.csv'; "
+            f"milliseconds: / 1000) with --replace-batch {result.batch_id}"
         )
     if result.late_signups:
         after, n, hours = result.late_signups
@@ -311,6 +335,16 @@ def _columns_and_items(result) -> list[str]:
             f"{padded.loaded_as!r} there): the same people written two ways (a spreadsheet or a "
             "number column drops leading zeros)? Each way is a profile of its own: write the ids "
             f"one way in both feeds and send the corrected file with --replace-batch {result.batch_id}"
+        )
+    strangers = result.stranger_ids
+    if strangers and not padded:  # helper-102: Olist's reviews keyed by order
+        lines.append(
+            f"  warning: {strangers.known:,} of this file's {strangers.of:,} user ids are users "
+            f"of the events or users loaded ({strangers.example!r} here, {strangers.users_example!r} "
+            "there): is user_id an order's or a review's id? Each would be a profile of "
+            "its feedback alone, and the buyers' ratings stay empty; key the file by the events' "
+            "user ids (Olist's reviews: join order_id to the orders' customer_unique_id) and send "
+            f"it with --replace-batch {result.batch_id}"
         )
     missing = result.unknown_items
     if missing:
@@ -442,8 +476,8 @@ def _repeats_and_birthdays(result) -> list[str]:
             "  note: gender codes read as ISO 5218, 1 male, 2 female, 0 and 9 unknown ("
             + ", ".join(f"{code!r} {n:,}" for code, n in result.gender_codes)
             + "); if this feed's codes mean otherwise (Tmall's user_info: 0 female, 1 male, 2 "
-            "unknown), recode them to words (f, m) and send the file again with --replace-batch "
-            f"{result.batch_id}"
+            "unknown; JD.com's JData sex: 0 male, 1 female, 2 unknown), recode them to words "
+            f"(f, m) and send the file again with --replace-batch {result.batch_id}"
         )
     if result.serial_birthdays:
         n, sent = result.serial_birthdays

@@ -83,6 +83,7 @@ SOURCES: dict[str, Source] = {
                     "action_type",
                     "event_name",  # GA4
                     "type",
+                    "btag",  # Alibaba's display-ad behavior_log (pv, cart, fav, buy)
                 ),
             ),
             Column(
@@ -120,9 +121,11 @@ SOURCES: dict[str, Source] = {
                     "id_product",  # PrestaShop's order_detail
                     "lineitem_sku",  # Shopify's orders export, Recharge's charges
                     "line_item_sku",
+                    "sku_id",  # JD.com's JData
                 ),
             ),
-            Column("category_id", "VARCHAR", synonyms=("categoryid", "category", "cat_id")),
+            # Tmall's cat_id; Alibaba's and JD.com's cate
+            Column("category_id", "VARCHAR", synonyms=("categoryid", "category", "cat_id", "cate")),
             Column("category_path", "VARCHAR", synonyms=("category_code", "item_category")),
             # Tmall sends brand ids; GA4 item_brand
             Column("brand", "VARCHAR", synonyms=("brand_id", "item_brand")),
@@ -174,7 +177,8 @@ SOURCES: dict[str, Source] = {
                 True,
                 synonyms=("userid", "customer_unique_id", "customer_id", "uid", "id_customer"),
             ),
-            Column("gender", "VARCHAR", synonyms=("sex", "id_gender")),  # PrestaShop's codes
+            # PrestaShop's codes; Alibaba's final_gender_code (1 male, 2 female)
+            Column("gender", "VARCHAR", synonyms=("sex", "id_gender", "final_gender_code")),
             # a date of birth reads as its year
             Column(
                 "birth_year",
@@ -203,6 +207,7 @@ SOURCES: dict[str, Source] = {
                     "registration_date",
                     "created_at",
                     "register_time",
+                    "user_reg_tm",  # JD.com's JData
                 ),
             ),
             Column("name", "VARCHAR", personal=True, synonyms=("full_name",)),
@@ -227,9 +232,10 @@ SOURCES: dict[str, Source] = {
                     "parent_asin",
                     "asin",
                     "id_product",
+                    "sku_id",
                 ),  # fmt: skip
             ),
-            Column("category_id", "VARCHAR", synonyms=("categoryid",)),
+            Column("category_id", "VARCHAR", synonyms=("categoryid", "cat_id", "cate")),
             Column("category_path", "VARCHAR", synonyms=("category_code", "category_name")),
             Column("brand", "VARCHAR"),
             Column("price", "DOUBLE"),
@@ -271,7 +277,15 @@ SOURCES: dict[str, Source] = {
             Column(
                 "item_id",
                 "VARCHAR",
-                synonyms=("product_id", "itemid", "sku", "parent_asin", "asin", "id_product"),
+                synonyms=(
+                    "product_id",
+                    "itemid",
+                    "sku",
+                    "parent_asin",
+                    "asin",
+                    "id_product",
+                    "sku_id",
+                ),  # fmt: skip
             ),
             Column("rating", "INTEGER", synonyms=("score", "stars", "review_score", "overall")),
             Column(

@@ -749,6 +749,22 @@ def test_a_bare_date_column_is_the_time_only_when_no_other_column_is():
              "order_approved_at", "order_delivered_customer_date", "order_estimated_delivery_date"]  # fmt: skip
     resolved = resolve_columns(SOURCES["events"], olist, {}, "f", constant=["event_type"])
     assert resolved[0]["ts"] == "order_purchase_timestamp"
+    # Alibaba's display-ad logs and JD.com's JData (helper-102: their event words, items and
+    # categories went unread, listed as ignored)
+    alibaba = ["user", "time_stamp", "btag", "cate", "brand"]
+    assert resolve_columns(SOURCES["events"], alibaba, {}, "f")[0] == {
+        "user_id": "user", "ts": "time_stamp", "event_type": "btag", "category_id": "cate",
+        "brand": "brand",
+    }  # fmt: skip
+    jdata = ["user_id", "sku_id", "time", "model_id", "type", "cate", "brand"]
+    assert resolve_columns(SOURCES["events"], jdata, {}, "f")[0] == {
+        "user_id": "user_id", "item_id": "sku_id", "ts": "time", "event_type": "type",
+        "category_id": "cate", "brand": "brand",
+    }  # fmt: skip
+    profile = ["userid", "cms_segid", "final_gender_code", "age_level", "user_reg_tm"]
+    assert resolve_columns(SOURCES["users"], profile, {}, "f")[0] == {
+        "user_id": "userid", "gender": "final_gender_code", "signup_ts": "user_reg_tm",
+    }  # fmt: skip
 
 
 def test_timestamp_forms(con, tmp_path):
@@ -3798,3 +3814,116 @@ def test_a_file_without_any_time_is_told_to_make_one(con, tmp_path):
         ingest(con, "events", write(tmp_path / "orders.csv", body), pii_key=KEY,
                reading=Reading(event_type="purchase"))  # fmt: skip
     assert "\n" not in str(err.value) and snapshot(con) == {}
+
+
+def test_feedback_keyed_by_another_id_than_the_events_users_is_said(con, tmp_path):
+    """Olist's reviews name an order, not a customer: `--map user_id=order_id` loaded 801 orders
+    as users with a rating each and left the 686 buyers' ratings empty, unsaid (helper-102).
+    Taobao's first buyers, their purchases as events; reviews of their orders keyed by order id
+    are said, keyed by the buyers' ids say nothing, and before any events nothing is known."""
+    buys = [line for line in TAOBAO.read_text().splitlines()[1:] if ",buy," in line][:60]
+    order = {line: hashlib.md5(line.encode()).hexdigest() for line in buys}
+    reviews = "order_id,user_id,review_score,review_creation_date\n" + "".join(
+        f"{order[line]},{line.split(',')[0]},5,2017-12-04 00:00:00\n" for line in buys
+    )
+    early = ingest(con, "feedback", write(tmp_path / "r0.csv", reviews.replace(",5,", ",4,")),
+                   pii_key=KEY, reading=Reading(kind="review"), mapping={"user_id": "order_id"})  # fmt: skip
+    assert early.stranger_ids is None  # nothing to meet yet
+    ingest(con, "events", write(tmp_path / "buys.csv", "\n".join(
+        ["user_id,item_id,category_id,behavior_type,ts", *buys]) + "\n"), pii_key=KEY)  # fmt: skip
+    keyed = ingest(con, "feedback", write(tmp_path / "reviews.csv", reviews), pii_key=KEY,
+                   reading=Reading(kind="review"), mapping={"user_id": "order_id"})  # fmt: skip
+    assert (keyed.stranger_ids.known, keyed.stranger_ids.of) == (0, len(set(order.values())))
+    said = said_of(keyed)
+    assert "0 of this file's 60 user ids are users of the events or users loaded" in said, said
+    assert f"--replace-batch {keyed.batch_id}" in said
+    by_buyer = ingest(con, "feedback", write(tmp_path / "fixed.csv", reviews), pii_key=KEY,
+                      reading=Reading(kind="review"), replace_batch=keyed.batch_id)  # fmt: skip
+    assert by_buyer.stranger_ids is None
+    assert "users of the events" not in said_of(by_buyer)
+
+
+def test_dates_sent_as_unix_midnights_on_a_clock_west_of_utc_are_said(tmp_path):
+    """Amazon's Fine Food reviews write a review's date as a Unix time at midnight UTC: on a
+    shop clock of America/Los_Angeles each read as 17:00 (16:00 in winter) the day before, and
+    all 598 reviewers' first and last days were one early, unsaid (helper-102). Said with the
+    DuckDB line that sends them as dates, which then keep their days; the same file on a UTC
+    clock, and real times, say nothing."""
+    body = "Id,ProductId,UserId,Score,Time,Text\n" + "".join(
+        f'{n},B001E4KFG0,A{n % 4}SGXH7AUHU8GW,5,{(15000 + n * 37) * 86400},"Good, <br />really"\n'
+        for n in range(12)
+    )
+    path = write(tmp_path / "Reviews.csv", body)
+    west = duckdb.connect(str(tmp_path / "west.duckdb"))
+    said = ingest(west, "feedback", path, pii_key=KEY,
+                  reading=Reading(kind="review", time_zone="America/Los_Angeles"))  # fmt: skip
+    assert said.midnight_utc == (12, 12, "2011-01-25 16:00"), said.midnight_utc
+    text = said_of(said)
+    assert "all 12 times are midnight UTC: dates sent as Unix times?" in text, text
+    assert "12 of them on the day before" in text
+    fix = re.search(r"DuckDB: (COPY .*? TO 'dated.csv')", text).group(1)
+    duckdb.sql(fix.replace("'dated.csv'", f"'{tmp_path / 'dated.csv'}'"))
+    dated = ingest(west, "feedback", tmp_path / "dated.csv", pii_key=KEY,
+                   reading=Reading(kind="review"), replace_batch=said.batch_id)  # fmt: skip
+    assert dated.midnight_utc is None
+    assert rows(west, "SELECT min(ts), max(ts) FROM raw_feedback") == [
+        (datetime(2011, 1, 26), datetime(2012, 3, 8))
+    ]
+    west.close()
+    utc = duckdb.connect(str(tmp_path / "utc.duckdb"))
+    assert (
+        ingest(utc, "feedback", path, pii_key=KEY, reading=Reading(kind="review")).midnight_utc
+        is None
+    )
+    utc.close()
+    times = "Id,ProductId,UserId,Score,Time,Text\n" + "".join(
+        f"{n},B001E4KFG0,A{n % 4}SGXH7AUHU8GW,5,{(15000 + n * 37) * 86400 + 3600 * n},x\n"
+        for n in range(12)
+    )
+    timed = duckdb.connect(str(tmp_path / "timed.duckdb"))
+    quiet = ingest(timed, "feedback", write(tmp_path / "timed.csv", times), pii_key=KEY,
+                   reading=Reading(kind="review", time_zone="America/Los_Angeles"))  # fmt: skip
+    assert quiet.midnight_utc is None
+    timed.close()
+
+
+def test_an_ignored_column_of_event_words_beside_the_event_type_read_is_said(con, tmp_path):
+    """Coveo's browsing_train sends `event_type` (`event_product`, `pageview`) beside
+    `product_action` (`detail`, `add`, `purchase`): the hint said `--event-type
+    'event_product=TYPE'`, which loaded its carts and purchases as views, unsaid (helper-102).
+    The ignored column is now named, read either way; read from it, nothing is said."""
+    body = "session_id_hash,event_type,product_action,product_sku_hash,server_timestamp_epoch_ms\n" + "".join(
+        f"s{n % 3},{kind},{action},{'' if kind == 'pageview' else f'p{n}'},{1550885210881 + n * 1000}\n"
+        for n, (kind, action) in enumerate(
+            [("pageview", ""), ("event_product", "detail"), ("event_product", "add"),
+             ("event_product", "purchase"), ("pageview", ""), ("event_product", "detail"),
+             ("event_product", "click"), ("event_product", "remove")]
+        )
+    )  # fmt: skip
+    path = write(tmp_path / "browsing_train.csv", body)
+    where = {
+        "user_id": "session_id_hash",
+        "ts": "server_timestamp_epoch_ms",
+        "item_id": "product_sku_hash",
+    }
+    told = ingest(con, "events", path, pii_key=KEY, mapping=where, reading=Reading(
+        values=(("event_type", "event_product", "view"), ("event_type", "pageview", "skip"))))  # fmt: skip
+    assert told.type_words == (
+        "product_action",
+        [("detail", "view", 2), ("click", "view", 1), ("purchase", "purchase", 1)],
+    )
+    said = said_of(told)
+    assert (
+        "the ignored column 'product_action' holds words of more event types than 'event_type'"
+        in said
+    ), said
+    assert "--map event_type='product_action' reads it" in said
+    right = ingest(con, "events", path, pii_key=KEY, replace=True,
+                   mapping={**where, "event_type": "product_action"},
+                   reading=Reading(values=(("event_type", "add", "cart"), ("event_type", "remove", "skip"))))  # fmt: skip
+    assert right.type_words is None
+    assert rows(con, "SELECT event_type, count(*) FROM raw_events GROUP BY 1 ORDER BY 1") == [
+        ("cart", 1),
+        ("purchase", 1),
+        ("view", 3),
+    ]
