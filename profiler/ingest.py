@@ -90,7 +90,12 @@ from profiler.ingest_read import (
     starts_utf16,
     unpack_json_text,
 )
-from profiler.ingest_refuse import refuse_another_scale, refuse_item_lists, refuse_nested
+from profiler.ingest_refuse import (
+    refuse_another_scale,
+    refuse_item_lists,
+    refuse_nested,
+    refuse_record_lists,
+)
 from profiler.ingest_resend import (
     batch_to_replace,
     loads_elsewhere,
@@ -393,9 +398,14 @@ def _columns(
     `staged` where a value needs another reading (a JSON key, a numeric date, a split date and
     time)."""
     file = str(info.shown_path)
-    resolved, ignored = resolve_columns(
-        src, staged.columns, mapping, file, tuple(reading.constants()), tuple(staged.paths)
-    )
+    try:
+        resolved, ignored = resolve_columns(
+            src, staged.columns, mapping, file, tuple(reading.constants()), tuple(staged.paths)
+        )
+    except ProfilerError:
+        if info.format == "jsonl":  # its records may be inside a list: said first
+            refuse_record_lists(con, staged, file)
+        raise
     fallbacks = nested_fallbacks(src, resolved, mapping, tuple(staged.paths))
     ignored = [c for c in ignored if c not in fallbacks.values()]
     if staged.paths:  # keys inside an object: named by it, unless some of its keys are read

@@ -110,3 +110,29 @@ def _struct_fields(kind: str) -> set[str]:
             )
             start = n + 1
     return fields
+
+
+def refuse_record_lists(con: duckdb.DuckDBPyConnection, staged: Staged, file: str) -> None:
+    """A JSON lines file whose required columns are missing and one of whose keys holds a list of
+    objects on most lines: a record per session or order, its events inside (OTTO's
+    `{"session": 12899779, "events": [{"aid": ..., "ts": ..., "type": "clicks"}, ...]}`). Told
+    only to --map the missing columns, which no top-level key is (helper-102); called when the
+    columns cannot be resolved, so a flat file never pays it."""
+    keys = [c for c in staged.columns if c not in staged.paths]
+    for key in keys:
+        path = quote_literal(f'$."{key}"')
+        lists, lines = one_row(
+            con,
+            f"SELECT count(*) FILTER (WHERE json_type(_raw, {path}) = 'ARRAY' AND "
+            f"json_type(_raw, {path[:-1]}[0]') = 'OBJECT'), count(*) FROM {staged.relation} "
+            "WHERE _fault IS NULL AND json_valid(_raw)",
+        )
+        if lines and lists * 2 > lines:
+            others = ", ".join(quote_ident(k) for k in keys if k != key)
+            raise ProfilerError(
+                f"{file}: key {key!r} holds a list of records on {lists:,} of {lines:,} lines, "
+                "one line per session or order with its events inside; flatten the file first, "
+                f"one line per record (DuckDB: COPY (SELECT {others + ', ' if others else ''}"
+                f"unnest({quote_ident(key)}, recursive := true) FROM read_json({quote_literal(file)}, "
+                "format = 'newline_delimited')) TO 'flat.parquet'); nothing loaded"
+            )

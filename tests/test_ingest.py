@@ -3927,3 +3927,26 @@ def test_an_ignored_column_of_event_words_beside_the_event_type_read_is_said(con
         ("purchase", 1),
         ("view", 3),
     ]
+
+
+def test_json_records_inside_a_list_are_told_to_flatten(con, tmp_path):
+    """OTTO's train.jsonl is one line per session, its events a list inside: the refusal asked
+    for --map of columns no top-level key is (helper-102). Refused with the DuckDB line that
+    flattens it, which then loads. Taobao's first lines as OTTO's sessions (ts in ms)."""
+    lines = [line.split(",") for line in TAOBAO.read_text().splitlines()[1:41]]
+    kinds = {"pv": "clicks", "cart": "carts", "buy": "orders", "fav": "clicks"}
+    sessions: dict[str, list] = {}
+    for u, i, _, b, t in lines:
+        sessions.setdefault(u, []).append({"aid": int(i), "ts": int(t) * 1000, "type": kinds[b]})
+    path = write(tmp_path / "train.jsonl", "".join(
+        json.dumps({"session": int(u), "events": e}) + "\n" for u, e in sessions.items()))  # fmt: skip
+    with pytest.raises(ProfilerError, match="key 'events' holds a list of records") as err:
+        ingest(con, "events", path, pii_key=KEY)
+    assert snapshot(con) == {}
+    flatten = re.search(r"DuckDB: (COPY .*? TO 'flat.parquet')", str(err.value)).group(1)
+    flat = tmp_path / "flat.parquet"
+    duckdb.sql(flatten.replace("'flat.parquet'", f"'{flat}'"))
+    got = ingest(con, "events", flat, pii_key=KEY, mapping={"user_id": "session", "item_id": "aid"},
+                 reading=Reading(values=(("event_type", "clicks", "view"), ("event_type", "carts", "cart"),
+                                         ("event_type", "orders", "purchase"))))  # fmt: skip
+    assert (got.loaded, got.quarantined) == (len(lines), {})
