@@ -328,6 +328,9 @@ def amount_like_quantity(
 
 # the names an event type column goes by, beside the one read (Coveo's `product_action`)
 _TYPE_WORDS = ("action", "event", "type", "behavio", "activity")
+# names of no words: GA4's event_date, event_timestamp, event_bundle_sequence_id (each such
+# column would cost a scan of the file)
+_NOT_WORDS = ("id", "date", "time", "timestamp", "count", "value", "offset")
 
 
 def event_words_elsewhere(
@@ -350,7 +353,12 @@ def event_words_elsewhere(
         f"SELECT count(DISTINCT event_type) FROM {typed} WHERE _reason IS NULL",
     )
     for column in ignored:
-        if column not in staged.values or not any(w in loose(column) for w in _TYPE_WORDS):
+        name = loose(column)
+        if (
+            column not in staged.values
+            or not any(w in name for w in _TYPE_WORDS)
+            or name.endswith(_NOT_WORDS)
+        ):
             continue
         value = f"trim(CAST({staged.values[column]} AS VARCHAR))"
         words = con.execute(
