@@ -1,7 +1,7 @@
 """The ingest summary: what a loaded file said, in lines a person reads after `profiler ingest`
 (and `watch`): where each column came from, what went to quarantine and why, and what to do
-about each warning (the quarantine's lines: `ingest_hints`). It formats `IngestResult`; it
-decides nothing.
+about each warning (the quarantine's lines: `ingest_hints`). It formats
+`ingest_result.IngestResult`; it decides nothing.
 """
 
 from __future__ import annotations
