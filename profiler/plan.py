@@ -19,7 +19,14 @@ import duckdb
 from profiler.dag import Dag
 from profiler.project import Kind, Model
 from profiler.sources import BATCH_COLUMN, SOURCES
-from profiler.state import SCHEMA, Interval, ModelState, days_to_intervals, merge_intervals
+from profiler.state import (
+    SCHEMA,
+    Interval,
+    ModelState,
+    days_to_intervals,
+    history_stale_from,
+    merge_intervals,
+)
 
 SOURCE_BY_TABLE = {s.table: s for s in SOURCES.values()}
 MAX_INTERVALS = 32  # beyond this many separate day ranges, one covering range reads faster
@@ -123,6 +130,12 @@ def plan_model(
         if state.parent_versions != parent_versions or changed or as_of_moved:
             return Plan(
                 model.name, "slice", "merge the current state into the history", ctx.max_batch
+            )
+        if history_stale_from(con, model.name) is not None:
+            # a replaced load it read: no batch is new and no parent moved when it reads raw
+            # tables alone (helper-100: "up to date", the wrong reading kept as current)
+            return Plan(
+                model.name, "slice", "a replaced load took rows out: merged again", ctx.max_batch
             )
         return Plan(model.name, "skip", "up to date", ctx.max_batch)
     if not changed and not as_of_moved:

@@ -43,7 +43,7 @@ from profiler.plan import Plan
 from profiler.project import Kind, Model
 from profiler.publish import OpenGate, publish
 from profiler.runlog import read_run_results
-from profiler.state import ModelState, ensure_schema, read_states
+from profiler.state import ModelState, ensure_schema, read_states, write_state
 
 CUTS = [
     1511900000,
@@ -726,3 +726,36 @@ def test_check_reads_a_read_only_warehouse_and_says_where_the_results_went(
     assert results.command == "check" and results.results
     assert all(r.status == "pass" for r in results.results), results
     assert _file_digest(wh) == digest
+
+
+class _DiskFullOnState:
+    """The build's connection, on a disk that fills up while the model's state is written."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def execute(self, sql: str, *args):
+        if sql.startswith("INSERT INTO _profiler.models"):
+            raise duckdb.IOException('IO Error: Could not write file "/wh.duckdb": No space left on device')  # fmt: skip
+        return self.con.execute(sql, *args)
+
+
+def test_a_state_the_disk_refuses_publishes_nothing(tmp_path: Path) -> None:
+    """The published table and the state that describes it change together: a state write that
+    fails leaves the table as it was (a table without its state would be built on again from an
+    older watermark, its slice merged twice)."""
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    ensure_schema(con)
+    con.execute("CREATE TABLE m AS SELECT 1 AS x")
+    write_state(con, ModelState("m", "table", "d", "m", 1, 1, None))
+    con.execute("CREATE TABLE stg AS SELECT 2 AS x")
+    model = Model("m", tmp_path, "SELECT 2", Kind.TABLE, 0)
+    staged = Staged(
+        model, Plan("m", "full", "new data", 2), "stg", 1,
+        apply=lambda c: c.execute("DELETE FROM m; INSERT INTO m FROM stg"), cleanup=["DROP TABLE stg"],
+    )  # fmt: skip
+    with pytest.raises(duckdb.IOException):
+        publish(_DiskFullOnState(con), staged, OpenGate(), ModelState("m", "table", "d", "m", 2, 2, None))  # fmt: skip
+    assert con.execute("SELECT x FROM m").fetchall() == [(1,)]
+    assert read_states(con)["m"].version == 1
+    con.close()

@@ -93,6 +93,13 @@ def stage(
             )
         )
     aside = f"{model.name}_before_{ctx.as_of:%Y%m%d%H%M%S}"
+    # a second new history at the same as-of (a key edited, then edited back) sets its old one
+    # aside beside the first, never over it (helper-100: the history of many builds was replaced
+    # by the one-build history of the mistaken edit)
+    base, n = aside, 1
+    while anew is not None and relation_type(con, aside, "_profiler"):
+        n += 1
+        aside = f"{base}_{n}"
     if anew is not None and anew != "no history yet":
         messages.append(
             f"{model.name}: a new history starts: {anew}; the old one is kept as _profiler.{aside}"
@@ -115,7 +122,7 @@ def stage(
     def apply(c: duckdb.DuckDBPyConnection) -> None:
         if anew is not None or relation_type(c, model.name) is None:
             if anew is not None and anew != "no history yet":  # never dropped: set aside
-                c.execute(f"CREATE OR REPLACE TABLE _profiler.{quote(aside)} AS FROM {target}")
+                c.execute(f"CREATE TABLE _profiler.{quote(aside)} AS FROM {target}")
             c.execute(f"DROP TABLE IF EXISTS {target}")
             c.execute(
                 f"CREATE TABLE {target} AS SELECT *, {as_of} AS valid_from, "
