@@ -1465,26 +1465,14 @@ def test_a_late_batch_of_more_separate_days_than_ranges_kept_equals_one_build(
     args = ("--event-type", "purchase", "--ts-format", "%Y%m%d", "--map", "amount=dollar_value")
     select = ("--select", "+int_user_day")
     full, wh = tmp_path / "full.duckdb", tmp_path / "wh.duckdb"
-    run_cli(
-        "ingest",
-        "events",
-        str(orders(tmp_path / "all.csv", rows)),
-        *args,
-        warehouse=full,
-        project=root,
-    )
+    every = orders(tmp_path / "all.csv", rows)
+    run_cli("ingest", "events", str(every), *args, warehouse=full, project=root)
     run_cli("build", *select, warehouse=full, project=root)
     on_time = orders(tmp_path / "on_time.csv", [r for r in rows if not late(r)])
     run_cli("ingest", "events", str(on_time), *args, warehouse=wh, project=root)
     run_cli("build", *select, warehouse=wh, project=root)
-    run_cli(
-        "ingest",
-        "events",
-        str(orders(tmp_path / "late.csv", held)),
-        *args,
-        warehouse=wh,
-        project=root,
-    )
+    late_ones = orders(tmp_path / "late.csv", held)
+    run_cli("ingest", "events", str(late_ones), *args, warehouse=wh, project=root)
     out = run_cli("build", *select, warehouse=wh, project=root)
     assert re.search(r"int_user_day +incremental_by_time +slice", out), out
     assert table_diff(full, wh, "int_user_day") == 0
