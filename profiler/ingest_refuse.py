@@ -120,11 +120,11 @@ def refuse_record_lists(con: duckdb.DuckDBPyConnection, staged: Staged, file: st
     columns cannot be resolved, so a flat file never pays it."""
     keys = [c for c in staged.columns if c not in staged.paths]
     for key in keys:
-        path = quote_literal(f'$."{key}"')
+        path, first = quote_literal(f'$."{key}"'), quote_literal(f'$."{key}"[0]')
         lists, lines = one_row(
             con,
             f"SELECT count(*) FILTER (WHERE json_type(_raw, {path}) = 'ARRAY' AND "
-            f"json_type(_raw, {path[:-1]}[0]') = 'OBJECT'), count(*) FROM {staged.relation} "
+            f"json_type(_raw, {first}) = 'OBJECT'), count(*) FROM {staged.relation} "
             "WHERE _fault IS NULL AND json_valid(_raw)",
         )
         if lines and lists * 2 > lines:
