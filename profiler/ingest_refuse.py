@@ -120,7 +120,8 @@ def refuse_record_lists(con: duckdb.DuckDBPyConnection, staged: Staged, file: st
     columns cannot be resolved, so a flat file never pays it."""
     keys = [c for c in staged.columns if c not in staged.paths]
     for key in keys:
-        path, first = quote_literal(f'$."{key}"'), quote_literal(f'$."{key}"[0]')
+        name = key.replace('"', '\\"')  # a key holding a quote stays one key in the path
+        path, first = quote_literal(f'$."{name}"'), quote_literal(f'$."{name}"[0]')
         lists, lines = one_row(
             con,
             f"SELECT count(*) FILTER (WHERE json_type(_raw, {path}) = 'ARRAY' AND "
