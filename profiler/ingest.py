@@ -431,6 +431,7 @@ def _load(
         dated_again=dated_again, replaced=replaced,
         unknown_items=unknown_items(con, src, TYPED) if stats.loaded else None,
         padded_ids=padded_ids(con, src, TYPED) if stats.loaded else None,
+        padded_items=padded_ids(con, src, TYPED, "item_id") if stats.loaded else None,
         stranger_ids=stranger_ids(con, src, TYPED) if stats.loaded else None,
         email_ids=stats.email_ids,
         by_address=ids_by_address(con, src, TYPED, resolved) if stats.loaded else (0, 0),

@@ -39,7 +39,8 @@ class IngestResult:
     read_as: list[tuple[str, str, int]] = field(default_factory=list)
     # events' item ids the catalogue lacks, when most of them do (ids written differently?)
     unknown_items: UnknownItems | None = None
-    padded_ids: PaddedIds | None = None
+    padded_ids: PaddedIds | None = None  # user ids written with leading zeros added or cut
+    padded_items: PaddedIds | None = None  # item ids so
     stranger_ids: StrangerIds | None = None  # feedback keyed by another id (an order's)?
     # the file's purchases, when none of them has an amount or a price
     unpriced: int = 0

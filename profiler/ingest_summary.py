@@ -328,13 +328,23 @@ def _columns_and_items(result) -> list[str]:
             "pseudonym, like the users' email column (`profiler show ADDRESS` finds the user)"
         )
     padded = result.padded_ids
-    if padded:  # helper-101: Ta Feng's 01104905 in its events, 1104905 in a users file
+    for ids in (padded, result.padded_items):  # helper-101: Ta Feng's 01104905 and 1104905
+        if not ids:
+            continue
+        users = ids.column == "user_id"
         lines.append(
-            f"  warning: {padded.found:,} of this file's {padded.of:,} user ids match ids in "
-            f"{padded.table} only with leading zeros added or cut ({padded.example!r} here, "
-            f"{padded.loaded_as!r} there): the same people written two ways (a spreadsheet or a "
-            "number column drops leading zeros)? Each way is a profile of its own: write the ids "
-            f"one way in both feeds and send the corrected file with --replace-batch {result.batch_id}"
+            f"  warning: {ids.found:,} of this file's {ids.of:,} {'user' if users else 'item'} "
+            f"ids match ids in {ids.table} only with leading zeros added or cut "
+            f"({ids.example!r} here, {ids.loaded_as!r} there): the same "
+            f"{'people' if users else 'products'} written two ways (a spreadsheet or a number "
+            "column drops leading zeros)? "
+            + (
+                "Each way is a profile of its own"
+                if users
+                else "Those events get no category, brand or catalogue price"
+            )
+            + ": write the ids one way in both feeds and send the corrected file with "
+            f"--replace-batch {result.batch_id}"
         )
     strangers = result.stranger_ids
     if strangers and not padded:  # helper-102: Olist's reviews keyed by order
