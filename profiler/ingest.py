@@ -4,10 +4,10 @@ The steps: fingerprint the file (same content twice loads once, a replace swaps 
 `ingest_resend`), stage it as text in DuckDB (`ingest_csv`, `ingest_read`), choose which file
 column feeds which canonical column (`ingest_columns`), type and check every record in one SQL
 (`ingest_rules`, from the options of `ingest_options` and the value SQL of `ingest_values`), say
-what looks wrong (`ingest_checks`, `ingest_kept`) or refuse a shape that would load wrong
-(`ingest_refuse`), then write raw rows, quarantine rows and the batch row in ONE transaction
-(`ingest_write`), so a refused or crashing file changes nothing. Personal columns are
-pseudonymised on the way (`pii`).
+what looks wrong (`ingest_checks`, `ingest_ids`, `ingest_kept`) or refuse a shape that would load
+wrong (`ingest_refuse`), then write raw rows, quarantine rows and the batch row in ONE transaction
+(`ingest_write`), so a refused or crashing file changes nothing; `ingest_result` is what the
+caller and the summary get back. Personal columns are pseudonymised on the way (`pii`).
 
 Ingest is the one place allowed to read the wall clock, and only to refuse future timestamps;
 nothing it writes depends on it.
