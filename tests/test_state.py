@@ -1,0 +1,38 @@
+"""Engine state's pure interval helpers: a slice rebuilds exactly the days its intervals cover."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from profiler.state import days_to_intervals, merge_intervals
+
+DAY0 = date(2017, 11, 25)  # Taobao's first day
+spans = st.tuples(st.integers(0, 60), st.integers(1, 15)).map(
+    lambda s: (DAY0 + timedelta(days=s[0]), DAY0 + timedelta(days=s[0] + s[1]))
+)
+
+
+def _days(intervals: list[tuple[date, date]]) -> set[date]:
+    return {s + timedelta(days=n) for s, e in intervals for n in range((e - s).days)}
+
+
+@given(st.lists(spans, max_size=12))
+def test_merged_intervals_cover_the_same_days_apart_and_in_order(intervals) -> None:
+    """Start-inclusive, end-exclusive: the merge covers every day of the input and no other
+    (an interval inside another must not shorten it), and what it returns is sorted, with a gap
+    between neighbours (touching ones are one: fewer predicates in a slice)."""
+    merged = merge_intervals(intervals)
+    assert _days(merged) == _days(intervals)
+    assert all(a[1] < b[0] for a, b in zip(merged, merged[1:], strict=False))
+
+
+def test_days_become_ranges_of_neighbours() -> None:
+    """A batch's days 1, 2, 3 and 5 are two ranges; a day inside a range adds nothing."""
+    days = [DAY0 + timedelta(days=n) for n in (5, 1, 2, 3, 2)]
+    assert days_to_intervals(days) == [
+        (DAY0 + timedelta(days=1), DAY0 + timedelta(days=4)),
+        (DAY0 + timedelta(days=5), DAY0 + timedelta(days=6)),
+    ]
