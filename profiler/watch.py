@@ -121,7 +121,7 @@ def watch_folder(
     stop = _Stop()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     sizes: dict[Path, int] = {}
-    console.print(f"watching {directory} every {every:g}s (Ctrl-C to stop)")
+    console.print(f"watching {directory} every {every:g}s (Ctrl-C to stop)", soft_wrap=True)
     loose = sorted(
         p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
     )
@@ -158,7 +158,8 @@ def watch_folder(
                 except Busy as err:  # a passing lock is not a bad file: the next scan takes it
                     sizes.pop(path, None)
                     console.print(
-                        f"{escape(path.name)}: {escape(str(err))}; left for the next scan"
+                        f"{escape(path.name)}: {escape(str(err))}; left for the next scan",
+                        soft_wrap=True,
                     )
                     continue
                 except ProfilerError as err:
@@ -180,7 +181,8 @@ def watch_folder(
                 if _replaced(path, inode):
                     # renamed over while it was read: what is there now waits for the next scan
                     console.print(
-                        f"{escape(path.name)} was replaced while read; left for the next scan"
+                        f"{escape(path.name)} was replaced while read; left for the next scan",
+                        soft_wrap=True,
                     )
                     continue
                 failure = result.failure()  # as `profiler ingest` exits 1 (helper-84: a file
@@ -201,7 +203,9 @@ def watch_folder(
                     ok = build_project(settings, None, False, None, console)
                     pending = False
                 except Busy as err:
-                    console.print(f"build: {escape(str(err))}; built at the next scan")
+                    console.print(
+                        f"build: {escape(str(err))}; built at the next scan", soft_wrap=True
+                    )
             if once:
                 break
             _sleep(every, stop)
