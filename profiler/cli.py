@@ -570,7 +570,9 @@ def generate(
         _interrupted(
             err, f"the files in {out} may be partly written; run `profiler generate` again"
         )
-    _console().print(", ".join(f"{k}: {v:,}" for k, v in counts.items()) + f" -> {out}")
+    _console().print(
+        ", ".join(f"{k}: {v:,}" for k, v in counts.items()) + f" -> {out}", soft_wrap=True
+    )
 
 
 @app.command()

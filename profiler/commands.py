@@ -251,7 +251,8 @@ def build_project(
         if ensure_warehouse(settings):  # under the lock: two first builds copy it once
             console.print(
                 f"no warehouse yet: starting from the example data in "
-                f"{settings.warehouse.name}.example"
+                f"{settings.warehouse.name}.example",
+                soft_wrap=True,
             )
         con = connect(settings)
         try:
