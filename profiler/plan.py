@@ -168,13 +168,14 @@ def sql_changed(state: ModelState, model: Model) -> str:
 def stale_sql(dag: Dag, states: dict[str, ModelState], names=None) -> list[str]:
     """The models (of `names`, else all) whose table was built by other SQL than the project's
     now: edited and not rebuilt since (a `--select` that left them, an upgrade of profiler before
-    its first build). A history keeps its rows across edits, so it is never stale."""
+    its first build). A history keeps its rows across an edit, which its next merge takes in; until
+    then (a look at the past, a `--select` that left it) its current versions are the old SQL's,
+    so it is stale as any other (helper-103: check and export said nothing of it)."""
     return [
         name
         for name in (dag.models if names is None else names)
         if name in states
         and name in dag.models
-        and not dag.models[name].kind.keeps_history
         and states[name].data_fingerprint != dag.models[name].data_fingerprint
     ]
 
