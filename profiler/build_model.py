@@ -36,7 +36,6 @@ from profiler.runlog import ModelResult
 from profiler.state import (
     SCHEMA,
     ModelState,
-    clear_history_mark,
     data_arrived_between,
     forget_model,
     history_stale_from,
@@ -416,7 +415,5 @@ def build_one(
         + model_checks.documented_otherwise(model, have)
         + ([changed] if changed else [])
     )
-    if model.kind.keeps_history:  # rewound past a replaced load: done (again would be harmless)
-        clear_history_mark(con, model.name)
     states[model.name] = new_state
     return result

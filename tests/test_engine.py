@@ -1030,6 +1030,43 @@ def test_a_selected_model_is_not_built_on_parents_of_another_as_of(
     assert "users, as of 2017-12-01 00:00:00: not selected in this build)" in " ".join(out.split())
 
 
+def test_a_model_left_as_it_is_at_a_moved_as_of_is_stated_at_it(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """`--as-of` after the newest event: the day models have no row between the two as-ofs and
+    are left as they are, but they are stated at the new as-of, so a reader of one selected
+    alone at it is up to date (with their old as-of kept, it was refused as built on a parent
+    of another as-of)."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(full_build, wh)
+    out = run_cli("build", "--as-of", "2030-01-01", warehouse=wh, project=project)
+    assert re.search(r"rec_item_day +incremental_by_time +skip .*no new rows", out), out
+    out = run_cli(
+        "build", "--select", "rec_item_popularity", "--as-of", "2030-01-01",
+        warehouse=wh, project=project,
+    )  # fmt: skip
+    assert re.search(r"rec_item_popularity +table +skip .*up to date", out), out
+
+
+def test_a_selected_model_whose_parent_was_never_built_is_not_built(tmp_path: Path) -> None:
+    """`--select M` on a warehouse where M's parent has no table yet: M is left unbuilt with
+    the way out, not a traceback, and no table of it appears."""
+    root = sql_project(tmp_path / "p")
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=root)
+    out = " ".join(
+        run_cli("build", "--select", "rec_item_popularity", warehouse=wh, project=root).split()
+    )
+    assert (
+        "upstream rec_item_day has never been built (select it too: +rec_item_popularity)" in out
+    ), out
+    assert "0 model(s) built" in out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert not con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'rec_item_popularity'"
+        ).fetchone()[0]
+
+
 def test_a_sources_suite_gates_the_batches_a_build_reads(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:
@@ -1679,6 +1716,33 @@ def test_a_history_of_raw_rows_merges_when_only_the_as_of_moves(tmp_path: Path) 
         assert a.execute(current).fetchall() == b.execute(current).fetchall()
 
 
+def test_a_history_edited_with_its_description_takes_the_edit_after_a_look_at_the_past(
+    tmp_path: Path,
+) -> None:
+    """The history's SQL and its description edited together, then a look at the past: the look
+    leaves the history as it is, though it writes its state (the description is new), and the
+    next build at the newest as-of still merges the edit, so the current versions count what
+    the SQL counts now (with the edited SQL recorded at the look, that build found the history
+    up to date and it kept the old counts until new data came)."""
+    root, wh = _buys_history(tmp_path)
+    model = root / "sql" / "buys_history.sql"
+    model.write_text(
+        BUYS_HISTORY.replace("-- track_columns", "-- description: buys and carts\n-- track_columns")
+        .replace("event_type = 'purchase'", "event_type IN ('purchase', 'cart')")
+    )  # fmt: skip
+    out = run_cli("build", "--as-of", "2017-11-30", warehouse=wh, project=root)
+    assert re.search(r"buys_history +scd2 +skip .*history's newest change", out), out
+    out = run_cli("build", warehouse=wh, project=root)
+    assert re.search(r"buys_history +scd2 +slice .*changed: its SQL", out), out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        differ = con.execute(
+            "SELECT count(*) FROM buys_history AS h JOIN (SELECT user_id, count(*) FILTER "
+            "(WHERE event_type IN ('purchase', 'cart')) AS n FROM raw_events GROUP BY ALL) AS r "
+            "USING (user_id) WHERE h.is_current AND h.buys <> r.n"
+        ).fetchone()[0]
+    assert differ == 0
+
+
 def test_two_replaces_before_a_build_take_back_the_history_from_the_earlier(
     tmp_path: Path,
 ) -> None:
@@ -1709,6 +1773,83 @@ def test_two_replaces_before_a_build_take_back_the_history_from_the_earlier(
         run_cli(*resend, warehouse=daily, project=root)
     run_cli("build", warehouse=daily, project=root)
     assert _rows(daily, "buys_history") == _rows(reference, "buys_history")
+
+
+def test_a_replace_after_a_build_in_the_future_takes_back_from_the_replaced_batch(
+    tmp_path: Path,
+) -> None:
+    """Two daily builds, a build `--as-of` in the future, then the second day corrected
+    (`--replace-batch`) and the third day's batch: two reasons to take the history back (built
+    ahead of its data: after the newest data it had seen; a replaced load: from the corrected
+    batch's first time), and the earlier one wins, so the versions that saw the wrong second
+    day go and the history equals one built on the corrected data. Taobao in time batches, a
+    small history of each user's purchases; the corrected batch loses its purchases."""
+    root = tmp_path / "p"
+    (root / "sql").mkdir(parents=True)
+    (root / "sql" / "buys_history.sql").write_text(BUYS_HISTORY)
+    batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
+    lines = batches[1].read_text().splitlines(keepends=True)
+    fixed = tmp_path / "batch2_fixed.csv"
+    fixed.write_text("".join(line for line in lines if ",buy," not in line))
+    daily, reference = tmp_path / "daily.duckdb", tmp_path / "reference.duckdb"
+    for batch in batches[:2]:
+        run_cli("ingest", "events", str(batch), warehouse=daily, project=root)
+        run_cli("build", warehouse=daily, project=root)
+    run_cli("build", "--as-of", "2030-01-01", warehouse=daily, project=root)
+    resend = ("ingest", "events", str(fixed), "--replace-batch", "2")
+    run_cli(*resend, warehouse=daily, project=root)
+    run_cli("ingest", "events", str(batches[2]), warehouse=daily, project=root)
+    run_cli("build", warehouse=daily, project=root)
+    run_cli("ingest", "events", str(batches[0]), warehouse=reference, project=root)
+    run_cli("build", warehouse=reference, project=root)
+    for batch in (fixed, batches[2]):
+        run_cli("ingest", "events", str(batch), warehouse=reference, project=root)
+    run_cli("build", warehouse=reference, project=root)
+    assert len({r[2] for r in _rows(reference, "buys_history")}) == 2
+    assert _rows(daily, "buys_history") == _rows(reference, "buys_history")
+
+
+def test_a_stop_right_after_a_history_merge_past_a_replace_keeps_what_it_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Daily builds, the second day corrected (`--replace-batch`), and the build that takes the
+    history back past it stopped (Ctrl-C, SIGTERM) right after the history published: the stop
+    says `profiler build` finishes the job, and the next build, a day later, keeps the versions
+    the stopped build recorded. (The replace's mark was cleared after the publish, so it stayed:
+    that next build took the history back past it again, and the corrected day's 364 versions
+    were gone.) Taobao in time batches, a small history of each user's purchases."""
+    import profiler.build_model
+
+    root = tmp_path / "p"
+    (root / "sql").mkdir(parents=True)
+    (root / "sql" / "buys_history.sql").write_text(BUYS_HISTORY)
+    batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
+    lines = batches[1].read_text().splitlines(keepends=True)
+    fixed = tmp_path / "batch2_fixed.csv"
+    fixed.write_text("".join(line for line in lines if ",buy," not in line))
+    wh = tmp_path / "wh.duckdb"
+    for batch in batches[:3]:
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=root)
+        run_cli("build", warehouse=wh, project=root)
+    resend = ("ingest", "events", str(fixed), "--replace-batch", "2")
+    run_cli(*resend, warehouse=wh, project=root)
+    publish = profiler.build_model.publish
+
+    def published_then_stopped(*args, **kwargs):
+        publish(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(profiler.build_model, "publish", published_then_stopped)
+        out = run_cli("build", warehouse=wh, project=root, ok=False)
+    assert "published before the stop (buys_history)" in out, out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        (merged_at,) = con.execute("SELECT max(valid_from) FROM buys_history").fetchone()
+    recorded = [r[:3] for r in _rows(wh, "buys_history") if r[2] == merged_at]
+    assert len(recorded) > 100
+    run_cli("ingest", "events", str(batches[3]), warehouse=wh, project=root)
+    run_cli("build", warehouse=wh, project=root)
+    assert [r[:3] for r in _rows(wh, "buys_history") if r[2] == merged_at] == recorded
 
 
 def test_a_history_that_reads_a_raw_table_takes_back_a_replaced_load(tmp_path: Path) -> None:

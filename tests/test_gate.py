@@ -431,6 +431,35 @@ def test_incremental_slices_validate_the_slice_and_the_would_be_table(project: P
     assert unique.element_count < con.execute("SELECT count(*) FROM user_day").fetchone()[0]
 
 
+def test_a_published_table_failing_its_changed_suite_holds_back_its_readers(
+    project: Path,
+) -> None:
+    """user_day's suite made stricter than its published rows, and user_totals edited in the
+    same change: user_day has nothing new, so its published table is checked and fails. Its
+    readers have work (user_totals its edit, user_profile a rebuilt parent) yet are skipped,
+    their tables as they were, instead of publishing totals built on days its suite refuses."""
+    suites = json.loads(json.dumps(SUITES))
+    suites["user_day"]["expectations"].append(
+        exp("expect_column_values_to_be_between", column="events", max_value=5)
+    )
+    write_project(project, suites)
+    totals = project / "features" / "user_totals.sql"
+    totals.write_text(
+        totals.read_text().replace("max(day) AS last_day", "max(day) AS last_day, count(*) AS days")
+    )
+    con = duckdb.connect(str(project / "wh.duckdb"))
+    before = snapshot(con)
+    run = build(con, project)
+    by_model = {r.model: r for r in run.results}
+    assert by_model["user_day"].status == "blocked", by_model["user_day"].message
+    assert "fails its changed suite" in by_model["user_day"].message
+    for reader in ("user_totals", "user_profile"):
+        assert by_model[reader].status == "skipped", (reader, by_model[reader].reason)
+    assert by_model["user_totals"].reason == "upstream user_day failed or was blocked"
+    assert run.status == "error"
+    assert {t: before[t] for t in TABLES} == {t: snapshot(con)[t] for t in TABLES}
+
+
 # The CLI: exit codes, messages, run results, `profiler check`.
 
 

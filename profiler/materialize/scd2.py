@@ -27,6 +27,7 @@ import duckdb
 from profiler.materialize import STAGE_PREFIX, Staged, quote, relation_type
 from profiler.plan import IN_HISTORY, BuildContext, Plan, ts_literal
 from profiler.project import Model
+from profiler.state import clear_history_mark
 
 STAMPS = ("valid_from", "valid_to", "is_current")
 
@@ -120,6 +121,9 @@ def stage(
     )
 
     def apply(c: duckdb.DuckDBPyConnection) -> None:
+        # a replaced load's mark goes in the merge's own transaction (helper-104: cleared after
+        # the publish, a stop in between kept it, and the next build took back what this recorded)
+        clear_history_mark(c, model.name)
         if anew is not None or relation_type(c, model.name) is None:
             if anew is not None and anew != "no history yet":  # never dropped: set aside
                 c.execute(f"CREATE TABLE _profiler.{quote(aside)} AS FROM {target}")
