@@ -1775,6 +1775,19 @@ def test_two_replaces_before_a_build_take_back_the_history_from_the_earlier(
     assert _rows(daily, "buys_history") == _rows(reference, "buys_history")
 
 
+def _buys_batches(tmp_path: Path) -> tuple[Path, list[Path], Path]:
+    """A project of the buys history alone, Taobao in time batches, and the second batch
+    corrected: its purchases taken out (a wrong export, sent again with `--replace-batch 2`)."""
+    root = tmp_path / "p"
+    (root / "sql").mkdir(parents=True)
+    (root / "sql" / "buys_history.sql").write_text(BUYS_HISTORY)
+    batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
+    lines = batches[1].read_text().splitlines(keepends=True)
+    fixed = tmp_path / "batch2_fixed.csv"
+    fixed.write_text("".join(line for line in lines if ",buy," not in line))
+    return root, batches, fixed
+
+
 def test_a_replace_after_a_build_in_the_future_takes_back_from_the_replaced_batch(
     tmp_path: Path,
 ) -> None:
@@ -1784,13 +1797,7 @@ def test_a_replace_after_a_build_in_the_future_takes_back_from_the_replaced_batc
     batch's first time), and the earlier one wins, so the versions that saw the wrong second
     day go and the history equals one built on the corrected data. Taobao in time batches, a
     small history of each user's purchases; the corrected batch loses its purchases."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "buys_history.sql").write_text(BUYS_HISTORY)
-    batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
-    lines = batches[1].read_text().splitlines(keepends=True)
-    fixed = tmp_path / "batch2_fixed.csv"
-    fixed.write_text("".join(line for line in lines if ",buy," not in line))
+    root, batches, fixed = _buys_batches(tmp_path)
     daily, reference = tmp_path / "daily.duckdb", tmp_path / "reference.duckdb"
     for batch in batches[:2]:
         run_cli("ingest", "events", str(batch), warehouse=daily, project=root)
@@ -1820,13 +1827,7 @@ def test_a_stop_right_after_a_history_merge_past_a_replace_keeps_what_it_recorde
     were gone.) Taobao in time batches, a small history of each user's purchases."""
     import profiler.build_model
 
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "buys_history.sql").write_text(BUYS_HISTORY)
-    batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
-    lines = batches[1].read_text().splitlines(keepends=True)
-    fixed = tmp_path / "batch2_fixed.csv"
-    fixed.write_text("".join(line for line in lines if ",buy," not in line))
+    root, batches, fixed = _buys_batches(tmp_path)
     wh = tmp_path / "wh.duckdb"
     for batch in batches[:3]:
         run_cli("ingest", "events", str(batch), warehouse=wh, project=root)
