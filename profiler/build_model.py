@@ -226,19 +226,26 @@ def _unbuildable(
     """Why the model cannot be built in this build (a parent failed, was refused by its source
     suite, was never built, or is stated at another as-of), or None."""
     refused = [p for p in dag.run_parents(model.name) if p in failed and p not in dag.models]
-    blocked_by = refused + [
-        p for p in dag.built_parents(model.name) if p in failed or p not in states
-    ]
+    blocked_by = refused + [p for p in dag.built_parents(model.name) if p in failed]
     if blocked_by:
-        why = (
-            "failed its suite"
-            if refused
-            else "failed or was blocked"
-            if blocked_by[0] in failed
-            else "has never been built (select it too: +" + model.name + ")"
-        )
+        why = "failed its suite" if refused else "failed or was blocked"
         return ModelResult(
             model.name, model.kind.value, "skipped", "skip", f"upstream {blocked_by[0]} {why}"
+        )
+    # a parent with no table, left out of the selection: an error of the selection, not a skip
+    # behind a failure (helper-104: `--select M` exited 0, "1 not built (upstream failed)")
+    unbuilt = [p for p in dag.built_parents(model.name) if p not in states]
+    if unbuilt:
+        return ModelResult(
+            model.name,
+            model.kind.value,
+            "error",
+            "skip",
+            "upstream never built",
+            message=(
+                f"upstream {unbuilt[0]} has never been built: select it too (+{model.name}); "
+                "nothing was published"
+            ),
         )
     # a model is stated as of the build: parents left at another as-of (not selected) would give
     # it their data after that as-of (helper-28: `--select M --as-of T` published M built on

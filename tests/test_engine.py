@@ -1050,17 +1050,20 @@ def test_a_model_left_as_it_is_at_a_moved_as_of_is_stated_at_it(
 
 def test_a_selected_model_whose_parent_was_never_built_is_not_built(tmp_path: Path) -> None:
     """`--select M` on a warehouse where M's parent has no table yet: M is left unbuilt with
-    the way out, not a traceback, and no table of it appears."""
+    the way out, not a traceback, no table of it appears, and the build fails (exit 1), as a
+    parent at another as-of does: a scheduled job that selected too little must not see
+    success (helper-104: exit 0, "1 not built (upstream failed)")."""
     root = sql_project(tmp_path / "p")
     wh = tmp_path / "wh.duckdb"
     run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=root)
-    out = " ".join(
-        run_cli("build", "--select", "rec_item_popularity", warehouse=wh, project=root).split()
-    )
+    out = run_cli("build", "--select", "rec_item_popularity", warehouse=wh, project=root, ok=False)
+    out = " ".join(out.split())
+    assert re.search(r"error rec_item_popularity table skip .* upstream never built", out), out
     assert (
-        "upstream rec_item_day has never been built (select it too: +rec_item_popularity)" in out
+        "upstream rec_item_day has never been built: select it too (+rec_item_popularity)" in out
     ), out
-    assert "0 model(s) built" in out
+    assert "0 model(s) built, 0 up to date, 1 failed" in out
+    assert "upstream failed" not in out
     with duckdb.connect(str(wh), read_only=True) as con:
         assert not con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'rec_item_popularity'"
