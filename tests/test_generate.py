@@ -195,6 +195,22 @@ def test_an_unknown_format_is_a_one_line_profiler_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_cli_summary_is_one_line_whatever_the_path(tmp_path):
+    """`profiler generate` ends with one line of counts and the output folder: a log's grep
+    for the folder finds it however long its path and narrow the terminal (it wrapped at the
+    terminal's width)."""
+    from conftest import run_cli
+
+    out = tmp_path / ("a-folder-with-a-long-name-" * 4) / "batch"
+    text = run_cli(
+        "generate", "--users", "50", "--events", "500", "--days", "3", "--out", str(out),
+        warehouse=tmp_path / "unused.duckdb", width=60,
+    )  # fmt: skip
+    (line,) = [line for line in text.splitlines() if line.startswith("events: ")]
+    assert line.endswith(f"-> {out}"), text
+    assert (out / "events.parquet").exists()
+
+
 @pytest.mark.parametrize("bad", [{"users": 0}, {"events": -1}, {"days": 0}, {"seed": -1}])
 def test_impossible_sizes_are_profiler_errors(tmp_path, bad):
     with pytest.raises(ProfilerError, match=next(iter(bad))):
