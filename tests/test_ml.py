@@ -236,14 +236,16 @@ def test_a_catalog_qualified_peek_is_detected(taobao: Path, tmp_path: Path) -> N
 
     project = make_project(tmp_path / "p", {})
     (project / "features" / "peek.sql").write_text(
-        "-- kind: table\nSELECT user_id, max(ts) AS last_ts FROM wh.main.raw_events GROUP BY user_id\n"
+        "-- kind: table\nSELECT user_id, max(ts) AS last_ts, max(CAST(ts AS DATE)) AS last_day "
+        "FROM wh.main.raw_events GROUP BY user_id\n"
     )
     con = copy_of(taobao, tmp_path)
     with (
         point_in_time(con, project) as pit,
-        pytest.raises(ProfilerError, match="leakage: .*peek.last_ts"),
+        pytest.raises(ProfilerError, match="leakage: .*peek.last_ts") as err,
     ):
         pit.build(CUT, ["peek"])
+    assert "peek.last_day = 2017-12-03" in str(err.value)  # a DATE column leaks as well
     assert con.execute("SELECT current_database()").fetchone()[0] == "wh"
 
 
@@ -385,6 +387,10 @@ def test_every_estimator_trains_evaluates_saves_and_scores(
     scores = rows.column("score").to_pylist()
     assert rows.num_rows == len(scoring.user_ids) and all(0 <= s <= 1 for s in scores)
     assert sorted(set(rows.column("decile").to_pylist())) == list(range(1, 11))
+    # the score is P(purchase), of each row's own user
+    assert rows.column("user_id").to_pylist() == scoring.user_ids
+    with one_thread():
+        assert scores == pytest.approx(list(pipeline.predict_proba(scoring.X)[:, 1]))
 
 
 @pytest.mark.parametrize("classes", [2, 3])
@@ -512,11 +518,14 @@ def test_scoring_refuses_an_artifact_whose_features_do_not_match(
     from profiler.ml.artifacts import load_artifact
     from profiler.ml.score import score_users
     from profiler.ml.spec import load_spec
-    from profiler.ml.step import scores_for_build
+    from profiler.ml.step import published_at, scores_for_build
 
     project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec(cutoffs=1)})
     con = copy_of(taobao, tmp_path)
     run_build(con, project, BuildOptions(as_of=T))
+    # `train` scores the published tables only when they are of its as-of and of every batch
+    assert published_at(con, project, ("user_features",), T)
+    assert not published_at(con, project, ("user_features",), T - timedelta(days=1))
     rows, _ = scores_for_build(con, project, T, project / "target")
     version = rows.column("model_version")[0].as_py()
     artifact = load_artifact(project / "target", "purchase_propensity", version)
@@ -528,6 +537,8 @@ def test_scoring_refuses_an_artifact_whose_features_do_not_match(
     message = str(err.value)
     assert "\n" not in message and "missing user_features.views_1d" in message
     assert "changed user_features.carts BIGINT->DOUBLE" in message and "profiler train" in message
+    load_taobao(con, "FALSE")  # a new batch the tables have not taken in yet
+    assert not published_at(con, project, ("user_features",), T)
 
 
 # --- retraining only when something changed ------------------------------------------------------
@@ -1065,3 +1076,257 @@ def test_a_build_that_cannot_score_says_the_earlier_scores_stay(
     features.write_text(features.read_text().replace(") + 0 AS views", ") + 0 + 0 AS views"))
     out = " ".join(_train_cli(project, wh, "purchase_propensity").split())
     assert "(features from a point-in-time build)" in out, out
+
+
+# --- decisions of the model layer no other test pinned (helper-106, mutation testing) ----------
+
+
+def test_the_model_that_scores_is_refitted_on_the_latest_cutoffs(
+    stand_in_frames, taobao: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The validated model is fitted on the older cutoffs; the one saved to score users must be
+    the refit on the latest ones (V, ...), or users are scored by a model days staler than the
+    run says. Taobao frames of the stand-in spec (1 cutoff: train 11-29, final 12-01)."""
+    import numpy as np
+
+    from profiler.ml import train
+    from profiler.ml.estimators import one_thread
+
+    spec, cuts, features, frames, scoring = stand_in_frames
+    monkeypatch.setattr(
+        train, "collect_frames", lambda *a, **k: (features, frames, scoring)
+    )  # the frames built once by the fixture
+    con = copy_of(taobao, tmp_path)
+    trained, _ = train.train_model(con, spec.path.parent.parent, spec, T)
+    final = frames[cuts.final[-1]]
+    assert cuts.final != cuts.train and trained.rows["final"] == len(final.y)
+    with one_thread():
+        refit = train._fit(spec, features, final.X, final.y)
+        np.testing.assert_array_equal(
+            trained.pipeline.predict_proba(scoring.X), refit.predict_proba(scoring.X)
+        )
+
+
+def test_decile_1_holds_the_highest_scores() -> None:
+    """Audiences read `decile <= 2` as the most likely buyers; ties split by user id."""
+    from profiler.ml.score import deciles
+
+    scores = [i / 100 for i in range(100)]
+    got = deciles(scores, [f"u{i:03d}" for i in range(100)])
+    assert list(got[90:]) == [1] * 10 and list(got[:10]) == [10] * 10
+    assert list(deciles([0.5] * 20, [f"u{i:02d}" for i in range(20)])) == [
+        d for d in range(1, 11) for _ in range(2)
+    ]
+
+
+def test_scoring_refuses_features_in_another_column_order(tmp_path: Path) -> None:
+    """Same columns, another order: the model would read each value as another feature."""
+    from profiler.ml.artifacts import Artifact
+    from profiler.ml.features import Feature
+
+    features = [Feature("user_features", c, "BIGINT") for c in ("views", "carts", "purchases")]
+    artifact = Artifact(
+        tmp_path, {"name": "m", "version": "v1", "features": [f.as_dict() for f in features]}, None
+    )
+    artifact.check_features(features)
+    with pytest.raises(ProfilerError, match="columns in another order"):
+        artifact.check_features([features[1], features[0], features[2]])
+
+
+def test_a_build_reuses_only_a_model_trained_at_or_before_its_as_of(tmp_path: Path) -> None:
+    """`retrain_every_days` reuses the newest model trained at most that many days before the
+    as-of; a model trained at a later as-of learnt labels after this one (a backfill would score
+    with the future), and an older one is staler than the newest."""
+    import joblib
+
+    from profiler.ml.artifacts import METADATA_FILE, MODEL_FILE, SCHEMA_VERSION, recent_artifact
+
+    target = tmp_path / "target"
+    for version, at in (("early", T - timedelta(days=2)), ("late", T + timedelta(days=1))):
+        folder = target / "models" / "m" / version
+        folder.mkdir(parents=True)
+        joblib.dump(None, folder / MODEL_FILE)
+        meta = {"schema_version": SCHEMA_VERSION, "name": "m", "version": version,
+                "training_window": {"as_of": at.isoformat()}, "inputs_fingerprint": "fp",
+                "data_lineage": "L"}  # fmt: skip
+        (folder / METADATA_FILE).write_text(json.dumps(meta))
+
+    def reused(as_of: datetime, *, fp: str = "fp") -> str | None:
+        found = recent_artifact(target, "m", fp, as_of, 7, "L")
+        return found and found.version
+
+    assert reused(T) == "early"  # "late" was trained a day after T
+    assert reused(T - timedelta(days=3)) is None
+    assert reused(T + timedelta(days=2)) == "late"  # both fresh: the newest
+    assert reused(T + timedelta(days=2), fp="edited feature SQL") is None
+
+
+def test_the_model_version_depends_on_the_as_of(taobao: Path, tmp_path: Path) -> None:
+    """A version is looked up before any freshness rule: one shared by two as-ofs would score a
+    backfill at an earlier as-of with the model that learnt the later labels."""
+    from profiler.ml.spec import load_spec
+    from profiler.ml.train import data_fingerprint
+
+    project = make_project(tmp_path / "p", {"purchase_propensity": purchase_spec()})
+    spec = load_spec(project, "purchase_propensity")
+    con = copy_of(taobao, tmp_path)
+    assert data_fingerprint(con, project, spec, T) != data_fingerprint(
+        con, project, spec, T - timedelta(days=1)
+    )
+
+
+def test_train_replaces_only_the_scores_of_its_own_model_and_as_of(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from profiler.ml.score import _schema, write_scores
+
+    con = duckdb.connect()
+    ensure_schema(con)
+
+    def rows(model: str, as_of: datetime, users: list[str]):
+        n = len(users)
+        return pa.table(
+            {"user_id": users, "model": [model] * n, "score": [0.5] * n, "as_of": [as_of] * n,
+             "model_version": ["v"] * n, "label": [None] * n, "decile": [1] * n,
+             "horizon_days": [2] * n},
+            schema=_schema(),
+        )  # fmt: skip
+
+    con.execute("INSERT INTO _profiler.models (name, version) VALUES ('user_scores', 1)")
+    write_scores(con, rows("p", T, ["a", "b"]))
+    # a new version of user_scores: the next build rebuilds what reads it (the profile)
+    assert con.execute("SELECT version FROM _profiler.models").fetchall() == [(2,)]
+    write_scores(con, rows("p", CUT, ["a", "b", "c"]))
+    write_scores(con, rows("q", T, ["a"]))
+    write_scores(con, rows("p", T, ["d"]))
+    got = con.execute(
+        "SELECT model, as_of, count(*) FROM user_scores GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert got == [("p", CUT, 3), ("p", T, 1), ("q", T, 1)]
+    assert con.execute(
+        "SELECT user_id FROM user_scores WHERE model = 'p' AND as_of = ?", [T]
+    ).fetchall() == [("d",)]
+
+
+def test_a_specs_excluded_columns_are_no_features(tmp_path: Path) -> None:
+    from profiler.ml.features import resolve_features
+    from profiler.ml.spec import parse_spec
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE user_features (user_id VARCHAR, views BIGINT, carts BIGINT, spend DOUBLE)"
+    )
+    text = purchase_spec().replace(
+        'columns = "numeric"', 'columns = "numeric"\nexclude = ["spend"]'
+    )
+    spec = parse_spec(tmp_path / "m.toml", text)
+    assert [f.name for f in resolve_features(con, spec)] == [
+        "user_features.views",
+        "user_features.carts",
+    ]
+
+
+def test_a_label_window_starts_after_the_cutoff_and_ends_at_the_horizon() -> None:
+    """A purchase at the cutoff itself is in the features (ts <= C): it is no outcome; one at
+    C + H is. Same window for the next category."""
+    from profiler.ml.targets import next_category_labels, purchase_labels
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE raw_events (user_id VARCHAR, event_type VARCHAR, ts TIMESTAMP, "
+                "item_id VARCHAR, category_id VARCHAR)")  # fmt: skip
+    con.execute("CREATE TABLE raw_items (item_id VARCHAR, category_id VARCHAR, "
+                "category_path VARCHAR, _batch_id BIGINT, _record BIGINT)")  # fmt: skip
+    end = CUT + timedelta(days=2)
+    con.execute(
+        "INSERT INTO raw_events VALUES ('at_cutoff', 'purchase', ?, 'i', 'c1'), "
+        "('at_end', 'purchase', ?, 'i', 'c2'), ('after_end', 'purchase', ?, 'i', 'c3'), "
+        "('twice', 'purchase', ?, 'i', 'c4'), ('twice', 'purchase', ?, 'i', 'c5'), "
+        "('uncategorised_first', 'purchase', ?, 'i', NULL), "
+        "('uncategorised_first', 'purchase', ?, 'i', 'c6')",
+        [CUT, end, end + timedelta(seconds=1), CUT + timedelta(hours=1), CUT + timedelta(hours=2),
+         CUT + timedelta(hours=1), CUT + timedelta(hours=2)],
+    )  # fmt: skip
+    got = con.execute(purchase_labels("memory", CUT, 2) + " ORDER BY 1").fetchall()
+    assert got == [("at_end", 1), ("twice", 1), ("uncategorised_first", 1)]
+    sql = next_category_labels("memory", CUT, 2, ("purchase",), "e.category_id")
+    assert sorted(con.execute(sql).fetchall()) == [
+        ("at_end", "c2"),
+        ("twice", "c4"),  # the next one, not the last
+        ("uncategorised_first", "c6"),  # the first with a category
+    ]
+
+
+def test_the_recency_baseline_gives_recent_buyers_the_higher_probability() -> None:
+    """The heuristic a model must beat: fitted decreasing in days since the last purchase."""
+    import numpy as np
+
+    from profiler.ml.metrics import recency_binary
+
+    days = np.array([1, 1, 2, 2, 5, 5, 20, 20, np.nan, np.nan], dtype=float)
+    bought = np.array([1, 1, 1, 0, 0, 1, 0, 0, 0, 0])
+    p = recency_binary(days, bought, np.array([1, 3, 30, np.nan]))
+    assert p[0] > p[1] > p[2] and p[3] == 0
+
+
+def test_the_training_rows_of_each_target(tmp_path: Path) -> None:
+    """Next category: a row per user with a candidate and a next purchase or cart, labelled by
+    the candidate's position ('3' = their third top category) or 'other'; users without a next
+    event are no row (they would all be 'other'). Purchase: every user, 0 without a purchase."""
+    from profiler.ml.features import read_frame, resolve_features
+    from profiler.ml.spec import parse_spec
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE user_features AS SELECT *, 2 AS days_since_last_purchase FROM (VALUES "
+        "('a', 3, 'c1', 'c2', NULL), ('b', 1, 'c2', NULL, NULL), ('c', 2, 'c1', 'c3', 'c2'), "
+        "('d', 5, 'c4', NULL, NULL), ('e', 1, NULL, NULL, NULL)) "
+        "AS t(user_id, views, top_category_1, top_category_2, top_category_3)"
+    )
+    labels = "SELECT * FROM (VALUES ('a', 'c2'), ('c', 'c2'), ('d', 'c9'), ('e', 'c1')) AS l(user_id, __label)"
+    spec = parse_spec(
+        tmp_path / "nc.toml", NEXT_CATEGORY_SPEC.format(estimator="random_forest", params=RF)
+    )
+    frame = read_frame(con, spec, resolve_features(con, spec), CUT, labels, labelled_only=True)
+    assert frame.user_ids == ["a", "c", "d"] and list(frame.y) == ["2", "3", "other"]
+    spec = parse_spec(tmp_path / "p.toml", purchase_spec(columns='["views"]'))
+    labels = "SELECT * FROM (VALUES ('a', 1), ('d', 1)) AS l(user_id, __label)"
+    frame = read_frame(con, spec, resolve_features(con, spec), CUT, labels)
+    assert frame.user_ids == ["a", "b", "c", "d", "e"] and list(frame.y) == [1, 0, 0, 1, 0]
+
+
+def test_a_user_missing_from_a_later_feature_table_is_still_scored(tmp_path: Path) -> None:
+    """The first table is the population: a user without a row in another table (no review, say)
+    gets NULL features from it, not dropped from training and scoring."""
+    from profiler.ml.features import read_frame, resolve_features
+    from profiler.ml.spec import parse_spec
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE user_features AS SELECT * FROM (VALUES ('a', 3, 1), ('b', 1, 4)) "
+                "AS t(user_id, views, days_since_last_purchase)")  # fmt: skip
+    con.execute("CREATE TABLE reviews AS SELECT 'a' AS user_id, 4.5 AS rating")
+    text = purchase_spec(columns='["views"]') + '[[features]]\ntable = "reviews"\n'
+    spec = parse_spec(tmp_path / "p.toml", text)
+    frame = read_frame(con, spec, resolve_features(con, spec), CUT)
+    assert frame.user_ids == ["a", "b"] and frame.X[1, 0] == 1 and frame.X[1, 1] != frame.X[1, 1]
+
+
+def test_a_refit_on_cutoffs_where_nobody_bought_scores_nobody(
+    stand_in_frames, taobao: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation needs one label only, but the refit that scores is fitted on the latest cutoffs
+    too: where nobody bought after them (a small shop's quiet day, a purchases feed that stopped)
+    a forest learnt P = 0 and wrote it for all 928 users, the deciles then split by user id."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from profiler.errors import NothingToLearn
+    from profiler.ml import train
+
+    spec, cuts, features, frames, scoring = stand_in_frames
+    quiet = {
+        c: replace(f, y=np.zeros_like(f.y)) if c in cuts.final else f for c, f in frames.items()
+    }
+    monkeypatch.setattr(train, "collect_frames", lambda *a, **k: (features, quiet, scoring))
+    with pytest.raises(NothingToLearn, match="every final training row has the same label, 0"):
+        train.train_model(copy_of(taobao, tmp_path), spec.path.parent.parent, spec, T)
