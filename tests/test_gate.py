@@ -352,6 +352,25 @@ def test_a_build_that_would_lose_most_users_is_blocked(project: Path, clean_full
     assert diff_with(con, clean_full) == {}
 
 
+def test_a_rebuild_at_the_same_as_of_is_compared_with_the_published_table(project: Path) -> None:
+    """An edited model rebuilt with no new data has the as-of its table was built at: that is no
+    look at the past, so the published baseline applies and losing most users still blocks."""
+    con = duckdb.connect(str(project / "wh.duckdb"))
+    profile = project / "features" / "user_profile.sql"
+    profile.write_text(
+        profile.read_text().replace(
+            "CROSS JOIN as_of_time AS a",
+            "CROSS JOIN as_of_time AS a WHERE right(t.user_id, 1) = '7'",
+        )
+    )
+    before = con.execute("SELECT * FROM user_profile ORDER BY ALL").fetchall()
+    run = build(con, project)
+    result = {r.model: r for r in run.results}["user_profile"]
+    assert result.status == "blocked", result.message
+    assert f"expect_table_row_count_to_be_between(min_value={len(before) // 2})" in result.message
+    assert con.execute("SELECT * FROM user_profile ORDER BY ALL").fetchall() == before
+
+
 def test_a_failing_warning_publishes_and_reports(project: Path) -> None:
     con = duckdb.connect(str(project / "wh.duckdb"))
     load_batch(con, CUTS[2], CUTS[3])
@@ -458,6 +477,33 @@ def test_a_published_table_failing_its_changed_suite_holds_back_its_readers(
     assert by_model["user_totals"].reason == "upstream user_day failed or was blocked"
     assert run.status == "error"
     assert {t: before[t] for t in TABLES} == {t: snapshot(con)[t] for t in TABLES}
+
+
+def test_a_sources_table_level_rules_read_every_batch(project: Path) -> None:
+    """A source's suite: row-level rules read the new batches, the rest the whole table. A batch
+    that resends a day already loaded is unique within itself, and duplicates the table."""
+    (project / "expectations" / "raw_events.json").write_text(
+        json.dumps({
+            "name": "raw_events",
+            "expectations": [
+                exp("expect_column_values_to_not_be_null", column="user_id"),
+                exp("expect_compound_columns_to_be_unique", column_list=["user_id", "ts", "item_id", "event_type"]),
+            ],
+        })
+    )  # fmt: skip
+    con = duckdb.connect(str(project / "wh.duckdb"))
+    (after,) = con.execute("SELECT max(_batch_id) FROM raw_events").fetchone()
+    gate = ExpectationGate(project)
+    clean = gate.check_source(con, "raw_events", 0, after)
+    assert clean.passed, clean.errors + clean.raised
+    resent = load_batch(con, CUTS[1], CUTS[1] + 3600)  # the first hour of batch 2, again
+    out = gate.check_source(con, "raw_events", after, resent)
+    not_null, unique = out.results
+    assert not out.passed and not unique.success, "the resent rows pass as unique"
+    n = con.execute("SELECT count(*) FROM raw_events WHERE _batch_id = ?", [resent]).fetchone()[0]
+    assert not_null.element_count == n > 0  # the new batch: all of it, and only it
+    assert unique.unexpected_count == 2 * n  # each resent row and the row it repeats
+    assert (not_null.scope, unique.scope) == ("slice", "table")
 
 
 # The CLI: exit codes, messages, run results, `profiler check`.
@@ -647,6 +693,97 @@ def test_a_slice_into_a_table_not_published_yet_is_validated_whole(tmp_path: Pat
     out = gate.check(con, staged)
     assert out.passed, out.raised + out.errors
     assert [v.scope for v in out.results] == ["table"] * 3
+
+
+def test_the_would_be_table_keeps_the_published_rows_the_slice_does_not_replace(
+    tmp_path: Path,
+) -> None:
+    """Table-level expectations of a slice read what publishing it makes: the DELETE keeps the
+    rows whose slice predicate is NULL (a NULL key here), so the would-be table keeps them too."""
+    from datetime import datetime
+
+    from profiler.materialize import Staged
+    from profiler.plan import Plan
+    from profiler.project import Kind, Model
+
+    con = duckdb.connect()
+    ensure_schema(con)
+    con.execute(
+        "CREATE TABLE scores AS SELECT * FROM (VALUES ('1', 0.1), ('2', 0.2), (NULL, 0.3)) "
+        "v(user_id, score)"
+    )
+    con.execute("""CREATE TABLE _profiler."stg__scores" AS SELECT '1' AS user_id, 0.5 AS score""")
+    (tmp_path / "expectations").mkdir()
+    suite = {
+        "name": "scores",
+        "expectations": [exp("expect_table_row_count_to_be_between", min_value=3, max_value=3)],
+    }
+    (tmp_path / "expectations" / "scores.json").write_text(json.dumps(suite))
+    model = Model(
+        "scores", tmp_path, "SELECT 1", Kind.INCREMENTAL_BY_KEY, 0, unique_key=("user_id",)
+    )
+    predicate = "user_id IN ('1')"
+
+    def apply(c: duckdb.DuckDBPyConnection) -> None:  # what stage_by_key's apply does
+        c.execute(f"DELETE FROM scores WHERE {predicate}")
+        c.execute('INSERT INTO scores BY NAME SELECT * FROM _profiler."stg__scores"')
+
+    staged = Staged(
+        model, Plan("scores", "slice", "new keys", 1), '_profiler."stg__scores"', 1, apply,
+        slice_predicate=predicate,
+    )  # fmt: skip
+    gate = ExpectationGate(tmp_path)
+    gate.start_run("run", datetime(2024, 1, 1))
+    out = gate.check(con, staged)
+    (count,) = out.results
+    staged.apply(con)
+    assert count.scope == "table"
+    assert count.observed_value == con.execute("SELECT count(*) FROM scores").fetchone()[0] == 3
+    assert out.passed, out.errors
+
+
+def test_uniqueness_over_columns_a_slice_does_not_replace_by_reads_the_would_be_table(
+    tmp_path: Path,
+) -> None:
+    """A day's slice of an incremental_by_time model decides uniqueness over columns that include
+    the day; an order id repeated on a later day is a duplicate of a row the slice keeps."""
+    from datetime import datetime
+
+    from profiler.materialize import Staged
+    from profiler.plan import Plan
+    from profiler.project import Kind, Model
+
+    con = duckdb.connect()
+    ensure_schema(con)
+    con.execute(
+        "CREATE TABLE orders AS SELECT * FROM (VALUES ('o1', DATE '2024-01-01'), "
+        "('o2', DATE '2024-01-01')) v(order_id, day)"
+    )
+    con.execute(
+        """CREATE TABLE _profiler."stg__orders" AS """
+        "SELECT 'o1' AS order_id, DATE '2024-01-02' AS day"
+    )
+    (tmp_path / "expectations").mkdir()
+    suite = {
+        "name": "orders",
+        "expectations": [
+            exp("expect_compound_columns_to_be_unique", column_list=["order_id", "day"]),
+            exp("expect_column_values_to_be_unique", column="order_id"),
+        ],
+    }
+    (tmp_path / "expectations" / "orders.json").write_text(json.dumps(suite))
+    model = Model("orders", tmp_path, "SELECT 1", Kind.INCREMENTAL_BY_TIME, 0, time_column="day")
+    staged = Staged(
+        model, Plan("orders", "slice", "new day", 1), '_profiler."stg__orders"', 1,
+        apply=lambda c: None, slice_predicate="day >= DATE '2024-01-02'",
+    )  # fmt: skip
+    gate = ExpectationGate(tmp_path)
+    gate.start_run("run", datetime(2024, 1, 3))
+    out = gate.check(con, staged)
+    by_day, alone = out.results
+    assert (by_day.scope, by_day.success, by_day.element_count) == ("slice", True, 1)
+    assert not out.passed and not alone.success, "o1 of 2024-01-02 repeats o1 of 2024-01-01"
+    assert (alone.scope, alone.unexpected_count) == ("table", 2)
 
 
 def test_a_changed_suite_checks_the_published_table_and_a_suite_of_nothing_is_named(

@@ -204,6 +204,22 @@ def test_empty_tables_and_all_null_columns_agree(crafted) -> None:
     assert_agree(gx, sql, "all-null")
 
 
+def test_a_nan_fails_as_in_gx(crafted) -> None:
+    """0.0 / 0.0 is NaN in DuckDB, the largest double: GX fails a max that is NaN, with bounds or
+    without, and counts a NaN value outside a range."""
+    query = "SELECT * FROM (VALUES (1.0::DOUBLE), (0.0 / 0.0), (NULL)) AS v(f)"
+    exps = [
+        exp(MAX, column="f"),
+        exp(MAX, column="f", min_value=0),
+        exp(B, column="f", max_value=2),
+    ]
+    gx, sql = both(crafted, query, suite_of(exps), {}, [])
+    assert_agree(gx, sql, "nan")
+    assert [(v.success, v.observed_value, v.unexpected_count) for v in sql] == [
+        (False, None, None), (False, None, None), (False, None, 1)
+    ]  # fmt: skip
+
+
 def test_parameters_evaluate_as_gx_does() -> None:
     from great_expectations.core.suite_parameters import parse_suite_parameter
 
@@ -237,6 +253,24 @@ def test_parameters_resolve_in_the_compiled_gate(crafted) -> None:
     assert sql[0].kwargs["min_value"] == 10
 
 
+def test_published_parameters_count_the_published_table(crafted) -> None:
+    """`published_distinct_<col>` is the number of distinct values (k1 k1 k2 k3 k3 k4 and two
+    NULLs: 4), not of rows; a column the published table lacks, or no published table, gives 0."""
+    as_of = datetime(2024, 1, 6, 12)
+    names = {"as_of", "published_row_count", "published_distinct_u", "published_distinct_nope"}
+    assert supply_parameters(crafted, names, "SELECT * FROM t", as_of) == {
+        "as_of": as_of,
+        "published_row_count": 8,
+        "published_distinct_u": 4,
+        "published_distinct_nope": 0,
+    }
+    assert supply_parameters(crafted, names - {"as_of"}, None, None) == {
+        "published_row_count": 0,
+        "published_distinct_u": 0,
+        "published_distinct_nope": 0,
+    }
+
+
 def test_unknown_types_and_kwargs_fall_back_to_gx(crafted) -> None:
     exps = [
         exp("expect_column_mean_to_be_between", column="x", min_value=100),
@@ -253,6 +287,17 @@ def test_unknown_types_and_kwargs_fall_back_to_gx(crafted) -> None:
     assert_agree(gx, sql, "fallback")
     assert not sql[0].success and sql[0].observed_value == pytest.approx(38 / 7)
     assert sql[1].unexpected_count == 1  # only id 5 (-1) among id > 4: GX evaluated it
+
+
+def test_an_expectation_whose_sql_fails_is_raised_with_duckdbs_reason(crafted) -> None:
+    """The suite's one scan fails on a value the column cannot hold ('a' for an integer; GX raises
+    too): each expectation then runs alone, the one at fault is raised with DuckDB's reason, which
+    the build prints, and the others get their verdict."""
+    exps = [exp(IN, column="x", value_set=["a", 1]), exp(NN, column="x")]
+    query = "SELECT * FROM t"
+    in_set, not_null = validate(crafted, suite_of(exps), query, query, {}, [], engine="sql")
+    assert in_set.exception.startswith("ConversionException: ") and "'a'" in in_set.exception
+    assert (not_null.exception, not_null.success, not_null.unexpected_count) == (None, False, 1)
 
 
 def test_an_expectation_the_compiler_trips_on_goes_to_gx_alone(crafted, monkeypatch) -> None:
