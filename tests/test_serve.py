@@ -457,6 +457,140 @@ def test_export_rewrites_only_what_changed(served: dict, tmp_path: Path) -> None
     assert now[parts[0]] != inodes[parts[0]]
     assert all(now[p] == inodes[p] for p in parts[1:])
     assert len(list((out / ".tables").glob("user_profile_history-*"))) == 2  # current + previous
+    # a file gone from the folder (deleted by hand, a sync that lost it) is written again, not
+    # called unchanged because the manifest still lists it
+    (out / "user_profile.parquet").unlink()
+    printed = _export(served, out, "--select", "user_profile")
+    assert "user_profile: 929 rows" in printed, printed
+    assert pq.read_metadata(out / "user_profile.parquet").num_rows == 929
+
+
+def test_a_docs_edit_reaches_the_serving_copy_and_every_exported_file(
+    served: dict, tmp_path: Path
+) -> None:
+    """A column's doc edited, nothing else: the build rebuilds nothing, yet the serving copy and
+    the next export carry the new doc, in every history partition too (each file's
+    `profiler.state` is its manifest entry's), not the old one beside data that did not change."""
+    from profiler.serve.catalog import serving_path
+
+    root = tmp_path / "copy"
+    shutil.copytree(served["root"], root)
+    wh, project, out = root / "wh.duckdb", root / "project", tmp_path / "export"
+    cli = {"warehouse": wh, "project": project}
+    run_cli("export", "--out", str(out), "--select", "user_profile_history", **cli)
+    model = project / "features" / "user_profile_history.sql"
+    old = "--   valid_to: as-of of the build that saw them change; NULL while current\n"
+    doc = "as-of of the build that saw them change; NULL while current (edited)"
+    model.write_text(model.read_text().replace(old, f"--   valid_to: {doc}\n", 1))
+    assert "0 model(s) built" in run_cli("build", **cli)
+    with _con(serving_path(wh)) as con:
+        assert con.execute(
+            "SELECT comment FROM duckdb_columns() WHERE table_name = 'user_profile_history' "
+            "AND column_name = 'valid_to'"
+        ).fetchone() == (doc,)
+    printed = run_cli("export", "--out", str(out), "--select", "user_profile_history", **cli)
+    assert "partition(s) rewritten" in printed, printed
+    entry = json.loads((out / "_manifest.json").read_text())["tables"]["user_profile_history"]
+    files = sorted((out / "user_profile_history").glob("*/part-0.parquet"))
+    assert len(files) == len(entry["partitions"]) >= 2
+    for file in files:
+        schema = pq.read_schema(file)
+        assert schema.field("valid_to").metadata[b"description"].decode() == doc, file
+        assert json.loads(schema.metadata[b"profiler.state"]) == entry["state"], file
+
+
+def test_an_export_after_a_resent_file_holds_the_quarantine_it_replaced(
+    served: dict, tmp_path: Path
+) -> None:
+    """A file every line of which went to quarantine, sent again read another way, and every line
+    quarantined again: the quarantine holds as many lines as before, under the new send's batch.
+    The export writes it again (a count of rows said `unchanged` and kept the old send's lines)."""
+    root = tmp_path / "copy"
+    shutil.copytree(served["root"], root)
+    cli = {"warehouse": root / "wh.duckdb", "project": root / "project"}
+    out = tmp_path / "export"
+    late = tmp_path / "late_times.csv"
+    late.write_text(
+        "user_id,item_id,category_id,behavior_type,ts\n"
+        "1,2268318,2520377,pv,soon\n100,2268318,2520377,buy,later\n"
+    )
+    run_cli("ingest", "events", str(late), warehouse=cli["warehouse"], project=cli["project"], ok=False)  # fmt: skip
+    run_cli("export", "--out", str(out), "--select", "quarantine", **cli)
+    again = run_cli("ingest", "events", str(late), "--ts-format", "%d/%m/%Y %H:%M",
+                    ok=False, **cli)  # fmt: skip
+    assert "0 loaded, 2 quarantined" in again, again
+    printed = run_cli("export", "--out", str(out), "--select", "quarantine", **cli)
+    assert "unchanged since the last export" not in printed, printed
+    with _con(cli["warehouse"]) as con:
+        (batches,) = con.execute(
+            "SELECT count(DISTINCT batch_id) FROM quarantine WHERE file LIKE '%late_times.csv'"
+        ).fetchone()
+        exported = f"read_parquet('{out / 'quarantine.parquet'}')"
+        assert batches == 1
+        assert _same(con, "(SELECT * EXCLUDE (raw) FROM quarantine)", exported) == 0
+
+
+def test_an_export_after_a_build_holds_the_history_rows_it_closed(
+    served: dict, tmp_path: Path
+) -> None:
+    """A build closes history rows of earlier months (their valid_to set, is_current false) and
+    opens new ones in its own month: an earlier month holds as many rows as before, changed. The
+    export writes that month again; a count of rows kept the old file, every closed row still
+    current beside its successor. The serving copy says the new build's as-of, though an
+    audience whose file was deleted keeps its state (and its old as-of) in the warehouse."""
+    root = tmp_path / "copy"
+    shutil.copytree(served["root"], root)
+    wh, out = root / "wh.duckdb", tmp_path / "export"
+    cli = {"warehouse": wh, "project": root / "project"}
+
+    def months() -> dict:
+        with _con(wh) as con:
+            return {
+                m: (n, c)
+                for m, n, c in con.execute(
+                    "SELECT strftime(valid_from, '%Y-%m') AS m, count(*), sum(hash(t)::HUGEINT) "
+                    "FROM user_profile_history AS t GROUP BY m"
+                ).fetchall()
+            }
+
+    run_cli("export", "--out", str(out), "--select", "user_profile_history", **cli)
+    before = months()
+    # Taobao's last six hours again, a day later: the as-of moves on by a day
+    late = tmp_path / "next_day.csv"
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT user_id, item_id, category_id, behavior_type, CAST(ts AS BIGINT) + 86400 "
+            f"AS ts FROM read_csv('{TAOBAO}', all_varchar = true) "
+            f"WHERE CAST(ts AS BIGINT) > 1512316768 - 6 * 3600) TO '{late}' (HEADER)"
+        )
+    run_cli("ingest", "events", str(late), **cli)
+    audiences = root / "project" / "features" / "serving" / "audiences"
+    (audiences / "audience_at_risk_loyal.sql").unlink()  # its state stays, at the old as-of
+    run_cli("build", **cli)
+    with _con(root / "wh.serving.duckdb") as con:
+        (as_of,) = con.execute("SELECT max(as_of) FROM user_profile").fetchone()
+        assert con.execute("SELECT as_of FROM _serving.info").fetchone() == (as_of,)
+        assert str(as_of) == "2017-12-04 15:59:28"  # the newest late event
+    after = months()
+    closed = [m for m in before if after[m][0] == before[m][0] and after[m][1] != before[m][1]]
+    assert closed, (before, after)  # a month of as many rows as before, changed
+    run_cli("export", "--out", str(out), "--select", "user_profile_history", **cli)
+    path = out / "user_profile_history"
+    exported = f"(SELECT * EXCLUDE (valid_from_month) FROM read_parquet('{path}/*/*.parquet', hive_partitioning = true))"  # fmt: skip
+    with _con(wh) as con:
+        assert _same(con, "user_profile_history", exported) == 0
+    # December now holds two rows of many users (two builds): in key order, valid_from too, the
+    # same rows shuffled export to the same files (helper-82)
+    with duckdb.connect(str(wh)) as con:
+        con.execute(
+            "CREATE OR REPLACE TABLE user_profile_history AS "
+            "FROM user_profile_history ORDER BY random()"
+        )
+    again = tmp_path / "again"
+    run_cli("export", "--out", str(again), "--select", "user_profile_history", **cli)
+    for file in (out / "user_profile_history").glob("*/part-0.parquet"):
+        month = file.relative_to(out / "user_profile_history")
+        assert file.read_bytes() == (again / "user_profile_history" / month).read_bytes(), month
 
 
 def test_export_says_when_its_tables_are_of_two_builds(served: dict, tmp_path: Path) -> None:
@@ -583,6 +717,45 @@ def test_audiences_sizes_overlaps_and_csv(served: dict, tmp_path: Path) -> None:
         assert con.execute(
             "SELECT DISTINCT p_purchase_horizon_days FROM user_profile WHERE p_purchase_30d IS NOT NULL"
         ).fetchall() == [(2,)]
+
+
+def test_audience_report_sizes_overlaps_and_jaccard_of_audiences_that_share_users(
+    served: dict,
+) -> None:
+    """The shipped audiences share no user on the 9-day sample, so every printed Jaccard was 0.
+    Beside an analyst's own audiences (this week's buyers by their top two categories, a row
+    per user and category, who share users with the affinity audience; one nobody is in yet):
+    each size and overlap in users, not rows, each Jaccard (shared users over users in either),
+    an empty audience a line at 0, not left out."""
+    from profiler.serve.audiences import audience_report
+
+    names = ["audience_category_affinity", "audience_buyers_7d", "audience_nobody"]
+    with _con(served["wh"]) as con:
+        con.execute(
+            "CREATE TEMP TABLE audience_buyers_7d AS SELECT user_id, category FROM user_profile, "
+            "unnest([top_category_1, top_category_2]) AS c(category) WHERE purchases_7d > 0"
+        )
+        con.execute(
+            "CREATE TEMP TABLE audience_nobody AS "
+            "SELECT user_id FROM audience_at_risk_loyal WHERE user_id IS NULL"
+        )
+        report = audience_report(con, names)
+        sizes = [
+            con.execute(f"SELECT count(DISTINCT user_id) FROM {n}").fetchone()[0] for n in names
+        ]
+        (both,) = con.execute(
+            f"SELECT count(*) FROM (SELECT user_id FROM {names[0]} INTERSECT "
+            f"SELECT user_id FROM {names[1]})"
+        ).fetchone()
+        (rows,) = con.execute("SELECT count(*) FROM audience_buyers_7d").fetchone()
+    assert report.sizes == dict(zip(names, sizes, strict=True)) and sizes[2] == 0 < sizes[1] < rows
+    assert report.overlap[(names[0], names[1])] == report.overlap[(names[1], names[0])] == both > 0
+    jaccard = both / (sizes[0] + sizes[1] - both)
+    assert report.jaccard(names[0], names[1]) == pytest.approx(jaccard)
+    lines = [" ".join(line.split()) for line in report.lines()]
+    assert f"overlap {names[0]} & {names[1]}: {both:,} (Jaccard {jaccard:.3f})" in lines, lines
+    assert "audience_nobody 0 0.0%" in lines, lines
+    assert f"overlap {names[0]} & audience_nobody: 0 (Jaccard 0.000)" in lines, lines
 
 
 def test_a_warehouse_from_before_horizon_days_gets_it_at_the_next_build(
@@ -868,6 +1041,29 @@ def test_the_serving_copy_holds_each_tables_newest_validations(served: dict) -> 
         sorted((t, r["run_id"], r["expectation"]) for t, rows in docs.items() for r in rows)
         == expected
     )
+
+
+def test_a_build_after_a_check_serves_the_checks_newest_validations(
+    served: dict, tmp_path: Path
+) -> None:
+    """`profiler check` records its validations in the warehouse; the next build, with nothing
+    to rebuild, publishes them in the serving copy (the docs read them there while a build
+    holds the warehouse), not the build's before."""
+    root = tmp_path / "copy"
+    shutil.copytree(served["root"], root)
+    cli = {"warehouse": root / "wh.duckdb", "project": root / "project"}
+    newest = (
+        "SELECT run_id, expectation FROM _profiler.validations WHERE table_name = 'user_profile' "
+        "QUALIFY run_id = first_value(run_id) OVER (ORDER BY validated_at DESC) ORDER BY ALL"
+    )
+    with _con(cli["warehouse"]) as con:
+        built = con.execute(newest).fetchall()
+    run_cli("check", "--select", "user_profile", **cli)
+    assert "0 model(s) built" in run_cli("build", **cli)
+    with _con(cli["warehouse"]) as wh, _con(root / "wh.serving.duckdb") as sv:
+        checked = wh.execute(newest).fetchall()
+        assert checked and {r for r, _ in checked}.isdisjoint(r for r, _ in built)
+        assert sv.execute(newest).fetchall() == checked
 
 
 def test_the_rules_macros_hold_are_served_and_documented(served: dict, tmp_path: Path) -> None:
