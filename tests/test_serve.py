@@ -322,6 +322,38 @@ def test_a_build_removes_the_copies_of_builds_killed_while_copying(
 # --- Parquet export ------------------------------------------------------------------------------
 
 
+def test_a_kind_change_to_and_from_a_history_leaves_one_layout_in_the_export(
+    served: dict, tmp_path: Path
+) -> None:
+    """An analyst's table made an SCD2 history exports as month folders, and back as one file:
+    the layout it left goes (a BI tool reading `name.parquet` or `name/` read the old one, stale,
+    beside the new)."""
+    root = tmp_path / "copy"
+    shutil.copytree(served["root"], root)
+    wh, project, out = root / "wh.duckdb", root / "project", tmp_path / "export"
+    cli = {"warehouse": wh, "project": project}
+    model = project / "features" / "segments.sql"
+    body = "--   user_id: the user\n--   rfm_segment: RFM segment\nSELECT user_id, rfm_segment FROM user_profile\n"
+    as_table = "-- kind: table\n-- grain: user_id\n-- columns:\n" + body
+    model.write_text(as_table)
+    run_cli("build", "--select", "segments", **cli)
+    run_cli("export", "--out", str(out), "--select", "segments", **cli)
+    assert (out / "segments.parquet").is_file() and not (out / "segments").exists()
+    model.write_text("-- kind: scd2\n-- unique_key: user_id\n-- track_columns: rfm_segment\n-- columns:\n" + body)  # fmt: skip
+    run_cli("build", "--select", "segments", **cli)
+    run_cli("export", "--out", str(out), "--select", "segments", **cli)
+    assert (out / "segments").is_dir() and not (out / "segments.parquet").exists()
+    with _con(wh) as con:
+        (rows,) = con.execute("SELECT count(*) FROM segments").fetchone()
+    assert pq.read_table(out / "segments").num_rows == rows > 0
+    model.write_text(as_table)
+    run_cli("build", "--select", "segments", **cli)
+    run_cli("export", "--out", str(out), "--select", "segments", **cli)
+    assert (out / "segments.parquet").is_file() and not (out / "segments").exists()
+    assert not [p for p in (out / ".tables").iterdir() if p.name.startswith("segments")]
+    assert pq.read_table(out / "segments.parquet").num_rows == rows
+
+
 def _export(served: dict, out: Path, *extra: str) -> str:
     return run_cli("export", "--out", str(out), *extra, warehouse=served["wh"], project=served["project"])  # fmt: skip
 

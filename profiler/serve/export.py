@@ -331,13 +331,19 @@ def export_tables(
             if previous and previous.get("state") == state and _present(out, previous):
                 result.skipped.append(table.name)
                 continue
+            # a kind changed to or from scd2: one file became month folders, or back
+            moved = bool(previous) and ("partitions" in previous) != bool(table.partition_by)
             if table.partition_by:
-                entry, what = _export_partitioned(con, table, out, state, previous)
+                entry, what = _export_partitioned(
+                    con, table, out, state, None if moved else previous
+                )
             else:
                 entry = _export_single(con, table, out, state)
                 what = f"{entry['rows']:,} rows"
             manifest["tables"][table.name] = entry
             _write_manifest(out, manifest)  # after every table: a crash loses at most one
+            if moved:  # the other layout goes once the new one is there, not left stale beside
+                _remove(out, table.name, previous)
             result.written[table.name] = what
         served = {t.name for t in tables}
         for name in [n for n in manifest["tables"] if n not in served]:
