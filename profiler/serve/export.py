@@ -340,10 +340,11 @@ def export_tables(
             else:
                 entry = _export_single(con, table, out, state)
                 what = f"{entry['rows']:,} rows"
+            if moved:  # the other layout goes once the new one is there, before the manifest
+                # says so: a stop between leaves the old entry, and the next export does it again
+                _remove(out, table.name, previous)
             manifest["tables"][table.name] = entry
             _write_manifest(out, manifest)  # after every table: a crash loses at most one
-            if moved:  # the other layout goes once the new one is there, not left stale beside
-                _remove(out, table.name, previous)
             result.written[table.name] = what
         served = {t.name for t in tables}
         for name in [n for n in manifest["tables"] if n not in served]:
