@@ -142,7 +142,9 @@ def watch_folder(
         while not stop.requested:
             arrived = 0
             for source, path in (
-                landed_files(directory, sizes) if not once else _all_files(directory)
+                landed_files(directory, sizes)
+                if not once
+                else _settled(directory, every, stop, console)
             ):
                 if stop.requested:
                     break
@@ -255,8 +257,31 @@ def _check_zone(settings: Settings, readings: dict) -> None:
         con.close()
 
 
-def _all_files(directory: Path) -> list[tuple[str, Path]]:
-    return [(s, p) for s in SOURCES for p in _arrived(directory / s)]
+# `--once` looks at each file twice, this far apart (at most `--every`): a file still growing is
+# being copied in under its final name (cp, scp) and waits for the next run; taken, it loaded half
+# and the copier finished it inside `_loaded/` (helper-108)
+ONCE_SETTLE = 1.0
+
+
+def _settled(directory: Path, every: float, stop: _Stop, console) -> list[tuple[str, Path]]:
+    """`--once`'s files: those whose size did not change over `ONCE_SETTLE` seconds."""
+    from rich.markup import escape
+
+    sizes: dict[Path, int] = {}
+    landed_files(directory, sizes)  # the first look: takes nothing
+    if not sizes:
+        return []  # nothing landed: no pause
+    _sleep(min(every, ONCE_SETTLE), stop)
+    ready = landed_files(directory, sizes)
+    taken = {p for _, p in ready}
+    for path in sorted(set(sizes) - taken):
+        if path.exists():
+            console.print(
+                f"{escape(path.name)} is still arriving (its size changed during the scan); "
+                "left for the next run",
+                soft_wrap=True,
+            )
+    return ready
 
 
 def _arrived(folder: Path) -> list[Path]:

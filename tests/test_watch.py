@@ -12,9 +12,19 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 from conftest import TAOBAO, rees46_purchases, run_cli, sql_project
 
 OPTIONS = ("--event-type", "purchase", "--kind", "review", "--ts-format", "%m/%d/%Y %H:%M")
+
+
+@pytest.fixture(autouse=True)
+def _quick_second_look(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--once` looks at each file twice, a second apart; here nothing writes between the looks
+    but the test that says so."""
+    import profiler.watch as watch
+
+    monkeypatch.setattr(watch, "ONCE_SETTLE", 0.05)
 
 
 def landing(root: Path) -> tuple[Path, list[tuple[str, datetime, str, float]]]:
@@ -491,3 +501,254 @@ def test_watch_once_exits_non_zero_when_its_build_is_refused(tmp_path: Path) -> 
         warehouse=wh, project=project, ok=False,
     )  # fmt: skip
     assert "new batches of raw_events refused by its suite" in " ".join(out.split()), out
+
+
+def _watch_in_process(tmp_path: Path):
+    """The settings of a fresh warehouse over the SQL project, and a console that prints nowhere."""
+    from rich.console import Console
+
+    from profiler.settings import load_settings
+
+    settings = load_settings(sql_project(tmp_path / "project"), tmp_path / "wh.duckdb")
+    return settings, Console(file=open(os.devnull, "w"))  # noqa: SIM115
+
+
+def _profiled(wh: Path) -> int | None:
+    """Users in the built profile; None before any build published it."""
+    with duckdb.connect(str(wh), read_only=True) as con:
+        tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "user_profile" not in tables:
+            return None
+        return con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
+
+
+def test_watch_takes_a_file_once_its_size_stops_and_builds_again_after_a_busy_build(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Without `--once`: a file still growing is not taken (a half-copied export would load half
+    of itself, once); taken once its size held for a scan; a build kept out by another writer is
+    not the watch's end, and the next scan builds what arrived. Taobao's lines, copied in two
+    halves; each scan's pause runs the next step."""
+    import profiler.commands as commands
+    import profiler.watch as watch
+    from profiler.lock import Busy
+
+    lines = TAOBAO.read_text().splitlines()
+    events = tmp_path / "landing" / "events"
+    events.mkdir(parents=True)
+    day = events / "day.csv"
+    day.write_text("\n".join(lines[:51]) + "\n")  # the copy is halfway
+    settings, quiet = _watch_in_process(tmp_path)
+    real_build, builds = commands.build_project, []
+
+    def build_busy_once(*args):
+        builds.append(1)
+        if len(builds) == 1:
+            raise Busy(f"{settings.warehouse} is busy: `profiler build` (pid 1) holds it")
+        return real_build(*args)
+
+    monkeypatch.setattr(commands, "build_project", build_busy_once)
+
+    def copied_rest():
+        assert day.exists() and not (events / "_loaded").exists()  # seen once: not taken
+        with day.open("a") as fh:
+            fh.write("\n".join(lines[51:101]) + "\n")
+
+    def still_growing():  # its size changed since the last scan: not taken yet
+        assert day.exists() and not (events / "_loaded").exists()
+
+    def taken_and_build_busy():
+        assert [p.name for p in (events / "_loaded").iterdir()] == ["day.csv"]
+        assert builds == [1] and _profiled(settings.warehouse) is None
+
+    def built_at_the_next_scan():
+        assert _profiled(settings.warehouse) == len({line.split(",")[0] for line in lines[1:101]})
+
+    steps = [copied_rest, still_growing, taken_and_build_busy, built_at_the_next_scan]
+
+    def scripted_sleep(seconds, stop):
+        steps.pop(0)()
+        stop.requested = not steps
+
+    monkeypatch.setattr(watch, "_sleep", scripted_sleep)
+    assert watch.watch_folder(settings, tmp_path / "landing", 0, quiet)
+    assert steps == []
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (100,)
+
+
+def test_sigterm_stops_the_watch_between_files_and_before_its_build(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A SIGTERM during the first of two files: that file finishes and is archived, the second
+    stays where it landed, nothing is built; the next watch takes the second and builds both.
+    Taobao's lines in two files."""
+    import signal
+
+    import profiler.commands as commands
+    from profiler.watch import watch_folder
+
+    lines = TAOBAO.read_text().splitlines()
+    land = tmp_path / "landing"
+    events = land / "events"
+    events.mkdir(parents=True)
+    for n, name in enumerate(("a.csv", "b.csv")):
+        (events / name).write_text(
+            "\n".join([lines[0], *lines[1 + 100 * n : 101 + 100 * n]]) + "\n"
+        )
+        os.utime(events / name, (1_700_000_000 + n * 60, 1_700_000_000 + n * 60))
+    real = commands.ingest_file
+
+    def ingest_then_sigterm(settings, source, path, mapping, reading=None):
+        result = real(settings, source, path, mapping, reading)
+        if path.name == "a.csv":
+            os.kill(os.getpid(), signal.SIGTERM)  # the service manager stops the watch
+        return result
+
+    monkeypatch.setattr(commands, "ingest_file", ingest_then_sigterm)
+    settings, quiet = _watch_in_process(tmp_path)
+    before = signal.getsignal(signal.SIGTERM)
+    watch_folder(settings, land, 0, quiet, once=True)
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert [p.name for p in (events / "_loaded").iterdir()] == ["a.csv"]
+    assert (events / "b.csv").exists() and _profiled(settings.warehouse) is None
+    monkeypatch.setattr(commands, "ingest_file", real)
+    assert watch_folder(settings, land, 0, quiet, once=True)
+    assert sorted(p.name for p in (events / "_loaded").iterdir()) == ["a.csv", "b.csv"]
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (200,)
+    assert _profiled(settings.warehouse) == len({line.split(",")[0] for line in lines[1:201]})
+
+
+def test_a_refused_file_renamed_over_while_read_is_not_rejected_in_its_place(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The file ingest refused (no time column) is replaced under its name by the shop's whole
+    export while it was read: the export is not put in `_rejected/` with the other file's reason,
+    but taken at the next scan. Taobao's lines."""
+    import profiler.commands as commands
+    from profiler.errors import ProfilerError
+    from profiler.watch import watch_folder
+
+    lines = TAOBAO.read_text().splitlines()
+    land = tmp_path / "landing"
+    events = land / "events"
+    events.mkdir(parents=True)
+    day = events / "day.csv"
+    day.write_text("user_id,item_id\n" + "".join(f"{x.split(',')[0]},1\n" for x in lines[1:11]))
+    real = commands.ingest_file
+
+    def refused_then_renamed_over(settings, source, path, mapping, reading=None):
+        try:
+            return real(settings, source, path, mapping, reading)
+        except ProfilerError:
+            tmp = events / ".day.csv.tmp"
+            tmp.write_text("\n".join(lines[:101]) + "\n")
+            tmp.replace(path)
+            raise
+
+    monkeypatch.setattr(commands, "ingest_file", refused_then_renamed_over)
+    settings, quiet = _watch_in_process(tmp_path)
+    watch_folder(settings, land, 0, quiet, once=True)
+    assert day.exists() and not (events / "_rejected").exists()
+    monkeypatch.setattr(commands, "ingest_file", real)
+    assert watch_folder(settings, land, 0, quiet, once=True)
+    assert [p.name for p in (events / "_loaded").iterdir()] == ["day.csv"]
+
+
+def test_a_file_loaded_under_a_rejected_ones_name_keeps_that_ones_reason(tmp_path: Path) -> None:
+    """`orders.csv` refused (no time column) stays in `_rejected/` with its reason; a later,
+    good `orders.csv` loads, and the rejected one's reason is still beside it. Taobao's lines."""
+    lines = TAOBAO.read_text().splitlines()
+    land, wh = tmp_path / "landing", tmp_path / "wh.duckdb"
+    project = sql_project(tmp_path / "project")
+    events = land / "events"
+    events.mkdir(parents=True)
+    (events / "orders.csv").write_text("user_id,item_id\n1,2\n")
+    run_cli("watch", str(land), "--once", warehouse=wh, project=project, ok=False)
+    (events / "orders.csv").write_text("\n".join(lines[:101]) + "\n")
+    run_cli("watch", str(land), "--once", warehouse=wh, project=project)
+    assert (events / "_loaded" / "orders.csv").exists()
+    assert (events / "_rejected" / "orders.csv").exists()
+    assert (
+        "lacks required events column(s)"
+        in (events / "_rejected" / "orders.csv.reason.txt").read_text()
+    )
+
+
+def test_watch_once_leaves_a_file_still_being_copied_in_for_the_next_run(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """helper-108: `--once` (from cron) took a file a `cp` or `scp` was still writing under its
+    final name: 300 of its 1,000 lines loaded, the copier finished it inside `_loaded/`, and the
+    rest never loaded, with exit 0. It now looks twice, `ONCE_SETTLE` apart: a file that grew in
+    between waits for the next run, which loads it whole. Taobao's lines; the copier writes its
+    second half during the pause."""
+    import profiler.watch as watch
+
+    lines = TAOBAO.read_text().splitlines()
+    events = tmp_path / "landing" / "events"
+    events.mkdir(parents=True)
+    day = events / "day.csv"
+    day.write_text("\n".join(lines[:101]) + "\n")
+    real_sleep = watch._sleep
+
+    def copier_writes_on(seconds, stop):
+        with day.open("a") as fh:
+            fh.write("\n".join(lines[101:201]) + "\n")
+
+    monkeypatch.setattr(watch, "_sleep", copier_writes_on)
+    out = run_cli("watch", str(tmp_path / "landing"), "--once", warehouse=tmp_path / "wh.duckdb",
+                  project=sql_project(tmp_path / "project"))  # fmt: skip
+    assert "day.csv is still arriving" in out and "left for the next run" in out, out
+    assert day.exists() and not (events / "_loaded").exists()
+    monkeypatch.setattr(watch, "_sleep", real_sleep)
+    run_cli("watch", str(tmp_path / "landing"), "--once", warehouse=tmp_path / "wh.duckdb",
+            project=tmp_path / "project")  # fmt: skip
+    assert [p.name for p in (events / "_loaded").iterdir()] == ["day.csv"]
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (200,)
+
+
+def test_a_first_watch_creates_the_warehouses_folder(tmp_path: Path) -> None:
+    """A new shop's `PROFILER_WAREHOUSE` names a folder that does not exist yet: the lock file
+    (taken before the warehouse is opened) creates it, and the first file loads. Taobao."""
+    lines = TAOBAO.read_text().splitlines()
+    events = tmp_path / "landing" / "events"
+    events.mkdir(parents=True)
+    (events / "day.csv").write_text("\n".join(lines[:101]) + "\n")
+    wh = tmp_path / "srv" / "shop" / "wh.duckdb"
+    run_cli("watch", str(tmp_path / "landing"), "--once", warehouse=wh,
+            project=sql_project(tmp_path / "project"))  # fmt: skip
+    assert [p.name for p in (events / "_loaded").iterdir()] == ["day.csv"]
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (100,)
+
+
+def test_a_file_taken_away_while_read_does_not_stop_the_watch(tmp_path: Path, monkeypatch) -> None:
+    """The shop's cleanup deletes the file while it is being read: what was read stays loaded,
+    nothing goes to `_loaded/`, the watch goes on (the next file loads) and builds. Taobao."""
+    import profiler.commands as commands
+    from profiler.watch import watch_folder
+
+    lines = TAOBAO.read_text().splitlines()
+    events = tmp_path / "landing" / "events"
+    events.mkdir(parents=True)
+    for n, name in enumerate(("a.csv", "b.csv")):
+        (events / name).write_text("\n".join([lines[0], *lines[1 + 50 * n : 51 + 50 * n]]) + "\n")
+        os.utime(events / name, (1_700_000_000 + n * 60, 1_700_000_000 + n * 60))
+    real = commands.ingest_file
+
+    def ingest_then_deleted(settings, source, path, mapping, reading=None):
+        result = real(settings, source, path, mapping, reading)
+        if path.name == "a.csv":
+            path.unlink()
+        return result
+
+    monkeypatch.setattr(commands, "ingest_file", ingest_then_deleted)
+    settings, quiet = _watch_in_process(tmp_path)
+    assert watch_folder(settings, tmp_path / "landing", 0, quiet, once=True)
+    assert [p.name for p in (events / "_loaded").iterdir()] == ["b.csv"]
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_events").fetchone() == (100,)
+    assert _profiled(settings.warehouse) == len({line.split(",")[0] for line in lines[1:101]})
