@@ -26,6 +26,7 @@ from profiler.ingest_options import AS_SENT, Reading, check_reading
 from profiler.ingest_summary import describe_ingest
 from profiler.settings import Settings
 from profiler.sources import SOURCES
+from profiler.state import ModelState, data_lineage, history_stale_from, write_state
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MESSY = FIXTURES / "messy_events.csv"
@@ -1290,6 +1291,14 @@ def test_an_orders_export_loads_with_event_type_and_ts_format(con, tmp_path):
     ]  # every send stays on record, and says which later send holds its lines
     third = ingest(con, "events", path, pii_key=KEY, reading=reading)
     assert third.duplicate and third.duplicate_of == second.batch_id
+    # helper-109: a corrected export in place of a send whose lines a later send holds would
+    # count beside that send's rows: refused, it names the batch to replace
+    fixed = write(tmp_path / "orders_fixed.csv", "".join(path.read_text().splitlines(True)[:-1]))
+    before = snapshot(con)
+    for batch, holder in ((first.batch_id, again.batch_id), (again.batch_id, second.batch_id)):
+        with pytest.raises(ProfilerError, match=f"already taken over by batch {holder}"):
+            ingest(con, "events", fixed, pii_key=KEY, reading=reading, replace_batch=batch)
+    assert snapshot(con) == before
     got = rows(
         con,
         "SELECT user_id, ts, item_id, price, event_type, quantity, amount FROM raw_events "
@@ -1326,10 +1335,13 @@ def test_an_export_read_with_day_and_month_swapped_is_replaced(con, tmp_path):
     con.execute("CREATE TABLE user_scores (user_id VARCHAR, model VARCHAR, as_of TIMESTAMP)")
     con.execute(
         "INSERT INTO user_scores VALUES ('u', 'm', '2018-12-01'), ('u', 'm', '2019-01-15'), "
-        "('u', 'm', '2019-10-02')"
+        "('u', 'm', '2019-10-02'), ('u', 'm', '2019-01-10 00:02')"  # the first wrong time saw it
     )
+    lineage = data_lineage(con)
     fixed = ingest(con, "events", path, pii_key=KEY, reading=right, replace=True)
     assert rows(con, "SELECT as_of FROM user_scores") == [(datetime(2018, 12, 1),)]
+    # helper-109: no classifier trained on the wrong times is reused (`artifacts`)
+    assert data_lineage(con) not in (None, lineage)
     assert (fixed.loaded, fixed.replaced, fixed.batch_id) == (
         214,
         (wrong.batch_id,),
@@ -3960,3 +3972,112 @@ def test_json_records_inside_a_list_are_told_to_flatten(con, tmp_path):
                  reading=Reading(values=(("event_type", "clicks", "view"), ("event_type", "carts", "cart"),
                                          ("event_type", "orders", "purchase"))))  # fmt: skip
     assert (got.loaded, got.quarantined) == (len(lines), {})
+
+
+def test_a_replace_of_content_loaded_twice_by_an_older_version_supersedes_both(con, tmp_path):
+    """helper-109: a warehouse of an older version kept a gzip file's fingerprint of its bytes on
+    disk, so the same content sent unzipped loaded again as another batch. `--replace` takes both
+    loads out: one copy of the rows stays, under the first batch, and the other batch's row says
+    which batch holds its lines now (else it counts as current: `_rows_in`, `newest_data`)."""
+    part = write(tmp_path / "part.csv", "".join(TAOBAO.read_text().splitlines(True)[:1001]))
+    zipped = write(tmp_path / "part.csv.gz", gzip.compress(part.read_bytes()))
+    first = ingest(con, "events", zipped, pii_key=KEY)
+    con.execute(
+        "UPDATE _profiler.batches SET content_sha256 = ?",
+        [hashlib.sha256(zipped.read_bytes()).hexdigest()],
+    )
+    second = ingest(con, "events", part, pii_key=KEY)
+    assert (second.duplicate, second.loaded) == (False, 1000)  # counted twice by then
+    fixed = ingest(con, "events", zipped, pii_key=KEY, replace=True)
+    assert fixed.replaced == (first.batch_id, second.batch_id) and fixed.loaded == 1000
+    assert rows(con, "SELECT _batch_id, count(*) FROM raw_events GROUP BY ALL") == [
+        (first.batch_id, 1000)
+    ]
+    assert rows(
+        con, "SELECT batch_id, loaded, superseded_by FROM _profiler.batches ORDER BY 1"
+    ) == [
+        (first.batch_id, 1000, None),
+        (second.batch_id, 1000, first.batch_id),
+    ]
+    assert ingest(con, "events", part, pii_key=KEY).duplicate_of == first.batch_id
+
+
+def test_a_replace_that_moves_equal_lines_between_dates_is_no_same_reading(con, tmp_path):
+    """helper-109: a date-only orders feed read day-first where it was month-first. A customer
+    who bought the same item on 2 January and twice on 1 February reads, the wrong way, as once
+    on 1 February and twice on 2 January: the same set of rows, not the same rows. The replace
+    that fixes it is no reading "as before" (it was refused, and the wrong days stayed)."""
+    buys = rees46_purchases()[:20]
+    u, _, i, p = buys[0]
+    mixed = [f"{u},1/2/2019,{i},{p}", f"{u},2/1/2019,{i},{p}", f"{u},2/1/2019,{i},{p}"]
+    same = [f"{v},10/10/2019,{j},{q}" for v, _, j, q in buys[1:]]  # either way the same day
+    path = write(tmp_path / "orders.csv", "customer_id,order_date,item_id,amount\n"
+                 + "\n".join([*mixed, *same]) + "\n")  # fmt: skip
+    wrong = Reading(event_type="purchase", ts_format="%d/%m/%Y")
+    first = ingest(con, "events", path, pii_key=KEY, reading=wrong)
+    assert first.loaded == 22
+    right = Reading(event_type="purchase", ts_format="%m/%d/%Y")
+    fixed = ingest(con, "events", path, pii_key=KEY, reading=right, replace=True)
+    assert fixed.replaced == (first.batch_id,)
+    got = rows(
+        con, "SELECT ts, count(*) FROM raw_events WHERE item_id = ? GROUP BY ALL ORDER BY 1", [i]
+    )
+    assert got == [(datetime(2019, 1, 2), 1), (datetime(2019, 2, 1), 2)]
+
+
+def test_a_replace_stopped_inside_its_transaction_leaves_the_warehouse_as_it_was(
+    con, tmp_path, monkeypatch
+):
+    """helper-109: Ctrl-C (or any error) after a replace took the old rows out and before it
+    committed: the transaction is rolled back, so the same connection (`watch`'s) sees the old
+    load whole and the next ingest starts its own transaction."""
+    from profiler import ingest_write
+
+    path, _ = orders_export(tmp_path)
+    swapped = Reading(event_type="purchase", ts_format="%d/%m/%Y %H:%M")
+    ingest(con, "events", path, pii_key=KEY, reading=swapped)
+    before = snapshot(con)
+    real = ingest_write.take_out
+
+    def stopped(*args):
+        real(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ingest_write, "take_out", stopped)
+    right = Reading(event_type="purchase", ts_format="%m/%d/%Y %H:%M")
+    with pytest.raises(KeyboardInterrupt):
+        ingest(con, "events", path, pii_key=KEY, reading=right, replace=True)
+    assert snapshot(con) == before
+    monkeypatch.undo()
+    assert ingest(con, "events", path, pii_key=KEY, reading=right, replace=True).loaded == 214
+
+
+def test_a_users_replace_takes_back_a_history_merge_whose_build_recorded_no_run(con, tmp_path):
+    """helper-109: a build merged the profile history right after a users file came (its newest
+    batch) and was stopped before it recorded its run; the file, read wrongly, is then replaced.
+    No run says the merge saw it, so only the history's own state can: its versions from that
+    merge on are marked to go. Taobao's first hundred lines, the fixture's customers file."""
+    lines = TAOBAO.read_text().splitlines()[:101]
+    ingest(con, "events", write(tmp_path / "day.csv", "\n".join(lines) + "\n"), pii_key=KEY)
+    users = ingest(con, "users", USERS, pii_key=KEY, mapping={"region": "city"})
+    ((as_of,),) = rows(con, "SELECT max(ts) FROM raw_events")
+    merged = ModelState("user_profile_history", "scd2", "d", "m", 1, users.batch_id, as_of)
+    write_state(con, merged)  # published, then stopped: no `_profiler.runs` row
+    assert rows(con, "SELECT count(*) FROM _profiler.runs") == [(0,)]
+    ingest(con, "users", USERS, pii_key=KEY, replace=True)
+    assert history_stale_from(con, "user_profile_history") is not None
+
+
+def test_a_replace_batch_that_adds_only_a_bad_line_keeps_it_in_quarantine(con, tmp_path):
+    """helper-109: a corrected file with the same rows and one more line that cannot load is
+    another reading (its quarantine differs): it replaces, and the new line is kept for review."""
+    lines = TAOBAO.read_text().splitlines()[:101]
+    first = ingest(con, "events", write(tmp_path / "d.csv", "\n".join(lines) + "\n"), pii_key=KEY)
+    more = write(tmp_path / "d2.csv", "\n".join([*lines, "7,1,2,unfollow,1511544070"]) + "\n")
+    fixed = ingest(con, "events", more, pii_key=KEY, replace_batch=first.batch_id)
+    assert (fixed.replaced, fixed.loaded, fixed.quarantined) == (
+        (first.batch_id,),
+        100,
+        {"unknown_event_type": 1},
+    )
+    assert rows(con, "SELECT batch_id, record FROM quarantine") == [(first.batch_id, 101)]
