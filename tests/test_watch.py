@@ -513,6 +513,18 @@ def _watch_in_process(tmp_path: Path):
     return settings, Console(file=open(os.devnull, "w"))  # noqa: SIM115
 
 
+def _land_taobao(events: Path, names: tuple[str, ...], per_file: int) -> list[str]:
+    """Taobao's lines, `per_file` of them (after the header) to each file of `names` in turn,
+    landed in that order; returns the file's lines."""
+    lines = TAOBAO.read_text().splitlines()
+    events.mkdir(parents=True, exist_ok=True)
+    for n, name in enumerate(names):
+        body = lines[1 + per_file * n : 1 + per_file * (n + 1)]
+        (events / name).write_text("\n".join([lines[0], *body]) + "\n")
+        os.utime(events / name, (1_700_000_000 + n * 60, 1_700_000_000 + n * 60))
+    return lines
+
+
 def _profiled(wh: Path) -> int | None:
     """Users in the built profile; None before any build published it."""
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -588,15 +600,9 @@ def test_sigterm_stops_the_watch_between_files_and_before_its_build(
     import profiler.commands as commands
     from profiler.watch import watch_folder
 
-    lines = TAOBAO.read_text().splitlines()
     land = tmp_path / "landing"
     events = land / "events"
-    events.mkdir(parents=True)
-    for n, name in enumerate(("a.csv", "b.csv")):
-        (events / name).write_text(
-            "\n".join([lines[0], *lines[1 + 100 * n : 101 + 100 * n]]) + "\n"
-        )
-        os.utime(events / name, (1_700_000_000 + n * 60, 1_700_000_000 + n * 60))
+    lines = _land_taobao(events, ("a.csv", "b.csv"), 100)
     real = commands.ingest_file
 
     def ingest_then_sigterm(settings, source, path, mapping, reading=None):
@@ -686,11 +692,9 @@ def test_watch_once_leaves_a_file_still_being_copied_in_for_the_next_run(
     second half during the pause."""
     import profiler.watch as watch
 
-    lines = TAOBAO.read_text().splitlines()
     events = tmp_path / "landing" / "events"
-    events.mkdir(parents=True)
+    lines = _land_taobao(events, ("day.csv",), 100)
     day = events / "day.csv"
-    day.write_text("\n".join(lines[:101]) + "\n")
     real_sleep = watch._sleep
 
     def copier_writes_on(seconds, stop):
@@ -713,10 +717,8 @@ def test_watch_once_leaves_a_file_still_being_copied_in_for_the_next_run(
 def test_a_first_watch_creates_the_warehouses_folder(tmp_path: Path) -> None:
     """A new shop's `PROFILER_WAREHOUSE` names a folder that does not exist yet: the lock file
     (taken before the warehouse is opened) creates it, and the first file loads. Taobao."""
-    lines = TAOBAO.read_text().splitlines()
     events = tmp_path / "landing" / "events"
-    events.mkdir(parents=True)
-    (events / "day.csv").write_text("\n".join(lines[:101]) + "\n")
+    _land_taobao(events, ("day.csv",), 100)
     wh = tmp_path / "srv" / "shop" / "wh.duckdb"
     run_cli("watch", str(tmp_path / "landing"), "--once", warehouse=wh,
             project=sql_project(tmp_path / "project"))  # fmt: skip
@@ -731,12 +733,8 @@ def test_a_file_taken_away_while_read_does_not_stop_the_watch(tmp_path: Path, mo
     import profiler.commands as commands
     from profiler.watch import watch_folder
 
-    lines = TAOBAO.read_text().splitlines()
     events = tmp_path / "landing" / "events"
-    events.mkdir(parents=True)
-    for n, name in enumerate(("a.csv", "b.csv")):
-        (events / name).write_text("\n".join([lines[0], *lines[1 + 50 * n : 51 + 50 * n]]) + "\n")
-        os.utime(events / name, (1_700_000_000 + n * 60, 1_700_000_000 + n * 60))
+    lines = _land_taobao(events, ("a.csv", "b.csv"), 50)
     real = commands.ingest_file
 
     def ingest_then_deleted(settings, source, path, mapping, reading=None):
