@@ -68,12 +68,18 @@ def _metadata() -> dict:
 
 
 def write_run_results(target_dir: Path, run: RunResults) -> Path:
-    """Write next to a temporary name, then rename, so readers never see half a file."""
+    """Write a temporary file of this process's own, then rename it, so readers never see half a
+    file and two builds of one project (two warehouses) never write into each other's: with one
+    shared temporary name a build's rename failed, or renamed the other's half-written file."""
     target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / "run_results.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(run), indent=2, default=str))
-    os.replace(tmp, path)
+    tmp = target_dir / f".run_results.json.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(asdict(run), indent=2, default=str))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

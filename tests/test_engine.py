@@ -851,14 +851,16 @@ def test_a_target_folder_it_cannot_write_leaves_the_build_published_and_served(
 ) -> None:
     """helper-62: with target/ not writable, every model was published, then a traceback, and
     the serving copy stayed stale. run_results.json cannot be written here (a folder holds its
-    temporary name); the build says so and is served."""
+    name); the build says so and is served, and leaves no temporary file."""
     from profiler.serve.catalog import serving_path
 
     edited, wh = edited_copy(project, full_build, tmp_path)
     serving_path(wh).unlink(missing_ok=True)
-    (edited / "target" / "run_results.json.tmp").mkdir(parents=True)
+    (edited / "target" / "run_results.json").unlink(missing_ok=True)
+    (edited / "target" / "run_results.json").mkdir(parents=True)
     out = " ".join(run_cli("build", "--full-refresh", warehouse=wh, project=edited).split())
     assert "run_results.json not written" in out and "the build itself is published" in out, out
+    assert not [p for p in (edited / "target").iterdir() if p.name.endswith(".tmp")]
     with duckdb.connect(str(serving_path(wh)), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM user_profile").fetchone()[0] > 0
 

@@ -759,3 +759,52 @@ def test_a_state_the_disk_refuses_publishes_nothing(tmp_path: Path) -> None:
     assert con.execute("SELECT x FROM m").fetchall() == [(1,)]
     assert read_states(con)["m"].version == 1
     con.close()
+
+
+# -- two builds of one project --------------------------------------------------------------------
+
+WRITER = """
+import sys
+from pathlib import Path
+from profiler.runlog import read_run_results, write_run_results
+run, failed = read_run_results(Path(sys.argv[1])), 0
+for i in range(int(sys.argv[3])):
+    run.run_id = f"{sys.argv[4]}-{i}"
+    try:
+        write_run_results(Path(sys.argv[2]), run)
+    except OSError:
+        failed += 1
+print(failed)
+"""
+
+
+def test_two_builds_of_one_project_write_run_results_without_a_torn_file(
+    samples, project: Path, tmp_path: Path
+) -> None:
+    """Two warehouses of one project (a shop each, or dev and prod) built at the same moment
+    wrote target/run_results.json through one temporary name: a build's rename failed (`not
+    written`) or renamed the other's half-written file, so a reader saw broken JSON. Each
+    process now writes a temporary file of its own. A real build's results, written 500 times
+    by each of two processes at once, while read: no write fails, no reading is torn."""
+    wh = _copy(samples["first_reference"], tmp_path / "wh.duckdb")
+    run_cli("build", warehouse=wh, project=project)  # nothing to do: a real run's results
+    target = project / "target"
+    source = shutil.copy(target / "run_results.json", tmp_path / "run_results.json")
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(source), str(target), "500", who],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for who in "ab"
+    ]
+    readings, torn = 0, 0
+    while any(w.poll() is None for w in writers):
+        try:
+            read_run_results(target / "run_results.json")
+        except json.JSONDecodeError:
+            torn += 1
+        readings += 1
+    assert [int(w.communicate()[0]) for w in writers] == [0, 0] and torn == 0, (readings, torn)
+    assert read_run_results(target / "run_results.json").run_id in {"a-499", "b-499"}
+    assert not [p.name for p in target.iterdir() if p.name.endswith(".tmp")]
