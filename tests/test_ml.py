@@ -984,7 +984,9 @@ def test_a_shop_where_nobody_bought_is_told_so_in_words(tmp_path: Path) -> None:
     load_taobao(con, "behavior_type <> 'buy'")
     con.close()
     out = " ".join(_train_cli(project, wh, "purchase_propensity", ok=False).split())
-    assert "the same label, 0 (nobody bought in any label window)" in out and "np." not in out
+    assert (
+        "the same label, 0 (nobody bought in these rows' label windows)" in out and "np." not in out
+    )
     one_day = purchase_spec().replace("horizon_days = 2", "horizon_days = 1")
     short = make_project(tmp_path / "q", {"p1": one_day.replace("cutoffs = 2", "cutoffs = 90")})
     out = " ".join(run_cli("train", "p1", warehouse=wh, project=short, ok=False).split())
@@ -1013,7 +1015,7 @@ def test_a_build_does_not_rebuild_training_sets_that_held_nothing_to_learn(
     later = T + timedelta(days=1)
     rows, messages = scores_for_build(con, project, later, project / "target")
     assert rows is None and attempts == [], messages
-    assert "the same label, 0 (nobody bought in any label window)" in messages[0]
+    assert "the same label, 0 (nobody bought in these rows' label windows)" in messages[0]
     assert f"at as-of 2017-12-03 00:00:00, on {first:,} lines; a build tries again" in messages[0]
     load_taobao(con, "behavior_type = 'buy' AND user_id % 2 = 0")  # 2% more: still remembered
     rows, messages = scores_for_build(con, project, later, project / "target")

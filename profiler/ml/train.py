@@ -256,7 +256,11 @@ def _check(spec: ModelSpec, what: str, y, classes_needed: int = 2) -> None:
         label = y[0].item() if hasattr(y[0], "item") else y[0]
         why, advice = "", "try a longer horizon or more cutoffs"
         if spec.target == "purchase":
-            why = " (nobody bought in any label window)" if label == 0 else " (everybody bought)"
+            why = (
+                " (nobody bought in these rows' label windows)"
+                if label == 0
+                else " (everybody bought)"
+            )
         elif label == OTHER:  # helper-83: 20,000 categories, the advice named the wrong cause
             why = " (no next purchase or cart fell in the user's own top categories)"
             advice = "the categories are too fine for this spec's candidates and label_category"
