@@ -49,16 +49,22 @@ def _read_key(path: Path) -> bytes:
 
 
 def _create_key(path: Path) -> bytes:
-    """Write a fresh key with mode 0600 from the first byte on (no window where others can read)."""
+    """Write a fresh key with mode 0600 from the first byte on (no window where others can read),
+    to a file of this process's own, then link it in place: the key file appears whole or not at
+    all (created in place, another process starting at the same moment read it empty and failed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        os.chmod(tmp, 0o600)  # umask may have removed bits, never added: make the mode exact
+        os.link(tmp, path)
     except FileExistsError:  # another process created it meanwhile: use theirs
         return _read_key(path)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
-    os.chmod(path, 0o600)  # umask may have removed bits, never added: make the mode exact
+    finally:
+        tmp.unlink(missing_ok=True)
     return key
 
 

@@ -1242,6 +1242,44 @@ def test_pii_key_file_created_once_private(tmp_path, monkeypatch):
     assert pii.load_pii_key(settings) == b"from-env"
 
 
+KEY_MAKER = """
+import hashlib, sys
+from pathlib import Path
+from profiler.pii import load_pii_key
+from profiler.settings import Settings
+for n in range(int(sys.argv[2])):
+    project = Path(sys.argv[1]) / str(n)
+    try:
+        key = load_pii_key(Settings(project_dir=project, warehouse=project / "wh.duckdb"))
+        print(hashlib.sha256(key).hexdigest())
+    except Exception as err:
+        print(f"error: {err}")
+"""
+
+
+def test_two_processes_making_the_pii_key_at_once_agree_on_it(tmp_path, monkeypatch):
+    """The key file was created in place, then written: a second process starting at that
+    moment (two ingests of a new project, two warehouses) read it empty and failed, `the PII
+    key file ... is empty` (75 of 3,000 new projects, here). Now it appears whole: two processes
+    making the keys of 600 new projects at once fail on none and get the same key for each."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("PROFILER_PII_KEY", raising=False)
+    makers = [
+        subprocess.Popen(
+            [sys.executable, "-c", KEY_MAKER, str(tmp_path), "600"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    first, second = (m.communicate()[0].splitlines() for m in makers)
+    assert not [line for line in first + second if line.startswith("error")]
+    assert len(first) == 600 and first == second
+    assert not list(tmp_path.glob("*/.profiler/*.tmp"))
+
+
 # --- an orders export: no event type column, times in a shop's own format -----------------------
 
 
