@@ -1029,6 +1029,47 @@ def test_a_build_does_not_rebuild_training_sets_that_held_nothing_to_learn(
     assert attempts == [1, 1] and "a build tries again" not in messages[0], messages
 
 
+REMEMBER = """
+import sys
+from datetime import datetime
+from profiler.ml.artifacts import remember_failure
+failed = 0
+for n in range(500):
+    try:
+        remember_failure(sys.argv[1], "p1", "fp", sys.argv[2], datetime(2017, 12, 3), n, "why")
+    except OSError:
+        failed += 1
+print(failed)
+"""
+
+
+def test_two_warehouses_of_one_project_remember_nothing_to_learn_side_by_side(
+    tmp_path: Path,
+) -> None:
+    """A training that found nothing to learn is remembered in target/models/<spec>/, which the
+    warehouses of one project share; it was written through one temporary name, so two builds
+    at once failed to rename it (a traceback) or renamed the other's half-written file. Two
+    processes remembering 500 times at once: no write fails, the record read is one of theirs."""
+    from profiler.ml.artifacts import recent_failure
+
+    target = tmp_path / "target"
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", REMEMBER, str(target), lineage],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for lineage in ("shop-a", "shop-b")
+    ]
+    assert [int(w.communicate()[0]) for w in writers] == [0, 0]
+    said = [
+        recent_failure(target, "p1", "fp", datetime(2017, 12, 4), 7, lineage, 499)
+        for lineage in ("shop-a", "shop-b")
+    ]
+    assert sum(s is not None and s.startswith("why (at as-of 2017-12-03") for s in said) == 1
+    assert not list((target / "models" / "p1").glob("*.tmp"))
+
+
 def test_a_next_category_model_without_candidates_says_so(taobao: Path, tmp_path: Path) -> None:
     """helper-77: no user with a candidate read as too little history ("a shorter horizon")."""
     spec = NEXT_CATEGORY_SPEC.format(estimator="random_forest", params=RF).replace(

@@ -198,9 +198,14 @@ def remember_failure(
         "loaded": loaded,
         "reason": reason,
     }
-    tmp = folder / f".{FAILED_FILE}.tmp"
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, folder / FAILED_FILE)
+    # a temporary file of this process's own: two warehouses of one project share the folder
+    tmp = folder / f".{FAILED_FILE}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(record, indent=2))
+        os.replace(tmp, folder / FAILED_FILE)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def recent_failure(
