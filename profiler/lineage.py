@@ -97,6 +97,13 @@ def _source_tables(tree: exp.Expression) -> list[exp.Table]:
     return list(unique.values())
 
 
+def _outside_project(table: exp.Table) -> bool:
+    """Qualified by another database or schema than the warehouse's `main`. DuckDB's names are
+    case-insensitive: `MAIN.raw_events` is the project's raw_events (helper-110: it was read
+    unfiltered past the as-of, and left out of the DAG)."""
+    return bool(table.catalog) or bool(table.db and table.db.lower() != "main")
+
+
 def upstream_tables(sql: str, *, where: str = "<sql>", line_offset: int = 0) -> list[TableRef]:
     """The relations a SELECT reads, in order of appearance, each with the line it appears on.
 
@@ -121,9 +128,16 @@ def _upstream_tables(sql: str, where: str, line_offset: int) -> tuple[TableRef, 
     tree = parse(sql, where=where, line_offset=line_offset)
     refs: dict[str, TableRef] = {}
     for table in _source_tables(tree):
-        if table.catalog or (table.db and table.db != "main"):
-            continue  # an explicitly qualified relation outside the project is the author's choice
         line = table.this.meta.get("line", 1) if isinstance(table.this, exp.Identifier) else 1
+        if table.catalog:  # `wh.main.raw_events`, the warehouse by its own name: read past the
+            # as-of and outside the DAG (helper-110); any other database is no project's data
+            raise ProfilerError(
+                f"{where}:{line + line_offset}: {exp.table_name(table)} names a database; a "
+                f"model reads the warehouse's tables without one ({table.name}), so that every "
+                "build applies its as-of and its slice to them"
+            )
+        if _outside_project(table):
+            continue  # an explicitly qualified relation outside the project is the author's choice
         name = table.name.lower()
         if name not in refs or line < refs[name].line:
             refs[name] = TableRef(name, line + line_offset)
@@ -222,7 +236,7 @@ def _rewrite_tree(
     # the tables are listed before any replacement, so the new subqueries stay as given
     for table in _source_tables(tree):
         name = table.name.lower()
-        if table.catalog or (table.db and table.db != "main"):
+        if _outside_project(table):
             continue
         if name in inline:
             inner = _rewrite_tree(parse(inline[name]), inline, replace, filters)

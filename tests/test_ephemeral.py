@@ -103,6 +103,26 @@ def test_a_table_that_becomes_ephemeral_is_dropped(
     ).fetchone()[0]
 
 
+def test_one_that_reads_only_models_is_inlined_too(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """An ephemeral model over other models (no raw table, so no as-of filter to apply) is still
+    inlined into its readers, not left as a name no table answers to."""
+    project, wh = _copy(built, tmp_path)
+    (project / "sql" / "user_active_days.sql").write_text(
+        "-- kind: ephemeral\n"
+        "SELECT user_id, count(*) AS active_days FROM int_user_day GROUP BY user_id\n"
+    )
+    (project / "sql" / "user_activity.sql").write_text(
+        "-- kind: table\nSELECT user_id, active_days FROM user_active_days\n"
+    )
+    run_cli("build", "--select", "user_activity", warehouse=wh, project=project)
+    con = duckdb.connect(str(wh), read_only=True)
+    assert con.execute("SELECT count(*), sum(active_days) FROM user_activity").fetchone() == (
+        con.execute("SELECT count(DISTINCT user_id), count(*) FROM int_user_day").fetchone()
+    )
+
+
 def test_a_python_model_cannot_read_one(tmp_path: Path) -> None:
     project = sql_project(tmp_path / "project")
     (project / "models").mkdir()

@@ -73,6 +73,17 @@ def test_syntax_error_names_file_and_line() -> None:
     assert str(err.value) == 'm.sql:2: SQL does not parse: syntax error at or near ","'
 
 
+def test_a_reference_naming_a_database_is_refused() -> None:
+    """`wh.main.raw_events`, the warehouse by its own catalog name, was read whole: past the as-of
+    of `build --as-of` and outside the DAG (helper-110). A model names tables without one."""
+    with pytest.raises(ProfilerError) as err:
+        upstream_tables("SELECT *\nFROM wh.main.raw_events AS e", where="m.sql", line_offset=1)
+    assert str(err.value) == (
+        "m.sql:3: wh.main.raw_events names a database; a model reads the warehouse's tables "
+        "without one (raw_events), so that every build applies its as-of and its slice to them"
+    )
+
+
 def test_only_one_select_per_model() -> None:
     with pytest.raises(ProfilerError, match="exactly one SELECT"):
         upstream_tables("DELETE FROM a", where="m.sql")
@@ -114,7 +125,101 @@ def test_a_value_that_looks_like_a_slot_is_rewritten_the_slow_way(tmp_path: Path
     sql = "SELECT * FROM raw_events"
     slot_like = rewrite(sql, predicates={"raw_events": ["q = '__profiler_slot_0__'"]})
     assert "q = '__profiler_slot_0__'" in slot_like
+    # a model's own text that looks like a slot stays as written
+    literal = "SELECT '__profiler_slot_0__' AS s FROM raw_events"
+    assert rewrite(literal, predicates={"raw_events": ["ts <= 5"]}) == (
+        "SELECT '__profiler_slot_0__' AS s FROM (SELECT * FROM raw_events WHERE (ts <= 5)) AS raw_events"
+    )
     parse_cache.use(tmp_path / "elsewhere.json")
+
+
+def test_an_edited_ephemeral_model_is_inlined_as_it_now_reads(tmp_path: Path) -> None:
+    """The cached rewrite of a reader holds its ephemeral parents' SQL: after an edit of one
+    (searches left out of the cleaned stream), the reader runs the new SQL, not the cached."""
+    from profiler import parse_cache
+
+    sql = "SELECT user_id, count(*) AS events FROM stg_events GROUP BY user_id"
+    before = "SELECT * FROM raw_events"
+    after = "SELECT * FROM raw_events WHERE event_type <> 'search'"
+    as_of = {"raw_events": ["ts <= CAST('2017-12-01' AS TIMESTAMP)"]}
+    parse_cache.use(tmp_path / "partial_parse.json")
+    rewrite(sql, inline={"stg_events": before}, predicates=as_of)
+    edited = rewrite(sql, inline={"stg_events": after}, predicates=as_of)
+    parse_cache.use(tmp_path / "elsewhere.json")
+    assert edited == (
+        "SELECT user_id, COUNT(*) AS events FROM (SELECT * FROM (SELECT * FROM raw_events WHERE "
+        "(ts <= CAST('2017-12-01' AS TIMESTAMP))) AS raw_events WHERE event_type <> 'search') "
+        "AS stg_events GROUP BY user_id"
+    )
+
+
+def test_a_slice_does_not_take_the_rewrite_cached_by_a_full_build(tmp_path: Path) -> None:
+    """A full build filters the raw table by the as-of; the next build's slice also filters a
+    parent model by its interval. Each set of filtered relations is rewritten on its own: the
+    full build's cached rewrite would put the parent's interval where the as-of goes."""
+    from profiler import parse_cache
+
+    sql = (
+        "SELECT d.user_id, count(e.ts) AS n FROM int_user_day AS d "
+        "JOIN raw_events AS e ON e.user_id = d.user_id GROUP BY 1"
+    )
+    as_of = "ts <= CAST('2017-12-01' AS TIMESTAMP)"
+    day = "day >= CAST('2017-11-30' AS TIMESTAMP)"
+    parse_cache.use(tmp_path / "partial_parse.json")
+    rewrite(sql, predicates={"raw_events": [as_of]})  # the full build
+    sliced = rewrite(sql, predicates={"int_user_day": [day], "raw_events": [as_of, day]})
+    parse_cache.use(tmp_path / "elsewhere.json")
+    assert sliced == (
+        f"SELECT d.user_id, COUNT(e.ts) AS n FROM (SELECT * FROM int_user_day WHERE ({day})) AS d "
+        f"JOIN (SELECT * FROM raw_events WHERE ({as_of}) AND ({day})) AS e "
+        "ON e.user_id = d.user_id GROUP BY 1"
+    )
+
+
+# Rewrites a key slice's model in a fresh process with the cache at argv[1]; prints the SQL.
+SLICE = """
+import sys
+from pathlib import Path
+from profiler import parse_cache
+from profiler.lineage import rewrite
+parse_cache.use(Path(sys.argv[1]))
+keys = "user_id IN (SELECT user_id FROM _keys)"
+print(rewrite(
+    "SELECT e.user_id, u.gender, i.price FROM raw_events AS e JOIN raw_users AS u USING (user_id) "
+    "JOIN raw_items AS i USING (item_id)",
+    predicates={"raw_events": ["ts <= 5", keys], "raw_users": [keys], "raw_items": ["ts <= 5"]},
+))
+"""
+
+
+def test_a_cached_rewrite_fills_each_relations_own_filter_in_another_process(
+    tmp_path: Path,
+) -> None:
+    """The cache outlives the process that wrote it: a later build (another process, another
+    string hash seed) must fill each slot with the filter of the relation it was made for."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "partial_parse.json"
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", SLICE, str(cache)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2", "3", "4")
+    ]
+    assert cache.exists()
+    assert outs == [outs[0]] * 4
+    assert outs[0] == (
+        "SELECT e.user_id, u.gender, i.price FROM (SELECT * FROM raw_events WHERE (ts <= 5) AND "
+        "(user_id IN (SELECT user_id FROM _keys))) AS e JOIN (SELECT * FROM raw_users WHERE "
+        "(user_id IN (SELECT user_id FROM _keys))) AS u USING (user_id) JOIN (SELECT * FROM "
+        "raw_items WHERE (ts <= 5)) AS i USING (item_id)"
+    )
 
 
 def spark_problems(sql: str, macros: set[str]) -> list[str]:

@@ -60,7 +60,7 @@ class PointInTime:
         if leaks:
             raise ProfilerError(
                 f"leakage: features built as of {cutoff} hold later times ({'; '.join(leaks)}); "
-                "a model reads data past the as-of (a catalog-qualified raw table?)"
+                "a model reads data past the as-of (the wall clock: now(), current_date?)"
             )
 
 
