@@ -73,6 +73,8 @@ def load_settings(
     configured = warehouse or os.environ.get("PROFILER_WAREHOUSE")
     wh = Path(configured).resolve() if configured else project / "warehouse.duckdb"
     threads = os.environ.get("PROFILER_THREADS")
+    if threads and not threads.strip().isdigit():  # helper-111: a traceback said int() failed
+        raise ProfilerError(f"PROFILER_THREADS={threads}: a whole number of threads, e.g. 2")
     return Settings(
         project_dir=project,
         warehouse=wh,
@@ -157,7 +159,15 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
         config["threads"] = settings.threads
     # an in-memory instance would spill to ./.tmp, wherever the command runs
     config["temp_directory"] = str(settings.temp_dir or f"{settings.warehouse}.tmp")
-    con = duckdb.connect(config=config)
+    try:
+        con = duckdb.connect(config=config)
+    except duckdb.Error as exc:  # helper-111: a limit DuckDB cannot read was a traceback
+        given = (
+            ("PROFILER_MEMORY_LIMIT", settings.memory_limit),
+            ("PROFILER_THREADS", settings.threads),
+        )
+        said = ", ".join(f"{name}={value}" for name, value in given if value)
+        raise ProfilerError(f"{said}: {str(exc).splitlines()[0]}") from None
     catalog = _quote(catalog_name(settings.warehouse))
     options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
     try:

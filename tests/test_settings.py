@@ -8,7 +8,14 @@ import duckdb
 import pytest
 
 from profiler.errors import ProfilerError
-from profiler.settings import ROW_GROUP_SIZE, Settings, connect, cursor
+from profiler.settings import (
+    ROW_GROUP_SIZE,
+    Settings,
+    connect,
+    cursor,
+    ensure_warehouse,
+    load_settings,
+)
 
 
 def _settings(tmp_path: Path, name: str = "wh.duckdb") -> Settings:
@@ -117,3 +124,75 @@ def test_a_warehouse_already_open_in_this_process_is_one_clear_error(tmp_path: P
             connect(_settings(tmp_path), read_only=True)
     finally:
         first.close()
+
+
+def test_an_option_beats_the_environment_and_the_default_warehouse_is_the_projects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: `--warehouse` does what PROFILER_WAREHOUSE does, and the warehouse defaults to
+    `<project>/warehouse.duckdb` wherever the command runs (helper-111: neither was pinned; either
+    mistake writes a shop's events into another file)."""
+    from conftest import TAOBAO, run_cli, sql_project
+    from typer.testing import CliRunner
+
+    from profiler.cli import app
+
+    events = tmp_path / "events.csv"
+    events.write_text("".join(TAOBAO.open().readlines()[:50]))
+    shop, test = tmp_path / "shop.duckdb", tmp_path / "test.duckdb"
+    run_cli("ingest", "events", str(events), "--warehouse", str(test), warehouse=shop)
+    assert test.exists() and not shop.exists()
+    project, elsewhere = sql_project(tmp_path / "project"), tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(
+        app, ["ingest", "events", str(events)], env={"PROFILER_PROJECT_DIR": str(project)}
+    )
+    assert result.exit_code == 0, result.output
+    assert (project / "warehouse.duckdb").exists() and not (elsewhere / "warehouse.duckdb").exists()
+
+
+def test_duckdb_gets_the_configured_threads_and_memory_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PROFILER_THREADS and PROFILER_MEMORY_LIMIT reach DuckDB; unset, the limit is 3GB, not
+    DuckDB's 80% of the machine's memory (a process past 4 GB is killed, helper-111)."""
+    monkeypatch.delenv("PROFILER_MEMORY_LIMIT", raising=False)
+    assert load_settings(tmp_path, tmp_path / "wh.duckdb").memory_limit == "3GB"
+    monkeypatch.setenv("PROFILER_THREADS", "1")
+    monkeypatch.setenv("PROFILER_MEMORY_LIMIT", "1GB")
+    con = connect(load_settings(tmp_path, tmp_path / "wh.duckdb"))
+    got = con.execute("SELECT current_setting('threads'), current_setting('memory_limit')")
+    assert got.fetchone() == (1, "953.6 MiB")  # 1GB is 10^9 bytes
+    con.close()
+
+
+def test_the_example_goes_only_to_the_default_path(tmp_path: Path) -> None:
+    """A configured warehouse that is not there gets no copy of the made-up shop: the build
+    refuses it (a typo), and the copy would take the shop's own file name (helper-111)."""
+    import shutil
+
+    from conftest import REPO
+
+    shutil.copy(REPO / "warehouse.duckdb.example", tmp_path / "warehouse.duckdb.example")
+    shop = tmp_path / "shop.duckdb"
+    assert not ensure_warehouse(Settings(tmp_path, shop, warehouse_configured=True))
+    assert not shop.exists()
+    assert ensure_warehouse(Settings(tmp_path, tmp_path / "warehouse.duckdb"))
+    assert (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_a_limit_duckdb_cannot_read_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    """helper-111: PROFILER_THREADS=two or PROFILER_MEMORY_LIMIT=3 (no unit) was a 40-line
+    Python traceback."""
+    from conftest import run_cli, sql_project
+
+    project, wh = sql_project(tmp_path / "project"), tmp_path / "wh.duckdb"
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,ts,event_type\nu1,2024-01-01 10:00:00,view\n")
+    for name, value in (("PROFILER_THREADS", "two"), ("PROFILER_MEMORY_LIMIT", "3")):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(name, value)
+            out = run_cli("ingest", "events", str(events), warehouse=wh,
+                          project=project, ok=False)  # fmt: skip
+        assert f"{name}={value}" in out and len(out.strip().splitlines()) == 1, out
