@@ -27,6 +27,7 @@ Great Expectations costs ~3 s to import: nothing here imports it until `run_expe
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 from typing import Any
@@ -41,6 +42,7 @@ from profiler.runlog import ValidationResult
 from profiler.settings import cursor as settings_cursor
 
 _INDEX = "_profiler_index"  # meta key that maps GX's (unordered) results back to the suite
+_ABORTED = "Current transaction is aborted"  # DuckDB's words for every query after a failed one
 
 
 # Great Expectations: imported, fixed and set up once, on first use.
@@ -81,6 +83,9 @@ class _Gx:
         )
 
         _keep_duckdb_connection()
+        # GX logs each failed metric query and its retries with tracebacks (4,497 lines on stderr
+        # for one expectation whose SQL fails, helper-112); the runner reports it in one line
+        logging.getLogger("great_expectations").setLevel(logging.CRITICAL)
         self.ExpectationSuite = gx.ExpectationSuite
         self.ExpectationConfiguration = ExpectationConfiguration
         self.ConnectionWrapper = ConnectionWrapper
@@ -104,6 +109,7 @@ class _WatchedCursor:
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self._cursor = cursor
         self.fault: BaseException | None = None
+        self.error: BaseException | None = None  # the first error of any kind: the reason
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -111,6 +117,8 @@ class _WatchedCursor:
         except Exception as err:
             if self.fault is None and fault_kind(err):
                 self.fault = err
+            if self.error is None:
+                self.error = err
             raise
 
     def __getattr__(self, name: str) -> Any:
@@ -192,6 +200,10 @@ def run_expectations(
         r if r is not None else raised(expectations[i], "GX returned no result for it")
         for i, r in enumerate(results)
     ]
+    # GX keeps the text of its last retry of a failed query, "Current transaction is aborted":
+    # alone, the expectation's first failed query is the one at fault, and DuckDB says why
+    if len(final) == 1 and _ABORTED in (final[0].exception or "") and watched.error is not None:
+        final[0].exception = first_line(watched.error)
     # One failing metric query leaves GX's shared cursor in an aborted transaction, and every
     # later expectation of the run then "raises" too. Run each raised one again on its own, so a
     # single bad expectation is reported as itself and the others get their real verdicts.

@@ -409,6 +409,35 @@ def test_out_of_memory_in_the_gate_is_no_verdict(starved, engine: str) -> None:
         validate(starved, suite, "SELECT * FROM t", "SELECT * FROM t", {}, [], engine=engine)
 
 
+def test_a_fault_on_gxs_first_query_is_raised_as_itself(monkeypatch, tmp_path: Path) -> None:
+    """GX's first query on its cursor (its connection test) is not one of the metric queries GX
+    catches: a fault there leaves GX as its own TestConnectionError, no storage fault by its type.
+    The runner raises the DuckDB error under it, so the build stops on it as on any other."""
+    import profiler.gate_gx as gate_gx
+
+    class Starved:  # a cursor of the build's connection, out of memory from GX's first query on
+        def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+            self._cursor = cursor
+
+        def execute(self, *args, **kwargs):
+            raise duckdb.OutOfMemoryException(
+                "Out of Memory Error: could not allocate block of size 256.0 KiB (9.9 MiB/10.0 MiB used)"
+            )
+
+        def __getattr__(self, name: str):
+            return getattr(self._cursor, name)
+
+    cursor = gate_gx.settings_cursor
+    monkeypatch.setattr(gate_gx, "settings_cursor", lambda con: Starved(cursor(con)))
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    con.execute("CREATE TABLE t AS SELECT range::VARCHAR AS s FROM range(10)")
+    suite = Suite("t", Path("t.json"), "t", (UNIQUE,))
+    with pytest.raises(duckdb.OutOfMemoryException) as err:
+        validate(con, suite, "SELECT * FROM t", "SELECT * FROM t", {}, [], engine="gx")
+    assert fault_kind(err.value) == "out of memory"
+    con.close()
+
+
 def test_out_of_memory_in_the_gate_stops_the_build(starved, tmp_path: Path) -> None:
     """A build's gate lets it through to `publish`, whose caller stops the build on it."""
     model = Model("t", tmp_path, "SELECT 1", Kind.TABLE, 0)

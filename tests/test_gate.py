@@ -284,6 +284,26 @@ def test_a_raise_is_never_a_verdict() -> None:
     assert _exception_message({"raised_exception": False, "exception_message": None}) is None
 
 
+def test_a_query_that_fails_leaves_the_other_of_a_pair_its_own_verdict() -> None:
+    """A metric query that fails aborts the transaction of GX's cursor, and every later
+    expectation of the run raises with it: each raised one runs again alone, in a suite of two
+    as in a longer one. Taobao's three users: a value set of a number and a word for the integer
+    `ts` (GX cannot write the word as an integer), then one that fails on the data."""
+    con = duckdb.connect()
+    con.execute(
+        f"""CREATE TABLE ev AS SELECT user_id, behavior_type, CAST(ts AS BIGINT) AS ts
+        FROM read_csv('{TAOBAO}', all_varchar = true) WHERE user_id IN ('1', '100', '1000')"""
+    )
+    (not_pv,) = con.execute("SELECT count(*) FILTER (behavior_type <> 'pv') FROM ev").fetchone()
+    exps = [
+        exp("expect_column_values_to_be_in_set", column="ts", value_set=[1511544070, "pv"]),
+        exp("expect_column_values_to_be_in_set", column="behavior_type", value_set=["pv"]),
+    ]
+    bad, in_set = run_expectations(con, "SELECT * FROM ev", exps, {}, ["user_id"])
+    assert bad.exception and not bad.success
+    assert (in_set.exception, in_set.success, in_set.unexpected_count) == (None, False, not_pv)
+
+
 # Faults: blocked with a precise message, nothing published, then repaired.
 
 
@@ -544,6 +564,34 @@ def test_cli_build_and_check_exit_non_zero_and_name_the_fault(project: Path) -> 
     assert checked["command"] == "check" and [r["model"] for r in checked["results"]] == [
         "raw_events"
     ]
+
+
+def test_check_of_an_expectation_whose_sql_fails_is_its_line_not_gxs_log(project: Path) -> None:
+    """helper-112: `profiler check` of one expectation whose SQL fails ('yesterday' in a value set
+    of times) also wrote Great Expectations' log to stderr: 4,497 lines, 165 tracebacks, around
+    the one line that says it; a scheduler's log was buried. stderr now stays empty."""
+    import subprocess
+    import sys
+
+    from conftest import env_for
+
+    wh = project / "wh.duckdb"
+    (project / "expectations" / "raw_events.json").write_text(
+        json.dumps({"name": "raw_events", "expectations": [
+            {"type": "expect_column_values_to_be_in_set",
+             "kwargs": {"column": "ts", "value_set": ["2017-11-25 00:00:00", "yesterday"]}},
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "user_id"}},
+        ]})
+    )  # fmt: skip
+    check = subprocess.run(
+        [sys.executable, "-m", "profiler", "check", "--select", "raw_events"],
+        env={**env_for(wh, project), "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 1 and check.stderr == "", check.stderr[:2000]
+    assert "raised: ConversionException: Conversion Error" in check.stdout, check.stdout
+    assert "1/2 expectations passed" in check.stdout, check.stdout
 
 
 # Suites: GX's own classes load them; mistakes are reported where they are.

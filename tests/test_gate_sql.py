@@ -298,6 +298,11 @@ def test_an_expectation_whose_sql_fails_is_raised_with_duckdbs_reason(crafted) -
     in_set, not_null = validate(crafted, suite_of(exps), query, query, {}, [], engine="sql")
     assert in_set.exception.startswith("ConversionException: ") and "'a'" in in_set.exception
     assert (not_null.exception, not_null.success, not_null.unexpected_count) == (None, False, 1)
+    # GX (`profiler check`) says the same, not the text of its last retry ("Current transaction
+    # is aborted"), and gives the other its verdict
+    in_set, not_null = validate(crafted, suite_of(exps), query, query, {}, [], engine="gx")
+    assert in_set.exception.startswith("ConversionException: ") and "'a'" in in_set.exception
+    assert (not_null.exception, not_null.success, not_null.unexpected_count) == (None, False, 1)
 
 
 def test_an_expectation_the_compiler_trips_on_goes_to_gx_alone(crafted, monkeypatch) -> None:

@@ -1023,6 +1023,22 @@ def test_empty_and_header_only_files(con, tmp_path):
     # said, so an outage day does not go by unnoticed (helper-69)
     assert "warning: the file holds a header and no line" in describe_ingest(header)
 
+    assert header.failure() is None  # a day with nothing to send is no failed load
+    run_cli("ingest", "events", str(tmp_path / "h.csv"), warehouse=tmp_path / "cli.duckdb")
+
+
+def test_a_file_whose_only_line_cannot_load_fails_the_command(con, tmp_path):
+    """A day of one line that loads nothing fails as a day of many does: its line is in
+    quarantine, and a scheduler must not see exit 0 (a bound of "more than one line" passed it).
+    Taobao's first line, its time sent as a word."""
+    header, first = TAOBAO.read_text().splitlines()[:2]
+    one = write(tmp_path / "one.csv", f"{header}\n{first.rsplit(',', 1)[0]},yesterday\n")
+    got = ingest(con, "events", one, pii_key=KEY)
+    assert (got.lines, got.loaded, got.refused) == (1, 0, None)
+    assert (got.failure() or "").startswith("nothing loaded from 1 lines")
+    out = run_cli("ingest", "events", str(one), warehouse=tmp_path / "cli.duckdb", ok=False)
+    assert "nothing loaded from 1 lines" in " ".join(out.split()), out
+
 
 # --- personal data ------------------------------------------------------------------------------
 
