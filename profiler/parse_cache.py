@@ -3,7 +3,7 @@
 Lineage and normalised SQL are pure functions of a model's text, and parsing is most of what a
 build with nothing to do (or `profiler ls`) costs: importing sqlglot and parsing the project takes
 about a second on a 2-core machine. The results are kept in `target/partial_parse.json`, keyed by
-a hash of the text, the sqlglot version and the lineage code, so an edited model (or a new
+a hash of the text, the sqlglot version and the lineage and macro code, so an edited model (or a new
 sqlglot or profiler) is parsed again and nothing stale is ever read. Writes are atomic (temporary
 file, then rename); two processes writing at once cost a re-parse, never a wrong answer.
 """
@@ -25,10 +25,16 @@ _entries: dict[str, Any] = {}
 _dirty = False
 
 
+CODE = ("lineage.py", "macros.py")  # the modules whose answers are cached
+
+
 def _salt() -> str:
-    """What else the cached answers depend on: sqlglot's version and the lineage code itself."""
-    code = hashlib.sha256((Path(__file__).parent / "lineage.py").read_bytes()).hexdigest()[:12]
-    return f"{FORMAT}:{version('sqlglot')}:{code}"
+    """What else the cached answers depend on: sqlglot's version and the code that computed them
+    (a new rule in macros.py was read from an older profiler's cache: helper-111)."""
+    code = hashlib.sha256()
+    for name in CODE:
+        code.update((Path(__file__).parent / name).read_bytes())
+    return f"{FORMAT}:{version('sqlglot')}:{code.hexdigest()[:12]}"
 
 
 def use(path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import env_for, sql_project
 
 # Prints whether `profiler ls` loaded sqlglot, and the lineage it listed for int_users.
@@ -65,3 +67,24 @@ def test_unreadable_or_foreign_cache_is_ignored(tmp_path: Path) -> None:
     cache.write_text(json.dumps(data))
     loaded, _ = _ls(project, tmp_path)
     assert loaded  # a cache from another sqlglot version is not trusted
+
+
+def test_a_cache_written_by_other_lineage_or_macro_code_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cached answers are the lineage's and the macro checks': a profiler whose lineage.py or
+    macros.py differs must not read them (helper-111: macros.py was not in the salt, so a new
+    macro rule was skipped for macros an older profiler had cached)."""
+    from profiler import parse_cache
+
+    code = tmp_path / "profiler"
+    code.mkdir()
+    for name in parse_cache.CODE:
+        shutil.copy(Path(parse_cache.__file__).parent / name, code / name)
+    monkeypatch.setattr(parse_cache, "__file__", str(code / "parse_cache.py"))
+    salts = {parse_cache._salt()}
+    for name in parse_cache.CODE:
+        with (code / name).open("a") as f:
+            f.write("\n# another rule\n")
+        salts.add(parse_cache._salt())
+    assert len(salts) == 1 + len(parse_cache.CODE) and "macros.py" in parse_cache.CODE
