@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,12 +39,17 @@ def load_pii_key(settings: Settings) -> bytes:
         return env.encode("utf-8")
     path = settings.state_dir / KEY_FILE
     if path.exists():
-        return _read_key(path)
+        return _read_key(path, waits=20)
     return _create_key(path)
 
 
-def _read_key(path: Path) -> bytes:
+def _read_key(path: Path, waits: int = 0) -> bytes:
     key = path.read_bytes()
+    for _ in range(waits):  # created in place (no hard links there): its writer may be mid-way
+        if key:
+            break
+        time.sleep(0.05)
+        key = path.read_bytes()
     if not key:
         raise ProfilerError(f"the PII key file {path} is empty; restore it or set {KEY_ENV}")
     return key
@@ -50,21 +57,36 @@ def _read_key(path: Path) -> bytes:
 
 def _create_key(path: Path) -> bytes:
     """Write a fresh key with mode 0600 from the first byte on (no window where others can read),
-    to a file of this process's own, then link it in place: the key file appears whole or not at
-    all (created in place, another process starting at the same moment read it empty and failed)."""
+    to a temporary file of its own, then link it in place: the key file appears whole or not at
+    all (created in place, another process starting at that moment read it empty and failed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    tmp = Path(name)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(key)
-        os.chmod(tmp, 0o600)  # umask may have removed bits, never added: make the mode exact
-        os.link(tmp, path)
-    except FileExistsError:  # another process created it meanwhile: use theirs
-        return _read_key(path)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process created it meanwhile: use theirs
+            return _read_key(path, waits=20)
+        except OSError:  # no hard links on this filesystem (FAT, exFAT, some network shares)
+            return _create_in_place(path, key)
     finally:
         tmp.unlink(missing_ok=True)
+    return key
+
+
+def _create_in_place(path: Path, key: bytes) -> bytes:
+    """Where a file cannot be linked: create it exclusively and write it; a process that finds it
+    still empty waits for it (`_read_key`)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_key(path, waits=20)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    os.chmod(path, 0o600)
     return key
 
 

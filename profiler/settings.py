@@ -73,7 +73,7 @@ def load_settings(
     configured = warehouse or os.environ.get("PROFILER_WAREHOUSE")
     wh = Path(configured).resolve() if configured else project / "warehouse.duckdb"
     threads = os.environ.get("PROFILER_THREADS")
-    if threads and not threads.strip().isdigit():  # helper-111: a traceback said int() failed
+    if threads and not threads.strip().isdecimal():  # helper-111: a traceback said int() failed
         raise ProfilerError(f"PROFILER_THREADS={threads}: a whole number of threads, e.g. 2")
     return Settings(
         project_dir=project,

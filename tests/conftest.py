@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -156,3 +160,36 @@ def lifecycle_stage(purchase_days: int, since_last: int, cycle: float) -> str:
     if since_last <= 1.5 * cycle:
         return "active"
     return "at risk" if since_last <= 3 * cycle else "churned"
+
+
+AT_ONCE = """
+import os, sys, time
+ready, go, *ARGS = sys.argv[1:]
+def released():
+    open(ready, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.001)
+"""
+
+
+def at_once(
+    script: str, *argvs: list[str], tmp: Path, while_running: Callable[[], None] | None = None
+) -> list[str]:
+    """Run `script` in one Python process per argument list (`ARGS` in the script), all let go
+    at one moment: each calls `released()` once its imports are done and waits there for the
+    others, so a race between them cannot be missed because one started late. Calls
+    `while_running` (a reader, say) until they end; returns each one's output."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    go, readies, procs = tmp / "go", [], []
+    for n, argv in enumerate(argvs):
+        readies.append(tmp / f"ready-{n}")
+        command = [sys.executable, "-c", AT_ONCE + script, str(readies[-1]), str(go), *argv]
+        procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+    deadline = time.monotonic() + 120
+    while not all(r.exists() for r in readies) and time.monotonic() < deadline:
+        assert all(p.poll() is None for p in procs), "a process ended before it was let go"
+        time.sleep(0.001)
+    go.touch()
+    while any(p.poll() is None for p in procs):
+        (while_running or (lambda: time.sleep(0.01)))()
+    return [p.communicate()[0] for p in procs]

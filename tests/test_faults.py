@@ -33,7 +33,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, TAOBAO, env_for, run_cli, split_csv_by_time, sql_project
+from conftest import (
+    REPO,
+    TAOBAO,
+    at_once,
+    env_for,
+    run_cli,
+    split_csv_by_time,
+    sql_project,
+)
 
 from profiler.faults import fault_kind
 from profiler.gate import ExpectationGate, validate
@@ -793,14 +801,14 @@ def test_a_state_the_disk_refuses_publishes_nothing(tmp_path: Path) -> None:
 # -- two builds of one project --------------------------------------------------------------------
 
 WRITER = """
-import sys
 from pathlib import Path
 from profiler.runlog import read_run_results, write_run_results
-run, failed = read_run_results(Path(sys.argv[1])), 0
-for i in range(int(sys.argv[3])):
-    run.run_id = f"{sys.argv[4]}-{i}"
+run, failed = read_run_results(Path(ARGS[0])), 0
+released()
+for i in range(int(ARGS[2])):
+    run.run_id = f"{ARGS[3]}-{i}"
     try:
-        write_run_results(Path(sys.argv[2]), run)
+        write_run_results(Path(ARGS[1]), run)
     except OSError:
         failed += 1
 print(failed)
@@ -819,21 +827,17 @@ def test_two_builds_of_one_project_write_run_results_without_a_torn_file(
     run_cli("build", warehouse=wh, project=project)  # nothing to do: a real run's results
     target = project / "target"
     source = shutil.copy(target / "run_results.json", tmp_path / "run_results.json")
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(source), str(target), "500", who],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for who in "ab"
-    ]
-    readings, torn = 0, 0
-    while any(w.poll() is None for w in writers):
+    readings = []
+
+    def read() -> None:
         try:
             read_run_results(target / "run_results.json")
+            readings.append("whole")
         except json.JSONDecodeError:
-            torn += 1
-        readings += 1
-    assert [int(w.communicate()[0]) for w in writers] == [0, 0] and torn == 0, (readings, torn)
+            readings.append("torn")
+
+    args = [[str(source), str(target), "500", who] for who in "ab"]
+    failed = at_once(WRITER, *args, tmp=tmp_path / "at_once", while_running=read)
+    assert [int(f) for f in failed] == [0, 0] and "torn" not in readings, readings.count("torn")
     assert read_run_results(target / "run_results.json").run_id in {"a-499", "b-499"}
     assert not [p.name for p in target.iterdir() if p.name.endswith(".tmp")]

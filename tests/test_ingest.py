@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REES46, TAOBAO, rees46_purchases, run_cli
+from conftest import REES46, TAOBAO, at_once, rees46_purchases, run_cli
 
 from profiler import pii
 from profiler.errors import ProfilerError
@@ -1259,12 +1259,13 @@ def test_pii_key_file_created_once_private(tmp_path, monkeypatch):
 
 
 KEY_MAKER = """
-import hashlib, sys
+import hashlib
 from pathlib import Path
 from profiler.pii import load_pii_key
 from profiler.settings import Settings
-for n in range(int(sys.argv[2])):
-    project = Path(sys.argv[1]) / str(n)
+released()
+for n in range(int(ARGS[1])):
+    project = Path(ARGS[0]) / str(n)
     try:
         key = load_pii_key(Settings(project_dir=project, warehouse=project / "wh.duckdb"))
         print(hashlib.sha256(key).hexdigest())
@@ -1273,27 +1274,22 @@ for n in range(int(sys.argv[2])):
 """
 
 
+ALONE = "import sys\nARGS = sys.argv[1:]\nreleased = lambda: None\n"  # KEY_MAKER run on its own
+
+
 def test_two_processes_making_the_pii_key_at_once_agree_on_it(tmp_path, monkeypatch):
     """The key file was created in place, then written: a second process starting at that
     moment (two ingests of a new project, two warehouses) read it empty and failed, `the PII
     key file ... is empty` (75 of 3,000 new projects, here). Now it appears whole: two processes
     making the keys of 600 new projects at once fail on none and get the same key for each."""
-    import subprocess
-    import sys
-
     monkeypatch.delenv("PROFILER_PII_KEY", raising=False)
-    makers = [
-        subprocess.Popen(
-            [sys.executable, "-c", KEY_MAKER, str(tmp_path), "600"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    first, second = (m.communicate()[0].splitlines() for m in makers)
+    outputs = at_once(
+        KEY_MAKER, [str(tmp_path), "600"], [str(tmp_path), "600"], tmp=tmp_path / "go"
+    )
+    first, second = (out.splitlines() for out in outputs)
     assert not [line for line in first + second if line.startswith("error")]
     assert len(first) == 600 and first == second
-    assert not list(tmp_path.glob("*/.profiler/*.tmp"))
+    assert {p.name for p in tmp_path.glob("*/.profiler/*")} == {"pii.key"}
 
 
 # --- an orders export: no event type column, times in a shop's own format -----------------------
@@ -4135,3 +4131,52 @@ def test_a_replace_batch_that_adds_only_a_bad_line_keeps_it_in_quarantine(con, t
         {"unknown_event_type": 1},
     )
     assert rows(con, "SELECT batch_id, record FROM quarantine") == [(first.batch_id, 101)]
+
+
+def test_a_process_starting_while_the_key_is_written_gets_the_same_key(tmp_path, monkeypatch):
+    """Deterministic form of the race above: another process asks for the key at the moment
+    this one has opened its file and not yet written it. Created in place, the key file was
+    there, empty: `the PII key file ... is empty`."""
+    import profiler.pii as pii
+
+    monkeypatch.delenv("PROFILER_PII_KEY", raising=False)
+    settings = Settings(project_dir=tmp_path, warehouse=tmp_path / "wh.duckdb")
+    theirs: list[str] = []
+    fdopen = os.fdopen
+
+    def other_process_starts(fd, *args, **kwargs):
+        if not theirs:  # once: the other process runs to its end, this one is held at this step
+            import subprocess
+            import sys
+
+            out = subprocess.run(
+                [sys.executable, "-c", ALONE + KEY_MAKER.replace("/ str(n)", ""), str(tmp_path), "1"],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()  # fmt: skip
+            theirs.append(out)
+        return fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(pii.os, "fdopen", other_process_starts)
+    ours = pii.load_pii_key(settings)
+    assert theirs == [hashlib.sha256(ours).hexdigest()]
+    assert (tmp_path / ".profiler" / "pii.key").read_bytes() == ours and len(ours) == 32
+
+
+def test_a_filesystem_without_hard_links_gets_a_key(tmp_path, monkeypatch):
+    """FAT, exFAT and some network shares refuse link(2): the key is then created in place, as
+    before, instead of every ingest of a new project failing with `Operation not permitted`."""
+    import errno
+
+    import profiler.pii as pii
+
+    def no_links(src, dst):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(src), None, str(dst))
+
+    monkeypatch.delenv("PROFILER_PII_KEY", raising=False)
+    monkeypatch.setattr(pii.os, "link", no_links)
+    settings = Settings(project_dir=tmp_path, warehouse=tmp_path / "wh.duckdb")
+    key = pii.load_pii_key(settings)
+    path = tmp_path / ".profiler" / "pii.key"
+    assert len(key) == 32 and path.read_bytes() == key and pii.load_pii_key(settings) == key
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["pii.key"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, TAOBAO, run_cli
+from conftest import REPO, TAOBAO, at_once, run_cli
 
 from profiler.build import BuildOptions, run_build
 from profiler.errors import ProfilerError
@@ -1053,13 +1053,13 @@ def test_a_build_does_not_rebuild_training_sets_that_held_nothing_to_learn(
 
 
 REMEMBER = """
-import sys
 from datetime import datetime
 from profiler.ml.artifacts import remember_failure
 failed = 0
+released()
 for n in range(500):
     try:
-        remember_failure(sys.argv[1], "p1", "fp", sys.argv[2], datetime(2017, 12, 3), n, "why")
+        remember_failure(ARGS[0], "p1", "fp", ARGS[1], datetime(2017, 12, 3), n, "why")
     except OSError:
         failed += 1
 print(failed)
@@ -1076,15 +1076,8 @@ def test_two_warehouses_of_one_project_remember_nothing_to_learn_side_by_side(
     from profiler.ml.artifacts import recent_failure
 
     target = tmp_path / "target"
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", REMEMBER, str(target), lineage],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for lineage in ("shop-a", "shop-b")
-    ]
-    assert [int(w.communicate()[0]) for w in writers] == [0, 0]
+    args = [[str(target), lineage] for lineage in ("shop-a", "shop-b")]
+    assert [int(f) for f in at_once(REMEMBER, *args, tmp=tmp_path / "at_once")] == [0, 0]
     said = [
         recent_failure(target, "p1", "fp", datetime(2017, 12, 4), 7, lineage, 499)
         for lineage in ("shop-a", "shop-b")

@@ -196,3 +196,14 @@ def test_a_limit_duckdb_cannot_read_is_one_line_naming_the_variable(tmp_path: Pa
             out = run_cli("ingest", "events", str(events), warehouse=wh,
                           project=project, ok=False)  # fmt: skip
         assert f"{name}={value}" in out and len(out.strip().splitlines()) == 1, out
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "\u00b2", "1.5"])
+def test_threads_that_are_no_whole_number_are_one_line(value: str, monkeypatch) -> None:
+    """'\u00b2' (a superscript two) is a digit to str.isdigit but no number to int(): a
+    traceback, `invalid literal for int()`."""
+    from profiler.settings import load_settings
+
+    monkeypatch.setenv("PROFILER_THREADS", value)
+    with pytest.raises(ProfilerError, match="a whole number of threads"):
+        load_settings()
