@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # sqlglot is imported where SQL is parsed, so a warm cache ne
     from sqlglot import exp
 
 DIALECT = "duckdb"
+# the schemas a model may name: the project's (`main`), profiler's own state and DuckDB's catalogs
+SCHEMAS = frozenset({"main", "_profiler", "information_schema", "pg_catalog"})
 SLOT = "__profiler_slot_"  # a placeholder in cached rewrites (see `rewrite`)
 
 
@@ -129,8 +131,10 @@ def _upstream_tables(sql: str, where: str, line_offset: int) -> tuple[TableRef, 
     refs: dict[str, TableRef] = {}
     for table in _source_tables(tree):
         line = table.this.meta.get("line", 1) if isinstance(table.this, exp.Identifier) else 1
-        if table.catalog:  # `wh.main.raw_events`, the warehouse by its own name: read past the
-            # as-of and outside the DAG (helper-110); any other database is no project's data
+        if table.catalog or (table.db or "main").lower() not in SCHEMAS:
+            # `wh.main.raw_events` or `wh.raw_events` (DuckDB reads a qualifier that is no schema
+            # as a database): the warehouse by its own name, read past the as-of and outside the
+            # DAG (helpers 110, 113); any other database is no project's data
             raise ProfilerError(
                 f"{where}:{line + line_offset}: {exp.table_name(table)} names a database; a "
                 f"model reads the warehouse's tables without one ({table.name}), so that every "

@@ -82,6 +82,12 @@ def test_a_reference_naming_a_database_is_refused() -> None:
         "m.sql:3: wh.main.raw_events names a database; a model reads the warehouse's tables "
         "without one (raw_events), so that every build applies its as-of and its slice to them"
     )
+    # two parts: DuckDB reads a qualifier that is no schema as a database, the warehouse here
+    # (helper-113: `warehouse.raw_events` was read past the as-of, neither refused nor filtered)
+    with pytest.raises(ProfilerError, match=r"^m\.sql:1: Warehouse\.raw_events names a database"):
+        upstream_tables("SELECT max(ts) FROM Warehouse.raw_events", where="m.sql")
+    refs = upstream_tables("SELECT * FROM _profiler.batches, information_schema.tables, t")
+    assert [r.name for r in refs] == ["t"]  # profiler's and DuckDB's own schemas are no models
 
 
 def test_only_one_select_per_model() -> None:
