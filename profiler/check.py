@@ -36,6 +36,7 @@ from profiler.gate import (
     supply_parameters,
     validate,
 )
+from profiler.materialize import relation_type
 from profiler.plan import SOURCE_BY_TABLE, edited_since_built
 from profiler.project import load_project
 from profiler.runlog import ModelResult, RunResults
@@ -68,6 +69,14 @@ def _as_of(con: duckdb.DuckDBPyConnection, table: str) -> datetime | None:
     return row[0] if row else None
 
 
+def _recorded_as_built(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """The model's state says it was published: its table missing is no "not built yet"."""
+    if relation_type(con, "models", SCHEMA) is None:  # a warehouse never built (read-only)
+        return False
+    row = con.execute(f"SELECT 1 FROM {SCHEMA}.models WHERE name = ?", [table]).fetchone()
+    return row is not None
+
+
 def check_table(
     con: duckdb.DuckDBPyConnection,
     dag: Dag,
@@ -86,6 +95,12 @@ def check_table(
             table, kind, "skipped", "check", f"{suite.path.name}: no model or source table {table}"
         )
     query = published_query(con, table, model.kind if model else None)
+    if query is None and model and model.kind.is_built and _recorded_as_built(con, table):
+        why = (
+            f"no table {table} in the warehouse, though {SCHEMA}.models records it as built; "
+            "`profiler build` rebuilds it"
+        )
+        return ModelResult(table, kind, "error", "check", why, message=f"{table}: {why}")
     if query is None:
         return ModelResult(table, kind, "skipped", "check", "not built yet")
     as_of = _as_of(con, table)

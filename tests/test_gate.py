@@ -594,6 +594,65 @@ def test_check_of_an_expectation_whose_sql_fails_is_its_line_not_gxs_log(project
     assert "1/2 expectations passed" in check.stdout, check.stdout
 
 
+def test_check_statuses_and_exit_codes_are_what_run_results_json_says(project: Path) -> None:
+    """What a scheduler reads after `profiler check`: each table's dbt status (pass, warn, error,
+    skipped) in target/run_results.json, read back with its validations, and an exit code that
+    only an error-severity failure or a raise makes non-zero. A failing `warn` is no failure; a
+    suite of no table is said, not checked; a raw table's suite runs without --select."""
+    from profiler.runlog import SCHEMA_VERSION, read_run_results
+
+    wh = project / "wh.duckdb"
+    path = project / "target" / "run_results.json"
+    orphan = {"name": "engagement", "expectations": [SUITES["user_day"]["expectations"][1]]}
+    (project / "expectations" / "engagement.json").write_text(json.dumps(orphan))
+    out = run_cli("check", warehouse=wh, project=project)  # user_profile's mean only warns
+    assert "1 warn, 0 fail, 0 error" in out, out
+    run = read_run_results(path)
+    assert json.loads(path.read_text())["metadata"]["schema_version"] == SCHEMA_VERSION
+    assert run.command == "check" and run.status == "success"
+    statuses = {r.model: r.status for r in run.results}
+    assert statuses == {
+        "stg_events": "pass", "user_day": "pass", "user_profile": "warn", "engagement": "skipped"
+    }, statuses  # fmt: skip
+    profile = next(r for r in run.results if r.model == "user_profile")
+    (warned,) = [v for v in profile.validations if not v.success]
+    assert (warned.expectation, warned.severity) == ("expect_column_mean_to_be_between", "warn")
+    assert len(profile.validations) == len(SUITES["user_profile"]["expectations"])
+
+    # an expectation that raises is an `error` (not a `fail`) and fails the run
+    (project / "expectations" / "raw_events.json").write_text(
+        json.dumps({"name": "raw_events", "expectations": [
+            exp("expect_column_values_to_not_be_null", column="user_id"),
+            exp("expect_column_values_to_be_between", "warn", column="no_such_column", min_value=0),
+        ]})
+    )  # fmt: skip
+    run_cli("check", warehouse=wh, project=project, ok=False)
+    run = read_run_results(path)
+    assert run.status == "error" and run.results[0].model == "raw_events"
+    assert run.results[0].status == "error", run.results[0]
+
+    # a file of a newer schema is refused, not read as this one
+    data = json.loads(path.read_text())
+    data["metadata"]["schema_version"] = SCHEMA_VERSION + 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"schema version {SCHEMA_VERSION + 1}"):
+        read_run_results(path)
+
+
+def test_check_of_a_published_table_gone_from_the_warehouse_is_an_error(project: Path) -> None:
+    """A table its state records as built but the warehouse no longer has (dropped, a partial
+    restore) cannot be checked: `error` and exit 1, not `skipped: not built yet` and exit 0."""
+    from profiler.runlog import read_run_results
+
+    wh = project / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("DROP TABLE user_profile")
+    out = run_cli("check", "--select", "user_profile", warehouse=wh, project=project, ok=False)
+    assert "no table user_profile in the warehouse" in " ".join(out.split()), out
+    (result,) = read_run_results(project / "target" / "run_results.json").results
+    assert result.status == "error", result
+
+
 # Suites: GX's own classes load them; mistakes are reported where they are.
 
 
