@@ -7,6 +7,7 @@ features that do not match the ones the model was trained on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -116,19 +117,33 @@ def metadata_for(trained) -> dict:
 
 
 def save_artifact(target_dir: Path, trained) -> Path:
-    """Write the model and its metadata; the folder appears complete or not at all."""
+    """Write the model and its metadata; the folder appears complete or not at all.
+
+    A version is one spec, feature SQL and data (lineage, batches, as-of), so an intact folder
+    of it stands: a build of a copy of this warehouse saved it at the same moment, or this one
+    did before. Only a damaged one is replaced (it was deleted, then renamed over: two builds
+    saving one version at once failed with `Directory not empty`, helper-113)."""
+    import shutil
+
     import joblib
 
     final = artifact_dir(target_dir, trained.name, trained.version)
+    if load_artifact(target_dir, trained.name, trained.version) is not None:
+        return final
     tmp = final.with_name(final.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
     joblib.dump(trained.pipeline, tmp / MODEL_FILE)
     (tmp / METADATA_FILE).write_text(json.dumps(metadata_for(trained), indent=2, default=str))
-    if final.exists():
-        import shutil
-
-        shutil.rmtree(final)
-    tmp.rename(final)
+    old = final.with_name(final.name + f".old{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        final.rename(old)  # the damaged one, moved aside in one step
+    try:
+        tmp.rename(final)
+    except OSError:  # saved by another build in between: theirs stands
+        if load_artifact(target_dir, trained.name, trained.version) is None:
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
     return final
 
 
