@@ -152,22 +152,23 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
     """
     if not read_only:
         check_writable(settings)
-    config: dict[str, str | int] = {}
-    if settings.memory_limit:
-        config["memory_limit"] = settings.memory_limit
-    if settings.threads:
-        config["threads"] = settings.threads
+    limits = {
+        "PROFILER_MEMORY_LIMIT": ("memory_limit", settings.memory_limit),
+        "PROFILER_THREADS": ("threads", settings.threads),
+    }
+    config: dict[str, str | int] = {name: value for name, value in limits.values() if value}
     # an in-memory instance would spill to ./.tmp, wherever the command runs
     config["temp_directory"] = str(settings.temp_dir or f"{settings.warehouse}.tmp")
-    try:
+    try:  # the limits as configuration: a SET of a huge thread count aborts the process
         con = duckdb.connect(config=config)
-    except duckdb.Error as exc:  # helper-111: a limit DuckDB cannot read was a traceback
-        given = (
-            ("PROFILER_MEMORY_LIMIT", settings.memory_limit),
-            ("PROFILER_THREADS", settings.threads),
-        )
-        said = ", ".join(f"{name}={value}" for name, value in given if value)
-        raise ProfilerError(f"{said}: {str(exc).splitlines()[0]}") from None
+    except duckdb.Error as exc:  # helper-111: a limit DuckDB cannot take was a traceback
+        for variable, (name, value) in limits.items():  # name the one it refuses (helper-113)
+            try:
+                if value:
+                    duckdb.connect(config={name: value}).close()
+            except duckdb.Error as err:
+                raise ProfilerError(f"{variable}={value}: {str(err).splitlines()[0]}") from None
+        raise ProfilerError(str(exc).splitlines()[0]) from None
     catalog = _quote(catalog_name(settings.warehouse))
     options = f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}" + (", READ_ONLY" if read_only else "")
     try:

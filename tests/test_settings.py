@@ -196,6 +196,12 @@ def test_a_limit_duckdb_cannot_read_is_one_line_naming_the_variable(tmp_path: Pa
             out = run_cli("ingest", "events", str(events), warehouse=wh,
                           project=project, ok=False)  # fmt: skip
         assert f"{name}={value}" in out and len(out.strip().splitlines()) == 1, out
+        # only the variable DuckDB refused (helper-113: the fine one and the default were named)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("PROFILER_THREADS", "2")
+            mp.setenv("PROFILER_MEMORY_LIMIT", "3")
+            out = run_cli("ingest", "events", str(events), warehouse=wh, project=project, ok=False)
+        assert "PROFILER_MEMORY_LIMIT=3: " in out and "PROFILER_THREADS" not in out, out
 
 
 @pytest.mark.parametrize("value", ["two", "-1", "\u00b2", "1.5"])
