@@ -230,46 +230,38 @@ def test_a_failure_inside_a_point_in_time_build_is_not_hidden_by_its_clean_up(
         raise RuntimeError("the real error")
 
 
+def _peek(taobao: Path, tmp_path: Path, sql: str, match: str) -> str:
+    """Build a feature model `peek` (`sql`) point-in-time at CUT: the error it must fail with."""
+    from profiler.ml.pit import point_in_time
+
+    project = make_project(tmp_path / "p", {})
+    (project / "features" / "peek.sql").write_text(f"-- kind: table\n{sql}\n")
+    con = copy_of(taobao, tmp_path)
+    with point_in_time(con, project) as pit, pytest.raises(ProfilerError, match=match) as err:
+        pit.build(CUT, ["peek"])
+    assert con.execute("SELECT current_database()").fetchone()[0] == "wh"
+    return str(err.value)
+
+
 def test_a_catalog_qualified_peek_is_refused(taobao: Path, tmp_path: Path) -> None:
     """The one way around the injected filter, naming the warehouse's catalog, is refused where
     the model is read: the point-in-time build's leakage check caught it, but `build --as-of`
     published it with events five days past the as-of (helper-110)."""
-    from profiler.ml.pit import point_in_time
-
-    project = make_project(tmp_path / "p", {})
-    (project / "features" / "peek.sql").write_text(
-        "-- kind: table\nSELECT user_id, max(ts) AS last_ts, max(CAST(ts AS DATE)) AS last_day "
-        "FROM wh.main.raw_events GROUP BY user_id\n"
-    )
-    con = copy_of(taobao, tmp_path)
-    with (
-        point_in_time(con, project) as pit,
-        pytest.raises(ProfilerError, match=r"peek\.sql:2: wh\.main\.raw_events names a database"),
-    ):
-        pit.build(CUT, ["peek"])
-    assert con.execute("SELECT current_database()").fetchone()[0] == "wh"
+    sql = "SELECT user_id, max(ts) AS last_ts FROM wh.main.raw_events GROUP BY user_id"
+    _peek(taobao, tmp_path, sql, r"peek\.sql:2: wh\.main\.raw_events names a database")
 
 
 def test_a_feature_holding_a_time_past_the_cutoff_fails_the_point_in_time_build(
     taobao: Path, tmp_path: Path
 ) -> None:
     """What the filters cannot stop, a model reading the wall clock, is caught by the leakage
-    check: a feature table built as of the cutoff holds a later time."""
-    from profiler.ml.pit import point_in_time
-
-    project = make_project(tmp_path / "p", {})
-    (project / "features" / "peek.sql").write_text(
-        "-- kind: table\nSELECT user_id, max(ts) AS last_ts, CAST(now() AS DATE) AS today "
-        "FROM raw_events GROUP BY user_id\n"
+    check: a feature table built as of the cutoff holds a later time (a DATE column too)."""
+    sql = (
+        "SELECT user_id, max(ts) AS last_ts, CAST(now() AS DATE) AS today "
+        "FROM raw_events GROUP BY user_id"
     )
-    con = copy_of(taobao, tmp_path)
-    with (
-        point_in_time(con, project) as pit,
-        pytest.raises(ProfilerError, match=r"leakage: .*peek\.today = 20\d\d-") as err,
-    ):
-        pit.build(CUT, ["peek"])
-    assert "peek.last_ts" not in str(err.value)  # the raw events were read as of the cutoff
-    assert con.execute("SELECT current_database()").fetchone()[0] == "wh"
+    said = _peek(taobao, tmp_path, sql, r"leakage: .*peek\.today = 20\d\d-")
+    assert "peek.last_ts" not in said  # the raw events were read as of the cutoff
 
 
 def _frames_at(wh: Path, project: Path, spec_name: str, cutoff: datetime):
