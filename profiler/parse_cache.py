@@ -3,8 +3,8 @@
 Lineage and normalised SQL are pure functions of a model's text, and parsing is most of what a
 build with nothing to do (or `profiler ls`) costs: importing sqlglot and parsing the project takes
 about a second on a 2-core machine. The results are kept in `target/partial_parse.json`, keyed by
-a hash of the text, the sqlglot version and the lineage and macro code, so an edited model (or a new
-sqlglot or profiler) is parsed again and nothing stale is ever read. Writes are atomic (temporary
+a hash of the text, the sqlglot version and the lineage and macro code, so an edited model (or a
+new sqlglot or profiler) is parsed again and nothing stale is ever read. Writes are atomic (temporary
 file, then rename); two processes writing at once cost a re-parse, never a wrong answer.
 """
 

@@ -86,7 +86,7 @@ def _create_in_place(path: Path, key: bytes) -> bytes:
         return _read_key(path, waits=20)
     with os.fdopen(fd, "wb") as fh:
         fh.write(key)
-    os.chmod(path, 0o600)
+    os.chmod(path, 0o600)  # umask may have removed bits, never added: make the mode exact
     return key
 
 
