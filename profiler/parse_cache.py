@@ -13,10 +13,11 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
-import os
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from profiler.files import write_whole
 
 FORMAT = 1
 
@@ -73,11 +74,9 @@ def save() -> None:
     global _dirty
     if not _dirty or _path is None:
         return
-    tmp = _path.with_name(f".{_path.name}.{os.getpid()}.tmp")
     try:
         _path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"salt": _salt(), "entries": _entries}))
-        os.replace(tmp, _path)
+        write_whole(_path, json.dumps({"salt": _salt(), "entries": _entries}))
         _dirty = False
     except OSError:
-        tmp.unlink(missing_ok=True)
+        pass

@@ -7,11 +7,12 @@ an upgrade path for older files (`read_run_results` accepts every version it kno
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from profiler.files import write_whole
 
 SCHEMA_VERSION = 1
 
@@ -68,18 +69,10 @@ def _metadata() -> dict:
 
 
 def write_run_results(target_dir: Path, run: RunResults) -> Path:
-    """Write a temporary file of this process's own, then rename it, so readers never see half a
-    file and two builds of one project (two warehouses) never write into each other's: with one
-    shared temporary name a build's rename failed, or renamed the other's half-written file."""
+    """Written whole (`files.write_whole`): readers never see half a file."""
     target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / "run_results.json"
-    tmp = target_dir / f".run_results.json.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(json.dumps(asdict(run), indent=2, default=str))
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_whole(path, json.dumps(asdict(run), indent=2, default=str))
     return path
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from profiler.files import write_whole
 from profiler.ml.features import Feature
 
 SCHEMA_VERSION = 1
@@ -213,14 +214,7 @@ def remember_failure(
         "loaded": loaded,
         "reason": reason,
     }
-    # a temporary file of this process's own: two warehouses of one project share the folder
-    tmp = folder / f".{FAILED_FILE}.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(json.dumps(record, indent=2))
-        os.replace(tmp, folder / FAILED_FILE)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_whole(folder / FAILED_FILE, json.dumps(record, indent=2))  # the folder is shared
 
 
 def recent_failure(

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profiler.errors import ProfilerError
+from profiler.files import write_whole
 from profiler.plan import edited_since_built
 from profiler.project import Kind
 from profiler.serve.catalog import (
@@ -114,9 +115,7 @@ def read_manifest(out: Path) -> dict:
 
 
 def _write_manifest(out: Path, manifest: dict) -> None:
-    tmp = out / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, out / MANIFEST)
+    write_whole(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
 
 
 def select_tables(
