@@ -42,7 +42,6 @@ from profiler.runlog import ValidationResult
 from profiler.settings import cursor as settings_cursor
 
 _INDEX = "_profiler_index"  # meta key that maps GX's (unordered) results back to the suite
-_ABORTED = "Current transaction is aborted"  # DuckDB's words for every query after a failed one
 
 
 # Great Expectations: imported, fixed and set up once, on first use.
@@ -200,9 +199,11 @@ def run_expectations(
         r if r is not None else raised(expectations[i], "GX returned no result for it")
         for i, r in enumerate(results)
     ]
-    # GX keeps the text of its last retry of a failed query, "Current transaction is aborted":
-    # alone, the expectation's first failed query is the one at fault, and DuckDB says why
-    if len(final) == 1 and _ABORTED in (final[0].exception or "") and watched.error is not None:
+    # GX keeps the text of its last retry of a failed query ("Current transaction is aborted"),
+    # or of whichever failed metric its dict holds first (hash order: "Could not render literal
+    # value" of the same bad value): alone, the expectation's first failed query is the one at
+    # fault, and DuckDB says why
+    if len(final) == 1 and final[0].exception is not None and watched.error is not None:
         final[0].exception = first_line(watched.error)
     # One failing metric query leaves GX's shared cursor in an aborted transaction, and every
     # later expectation of the run then "raises" too. Run each raised one again on its own, so a
