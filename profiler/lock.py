@@ -1,4 +1,5 @@
-"""One build at a time per warehouse, with a lock the operating system releases on any death.
+"""One writer at a time per warehouse (and per --out folder), with a lock the operating system
+releases on any death.
 
 `flock` is dropped by the kernel when the holding process exits, even on kill -9, so a stale lock
 cannot exist; the file only carries who holds it, for the message the second build prints.
@@ -21,24 +22,39 @@ def lock_path(warehouse: Path) -> Path:
 
 
 class Busy(ProfilerError):
-    """Another profiler command holds the warehouse: try again once it is done."""
+    """Another profiler command holds the warehouse (or --out folder): try again once it is done."""
 
 
-@contextlib.contextmanager
-def warehouse_lock(warehouse: Path, command: str) -> Iterator[None]:
+def warehouse_lock(warehouse: Path, command: str) -> contextlib.AbstractContextManager[None]:
+    """One writer of the warehouse at a time: `profiler <command>` holds `<warehouse>.lock`."""
     path = lock_path(warehouse)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:  # a read-only folder or lock file: say so, not a traceback
         raise refused_write(warehouse, err) from None
+    return _held(fd, str(warehouse), command)
+
+
+def folder_lock(out: Path, command: str) -> contextlib.AbstractContextManager[None]:
+    """One writer of an --out folder at a time (`export`, `docs`): `profiler <command>` holds
+    `.<name>.lock` beside it, so two runs never share a temporary name or the manifest. An OSError
+    opening it (a read-only parent) is the caller's to word."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out.parent / f".{out.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    return _held(fd, f"--out {out}", command)
+
+
+@contextlib.contextmanager
+def _held(fd: int, what: str, command: str) -> Iterator[None]:
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             raise Busy(
-                f"{warehouse} is busy: {holder} holds it; wait for it to finish or stop it"
+                f"{what} is busy: {holder} holds it; wait for it to finish or stop it"
             ) from None
         # The holder's name is only for the message: a full disk must not fail the lock here.
         with contextlib.suppress(OSError):

@@ -1204,6 +1204,27 @@ def test_docs_and_export_never_lose_files_at_their_out(served: dict, tmp_path: P
     assert (notes / "models.md").read_text() == "mine"
 
 
+def test_one_export_or_docs_run_writes_a_folder_at_a_time(served: dict, tmp_path: Path) -> None:
+    """Two exports into one folder (a cron run overlapping the last) shared the manifest and each
+    table's temporary file, and two docs runs the site's `.<out>.tmp`: the second now says the
+    folder is busy, in one line, and changes nothing."""
+    from profiler.lock import folder_lock
+
+    cli = {"warehouse": served["wh"], "project": served["project"]}
+    out, site = tmp_path / "export", tmp_path / "site"
+    assert "user_profile" in run_cli("export", "--out", str(out), **cli)
+    assert "pages ->" in run_cli("docs", "--out", str(site), **cli)
+    before = {p: p.stat().st_mtime_ns for p in [*out.rglob("*"), *site.rglob("*")]}
+    for command, folder in (("export", out), ("docs", site)):
+        with folder_lock(folder, command):
+            refused = run_cli(command, "--out", str(folder), ok=False, **cli)
+        assert refused.startswith(f"error: --out {folder} is busy: `profiler {command}` (pid ")
+        assert refused.count("\n") == 1, refused
+    assert {p: p.stat().st_mtime_ns for p in [*out.rglob("*"), *site.rglob("*")]} == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert "pages ->" in run_cli("docs", "--out", str(site), **cli)  # the lock went with its holder
+
+
 HREF = re.compile(r'\bhref="([^"]*)"')
 ID = re.compile(r'\bid="([^"]*)"')
 

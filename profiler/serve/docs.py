@@ -29,6 +29,7 @@ from profiler.serve.outdir import SITE_MARKER
 
 
 def docs_command(settings, out: Path, evaluate_cutoff: str | None, horizon_days: int) -> list[str]:
+    from profiler.lock import folder_lock
     from profiler.serve.catalog import open_reader
     from profiler.serve.outdir import site_folder, writing_to
 
@@ -39,7 +40,11 @@ def docs_command(settings, out: Path, evaluate_cutoff: str | None, horizon_days:
 
         lines += evaluate_command(settings, evaluate_cutoff, horizon_days).lines()
     kept = "the site there is as it was (it is only ever replaced whole)"
-    with open_reader(settings) as (con, source), writing_to(out, kept, "docs"):
+    with (
+        open_reader(settings) as (con, source),
+        writing_to(out, kept, "docs"),
+        folder_lock(out, "docs"),  # one site build at a time: they share `.<out>.tmp` and `.old`
+    ):
         pages = build_site(con, settings, out)
     lines.append(f"docs of {source}: {pages} pages -> {out / 'index.html'}")
     return lines

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from profiler.errors import ProfilerError
 from profiler.files import write_whole
+from profiler.lock import folder_lock
 from profiler.plan import edited_since_built
 from profiler.project import Kind
 from profiler.serve.catalog import (
@@ -315,49 +316,53 @@ def export_tables(
     kept = "the tables written before it are there, with their manifest"
     with open_reader(settings) as (con, source), writing_to(Path(out), kept, "export"):
         out = make_folder(Path(out))  # once there is something to write
-        tables = analyst_tables(con, settings.project_dir)
-        if not tables:
-            raise ProfilerError("no analyst tables are published yet; run `profiler build` first")
-        chosen = select_tables(settings.project_dir, tables, select)
-        result = ExportResult(out, source)
-        manifest = read_manifest(out)
-        # timestamps are the shop's wall clock (Parquet: not adjusted to UTC); the zone says
-        # which, for a BI tool joining shops (helper-52)
-        zone = warehouse_zone(con)  # None: a serving copy from before it carried the zone
-        for table in chosen:
-            state = {**table_state(con, table), **({"time_zone": zone} if zone else {})}
-            previous = manifest["tables"].get(table.name)
-            if previous and previous.get("state") == state and _present(out, previous):
-                result.skipped.append(table.name)
-                continue
-            # a kind changed to or from scd2: one file became month folders, or back
-            moved = bool(previous) and ("partitions" in previous) != bool(table.partition_by)
-            if table.partition_by:
-                entry, what = _export_partitioned(
-                    con, table, out, state, None if moved else previous
+        # one export into a folder at a time: two would share the manifest and temporary names
+        with folder_lock(out, "export"):
+            tables = analyst_tables(con, settings.project_dir)
+            if not tables:
+                raise ProfilerError(
+                    "no analyst tables are published yet; run `profiler build` first"
                 )
-            else:
-                entry = _export_single(con, table, out, state)
-                what = f"{entry['rows']:,} rows"
-            if moved:  # the other layout goes once the new one is there, before the manifest
-                # says so: a stop between leaves the old entry, and the next export does it again
-                _remove(out, table.name, previous)
-            manifest["tables"][table.name] = entry
-            _write_manifest(out, manifest)  # after every table: a crash loses at most one
-            result.written[table.name] = what
-        served = {t.name for t in tables}
-        for name in [n for n in manifest["tables"] if n not in served]:
-            # a model whose file left: the serving copy dropped it, so does the export (helper-28)
-            _remove(out, name, manifest["tables"].pop(name))
-            _write_manifest(out, manifest)
-            result.removed.append(name)
-        # the folder's tables, not only this export's (helper-70: `--select user_profile` after
-        # a build left it beside the other tables' older build, unsaid)
-        result.as_ofs = _mixed_in_folder(manifest)
-        result.edited = edited_since_built(con, settings.project_dir)
-        names = audience_tables(chosen)  # the ones written or current here, not the others
-        if names or not select:
-            result.audiences = audience_report(con, names)
-        if audiences_csv:
-            result.csvs = write_audience_csvs(con, names, out / "audiences")
+            chosen = select_tables(settings.project_dir, tables, select)
+            result = ExportResult(out, source)
+            manifest = read_manifest(out)
+            # timestamps are the shop's wall clock (Parquet: not adjusted to UTC); the zone says
+            # which, for a BI tool joining shops (helper-52)
+            zone = warehouse_zone(con)  # None: a serving copy from before it carried the zone
+            for table in chosen:
+                state = {**table_state(con, table), **({"time_zone": zone} if zone else {})}
+                previous = manifest["tables"].get(table.name)
+                if previous and previous.get("state") == state and _present(out, previous):
+                    result.skipped.append(table.name)
+                    continue
+                # a kind changed to or from scd2: one file became month folders, or back
+                moved = bool(previous) and ("partitions" in previous) != bool(table.partition_by)
+                if table.partition_by:
+                    entry, what = _export_partitioned(
+                        con, table, out, state, None if moved else previous
+                    )
+                else:
+                    entry = _export_single(con, table, out, state)
+                    what = f"{entry['rows']:,} rows"
+                if moved:  # the other layout goes once the new one is there, before the manifest
+                    # says so: a stop between leaves the old entry, and the next export does it again
+                    _remove(out, table.name, previous)
+                manifest["tables"][table.name] = entry
+                _write_manifest(out, manifest)  # after every table: a crash loses at most one
+                result.written[table.name] = what
+            served = {t.name for t in tables}
+            for name in [n for n in manifest["tables"] if n not in served]:
+                # a model whose file left: the serving copy dropped it, so does the export (helper-28)
+                _remove(out, name, manifest["tables"].pop(name))
+                _write_manifest(out, manifest)
+                result.removed.append(name)
+            # the folder's tables, not only this export's (helper-70: `--select user_profile` after
+            # a build left it beside the other tables' older build, unsaid)
+            result.as_ofs = _mixed_in_folder(manifest)
+            result.edited = edited_since_built(con, settings.project_dir)
+            names = audience_tables(chosen)  # the ones written or current here, not the others
+            if names or not select:
+                result.audiences = audience_report(con, names)
+            if audiences_csv:
+                result.csvs = write_audience_csvs(con, names, out / "audiences")
     return result
