@@ -223,7 +223,9 @@ def _exception_message(info: Any) -> str | None:
         if info.get("raised_exception"):
             return str(info.get("exception_message") or "raised").strip().splitlines()[0]
         return None
-    for metric, detail in info.items():
+    # in the metrics' names' order: GX's dict follows its sets' (hash) order, and the same failure
+    # must say the same thing in every run
+    for metric, detail in sorted(info.items(), key=lambda item: str(item[0])):
         if isinstance(detail, dict) and (
             detail.get("raised_exception", True) or detail.get("exception_message")
         ):

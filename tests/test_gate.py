@@ -284,6 +284,21 @@ def test_a_raise_is_never_a_verdict() -> None:
     assert _exception_message({"raised_exception": False, "exception_message": None}) is None
 
 
+def test_gxs_per_metric_failures_give_one_message_whatever_their_order() -> None:
+    """Without a DuckDB error to name (a value GX cannot render), the message is the first failed
+    metric's in the metrics' names' order, not in the order of GX's dict (the hash seed's)."""
+    key = "MetricConfigurationID(metric_name='column_values.in_set.{}', metric_domain_kwargs_id=1)"
+    failed = {
+        key.format("unexpected_index_query"): {
+            "raised_exception": True,
+            "exception_message": 'Could not render literal value "1" with datatype VARCHAR',
+        },
+        key.format("unexpected_count"): {"raised_exception": True, "exception_message": "other"},
+    }
+    said = {_exception_message(dict(order)) for order in (failed.items(), reversed(failed.items()))}
+    assert said == {"other (computing column_values.in_set.unexpected_count)"}
+
+
 def test_a_query_that_fails_leaves_the_other_of_a_pair_its_own_verdict() -> None:
     """A metric query that fails aborts the transaction of GX's cursor, and every later
     expectation of the run raises with it: each raised one runs again alone, in a suite of two
