@@ -477,11 +477,21 @@ def midnight_utc(
 
 
 def bad_times(con: duckdb.DuckDBPyConnection, typed: str) -> list[str]:
-    """Up to 200 distinct unreadable times: the summary looks for the format that reads them."""
+    """Up to 200 distinct unreadable times: the summary looks for the format that reads them.
+
+    Those with a number above 12 in first or second place come first (then in text order): they
+    tell day-first from month-first, and a file may hold few of them among thousands of times
+    (helper-115: a sample as DISTINCT gave it missed the one 25th and asked "day or month first?").
+    """
+    field = r"regexp_extract(_unknown, '^\D*(\d+)\D+(\d+)', {})"
+    telling = " OR ".join(
+        f"coalesce(try_cast({field.format(i)} AS INTEGER) > 12, false)" for i in (1, 2)
+    )
     return [
         v
         for (v,) in con.execute(
-            f"SELECT DISTINCT _unknown FROM {typed} WHERE _reason = 'bad_timestamp' LIMIT 200"
+            f"SELECT DISTINCT _unknown FROM {typed} WHERE _reason = 'bad_timestamp' "
+            f"ORDER BY {telling} DESC, _unknown LIMIT 200"
         ).fetchall()
     ]
 

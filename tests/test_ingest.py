@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -962,6 +963,23 @@ def test_bad_times_name_the_format_that_reads_them(con, tmp_path):
                  reading=Reading(event_type="purchase"))  # fmt: skip
     said = said_of(got)
     assert "--ts-format '%a, %d %b %Y %H:%M:%S %z'" in said, said
+
+
+def test_one_day_above_12_among_thousands_of_times_settles_the_format(con, tmp_path):
+    """helper-115: the format hint tried 200 of a file's distinct bad times, as DuckDB's DISTINCT
+    gave them, so a day-first file whose days above 12 were few was told 'day or month first?'.
+    REES46's purchases, 3,000 orders on days 1-12 of a year, and one on the 25th."""
+    bought = rees46_purchases()
+    times = [datetime(2019, 1 + n % 12, 1 + n // 12 % 12, n // 144, n % 60) for n in range(3000)]
+    times[1234] = times[1234].replace(day=25)
+    day_first = "customer_id,order_date,product_id,price\n" + "".join(
+        f"{u},{t:%d/%m/%Y %H:%M},{i},{p}\n"
+        for (u, _, i, p), t in zip(itertools.cycle(bought), times, strict=False)
+    )
+    got = ingest(con, "events", write(tmp_path / "orders.csv", day_first), pii_key=KEY,
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    said = said_of(got)
+    assert "those times read with --ts-format '%d/%m/%Y %H:%M': send the file again" in said, said
 
 
 def test_missing_column_message_helps(con, tmp_path):

@@ -1254,8 +1254,9 @@ def test_docs_site_renders_in_a_browser_with_working_links_and_lookup(
     served: dict, tmp_path: Path
 ) -> None:
     site = served.get("site") or served["root"] / "site"
-    if not (site / "index.html").exists():
-        run_cli("docs", "--out", str(site), warehouse=served["wh"], project=served["project"])
+    if not (site / "index.html").exists():  # run alone (-k, --lf): the evaluated site it checks
+        run_cli("docs", "--out", str(site), "--evaluate-recommendations", CUTOFF,
+                "--horizon-days", "2", warehouse=served["wh"], project=served["project"])  # fmt: skip
     pages = sorted(site.rglob("*.html"))
     assert len(list((site / "assets" / "profiles").glob("*.js"))) >= 1
     assert len(pages) > 20
@@ -1649,3 +1650,32 @@ def test_the_history_and_the_affinity_audience_read_each_users_top_categories(
     assert {k for k in audience if k[0] in taobao_users} == set(members)
     for key, share in members.items():
         assert audience[key] == pytest.approx(share, abs=1e-8), key
+
+
+def test_the_profile_lookup_is_the_same_text_on_every_run(tmp_path: Path) -> None:
+    """helper-115: each shard's JSON held its users in the order DuckDB's threads grouped them
+    (json_group_object and list(DISTINCT) without ORDER BY), so `profiler docs` on one warehouse
+    wrote other bytes to every assets/profiles/<shard>.js on each run (906 REES46+Taobao users:
+    3 runs, 3 checksums). Two threads, as the tests' PROFILER_THREADS."""
+    from profiler.serve import docs_data
+
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    con.execute("SET threads = 2")
+    con.execute(
+        "CREATE TABLE user_profile AS SELECT CAST(i AS VARCHAR) AS user_id, i % 97 AS "
+        "events_lifetime FROM range(3000) AS r(i)"
+    )
+    con.execute(
+        "CREATE TABLE user_recommendations AS SELECT CAST(i // 10 AS VARCHAR) AS user_id, "
+        "i % 10 + 1 AS rank, CAST(i AS VARCHAR) AS item_id FROM range(30000) AS r(i)"
+    )
+    con.execute(
+        "CREATE TABLE user_profile_history AS SELECT CAST(i // 3 AS VARCHAR) AS user_id, "
+        "DATE '2024-01-01' + CAST(i % 3 AS INTEGER) AS valid_from FROM range(9000) AS r(i)"
+    )
+    con.execute(
+        "CREATE TABLE audience_a AS SELECT user_id FROM user_profile WHERE events_lifetime > 40"
+    )
+    texts = {json.dumps(docs_data.lookup_data(con, {}, ["audience_a"])) for _ in range(8)}
+    con.close()
+    assert len(texts) == 1

@@ -134,6 +134,8 @@ def _json_parts(
     """Columns, and per shard a JSON object {user_id: [[values...], ...]} made by DuckDB.
 
     No Python loop over rows: DuckDB groups rows into one JSON text per shard of `__docs_users`.
+    Users in id order: grouped by DuckDB's threads, a shard's file changed bytes on every
+    `profiler docs` of one warehouse (helper-115).
     `one`: a single row per user, so {user_id: [values...]}.
     """
     types = [
@@ -147,7 +149,8 @@ def _json_parts(
     per_user = f"json_array({values})" if one else f"to_json(list(json_array({values}) {order}))"
     group = "" if one else "GROUP BY u.shard, t.user_id"
     rows = con.execute(
-        f"""SELECT shard, json_group_object(user_id, v)::VARCHAR FROM (
+        f"""SELECT shard, '{{' || string_agg(to_json(user_id)::VARCHAR || ':' || v::VARCHAR, ','
+            ORDER BY user_id) || '}}' FROM (
             SELECT u.shard, t.user_id, {per_user} AS v
             FROM {_q(table)} AS t JOIN __docs_users AS u ON u.user_id = t.user_id
             WHERE {where} {group})
@@ -204,7 +207,7 @@ def lookup_data(con, dimensions: dict[str, str], audiences: list[str]) -> dict:
                 meta["columns"][part], parts[part] = _json_parts(con, table, "TRUE", **options)
         for name in audiences:
             rows = con.execute(
-                f"""SELECT u.shard, to_json(list(DISTINCT a.user_id))::VARCHAR
+                f"""SELECT u.shard, to_json(list(DISTINCT a.user_id ORDER BY a.user_id))::VARCHAR
                 FROM {_q(name)} AS a JOIN __docs_users AS u ON u.user_id = a.user_id
                 GROUP BY u.shard"""
             ).fetchall()
