@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from graphlib import CycleError, TopologicalSorter
 
 from profiler.errors import ProfilerError
-from profiler.lineage import upstream_tables
+from profiler.lineage import cross_key_window, upstream_tables
 from profiler.project import Kind, Model
 from profiler.sources import SOURCES
 
@@ -128,6 +128,12 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
             parents[name] = model.depends_on
             continue
         refs = upstream_tables(model.sql, where=str(model.path), line_offset=model.header_lines)
+        if model.kind is Kind.INCREMENTAL_BY_KEY and (
+            across := cross_key_window(
+                model.sql, model.unique_key, where=str(model.path), line_offset=model.header_lines
+            )
+        ):
+            raise ProfilerError(across)
         for ref in refs:
             if ref.name not in known:
                 raise ProfilerError(

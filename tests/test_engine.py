@@ -2001,3 +2001,39 @@ def test_an_event_of_the_as_ofs_second_in_a_later_file_reaches_its_day_and_its_u
     run_cli("build", warehouse=once, project=root)
     assert table_diff(once, wh, "user_day_events") == 0
     assert table_diff(once, wh, "user_events") == 0
+
+
+def test_a_by_key_model_ranking_across_keys_is_refused_before_anything_is_built(
+    tmp_path: Path,
+) -> None:
+    """helper-116: an incremental_by_key model with a percent_rank over all users built, and after
+    one Taobao batch 926 of its 928 users' ranks differed from a full build, exit 0: the slice
+    reads the touched users alone. The build refuses it in one line; partitioned by the key, it
+    builds."""
+    root = tmp_path / "p"
+    (root / "sql").mkdir(parents=True)
+    model = root / "sql" / "ranked.sql"
+    header = "-- kind: incremental_by_key\n-- unique_key: user_id\n"
+    model.write_text(
+        header + "SELECT user_id, count(*) AS events,\n"
+        "    percent_rank() OVER (ORDER BY count(*), user_id) AS pr FROM raw_events GROUP BY ALL\n"
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=root)
+    out = run_cli("build", warehouse=wh, project=root, ok=False)
+    assert out.strip() == (
+        f"error: {model}:4: PERCENT_RANK() is computed over rows of other keys than its own (its "
+        "window is not partitioned by user_id); an incremental_by_key build reads only the keys "
+        "new data touched, so it would differ from a full build. Partition it by user_id, or "
+        "make the model a `table`"
+    ), out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert not con.execute(
+            "SELECT * FROM duckdb_tables() WHERE table_name = 'ranked'"
+        ).fetchall()
+    model.write_text(
+        header
+        + "SELECT user_id, ts, row_number() OVER (PARTITION BY user_id ORDER BY ts, item_id, "
+        "event_type) AS nth FROM raw_events QUALIFY nth = 1\n"
+    )
+    assert "1 model(s) built" in run_cli("build", warehouse=wh, project=root)
