@@ -130,7 +130,10 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
         refs = upstream_tables(model.sql, where=str(model.path), line_offset=model.header_lines)
         if model.kind is Kind.INCREMENTAL_BY_KEY and (
             across := cross_key_window(
-                model.sql, model.unique_key, where=str(model.path), line_offset=model.header_lines
+                model.sql,
+                model.unique_key[0],
+                where=str(model.path),
+                line_offset=model.header_lines,
             )
         ):
             raise ProfilerError(across)

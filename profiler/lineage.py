@@ -149,37 +149,40 @@ def _upstream_tables(sql: str, where: str, line_offset: int) -> tuple[TableRef, 
 
 
 def cross_key_window(
-    sql: str, keys: tuple[str, ...], *, where: str = "<sql>", line_offset: int = 0
+    sql: str, key: str, *, where: str = "<sql>", line_offset: int = 0
 ) -> str | None:
-    """The first window function of an incremental_by_key model not partitioned by its key, as
-    `file:line: why`; None when every window is. A slice reads its inputs for the touched keys
-    alone, so a rank or share across keys would be computed over them only (helper-116: a
-    percent_rank over users differed for 926 of 928 Taobao users after one batch).
+    """The first window function of an incremental_by_key model that ranks or sums across keys,
+    as `file:line: why`; None when there is none. A slice reads its inputs for the touched keys
+    alone (those with the key's column), so such a window would see those only (helper-116: a
+    percent_rank over users differed for 926 of 928 Taobao users after one batch). Flagged: a
+    window not partitioned by the key in a SELECT that names the key; one over rows that never
+    mention it (a rank of items inside a user model) reads its input whole, and passes.
 
-    >>> cross_key_window("SELECT u, rank() OVER (ORDER BY n) FROM t", ("u",)) is not None
+    >>> cross_key_window("SELECT u, rank() OVER (ORDER BY n) FROM t", "u") is not None
     True
-    >>> cross_key_window("SELECT u, lag(n) OVER (PARTITION BY t.u ORDER BY d) FROM t", ("u",))
+    >>> cross_key_window("SELECT u, lag(n) OVER (PARTITION BY t.u ORDER BY d) FROM t", "u")
+    >>> cross_key_window("SELECT i, rank() OVER (ORDER BY price) FROM items", "u")
     """
     entry = parse_cache.key("windows", line_offset, sql)
     windows = parse_cache.get(entry)
     if windows is None:
         windows = _windows(sql, where, line_offset)
         parse_cache.put(entry, windows)
-    wanted = {k.lower() for k in keys}
-    for line, function, partition in windows:
-        if not wanted <= set(partition):
+    key = key.lower()
+    for line, function, partition, scope in windows:
+        if key in scope and key not in partition:
             return (
-                f"{where}:{line}: {function} is computed over rows of other keys than its own "
-                f"(its window is not partitioned by {', '.join(keys)}); an incremental_by_key "
-                "build reads only the keys new data touched, so it would differ from a full "
-                f"build. Partition it by {', '.join(keys)}, or make the model a `table`"
+                f"{where}:{line}: {function} is computed across {key} values (its window is not "
+                f"partitioned by {key}); an incremental_by_key build reads only the rows of the "
+                f"{key} values new data touched, so it would differ from a full build. Partition "
+                f"it by {key}, or make the model a `table`"
             )
     return None
 
 
 def _windows(sql: str, where: str, line_offset: int) -> list[list]:
-    """[line, function, partition columns] of each window in the SQL (named ones by their
-    definition: `OVER w` itself partitions nothing)."""
+    """[line, function, partition columns, columns its SELECT names] of each window in the SQL
+    (named ones by their definition: `OVER w` itself partitions nothing)."""
     from sqlglot import exp
 
     out: list[list] = []
@@ -187,16 +190,18 @@ def _windows(sql: str, where: str, line_offset: int) -> list[list]:
         if not window.args.get("partition_by") and window.args.get("alias"):
             continue  # `OVER w`: the definition `WINDOW w AS (...)` is checked itself
         lines = [i.meta["line"] for i in window.find_all(exp.Identifier) if "line" in i.meta]
-        columns = {
+        partition = {
             c.name.lower()
             for p in window.args.get("partition_by") or []
             for c in p.find_all(exp.Column)
         }
+        select = window.find_ancestor(exp.Select)
+        scope = {c.name.lower() for c in select.find_all(exp.Column)} if select else set()
         if isinstance(window.this, exp.Identifier):  # WINDOW w AS (...)
             name = f"window {window.this.name}"
         else:
             name = window.this.sql(dialect=DIALECT).split("(")[0] + "()"
-        out.append([min(lines, default=1) + line_offset, name, sorted(columns)])
+        out.append([min(lines, default=1) + line_offset, name, sorted(partition), sorted(scope)])
     return out
 
 

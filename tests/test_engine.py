@@ -2022,10 +2022,10 @@ def test_a_by_key_model_ranking_across_keys_is_refused_before_anything_is_built(
     run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=root)
     out = run_cli("build", warehouse=wh, project=root, ok=False)
     assert out.strip() == (
-        f"error: {model}:4: PERCENT_RANK() is computed over rows of other keys than its own (its "
-        "window is not partitioned by user_id); an incremental_by_key build reads only the keys "
-        "new data touched, so it would differ from a full build. Partition it by user_id, or "
-        "make the model a `table`"
+        f"error: {model}:4: PERCENT_RANK() is computed across user_id values (its window is not "
+        "partitioned by user_id); an incremental_by_key build reads only the rows of the user_id "
+        "values new data touched, so it would differ from a full build. Partition it by user_id, "
+        "or make the model a `table`"
     ), out
     with duckdb.connect(str(wh), read_only=True) as con:
         assert not con.execute(

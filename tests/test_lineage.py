@@ -97,23 +97,27 @@ def test_a_reference_naming_a_database_is_refused() -> None:
         ("SELECT user_id, n / sum(n) OVER () AS share FROM t", "SUM() is"),
         ("SELECT user_id, rank() OVER (PARTITION BY category ORDER BY n) FROM t", "RANK() is"),
         ("SELECT user_id, sum(n) OVER w FROM t WINDOW w AS (ORDER BY d)", "window w is"),
-        ("SELECT user_id, (SELECT max(k) FROM (SELECT row_number() OVER () AS k FROM t)) FROM t",
+        ("SELECT user_id, k FROM (SELECT user_id, row_number() OVER (ORDER BY ts) AS k FROM t)",
          "ROW_NUMBER() is"),
         ("SELECT user_id, lag(n) OVER (PARTITION BY t.user_id ORDER BY d) FROM t", None),
         ("SELECT user_id, row_number() OVER (PARTITION BY User_Id, category) FROM t", None),
         ("SELECT user_id, sum(n) OVER w FROM t WINDOW w AS (PARTITION BY user_id ORDER BY d)", None),
         ("SELECT user_id, count(*) FROM t GROUP BY user_id", None),
+        # a rank of items, read whole (items have no user_id), joined to the user's rows
+        ("SELECT e.user_id, r.rk FROM e JOIN (SELECT item_id, rank() OVER (ORDER BY price) AS rk "
+         "FROM stg_items) AS r USING (item_id)", None),
     ],
 )  # fmt: skip
 def test_a_by_key_models_windows_must_be_partitioned_by_its_key(sql: str, said: str | None) -> None:
     """helper-116: a by-key slice reads its inputs for the touched keys alone, so a rank or share
     across keys is computed over those only (a percent_rank over Taobao's users differed for 926
-    of 928 after one batch, exit 0). Such a model is refused where it is read, at file:line."""
-    got = cross_key_window(sql, ("user_id",), where="m.sql", line_offset=2)
+    of 928 after one batch, exit 0). Such a model is refused where it is read, at file:line. The
+    slice filters by the key's first column, so that is the one a window must be partitioned by."""
+    got = cross_key_window(sql, "user_id", where="m.sql", line_offset=2)
     if said is None:
         assert got is None
     else:
-        assert got.startswith(f"m.sql:3: {said} computed over rows of other keys"), got
+        assert got.startswith(f"m.sql:3: {said} computed across user_id values"), got
         assert got.endswith("Partition it by user_id, or make the model a `table`")
 
 
