@@ -128,15 +128,7 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
             parents[name] = model.depends_on
             continue
         refs = upstream_tables(model.sql, where=str(model.path), line_offset=model.header_lines)
-        if model.kind is Kind.INCREMENTAL_BY_KEY and (
-            across := cross_key_window(
-                model.sql,
-                model.unique_key[0],
-                where=str(model.path),
-                line_offset=model.header_lines,
-            )
-        ):
-            raise ProfilerError(across)
+        _refuse_cross_key_window(model, model)
         for ref in refs:
             if ref.name not in known:
                 raise ProfilerError(
@@ -168,7 +160,26 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
             f"{reader.path}:{line}: dependency cycle: {' -> '.join(cycle)} (each feeds the next)"
         ) from None
     _record_inlined(dag)
+    for model in dag.models.values():  # an ephemeral's SQL runs inside its by-key readers' slice
+        for ephemeral, _ in model.inlined:
+            _refuse_cross_key_window(model, dag.models[ephemeral])
     return dag
+
+
+def _refuse_cross_key_window(reader: Model, model: Model) -> None:
+    """A window of `model`'s SQL (the by-key `reader`'s own, or an ephemeral's inlined into it)
+    that spans other keys than its own. The slice reads the touched values of the first key
+    column alone (plan._plan_by_key), so a window partitioned by it is key-local, the other key
+    columns (user_id, day: a lag over a user's days) need not partition it."""
+    if reader.kind is not Kind.INCREMENTAL_BY_KEY or not reader.unique_key:
+        return
+    across = cross_key_window(
+        model.sql, reader.unique_key[0], where=str(model.path), line_offset=model.header_lines
+    )
+    if across and model is not reader:
+        across += f" ({model.name} is ephemeral: it runs inside {reader.name}'s slice)"
+    if across:
+        raise ProfilerError(across)
 
 
 def _record_inlined(dag: Dag) -> None:

@@ -189,11 +189,17 @@ def _windows(sql: str, where: str, line_offset: int) -> list[list]:
     for window in parse(sql, where=where, line_offset=line_offset).find_all(exp.Window):
         if not window.args.get("partition_by") and window.args.get("alias"):
             continue  # `OVER w`: the definition `WINDOW w AS (...)` is checked itself
-        lines = [i.meta["line"] for i in window.find_all(exp.Identifier) if "line" in i.meta]
+        # any node's: `count(*) OVER ()` names no identifier (it was said at the SQL's line 1)
+        lines = [n.meta["line"] for n in window.walk() if "line" in n.meta]
+        # the key itself (or cast): `substr(user_id, 1, 3)` or `user_id IS NULL` names it and
+        # still spans other keys' rows
         partition = {
-            c.name.lower()
-            for p in window.args.get("partition_by") or []
-            for c in p.find_all(exp.Column)
+            p.name.lower()
+            for p in (
+                q.this if isinstance(q, (exp.Cast, exp.TryCast)) else q
+                for q in window.args.get("partition_by") or []
+            )
+            if isinstance(p, exp.Column)
         }
         select = window.find_ancestor(exp.Select)
         scope = {c.name.lower() for c in select.find_all(exp.Column)} if select else set()

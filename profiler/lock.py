@@ -41,8 +41,15 @@ def folder_lock(out: Path, command: str) -> contextlib.AbstractContextManager[No
     `.<name>.lock` beside it, so two runs never share a temporary name or the manifest. An OSError
     opening it (a read-only parent) is the caller's to word."""
     out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out.parent / f".{out.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out.parent / f".{out.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        if not out.is_dir():
+            raise
+        # a folder one may write in a parent one may not (a mounted volume, `--out .` in a
+        # shared folder): its lock goes inside it; every run into it finds the same file
+        fd = os.open(out / ".profiler.lock", os.O_RDWR | os.O_CREAT, 0o644)
     return _held(fd, f"--out {out}", command)
 
 

@@ -2036,3 +2036,54 @@ def test_a_by_key_model_ranking_across_keys_is_refused_before_anything_is_built(
         "event_type) AS nth FROM raw_events QUALIFY nth = 1\n"
     )
     assert "1 model(s) built" in run_cli("build", warehouse=wh, project=root)
+
+
+def test_a_by_key_model_with_a_composite_key_may_look_across_its_other_key_columns(
+    tmp_path: Path,
+) -> None:
+    """The slice reads the touched values of the first key column alone (a user's every day), so
+    a by-key model keyed (user_id, day) whose lag runs over each user's days is key-local: it
+    built at 696aa39 and a build in two Taobao batches equals one build of all; the window check
+    refused it (`not partitioned by user_id, day`), and its advice would have made every lag NULL."""
+    root = tmp_path / "p"
+    (root / "sql").mkdir(parents=True)
+    (root / "sql" / "user_day_lag.sql").write_text(
+        "-- kind: incremental_by_key\n-- unique_key: user_id, day\n"
+        "SELECT user_id, day, events,\n"
+        "    lag(events) OVER (PARTITION BY user_id ORDER BY day) AS prev_events\n"
+        "FROM (SELECT user_id, CAST(ts AS DATE) AS day, count(*) AS events FROM raw_events "
+        "GROUP BY ALL)\n"
+    )
+    wh, once = tmp_path / "wh.duckdb", tmp_path / "once.duckdb"
+    for part in split_csv_by_time(TAOBAO, tmp_path / "b", [1512316000]):
+        run_cli("ingest", "events", str(part), warehouse=wh, project=root)
+        run_cli("build", warehouse=wh, project=root)
+    run_cli("ingest", "events", str(TAOBAO), warehouse=once, project=root)
+    run_cli("build", warehouse=once, project=root)
+    assert table_diff(once, wh, "user_day_lag") == 0
+
+
+def test_a_window_across_keys_in_an_ephemeral_a_by_key_model_reads_is_refused(
+    tmp_path: Path,
+) -> None:
+    """An ephemeral model runs inside its by-key reader's slice: its percent_rank over users,
+    read by an incremental_by_key model, was not refused, and after a last Taobao batch touching
+    32 users 267 of 928 users' ranks differed from a full build, exit 0."""
+    root = tmp_path / "p"
+    (root / "sql").mkdir(parents=True)
+    rank = root / "sql" / "user_rank.sql"
+    rank.write_text(
+        "-- kind: ephemeral\nSELECT user_id, count(*) AS events,\n"
+        "    percent_rank() OVER (ORDER BY count(*), user_id) AS pr\n"
+        "FROM raw_events GROUP BY user_id\n"
+    )
+    (root / "sql" / "user_ranked.sql").write_text(
+        "-- kind: incremental_by_key\n-- unique_key: user_id\nSELECT user_id, events, pr FROM user_rank\n"
+    )
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=root)
+    out = run_cli("build", warehouse=wh, project=root, ok=False)
+    assert out.strip().startswith(
+        f"error: {rank}:3: PERCENT_RANK() is computed across user_id values"
+    ), out
+    assert out.strip().endswith("(user_rank is ephemeral: it runs inside user_ranked's slice)"), out

@@ -1679,3 +1679,50 @@ def test_the_profile_lookup_is_the_same_text_on_every_run(tmp_path: Path) -> Non
     texts = {json.dumps(docs_data.lookup_data(con, {}, ["audience_a"])) for _ in range(8)}
     con.close()
     assert len(texts) == 1
+
+
+def test_an_out_folder_whose_parent_is_read_only_still_takes_one_writer(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A writable --out in a parent one may not write (a mounted volume: `/export` under a
+    read-only `/`): exports there worked before the folder lock, which opened `.<name>.lock`
+    beside the folder and failed every export ('cannot write --out ... Read-only file system').
+    The lock goes inside the folder then, still one writer at a time."""
+    import os as real_os
+
+    import profiler.lock as lock
+
+    out = tmp_path / "export"
+    out.mkdir()
+    opened = real_os.open
+
+    def read_only_parent(path, *args, **kwargs):
+        if Path(path).parent == tmp_path:
+            raise OSError(30, "Read-only file system", str(path))
+        return opened(path, *args, **kwargs)
+
+    monkeypatch.setattr(lock.os, "open", read_only_parent)
+    with (
+        lock.folder_lock(out, "export"),
+        pytest.raises(lock.Busy, match=r"is busy: `profiler export` \(pid "),
+        lock.folder_lock(out, "export"),
+    ):
+        pass
+    assert (out / ".profiler.lock").exists()
+    with lock.folder_lock(out, "export"):
+        pass
+
+
+def test_the_profile_lookup_of_integer_user_ids_is_json() -> None:
+    """A profile whose user_id is a number: the lookup wrote `{0:[0],...}`, not JSON (the JSON
+    object was written by hand for its order; json_group_object quoted the keys)."""
+    from profiler.serve import docs_data
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE user_profile AS SELECT i AS user_id, i % 7 AS events_lifetime "
+        "FROM range(30) AS r(i)"
+    )
+    shards = docs_data.lookup_data(con, {}, [])["shards"]
+    for text in shards.values():
+        assert json.loads(text)["profile"]["12"] == [5]
