@@ -149,8 +149,9 @@ def _json_parts(
     per_user = f"json_array({values})" if one else f"to_json(list(json_array({values}) {order}))"
     group = "" if one else "GROUP BY u.shard, t.user_id"
     rows = con.execute(
-        f"""SELECT shard, '{{' || string_agg(to_json(CAST(user_id AS VARCHAR))::VARCHAR || ':' || v::VARCHAR, ','
-            ORDER BY user_id) || '}}' FROM (
+        f"""SELECT shard, '{{' || string_agg(
+                to_json(CAST(user_id AS VARCHAR))::VARCHAR || ':' || v::VARCHAR, ',' ORDER BY user_id
+            ) || '}}' FROM (
             SELECT u.shard, t.user_id, {per_user} AS v
             FROM {_q(table)} AS t JOIN __docs_users AS u ON u.user_id = t.user_id
             WHERE {where} {group})
