@@ -1494,14 +1494,22 @@ GROUP BY ALL
 """
 
 
+def _models_project(tmp_path: Path, **models: str) -> Path:
+    """A project of just these models (name=SQL with its header) under tmp_path/p; sql_project
+    copies the shipped ones."""
+    root = tmp_path / "p"
+    (root / "sql").mkdir(parents=True)
+    for name, sql in models.items():
+        (root / "sql" / f"{name}.sql").write_text(sql)
+    return root
+
+
 def test_an_incremental_model_reading_the_as_of_is_rebuilt_when_it_moves(tmp_path: Path) -> None:
     """A by-time model that reads `as_of_time` holds the as-of in every row, also in the days no
     batch touched: when the as-of moves, all of them are rebuilt (a slice of the new days would
     leave the others stated at the old as-of). Taobao in two time batches; one build of all of it
     is the reference."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "user_day_age.sql").write_text(AGE_MODEL)
+    root = _models_project(tmp_path, user_day_age=AGE_MODEL)
     full, wh = tmp_path / "full.duckdb", tmp_path / "wh.duckdb"
     run_cli("ingest", "events", str(TAOBAO), warehouse=full, project=root)
     run_cli("build", warehouse=full, project=root)
@@ -1665,9 +1673,7 @@ SELECT user_id, count(*) FILTER (WHERE event_type = 'purchase') AS buys FROM raw
 def _buys_history(tmp_path: Path) -> tuple[Path, Path]:
     """A project of one small history (each user's purchases), and a warehouse of Taobao in two
     time batches, built after each: versions of 12-01 and 12-03."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "buys_history.sql").write_text(BUYS_HISTORY)
+    root = _models_project(tmp_path, buys_history=BUYS_HISTORY)
     wh = tmp_path / "wh.duckdb"
     for batch in split_csv_by_time(TAOBAO, tmp_path / "batches", [1512100000]):
         run_cli("ingest", "events", str(batch), warehouse=wh, project=root)
@@ -1722,9 +1728,7 @@ def test_a_history_of_raw_rows_merges_when_only_the_as_of_moves(tmp_path: Path) 
     as-of moved), built --as-of 11-30 on all of Taobao, then at the data's as-of: no batch is new
     and it has no parent, yet the as-of moved, so it merges, and its current versions are those of
     a build of the data at once (skipped as up to date, they stayed the 11-30 counts)."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "buys_history.sql").write_text(BUYS_HISTORY)
+    root = _models_project(tmp_path, buys_history=BUYS_HISTORY)
     wh, once = tmp_path / "wh.duckdb", tmp_path / "once.duckdb"
     for w in (wh, once):
         run_cli("ingest", "events", str(TAOBAO), warehouse=w, project=root)
@@ -1743,9 +1747,7 @@ def test_a_late_batch_left_by_a_look_at_the_past_is_merged_by_the_next_build(
     history as it is: it has not taken that batch in, so the next build at the data's as-of
     merges it (with the look recorded as having taken it in, it said "up to date" and kept
     counts without the late days)."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "buys_history.sql").write_text(BUYS_HISTORY)
+    root = _models_project(tmp_path, buys_history=BUYS_HISTORY)
     wh, once = tmp_path / "wh.duckdb", tmp_path / "once.duckdb"
     before, after = split_csv_by_time(TAOBAO, tmp_path / "b", [1512000001])  # 11-30 00:00:00
     run_cli("ingest", "events", str(after), warehouse=wh, project=root)
@@ -1794,9 +1796,7 @@ def test_two_replaces_before_a_build_take_back_the_history_from_the_earlier(
     history's changes are taken back from the earlier one's first time (the earliest mark wins),
     so it equals a history built on the corrected data from the start. Taobao in five time
     batches, a build after each; the corrected batches lose their purchases."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "buys_history.sql").write_text(BUYS_HISTORY)
+    root = _models_project(tmp_path, buys_history=BUYS_HISTORY)
     batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
     fixed = {}
     for n in (2, 4):  # batch ids: 1-based, in ingest order
@@ -1822,9 +1822,7 @@ def test_two_replaces_before_a_build_take_back_the_history_from_the_earlier(
 def _buys_batches(tmp_path: Path) -> tuple[Path, list[Path], Path]:
     """A project of the buys history alone, Taobao in time batches, and the second batch
     corrected: its purchases taken out (a wrong export, sent again with `--replace-batch 2`)."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "buys_history.sql").write_text(BUYS_HISTORY)
+    root = _models_project(tmp_path, buys_history=BUYS_HISTORY)
     batches = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS)
     lines = batches[1].read_text().splitlines(keepends=True)
     fixed = tmp_path / "batch2_fixed.csv"
@@ -1940,9 +1938,7 @@ def test_a_build_as_of_an_earlier_time_drops_the_days_after_it(tmp_path: Path) -
     and no new row lies between the two as-ofs, yet the days after the new as-of must leave (it
     equals a build of only the rows up to then), and moving the as-of forward again brings them
     back."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "user_day_events.sql").write_text(USER_DAY_EVENTS)
+    root = _models_project(tmp_path, user_day_events=USER_DAY_EVENTS)
     wh, past = tmp_path / "wh.duckdb", tmp_path / "past.duckdb"
     run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=root)
     run_cli("build", warehouse=wh, project=root)
@@ -1971,10 +1967,7 @@ def test_an_event_of_the_as_ofs_second_in_a_later_file_reaches_its_day_and_its_u
     the two events comes in a later file (a watched folder's next one). The build's as-of is that
     second both times, so it does not move: the late event lies exactly at the as-of and must
     touch its day and its user like any new row. Both incremental kinds equal one build of all."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "user_day_events.sql").write_text(USER_DAY_EVENTS)
-    (root / "sql" / "user_events.sql").write_text(USER_EVENTS)
+    root = _models_project(tmp_path, user_day_events=USER_DAY_EVENTS, user_events=USER_EVENTS)
     wh, once = tmp_path / "wh.duckdb", tmp_path / "once.duckdb"
     second, late_user = 1512316573, 1001396  # the two events: users 1001024 and 1001396
     files = {name: tmp_path / f"{name}.csv" for name in ("first", "late", "all")}
@@ -2045,14 +2038,13 @@ def test_a_by_key_model_with_a_composite_key_may_look_across_its_other_key_colum
     a by-key model keyed (user_id, day) whose lag runs over each user's days is key-local: it
     built at 696aa39 and a build in two Taobao batches equals one build of all; the window check
     refused it (`not partitioned by user_id, day`), and its advice would have made every lag NULL."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "user_day_lag.sql").write_text(
-        "-- kind: incremental_by_key\n-- unique_key: user_id, day\n"
+    root = _models_project(
+        tmp_path,
+        user_day_lag="-- kind: incremental_by_key\n-- unique_key: user_id, day\n"
         "SELECT user_id, day, events,\n"
         "    lag(events) OVER (PARTITION BY user_id ORDER BY day) AS prev_events\n"
         "FROM (SELECT user_id, CAST(ts AS DATE) AS day, count(*) AS events FROM raw_events "
-        "GROUP BY ALL)\n"
+        "GROUP BY ALL)\n",
     )
     wh, once = tmp_path / "wh.duckdb", tmp_path / "once.duckdb"
     for part in split_csv_by_time(TAOBAO, tmp_path / "b", [1512316000]):
