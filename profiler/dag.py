@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from graphlib import CycleError, TopologicalSorter
 
 from profiler.errors import ProfilerError
-from profiler.lineage import cross_key_window, upstream_tables
+from profiler.lineage import cross_key, output_columns, upstream_tables
 from profiler.project import Kind, Model
 from profiler.sources import SOURCES
 
@@ -128,7 +128,6 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
             parents[name] = model.depends_on
             continue
         refs = upstream_tables(model.sql, where=str(model.path), line_offset=model.header_lines)
-        _refuse_cross_key_window(model, model)
         for ref in refs:
             if ref.name not in known:
                 raise ProfilerError(
@@ -160,26 +159,51 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
             f"{reader.path}:{line}: dependency cycle: {' -> '.join(cycle)} (each feeds the next)"
         ) from None
     _record_inlined(dag)
-    for model in dag.models.values():  # an ephemeral's SQL runs inside its by-key readers' slice
-        for ephemeral, _ in model.inlined:
-            _refuse_cross_key_window(model, dag.models[ephemeral])
+    keyed: dict[str, set[str]] = {}  # key -> the relations a slice by it filters
+    for model in dag.models.values():
+        if model.kind is Kind.INCREMENTAL_BY_KEY and model.unique_key:
+            key = model.unique_key[0].lower()
+            if key not in keyed:
+                keyed[key] = _keyed(dag, key)
+            _refuse_cross_key(dag, model, keyed[key])
     return dag
 
 
-def _refuse_cross_key_window(reader: Model, model: Model) -> None:
-    """A window of `model`'s SQL (the by-key `reader`'s own, or an ephemeral's inlined into it)
-    that spans other keys than its own. The slice reads the touched values of the first key
-    column alone (plan._plan_by_key), so a window partitioned by it is key-local, the other key
+def _refuse_cross_key(dag: Dag, reader: Model, keyed: set[str]) -> None:
+    """A window or aggregate of a by-key model's SQL, or of an ephemeral's inlined into it, that
+    spans other keys than its own. The slice reads the touched values of the first key column
+    alone (plan._plan_by_key), so one partitioned or grouped by it is key-local, the other key
     columns (user_id, day: a lag over a user's days) need not partition it."""
-    if reader.kind is not Kind.INCREMENTAL_BY_KEY or not reader.unique_key:
-        return
-    across = cross_key_window(
-        model.sql, reader.unique_key[0], where=str(model.path), line_offset=model.header_lines
-    )
-    if across and model is not reader:
-        across += f" ({model.name} is ephemeral: it runs inside {reader.name}'s slice)"
-    if across:
-        raise ProfilerError(across)
+    key = reader.unique_key[0].lower()
+    for model in [reader, *(dag.models[e] for e, _ in reader.inlined)]:
+        across = cross_key(
+            model.sql, key, keyed, where=str(model.path), line_offset=model.header_lines
+        )
+        if across and model is not reader:
+            across += f" ({model.name} is ephemeral: it runs inside {reader.name}'s slice)"
+        if across:
+            raise ProfilerError(across)
+
+
+def _keyed(dag: Dag, key: str) -> set[str]:
+    """The relations a slice by `key` reads for the touched keys alone (build_model.prepare_sql):
+    sources and tables with the key's column, and the ephemeral models reading any of them (their
+    SQL runs inside the slice). A model's columns are its SELECT's names; one selecting `*` is
+    taken to have the key when a relation it reads does."""
+    keyed = {s.table for s in SOURCES.values() if key in s.column_names_lower()}
+    for name in dag.order():
+        model = dag.models[name]
+        reads_keyed = not keyed.isdisjoint(dag.parents[name])
+        if model.kind is Kind.PYTHON:
+            has_key = key in model.columns
+        elif not model.kind.is_built:
+            has_key = reads_keyed
+        else:
+            columns = output_columns(model.sql)
+            has_key = reads_keyed if columns is None else key in columns
+        if has_key:
+            keyed.add(name)
+    return keyed
 
 
 def _record_inlined(dag: Dag) -> None:

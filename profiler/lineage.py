@@ -17,6 +17,8 @@ from profiler import parse_cache
 from profiler.errors import ProfilerError
 
 if TYPE_CHECKING:  # sqlglot is imported where SQL is parsed, so a warm cache never loads it
+    from collections.abc import Collection
+
     from sqlglot import exp
 
 DIALECT = "duckdb"
@@ -128,6 +130,7 @@ def _upstream_tables(sql: str, where: str, line_offset: int) -> tuple[TableRef, 
     from sqlglot import exp
 
     tree = parse(sql, where=where, line_offset=line_offset)
+    _put_output_columns(sql, tree)  # the DAG asks for them next: one parse for both
     refs: dict[str, TableRef] = {}
     for table in _source_tables(tree):
         line = table.this.meta.get("line", 1) if isinstance(table.this, exp.Identifier) else 1
@@ -148,67 +151,186 @@ def _upstream_tables(sql: str, where: str, line_offset: int) -> tuple[TableRef, 
     return tuple(sorted(refs.values(), key=lambda r: (r.line, r.name)))
 
 
-def cross_key_window(
-    sql: str, key: str, *, where: str = "<sql>", line_offset: int = 0
+def cross_key(
+    sql: str,
+    key: str,
+    keyed: Collection[str],
+    *,
+    where: str = "<sql>",
+    line_offset: int = 0,
 ) -> str | None:
-    """The first window function of an incremental_by_key model that ranks or sums across keys,
-    as `file:line: why`; None when there is none. A slice reads its inputs for the touched keys
-    alone (those with the key's column), so such a window would see those only (helper-116: a
-    percent_rank over users differed for 926 of 928 Taobao users after one batch). Flagged: a
-    window not partitioned by the key in a SELECT that names the key; one over rows that never
-    mention it (a rank of items inside a user model) reads its input whole, and passes.
+    """The first window or aggregate of an incremental_by_key model that spans keys, as
+    `file:line: why`; None when there is none. A slice reads the relations `keyed` (those with the
+    key's column) for the touched keys alone, so a rank, total or share over their rows would see
+    those keys only (helper-116: a percent_rank over users differed for 926 of 928 Taobao users
+    after one batch). Flagged: a window not partitioned by the key, or an aggregate not grouped by
+    it (a subquery correlated on the key aside), over rows read from a keyed relation; one over
+    other rows (a rank of items, read whole) passes.
 
-    >>> cross_key_window("SELECT u, rank() OVER (ORDER BY n) FROM t", "u") is not None
+    >>> cross_key("SELECT u, rank() OVER (ORDER BY n) FROM t", "u", {"t"}) is not None
     True
-    >>> cross_key_window("SELECT u, lag(n) OVER (PARTITION BY t.u ORDER BY d) FROM t", "u")
-    >>> cross_key_window("SELECT i, rank() OVER (ORDER BY price) FROM items", "u")
+    >>> cross_key("SELECT u, lag(n) OVER (PARTITION BY t.u ORDER BY d) FROM t", "u", {"t"})
+    >>> cross_key("SELECT i, rank() OVER (ORDER BY price) FROM items", "u", {"t"})
+    >>> cross_key("SELECT u, n / (SELECT sum(n) FROM t) FROM t", "u", {"t"}) is not None
+    True
     """
-    entry = parse_cache.key("windows", line_offset, sql)
-    windows = parse_cache.get(entry)
-    if windows is None:
-        windows = _windows(sql, where, line_offset)
-        parse_cache.put(entry, windows)
+    entry = parse_cache.key("across", line_offset, sql)
+    found = parse_cache.get(entry)
+    if found is None:
+        found = _spans(sql, where, line_offset)
+        parse_cache.put(entry, found)
     key = key.lower()
-    for line, function, partition, scope in windows:
-        if key in scope and key not in partition:
-            return (
-                f"{where}:{line}: {function} is computed across {key} values (its window is not "
-                f"partitioned by {key}); an incremental_by_key build reads only the rows of the "
-                f"{key} values new data touched, so it would differ from a full build. Partition "
-                f"it by {key}, or make the model a `table`"
-            )
+    for line, function, window, columns, constructs, reads, correlated in found:
+        if key in columns or any(all(key in c for c in choices) for choices in constructs):
+            continue  # partitioned or grouped by the key
+        if key in correlated or not set(reads) & set(keyed):
+            continue  # a subquery correlated on the key, or rows the slice does not filter
+        how = (
+            ("window is not partitioned", "Partition")
+            if window
+            else ("SELECT is not grouped", "Group")
+        )
+        return (
+            f"{where}:{line}: {function} is computed across {key} values (its {how[0]} by {key}); "
+            f"an incremental_by_key build reads only the rows of the {key} values new data "
+            f"touched, so it would differ from a full build. {how[1]} it by {key}, or make the "
+            "model a `table`"
+        )
     return None
 
 
-def _windows(sql: str, where: str, line_offset: int) -> list[list]:
-    """[line, function, partition columns, columns its SELECT names] of each window in the SQL
-    (named ones by their definition: `OVER w` itself partitions nothing)."""
+def _spans(sql: str, where: str, line_offset: int) -> list[list]:
+    """[line, function, is a window, the columns it is partitioned or grouped by, the grouping
+    constructs (`_grouping`), the tables its rows are read from, the outer columns a correlated
+    subquery names] of each window and each aggregating SELECT of the SQL (named windows by their definition: `OVER w` itself partitions
+    nothing)."""
     from sqlglot import exp
+    from sqlglot.optimizer.scope import traverse_scope
+
+    scopes = traverse_scope(parse(sql, where=where, line_offset=line_offset))
+    reads: dict[int, list[str]] = {}
+    for scope in scopes:  # inner scopes first
+        names = set()
+        for _, source in scope.selected_sources.values():
+            if isinstance(source, exp.Table):
+                names.add(source.name.lower())
+            else:
+                names.update(reads.get(id(source), ()))
+        for inner in [*scope.subquery_scopes, *scope.set_operation_scopes, *scope.udtf_scopes]:
+            names.update(reads.get(id(inner), ()))
+        reads[id(scope)] = sorted(names)
+
+    def line_of(node: exp.Expression) -> int:
+        # any node's: `count(*) OVER ()` names no identifier (it was said at the SQL's line 1)
+        return (
+            min((n.meta["line"] for n in node.walk() if "line" in n.meta), default=1) + line_offset
+        )
 
     out: list[list] = []
-    for window in parse(sql, where=where, line_offset=line_offset).find_all(exp.Window):
-        if not window.args.get("partition_by") and window.args.get("alias"):
-            continue  # `OVER w`: the definition `WINDOW w AS (...)` is checked itself
-        # any node's: `count(*) OVER ()` names no identifier (it was said at the SQL's line 1)
-        lines = [n.meta["line"] for n in window.walk() if "line" in n.meta]
-        # the key itself (or cast): `substr(user_id, 1, 3)` or `user_id IS NULL` names it and
-        # still spans other keys' rows
-        partition = {
-            p.name.lower()
-            for p in (
-                q.this if isinstance(q, (exp.Cast, exp.TryCast)) else q
-                for q in window.args.get("partition_by") or []
+    for scope in scopes:
+        select = scope.expression
+        if not isinstance(select, exp.Select):
+            continue
+        correlated = (
+            sorted({c.name.lower() for c in scope.external_columns if c.table})
+            if scope.is_correlated_subquery
+            else []
+        )
+        for window in select.find_all(exp.Window):
+            if window.find_ancestor(exp.Select) is not select:
+                continue
+            if not window.args.get("partition_by") and window.args.get("alias"):
+                continue  # `OVER w`: the definition `WINDOW w AS (...)` is checked itself
+            if isinstance(window.this, exp.Identifier):  # WINDOW w AS (...)
+                name = f"window {window.this.name}"
+            else:
+                name = window.this.sql(dialect=DIALECT).split("(")[0] + "()"
+            partition = _key_columns(window.args.get("partition_by") or [])
+            out.append([line_of(window), name, True, partition, [], reads[id(scope)], correlated])
+        aggregates = [
+            a
+            for a in select.find_all(exp.AggFunc)
+            if a.find_ancestor(exp.Select) is select and not _windowed(a)
+        ]
+        if aggregates:
+            first = min(aggregates, key=line_of)
+            name = first.sql(dialect=DIALECT).split("(")[0] + "()"
+            out.append(
+                [line_of(first), name, False, *_grouping(select), reads[id(scope)], correlated]
             )
-            if isinstance(p, exp.Column)
-        }
-        select = window.find_ancestor(exp.Select)
-        scope = {c.name.lower() for c in select.find_all(exp.Column)} if select else set()
-        if isinstance(window.this, exp.Identifier):  # WINDOW w AS (...)
-            name = f"window {window.this.name}"
-        else:
-            name = window.this.sql(dialect=DIALECT).split("(")[0] + "()"
-        out.append([min(lines, default=1) + line_offset, name, sorted(partition), sorted(scope)])
-    return out
+    return sorted(out, key=lambda row: row[0])
+
+
+def _windowed(agg: exp.Expression) -> bool:
+    """`sum(x) OVER (...)`, `count(*) FILTER (WHERE ...) OVER (...)`: a window, not an aggregate."""
+    from sqlglot import exp
+
+    parent = agg.parent
+    while isinstance(parent, (exp.Filter, exp.IgnoreNulls, exp.RespectNulls)):
+        parent = parent.parent
+    return isinstance(parent, exp.Window)
+
+
+def _key_columns(expressions: list) -> list[str]:
+    """The columns among `expressions` that are a column itself (or cast): `substr(user_id, 1, 3)`
+    or `user_id IS NULL` names it and still spans other keys' rows."""
+    from sqlglot import exp
+
+    unwrapped = (e.this if isinstance(e, (exp.Cast, exp.TryCast)) else e for e in expressions)
+    return sorted({e.name.lower() for e in unwrapped if isinstance(e, exp.Column)})
+
+
+def _grouping(select: exp.Select) -> list:
+    """[columns, constructs]: the columns a SELECT's aggregates are always computed per (none
+    without GROUP BY), and for each GROUPING SETS, ROLLUP or CUBE the column sets it adds, one of
+    which joins them in each grouping (a ROLLUP's or CUBE's grand total adds none). A position or
+    an alias stands for its output column; GROUP BY ALL for every plain one."""
+    from sqlglot import exp
+
+    group = select.args.get("group")
+    if not group:
+        return [[], []]
+    projections = [p.unalias() for p in select.expressions]
+    aliases = {p.alias.lower(): p.unalias() for p in select.expressions if p.alias}
+
+    def columns(expressions) -> list[str]:
+        resolved = []
+        for e in expressions:
+            if isinstance(e, exp.Literal) and e.is_int and 0 < int(e.name) <= len(projections):
+                e = projections[int(e.name) - 1]
+            elif isinstance(e, exp.Column) and not e.table and e.name.lower() in aliases:
+                e = aliases[e.name.lower()]
+            resolved.append(e)
+        return _key_columns(resolved)
+
+    sets = (exp.GroupingSets, exp.Rollup, exp.Cube)
+    if group.args.get("all"):
+        plain = [p for p in projections if not p.find(exp.AggFunc)]
+    else:
+        plain = [e for e in group.expressions if not isinstance(e, sets)]
+    constructs = []
+    for e in group.expressions:
+        if isinstance(e, exp.GroupingSets):  # `(a)` is a column in brackets, `(a, b)` a tuple
+            items = [s.unnest() for s in e.expressions]
+            constructs.append(
+                [columns(i.expressions if isinstance(i, exp.Tuple) else [i]) for i in items]
+            )
+        elif isinstance(e, (exp.Rollup, exp.Cube)):
+            constructs.append([[], columns(e.expressions)])
+    return [columns(plain), constructs]
+
+
+def output_columns(sql: str) -> list[str] | None:
+    """The names of the columns a model's SELECT gives (lower case); None when it selects `*`."""
+    found = parse_cache.get(parse_cache.key("columns", sql))
+    return (found or _put_output_columns(sql, parse(sql)))["names"]
+
+
+def _put_output_columns(sql: str, tree: exp.Query) -> dict:
+    names = [n.lower() for n in tree.named_selects]
+    found = {"names": None if "*" in names else names}
+    parse_cache.put(parse_cache.key("columns", sql), found)
+    return found
 
 
 @lru_cache(maxsize=1024)

@@ -232,3 +232,44 @@ def test_check_takes_raw_tables_comma_separated_and_selectors(tmp_path: Path) ->
         "totals",
         "profile",
     ]
+
+
+def test_a_by_key_model_may_aggregate_across_relations_its_slice_reads_whole(
+    tmp_path: Path,
+) -> None:
+    """A slice by user_id filters the sources and models with a user_id column, and the
+    ephemeral models reading them (build_model.prepare_sql); the cross-key check follows it. An
+    item popularity table (no user_id) is read whole, so a by-key model may rank across it; one
+    selecting `*` from raw_events has the key, and so has an ephemeral model over raw_events
+    whatever it selects: an aggregate across them is refused."""
+    write(
+        tmp_path,
+        "sql/item_pop.sql",
+        "-- kind: table\nSELECT item_id, count(DISTINCT user_id) AS users FROM raw_events GROUP BY 1\n",
+    )
+    write(tmp_path, "sql/all_events.sql", "-- kind: table\nSELECT * FROM raw_events\n")
+    write(
+        tmp_path,
+        "sql/cat_pop.sql",
+        "-- kind: ephemeral\nSELECT category_id, count(*) AS users FROM raw_events GROUP BY 1\n",
+    )
+    head = "-- kind: incremental_by_key\n-- unique_key: user_id\nSELECT e.user_id,\n"
+    reader = tmp_path / "features" / "user_top.sql"
+    for share, join, said in (
+        # item_pop has no user_id: read whole, its max is all items'
+        ("max(users) FROM item_pop", "item_pop AS p USING (item_id)", None),
+        ("count(*) FROM all_events", "item_pop AS p USING (item_id)", f"{reader}:4: COUNT()"),
+        ("max(users) FROM item_pop", "cat_pop AS p USING (category_id)", "cat_pop.sql:2: COUNT()"),
+    ):
+        write(
+            tmp_path,
+            "features/user_top.sql",
+            f"{head}    max(p.users) / (SELECT {share}) AS top_share\n"
+            f"FROM raw_events AS e JOIN {join} GROUP BY e.user_id\n",
+        )
+        if said is None:
+            build_dag(load_project(tmp_path))
+            continue
+        with pytest.raises(ProfilerError) as err:
+            build_dag(load_project(tmp_path))
+        assert f"{said} is computed across user_id values" in str(err.value), err.value

@@ -2079,3 +2079,42 @@ def test_a_window_across_keys_in_an_ephemeral_a_by_key_model_reads_is_refused(
         f"error: {rank}:3: PERCENT_RANK() is computed across user_id values"
     ), out
     assert out.strip().endswith("(user_rank is ephemeral: it runs inside user_ranked's slice)"), out
+
+
+def test_a_by_key_model_with_a_share_of_all_users_is_refused_and_builds_as_a_table(
+    tmp_path: Path,
+) -> None:
+    """A share of all events (`count(*) / (SELECT count(*) FROM raw_events)`) in a by-key model
+    built, and after a last Taobao batch touching 32 users all 928 users' shares differed from a
+    full build, exit 0: the untouched kept the old total, the touched got the total of their own
+    events. Refused at the subquery's line before anything builds; as a `table` it builds and
+    equals a build of all the data."""
+    body = (
+        "SELECT user_id, count(*) AS events,\n"
+        "    count(*) / (SELECT count(*) FROM raw_events) AS share\n"
+        "FROM raw_events GROUP BY user_id\n"
+    )
+    root = _models_project(
+        tmp_path, user_share="-- kind: incremental_by_key\n-- unique_key: user_id\n" + body
+    )
+    model = root / "sql" / "user_share.sql"
+    wh, once = tmp_path / "wh.duckdb", tmp_path / "once.duckdb"
+    parts = split_csv_by_time(TAOBAO, tmp_path / "b", [1512316000])
+    run_cli("ingest", "events", str(parts[0]), warehouse=wh, project=root)
+    out = run_cli("build", warehouse=wh, project=root, ok=False)
+    assert out.strip() == (
+        f"error: {model}:4: COUNT() is computed across user_id values (its SELECT is not grouped "
+        "by user_id); an incremental_by_key build reads only the rows of the user_id values new "
+        "data touched, so it would differ from a full build. Group it by user_id, or make the "
+        "model a `table`"
+    ), out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert not con.execute(
+            "SELECT * FROM duckdb_tables() WHERE table_name = 'user_share'"
+        ).fetchall()
+    model.write_text("-- kind: table\n" + body)
+    for wh_, files in ((wh, parts[1:]), (once, [TAOBAO])):
+        for part in files:
+            run_cli("ingest", "events", str(part), warehouse=wh_, project=root)
+        run_cli("build", warehouse=wh_, project=root)
+    assert table_diff(once, wh, "user_share") == 0

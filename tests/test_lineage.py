@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from profiler.errors import ProfilerError
-from profiler.lineage import cross_key_window, normalized_sql, rewrite, upstream_tables
+from profiler.lineage import cross_key, normalized_sql, rewrite, upstream_tables
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lineage"
+KEYED = {"t", "e", "raw_events"}  # the relations a slice by user_id filters, in the cases below
 
 
 def _cases(name: str) -> list[list[str]]:
@@ -106,6 +107,8 @@ def test_a_reference_naming_a_database_is_refused() -> None:
         # a rank of items, read whole (items have no user_id), joined to the user's rows
         ("SELECT e.user_id, r.rk FROM e JOIN (SELECT item_id, rank() OVER (ORDER BY price) AS rk "
          "FROM stg_items) AS r USING (item_id)", None),
+        # `*` names no key, and the rows are still the touched users' alone
+        ("SELECT *, rank() OVER (ORDER BY n) AS rk FROM t", "RANK() is"),
     ],
 )  # fmt: skip
 def test_a_by_key_models_windows_must_be_partitioned_by_its_key(sql: str, said: str | None) -> None:
@@ -113,12 +116,69 @@ def test_a_by_key_models_windows_must_be_partitioned_by_its_key(sql: str, said: 
     across keys is computed over those only (a percent_rank over Taobao's users differed for 926
     of 928 after one batch, exit 0). Such a model is refused where it is read, at file:line. The
     slice filters by the key's first column, so that is the one a window must be partitioned by."""
-    got = cross_key_window(sql, "user_id", where="m.sql", line_offset=2)
+    got = cross_key(sql, "user_id", KEYED, where="m.sql", line_offset=2)
     if said is None:
         assert got is None
     else:
         assert got.startswith(f"m.sql:3: {said} computed across user_id values"), got
         assert got.endswith("Partition it by user_id, or make the model a `table`")
+
+
+@pytest.mark.parametrize(
+    ("sql", "said"),
+    [
+        # a share of all users' total: a scalar subquery, a CTE joined in, a derived table
+        ("SELECT user_id, count(*) / (SELECT count(*) FROM raw_events) AS share\nFROM raw_events "
+         "GROUP BY user_id", "3: COUNT() is"),
+        ("WITH total AS (\n    SELECT sum(amount) AS spend FROM t)\nSELECT t.user_id, "
+         "t.amount / total.spend FROM t CROSS JOIN total", "4: SUM() is"),
+        ("SELECT e.user_id, c.users FROM e JOIN (\n    SELECT category, count(DISTINCT user_id) "
+         "AS users FROM t GROUP BY category) AS c USING (category)", "4: COUNT() is"),
+        # the shop's newest time, as the touched users see it
+        ("SELECT user_id, count(*) FROM t\nWHERE ts > (SELECT max(ts) - INTERVAL 30 DAY FROM t) "
+         "GROUP BY user_id", "4: MAX() is"),
+        # items filtered by what the touched users did, counted per category
+        ("SELECT category, count(*) FROM stg_items\nWHERE item_id IN (SELECT item_id FROM t) "
+         "GROUP BY category", "3: COUNT() is"),
+        # grouped by an expression of the key, or with a grand total
+        ("SELECT user_id, count(*) FROM t\nGROUP BY substr(user_id, 1, 3)", "3: COUNT() is"),
+        ("SELECT user_id, category, count(*) FROM t\nGROUP BY ROLLUP (user_id, category)",
+         "3: COUNT() is"),
+        ("SELECT user_id, category, count(*) FROM t\nGROUP BY GROUPING SETS ((user_id, category), ())",
+         "3: COUNT() is"),
+        # key-local: grouped by the key (by name, position, alias, ALL, cast, in every set)
+        ("SELECT user_id, count(*) FROM t GROUP BY 1", None),
+        ("SELECT user_id AS u, count(*) FROM t GROUP BY u", None),
+        ("SELECT user_id, count(*) FROM t GROUP BY ALL", None),
+        ("SELECT CAST(user_id AS VARCHAR) AS user_id, count(*) FROM t "
+         "GROUP BY CAST(user_id AS VARCHAR)", None),
+        ("SELECT user_id, category, count(*) FROM t "
+         "GROUP BY GROUPING SETS ((user_id, category), (user_id))", None),
+        ("SELECT user_id, category, count(*) FROM t GROUP BY user_id, ROLLUP (category)", None),
+        ("SELECT user_id, sum(count(*)) OVER (PARTITION BY user_id) FROM t GROUP BY user_id, day",
+         None),
+        # a subquery correlated on the key, and aggregates over rows the slice does not filter
+        ("SELECT e.user_id, (SELECT count(*) FROM raw_events AS f WHERE f.user_id = e.user_id) "
+         "FROM e", None),
+        ("SELECT i.item_id, i.price / (SELECT avg(price) FROM stg_items) FROM stg_items AS i", None),
+        ("SELECT user_id, count(*) FROM t, as_of_time WHERE ts > (SELECT max(as_of) FROM as_of_time)"
+         " GROUP BY user_id", None),
+    ],
+)  # fmt: skip
+def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: str | None) -> None:
+    """A by-key slice reads its keyed inputs for the touched keys alone, so a total or share over
+    them (a scalar subquery, a CTE cross joined, a count per category) is computed over those
+    only, as a window across keys was: after a Taobao batch touching 32 users, a share of all
+    events differed for all 928 users, exit 0 (note 30's left-alone item). Refused at file:line;
+    aggregates over relations the slice does not filter (items, the as-of) pass."""
+    got = cross_key(sql, "user_id", KEYED, where="m.sql", line_offset=2)
+    if said is None:
+        assert got is None
+    else:
+        assert got.startswith(
+            f"m.sql:{said} computed across user_id values (its SELECT is not grouped by user_id)"
+        ), got
+        assert got.endswith("Group it by user_id, or make the model a `table`")
 
 
 def test_only_one_select_per_model() -> None:
@@ -327,7 +387,7 @@ def test_the_models_and_macros_stay_portable_to_spark_sql() -> None:
 def test_a_window_naming_no_column_is_said_at_its_own_line() -> None:
     """`count(*) OVER ()` holds no identifier: its line was the SQL's first."""
     sql = "SELECT user_id,\n    n,\n    count(*) OVER () AS total\nFROM t"
-    got = cross_key_window(sql, "user_id", where="m.sql", line_offset=2)
+    got = cross_key(sql, "user_id", KEYED, where="m.sql", line_offset=2)
     assert got.startswith("m.sql:5: COUNT() is computed"), got
 
 
@@ -339,7 +399,7 @@ def test_a_window_partitioned_by_an_expression_of_the_key_spans_other_keys(parti
     partitioned by the key, and after a Taobao batch touching 32 users 225 of 928 ranks differed
     from a full build, exit 0. Only the key column itself (or cast) partitions by it."""
     sql = f"SELECT user_id, percent_rank() OVER (PARTITION BY {partition} ORDER BY n) FROM t"
-    assert cross_key_window(sql, "user_id") is not None
+    assert cross_key(sql, "user_id", KEYED) is not None
     for same in ("user_id", "t.user_id", "CAST(user_id AS VARCHAR)", "user_id, lower(x)"):
         sql = f"SELECT user_id, percent_rank() OVER (PARTITION BY {same} ORDER BY n) FROM t"
-        assert cross_key_window(sql, "user_id") is None, same
+        assert cross_key(sql, "user_id", KEYED) is None, same
