@@ -134,6 +134,10 @@ def test_a_by_key_models_windows_must_be_partitioned_by_its_key(sql: str, said: 
          "t.amount / total.spend FROM t CROSS JOIN total", "4: SUM() is"),
         ("SELECT e.user_id, c.users FROM e JOIN (\n    SELECT category, count(DISTINCT user_id) "
          "AS users FROM t GROUP BY category) AS c USING (category)", "4: COUNT() is"),
+        # rows of a keyed relation through CTEs and a union, counted per category
+        ("WITH x AS (SELECT category FROM t UNION ALL SELECT category FROM stg_items),\n"
+         "y AS (SELECT * FROM x)\nSELECT category, count(*) FROM y GROUP BY category",
+         "5: COUNT() is"),
         # the shop's newest time, as the touched users see it
         ("SELECT user_id, count(*) FROM t\nWHERE ts > (SELECT max(ts) - INTERVAL 30 DAY FROM t) "
          "GROUP BY user_id", "4: MAX() is"),
