@@ -202,8 +202,8 @@ def cross_key(
 def _spans(sql: str, where: str, line_offset: int) -> list[list]:
     """[line, function, is a window, the columns it is partitioned or grouped by, the grouping
     constructs (`_grouping`), the tables its rows are read from, the outer columns a correlated
-    subquery names] of each window and each aggregating SELECT of the SQL (named windows by their definition: `OVER w` itself partitions
-    nothing)."""
+    subquery names] of each window and each aggregating SELECT of the SQL (named windows by
+    their definition: `OVER w` itself partitions nothing)."""
     from sqlglot import exp
     from sqlglot.optimizer.scope import traverse_scope
 
@@ -284,7 +284,7 @@ def _grouping(select: exp.Select) -> list:
     """[columns, constructs]: the columns a SELECT's aggregates are always computed per (none
     without GROUP BY), and for each GROUPING SETS, ROLLUP or CUBE the column sets it adds, one of
     which joins them in each grouping (a ROLLUP's or CUBE's grand total adds none). A position or
-    an alias stands for its output column; GROUP BY ALL for every plain one."""
+    an alias of a column for that column; GROUP BY ALL for every plain one."""
     from sqlglot import exp
 
     group = select.args.get("group")
@@ -299,7 +299,10 @@ def _grouping(select: exp.Select) -> list:
             if isinstance(e, exp.Literal) and e.is_int and 0 < int(e.name) <= len(projections):
                 e = projections[int(e.name) - 1]
             elif isinstance(e, exp.Column) and not e.table and e.name.lower() in aliases:
-                e = aliases[e.name.lower()]
+                # an alias of a column (DuckDB takes a source column of the name first: an
+                # expression aliased as one keeps it)
+                alias = aliases[e.name.lower()]
+                e = alias if _key_columns([alias]) else e
             resolved.append(e)
         return _key_columns(resolved)
 
