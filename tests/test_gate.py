@@ -167,7 +167,16 @@ def build(con: duckdb.DuckDBPyConnection, project: Path, **options):
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict:
     tables = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
     tables["_state"] = con.execute("SELECT * FROM _profiler.models ORDER BY name").fetchall()
+    tables["_relations"] = relations(con)
     return tables
+
+
+def relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """Every table and view of the warehouse, by schema: a build leaves none of its staging."""
+    return con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() ORDER BY ALL"
+    ).fetchall()
 
 
 def diff_with(con: duckdb.DuckDBPyConnection, reference: Path) -> dict[str, int]:
@@ -359,6 +368,7 @@ def test_a_faulty_batch_blocks_then_the_fix_publishes(
     run = build(con, project)
     assert run.status == "success", [r.message for r in run.results]
     assert diff_with(con, clean_full) == {}
+    assert relations(con) == before["_relations"], "a published slice leaves no staging behind"
 
 
 def test_a_build_that_would_lose_most_users_is_blocked(project: Path, clean_full: Path) -> None:
@@ -373,13 +383,14 @@ def test_a_build_that_would_lose_most_users_is_blocked(project: Path, clean_full
         )
     )
     published = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
-    before = con.execute("SELECT * FROM user_profile ORDER BY ALL").fetchall()
+    before, kept = con.execute("SELECT * FROM user_profile ORDER BY ALL").fetchall(), relations(con)
     run = build(con, project)
     result = {r.model: r for r in run.results}["user_profile"]
     assert result.status == "blocked"
     assert f"expect_table_row_count_to_be_between(min_value={published // 2})" in result.message
     assert "observed " in result.message
     assert con.execute("SELECT * FROM user_profile ORDER BY ALL").fetchall() == before
+    assert relations(con) == kept, "the blocked table's staging copy is dropped"
     assert {r.model: r.status for r in run.results}["user_totals"] == "success"
 
     profile.write_text(good)
