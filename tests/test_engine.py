@@ -1504,6 +1504,33 @@ def _models_project(tmp_path: Path, **models: str) -> Path:
     return root
 
 
+def test_a_model_whose_kind_moves_between_view_and_table_is_replaced_each_way(
+    tmp_path: Path,
+) -> None:
+    """Editing a model's kind from view to table and back replaces what is published each time
+    (a view is dropped as a view, a table as a table), and the staging copy the gate read is
+    gone: the warehouse shows the model under its own name only. Taobao, all of it."""
+    sql = "SELECT user_id, count(*) AS events FROM raw_events GROUP BY user_id\n"
+    root = _models_project(tmp_path, per_user="-- kind: view\n" + sql)
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=root)
+    for kind in ("view", "table", "view"):
+        (root / "sql" / "per_user.sql").write_text(f"-- kind: {kind}\n" + sql)
+        run_cli("build", warehouse=wh, project=root)
+        with duckdb.connect(str(wh), read_only=True) as con:
+            shown = con.execute(
+                "SELECT table_name, table_type FROM information_schema.tables "
+                "WHERE table_catalog = current_database() AND table_schema = 'main' "
+                "AND NOT starts_with(table_name, 'raw_') AND table_name <> 'quarantine'"
+            ).fetchall()
+            got = con.execute("SELECT count(*), sum(events) FROM per_user").fetchone()
+            want = con.execute(
+                "SELECT count(DISTINCT user_id), count(*) FROM raw_events"
+            ).fetchone()
+        assert shown == [("per_user", "VIEW" if kind == "view" else "BASE TABLE")], kind
+        assert got == want and want[0] > 900, kind
+
+
 def test_an_incremental_model_reading_the_as_of_is_rebuilt_when_it_moves(tmp_path: Path) -> None:
     """A by-time model that reads `as_of_time` holds the as-of in every row, also in the days no
     batch touched: when the as-of moves, all of them are rebuilt (a slice of the new days would
