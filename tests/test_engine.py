@@ -111,6 +111,23 @@ def test_nothing_new_does_no_work(full_build: Path, project: Path, tmp_path: Pat
     assert stored < len(results) and f"0 model(s) built, {stored} up to date" in out, out
 
 
+def test_each_model_built_whole_says_the_rows_it_published(project: Path, tmp_path: Path) -> None:
+    """A first build's `rows_out` (run_results.json, and "N out" on the build line) is the row
+    count of each table it published; of the history, its versions (one per user). Taobao, all of
+    it in one batch."""
+    wh = tmp_path / "wh.duckdb"
+    run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=project)
+    out = run_cli("build", warehouse=wh, project=project)
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    said = {r["model"]: r["rows_out"] for r in results if r["action"] == "full"}
+    with duckdb.connect(str(wh), read_only=True) as con:
+        rows = {m: con.execute(f"SELECT count(*) FROM {m}").fetchone()[0] for m in said}
+    assert said == rows and set(said) == set(model_tables(wh)), out
+    assert rows["user_profile"] > 900 and rows["int_user_day"] > rows["user_profile"]
+    for model, n in rows.items():
+        assert re.search(rf"{model} +\S+ +full +[\d,]+ raw in +{n:,} out", out), (model, out)
+
+
 def test_same_file_twice_changes_nothing(full_build: Path, project: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     shutil.copy(full_build, wh)
