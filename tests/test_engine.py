@@ -1758,6 +1758,31 @@ def test_a_full_refresh_keeps_the_history(tmp_path: Path) -> None:
         assert re.search(r"buys_history +scd2 +skip", out), out
 
 
+def test_a_history_merge_says_how_many_users_changed_came_and_went(tmp_path: Path) -> None:
+    """The line under a history's build counts users against the last version: changed (an open
+    version closed and a new one opened), new (a first version), gone (closed, none opened). Here
+    counted again from the table: Taobao in two files, the first the events before 12-01 of four
+    users in five, the second the rest, so its build meets users new to the history too."""
+    root = _models_project(tmp_path, buys_history=BUYS_HISTORY)
+    wh = tmp_path / "wh.duckdb"
+    late = "CAST(user_id AS BIGINT) % 5 = 0 OR CAST(ts AS BIGINT) >= 1512100000"
+    for batch in _taobao_split(tmp_path, late):
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=root)
+        out = " ".join(run_cli("build", warehouse=wh, project=root).split())
+    with duckdb.connect(str(wh), read_only=True) as con:
+        changed, new, gone = con.execute(
+            "WITH v AS (SELECT user_id, valid_from, is_current, valid_to, "
+            "valid_from = (SELECT max(valid_from) FROM buys_history) AS opened, "
+            "count(*) OVER (PARTITION BY user_id) AS versions FROM buys_history) "
+            "SELECT count(*) FILTER (WHERE opened AND versions > 1), "
+            "count(*) FILTER (WHERE opened AND versions = 1), "
+            "count(DISTINCT user_id) FILTER (WHERE NOT is_current AND user_id NOT IN "
+            "(SELECT user_id FROM v WHERE is_current)) FROM v"
+        ).fetchone()
+    assert changed > 100 and new > 0, (changed, new)
+    assert f"buys_history: {changed:,} changed, {new:,} new, {gone:,} gone since" in out, out
+
+
 def _current_buys(wh: Path) -> list[tuple]:
     with duckdb.connect(str(wh), read_only=True) as con:
         rows = con.execute(
