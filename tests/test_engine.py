@@ -1350,6 +1350,34 @@ def test_an_edited_history_whose_text_column_turns_numeric_keeps_its_type(
     assert kind == "VARCHAR" and after > before and set(bands) <= {"1", "2", "3"}
 
 
+def test_an_edited_history_whose_fractions_turn_whole_keeps_their_values(tmp_path: Path) -> None:
+    """A tracked rate (a DOUBLE, most users' values fractions) edited to whole numbers: the
+    earlier versions keep their fractions and the column stays DOUBLE, since the new values fit it
+    and the old ones do not fit an INTEGER (a cast rounds them without failing). Taobao in two
+    time batches: purchases per active day, first as a fraction, then rounded to an INTEGER."""
+    rate = "count(*) FILTER (WHERE event_type = 'purchase') / count(DISTINCT CAST(ts AS DATE))"
+    head = "-- kind: scd2\n-- unique_key: user_id\n-- track_columns: buys_per_day\n"
+    body = "SELECT user_id, {} AS buys_per_day FROM raw_events GROUP BY ALL\n"
+    root = _models_project(tmp_path, rate_history=head + body.format(rate))
+    wh = tmp_path / "wh.duckdb"
+    for batch in split_csv_by_time(TAOBAO, tmp_path / "batches", [1512100000]):
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=root)
+        run_cli("build", warehouse=wh, project=root)
+    first = "FROM rate_history WHERE valid_from < (SELECT max(valid_from) FROM rate_history)"
+    with duckdb.connect(str(wh), read_only=True) as con:
+        before = sorted(con.execute(f"SELECT user_id, buys_per_day {first}").fetchall())
+    assert sum(v != int(v) for _, v in before) > 50  # fractions a rounding would change
+    (root / "sql" / "rate_history.sql").write_text(
+        head + body.format(f"CAST(round({rate}) AS INTEGER)")
+    )
+    out = " ".join(run_cli("build", warehouse=wh, project=root).split())
+    assert "earlier versions kept" in out, out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        after = sorted(con.execute(f"SELECT user_id, buys_per_day {first}").fetchall())
+        kinds = con.execute("SELECT DISTINCT typeof(buys_per_day) FROM rate_history").fetchall()
+    assert after == before and kinds == [("DOUBLE",)]
+
+
 def _taobao_split(tmp_path: Path, late_where: str) -> tuple[Path, Path]:
     """Taobao cut in two files: the rows `late_where` picks (a late batch), and the rest."""
     con = duckdb.connect()
