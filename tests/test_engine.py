@@ -1677,6 +1677,15 @@ def test_a_history_whose_key_changes_is_set_aside_never_over_another(tmp_path: P
     with duckdb.connect(str(wh), read_only=True) as con:
         assert sorted(con.execute(f"FROM {said.group(1)}").fetchall()) == before
         assert sorted(con.execute(f"FROM {again.group(1)}").fetchall()) == mistaken
+        restored = sorted(con.execute("FROM buyers_history").fetchall())
+    # and edited once more: a third history set aside beside the other two, each kept
+    model.write_text(head.format(key="customer") + body.format(key="customer"))
+    out = " ".join(run_cli("build", warehouse=wh, project=root).split())
+    third = re.search(r"the old one is kept as (_profiler\.\w+)", out)
+    assert third and third.group(1) not in (said.group(1), again.group(1)), out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert sorted(con.execute(f"FROM {third.group(1)}").fetchall()) == restored
+        assert sorted(con.execute(f"FROM {again.group(1)}").fetchall()) == mistaken
 
 
 def test_a_catalogue_after_the_events_reaches_the_day_rollup(tmp_path: Path) -> None:
