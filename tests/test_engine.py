@@ -1820,6 +1820,43 @@ def test_a_history_merge_says_how_many_users_changed_came_and_went(tmp_path: Pat
     assert f"buys_history: {changed:,} changed, {new:,} new, {gone:,} gone since" in out, out
 
 
+def test_a_history_opens_a_version_when_any_one_tracked_column_changes(tmp_path: Path) -> None:
+    """Each tracked column counts on its own: a user whose purchases moved but whose carts did not
+    (or the other way round) gets a new version too. Taobao in two time batches, a history of
+    each user's purchases and carts; which users moved is counted again from the raw events."""
+    head = "-- kind: scd2\n-- unique_key: user_id\n-- track_columns: buys, carts\n"
+    root = _models_project(
+        tmp_path,
+        basket_history=head + "SELECT user_id, "
+        "count(*) FILTER (WHERE event_type = 'purchase') AS buys, "
+        "count(*) FILTER (WHERE event_type = 'cart') AS carts FROM raw_events GROUP BY ALL\n",
+    )
+    wh = tmp_path / "wh.duckdb"
+    cut = 1512100000
+    for batch in split_csv_by_time(TAOBAO, tmp_path / "batches", [cut]):
+        run_cli("ingest", "events", str(batch), warehouse=wh, project=root)
+        run_cli("build", warehouse=wh, project=root)
+    with duckdb.connect() as con:
+        moved = con.execute(
+            "SELECT count(*) FILTER (WHERE late_buys > 0 AND late_carts = 0), "
+            "count(*) FILTER (WHERE late_buys = 0 AND late_carts > 0), "
+            "list(user_id) FILTER (WHERE early AND (late_buys > 0 OR late_carts > 0)) "
+            "FROM (SELECT user_id, bool_or(CAST(ts AS BIGINT) < ?) AS early, "
+            "count(*) FILTER (WHERE CAST(ts AS BIGINT) >= ? AND behavior_type = 'buy') AS late_buys, "
+            "count(*) FILTER (WHERE CAST(ts AS BIGINT) >= ? AND behavior_type = 'cart') AS late_carts "
+            f"FROM read_csv('{TAOBAO}', all_varchar = true) GROUP BY user_id)",
+            [cut, cut, cut],
+        ).fetchone()
+    only_buys, only_carts, expected = moved
+    assert only_buys > 20 and only_carts > 20, moved  # each column alone moves some users
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = con.execute(
+            "SELECT list(user_id) FROM (SELECT user_id FROM basket_history GROUP BY user_id "
+            "HAVING count(*) = 2)"
+        ).fetchone()[0]
+    assert sorted(got) == sorted(expected)
+
+
 def _current_buys(wh: Path) -> list[tuple]:
     with duckdb.connect(str(wh), read_only=True) as con:
         rows = con.execute(
