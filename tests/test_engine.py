@@ -1744,6 +1744,43 @@ def test_a_full_refresh_rebuilds_a_table_changed_outside_profiler(tmp_path: Path
     assert table_diff(reference, wh, "user_day_events") == 0
 
 
+def test_a_slice_its_table_cannot_take_fails_the_model_and_leaves_nothing_staged(
+    tmp_path: Path,
+) -> None:
+    """A column of a published incremental table renamed by hand: the next slice cannot be
+    inserted, so the model fails in one line, its table stays as it was, and its staged slice is
+    dropped with the failure (the warehouse shows no staging table); `--full-refresh` repairs it.
+    Taobao in two time batches."""
+    root = tmp_path / "p"
+    (root / "sql").mkdir(parents=True)
+    (root / "sql" / "user_day_events.sql").write_text(
+        "-- kind: incremental_by_time\n-- time_column: day\n"
+        "SELECT user_id, CAST(ts AS DATE) AS day, count(*) AS events FROM raw_events GROUP BY ALL\n"
+    )
+    wh = tmp_path / "wh.duckdb"
+    first, second = split_csv_by_time(TAOBAO, tmp_path / "batches", [1512100000])
+    run_cli("ingest", "events", str(first), warehouse=wh, project=root)
+    run_cli("build", warehouse=wh, project=root)
+    with duckdb.connect(str(wh)) as con:
+        con.execute("ALTER TABLE user_day_events RENAME COLUMN events TO n_events")
+        before = sorted(con.execute("FROM user_day_events").fetchall())
+    run_cli("ingest", "events", str(second), warehouse=wh, project=root)
+    out = run_cli("build", warehouse=wh, project=root, ok=False)
+    assert re.search(r"error +user_day_events .*\n.*does not have a column .*events", out), out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert sorted(con.execute("FROM user_day_events").fetchall()) == before
+        staged = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND table_name LIKE '%user_day_events' "
+            "AND table_name <> 'user_day_events'"
+        ).fetchall()
+    assert staged == []
+    run_cli("build", "--full-refresh", warehouse=wh, project=root)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = con.execute("SELECT sum(events) FROM user_day_events").fetchone()[0]
+        assert got == con.execute("SELECT count(*) FROM raw_events").fetchone()[0] > 90_000
+
+
 BUYS_HISTORY = """-- kind: scd2
 -- unique_key: user_id
 -- track_columns: buys
