@@ -1894,6 +1894,25 @@ def test_a_history_opens_a_version_when_any_one_tracked_column_changes(tmp_path:
     assert sorted(got) == sorted(expected)
 
 
+def test_a_history_whose_select_repeats_a_key_is_not_published(tmp_path: Path) -> None:
+    """A history's SELECT is the current state, one row per key: grouped by one more column
+    (event_type), it opened several versions per user at once and the next build closed some of
+    them for good and said more "changed" than it had rows. The model fails, naming a key that
+    repeats, and the history stays as it was. Taobao in two time batches, then the edit."""
+    root, wh = _buys_history(tmp_path)
+    before = _rows(wh, "buys_history")
+    model = root / "sql" / "buys_history.sql"
+    model.write_text(model.read_text().replace("AS buys FROM raw_events GROUP BY ALL", "AS buys, event_type FROM raw_events GROUP BY ALL"))  # fmt: skip
+    with duckdb.connect(str(wh), read_only=True) as con:
+        (users,) = con.execute("SELECT count(DISTINCT user_id) FROM raw_events").fetchone()
+    out = " ".join(run_cli("build", warehouse=wh, project=root, ok=False).split())
+    assert re.search(r"unique_key user_id is not unique: ([\d,]+) key\(s\) repeat", out), out
+    assert (
+        "an scd2 model's SELECT gives the current state" in out and "nothing was published" in out
+    )
+    assert users > 900 and _rows(wh, "buys_history") == before
+
+
 def _current_buys(wh: Path) -> list[tuple]:
     with duckdb.connect(str(wh), read_only=True) as con:
         rows = con.execute(
