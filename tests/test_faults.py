@@ -514,6 +514,42 @@ def test_a_cleanup_the_disk_refuses_after_the_commit_still_publishes(tmp_path: P
     con.close()
 
 
+class _StopInGate(OpenGate):
+    """Ctrl-C (or SIGTERM, which a build turns into the same stop) while the gate reads."""
+
+    def check(self, con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
+        raise KeyboardInterrupt
+
+
+def test_a_stop_while_the_gate_reads_drops_the_staged_table_and_publishes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A stop during the gate leaves the published table and its state as they were, and drops
+    the staged copy on its way out, not left in main beside the table until the next build.
+    Taobao's events per user: those before 11-28 18:13 published, all of them staged."""
+    from profiler.materialize import table
+
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    ensure_schema(con)
+    src = f"read_csv('{TAOBAO}', all_varchar = true)"
+    sql = (
+        f"SELECT user_id, count(*) AS events FROM {src} WHERE CAST(ts AS BIGINT) < {{}} GROUP BY 1"
+    )
+    con.execute(f"CREATE TABLE per_user AS {sql.format(CUTS[0])}")
+    before = sorted(con.execute("FROM per_user").fetchall())
+    tables = "SELECT table_schema, table_name FROM information_schema.tables ORDER BY ALL"
+    shown = con.execute(tables).fetchall()
+    model = Model("per_user", tmp_path, "SELECT 1", Kind.TABLE, 0)
+    staged = table.stage(con, model, sql.format(2**40), Plan("per_user", "full", "new data", 2))
+    assert staged.rows > len(before) > 500
+    with pytest.raises(KeyboardInterrupt):
+        publish(con, staged, _StopInGate(), ModelState("per_user", "table", "d", "m", 2, 0, None))
+    assert sorted(con.execute("FROM per_user").fetchall()) == before
+    assert "per_user" not in read_states(con)
+    assert con.execute(tables).fetchall() == shown
+    con.close()
+
+
 def test_out_of_memory_in_check_stops_it(starved, tmp_path: Path) -> None:
     """`profiler check` treats it as the build does: no verdict on the table, the run stops."""
     from profiler.check import run_check
