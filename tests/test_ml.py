@@ -663,9 +663,13 @@ def test_build_step_retrains_only_when_the_spec_or_its_inputs_change(
     assert spec_fingerprint(project) != before
     action, message, runs = step()
     assert runs == 2 and "validated on" in message
+    scores = "SELECT as_of, count(*) FROM user_scores GROUP BY ALL ORDER BY ALL"
+    (earlier,) = con.execute(scores).fetchall()
     load_taobao(con, f"ts > {early}")  # new data moves the as-of by 1.2 days: score, reuse
     action, message, runs = step()
     assert runs == 2 and "reused" in message
+    # the new as-of's scores are added: the earlier as-of's stay (replaced: same model and as-of)
+    assert con.execute(scores).fetchall()[0] == earlier and len(con.execute(scores).fetchall()) == 2
     spec.write_text("retrain_every_days = 1\n" + spec.read_text())
     con.execute("DELETE FROM user_scores")  # force the step to run again at the same as-of
     con.execute("UPDATE _profiler.models SET watermark = 0 WHERE name = 'user_scores'")
