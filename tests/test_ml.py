@@ -646,6 +646,8 @@ def test_build_step_retrains_only_when_the_spec_or_its_inputs_change(
             "SELECT count(*) FROM user_scores WHERE as_of = ?", [datetime.fromisoformat(run.as_of)]
         ).fetchone()[0]
         assert scored == con.execute("SELECT count(*) FROM user_features").fetchone()[0]
+        if result.action != "skip":  # the rows it scored, as run_results.json says them
+            assert result.rows_out == scored
         runs = con.execute("SELECT count(*) FROM _profiler.model_runs").fetchone()[0]
         return result.action, result.message, runs
 
