@@ -127,6 +127,11 @@ def test_one_zone_per_warehouse(tmp_path: Path) -> None:
     )
     assert "--time-zone Mars/Olympus: not a time zone name" in out
     assert list(tmp_path.glob("w.duckdb*")) == []  # a refused first ingest leaves nothing behind
+    # a misspelt zone is answered with the names closest to it
+    out = run_cli(
+        "ingest", "events", str(first), "--time-zone", "Europe/Berln", warehouse=warehouse, ok=False
+    )
+    assert "use an IANA name such as Europe/Berlin," in out
 
     run_cli("ingest", "events", str(first), "--time-zone", "Asia/Tokyo", warehouse=warehouse)
     out = run_cli(
@@ -152,6 +157,13 @@ def test_one_zone_per_warehouse(tmp_path: Path) -> None:
     assert rows(warehouse, "SELECT DISTINCT as_of FROM user_profile") == [
         (datetime(2019, 10, 1, 20, 30),)
     ]
+    # any offset, not only UTC's, is an instant (11:00 UTC); a time without one is already the
+    # shop's clock, not UTC
+    for given, shop in (("2019-10-01T16:00:00+05:00", 20), ("2019-10-01T19:00:00", 19)):
+        run_cli("build", *PROFILE, "--as-of", given, warehouse=warehouse)
+        assert rows(warehouse, "SELECT DISTINCT as_of FROM user_profile") == [
+            (datetime(2019, 10, 1, shop),)
+        ]
     # a first ingest without the option sets UTC, and says so once (helper-45: a shop in Seoul
     # found its clock fixed at UTC, unsaid, after its first ingest with the option was refused)
     utc = tmp_path / "utc.duckdb"
@@ -195,16 +207,24 @@ def test_a_warehouse_from_before_zones_is_utc(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("zone", "message"),
-    [("Nowhere/Land", "not a time zone name"), ("Asia/Tokyo", "keeps its times in UTC")],
+    ("zone", "message", "before_zones"),
+    [
+        ("Nowhere/Land", "not a time zone name", False),
+        ("Asia/Tokyo", "keeps its times in UTC", False),
+        # a warehouse from before zones were recorded: its batches were read as UTC
+        ("Asia/Tokyo", "keeps its times in UTC", True),
+    ],
 )
 def test_watch_refuses_a_zone_it_cannot_use_before_it_starts(
-    tmp_path: Path, zone: str, message: str
+    tmp_path: Path, zone: str, message: str, before_zones: bool
 ) -> None:
     warehouse = tmp_path / "w.duckdb"
     csv = tmp_path / "a.csv"
     csv.write_text("user_id,event_type,ts\nu,view,1569924000\n")
     run_cli("ingest", "events", str(csv), warehouse=warehouse)
+    if before_zones:
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute("DROP TABLE _profiler.settings")  # as an older version left it
     landing = tmp_path / "landing"
     (landing / "events").mkdir(parents=True)
     (landing / "events" / "b.csv").write_text("user_id,event_type,ts\nu,view,1569927600\n")
