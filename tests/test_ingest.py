@@ -1146,6 +1146,31 @@ def test_an_email_address_as_user_id_is_pseudonymised(con, tmp_path):
     assert rows(con, "SELECT count(*) FROM raw_events WHERE user_id = ?", [ada]) == [(2,)]
 
 
+def test_show_makes_the_id_ingest_stored(con, tmp_path):
+    """`show` makes a typed id's stored form in Python (`user_id_pseudonym`), ingest in SQL: the
+    two agree. An @ without a domain is no address and stays as sent (a user id like
+    `ada@localhost` hashed, `show ada@localhost` found no one); an address behind a tab, which
+    DuckDB's trim() leaves, is the address found inside (the fixture's Ada)."""
+    ids = [
+        "ada@localhost",
+        "bo.lin@shop",
+        "mailto:Ada.Quill@example.com\t",
+        " Ada.Quill@Example.com",
+    ]
+    body = "".join(f'"{u}",view,2017-11-25 10:00:00,1\n' for u in ids)
+    path = write(tmp_path / "events.csv", "user_id,event_type,ts,item_id\n" + body)
+    assert ingest(con, "events", path, pii_key=KEY).loaded == 4
+    stored = {u for (u,) in rows(con, "SELECT user_id FROM raw_events")}
+    ada = pii.pseudonymise(KEY, "ada.quill@example.com")
+    assert stored == {"ada@localhost", "bo.lin@shop", ada}
+    assert [pii.user_id_pseudonym(KEY, u) for u in ids] == [
+        "ada@localhost",
+        "bo.lin@shop",
+        ada,
+        ada,
+    ]
+
+
 def test_replace_that_reads_as_before_changes_nothing(con, tmp_path):
     """helper-40: `ingest users X --replace` of the same file read the same way took back the
     whole profile history at the next build, for nothing. The fixture's customers file."""
@@ -2114,12 +2139,16 @@ def test_otto_style_plural_event_types(con, tmp_path):
 
 
 def test_a_no_value_word_in_a_personal_column_is_no_pseudonym(con, tmp_path):
-    """Two users who both wrote `N/A` as e-mail must not share a pseudonym (they would link)."""
-    path = write(tmp_path / "users.csv", "user_id,email,city\nu2,N/A,Hangzhou\nu3,n/a,NULL\n")
+    """Two users who both wrote `N/A` as e-mail must not share a pseudonym (they would link);
+    nor two whose phone holds no digit (`private`, `ask me`): phones compare by their digits."""
+    path = write(
+        tmp_path / "users.csv",
+        "user_id,email,phone,city\nu2,N/A,private,Hangzhou\nu3,n/a,ask me,NULL\n",
+    )
     assert ingest(con, "users", path, pii_key=KEY).loaded == 2
-    assert rows(con, "SELECT user_id, email, city FROM raw_users ORDER BY 1") == [
-        ("u2", None, "Hangzhou"),
-        ("u3", None, None),
+    assert rows(con, "SELECT user_id, email, phone, city FROM raw_users ORDER BY 1") == [
+        ("u2", None, None, "Hangzhou"),
+        ("u3", None, None, None),
     ]
 
 
@@ -4178,6 +4207,32 @@ def test_a_process_starting_while_the_key_is_written_gets_the_same_key(tmp_path,
     ours = pii.load_pii_key(settings)
     assert theirs == [hashlib.sha256(ours).hexdigest()]
     assert (tmp_path / ".profiler" / "pii.key").read_bytes() == ours and len(ours) == 32
+
+
+def test_a_key_file_still_being_written_is_waited_for(tmp_path, monkeypatch):
+    """Where the key is created in place (no hard links), another process finds the file empty
+    until its writer has written it: it waits for the key rather than failing `the PII key file
+    ... is empty`. Here the writer finishes during the first wait."""
+    monkeypatch.delenv("PROFILER_PII_KEY", raising=False)
+    path = tmp_path / ".profiler" / "pii.key"
+    path.parent.mkdir()
+    path.write_bytes(b"")  # created, not yet written
+    theirs = os.urandom(32)
+    waits: list[float] = []
+
+    def their_writer_finishes(seconds: float) -> None:
+        waits.append(seconds)
+        path.write_bytes(theirs)
+
+    monkeypatch.setattr(pii.time, "sleep", their_writer_finishes)
+    settings = Settings(project_dir=tmp_path, warehouse=tmp_path / "wh.duckdb")
+    assert pii.load_pii_key(settings) == theirs and len(waits) == 1
+    # a key file that stays empty (its writer died) is named after the waits, with what to do
+    monkeypatch.setattr(pii.time, "sleep", waits.append)
+    path.write_bytes(b"")
+    with pytest.raises(ProfilerError, match="is empty; restore it or set PROFILER_PII_KEY"):
+        pii.load_pii_key(settings)
+    assert len(waits) > 1
 
 
 def test_a_filesystem_without_hard_links_gets_a_key(tmp_path, monkeypatch):
