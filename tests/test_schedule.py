@@ -74,6 +74,11 @@ def test_cursors_read_the_catalog_the_connection_uses(tmp_path) -> None:
     con.execute("USE other")
     read = lambda c, n: c.execute("SELECT x FROM t").fetchone()[0]  # noqa: E731
     assert dict(run_in_order(con, ["a"], lambda n: [], read)) == {"a": 42}
+    # and its search path: a table found in a schema after the one it uses
+    con.execute("CREATE TABLE memory.main.u AS SELECT 7 AS y")
+    con.execute("SET search_path = 'other.main,memory.main'")
+    read = lambda c, n: c.execute("SELECT x + y FROM t, u").fetchone()[0]  # noqa: E731
+    assert dict(run_in_order(con, ["a"], lambda n: [], read)) == {"a": 49}
 
 
 def test_an_unselected_ancestor_still_orders_the_nodes() -> None:
@@ -103,6 +108,7 @@ def test_two_nodes_failing_at_once_are_both_reported() -> None:
     with pytest.raises(NodeFailed) as stopped:
         list(run_in_order(duckdb.connect(), ["x", "y", "z"], lambda n: [], work))
     assert sorted(node for node, _ in stopped.value.failures) == ["x", "y"]  # z never started
+    assert (stopped.value.node, stopped.value.cause) == stopped.value.failures[0]  # the first
 
 
 def test_an_interrupt_stops_the_running_queries_and_propagates() -> None:
