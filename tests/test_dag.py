@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, env_for
+from conftest import REPO, env_for, sql_project
 
 from profiler.dag import build_dag
 from profiler.errors import ProfilerError
@@ -57,6 +58,22 @@ def test_header_is_read(tmp_path: Path) -> None:
     assert m.unique_key == ("user_id", "day") and m.lookback == 2 and m.tags == ("a", "b")
     assert m.columns == {"user_id": "the user", "n": "how many"}
     assert m.header_lines == 8 and m.sql == "SELECT 1 AS user_id"
+    # a model without a kind is a table (as `profiler ls` lists it)
+    assert parse_model(write(tmp_path, "sql/plain.sql", "SELECT 1 AS x\n")).kind is Kind.TABLE
+
+
+def test_header_keys_after_the_columns_are_keys_not_columns(tmp_path: Path) -> None:
+    """The `-- columns:` block ends at the next `-- key:` line (one space), whatever its place in
+    the header: a key after it is not read as a documented column, nor dropped."""
+    path = write(
+        tmp_path,
+        "sql/m.sql",
+        "-- kind: incremental_by_key\n-- columns:\n--   user_id: the user\n--   n: how many\n"
+        "-- unique_key: user_id\n-- tags: behaviour\nSELECT 1 AS user_id, 2 AS n\n",
+    )
+    m = parse_model(path)
+    assert m.columns == {"user_id": "the user", "n": "how many"}
+    assert m.unique_key == ("user_id",) and m.tags == ("behaviour",)
 
 
 def test_docs_do_not_change_the_data_fingerprint(tmp_path: Path) -> None:
@@ -76,6 +93,12 @@ def test_docs_do_not_change_the_data_fingerprint(tmp_path: Path) -> None:
         ("-- lookback: soon\n", "lookback must be a whole number"),
         ("-- colour: red\n", "unknown header key"),
         ("-- kind: python\n", "kind python is the model layer's"),
+        (
+            "-- kind: incremental_by_time\n-- time_column: ts\n-- lookback: -1\n",
+            "cannot be negative",
+        ),
+        ("-- kind: scd2\n-- track_columns: x\n", "kind scd2 needs a `-- unique_key:` header"),
+        ("-- kind: scd2\n-- unique_key: x\n", "kind scd2 needs a `-- track_columns:` header"),
     ],
 )
 def test_bad_headers_name_the_file(tmp_path: Path, header: str, message: str) -> None:
@@ -85,7 +108,9 @@ def test_bad_headers_name_the_file(tmp_path: Path, header: str, message: str) ->
     assert str(err.value).startswith(f"{path}:1:")
 
 
-@pytest.mark.parametrize("name", ["quarantine", "raw_events", "as_of_time"])
+@pytest.mark.parametrize(
+    "name", ["quarantine", "raw_events", "raw_users", "raw_items", "raw_feedback", "as_of_time"]
+)
 def test_a_model_may_not_take_the_name_of_the_warehouses_own_tables(
     tmp_path: Path, name: str
 ) -> None:
@@ -169,14 +194,43 @@ def test_cycle_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(ProfilerError, match=r"dependency cycle") as err:
         build_dag(load_project(tmp_path))
     message = str(err.value)
-    assert any(f"{n}.sql:" in message for n in "abc")
-    assert all(n in message for n in ("a", "b", "c"))
+    path, line, cycle = re.match(
+        r"(.+\.sql):(\d+): dependency cycle: (.+) \(each", message
+    ).groups()
+    cycle = cycle.split(" -> ")
+    assert sorted(set(cycle)) == ["a", "b", "c"]
+    # the file and line named are where the cycle's second model reads its first
+    assert Path(path).stem == cycle[1]
+    assert f"FROM {cycle[0]}" in Path(path).read_text().splitlines()[int(line) - 1]
 
 
 def test_self_reference_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, "sql/a.sql", "-- kind: table\nSELECT * FROM a\n")
     with pytest.raises(ProfilerError, match=r"a\.sql:2: a reads itself"):
         build_dag(load_project(tmp_path))
+
+
+def test_a_spec_reading_no_model_or_a_model_named_user_scores_is_refused(tmp_path: Path) -> None:
+    """The classifier specs name the feature tables user_scores reads; one that names no model
+    (a typo) is refused at load, as a SQL model's unknown table is, and a SQL model may not take
+    the model layer's table's name. The spec is the shipped one, its table misspelt."""
+    project = sql_project(tmp_path)
+    (project / "models").mkdir()
+    spec = (REPO / "models" / "purchase_propensity.toml").read_text()
+    assert spec.count('table = "rfm_features"') == 1
+    (project / "models" / "purchase_propensity.toml").write_text(
+        spec.replace('table = "rfm_features"', 'table = "rfm_feature"')
+    )
+    with pytest.raises(
+        ProfilerError, match="user_scores reads 'rfm_feature', which is not a model"
+    ):
+        build_dag(load_project(project))
+    (project / "models" / "purchase_propensity.toml").write_text(spec)
+    write(project, "features/user_scores.sql", "SELECT 1 AS user_id\n")
+    with pytest.raises(
+        ProfilerError, match=r"user_scores\.sql:1: user_scores is the model layer's"
+    ):
+        load_project(project)
 
 
 def test_duplicate_model_names(tmp_path: Path) -> None:
