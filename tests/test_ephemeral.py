@@ -123,6 +123,44 @@ def test_one_that_reads_only_models_is_inlined_too(
     )
 
 
+def test_one_that_reads_another_ephemeral_model_is_inlined_with_it(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """An ephemeral model over the ephemeral stg_events: its reader gets both inlined (the
+    inner one was left as a table name no relation answers to), and an edit of the inner one
+    rebuilds the reader."""
+    project, wh = _copy(built, tmp_path)
+    (project / "sql" / "stg_purchases.sql").write_text(
+        "-- kind: ephemeral\nSELECT user_id, ts FROM stg_events WHERE event_type = 'purchase'\n"
+    )
+    (project / "sql" / "user_purchases.sql").write_text(
+        "-- kind: table\nSELECT user_id, count(*) AS purchases FROM stg_purchases GROUP BY 1\n"
+    )
+    assert [e for e, _ in build_dag(load_project(project)).models["user_purchases"].inlined] == [
+        "stg_events",
+        "stg_purchases",
+    ]
+    run_cli("build", "--select", "user_purchases", warehouse=wh, project=project)
+    con = duckdb.connect(str(wh), read_only=True)
+    made = con.execute("SELECT count(*), sum(purchases) FROM user_purchases").fetchone()
+    assert (
+        made[0] > 0
+        and made
+        == con.execute(
+            "SELECT count(DISTINCT user_id), sum(purchases) FROM int_user_day WHERE purchases > 0"
+        ).fetchone()
+    )
+    con.close()
+    path = project / "sql" / "stg_events.sql"
+    path.write_text(
+        path.read_text().replace(
+            "WHERE b.user_id IS NULL", "WHERE b.user_id IS NULL AND o.event_type <> 'search'"
+        )
+    )
+    out = run_cli("build", "--select", "user_purchases", warehouse=wh, project=project)
+    assert "changed: ephemeral stg_events" in out, out
+
+
 def test_a_python_model_cannot_read_one(tmp_path: Path) -> None:
     project = sql_project(tmp_path / "project")
     (project / "models").mkdir()
