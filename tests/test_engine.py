@@ -1162,6 +1162,37 @@ def test_a_sources_suite_gates_the_batches_a_build_reads(
         assert con.execute(gated).fetchone()[0] == runs
 
 
+def test_a_look_at_the_past_records_no_source_batch_as_passed(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """A build `--as-of` before a new batch's last rows validates its rows up to the as-of only,
+    so it records nothing as passed (helper-81): the next build validates the whole batch and
+    refuses its bad row. Recording that pass (a mutant of source_gate) let the next build publish
+    a purchase at a price of 999999, exit 0. Data: the Taobao build and two purchases after it."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    (edited / "expectations").mkdir(exist_ok=True)
+    rule = {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "price", "max_value": 1e5},
+    }
+    (edited / "expectations" / "raw_events.json").write_text(
+        json.dumps({"name": "raw_events", "expectations": [rule]})
+    )
+    run_cli("build", warehouse=wh, project=edited)  # the suite is new: every batch passes it
+    batch = tmp_path / "batch.csv"
+    batch.write_text(
+        "user_id,event_type,ts,item_id,price\n"
+        "1,purchase,2017-12-03 20:00:00,7,99.5\n2,purchase,2017-12-03 22:00:00,7,999999\n"
+    )
+    run_cli("ingest", "events", str(batch), warehouse=wh, project=edited)
+    out = run_cli("build", "--as-of", "2017-12-03T21:00:00", warehouse=wh, project=edited)
+    assert "refused" not in out, out  # the row it reads passes
+    before = _profile_rows(wh)
+    out = " ".join(run_cli("build", warehouse=wh, project=edited, ok=False).split())
+    assert "1 unexpected" in out and "999999.0" in out and "refused by its suite" in out, out
+    assert _profile_rows(wh) == before
+
+
 def test_a_full_refresh_of_the_same_data_writes_the_same_values(tmp_path: Path) -> None:
     """helper-78: `--full-refresh` with nothing new changed int_user_lifetime.price_sum in the last
     digit for 129 of the example shop's 532 users (doubles summed in another order). Sums of
