@@ -1193,6 +1193,39 @@ def test_a_look_at_the_past_records_no_source_batch_as_passed(
     assert _profile_rows(wh) == before
 
 
+def test_a_mostly_refusal_sticks_to_its_batch_when_clean_batches_follow(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """helper-81: a `mostly` rule refusing a batch (1 bad price of 2) passed once a clean batch
+    joined it (1 of 22). The refused batch is judged alone until it is replaced; validating up to
+    the newest batch (a mutant of source_gate) published the bad purchase, exit 0."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    (edited / "expectations").mkdir(exist_ok=True)
+    rule = {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "price", "max_value": 1e5, "mostly": 0.9},
+    }
+    (edited / "expectations" / "raw_events.json").write_text(
+        json.dumps({"name": "raw_events", "expectations": [rule]})
+    )
+    run_cli("build", warehouse=wh, project=edited)  # the suite is new: every batch passes it
+    before = _profile_rows(wh)
+    head = "user_id,event_type,ts,item_id,price\n"
+    bad, clean = tmp_path / "bad.csv", tmp_path / "clean.csv"
+    bad.write_text(
+        f"{head}1,purchase,2017-12-03 20:00:00,7,99.5\n2,purchase,2017-12-03 20:00:00,7,999999\n"
+    )
+    clean.write_text(
+        head + "".join(f"{u},purchase,2017-12-03 21:00:00,7,9\n" for u in range(3, 23))
+    )
+    run_cli("ingest", "events", str(bad), warehouse=wh, project=edited)
+    assert "refused by its suite" in run_cli("build", warehouse=wh, project=edited, ok=False)
+    run_cli("ingest", "events", str(clean), warehouse=wh, project=edited)
+    out = " ".join(run_cli("build", warehouse=wh, project=edited, ok=False).split())
+    assert "1 unexpected of 2 rows" in out and "refused by its suite" in out, out
+    assert _profile_rows(wh) == before
+
+
 def test_a_full_refresh_of_the_same_data_writes_the_same_values(tmp_path: Path) -> None:
     """helper-78: `--full-refresh` with nothing new changed int_user_lifetime.price_sum in the last
     digit for 129 of the example shop's 532 users (doubles summed in another order). Sums of
