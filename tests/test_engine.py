@@ -1226,6 +1226,32 @@ def test_a_mostly_refusal_sticks_to_its_batch_when_clean_batches_follow(
     assert _profile_rows(wh) == before
 
 
+def test_an_edited_source_suite_validates_the_batches_it_passed_before(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """A source's suite edited: every batch is validated again, so the new rule sees the rows the
+    old suite passed. A mutant of source_gate keeping the old suite's pass let a rule refusing
+    Taobao's purchases pass the build, unvalidated, exit 0."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    (edited / "expectations").mkdir(exist_ok=True)
+    suite = edited / "expectations" / "raw_events.json"
+    not_null = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "user_id"}}
+    suite.write_text(json.dumps({"name": "raw_events", "expectations": [not_null]}))
+    run_cli("build", warehouse=wh, project=edited)
+    no_purchases = {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "event_type", "value_set": ["view", "cart", "fav"]},
+    }
+    suite.write_text(json.dumps({"name": "raw_events", "expectations": [not_null, no_purchases]}))
+    out = " ".join(run_cli("build", warehouse=wh, project=edited, ok=False).split())
+    assert "every batch (its suite is new or changed" in out and "refused by its suite" in out, out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        (purchases,) = con.execute(
+            "SELECT count(*) FROM raw_events WHERE event_type = 'purchase'"
+        ).fetchone()
+    assert purchases > 0 and f"{purchases} unexpected" in out.replace(",", ""), out
+
+
 def test_a_full_refresh_of_the_same_data_writes_the_same_values(tmp_path: Path) -> None:
     """helper-78: `--full-refresh` with nothing new changed int_user_lifetime.price_sum in the last
     digit for 129 of the example shop's 532 users (doubles summed in another order). Sums of
