@@ -903,6 +903,29 @@ def test_a_misspelt_time_column_fails_the_first_build_not_a_later_batch(
     assert table_diff(full_build, wh, "int_user_feedback_day") == 0
 
 
+@pytest.mark.parametrize(
+    ("header", "misspelt"),
+    [
+        ("-- unique_key: user_id\n", "-- unique_key: user_idd\n"),
+        ("-- track_columns: rfm_segment,", "-- track_columns: rfm_segmnt,"),
+    ],
+)
+def test_a_misspelt_history_key_or_tracked_column_is_refused_and_the_history_kept(
+    full_build: Path, project: Path, tmp_path: Path, header: str, misspelt: str
+) -> None:
+    """As a misspelt time_column (helper-60): an scd2 header naming no column of the output is
+    said and publishes nothing. Without the check (a mutant of model_checks) the example shop's
+    first build published user_profile_history keyed by a column it lacks, exit 0."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    model = edited / "features" / "user_profile_history.sql"
+    assert model.read_text().count(header) == 1
+    model.write_text(model.read_text().replace(header, misspelt))
+    out = " ".join(run_cli("build", warehouse=wh, project=edited, ok=False).split())
+    said = misspelt.split(",")[0].strip()
+    assert f"{said} is no column of the model's output" in out, out
+    assert table_diff(full_build, wh, "user_profile_history") == 0
+
+
 def test_a_header_that_documents_other_columns_than_the_model_makes_is_said(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:
