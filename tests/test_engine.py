@@ -1275,6 +1275,39 @@ def test_an_edited_source_suite_validates_the_batches_it_passed_before(
     assert purchases > 0 and f"{purchases} unexpected" in out.replace(",", ""), out
 
 
+def test_a_refused_feedback_batch_leaves_the_as_of_of_a_shop_without_events(
+    tmp_path: Path,
+) -> None:
+    """A shop that sends only feedback builds as of its newest feedback time; a feedback batch
+    its suite refuses is left out of that, as a refused events batch is (helper-81). Without
+    raw_feedback among the held batches (a mutant of source_gate) the build was stated as of the
+    refused complaint, four days after the feedback it published. Lines: the contract's feedback
+    columns, two reviews and a complaint."""
+    root, wh = sql_project(tmp_path / "p"), tmp_path / "wh.duckdb"
+    (root / "expectations").mkdir()
+    (root / "expectations" / "raw_feedback.json").write_text(
+        json.dumps({
+            "name": "raw_feedback",
+            "expectations": [{
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "kind", "value_set": ["rating", "review"]},
+            }],
+        })
+    )  # fmt: skip
+    head = "user_id,ts,kind,item_id,rating,text\n"
+    first, late = tmp_path / "first.csv", tmp_path / "late.csv"
+    first.write_text(
+        f"{head}1,2024-03-01 10:00:00,rating,7,4,\n2,2024-03-01 11:00:00,review,8,5,ok\n"
+    )
+    late.write_text(f"{head}3,2024-03-05 09:00:00,complaint,9,,late delivery\n")
+    run_cli("ingest", "feedback", str(first), "--time-zone", "UTC", warehouse=wh, project=root)
+    assert "as of 2024-03-01T11:00:00:" in run_cli("build", warehouse=wh, project=root)
+    run_cli("ingest", "feedback", str(late), warehouse=wh, project=root)
+    out = " ".join(run_cli("build", warehouse=wh, project=root, ok=False).split())
+    assert "raw_feedback refused by its suite" in out, out
+    assert "as of 2024-03-01T11:00:00:" in out, out
+
+
 def test_a_full_refresh_of_the_same_data_writes_the_same_values(tmp_path: Path) -> None:
     """helper-78: `--full-refresh` with nothing new changed int_user_lifetime.price_sum in the last
     digit for 129 of the example shop's 532 users (doubles summed in another order). Sums of
