@@ -941,6 +941,33 @@ def test_a_header_that_documents_other_columns_than_the_model_makes_is_said(
     assert "note: the header's columns do not document big_spender" in out
 
 
+def test_the_shipped_headers_document_the_columns_their_models_make(
+    full_build: Path, project: Path
+) -> None:
+    """What a build compares for its notes (model_checks.documented_otherwise): each shipped
+    model's staged columns, as published on the Taobao build, against its `-- columns:`. The
+    history's engine stamps (valid_from, valid_to, is_current) are no fault: counting them (a
+    mutant) gave every build of the history a note that its header documents them wrongly."""
+    from profiler.materialize.scd2 import STAMPS
+    from profiler.model_checks import documented_otherwise
+    from profiler.project import Kind, load_project
+
+    notes = {}
+    with duckdb.connect(str(full_build), read_only=True) as con:
+        for name, model in load_project(project).items():
+            have = [
+                c
+                for (c,) in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [name]
+                ).fetchall()
+                if not (model.kind is Kind.SCD2 and c in STAMPS)
+            ]
+            if have and model.columns:
+                notes[name] = documented_otherwise(model, have)
+    assert {"user_profile_history", "stg_users", "stg_items"} <= set(notes), sorted(notes)
+    assert {m: n for m, n in notes.items() if n} == {}
+
+
 def test_a_selected_model_whose_upstream_sql_changed_unbuilt_says_so(
     full_build: Path, project: Path, tmp_path: Path
 ) -> None:
