@@ -93,6 +93,28 @@ def test_a_macro_is_installed_and_its_edit_rebuilds_only_its_callers(tmp_path: P
     assert "broken.sql:1: macro g: Catalog Error" in out, out
 
 
+def test_a_macro_an_ephemeral_model_calls_rebuilds_its_readers_when_edited(
+    tmp_path: Path,
+) -> None:
+    """An ephemeral model's SQL runs inside its readers, so a macro it calls is part of what they
+    compute: editing the macro rebuilds them. Counting only the reader's own SQL (a mutant of
+    Model.macros_called) did not rebuild user_categories, which kept the old rule's values."""
+    root = project(tmp_path / "p", "CREATE MACRO shout(x) AS upper(x);\n")
+    (root / "sql" / "stg_categories.sql").write_text(
+        "-- kind: ephemeral\nSELECT user_id, shout(category_path) AS category FROM raw_events\n"
+    )
+    (root / "sql" / "user_categories.sql").write_text(
+        "-- kind: table\nSELECT DISTINCT user_id, category FROM stg_categories\n"
+    )
+    wh = _built(root, tmp_path, EVENTS)
+    (root / "macros" / "rules.sql").write_text("CREATE MACRO shout(x) AS upper(x) || '!';\n")
+    out = run_cli("build", warehouse=wh, project=root)
+    assert re.search(r"user_categories +table +full .*changed: macro shout\b", out), out
+    with duckdb.connect(str(wh), read_only=True) as con:
+        got = con.execute("SELECT DISTINCT category FROM user_categories ORDER BY 1").fetchall()
+    assert got == [("HOME >KITCHEN!",), ("WOMEN / DRESSES!",), ("WOMEN/DRESSES!",)]
+
+
 def test_a_macro_file_holds_scalar_macros_only(tmp_path: Path) -> None:
     """A table macro would hide the tables it reads from the lineage; a query or a TEMP macro
     (one connection's) is no project macro either. Refused at file:line, nothing built."""
