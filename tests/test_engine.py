@@ -1626,6 +1626,21 @@ def test_an_edited_setting_rebuilds_the_model_and_says_which(tmp_path: Path) -> 
     assert re.search(r"int_user_day +incremental_by_time +skip", out), out
 
 
+def test_an_edited_track_columns_merges_the_history_and_says_so(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """`track_columns` is a setting of what the history computes: a column no longer tracked is
+    merged in at the next build, named as the reason, with no new data (a mutant leaving it out
+    of the fingerprint said 'up to date' and kept tracking it)."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    model = edited / "features" / "user_profile_history.sql"
+    tracked = "-- track_columns: rfm_segment, lifecycle_stage, top_category, loyalty_band\n"
+    assert model.read_text().count(tracked) == 1
+    model.write_text(model.read_text().replace(tracked, tracked.replace(", loyalty_band", "")))
+    out = run_cli("build", warehouse=wh, project=edited)
+    assert re.search(r"user_profile_history +scd2 +\w+ .*changed: track_columns\b", out), out
+
+
 def test_an_items_file_after_the_events_reaches_the_interests(tmp_path: Path) -> None:
     """Taobao's events name categories by id only; a catalogue sent after them names each item's
     category path. int_user_interests (by user) reads it through stg_items: new items rows carry
