@@ -1335,6 +1335,37 @@ def test_a_refused_feedback_batch_leaves_the_as_of_of_a_shop_without_events(
     assert "as of 2024-03-01T11:00:00:" in out, out
 
 
+def test_a_source_read_only_inside_an_ephemeral_model_is_gated(
+    full_build: Path, project: Path, tmp_path: Path
+) -> None:
+    """int_user_day names no raw table: it reads raw_events inside the ephemeral stg_events.
+    Selected alone, at its parents' as-of, it still waits for the source's suite to pass the
+    batch it would read. Gating only the raw tables a model names (a mutant of source_gate) put
+    a late purchase at 999999 into int_user_day's slice, exit 0."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    (edited / "expectations").mkdir(exist_ok=True)
+    rule = {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "price", "max_value": 1e5},
+    }
+    (edited / "expectations" / "raw_events.json").write_text(
+        json.dumps({"name": "raw_events", "expectations": [rule]})
+    )
+    run_cli("build", warehouse=wh, project=edited)  # the suite is new: every batch passes it
+    late = tmp_path / "late.csv"
+    late.write_text(
+        "user_id,event_type,ts,item_id,price\n1,purchase,2017-12-02 10:00:00,7,999999\n"
+    )
+    run_cli("ingest", "events", str(late), warehouse=wh, project=edited)
+    out = run_cli(
+        "build", "--select", "int_user_day", "--as-of", "2017-12-03T15:59:28",
+        warehouse=wh, project=edited, ok=False,
+    )  # fmt: skip
+    out = " ".join(out.split())
+    assert "999999.0" in out and "upstream raw_events failed its suite" in out, out
+    assert table_diff(full_build, wh, "int_user_day") == 0
+
+
 def test_a_full_refresh_of_the_same_data_writes_the_same_values(tmp_path: Path) -> None:
     """helper-78: `--full-refresh` with nothing new changed int_user_lifetime.price_sum in the last
     digit for 129 of the example shop's 532 users (doubles summed in another order). Sums of
