@@ -13,9 +13,9 @@ from datetime import datetime
 import duckdb
 
 from profiler.dag import Dag
-from profiler.publish import Gate
+from profiler.publish import Gate, GateOutcome
 from profiler.runlog import ModelResult
-from profiler.sources import SOURCES
+from profiler.sources import SOURCES, Source
 from profiler.state import SCHEMA, get_setting, has_table, put_setting
 
 
@@ -48,58 +48,78 @@ def gate_sources(
             f"SELECT max(batch_id) FROM {SCHEMA}.batches WHERE source = ?", [source.name]
         ).fetchone()
         after, stuck = _gate_marks(con, table, fingerprint)
-        last = stuck or newest
-        if newest is None or newest <= after:
-            continue
-        # a look at the past reads its rows up to the as-of: those are checked, and nothing is
-        # recorded as passed (helper-81: batches it never reads refused it)
-        (latest,) = con.execute(
-            f"SELECT max(max_ts) FROM {SCHEMA}.batches WHERE source = ? AND batch_id > ? "
-            "AND batch_id <= ?",
-            [source.name, after, last],
-        ).fetchone()
-        before = as_of if source.time_column and latest is not None and latest > as_of else None
-        t0 = time.perf_counter()
-        out = gate.check_source(con, table, after, last, before)
-        if out.passed and before is None:
-            put_setting(con, f"gated:{table}", f"{last} {fingerprint}")
-        elif not out.passed:
-            put_setting(con, f"refused:{table}", f"{last} {fingerprint}")
-        batches = (
-            "every batch (its suite is new or changed, or a batch was replaced)"
-            if after == 0
-            else f"batch(es) {after + 1}..{last}, loaded since its suite last passed"
-        )
-        fix = (
-            f"correct the batch (`profiler ingest {source.name} FILE --replace-batch N`, N the "
-            f"_batch_id of the rows above) or "
-            if out.errors
-            else ""
-        )
-        result = ModelResult(
-            table,
-            "source",
-            "success" if out.passed else "error",
-            "skip" if out.passed else "gate",
-            batches,
-            message="\n".join(
-                [*out.warnings, *out.errors, *out.raised]
-                + (
-                    []
-                    if out.passed
-                    else [
-                        f"the rows stay as loaded, and every model reading {table} keeps its last "
-                        f"table: {fix}fix expectations/{table}.json, then build"
-                    ]
-                )
-            ),
-            execution_time=round(time.perf_counter() - t0, 3),
-            validations=out.results,
-            gate_time=round(out.seconds, 3),
-        )
-        if not out.passed or out.warnings:  # a pass says nothing unless it warns
-            said.append((result, None if out.passed else (after + 1, last)))
+        # a standing refusal's batches are judged alone; once they pass, the batches loaded after
+        # them are judged in the same build, which reads them (helper-119: a refusal by a
+        # table-level rule that passed published the later batches unvalidated, exit 0)
+        while newest is not None and newest > after:
+            last = stuck or newest
+            result, out = _gate_batches(con, gate, source, fingerprint, (after, last), as_of)
+            if not out.passed or out.warnings:  # a pass says nothing unless it warns
+                said.append((result, None if out.passed else (after + 1, last)))
+            if not out.passed or last == newest:
+                break
+            after, stuck = last, 0
     return said
+
+
+def _gate_batches(
+    con: duckdb.DuckDBPyConnection,
+    gate: Gate,
+    source: Source,
+    fingerprint: str,
+    span: tuple[int, int],
+    as_of: datetime,
+) -> tuple[ModelResult, GateOutcome]:
+    """Validate a source's batches after `span[0]` up to `span[1]` and record a pass or a
+    refusal; returns what the build says and the gate's outcome."""
+    table, (after, last) = source.table, span
+    # a look at the past reads its rows up to the as-of: those are checked, and nothing is
+    # recorded as passed (helper-81: batches it never reads refused it)
+    (latest,) = con.execute(
+        f"SELECT max(max_ts) FROM {SCHEMA}.batches WHERE source = ? AND batch_id > ? "
+        "AND batch_id <= ?",
+        [source.name, after, last],
+    ).fetchone()
+    before = as_of if source.time_column and latest is not None and latest > as_of else None
+    t0 = time.perf_counter()
+    out = gate.check_source(con, table, after, last, before)
+    if out.passed and before is None:
+        put_setting(con, f"gated:{table}", f"{last} {fingerprint}")
+    elif not out.passed:
+        put_setting(con, f"refused:{table}", f"{last} {fingerprint}")
+    batches = (
+        "every batch (its suite is new or changed, or a batch was replaced)"
+        if after == 0
+        else f"batch(es) {after + 1}..{last}, loaded since its suite last passed"
+    )
+    fix = (
+        f"correct the batch (`profiler ingest {source.name} FILE --replace-batch N`, N the "
+        f"_batch_id of the rows above) or "
+        if out.errors
+        else ""
+    )
+    result = ModelResult(
+        table,
+        "source",
+        "success" if out.passed else "error",
+        "skip" if out.passed else "gate",
+        batches,
+        message="\n".join(
+            [*out.warnings, *out.errors, *out.raised]
+            + (
+                []
+                if out.passed
+                else [
+                    f"the rows stay as loaded, and every model reading {table} keeps its last "
+                    f"table: {fix}fix expectations/{table}.json, then build"
+                ]
+            )
+        ),
+        execution_time=round(time.perf_counter() - t0, 3),
+        validations=out.results,
+        gate_time=round(out.seconds, 3),
+    )
+    return result, out
 
 
 def _gate_marks(con: duckdb.DuckDBPyConnection, table: str, fingerprint: str) -> tuple[int, int]:

@@ -1366,6 +1366,41 @@ def test_a_source_read_only_inside_an_ephemeral_model_is_gated(
     assert table_diff(full_build, wh, "int_user_day") == 0
 
 
+def test_a_refusal_that_passes_later_gates_the_batches_loaded_after_it_in_that_build(
+    tmp_path: Path,
+) -> None:
+    """A table-level rule (more rows than Taobao's first time batch holds) refuses that batch
+    alone; the rest of Taobao and a purchase at 999999 arrive, and the next build passes the
+    refused batch, the table having its rows now. The batches after it were then read
+    unvalidated: int_user_day took the 999999 purchase and the as-of moved to it, exit 0. They
+    are judged in that build now, and refused."""
+    root, wh = sql_project(tmp_path / "p"), tmp_path / "wh.duckdb"
+    first, rest = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS[-1:])
+    with duckdb.connect() as con:
+        (rows,) = con.execute(f"SELECT count(*) FROM read_csv('{first}')").fetchone()
+    (root / "expectations").mkdir()
+    (root / "expectations" / "raw_events.json").write_text(
+        json.dumps({
+            "name": "raw_events",
+            "expectations": [
+                {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": rows + 1}},
+                {"type": "expect_column_values_to_be_between", "kwargs": {"column": "price", "max_value": 1e5}},
+            ],
+        })
+    )  # fmt: skip
+    run_cli("ingest", "events", str(first), warehouse=wh, project=root)
+    assert "refused by its suite" in run_cli("build", warehouse=wh, project=root, ok=False)
+    run_cli("ingest", "events", str(rest), warehouse=wh, project=root)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,event_type,ts,item_id,price\n1,purchase,2017-12-03 20:00:00,7,999999\n")
+    out = run_cli("ingest", "events", str(bad), warehouse=wh, project=root)
+    batch = re.search(r"batch (\d+)", out).group(1)
+    out = " ".join(run_cli("build", warehouse=wh, project=root, ok=False).split())
+    assert f"999999.0; keys user_id='1' ts='2017-12-03 20:00:00' _batch_id={batch}" in out, out
+    assert "refused by its suite" in out and "as of 2017-12-03T20:00:00" not in out, out
+    assert "int_user_day" not in model_tables(wh)  # blocked twice: it keeps no table
+
+
 def test_a_full_refresh_of_the_same_data_writes_the_same_values(tmp_path: Path) -> None:
     """helper-78: `--full-refresh` with nothing new changed int_user_lifetime.price_sum in the last
     digit for 129 of the example shop's 532 users (doubles summed in another order). Sums of
