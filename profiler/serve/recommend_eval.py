@@ -95,7 +95,10 @@ def _metrics(con: duckdb.DuckDBPyConnection, recs: str, k: int) -> dict[str, flo
             LEFT JOIN ({recs}) AS r ON r.user_id = l.user_id AND r.item_id = l.item_id
             GROUP BY l.user_id
         )
-        SELECT avg(CASE WHEN hits > 0 THEN 1.0 ELSE 0.0 END), avg(hits / wanted), avg(hits / {k})
+        -- to 12 decimals: DuckDB's threads sum the users' shares in any order, so their last
+        -- bits differed between two runs of one evaluation (helper-120)
+        SELECT round(avg(CASE WHEN hits > 0 THEN 1.0 ELSE 0.0 END), 12),
+            round(avg(hits / wanted), 12), round(avg(hits / {k}), 12)
         FROM hits
         """
     ).fetchone()
