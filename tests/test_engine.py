@@ -2002,8 +2002,9 @@ def test_a_slice_its_table_cannot_take_fails_the_model_and_leaves_nothing_staged
     tmp_path: Path,
 ) -> None:
     """A column of a published incremental table renamed by hand: the next slice cannot be
-    inserted, so the model fails in one line, its table stays as it was, and its staged slice is
-    dropped with the failure (the warehouse shows no staging table); `--full-refresh` repairs it.
+    inserted, so the model fails in one line that says so, its table stays as it was, and its
+    staged slice is dropped with the failure (the warehouse shows no staging table);
+    `--full-refresh` repairs it (the line said DuckDB's Binder Error alone).
     Taobao in two time batches."""
     root = tmp_path / "p"
     (root / "sql").mkdir(parents=True)
@@ -2021,6 +2022,10 @@ def test_a_slice_its_table_cannot_take_fails_the_model_and_leaves_nothing_staged
     run_cli("ingest", "events", str(second), warehouse=wh, project=root)
     out = run_cli("build", warehouse=wh, project=root, ok=False)
     assert re.search(r"error +user_day_events .*\n.*does not have a column .*events", out), out
+    assert (
+        "the published user_day_events no longer takes the rows its SQL makes (changed by "
+        "hand?); `profiler build --full-refresh --select user_day_events` rebuilds it" in out
+    ), out
     with duckdb.connect(str(wh), read_only=True) as con:
         assert sorted(con.execute("FROM user_day_events").fetchall()) == before
         staged = con.execute(

@@ -29,8 +29,17 @@ def _stage_slice(
     rows = con.execute(f"SELECT count(*) FROM {staging}").fetchone()[0]
 
     def apply(c: duckdb.DuckDBPyConnection) -> None:
-        c.execute(f"DELETE FROM {quote(model.name)} WHERE {predicate}")
-        c.execute(f"INSERT INTO {quote(model.name)} BY NAME SELECT * FROM {staging}")
+        try:
+            c.execute(f"DELETE FROM {quote(model.name)} WHERE {predicate}")
+            c.execute(f"INSERT INTO {quote(model.name)} BY NAME SELECT * FROM {staging}")
+        except (duckdb.BinderException, duckdb.ConversionException) as err:
+            # the SQL is the one the table was built by (an edit rebuilds it whole), so the
+            # table is what changed: a column renamed, dropped or retyped by hand (helper-118)
+            raise type(err)(
+                f"{str(err).splitlines()[0]}: the published {model.name} no longer takes the "
+                "rows its SQL makes (changed by hand?); `profiler build --full-refresh --select "
+                f"{model.name}` rebuilds it"
+            ) from None  # still a DuckDB error: this model fails, the build goes on
 
     return Staged(
         model,
