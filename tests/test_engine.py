@@ -808,6 +808,20 @@ def test_first_build_starts_from_the_example_only_when_it_can_run(tmp_path: Path
     assert own.returncode == 0, own.stdout + own.stderr
 
 
+PRICE_RULE = {  # a source suite's rule: no price above 100,000
+    "type": "expect_column_values_to_be_between",
+    "kwargs": {"column": "price", "max_value": 1e5},
+}
+
+
+def _raw_events_suite(project: Path, *rules: dict) -> None:
+    """expectations/raw_events.json of these rules, in the project folder."""
+    (project / "expectations").mkdir(exist_ok=True)
+    (project / "expectations" / "raw_events.json").write_text(
+        json.dumps({"name": "raw_events", "expectations": list(rules)})
+    )
+
+
 def edited_copy(project: Path, full_build: Path, tmp_path: Path) -> tuple[Path, Path]:
     """A copy of the project to edit, and of its built warehouse to build it on."""
     edited, wh = tmp_path / "project", tmp_path / "wh.duckdb"
@@ -1157,15 +1171,8 @@ def test_a_sources_suite_gates_the_batches_a_build_reads(
     before any model reads them: a failure blocks the source's readers (their tables stay), names
     the batch, and a corrected batch builds. Batches that passed are not validated again."""
     edited, wh = edited_copy(project, full_build, tmp_path)
-    (edited / "expectations").mkdir(exist_ok=True)
-    rule = {
-        "type": "expect_column_values_to_be_between",
-        "kwargs": {"column": "price", "max_value": 1e5},
-    }
-    warn = {**rule, "kwargs": {"column": "price", "max_value": 50}, "meta": {"severity": "warn"}}
-    (edited / "expectations" / "raw_events.json").write_text(
-        json.dumps({"name": "raw_events", "expectations": [rule, warn]})
-    )
+    warn = {**PRICE_RULE, "kwargs": {"column": "price", "max_value": 50}}
+    _raw_events_suite(edited, PRICE_RULE, {**warn, "meta": {"severity": "warn"}})
     bad, good = tmp_path / "bad.csv", tmp_path / "good.csv"
     bad.write_text("user_id,event_type,ts,item_id,price\n1,purchase,2017-12-03 20:00:00,7,999999\n")
     good.write_text("user_id,event_type,ts,item_id,price\n1,purchase,2017-12-03 20:00:00,7,99.5\n")
@@ -1220,14 +1227,7 @@ def test_a_look_at_the_past_records_no_source_batch_as_passed(
     refuses its bad row. Recording that pass (a mutant of source_gate) let the next build publish
     a purchase at a price of 999999, exit 0. Data: the Taobao build and two purchases after it."""
     edited, wh = edited_copy(project, full_build, tmp_path)
-    (edited / "expectations").mkdir(exist_ok=True)
-    rule = {
-        "type": "expect_column_values_to_be_between",
-        "kwargs": {"column": "price", "max_value": 1e5},
-    }
-    (edited / "expectations" / "raw_events.json").write_text(
-        json.dumps({"name": "raw_events", "expectations": [rule]})
-    )
+    _raw_events_suite(edited, PRICE_RULE)
     run_cli("build", warehouse=wh, project=edited)  # the suite is new: every batch passes it
     batch = tmp_path / "batch.csv"
     batch.write_text(
@@ -1250,14 +1250,7 @@ def test_a_mostly_refusal_sticks_to_its_batch_when_clean_batches_follow(
     joined it (1 of 22). The refused batch is judged alone until it is replaced; validating up to
     the newest batch (a mutant of source_gate) published the bad purchase, exit 0."""
     edited, wh = edited_copy(project, full_build, tmp_path)
-    (edited / "expectations").mkdir(exist_ok=True)
-    rule = {
-        "type": "expect_column_values_to_be_between",
-        "kwargs": {"column": "price", "max_value": 1e5, "mostly": 0.9},
-    }
-    (edited / "expectations" / "raw_events.json").write_text(
-        json.dumps({"name": "raw_events", "expectations": [rule]})
-    )
+    _raw_events_suite(edited, {**PRICE_RULE, "kwargs": {**PRICE_RULE["kwargs"], "mostly": 0.9}})
     run_cli("build", warehouse=wh, project=edited)  # the suite is new: every batch passes it
     before = _profile_rows(wh)
     head = "user_id,event_type,ts,item_id,price\n"
@@ -1343,14 +1336,7 @@ def test_a_source_read_only_inside_an_ephemeral_model_is_gated(
     batch it would read. Gating only the raw tables a model names (a mutant of source_gate) put
     a late purchase at 999999 into int_user_day's slice, exit 0."""
     edited, wh = edited_copy(project, full_build, tmp_path)
-    (edited / "expectations").mkdir(exist_ok=True)
-    rule = {
-        "type": "expect_column_values_to_be_between",
-        "kwargs": {"column": "price", "max_value": 1e5},
-    }
-    (edited / "expectations" / "raw_events.json").write_text(
-        json.dumps({"name": "raw_events", "expectations": [rule]})
-    )
+    _raw_events_suite(edited, PRICE_RULE)
     run_cli("build", warehouse=wh, project=edited)  # the suite is new: every batch passes it
     late = tmp_path / "late.csv"
     late.write_text(
@@ -1378,16 +1364,8 @@ def test_a_refusal_that_passes_later_gates_the_batches_loaded_after_it_in_that_b
     first, rest = split_csv_by_time(TAOBAO, tmp_path / "batches", CUTS[-1:])
     with duckdb.connect() as con:
         (rows,) = con.execute(f"SELECT count(*) FROM read_csv('{first}')").fetchone()
-    (root / "expectations").mkdir()
-    (root / "expectations" / "raw_events.json").write_text(
-        json.dumps({
-            "name": "raw_events",
-            "expectations": [
-                {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": rows + 1}},
-                {"type": "expect_column_values_to_be_between", "kwargs": {"column": "price", "max_value": 1e5}},
-            ],
-        })
-    )  # fmt: skip
+    more = {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": rows + 1}}
+    _raw_events_suite(root, more, PRICE_RULE)
     run_cli("ingest", "events", str(first), warehouse=wh, project=root)
     assert "refused by its suite" in run_cli("build", warehouse=wh, project=root, ok=False)
     run_cli("ingest", "events", str(rest), warehouse=wh, project=root)
