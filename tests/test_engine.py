@@ -1954,12 +1954,7 @@ def test_a_catalogue_after_the_events_reaches_the_day_rollup(tmp_path: Path) -> 
 def test_a_full_refresh_rebuilds_a_table_changed_outside_profiler(tmp_path: Path) -> None:
     """`--full-refresh` rebuilds every incremental model from the raw rows, whatever its table
     holds now (rows deleted by hand here: without new data a build leaves them as they are)."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "user_day_events.sql").write_text(
-        "-- kind: incremental_by_time\n-- time_column: day\n"
-        "SELECT user_id, CAST(ts AS DATE) AS day, count(*) AS events FROM raw_events GROUP BY ALL\n"
-    )
+    root = _models_project(tmp_path, user_day_events=USER_DAY_EVENTS)
     wh = tmp_path / "wh.duckdb"
     run_cli("ingest", "events", str(TAOBAO), warehouse=wh, project=root)
     run_cli("build", warehouse=wh, project=root)
@@ -1984,12 +1979,7 @@ def test_a_slice_its_table_cannot_take_fails_the_model_and_leaves_nothing_staged
     staged slice is dropped with the failure (the warehouse shows no staging table);
     `--full-refresh` repairs it (the line said DuckDB's Binder Error alone).
     Taobao in two time batches."""
-    root = tmp_path / "p"
-    (root / "sql").mkdir(parents=True)
-    (root / "sql" / "user_day_events.sql").write_text(
-        "-- kind: incremental_by_time\n-- time_column: day\n"
-        "SELECT user_id, CAST(ts AS DATE) AS day, count(*) AS events FROM raw_events GROUP BY ALL\n"
-    )
+    root = _models_project(tmp_path, user_day_events=USER_DAY_EVENTS)
     wh = tmp_path / "wh.duckdb"
     first, second = split_csv_by_time(TAOBAO, tmp_path / "batches", [1512100000])
     run_cli("ingest", "events", str(first), warehouse=wh, project=root)
