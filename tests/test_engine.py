@@ -822,6 +822,20 @@ def _raw_events_suite(project: Path, *rules: dict) -> None:
     )
 
 
+def _price_gated_copy(
+    project: Path, full_build: Path, tmp_path: Path, purchases: str
+) -> tuple[Path, Path]:
+    """An edited copy whose raw_events suite is PRICE_RULE, built (the suite is new: every batch
+    passes it), then these lines (user_id,event_type,ts,item_id,price) ingested."""
+    edited, wh = edited_copy(project, full_build, tmp_path)
+    _raw_events_suite(edited, PRICE_RULE)
+    run_cli("build", warehouse=wh, project=edited)
+    batch = tmp_path / "batch.csv"
+    batch.write_text("user_id,event_type,ts,item_id,price\n" + purchases)
+    run_cli("ingest", "events", str(batch), warehouse=wh, project=edited)
+    return edited, wh
+
+
 def edited_copy(project: Path, full_build: Path, tmp_path: Path) -> tuple[Path, Path]:
     """A copy of the project to edit, and of its built warehouse to build it on."""
     edited, wh = tmp_path / "project", tmp_path / "wh.duckdb"
@@ -1226,15 +1240,10 @@ def test_a_look_at_the_past_records_no_source_batch_as_passed(
     so it records nothing as passed (helper-81): the next build validates the whole batch and
     refuses its bad row. Recording that pass (a mutant of source_gate) let the next build publish
     a purchase at a price of 999999, exit 0. Data: the Taobao build and two purchases after it."""
-    edited, wh = edited_copy(project, full_build, tmp_path)
-    _raw_events_suite(edited, PRICE_RULE)
-    run_cli("build", warehouse=wh, project=edited)  # the suite is new: every batch passes it
-    batch = tmp_path / "batch.csv"
-    batch.write_text(
-        "user_id,event_type,ts,item_id,price\n"
-        "1,purchase,2017-12-03 20:00:00,7,99.5\n2,purchase,2017-12-03 22:00:00,7,999999\n"
-    )
-    run_cli("ingest", "events", str(batch), warehouse=wh, project=edited)
+    edited, wh = _price_gated_copy(
+        project, full_build, tmp_path,
+        "1,purchase,2017-12-03 20:00:00,7,99.5\n2,purchase,2017-12-03 22:00:00,7,999999\n",
+    )  # fmt: skip
     out = run_cli("build", "--as-of", "2017-12-03T21:00:00", warehouse=wh, project=edited)
     assert "refused" not in out, out  # the row it reads passes
     before = _profile_rows(wh)
@@ -1335,14 +1344,9 @@ def test_a_source_read_only_inside_an_ephemeral_model_is_gated(
     Selected alone, at its parents' as-of, it still waits for the source's suite to pass the
     batch it would read. Gating only the raw tables a model names (a mutant of source_gate) put
     a late purchase at 999999 into int_user_day's slice, exit 0."""
-    edited, wh = edited_copy(project, full_build, tmp_path)
-    _raw_events_suite(edited, PRICE_RULE)
-    run_cli("build", warehouse=wh, project=edited)  # the suite is new: every batch passes it
-    late = tmp_path / "late.csv"
-    late.write_text(
-        "user_id,event_type,ts,item_id,price\n1,purchase,2017-12-02 10:00:00,7,999999\n"
+    edited, wh = _price_gated_copy(
+        project, full_build, tmp_path, "1,purchase,2017-12-02 10:00:00,7,999999\n"
     )
-    run_cli("ingest", "events", str(late), warehouse=wh, project=edited)
     out = run_cli(
         "build", "--select", "int_user_day", "--as-of", "2017-12-03T15:59:28",
         warehouse=wh, project=edited, ok=False,
