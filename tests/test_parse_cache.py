@@ -69,6 +69,20 @@ def test_unreadable_or_foreign_cache_is_ignored(tmp_path: Path) -> None:
     assert loaded  # a cache from another sqlglot version is not trusted
 
 
+@pytest.mark.parametrize("content", ["[]", "null", '"partial_parse"'])
+def test_a_cache_holding_json_that_is_no_object_is_ignored(tmp_path: Path, content: str) -> None:
+    """Valid JSON of another shape (a file truncated or overwritten by another tool) is no
+    cache either: `profiler ls` parses again and writes the cache whole, rather than dying with
+    AttributeError: 'list' object has no attribute 'get'."""
+    project = sql_project(tmp_path / "project")
+    cache = project / "target" / "partial_parse.json"
+    cache.parent.mkdir(parents=True)
+    cache.write_text(content)
+    loaded, line = _ls(project, tmp_path)
+    assert loaded and "stg_users" in line
+    assert json.loads(cache.read_text())["entries"]
+
+
 def test_a_cache_written_by_other_lineage_or_macro_code_is_not_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -88,3 +102,25 @@ def test_a_cache_written_by_other_lineage_or_macro_code_is_not_read(
             f.write("\n# another rule\n")
         salts.add(parse_cache._salt())
     assert len(salts) == 1 + len(parse_cache.CODE) and "macros.py" in parse_cache.CODE
+
+
+def test_a_cache_written_under_another_sqlglot_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lineage, normalised SQL and rewrites are sqlglot's answers: after an upgrade of sqlglot,
+    a cache the older one wrote is parsed again (nothing but the salt tells them apart)."""
+    from profiler import parse_cache
+
+    cache = tmp_path / "partial_parse.json"
+    cache.write_text(json.dumps({"salt": parse_cache._salt(), "entries": {"k": "old answer"}}))
+    parse_cache.use(cache)
+    assert parse_cache.get("k") == "old answer"  # the same sqlglot reads it
+
+    real = parse_cache.version
+    monkeypatch.setattr(
+        parse_cache, "version", lambda name: "0.0.1" if name == "sqlglot" else real(name)
+    )
+    parse_cache.use(tmp_path / "elsewhere.json")
+    parse_cache.use(cache)  # read again, by a profiler on another sqlglot
+    assert parse_cache.get("k") is None
+    parse_cache.use(tmp_path / "elsewhere.json")  # leave no cache behind for other tests
