@@ -124,3 +124,25 @@ def test_a_cache_written_under_another_sqlglot_is_not_read(
     parse_cache.use(cache)  # read again, by a profiler on another sqlglot
     assert parse_cache.get("k") is None
     parse_cache.use(tmp_path / "elsewhere.json")  # leave no cache behind for other tests
+
+
+def test_each_project_keeps_its_own_cache_in_one_process(tmp_path: Path) -> None:
+    """A process that loads one project, then another (a notebook, a test run), writes the
+    second project's parses to its own `target/`, not to the first's."""
+    from profiler import parse_cache
+    from profiler.dag import build_dag
+    from profiler.project import load_project
+
+    first, second = sql_project(tmp_path / "first"), sql_project(tmp_path / "second")
+    (second / "sql" / "int_users.sql").write_text(
+        (second / "sql" / "int_users.sql").read_text() + "\n-- the second shop's copy\n"
+    )
+    build_dag(load_project(first))
+    parse_cache.save()
+    build_dag(load_project(second))
+    parse_cache.save()
+    caches = [
+        json.loads((p / "target" / "partial_parse.json").read_text()) for p in (first, second)
+    ]
+    assert set(caches[1]["entries"]) - set(caches[0]["entries"])  # the edited model's, in its own
+    parse_cache.use(tmp_path / "elsewhere.json")  # leave no cache behind for other tests
