@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
+import duckdb
+import pytest
+from conftest import run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
-from profiler.state import days_to_intervals, merge_intervals
+from profiler.state import days_to_intervals, ensure_schema, merge_intervals
 
 DAY0 = date(2017, 11, 25)  # Taobao's first day
 spans = st.tuples(st.integers(0, 60), st.integers(1, 15)).map(
@@ -36,3 +40,19 @@ def test_days_become_ranges_of_neighbours() -> None:
         (DAY0 + timedelta(days=1), DAY0 + timedelta(days=4)),
         (DAY0 + timedelta(days=5), DAY0 + timedelta(days=6)),
     ]
+
+
+@pytest.mark.parametrize("written", ["2.0", "v2"])
+def test_a_state_version_that_is_no_number_is_refused_in_one_line(
+    tmp_path: Path, written: str
+) -> None:
+    """A newer profiler may write its state version in another form ("2.0"): this one refuses
+    the warehouse in one line, as for "2", rather than dying on int("2.0") with a ValueError."""
+    wh = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        ensure_schema(con)
+        con.execute(
+            "UPDATE _profiler.settings SET value = ? WHERE name = 'state_version'", [written]
+        )
+    out = run_cli("check", warehouse=wh, ok=False)
+    assert f"written by a newer profiler (engine state version {written};" in out
