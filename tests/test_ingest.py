@@ -4099,6 +4099,34 @@ def test_a_replace_of_content_loaded_twice_by_an_older_version_supersedes_both(c
     assert ingest(con, "events", part, pii_key=KEY).duplicate_of == first.batch_id
 
 
+def test_a_superseded_load_of_a_wrong_reading_does_not_move_the_datas_newest_time(con, tmp_path):
+    """The as-of a history was built from (`newest_data` through its batch) reads the batches'
+    time ranges: a load the replace superseded (the same content loaded twice by an older
+    version, read day-first) must not lend its wrong times to them. REES46's purchases as a
+    date-only orders feed: day-first, 1/12/2019 read as 1 December, a month after every real one."""
+    from profiler.state import max_batch, newest_data
+
+    buys = rees46_purchases()[:20]
+    path = write(tmp_path / "orders.csv", "customer_id,order_date,item_id,amount\n"
+                 + "".join(f"{u},1/{n % 12 + 1}/2019,{i},{p}\n" for n, (u, _, i, p) in enumerate(buys)))  # fmt: skip
+    zipped = write(tmp_path / "orders.csv.gz", gzip.compress(path.read_bytes()))
+    wrong = Reading(event_type="purchase", ts_format="%d/%m/%Y")
+    ingest(con, "events", zipped, pii_key=KEY, reading=wrong)
+    con.execute(  # as an older version fingerprinted it: the gzip file's bytes
+        "UPDATE _profiler.batches SET content_sha256 = ?",
+        [hashlib.sha256(zipped.read_bytes()).hexdigest()],
+    )
+    assert ingest(con, "events", path, pii_key=KEY, reading=wrong).loaded == 20
+    right = Reading(event_type="purchase", ts_format="%m/%d/%Y")
+    fixed = ingest(con, "events", zipped, pii_key=KEY, reading=right, replace=True)
+    assert len(fixed.replaced) == 2
+    assert rows(con, "SELECT count(*) FROM _profiler.batches WHERE superseded_by IS NOT NULL") == [
+        (1,)
+    ]
+    assert newest_data(con) == datetime(2019, 1, 12)  # the raw rows: the right reading
+    assert newest_data(con, through_batch=max_batch(con)) == newest_data(con)
+
+
 def test_a_replace_that_moves_equal_lines_between_dates_is_no_same_reading(con, tmp_path):
     """helper-109: a date-only orders feed read day-first where it was month-first. A customer
     who bought the same item on 2 January and twice on 1 February reads, the wrong way, as once
