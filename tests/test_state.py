@@ -56,3 +56,20 @@ def test_a_state_version_that_is_no_number_is_refused_in_one_line(
         )
     out = run_cli("check", warehouse=wh, ok=False)
     assert f"written by a newer profiler (engine state version {written};" in out
+
+
+def test_a_point_in_time_copy_of_an_older_warehouse_leaves_its_state_views_alone(
+    tmp_path: Path,
+) -> None:
+    """`ensure_schema` in a point-in-time catalog, whose `_profiler.batches` is a view of the
+    warehouse's, adds state columns to tables only: a warehouse whose batches predate
+    `file_columns` is read through the view as it is, not refused with "Cannot ALTER a view"."""
+    from profiler.ml.pit import point_in_time
+
+    wh = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        ensure_schema(con)
+        con.execute("ALTER TABLE _profiler.batches DROP COLUMN file_columns")
+        with point_in_time(con, Path(__file__).parents[1]) as pit:
+            got = pit.con.execute("SELECT count(*) FROM _profiler.batches").fetchone()
+        assert got == (0,)
