@@ -11,7 +11,14 @@ from conftest import run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
-from profiler.state import days_to_intervals, ensure_schema, merge_intervals
+from profiler.state import (
+    ModelState,
+    days_to_intervals,
+    ensure_schema,
+    merge_intervals,
+    read_states,
+    write_state,
+)
 
 DAY0 = date(2017, 11, 25)  # Taobao's first day
 spans = st.tuples(st.integers(0, 60), st.integers(1, 15)).map(
@@ -73,3 +80,22 @@ def test_a_point_in_time_copy_of_an_older_warehouse_leaves_its_state_views_alone
         with point_in_time(con, Path(__file__).parents[1]) as pit:
             got = pit.con.execute("SELECT count(*) FROM _profiler.batches").fetchone()
         assert got == (0,)
+
+
+def test_the_states_of_a_warehouse_from_before_fingerprint_parts_read_without_them(
+    tmp_path: Path,
+) -> None:
+    """`profiler check` and `export` read the model states (`plan.edited_since_built`) without
+    upgrading the warehouse: one whose `_profiler.models` predates `fingerprint_parts` reads with
+    none, not a KeyError."""
+    from profiler.plan import edited_since_built
+
+    wh = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        ensure_schema(con)
+        state = ModelState("stg_users", "view", "data", "meta", 1, 3, None, {}, 928, {"sql": "x"})
+        write_state(con, state)
+        con.execute("ALTER TABLE _profiler.models DROP COLUMN fingerprint_parts")
+        (got,) = read_states(con).values()
+        assert (got.name, got.rows, got.fingerprint_parts) == ("stg_users", 928, {})
+        assert "stg_users" in edited_since_built(con, Path(__file__).parents[1])
