@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_cli
+from conftest import TAOBAO, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
 from profiler.state import (
     ModelState,
+    data_arrived_between,
+    data_lineage,
     days_to_intervals,
     ensure_schema,
     merge_intervals,
+    newest_data,
     read_states,
     write_state,
 )
@@ -99,3 +102,39 @@ def test_the_states_of_a_warehouse_from_before_fingerprint_parts_read_without_th
         (got,) = read_states(con).values()
         assert (got.name, got.rows, got.fingerprint_parts) == ("stg_users", 928, {})
         assert "stg_users" in edited_since_built(con, Path(__file__).parents[1])
+
+
+def test_each_warehouse_is_its_own_data_lineage(tmp_path: Path) -> None:
+    """A trained model is reused only within one data lineage: two warehouses made apart (two
+    shops on one project folder) are two lineages, and a warehouse keeps its own."""
+    lineages = []
+    for name in ("shop_a", "shop_b"):
+        with duckdb.connect(str(tmp_path / f"{name}.duckdb")) as con:
+            ensure_schema(con)
+            first = data_lineage(con)
+            ensure_schema(con)
+            assert data_lineage(con) == first
+            lineages.append(first)
+    assert None not in lineages and lineages[0] != lineages[1]
+
+
+def test_the_data_seen_through_a_batch_and_what_arrived_after_it(tmp_path: Path) -> None:
+    """Two batches of Taobao's sample (its first 500 lines, then the next 500). Through batch 0
+    nothing was seen; through the first, its newest time. Data arrived after the first batch in
+    (t - 1s, t] for t the second batch's earliest time (the end is in), not after the second."""
+    from profiler.ingest import ingest
+
+    lines = TAOBAO.read_text().splitlines(True)
+    parts = [tmp_path / "part1.csv", tmp_path / "part2.csv"]
+    parts[0].write_text("".join(lines[:501]))
+    parts[1].write_text("".join([lines[0], *lines[501:1001]]))
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        first, second = (ingest(con, "events", p, pii_key=b"test-key").batch_id for p in parts)
+        ts = "SELECT {}(ts) FROM raw_events WHERE _batch_id = ?"
+        (newest_first,) = con.execute(ts.format("max"), [first]).fetchone()
+        (t,) = con.execute(ts.format("min"), [second]).fetchone()
+        assert isinstance(t, datetime)
+        assert newest_data(con, through_batch=first - 1) is None
+        assert newest_data(con, through_batch=first) == newest_first
+        assert data_arrived_between(con, first, t - timedelta(seconds=1), t)
+        assert not data_arrived_between(con, second, t - timedelta(seconds=1), t)
