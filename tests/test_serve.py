@@ -1171,10 +1171,14 @@ def test_show_of_a_past_profile_lists_its_history_up_to_it(served: dict, tmp_pat
     assert not re.search(r"\d,\d{3}\b", past.split("recommendations")[0]), past
 
 
-def test_show_lists_the_first_version_and_the_newest_changes(served: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("versions", [15, 11])
+def test_show_lists_the_first_version_and_the_newest_changes(
+    served: dict, tmp_path: Path, versions: int
+) -> None:
     """helper-88: 60 days of builds every 4 hours gave a user 36 versions, and show printed every
-    one. The first version, then the ten newest changes, with the count of those left out. The
-    versions here are the user's current one, its segment moved 15 times, a day apart."""
+    one. The first version, then the ten newest changes, with the count of those left out; eleven
+    versions are all listed (no "0 more"). The versions here are the user's current one, its
+    segment moved a day apart."""
     wh = tmp_path / "wh.duckdb"
     shutil.copy(served["wh"], wh)
     with duckdb.connect(str(wh)) as con:
@@ -1186,18 +1190,22 @@ def test_show_lists_the_first_version_and_the_newest_changes(served: dict, tmp_p
         )
         con.execute("DELETE FROM user_profile_history WHERE user_id = ?", [user])
         con.execute(
-            """INSERT INTO user_profile_history
+            f"""INSERT INTO user_profile_history
             SELECT o.* REPLACE (
                 ['champions', 'loyal'][n % 2 + 1] AS rfm_segment,
-                (SELECT min(as_of) FROM user_profile) - INTERVAL 15 DAY + INTERVAL (n) DAY AS valid_from,
-                CASE WHEN n < 14 THEN (SELECT min(as_of) FROM user_profile)
-                    - INTERVAL 14 DAY + INTERVAL (n) DAY END AS valid_to,
-                n = 14 AS is_current)
-            FROM one AS o, range(15) AS r(n)"""
+                (SELECT min(as_of) FROM user_profile) - INTERVAL {versions} DAY + INTERVAL (n) DAY AS valid_from,
+                CASE WHEN n < {versions - 1} THEN (SELECT min(as_of) FROM user_profile)
+                    - INTERVAL {versions - 1} DAY + INTERVAL (n) DAY END AS valid_to,
+                n = {versions - 1} AS is_current)
+            FROM one AS o, range({versions}) AS r(n)"""
         )
     out = run_cli("show", user, warehouse=wh, project=served["project"])
     history = " ".join(out.split("\nhistory")[-1].split())
-    assert "... 4 more version(s): user_profile_history holds them all" in history, history
+    hidden = versions - 11
+    if hidden:
+        assert f"... {hidden} more version(s): user_profile_history holds them all" in history
+    else:
+        assert "more version(s)" not in history, history
     assert history.count("->") == 11, history  # the first version and the ten newest
 
 
@@ -1880,3 +1888,36 @@ def test_the_profile_lookup_of_integer_user_ids_is_json() -> None:
     shards = docs_data.lookup_data(con, {}, [])["shards"]
     for text in shards.values():
         assert json.loads(text)["profile"]["12"] == [5]
+
+
+def test_show_gives_each_models_score_at_the_profiles_as_of(served: dict, tmp_path: Path) -> None:
+    """user_scores keeps a row per user, model and as-of; show prints the newest at or before the
+    profile's as-of: a score of a later as-of (a `train --as-of` ahead) or an older one describes
+    another profile. The served user's purchase score, copied a day before and a day after with
+    other values."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(served["wh"], wh)
+    with duckdb.connect(str(wh)) as con:
+        user, score, as_of = con.execute(
+            "SELECT user_id, score, as_of FROM user_scores WHERE model = 'purchase_propensity' "
+            "AND as_of = (SELECT max(as_of) FROM user_profile) ORDER BY user_id LIMIT 1"
+        ).fetchone()
+        con.execute(
+            "INSERT INTO user_scores SELECT s.* REPLACE (s.as_of + INTERVAL (v.d) DAY AS as_of, "
+            "v.p AS score) FROM user_scores AS s, (VALUES (-1, 0.123456), (1, 0.987654)) AS v(d, p) "
+            "WHERE s.user_id = ? AND s.model = 'purchase_propensity'",
+            [user],
+        )
+    out = run_cli("show", user, warehouse=wh, project=served["project"])
+    scores = re.sub(r"\s+", " ", out.split("model scores")[1].split("\nrecommendations")[0])
+    assert scores.count("purchase_propensity") == 1, scores
+    assert f"{score:.4g}" in scores and f"{as_of:%Y-%m-%d %H:%M:%S}" in scores, scores
+    assert "0.1235" not in scores and "0.9877" not in scores, scores
+    # the recommendations from the first rank down
+    recs = out.split("\nrecommendations")[1].split("\naudiences")[0].split("\nhistory")[0]
+    ranks = [
+        int(line.split()[0])
+        for line in recs.splitlines()
+        if line.split()[:1] != [] and line.split()[0].isdigit()
+    ]
+    assert len(ranks) > 1 and ranks == sorted(ranks) and ranks[0] == 1, recs
