@@ -1207,6 +1207,7 @@ def test_show_lists_the_first_version_and_the_newest_changes(
     else:
         assert "more version(s)" not in history, history
     assert history.count("->") == 11, history  # the first version and the ten newest
+    assert history.count("(was ") == 10, history  # each change names the one column it changed
 
 
 def test_the_serving_copy_holds_each_tables_newest_validations(served: dict) -> None:
@@ -1547,7 +1548,10 @@ def test_show_prints_the_shops_words_as_text(tmp_path: Path) -> None:
     run_cli("ingest", "events", str(path), warehouse=wh, project=project)
     run_cli("build", warehouse=wh, project=project)
     out = run_cli("show", user, warehouse=wh, project=project)
-    assert re.search(r"top_search_term_1\s+\[/b\] \[sale\]", out), out
+    # in the dimension its feature model documents (preference), though user_profile reads it
+    # beside behaviour columns
+    preference = out.split("\npreference")[1].split("\nrfm")[0]
+    assert re.search(r"top_search_term_1\s+\[/b\] \[sale\]", preference), out
     basic = out.split("behaviour")[0]  # the user's own id is basic information
     assert re.search(rf"user_id\s+{user}\b", basic), out
 
