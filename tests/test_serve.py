@@ -1925,3 +1925,51 @@ def test_show_gives_each_models_score_at_the_profiles_as_of(served: dict, tmp_pa
         if line.split()[:1] != [] and line.split()[0].isdigit()
     ]
     assert len(ranks) > 1 and ranks == sorted(ranks) and ranks[0] == 1, recs
+
+
+def test_distributions_count_the_versions_valid_at_each_build(
+    served: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The docs site's distributions: at a build's as-of, each user's version valid then counts
+    once (a version closed by that build does not, one it opened does), so the newest build's
+    counts are the profile's own; with room for one build, the newest is drawn."""
+    from profiler.serve import docs_data
+
+    monkeypatch.setattr(docs_data, "MAX_PERIODS", 1)
+    with _con(served["wh"]) as con:
+        drawn = docs_data.distributions(con, ("rfm_segment",))["rfm_segment"]
+        as_of, closed = con.execute(
+            "SELECT CAST(max(as_of) AS VARCHAR), (SELECT count(*) FROM user_profile_history "
+            "WHERE valid_to = (SELECT max(as_of) FROM user_profile)) FROM user_profile"
+        ).fetchone()
+        profile = dict(
+            con.execute(
+                "SELECT coalesce(CAST(rfm_segment AS VARCHAR), '(none)'), count(*) "
+                "FROM user_profile GROUP BY 1"
+            ).fetchall()
+        )
+    assert closed > 0  # the newest build closed versions: they must not count at it
+    assert drawn["periods"] == [as_of]
+    assert {value: n for (_, value), n in drawn["counts"].items()} == profile
+
+
+def test_the_profile_lookup_lists_each_audience_with_its_members_only(
+    served: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookup page says which audiences a user is in from each shard's member list: a list
+    holding other users put everyone in every audience."""
+    from profiler.serve import docs_data
+
+    audience = "audience_category_affinity"
+    monkeypatch.setattr(docs_data, "SHARD_USERS", 100)  # Taobao's 928 users: ten shards
+    with _con(served["wh"]) as con:
+        data = docs_data.lookup_data(con, {}, [audience])
+        members = {u for (u,) in con.execute(f"SELECT user_id FROM {audience}").fetchall()}
+        users = {u for (u,) in con.execute("SELECT user_id FROM user_profile").fetchall()}
+    assert 0 < len(members & users) < len(users)
+    listed = []
+    for text in data["shards"].values():
+        shard = json.loads(text)
+        assert set(shard[f"audience:{audience}"]) <= set(shard["profile"])  # the shard's own
+        listed += shard[f"audience:{audience}"]
+    assert len(data["shards"]) > 1 and sorted(listed) == sorted(members & users)
