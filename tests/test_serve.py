@@ -1620,6 +1620,7 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
     users.write_text(
         "customer_id,email,city,signup_ts\nC7,Cy.Rho@example.net,Lyon,\nC8,bo.lin@example.org,Oslo,\n"
         "C9,late@example.net,Nice,2018-01-05 10:00:00\n"
+        "C10,pair@example.net,Rome,\nC11,pair@example.net,Pisa,\n"
     )
     run_cli("ingest", "users", str(users), warehouse=wh, project=project)
     run_cli("build", warehouse=wh, project=project)
@@ -1627,6 +1628,9 @@ def test_show_finds_a_user_by_the_address_their_id_was(tmp_path: Path) -> None:
     assert out.splitlines()[0] == "user C7 (cy.rho@example.net)" and re.search(r"city\s+Lyon", out)
     out = run_cli("show", "Bo.Lin@example.org", warehouse=wh, project=project)
     assert "also registered with this address: user C8" in out, out
+    # two customers with one address and no profile of its own: which one is meant, the user says
+    pair = run_cli("show", "pair@example.net", warehouse=wh, project=project, ok=False)
+    assert "users registered with it: C10, C11" in " ".join(pair.split()), pair
     # registered after the profile's as-of: said why (helper-48)
     late = run_cli("show", "C9", warehouse=wh, project=project, ok=False)
     assert "first seen at 2018-01-05 10:00:00, after the profile's as-of" in late, late
