@@ -1150,8 +1150,9 @@ def test_show_on_a_narrow_terminal_wraps_values_and_says_how_the_profile_moved(
 def test_show_of_a_past_profile_lists_its_history_up_to_it(served: dict, tmp_path: Path) -> None:
     """After a build --as-of in the past, later history describes another profile: show lists
     the changes up to the profile's as-of (helper-24), the last one open as of it (helper-26: it
-    showed the end a later build gave it). Numbers carry no thousands separator
-    (1,008 reads as about one in much of the world), and first_active_day is basic information."""
+    showed the end a later build gave it), and so does the docs site's lookup. Numbers carry no
+    thousands separator (1,008 reads as about one in much of the world), and first_active_day is
+    basic information."""
     wh = tmp_path / "wh.duckdb"
     shutil.copy(served["wh"], wh)
     with _con(wh) as con:
@@ -1169,6 +1170,18 @@ def test_show_of_a_past_profile_lists_its_history_up_to_it(served: dict, tmp_pat
     basic = past.split("\nbehaviour")[0]
     assert "first_active_day" in basic and "last_active_day" in basic
     assert not re.search(r"\d,\d{3}\b", past.split("recommendations")[0]), past
+    # the docs site's lookup says what show says of the past profile: its one version, open, and
+    # its scores, none of the later as-of (helper-122: it listed both versions and every score)
+    from profiler.serve import docs_data
+
+    with _con(wh) as con:
+        lookup = docs_data.lookup_data(con, {}, [])
+    columns = lookup["meta"]["columns"]
+    (shard,) = [s for s in map(json.loads, lookup["shards"].values()) if user in s["profile"]]
+    versions = [dict(zip(columns["history"], v, strict=True)) for v in shard["history"][user]]
+    assert len(versions) == 1 and versions[0]["valid_to"] is None, versions
+    scores = [dict(zip(columns["scores"], s, strict=True)) for s in shard["scores"][user]]
+    assert scores and all(s["as_of"].startswith(FIRST_BUILD) for s in scores), scores
 
 
 @pytest.mark.parametrize("versions", [15, 11])
