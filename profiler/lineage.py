@@ -179,11 +179,11 @@ def cross_key(
     if found is None:
         found = _spans(sql, where, line_offset)
         parse_cache.put(entry, found)
-    key = key.lower()
+    key, keyed = key.lower(), set(keyed)
     for line, function, window, columns, constructs, reads, correlated in found:
         if key in columns or any(all(key in c for c in choices) for choices in constructs):
             continue  # partitioned or grouped by the key
-        if key in correlated or not set(reads) & set(keyed):
+        if key in correlated or keyed.isdisjoint(reads):
             continue  # a subquery correlated on the key, or rows the slice does not filter
         how = (
             ("window is not partitioned", "Partition")
@@ -283,8 +283,8 @@ def _key_columns(expressions: list) -> list[str]:
 def _grouping(select: exp.Select) -> list:
     """[columns, constructs]: the columns a SELECT's aggregates are always computed per (none
     without GROUP BY), and for each GROUPING SETS, ROLLUP or CUBE the column sets it adds, one of
-    which joins them in each grouping (a ROLLUP's or CUBE's grand total adds none). A position or
-    an alias of a column for that column; GROUP BY ALL for every plain one."""
+    which joins them in each grouping (a ROLLUP's or CUBE's grand total adds none). A position, or
+    an alias of a column, stands for that column; GROUP BY ALL for every plain one."""
     from sqlglot import exp
 
     group = select.args.get("group")
