@@ -1182,6 +1182,18 @@ def test_show_of_a_past_profile_lists_its_history_up_to_it(served: dict, tmp_pat
     assert len(versions) == 1 and versions[0]["valid_to"] is None, versions
     scores = [dict(zip(columns["scores"], s, strict=True)) for s in shard["scores"][user]]
     assert scores and all(s["as_of"].startswith(FIRST_BUILD) for s in scores), scores
+    # a profile without `as_of` (a project's own profile model) bounds nothing, and both read
+    # the history and the scores alike: show printed no history and no scores, the lookup all
+    with duckdb.connect(str(wh)) as con:
+        con.execute("ALTER TABLE user_profile DROP COLUMN as_of")
+        lookup = docs_data.lookup_data(con, {}, [])
+        newest = con.execute("SELECT CAST(max(as_of) AS VARCHAR) FROM user_scores").fetchone()[0]
+    unbounded = run_cli("show", user, **cli)
+    assert unbounded.split("history")[-1].count("->") == 2, unbounded
+    assert newest[:19] in unbounded.split("model scores")[1].split("\nrecommendations")[0]
+    (shard,) = [s for s in map(json.loads, lookup["shards"].values()) if user in s["profile"]]
+    assert len(shard["history"][user]) == 2
+    assert any(s[columns["scores"].index("as_of")] == newest for s in shard["scores"][user])
 
 
 @pytest.mark.parametrize("versions", [15, 11])
@@ -1854,7 +1866,8 @@ def test_the_profile_lookup_is_the_same_text_on_every_run(tmp_path: Path) -> Non
     )
     con.execute(
         "CREATE TABLE user_profile_history AS SELECT CAST(i // 3 AS VARCHAR) AS user_id, "
-        "DATE '2024-01-01' + CAST(i % 3 AS INTEGER) AS valid_from FROM range(9000) AS r(i)"
+        "DATE '2024-01-01' + CAST(i % 3 AS INTEGER) AS valid_from, CASE WHEN i % 3 < 2 THEN "
+        "DATE '2024-01-02' + CAST(i % 3 AS INTEGER) END AS valid_to FROM range(9000) AS r(i)"
     )
     con.execute(
         "CREATE TABLE audience_a AS SELECT user_id FROM user_profile WHERE events_lifetime > 40"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from profiler.serve.as_of import history_seen, scores_seen
 from profiler.serve.catalog import LATEST_VALIDATIONS
 from profiler.sqltext import quote as _q
 from profiler.state import has_table
@@ -131,30 +132,27 @@ def distributions(con, columns: tuple[str, ...]) -> dict[str, dict]:
 def _json_parts(
     con,
     table: str,
-    where: str = "TRUE",
     *,
     order: str = "",
     skip: tuple[str, ...] = (),
     one: bool = False,
-    exprs: dict[str, str] | None = None,
+    source: str | None = None,
 ) -> tuple[list[str], dict[int, str]]:
     """Columns, and per shard a JSON object {user_id: [[values...], ...]} made by DuckDB.
 
     No Python loop over rows: DuckDB groups rows into one JSON text per shard of `__docs_users`.
     Users in id order: grouped by DuckDB's threads, a shard's file changed bytes on every
     `profiler docs` of one warehouse (helper-115).
-    `one`: a single row per user, so {user_id: [values...]}. `exprs`: a column's value as an
-    SQL expression of the table's row `t`.
+    `one`: a single row per user, so {user_id: [values...]}. `source`: a query of the table's
+    rows to read instead of the whole table.
     """
     types = [
         (c, t) for c, t in column_types(con).get(table, []) if c != "user_id" and c not in skip
     ]
     if not types:
         return [], {}
-    exprs = exprs or {}
     values = ", ".join(
-        exprs.get(c) or (f"round({_q(c)}, 4)" if t in ("DOUBLE", "FLOAT") else _q(c))
-        for c, t in types
+        f"round({_q(c)}, 4)" if t in ("DOUBLE", "FLOAT") else _q(c) for c, t in types
     )
     per_user = f"json_array({values})" if one else f"to_json(list(json_array({values}) {order}))"
     group = "" if one else "GROUP BY u.shard, t.user_id"
@@ -163,8 +161,8 @@ def _json_parts(
                 to_json(CAST(user_id AS VARCHAR))::VARCHAR || ':' || v::VARCHAR, ',' ORDER BY user_id
             ) || '}}' FROM (
             SELECT u.shard, t.user_id, {per_user} AS v
-            FROM {_q(table)} AS t JOIN __docs_users AS u ON u.user_id = t.user_id
-            WHERE {where} {group})
+            FROM {f"({source})" if source else _q(table)} AS t
+            JOIN __docs_users AS u ON u.user_id = t.user_id {group})
         GROUP BY shard"""
     ).fetchall()
     return [c for c, _ in types], {int(k): v for k, v in rows}
@@ -207,22 +205,12 @@ def lookup_data(con, dimensions: dict[str, str], audiences: list[str]) -> dict:
             "columns": {},
         }
         parts: dict[str, dict[int, str]] = {}
-        # scores and versions up to the profile's as-of, as `profiler show` lists them: after a
-        # build --as-of in the past, later ones describe another profile, and the version the
-        # profile is of is open as of it
-        as_of = f"(SELECT max(as_of) FROM {PROFILE})" if "as_of" in columns else "NULL"
-        history = {
-            "order": "ORDER BY valid_from",
-            "where": f"coalesce(t.valid_from <= {as_of}, TRUE)",
-            "exprs": {
-                "valid_to": f"CASE WHEN coalesce(t.valid_to <= {as_of}, TRUE) THEN t.valid_to END"
-            },
-        }
+        # scores and versions up to the profile's as-of, as `profiler show` lists them
         wanted = [
             ("profile", PROFILE, {"one": True}),
-            ("scores", "user_scores", {"order": "ORDER BY model, as_of DESC", "where": f"coalesce(t.as_of <= {as_of}, TRUE)"}),
+            ("scores", "user_scores", {"order": "ORDER BY model, as_of DESC", "source": scores_seen(con)}),
             ("recommendations", RECOMMENDATIONS, {"order": "ORDER BY rank", "skip": ("as_of", "brand")}),
-            ("history", HISTORY, history),
+            ("history", HISTORY, {"order": "ORDER BY valid_from", "source": history_seen(con)}),
         ]  # fmt: skip
         for part, table, options in wanted:
             if has_table(con, table):

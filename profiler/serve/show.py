@@ -313,16 +313,17 @@ def _query(con, sql: str, params: list) -> tuple[list[str], list[tuple]] | None:
 def _serving_parts(con, settings: Settings, user_id: str) -> dict[str, tuple[list[str], list]]:
     """Model scores (newest per model up to the profile's as-of), recommendations and audiences
     of one user."""
+    from profiler.serve.as_of import scores_seen
     from profiler.serve.audiences import audience_tables, user_audiences
     from profiler.serve.catalog import analyst_tables
 
     parts: dict[str, tuple[list[str], list]] = {}
     scores = _query(
         con,
-        # the newest scores up to the profile's as-of: scores of a later as-of (a build or a
-        # training --as-of ahead, data since replaced) describe another profile
-        "SELECT model, score, label, decile, as_of, model_version FROM user_scores WHERE user_id = ? "
-        "AND as_of <= (SELECT max(as_of) FROM user_profile) "
+        # the newest scores up to the profile's as-of (a build or a training --as-of ahead, data
+        # since replaced: a later one describes another profile), as the docs lookup lists them
+        "SELECT model, score, label, decile, as_of, model_version "
+        f"FROM ({scores_seen(con)}) WHERE user_id = ? "
         "QUALIFY row_number() OVER (PARTITION BY model ORDER BY as_of DESC) = 1 ORDER BY model",
         [user_id],
     )
@@ -344,15 +345,12 @@ def _serving_parts(con, settings: Settings, user_id: str) -> dict[str, tuple[lis
 
 
 def _history(con, user_id: str):
+    from profiler.serve.as_of import history_seen
+
     try:
-        # up to the profile's as-of: after a build --as-of in the past, later changes describe
-        # another profile, and the version it shows is open (`now`) as of it
+        # up to the profile's as-of, the version it shows open (`now`), as the docs lookup
         cur = con.execute(
-            "WITH p AS (SELECT max(as_of) AS as_of FROM user_profile) "
-            "SELECT h.* REPLACE (CASE WHEN h.valid_to <= p.as_of THEN h.valid_to END AS valid_to) "
-            "FROM user_profile_history AS h, p WHERE h.user_id = ? AND h.valid_from <= p.as_of "
-            "ORDER BY h.valid_from",
-            [user_id],
+            f"SELECT * FROM ({history_seen(con)}) WHERE user_id = ? ORDER BY valid_from", [user_id]
         )
     except Exception:
         return None
