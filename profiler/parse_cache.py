@@ -48,8 +48,8 @@ def use(path: Path) -> None:
         data = json.loads(path.read_text())
         if data.get("salt") == _salt():
             _entries = dict(data.get("entries", {}))
-    except (OSError, ValueError, AttributeError):
-        pass  # no cache, or an unreadable one: parse everything again
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass  # no cache, or an unreadable one (JSON of another shape too): parse everything again
 
 
 def key(kind: str, *parts: object) -> str:

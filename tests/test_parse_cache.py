@@ -69,14 +69,22 @@ def test_unreadable_or_foreign_cache_is_ignored(tmp_path: Path) -> None:
     assert loaded  # a cache from another sqlglot version is not trusted
 
 
-@pytest.mark.parametrize("content", ["[]", "null", '"partial_parse"'])
-def test_a_cache_holding_json_that_is_no_object_is_ignored(tmp_path: Path, content: str) -> None:
+@pytest.mark.parametrize("content", ["[]", "null", '"partial_parse"', "7", "true"])
+@pytest.mark.parametrize("salted", [False, True])
+def test_a_cache_holding_json_that_is_no_object_is_ignored(
+    tmp_path: Path, content: str, salted: bool
+) -> None:
     """Valid JSON of another shape (a file truncated or overwritten by another tool) is no
     cache either: `profiler ls` parses again and writes the cache whole, rather than dying with
-    AttributeError: 'list' object has no attribute 'get'."""
+    AttributeError: 'list' object has no attribute 'get'; nor are such entries under this
+    profiler's salt (a hand edit: TypeError: 'int' object is not iterable, helper-121)."""
     project = sql_project(tmp_path / "project")
     cache = project / "target" / "partial_parse.json"
     cache.parent.mkdir(parents=True)
+    if salted:
+        from profiler import parse_cache
+
+        content = f'{{"salt": {json.dumps(parse_cache._salt())}, "entries": {content}}}'
     cache.write_text(content)
     loaded, line = _ls(project, tmp_path)
     assert loaded and "stg_users" in line
