@@ -170,12 +170,14 @@ def build_dag(models: dict[str, Model], extra_relations: tuple[str, ...] = ()) -
 
 
 def _refuse_cross_key(dag: Dag, reader: Model, keyed: set[str]) -> None:
-    """A window or aggregate of a by-key model's SQL, or of an ephemeral's inlined into it, that
-    spans other keys than its own. The slice reads the touched values of the first key column
-    alone (plan._plan_by_key), so one partitioned or grouped by it is key-local, the other key
-    columns (user_id, day: a lag over a user's days) need not partition it."""
+    """A part of a by-key model's SQL, or of an ephemeral's inlined into it, that reads other
+    keys' rows (`lineage.cross_key`: a window, an aggregate, a SELECT dropping the key, a join).
+    The slice reads the touched values of the first key column alone (plan._plan_by_key), so one
+    partitioned, grouped or joined by it is key-local, the other key columns (user_id, day: a lag
+    over a user's days) need not partition it."""
     key = reader.unique_key[0].lower()
-    for model in [reader, *(dag.models[e] for e, _ in reader.inlined)]:
+    # the ephemerals first: the reader's join to one dropping the key is that one's fault
+    for model in [*(dag.models[e] for e, _ in reader.inlined), reader]:
         across = cross_key(
             model.sql, key, keyed, where=str(model.path), line_offset=model.header_lines
         )

@@ -159,19 +159,23 @@ def cross_key(
     where: str = "<sql>",
     line_offset: int = 0,
 ) -> str | None:
-    """The first window or aggregate of an incremental_by_key model that spans keys, as
-    `file:line: why`; None when there is none. A slice reads the relations `keyed` (those with the
-    key's column) for the touched keys alone, so a rank, total or share over their rows would see
-    those keys only (helper-116: a percent_rank over users differed for 926 of 928 Taobao users
-    after one batch). Flagged: a window not partitioned by the key, or an aggregate not grouped by
-    it (a subquery correlated on the key aside), over rows read from a keyed relation; one over
-    other rows (a rank of items, read whole) passes.
+    """The first part of an incremental_by_key model that spans keys, as `file:line: why`; None
+    when there is none. A slice reads the relations `keyed` (those with the key's column) for the
+    touched keys alone, so a rank, total or share over their rows would see those keys only
+    (helper-116: a percent_rank over users differed for 926 of 928 Taobao users after one batch).
+    Flagged, over rows read from a keyed relation: a window not partitioned by the key; an
+    aggregate not grouped by it; a SELECT without aggregates whose rows drop the key (the
+    categories the touched users used); and two keyed relations joined on other columns (the
+    users who viewed my items). A subquery correlated on the key is key-local; rows of other
+    relations (a rank of items, read whole) pass.
 
     >>> cross_key("SELECT u, rank() OVER (ORDER BY n) FROM t", "u", {"t"}) is not None
     True
     >>> cross_key("SELECT u, lag(n) OVER (PARTITION BY t.u ORDER BY d) FROM t", "u", {"t"})
     >>> cross_key("SELECT i, rank() OVER (ORDER BY price) FROM items", "u", {"t"})
     >>> cross_key("SELECT u, n / (SELECT sum(n) FROM t) FROM t", "u", {"t"}) is not None
+    True
+    >>> cross_key("SELECT a.u FROM t AS a JOIN t AS b ON a.i = b.i", "u", {"t"}) is not None
     True
     """
     entry = parse_cache.key("across", line_offset, sql)
@@ -180,35 +184,107 @@ def cross_key(
         found = _spans(sql, where, line_offset)
         parse_cache.put(entry, found)
     key, keyed = key.lower(), set(keyed)
-    for line, function, window, columns, constructs, reads, correlated in found:
-        if key in columns or any(all(key in c for c in choices) for choices in constructs):
-            continue  # partitioned or grouped by the key
-        if key in correlated or keyed.isdisjoint(reads):
-            continue  # a subquery correlated on the key, or rows the slice does not filter
-        how = (
-            ("window is not partitioned", "Partition")
-            if window
-            else ("SELECT is not grouped", "Group")
-        )
-        return (
-            f"{where}:{line}: {function} is computed across {key} values (its {how[0]} by {key}); "
-            f"an incremental_by_key build reads only the rows of the {key} values new data "
-            f"touched, so it would differ from a full build. {how[1]} it by {key}, or make the "
-            "model a `table`"
-        )
+    said = [_across(span, key, keyed) for span in found["spans"]]
+    said += [_keyless(scope, key, keyed) for scope in found["scopes"]]
+    said += [_joined(scope, key, keyed) for scope in found["scopes"]]
+    found_at = [s for s in said if s]
+    if not found_at:
+        return None
+    line, what, how = min(found_at, key=lambda s: s[0])
+    return (
+        f"{where}:{line}: {what}; an incremental_by_key build reads only the rows of the {key} "
+        f"values new data touched, so it would differ from a full build. {how}, or make the "
+        "model a `table`"
+    )
+
+
+def _across(span: list, key: str, keyed: set[str]) -> tuple | None:
+    """A window not partitioned by the key, or an aggregate not grouped by it, over keyed rows."""
+    line, function, window, columns, constructs, reads, correlated = span
+    if key in columns or any(all(key in c for c in choices) for choices in constructs):
+        return None  # partitioned or grouped by the key
+    if key in correlated or keyed.isdisjoint(reads):
+        return None  # a subquery correlated on the key, or rows the slice does not filter
+    how = (
+        ("window is not partitioned", "Partition") if window else ("SELECT is not grouped", "Group")
+    )
+    return (
+        line,
+        f"{function} is computed across {key} values (its {how[0]} by {key})",
+        f"{how[1]} it by {key}",
+    )
+
+
+def _key_names(plain: list, star: bool, key: str) -> set[str]:
+    """The names a relation gives its key under: `user_id AS u` gives u, and a column named as
+    the key (`lower(user_id) AS user_id`) is taken as it."""
+    return {out for column, out in plain if key in (column, out)} | ({key} if star else set())
+
+
+def _keyless(scope: dict, key: str, keyed: set[str]) -> tuple | None:
+    """A SELECT without aggregates (theirs are judged by `_across`) whose rows of keyed relations
+    drop the key: what it gives (`SELECT DISTINCT category`) is made of the touched keys' rows."""
+    if scope["aggregates"] or key in scope["correlated"] or keyed.isdisjoint(scope["reads"]):
+        return None
+    if _key_names(scope["plain"], scope["star"], key):
+        return None
+    read = sorted(keyed.intersection(scope["reads"]))[0]
+    what = f"a SELECT reads rows of {read} without their {key}"
+    return scope["line"], what, f"Keep {key} in what it gives"
+
+
+def _joined(scope: dict, key: str, keyed: set[str]) -> tuple | None:
+    """Two keyed relations of one SELECT joined on other columns than the key: each row of one
+    meets rows of other keys of the other, and a slice holds the touched keys' rows alone."""
+    named: dict[str, set[str]] = {}  # alias -> the names its key column has there
+    lines: dict[str, int] = {}
+    for alias, line, table, plain, star, reads in scope["sources"]:
+        if table is not None and table in keyed:
+            named[alias], lines[alias] = {key}, line
+        elif table is None and not keyed.isdisjoint(reads) and _key_names(plain, star, key):
+            named[alias], lines[alias] = _key_names(plain, star, key), line
+    if len(named) < 2:
+        return None
+    group = {alias: alias for alias in named}
+
+    def root(alias: str) -> str:
+        while group[alias] != alias:
+            alias = group[alias]
+        return alias
+
+    for left, left_column, right, right_column in scope["equal"]:
+        if left_column in named.get(left, ()) and right_column in named.get(right, ()):
+            group[root(left)] = root(right)
+    for alias, columns, earlier in scope["using"]:
+        if key in columns and key in named.get(alias, ()):
+            for other in earlier:
+                if key in named.get(other, ()):
+                    group[root(alias)] = root(other)
+    first, *others = named
+    for alias in others:
+        if root(alias) != root(first):
+            what = f"{alias} is joined to {first} on other columns than {key}"
+            return lines[alias], what, f"Join it on {key} too"
     return None
 
 
-def _spans(sql: str, where: str, line_offset: int) -> list[list]:
-    """[line, function, is a window, the columns it is partitioned or grouped by, the grouping
-    constructs (`_grouping`), the tables its rows are read from, the outer columns a correlated
-    subquery names] of each window and each aggregating SELECT of the SQL (named windows by
-    their definition: `OVER w` itself partitions nothing)."""
+def _spans(sql: str, where: str, line_offset: int) -> dict:
+    """What `cross_key` judges, none of it depending on the key (so it can be cached):
+    "spans", [line, function, is a window, the columns it is partitioned or grouped by, the
+    grouping constructs (`_grouping`), the tables its rows are read from, the outer columns a
+    correlated subquery names] of each window and each aggregating SELECT of the SQL (named
+    windows by their definition: `OVER w` itself partitions nothing); and "scopes", per SELECT:
+    its line, whether it aggregates, the tables its rows are read from, its correlated columns,
+    what it gives ("plain": `_plain`) and whether it gives `*`, its
+    sources ([alias, line, table or None, and for a subquery its plain, star and reads]), and
+    the columns its joins equate ("equal": [alias, column, alias, column]; "using": [alias,
+    columns, the aliases before it])."""
     from sqlglot import exp
     from sqlglot.optimizer.scope import traverse_scope
 
     scopes = traverse_scope(parse(sql, where=where, line_offset=line_offset))
     reads: dict[int, list[str]] = {}
+    gives: dict[int, tuple[list, bool]] = {}  # plain, star
     for scope in scopes:  # inner scopes first
         names = set()
         for _, source in scope.selected_sources.values():
@@ -219,6 +295,10 @@ def _spans(sql: str, where: str, line_offset: int) -> list[list]:
         for inner in [*scope.subquery_scopes, *scope.set_operation_scopes, *scope.udtf_scopes]:
             names.update(reads.get(id(inner), ()))
         reads[id(scope)] = sorted(names)
+        if isinstance(scope.expression, exp.Select):
+            gives[id(scope)] = _plain(scope.expression)
+        elif scope.set_operation_scopes:  # a UNION's columns are its first SELECT's
+            gives[id(scope)] = gives.get(id(scope.set_operation_scopes[0]), ([], True))
 
     def line_of(node: exp.Expression) -> int:
         # any node's: `count(*) OVER ()` names no identifier (it was said at the SQL's line 1)
@@ -227,6 +307,7 @@ def _spans(sql: str, where: str, line_offset: int) -> list[list]:
         )
 
     out: list[list] = []
+    selects: list[dict] = []
     for scope in scopes:
         select = scope.expression
         if not isinstance(select, exp.Select):
@@ -258,7 +339,74 @@ def _spans(sql: str, where: str, line_offset: int) -> list[list]:
             out.append(
                 [line_of(first), name, False, *_grouping(select), reads[id(scope)], correlated]
             )
-    return sorted(out, key=lambda row: row[0])
+        sources = []
+        for alias, (node, source) in scope.selected_sources.items():
+            if isinstance(source, exp.Table):
+                sources.append([alias.lower(), line_of(node), source.name.lower(), [], False, []])
+            elif id(source) in gives:
+                plain, star = gives[id(source)]
+                sources.append([alias.lower(), line_of(node), None, plain, star, reads[id(source)]])
+        selects.append(
+            {
+                "line": line_of(select.expressions[0]) if select.expressions else line_of(select),
+                "aggregates": bool(aggregates),
+                "reads": reads[id(scope)],
+                "correlated": correlated,
+                "plain": gives[id(scope)][0],
+                "star": gives[id(scope)][1],
+                "sources": sources,
+                **_joins(select),
+            }
+        )
+    return {"spans": sorted(out, key=lambda row: row[0]), "scopes": selects}
+
+
+def _plain(select: exp.Select) -> tuple[list, bool]:
+    """What a SELECT gives, as [the column it is (or casts; "" for another expression), name],
+    and whether it gives `*` (or `t.*`)."""
+    from sqlglot import exp
+
+    plain, star = [], False
+    for projection in select.expressions:
+        inner = projection.unalias()
+        inner = inner.this if isinstance(inner, (exp.Cast, exp.TryCast)) else inner
+        if isinstance(inner, exp.Star) or (isinstance(inner, exp.Column) and inner.is_star):
+            star = True
+        else:
+            column = inner.name.lower() if isinstance(inner, exp.Column) else ""
+            plain.append([column, projection.alias_or_name.lower()])
+    return plain, star
+
+
+def _joins(select: exp.Select) -> dict:
+    """The column pairs a SELECT's ON and WHERE equate, and its joins' USING columns."""
+    from sqlglot import exp
+
+    def column(e: exp.Expression) -> exp.Column | None:
+        e = e.this if isinstance(e, (exp.Cast, exp.TryCast)) else e
+        return e if isinstance(e, exp.Column) and e.table else None
+
+    conditions = [j.args.get("on") for j in select.args.get("joins") or []]
+    conditions.append(select.args.get("where"))
+    equal = []
+    for condition in filter(None, conditions):
+        for eq in condition.find_all(exp.EQ, exp.NullSafeEQ):
+            if eq.find_ancestor(exp.Select) is not select:
+                continue
+            left, right = column(eq.left), column(eq.right)
+            if left and right:
+                equal.append([left.table.lower(), left.name.lower(), right.table.lower(), right.name.lower()])  # fmt: skip
+    using, earlier = [], []
+    from_ = select.args.get("from_") or select.args.get("from")
+    if from_ is not None:
+        earlier.append(from_.this.alias_or_name.lower())
+    for join in select.args.get("joins") or []:
+        alias = join.this.alias_or_name.lower()
+        columns = [c.name.lower() for c in join.args.get("using") or []]
+        if columns:
+            using.append([alias, columns, list(earlier)])
+        earlier.append(alias)
+    return {"equal": equal, "using": using}
 
 
 def _windowed(agg: exp.Expression) -> bool:

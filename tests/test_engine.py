@@ -2518,6 +2518,60 @@ def test_a_window_across_keys_in_an_ephemeral_a_by_key_model_reads_is_refused(
     assert out.strip().endswith("(user_rank is ephemeral: it runs inside user_ranked's slice)"), out
 
 
+CROSS_KEY_ROWS = {
+    # the users who viewed my items: each row of a meets other users' rows of b
+    "co_viewers": (
+        "SELECT a.user_id, count(DISTINCT b.user_id) AS co_viewers\n"
+        "FROM raw_events AS a\n"
+        "JOIN raw_events AS b ON b.item_id = a.item_id AND b.user_id <> a.user_id\n"
+        "GROUP BY a.user_id\n",
+        "5: b is joined to a on other columns than user_id",
+        "Join it on user_id too",
+    ),
+    # views of items anyone bought: the items are those the touched users bought
+    "bought_views": (
+        "SELECT user_id, count(*) AS views_of_bought_items\n"
+        "FROM raw_events\n"
+        "WHERE event_type = 'view' AND item_id IN (\n"
+        "    SELECT DISTINCT item_id FROM raw_events WHERE event_type = 'purchase')\n"
+        "GROUP BY user_id\n",
+        "6: a SELECT reads rows of raw_events without their user_id",
+        "Keep user_id in what it gives",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CROSS_KEY_ROWS)
+def test_a_by_key_model_meeting_other_users_rows_is_refused_and_builds_as_a_table(
+    tmp_path: Path, name: str
+) -> None:
+    """A by-key model that reads other users' rows without an aggregate across them: a self join
+    on the item (the users who viewed my items) or the items anyone bought (`SELECT DISTINCT`).
+    Both built (note 31's left-alone item), and after a last Taobao batch touching 32 users
+    38 of 911 co-viewer counts and 11 of 660 view counts
+    differed from a full build, exit 0; refused at their line before anything builds; as a `table` each equals a
+    build of all the data."""
+    body, said, advice = CROSS_KEY_ROWS[name]
+    root = _models_project(
+        tmp_path, **{name: "-- kind: incremental_by_key\n-- unique_key: user_id\n" + body}
+    )
+    model = root / "sql" / f"{name}.sql"
+    wh, once = tmp_path / "wh.duckdb", tmp_path / "once.duckdb"
+    parts = split_csv_by_time(TAOBAO, tmp_path / "b", [1512316000])
+    out = _refused_before_built(root, model, wh, parts[0])
+    assert out == (
+        f"error: {model}:{said}; an incremental_by_key build reads only the rows of the user_id "
+        f"values new data touched, so it would differ from a full build. {advice}, or make the "
+        "model a `table`"
+    ), out
+    model.write_text("-- kind: table\n" + body)
+    for wh_, files in ((wh, parts[1:]), (once, [TAOBAO])):
+        for part in files:
+            run_cli("ingest", "events", str(part), warehouse=wh_, project=root)
+        run_cli("build", warehouse=wh_, project=root)
+    assert table_diff(once, wh, name) == 0
+
+
 def test_a_by_key_model_with_a_share_of_all_users_is_refused_and_builds_as_a_table(
     tmp_path: Path,
 ) -> None:
