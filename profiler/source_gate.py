@@ -16,7 +16,7 @@ from profiler.dag import Dag
 from profiler.publish import Gate, GateOutcome
 from profiler.runlog import ModelResult
 from profiler.sources import SOURCES, Source
-from profiler.state import SCHEMA, get_setting, has_table, put_setting
+from profiler.state import AS_OF_SOURCES, SCHEMA, get_setting, has_table, put_setting
 
 
 def gate_sources(
@@ -134,10 +134,11 @@ def _gate_marks(con: duckdb.DuckDBPyConnection, table: str, fingerprint: str) ->
 
 
 def refused_batches(con: duckdb.DuckDBPyConnection, gate: Gate) -> dict[str, tuple]:
-    """Per source whose suite refused batches that nothing has replaced since: the batches not
-    passed, (first, last): the refused ones and any loaded after them, not validated yet."""
+    """Per source of the data's as-of whose suite refused batches that nothing has replaced
+    since: the batches not passed, (first, last): the refused ones and any loaded after them, not
+    validated yet (`newest_data` leaves them out)."""
     held = {}
-    for table in ("raw_events", "raw_feedback"):
+    for table in (f"raw_{source}" for source in AS_OF_SOURCES):
         fingerprint = gate.suite_fingerprint(table)
         after, stuck = _gate_marks(con, table, fingerprint) if fingerprint else (0, 0)
         if stuck:

@@ -261,6 +261,10 @@ def forget_model(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"DELETE FROM {SCHEMA}.models WHERE name = ?", [name])
 
 
+# the sources whose times make the data's as-of, in order: the newest event, else feedback
+AS_OF_SOURCES = ("events", "feedback")
+
+
 def newest_data(
     con: duckdb.DuckDBPyConnection,
     through_batch: int | None = None,
@@ -271,7 +275,7 @@ def newest_data(
     place this rule lives); with `through_batch`, as it was once that batch had been ingested;
     with `leaving_out` ({raw table: (first, last) batch}), without those batches (a source suite
     did not pass them). Both read the batches' own time ranges, not the raw rows."""
-    for source in ("events", "feedback"):
+    for source in AS_OF_SOURCES:
         if through_batch is None and not leaving_out:
             if not has_table(con, f"raw_{source}"):  # `check` on a warehouse without it
                 continue
