@@ -272,7 +272,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
     """What `cross_key` judges, none of it depending on the key (so it can be cached):
     "spans", [line, function, is a window, the columns it is partitioned or grouped by, the
     grouping constructs (`_grouping`), the tables its rows are read from, the outer columns a
-    correlated subquery names] of each window and each aggregating SELECT of the SQL (named
+    correlated subquery is bound to (`_correlated_on`)] of each window and each aggregating SELECT of the SQL (named
     windows by their definition: `OVER w` itself partitions nothing); and "scopes", per SELECT:
     its line, whether it aggregates, the tables its rows are read from, its correlated columns,
     what it gives ("plain": `_plain`) and whether it gives `*`, its
@@ -312,11 +312,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
         select = scope.expression
         if not isinstance(select, exp.Select):
             continue
-        correlated = (
-            sorted({c.name.lower() for c in scope.external_columns if c.table})
-            if scope.is_correlated_subquery
-            else []
-        )
+        correlated = _correlated_on(scope) if scope.is_correlated_subquery else []
         for window in select.find_all(exp.Window):
             if window.find_ancestor(exp.Select) is not select:
                 continue
@@ -378,24 +374,57 @@ def _plain(select: exp.Select) -> tuple[list, bool]:
     return plain, star
 
 
-def _joins(select: exp.Select) -> dict:
-    """The column pairs a SELECT's ON and WHERE equate, and its joins' USING columns."""
+def _equated(select: exp.Select) -> list[tuple[exp.Column, exp.Column]]:
+    """The qualified column pairs a SELECT's ON and WHERE conditions equate, each in a condition
+    that must hold (`a.u = b.u AND ...`; one side of an OR binds nothing)."""
     from sqlglot import exp
 
     def column(e: exp.Expression) -> exp.Column | None:
         e = e.this if isinstance(e, (exp.Cast, exp.TryCast)) else e
         return e if isinstance(e, exp.Column) and e.table else None
 
+    def conjuncts(e: exp.Expression):
+        e = e.unnest()
+        if isinstance(e, exp.And):
+            yield from conjuncts(e.left)
+            yield from conjuncts(e.right)
+        else:
+            yield e
+
     conditions = [j.args.get("on") for j in select.args.get("joins") or []]
-    conditions.append(select.args.get("where"))
-    equal = []
+    where = select.args.get("where")
+    conditions.append(where.this if where else None)
+    pairs = []
     for condition in filter(None, conditions):
-        for eq in condition.find_all(exp.EQ, exp.NullSafeEQ):
-            if eq.find_ancestor(exp.Select) is not select:
-                continue
-            left, right = column(eq.left), column(eq.right)
-            if left and right:
-                equal.append([left.table.lower(), left.name.lower(), right.table.lower(), right.name.lower()])  # fmt: skip
+        for eq in conjuncts(condition):
+            if isinstance(eq, (exp.EQ, exp.NullSafeEQ)):
+                left, right = column(eq.left), column(eq.right)
+                if left and right:
+                    pairs.append((left, right))
+    return pairs
+
+
+def _correlated_on(scope) -> list[str]:
+    """The outer columns a correlated subquery equates with its own column of that name
+    (`f.user_id = e.user_id`): it reads the outer row's value's rows alone. Another reference
+    (`f.user_id <> e.user_id`: the other users) binds nothing."""
+    outer = {id(c) for c in scope.external_columns}
+    return sorted(
+        {
+            left.name.lower()
+            for left, right in _equated(scope.expression)
+            if (id(left) in outer) != (id(right) in outer)
+            and left.name.lower() == right.name.lower()
+        }
+    )
+
+
+def _joins(select: exp.Select) -> dict:
+    """The column pairs a SELECT's ON and WHERE equate, and its joins' USING columns."""
+    equal = [
+        [left.table.lower(), left.name.lower(), right.table.lower(), right.name.lower()]
+        for left, right in _equated(select)
+    ]
     using, earlier = [], []
     from_ = select.args.get("from_") or select.args.get("from")
     if from_ is not None:

@@ -218,6 +218,16 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
          None),
         ("SELECT e.user_id FROM e WHERE EXISTS (SELECT 1 FROM t WHERE t.user_id = e.user_id AND "
          "t.event_type = 'purchase')", None),
+        # a subquery naming the outer key otherwise than equal to its own: the other users
+        ("SELECT e.user_id FROM e WHERE NOT EXISTS (\n    SELECT 1 FROM t WHERE t.item_id = e.item_id "
+         "AND t.user_id <> e.user_id)", "4: a SELECT reads rows of t without their user_id"),
+        ("SELECT e.user_id, (\n    SELECT count(DISTINCT f.user_id) FROM t AS f WHERE f.item_id = "
+         "e.item_id AND f.user_id <> e.user_id) FROM e",
+         "4: COUNT() is computed across user_id values (its SELECT is not grouped by user_id)"),
+        ("SELECT e.user_id FROM e WHERE EXISTS (\n    SELECT 1 FROM t WHERE t.user_id = e.user_id "
+         "OR t.item_id = e.item_id)", "4: a SELECT reads rows of t without their user_id"),
+        ("SELECT a.user_id FROM t AS a\nJOIN e AS b ON a.user_id = b.user_id OR a.item_id = b.item_id",
+         "4: b is joined to a on other columns than user_id"),
         ("WITH x AS (SELECT * FROM t)\nSELECT x.user_id, i.category FROM x JOIN stg_items AS i "
          "ON i.item_id = x.item_id WHERE i.category IN (SELECT DISTINCT category FROM stg_items)",
          None),
