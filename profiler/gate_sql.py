@@ -236,9 +236,7 @@ def _number(text: str) -> bool:
 
 def _in_set(exp: dict, kw: dict, types: dict[str, str]) -> Check:
     values = kw.get("value_set")
-    if values is None:
-        return _map(exp, kw, "TRUE")  # GX: vacuously true
-    if not isinstance(values, list | tuple | set):
+    if not isinstance(values, list | tuple | set):  # None too: GX cannot build it, and says why
         raise Unsupported("value_set must be a list")
     values = [v for v in values if v is not None]  # GX drops None: `IN (..., NULL)` is never TRUE
     if not values:

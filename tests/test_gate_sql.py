@@ -87,6 +87,8 @@ CASES = [
     (exp(IN, column="s", value_set=[]), 7, False),
     (exp(IN, column="s", value_set=["ab", None]), 4, False),  # GX drops None: `IN (.., NULL)`
     (exp(IN, column="s", value_set=[None]), 7, False),  # then `IN ()`: every non-NULL value
+    (exp(IN, column="s", value_set=None), None, False),  # GX cannot build it: no set
+    (exp(IN, column="s"), None, False),
     (exp(LEN, column="s", value=2), 2, False),  # 'abc', 'abcd'
     (exp(LEN, column="s", value=2, mostly=0.7), 2, True),
     (exp(U, column="u"), 4, False),  # k1 k1 k3 k3; NULLs are no duplicates
