@@ -26,7 +26,7 @@ import pytest
 from conftest import REES46, REPO, TAOBAO, run_cli
 
 from profiler.gate import load_suites, parameter_names, published_query, supply_parameters, validate
-from profiler.gate_params import evaluate
+from profiler.gate_params import Unsupported, evaluate
 from profiler.gate_sql import COMPILED_TYPES
 from profiler.gate_suites import Suite
 
@@ -66,6 +66,7 @@ CASES = [
     (exp(B, column="x", min_value=0, max_value=10, strict_min=True), 3, False),
     (exp(B, column="x", min_value=0, max_value=10, strict_max=True), 4, False),
     (exp(B, column="x", min_value=-1), 0, True),
+    (exp(B, column="x", min_value=1), 2, False),  # the same SQL as above, another bound: -1, 0
     (exp(B, column="x", max_value=11, strict_max=True), 1, False),
     (exp(B, column="f", min_value=0.0, max_value=2.5), 1, False),
     (exp(B, column="ts", min_value="2024-01-02 00:00", max_value="2024-01-06 10:00:00"), 2, False),
@@ -100,11 +101,13 @@ CASES = [
     (exp(CU, column_list=C12, ignore_row_if="never"), 3, False),
     (exp(CU, column_list=["id", "c1"]), 0, True),
     (exp(CU, column_list=C12, mostly=0.5), 3, True),  # of 6 rows not all NULL
+    (exp(CU, column_list=C12, ignore_row_if="any_value_is_missing", mostly=0.5), 3, False),  # of 4
     (exp(P, column_A="a", column_B="b"), 3, False),  # (2,2) (1,2) (4,4)
     (exp(P, column_A="a", column_B="b", mostly=0.5), 3, True),  # of 6: both NULL ignored
     (exp(P, column_A="a", column_B="b", mostly=0.51), 3, False),
     (exp(P, column_A="a", column_B="b", or_equal=True), 1, False),  # (1,2); one NULL: no verdict
     (exp(P, column_A="a", column_B="b", or_equal=True, ignore_row_if="either_value_is_missing"), 1, False),
+    (exp(P, column_A="a", column_B="b", or_equal=True, ignore_row_if="either_value_is_missing", mostly=0.8), 1, False),  # of 4
     (exp(P, column_A="a", column_B="b", or_equal=True, ignore_row_if="neither"), 1, False),
     (exp(P, column_A="a", column_B="b", ignore_row_if="neither"), 3, False),
     (exp(P, column_A="a", column_B="b", ignore_row_if="sometimes"), None, False),
@@ -227,7 +230,7 @@ def test_parameters_evaluate_as_gx_does() -> None:
     from great_expectations.core.suite_parameters import parse_suite_parameter
 
     values = {"as_of": datetime(2024, 3, 1, 12, 30), "published_row_count": 1001, "n": 7}
-    for expression in [
+    expressions = [
         "trunc(published_row_count * 0.5)",
         "as_of - timedelta(days=2)",
         "as_of",
@@ -235,8 +238,19 @@ def test_parameters_evaluate_as_gx_does() -> None:
         "round(n / 3) + 2 ^ 3 ^ 2 - -1",
         "abs(-n) * (1 + 2)",
         "trunc(published_row_count * 0.9) - 1",
-    ]:
+        "n - - -1",
+        "trunc(published_row_count * PI) - e",
+    ]
+    for expression in expressions:
         assert evaluate(expression, values) == parse_suite_parameter(expression, values), expression
+    # the names the gate is asked to supply: not GX's constants, functions or their keywords
+    exps = [exp(ROWS, min_value={"$PARAMETER": e}) for e in expressions]
+    assert parameter_names(exps) == {"as_of", "published_row_count", "n"}
+    for expression in ["trunc(published_row_count * 0.5) 7", "n)"]:  # GX: "Expected end of text"
+        with pytest.raises(Exception, match="Parse Failure"):
+            parse_suite_parameter(expression, values)
+        with pytest.raises(Unsupported, match="cannot read"):
+            evaluate(expression, values)
 
 
 def test_parameters_resolve_in_the_compiled_gate(crafted) -> None:
