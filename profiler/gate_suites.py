@@ -125,7 +125,10 @@ def read_suite(path: Path) -> Suite:
                 f"{where} ({exp['type']}): severity {expectation_severity(exp)!r} must be error or warn"
             )
     exps = tuple({"kwargs": {}, "meta": {}, **e} for e in data["expectations"])
-    keys = (data.get("meta") or {}).get("key_columns") or []
+    meta = data.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise ProfilerError(f"{path}: the suite's `meta` must be an object")
+    keys = meta.get("key_columns") or []
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise ProfilerError(f"{path}: meta.key_columns must be a list of column names")
     return Suite(path.stem, path, str(data.get("name") or path.stem), exps, tuple(keys))

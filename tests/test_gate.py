@@ -706,6 +706,7 @@ def test_shipped_suites_load_with_gx_and_use_supplied_parameters() -> None:
             '{"name": "t", "expectations": [{"type": "expect_column_to_exist", "meta": {"severity": "fatal"}}]}',
             "severity 'fatal' must be error or warn",
         ),
+        ('{"name": "t", "meta": ["user_id"], "expectations": []}', "`meta` must be an object"),
     ],
 )
 def test_suite_mistakes_name_the_file(tmp_path: Path, text: str, message: str) -> None:
