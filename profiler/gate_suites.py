@@ -120,6 +120,11 @@ def read_suite(path: Path) -> Suite:
             raise ProfilerError(f"{where} ({exp['type']}): `kwargs` must be an object")
         if not isinstance(exp.get("meta") or {}, dict):
             raise ProfilerError(f"{where} ({exp['type']}): `meta` must be an object")
+        if exp.get("severity", "critical") not in tuple(_GX_SEVERITY):  # GX refuses it too
+            raise ProfilerError(
+                f"{where} ({exp['type']}): GX's severity {exp['severity']!r} must be critical, "
+                "warning or info (or meta.severity error or warn)"
+            )
         if expectation_severity(exp) not in SEVERITIES:
             raise ProfilerError(
                 f"{where} ({exp['type']}): severity {expectation_severity(exp)!r} must be error or warn"

@@ -707,6 +707,10 @@ def test_shipped_suites_load_with_gx_and_use_supplied_parameters() -> None:
             "severity 'fatal' must be error or warn",
         ),
         ('{"name": "t", "meta": ["user_id"], "expectations": []}', "`meta` must be an object"),
+        (
+            '{"name": "t", "expectations": [{"type": "expect_column_to_exist", "severity": "warn"}]}',
+            "severity 'warn' must be critical, warning or info",
+        ),
     ],
 )
 def test_suite_mistakes_name_the_file(tmp_path: Path, text: str, message: str) -> None:
