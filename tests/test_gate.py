@@ -701,12 +701,21 @@ def test_shipped_suites_load_with_gx_and_use_supplied_parameters() -> None:
     ("text", "message"),
     [
         ("{", "not a readable JSON suite"),
+        ("[]", "a suite needs `name` and a list of `expectations`"),
         ('{"name": "t", "expectations": [{"kwargs": {}}]}', "expectation 1: needs a `type`"),
         (
             '{"name": "t", "expectations": [{"type": "expect_column_to_exist", "meta": {"severity": "fatal"}}]}',
             "severity 'fatal' must be error or warn",
         ),
         ('{"name": "t", "meta": ["user_id"], "expectations": []}', "`meta` must be an object"),
+        (
+            '{"name": "t", "meta": {"key_columns": [1]}, "expectations": []}',
+            "meta.key_columns must be a list of column names",
+        ),
+        (
+            '{"name": "t", "expectations": [{"type": "expect_column_to_exist", "kwargs": ["x"]}]}',
+            "`kwargs` must be an object",
+        ),
         (
             '{"name": "t", "expectations": [{"type": "expect_column_to_exist", "severity": "warn"}]}',
             "severity 'warn' must be critical, warning or info",
@@ -727,10 +736,13 @@ def test_gx_native_severity_is_honoured(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     path.write_text(
         '{"name": "t", "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "x"}, '
-        '"severity": "warning"}, {"type": "expect_column_to_exist", "kwargs": {"column": "y"}}]}'
+        '"severity": "warning"}, {"type": "expect_column_to_exist", "kwargs": {"column": "y"}}, '
+        '{"type": "expect_column_to_exist", "kwargs": {"column": "z"}, "severity": "critical", '
+        '"meta": {"severity": "warn"}}]}'
     )
     suite = read_suite(path)
-    assert [suite.severity(0), suite.severity(1)] == ["warn", "error"]
+    # the project's meta.severity decides over GX's field
+    assert [suite.severity(0), suite.severity(1), suite.severity(2)] == ["warn", "error", "warn"]
 
 
 # Great Expectations is imported only when a suite runs.
