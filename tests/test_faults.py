@@ -411,10 +411,30 @@ def starved(tmp_path: Path):
 
 @pytest.mark.parametrize("engine", ["sql", "gx"])
 def test_out_of_memory_in_the_gate_is_no_verdict(starved, engine: str) -> None:
-    """Neither engine reports it as a raised expectation: it propagates, as DuckDB raised it."""
-    suite = Suite("t", Path("t.json"), "t", (UNIQUE,))
+    """Neither engine reports it as a raised expectation: it propagates, as DuckDB raised it;
+    also when another expectation's SQL fails first (numbers in a text column), so that the
+    compiled gate runs each expectation alone."""
+    in_numbers = {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "s", "value_set": [1, 2]},
+        "meta": {},
+    }
+    suite = Suite("t", Path("t.json"), "t", (in_numbers, UNIQUE))
     with pytest.raises(duckdb.OutOfMemoryException):
         validate(starved, suite, "SELECT * FROM t", "SELECT * FROM t", {}, [], engine=engine)
+
+
+def test_out_of_memory_after_the_gates_scan_is_no_verdict(starved) -> None:
+    """Every value twice: the compiled gate's one scan counts them in the memory it may use, the
+    queries after it, that count and list the duplicated rows, run out: no verdict either."""
+    starved.execute(
+        "CREATE TABLE twice AS SELECT (range % 10000)::VARCHAR || repeat('x', 40) AS s "
+        "FROM range(20000)"
+    )
+    suite = Suite("twice", Path("twice.json"), "twice", (UNIQUE,))
+    query = "SELECT * FROM twice"
+    with pytest.raises(duckdb.OutOfMemoryException):
+        validate(starved, suite, query, query, {}, [], engine="sql")
 
 
 def test_a_fault_on_gxs_first_query_is_raised_as_itself(monkeypatch, tmp_path: Path) -> None:

@@ -190,7 +190,8 @@ def test_samples_and_keys_name_the_bad_rows(crafted) -> None:
             exp(CU, column_list=C12),
         ]
     )
-    gx, sql = both(crafted, "SELECT * FROM t", suite, {}, ["id"])
+    # a key column that is the checked column is not repeated as a key
+    gx, sql = both(crafted, "SELECT * FROM t", suite, {}, ["id", "x"])
     between, not_null, unique, compound = sql
     assert sorted(between.sample) == [-1, 11] and sorted(k["id"] for k in between.sample_keys) == [5, 7]  # fmt: skip
     assert not_null.sample == [None] and not_null.sample_keys == [{"id": 3}]
