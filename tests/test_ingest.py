@@ -404,6 +404,13 @@ def test_a_nested_fallback_takes_only_the_items_own_columns(con, tmp_path):
     assert (got.loaded, got.quarantined) == (2, {})
     assert rows(con, "SELECT item_id FROM raw_events WHERE _batch_id = ? ORDER BY event_type DESC",
                 [got.batch_id]) == [("P-9",), (i,)]  # fmt: skip
+    # a column the user names with --map is read alone: no nested key fills it
+    named = duckdb.connect(str(tmp_path / "named.duckdb"))
+    got = ingest(
+        named, "events", tmp_path / "amp.jsonl", pii_key=KEY, mapping={"item_id": "productId"}
+    )
+    assert (got.loaded, got.fallbacks) == (3, {})
+    assert rows(named, "SELECT count(item_id) FROM raw_events") == [(1,)]
 
 
 def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
@@ -713,9 +720,10 @@ def test_a_value_mapped_to_skip_is_quarantined_as_skipped(con, tmp_path):
             )
         ),
     )
-    got = ingest(con, "events", write(tmp_path / "snowplow.csv", body), pii_key=KEY, reading=reading,
-                 mapping={"user_id": "domain_userid", "ts": "derived_tstamp", "item_id": "ti_sku",
-                          "price": "ti_price", "amount": "tr_total"})  # fmt: skip
+    mapping = {"user_id": "domain_userid", "ts": "derived_tstamp", "item_id": "ti_sku",
+               "price": "ti_price", "amount": "tr_total"}  # fmt: skip
+    got = ingest(con, "events", write(tmp_path / "snowplow.csv", body), pii_key=KEY,
+                 reading=reading, mapping=mapping)  # fmt: skip
     assert (got.loaded, got.quarantined) == (1, {"skipped_event_type": 1})
     assert got.unknown["skipped_event_type"] == [("transaction", 1)]
     assert rows(con, "SELECT event_type, item_id, price FROM raw_events") == [
@@ -723,6 +731,17 @@ def test_a_value_mapped_to_skip_is_quarantined_as_skipped(con, tmp_path):
     ]
     with pytest.raises(ProfilerError, match="'skip' is not one of the event types"):
         check_reading(SOURCES["events"], Reading(event_type="skip"))
+    # a word the vocabulary already knows, mapped: the map wins (an order line sent as
+    # `purchase` beside its `purchase_item` lines would count the order twice)
+    words = (("event_type", "purchase_item", "purchase"), ("event_type", "purchase", "skip"))
+    renamed = body.replace(",transaction_item,", ",purchase_item,").replace(
+        ",transaction,", ",purchase,"
+    )
+    other = duckdb.connect(str(tmp_path / "renamed.duckdb"))
+    got = ingest(other, "events", write(tmp_path / "renamed.csv", renamed), pii_key=KEY,
+                 reading=check_reading(SOURCES["events"], Reading(values=words)),
+                 mapping=mapping)  # fmt: skip
+    assert (got.loaded, got.quarantined) == (1, {"skipped_event_type": 1})
 
 
 def test_a_bare_date_column_is_the_time_only_when_no_other_column_is():
@@ -758,6 +777,13 @@ def test_a_bare_date_column_is_the_time_only_when_no_other_column_is():
         "user_id": "user", "ts": "time_stamp", "event_type": "btag", "category_id": "cate",
         "brand": "brand",
     }  # fmt: skip
+    # an abbreviation with a dot, as ERP and point-of-sale exports write `Qty.` (without it
+    # each line reads as one unit)
+    pos = ["Customer ID", "Order Date", "SKU", "Qty.", "Unit Price"]
+    assert resolve_columns(SOURCES["events"], pos, {}, "f", constant=["event_type"])[0] == {
+        "user_id": "Customer ID", "ts": "Order Date", "item_id": "SKU", "price": "Unit Price",
+        "quantity": "Qty.",
+    }  # fmt: skip
     jdata = ["user_id", "sku_id", "time", "model_id", "type", "cate", "brand"]
     assert resolve_columns(SOURCES["events"], jdata, {}, "f")[0] == {
         "user_id": "user_id", "item_id": "sku_id", "ts": "time", "event_type": "type",
@@ -779,6 +805,9 @@ def test_timestamp_forms(con, tmp_path):
         "f": ("1569924000", datetime(2019, 10, 1, 10)),
         "g": ("1569924000123", datetime(2019, 10, 1, 10, 0, 0, 123000)),
         "h": ("2019-10-01", datetime(2019, 10, 1)),
+        # Unix microseconds (GA4's event_timestamp) and nanoseconds (pandas' datetime64 as a number)
+        "i": ("1569924000123456", datetime(2019, 10, 1, 10, 0, 0, 123456)),
+        "j": ("1569924000123456000", datetime(2019, 10, 1, 10, 0, 0, 123456)),
     }
     body = "".join(f"u,view,{k},{v[0]}\n" for k, v in cases.items())
     con.execute("SET TimeZone = 'America/New_York'")  # the caller's zone must not matter
@@ -1249,6 +1278,14 @@ def test_one_person_by_id_and_by_address_is_said(con, tmp_path):
         "warning: 2 of 2 user id(s) of this file are the e-mail address of a user registered"
         in said
     )
+    # a shop that keys its customers by their address too: one user each, nothing to say
+    keyed = duckdb.connect(str(tmp_path / "keyed.duckdb"))
+    ingest(keyed, "feedback", path, pii_key=KEY, reading=reading,
+           mapping={"user_id": "customer_email"})  # fmt: skip
+    both = "".join(f"{a},{a}\n" for a in ["ada.quill@example.com", "bo.lin@example.org"])
+    same = ingest(keyed, "users", write(tmp_path / "by_address.csv", "user_id,email\n" + both),
+                  pii_key=KEY)  # fmt: skip
+    assert same.by_address == (0, 2) and "by their e-mail" not in said_of(same)
 
 
 def test_address_ids_an_older_version_stored_are_named_until_sent_again(con, tmp_path):
@@ -1718,6 +1755,20 @@ def test_amazon_item_price_is_the_lines_money(con, tmp_path):
                  mapping={"user_id": "buyer-email", "ts": "purchase-date"},
                  reading=Reading(event_type="purchase"))  # fmt: skip
     assert "amount <- item-price" in said_of(got)
+    # a money column the user names is read, never item-price (a report extended with each
+    # line's total net of its promotions)
+    net = "\n".join(
+        line + ("\tnet-total" if n == 0 else f"\t{float(line.split(chr(9))[-1]) - 1:.2f}")
+        for n, line in enumerate(body.splitlines())
+    )
+    mapped = duckdb.connect(str(tmp_path / "mapped.duckdb"))
+    got = ingest(mapped, "events", write(tmp_path / "net.txt", net + "\n"), pii_key=KEY,
+                 mapping={"user_id": "buyer-email", "ts": "purchase-date", "amount": "net-total"},
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    assert "amount <- net-total" in said_of(got)
+    assert rows(mapped, "SELECT sum(amount) FROM raw_events") == [
+        (pytest.approx(sum(2 * p - 1 for *_, p in bought)),)
+    ]
     ga4 = "user_pseudo_id,event_timestamp,event_name,item_id,item_price,quantity\n" + "".join(
         f"{u},{t:%Y-%m-%d %H:%M:%S},purchase,{i},{p},2\n" for u, t, i, p in bought
     )
@@ -1870,6 +1921,12 @@ def test_money_grouped_in_thousands_reads_with_the_option_that_says_so(con, tmp_
                    reading=dataclasses.replace(reading, decimal_comma=True))  # fmt: skip
     said = said_of(comma)
     assert "most decimal parts have three digits" in said and "--decimal-point instead" in said
+    # a million won reads with no decimal comma: no hint names the option given again
+    big = body.replace(f'"{won[0]:,}"', f'"{won[0] * 10:,}"')
+    got = ingest(duckdb.connect(str(tmp_path / "million.duckdb")), "events",
+                 write(tmp_path / "million.csv", big), pii_key=KEY, mapping=mapping,
+                 reading=dataclasses.replace(reading, decimal_comma=True))  # fmt: skip
+    assert got.quarantined == {"bad_type:price": 1} and "if the commas of" not in said_of(got)
     point = ingest(con, "events", path, pii_key=KEY, mapping=mapping, replace=True,
                    reading=dataclasses.replace(reading, decimal_point=True))  # fmt: skip
     assert (point.loaded, point.quarantined, point.thousands) == (len(won), {}, [])
@@ -1970,6 +2027,19 @@ def test_a_column_left_out_with_an_empty_map(con, tmp_path):
     ]
     with pytest.raises(ProfilerError, match="user_id is required"):
         check_mapping(SOURCES["events"], {"user_id": ""})
+    # a wholesaler's `1,200` units is no weight: its hint is the one for grouped thousands, and
+    # --decimal-point reads them, an Indian one's lakhs too
+    bulk = body.replace(",0.75,", ',"1,200",').replace(",1.5,", ',"1,00,000",')
+    path = write(tmp_path / "bulk.csv", bulk)
+    got = ingest(con, "events", path, pii_key=KEY, reading=reading, mapping=mapping)
+    said = said_of(got)
+    assert got.quarantined == {"bad_type:quantity": 2} and "whole units" not in said, said
+    assert "if the commas of '1,200' group thousands" in said, said
+    got = ingest(con, "events", path, pii_key=KEY, mapping=mapping, replace=True,
+                 reading=dataclasses.replace(reading, decimal_point=True))  # fmt: skip
+    assert got.quarantined == {}
+    assert rows(con, "SELECT quantity FROM raw_events WHERE _batch_id = ? ORDER BY 1",
+                [got.batch_id]) == [(1,), (2,), (1200,), (100000,)]  # fmt: skip
 
 
 def test_prices_with_a_currency_read_as_the_number(con, tmp_path):
@@ -2294,6 +2364,10 @@ def test_a_file_without_a_header_line_loads_whole_with_columns(con, tmp_path):
     with pytest.raises(ProfilerError, match="looks like data, not a header .* --columns") as err:
         ingest(con, "events", path, pii_key=KEY)
     assert "\n" not in str(err.value) and snapshot(con) == {}
+    # a first line of times and ids that are no numbers (Stripe's `cus_...`) is data too
+    stripe = "2019-10-01T10:00:00Z,cus_NffrFeUfNV2Hib,view\n2019-10-01T10:05:00Z,cus_Q2x,view\n"
+    with pytest.raises(ProfilerError, match="looks like data, not a header .* --columns"):
+        ingest(con, "events", write(tmp_path / "stripe.csv", stripe), pii_key=KEY)
     columns = tuple("event_type" if n == "behavior_type" else n for n in names)
     result = ingest(con, "events", path, pii_key=KEY, reading=Reading(columns=columns))
     assert (result.loaded, result.quarantined, result.lines) == (94_287, {}, 94_287)
@@ -2550,10 +2624,11 @@ def test_a_time_column_holding_whole_times_is_read_alone(con, tmp_path):
     text = write(
         tmp_path / "whole.csv",
         "date,time,user_id,event_type\n2019-10-01,2019-10-01 10:00:00,7,view\n"
-        "2019-10-01,1569924000,8,view\n",
-    )
+        "2019-10-01,1569924000,8,view\n2019-10-01,,6,view\n",
+    )  # a line without its time leaves the others whole times: no time of day to join
     result = ingest(con, "events", text, pii_key=KEY)
     assert (result.loaded, result.columns["ts"]) == (2, "time")
+    assert result.quarantined == {"missing_ts": 1}
     assert rows(con, "SELECT user_id, ts FROM raw_events ORDER BY ALL") == [
         ("7", datetime(2019, 10, 1, 10)),
         ("8", datetime(2019, 10, 1, 10)),
@@ -2627,6 +2702,14 @@ def test_item_ids_written_differently_in_two_feeds_are_pointed_out(con, tmp_path
     assert again.unknown_items is None
     assert again.padded_items.found == len(ids[::4]) and again.padded_items.table == "raw_events"
     assert "item ids match ids in raw_events only with leading zeros added or cut" in said_of(again)
+    # the events' side: a share of them padded under the half, down to a tenth, is said as such
+    for share in (0.4, 0.15):
+        part = set(ids[: int(len(ids) * share)])
+        fresh = duckdb.connect(str(tmp_path / f"part{share}.duckdb"))
+        ingest(fresh, "items", write(tmp_path / f"part{share}.csv", "item_id,brand\n" + "".join(
+            f"{int(i):010d},b\n" if i in part else f"{i},b\n" for i in ids)), pii_key=KEY)  # fmt: skip
+        events = ingest(fresh, "events", REES46, pii_key=KEY)
+        assert events.unknown_items is None and events.padded_items.found == len(part), share
 
 
 def test_a_half_star_rating_is_quarantined_and_said_so(con, tmp_path):
@@ -3412,7 +3495,7 @@ def test_a_real_user_0_is_kept(con, tmp_path):
         lines[:1] + [("0" + line[1:]) if line.startswith("1,") else line for line in lines[1:]]
     )
     result = ingest(con, "events", write(tmp_path / "events.csv", body), pii_key=KEY)
-    assert result.quarantined == {} and result.loaded == 300
+    assert result.quarantined == {} and result.loaded == 300 and result.catch_all == []
     assert rows(con, "SELECT count(*) > 0 FROM raw_events WHERE user_id = '0'") == [(True,)]
 
 
@@ -3462,6 +3545,14 @@ def test_segment_and_ga4_names_and_guests_without_an_id_are_read_or_hinted(con, 
     anonymous = ingest(con, "events", write(tmp_path / "ga4.csv", ga4), pii_key=KEY)
     assert anonymous.quarantined == {"missing_user_id": 15}
     assert "load with --map user_id=user_pseudo_id" in said_of(anonymous)
+    # without the anonymous id, no time stands for a guest
+    unnamed = "".join(
+        ",".join(v for k, v in enumerate(line.split(",")) if k != 2) + "\n"
+        for line in ga4.splitlines()
+    )
+    anonymous = ingest(con, "events", write(tmp_path / "ga4_unnamed.csv", unnamed), pii_key=KEY)
+    assert anonymous.quarantined == {"missing_user_id": 15}
+    assert "--map user_id=user_first" not in said_of(anonymous)
     # a POS export: `Customer` holds display names, on the guests' lines too; never the hint
     # (helper-57: following it stored raw names as ids, 249 customers as 20)
     pos = "customer_code,customer,ts,item_id,price\n" + "".join(
@@ -3960,6 +4051,15 @@ def test_feedback_keyed_by_another_id_than_the_events_users_is_said(con, tmp_pat
                       reading=Reading(kind="review"), replace_batch=keyed.batch_id)  # fmt: skip
     assert by_buyer.stranger_ids is None
     assert "users of the events" not in said_of(by_buyer)
+    # one reviewer in ten known is enough: a file of the shop's users, nothing said
+    lines = reviews.replace(",5,", ",3,").splitlines()
+    tenth = [lines[0]] + [
+        line if n % 10 else line.split(",")[1] + line[line.index(",") :]
+        for n, line in enumerate(lines[1:])
+    ]
+    mixed = ingest(con, "feedback", write(tmp_path / "tenth.csv", "\n".join(tenth) + "\n"),
+                   pii_key=KEY, reading=Reading(kind="review"), mapping={"user_id": "order_id"})  # fmt: skip
+    assert mixed.stranger_ids is None and mixed.loaded == 60
 
 
 def test_dates_sent_as_unix_midnights_on_a_clock_west_of_utc_are_said(tmp_path):
