@@ -153,8 +153,9 @@ def _time_hints(result, reason: str, n: int, values) -> list[str]:
 # common export time formats, tried on the values a file's bad times show
 _TS_FORMATS = tuple(
     f"{day}{sep}{time}"
-    for day in ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y",
-                "%d %b %Y", "%b %d, %Y", "%d-%b-%Y", "%Y%m%d")
+    # ISO's day too: read alone, not with a 12-hour time (a date column and a time column)
+    for day in ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%Y-%m-%d", "%d-%m-%Y",
+                "%m-%d-%Y", "%d %b %Y", "%b %d, %Y", "%d-%b-%Y", "%Y%m%d")
     for sep, time in (("", ""), (" ", "%H:%M"), (" ", "%H:%M:%S"), (" ", "%I:%M %p"),
                       (" ", "%I:%M:%S %p"))
 ) + ("%a, %d %b %Y %H:%M:%S %z", "%d/%b/%Y:%H:%M:%S %z")  # fmt: skip

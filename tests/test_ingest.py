@@ -2588,6 +2588,22 @@ def test_a_date_column_and_a_time_column_make_the_event_time(con, tmp_path):
     assert ingest(fourth, "events", parquet, pii_key=KEY).loaded == len(records)
     assert rows(fourth, "SELECT ts, user_id, item_id FROM raw_events ORDER BY ALL") == got
 
+    # a time of day on a 12-hour clock: the hint names the format that reads the two as one
+    # (it named '%m/%d/%Y %H:%M', and every line stayed in quarantine)
+    clock = [[r[0], datetime.strptime(r[1], "%H:%M:%S").strftime("%I:%M:%S %p"), *r[2:]]
+             for r in body[:30]]  # fmt: skip
+    twelve = write(tmp_path / "pos_12h.csv", "\n".join(",".join(r) for r in [split, *clock]))
+    fifth = duckdb.connect(str(tmp_path / "fifth.duckdb"))
+    unread = ingest(fifth, "events", twelve, pii_key=KEY)
+    assert (unread.loaded, unread.quarantined) == (0, {"bad_timestamp": 30})
+    assert "those times read with --ts-format '%Y-%m-%d %I:%M:%S %p'" in said_of(unread)
+    read = ingest(fifth, "events", twelve, pii_key=KEY, replace=True,
+                  reading=Reading(ts_format="%Y-%m-%d %I:%M:%S %p"))  # fmt: skip
+    assert (read.loaded, read.quarantined) == (30, {})
+    assert rows(fifth, "SELECT ts FROM raw_events ORDER BY ALL") == sorted(
+        (datetime.strptime(f"{r[0]} {r[1]}", "%Y-%m-%d %H:%M:%S"),) for r in body[:30]
+    )
+
     no_time = write(tmp_path / "day.csv", "date,time,user_id,event_type\n2019-10-02,,7,view\n")
     ingest(third, "events", no_time, pii_key=KEY)
     assert rows(third, "SELECT ts FROM raw_events WHERE user_id = '7'") == [
