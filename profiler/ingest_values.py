@@ -27,6 +27,8 @@ NULL_WORDS = (
     "0000-00-00",
     "0000-00-00 00:00:00",
     "(not set)",
+    "#n/a",  # Excel's failed lookup
+    "<na>",  # pandas' missing value made text (astype(str))
 )  # fmt: skip  (MySQL's zero dates: Shopware; GA4's `(not set)`)
 FREE_TEXT = ("query", "title", "text")
 _NULL_SPELLINGS = tuple(

@@ -2152,15 +2152,21 @@ def test_words_for_no_value_are_no_value(con, tmp_path):
         + "2019-10-01 00:00:00 UTC,view,44600062,N/A,NaN,541312140,\n"
         + "2019-10-01 00:02:14 UTC,purchase,1004856,samsung,130.76,NULL,\n"
         + "2019-10-01 00:03:00 UTC,search,\\N,-,,543272936,none\n"
-        + "2019-10-01 00:04:00 UTC,view,3900821.0,aqua,33.20,554748717.0,\n",
+        + "2019-10-01 00:04:00 UTC,view,3900821.0,aqua,33.20,554748717.0,\n"
+        # Excel's failed lookup and pandas' missing value made text (`astype(str)`): two
+        # strangers were one user `#N/A`, another `<NA>`, and `#N/A` a brand
+        + "2019-10-01 00:05:00 UTC,view,3900821,#N/A,33.20,554748717,\n"
+        + "2019-10-01 00:06:00 UTC,view,3900821,aqua,33.20,#N/A,\n"
+        + "2019-10-01 00:07:00 UTC,view,3900821,aqua,33.20,<NA>,\n",
     )
     result = ingest(con, "events", path, pii_key=KEY)
-    assert (result.loaded, result.quarantined) == (3, {"missing_user_id": 1})
+    assert (result.loaded, result.quarantined) == (4, {"missing_user_id": 3})
     got = rows(con, "SELECT user_id, item_id, brand, price, query FROM raw_events ORDER BY ts")
     assert got == [
         ("541312140", "44600062", None, None, None),
         ("543272936", None, None, None, "none"),
         ("554748717", "3900821", "aqua", 33.2, None),  # ids a float column wrote
+        ("554748717", "3900821", None, 33.2, None),
     ]
 
 
