@@ -68,11 +68,14 @@ def null_word(v: str) -> str:
 def whole_id(v: str, *, guarded: bool = True) -> str:
     """An id a float column wrote (`541312140.0`, as pandas does for ids with gaps) is the id
     `541312140`, and one written `'6800000000000` (the apostrophe Shopify puts before long
-    numbers, to keep spreadsheets from rounding them) is `6800000000000`, so one user never
-    becomes two; any other id stays exactly as sent. `guarded=False` keeps the apostrophe: a
-    brand sent as a number (Tmall's brand_id) loses only the `.0`, and '47 stays a brand."""
+    numbers, to keep spreadsheets from rounding them) is `6800000000000`, as one written as a
+    formula, `="00123"` (to keep its leading zeros), is `00123`, so one user never becomes two;
+    any other id stays exactly as sent. `guarded=False` keeps the apostrophe: a brand sent as a
+    number (Tmall's brand_id) loses only the `.0`, and '47 stays a brand."""
     guard = (
         f"WHEN starts_with({v}, '''') AND regexp_full_match({v}, '''[0-9]+') THEN substr({v}, 2) "
+        f"WHEN starts_with({v}, '=\"') AND regexp_full_match({v}, '=\"[0-9]+\"') "
+        f"THEN substr({v}, 3, strlen({v}) - 3) "
         if guarded
         else ""
     )

@@ -2192,6 +2192,28 @@ def test_ids_from_float_columns_keep_one_user(con, tmp_path):
     assert rows(con, "SELECT count(*) FROM raw_events WHERE contains(user_id, '.')") == [(0,)]
 
 
+def test_an_id_written_as_a_spreadsheet_formula_is_the_id(con, tmp_path):
+    """Exports keep an id's leading zeros from spreadsheets by writing it as a formula,
+    `="00123"`: that user is 00123, as the events write it, not a second one. Taobao's first
+    users, zero-padded, in a users file so written beside their events; other text stays."""
+    lines = TAOBAO.read_text().splitlines()[1:200]
+    users = sorted({f"{int(line.split(',')[0]):08d}" for line in lines})
+    body = "user_id,city\n" + "".join(f'"=""{u}""",Hangzhou\n' for u in users)
+    ingest(con, "users", write(tmp_path / "users.csv", body + '"=""A-7""",Hangzhou\n'), pii_key=KEY)
+    events = "user_id,item_id,category_id,behavior_type,ts\n" + "".join(
+        f"{int(u):08d},{rest}\n" for u, rest in (line.split(",", 1) for line in lines)
+    )
+    ingest(con, "events", write(tmp_path / "events.csv", events), pii_key=KEY)
+    assert rows(con, "SELECT user_id FROM raw_users ORDER BY 1") == [
+        *((u,) for u in users),
+        ('="A-7"',),
+    ]
+    assert rows(con, "SELECT count(DISTINCT user_id) FROM raw_events") == [(len(users),)]
+    assert rows(
+        con, "SELECT count(*) FROM raw_events WHERE user_id NOT IN (SELECT user_id FROM raw_users)"
+    ) == [(0,)]
+
+
 def test_otto_style_plural_event_types(con, tmp_path):
     """OTTO's JSON lines (session, aid, ts, type) call events clicks, carts and orders; the
     Taobao lines here are rewritten that way (pv -> clicks, cart -> carts, buy -> orders)."""
