@@ -100,7 +100,7 @@ CASES = [
     (exp(CU, column_list=C12, ignore_row_if="any_value_is_missing"), 3, False),
     (exp(CU, column_list=C12, ignore_row_if="never"), 3, False),
     (exp(CU, column_list=["id", "c1"]), 0, True),
-    (exp(CU, column_list=C12, mostly=0.5), 3, True),  # of 6 rows not all NULL
+    (exp(CU, column_list=C12, mostly=0.5), 3, True),  # of 7 rows not all NULL
     (exp(CU, column_list=C12, ignore_row_if="any_value_is_missing", mostly=0.5), 3, False),  # of 4
     (exp(P, column_A="a", column_B="b"), 3, False),  # (2,2) (1,2) (4,4)
     (exp(P, column_A="a", column_B="b", mostly=0.5), 3, True),  # of 6: both NULL ignored
