@@ -9,6 +9,7 @@ rollup, per-user totals and a profile), so these tests do not move when the real
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -562,6 +563,8 @@ def test_cli_build_and_check_exit_non_zero_and_name_the_fault(project: Path) -> 
     con.close()
     out = run_cli("build", warehouse=wh, project=project, ok=False)
     assert "blocked" in out and "stg_events: expect_column_values_to_be_in_set" in out
+    # a blocked model is a failed one in the summary, never "up to date"
+    assert re.search(r"up to date, 1 failed, \d+ not built \(upstream failed\)", out), out
     assert "'click'" in out
     # and what to do about it (helper-78: named, with no way out)
     assert (

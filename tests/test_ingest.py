@@ -641,6 +641,10 @@ def test_a_file_cut_short_is_refused_whole(con, tmp_path):
     sent = run_cli("ingest", "events", str(write(tmp_path / "whole.csv", text)),
                    warehouse=tmp_path / "cli.duckdb")  # fmt: skip
     assert "50 loaded, 0 quarantined" in sent
+    # refused in place of that load, it leaves the warehouse as it was (only a refused first
+    # file removes the warehouse it created)
+    run_cli("ingest", "events", str(cut), "--replace-batch", "1",
+            warehouse=tmp_path / "cli.duckdb", ok=False)  # fmt: skip
     with duckdb.connect(str(tmp_path / "cli.duckdb"), read_only=True) as wh:
         assert wh.execute("SELECT count(*) FROM raw_events").fetchone() == (50,)
     # cut inside its last column, the line's time reads as 1970: cut too (helper-95: loaded)

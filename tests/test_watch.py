@@ -81,6 +81,11 @@ def test_watch_reads_each_folder_with_its_options(tmp_path: Path) -> None:
     # REES46 logged them seconds apart, and they count as the separate purchases they are
     assert (users, bought) == (len({b[0] for b in buys}), len(buys))
     assert len(set(buys)) == 212 and len(buys) == 214
+    # a build as of the newest review has it in the profile: nothing is newer
+    with duckdb.connect(str(wh), read_only=True) as con:
+        (newest,) = con.execute("SELECT max(ts) FROM raw_feedback").fetchone()
+    at = run_cli("build", "--as-of", newest.isoformat(), warehouse=wh, project=project)
+    assert "newer than the as-of" not in at, at
     # a build given --as-of is not told to give --as-of (helper-63)
     past = run_cli("build", "--as-of", "2019-10-01T12:00:00", warehouse=wh, project=project)
     assert (
@@ -112,6 +117,10 @@ def test_watch_refuses_bad_options_before_touching_anything(tmp_path: Path) -> N
         (("--event-type", "refund"), "choose one of: view, cart, fav, purchase, search"),
         (("--ts-format", "%Q"), "--ts-format '%Q'"),
         (("--encoding", "klingon"), "--encoding 'klingon': not an encoding"),
+        # repeated or half-given: refused, not read otherwise than asked (the last one winning)
+        (("--map", "events.price"), "--map 'price' must look like TARGET=COLUMN"),
+        (("--event-type", "purchase", "--event-type", "view"), "--event-type given twice"),
+        (("--columns", "events=a,b", "--columns", "events=c,d"), "name the source first, once"),
     ]:
         out = run_cli("watch", str(land), "--once", *bad, warehouse=wh, project=project, ok=False)
         assert said in out and len(out.strip().splitlines()) == 1, out
@@ -174,17 +183,22 @@ def test_event_type_codes_map_to_the_vocabulary(tmp_path: Path) -> None:
     args = ["ingest", "events", str(path), "--map", "event_type=action_type", *options]
     out = run_cli(*args, warehouse=wh, project=project)
     assert "299 loaded, 1 quarantined" in out and "unknown_event_type ('4' 1)" in out
-    with duckdb.connect(str(wh), read_only=True) as con:
-        got = dict(
-            con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY ALL").fetchall()
-        )
+    # `watch` reads the codes of files landing in events/ alike
+    (tmp_path / "landing" / "events").mkdir(parents=True)
+    (tmp_path / "landing" / "events" / path.name).write_bytes(path.read_bytes())
+    watched = tmp_path / "watched.duckdb"
+    run_cli("watch", str(tmp_path / "landing"), "--once", "--map", "events.event_type=action_type",
+            *options, warehouse=watched, project=project)  # fmt: skip
     named = {"pv": "view", "buy": "purchase"}
     expected: dict[str, int] = {}
     for n, line in enumerate(lines):
         if n != 7:
             kind = named.get(line.split(",")[3], line.split(",")[3])
             expected[kind] = expected.get(kind, 0) + 1
-    assert got == expected
+    for loaded in (wh, watched):
+        with duckdb.connect(str(loaded), read_only=True) as con:
+            got = con.execute("SELECT event_type, count(*) FROM raw_events GROUP BY ALL")
+            assert dict(got.fetchall()) == expected, loaded
     for bad, said in [
         (["--event-type", "purchase", "--event-type", "0=view"], "keep one kind"),
         (["--event-type", "0=refund"], "'refund' is not one of the event types"),
