@@ -493,6 +493,12 @@ def test_guest_orders_as_customer_0_over_daily_files_are_warned_at_the_build(
         )
     out = " ".join(run_cli("build", warehouse=wh, project=project).split())
     assert "WARNING: user '0' has 20 events, more than 3x anyone else" in out, out
+    # ids that start at 0: Taobao's busiest user (539 events, the next 504) as 0 is no guest
+    first = tmp_path / "first_id_0.csv"
+    first.write_text(TAOBAO.read_text().replace("\n1000664,", "\n0,"))
+    wh = tmp_path / "ids.duckdb"
+    run_cli("ingest", "events", str(first), warehouse=wh, project=project)
+    assert "user '0'" not in run_cli("build", warehouse=wh, project=project)
 
 
 def test_watch_once_exits_non_zero_when_its_build_is_refused(tmp_path: Path) -> None:
