@@ -6,7 +6,9 @@ project's own sql/ and features/ (without the gate and the model layer, tested o
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import random
 import re
 import shutil
@@ -910,11 +912,12 @@ def test_an_incremental_by_key_model_with_a_repeated_key_is_not_published(
 
 
 def test_a_target_folder_it_cannot_write_leaves_the_build_published_and_served(
-    full_build: Path, project: Path, tmp_path: Path
+    full_build: Path, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """helper-62: with target/ not writable, every model was published, then a traceback, and
     the serving copy stayed stale. run_results.json cannot be written here (a folder holds its
-    name); the build says so and is served, and leaves no temporary file."""
+    name); the build says so and is served, and leaves no temporary file. A full disk there is
+    no such warning: the build fails in one line, as on the warehouse's disk."""
     from profiler.serve.catalog import serving_path
 
     edited, wh = edited_copy(project, full_build, tmp_path)
@@ -926,6 +929,15 @@ def test_a_target_folder_it_cannot_write_leaves_the_build_published_and_served(
     assert not [p for p in (edited / "target").iterdir() if p.name.endswith(".tmp")]
     with duckdb.connect(str(serving_path(wh)), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM user_profile").fetchone()[0] > 0
+
+    def full(target: Path, run) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target / "run_results.json"))
+
+    monkeypatch.setattr("profiler.runlog.write_run_results", full)
+    out = run_cli("build", warehouse=wh, project=edited, ok=False)
+    last = out.splitlines()[-1]
+    assert last.startswith("error: disk full: could not write (No space left on device: "), out
+    assert out.count("error:") == 1 and "warning" not in out, out
 
 
 def test_a_misspelt_time_column_fails_the_first_build_not_a_later_batch(
