@@ -522,8 +522,10 @@ def test_the_build_says_when_its_profile_is_not_the_new_one(
     assert "note: the as-of is 1 calendar day(s) after the newest data" in ahead, ahead
     assert "note: the as-of" not in run_cli("build", warehouse=wh, project=edited)
     model = edited / "features" / "behaviour_features.sql"
-    model.write_text(model.read_text().replace("AS searches_1d", "AS searches_1d, nope", 1))
+    # (a column DuckDB quotes back in its error: text, never rich markup)
+    model.write_text(model.read_text().replace("AS searches_1d", 'AS searches_1d, "[/nope]"', 1))
     out = " ".join(run_cli("build", warehouse=wh, project=edited, ok=False).split())
+    assert '"[/nope]" not found' in out, out
     assert (
         "WARNING: user_profile was not rebuilt (skipped: see above); it still holds the build as "
         "of 2017-12-03 15:59:28; nothing was published" in out
