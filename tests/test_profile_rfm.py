@@ -359,6 +359,7 @@ def test_equal_purchase_lines_of_one_file_are_units_and_a_re_export_is_not(tmp_p
         ("c1", "2017-10-02 10:56:33", "p2", "10.00", "purchase"),
         ("c1", "2017-10-02 10:56:33", "p1", "29.99", "view"),
         ("c1", "2017-10-02 10:56:33", "p1", "29.99", "view"),
+        ("c1", "2017-10-02 10:56:33", "p2", "10.00", "cart"),  # once: no repeat at the moment
     ]
     later = [
         ("c1", "2017-10-02 10:56:33", "p1", "29.99", "purchase"),  # 3 units now: a file says so
@@ -378,8 +379,8 @@ def test_equal_purchase_lines_of_one_file_are_units_and_a_re_export_is_not(tmp_p
         ).fetchall()
     assert got == [(5, pytest.approx(3 * 29.99 + 10.0 + 5.0), 1, 2)]
     # the second view; of the second file's 4 copies of the first file's lines, the 3 that add
-    # no unit (p1: 3 units, one file says so; p2: 1)
-    assert "4 exact repeat line(s) of" in out
+    # no unit (p1: 3 units, one file says so; p2: 1): of 3 events, the cart beside them none
+    assert "4 exact repeat line(s) of 3 event(s) left out" in out, out
 
 
 def test_equal_purchase_lines_timed_to_the_microsecond_are_one_purchase(tmp_path: Path) -> None:
