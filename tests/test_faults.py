@@ -287,6 +287,25 @@ def test_watch_keeps_a_file_it_cannot_load_into_a_read_only_warehouse(
     assert Path(landed).exists() and not (landing / "events" / "_rejected").exists()
 
 
+def test_a_temp_dir_it_cannot_write_is_not_called_the_warehouse(
+    samples: dict[str, Path], project: Path, tmp_path: Path
+) -> None:
+    """A refused write counts as a read-only warehouse only for the warehouse's own files: a
+    PROFILER_TEMP_DIR the build cannot spill to (30MB of memory makes it spill) stops it in one
+    line naming that folder, not with the advice to make the warehouse writable."""
+    wh = _copy(samples["first"], tmp_path / "wh.duckdb")
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    env = {"PROFILER_TEMP_DIR": str(spill / "tmp"), "PROFILER_MEMORY_LIMIT": "30MB"}
+    preexec = _read_only([spill])
+    try:
+        proc = _profiler("build", warehouse=wh, project=project, preexec=preexec, env=env)
+        line = _one_error_line(proc)
+    finally:
+        _writable([spill])
+    assert line == f"error: build stopped: Permission denied: {spill / 'tmp'}", line
+
+
 # -- a full disk -------------------------------------------------------------------------------------
 
 
