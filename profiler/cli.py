@@ -159,7 +159,9 @@ def _settings(project_dir: Path | None, warehouse: Path | None):
 @app.command()
 def ingest(
     source: Annotated[str, typer.Argument(help="events, users, items or feedback.")],
-    path: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON-lines file.")],
+    # readable=False: click's own check printed a boxed usage error, exit 2; ingest says it in
+    # one line (helper-126)
+    path: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON-lines file.", readable=False)],
     map_: Annotated[
         list[str] | None,
         typer.Option("--map", help="TARGET=COLUMN: read canonical TARGET from the file's COLUMN."),

@@ -266,6 +266,30 @@ def test_read_only_warehouse_refused_in_one_line_and_nothing_changes(
     assert not (project / "target" / "run_results.json").exists()  # nothing ran
 
 
+def test_an_input_file_nobody_may_read_is_refused_in_one_line(
+    samples: dict[str, Path], project: Path, tmp_path: Path
+) -> None:
+    """A file the user may not read (chmod 000: an export another account wrote) was refused by
+    click before profiler ran: a boxed usage message ("Path '...' is not readable"), exit 2
+    (helper-126's note). It is one `error:` line naming the file, exit 1, and nothing loaded."""
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(samples["first"], wh)
+    locked = tmp_path / "locked.csv"
+    shutil.copy(samples["batch2"], locked)
+    digest = _file_digest(wh)
+    preexec = _read_only([locked])
+    locked.chmod(0o000)
+    try:
+        proc = _profiler(
+            "ingest", "events", str(locked), warehouse=wh, project=project, preexec=preexec
+        )
+    finally:
+        _writable([locked])
+    line = _one_error_line(proc)
+    assert str(locked) in line and "ermission denied" in line, line
+    assert _file_digest(wh) == digest
+
+
 def test_watch_keeps_a_file_it_cannot_load_into_a_read_only_warehouse(
     samples: dict[str, Path], project: Path, tmp_path: Path
 ) -> None:
