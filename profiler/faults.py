@@ -104,6 +104,9 @@ def storage_fault(err: BaseException, settings: Settings) -> StorageFault | None
         return StorageFault(_out_of_memory(settings))
     if kind == "not writable" and str(settings.warehouse) in detail:
         return StorageFault(_read_only(settings.warehouse, detail))
+    spill = settings.temp_dir or Path(f"{settings.warehouse}.tmp")
+    if kind == "not writable" and str(spill) in detail:
+        return StorageFault(_no_spill(settings, detail))
     # a bad checksum names no file: the commands read no other DuckDB file than the warehouse
     if kind == "damaged" and (str(settings.warehouse) in detail or "/" not in detail):
         return StorageFault(_damaged(settings.warehouse, detail))
@@ -178,6 +181,15 @@ def _read_only(warehouse: Path, detail: str) -> str:
         f"warehouse {warehouse} is not writable ({detail}); nothing was changed. Make the file and "
         "its folder writable (DuckDB writes <warehouse>.wal beside it), or point --warehouse / "
         "PROFILER_WAREHOUSE at a writable place"
+    )
+
+
+def _no_spill(settings: Settings, detail: str) -> str:
+    return (
+        f"cannot spill to disk ({detail}): DuckDB needed more than PROFILER_MEMORY_LIMIT="
+        f"{settings.memory_limit} and may not write where it spills; published tables are as they "
+        "were. Make that folder writable, or set PROFILER_TEMP_DIR to a writable folder with room, "
+        "and run again"
     )
 
 

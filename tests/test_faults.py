@@ -316,7 +316,8 @@ def test_a_temp_dir_it_cannot_write_is_not_called_the_warehouse(
 ) -> None:
     """A refused write counts as a read-only warehouse only for the warehouse's own files: a
     PROFILER_TEMP_DIR the build cannot spill to (30MB of memory makes it spill) stops it in one
-    line naming that folder, not with the advice to make the warehouse writable."""
+    line naming that folder and what to do (it said `build stopped: Permission denied: DIR`
+    alone), not with the advice to make the warehouse writable."""
     wh = _copy(samples["first"], tmp_path / "wh.duckdb")
     spill = tmp_path / "spill"
     spill.mkdir()
@@ -327,7 +328,12 @@ def test_a_temp_dir_it_cannot_write_is_not_called_the_warehouse(
         line = _one_error_line(proc)
     finally:
         _writable([spill])
-    assert line == f"error: build stopped: Permission denied: {spill / 'tmp'}", line
+    assert line == (
+        f"error: cannot spill to disk (Permission denied: {spill / 'tmp'}): DuckDB needed more "
+        "than PROFILER_MEMORY_LIMIT=30MB and may not write where it spills; published tables are "
+        "as they were. Make that folder writable, or set PROFILER_TEMP_DIR to a writable folder "
+        "with room, and run again"
+    ), line
 
 
 # -- a full disk -------------------------------------------------------------------------------------
