@@ -7,12 +7,17 @@ every record as loaded or quarantined, or refuses it with one clear line and cha
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import json
+import re
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import REES46, TAOBAO, rees46_purchases
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -155,3 +160,151 @@ def test_random_bytes_never_crash(
         assert snapshot(warehouse) == before
         return
     assert result.loaded + sum(result.quarantined.values()) == result.lines
+
+
+# --- each rule at its edge, on real lines (helper-125's mutants: each edge moved went unnoticed) ---
+
+
+def _lines(path: Path, lines: list[str], end: str = "\n") -> Path:
+    path.write_text("\n".join(lines) + end, encoding="utf-8")
+    return path
+
+
+def test_a_stray_quote_costs_only_its_own_line_and_a_quarantined_line_keeps_its_text(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """Two stray quotes four lines apart (one opening the item, one closing the category, as an
+    inch sign would) balance each other: still only their two lines go to quarantine, and the
+    three between load. A line the fast path quarantines keeps its text as sent, a quoted comma
+    included; a quote a cut left open ends the file short. Taobao's and REES46's first lines."""
+    lines = TAOBAO.read_text().splitlines()[:31]
+    lines[5] = lines[5].replace(",", ',"', 1)
+    f = lines[9].split(",")
+    lines[9] = ",".join([*f[:2], f[2] + '"', *f[3:]])
+    result = ingest(warehouse, "events", _lines(tmp_path / "quotes.csv", lines), pii_key=b"k")
+    assert (result.lines, result.loaded, result.quarantined) == (30, 28, {"bad_quoting": 2})
+    assert warehouse.execute("SELECT record, raw FROM quarantine ORDER BY 1").fetchall() == [
+        (5, lines[5]),
+        (9, lines[9]),
+    ]
+    head, *rees = REES46.read_text().splitlines()[:31]
+    f = rees[10].split(",")  # a view of a microwave, as a remove_from_cart (no event type)
+    f[1], f[4] = "remove_from_cart", '"' + f[4].replace(".", ", ", 1) + '"'
+    rees[10] = ",".join(f)
+    result = ingest(warehouse, "events", _lines(tmp_path / "rees.csv", [head, *rees]), pii_key=b"k")
+    assert (result.loaded, result.quarantined) == (29, {"unknown_event_type": 1})
+    raw = "SELECT record, raw FROM quarantine WHERE batch_id = ?"
+    assert warehouse.execute(raw, [result.batch_id]).fetchall() == [(11, rees[10])]
+    # the same file cut inside that quoted field, with no line break after it
+    before = snapshot(warehouse)
+    cut = _lines(tmp_path / "cut.csv", [head, *rees[:10], rees[10][:90]], end="")
+    result = ingest(warehouse, "events", cut, pii_key=b"k")
+    assert (result.loaded, result.cut_short, result.cut_record) == (0, "bad_quoting", True)
+    assert snapshot(warehouse)["main.raw_events"] == before["main.raw_events"]
+
+
+def test_each_value_rule_holds_at_its_bound(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """REES46's first purchase varied one value at a time: a time of 1990's first second loads
+    and the second before it is early, a line of 0 units loads, a negative amount (not only a
+    price) is negative money, and a quantity past an integer's range is no quantity. Ids a
+    float column wrote with a fraction stay as sent, never rounded into a neighbour's; ids Excel
+    rounded on most lines refuse the file; a float id from 2^53 on has lost digits."""
+    user, t, item, price = rees46_purchases()[0]
+    at = f"{t:%Y-%m-%d %H:%M:%S}"
+    lines = [
+        "user_id,event_type,ts,item_id,price,quantity,amount",
+        f"{user},purchase,1990-01-01 00:00:00,{item},{price},1,",  # loads
+        f"{user},purchase,1989-12-31 23:59:59,{item},{price},1,",  # early_timestamp
+        f"{user},purchase,{at},{item},{price},0,",  # loads, amount 0
+        f"{user},purchase,{at},{item},{price},1,-{price}",  # negative_money
+        f"{user},purchase,{at},{item},{price},3000000000,",  # bad_type:quantity
+    ]
+    got = ingest(warehouse, "events", _lines(tmp_path / "edges.csv", lines), pii_key=b"k")
+    assert got.quarantined == {
+        "early_timestamp": 1,
+        "negative_money": 1,
+        "bad_type:quantity": 1,
+    }
+    assert warehouse.execute(
+        "SELECT ts, quantity, amount FROM raw_events ORDER BY ts"
+    ).fetchall() == [
+        (datetime(1990, 1, 1), 1, price),
+        (t, 0, 0.0),
+    ]
+    doubles = tmp_path / "doubles.parquet"
+    warehouse.execute(
+        f"COPY (SELECT * REPLACE (CAST(user_id AS DOUBLE) + CASE WHEN price > 500 "
+        f"THEN 0.5 ELSE 0 END AS user_id) FROM read_csv('{REES46}') LIMIT 200) TO '{doubles}'"
+    )
+    assert ingest(warehouse, "events", doubles, pii_key=b"k").loaded == 200
+    halves = "SELECT count(*) FROM raw_events WHERE ends_with(user_id, '.5')"
+    sent = f"SELECT count(*) FROM '{doubles}' WHERE user_id <> trunc(user_id)"
+    assert warehouse.execute(halves).fetchone() == warehouse.execute(sent).fetchone() != (0,)
+    # ids Excel wrote in scientific notation on most lines: a file read the wrong way
+    head, *rees = REES46.read_text().splitlines()[:6]
+    for n in range(3):
+        f = rees[n].split(",")
+        f[3] = f"{float(f[3]):.5E}"
+        rees[n] = ",".join(f)
+    before = snapshot(warehouse)
+    got = ingest(warehouse, "events", _lines(tmp_path / "excel.csv", [head, *rees]), pii_key=b"k")
+    assert (got.loaded, got.quarantined) == (0, {"lossy_id:category_id": 3, "file_refused": 2})
+    assert "only 2 of 5 lines would load" in (got.refused or "")
+    assert snapshot(warehouse)["main.raw_events"] == before["main.raw_events"]
+    # a float id past 2^53 lost its last digits, from 2^53 itself on: 2^53 + 1 reads as 2^53
+    edge = 2**53 + 1
+    floats = tmp_path / "floats.parquet"
+    warehouse.execute(
+        f"COPY (SELECT * REPLACE (CAST({edge} AS DOUBLE) AS category_id) "
+        f"FROM read_csv('{REES46}') LIMIT 3) TO '{floats}'"
+    )
+    assert ingest(warehouse, "events", floats, pii_key=b"k").quarantined == {
+        "lossy_id:category_id": 3
+    }
+    keys = head.split(",")
+    objects = [json.dumps(dict(zip(keys, x.split(","), strict=True))) for x in rees[3:]]
+    objects = [
+        re.sub(r'"category_id": "[0-9]+"', f'"category_id": {edge:.15e}', x) for x in objects
+    ]
+    jsonl = _lines(tmp_path / "floats.jsonl", objects)
+    assert ingest(warehouse, "events", jsonl, pii_key=b"k").quarantined == {
+        "lossy_id:category_id": 2
+    }
+
+
+def test_crlf_and_bom_files_read_as_their_unix_twins(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """Files read line by line in Python (a blank line, a broken byte) lose a Windows line end
+    and a byte-order mark as DuckDB does: a blank CRLF line is an empty line, no record of one
+    field, and a JSON lines file's first object after a BOM loads. Taobao's first lines."""
+    lines = TAOBAO.read_text().splitlines()[:21]
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(("\r\n".join([*lines[:11], "", *lines[11:]]) + "\r\n").encode())
+    got = ingest(warehouse, "events", crlf, pii_key=b"k")
+    assert (got.lines, got.loaded, got.quarantined) == (21, 20, {"empty_line": 1})
+    keys = ["user_id", "item_id", "category_id", "event_type", "ts"]
+    objects = [json.dumps(dict(zip(keys, x.split(","), strict=True))) for x in lines[1:]]
+    objects[5] = objects[5].replace('"pv"', '"p\udcffv"')  # one byte that is not UTF-8
+    bom = tmp_path / "bom.jsonl"
+    text = "\n".join(objects) + "\n"
+    bom.write_bytes(codecs.BOM_UTF8 + text.encode("utf-8", "surrogateescape"))
+    got = ingest(warehouse, "events", bom, pii_key=b"k")
+    assert (got.lines, got.loaded, got.quarantined) == (20, 19, {"bad_encoding": 1})
+
+
+def test_a_repeated_header_of_accented_names_is_no_item(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """A Brazilian shop's two days of catalogue joined with `cat`: the second header, of names
+    with accents, is a repeated header, not an item `código` of category `categoria`. REES46's
+    items."""
+    head, *rees = REES46.read_text().splitlines()[:21]
+    items = [",".join(x.split(",")[2:6:2] + x.split(",")[5:6]) for x in rees]
+    header = "código,categoria,marca"
+    path = _lines(tmp_path / "catalogo.csv", [header, *items[:10], header, *items[10:]])
+    mapping = {"item_id": "código", "category_path": "categoria", "brand": "marca"}
+    got = ingest(warehouse, "items", path, pii_key=b"k", mapping=mapping)
+    assert (got.lines, got.loaded, got.quarantined) == (21, 20, {"repeated_header": 1})

@@ -928,9 +928,11 @@ def test_the_same_content_gzipped_or_not_loads_once(con, tmp_path):
     assert ingest(other, "events", zipped, pii_key=KEY).duplicate
     assert rows(other, "SELECT count(*) FROM raw_events") == [(94_287,)]
     # gzip files of several members (`cat a.gz b.gz`, appended logs) are read, and fingerprinted,
-    # to the end: two that share their first member are two contents
+    # to the end, a third member too: two that share their first two members are two contents
     lines = TAOBAO.read_text().splitlines(keepends=True)
-    first = gzip.compress("".join(lines[:1001]).encode())
+    first = b"".join(
+        gzip.compress("".join(lines[a:b]).encode()) for a, b in ((0, 501), (501, 1001))
+    )
     third = duckdb.connect(str(tmp_path / "third.duckdb"))
     for i, rest in enumerate((lines[1001:2001], lines[2001:3001])):
         path = write(tmp_path / f"members{i}.csv.gz", first + gzip.compress("".join(rest).encode()))
