@@ -4,7 +4,8 @@ Every record comes out of `typed_query` either typed, or with the first rule it 
 reason. The reasons vocabulary (all lower case, stable, documented in `REASONS`):
 
 - structural (set by the readers): `bad_quoting`, `wrong_field_count`, `bad_encoding`,
-  `empty_line`, `bad_json`
+  `empty_line`, `bad_json`; `bad_quoting` too for an id holding a line break (stray quotes
+  joined lines into one record)
 - `missing_<column>`: a required column is empty
 - `placeholder_user_id`: a user id exports write for "no account" (`guest`, `anonymous`), which
   would make one user of all (a `0` that looks like WooCommerce's guests is said, not refused)
@@ -249,6 +250,9 @@ def _column_levels(
         # Excel's 2.10381E+18, in a text file or a Parquet text column (helper-97: a Parquet
         # VARCHAR column of them loaded, 6 category ids as 2)
         if col.name.endswith("_id") and native in (None, "VARCHAR"):
+            # no id spans lines: two stray quotes in its column (an inch sign) made one record
+            # of the lines between (helper-125: 5 lines loaded as one event, 3 in its item id)
+            lv.checks.append((f"contains({v}, chr(10))", "bad_quoting"))
             lossy = f"(contains({p}, 'E+') OR contains({p}, 'e+')) AND regexp_full_match({p}, '{LOSSY_ID}')"
             lv.checks.append((lossy, f"lossy_id:{col.name}"))
         if col.name.endswith("_id") and native in ("DOUBLE", "FLOAT"):  # pandas' ids with gaps
@@ -301,6 +305,7 @@ def _range_checks(source: Source) -> list[tuple[str, str]]:
 def _ordered_checks(lv: _Levels, source: Source) -> list[tuple[str, str]]:
     """First failing rule wins: missing keys, vocabulary, time, types, then ranges."""
     order = (
+        "bad_quoting",
         "missing_",
         "placeholder_",
         "unknown_",

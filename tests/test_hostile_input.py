@@ -203,6 +203,25 @@ def test_a_stray_quote_costs_only_its_own_line_and_a_quarantined_line_keeps_its_
     assert snapshot(warehouse)["main.raw_events"] == before["main.raw_events"]
 
 
+def test_stray_quotes_in_one_column_never_join_lines_into_an_id(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """Two stray quotes in the item column four lines apart (one opening it, one closing it, as
+    an inch sign would) make legal CSV of one record of five fields over five lines: no item id
+    spans lines, so the record goes to quarantine, its five lines its text. Taobao's lines."""
+    lines = TAOBAO.read_text().splitlines()[:31]
+    for n, field in ((5, '"{}'), (9, '{}"')):
+        f = lines[n].split(",")
+        lines[n] = ",".join([f[0], field.format(f[1]), *f[2:]])
+    result = ingest(warehouse, "events", _lines(tmp_path / "inches.csv", lines), pii_key=b"k")
+    assert (result.lines, result.loaded, result.quarantined) == (26, 25, {"bad_quoting": 1})
+    assert warehouse.execute("SELECT record, raw FROM quarantine").fetchall() == [
+        (5, "\n".join(lines[5:10]))
+    ]
+    spanning = "SELECT count(*) FROM raw_events WHERE contains(item_id, chr(10))"
+    assert warehouse.execute(spanning).fetchone() == (0,)
+
+
 def test_each_value_rule_holds_at_its_bound(
     warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
