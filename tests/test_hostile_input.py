@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from profiler.errors import ProfilerError
 from profiler.ingest import ingest
+from profiler.ingest_summary import describe_ingest
 from profiler.state import ensure_schema
 
 COLUMNS = ["user_id", "event_type", "ts", "item_id", "price", "quantity", "session_id"]
@@ -327,3 +328,27 @@ def test_a_repeated_header_of_accented_names_is_no_item(
     mapping = {"item_id": "código", "category_path": "categoria", "brand": "marca"}
     got = ingest(warehouse, "items", path, pii_key=b"k", mapping=mapping)
     assert (got.lines, got.loaded, got.quarantined) == (21, 20, {"repeated_header": 1})
+
+
+def test_purchase_lines_without_an_item_are_said_only_beside_lines_with_one(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """An order's summary line without an item (eBay's, for a multi-item order) counts as one
+    more purchase, which the summary says; an orders export whose item column is empty (every
+    purchase itemless) has no such line. REES46's purchases."""
+    bought = rees46_purchases()[:6]
+    lines = [f"{u},purchase,{t:%Y-%m-%d %H:%M:%S},{i},{p}" for u, t, i, p in bought]
+    user, t, _, price = bought[0]
+    total = f"{user},purchase,{t:%Y-%m-%d %H:%M:%S},,{price}"  # the order's summary line
+    header = "user_id,event_type,ts,item_id,price"
+    got = ingest(
+        warehouse, "events", _lines(tmp_path / "e.csv", [header, *lines, total]), pii_key=b"k"
+    )
+    assert got.itemless == (1, 7)
+    assert "1 of 7 purchase lines have no item while the others" in " ".join(
+        describe_ingest(got).split()
+    )
+    orders = [",".join([*x.split(",")[:3], "", x.split(",")[4]]) for x in lines]
+    path = _lines(tmp_path / "orders.csv", [header, *orders])
+    got = ingest(warehouse, "events", path, pii_key=b"k")
+    assert (got.loaded, got.itemless) == (6, (0, 0))
