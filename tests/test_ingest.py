@@ -2663,6 +2663,11 @@ def test_a_date_only_feed_sent_again_in_part_is_named_in_the_summary(con, tmp_pa
     assert f"warning: {len(buys):,} line(s) sent as dates equal lines already loaded" in said
     # the fix named (helper-54: the warning said they count twice, not what to do)
     assert f"without the days sent before, with --replace-batch {result.batch_id}" in said
+    # sent in place of the first (--replace-batch), its lines equal only those it replaces
+    other = duckdb.connect(str(tmp_path / "replaced.duckdb"))
+    ingest(other, "events", first, pii_key=KEY, reading=orders)
+    fixed = ingest(other, "events", again, pii_key=KEY, reading=orders, replace_batch=1)
+    assert (fixed.loaded, fixed.dated_again) == (len(buys) + 1, 0)
     timed = ingest(con, "events", REES46, pii_key=KEY)
     copy = write(tmp_path / "rees46_again.csv", REES46.read_bytes().replace(b"\n", b"\r\n"))
     assert timed.dated_again == 0 == ingest(con, "events", copy, pii_key=KEY).dated_again
