@@ -3738,6 +3738,12 @@ def test_equal_purchase_units_split_over_the_parts_of_one_export_are_said(con, t
         con, "events", write(tmp_path / "all.csv", lines(bought[:3] + bought)), pii_key=KEY
     )
     assert joined.purchases_resent == (0, []) and "separate units" not in said_of(joined)
+    # half of a file's purchases equal to loaded ones is no longer under half: not told
+    more = rees46_purchases()[18:21]
+    half = ingest(
+        con, "events", write(tmp_path / "half.csv", lines(bought[:3] + more)), pii_key=KEY
+    )
+    assert (half.loaded, half.purchases_resent) == (6, (0, []))
 
 
 def test_an_age_group_read_as_a_birth_year_is_told_what_to_map(con, tmp_path):
