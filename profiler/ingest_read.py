@@ -307,7 +307,9 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, info: FileInfo) -> Staged:
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     except duckdb.Error as exc:
-        if "file_row_number" not in str(exc):
+        # its first line: the rest quotes the query, which names the option (helper-125: a
+        # cut file of a short path went to pyarrow, whose ArrowInvalid crashed ingest)
+        if "file_row_number" not in _first_line(exc):
             raise ProfilerError(f"cannot read {info.path} as Parquet: {_first_line(exc)}") from None
         # the file has a column of that name (DuckDB writes one on request, helper-82): its
         # batches, numbered as they are read, go into a copy (helper-86: a `rowid` column of the

@@ -223,6 +223,23 @@ def test_stray_quotes_in_one_column_never_join_lines_into_an_id(
     assert warehouse.execute(spanning).fetchone() == (0,)
 
 
+def test_a_parquet_file_cut_short_is_refused_in_one_line(
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Parquet download cut off (its footer gone) is refused with one clear line and changes
+    nothing, as a gzip file cut short is, whatever its path. REES46's first 500 lines."""
+    whole = tmp_path / "whole.parquet"
+    warehouse.execute(f"COPY (SELECT * FROM read_csv('{REES46}') LIMIT 500) TO '{whole}'")
+    monkeypatch.chdir(tmp_path)  # a short path: DuckDB's error then quotes the whole query
+    cut = Path("e.parquet")
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    before = snapshot(warehouse)
+    with pytest.raises(ProfilerError, match=r"cannot read e.parquet as Parquet") as err:
+        ingest(warehouse, "events", cut, pii_key=b"k")
+    assert "\n" not in str(err.value)
+    assert snapshot(warehouse) == before
+
+
 def test_each_value_rule_holds_at_its_bound(
     warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
