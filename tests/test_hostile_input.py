@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import json
 import re
@@ -237,6 +238,12 @@ def test_a_parquet_file_cut_short_is_refused_in_one_line(
     with pytest.raises(ProfilerError, match=r"cannot read e.parquet as Parquet") as err:
         ingest(warehouse, "events", cut, pii_key=b"k")
     assert "\n" not in str(err.value)
+    assert snapshot(warehouse) == before
+    # gzipped, it is no format ingest reads: the types it reads are named
+    packed = Path("e.parquet.gz")
+    packed.write_bytes(gzip.compress(whole.read_bytes()))
+    with pytest.raises(ProfilerError, match=r"unknown file type .parquet.gz; use .csv"):
+        ingest(warehouse, "events", packed, pii_key=b"k")
     assert snapshot(warehouse) == before
 
 
