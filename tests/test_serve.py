@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
+from html import escape
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -753,14 +754,15 @@ def test_audiences_sizes_overlaps_and_csv(served: dict, tmp_path: Path) -> None:
 
 
 def test_audience_report_sizes_overlaps_and_jaccard_of_audiences_that_share_users(
-    served: dict,
+    served: dict, tmp_path: Path
 ) -> None:
     """The shipped audiences share no user on the 9-day sample, so every printed Jaccard was 0.
     Beside an analyst's own audiences (this week's buyers by their top two categories, a row
     per user and category, who share users with the affinity audience; one nobody is in yet):
     each size and overlap in users, not rows, each Jaccard (shared users over users in either),
-    an empty audience a line at 0, not left out."""
-    from profiler.serve.audiences import audience_report
+    an empty audience a line at 0, not left out. An audience of either rule, listing a user in
+    both twice, is a CSV of each id once, sorted."""
+    from profiler.serve.audiences import audience_report, write_audience_csvs
 
     names = ["audience_category_affinity", "audience_buyers_7d", "audience_nobody"]
     with _con(served["wh"]) as con:
@@ -781,6 +783,14 @@ def test_audience_report_sizes_overlaps_and_jaccard_of_audiences_that_share_user
             f"SELECT user_id FROM {names[1]})"
         ).fetchone()
         (rows,) = con.execute("SELECT count(*) FROM audience_buyers_7d").fetchone()
+        con.execute(
+            f"CREATE TEMP TABLE audience_either AS SELECT user_id FROM {names[0]} "
+            f"UNION ALL SELECT user_id FROM {names[1]}"
+        )
+        (path,) = write_audience_csvs(con, ["audience_either"], tmp_path)
+        either = con.execute("SELECT DISTINCT user_id FROM audience_either ORDER BY 1").fetchall()
+    with open(path) as fh:
+        assert [tuple(r) for r in csv.reader(fh)] == [("user_id",), *either]
     assert report.sizes == dict(zip(names, sizes, strict=True)) and sizes[2] == 0 < sizes[1] < rows
     assert report.overlap[(names[0], names[1])] == report.overlap[(names[1], names[0])] == both > 0
     jaccard = both / (sizes[0] + sizes[1] - both)
@@ -1113,6 +1123,8 @@ def test_show_includes_scores_recommendations_audiences_and_history(served: dict
         assert part in out
     assert first in out
     assert member and all(n in out for n in member)
+    listed = out.split("\naudiences")[1].split("\nhistory")[0]
+    assert set(re.findall(r"audience_\w+", listed)) == set(member), listed
     profile = out.split("model scores")[0]  # the profile's columns, by dimension
     assert "\nother" not in profile, "every column of user_profile has its dimension"
     assert profile.index("\nscores") < profile.index("p_purchase_30d")
@@ -1323,6 +1335,212 @@ def test_the_rules_macros_hold_are_served_and_documented(served: dict, tmp_path:
     called_by = macros[macros.index('id="macro-name_key"') :].split("</tr>")[0]
     assert '<a href="models/int_user_interests.html">' in called_by
     assert "int_user_day.html" not in called_by
+
+
+CELL = re.compile(r"<td[^>]*>(.*?)</td>")
+
+
+def _table_rows(html: str, after: str) -> list[list[str]]:
+    """The cells of each row of the first table after the text `after`, as the page has them."""
+    start = html.index("<table", html.index(after))
+    body = html[start : html.index("</table>", start)]
+    return [CELL.findall(row) for row in re.findall(r"<tr>(.*?)</tr>", body) if "<td" in row]
+
+
+def _served_copy(served: dict, tmp_path: Path) -> dict:
+    """A copy of the module's warehouse and project to change: `run_cli`'s keyword arguments."""
+    root = tmp_path / "copy"
+    shutil.copytree(served["root"], root)
+    return {"warehouse": root / "wh.duckdb", "project": root / "project"}
+
+
+def test_the_docs_pages_show_the_warehouses_columns_rows_lineage_and_checks(
+    served: dict, tmp_path: Path
+) -> None:
+    """What an analyst reads on the site is the warehouse's and the project's, escaped: each
+    column the table has with its type and header doc (a history's engine stamps too; one the
+    header, edited since, no longer documents; never the header's ghost), each model's rows, the
+    lineage's every edge, what reads a source, each expectation's severity (`error` unless its
+    meta says otherwise) and the newest result, a failed one counted and shown as failed."""
+    from profiler.dag import BUILTINS, build_dag
+    from profiler.project import load_project
+
+    cli = _served_copy(served, tmp_path)
+    suite_path = cli["project"] / "expectations" / "user_profile.json"
+    suite = json.loads(suite_path.read_text())
+    busy = {"type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "events_lifetime", "max_value": 5},
+            "meta": {"severity": "warn", "notes": "a user's \"events\" <b>& more</b>"}}  # fmt: skip
+    suite["expectations"].append(busy)
+    suite_path.write_text(json.dumps(suite))
+    run_cli("check", "--select", "user_profile", **cli)
+    with duckdb.connect(str(cli["warehouse"])) as con:  # staging models a day behind the profile
+        con.execute(
+            "UPDATE _profiler.models SET as_of = as_of - INTERVAL 1 DAY WHERE name LIKE 'stg%'"
+        )
+    # the history's header edited since the build: a column it no longer documents, a ghost
+    sql = cli["project"] / "features" / "user_profile_history.sql"
+    header = "--   is_current: TRUE for the row that holds now\n"
+    assert header in sql.read_text()
+    sql.write_text(sql.read_text().replace(header, "--   ghost: no column of the table\n"))
+    site = tmp_path / "site"
+    run_cli("docs", "--out", str(site), **cli)
+    dag = build_dag(load_project(cli["project"]))
+    with _con(cli["warehouse"]) as con:
+        stamped = con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+            "AND table_name = 'user_profile_history' ORDER BY column_index"
+        ).fetchall()
+        rows = {
+            n: con.execute(f"SELECT count(*) FROM {n}").fetchone()[0]
+            for n in dag.order()
+            if dag.models[n].kind.value == "table"
+        }
+        over, as_of = con.execute(
+            "SELECT count(*) FILTER (WHERE events_lifetime > 5), max(as_of) FROM user_profile"
+        ).fetchone()
+    history = dag.models["user_profile_history"]
+    page = (site / "models" / "user_profile_history.html").read_text()
+    assert _table_rows(page, "<h2>Columns</h2>") == [
+        [c, t, escape(history.columns.get(c, ""))] for c, t in stamped
+    ]
+    assert {"valid_from", "is_current"} <= {c for c, _ in stamped} and "ghost" in history.columns
+    assert f"<p>{escape(history.description)}</p>" in page and "&quot;segment changes" in page
+    profile = (site / "models" / "user_profile.html").read_text()
+    assert escape(dag.models["user_profile"].columns["loyalty_band"]) in profile
+    assert "&#x27;low&#x27; (&lt; 0.4)" in profile
+    reads = dict(_table_rows(profile, "<h1>user_profile</h1>"))["reads"]
+    assert re.findall(r">([^<]+)</a>", reads) == [
+        p for p in dag.parents["user_profile"] if p not in BUILTINS
+    ]
+    listed = {r[0].split(">")[1].split("<")[0]: r[2] for r in _table_rows(
+        (site / "models.html").read_text(), "<h1>Models</h1>")}  # fmt: skip
+    assert {n: listed[n] for n in rows} == {n: f"{v:,}" for n, v in rows.items()}
+    # the lineage: every model and source a node, every edge drawn
+    index = (site / "index.html").read_text()
+    assert f'<div class="v">{as_of}</div><div class="k">as of</div>' in index
+    edges = [(p, n) for n in dag.order() for p in dag.parents[n] if p not in BUILTINS]
+    sources = {p for p, _ in edges if p not in dag.models}
+    assert index.count('<path class="edge"') == len(edges) and "raw_events" in sources
+    assert index.count('class="node"') == len(dag.models) + len(sources)
+    readers = [n for n in dag.order() if "raw_events" in dag.parents[n]]
+    links = ", ".join(f'<a href="models/{n}.html">{n}</a>' for n in readers)
+    assert f"Read by: {links}</p>" in (site / "sources.html").read_text()
+    # the checks: severities as the suite says, the newest result of each, the failed one
+    quality = (site / "quality.html").read_text()
+    section = quality[quality.index('<h2 id="user_profile">') :]
+    assert [r[2] for r in _table_rows(section, "Suite <code>")] == [
+        (e.get("meta") or {}).get("severity", "error") for e in suite["expectations"]
+    ]
+    assert _table_rows(section, "Suite <code>")[-1][3] == escape(busy["meta"]["notes"])
+    results = _table_rows(section, "Latest results")
+    failed = [r for r in results if "events_lifetime" in r[1]]
+    assert failed == [[busy["type"], escape(json.dumps(busy["kwargs"])), "warn", "table",
+                       '<span class="bad">fail</span>', f"{over:,}", "-"]]  # fmt: skip
+    assert over > 0 and len(results) == len(suite["expectations"])
+    summary = dict((r[0].split(">")[1].split("<")[0], r[3]) for r in _table_rows(quality, "<h1>"))
+    assert summary["user_profile"] == '<span class="bad">1</span>'
+
+
+def test_the_docs_pages_show_the_metrics_shares_and_distributions_of_the_warehouse(
+    served: dict, tmp_path: Path
+) -> None:
+    """ml.html, audiences.html and distributions.html against the warehouse they are drawn from:
+    the newest version of each model on top with each metric under its own baseline, the
+    verdicts its run recorded, the earlier versions below it; the importance bars largest first;
+    the ROC curve from the axes' corner (0, 0) to (1, 1); each audience's share of the profile;
+    each period's counts, and each bar segment's share and colour as its legend says. The model
+    beats the base rate but not recency (as often), and has an earlier version; the
+    recommendations' newest evaluation has an earlier one of the other verdict."""
+    cli = _served_copy(served, tmp_path)
+    site = tmp_path / "site"
+    run_cli("docs", "--out", str(site), "--evaluate-recommendations", CUTOFF, "--horizon-days", "2",
+            **cli)  # fmt: skip
+    newest = (
+        "FROM _profiler.model_runs WHERE model = 'user_recommendations' "
+        "QUALIFY row_number() OVER (ORDER BY validation_cutoff DESC, as_of DESC) = 1"
+    )
+    with duckdb.connect(str(cli["warehouse"])) as con:
+        con.execute(
+            "INSERT INTO _profiler.model_runs SELECT * REPLACE (validation_cutoff - INTERVAL 1 DAY "
+            f"AS validation_cutoff, NOT beats_base_rate AS beats_base_rate) {newest}"
+        )
+        rec_version, rec, beats = con.execute(
+            f"SELECT model_version, metrics, beats_base_rate {newest}"
+        ).fetchone()
+        con.execute(
+            "INSERT INTO _profiler.model_runs SELECT * REPLACE (as_of - INTERVAL 7 DAY AS as_of, "
+            "'earlier0000' AS model_version) FROM _profiler.model_runs "
+            "WHERE model = 'purchase_propensity'"
+        )
+        con.execute(
+            "UPDATE _profiler.model_runs SET beats_base_rate = true, beats_recency = false "
+            "WHERE model = 'purchase_propensity' AND model_version <> 'earlier0000'"
+        )
+        version, metrics, importances = con.execute(
+            "SELECT model_version, metrics, importances FROM _profiler.model_runs "
+            "WHERE model = 'purchase_propensity' AND model_version <> 'earlier0000'"
+        ).fetchone()
+        users = con.execute("SELECT count(*) FROM user_profile").fetchone()[0]
+        sizes = {
+            n: con.execute(f"SELECT count(DISTINCT user_id) FROM {n}").fetchone()[0]
+            for n in ("audience_category_affinity", "audience_high_propensity_no_purchase_14d")
+        }
+        segments = dict(con.execute(
+            "SELECT coalesce(CAST(rfm_segment AS VARCHAR), '(none)'), count(*) FROM user_profile GROUP BY 1").fetchall())  # fmt: skip
+        as_of = con.execute("SELECT CAST(max(as_of) AS VARCHAR) FROM user_profile").fetchone()[0]
+    run_cli("docs", "--out", str(site), **cli)
+    ml = (site / "ml.html").read_text()
+    ml = ml[ml.index('<h2 id="purchase_propensity">') :]
+    metrics, importances = json.loads(metrics), json.loads(importances)
+    assert ml.startswith(
+        f'<h2 id="purchase_propensity">purchase_propensity <span class="muted">{version}<'
+    )
+    assert "does NOT beat the recency baseline" in ml.split("</p>")[0]
+    assert '<span class="ok">the base rate</span>' in ml.split("</p>")[0]
+    assert _table_rows(ml, "Recency baseline:") == [
+        [label, *[f"{metrics[key][k]:.4g}" for k in ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile")]]
+        for label, key in (("model", "model"), ("base rate", "base_rate"), ("recency", "recency"))
+    ]  # fmt: skip
+    earlier = _table_rows(ml, "<h3>Earlier versions</h3>")
+    assert [(r[0], r[-1]) for r in earlier] == [("earlier0000", "no")]
+    rec = json.loads(rec)
+    assert f"it {'beats' if beats else 'does NOT beat'} global popularity on the newest" in ml
+    assert [r[3:] for r in _table_rows(ml, "global popularity on the newest")[:2]] == [
+        [label, f"{rec['users_evaluated']:,}", *[f"{rec[key][f'{m}_at_10']:.4g}" for m in ("hit_rate", "recall", "precision")]]
+        for label, key in (("recommended", "model"), ("global popularity", "popularity"))
+    ]  # fmt: skip
+    assert _table_rows(ml, "global popularity on the newest")[0][0] == rec_version
+    bars = ml[ml.index("Feature importances (permutation, top 15)") :]
+    names = re.findall(r'text-anchor="end">([^<]+)</text>', bars.split("</svg>")[0])
+    assert names[0] == max(importances, key=lambda k: importances[k]) and len(names) > 1
+    roc = ml[ml.index("<figcaption><strong>ROC curve") :].split("</svg>")[0]
+    x0, y0 = re.search(r'<line class="axis" x1="(\d+)" y1="(\d+)"', roc).groups()
+    top = re.findall(r'<line class="axis" x1="\d+" y1="(\d+)"', roc)[1]
+    right = re.search(r'<line class="axis" x1="\d+" y1="\d+" x2="(\d+)"', roc).group(1)
+    points = re.search(r'<polyline[^>]* points="([^"]+)"', roc).group(1).split()
+    assert points[0] == f"{x0},{y0}" and points[-1] == f"{right},{top}", points
+    # the audiences' shares are of every user in the profile
+    shares = {r[0].split(">")[1].split("<")[0]: r[2] for r in _table_rows(
+        (site / "audiences.html").read_text(), "<h1>Audiences</h1>")}  # fmt: skip
+    assert {n: shares[n] for n in sizes} == {n: f"{v / users:.1%}" for n, v in sizes.items()}
+    # distributions: the newest build's counts are the profile's; each segment as its legend
+    dist = (site / "distributions.html").read_text()
+    dist = dist[dist.index('<h2 id="rfm_segment">') :].split("<h2")[1]
+    header = re.findall(r"<th>([^<]*)</th>", dist)
+    newest = dict(
+        zip(header, [r for r in _table_rows(dist, "</svg>") if r[0] == as_of][0], strict=True)
+    )
+    assert {v: int(newest[v].replace(",", "")) for v in segments} == segments
+    legend = dict((v, c) for c, v in re.findall(
+        r'fill="(#\w+)"/><text class="legend"[^>]*>([^<]+)</text>', dist))  # fmt: skip
+    drawn = re.findall(
+        r'fill="(#\w+)"><title>' + re.escape(as_of[:19]) + r" ([^:]+): ([\d,]+) \(([\d.]+)%\)", dist
+    )
+    assert sorted(v for _, v, _, _ in drawn) == sorted(v for v in segments if segments[v])
+    for colour, value, n, share in drawn:
+        assert colour == legend[value] and int(n.replace(",", "")) == segments[value]
+        assert share == f"{100 * segments[value] / users:.1f}"
 
 
 def test_show_finds_what_user_profile_columns_read_in_any_query_shape() -> None:
@@ -1750,6 +1968,24 @@ def test_high_propensity_audience_bounds_and_the_intent_rule() -> None:
     }
 
 
+def test_category_affinity_audience_takes_more_than_60_percent_only() -> None:
+    """The audience of "category X affinity > 0.6": a top category with exactly 60% of the top
+    3's affinity (3 of 5) is out, one just above is in, a user with one category holds all of
+    it. (No Taobao user sits on the bound.)"""
+    sql = (REPO / "features/serving/audiences/audience_category_affinity.sql").read_text()
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE user_profile AS SELECT *, TIMESTAMP '2024-01-31' AS as_of FROM (VALUES "
+        "('three_of_five', 'shoes', 3.0, 1.0, 1.0), "
+        "('just_above', 'hats', 3.0003, 1.0, 1.0), "
+        "('one_category', 'socks', 0.2, NULL, NULL)"
+        ") AS t(user_id, top_category_1, top_category_1_affinity, top_category_2_affinity, "
+        "top_category_3_affinity)"
+    )
+    got = dict(con.execute(f"SELECT user_id, category FROM ({sql})").fetchall())
+    assert got == {"just_above": "hats", "one_category": "socks"}
+
+
 def test_item_popularity_equals_the_rule_worked_out_from_the_taobao_file(served: dict) -> None:
     """rec_item_popularity, the input of the recommendations' leaders and of 'popular in the shop':
     each user-day on an item weighs its deepest action (view 1, fav 2, cart 3, purchase 5), halved
@@ -1922,6 +2158,49 @@ def test_the_profile_lookup_of_integer_user_ids_is_json() -> None:
     shards = docs_data.lookup_data(con, {}, [])["shards"]
     for text in shards.values():
         assert json.loads(text)["profile"]["12"] == [5]
+
+
+def _profile_only(tmp_path: Path, ids: list[str]) -> Path:
+    """A warehouse of just a profile of these users (the docs site's readers need no more)."""
+    wh = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("CREATE TABLE user_profile (user_id VARCHAR, events_lifetime INTEGER)")
+        con.executemany("INSERT INTO user_profile VALUES (?, 3)", [[i] for i in ids])
+    return wh
+
+
+def test_a_user_id_that_reads_as_html_stays_data_on_the_docs_site(tmp_path: Path) -> None:
+    """The lookup's meta is inline script: the first id of each shard (the shop's text, any
+    string) is in it, and `</script>` in an id ended the script there, running what followed.
+    Ids that open with markup."""
+    ids = ['</script><script>document.title="owned"</script>', "<b>bold</b>"]
+    site = tmp_path / "site"
+    run_cli("docs", "--out", str(site), warehouse=_profile_only(tmp_path, ids))
+    index = (site / "index.html").read_text()
+    assert index.count("</script>") == 2  # the meta's and the lookup's: the id is inside
+    meta = index.split("window.PROFILER_META = ")[1].split(";</script>")[0]
+    assert json.loads(meta)["starts"] == [ids[0]]
+
+
+def test_a_docs_run_stopped_while_writing_leaves_the_site_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the new site is written (its pages go to `.<out>.tmp` first): the site stays
+    whole as it was, and no half-written folder is left beside it."""
+    from profiler.serve import docs
+
+    wh, site = _profile_only(tmp_path, ["100", "101"]), tmp_path / "site"
+    run_cli("docs", "--out", str(site), warehouse=wh)
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+
+    def stopped(_ctx: dict) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(docs, "ml_page", stopped)
+    out = run_cli("docs", "--out", str(site), warehouse=wh, ok=False)
+    assert out.startswith("interrupted: ") and (tmp_path / "site" / "index.html").exists(), out
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
+    assert not {".site.tmp", ".site.old"} & {p.name for p in tmp_path.iterdir()}, out
 
 
 def test_show_gives_each_models_score_at_the_profiles_as_of(served: dict, tmp_path: Path) -> None:
