@@ -342,14 +342,17 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
             elif id(source) in gives:
                 plain, star = gives[id(source)]
                 sources.append([alias.lower(), line_of(node), None, plain, star, reads[id(source)]])
+        plain, star = gives[id(scope)]
+        if scope.is_subquery and not isinstance(select.parent.parent, (exp.In, exp.Any, exp.All)):
+            plain, star = [], False  # EXISTS (SELECT * ...), a scalar: no key reaches the outer row
         selects.append(
             {
                 "line": line_of(select.expressions[0]) if select.expressions else line_of(select),
                 "aggregates": bool(aggregates),
                 "reads": reads[id(scope)],
                 "correlated": correlated,
-                "plain": gives[id(scope)][0],
-                "star": gives[id(scope)][1],
+                "plain": plain,
+                "star": star,
                 "sources": sources,
                 **_joins(select),
             }

@@ -226,6 +226,14 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
          "4: COUNT() is computed across user_id values (its SELECT is not grouped by user_id)"),
         ("SELECT e.user_id FROM e WHERE EXISTS (\n    SELECT 1 FROM t WHERE t.user_id = e.user_id "
          "OR t.item_id = e.item_id)", "4: a SELECT reads rows of t without their user_id"),
+        # an EXISTS or a scalar subquery gives the outer row no key, whatever it selects: `*` over
+        # other users' rows of my items, or the first of them who viewed it
+        ("SELECT e.user_id FROM e WHERE EXISTS (\n    SELECT * FROM t WHERE t.item_id = e.item_id "
+         "AND t.event_type = 'purchase')", "4: a SELECT reads rows of t without their user_id"),
+        ("SELECT e.user_id, (\n    SELECT t.user_id FROM t WHERE t.item_id = e.item_id ORDER BY t.ts "
+         "LIMIT 1) = e.user_id AS first_viewer FROM e",
+         "4: a SELECT reads rows of t without their user_id"),
+        ("SELECT user_id FROM e WHERE user_id = ANY (SELECT user_id FROM t WHERE n > 2)", None),
         ("SELECT a.user_id FROM t AS a\nJOIN e AS b ON a.user_id = b.user_id OR a.item_id = b.item_id",
          "4: b is joined to a on other columns than user_id"),
         ("WITH x AS (SELECT * FROM t)\nSELECT x.user_id, i.category FROM x JOIN stg_items AS i "
