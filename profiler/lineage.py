@@ -287,7 +287,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
     gives: dict[int, tuple[list, bool]] = {}  # plain, star
     for scope in scopes:  # inner scopes first
         names = set()
-        for _, source in scope.selected_sources.values():
+        for _, source in _read_sources(scope).values():
             if isinstance(source, exp.Table):
                 names.add(source.name.lower())
             else:
@@ -336,7 +336,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
                 [line_of(first), name, False, *_grouping(select), reads[id(scope)], correlated]
             )
         sources = []
-        for alias, (node, source) in scope.selected_sources.items():
+        for alias, (node, source) in _read_sources(scope).items():
             if isinstance(source, exp.Table):
                 sources.append([alias.lower(), line_of(node), source.name.lower(), [], False, []])
             elif id(source) in gives:
@@ -358,6 +358,16 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
             }
         )
     return {"spans": sorted(out, key=lambda row: row[0]), "scopes": selects}
+
+
+def _read_sources(scope) -> dict:
+    """A scope's sources in FROM and its joins, as sqlglot's `selected_sources`, with the right side
+    of a SEMI or ANTI join, which that leaves out (its columns are seen in the join's ON alone)."""
+    return {
+        name: (node, scope.sources[name])
+        for name, node in scope.references
+        if name in scope.sources
+    }
 
 
 def _plain(select: exp.Select) -> tuple[list, bool]:

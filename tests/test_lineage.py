@@ -204,6 +204,10 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
          "4: b is joined to a on other columns than user_id"),
         ("SELECT a.user_id FROM t AS a\nJOIN (SELECT user_id AS u, ts FROM e) AS b ON b.ts = a.ts",
          "4: b is joined to a on other columns than user_id"),
+        # an ANTI or SEMI join reads rows too: views of items nobody bought
+        ("SELECT e.user_id, count(*) FROM e\nANTI JOIN t ON t.item_id = e.item_id "
+         "AND t.event_type = 'purchase' GROUP BY e.user_id",
+         "4: t is joined to e on other columns than user_id"),
         # key-local: joined on the key (ON, WHERE, USING, an alias of it, IS NOT DISTINCT FROM),
         # a subquery giving the key or correlated on it, rows of relations the slice reads whole
         ("SELECT a.user_id, count(*) FROM t AS a JOIN e AS b ON b.user_id = a.user_id "
@@ -213,6 +217,8 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
         ("SELECT a.user_id FROM t AS a JOIN (SELECT user_id AS u, max(ts) AS ts FROM e GROUP BY "
          "user_id) AS b ON b.u = a.user_id", None),
         ("SELECT a.user_id FROM t AS a JOIN e AS b ON a.user_id IS NOT DISTINCT FROM b.user_id",
+         None),
+        ("SELECT e.user_id FROM e SEMI JOIN t ON t.user_id = e.user_id AND t.item_id = e.item_id",
          None),
         ("SELECT user_id FROM e WHERE user_id IN (SELECT user_id FROM t WHERE event_type = 'cart')",
          None),
