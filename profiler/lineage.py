@@ -165,8 +165,8 @@ def cross_key(
     (helper-116: a percent_rank over users differed for 926 of 928 Taobao users after one batch).
     Flagged, over rows read from a keyed relation: a window not partitioned by the key; an
     aggregate not grouped by it; a SELECT without aggregates whose rows drop the key (the
-    categories the touched users used); and two keyed relations joined on other columns (the
-    users who viewed my items). A subquery correlated on the key is key-local; rows of other
+    categories the touched users used); two keyed relations joined on other columns (the
+    users who viewed my items); and a LIMIT or OFFSET (the 100 most active users). A subquery correlated on the key is key-local; rows of other
     relations (a rank of items, read whole) pass.
 
     >>> cross_key("SELECT u, rank() OVER (ORDER BY n) FROM t", "u", {"t"}) is not None
@@ -187,6 +187,7 @@ def cross_key(
     said = [_across(span, key, keyed) for span in found["spans"]]
     said += [_keyless(scope, key, keyed) for scope in found["scopes"]]
     said += [_joined(scope, key, keyed) for scope in found["scopes"]]
+    said += [_limited(scope, key, keyed) for scope in found["scopes"]]
     found_at = [s for s in said if s]
     if not found_at:
         return None
@@ -233,6 +234,16 @@ def _keyless(scope: dict, key: str, keyed: set[str]) -> tuple | None:
     return scope["line"], what, f"Keep {key} in what it gives"
 
 
+def _limited(scope: dict, key: str, keyed: set[str]) -> tuple | None:
+    """A LIMIT or OFFSET over keyed rows (the 100 most active users): it picks among the touched
+    keys' rows alone, unless a subquery correlated on the key reads one key's rows."""
+    if not scope["limit"] or key in scope["correlated"] or keyed.isdisjoint(scope["reads"]):
+        return None
+    read = sorted(keyed.intersection(scope["reads"]))[0]
+    what = f"a LIMIT picks among the rows of {read} of all {key} values"
+    return scope["limit"], what, f"Limit each {key}'s rows (QUALIFY ... PARTITION BY {key})"
+
+
 def _joined(scope: dict, key: str, keyed: set[str]) -> tuple | None:
     """Two keyed relations of one SELECT joined on other columns than the key: each row of one
     meets rows of other keys of the other, and a slice holds the touched keys' rows alone."""
@@ -275,6 +286,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
     correlated subquery is bound to (`_correlated_on`)] of each window and each aggregating SELECT of the SQL (named
     windows by their definition: `OVER w` itself partitions nothing); and "scopes", per SELECT:
     its line, whether it aggregates, the tables its rows are read from, its correlated columns,
+    the line of its LIMIT or OFFSET (0 without),
     what it gives ("plain": `_plain`) and whether it gives `*`, its
     sources ([alias, line, table or None, and for a subquery its plain, star and reads]), and
     the columns its joins equate ("equal": [alias, column, alias, column]; "using": [alias,
@@ -343,6 +355,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
                 plain, star = gives[id(source)]
                 sources.append([alias.lower(), line_of(node), None, plain, star, reads[id(source)]])
         plain, star = gives[id(scope)]
+        limit = select.args.get("limit") or select.args.get("offset")
         if scope.is_subquery and not isinstance(select.parent.parent, (exp.In, exp.Any, exp.All)):
             plain, star = [], False  # EXISTS (SELECT * ...), a scalar: no key reaches the outer row
         selects.append(
@@ -353,6 +366,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
                 "correlated": correlated,
                 "plain": plain,
                 "star": star,
+                "limit": line_of(limit) if limit else 0,
                 "sources": sources,
                 **_joins(select),
             }

@@ -245,6 +245,16 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
         ("WITH x AS (SELECT * FROM t)\nSELECT x.user_id, i.category FROM x JOIN stg_items AS i "
          "ON i.item_id = x.item_id WHERE i.category IN (SELECT DISTINCT category FROM stg_items)",
          None),
+        # a LIMIT or OFFSET over keyed rows picks among keys (the 100 most active users), unless
+        # correlated on the key (each user's last 3 items)
+        ("SELECT user_id, count(*) AS events FROM t GROUP BY user_id ORDER BY events DESC\nLIMIT 100",
+         "4: a LIMIT picks among the rows of t of all user_id values"),
+        ("WITH recent AS (SELECT * FROM t ORDER BY ts DESC\n    OFFSET 10)\n"
+         "SELECT user_id, count(*) FROM recent GROUP BY user_id",
+         "4: a LIMIT picks among the rows of t of all user_id values"),
+        ("SELECT u.user_id, x.item_id FROM stg_users AS u CROSS JOIN LATERAL (SELECT t.item_id "
+         "FROM t WHERE t.user_id = u.user_id ORDER BY t.ts DESC LIMIT 3) AS x", None),
+        ("SELECT i.item_id FROM stg_items AS i ORDER BY i.price DESC LIMIT 10", None),
         ("SELECT user_id, day FROM (SELECT DISTINCT user_id, CAST(ts AS DATE) AS day FROM t)", None),
         ("SELECT lower(user_id) AS user_id, ts FROM t", None),
     ],
