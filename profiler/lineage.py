@@ -166,7 +166,8 @@ def cross_key(
     Flagged, over rows read from a keyed relation: a window not partitioned by the key; an
     aggregate not grouped by it; a SELECT without aggregates whose rows drop the key (the
     categories the touched users used); two keyed relations joined on other columns (the
-    users who viewed my items); and a LIMIT or OFFSET (the 100 most active users). A subquery correlated on the key is key-local; rows of other
+    users who viewed my items); a LIMIT or OFFSET (the 100 most active users); and a DISTINCT
+    ON without the key (each item's first viewer). A subquery correlated on the key is key-local; rows of other
     relations (a rank of items, read whole) pass.
 
     >>> cross_key("SELECT u, rank() OVER (ORDER BY n) FROM t", "u", {"t"}) is not None
@@ -188,6 +189,7 @@ def cross_key(
     said += [_keyless(scope, key, keyed) for scope in found["scopes"]]
     said += [_joined(scope, key, keyed) for scope in found["scopes"]]
     said += [_limited(scope, key, keyed) for scope in found["scopes"]]
+    said += [_distinct_on(scope, key, keyed) for scope in found["scopes"]]
     found_at = [s for s in said if s]
     if not found_at:
         return None
@@ -244,6 +246,19 @@ def _limited(scope: dict, key: str, keyed: set[str]) -> tuple | None:
     return scope["limit"], what, f"Limit each {key}'s rows (QUALIFY ... PARTITION BY {key})"
 
 
+def _distinct_on(scope: dict, key: str, keyed: set[str]) -> tuple | None:
+    """A DISTINCT ON without the key over keyed rows: one row per item (its first viewer) is
+    chosen among the touched keys' rows alone."""
+    if not scope["distinct_on"] or key in scope["correlated"] or keyed.isdisjoint(scope["reads"]):
+        return None
+    line, columns = scope["distinct_on"]
+    if key in columns:
+        return None
+    read = sorted(keyed.intersection(scope["reads"]))[0]
+    what = f"DISTINCT ON picks one row of {read} across {key} values"
+    return line, what, f"Put {key} in it"
+
+
 def _joined(scope: dict, key: str, keyed: set[str]) -> tuple | None:
     """Two keyed relations of one SELECT joined on other columns than the key: each row of one
     meets rows of other keys of the other, and a slice holds the touched keys' rows alone."""
@@ -286,7 +301,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
     correlated subquery is bound to (`_correlated_on`)] of each window and each aggregating SELECT of the SQL (named
     windows by their definition: `OVER w` itself partitions nothing); and "scopes", per SELECT:
     its line, whether it aggregates, the tables its rows are read from, its correlated columns,
-    the line of its LIMIT or OFFSET (0 without),
+    the line of its LIMIT or OFFSET (0 without), its DISTINCT ON's line and columns,
     what it gives ("plain": `_plain`) and whether it gives `*`, its
     sources ([alias, line, table or None, and for a subquery its plain, star and reads]), and
     the columns its joins equate ("equal": [alias, column, alias, column]; "using": [alias,
@@ -356,6 +371,8 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
                 sources.append([alias.lower(), line_of(node), None, plain, star, reads[id(source)]])
         plain, star = gives[id(scope)]
         limit = select.args.get("limit") or select.args.get("offset")
+        on = select.args["distinct"].args.get("on") if select.args.get("distinct") else None
+        on_columns = on.expressions if isinstance(on, exp.Tuple) else [on]
         if scope.is_subquery and not isinstance(select.parent.parent, (exp.In, exp.Any, exp.All)):
             plain, star = [], False  # EXISTS (SELECT * ...), a scalar: no key reaches the outer row
         selects.append(
@@ -367,6 +384,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
                 "plain": plain,
                 "star": star,
                 "limit": line_of(limit) if limit else 0,
+                "distinct_on": [line_of(on), _key_columns(on_columns)] if on else [],
                 "sources": sources,
                 **_joins(select),
             }

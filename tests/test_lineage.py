@@ -255,6 +255,12 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
         ("SELECT u.user_id, x.item_id FROM stg_users AS u CROSS JOIN LATERAL (SELECT t.item_id "
          "FROM t WHERE t.user_id = u.user_id ORDER BY t.ts DESC LIMIT 3) AS x", None),
         ("SELECT i.item_id FROM stg_items AS i ORDER BY i.price DESC LIMIT 10", None),
+        # DISTINCT ON keeps one row per its columns: per item, the first user to view it
+        ("SELECT user_id, count(*) AS first_finds FROM (\n    SELECT DISTINCT ON (item_id) item_id, "
+         "user_id FROM t ORDER BY item_id, ts) GROUP BY user_id",
+         "4: DISTINCT ON picks one row of t across user_id values"),
+        ("SELECT DISTINCT ON (t.user_id, category) user_id, category, item_id FROM t "
+         "ORDER BY ALL", None),
         ("SELECT user_id, day FROM (SELECT DISTINCT user_id, CAST(ts AS DATE) AS day FROM t)", None),
         ("SELECT lower(user_id) AS user_id, ts FROM t", None),
     ],
