@@ -370,7 +370,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
                 plain, star = gives[id(source)]
                 sources.append([alias.lower(), line_of(node), None, plain, star, reads[id(source)]])
         plain, star = gives[id(scope)]
-        limit = select.args.get("limit") or select.args.get("offset")
+        limit = _limit(select)
         on = select.args["distinct"].args.get("on") if select.args.get("distinct") else None
         on_columns = on.expressions if isinstance(on, exp.Tuple) else [on]
         if scope.is_subquery and not isinstance(select.parent.parent, (exp.In, exp.Any, exp.All)):
@@ -400,6 +400,18 @@ def _read_sources(scope) -> dict:
         for name, node in scope.references
         if name in scope.sources
     }
+
+
+def _limit(select: exp.Select) -> exp.Expression | None:
+    """The LIMIT or OFFSET of a SELECT, or of the UNION (INTERSECT, EXCEPT) it is a part of."""
+    from sqlglot import exp
+
+    node = select
+    while not (node.args.get("limit") or node.args.get("offset")):
+        if not isinstance(node.parent, exp.SetOperation):
+            return None
+        node = node.parent
+    return node.args.get("limit") or node.args.get("offset")
 
 
 def _plain(select: exp.Select) -> tuple[list, bool]:

@@ -254,6 +254,8 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
          "4: a LIMIT picks among the rows of t of all user_id values"),
         ("SELECT u.user_id, x.item_id FROM stg_users AS u CROSS JOIN LATERAL (SELECT t.item_id "
          "FROM t WHERE t.user_id = u.user_id ORDER BY t.ts DESC LIMIT 3) AS x", None),
+        ("SELECT user_id FROM t WHERE event_type = 'purchase' UNION SELECT user_id FROM e\n"
+         "ORDER BY user_id LIMIT 100", "4: a LIMIT picks among the rows of t of all user_id values"),
         ("SELECT i.item_id FROM stg_items AS i ORDER BY i.price DESC LIMIT 10", None),
         # DISTINCT ON keeps one row per its columns: per item, the first user to view it
         ("SELECT user_id, count(*) AS first_finds FROM (\n    SELECT DISTINCT ON (item_id) item_id, "
