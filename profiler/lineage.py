@@ -282,7 +282,7 @@ def _joined(scope: dict, key: str, keyed: set[str]) -> tuple | None:
         if left_column in named.get(left, ()) and right_column in named.get(right, ()):
             group[root(left)] = root(right)
     for alias, columns, earlier in scope["using"]:
-        if key in columns and key in named.get(alias, ()):
+        if (key in columns or columns == ["*"]) and key in named.get(alias, ()):
             for other in earlier:
                 if key in named.get(other, ()):
                     group[root(alias)] = root(other)
@@ -477,7 +477,8 @@ def _correlated_on(scope) -> list[str]:
 
 
 def _joins(select: exp.Select) -> dict:
-    """The column pairs a SELECT's ON and WHERE equate, and its joins' USING columns."""
+    """The column pairs a SELECT's ON and WHERE equate, and its joins' USING columns (`*` for a
+    NATURAL join)."""
     equal = [
         [left.table.lower(), left.name.lower(), right.table.lower(), right.name.lower()]
         for left, right in _equated(select)
@@ -489,6 +490,8 @@ def _joins(select: exp.Select) -> dict:
     for join in select.args.get("joins") or []:
         alias = join.this.alias_or_name.lower()
         columns = [c.name.lower() for c in join.args.get("using") or []]
+        if join.args.get("method") == "NATURAL":
+            columns = ["*"]  # every column of one name on both sides
         if columns:
             using.append([alias, columns, list(earlier)])
         earlier.append(alias)

@@ -204,6 +204,8 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
          "4: b is joined to a on other columns than user_id"),
         ("SELECT a.user_id FROM t AS a\nJOIN (SELECT user_id AS u, ts FROM e) AS b ON b.ts = a.ts",
          "4: b is joined to a on other columns than user_id"),
+        ("SELECT a.user_id FROM t AS a\nNATURAL JOIN (SELECT user_id AS u, ts FROM e) AS b",
+         "4: b is joined to a on other columns than user_id"),
         # an ANTI or SEMI join reads rows too: views of items nobody bought
         ("SELECT e.user_id, count(*) FROM e\nANTI JOIN t ON t.item_id = e.item_id "
          "AND t.event_type = 'purchase' GROUP BY e.user_id",
@@ -220,6 +222,8 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
          None),
         ("SELECT e.user_id FROM e SEMI JOIN t ON t.user_id = e.user_id AND t.item_id = e.item_id",
          None),
+        # a NATURAL join equates every column of one name, the key among them
+        ("SELECT user_id, count(*) FROM t NATURAL JOIN e GROUP BY user_id", None),
         ("SELECT user_id FROM e WHERE user_id IN (SELECT user_id FROM t WHERE event_type = 'cart')",
          None),
         ("SELECT e.user_id FROM e WHERE EXISTS (SELECT 1 FROM t WHERE t.user_id = e.user_id AND "
