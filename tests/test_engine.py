@@ -2567,6 +2567,35 @@ CROSS_KEY_ROWS = {
         "6: a SELECT reads rows of raw_events without their user_id",
         "Keep user_id in what it gives",
     ),
+    # the same through EXISTS (SELECT * ...): no key of its rows reaches the outer row
+    "bought_views_exists": (
+        "SELECT e.user_id, count(*) AS views_of_bought_items\n"
+        "FROM raw_events AS e\n"
+        "WHERE e.event_type = 'view' AND EXISTS (\n"
+        "    SELECT * FROM raw_events AS f WHERE f.item_id = e.item_id AND f.event_type = 'purchase')\n"
+        "GROUP BY e.user_id\n",
+        "6: a SELECT reads rows of raw_events without their user_id",
+        "Keep user_id in what it gives",
+    ),
+    # each item's first viewer: one row per item, chosen among all users' rows
+    "first_finds": (
+        "SELECT user_id, count(*) AS first_finds\n"
+        "FROM (\n"
+        "    SELECT DISTINCT ON (item_id) item_id, user_id FROM raw_events ORDER BY item_id, ts, user_id)\n"
+        "GROUP BY user_id\n",
+        "5: DISTINCT ON picks one row of raw_events across user_id values",
+        "Put user_id in it",
+    ),
+    # the 100 most active users: the LIMIT picks among the touched users alone
+    "top_users": (
+        "SELECT user_id, count(*) AS events\n"
+        "FROM raw_events\n"
+        "GROUP BY user_id\n"
+        "ORDER BY events DESC, user_id\n"
+        "LIMIT 100\n",
+        "7: a LIMIT picks among the rows of raw_events of all user_id values",
+        "Limit each user_id's rows (QUALIFY ... PARTITION BY user_id)",
+    ),
 }
 
 
@@ -2578,7 +2607,9 @@ def test_a_by_key_model_meeting_other_users_rows_is_refused_and_builds_as_a_tabl
     on the item (the users who viewed my items) or the items anyone bought (`SELECT DISTINCT`).
     Both built (note 31's left-alone item), and after a last Taobao batch touching 32 users
     38 of 911 co-viewer counts and 11 of 660 view counts
-    differed from a full build, exit 0; refused at their line before anything builds; as a `table` each equals a
+    differed from a full build, exit 0; so did (helper-128) the view counts through `EXISTS
+    (SELECT * ...)` (15 of 660), each item's first viewer by `DISTINCT ON (item_id)` (31 of 928
+    users' counts) and the 100 most active users by `LIMIT 100` (125 rows, 25 wrong); refused at their line before anything builds; as a `table` each equals a
     build of all the data."""
     body, said, advice = CROSS_KEY_ROWS[name]
     root = _models_project(
