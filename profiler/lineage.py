@@ -372,7 +372,6 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
         plain, star = gives[id(scope)]
         limit = _limit(select)
         on = select.args["distinct"].args.get("on") if select.args.get("distinct") else None
-        on_columns = on.expressions if isinstance(on, exp.Tuple) else [on]
         if scope.is_subquery and not isinstance(select.parent.parent, (exp.In, exp.Any, exp.All)):
             plain, star = [], False  # EXISTS (SELECT * ...), a scalar: no key reaches the outer row
         selects.append(
@@ -384,7 +383,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
                 "plain": plain,
                 "star": star,
                 "limit": line_of(limit) if limit else 0,
-                "distinct_on": [line_of(on), _key_columns(on_columns)] if on else [],
+                "distinct_on": [line_of(on), _key_columns(on.expressions)] if on else [],
                 "sources": sources,
                 **_joins(select),
             }

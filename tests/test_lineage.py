@@ -144,6 +144,9 @@ def test_a_by_key_models_windows_must_be_partitioned_by_its_key(sql: str, said: 
         # items filtered by what the touched users did, counted per category
         ("SELECT category, count(*) FROM stg_items\nWHERE item_id IN (SELECT item_id FROM t) "
          "GROUP BY category", "3: COUNT() is"),
+        # the items nobody viewed (an ANTI join reads rows too), counted per category
+        ("SELECT category, count(*) FROM stg_items AS i\nANTI JOIN t ON t.item_id = i.item_id "
+         "GROUP BY category", "3: COUNT() is"),
         # grouped by an expression of the key, or with a grand total
         ("SELECT user_id, count(*) FROM t\nGROUP BY substr(user_id, 1, 3)", "3: COUNT() is"),
         ("SELECT user_id, category, count(*) FROM t\nGROUP BY ROLLUP (user_id, category)",
@@ -206,6 +209,8 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
          "4: b is joined to a on other columns than user_id"),
         ("SELECT a.user_id FROM t AS a\nNATURAL JOIN (SELECT user_id AS u, ts FROM e) AS b",
          "4: b is joined to a on other columns than user_id"),
+        ("SELECT a.user_id FROM t AS a\nJOIN e USING (item_id)",
+         "4: e is joined to a on other columns than user_id"),
         # an ANTI or SEMI join reads rows too: views of items nobody bought
         ("SELECT e.user_id, count(*) FROM e\nANTI JOIN t ON t.item_id = e.item_id "
          "AND t.event_type = 'purchase' GROUP BY e.user_id",
@@ -267,6 +272,11 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
          "4: DISTINCT ON picks one row of t across user_id values"),
         ("SELECT DISTINCT ON (t.user_id, category) user_id, category, item_id FROM t "
          "ORDER BY ALL", None),
+        ("SELECT u.user_id, x.item_id FROM stg_users AS u CROSS JOIN LATERAL (SELECT DISTINCT ON "
+         "(category) category, item_id FROM t WHERE t.user_id = u.user_id ORDER BY category, ts) AS x",
+         None),
+        ("SELECT e.user_id, c.category FROM e JOIN (SELECT DISTINCT ON (category) category, item_id "
+         "FROM stg_items ORDER BY category, price) AS c USING (item_id)", None),
         ("SELECT user_id, day FROM (SELECT DISTINCT user_id, CAST(ts AS DATE) AS day FROM t)", None),
         ("SELECT lower(user_id) AS user_id, ts FROM t", None),
     ],
