@@ -164,11 +164,11 @@ def cross_key(
     touched keys alone, so a rank, total or share over their rows would see those keys only
     (helper-116: a percent_rank over users differed for 926 of 928 Taobao users after one batch).
     Flagged, over rows read from a keyed relation: a window not partitioned by the key; an
-    aggregate not grouped by it; a SELECT without aggregates whose rows drop the key (the
-    categories the touched users used); two keyed relations joined on other columns (the
-    users who viewed my items); a LIMIT or OFFSET (the 100 most active users); and a DISTINCT
-    ON without the key (each item's first viewer). A subquery correlated on the key is key-local; rows of other
-    relations (a rank of items, read whole) pass.
+    aggregate not grouped by it; a SELECT whose rows drop the key (the categories the touched
+    users used); two keyed relations joined on other columns (the users who viewed my items); a
+    LIMIT or OFFSET (the 100 most active users); and a DISTINCT ON without the key (each item's
+    first viewer). A subquery correlated on the key is key-local; rows of other relations (a
+    rank of items, read whole) pass.
 
     >>> cross_key("SELECT u, rank() OVER (ORDER BY n) FROM t", "u", {"t"}) is not None
     True
@@ -225,9 +225,10 @@ def _key_names(plain: list, star: bool, key: str) -> set[str]:
 
 
 def _keyless(scope: dict, key: str, keyed: set[str]) -> tuple | None:
-    """A SELECT without aggregates (theirs are judged by `_across`) whose rows of keyed relations
-    drop the key: what it gives (`SELECT DISTINCT category`) is made of the touched keys' rows."""
-    if scope["aggregates"] or key in scope["correlated"] or keyed.isdisjoint(scope["reads"]):
+    """A SELECT whose rows of keyed relations drop the key: what it gives (`SELECT DISTINCT
+    category`, each user's last purchased item grouped by the key) is made of the touched keys'
+    rows."""
+    if key in scope["correlated"] or keyed.isdisjoint(scope["reads"]):
         return None
     if _key_names(scope["plain"], scope["star"], key):
         return None
@@ -300,7 +301,7 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
     grouping constructs (`_grouping`), the tables its rows are read from, the outer columns a
     correlated subquery is bound to (`_correlated_on`)] of each window and each aggregating SELECT of the SQL (named
     windows by their definition: `OVER w` itself partitions nothing); and "scopes", per SELECT:
-    its line, whether it aggregates, the tables its rows are read from, its correlated columns,
+    its line, the tables its rows are read from, its correlated columns,
     the line of its LIMIT or OFFSET (0 without), its DISTINCT ON's line and columns,
     what it gives ("plain": `_plain`) and whether it gives `*`, its
     sources ([alias, line, table or None, and for a subquery its plain, star and reads]), and
@@ -377,7 +378,6 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
         selects.append(
             {
                 "line": line_of(select.expressions[0]) if select.expressions else line_of(select),
-                "aggregates": bool(aggregates),
                 "reads": reads[id(scope)],
                 "correlated": correlated,
                 "plain": plain,

@@ -198,6 +198,12 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
          "JOIN c USING (category)", "4: a SELECT reads rows of t without their user_id"),
         ("SELECT user_id FROM e WHERE category IN (\n    SELECT category FROM t GROUP BY category)",
          "4: a SELECT reads rows of t without their user_id"),
+        # grouped by the key, then the key dropped: each user's last purchased item, as a set
+        ("SELECT user_id, count(*) FROM e WHERE item_id IN (\n    SELECT arg_max(item_id, ts) FROM t "
+         "GROUP BY user_id) GROUP BY user_id", "4: a SELECT reads rows of t without their user_id"),
+        ("SELECT e.user_id FROM e WHERE EXISTS (\n    SELECT 1 FROM t WHERE t.item_id = e.item_id "
+         "GROUP BY t.user_id HAVING count(*) >= 3)",
+         "4: a SELECT reads rows of t without their user_id"),
         # two keyed relations joined on other columns, directly or through another relation
         ("SELECT a.user_id, count(DISTINCT b.user_id) FROM t AS a\nJOIN t AS b ON b.item_id = "
          "a.item_id GROUP BY a.user_id", "4: b is joined to a on other columns than user_id"),
