@@ -104,6 +104,8 @@ def test_a_reference_naming_a_database_is_refused() -> None:
         ("SELECT user_id, row_number() OVER (PARTITION BY User_Id, category) FROM t", None),
         ("SELECT user_id, sum(n) OVER w FROM t WINDOW w AS (PARTITION BY user_id ORDER BY d)", None),
         ("SELECT user_id, count(*) FROM t GROUP BY user_id", None),
+        ("SELECT user_id, count(*) FILTER (WHERE event_type = 'view') OVER (PARTITION BY user_id) "
+         "FROM t", None),
         # a rank of items, read whole (items have no user_id), joined to the user's rows
         ("SELECT e.user_id, r.rk FROM e JOIN (SELECT item_id, rank() OVER (ORDER BY price) AS rk "
          "FROM stg_items) AS r USING (item_id)", None),
@@ -168,6 +170,11 @@ def test_a_by_key_models_windows_must_be_partitioned_by_its_key(sql: str, said: 
         ("SELECT e.user_id, (SELECT count(*) FROM raw_events AS f WHERE f.user_id = e.user_id) "
          "FROM e", None),
         ("SELECT i.item_id, i.price / (SELECT avg(price) FROM stg_items) FROM stg_items AS i", None),
+        # bound inside the subquery alone, or to another outer column: other users' rows
+        ("SELECT e.user_id, (\n    SELECT count(*) FROM t AS f JOIN e AS g ON g.user_id = f.user_id "
+         "WHERE f.item_id = e.item_id) FROM e", "4: COUNT() is"),
+        ("SELECT e.user_id, (\n    SELECT count(*) FROM t AS f WHERE f.user_id = e.referrer_id) "
+         "FROM e", "4: COUNT() is"),
         ("SELECT user_id, count(*) FROM t, as_of_time WHERE ts > (SELECT max(as_of) FROM as_of_time)"
          " GROUP BY user_id", None),
     ],
@@ -233,6 +240,9 @@ def test_a_by_key_models_aggregates_must_be_grouped_by_its_key(sql: str, said: s
          None),
         ("SELECT e.user_id FROM e SEMI JOIN t ON t.user_id = e.user_id AND t.item_id = e.item_id",
          None),
+        ("SELECT a.user_id FROM t AS a JOIN e AS b ON CAST(b.user_id AS VARCHAR) = a.user_id", None),
+        ("SELECT a.user_id FROM t AS a JOIN (SELECT user_id AS u, item_id FROM t UNION ALL "
+         "SELECT user_id, item_id FROM e) AS x ON x.u = a.user_id", None),
         # a NATURAL join equates every column of one name, the key among them
         ("SELECT user_id, count(*) FROM t NATURAL JOIN e GROUP BY user_id", None),
         ("SELECT user_id FROM e WHERE user_id IN (SELECT user_id FROM t WHERE event_type = 'cart')",
