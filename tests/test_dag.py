@@ -327,3 +327,18 @@ def test_a_by_key_model_may_aggregate_across_relations_its_slice_reads_whole(
         with pytest.raises(ProfilerError) as err:
             build_dag(load_project(tmp_path))
         assert f"{said} is computed across user_id values" in str(err.value), err.value
+    # an ephemeral model over raw_events runs inside the slice: joined on the item, the touched
+    # users' views meet other users' rows
+    write(
+        tmp_path,
+        "sql/views.sql",
+        "-- kind: ephemeral\nSELECT user_id, item_id FROM raw_events WHERE event_type = 'view'\n",
+    )
+    write(
+        tmp_path,
+        "features/user_top.sql",
+        f"{head}    count(*) AS co_views\nFROM raw_events AS e JOIN views AS v USING (item_id) "
+        "GROUP BY e.user_id\n",
+    )
+    with pytest.raises(ProfilerError, match=r"user_top\.sql:5: v is joined to e on other columns"):
+        build_dag(load_project(tmp_path))
