@@ -299,14 +299,14 @@ def _spans(sql: str, where: str, line_offset: int) -> dict:
     """What `cross_key` judges, none of it depending on the key (so it can be cached):
     "spans", [line, function, is a window, the columns it is partitioned or grouped by, the
     grouping constructs (`_grouping`), the tables its rows are read from, the outer columns a
-    correlated subquery is bound to (`_correlated_on`)] of each window and each aggregating SELECT of the SQL (named
-    windows by their definition: `OVER w` itself partitions nothing); and "scopes", per SELECT:
-    its line, the tables its rows are read from, its correlated columns,
-    the line of its LIMIT or OFFSET (0 without), its DISTINCT ON's line and columns,
-    what it gives ("plain": `_plain`) and whether it gives `*`, its
-    sources ([alias, line, table or None, and for a subquery its plain, star and reads]), and
-    the columns its joins equate ("equal": [alias, column, alias, column]; "using": [alias,
-    columns, the aliases before it])."""
+    correlated subquery is bound to (`_correlated_on`)] of each window and each aggregating
+    SELECT of the SQL (named windows by their definition: `OVER w` itself partitions nothing);
+    and "scopes", per SELECT: its line, the tables its rows are read from, its correlated
+    columns, the line of its LIMIT or OFFSET (0 without), its DISTINCT ON's line and columns,
+    what it gives ("plain": `_plain`) and whether it gives `*`, its sources ([alias, line, table
+    or None, and for a subquery its plain, star and reads]), and the columns its joins equate
+    ("equal": [alias, column, alias, column]; "using": [alias, columns, the aliases before
+    it])."""
     from sqlglot import exp
     from sqlglot.optimizer.scope import traverse_scope
 
