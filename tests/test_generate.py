@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,9 @@ import pytest
 
 from profiler.errors import ProfilerError
 from profiler.generate import generate
+from profiler.generate.feedback import COMMENT_TEXTS, COMPLAINT_TEXTS, REVIEW_TEXTS
+from profiler.generate.shop import CATEGORIES
+from profiler.generate.tables import FIRST_NAMES
 from profiler.sources import EVENT_TYPES, FEEDBACK_KINDS, SOURCES
 
 START = date(2024, 1, 1)
@@ -77,9 +81,29 @@ def test_another_seed_and_start_continue_the_same_shop(tmp_path, batch):
 
 
 def test_user_ids_depend_only_on_the_number_of_users(tmp_path):
-    generate(tmp_path, **{**SMALL, "users": 600, "events": 100})
+    counts = generate(tmp_path, **{**SMALL, "users": 600, "events": 0})
     bigger = pq.read_table(tmp_path / "users.parquet").column("user_id").to_pylist()
     assert bigger[:500] == [str(i) for i in range(1, 501)]
+    assert counts["events"] == counts["feedback"] == 0  # users and items only: allowed
+
+
+def test_users_sign_up_in_id_order_with_unique_emails_and_names_of_their_gender(sql):
+    """Ids follow signup order as a shop's sequence does, and no user acts before signing up."""
+    assert sql.execute(
+        "SELECT count(*) FILTER (WHERE signup_ts < lag), count(DISTINCT email) FROM"
+        " (SELECT signup_ts, email, lag(signup_ts) OVER (ORDER BY CAST(user_id AS INT)) AS lag"
+        "  FROM users)"
+    ).fetchone() == (0, SMALL["users"])
+    for table in ("events", "feedback"):
+        early = sql.execute(
+            f"SELECT count(*) FROM {table} t JOIN users u USING (user_id) WHERE t.ts < u.signup_ts"
+        ).fetchone()[0]
+        assert early == 0, table
+    for gender, names in FIRST_NAMES.items():
+        firsts = sql.execute(
+            "SELECT DISTINCT split_part(name, ' ', 1) FROM users WHERE gender = ?", [gender]
+        ).fetchall()
+        assert {first for (first,) in firsts} <= set(names), gender
 
 
 def test_events_and_feedback_refer_to_known_users_and_items(sql):
@@ -131,9 +155,17 @@ def test_funnels_hold_together(sql):
         " count(*) FILTER (WHERE (event_type = 'search') <> (item_id IS NULL)),"
         " count(*) FILTER (WHERE (event_type IN ('cart', 'purchase')) <> (amount IS NOT NULL)),"
         " count(*) FILTER (WHERE abs(amount - round(price * quantity, 2)) > 0.001),"
-        " count(*) FILTER (WHERE price < 0 OR amount < 0 OR quantity < 1)"
+        " count(*) FILTER (WHERE price < 0 OR amount < 0 OR quantity < 1),"
+        " count(*) FILTER (WHERE event_type = 'search'"
+        "  AND coalesce(category_id, category_path, brand, CAST(price AS VARCHAR)) IS NOT NULL)"
         " FROM events"
-    ).fetchone() == (0, 0, 0, 0, 0)
+    ).fetchone() == (0, 0, 0, 0, 0, 0)
+    carted = sql.execute(
+        "SELECT avg(CAST(EXISTS (SELECT 1 FROM events c WHERE c.session_id = p.session_id"
+        "  AND c.item_id = p.item_id AND c.event_type = 'cart' AND c.ts <= p.ts) AS INT))"
+        " FROM events p WHERE p.event_type = 'purchase'"
+    ).fetchone()[0]
+    assert carted > 0.5  # most purchases go through the cart first (0.59)
 
 
 def test_sessions_group_several_events_of_one_user(sql):
@@ -169,6 +201,71 @@ def test_feedback_is_a_few_percent_and_complaints_follow_low_ratings(batch, sql)
         " FROM u"
     ).fetchone()
     assert complainers < others
+
+
+def test_feedback_follows_the_events_it_is_about(sql):
+    """Ratings, reviews and complaints come at least half a day after the user bought the item;
+    likes, comments and shares after a view or favourite of it; texts fit their kind and stars."""
+    orphans = sql.execute(
+        "SELECT kind, count(*) FROM feedback f WHERE NOT EXISTS (SELECT 1 FROM events e"
+        " WHERE e.user_id = f.user_id AND e.item_id = f.item_id AND CASE"
+        "  WHEN f.kind IN ('rating', 'review', 'complaint')"
+        "  THEN e.event_type = 'purchase' AND e.ts <= f.ts - INTERVAL 12 HOUR"
+        "  ELSE e.event_type IN ('view', 'fav') AND e.ts <= f.ts END) GROUP BY 1"
+    ).fetchall()
+    assert orphans == []
+    allowed = {
+        "review": {(r + 1, t) for r, texts in enumerate(REVIEW_TEXTS) for t in texts},
+        "complaint": {(None, t) for t in COMPLAINT_TEXTS},
+        "comment": {(None, t) for t in COMMENT_TEXTS},
+    }
+    for kind, rating, text in sql.execute("SELECT kind, rating, text FROM feedback").fetchall():
+        if kind in allowed:
+            assert (rating, text) in allowed[kind], (kind, rating, text)
+        else:
+            assert text is None, (kind, text)
+
+
+def test_a_search_names_the_category_the_session_looks_at_next(batch):
+    """Its leaf category, plain, cheap, best, or after the brand of the item viewed next; a
+    search that ends its session names the session's theme (another user's next event, 18%)."""
+    events = batch[1]["events"].to_pylist()
+    leaves = defaultdict(set)  # per session
+    for event in events:
+        if event["category_path"] is not None:
+            leaves[event["session_id"]].add(event["category_path"].rsplit(".", 1)[1])
+    brand_forms, last, on_theme = 0, 0, 0
+    for search, after in zip(events, [*events[1:], None], strict=True):
+        if search["event_type"] != "search":
+            continue
+        if (
+            after is None
+            or after["session_id"] != search["session_id"]
+            or after["event_type"] == "search"
+        ):
+            seen = {leaf.replace("_", " ") for leaf in leaves[search["session_id"]]}
+            last += bool(seen)
+            on_theme += any(search["query"].endswith(leaf) for leaf in seen)
+            continue
+        leaf = after["category_path"].rsplit(".", 1)[1].replace("_", " ")
+        forms = {leaf, f"cheap {leaf}", f"best {leaf}", f"{after['brand']} {leaf}"}
+        assert search["query"] in forms, (search, after)
+        brand_forms += search["query"] == f"{after['brand']} {leaf}"
+    assert brand_forms > 10
+    assert on_theme > 0.9 * last > 100  # 183 of 187
+
+
+def test_views_favour_the_most_stocked_brands(sql):
+    """Brands are listed from most to least stocked; fewer views go to each next one."""
+    rank = {(c[0], b): k for c in CATEGORIES for k, b in enumerate(c[3])}
+    views = Counter(
+        rank[row]
+        for row in sql.execute(
+            "SELECT category_path, brand FROM events WHERE event_type = 'view'"
+        ).fetchall()
+    )
+    by_rank = [views[k] for k in range(max(views) + 1)]
+    assert by_rank == sorted(by_rank, reverse=True), by_rank  # [6563, 4515, 3444, 2185, 760]
 
 
 def test_csv_has_canonical_headers_and_iso_utc_timestamps(tmp_path):
