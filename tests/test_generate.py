@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -18,7 +19,7 @@ import pytest
 from profiler.errors import ProfilerError
 from profiler.generate import generate
 from profiler.generate.feedback import COMMENT_TEXTS, COMPLAINT_TEXTS, REVIEW_TEXTS
-from profiler.generate.shop import CATEGORIES
+from profiler.generate.shop import CATEGORIES, _catalogue, _population
 from profiler.generate.tables import FIRST_NAMES
 from profiler.sources import EVENT_TYPES, FEEDBACK_KINDS, SOURCES
 
@@ -201,6 +202,65 @@ def test_feedback_is_a_few_percent_and_complaints_follow_low_ratings(batch, sql)
         " FROM u"
     ).fetchone()
     assert complainers < others
+
+
+def test_ratings_follow_satisfaction_and_quality_and_low_ones_bring_complaints(tmp_path):
+    """Ratings rise with the user's latent satisfaction and the item's latent quality, and most
+    complaints come from the buyers who rated the item 1 or 2 (a shop ten times SMALL's size:
+    1139 ratings, 102 complaints with one)."""
+    big = {**SMALL, "users": 2_000, "events": 200_000}
+    generate(tmp_path, **big)
+    cat = _catalogue(400)
+    pop = _population(big["users"], cat, big["days"])
+    sql = duckdb.connect()
+    sql.register("feedback", read(tmp_path)["feedback"])
+    sql.register("quality", pa.table({"item_id": cat.ids, "quality": cat.quality}))
+    users = [str(i) for i in range(1, big["users"] + 1)]
+    sql.register("satisfaction", pa.table({"user_id": users, "happy": pop.satisfaction}))
+    by_quality, by_happiness = sql.execute(
+        "SELECT corr(rating, quality), corr(rating, happy) FROM feedback"
+        " JOIN quality USING (item_id) JOIN satisfaction USING (user_id) WHERE rating > 0"
+    ).fetchone()
+    assert by_quality > 0.2 and by_happiness > 0.3  # 0.36 and 0.62
+    low, with_rating = sql.execute(
+        "SELECT count(*) FILTER (WHERE r.rating <= 2), count(*) FROM feedback c"
+        " JOIN feedback r USING (user_id, item_id) WHERE c.kind = 'complaint' AND r.rating > 0"
+    ).fetchone()
+    assert low > 0.5 * with_rating > 25  # 70 of 102
+
+
+def test_users_keep_their_favourite_categories_staple_rhythm_and_churn(batch):
+    """A user's three favourite categories take about 45%, 25% and 15% of their events; staples
+    are bought on days whose ordinal % cycle is the user's phase; unhappy users churn more, so
+    more of them fall quiet over the window's last 10 days."""
+    cat = _catalogue(200)
+    pop = _population(SMALL["users"], cat, SMALL["days"])
+    events = batch[1]["events"].to_pylist()
+    paths, ids = [c[0] for c in CATEGORIES], cat.ids.to_pylist()
+    slots, rhythm, last = Counter(), Counter(), {}
+    for e in events:
+        u = int(e["user_id"]) - 1
+        last[u] = e["ts"]
+        if e["category_path"] is not None:
+            slots["all"] += 1
+            for k, favourite in enumerate(pop.favourite[u]):
+                slots[k] += paths[favourite] == e["category_path"]
+        if (
+            e["event_type"] == "purchase"
+            and pop.staple[u] >= 0
+            and e["item_id"] == ids[pop.staple[u]]
+        ):
+            rhythm[(e["ts"].toordinal() - pop.phase[u]) % pop.cycle[u] == 0] += 1
+    shares = [slots[k] / slots["all"] for k in range(3)]
+    assert shares[0] > 0.4 and shares[1] > 0.22 and shares[2] > 0.12, shares  # .47 .29 .19
+    assert rhythm[True] >= 20 and rhythm[True] > 4 * rhythm[False], rhythm  # 40 of 40
+    end = datetime.combine(START + timedelta(days=SMALL["days"]), datetime.min.time())
+    quiet = {u for u in range(SMALL["users"]) if u not in last or (end - last[u]).days >= 10}
+    signed_up = pop.signup < 0
+    unhappy = np.flatnonzero(signed_up & (pop.satisfaction < -1))
+    happy = np.flatnonzero(signed_up & (pop.satisfaction > 1))
+    share = [np.mean([u in quiet for u in group]) for group in (unhappy, happy)]
+    assert share[0] > share[1] + 0.1, share  # 0.61 of 61 against 0.42 of 72
 
 
 def test_feedback_follows_the_events_it_is_about(sql):
