@@ -57,6 +57,8 @@ def test_writes_every_source_in_its_canonical_columns_and_types(batch):
     assert counts["events"] == SMALL["events"]
     assert counts["users"] == SMALL["users"]
     assert counts["items"] == 200  # the smallest catalogue
+    item_ids = tables["items"].column("item_id").to_pylist()
+    assert item_ids == sorted(item_ids, key=int)
     for name, source in SOURCES.items():
         expected = pa.schema([(c.name, ARROW_TYPES[c.type]) for c in source.columns])
         assert tables[name].schema.remove_metadata() == expected, name
@@ -79,6 +81,15 @@ def test_another_seed_and_start_continue_the_same_shop(tmp_path, batch):
     for column in ("user_id", "gender", "birth_year", "city", "name", "email", "phone"):
         assert tables["users"].column(column).equals(first["users"].column(column)), column
     assert not tables["events"].slice(0, 100).equals(first["events"].slice(0, 100))
+
+
+def test_the_same_seed_a_week_later_is_a_new_week_not_a_replay(tmp_path):
+    week = {**SMALL, "users": 10, "events": 2_000, "days": 7}  # a shop without staple buyers
+    for n in range(2):
+        generate(tmp_path / str(n), **{**week, "start": START + timedelta(days=7 * n)})
+    first, second = (read(tmp_path / str(n))["events"] for n in range(2))
+    for column in ("user_id", "event_type", "item_id"):
+        assert not first.column(column).equals(second.column(column)), column
 
 
 def test_user_ids_depend_only_on_the_number_of_users(tmp_path):
@@ -227,6 +238,11 @@ def test_ratings_follow_satisfaction_and_quality_and_low_ones_bring_complaints(t
         " JOIN feedback r USING (user_id, item_id) WHERE c.kind = 'complaint' AND r.rating > 0"
     ).fetchone()
     assert low > 0.5 * with_rating > 25  # 70 of 102
+    untold, one_star = sql.execute(
+        "SELECT count(*) FILTER (WHERE text IS NULL), count(*) FILTER (WHERE rating = 1)"
+        " FROM feedback WHERE kind IN ('review', 'complaint', 'comment')"
+    ).fetchone()
+    assert untold == 0 and one_star >= 5  # every one has its text, the 10 1-star reviews' too
 
 
 def test_users_keep_their_favourite_categories_staple_rhythm_and_churn(batch):
@@ -329,7 +345,23 @@ def test_views_favour_the_most_stocked_brands(sql):
 
 
 def test_csv_has_canonical_headers_and_iso_utc_timestamps(tmp_path):
+    """Canonical headers, ISO-8601 UTC times, and the values the Parquet files of the same
+    arguments hold."""
     counts = generate(tmp_path, **{**SMALL, "events": 3_000}, fmt="csv")
+    generate(tmp_path / "parquet", **{**SMALL, "events": 3_000})
+    con = duckdb.connect()
+    for name, source in SOURCES.items():
+        as_text = ", ".join(
+            f"strftime({c.name}, '%Y-%m-%dT%H:%M:%SZ')"
+            if c.type == "TIMESTAMP"
+            else f"CAST({c.name} AS VARCHAR)"
+            for c in source.columns
+        )
+        differ = con.execute(
+            f"SELECT count(*) FROM (SELECT {as_text} FROM '{tmp_path / 'parquet' / name}.parquet'"
+            f" EXCEPT ALL SELECT * FROM read_csv('{tmp_path / name}.csv', all_varchar = true))"
+        ).fetchone()[0]
+        assert differ == 0, name
     for name, source in SOURCES.items():
         assert not (tmp_path / f"{name}.parquet").exists()
         table = pacsv.read_csv(
