@@ -18,8 +18,9 @@ import pytest
 
 from profiler.errors import ProfilerError
 from profiler.generate import generate
+from profiler.generate.behaviour import _active_window, _repeat_purchases
 from profiler.generate.feedback import COMMENT_TEXTS, COMPLAINT_TEXTS, REVIEW_TEXTS
-from profiler.generate.shop import CATEGORIES, _catalogue, _population
+from profiler.generate.shop import CATEGORIES, DAY, _catalogue, _population
 from profiler.generate.tables import FIRST_NAMES
 from profiler.sources import EVENT_TYPES, FEEDBACK_KINDS, SOURCES
 
@@ -137,6 +138,16 @@ def test_timestamps_stay_inside_the_window(tmp_path, start, days):
         ts = pq.read_table(tmp_path / f"{name}.parquet").column("ts").to_pylist()
         assert ts and begin <= min(ts) and max(ts) < begin + timedelta(days=days), name
         assert ts == sorted(ts), name
+
+
+def test_a_repeat_purchase_fits_its_cart_and_purchase_inside_the_window():
+    """A staple buyer's view, cart and purchase come 40 and 95 s apart; in a shop of 300k users
+    a few sessions start in the day's last 100 s and must start earlier (5 of 1566)."""
+    rng = np.random.default_rng(0)
+    pop = _population(300_000, _catalogue(60_000), 1)
+    lo, hi = _active_window(rng, pop, 1)
+    _, t0 = _repeat_purchases(rng, pop, lo, hi, start=START, days=1, budget=10**6)
+    assert len(t0) > 1_000 and t0.max() + 95 < DAY
 
 
 def test_event_type_shares_are_plausible(sql):
