@@ -411,6 +411,22 @@ def test_the_cli_summary_is_one_line_whatever_the_path(tmp_path):
     assert (out / "events.parquet").exists()
 
 
+@pytest.mark.parametrize("under", ["", "batch"])
+def test_an_out_folder_that_is_a_file_is_a_one_line_error(tmp_path, under):
+    """`--out data/events.csv` over an existing file: nothing to write into, and the file is
+    left as it was (it printed a FileExistsError or NotADirectoryError traceback)."""
+    from conftest import run_cli
+
+    taken = tmp_path / "events.csv"
+    taken.write_text("user_id,event_type,ts\n")
+    text = run_cli(
+        "generate", "--users", "50", "--events", "500", "--out", str(taken / under),
+        warehouse=tmp_path / "unused.duckdb", ok=False,
+    )  # fmt: skip
+    assert text.startswith(f"error: cannot write to {taken}") and text.count("\n") == 1, text
+    assert taken.read_text() == "user_id,event_type,ts\n"
+
+
 @pytest.mark.parametrize("bad", [{"users": 0}, {"events": -1}, {"days": 0}, {"seed": -1}])
 def test_impossible_sizes_are_profiler_errors(tmp_path, bad):
     with pytest.raises(ProfilerError, match=next(iter(bad))):

@@ -52,6 +52,10 @@ def generate(
     "feedback": ...}`.
     """
     _check(users=users, events=events, days=days, seed=seed, fmt=fmt)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file in its place: fail before any work
+        raise ProfilerError(f"cannot write to {out}: {err.strerror}") from None
     import numpy as np
 
     start = date(start.year, start.month, start.day)  # a datetime counts from its day
@@ -65,7 +69,6 @@ def generate(
         "items": cat.table,
         "feedback": _feedback_table(_feedback(rng, ev, cat, pop, days), ev, cat, start),
     }
-    out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         _write(table, out / f"{name}.{fmt}", fmt)
     return {name: table.num_rows for name, table in tables.items()}
