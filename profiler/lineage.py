@@ -224,15 +224,20 @@ def _key_names(plain: list, star: bool, key: str) -> set[str]:
     return {out for column, out in plain if key in (column, out)} | ({key} if star else set())
 
 
+def _slice_read(scope: dict, key: str, keyed: set[str]) -> str | None:
+    """The first keyed relation a SELECT reads rows of, which a slice holds for the touched keys
+    alone; None when it reads none, or is a subquery correlated on the key (one key's rows)."""
+    read = sorted(keyed.intersection(scope["reads"]))
+    return read[0] if read and key not in scope["correlated"] else None
+
+
 def _keyless(scope: dict, key: str, keyed: set[str]) -> tuple | None:
     """A SELECT whose rows of keyed relations drop the key: what it gives (`SELECT DISTINCT
     category`, each user's last purchased item grouped by the key) is made of the touched keys'
     rows."""
-    if key in scope["correlated"] or keyed.isdisjoint(scope["reads"]):
+    read = _slice_read(scope, key, keyed)
+    if read is None or _key_names(scope["plain"], scope["star"], key):
         return None
-    if _key_names(scope["plain"], scope["star"], key):
-        return None
-    read = sorted(keyed.intersection(scope["reads"]))[0]
     what = f"a SELECT reads rows of {read} without their {key}"
     return scope["line"], what, f"Keep {key} in what it gives"
 
@@ -240,9 +245,9 @@ def _keyless(scope: dict, key: str, keyed: set[str]) -> tuple | None:
 def _limited(scope: dict, key: str, keyed: set[str]) -> tuple | None:
     """A LIMIT or OFFSET over keyed rows (the 100 most active users): it picks among the touched
     keys' rows alone, unless a subquery correlated on the key reads one key's rows."""
-    if not scope["limit"] or key in scope["correlated"] or keyed.isdisjoint(scope["reads"]):
+    read = _slice_read(scope, key, keyed)
+    if not scope["limit"] or read is None:
         return None
-    read = sorted(keyed.intersection(scope["reads"]))[0]
     what = f"a LIMIT picks among the rows of {read} of all {key} values"
     return scope["limit"], what, f"Limit each {key}'s rows (QUALIFY ... PARTITION BY {key})"
 
@@ -250,12 +255,10 @@ def _limited(scope: dict, key: str, keyed: set[str]) -> tuple | None:
 def _distinct_on(scope: dict, key: str, keyed: set[str]) -> tuple | None:
     """A DISTINCT ON without the key over keyed rows: one row per item (its first viewer) is
     chosen among the touched keys' rows alone."""
-    if not scope["distinct_on"] or key in scope["correlated"] or keyed.isdisjoint(scope["reads"]):
+    read = _slice_read(scope, key, keyed)
+    if not scope["distinct_on"] or read is None or key in scope["distinct_on"][1]:
         return None
-    line, columns = scope["distinct_on"]
-    if key in columns:
-        return None
-    read = sorted(keyed.intersection(scope["reads"]))[0]
+    line = scope["distinct_on"][0]
     what = f"DISTINCT ON picks one row of {read} across {key} values"
     return line, what, f"Put {key} in it"
 
