@@ -144,6 +144,14 @@ def test_messy_csv_is_accounted_for_or_refused(
         "SELECT count(*) FROM quarantine WHERE batch_id = ?", [result.batch_id]
     ).fetchone()[0]
     assert (loaded, quarantined) == (result.loaded, sum(result.quarantined.values()))
+    # the batch row `status` reads holds the same counts
+    batch = warehouse.execute(
+        "SELECT lines, loaded, quarantined FROM _profiler.batches WHERE batch_id = ?",
+        [result.batch_id],
+    ).fetchone()
+    assert batch == (result.lines, loaded, quarantined)
+    # a file of lines that all went to quarantine is no header-only file
+    assert ("holds a header and no line" in describe_ingest(result)) == (result.lines == 0)
 
 
 @SETTINGS
