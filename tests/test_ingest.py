@@ -3272,6 +3272,11 @@ def test_a_ten_point_rating_scale_is_refused_and_read_with_its_option(con, tmp_p
     tens = ingest(con, "feedback", write(tmp_path / "tens.csv", stray.replace(",6,", ",10,")),
                   pii_key=KEY, reading=Reading(kind="review"))  # fmt: skip
     assert tens.quarantined == {"bad_rating": 4}
+    # nor is one stray 8 beside them a spread (ratings spread over 6-9 take two values or more)
+    eight = stray.replace(",6,", ",10,", 3).replace(",6,", ",8,")
+    eights = ingest(con, "feedback", write(tmp_path / "eight.csv", eight), pii_key=KEY,
+                    reading=Reading(kind="review"))  # fmt: skip
+    assert eights.quarantined == {"bad_rating": 4}
     result = ingest(
         con, "feedback", path, pii_key=KEY, reading=Reading(kind="review", rating_scale=10)
     )
@@ -3315,6 +3320,15 @@ def test_a_ten_point_rating_scale_is_refused_and_read_with_its_option(con, tmp_p
     five = ingest(con, "feedback", path, pii_key=KEY, replace=True,
                   reading=Reading(kind="review", rating_scale=5))  # fmt: skip
     assert five.quarantined == {"bad_rating": 20}
+    # a file that keeps no line leaves no scale for the next (none of its ratings was read)
+    undated = re.sub(r",[0-9]+,(fine|day two)$", r",yesterday,\1", day2, flags=re.M)
+    lost = ingest(con, "feedback", write(tmp_path / "undated.csv", undated), pii_key=KEY,
+                  reading=Reading(kind="review", rating_scale=10))  # fmt: skip
+    assert (lost.loaded, lost.quarantined) == (0, {"bad_timestamp": 8})
+    day3 = day2.replace("day two", "day three")
+    stars = ingest(con, "feedback", write(tmp_path / "day3.csv", day3), pii_key=KEY,
+                   reading=Reading(kind="review"))  # fmt: skip
+    assert stars.reading.rating_scale is None and not stars.scale_remembered
 
 
 def test_unpaid_orders_and_currencies_are_named_whatever_their_columns_are_called(con, tmp_path):
