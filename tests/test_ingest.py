@@ -431,6 +431,7 @@ def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
     )
     said = said_of(got)
     assert "and the currency is usd: sent in cents? --minor-units divides it by 100" in said, said
+    assert got.currencies == []  # one currency is no mix
     again = ingest(con, "events", path, pii_key=KEY, replace=True, mapping=stripe,
                    reading=Reading(event_type="purchase", minor_units=True))  # fmt: skip
     assert again.cents is None and "money: sent in minor units" in describe_ingest(again)
@@ -452,6 +453,10 @@ def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
     yen_cents = ingest(con, "events", write(tmp_path / "yen2.jsonl", body.replace('"usd"', '"jpy"').replace("ch_", "cy_")),
                        pii_key=KEY, mapping=stripe, reading=Reading(event_type="purchase", minor_units=True))  # fmt: skip
     assert "but the currency is jpy, which has no cents" in said_of(yen_cents)
+    # Stripe sends forints with two decimals like dollars: --minor-units is right for them
+    huf = ingest(con, "events", write(tmp_path / "huf.jsonl", body.replace('"usd"', '"huf"').replace("ch_", "hu_")),
+                 pii_key=KEY, mapping=stripe, reading=Reading(event_type="purchase", minor_units=True))  # fmt: skip
+    assert huf.whole_in_minor_units is None
     # a shop of whole yen is no shop of cents
     yen = write(tmp_path / "yen.jsonl", body.replace('"usd"', '"jpy"'))
     assert (
@@ -460,6 +465,13 @@ def test_money_in_cents_is_said_and_read_with_minor_units(con, tmp_path):
         ).cents  # fmt: skip
         is None
     )
+    # the bounds: an amount of 100 is cents too, and one charge with a decimal part says dollars
+    hundred = re.sub(r'"amount": [0-9]+', '"amount": 100', body).replace("ch_", "c100_")
+    assert ingest(con, "events", write(tmp_path / "hundred.jsonl", hundred), pii_key=KEY,
+                  mapping=stripe, reading=Reading(event_type="purchase")).cents == ("usd", 100)  # fmt: skip
+    dollars = re.sub(r'"amount": ([0-9]+)', r'"amount": \1.5', body, count=1)
+    assert ingest(con, "events", write(tmp_path / "dollars.jsonl", dollars), pii_key=KEY,
+                  mapping=stripe, reading=Reading(event_type="purchase")).cents is None  # fmt: skip
 
 
 def test_an_event_id_sent_twice_counts_once(con, tmp_path):
