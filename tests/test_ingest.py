@@ -3100,6 +3100,13 @@ def test_a_nested_parquet_column_is_refused_as_one_value(con, tmp_path):
         ingest(con, "events", path, pii_key=KEY,
                mapping={"user_id": "user_pseudo_id", "event_type": "event_name", "item_id": "items"})  # fmt: skip
     assert snapshot(con) == before
+    # a list of plain ids is as many items
+    ids = tmp_path / "ids.parquet"
+    pq.write_table(table.set_column(3, "items", pa.array([[r["product_id"]] for r in lines])), ids)
+    with pytest.raises(ProfilerError, match=r"column 'items' \(VARCHAR\[\]\) holds nested values"):
+        ingest(con, "events", ids, pii_key=KEY,
+               mapping={"user_id": "user_pseudo_id", "event_type": "event_name", "item_id": "items"})  # fmt: skip
+    assert snapshot(con) == before
     # unmapped, the list loaded each line as one event without its items (helper-61); an
     # order-level `price` beside the items' took their name when flattened (helper-66)
     pq.write_table(table.append_column("price", pa.array([999.0] * len(lines))), path)
