@@ -3987,15 +3987,22 @@ def test_batch_ids_stay_above_the_datas_own_after_engine_state_is_lost(con, tmp_
     first = ingest(
         con, "events", write(tmp_path / "d1.csv", "\n".join(lines[:101]) + "\n"), pii_key=KEY
     )
+    # a file that loaded nothing holds its batch id in quarantine alone
+    unread = lines[101].rsplit(",", 1)[0] + ",yesterday"
+    lost = ingest(con, "events", write(tmp_path / "d0.csv", f"{lines[0]}\n{unread}\n"), pii_key=KEY)
+    assert (lost.loaded, lost.quarantined) == (0, {"bad_timestamp": 1})
     con.execute("DROP SCHEMA _profiler CASCADE")
     second = ingest(con, "events", write(tmp_path / "d2.csv", "\n".join([lines[0], *lines[101:201]]) + "\n"),
                     pii_key=KEY)  # fmt: skip
-    assert second.batch_id > first.batch_id
+    assert second.batch_id > lost.batch_id > first.batch_id
     fixed = write(tmp_path / "d2_fixed.csv", "\n".join([lines[0], *lines[101:151]]) + "\n")
     ingest(con, "events", fixed, pii_key=KEY, replace_batch=second.batch_id)
     assert rows(con, "SELECT _batch_id, count(*) FROM raw_events GROUP BY ALL ORDER BY 1") == [
         (first.batch_id, 100),
         (second.batch_id, 50),
+    ]
+    assert rows(con, "SELECT batch_id, reason FROM quarantine") == [
+        (lost.batch_id, "bad_timestamp")
     ]
 
 
