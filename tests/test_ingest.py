@@ -514,6 +514,11 @@ def test_an_event_id_sent_twice_counts_once(con, tmp_path):
     got = ingest(con, "events", write(tmp_path / "units.csv", units), pii_key=KEY,
                  reading=Reading(event_type="purchase"))  # fmt: skip
     assert (got.loaded, got.quarantined, got.repeated_ids) == (5, {}, None)
+    # nor do they make copies of one event under an id the tool dedupes on
+    inserts = units.replace("uuid,", "$insert_id,", 1)
+    got = ingest(con, "events", write(tmp_path / "inserts.csv", inserts), pii_key=KEY,
+                 reading=Reading(event_type="purchase"))  # fmt: skip
+    assert (got.loaded, got.quarantined) == (5, {})
     # a `uuid` may be an order's, on each unit's line: both units count, and it is said
     # (helper-55: the second unit was quarantined)
     order = units.replace("NULL,", "o-7,", 2).replace("\n,", "\no-8,").replace("\n0,", "\no-9,")
