@@ -3511,12 +3511,17 @@ def test_a_birthday_gives_the_birth_year_and_a_zero_date_is_no_value(con, tmp_pa
     assert got == dict(zip(users[:6], [1990, 1978, 1975, 1980, 1990, 1980], strict=True))
     # six digits (helper-45: a Korean members file's YYMMDD 930516 gave no year, unsaid): read
     # where one pair can only be a year, else unknown and said, as a month-and-day birthday is
-    body = "customer_number,dob\n" + "".join(
-        f"{u},{d}\n"
-        for u, d in zip(users[6:10], ["930516", "160593", "050516", "0000-03-15"], strict=True)
-    )
+    body = (
+        "customer_number,dob\n"
+        + "".join(
+            f"{u},{d}\n"
+            for u, d in zip(users[6:10], ["930516", "160593", "050516", "0000-03-15"], strict=True)
+        )
+        + " ,0000-01-01\n"
+    )  # a line without a user: in quarantine, not among the birthdays said
     six = ingest(con, "users", write(tmp_path / "six.csv", body), pii_key=KEY,
                  mapping={"user_id": "customer_number"})  # fmt: skip
+    assert (six.loaded, sum(six.quarantined.values())) == (4, 1)
     assert six.serial_birthdays is None and six.yearless_birthdays == (2, ["0000-03-15", "050516"])
     assert "2 birthday(s) give no year between 1900 and 2030" in describe_ingest(six)
     got = dict(
