@@ -3741,6 +3741,13 @@ def test_an_order_sent_again_later_is_said(con, tmp_path):
     same_day = ingest(con, "events", write(tmp_path / "rr.csv", body + late), pii_key=KEY,
                       mapping={"user_id": "user_pseudo_id"})  # fmt: skip
     assert same_day.orders_again is None
+    # from two seconds on, the order's item again is the order sent again
+    reloaded = (
+        "u7,2019-10-01 12:00:00,purchase,a,1.5,T7\nu7,2019-10-01 12:00:02,purchase,a,1.5,T7\n"
+    )
+    two_s = ingest(con, "events", write(tmp_path / "rr3.csv", body + reloaded), pii_key=KEY,
+                   mapping={"user_id": "user_pseudo_id"})  # fmt: skip
+    assert two_s.orders_again == ("transaction_id", 1, 1, 0, 0)
     # ...unless those milliseconds cross midnight: two purchase days (helper-67)
     across = "u8,2019-10-01 23:59:59.900,purchase,a,1.5,T8\nu8,2019-10-02 00:00:00.037,purchase,b,1.5,T8\n"
     crossing = ingest(con, "events", write(tmp_path / "rr2.csv", body + across), pii_key=KEY,
