@@ -2024,6 +2024,7 @@ def test_one_order_from_two_feeds_or_two_words_is_warned_about(con, tmp_path):
     said = said_of(klaviyo)
     assert klaviyo.purchase_words == (4, ["Placed Order", "Ordered Product"]), said
     assert "--event-type 'Placed Order'=skip" in said
+    assert "have no item while the others have one" not in said  # one warning, with its fix
 
 
 def test_a_column_left_out_with_an_empty_map(con, tmp_path):
