@@ -4281,6 +4281,13 @@ def test_json_records_inside_a_list_are_told_to_flatten(con, tmp_path):
     with pytest.raises(ProfilerError, match="key 'events' holds a list of records") as err:
         ingest(con, "events", path, pii_key=KEY)
     assert snapshot(con) == {}
+    # on half the lines only, it is no file of records: the columns missing are what is told
+    (u, e), *_ = sessions.items()
+    half = write(tmp_path / "half.jsonl", json.dumps({"session": int(u), "events": e}) + "\n"
+                 + json.dumps({"session": int(u), "events": "none"}) + "\n")  # fmt: skip
+    with pytest.raises(ProfilerError, match="lacks required events column") as other:
+        ingest(con, "events", half, pii_key=KEY)
+    assert "list of records" not in str(other.value) and snapshot(con) == {}
     flatten = re.search(r"DuckDB: (COPY .*? TO 'flat.parquet')", str(err.value)).group(1)
     flat = tmp_path / "flat.parquet"
     duckdb.sql(flatten.replace("'flat.parquet'", f"'{flat}'"))
